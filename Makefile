@@ -1,0 +1,47 @@
+# Vigil: the README's commands. Every target installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.vigil-installed
+export VIGIL_HOME ?= $(CURDIR)/data
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export GX_ANALYTICS_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup run test test-fast bench airflow lint clean
+
+setup: $(STAMP)
+
+# Re-installs only when the dependency set changes. torch first, by itself, so pip takes the
+# CPU wheel on this machine's disk instead of a CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade 'pip>=25'
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[spark,dev]'
+	@touch $(STAMP)
+	@echo "setup: installed into $(VENV)"
+
+run: setup
+	$(BIN)/vigil pipeline
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: setup
+	$(BIN)/python -m bench
+
+airflow: setup
+	$(BIN)/python -m vigil.airflow_ui
+
+lint: setup
+	$(BIN)/ruff check vigil training dags tests bench
+
+clean:
+	rm -rf $(VIGIL_HOME)

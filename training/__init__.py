@@ -1,0 +1,1 @@
+"""Vigil training: harmful-content models."""

@@ -1,0 +1,1 @@
+"""Vigil: trust-and-safety ML data platform."""

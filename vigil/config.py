@@ -1,0 +1,168 @@
+"""Settings and paths. The only module that reads os.environ.
+
+Everything produced at run time lives under one data root, ``VIGIL_HOME`` (default ``./data``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Raw-log contract: the actions a social network's log pipeline may emit.
+ACTIONS = (
+    "login",
+    "post",
+    "reply",
+    "view",
+    "like",
+    "share",
+    "dislike",
+    "report",
+    "block",
+    "mute",
+    "follow",
+    "unfollow",
+)
+HARM_TYPES = ("harassment", "hate", "spam", "violent_threat")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every location under the data root. Build with :func:`paths`."""
+
+    home: Path
+
+    @property
+    def raw(self) -> Path:  # default simulator output
+        return self.home / "raw"
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def lake_events(self) -> Path:
+        return self.lake / "events"
+
+    @property
+    def lake_users(self) -> Path:
+        return self.lake / "users"
+
+    @property
+    def lake_labels(self) -> Path:
+        return self.lake / "labels"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.lake / "quarantine"
+
+    @property
+    def ingest_state(self) -> Path:
+        return self.lake / "_state"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse" / "vigil.duckdb"
+
+    @property
+    def duckdb_temp(self) -> Path:
+        return self.home / "tmp" / "duckdb"
+
+    @property
+    def features(self) -> Path:  # Parquet exports of the feature marts, read by Feast
+        return self.home / "features"
+
+    @property
+    def feast(self) -> Path:  # registry + online store (sqlite)
+        return self.home / "feast"
+
+    @property
+    def models(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def embeddings_cache(self) -> Path:
+        return self.home / "cache" / "embeddings"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def stream_state(self) -> Path:
+        return self.home / "stream"
+
+    @property
+    def monitor(self) -> Path:
+        return self.home / "monitor"
+
+
+def home() -> Path:
+    """The data root: ``$VIGIL_HOME`` or ``./data``, absolute."""
+    return Path(_env("VIGIL_HOME", str(Path.cwd() / "data"))).expanduser().resolve()
+
+
+def paths() -> Paths:
+    return Paths(home())
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB memory cap (``VIGIL_DUCKDB_MEMORY_LIMIT``, e.g. ``4GB``): beyond it, DuckDB spills."""
+    return _env("VIGIL_DUCKDB_MEMORY_LIMIT", "4GB")
+
+
+def duckdb_threads() -> int:
+    return int(_env("VIGIL_DUCKDB_THREADS", str(os.cpu_count() or 2)))
+
+
+def online_store() -> str:
+    """Feast online store: ``sqlite`` (embedded default) or ``redis`` (production profile)."""
+    value = _env("VIGIL_ONLINE_STORE", "sqlite").lower()
+    if value not in ("sqlite", "redis"):
+        raise ValueError(f"VIGIL_ONLINE_STORE={value!r} is not supported: use 'sqlite' or 'redis'.")
+    return value
+
+
+def redis_url() -> str:
+    return _env("VIGIL_REDIS_URL", "127.0.0.1:6379")
+
+
+def airflow_db() -> str:
+    """Airflow metadata DB: ``sqlite`` (default, under the data root) or ``postgres``."""
+    value = _env("VIGIL_AIRFLOW_DB", "sqlite").lower()
+    if value not in ("sqlite", "postgres"):
+        raise ValueError(f"VIGIL_AIRFLOW_DB={value!r} is not supported: use 'sqlite' or 'postgres'.")
+    return value
+
+
+def postgres_url() -> str:
+    return _env(
+        "VIGIL_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/vigil_airflow"
+    )
+
+
+def quarantine_rate_threshold() -> float:
+    """Largest acceptable share of quarantined rows in one ingest (an incident beyond it)."""
+    return float(_env("VIGIL_MAX_QUARANTINE_RATE", "0.05"))
+
+
+def env_snapshot() -> dict[str, str]:
+    """Environment for subprocesses (dbt, feast, airflow): inherits ours plus the data root."""
+    env = dict(os.environ)
+    env["VIGIL_HOME"] = str(home())
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    env.setdefault("GX_ANALYTICS_ENABLED", "false")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return env
