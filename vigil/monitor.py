@@ -1,0 +1,371 @@
+"""Drift monitoring: is today's traffic still the traffic the champion was trained on?
+
+Checks (each one row in ``monitor/checks.parquet``, a time series keyed by ``run_date``):
+
+- ``feature_psi`` / ``feature_ks``: population stability index and the two-sample Kolmogorov-Smirnov
+  statistic per feature of the champion's feature service, recent window vs training reference.
+- ``text_oov``: share of post tokens not in the reference vocabulary, minus the reference's own
+  held-out share (new words: abusers changing vocabulary, a new spam template).
+- ``score_psi``: PSI of the champion's scores (recent vs reference days).
+- ``report_rate``: reports per view in the recent window vs the reference (proxy outcome drift).
+
+A check whose value crosses its threshold (``DriftThresholds``) writes a row to
+``monitor/alerts.parquet`` (what drifted, by how much, when); the ``vigil_monitor`` DAG turns an
+alert into an Airflow Asset event that schedules ``vigil_train``.
+Re-running a day replaces that day's rows (idempotent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from vigil import config
+from vigil.errors import UserError
+
+log = logging.getLogger(__name__)
+
+TOKEN_RE = re.compile(r"[a-z0-9@#']+")
+URL_RE = re.compile(r"https?://\S+|www\.\S+")
+PSI_EPSILON = 1e-4
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """Alert thresholds. PSI > 0.25 is the usual "significant shift" rule of thumb."""
+
+    feature_psi: float = 0.25
+    feature_ks: float = 0.2
+    text_oov: float = 0.05
+    score_psi: float = 0.25
+    report_rate_ratio: float = 1.5
+    recent_days: int = 3
+    min_rows: int = 50
+
+    @classmethod
+    def from_file(cls, path: Path | None) -> "DriftThresholds":
+        if path is None:
+            return cls()
+        try:
+            values = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read drift thresholds {path}: {exc}; pass a JSON object.")
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise UserError(
+                f"unknown drift threshold(s) {sorted(unknown)} in {path}: "
+                f"use {sorted(cls.__dataclass_fields__)}."
+            )
+        return cls(**values)
+
+
+# ---------------------------------------------------------------- statistics (pure functions)
+
+
+def psi(reference: Sequence[float], current: Sequence[float], bins: int = 10) -> float:
+    """Population stability index over quantile bins of the reference.
+
+    ``sum((c - r) * ln(c / r))`` over bins, with empty-bin shares floored at PSI_EPSILON.
+    Bin edges are the reference's deciles (deduplicated, so a feature with many ties gets fewer
+    bins); values outside the reference range fall into the outer bins.
+    """
+    import numpy as np
+
+    ref = np.asarray(reference, dtype=float)
+    cur = np.asarray(current, dtype=float)
+    ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
+    if len(ref) == 0 or len(cur) == 0:
+        return float("nan")
+    edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
+    ref_share = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1)
+    cur_share = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=len(edges) + 1)
+    r = np.maximum(ref_share / len(ref), PSI_EPSILON)
+    c = np.maximum(cur_share / len(cur), PSI_EPSILON)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def ks_statistic(reference: Sequence[float], current: Sequence[float]) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov statistic and p-value (scipy)."""
+    import numpy as np
+    from scipy import stats
+
+    ref = np.asarray(reference, dtype=float)
+    cur = np.asarray(current, dtype=float)
+    ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
+    if len(ref) == 0 or len(cur) == 0:
+        return float("nan"), float("nan")
+    result = stats.ks_2samp(ref, cur)
+    return float(result.statistic), float(result.pvalue)
+
+
+def tokens(text: str) -> list[str]:
+    return TOKEN_RE.findall(URL_RE.sub(" ", (text or "").lower()))
+
+
+def vocabulary(texts: Iterable[str], min_count: int = 2) -> set[str]:
+    counts = Counter(tok for text in texts for tok in tokens(text))
+    return {tok for tok, n in counts.items() if n >= min_count}
+
+
+def oov_share(texts: Iterable[str], vocab: set[str]) -> float:
+    """Share of tokens (mentions and links normalised away) that the vocabulary has not seen."""
+    total = unseen = 0
+    for text in texts:
+        for tok in tokens(text):
+            if tok.startswith("@"):
+                continue  # handles (and links, removed by tokens()) are always new: not a shift
+            total += 1
+            unseen += tok not in vocab
+    return unseen / total if total else float("nan")
+
+
+def text_drift(reference_texts: Sequence[str], current_texts: Sequence[str]) -> dict:
+    """OOV share of the recent texts minus the reference's own held-out OOV share.
+
+    The reference is split in two halves (even/odd rows): the vocabulary of one half and the OOV
+    share of the other tell how many new words an undrifted day brings; only the excess counts.
+    """
+    vocab = vocabulary(reference_texts)
+    half_vocab = vocabulary(reference_texts[::2])
+    baseline = oov_share(reference_texts[1::2], half_vocab)
+    current = oov_share(current_texts, vocab)
+    return {"current_oov": current, "baseline_oov": baseline, "excess": current - baseline}
+
+
+# ---------------------------------------------------------------- storage
+
+
+def _write_replacing(path: Path, frame, run_date: date) -> None:
+    """Replace ``run_date``'s rows of a Parquet time series (idempotent re-runs)."""
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        old = pd.read_parquet(path)
+        old = old[old["run_date"] != run_date.isoformat()]
+        frame = pd.concat([old, frame], ignore_index=True)
+    tmp = path.with_suffix(".tmp")
+    frame.sort_values(["run_date", "check", "subject"]).to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def checks_path() -> Path:
+    return config.paths().monitor / "checks.parquet"
+
+
+def alerts_path() -> Path:
+    return config.paths().monitor / "alerts.parquet"
+
+
+def read_alerts(run_date: date | None = None):
+    import pandas as pd
+
+    if not alerts_path().exists():
+        return pd.DataFrame(columns=["run_date", "check", "subject", "value", "threshold"])
+    frame = pd.read_parquet(alerts_path())
+    if run_date is not None:
+        frame = frame[frame["run_date"] == run_date.isoformat()]
+    return frame
+
+
+# ---------------------------------------------------------------- the daily run
+
+
+@dataclass
+class CheckRow:
+    run_date: str
+    check: str
+    subject: str
+    value: float
+    threshold: float
+    drifted: bool
+    reference_rows: int
+    current_rows: int
+    detail: str = ""
+
+
+def _load_features(name: str):
+    import pandas as pd
+
+    path = config.paths().features / f"{name}.parquet"
+    if not path.exists():
+        raise UserError(f"feature table {path} does not exist: run `vigil dbt marts` first.")
+    return pd.read_parquet(path)
+
+
+def _window(frame, column: str, start: datetime, end: datetime):
+    ts = frame[column]
+    return frame[(ts >= start) & (ts < end)]
+
+
+def _reference_window(run_date: date, thresholds: DriftThresholds) -> tuple[datetime, datetime]:
+    """The champion's training window when a champion exists, else the 14 days before the recent window."""
+    recent_start = _day_start(run_date) - timedelta(days=thresholds.recent_days - 1)
+    try:
+        from training import registry
+
+        meta = registry.champion_metadata()
+    except Exception as exc:  # no champion yet, or training not installed: fall back
+        log.info("no champion metadata (%s): reference = 14 days before the recent window", exc)
+        meta = None
+    if meta and meta.get("train_window"):
+        start, end = (datetime.fromisoformat(v) for v in meta["train_window"])
+        start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+        end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
+        return start, min(end, recent_start)
+    return recent_start - timedelta(days=14), recent_start
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def monitored_features() -> dict[str, list[str]]:
+    """Feature table -> columns watched: the champion's feature service, else moderation_v1."""
+    try:
+        from vigil.features import MODERATION_V1_FEATURES
+    except ImportError:
+        return {}
+    by_view: dict[str, list[str]] = {}
+    for ref in MODERATION_V1_FEATURES:
+        view, _, feature = ref.partition(":")
+        by_view.setdefault(view, []).append(feature)
+    return by_view
+
+
+def run_checks(
+    run_date: date, thresholds: DriftThresholds | None = None, scores=None
+) -> list[CheckRow]:
+    """Compute every drift check for ``run_date`` (recent window ends at that day's end)."""
+    import pandas as pd
+
+    thresholds = thresholds or DriftThresholds()
+    recent_end = _day_start(run_date) + timedelta(days=1)
+    recent_start = recent_end - timedelta(days=thresholds.recent_days)
+    ref_start, ref_end = _reference_window(run_date, thresholds)
+    log.info(
+        "drift checks for %s: reference [%s, %s), recent [%s, %s)",
+        run_date, ref_start.date(), ref_end.date(), recent_start.date(), recent_end.date(),
+    )
+    rows: list[CheckRow] = []
+    day = run_date.isoformat()
+
+    # Feature drift
+    for view, features in monitored_features().items():
+        frame = _load_features(view)
+        ref = _window(frame, "event_timestamp", ref_start, ref_end)
+        cur = _window(frame, "event_timestamp", recent_start, recent_end)
+        if len(ref) < thresholds.min_rows or len(cur) < thresholds.min_rows:
+            log.info("skipping %s: %d reference / %d recent rows", view, len(ref), len(cur))
+            continue
+        for feature in features:
+            if feature not in frame.columns:
+                continue
+            value = psi(ref[feature], cur[feature])
+            ks, p_value = ks_statistic(ref[feature], cur[feature])
+            for check, v, limit in (
+                ("feature_psi", value, thresholds.feature_psi),
+                ("feature_ks", ks, thresholds.feature_ks),
+            ):
+                rows.append(
+                    CheckRow(
+                        day, check, f"{view}:{feature}", v, limit,
+                        bool(not math.isnan(v) and v > limit), len(ref), len(cur),
+                        f"ks_pvalue={p_value:.3g}" if check == "feature_ks" else "",
+                    )
+                )
+
+    # Text drift
+    posts = _load_features("posts")
+    ref_posts = _window(posts, "created_at", ref_start, ref_end)
+    cur_posts = _window(posts, "created_at", recent_start, recent_end)
+    if len(ref_posts) >= thresholds.min_rows and len(cur_posts) >= thresholds.min_rows:
+        text = text_drift(list(ref_posts["text"].fillna("")), list(cur_posts["text"].fillna("")))
+        rows.append(
+            CheckRow(
+                day, "text_oov", "posts:text", text["excess"], thresholds.text_oov,
+                text["excess"] > thresholds.text_oov, len(ref_posts), len(cur_posts),
+                f"current_oov={text['current_oov']:.4f} baseline_oov={text['baseline_oov']:.4f}",
+            )
+        )
+
+    # Score drift (scores: DataFrame with scored_at and score, from training.score)
+    if scores is None:
+        scores = _load_scores()
+    if scores is not None and len(scores):
+        ref_s = _window(scores, "scored_at", ref_start, ref_end)["score"]
+        cur_s = _window(scores, "scored_at", recent_start, recent_end)["score"]
+        if len(ref_s) >= thresholds.min_rows and len(cur_s) >= thresholds.min_rows:
+            v = psi(ref_s, cur_s)
+            rows.append(
+                CheckRow(day, "score_psi", "champion:score", v, thresholds.score_psi,
+                         bool(v > thresholds.score_psi), len(ref_s), len(cur_s))
+            )
+
+    # Proxy outcome drift: reports per view among the posts' latest snapshots in each window
+    behavior = _load_features("post_behavior")
+    rates = []
+    for start, end in ((ref_start, ref_end), (recent_start, recent_end)):
+        snap = _window(behavior, "event_timestamp", start, end)
+        latest = snap.sort_values("event_timestamp").groupby("post_id").tail(1)
+        views = float(latest["views"].sum())
+        rates.append((float(latest["reports"].sum()) / views if views else float("nan"), len(latest)))
+    (ref_rate, n_ref), (cur_rate, n_cur) = rates
+    if ref_rate and not math.isnan(ref_rate) and not math.isnan(cur_rate):
+        ratio = cur_rate / ref_rate
+        rows.append(
+            CheckRow(day, "report_rate", "post_behavior:reports_per_view", ratio,
+                     thresholds.report_rate_ratio, bool(ratio > thresholds.report_rate_ratio),
+                     n_ref, n_cur, f"reference={ref_rate:.5f} recent={cur_rate:.5f}")
+        )
+
+    frame = pd.DataFrame([asdict(r) for r in rows]) if rows else pd.DataFrame(
+        columns=list(CheckRow.__dataclass_fields__)
+    )
+    _write_replacing(checks_path(), frame, run_date)
+    alerts = frame[frame["drifted"].astype(bool)] if len(frame) else frame
+    _write_replacing(alerts_path(), alerts.drop(columns=["drifted"]), run_date)
+    log.info("drift checks for %s: %d checks, %d alerts", run_date, len(frame), len(alerts))
+    for a in alerts.itertuples():
+        log.warning("DRIFT %s %s = %.4f > %.4f (%s)", a.check, a.subject, a.value, a.threshold, a.detail)
+    return rows
+
+
+def _load_scores():
+    import pandas as pd
+
+    root = config.paths().home / "scores"
+    files = sorted(root.glob("dt=*/scores.parquet"))
+    if not files:
+        return None
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", type=date.fromisoformat, help="run date (default: today, UTC)")
+    parser.add_argument("--thresholds", type=Path, help="JSON file overriding DriftThresholds")
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    run_date = args.date or datetime.now(timezone.utc).date()
+    rows = run_checks(run_date, DriftThresholds.from_file(args.thresholds))
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        for r in rows:
+            flag = "DRIFT" if r.drifted else "ok"
+            print(f"{flag:5} {r.check:12} {r.subject:45} {r.value:9.4f} (threshold {r.threshold})")
+        print(f"{sum(r.drifted for r in rows)} alert(s); checks in {checks_path()}")
+    return 0
