@@ -1,0 +1,956 @@
+"""`vigil ingest`: load raw log files into the Parquet lake, quarantining bad rows.
+
+Reads the raw-log contract (docs/contracts.md section 1) and writes the lake (section 2):
+
+- every event line is validated; a bad line goes to ``lake/quarantine/quarantine.parquet`` with its
+  source file, 1-based line number and a reason from :data:`REASONS`, and the run goes on;
+- events are partitioned by the UTC day of ``event_ts`` (``lake/events/dt=YYYY-MM-DD/events.parquet``,
+  sorted by user_id, event_ts, event_id); an ``event_id`` already in its day's partition, or seen
+  earlier in the same run, is counted as a duplicate and not loaded again, so a second run over the
+  same input changes no byte of the lake; late events merge into their day's existing partition
+  (read, union, dedupe, write to a temp file, rename);
+- ``users.jsonl`` and ``labels.jsonl`` are snapshots: validated, deduplicated by key (last line
+  wins) and written as full files.
+
+Speed: an hour file is parsed in bulk by ``pyarrow.json`` against the contract's types and checked
+with vectorised Arrow kernels. Only rows those checks do not accept, and chunks the bulk parser
+rejects (bisected down to small chunks), go through the exact per-line Python validator
+(:func:`check_event`), which alone decides reasons. The bulk path accepts only rows the per-line
+validator accepts with identical values (a test runs both paths on the same input).
+
+Counts per stream and in total: ``read = loaded + quarantined + duplicates``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from vigil import config
+from vigil.errors import UserError
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_ID_CHARS = 64
+MAX_TEXT_CHARS = 5000
+MAX_RAW_CHARS = 2000
+INT64_MAX = 2**63 - 1
+US_PER_SECOND = 1_000_000
+US_PER_HOUR = 3600 * US_PER_SECOND
+# An event may be stamped at most 1 day after the end of its file's hour.
+FUTURE_SLACK_US = 25 * US_PER_HOUR
+# Below this many lines a chunk the bulk parser rejects goes line by line instead of being bisected.
+BISECT_MIN_LINES = 256
+
+ACTIONS = frozenset(config.ACTIONS)
+POST_ACTIONS = frozenset({"post", "reply", "view", "like", "share", "dislike", "report"})
+TARGET_ACTIONS = frozenset({"block", "mute", "follow", "unfollow"})
+TEXT_ACTIONS = frozenset({"post", "reply"})
+HARM_TYPES = frozenset(config.HARM_TYPES)
+QUEUES = frozenset({"reported", "random"})
+EVENT_FIELDS = ("event_id", "event_ts", "user_id", "action", "post_id", "target_user_id", "text", "country")
+
+# Quarantine reasons. Field-level reasons are "<kind>: <field>".
+R_UTF8 = "invalid UTF-8"
+R_EMPTY = "empty line"
+R_JSON = "not JSON"
+R_OBJECT = "not a JSON object"
+R_ACTION = "unknown action"
+R_TEXT = "oversized text"
+R_FUTURE = "far-future timestamp: event_ts"
+REASON_KINDS = (
+    "missing field",  # key absent or null where the contract requires a value
+    "wrong type",  # a string/bool/list field holding another JSON type
+    "invalid id",  # id not an integer, a bool, <= 0 or beyond int64
+    "invalid value",  # right type, outside the contract (length, code, enum, range)
+    "unparseable timestamp",  # not ISO-8601 with an explicit offset, or not a real instant
+)
+REASONS = (R_UTF8, R_EMPTY, R_JSON, R_OBJECT, R_ACTION, R_TEXT, R_FUTURE) + tuple(
+    f"{kind}: <field>" for kind in REASON_KINDS
+)
+
+_TS_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
+_CANONICAL_TS_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
+_COUNTRY_RE = re.compile(r"[A-Z]{2}", re.ASCII)
+_HOUR_FILE_RE = re.compile(r"dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/hour=([0-9]{2})\.jsonl", re.ASCII)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class Bad(Exception):
+    """A row that breaks the contract; ``args[0]`` is the quarantine reason."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-line validation: the definition of a valid row.
+
+
+def parse_ts(value: str) -> int | None:
+    """ISO-8601 with an explicit offset (``Z`` or ``+HH:MM``) -> UTC microseconds since the epoch.
+
+    Fractions beyond microseconds are truncated. Returns None for anything else (no offset,
+    impossible dates like Feb 30 or second 60, other ISO forms).
+    """
+    m = _TS_RE.fullmatch(value)
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, frac, off = m.groups()
+    try:
+        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    us = (dt - _EPOCH) // timedelta(microseconds=1)
+    if frac:
+        us += int(frac[:6].ljust(6, "0"))
+    if off != "Z":
+        oh, om = int(off[1:3]), int(off[4:6])
+        if oh > 23 or om > 59:
+            return None
+        sign = 1 if off[0] == "+" else -1
+        us -= sign * (oh * 60 + om) * 60 * US_PER_SECOND
+    return us
+
+
+def _id(obj: dict, name: str, required: bool) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise Bad(f"missing field: {name}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= INT64_MAX:
+        raise Bad(f"invalid id: {name}")
+    return value
+
+
+def _str(obj: dict, name: str, required: bool) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise Bad(f"missing field: {name}")
+        return None
+    if not isinstance(value, str):
+        raise Bad(f"wrong type: {name}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
+        raise Bad(R_UTF8) from None
+    return value
+
+
+def _ts(obj: dict, name: str) -> int:
+    value = _str(obj, name, required=True)
+    us = parse_ts(value)
+    if us is None:
+        raise Bad(f"unparseable timestamp: {name}")
+    return us
+
+
+def _country(obj: dict, name: str, required: bool) -> str | None:
+    value = _str(obj, name, required)
+    if value is not None and not _COUNTRY_RE.fullmatch(value):
+        raise Bad(f"invalid value: {name}")
+    return value
+
+
+def check_event(obj: dict, limit_us: int) -> tuple:
+    """One event (a parsed JSON object) -> a lake row tuple in EVENT_FIELDS order, or raise Bad.
+
+    ``limit_us``: the latest acceptable event_ts (1 day after the end of the file's hour).
+    A field that is absent counts as null.
+    """
+    event_id = _str(obj, "event_id", required=True)
+    if not 1 <= len(event_id) <= MAX_EVENT_ID_CHARS:
+        raise Bad("invalid value: event_id")
+    ts = _ts(obj, "event_ts")
+    user_id = _id(obj, "user_id", required=True)
+    action = _str(obj, "action", required=True)
+    if action not in ACTIONS:
+        raise Bad(R_ACTION)
+    post_id = _id(obj, "post_id", required=action in POST_ACTIONS)
+    target_user_id = _id(obj, "target_user_id", required=action in TARGET_ACTIONS)
+    text = _str(obj, "text", required=action in TEXT_ACTIONS)
+    if text is not None and len(text) > MAX_TEXT_CHARS:
+        raise Bad(R_TEXT)
+    country = _country(obj, "country", required=action == "login")
+    if ts > limit_us:
+        raise Bad(R_FUTURE)
+    return (event_id, ts, user_id, action, post_id, target_user_id, text, country)
+
+
+def check_user(obj: dict) -> tuple:
+    """One users.jsonl object -> (user_id, created_at_us, home_country, handle), or raise Bad."""
+    user_id = _id(obj, "user_id", required=True)
+    created_at = _ts(obj, "created_at")
+    home_country = _country(obj, "home_country", required=True)
+    handle = _str(obj, "handle", required=True)
+    if not handle:
+        raise Bad("invalid value: handle")
+    return (user_id, created_at, home_country, handle)
+
+
+def check_label(obj: dict) -> tuple:
+    """One labels.jsonl object -> (post_id, is_harmful, harm_types, labeled_at_us, queue,
+    sampling_weight), or raise Bad."""
+    post_id = _id(obj, "post_id", required=True)
+    is_harmful = obj.get("is_harmful")
+    if is_harmful is None:
+        raise Bad("missing field: is_harmful")
+    if not isinstance(is_harmful, bool):
+        raise Bad("wrong type: is_harmful")
+    harm_types = obj.get("harm_types")
+    if harm_types is None:
+        raise Bad("missing field: harm_types")
+    if not isinstance(harm_types, list) or not all(isinstance(t, str) for t in harm_types):
+        raise Bad("wrong type: harm_types")
+    if not set(harm_types) <= HARM_TYPES or (harm_types and not is_harmful):
+        raise Bad("invalid value: harm_types")
+    labeled_at = _ts(obj, "labeled_at")
+    queue = _str(obj, "queue", required=True)
+    if queue not in QUEUES:
+        raise Bad("invalid value: queue")
+    weight = obj.get("sampling_weight")
+    if weight is None:
+        raise Bad("missing field: sampling_weight")
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        raise Bad("wrong type: sampling_weight")
+    if not (math.isfinite(weight) and weight >= 1):
+        raise Bad("invalid value: sampling_weight")
+    return (post_id, is_harmful, ",".join(sorted(set(harm_types))), labeled_at, queue, float(weight))
+
+
+def parse_line(line: bytes) -> dict:
+    """Raw bytes of one line -> a JSON object, or raise Bad (empty, invalid UTF-8, not JSON...)."""
+    if not line.strip():
+        raise Bad(R_EMPTY)
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Bad(R_UTF8) from None
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        raise Bad(R_JSON) from None
+    if not isinstance(obj, dict):
+        raise Bad(R_OBJECT)
+    return obj
+
+
+def _raw_text(line: bytes) -> str:
+    return line.decode("utf-8", errors="replace")[:MAX_RAW_CHARS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrow schemas (pyarrow imported lazily: the CLI imports this module).
+
+
+def event_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("event_ts", pa.timestamp("us", tz="UTC")),
+            ("user_id", pa.int64()),
+            ("action", pa.string()),
+            ("post_id", pa.int64()),
+            ("target_user_id", pa.int64()),
+            ("text", pa.string()),
+            ("country", pa.string()),
+            ("source_file", pa.string()),
+            ("source_line", pa.int64()),
+        ]
+    )
+
+
+def user_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("user_id", pa.int64()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("home_country", pa.string()),
+            ("handle", pa.string()),
+        ]
+    )
+
+
+def label_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("post_id", pa.int64()),
+            ("is_harmful", pa.bool_()),
+            ("harm_types", pa.string()),
+            ("labeled_at", pa.timestamp("us", tz="UTC")),
+            ("queue", pa.string()),
+            ("sampling_weight", pa.float64()),
+        ]
+    )
+
+
+def quarantine_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("stream", pa.string()),
+            ("source_file", pa.string()),
+            ("line_number", pa.int64()),
+            ("reason", pa.string()),
+            ("raw", pa.string()),
+        ]
+    )
+
+
+def _json_read_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("event_ts", pa.string()),
+            ("user_id", pa.int64()),
+            ("action", pa.string()),
+            ("post_id", pa.int64()),
+            ("target_user_id", pa.int64()),
+            ("text", pa.string()),
+            ("country", pa.string()),
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one hour file.
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "read": self.read,
+            "loaded": self.loaded,
+            "quarantined": self.quarantined,
+            "duplicates": self.duplicates,
+        }
+
+
+@dataclass
+class _FileResult:
+    table: Any  # pyarrow.Table in event_schema()
+    read: int
+    quarantine: list[tuple[int, str, str]] = field(default_factory=list)  # (line, reason, raw)
+    slow_lines: int = 0
+
+
+def _rows_to_events(rows: list[tuple], lines: list[int], source_file: str):
+    import pyarrow as pa
+
+    cols = list(zip(*rows)) if rows else [[] for _ in EVENT_FIELDS]
+    schema = event_schema()
+    arrays = [pa.array(col, type=schema.field(i).type) for i, col in enumerate(cols)]
+    arrays.append(pa.array([source_file] * len(rows), type=pa.string()))
+    arrays.append(pa.array(lines, type=pa.int64()))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _slow_lines(lines, first_line: int, limit_us: int, rows, row_lines, quarantine) -> None:
+    """Exact per-line validation of ``lines`` (first one is line number ``first_line``)."""
+    for offset, line in enumerate(lines):
+        number = first_line + offset
+        try:
+            rows.append(check_event(parse_line(line), limit_us))
+            row_lines.append(number)
+        except Bad as bad:
+            quarantine.append((number, bad.args[0], _raw_text(line)))
+
+
+def _bulk_parse(chunk: bytes, n_lines: int):
+    """Parse ``n_lines`` JSON lines with pyarrow; None when any line is not plain well-typed JSON."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    try:
+        table = pa_json.read_json(
+            io.BytesIO(chunk),
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=max(len(chunk), 1 << 20)),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=_json_read_schema(), unexpected_field_behavior="ignore"
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
+        return None
+    # Blank lines are skipped and `{..}{..}` gives two rows: any mismatch means "not this path".
+    if table.num_rows != n_lines:
+        return None
+    return table
+
+
+def _vector_check(table, limit_us: int):
+    """Arrow-vectorised contract check. Returns (ok mask, event_ts as int64 us)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = table.num_rows
+    eid = table["event_id"]
+    eid_len = pc.utf8_length(eid)
+    ok = pc.fill_null(
+        pc.and_(pc.greater_equal(eid_len, 1), pc.less_equal(eid_len, MAX_EVENT_ID_CHARS)), False
+    )
+
+    ts = table["event_ts"]
+    canonical = pc.fill_null(pc.match_substring_regex(ts, _CANONICAL_TS_RE), False)
+    safe_ts = pc.if_else(canonical, ts, "1970-01-01T00:00:00.000Z")
+    secs_str = pc.utf8_slice_codeunits(safe_ts, 0, 19)
+    secs = pc.strptime(secs_str, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
+    # strptime rolls Feb 30 over to Mar 2: require the round trip to reproduce the text.
+    round_trip = pc.fill_null(
+        pc.equal(pc.strftime(secs, format="%Y-%m-%dT%H:%M:%S"), secs_str), False
+    )
+    millis = pc.cast(pc.utf8_slice_codeunits(safe_ts, 20, 23), pa.int64())
+    ts_us = pc.add(
+        pc.multiply(pc.fill_null(secs.cast(pa.int64()), 0), US_PER_SECOND),
+        pc.multiply(millis, 1000),
+    )
+    ok = pc.and_(ok, pc.and_(canonical, round_trip))
+    ok = pc.and_(ok, pc.less_equal(ts_us, limit_us))
+
+    ok = pc.and_(ok, pc.fill_null(pc.greater(table["user_id"], 0), False))
+    action = table["action"]
+    ok = pc.and_(ok, pc.fill_null(pc.is_in(action, value_set=pa.array(sorted(ACTIONS))), False))
+
+    def optional_positive(col):
+        return pc.fill_null(pc.greater(col, 0), True)
+
+    def required_for(col, actions):
+        needs = pc.fill_null(pc.is_in(action, value_set=pa.array(sorted(actions))), False)
+        return pc.or_(pc.invert(needs), pc.is_valid(col))
+
+    post_id, target = table["post_id"], table["target_user_id"]
+    ok = pc.and_(ok, pc.and_(optional_positive(post_id), required_for(post_id, POST_ACTIONS)))
+    ok = pc.and_(ok, pc.and_(optional_positive(target), required_for(target, TARGET_ACTIONS)))
+    text = table["text"]
+    text_ok = pc.fill_null(pc.less_equal(pc.utf8_length(text), MAX_TEXT_CHARS), True)
+    ok = pc.and_(ok, pc.and_(text_ok, required_for(text, TEXT_ACTIONS)))
+    country = table["country"]
+    country_ok = pc.fill_null(pc.match_substring_regex(country, r"^[A-Z]{2}$"), True)
+    ok = pc.and_(ok, pc.and_(country_ok, required_for(country, {"login"})))
+    assert len(ok) == n
+    return ok, ts_us
+
+
+def _fast_table(table, ts_us, ok, first_line: int, source_file: str):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    line_numbers = pa.array(np.arange(first_line, first_line + table.num_rows, dtype=np.int64))
+    schema = event_schema()
+    arrays = [
+        table["event_id"],
+        pc.cast(ts_us, pa.timestamp("us", tz="UTC")),
+        table["user_id"],
+        table["action"],
+        table["post_id"],
+        table["target_user_id"],
+        table["text"],
+        table["country"],
+        pa.repeat(pa.scalar(source_file), table.num_rows),
+        line_numbers,
+    ]
+    full = pa.Table.from_arrays(arrays, schema=schema)
+    return full.filter(ok)
+
+
+def read_event_file(path: Path, source_file: str, hour_start_us: int, fast: bool = True):
+    """Validate one hour file. Returns a _FileResult (valid rows as an Arrow table, bad lines)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the file's final newline ends the last line; it does not start a new one
+    limit_us = hour_start_us + FUTURE_SLACK_US
+    result = _FileResult(table=None, read=len(lines))
+    tables = []
+    slow_rows: list[tuple] = []
+    slow_row_lines: list[int] = []
+
+    def slow(lo: int, hi: int) -> None:
+        result.slow_lines += hi - lo
+        _slow_lines(lines[lo:hi], lo + 1, limit_us, slow_rows, slow_row_lines, result.quarantine)
+
+    def bulk(lo: int, hi: int, chunk: bytes | None = None) -> None:
+        if hi <= lo:
+            return
+        if chunk is None and hi - lo < BISECT_MIN_LINES:
+            slow(lo, hi)
+            return
+        table = _bulk_parse(chunk if chunk is not None else b"\n".join(lines[lo:hi]), hi - lo)
+        if table is None:  # some line is not plain well-typed JSON: find it by bisection
+            mid = (lo + hi) // 2
+            bulk(lo, mid)
+            bulk(mid, hi)
+            return
+        ok, ts_us = _vector_check(table, limit_us)
+        tables.append(_fast_table(table, ts_us, ok, lo + 1, source_file))
+        # Rows the vector check does not accept: the per-line validator gives their reason
+        # (or accepts them, e.g. a timestamp with an offset instead of Z).
+        for i in pc.indices_nonzero(pc.invert(ok)).to_pylist():
+            slow(lo + i, lo + i + 1)
+
+    if fast:
+        bulk(0, len(lines), data)
+    else:
+        slow(0, len(lines))
+    if slow_rows or not tables:
+        tables.append(_rows_to_events(slow_rows, slow_row_lines, source_file))
+    result.table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    result.quarantine.sort()
+    assert result.table.num_rows + len(result.quarantine) == result.read
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing the lake.
+
+
+def _write_parquet(table, dest: Path) -> None:
+    """Write atomically: a temp file in the same directory (not matching *.parquet), then rename."""
+    import pyarrow.parquet as pq
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}.tmp"
+    try:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=128 * 1024)
+        os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _read_parquet(path: Path, schema, columns=None):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=columns)
+    if columns is None:
+        table = table.select(schema.names).cast(schema)
+    return table
+
+
+def _keep_first(table, key: str):
+    """Rows of ``table`` whose ``key`` value has not appeared in an earlier row."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0 or pc.count_distinct(table[key]).as_py() == table.num_rows:
+        return table
+    indexed = pa.table({key: table[key], "_i": pa.array(np.arange(table.num_rows))})
+    first = indexed.group_by(key, use_threads=False).aggregate([("_i", "min")])["_i_min"]
+    return table.take(pc.sort_indices(first))
+
+
+def _keep_last(table, key: str):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return table
+    indexed = pa.table({key: table[key], "_i": pa.array(np.arange(table.num_rows))})
+    last = indexed.group_by(key, use_threads=False).aggregate([("_i", "max")])["_i_max"]
+    return table.take(pc.sort_indices(last))
+
+
+def merge_day(lake_events: Path, day: date, new_tables: list) -> tuple[int, int]:
+    """Merge validated rows into the day's partition. Returns (loaded, duplicates).
+
+    Rows whose event_id is already in the partition, or earlier among the new rows, are
+    duplicates. The partition is rewritten only when something new arrives.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    new = pa.concat_tables(new_tables) if len(new_tables) > 1 else new_tables[0]
+    offered = new.num_rows
+    dest = lake_events / f"dt={day.isoformat()}" / "events.parquet"
+    existing = None
+    if dest.exists():
+        existing_ids = _read_parquet(dest, None, columns=["event_id"])["event_id"]
+        new = new.filter(pc.invert(pc.is_in(new["event_id"], value_set=existing_ids)))
+    new = _keep_first(new, "event_id")
+    loaded = new.num_rows
+    if loaded:
+        if dest.exists():
+            existing = _read_parquet(dest, event_schema())
+            new = pa.concat_tables([existing, new])
+        merged = new.sort_by(
+            [("user_id", "ascending"), ("event_ts", "ascending"), ("event_id", "ascending")]
+        )
+        _write_parquet(merged, dest)
+    return loaded, offered - loaded
+
+
+def _write_snapshot(dest: Path, table, key: str) -> tuple[int, int]:
+    """Replace a snapshot file. Returns (changed_or_new rows, rows identical to the lake's)."""
+    table = table.sort_by([(key, "ascending")])
+    if dest.exists():
+        old = _read_parquet(dest, table.schema)
+        if old.equals(table):
+            return 0, table.num_rows
+        # Rows identical to an existing row are not "loaded" again.
+        old_rows = set(zip(*[old[c].to_pylist() for c in old.column_names]))
+        new_rows = list(zip(*[table[c].to_pylist() for c in table.column_names]))
+        same = sum(1 for r in new_rows if r in old_rows)
+    else:
+        same = 0
+    _write_parquet(table, dest)
+    return table.num_rows - same, same
+
+
+# ---------------------------------------------------------------------------------------------
+# The run.
+
+
+def _parse_day(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--day {value!r} is not a date: use YYYY-MM-DD.") from None
+
+
+def _check_raw_dir(raw: Path) -> None:
+    if not raw.exists():
+        raise UserError(
+            f"raw directory {raw} does not exist: run `vigil simulate --out {raw}` or pass --raw DIR."
+        )
+    if not raw.is_dir():
+        raise UserError(f"raw directory {raw} is not a directory: pass --raw DIR.")
+    if not os.access(raw, os.R_OK | os.X_OK):
+        raise UserError(f"raw directory {raw} is not readable: fix its permissions.")
+    if not any((raw / name).exists() for name in ("events", "users.jsonl", "labels.jsonl")):
+        raise UserError(
+            f"raw directory {raw} has no events/, users.jsonl or labels.jsonl: "
+            "point --raw at a `vigil simulate` output."
+        )
+
+
+def discover_event_files(raw: Path, day: date | None) -> tuple[list[tuple[date, int, Path]], list[str]]:
+    """Hour files as (dt, hour, path) sorted by dt, hour; plus .jsonl files with unusable names."""
+    events = raw / "events"
+    found, skipped = [], []
+    if day is not None:
+        pattern = f"dt={day.isoformat()}/*.jsonl"
+        if not (events / f"dt={day.isoformat()}").is_dir():
+            raise UserError(f"no raw events for {day}: {events / f'dt={day.isoformat()}'} is missing.")
+    else:
+        pattern = "**/*.jsonl"
+    for path in events.glob(pattern) if events.is_dir() else []:
+        rel = path.relative_to(events).as_posix()
+        m = _HOUR_FILE_RE.fullmatch(rel)
+        try:
+            dt, hour = date.fromisoformat(m.group(1)), int(m.group(2))
+            if hour > 23:
+                raise ValueError(hour)
+        except (AttributeError, ValueError):
+            skipped.append(path.relative_to(raw).as_posix())
+            continue
+        found.append((dt, hour, path))
+    found.sort()
+    return found, sorted(skipped)
+
+
+def _hour_start_us(dt: date, hour: int) -> int:
+    start = datetime(dt.year, dt.month, dt.day, hour, tzinfo=timezone.utc)
+    return (start - _EPOCH) // timedelta(microseconds=1)
+
+
+@contextlib.contextmanager
+def _lake_lock(state_dir: Path):
+    import fcntl
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "ingest.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"another `vigil ingest` is writing this lake ({state_dir.parent}): wait for it."
+            ) from None
+        yield
+
+
+def _read_snapshot_file(path: Path, source_file: str, check) -> tuple[list[tuple], int, list]:
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    rows, quarantine = [], []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(check(parse_line(line)))
+        except Bad as bad:
+            quarantine.append((number, bad.args[0], _raw_text(line)))
+    return rows, len(lines), quarantine
+
+
+def _ingest_snapshot(raw: Path, name: str, check, schema, key: str, dest: Path, quarantine, sources):
+    import pyarrow as pa
+
+    counts = Counts()
+    path = raw / name
+    if not path.exists():
+        return counts
+    rows, counts.read, bad = _read_snapshot_file(path, name, check)
+    stream = name.removesuffix(".jsonl")
+    sources.add((stream, name))
+    quarantine.extend((stream, name, line, reason, text) for line, reason, text in bad)
+    counts.quarantined = len(bad)
+    cols = list(zip(*rows)) if rows else [[] for _ in schema.names]
+    table = pa.Table.from_arrays(
+        [pa.array(c, type=schema.field(i).type) for i, c in enumerate(cols)], schema=schema
+    )
+    table = _keep_last(table, key)
+    in_file_duplicates = len(rows) - table.num_rows
+    if table.num_rows:
+        loaded, unchanged = _write_snapshot(dest, table, key)
+    else:  # nothing valid: keep the last good snapshot rather than emptying it
+        loaded, unchanged = 0, 0
+        log.warning("ingest: %s has no valid rows; keeping the lake's previous snapshot", name)
+    counts.loaded = loaded
+    counts.duplicates = in_file_duplicates + unchanged
+    log.info(
+        "ingest: %s: read %d, loaded %d, quarantined %d, duplicates %d",
+        name, counts.read, counts.loaded, counts.quarantined, counts.duplicates,
+    )
+    return counts
+
+
+def _write_quarantine(path: Path, rows: list[tuple], sources: set[tuple[str, str]]) -> int:
+    """Replace the quarantine rows of every source read in this run. Returns total rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    schema = quarantine_schema()
+    cols = list(zip(*rows)) if rows else [[] for _ in schema.names]
+    new = pa.Table.from_arrays(
+        [pa.array(c, type=schema.field(i).type) for i, c in enumerate(cols)], schema=schema
+    )
+    old = _read_parquet(path, schema) if path.exists() else None
+    if old is not None and old.num_rows:
+        key = pc.binary_join_element_wise(old["stream"], old["source_file"], "\x00")
+        read_now = pa.array(sorted(f"{s}\x00{f}" for s, f in sources), type=pa.string())
+        kept = old.filter(pc.invert(pc.is_in(key, value_set=read_now)))
+        new = pa.concat_tables([kept, new])
+    table = new.sort_by(
+        [("stream", "ascending"), ("source_file", "ascending"), ("line_number", "ascending")]
+    )
+    if old is not None and old.equals(table):
+        return table.num_rows
+    if old is None and table.num_rows == 0:
+        return 0
+    _write_parquet(table, path)
+    return table.num_rows
+
+
+def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: bool = True) -> dict:
+    """Load ``raw_dir`` (all of events/, or only events/dt=<day>/, plus users and labels).
+
+    Returns ``{"read", "loaded", "quarantined", "duplicates"}`` summed over the streams, plus
+    ``streams`` (the same per stream), ``days`` (partitions written), ``files``,
+    ``skipped_files``, ``reasons`` (quarantine reason -> count) and ``seconds``.
+    ``fast=False`` validates every line with the per-line path (the benchmark's baseline).
+    """
+    started = time.perf_counter()
+    raw = Path(raw_dir).expanduser().resolve()
+    day = _parse_day(day)
+    _check_raw_dir(raw)
+    paths = config.paths()
+    quarantine: list[tuple] = []  # (stream, source_file, line_number, reason, raw)
+    sources: set[tuple[str, str]] = set()
+    events = Counts()
+    days_written: set[date] = set()
+
+    with _lake_lock(paths.ingest_state):
+        files, skipped = discover_event_files(raw, day)
+        for name in skipped:
+            log.warning("ingest: skipping %s: not named events/dt=YYYY-MM-DD/hour=HH.jsonl", name)
+        pending: dict[date, list] = {}
+
+        def flush(before: date | None) -> None:
+            for d in sorted(pending):
+                if before is None or d < before:
+                    loaded, dups = merge_day(paths.lake_events, d, pending.pop(d))
+                    events.loaded += loaded
+                    events.duplicates += dups
+                    if loaded:
+                        days_written.add(d)
+
+        by_dt: dict[date, list[tuple[int, Path]]] = {}
+        for dt, hour, path in files:
+            by_dt.setdefault(dt, []).append((hour, path))
+        for n_dt, (dt, hours) in enumerate(sorted(by_dt.items()), start=1):
+            t0 = time.perf_counter()
+            day_read = day_bad = day_slow = 0
+            for hour, path in hours:
+                source_file = path.relative_to(raw).as_posix()
+                try:
+                    result = read_event_file(path, source_file, _hour_start_us(dt, hour), fast=fast)
+                except PermissionError as exc:
+                    raise UserError(f"cannot read {path}: {exc.strerror}; fix its permissions.") from None
+                sources.add(("events", source_file))
+                day_read += result.read
+                day_bad += len(result.quarantine)
+                day_slow += result.slow_lines
+                quarantine.extend(("events", source_file, *q) for q in result.quarantine)
+                _split_by_day(result.table, pending)
+            events.read += day_read
+            events.quarantined += day_bad
+            # Late deliveries land at most about a day later: earlier days are complete now
+            # (anything later still is merged into the written partition).
+            flush(before=dt)
+            elapsed = time.perf_counter() - t0
+            log.info(
+                "ingest: dt=%s (%d/%d): %d files, %d lines, %d quarantined, %d checked line by line"
+                ", %.0f lines/s",
+                dt, n_dt, len(by_dt), len(hours), day_read, day_bad, day_slow,
+                day_read / elapsed if elapsed else 0.0,
+            )
+        flush(before=None)
+
+        users = _ingest_snapshot(
+            raw, "users.jsonl", check_user, user_schema(), "user_id",
+            paths.lake_users / "users.parquet", quarantine, sources,
+        )
+        labels = _ingest_snapshot(
+            raw, "labels.jsonl", check_label, label_schema(), "post_id",
+            paths.lake_labels / "labels.parquet", quarantine, sources,
+        )
+        quarantine_total = _write_quarantine(
+            paths.quarantine / "quarantine.parquet", quarantine, sources
+        )
+
+        streams = {"events": events, "users": users, "labels": labels}
+        for name, c in streams.items():
+            assert c.read == c.loaded + c.quarantined + c.duplicates, (name, c)
+        total = Counts(*(sum(getattr(c, f) for c in streams.values()) for f in Counts().as_dict()))
+        result = total.as_dict() | {
+            "streams": {name: c.as_dict() for name, c in streams.items()},
+            "days": [d.isoformat() for d in sorted(days_written)],
+            "files": len(files),
+            "skipped_files": skipped,
+            "reasons": dict(Counter(q[3] for q in quarantine).most_common()),
+            "quarantine_rows": quarantine_total,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        _append_log(paths.ingest_state / "ingest_log.jsonl", raw, day, result)
+    log.info(
+        "ingest: read %d, loaded %d, quarantined %d, duplicates %d (%d files, %d partitions written) "
+        "in %.1f s",
+        total.read, total.loaded, total.quarantined, total.duplicates, len(files),
+        len(days_written), result["seconds"],
+    )
+    return result
+
+
+def _split_by_day(table, pending: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return
+    days = pc.cast(table["event_ts"], pa.date32())
+    unique = pc.unique(days).to_pylist()
+    if len(unique) == 1:
+        pending.setdefault(unique[0], []).append(table)
+        return
+    for d in unique:
+        pending.setdefault(d, []).append(table.filter(pc.equal(days, pa.scalar(d, pa.date32()))))
+
+
+def _append_log(path: Path, raw: Path, day: date | None, result: dict) -> None:
+    entry = {
+        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "raw_dir": str(raw),
+        "day": day.isoformat() if day else None,
+    } | {k: v for k, v in result.items() if k != "skipped_files"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI.
+
+
+def _day_arg(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date: use YYYY-MM-DD") from None
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--raw", type=Path, default=None,
+        help="raw log directory written by `vigil simulate` (default: $VIGIL_HOME/raw)",
+    )
+    parser.add_argument(
+        "--day", type=_day_arg, default=None,
+        help="only load events/dt=YYYY-MM-DD/ (plus users and labels); default: every day",
+    )
+    parser.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    raw = args.raw if args.raw is not None else config.paths().raw
+    result = ingest(raw, day=args.day)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    lake = config.paths().lake
+    print(f"Ingested {raw} into {lake} in {result['seconds']:.1f} s ({result['files']} hour files)")
+    print(f"{'stream':<8} {'read':>12} {'loaded':>12} {'quarantined':>12} {'duplicates':>12}")
+    rows = list(result["streams"].items()) + [("total", {k: result[k] for k in Counts().as_dict()})]
+    for name, c in rows:
+        print(
+            f"{name:<8} {c['read']:>12,} {c['loaded']:>12,} {c['quarantined']:>12,} "
+            f"{c['duplicates']:>12,}"
+        )
+    if result["days"]:
+        print(f"partitions written: {len(result['days'])} ({result['days'][0]} .. {result['days'][-1]})")
+    else:
+        print("partitions written: none (nothing new)")
+    if result["reasons"]:
+        print("quarantine reasons:")
+        for reason, count in result["reasons"].items():
+            print(f"  {count:>10,}  {reason}")
+    if result["skipped_files"]:
+        print(f"skipped (badly named) files: {', '.join(result['skipped_files'])}")
+    return 0
