@@ -138,6 +138,14 @@ def redis_url() -> str:
     return _env("VIGIL_REDIS_URL", "127.0.0.1:6379")
 
 
+def feast_project() -> str:
+    """Feast project name (``VIGIL_FEAST_PROJECT``); it namespaces the online store's keys."""
+    value = _env("VIGIL_FEAST_PROJECT", "vigil")
+    if not value.replace("_", "").isalnum():
+        raise ValueError(f"VIGIL_FEAST_PROJECT={value!r}: use letters, digits and underscores.")
+    return value
+
+
 def airflow_db() -> str:
     """Airflow metadata DB: ``sqlite`` (default, under the data root) or ``postgres``."""
     value = _env("VIGIL_AIRFLOW_DB", "sqlite").lower()
@@ -155,6 +163,24 @@ def postgres_url() -> str:
 def quarantine_rate_threshold() -> float:
     """Largest acceptable share of quarantined rows in one ingest (an incident beyond it)."""
     return float(_env("VIGIL_MAX_QUARANTINE_RATE", "0.05"))
+
+
+def stream_source() -> str:
+    """Where ``vigil stream`` reads events: ``files`` (tail the raw dir, default) or ``redis``."""
+    value = _env("VIGIL_STREAM_SOURCE", "files").lower()
+    if value not in ("files", "redis"):
+        raise ValueError(f"VIGIL_STREAM_SOURCE={value!r} is not supported: use 'files' or 'redis'.")
+    return value
+
+
+def stream_lateness_hours() -> float:
+    """How late (behind the newest event seen) an event may arrive and still be applied."""
+    return float(_env("VIGIL_STREAM_LATENESS_HOURS", "48"))
+
+
+def stream_memory_budget_mb() -> int:
+    """Memory for the stream processor's user state; beyond it, user records spill to SQLite."""
+    return int(_env("VIGIL_STREAM_MEMORY_BUDGET_MB", "2048"))
 
 
 def env_snapshot() -> dict[str, str]:

@@ -1,0 +1,55 @@
+"""Data sources: the feature marts exported by dbt (docs/contracts.md section 3).
+
+Paths are absolute and resolved from the data root when this module is imported (Feast's DuckDB
+offline store resolves relative paths against the current directory, not the repo). Every row's
+``event_timestamp`` is the moment its values became true; counts cover events strictly before it.
+"""
+
+from feast import FileSource, PushSource
+
+from vigil.config import paths
+
+
+def _parquet(table: str) -> str:
+    return str(paths().features / f"{table}.parquet")
+
+
+user_activity_source = FileSource(
+    name="user_activity_source",
+    path=_parquet("user_activity"),
+    timestamp_field="event_timestamp",
+    description="Daily user activity snapshots (UAM, active days), one row per user and day.",
+    tags={"owner": "trust-and-safety-data"},
+)
+
+creator_context_source = FileSource(
+    name="creator_context_source",
+    path=_parquet("creator_context"),
+    timestamp_field="event_timestamp",
+    description="Daily creator context snapshots: what happened to a user's content.",
+    tags={"owner": "trust-and-safety-data"},
+)
+
+post_behavior_source = FileSource(
+    name="post_behavior_source",
+    path=_parquet("post_behavior"),
+    timestamp_field="event_timestamp",
+    description="Hourly post behavior snapshots: audience reactions up to the top of each hour.",
+    tags={"owner": "trust-and-safety-data"},
+)
+
+# Push sources: the stream processor writes fresher values of the user views online. Their batch
+# source is the mart above, used for point-in-time retrieval and materialization.
+user_activity_push = PushSource(
+    name="user_activity_push",
+    batch_source=user_activity_source,
+    description="Live UAM updates from `vigil stream`.",
+    tags={"owner": "trust-and-safety-data"},
+)
+
+creator_context_push = PushSource(
+    name="creator_context_push",
+    batch_source=creator_context_source,
+    description="Live creator tallies from `vigil stream`.",
+    tags={"owner": "trust-and-safety-data"},
+)

@@ -1,0 +1,87 @@
+"""Feature views over the feature marts: typed schemas, ttl, owner and description tags.
+
+The ttl is how far back a point-in-time join (and an online read) looks for a row: the user marts
+have one row per user and active day, so 30 days; post snapshots are hourly and a post's
+behaviour after a week no longer matters to moderation, so 7 days.
+"""
+
+from datetime import timedelta
+
+from feast import FeatureView, Field
+from feast.types import Float64, Int64
+
+from data_sources import creator_context_push, post_behavior_source, user_activity_push
+from entities import post, user
+
+OWNER = "trust-and-safety-data"
+
+user_activity_fv = FeatureView(
+    name="user_activity",
+    entities=[user],
+    ttl=timedelta(days=30),
+    schema=[
+        Field(name="uam_30d", dtype=Float64, description="active minutes, last 30 days"),
+        Field(name="active_days_30d", dtype=Int64, description="days with activity, last 30"),
+        Field(name="uam_1d", dtype=Float64, description="active minutes on the day"),
+    ],
+    source=user_activity_push,
+    online=True,
+    description="User activity as of the start of each day (UAM and active days).",
+    tags={"owner": OWNER, "description": "User Active Minutes and active days per user and day"},
+)
+
+_COUNT_7D_30D = ("reports", "dislikes", "blocks", "mutes", "shares")
+
+creator_context_fv = FeatureView(
+    name="creator_context",
+    entities=[user],
+    ttl=timedelta(days=30),
+    schema=[
+        *[
+            Field(name=f"{kind}_received_{window}", dtype=Int64)
+            for kind in _COUNT_7D_30D
+            for window in ("7d", "30d")
+        ],
+        Field(name="views_received_30d", dtype=Int64),
+        Field(name="posts_authored_30d", dtype=Int64),
+        Field(name="posts_authored_total", dtype=Int64),
+        Field(name="account_age_days", dtype=Float64),
+        Field(name="login_countries_30d", dtype=Int64),
+        Field(name="removals_total", dtype=Int64),
+        Field(name="report_rate_bayes", dtype=Float64),
+        Field(name="dislike_rate_bayes", dtype=Float64),
+        Field(name="block_rate_bayes", dtype=Float64),
+    ],
+    source=creator_context_push,
+    online=True,
+    description="What happened to a user's content, as of the start of each day.",
+    tags={
+        "owner": OWNER,
+        "description": "Creator reputation: reactions received, tallies and Bayesian rates",
+    },
+)
+
+post_behavior_fv = FeatureView(
+    name="post_behavior",
+    entities=[post],
+    ttl=timedelta(days=7),
+    schema=[
+        Field(name="author_id", dtype=Int64),
+        Field(name="post_age_hours", dtype=Float64),
+        Field(name="views", dtype=Int64),
+        Field(name="likes", dtype=Int64),
+        Field(name="shares", dtype=Int64),
+        Field(name="replies", dtype=Int64),
+        Field(name="dislikes", dtype=Int64),
+        Field(name="reports", dtype=Int64),
+        Field(name="blocks", dtype=Int64),
+        Field(name="negative_replies", dtype=Int64),
+        Field(name="negative_reactions_per_view", dtype=Float64),
+        Field(name="reports_per_view", dtype=Float64),
+        Field(name="shares_per_view", dtype=Float64),
+    ],
+    source=post_behavior_source,
+    online=True,
+    description="Audience behaviour on a post up to the top of each hour.",
+    tags={"owner": OWNER, "description": "Hourly post behaviour counts and Bayesian ratios"},
+)
