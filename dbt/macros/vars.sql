@@ -1,0 +1,41 @@
+{#- Validated project variables. -#}
+
+{# uam_histogram's bucket width S in minutes: a positive integer, or a clear error. #}
+{% macro uam_interval() %}
+  {%- set raw = var('uam_interval', 1) -%}
+  {%- set text = (raw | string) | trim -%}
+  {%- if raw is boolean or not modules.re.fullmatch('[0-9]+', text) or (text | int) < 1 -%}
+    {{ exceptions.raise_compiler_error(
+        "var uam_interval must be a positive integer number of minutes (got " ~ (raw | tojson) ~ "): pass e.g. --vars '{uam_interval: 5}'") }}
+  {%- endif -%}
+  {{ return(text | int) }}
+{% endmacro %}
+
+{# The UAM window's last day as a SQL date literal, or none (= latest day in the lake). #}
+{% macro as_of_literal() %}
+  {%- set raw = (var('as_of', '') or '') | string | trim -%}
+  {%- if raw in ('', 'none', 'None', 'latest') -%}{{ return(none) }}{%- endif -%}
+  {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', raw) -%}
+    {{ exceptions.raise_compiler_error("var as_of must be a date YYYY-MM-DD (got " ~ (raw | tojson) ~ ")") }}
+  {%- endif -%}
+  {{ return("cast('" ~ raw ~ "' as date)") }}
+{% endmacro %}
+
+{# Bayesian prior strength (pseudo-views): a positive number. #}
+{% macro prior_views() %}
+  {%- set raw = var('prior_views', 100) | string -%}
+  {%- if not modules.re.fullmatch('[0-9]+([.][0-9]+)?', raw) or (raw | float) <= 0 -%}
+    {{ exceptions.raise_compiler_error("var prior_views must be a positive number (got " ~ raw ~ ")") }}
+  {%- endif -%}
+  {{ return(raw | float) }}
+{% endmacro %}
+
+{# The shrunk rate (successes + m * prior_rate) / (trials + m): defined at zero trials. #}
+{% macro bayes_rate(successes, trials, prior_rate, m) -%}
+  (({{ successes }}) + {{ m }} * coalesce({{ prior_rate }}, 0.0)) / (({{ trials }}) + {{ m }})
+{%- endmacro %}
+
+{# Replies whose text signals disgust (see README "negative replies"): whole-word match. #}
+{% macro disgust_pattern() -%}
+(^|[^a-z])(gross|grossed|disgusting|disgusted|disgust|ew|eww|ewww|vile|revolting|repulsive|repugnant|nauseating|nauseous|sickening|yuck|yuk|icky|foul|creepy|horrid|abhorrent|appalling|barf)([^a-z]|$)
+{%- endmacro %}
