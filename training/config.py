@@ -1,0 +1,135 @@
+"""Training configuration: one dataclass with defaults, overridable from a JSON/TOML file and flags.
+
+The resolved config is saved with every registered model (see :mod:`training.registry`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vigil.errors import UserError
+
+# Feast feature service this code builds training sets from and serves with (the model's contract).
+FEATURE_SERVICE = "moderation_v1"
+
+
+@dataclass
+class TrainConfig:
+    # --- data -----------------------------------------------------------------------------
+    feature_service: str = FEATURE_SERVICE
+    # Scoring points, hours after creation: 0 = at creation (no behavior yet), then re-scores.
+    score_offsets_hours: tuple[float, ...] = (0.0, 1.0, 6.0, 24.0)
+    # Time split on the post's creation day: fractions of the labeled days (train, validation);
+    # the rest is the test set. Never random across time.
+    train_frac: float = 0.6
+    val_frac: float = 0.2
+    # Keep at most this many labeled posts (None = all); dry runs use a few hundred.
+    max_posts: int | None = None
+    seed: int = 7
+
+    # --- baseline (hashed n-grams + numeric -> logistic regression) ------------------------
+    hash_features_word: int = 2**18
+    hash_features_char: int = 2**18
+    baseline_C: float = 1.0
+    baseline_max_iter: int = 300
+    top_features: int = 25
+
+    # --- multi-task network --------------------------------------------------------------
+    encoder_batch_size: int = 64
+    hidden_text: int = 128
+    hidden_tabular: int = 64
+    hidden_shared: int = 128
+    dropout: float = 0.1
+    epochs: int = 12
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    # Loss = alpha * harmful + beta * report rate + gamma * harm types.
+    alpha: float = 1.0
+    beta: float = 0.3
+    gamma: float = 0.5
+    # Harmful-head example weight = clip(log(1 + views), view_weight_floor, view_weight_cap).
+    # The floor keeps posts with 0 views (log(1) = 0) in the loss.
+    view_weight_cap: float = 5.0
+    view_weight_floor: float = 0.5
+
+    # --- student / cascade ----------------------------------------------------------------
+    student_hash_features: int = 2**16
+    student_C: float = 1.0
+    cascade_recall_keep: float = 0.99  # cascade recall >= this x heavy recall at the action threshold
+    cascade_safety_margin: float = 0.003  # aim this much higher on validation than the promise
+
+    # --- calibration and decisions --------------------------------------------------------
+    calibration: str = "isotonic"  # or "platt"
+    target_precision: float = 0.95
+    confidence_z: float = 1.645  # one-sided 95% Wilson lower bound
+    review_band: float = 0.5  # review scores in [review_band * remove_threshold, remove_threshold)
+
+    # --- evaluation ------------------------------------------------------------------------
+    slice_min_weight: float = 30.0  # smallest slice (effective posts) that can be flagged
+    slice_flag_abs: float = 0.15  # flag a slice whose recall/FPR differs by more than this
+
+    # --- registry --------------------------------------------------------------------------
+    promote: str = "auto"  # auto: champion if none yet or better; always; never
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["score_offsets_hours"] = list(self.score_offsets_hours)
+        return out
+
+
+DRY_RUN_OVERRIDES: dict[str, Any] = {
+    "max_posts": 300,
+    "epochs": 1,
+    "encoder_batch_size": 16,
+    "hash_features_word": 2**12,
+    "hash_features_char": 2**12,
+    "student_hash_features": 2**10,
+    "baseline_max_iter": 50,
+    "hidden_text": 16,
+    "hidden_tabular": 8,
+    "hidden_shared": 16,
+    "promote": "never",
+}
+
+
+def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+    """A config with ``values`` applied over ``base`` (defaults); unknown keys are a user error."""
+    base = base or TrainConfig()
+    known = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UserError(
+            f"unknown training config key(s) {', '.join(unknown)}: "
+            f"use only fields of training.config.TrainConfig ({', '.join(sorted(known))})."
+        )
+    clean = dict(values)
+    if "score_offsets_hours" in clean:
+        clean["score_offsets_hours"] = tuple(float(x) for x in clean["score_offsets_hours"])
+    return dataclasses.replace(base, **clean)
+
+
+def load(path: str | Path | None = None, dry_run: bool = False, **overrides: Any) -> TrainConfig:
+    """Defaults, then the file (JSON or TOML), then dry-run settings, then ``overrides``."""
+    cfg = TrainConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"config file {path} does not exist: pass an existing JSON or TOML file.")
+        text = path.read_text()
+        try:
+            values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise UserError(f"config file {path} is not valid JSON/TOML ({exc}): fix its syntax.")
+        cfg = from_dict(values, cfg)
+    if dry_run:
+        cfg = from_dict(DRY_RUN_OVERRIDES, cfg)
+    if overrides:
+        cfg = from_dict({k: v for k, v in overrides.items() if v is not None}, cfg)
+    return cfg
+

@@ -1,0 +1,224 @@
+"""Multi-task late-fusion network (PyTorch).
+
+Towers: sentence embedding of the text (MiniLM, cached), an MLP on the post's behavior features
+(plus a has_behavior flag: at creation there is no behavior yet and the features are imputed as 0),
+an MLP on the creator/user features. Concatenated into shared layers, then three heads:
+
+- harmful (primary): binary cross-entropy, each example weighted by its class-balance weight times
+  clip(log(1 + views), floor, cap) -- posts that reach many people matter more; the floor keeps
+  posts with 0 views (log 1 = 0) in the loss;
+- report rate: MSE on the post's observed reports / max(views, 1) (standardized by its training
+  standard deviation so its scale is comparable to the other losses);
+- harm types: four independent sigmoid heads (multi-label, not softmax).
+
+Loss = alpha * harmful + beta * report rate + gamma * harm types.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+
+from training import text as text_encoder
+from training.config import TrainConfig
+from training.datasets import HARM_COLUMNS
+from training.preprocess import balanced_weights, numeric_pipeline
+
+log = logging.getLogger(__name__)
+
+
+def view_weights(views, cap: float, floor: float) -> np.ndarray:
+    """clip(log(1 + views), floor, cap); views < 0 or NaN count as 0 views."""
+    v = np.nan_to_num(np.asarray(views, dtype=np.float64), nan=0.0)
+    return np.clip(np.log1p(np.maximum(v, 0.0)), floor, cap)
+
+
+def weighted_bce(logits, targets, weights):
+    """sum_i w_i * BCE(logit_i, y_i) / sum_i w_i (a weighted mean)."""
+    import torch.nn.functional as F
+
+    per = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return (per * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
+def _build_net(n_text: int, n_beh: int, n_cre: int, cfg: TrainConfig):
+    import torch
+    from torch import nn
+
+    class LateFusionNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.text = nn.Sequential(nn.Linear(n_text, cfg.hidden_text), nn.ReLU(), nn.Dropout(cfg.dropout))
+            self.behavior = nn.Sequential(
+                nn.Linear(n_beh, cfg.hidden_tabular), nn.ReLU(),
+                nn.Linear(cfg.hidden_tabular, cfg.hidden_tabular), nn.ReLU(),
+            )
+            self.creator = nn.Sequential(
+                nn.Linear(n_cre, cfg.hidden_tabular), nn.ReLU(),
+                nn.Linear(cfg.hidden_tabular, cfg.hidden_tabular), nn.ReLU(),
+            )
+            width = cfg.hidden_text + 2 * cfg.hidden_tabular
+            self.shared = nn.Sequential(
+                nn.Linear(width, cfg.hidden_shared), nn.ReLU(), nn.Dropout(cfg.dropout),
+                nn.Linear(cfg.hidden_shared, cfg.hidden_shared), nn.ReLU(),
+            )
+            self.harmful = nn.Linear(cfg.hidden_shared, 1)
+            self.report_rate = nn.Linear(cfg.hidden_shared, 1)
+            self.harm_types = nn.Linear(cfg.hidden_shared, len(HARM_COLUMNS))
+
+        def forward(self, emb, beh, cre):
+            z = torch.cat([self.text(emb), self.behavior(beh), self.creator(cre)], dim=1)
+            h = self.shared(z)
+            return self.harmful(h).squeeze(1), self.report_rate(h).squeeze(1), self.harm_types(h)
+
+    return LateFusionNet()
+
+
+class MultiTaskModel:
+    """Preprocessing + network; ``predict_frame`` scores examples (probability of harmful)."""
+
+    def __init__(self, cfg: TrainConfig, behavior_columns: list[str], creator_columns: list[str]):
+        self.cfg = cfg
+        self.behavior_columns = [*behavior_columns, "has_behavior"]
+        self.creator_columns = [*creator_columns, "has_creator"]
+        self.beh_pre = numeric_pipeline()
+        self.cre_pre = numeric_pipeline()
+        self.rate_scale = 1.0
+        self.net = None
+        self.history: list[dict] = []
+
+    # -- tensors ---------------------------------------------------------------------------
+    def _inputs(self, frame: pd.DataFrame, embeddings: np.ndarray | None):
+        import torch
+
+        if embeddings is None:
+            embeddings = text_encoder.encode(frame["text"].tolist(), self.cfg.encoder_batch_size)
+        beh = self.beh_pre.transform(frame[self.behavior_columns]).astype(np.float32)
+        cre = self.cre_pre.transform(frame[self.creator_columns]).astype(np.float32)
+        return (
+            torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)),
+            torch.from_numpy(beh),
+            torch.from_numpy(cre),
+        )
+
+    def _targets(self, frame: pd.DataFrame):
+        import torch
+
+        y = frame["is_harmful"].astype(np.float32).to_numpy()
+        w = balanced_weights(y) * view_weights(
+            frame["views_final"], self.cfg.view_weight_cap, self.cfg.view_weight_floor
+        )
+        rate = frame["report_rate"].fillna(0.0).to_numpy(np.float32) / self.rate_scale
+        types = frame[list(HARM_COLUMNS)].astype(np.float32).to_numpy()
+        return (
+            torch.from_numpy(y),
+            torch.from_numpy(w.astype(np.float32)),
+            torch.from_numpy(rate.astype(np.float32)),
+            torch.from_numpy(types),
+        )
+
+    def loss(self, outputs, targets):
+        import torch.nn.functional as F
+
+        logit, rate_pred, type_logits = outputs
+        y, w, rate, types = targets
+        primary = weighted_bce(logit, y, w)
+        reports = F.mse_loss(rate_pred, rate)
+        harm_types = F.binary_cross_entropy_with_logits(type_logits, types)
+        total = self.cfg.alpha * primary + self.cfg.beta * reports + self.cfg.gamma * harm_types
+        parts = {"primary": primary.item(), "reports": reports.item(), "types": harm_types.item()}
+        return total, parts
+
+    # -- training --------------------------------------------------------------------------
+    def fit(self, train: pd.DataFrame, train_emb: np.ndarray, val: pd.DataFrame | None = None,
+            val_emb: np.ndarray | None = None) -> MultiTaskModel:
+        import torch
+
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.beh_pre.fit(train[self.behavior_columns])
+        self.cre_pre.fit(train[self.creator_columns])
+        std = float(np.nanstd(train["report_rate"].to_numpy(dtype=np.float64)))
+        self.rate_scale = std if std > 1e-9 else 1.0
+        x = self._inputs(train, train_emb)
+        t = self._targets(train)
+        self.dims = (x[0].shape[1], x[1].shape[1], x[2].shape[1])
+        self.net = _build_net(*self.dims, cfg)
+        opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        n = len(train)
+        best_state, best_val = None, math.inf
+        if val is not None and len(val):
+            xv, tv = self._inputs(val, val_emb), self._targets(val)
+        for epoch in range(cfg.epochs):
+            self.net.train()
+            order = torch.randperm(n, generator=gen)
+            total = 0.0
+            for start in range(0, n, cfg.batch_size):
+                idx = order[start : start + cfg.batch_size]
+                out = self.net(x[0][idx], x[1][idx], x[2][idx])
+                loss, _ = self.loss(out, tuple(tt[idx] for tt in t))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            record = {"epoch": epoch + 1, "train_loss": total / max(n, 1)}
+            if val is not None and len(val):
+                vloss, parts = self.evaluate_loss(xv, tv)
+                record.update(val_loss=vloss, **{f"val_{k}": v for k, v in parts.items()})
+                # Keep the epoch with the best validation primary loss (early stopping by selection).
+                if parts["primary"] < best_val:
+                    best_val, best_state = parts["primary"], copy.deepcopy(self.net.state_dict())
+            self.history.append(record)
+            log.info("multitask epoch %d/%d: %s", epoch + 1, cfg.epochs,
+                     ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch"))
+        if best_state is not None:
+            self.net.load_state_dict(best_state)
+        self.net.eval()
+        return self
+
+    def evaluate_loss(self, x, t) -> tuple[float, dict]:
+        import torch
+
+        self.net.eval()
+        with torch.no_grad():
+            loss, parts = self.loss(self.net(*x), t)
+        return float(loss), parts
+
+    # -- pickling: the network class is built lazily (torch is a heavy import), so pickle weights --
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if state.get("net") is not None:
+            state["net"] = {k: v.detach().clone() for k, v in state["net"].state_dict().items()}
+        return state
+
+    def __setstate__(self, state):
+        weights = state.get("net")
+        self.__dict__.update(state)
+        if weights is not None:
+            self.net = _build_net(*self.dims, self.cfg)
+            self.net.load_state_dict(weights)
+            self.net.eval()
+
+    # -- inference -------------------------------------------------------------------------
+    def predict_all(self, frame: pd.DataFrame, embeddings: np.ndarray | None = None) -> dict:
+        """Harmful probability, predicted report rate and harm-type probabilities."""
+        import torch
+
+        self.net.eval()
+        x = self._inputs(frame, embeddings)
+        with torch.no_grad():
+            logit, rate, types = self.net(*x)
+        return {
+            "harmful": torch.sigmoid(logit).numpy().astype(np.float64),
+            "report_rate": (rate.numpy() * self.rate_scale).astype(np.float64),
+            "harm_types": torch.sigmoid(types).numpy().astype(np.float64),
+        }
+
+    def predict(self, frame: pd.DataFrame, embeddings: np.ndarray | None = None) -> np.ndarray:
+        return self.predict_all(frame, embeddings)["harmful"]

@@ -1,0 +1,114 @@
+"""`vigil score --date D`: score a day's posts with the champion, as the cascade would online.
+
+Each post created on day D is scored at its scoring points (creation, +1 h, +6 h, +24 h) that fall
+before the data ends, with point-in-time features from Feast. The student scores every event; only
+events above the cascade threshold reach the heavy model (and need a sentence embedding). Output:
+``<data root>/scores/dt=D/scores.parquet`` with the decision (remove / review / allow) and, for the
+review band, the priority (expected harmful views = p x predicted remaining views).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from training import cascade, datasets, registry
+from training import text as text_encoder
+from training.calibrate import decide
+from training.config import from_dict
+from vigil.config import paths
+from vigil.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def scores_dir():
+    return paths().home / "scores"
+
+
+def score_day(day: date | str) -> dict:
+    """Scores the day's posts with the champion; a no-op (``{"skipped": ...}``) without one."""
+    day = date.fromisoformat(str(day)[:10])
+    try:
+        bundle = registry.load()
+    except UserError as exc:
+        if registry.champion() is None:
+            log.info("score: no champion model, nothing scored")
+            return {"day": day.isoformat(), "skipped": "no champion model", "posts": 0}
+        raise exc
+    cfg = from_dict(bundle["meta"]["config"])
+    posts = datasets._read_mart("posts")
+    posts["created_at"] = datasets._utc(posts["created_at"])
+    posts = posts[posts["created_at"].dt.date == day][["post_id", "author_id", "created_at", "text"]]
+    if posts.empty:
+        return {"day": day.isoformat(), "model_id": bundle["model_id"], "posts": 0, "events": 0}
+    posts["text"] = posts["text"].fillna("")
+    behavior_end = pd.read_parquet(
+        paths().features / "post_behavior.parquet", columns=["event_timestamp"]
+    )["event_timestamp"].max() if (paths().features / "post_behavior.parquet").exists() else posts["created_at"].max()
+    data_end = max(datasets._utc(pd.Series([behavior_end])).iloc[0], posts["created_at"].max())
+    events = datasets.build_examples(posts, cfg.score_offsets_hours, data_end)
+    events, _, _ = datasets.fetch_features(events, cfg.feature_service)
+    for col in [*bundle["behavior_columns"], *bundle["creator_columns"]]:
+        if col not in events.columns:
+            events[col] = np.nan
+    events = datasets.add_missing_indicators(events, bundle["behavior_columns"], bundle["creator_columns"])
+    events["student"] = cascade.student_scores(bundle["student"], events)
+    tau = bundle["cascade_tau"]
+    routed = events["student"] >= tau
+    events["routed_to_heavy"] = routed
+    events["probability"] = 0.0
+    if routed.any():
+        heavy_in = events[routed]
+        emb = text_encoder.encode(heavy_in["text"].tolist(), cfg.encoder_batch_size)
+        raw = bundle["multitask"].predict(heavy_in, emb)
+        events.loc[routed, "probability"] = bundle["calibrators"]["multitask"].transform(raw)
+    threshold = bundle["thresholds"]["multitask"]["threshold"]
+    events["decision"] = decide(events["probability"], threshold, cfg.review_band)
+    vcol = bundle.get("views_column")
+    views_now = events[vcol].fillna(0.0) if vcol and vcol in events else np.zeros(len(events))
+    events["predicted_remaining_views"] = bundle["remaining_views"].predict(events["offset_hours"], views_now)
+    events["review_priority"] = np.where(
+        events["decision"] == "review", events["probability"] * events["predicted_remaining_views"], 0.0
+    )
+    events["model_id"] = bundle["model_id"]
+    out_cols = ["post_id", "author_id", "created_at", "scored_at", "offset_hours", "student", "routed_to_heavy",
+                "probability", "decision", "predicted_remaining_views", "review_priority", "model_id"]
+    out_dir = scores_dir() / f"dt={day.isoformat()}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Idempotent per day: a rerun rewrites the same partition.
+    events[out_cols].to_parquet(out_dir / "scores.parquet", index=False, coerce_timestamps="us")
+    counts = events["decision"].value_counts().to_dict()
+    result = {
+        "day": day.isoformat(),
+        "model_id": bundle["model_id"],
+        "posts": int(events["post_id"].nunique()),
+        "events": int(len(events)),
+        "routed_to_heavy": int(routed.sum()),
+        "remove": int(counts.get("remove", 0)),
+        "review": int(counts.get("review", 0)),
+        "allow": int(counts.get("allow", 0)),
+        "threshold": threshold if math.isfinite(threshold) else None,
+        "path": str(out_dir / "scores.parquet"),
+    }
+    log.info("scored %s: %s", day, result)
+    return result
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", required=True, help="day to score, YYYY-MM-DD")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        date.fromisoformat(args.date)
+    except ValueError:
+        raise UserError(f"--date {args.date!r} is not a date: use YYYY-MM-DD.") from None
+    print(json.dumps(score_day(args.date), indent=2, default=str))
+    return 0

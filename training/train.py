@@ -1,0 +1,289 @@
+"""`vigil train`: training set via Feast -> baseline, multi-task net, student + cascade ->
+calibration and thresholds on validation -> evaluation on test -> registry (+ report).
+
+``train(config=None, dry_run=False) -> dict`` is what the DAG and ``vigil pipeline`` call.
+A dry run is a tiny, fast end-to-end pass (a few hundred posts, one epoch) used by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from training import baseline, cascade, datasets, evaluate, registry
+from training import text as text_encoder
+from training.calibrate import Calibrator, RemainingViews, removal_threshold
+from training.config import DRY_RUN_OVERRIDES, TrainConfig, from_dict, load
+from training.datasets import TrainingSet
+from training.multitask import MultiTaskModel
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _resolve_config(config: Any, dry_run: bool) -> TrainConfig:
+    if isinstance(config, TrainConfig):
+        return from_dict(DRY_RUN_OVERRIDES, config) if dry_run else config
+    if isinstance(config, dict):
+        return load(dry_run=dry_run, **config)
+    if isinstance(config, (str, Path)):
+        return load(config, dry_run=dry_run)
+    return load(dry_run=dry_run)
+
+
+def views_column(columns: list[str]) -> str | None:
+    for c in columns:
+        if c == "views" or c.endswith("__views"):
+            return c
+    return None
+
+
+def post_max(frame: pd.DataFrame, col: str) -> pd.DataFrame:
+    """Per post: the highest score over its scoring events (a post is removed at its first hit)."""
+    return frame.groupby("post_id").agg(
+        score=(col, "max"), y=("is_harmful", "first"), w=("sampling_weight", "first")
+    )
+
+
+def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
+    """Fit every model, calibrate and choose thresholds on validation. Returns the fitted objects."""
+    seed_everything(cfg.seed)
+    train, val = ts.split("train"), ts.split("val")
+    if train["is_harmful"].nunique() < 2 or val["is_harmful"].nunique() < 2:
+        from vigil.errors import UserError
+
+        raise UserError("train or validation split has only one class: simulate more days or label more posts.")
+    num = ts.numeric_columns
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    base = baseline.fit(train, num, cfg)
+    timings["baseline_s"] = time.perf_counter() - t
+    top = baseline.top_features(base, train["text"], cfg.top_features)
+
+    t = time.perf_counter()
+    emb_train = text_encoder.encode(train["text"].tolist(), cfg.encoder_batch_size)
+    emb_val = text_encoder.encode(val["text"].tolist(), cfg.encoder_batch_size)
+    timings["embeddings_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    heavy = MultiTaskModel(cfg, ts.behavior_columns, ts.creator_columns).fit(train, emb_train, val, emb_val)
+    timings["multitask_s"] = time.perf_counter() - t
+
+    heavy_train = heavy.predict(train, emb_train)
+    t = time.perf_counter()
+    student = cascade.fit_student(train, heavy_train, num, cfg)
+    timings["student_s"] = time.perf_counter() - t
+
+    val = val.copy()
+    val["baseline"] = baseline.predict(base, val)
+    val["multitask"] = heavy.predict(val, emb_val)
+    val["student"] = cascade.student_scores(student, val)
+    w = val["sampling_weight"].to_numpy()
+    calibrators, thresholds = {}, {}
+    for name in ("baseline", "multitask"):
+        cal = Calibrator(cfg.calibration).fit(val[name], val["is_harmful"], w)
+        calibrators[name] = cal
+        val[f"{name}_cal"] = cal.transform(val[name])
+        pm = post_max(val, f"{name}_cal")
+        thresholds[name] = removal_threshold(pm["score"], pm["y"], pm["w"], cfg.target_precision, cfg.confidence_z)
+        log.info("%s removal threshold: %s", name, thresholds[name])
+    choice = cascade.choose_tau(
+        val["post_id"], val["student"], val["multitask_cal"], val["is_harmful"], w,
+        thresholds["multitask"]["threshold"], min(cfg.cascade_recall_keep + cfg.cascade_safety_margin, 1.0),
+    )
+    val_cascade = cascade.cascade_report(
+        val["post_id"], val["student"], val["multitask_cal"], val["is_harmful"], w,
+        thresholds["multitask"]["threshold"], choice["tau"],
+    )
+    log.info("cascade tau=%.4f on validation: %s", choice["tau"], val_cascade)
+    vcol = views_column(ts.behavior_columns)
+    remaining = RemainingViews().fit(
+        train["offset_hours"], train[vcol] if vcol else np.zeros(len(train)), train["views_final"]
+    )
+    return {
+        "baseline": base,
+        "multitask": heavy,
+        "student": student,
+        "calibrators": calibrators,
+        "thresholds": thresholds,
+        "cascade_tau": choice["tau"],
+        "remaining_views": remaining,
+        "views_column": vcol,
+        "behavior_columns": ts.behavior_columns,
+        "creator_columns": ts.creator_columns,
+        "numeric_columns": num,
+        "config": cfg.to_dict(),
+        "baseline_top_features": top,
+        "validation_cascade": val_cascade,
+        "timings": timings,
+    }
+
+
+def score_frame(objects: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """All model scores for ``frame`` (raw and calibrated), plus the cascade's."""
+    out = frame.copy()
+    emb = text_encoder.encode(out["text"].tolist(), objects["multitask"].cfg.encoder_batch_size)
+    out["baseline"] = baseline.predict(objects["baseline"], out)
+    out["multitask"] = objects["multitask"].predict(out, emb)
+    out["student"] = cascade.student_scores(objects["student"], out)
+    for name, cal in objects["calibrators"].items():
+        out[f"{name}_cal"] = cal.transform(out[name])
+    out["cascade_cal"] = cascade.cascade_scores(out["student"], out["multitask_cal"], objects["cascade_tau"])
+    return out
+
+
+def evaluate_objects(objects: dict[str, Any], ts: TrainingSet, cfg: TrainConfig) -> tuple[dict, pd.DataFrame]:
+    """Test-split metrics for every model (see training.evaluate)."""
+    test = score_frame(objects, ts.split("test"))
+    thr = objects["thresholds"]
+    metrics: dict[str, Any] = {"models": {}, "replay": {}}
+    for name in ("baseline", "multitask", "student"):
+        m = evaluate.ranking_metrics(test, name, cfg.target_precision)
+        if name in objects["calibrators"]:
+            m["ece"] = evaluate.expected_calibration_error(test["is_harmful"], test[f"{name}_cal"], test["sampling_weight"])
+        metrics["models"][name] = m
+    posts_by_model = {}
+    for name, col, threshold in (
+        ("baseline", "baseline_cal", thr["baseline"]["threshold"]),
+        ("multitask", "multitask_cal", thr["multitask"]["threshold"]),
+        ("cascade", "cascade_cal", thr["multitask"]["threshold"]),
+    ):
+        posts = evaluate.replay(test, ts.timelines, col, threshold)
+        posts_by_model[name] = posts
+        metrics["replay"][name] = evaluate.replay_summary(posts)
+    metrics["cascade"] = cascade.cascade_report(
+        test["post_id"], test["student"], test["multitask_cal"], test["is_harmful"], test["sampling_weight"],
+        thr["multitask"]["threshold"], objects["cascade_tau"],
+    )
+    metrics["cascade"]["meets_recall_promise"] = bool(metrics["cascade"]["recall_kept"] >= cfg.cascade_recall_keep)
+    metrics["thresholds"] = {
+        f"{name}_{k}": v for name, t in thr.items() for k, v in t.items()
+    } | {"review_band_low": thr["multitask"]["threshold"] * cfg.review_band, "cascade_tau": objects["cascade_tau"]}
+    metrics["slices"] = evaluate.slice_table(
+        posts_by_model["multitask"], evaluate.slice_keys(test), cfg.slice_min_weight, cfg.slice_flag_abs
+    )
+    metrics["slices_flagged"] = [f"{r['slice']}={r['value']} ({r['flag']})" for r in metrics["slices"] if r["flag"]]
+    # Review band: how much of the stream goes to humans and how harmful it is.
+    t_remove = thr["multitask"]["threshold"]
+    pm = post_max(test, "multitask_cal")
+    low = t_remove * cfg.review_band if math.isfinite(t_remove) else 1.0
+    band = (pm["score"] >= low) & (pm["score"] < t_remove)
+    metrics["review_band"] = {
+        "posts": int(band.sum()),
+        "share_of_stream": float((pm["w"] * band).sum() / pm["w"].sum()),
+        "harmful_share": float((pm["w"] * band * pm["y"]).sum() / max((pm["w"] * band).sum(), 1e-12)),
+    }
+    metrics["test_examples"] = int(len(test))
+    metrics["test_posts"] = int(test["post_id"].nunique())
+    return metrics, test
+
+
+def evaluate_bundle(bundle: dict[str, Any]) -> dict:
+    """Rebuild a registered model's test split with today's data and rewrite its report."""
+    meta = bundle["meta"]
+    cfg = from_dict(meta["config"])
+    ts = datasets.build(cfg, splits=meta["splits"])
+    metrics, test = evaluate_objects(bundle, ts, cfg)
+    metrics |= {"model_id": bundle["model_id"], "feature_service": cfg.feature_service, "windows": ts.windows,
+                "baseline_top_features": bundle.get("baseline_top_features", [])}
+    evaluate.write_report(bundle["model_id"], metrics, test, _score_cols(), "multitask_cal")
+    return metrics
+
+
+def _score_cols() -> dict[str, str]:
+    return {"baseline": "baseline", "multitask": "multitask", "student": "student", "cascade": "cascade_cal"}
+
+
+def _should_promote(cfg: TrainConfig, metrics: dict) -> bool:
+    if cfg.promote == "always":
+        return True
+    if cfg.promote == "never":
+        return False
+    current = registry.champion()
+    if current is None:
+        return True
+    try:
+        old = registry.meta(current)["metrics"]["replay"]["multitask"]["harmful_views_prevented_share"]
+    except (KeyError, TypeError):
+        return True
+    return metrics["replay"]["multitask"]["harmful_views_prevented_share"] >= old
+
+
+def train(config: TrainConfig | dict | str | Path | None = None, dry_run: bool = False,
+          training_set: TrainingSet | None = None) -> dict:
+    """Build the training set, fit, evaluate, register. Returns a summary dict."""
+    cfg = _resolve_config(config, dry_run)
+    seed_everything(cfg.seed)
+    started = time.perf_counter()
+    ts = training_set if training_set is not None else datasets.build(cfg)
+    objects = fit_models(ts, cfg)
+    metrics, test = evaluate_objects(objects, ts, cfg)
+    splits = {s: sorted(ts.examples.loc[ts.examples["split"] == s, "day"].unique().tolist()) for s in datasets.SPLITS}
+    model_id = registry.new_model_id()
+    metrics |= {"model_id": model_id, "feature_service": cfg.feature_service, "windows": ts.windows,
+                "baseline_top_features": objects["baseline_top_features"], "timings": objects["timings"],
+                "validation_cascade": objects["validation_cascade"]}
+    directory = registry.save(
+        model_id,
+        {k: v for k, v in objects.items() if k not in ("timings",)},
+        {
+            "feature_service": cfg.feature_service,
+            "config": cfg.to_dict(),
+            "windows": ts.windows,
+            "splits": splits,
+            "dry_run": dry_run,
+            "metrics": {k: v for k, v in metrics.items() if k not in ("baseline_top_features",)},
+            "examples": int(len(ts.examples)),
+            "posts": int(ts.examples["post_id"].nunique()),
+        },
+    )
+    datasets.save_snapshot(ts, directory)
+    report = evaluate.write_report(model_id, metrics, test, _score_cols(), "multitask_cal")
+    promoted = _should_promote(cfg, metrics)
+    if promoted:
+        registry.promote(model_id)
+    elapsed = time.perf_counter() - started
+    log.info("trained %s in %.1f s (promoted: %s)", model_id, elapsed, promoted)
+    return {
+        "model_id": model_id,
+        "promoted": promoted,
+        "report": str(report),
+        "seconds": round(elapsed, 2),
+        "examples": int(len(ts.examples)),
+        "models": metrics["models"],
+        "replay": metrics["replay"],
+        "cascade": metrics["cascade"],
+        "thresholds": metrics["thresholds"],
+        "slices_flagged": metrics["slices_flagged"],
+    }
+
+
+# -- CLI: vigil train -------------------------------------------------------------------------------
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="tiny fast end-to-end run (tests)")
+    parser.add_argument("--config", default=None, help="JSON or TOML file overriding TrainConfig fields")
+    parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    parser.add_argument("--seed", type=int, default=None, help="override the random seed")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load(args.config, dry_run=args.dry_run, epochs=args.epochs, seed=args.seed)
+    summary = train(cfg, dry_run=args.dry_run)
+    print(json.dumps(summary, indent=2, default=evaluate._json_default))
+    return 0
