@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from vigil.stream import RunOptions, process, replay
-from vigil.stream_state import read_features, read_status
+from vigil.stream_state import _exact, parse_event, read_features, read_status
 
 REPO = Path(__file__).resolve().parents[2]
 ACTIONS_ON_POST = ("reply", "view", "like", "share", "dislike", "report")
@@ -298,7 +298,7 @@ def _vigil_stream(home: Path, *args: str) -> subprocess.Popen:
 @pytest.mark.slow
 def test_kill9_at_random_points_then_restart_gives_same_state(tmp_path):
     raw = tmp_path / "raw"
-    write_world(raw, users=120, days=34, seed=21)
+    write_world(raw, users=400, days=34, seed=21)
     common = ["--raw", str(raw), "--once", "--no-push", "--checkpoint-events", "1500",
               "--checkpoint-seconds", "0.05"]
     ref = _vigil_stream(tmp_path, *common, "--state", str(tmp_path / "ref.sqlite"))
@@ -308,18 +308,16 @@ def test_kill9_at_random_points_then_restart_gives_same_state(tmp_path):
 
     rng = random.Random(2026)
     kills = 0
-    for _attempt in range(8):
+    for _attempt in range(6):
         proc = _vigil_stream(tmp_path, *common, "--state", str(tmp_path / "crash.sqlite"))
-        time.sleep(rng.uniform(0.25, max(0.3, uninterrupted * 0.6)))
+        time.sleep(rng.uniform(0.3, 1.0))  # startup is ~0.2 s; the whole run takes seconds
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
         else:
             assert proc.returncode == 0
-        if kills >= 4:
-            break
-    assert kills >= 3, "the run finished before it could be killed: make the world bigger"
+    assert kills >= 2, f"the run finished before it could be killed ({uninterrupted:.1f} s)"
     final = _vigil_stream(tmp_path, *common, "--state", str(tmp_path / "crash.sqlite"))
     assert final.wait(timeout=300) == 0, final.stderr.read().decode()[-2000:]
     assert _dump(tmp_path / "crash.sqlite") == _dump(tmp_path / "ref.sqlite")
@@ -339,3 +337,36 @@ def test_memory_budget_spills_to_disk_with_same_result(tmp_path, monkeypatch):
     last_day = max(ev["_ts"] for ev in truth).date()
     assert _dump(tmp_path / "disk.sqlite")["user_day"] == _dump(tmp_path / "mem.sqlite")["user_day"]
     assert read_features(tmp_path / "disk.sqlite", last_day) == read_features(tmp_path / "mem.sqlite", last_day)
+
+
+# ------------------------------------------------------------------------------------------------
+# the validator's fast path accepts exactly what ingest's validator accepts, with the same values
+
+
+def test_fast_path_agrees_with_ingest_validator(tmp_path):
+    raw = tmp_path / "raw"
+    write_world(raw, users=10, days=3, seed=9)
+    base = [json.loads(x) for f in sorted(raw.glob("events/*/*.jsonl")) for x in f.read_text().splitlines()
+            if x.startswith('{"event_id": "e')][:60]
+    bad_values = [None, 0, -1, True, 1.5, "x", "", "a" * 65, "\ud800", 2**63, 2**63 - 1, [], {},
+                  "2026-09-01T10:00:00Z", "2026-09-01T10:00:00.000+02:00", "2026-02-30T10:00:00.000Z",
+                  "2026-09-01T24:00:00.000Z", "2026-09-01T10:00:60.000Z", "2026-09-01 10:00:00.000Z",
+                  "2027-01-01T00:00:00.000Z", "US", "us", "USA", "login", "post", "t" * 5001, "é",
+                  "2026-09-01T10:00:00.1234Z", "٢٠٢٦-09-01T10:00:00.000Z"]
+    variants = []
+    rng = random.Random(1)
+    for ev in base:
+        variants.append(json.dumps(ev))
+        for field in ev:
+            variants.append(json.dumps({k: v for k, v in ev.items() if k != field}))
+            for v in rng.sample(bad_values, 8):
+                variants.append(json.dumps({**ev, field: v}, ensure_ascii=rng.random() < 0.5))
+    variants += ["", " ", "[]", "null", "{", '{"event_id": "a"}']
+    limit = (int(datetime(2026, 9, 2, tzinfo=timezone.utc).timestamp()) + 25 * 3600) * 10**6
+    encoded = [v.encode("utf-8", "surrogatepass") for v in variants] + [b"\xff\xfe{}"]
+    accepted = 0
+    for line in encoded:
+        fast, exact = parse_event(line, limit), _exact(line, limit)
+        assert fast == exact, line
+        accepted += not isinstance(exact, str)
+    assert 60 <= accepted < len(encoded) / 2  # both outcomes are well represented
