@@ -165,6 +165,15 @@ def quarantine_rate_threshold() -> float:
     return float(_env("VIGIL_MAX_QUARANTINE_RATE", "0.05"))
 
 
+def row_count_tolerance() -> float:
+    """Volume check of the quality gates: a table's row count may differ from the previous
+    accepted run's by at most this factor either way (``VIGIL_ROW_COUNT_TOLERANCE``)."""
+    value = float(_env("VIGIL_ROW_COUNT_TOLERANCE", "3.0"))
+    if value <= 1:
+        raise ValueError(f"VIGIL_ROW_COUNT_TOLERANCE={value} must be > 1 (a factor, e.g. 3).")
+    return value
+
+
 def stream_source() -> str:
     """Where ``vigil stream`` reads events: ``files`` (tail the raw dir, default) or ``redis``."""
     value = _env("VIGIL_STREAM_SOURCE", "files").lower()
