@@ -1,7 +1,6 @@
 """Feature services: one per model version, listing exactly the features that model reads."""
 
 from feast import FeatureService
-
 from feature_views import creator_context_fv, post_behavior_fv, user_activity_fv
 
 # moderation_v1: the harmful-content models (training/). Keep in step with

@@ -7,11 +7,10 @@ behaviour after a week no longer matters to moderation, so 7 days.
 
 from datetime import timedelta
 
-from feast import FeatureView, Field
-from feast.types import Float64, Int64
-
 from data_sources import creator_context_push, post_behavior_source, user_activity_push
 from entities import post, user
+from feast import FeatureView, Field
+from feast.types import Float64, Int64
 
 OWNER = "trust-and-safety-data"
 

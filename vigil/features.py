@@ -26,7 +26,7 @@ import logging
 import string
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +134,7 @@ def render_config() -> str:
     if kind == "sqlite":
         online = f"  type: sqlite\n  path: {feast_dir / 'online_store.db'}"
     else:
-        online = f"  type: redis\n  connection_string: \"{config.redis_url()}\""
+        online = f'  type: redis\n  connection_string: "{config.redis_url()}"'
     return string.Template(TEMPLATE.read_text()).substitute(
         project=config.feast_project(),
         registry_path=str(feast_dir / "registry.db"),
@@ -181,14 +181,16 @@ def definitions() -> list[Any]:
     return objects
 
 
-_STORES: dict[tuple, "FeatureStore"] = {}
+_STORES: dict[tuple, FeatureStore] = {}
 
 
-def store() -> "FeatureStore":
+def store() -> FeatureStore:
     """The FeatureStore for the current data root and settings (cached per settings)."""
     from feast import FeatureStore
 
     write_config()
+    # Feast logs "Registry cache expired, so refreshing" at INFO on nearly every call.
+    logging.getLogger("feast.infra.registry.registry").setLevel(logging.WARNING)
     key = (str(repo_path()), config.online_store(), config.redis_url(), config.feast_project())
     if key not in _STORES:
         _STORES[key] = FeatureStore(repo_path=str(repo_path()))
@@ -226,7 +228,9 @@ def _check_source_schema(view) -> None:
 
     path = Path(view.batch_source.path)
     if not path.exists():
-        log.warning("feast: %s: source %s does not exist yet (run `vigil dbt marts`)", view.name, path)
+        log.warning(
+            "feast: %s: source %s does not exist yet (run `vigil dbt marts`)", view.name, path
+        )
         return
     names = set(pq.read_schema(path).names)
     wanted = {f.name for f in view.features} | {*view.join_keys, "event_timestamp"}
@@ -286,7 +290,7 @@ def _utc(ts) -> datetime | None:
     if ts is None:
         return None
     ts = ts if isinstance(ts, datetime) else datetime.fromisoformat(str(ts))
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def materialize(full: bool = False) -> dict:
@@ -314,16 +318,29 @@ def materialize(full: bool = False) -> dict:
         if start > end:
             log.info(
                 "feast: [%d/%d] %s: up to date (materialized to %s), nothing to do",
-                i, len(VIEWS), view, last_end.isoformat(),
+                i,
+                len(VIEWS),
+                view,
+                last_end.isoformat(),
             )
-            result["views"][view] = {"rows": 0, "entities": 0, "skipped": True,
-                                     "end": last_end.isoformat()}
+            result["views"][view] = {
+                "rows": 0,
+                "entities": 0,
+                "skipped": True,
+                "end": last_end.isoformat(),
+            }
             continue
         part = _source_stats(view, start, end) if last_end is not None else whole
         log.info(
             "feast: [%d/%d] %s: materializing %d rows (%d entities) from %s to %s (%s)",
-            i, len(VIEWS), view, part["rows"], part["entities"], start.isoformat(),
-            end.isoformat(), "incremental" if last_end is not None else "whole history",
+            i,
+            len(VIEWS),
+            view,
+            part["rows"],
+            part["entities"],
+            start.isoformat(),
+            end.isoformat(),
+            "incremental" if last_end is not None else "whole history",
         )
         t0 = time.perf_counter()
         fs.materialize(start_date=start, end_date=end, feature_views=[view])
@@ -341,7 +358,9 @@ def materialize(full: bool = False) -> dict:
     result["seconds"] = round(time.perf_counter() - started, 3)
     log.info(
         "feast: materialized %d rows for %d entity keys in %.1f s",
-        result["rows"], result["entities"], result["seconds"],
+        result["rows"],
+        result["entities"],
+        result["seconds"],
     )
     return result
 
@@ -352,10 +371,10 @@ def materialize(full: bool = False) -> dict:
 
 
 def historical_features(
-    entity_df: "pd.DataFrame",
+    entity_df: pd.DataFrame,
     feature_service: str = "moderation_v1",
     full_feature_names: bool = True,
-) -> "pd.DataFrame":
+) -> pd.DataFrame:
     """Point-in-time correct features for each row of ``entity_df``.
 
     ``entity_df`` has ``event_timestamp`` (tz-aware UTC, the moment to look from) and the join keys
@@ -380,7 +399,9 @@ def historical_features(
     ).to_df()
     log.info(
         "feast: %d point-in-time rows from %s in %.2f s",
-        len(out), feature_service, time.perf_counter() - t0,
+        len(out),
+        feature_service,
+        time.perf_counter() - t0,
     )
     return out
 
@@ -408,7 +429,9 @@ def online_features(post_id: int | None = None, user_id: int | None = None) -> d
             user_id = int(out["post_behavior__author_id"])
     if user_id is not None:
         out["user_id"] = int(user_id)
-        out.update(_read_online(fs, ["creator_context", "user_activity"], {"user_id": int(user_id)}))
+        out.update(
+            _read_online(fs, ["creator_context", "user_activity"], {"user_id": int(user_id)})
+        )
     return out
 
 
@@ -420,7 +443,7 @@ def _read_online(fs, views: list[str], entity: dict) -> dict:
     return {column_name(ref): values[column_name(ref)][0] for ref in refs}
 
 
-def push(view: str, df: "pd.DataFrame", to: str = "online") -> int:
+def push(view: str, df: pd.DataFrame, to: str = "online") -> int:
     """Write fresh rows of ``user_activity`` or ``creator_context`` through its push source.
 
     ``df`` has the view's join key, ``event_timestamp`` and its features; ``to`` is ``online``,
@@ -430,8 +453,11 @@ def push(view: str, df: "pd.DataFrame", to: str = "online") -> int:
 
     if view not in PUSH_SOURCES:
         raise UserError(f"{view} has no push source: use one of {', '.join(PUSH_SOURCES)}.")
-    modes = {"online": PushMode.ONLINE, "offline": PushMode.OFFLINE,
-             "online_and_offline": PushMode.ONLINE_AND_OFFLINE}
+    modes = {
+        "online": PushMode.ONLINE,
+        "offline": PushMode.OFFLINE,
+        "online_and_offline": PushMode.ONLINE_AND_OFFLINE,
+    }
     fs = store()
     fs.push(PUSH_SOURCES[view], df, to=modes[to])
     log.info("feast: pushed %d rows to %s (%s)", len(df), view, to)
@@ -442,10 +468,16 @@ def serve(port: int = 6566, host: str = "127.0.0.1", workers: int = 1) -> None:
     """Feast's HTTP feature server (POST /get-online-features, /push); blocks until stopped."""
     fs = store()
     _require_applied(fs)
-    log.info("feast: serving %s on http://%s:%d (%s online store)", fs.project, host, port,
-             config.online_store())
-    fs.serve(host=host, port=port, type_="http", no_access_log=True, workers=workers,
-             registry_ttl_sec=5)
+    log.info(
+        "feast: serving %s on http://%s:%d (%s online store)",
+        fs.project,
+        host,
+        port,
+        config.online_store(),
+    )
+    fs.serve(
+        host=host, port=port, type_="http", no_access_log=True, workers=workers, registry_ttl_sec=5
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,6 +506,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "serve":
         serve(port=args.port, workers=args.workers)
     elif args.action == "get":
-        print(json.dumps(online_features(post_id=args.post_id, user_id=args.user_id), indent=2,
-                         default=str))
+        print(
+            json.dumps(
+                online_features(post_id=args.post_id, user_id=args.user_id), indent=2, default=str
+            )
+        )
     return 0

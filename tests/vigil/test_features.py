@@ -8,6 +8,7 @@ from the hand-made events: literal numbers worked out by hand, cross-checked by 
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -16,16 +17,13 @@ import sys
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from vigil import config, features
-
-UTC = timezone.utc
-T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
 
 def at(day: int, hh: int, mm: int = 0, ss: int = 0, us: int = 0) -> datetime:
@@ -48,22 +46,54 @@ POST1_SNAPSHOT_HOURS = [at(1, 10), at(1, 11), at(1, 12), at(1, 13)]
 # post 3 (author 8): one snapshot only.
 POST3_SNAPSHOT = {"event_timestamp": at(2, 6), "views": 40, "reports": 3}
 
-POST_BEHAVIOR_COLUMNS = (
-    "author_id post_age_hours views likes shares replies dislikes reports blocks negative_replies "
-    "negative_reactions_per_view reports_per_view shares_per_view"
-).split()
-CREATOR_CONTEXT_COLUMNS = (
-    "reports_received_7d reports_received_30d dislikes_received_7d dislikes_received_30d "
-    "blocks_received_7d blocks_received_30d mutes_received_7d mutes_received_30d "
-    "shares_received_7d shares_received_30d views_received_30d posts_authored_30d "
-    "posts_authored_total account_age_days login_countries_30d removals_total report_rate_bayes "
-    "dislike_rate_bayes block_rate_bayes"
-).split()
+POST_BEHAVIOR_COLUMNS = [
+    "author_id",
+    "post_age_hours",
+    "views",
+    "likes",
+    "shares",
+    "replies",
+    "dislikes",
+    "reports",
+    "blocks",
+    "negative_replies",
+    "negative_reactions_per_view",
+    "reports_per_view",
+    "shares_per_view",
+]
+CREATOR_CONTEXT_COLUMNS = [
+    "reports_received_7d",
+    "reports_received_30d",
+    "dislikes_received_7d",
+    "dislikes_received_30d",
+    "blocks_received_7d",
+    "blocks_received_30d",
+    "mutes_received_7d",
+    "mutes_received_30d",
+    "shares_received_7d",
+    "shares_received_30d",
+    "views_received_30d",
+    "posts_authored_30d",
+    "posts_authored_total",
+    "account_age_days",
+    "login_countries_30d",
+    "removals_total",
+    "report_rate_bayes",
+    "dislike_rate_bayes",
+    "block_rate_bayes",
+]
 USER_ACTIVITY_COLUMNS = ["uam_30d", "active_days_30d", "uam_1d"]
 FLOAT_COLUMNS = {
-    "post_age_hours", "negative_reactions_per_view", "reports_per_view", "shares_per_view",
-    "account_age_days", "report_rate_bayes", "dislike_rate_bayes", "block_rate_bayes",
-    "uam_30d", "uam_1d",
+    "post_age_hours",
+    "negative_reactions_per_view",
+    "reports_per_view",
+    "shares_per_view",
+    "account_age_days",
+    "report_rate_bayes",
+    "dislike_rate_bayes",
+    "block_rate_bayes",
+    "uam_30d",
+    "uam_1d",
 }
 
 
@@ -78,33 +108,78 @@ def post_behavior_rows() -> list[dict]:
         views = _count_before(POST1_VIEWS, t)
         reports = _count_before(POST1_REPORTS, t)
         rows.append(
-            dict(
-                post_id=1, event_timestamp=t, author_id=7,
-                post_age_hours=(t - created).total_seconds() / 3600,
-                views=views, reports=reports,
-                reports_per_view=(reports + 0.01) / (views + 1),
-            )
+            {
+                "post_id": 1,
+                "event_timestamp": t,
+                "author_id": 7,
+                "post_age_hours": (t - created).total_seconds() / 3600,
+                "views": views,
+                "reports": reports,
+                "reports_per_view": (reports + 0.01) / (views + 1),
+            }
         )
-    rows.append(dict(post_id=3, author_id=8, post_age_hours=5.0,
-                     reports_per_view=0.09, **POST3_SNAPSHOT))
+    rows.append(
+        dict(post_id=3, author_id=8, post_age_hours=5.0, reports_per_view=0.09, **POST3_SNAPSHOT)
+    )
     return rows
 
 
 def user_rows() -> tuple[list[dict], list[dict]]:
     activity = [
-        dict(user_id=7, event_timestamp=at(2, 0), uam_30d=12.5, active_days_30d=1, uam_1d=12.5),
-        dict(user_id=7, event_timestamp=at(3, 0), uam_30d=30.0, active_days_30d=2, uam_1d=17.5),
-        dict(user_id=8, event_timestamp=at(2, 0), uam_30d=4.0, active_days_30d=1, uam_1d=4.0),
+        {
+            "user_id": 7,
+            "event_timestamp": at(2, 0),
+            "uam_30d": 12.5,
+            "active_days_30d": 1,
+            "uam_1d": 12.5,
+        },
+        {
+            "user_id": 7,
+            "event_timestamp": at(3, 0),
+            "uam_30d": 30.0,
+            "active_days_30d": 2,
+            "uam_1d": 17.5,
+        },
+        {
+            "user_id": 8,
+            "event_timestamp": at(2, 0),
+            "uam_30d": 4.0,
+            "active_days_30d": 1,
+            "uam_1d": 4.0,
+        },
     ]
     creator = [
-        dict(user_id=7, event_timestamp=at(2, 0), reports_received_7d=1, reports_received_30d=1,
-             views_received_30d=4, posts_authored_total=1, account_age_days=10.0,
-             login_countries_30d=1, report_rate_bayes=0.2),
-        dict(user_id=7, event_timestamp=at(3, 0), reports_received_7d=2, reports_received_30d=2,
-             views_received_30d=6, posts_authored_total=1, account_age_days=11.0,
-             login_countries_30d=2, report_rate_bayes=0.3),
-        dict(user_id=8, event_timestamp=at(2, 0), views_received_30d=40, posts_authored_total=1,
-             account_age_days=100.0, login_countries_30d=1, report_rate_bayes=0.05),
+        {
+            "user_id": 7,
+            "event_timestamp": at(2, 0),
+            "reports_received_7d": 1,
+            "reports_received_30d": 1,
+            "views_received_30d": 4,
+            "posts_authored_total": 1,
+            "account_age_days": 10.0,
+            "login_countries_30d": 1,
+            "report_rate_bayes": 0.2,
+        },
+        {
+            "user_id": 7,
+            "event_timestamp": at(3, 0),
+            "reports_received_7d": 2,
+            "reports_received_30d": 2,
+            "views_received_30d": 6,
+            "posts_authored_total": 1,
+            "account_age_days": 11.0,
+            "login_countries_30d": 2,
+            "report_rate_bayes": 0.3,
+        },
+        {
+            "user_id": 8,
+            "event_timestamp": at(2, 0),
+            "views_received_30d": 40,
+            "posts_authored_total": 1,
+            "account_age_days": 100.0,
+            "login_countries_30d": 1,
+            "report_rate_bayes": 0.05,
+        },
     ]
     return activity, creator
 
@@ -122,8 +197,12 @@ def write_mart(name: str, key: str, columns: list[str], rows: list[dict]) -> Non
 
 def write_marts(extra_post_rows: list[dict] | None = None) -> None:
     activity, creator = user_rows()
-    write_mart("post_behavior", "post_id", POST_BEHAVIOR_COLUMNS,
-               post_behavior_rows() + (extra_post_rows or []))
+    write_mart(
+        "post_behavior",
+        "post_id",
+        POST_BEHAVIOR_COLUMNS,
+        post_behavior_rows() + (extra_post_rows or []),
+    )
     write_mart("user_activity", "user_id", USER_ACTIVITY_COLUMNS, activity)
     write_mart("creator_context", "user_id", CREATOR_CONTEXT_COLUMNS, creator)
 
@@ -233,7 +312,7 @@ def test_point_in_time_join_takes_latest_snapshot_at_or_before_t(feast_home):
     for i, (post, _, t, expected) in enumerate(PIT_CASES):
         views, reports = out.loc[i, "post_behavior__views"], out.loc[i, "post_behavior__reports"]
         if expected is None:
-            assert views != views and reports != reports, (post, t)  # NaN
+            assert math.isnan(views) and math.isnan(reports), (post, t)
             continue
         assert (views, reports) == expected, (post, t)
         if post == 1:  # brute force: events before the top of t's hour
@@ -241,7 +320,7 @@ def test_point_in_time_join_takes_latest_snapshot_at_or_before_t(feast_home):
             assert views == _count_before(POST1_VIEWS, hour)
             assert reports == _count_before(POST1_REPORTS, hour)
     # The author's daily rows: 2026-10-01 12:00 sees no user row yet (first is 10-02 00:00).
-    assert out.loc[5, "user_activity__uam_30d"] != out.loc[5, "user_activity__uam_30d"]
+    assert math.isnan(out.loc[5, "user_activity__uam_30d"])
     assert out.loc[6, "user_activity__uam_30d"] == 30.0  # 10-07 12:00 -> the 10-03 row
     assert out.loc[6, "creator_context__reports_received_7d"] == 2
     assert out.loc[9, "creator_context__account_age_days"] == 100.0
@@ -261,6 +340,7 @@ def latest_offline(name: str, key: str) -> dict[int, dict]:
 
 
 def test_online_values_equal_latest_offline_values(online_store, feast_home):
+    assert features.store().config.online_store.type == online_store
     result = features.materialize()
     # The whole history (2026-10, more than one ttl ago) is loaded, not just the last ttl.
     assert result["views"]["post_behavior"]["rows"] == 5
@@ -285,7 +365,9 @@ def test_online_values_equal_latest_offline_values(online_store, feast_home):
 def test_materialize_is_idempotent_and_incremental(feast_home):
     first = features.materialize()
     assert {v: first["views"][v]["rows"] for v in first["views"]} == {
-        "user_activity": 3, "creator_context": 3, "post_behavior": 5,
+        "user_activity": 3,
+        "creator_context": 3,
+        "post_behavior": 5,
     }
     again = features.materialize()
     assert again["rows"] == 0 and all(v["skipped"] for v in again["views"].values())
@@ -293,15 +375,17 @@ def test_materialize_is_idempotent_and_incremental(feast_home):
 
     # Two new snapshots arrive after the last one (10-02 06:00): only they are materialized.
     new = [
-        dict(post_id=1, event_timestamp=at(2, 7), author_id=7, views=8, reports=2),
-        dict(post_id=4, event_timestamp=at(2, 8), author_id=8, views=1, reports=0),
+        {"post_id": 1, "event_timestamp": at(2, 7), "author_id": 7, "views": 8, "reports": 2},
+        {"post_id": 4, "event_timestamp": at(2, 8), "author_id": 8, "views": 1, "reports": 0},
     ]
     write_marts(extra_post_rows=new)
     third = features.materialize()
     assert third["views"]["post_behavior"]["rows"] == 2
     assert third["views"]["post_behavior"]["incremental"] is True
     assert third["views"]["post_behavior"]["start"] > at(2, 6).isoformat()
-    assert third["views"]["user_activity"]["skipped"] and third["views"]["creator_context"]["skipped"]
+    assert (
+        third["views"]["user_activity"]["skipped"] and third["views"]["creator_context"]["skipped"]
+    )
     assert features.online_features(post_id=1)["post_behavior__views"] == 8
     assert features.online_features(post_id=4)["post_behavior__views"] == 1
     assert features.materialize()["rows"] == 0
@@ -323,7 +407,9 @@ def test_push_updates_online_value(online_store, feast_home):
     )
     assert features.push("user_activity", pushed) == 1
     vector = features.online_features(user_id=8)
-    assert vector["user_activity__uam_30d"] == 55.5 and vector["user_activity__active_days_30d"] == 3
+    assert (
+        vector["user_activity__uam_30d"] == 55.5 and vector["user_activity__active_days_30d"] == 3
+    )
     # The offline mart is untouched by an online-only push.
     assert latest_offline("user_activity", "user_id")[8]["uam_30d"] == 4.0
 
@@ -393,8 +479,11 @@ def test_http_feature_server_serves_online_values(feast_home):
         assert values["user_activity__uam_30d"] == [30.0, 30.0]
         by_service = _post(
             f"{base}/get-online-features",
-            {"feature_service": "moderation_v1", "entities": {"post_id": [1], "user_id": [7]},
-             "full_feature_names": True},
+            {
+                "feature_service": "moderation_v1",
+                "entities": {"post_id": [1], "user_id": [7]},
+                "full_feature_names": True,
+            },
         )
         assert "creator_context__report_rate_bayes" in by_service["metadata"]["feature_names"]
     finally:
