@@ -460,3 +460,49 @@ def test_redis_partitioned_consumers_cover_every_user_once(tmp_path, monkeypatch
     f1 = read_features(tmp_path / "c1.sqlite", last_day)
     assert not set(f0) & set(f1)  # each user lives in exactly one consumer
     assert _nonzero({**f0, **f1}) == _nonzero(brute_force(truth, last_day))
+
+
+# ------------------------------------------------------------------------------------------------
+# pushes to the Feast online store (real store: sqlite online store under the data root)
+
+
+@pytest.mark.slow
+def test_pushes_reach_the_online_store_and_keep_batch_only_features(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from vigil import features
+
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    monkeypatch.setenv("VIGIL_ONLINE_STORE", "sqlite")
+    features.apply()
+    # a batch row for user 3 carrying the features only the batch path computes
+    batch = {"user_id": [3], "event_timestamp": [pd.Timestamp("2026-09-01", tz="UTC")],
+             **{c: [0] for c in ("reports_received_7d", "reports_received_30d", "dislikes_received_7d",
+                                 "dislikes_received_30d", "blocks_received_7d", "blocks_received_30d",
+                                 "mutes_received_7d", "mutes_received_30d", "shares_received_7d",
+                                 "shares_received_30d", "views_received_30d", "posts_authored_30d",
+                                 "posts_authored_total", "login_countries_30d")},
+             "account_age_days": [12.5], "removals_total": [3], "report_rate_bayes": [0.01],
+             "dislike_rate_bayes": [0.02], "block_rate_bayes": [0.003]}
+    features.push("creator_context", pd.DataFrame(batch))
+
+    raw = tmp_path / "raw"
+    truth = write_world(raw, users=12, days=4, seed=8)
+    result = process(RunOptions(source="files", raw_dir=raw, state_path=tmp_path / "s.sqlite",
+                                once=True, push=True, checkpoint_events=400))
+    assert result["rows_pushed"] > 0
+    assert result["lag"]["events"] == result["counters"]["applied"]
+    assert 0 <= result["lag"]["p50_s"] <= result["lag"]["p99_s"]
+    last_day = max(ev["_ts"] for ev in truth).date()
+    expected = brute_force(truth, last_day)
+    for uid in (1, 3, 7):
+        online = features.online_features(user_id=uid)
+        exp = expected.get(uid, {})
+        assert online["user_activity__uam_30d"] == exp.get("uam_30d", 0)
+        assert online["user_activity__active_days_30d"] == exp.get("active_days_30d", 0)
+        for name in ("reports_received_30d", "views_received_30d", "posts_authored_total",
+                     "login_countries_30d"):
+            assert online[f"creator_context__{name}"] == exp.get(name, 0), (uid, name)
+    online3 = features.online_features(user_id=3)
+    assert online3["creator_context__account_age_days"] == 12.5
+    assert online3["creator_context__removals_total"] == 3
