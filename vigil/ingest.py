@@ -51,7 +51,7 @@ US_PER_HOUR = 3600 * US_PER_SECOND
 # An event may be stamped at most 1 day after the end of its file's hour.
 FUTURE_SLACK_US = 25 * US_PER_HOUR
 # Below this many lines a chunk the bulk parser rejects goes line by line instead of being bisected.
-BISECT_MIN_LINES = 256
+BISECT_MIN_LINES = 32
 LOW_CARDINALITY = frozenset(
     {"action", "country", "source_file", "home_country", "harm_types", "queue", "stream", "reason"}
 )
@@ -388,27 +388,59 @@ def _slow_lines(lines, first_line: int, limit_us: int, rows, row_lines, quaranti
             quarantine.append((number, bad.args[0], _raw_text(line)))
 
 
+def _one_object_per_line(chunk: bytes, n_lines: int) -> bool:
+    """True when every line starts with ``{`` and ends with ``}``.
+
+    Then a successful bulk parse that yields ``n_lines`` rows maps row i to line i exactly: no
+    line is blank (the bulk reader skips those), no object spans two lines (a line may not end
+    inside one, the next may not start with ``{`` there) and no line holds two objects (the
+    counts would differ). Anything else goes to the exact per-line path.
+    """
+    starts = chunk.count(b"\n{") + chunk.startswith(b"{")
+    ends = (
+        chunk.count(b"}\n")
+        + chunk.count(b"}\r\n")
+        + (chunk.endswith(b"}") or chunk.endswith(b"}\r"))
+    )
+    return starts == n_lines and ends == n_lines
+
+
+_ROW_HINT_RE = re.compile(r"in row ([0-9]+)")
+
+
 def _bulk_parse(chunk: bytes, n_lines: int):
-    """Parse ``n_lines`` JSON lines with pyarrow; None when any line is not plain well-typed JSON."""
+    """Parse ``n_lines`` JSON lines with pyarrow against the contract's types.
+
+    Returns ``(table, None)``, or ``(None, row)`` when some line is not plain well-typed JSON;
+    ``row`` is the reader's idea of the first bad row (a hint: the caller checks it line by line)
+    or None when it does not say.
+    """
     import io
 
     import pyarrow as pa
     import pyarrow.json as pa_json
 
+    if not _one_object_per_line(chunk, n_lines):
+        return None, None
     try:
         table = pa_json.read_json(
             io.BytesIO(chunk),
-            read_options=pa_json.ReadOptions(use_threads=False, block_size=max(len(chunk), 1 << 20)),
+            # One block: the error's row number is then relative to the chunk.
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=len(chunk) + 1),
             parse_options=pa_json.ParseOptions(
                 explicit_schema=_json_read_schema(), unexpected_field_behavior="ignore"
             ),
         )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
-        return None
-    # Blank lines are skipped and `{..}{..}` gives two rows: any mismatch means "not this path".
+    except UnicodeDecodeError as exc:  # the reader's message quotes the invalid bytes
+        message = bytes(exc.object).decode("utf-8", errors="replace")
+        m = _ROW_HINT_RE.search(message)
+        return None, int(m.group(1)) if m else None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+        m = _ROW_HINT_RE.search(str(exc))
+        return None, int(m.group(1)) if m else None
     if table.num_rows != n_lines:
-        return None
-    return table
+        return None, None
+    return table, None
 
 
 def _vector_check(table, limit_us: int):
@@ -425,7 +457,8 @@ def _vector_check(table, limit_us: int):
 
     ts = table["event_ts"]
     canonical = pc.fill_null(pc.match_substring_regex(ts, _CANONICAL_TS_RE), False)
-    canonical = pc.and_(canonical, pc.invert(pc.starts_with(ts, "0000")))  # Python has no year 0
+    # Python has no year 0
+    canonical = pc.and_(canonical, pc.fill_null(pc.invert(pc.starts_with(ts, "0000")), False))
     safe_ts = pc.if_else(canonical, ts, "1970-01-01T00:00:00.000Z")
     local = pc.utf8_slice_codeunits(safe_ts, 0, 23)
     try:  # Arrow's ISO-8601 cast is strict (no Feb 30, hour 24, second 60) and fast
@@ -466,6 +499,7 @@ def _vector_check(table, limit_us: int):
     country = table["country"]
     country_ok = pc.fill_null(pc.match_substring_regex(country, r"^[A-Z]{2}$"), True)
     ok = pc.and_(ok, pc.and_(country_ok, required_for(country, {"login"})))
+    ok = pc.fill_null(ok, False)  # a null would be neither accepted nor re-checked
     assert len(ok) == n
     return ok, ts_us
 
@@ -521,24 +555,35 @@ def read_event_file(path: Path, source_file: str, hour_start_us: int, fast: bool
         result.slow_lines += hi - lo
         _slow_lines(lines()[lo:hi], lo + 1, limit_us, slow_rows, slow_row_lines, result.quarantine)
 
-    def bulk(lo: int, hi: int, chunk: bytes | None = None) -> None:
-        if hi <= lo:
-            return
-        if chunk is None and hi - lo < BISECT_MIN_LINES:
-            slow(lo, hi)
-            return
-        table = _bulk_parse(chunk if chunk is not None else b"\n".join(lines()[lo:hi]), hi - lo)
-        if table is None:  # some line is not plain well-typed JSON: find it by bisection
-            mid = (lo + hi) // 2
-            bulk(lo, mid)
-            bulk(mid, hi)
-            return
+    def accept(table, lo: int) -> None:
         ok, ts_us = _vector_check(table, limit_us)
         tables.append(_fast_table(table, ts_us, ok, lo + 1, source_file))
         # Rows the vector check does not accept: the per-line validator gives their reason
         # (or accepts them, e.g. a timestamp with an offset instead of Z).
         for i in pc.indices_nonzero(pc.invert(ok)).to_pylist():
             slow(lo + i, lo + i + 1)
+
+    def bulk(lo: int, hi: int, chunk: bytes | None = None) -> None:
+        """Lines [lo, hi): bulk where possible; a bad line is checked alone, the rest resumes."""
+        while lo < hi:
+            if chunk is None and hi - lo < BISECT_MIN_LINES:
+                slow(lo, hi)
+                return
+            if chunk is None:
+                chunk = b"\n".join(lines()[lo:hi])
+            table, hint = _bulk_parse(chunk, hi - lo)
+            chunk = None
+            if table is not None:
+                accept(table, lo)
+                return
+            if hint is not None and 0 <= hint < hi - lo:
+                bulk(lo, lo + hint)  # the rows before the reported one parsed
+                slow(lo + hint, lo + hint + 1)
+                lo += hint + 1
+            else:  # no usable hint: bisect
+                mid = (lo + hi) // 2
+                bulk(lo, mid)
+                lo = mid
 
     if fast:
         bulk(0, n_lines, data)
