@@ -44,8 +44,6 @@ FLOATS = {
     "report_rate_bayes",
     "dislike_rate_bayes",
     "block_rate_bayes",
-    "uam_30d",
-    "uam_1d",
 }
 
 
@@ -100,9 +98,9 @@ def synthetic_marts(features_dir: Path, posts: int, users: int, seed: int) -> di
         {
             "user_id": user_id,
             "event_timestamp": day_ts,
-            "uam_30d": rng.gamma(2, 30, n),
+            "uam_30d": rng.poisson(60, n),
             "active_days_30d": rng.integers(0, 31, n),
-            "uam_1d": rng.gamma(2, 2, n),
+            "uam_1d": rng.poisson(4, n),
         },
     )
     cc = {"user_id": user_id, "event_timestamp": day_ts}

@@ -19,9 +19,9 @@ user_activity_fv = FeatureView(
     entities=[user],
     ttl=timedelta(days=30),
     schema=[
-        Field(name="uam_30d", dtype=Float64, description="active minutes, last 30 days"),
+        Field(name="uam_30d", dtype=Int64, description="active minutes, last 30 days"),
         Field(name="active_days_30d", dtype=Int64, description="days with activity, last 30"),
-        Field(name="uam_1d", dtype=Float64, description="active minutes on the day"),
+        Field(name="uam_1d", dtype=Int64, description="active minutes on the day"),
     ],
     source=user_activity_push,
     online=True,

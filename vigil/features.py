@@ -232,11 +232,25 @@ def _check_source_schema(view) -> None:
             "feast: %s: source %s does not exist yet (run `vigil dbt marts`)", view.name, path
         )
         return
-    names = set(pq.read_schema(path).names)
+    import pyarrow as pa
+
+    schema = pq.read_schema(path)
     wanted = {f.name for f in view.features} | {*view.join_keys, "event_timestamp"}
-    missing = sorted(wanted - names)
+    missing = sorted(wanted - set(schema.names))
     if missing:
         log.warning("feast: %s: %s lacks columns %s", view.name, path, ", ".join(missing))
+    # Materialization converts values to the declared type: an Int64 field expects integers.
+    wrong = [
+        f"{f.name} ({schema.field(f.name).type})"
+        for f in view.features
+        if f.name in schema.names
+        and str(f.dtype) == "Int64"
+        and not pa.types.is_integer(schema.field(f.name).type)
+    ]
+    if wrong:
+        log.warning(
+            "feast: %s: declared Int64 but %s holds %s", view.name, path.name, ", ".join(wrong)
+        )
 
 
 def _require_applied(fs) -> None:

@@ -92,8 +92,6 @@ FLOAT_COLUMNS = {
     "report_rate_bayes",
     "dislike_rate_bayes",
     "block_rate_bayes",
-    "uam_30d",
-    "uam_1d",
 }
 
 
@@ -129,23 +127,23 @@ def user_rows() -> tuple[list[dict], list[dict]]:
         {
             "user_id": 7,
             "event_timestamp": at(2, 0),
-            "uam_30d": 12.5,
+            "uam_30d": 12,
             "active_days_30d": 1,
-            "uam_1d": 12.5,
+            "uam_1d": 12,
         },
         {
             "user_id": 7,
             "event_timestamp": at(3, 0),
-            "uam_30d": 30.0,
+            "uam_30d": 30,
             "active_days_30d": 2,
-            "uam_1d": 17.5,
+            "uam_1d": 18,
         },
         {
             "user_id": 8,
             "event_timestamp": at(2, 0),
-            "uam_30d": 4.0,
+            "uam_30d": 4,
             "active_days_30d": 1,
-            "uam_1d": 4.0,
+            "uam_1d": 4,
         },
     ]
     creator = [
@@ -400,16 +398,14 @@ def test_push_updates_online_value(online_store, feast_home):
         {
             "user_id": [8],
             "event_timestamp": pd.to_datetime([at(4, 0)], utc=True),
-            "uam_30d": [55.5],
+            "uam_30d": [55],
             "active_days_30d": [3],
-            "uam_1d": [21.0],
+            "uam_1d": [21],
         }
     )
     assert features.push("user_activity", pushed) == 1
     vector = features.online_features(user_id=8)
-    assert (
-        vector["user_activity__uam_30d"] == 55.5 and vector["user_activity__active_days_30d"] == 3
-    )
+    assert vector["user_activity__uam_30d"] == 55 and vector["user_activity__active_days_30d"] == 3
     # The offline mart is untouched by an online-only push.
     assert latest_offline("user_activity", "user_id")[8]["uam_30d"] == 4.0
 
