@@ -82,7 +82,7 @@ def ensure_simulation(raw_dir: Path, params: dict, force: bool = False) -> dict:
 
 # -- step 2/3: airflow dags test ------------------------------------------------------------------
 
-_START = re.compile(r"\[DAG TEST\] start task task_id=(\S+)")
+_START = re.compile(r"\[DAG TEST\] start(?:ing)? (?:task )?task_id=(\S+)")
 _END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
 _STATE = re.compile(r"new_state=(\w+)")
 _ERROR = re.compile(r"\[error\s*\]|Traceback|Exception", re.IGNORECASE)
@@ -247,7 +247,7 @@ def _print_uam() -> None:
     from vigil.uam import histogram
 
     result = histogram(60)
-    bins = result.get("bins") or result.get("histogram") or []
+    bins = result.get("buckets") or result.get("bins") or []
     if not bins:
         print(f"  {_short(result, 600)}")
         return
