@@ -173,7 +173,8 @@ def summarize_run_results(path: Path) -> dict:
         rows = (result.get("adapter_response") or {}).get("rows_affected")
         if status in ("error", "fail", "runtime error"):
             target = summary["errors"] if status != "fail" else summary["failures"]
-            target.append(f"{name}: {(result.get('message') or status).strip().splitlines()[0]}")
+            message = " ".join((result.get("message") or status).split())
+            target.append(f"{name}: {message[:400]}")
             continue
         if status == "warn":
             summary["warnings"] += 1
@@ -239,6 +240,8 @@ def build(
         label=f"dbt build {stage}",
     )
     summary["stage"] = stage
+    if target == "duckdb":
+        _add_table_rows(summary)
     if target == "duckdb" and stage in ("marts", "all"):
         summary["exported"] = export_features()
         _write_state(
@@ -250,6 +253,21 @@ def build(
         )
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
+
+
+def _add_table_rows(summary: dict) -> None:
+    """dbt-duckdb reports no rows_affected: read the built tables' row counts from DuckDB."""
+    import duckdb
+
+    con = duckdb.connect(str(config.paths().warehouse), read_only=True)
+    try:
+        sizes = dict(con.execute("select table_name, estimated_size from duckdb_tables()").fetchall())
+    finally:
+        con.close()
+    for name, node in summary["nodes"].items():
+        if node["rows"] is None and name in sizes:
+            node["rows"] = int(sizes[name])
+    summary["rows"] = sum(int(n["rows"] or 0) for n in summary["nodes"].values())
 
 
 def export_features(tables: tuple[str, ...] = EXPORTED_TABLES) -> dict[str, int]:

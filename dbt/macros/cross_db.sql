@@ -9,7 +9,7 @@
 
 {# date + n days, still a date #}
 {% macro add_days(date_expr, n) %}{{ return(adapter.dispatch('add_days', 'vigil')(date_expr, n)) }}{% endmacro %}
-{% macro default__add_days(date_expr, n) %}date_add({{ date_expr }}, {{ n }}){% endmacro %}
+{% macro default__add_days(date_expr, n) %}date_add({{ date_expr }}, cast({{ n }} as int)){% endmacro %}
 {% macro duckdb__add_days(date_expr, n) %}cast({{ date_expr }} + cast({{ n }} as integer) as date){% endmacro %}
 
 {# midnight UTC at the start of a date, as the warehouse timestamp type #}
