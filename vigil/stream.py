@@ -514,6 +514,7 @@ def replay(src_dir: Path, rate: float, *, sink: str = "files", target_dir: Path 
             raise UserError("replay target must differ from the source directory.")
     started = time.time()
     sent = 0
+    last_ms = 0
     handles: dict[str, object] = {}
     pipe = client.pipeline(transaction=False) if client else None
     try:
@@ -525,8 +526,11 @@ def replay(src_dir: Path, rate: float, *, sink: str = "files", target_dir: Path 
                     obj = None
                 users = [obj.get("user_id"), obj.get("target_user_id")] if type(obj) is dict else []
                 parts = {partition_of(u, partitions) for u in users if type(u) is int and u > 0}
+                # explicit id "<ms>-<line number>": the XADD time, plus the replay order across
+                # partitions (consumers merge their partitions by id; "*" ids would tie within a ms)
+                last_ms = max(last_ms, int(time.time() * 1000))
                 for p in parts or {0}:  # unparseable lines go to partition 0, to be counted
-                    pipe.xadd(f"{stream_key}:{p}", {"line": line, "file": rel})
+                    pipe.xadd(f"{stream_key}:{p}", {"line": line, "file": rel}, id=f"{last_ms}-{sent + 1}")
             else:
                 f = handles.get(rel)
                 if f is None:

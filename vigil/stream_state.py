@@ -262,6 +262,9 @@ create table if not exists push_pending (user_id integer primary key);
 """
 
 COUNTER_NAMES = ("read", "applied", "bad", "duplicates", "too_late")
+# Memory of one remembered event_id (a short str in a set), measured; seen ids may use up to a
+# quarter of the memory budget, beyond it they are looked up in the checkpoint's index instead.
+SEEN_ID_BYTES = 100
 
 
 class UserState:
@@ -316,6 +319,8 @@ class StreamState:
         self.complete = True  # every user in the checkpoint is also in self.users
         self.bytes_per_user = 1200.0  # refined from samples at every checkpoint
         self.seen: dict[int, set[str]] = {}
+        self.n_seen = 0
+        self.seen_on_disk = False  # True: self.seen holds only ids since the last checkpoint
         self.new_seen: list[tuple[int, str]] = []
         self.dirty: set[tuple[int, int]] = set()
         self.dirty_totals: set[int] = set()
@@ -339,8 +344,13 @@ class StreamState:
             self.bad_reasons.update(json.loads(meta["bad_reasons"]))
         self.positions = dict(con.execute("select source, position from offsets"))
         seen_from = self._seen_from_day()
-        for day, event_id in con.execute("select day, event_id from seen where day >= ?", (seen_from,)):
-            self.seen.setdefault(day, set()).add(event_id)
+        n_seen = con.execute("select count(*) from seen where day >= ?", (seen_from,)).fetchone()[0]
+        if n_seen * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
+            self.seen_on_disk = True
+        else:
+            for day, event_id in con.execute("select day, event_id from seen where day >= ?", (seen_from,)):
+                self.seen.setdefault(day, set()).add(event_id)
+            self.n_seen = n_seen
         max_users = self._max_users()
         keep_from = self._keep_from_day()
         for uid, total in con.execute("select user_id, posts_total from user_total"):
@@ -369,7 +379,8 @@ class StreamState:
         )
 
     def _max_users(self) -> int:
-        return max(1, int(self.memory_budget_bytes / self.bytes_per_user))
+        users_budget = self.memory_budget_bytes - self.n_seen * SEEN_ID_BYTES
+        return max(1, int(users_budget / self.bytes_per_user))
 
     def _keep_from_day(self) -> int:
         """Oldest day still needed: in the window of the current day, or still open to late events."""
@@ -427,10 +438,13 @@ class StreamState:
         seen = self.seen.get(day)
         if seen is None:
             seen = self.seen[day] = set()
-        if event_id in seen:
+        if event_id in seen or (self.seen_on_disk and self.con.execute(
+            "select 1 from seen where day = ? and event_id = ?", (day, event_id)
+        ).fetchone()):
             counters["duplicates"] += 1
             return
         seen.add(event_id)
+        self.n_seen += 1
         self.new_seen.append((day, event_id))
         if ts_ms > self.watermark_ms:
             self.watermark_ms = ts_ms
@@ -478,7 +492,7 @@ class StreamState:
             self.expired_through = keep_from
         seen_from = self._seen_from_day()
         for d in [d for d in self.seen if d < seen_from]:
-            del self.seen[d]
+            self.n_seen -= len(self.seen.pop(d))
 
     # -- checkpoint ---------------------------------------------------------------------------
     def checkpoint(self, positions: dict[str, str] | None = None) -> set[int]:
@@ -534,7 +548,14 @@ class StreamState:
         return changed_users
 
     def _evict(self) -> None:
-        """After a checkpoint every cached user is clean: trim the cache to the memory budget."""
+        """After a checkpoint everything in memory is clean: trim it to the memory budget."""
+        if self.seen_on_disk or self.n_seen * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
+            if not self.seen_on_disk:
+                log.info("stream state: %d seen event ids exceed a quarter of the memory budget: "
+                         "duplicates are now looked up in %s", self.n_seen, self.db_path)
+            self.seen_on_disk = True
+            self.seen.clear()  # all committed: the checkpoint's index answers from now on
+            self.n_seen = 0
         n = len(self.users)
         if n == 0:
             return

@@ -1,0 +1,256 @@
+"""Stream processor: throughput on one core, push lag, memory per million users.
+
+One run, side by side:
+
+- Throughput (events/s, the process pinned to one CPU) over simulated raw logs, against baselines
+  on the same lines: the floor (read + ``json.loads``, nothing else: no UAM computation can be
+  cheaper in Python), ingest's exact per-line validator, and the stream's validator alone.
+  ``vigil stream`` includes validation, dedupe, state updates and SQLite checkpoints every 1 s.
+- Lag: ``vigil stream --replay`` feeds Redis Streams at ``--rate`` events/s while the processor
+  (production profile: Redis source, Feast push to the SQLite online store, checkpoint every
+  ``--checkpoint-seconds``) runs; lag = push completed - XADD time of each event.
+- Memory: the per-user state of the simulated month is measured (RSS and deep size), then cloned
+  to ``--clone-users`` users (default 100k) with their real day-record mix, measured again, and
+  extrapolated to 1M users. Checkpoint bytes per user (SQLite) are reported too.
+
+    python -m bench stream [--users 5000] [--days 30] [--rate 2000] [--lag-seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _lines(raw: Path, limit: int) -> list[tuple[str, bytes]]:
+    out = []
+    for f in sorted(raw.glob("events/dt=*/hour=*.jsonl")):
+        rel = str(f.relative_to(raw))
+        for line in f.read_bytes().split(b"\n")[:-1]:
+            out.append((rel, line))
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def _rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("nan")
+
+
+def bench_baselines(raw: Path, limit: int) -> dict:
+    """Events/s of the floor and of the validators alone, on the same first ``limit`` lines."""
+    from vigil import ingest
+    from vigil.stream_state import file_limit_us, parse_event
+
+    lines = _lines(raw, limit)
+    limits = {rel: file_limit_us(rel) for rel, _ in lines}
+    out = {"lines": len(lines)}
+    t = time.perf_counter()
+    for _, line in lines:
+        json.loads(line)
+    out["floor_json_loads"] = _rate(len(lines), time.perf_counter() - t)
+    t = time.perf_counter()
+    for rel, line in lines:
+        try:
+            ingest.check_event(ingest.parse_line(line), limits[rel])
+        except ingest.Bad:
+            pass
+    out["ingest_exact_validator"] = _rate(len(lines), time.perf_counter() - t)
+    t = time.perf_counter()
+    for rel, line in lines:
+        parse_event(line, limits[rel])
+    out["stream_validator"] = _rate(len(lines), time.perf_counter() - t)
+    return out
+
+
+def _rss() -> int:
+    import psutil
+
+    gc.collect()
+    return psutil.Process().memory_info().rss
+
+
+def bench_memory(state_path: Path, clone_users: int) -> dict:
+    """Bytes per user of the checkpointed state, as loaded, and cloned to ``clone_users`` users."""
+    from vigil.stream_state import StreamState, UserState, _deep_size
+
+    tmp = state_path.parent / "mem"
+    tmp.mkdir(exist_ok=True)
+    rss0 = _rss()
+    state = StreamState(state_path, memory_budget_bytes=1 << 40)
+    rss1 = _rss()
+    users = dict(state.users)
+    n = len(users)
+    active = [u for u in users.values() if u.days]
+    deep = sum(_deep_size(uid, u) for uid, u in users.items())
+    days_per_user = sum(len(u.days) for u in active) / max(1, len(active))
+    state.close()
+    del state
+    # clone the measured users (fresh objects, real day-record mix) up to clone_users
+    rss2 = _rss()
+    clone = StreamState(tmp / "clone.sqlite", memory_budget_bytes=1 << 40)
+    base = list(users.values())
+    offset = 10 ** 9
+    for i in range(clone_users):
+        src = base[i % len(base)]
+        u = UserState()
+        u.posts_total = src.posts_total
+        u.days = {d: [rec[0] | 0, *rec[1:8], set(rec[8]) if rec[8] else None] for d, rec in src.days.items()}
+        clone.users[offset + i] = u
+    rss3 = _rss()
+    clone_deep = sum(_deep_size(uid, u) for uid, u in clone.users.items())
+    clone.close()
+    sqlite_bytes = state_path.stat().st_size
+    return {
+        "users": n,
+        "day_records_per_user": round(days_per_user, 2),
+        "rss_bytes_per_user": (rss1 - rss0) / max(1, n),
+        "deep_bytes_per_user": deep / max(1, n),
+        "clone_users": clone_users,
+        "clone_rss_bytes_per_user": (rss3 - rss2) / clone_users,
+        "clone_deep_bytes_per_user": clone_deep / clone_users,
+        "sqlite_bytes_per_user": sqlite_bytes / max(1, n),
+    }
+
+
+def bench_lag(raw: Path, rate: float, seconds: float, checkpoint_seconds: float) -> dict:
+    """Replay into Redis at ``rate`` while the processor pushes to Feast; lag percentiles."""
+    from vigil import features
+    from vigil.stream import RunOptions, process
+
+    features.apply()
+    key = f"vigil-bench-stream:{uuid.uuid4().hex[:8]}"
+    partitions = 4
+    limit = int(rate * seconds)
+    code = (
+        "import sys; from vigil.stream import replay; "
+        f"replay({str(raw)!r}, {rate}, sink='redis', stream_key={key!r}, partitions={partitions}, "
+        f"batch=100, limit={limit})"
+    )
+    feeder = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
+    try:
+        result = process(RunOptions(source="redis", stream_key=key, partitions=partitions,
+                                    state_path=Path(os.environ["VIGIL_HOME"]) / "lag.sqlite",
+                                    push=True, checkpoint_seconds=checkpoint_seconds,
+                                    max_seconds=seconds + 3))
+        feeder.wait(timeout=60)
+    finally:
+        if feeder.poll() is None:
+            feeder.kill()
+        import redis
+
+        from vigil import config
+
+        host, _, port = config.redis_url().partition(":")
+        redis.Redis(host=host, port=int(port or 6379)).delete(*[f"{key}:{p}" for p in range(partitions)])
+    return {"rate": rate, "events": result["lag"].get("events", 0), "rows_pushed": result["rows_pushed"],
+            "checkpoint_seconds": checkpoint_seconds, **result["lag"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="bench stream", description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--baseline-lines", type=int, default=300_000)
+    parser.add_argument("--clone-users", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=2000.0, help="replay rate for the lag test")
+    parser.add_argument("--lag-seconds", type=float, default=20.0)
+    parser.add_argument("--checkpoint-seconds", type=float, default=0.5)
+    parser.add_argument("--no-lag", action="store_true", help="skip the Redis + Feast lag test")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data root")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    root = Path(tempfile.mkdtemp(prefix="vigil-bench-stream-"))
+    saved = {k: os.environ.get(k) for k in ("VIGIL_HOME", "VIGIL_ONLINE_STORE", "VIGIL_FEAST_PROJECT")}
+    os.environ["VIGIL_HOME"] = str(root)
+    os.environ["VIGIL_ONLINE_STORE"] = "sqlite"
+    os.environ["VIGIL_FEAST_PROJECT"] = f"vigil_bench_stream_{os.getpid()}"
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    results: dict = {"params": vars(args)}
+    try:
+        if affinity:
+            os.sched_setaffinity(0, {min(affinity)})  # one core
+        from vigil.simulate import simulate
+        from vigil.stream import RunOptions, process
+
+        raw = root / "raw"
+        t = time.perf_counter()
+        sim = simulate(raw, users=args.users, days=args.days, start=date(2026, 10, 1), seed=args.seed)
+        results["simulate_s"] = time.perf_counter() - t
+        results["lines"] = sim.get("lines")
+        results["baselines"] = bench_baselines(raw, args.baseline_lines)
+        state_path = root / "stream" / "state.sqlite"
+        run = process(RunOptions(source="files", raw_dir=raw, state_path=state_path, once=True,
+                                 push=False, checkpoint_seconds=1.0))
+        results["stream"] = {"events": run["read"], "seconds": run["seconds"],
+                             "events_per_s": run["events_per_s"], "checkpoints": run["checkpoints"],
+                             "counters": run["counters"]}
+        results["memory"] = bench_memory(state_path, args.clone_users)
+        if affinity:
+            os.sched_setaffinity(0, affinity)
+        if not args.no_lag:
+            results["lag"] = bench_lag(raw, args.rate, args.lag_seconds, args.checkpoint_seconds)
+    finally:
+        if affinity:
+            os.sched_setaffinity(0, affinity)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    _print(results)
+    return results
+
+
+def _print(r: dict) -> None:
+    b, s, m = r["baselines"], r["stream"], r["memory"]
+    floor = b["floor_json_loads"]
+    print(f"\nStream throughput, one core ({r['lines']:,} simulated lines; baselines on the first "
+          f"{b['lines']:,}):")
+    print(f"{'path':<44} {'events/s':>12} {'vs floor':>9}")
+    rows = [
+        ("floor: read + json.loads only", floor),
+        ("ingest's exact validator (per line)", b["ingest_exact_validator"]),
+        ("stream validator (fast path + ingest's)", b["stream_validator"]),
+        ("vigil stream: validate+dedupe+state+ckpt", s["events_per_s"]),
+    ]
+    for name, v in rows:
+        print(f"{name:<44} {v:>12,.0f} {v / floor:>8.2f}x")
+    print(f"\nMemory per user (measured {m['users']:,} users, {m['day_records_per_user']} day "
+          f"records each; cloned to {m['clone_users']:,}):")
+    print(f"{'measure':<36} {'bytes/user':>11} {'per 1M users':>14}")
+    for name, key in (("RSS, loaded checkpoint", "rss_bytes_per_user"),
+                      ("deep size, loaded checkpoint", "deep_bytes_per_user"),
+                      (f"RSS, {m['clone_users']:,} cloned users", "clone_rss_bytes_per_user"),
+                      (f"deep size, {m['clone_users']:,} cloned", "clone_deep_bytes_per_user"),
+                      ("SQLite checkpoint on disk", "sqlite_bytes_per_user")):
+        print(f"{name:<36} {m[key]:>11,.0f} {m[key] * 1e6 / 2**30:>11.2f} GiB")
+    if "lag" in r:
+        lag = r["lag"]
+        print(f"\nLag, Redis -> vigil stream -> Feast online (sqlite), {lag['rate']:.0f} events/s, "
+              f"checkpoint every {lag['checkpoint_seconds']} s: {lag['events']:,} events, "
+              f"{lag['rows_pushed']:,} rows pushed")
+        if lag.get("events"):
+            print(f"  p50 {lag['p50_s'] * 1000:,.0f} ms   p99 {lag['p99_s'] * 1000:,.0f} ms   "
+                  f"max {lag['max_s'] * 1000:,.0f} ms   (batch path: refreshed daily, lag up to 24 h)")
+
+
+if __name__ == "__main__":
+    main()
