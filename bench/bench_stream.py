@@ -103,12 +103,15 @@ def bench_memory(state_path: Path, clone_users: int) -> dict:
     rss2 = _rss()
     clone = StreamState(tmp / "clone.sqlite", memory_budget_bytes=1 << 40)
     base = list(users.values())
-    offset = 10 ** 9
+    offset = 10**9
     for i in range(clone_users):
         src = base[i % len(base)]
         u = UserState()
         u.posts_total = src.posts_total
-        u.days = {d: [rec[0] | 0, *rec[1:8], set(rec[8]) if rec[8] else None] for d, rec in src.days.items()}
+        u.days = {
+            d: [rec[0] | 0, *rec[1:8], set(rec[8]) if rec[8] else None]
+            for d, rec in src.days.items()
+        }
         clone.users[offset + i] = u
     rss3 = _rss()
     clone_deep = sum(_deep_size(uid, u) for uid, u in clone.users.items())
@@ -142,10 +145,17 @@ def bench_lag(raw: Path, rate: float, seconds: float, checkpoint_seconds: float)
     )
     feeder = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
     try:
-        result = process(RunOptions(source="redis", stream_key=key, partitions=partitions,
-                                    state_path=Path(os.environ["VIGIL_HOME"]) / "lag.sqlite",
-                                    push=True, checkpoint_seconds=checkpoint_seconds,
-                                    max_seconds=seconds + 3))
+        result = process(
+            RunOptions(
+                source="redis",
+                stream_key=key,
+                partitions=partitions,
+                state_path=Path(os.environ["VIGIL_HOME"]) / "lag.sqlite",
+                push=True,
+                checkpoint_seconds=checkpoint_seconds,
+                max_seconds=seconds + 3,
+            )
+        )
         feeder.wait(timeout=60)
     finally:
         if feeder.poll() is None:
@@ -155,9 +165,16 @@ def bench_lag(raw: Path, rate: float, seconds: float, checkpoint_seconds: float)
         from vigil import config
 
         host, _, port = config.redis_url().partition(":")
-        redis.Redis(host=host, port=int(port or 6379)).delete(*[f"{key}:{p}" for p in range(partitions)])
-    return {"rate": rate, "events": result["lag"].get("events", 0), "rows_pushed": result["rows_pushed"],
-            "checkpoint_seconds": checkpoint_seconds, **result["lag"]}
+        redis.Redis(host=host, port=int(port or 6379)).delete(
+            *[f"{key}:{p}" for p in range(partitions)]
+        )
+    return {
+        "rate": rate,
+        "events": result["lag"].get("events", 0),
+        "rows_pushed": result["rows_pushed"],
+        "checkpoint_seconds": checkpoint_seconds,
+        **result["lag"],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -176,7 +193,9 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.WARNING)
 
     root = Path(tempfile.mkdtemp(prefix="vigil-bench-stream-"))
-    saved = {k: os.environ.get(k) for k in ("VIGIL_HOME", "VIGIL_ONLINE_STORE", "VIGIL_FEAST_PROJECT")}
+    saved = {
+        k: os.environ.get(k) for k in ("VIGIL_HOME", "VIGIL_ONLINE_STORE", "VIGIL_FEAST_PROJECT")
+    }
     os.environ["VIGIL_HOME"] = str(root)
     os.environ["VIGIL_ONLINE_STORE"] = "sqlite"
     os.environ["VIGIL_FEAST_PROJECT"] = f"vigil_bench_stream_{os.getpid()}"
@@ -190,16 +209,30 @@ def main(argv: list[str] | None = None) -> dict:
 
         raw = root / "raw"
         t = time.perf_counter()
-        sim = simulate(raw, users=args.users, days=args.days, start=date(2026, 10, 1), seed=args.seed)
+        sim = simulate(
+            raw, users=args.users, days=args.days, start=date(2026, 10, 1), seed=args.seed
+        )
         results["simulate_s"] = time.perf_counter() - t
         results["lines"] = sim.get("lines")
         results["baselines"] = bench_baselines(raw, args.baseline_lines)
         state_path = root / "stream" / "state.sqlite"
-        run = process(RunOptions(source="files", raw_dir=raw, state_path=state_path, once=True,
-                                 push=False, checkpoint_seconds=1.0))
-        results["stream"] = {"events": run["read"], "seconds": run["seconds"],
-                             "events_per_s": run["events_per_s"], "checkpoints": run["checkpoints"],
-                             "counters": run["counters"]}
+        run = process(
+            RunOptions(
+                source="files",
+                raw_dir=raw,
+                state_path=state_path,
+                once=True,
+                push=False,
+                checkpoint_seconds=1.0,
+            )
+        )
+        results["stream"] = {
+            "events": run["read"],
+            "seconds": run["seconds"],
+            "events_per_s": run["events_per_s"],
+            "checkpoints": run["checkpoints"],
+            "counters": run["counters"],
+        }
         results["memory"] = bench_memory(state_path, args.clone_users)
         if affinity:
             os.sched_setaffinity(0, affinity)
@@ -222,8 +255,10 @@ def main(argv: list[str] | None = None) -> dict:
 def _print(r: dict) -> None:
     b, s, m = r["baselines"], r["stream"], r["memory"]
     floor = b["floor_json_loads"]
-    print(f"\nStream throughput, one core ({r['lines']:,} simulated lines; baselines on the first "
-          f"{b['lines']:,}):")
+    print(
+        f"\nStream throughput, one core ({r['lines']:,} simulated lines; baselines on the first "
+        f"{b['lines']:,}):"
+    )
     print(f"{'path':<44} {'events/s':>12} {'vs floor':>9}")
     rows = [
         ("floor: read + json.loads only", floor),
@@ -233,23 +268,31 @@ def _print(r: dict) -> None:
     ]
     for name, v in rows:
         print(f"{name:<44} {v:>12,.0f} {v / floor:>8.2f}x")
-    print(f"\nMemory per user (measured {m['users']:,} users, {m['day_records_per_user']} day "
-          f"records each; cloned to {m['clone_users']:,}):")
+    print(
+        f"\nMemory per user (measured {m['users']:,} users, {m['day_records_per_user']} day "
+        f"records each; cloned to {m['clone_users']:,}):"
+    )
     print(f"{'measure':<36} {'bytes/user':>11} {'per 1M users':>14}")
-    for name, key in (("RSS, loaded checkpoint", "rss_bytes_per_user"),
-                      ("deep size, loaded checkpoint", "deep_bytes_per_user"),
-                      (f"RSS, {m['clone_users']:,} cloned users", "clone_rss_bytes_per_user"),
-                      (f"deep size, {m['clone_users']:,} cloned", "clone_deep_bytes_per_user"),
-                      ("SQLite checkpoint on disk", "sqlite_bytes_per_user")):
+    for name, key in (
+        ("RSS, loaded checkpoint", "rss_bytes_per_user"),
+        ("deep size, loaded checkpoint", "deep_bytes_per_user"),
+        (f"RSS, {m['clone_users']:,} cloned users", "clone_rss_bytes_per_user"),
+        (f"deep size, {m['clone_users']:,} cloned", "clone_deep_bytes_per_user"),
+        ("SQLite checkpoint on disk", "sqlite_bytes_per_user"),
+    ):
         print(f"{name:<36} {m[key]:>11,.0f} {m[key] * 1e6 / 2**30:>11.2f} GiB")
     if "lag" in r:
         lag = r["lag"]
-        print(f"\nLag, Redis -> vigil stream -> Feast online (sqlite), {lag['rate']:.0f} events/s, "
-              f"checkpoint every {lag['checkpoint_seconds']} s: {lag['events']:,} events, "
-              f"{lag['rows_pushed']:,} rows pushed")
+        print(
+            f"\nLag, Redis -> vigil stream -> Feast online (sqlite), {lag['rate']:.0f} events/s, "
+            f"checkpoint every {lag['checkpoint_seconds']} s: {lag['events']:,} events, "
+            f"{lag['rows_pushed']:,} rows pushed"
+        )
         if lag.get("events"):
-            print(f"  p50 {lag['p50_s'] * 1000:,.0f} ms   p99 {lag['p99_s'] * 1000:,.0f} ms   "
-                  f"max {lag['max_s'] * 1000:,.0f} ms   (batch path: refreshed daily, lag up to 24 h)")
+            print(
+                f"  p50 {lag['p50_s'] * 1000:,.0f} ms   p99 {lag['p99_s'] * 1000:,.0f} ms   "
+                f"max {lag['max_s'] * 1000:,.0f} ms   (batch path: refreshed daily, lag up to 24 h)"
+            )
 
 
 if __name__ == "__main__":

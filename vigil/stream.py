@@ -49,8 +49,13 @@ USER_ACTIVITY_PUSH = "user_activity_push"
 CREATOR_CONTEXT_PUSH = "creator_context_push"
 # creator_context features the stream cannot compute (they need users, labels or batch priors):
 # a push carries their latest batch value, read from the online store.
-BATCH_ONLY_CREATOR = ("account_age_days", "removals_total", "report_rate_bayes",
-                      "dislike_rate_bayes", "block_rate_bayes")
+BATCH_ONLY_CREATOR = (
+    "account_age_days",
+    "removals_total",
+    "report_rate_bayes",
+    "dislike_rate_bayes",
+    "block_rate_bayes",
+)
 
 
 def partition_of(user_id: int, partitions: int) -> int:
@@ -164,8 +169,9 @@ class RedisSource:
     entries are read again from Redis and those at or below the checkpointed id are skipped.
     """
 
-    def __init__(self, stream_key: str, partitions: int, consumer: int, consumers: int,
-                 block_ms: int = 200) -> None:
+    def __init__(
+        self, stream_key: str, partitions: int, consumer: int, consumers: int, block_ms: int = 200
+    ) -> None:
         if not 0 <= consumer < consumers <= partitions:
             raise UserError(
                 f"--consumer {consumer} --consumers {consumers} --partitions {partitions}: need "
@@ -202,13 +208,17 @@ class RedisSource:
             if not streams:
                 continue
             reply = self.client.xreadgroup(GROUP, self.name, streams, count=self.count, block=blk)
-            got = {(k.decode() if isinstance(k, bytes) else k): entries for k, entries in reply or []}
+            got = {
+                (k.decode() if isinstance(k, bytes) else k): entries for k, entries in reply or []
+            }
             for key in streams:
                 entries = got.get(key, [])
                 if streams is pend:
                     if entries:
                         last = entries[-1][0]
-                        self.pending_cursor[key] = last.decode() if isinstance(last, bytes) else last
+                        self.pending_cursor[key] = (
+                            last.decode() if isinstance(last, bytes) else last
+                        )
                     else:
                         self.pending_phase[key] = False  # re-delivery done: now new entries
                     self.more[key] = True
@@ -227,7 +237,9 @@ class RedisSource:
             need = [k for k in self.keys if not self.buf[k] and self.more[k]]
             if need:
                 idle = not any(self.buf.values())
-                self._fetch(need, self.block_ms if idle and not any(self.pending_phase.values()) else None)
+                self._fetch(
+                    need, self.block_ms if idle and not any(self.pending_phase.values()) else None
+                )
                 continue
             heads = [(_id_tuple(_s(self.buf[k][0][0])), k) for k in self.keys if self.buf[k]]
             if not heads:
@@ -279,7 +291,9 @@ class FeastPusher:
         try:
             names = {ds.name for ds in self.store.list_data_sources()}
         except Exception as exc:  # noqa: BLE001 - any registry failure means "not applied"
-            raise UserError(f"Feast registry not readable ({exc}): run `vigil features apply`.") from None
+            raise UserError(
+                f"Feast registry not readable ({exc}): run `vigil features apply`."
+            ) from None
         missing = {USER_ACTIVITY_PUSH, CREATOR_CONTEXT_PUSH} - names
         if missing:
             raise UserError(
@@ -315,7 +329,9 @@ class FeastPusher:
         for c in ("uam_30d", "uam_1d"):
             ua[c] = ua[c].astype("float64")
         batch_only = self._batch_only(users)
-        cc = df.drop(columns=["uam_30d", "active_days_30d", "uam_1d"]).merge(batch_only, on="user_id", how="left")
+        cc = df.drop(columns=["uam_30d", "active_days_30d", "uam_1d"]).merge(
+            batch_only, on="user_id", how="left"
+        )
         self.store.push(USER_ACTIVITY_PUSH, ua, to=self.mode)
         self.store.push(CREATOR_CONTEXT_PUSH, cc, to=self.mode)
         self.rows_pushed += len(df)
@@ -335,16 +351,22 @@ class FeastPusher:
             if c == "removals_total":
                 out[c] = pd.array([0 if v is None else int(v) for v in vals], dtype="int64")
             else:
-                out[c] = pd.array([float("nan") if v is None else float(v) for v in vals], dtype="float64")
+                out[c] = pd.array(
+                    [float("nan") if v is None else float(v) for v in vals], dtype="float64"
+                )
         return out
 
     def lag_summary(self) -> dict[str, float | int]:
         if not self.lags:
             return {"events": 0}
         s = sorted(self.lags)
-        pick = lambda q: s[min(len(s) - 1, int(q * len(s)))]  # noqa: E731
-        return {"events": self.n_lags, "p50_s": round(pick(0.5), 4), "p99_s": round(pick(0.99), 4),
-                "max_s": round(s[-1], 4)}
+        pick = lambda q: s[min(len(s) - 1, int(q * len(s)))]
+        return {
+            "events": self.n_lags,
+            "p50_s": round(pick(0.5), 4),
+            "p99_s": round(pick(0.99), 4),
+            "max_s": round(s[-1], 4),
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,7 +406,9 @@ def process(opts: RunOptions) -> dict:
     if opts.source == "files":
         raw_dir = Path(opts.raw_dir or config.paths().raw)
         if not (raw_dir / "events").is_dir() and opts.once:
-            raise UserError(f"no events directory under {raw_dir}: run `vigil simulate` or pass --raw DIR.")
+            raise UserError(
+                f"no events directory under {raw_dir}: run `vigil simulate` or pass --raw DIR."
+            )
         source: FileSource | RedisSource = FileSource(raw_dir, final=opts.once)
         owns = None
     elif opts.source == "redis":
@@ -402,7 +426,7 @@ def process(opts: RunOptions) -> dict:
     )
     stop = {"flag": False}
 
-    def _stop(signum, frame):  # noqa: ARG001
+    def _stop(signum, frame):
         stop["flag"] = True
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -433,8 +457,14 @@ def process(opts: RunOptions) -> dict:
         log.info(
             "checkpoint %d: read %d applied %d bad %d duplicates %d too_late %d; %d users cached; "
             "watermark %s",
-            n_ckpt, c["read"], c["applied"], c["bad"], c["duplicates"], c["too_late"],
-            len(state.users), state.watermark_iso(),
+            n_ckpt,
+            c["read"],
+            c["applied"],
+            c["bad"],
+            c["duplicates"],
+            c["too_late"],
+            len(state.users),
+            state.watermark_iso(),
         )
 
     try:
@@ -442,7 +472,9 @@ def process(opts: RunOptions) -> dict:
             n = source.pump(state, min(opts.checkpoint_events, 20_000))
             since_ckpt += n
             now = time.time()
-            if since_ckpt and (since_ckpt >= opts.checkpoint_events or now - last_ckpt >= opts.checkpoint_seconds):
+            if since_ckpt and (
+                since_ckpt >= opts.checkpoint_events or now - last_ckpt >= opts.checkpoint_seconds
+            ):
                 _checkpoint()
             if opts.max_seconds is not None and now - started >= opts.max_seconds:
                 break
@@ -493,9 +525,17 @@ def _iter_lines(src_dir: Path) -> Iterator[tuple[str, bytes]]:
                 yield rel, line.rstrip(b"\n")
 
 
-def replay(src_dir: Path, rate: float, *, sink: str = "files", target_dir: Path | None = None,
-           stream_key: str = DEFAULT_STREAM_KEY, partitions: int = DEFAULT_PARTITIONS,
-           batch: int = 500, limit: int | None = None) -> dict:
+def replay(
+    src_dir: Path,
+    rate: float,
+    *,
+    sink: str = "files",
+    target_dir: Path | None = None,
+    stream_key: str = DEFAULT_STREAM_KEY,
+    partitions: int = DEFAULT_PARTITIONS,
+    batch: int = 500,
+    limit: int | None = None,
+) -> dict:
     """Feed simulated logs to a source at ``rate`` events/s (0: as fast as possible).
 
     ``files``: appends each line to the same relative file under ``target_dir`` (what the file
@@ -530,7 +570,9 @@ def replay(src_dir: Path, rate: float, *, sink: str = "files", target_dir: Path 
                 # partitions (consumers merge their partitions by id; "*" ids would tie within a ms)
                 last_ms = max(last_ms, int(time.time() * 1000))
                 for p in parts or {0}:  # unparseable lines go to partition 0, to be counted
-                    pipe.xadd(f"{stream_key}:{p}", {"line": line, "file": rel}, id=f"{last_ms}-{sent + 1}")
+                    pipe.xadd(
+                        f"{stream_key}:{p}", {"line": line, "file": rel}, id=f"{last_ms}-{sent + 1}"
+                    )
             else:
                 f = handles.get(rel)
                 if f is None:
@@ -539,7 +581,7 @@ def replay(src_dir: Path, rate: float, *, sink: str = "files", target_dir: Path 
                     handles.clear()
                     out = target_dir / rel
                     out.parent.mkdir(parents=True, exist_ok=True)
-                    f = handles[rel] = open(out, "ab")
+                    f = handles[rel] = open(out, "ab")  # noqa: SIM115 - closed in finally
                 f.write(line + b"\n")
             sent += 1
             if sent % batch == 0:
@@ -562,7 +604,11 @@ def replay(src_dir: Path, rate: float, *, sink: str = "files", target_dir: Path 
             client.close()
     elapsed = time.time() - started
     log.info("replayed %d events from %s into %s in %.1f s", sent, src_dir, sink, elapsed)
-    return {"events": sent, "seconds": round(elapsed, 3), "events_per_s": round(sent / max(elapsed, 1e-9), 1)}
+    return {
+        "events": sent,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(sent / max(elapsed, 1e-9), 1),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,30 +616,63 @@ def replay(src_dir: Path, rate: float, *, sink: str = "files", target_dir: Path 
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", choices=("files", "redis"), default=None,
-                        help="files: tail the raw events dir (default); redis: Redis Streams "
-                        "(production profile; default from VIGIL_STREAM_SOURCE)")
-    parser.add_argument("--raw", type=Path, default=None,
-                        help="raw dir to tail (files source) or to replay into (default: <data>/raw)")
-    parser.add_argument("--state", type=Path, default=None, help="checkpoint file (default: <data>/stream/)")
+    parser.add_argument(
+        "--source",
+        choices=("files", "redis"),
+        default=None,
+        help="files: tail the raw events dir (default); redis: Redis Streams "
+        "(production profile; default from VIGIL_STREAM_SOURCE)",
+    )
+    parser.add_argument(
+        "--raw",
+        type=Path,
+        default=None,
+        help="raw dir to tail (files source) or to replay into (default: <data>/raw)",
+    )
+    parser.add_argument(
+        "--state", type=Path, default=None, help="checkpoint file (default: <data>/stream/)"
+    )
     parser.add_argument("--once", action="store_true", help="stop when no new events are available")
-    parser.add_argument("--no-push", action="store_true", help="do not push to the Feast online store")
-    parser.add_argument("--lateness-hours", type=float, default=None,
-                        help="apply events up to this far behind the newest one (default 48)")
-    parser.add_argument("--memory-budget-mb", type=int, default=None,
-                        help="user state kept in memory; beyond it, records spill to SQLite (default 2048)")
+    parser.add_argument(
+        "--no-push", action="store_true", help="do not push to the Feast online store"
+    )
+    parser.add_argument(
+        "--lateness-hours",
+        type=float,
+        default=None,
+        help="apply events up to this far behind the newest one (default 48)",
+    )
+    parser.add_argument(
+        "--memory-budget-mb",
+        type=int,
+        default=None,
+        help="user state kept in memory; beyond it, records spill to SQLite (default 2048)",
+    )
     parser.add_argument("--checkpoint-seconds", type=float, default=1.0)
     parser.add_argument("--checkpoint-events", type=int, default=50_000)
     parser.add_argument("--stream-key", default=DEFAULT_STREAM_KEY, help="Redis stream key prefix")
-    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="Redis partition streams")
+    parser.add_argument(
+        "--partitions", type=int, default=DEFAULT_PARTITIONS, help="Redis partition streams"
+    )
     parser.add_argument("--consumer", type=int, default=0, help="this consumer's index (0-based)")
     parser.add_argument("--consumers", type=int, default=1, help="consumers in the group")
-    parser.add_argument("--replay", type=Path, default=None, metavar="DIR",
-                        help="feed the source from simulated logs in DIR instead of processing")
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="feed the source from simulated logs in DIR instead of processing",
+    )
     parser.add_argument("--rate", type=float, default=0.0, help="replay speed, events/s (0: max)")
-    parser.add_argument("--status", action="store_true", help="print the checkpoint's counters and exit")
-    parser.add_argument("--features", metavar="YYYY-MM-DD", default=None,
-                        help="print every user's features for the window ending that day (JSON lines)")
+    parser.add_argument(
+        "--status", action="store_true", help="print the checkpoint's counters and exit"
+    )
+    parser.add_argument(
+        "--features",
+        metavar="YYYY-MM-DD",
+        default=None,
+        help="print every user's features for the window ending that day (JSON lines)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -604,7 +683,9 @@ def run(args: argparse.Namespace) -> int:
         state_path=args.state,
         once=args.once,
         push=not args.no_push,
-        lateness_hours=args.lateness_hours if args.lateness_hours is not None else config.stream_lateness_hours(),
+        lateness_hours=args.lateness_hours
+        if args.lateness_hours is not None
+        else config.stream_lateness_hours(),
         memory_budget_mb=args.memory_budget_mb or config.stream_memory_budget_mb(),
         checkpoint_seconds=args.checkpoint_seconds,
         checkpoint_events=args.checkpoint_events,
@@ -627,17 +708,25 @@ def run(args: argparse.Namespace) -> int:
             try:
                 last_day = date.fromisoformat(args.features)
             except ValueError:
-                raise UserError(f"--features {args.features!r}: give a date as YYYY-MM-DD.") from None
+                raise UserError(
+                    f"--features {args.features!r}: give a date as YYYY-MM-DD."
+                ) from None
             for uid, feats in sorted(read_features(state_path, last_day).items()):
                 print(json.dumps({"user_id": uid, **feats}))
         return 0
     if args.replay is not None:
-        result = replay(args.replay, args.rate, sink=source, target_dir=args.raw or config.paths().raw,
-                        stream_key=args.stream_key, partitions=args.partitions)
+        result = replay(
+            args.replay,
+            args.rate,
+            sink=source,
+            target_dir=args.raw or config.paths().raw,
+            stream_key=args.stream_key,
+            partitions=args.partitions,
+        )
     else:
         result = process(opts)
     print(json.dumps(result, indent=2))
     return 0
 
 
-__all__ = ["process", "replay", "partition_of", "RunOptions", "date_of", "DAY_MS"]
+__all__ = ["DAY_MS", "RunOptions", "date_of", "partition_of", "process", "replay"]

@@ -24,7 +24,7 @@ import sys
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ _COUNTRIES = 8
 TARGET_TALLY = {"report": 1, "dislike": 2, "block": 3, "mute": 4, "share": 5, "view": 6}
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_HOUR_FILE_RE = re.compile(r"(?:^|/)dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/hour=([0-9]{2})\.jsonl$", re.ASCII)
+_HOUR_FILE_RE = re.compile(
+    r"(?:^|/)dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/hour=([0-9]{2})\.jsonl$", re.ASCII
+)
 NO_LIMIT_US = 2**63 - 1
 
 
@@ -62,7 +64,7 @@ def date_of(day: int) -> date:
 
 
 def ms_to_datetime(ts_ms: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ts_ms)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
 
 
 def file_limit_us(relative_path: str) -> int:
@@ -81,10 +83,26 @@ def file_limit_us(relative_path: str) -> int:
 
 _validator = None
 INT64_MAX = 2**63 - 1
-_CANONICAL_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", re.ASCII)
+_CANONICAL_TS = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", re.ASCII
+)
 _COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
-_ACTIONS = frozenset(("login", "post", "reply", "view", "like", "share", "dislike", "report",
-                      "block", "mute", "follow", "unfollow"))
+_ACTIONS = frozenset(
+    (
+        "login",
+        "post",
+        "reply",
+        "view",
+        "like",
+        "share",
+        "dislike",
+        "report",
+        "block",
+        "mute",
+        "follow",
+        "unfollow",
+    )
+)
 _NEEDS_POST = frozenset(("post", "reply", "view", "like", "share", "dislike", "report"))
 _NEEDS_TARGET = frozenset(("block", "mute", "follow", "unfollow"))
 _NEEDS_TEXT = frozenset(("post", "reply"))
@@ -130,8 +148,12 @@ def parse_event(raw: bytes, limit_us: int) -> tuple | str:
     event_id, ts, user_id, action = g("event_id"), g("event_ts"), g("user_id"), g("action")
     post_id, target, text, country = g("post_id"), g("target_user_id"), g("text"), g("country")
     if not (
-        type(event_id) is str and 1 <= len(event_id) <= 64 and event_id.isascii()
-        and type(ts) is str and len(ts) == 24 and _CANONICAL_TS.fullmatch(ts)
+        type(event_id) is str
+        and 1 <= len(event_id) <= 64
+        and event_id.isascii()
+        and type(ts) is str
+        and len(ts) == 24
+        and _CANONICAL_TS.fullmatch(ts)
         and _pos_id(user_id)
         and type(action) is str
         and action in _ACTIONS
@@ -139,11 +161,13 @@ def parse_event(raw: bytes, limit_us: int) -> tuple | str:
         and (_pos_id(target) if target is not None else action not in _NEEDS_TARGET)
         and (
             (type(text) is str and len(text) <= 5000 and (text.isascii() or _utf8_ok(text)))
-            if text is not None else action not in _NEEDS_TEXT
+            if text is not None
+            else action not in _NEEDS_TEXT
         )
         and (
             (type(country) is str and _COUNTRY.fullmatch(country) is not None)
-            if country is not None else action != "login"
+            if country is not None
+            else action != "login"
         )
     ):
         return _exact(raw, limit_us)
@@ -348,7 +372,9 @@ class StreamState:
         if n_seen * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
             self.seen_on_disk = True
         else:
-            for day, event_id in con.execute("select day, event_id from seen where day >= ?", (seen_from,)):
+            for day, event_id in con.execute(
+                "select day, event_id from seen where day >= ?", (seen_from,)
+            ):
                 self.seen.setdefault(day, set()).add(event_id)
             self.n_seen = n_seen
         max_users = self._max_users()
@@ -384,7 +410,9 @@ class StreamState:
 
     def _keep_from_day(self) -> int:
         """Oldest day still needed: in the window of the current day, or still open to late events."""
-        return min(self.wm_day - (WINDOW_DAYS - 1), (self.watermark_ms - self.lateness_ms) // DAY_MS)
+        return min(
+            self.wm_day - (WINDOW_DAYS - 1), (self.watermark_ms - self.lateness_ms) // DAY_MS
+        )
 
     def _seen_from_day(self) -> int:
         # an event older than watermark - lateness is rejected before dedup, so older ids can go
@@ -438,9 +466,12 @@ class StreamState:
         seen = self.seen.get(day)
         if seen is None:
             seen = self.seen[day] = set()
-        if event_id in seen or (self.seen_on_disk and self.con.execute(
-            "select 1 from seen where day = ? and event_id = ?", (day, event_id)
-        ).fetchone()):
+        if event_id in seen or (
+            self.seen_on_disk
+            and self.con.execute(
+                "select 1 from seen where day = ? and event_id = ?", (day, event_id)
+            ).fetchone()
+        ):
             counters["duplicates"] += 1
             return
         seen.add(event_id)
@@ -512,8 +543,15 @@ class StreamState:
             rec = self.users[uid].days.get(day)
             if rec is None:  # expired since it changed
                 continue
-            rows.append((uid, day, rec[0].to_bytes(BITMAP_BYTES, "little"), *rec[1:8],
-                         ",".join(sorted(rec[_COUNTRIES])) if rec[_COUNTRIES] else None))
+            rows.append(
+                (
+                    uid,
+                    day,
+                    rec[0].to_bytes(BITMAP_BYTES, "little"),
+                    *rec[1:8],
+                    ",".join(sorted(rec[_COUNTRIES])) if rec[_COUNTRIES] else None,
+                )
+            )
         totals = [(uid, self.users[uid].posts_total) for uid in self.dirty_totals]
         seen_rows = [(d, e) for d, e in self.new_seen if d >= seen_from]
         con.execute("begin immediate")
@@ -551,8 +589,12 @@ class StreamState:
         """After a checkpoint everything in memory is clean: trim it to the memory budget."""
         if self.seen_on_disk or self.n_seen * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
             if not self.seen_on_disk:
-                log.info("stream state: %d seen event ids exceed a quarter of the memory budget: "
-                         "duplicates are now looked up in %s", self.n_seen, self.db_path)
+                log.info(
+                    "stream state: %d seen event ids exceed a quarter of the memory budget: "
+                    "duplicates are now looked up in %s",
+                    self.n_seen,
+                    self.db_path,
+                )
             self.seen_on_disk = True
             self.seen.clear()  # all committed: the checkpoint's index answers from now on
             self.n_seen = 0
@@ -570,7 +612,10 @@ class StreamState:
                 log.info(
                     "stream state over its memory budget (%d users x %.0f B > %d MB): "
                     "user records now spill to %s",
-                    n, self.bytes_per_user, self.memory_budget_bytes >> 20, self.db_path,
+                    n,
+                    self.bytes_per_user,
+                    self.memory_budget_bytes >> 20,
+                    self.db_path,
                 )
             self.complete = False
 
@@ -598,8 +643,12 @@ class StreamState:
         users = sum(_deep_size(uid, u) for uid, u in self.users.items())
         users += sys.getsizeof(self.users)
         seen = sum(sys.getsizeof(s) + sum(map(sys.getsizeof, s)) for s in self.seen.values())
-        return {"users": len(self.users), "user_bytes": users, "seen_ids": sum(map(len, self.seen.values())),
-                "seen_bytes": seen}
+        return {
+            "users": len(self.users),
+            "user_bytes": users,
+            "seen_ids": sum(map(len, self.seen.values())),
+            "seen_bytes": seen,
+        }
 
     def close(self) -> None:
         self.con.close()
@@ -626,7 +675,8 @@ def read_features(db_path: Path, last_day: date | int) -> dict[int, dict[str, in
         for uid, total in con.execute("select user_id, posts_total from user_total"):
             users.setdefault(uid, UserState()).posts_total = total
         for row in con.execute(
-            "select * from user_day where day between ? and ?", (last_day - WINDOW_DAYS + 1, last_day)
+            "select * from user_day where day between ? and ?",
+            (last_day - WINDOW_DAYS + 1, last_day),
         ):
             users.setdefault(row[0], UserState()).days[row[1]] = _rec_from_row(row)
     finally:
