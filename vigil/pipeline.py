@@ -243,7 +243,19 @@ def _print_ingest(daily: dict) -> None:
         print(f"  {_short(extra, 300)}")
 
 
-def _print_uam() -> None:
+def _needs(daily: dict, task: str) -> bool:
+    """True when vigil_daily's ``task`` succeeded; otherwise say why this part is missing (so the
+    summary never builds anything outside Airflow to fill the gap)."""
+    state = (daily.get("states") or {}).get(task)
+    if state == "success":
+        return True
+    _unavailable(f"vigil_daily's {task} task did not succeed (state: {state or 'not run'})")
+    return False
+
+
+def _print_uam(daily: dict) -> None:
+    if not _needs(daily, "dbt_marts"):
+        return
     from vigil.uam import histogram
 
     result = histogram(60)
@@ -302,7 +314,9 @@ def _sample_ids() -> tuple[int | None, int | None]:
     return (int(row[0]), int(row[1]) if row[1] is not None else None) if row else (None, None)
 
 
-def _print_features() -> None:
+def _print_features(daily: dict) -> None:
+    if not _needs(daily, "feast_materialize"):
+        return
     from vigil.features import online_features
 
     post_id, user_id = _sample_ids()
@@ -413,9 +427,9 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - the summary still shows what the data root holds
         log.warning("could not read the Airflow run records: %s", exc)
     _guard("ingest (lake)", lambda: _print_ingest(daily))
-    _guard("User Active Minutes (30 days)", _print_uam)
+    _guard("User Active Minutes (30 days)", lambda: _print_uam(daily))
     _guard("quality gates", lambda: _print_gates(daily))
-    _guard("served feature vector (Feast online store)", _print_features)
+    _guard("served feature vector (Feast online store)", lambda: _print_features(daily))
     _guard(
         "model", lambda: _print_model(train) if train_run else _unavailable("vigil_train not run")
     )

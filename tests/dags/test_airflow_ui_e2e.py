@@ -21,7 +21,8 @@ from vigil import airflow_env, airflow_ui, config
 
 pytestmark = pytest.mark.slow
 
-TINY = {"users": 300, "days": 3, "start": date(2026, 10, 1), "seed": 11}
+# Small, but large enough that the moderators labeled some posts (the labels table is not empty).
+TINY = {"users": 1000, "days": 4, "start": date(2026, 10, 1), "seed": 11}
 
 
 @pytest.fixture(scope="session")

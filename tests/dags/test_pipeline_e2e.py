@@ -14,7 +14,7 @@ from vigil import airflow_env, config, pipeline
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["--users", "300", "--days", "3", "--seed", "11", "--skip-train"]
+ARGS = ["--users", "1000", "--days", "4", "--seed", "11", "--skip-train"]
 
 
 def test_pipeline_runs_vigil_daily_through_airflow_idempotently(vigil_home):
@@ -41,12 +41,12 @@ def test_pipeline_runs_vigil_daily_through_airflow_idempotently(vigil_home):
     first = daily["values"]["ingest"]
     assert first["read"] == first["loaded"] + first["quarantined"] + first["duplicates"]
     assert first["streams"]["events"]["loaded"] == marker["counts"]["events"]
-    assert first["streams"]["users"]["loaded"] == 300
+    assert first["streams"]["users"]["loaded"] == 1000
 
     # Same logical date again: the run is replaced, the lake gains nothing.
     again = pipeline.dags_test(
         "vigil_daily",
-        "2026-10-03",
+        "2026-10-04",
         {"backfill": True, "raw_dir": str(config.paths().raw)},
         env=airflow_env.build_env(),
     )
