@@ -194,8 +194,8 @@ class _DuckDBConnections:
         for connection in self.opened:
             try:
                 connection.close()
-            except Exception:  # pragma: no cover - already closed
-                pass
+            except Exception as error:  # noqa: BLE001 - any driver's close; already closed is fine
+                log.debug("closing a GX connection: %s", error)
         self.opened.clear()
         return False
 
@@ -252,7 +252,9 @@ def _connect(engine: str):
     import duckdb
 
     if engine == "warehouse":
-        return duckdb.connect(str(config.paths().warehouse), read_only=True, config=_duckdb_config())
+        return duckdb.connect(
+            str(config.paths().warehouse), read_only=True, config=_duckdb_config()
+        )
     return duckdb.connect(":memory:", config=_duckdb_config())
 
 
@@ -284,7 +286,7 @@ def _latest_lake_day() -> dt.date | None:
 
 def _resolve_day(run_date) -> dt.date:
     if run_date is None:
-        return _latest_lake_day() or dt.datetime.now(dt.timezone.utc).date()
+        return _latest_lake_day() or dt.datetime.now(dt.UTC).date()
     if isinstance(run_date, dt.datetime):
         return run_date.date()
     if isinstance(run_date, dt.date):
@@ -295,8 +297,25 @@ def _resolve_day(run_date) -> dt.date:
         raise UserError(f"run date {run_date!r} is not a date: use YYYY-MM-DD.") from None
 
 
-def _ingest_counts(day: dt.date) -> dict:
-    """The run day's ingest counts: its line in ingest_log.jsonl, else counted from the lake."""
+def _count_row(stream: str, counts: dict) -> dict:
+    read, quarantined = int(counts["read"]), int(counts["quarantined"])
+    return {
+        "stream": stream,
+        "rows_read": read,
+        "loaded": int(counts.get("loaded", read - quarantined)),
+        "quarantined": quarantined,
+        "duplicates": int(counts.get("duplicates", 0)),
+    }
+
+
+def _ingest_counts(day: dt.date) -> tuple[str, list[dict]]:
+    """The run day's ingest counts per stream (and in total).
+
+    From the day's last line in ``lake/_state/ingest_log.jsonl`` (``vigil ingest --day``); without
+    one (an ingest of every day), counted from the lake: rows whose source file is one of the
+    day's raw event files, loaded vs quarantined. Per stream, so 30% garbage in one stream is not
+    diluted by the others.
+    """
     log_file = config.paths().ingest_state / "ingest_log.jsonl"
     entry = None
     if log_file.is_file():
@@ -307,22 +326,21 @@ def _ingest_counts(day: dt.date) -> dict:
                 continue
             if not isinstance(item, dict):
                 continue
-            if any(str(item.get(k) or "")[:10] == day.isoformat() for k in ("day", "run_date", "date", "dt")):
+            if any(
+                str(item.get(k) or "")[:10] == day.isoformat()
+                for k in ("day", "run_date", "date", "dt")
+            ):
                 entry = item
     if entry is not None:
-        counts = entry.get("counts") if isinstance(entry.get("counts"), dict) else entry
         try:
-            read = int(counts["read"])
-            quarantined = int(counts["quarantined"])
-            return {
-                "source": f"{log_file.name}",
-                "rows_read": read,
-                "loaded": int(counts.get("loaded", read - quarantined)),
-                "quarantined": quarantined,
-                "duplicates": int(counts.get("duplicates", 0)),
-            }
+            rows = [_count_row("all", entry)]
+            for stream, counts in sorted((entry.get("streams") or {}).items()):
+                rows.append(_count_row(stream, counts))
+            return log_file.name, rows
         except (KeyError, TypeError, ValueError):
-            log.warning("ingest log line for %s has no read/quarantined counts; counting the lake", day)
+            log.warning(
+                "ingest log line for %s has no read/quarantined counts; counting the lake", day
+            )
     # Fallback: rows whose source file is the day's raw files, loaded vs quarantined.
     paths = config.paths()
     pattern = f"%dt={day.isoformat()}/%"
@@ -351,13 +369,8 @@ def _ingest_counts(day: dt.date) -> dict:
             ).fetchone()[0]
     finally:
         con.close()
-    return {
-        "source": "counted from lake and quarantine",
-        "rows_read": int(loaded + quarantined),
-        "loaded": int(loaded),
-        "quarantined": int(quarantined),
-        "duplicates": 0,
-    }
+    counts = {"read": loaded + quarantined, "loaded": loaded, "quarantined": quarantined}
+    return "counted from lake and quarantine", [_count_row("events", counts)]
 
 
 def _warehouse_tables() -> dict[str, str]:
@@ -402,14 +415,17 @@ def _tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[_Tabl
             else:
                 t.skip = "no quarantine file: nothing was quarantined"
         elif where == "ingest_run":
-            c = _ingest_counts(day)
-            rate = c["quarantined"] / c["rows_read"] if c["rows_read"] else 0.0
-            t.location = f"ingest of {day} ({c['source']})"
+            source, rows = _ingest_counts(day)
+            t.location = f"ingest of {day} ({source})"
+            values = ", ".join(
+                f"({_sql_str(r['stream'])}, {r['rows_read']}, {r['loaded']}, {r['quarantined']}, "
+                f"{r['duplicates']}, "
+                f"{(r['quarantined'] / r['rows_read'] if r['rows_read'] else 0.0)!r}::double)"
+                for r in rows
+            )
             t.query = (
-                "select * from (values ("
-                f"{_sql_str(day.isoformat())}, {_sql_str(c['source'])}, {c['rows_read']}, "
-                f"{c['loaded']}, {c['quarantined']}, {c['duplicates']}, {rate!r}::double)) as "
-                "ingest_run(day, source, rows_read, loaded, quarantined, duplicates, quarantine_rate)"
+                f"select * from (values {values}) as ingest_run"
+                "(stream, rows_read, loaded, quarantined, duplicates, quarantine_rate)"
             )
         elif where == "warehouse":
             t.engine = "warehouse"
@@ -417,19 +433,25 @@ def _tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[_Tabl
             if in_warehouse is None:
                 in_warehouse = _warehouse_tables() if paths.warehouse.is_file() else {}
             if not paths.warehouse.is_file():
-                t.missing = f"warehouse {paths.warehouse} does not exist: run `vigil dbt {stage}` first"
+                t.missing = (
+                    f"warehouse {paths.warehouse} does not exist: run `vigil dbt {stage}` first"
+                )
             elif name not in in_warehouse:
                 t.missing = f"table {name} is not in the warehouse {paths.warehouse}: run `vigil dbt {stage}`"
             else:
                 t.query = f"select * from {in_warehouse[name]}"
                 if meta.get("day_column"):
-                    t.query += f" where {_ident(meta['day_column'])} = date {_sql_str(day.isoformat())}"
+                    t.query += (
+                        f" where {_ident(meta['day_column'])} = date {_sql_str(day.isoformat())}"
+                    )
         elif where == "features":
             candidates = [paths.features / f"{name}.parquet", paths.features / name]
             found = next((c for c in candidates if c.exists()), None)
             t.location = str(found or candidates[0])
             if found is None:
-                t.missing = f"feature file {candidates[0]} does not exist: run `vigil dbt marts` first"
+                t.missing = (
+                    f"feature file {candidates[0]} does not exist: run `vigil dbt marts` first"
+                )
             else:
                 t.query = _parquet_query(found)
         elif where == "training_set":
@@ -464,13 +486,15 @@ def _describe(tables: list[_Table]) -> None:
         todo = [t for t in tables if t.engine == engine and t.query]
         if not todo:
             continue
+        import duckdb
+
         con = _connect(engine)
         try:
             for t in todo:
                 try:
                     rows = con.execute(f"describe {t.query}").fetchall()
                     t.columns = {r[0]: str(r[1]) for r in rows}
-                except Exception as exc:  # unreadable file / broken view: a failure, not a crash
+                except duckdb.Error as exc:  # unreadable file / broken view: a failure, not a crash
                     t.missing = f"cannot read {t.location}: {_first_line(exc)}"
                     t.query = None
         finally:
@@ -585,14 +609,16 @@ def _expectations(stage: str, t: _Table, base: dict, history: dict, day: dt.date
             p = previous["rows"]
             params = {
                 **params,
-                "row_count_min": int(math.floor(p / tolerance)),
-                "row_count_max": int(math.ceil(p * tolerance)),
+                "row_count_min": math.floor(p / tolerance),
+                "row_count_max": math.ceil(p * tolerance),
             }
             exp = {**exp, "meta": {**exp.get("meta", {}), "previous": previous}}
         try:
             out.append(_substitute(exp, params))
         except KeyError as exc:
-            raise UserError(f"suite {t.suite['name']}: unknown placeholder ${{{exc.args[0]}}}.") from None
+            raise UserError(
+                f"suite {t.suite['name']}: unknown placeholder ${{{exc.args[0]}}}."
+            ) from None
     return out
 
 
@@ -619,7 +645,13 @@ def _plain(value):
 def _first_line(exc) -> str:
     text = str(exc).strip()
     # GX wraps driver errors; the useful part is the DuckDB message (e.g. Binder Error: ...)
-    for marker in ("Binder Error", "Catalog Error", "Conversion Error", "Invalid Input Error", "IO Error"):
+    for marker in (
+        "Binder Error",
+        "Catalog Error",
+        "Conversion Error",
+        "Invalid Input Error",
+        "IO Error",
+    ):
         if marker in text:
             text = text[text.index(marker) :]
             break
@@ -639,7 +671,9 @@ def _column_of(kwargs: dict, meta: dict) -> str | None:
 def _exception_message(info: dict) -> str | None:
     if not info:
         return None
-    items = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    items = (
+        [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    )
     for item in items:
         if item.get("raised_exception") or item.get("exception_message"):
             return _first_line(item.get("exception_message") or "exception")
@@ -649,6 +683,19 @@ def _exception_message(info: dict) -> str | None:
 def _expected_range(kwargs: dict) -> str:
     lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
     return f"[{'-inf' if lo is None else _sql_text(lo)}, {'+inf' if hi is None else _sql_text(hi)}]"
+
+
+def _expected_text(kind: str, kwargs: dict) -> str:
+    if kind == "expect_column_values_to_be_between":
+        return f" outside {_expected_range(kwargs)}"
+    if kind == "expect_column_values_to_be_in_set":
+        values = list(kwargs.get("value_set") or [])
+        return f" not in {values[:12]}{'...' if len(values) > 12 else ''}"
+    if kind == "expect_column_value_lengths_to_be_between":
+        return f" with length outside {_expected_range(kwargs)}"
+    if kind == "expect_column_values_to_not_be_null" and kwargs.get("mostly", 1) < 1:
+        return f" null (at most {1 - kwargs['mostly']:.0%} allowed)"
+    return ""
 
 
 def _check_result(table: str, res) -> CheckResult:
@@ -695,7 +742,8 @@ def _check_result(table: str, res) -> CheckResult:
         elif count is not None:
             total = result.get("element_count")
             message = f"{head}: " + (
-                f"{count} unexpected value(s) of {total}, e.g. {json.dumps(sample, default=str)}"
+                f"{count} unexpected value(s) of {total}{_expected_text(kind, kwargs)}, "
+                f"e.g. {json.dumps(sample, default=str)}"
                 if not ok
                 else "ok"
             )
@@ -726,13 +774,15 @@ def _check_result(table: str, res) -> CheckResult:
 
 def _sample_rows(t: _Table, query: str) -> list:
     """A few rows of a failed UnexpectedRowsExpectation (GX's SUMMARY format carries none)."""
+    import duckdb
+
     sql = query.replace("{batch}", f"({t.query}) as batch")
     con = _connect(t.engine)
     try:
         cur = con.execute(f"select * from ({sql}) as unexpected limit {SAMPLE_SIZE}")
         names = [d[0] for d in cur.description]
         return [_plain(dict(zip(names, row))) for row in cur.fetchall()]
-    except Exception as exc:
+    except duckdb.Error as exc:
         return [f"(sample unavailable: {_first_line(exc)})"]
     finally:
         con.close()
@@ -760,7 +810,7 @@ def run_gate(
         raise UserError(f"unknown quality stage {stage!r}: choose one of {', '.join(STAGES)}.")
     started = time.monotonic()
     day = _resolve_day(run_date)
-    day_start = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+    day_start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     base = {
         "day": day.isoformat(),
         "next_day": (day + dt.timedelta(days=1)).isoformat(),
@@ -901,9 +951,13 @@ def _collect(raw, info: dict, results: list[CheckResult]):
     for t, res in raw:
         r = _check_result(t.name, res)
         if not r.success and r.expectation == "unexpected_rows_expectation" and r.unexpected_count:
-            r.unexpected_sample = _sample_rows(t, res.expectation_config.kwargs["unexpected_rows_query"])
+            r.unexpected_sample = _sample_rows(
+                t, res.expectation_config.kwargs["unexpected_rows_query"]
+            )
             r.message += f", e.g. {json.dumps(r.unexpected_sample[:3], default=str)}"
-        if r.expectation == "expect_table_row_count_to_be_between" and isinstance(r.observed_value, int):
+        if r.expectation == "expect_table_row_count_to_be_between" and isinstance(
+            r.observed_value, int
+        ):
             info[t.name]["rows"] = r.observed_value
         results.append(r)
     return results, info
@@ -918,7 +972,7 @@ def _cleanup(context, names: dict, sources: list[str]) -> None:
     ):
         try:
             action()
-        except Exception as exc:  # pragma: no cover - leftovers only cost memory
+        except Exception as exc:  # noqa: BLE001 - leftovers in the ephemeral context only cost memory
             log.debug("GX cleanup: %s", exc)
 
 

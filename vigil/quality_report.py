@@ -20,7 +20,7 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 .verdict{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600}
 .pass{background:#1a7f37}.fail{background:#cf222e}.warn{background:#9a6700}
 table{border-collapse:collapse;width:100%;margin-bottom:12px}
-th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f6f8fa}tr.bad td{background:#ffebe9}tr.warning td{background:#fff8c5}
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 pre{margin:0;white-space:pre-wrap;word-break:break-all;max-height:12em;overflow:auto}

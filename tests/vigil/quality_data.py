@@ -14,8 +14,21 @@ import pandas as pd
 
 DAY = dt.date(2026, 10, 5)
 PREV_DAY = DAY - dt.timedelta(days=1)
-UTC = dt.timezone.utc
-ACTIONS = ["login", "post", "reply", "view", "like", "share", "dislike", "report", "block", "mute", "follow", "unfollow"]
+UTC = dt.UTC
+ACTIONS = [
+    "login",
+    "post",
+    "reply",
+    "view",
+    "like",
+    "share",
+    "dislike",
+    "report",
+    "block",
+    "mute",
+    "follow",
+    "unfollow",
+]
 EVENTS_PER_DAY = 48
 
 
@@ -76,7 +89,18 @@ def write_lake(home: Path, day_events: dict[dt.date, pd.DataFrame], quarantined:
         for day, frame in day_events.items():
             q_day = quarantined if day == DAY else 0
             n = len(frame)
-            f.write(json.dumps({"day": str(day), "read": n + q_day, "loaded": n, "quarantined": q_day, "duplicates": 0}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "day": str(day),
+                        "read": n + q_day,
+                        "loaded": n,
+                        "quarantined": q_day,
+                        "duplicates": 0,
+                    }
+                )
+                + "\n"
+            )
 
 
 def marts() -> dict[str, pd.DataFrame]:
@@ -86,18 +110,42 @@ def marts() -> dict[str, pd.DataFrame]:
     for s, snap in enumerate(snapshots):
         for u in range(1, 9):
             uam_30d = 40 * u + 10 * s
-            ua.append({"user_id": u, "event_timestamp": snap, "uam_30d": uam_30d, "active_days_30d": min(30, u + s), "uam_1d": 5 * u})
+            ua.append(
+                {
+                    "user_id": u,
+                    "event_timestamp": snap,
+                    "uam_30d": uam_30d,
+                    "active_days_30d": min(30, u + s),
+                    "uam_1d": 5 * u,
+                }
+            )
             row = {"user_id": u, "event_timestamp": snap}
-            for m, k in (("reports", 1), ("dislikes", 2), ("blocks", 3), ("mutes", 1), ("shares", 4)):
+            for m, k in (
+                ("reports", 1),
+                ("dislikes", 2),
+                ("blocks", 3),
+                ("mutes", 1),
+                ("shares", 4),
+            ):
                 row[f"{m}_received_7d"] = (u * k) % 5 + s
                 row[f"{m}_received_30d"] = (u * k) % 5 + 3 + s
             row.update(
-                views_received_30d=100 * u + s, posts_authored_30d=u % 4 + s, posts_authored_total=u % 4 + 2 * s,
-                account_age_days=30 + u + s, login_countries_30d=1 + u % 2, removals_total=u % 3 + s,
+                views_received_30d=100 * u + s,
+                posts_authored_30d=u % 4 + s,
+                posts_authored_total=u % 4 + 2 * s,
+                account_age_days=30 + u + s,
+                login_countries_30d=1 + u % 2,
+                removals_total=u % 3 + s,
             )
-            row["report_rate_bayes"] = (row["reports_received_30d"] + 1) / (row["views_received_30d"] + 100)
-            row["dislike_rate_bayes"] = (row["dislikes_received_30d"] + 1) / (row["views_received_30d"] + 100)
-            row["block_rate_bayes"] = (row["blocks_received_30d"] + 1) / (row["views_received_30d"] + 100)
+            row["report_rate_bayes"] = (row["reports_received_30d"] + 1) / (
+                row["views_received_30d"] + 100
+            )
+            row["dislike_rate_bayes"] = (row["dislikes_received_30d"] + 1) / (
+                row["views_received_30d"] + 100
+            )
+            row["block_rate_bayes"] = (row["blocks_received_30d"] + 1) / (
+                row["views_received_30d"] + 100
+            )
             cc.append(row)
     pb = []
     for p in range(100, 106):
@@ -107,24 +155,64 @@ def marts() -> dict[str, pd.DataFrame]:
             if snap > snapshots[-1]:
                 continue
             views = 10 * h + p % 7
-            counts = dict(views=views, likes=2 * h, shares=h // 2, replies=h // 3, dislikes=h % 2 + h // 2,
-                          reports=h // 4, blocks=h // 5, negative_replies=h // 6)
-            pb.append({
-                "post_id": p, "event_timestamp": snap, "author_id": 1 + p % 8, "post_age_hours": float(h), **counts,
-                "negative_reactions_per_view": (counts["dislikes"] + 1) / (views + 100),
-                "reports_per_view": (counts["reports"] + 1) / (views + 100),
-                "shares_per_view": (counts["shares"] + 1) / (views + 100),
-            })
-    posts = pd.DataFrame({"post_id": range(100, 106), "author_id": [1 + p % 8 for p in range(100, 106)],
-                          "created_at": [ts(DAY, 18 + p % 3) for p in range(100, 106)], "text": [f"post {p}" for p in range(100, 106)]})
-    labels = pd.DataFrame({"post_id": range(100, 106), "is_harmful": [True, False, False, True, False, False],
-                           "is_harassment": [True, False, False, False, False, False], "is_hate": [False] * 6,
-                           "is_spam": [False, False, False, True, False, False], "is_violent_threat": [False] * 6,
-                           "labeled_at": [ts(DAY, 23)] * 6, "queue": ["reported", "random"] * 3, "sampling_weight": [1.0, 4.0] * 3})
-    uam = pd.DataFrame({"user_id": range(1, 9), "as_of": [DAY] * 8, "uam": [40 * u for u in range(1, 9)]})
-    hist = pd.DataFrame({"lower": [0, 60, 120, 240], "upper": [60, 120, 240, 480], "users": [1, 1, 2, 4]})
-    out = {"user_activity": pd.DataFrame(ua), "creator_context": pd.DataFrame(cc), "post_behavior": pd.DataFrame(pb),
-           "posts": posts, "post_labels": labels, "user_active_minutes": uam, "uam_histogram": hist}
+            counts = {
+                "views": views,
+                "likes": 2 * h,
+                "shares": h // 2,
+                "replies": h // 3,
+                "dislikes": h % 2 + h // 2,
+                "reports": h // 4,
+                "blocks": h // 5,
+                "negative_replies": h // 6,
+            }
+            pb.append(
+                {
+                    "post_id": p,
+                    "event_timestamp": snap,
+                    "author_id": 1 + p % 8,
+                    "post_age_hours": float(h),
+                    **counts,
+                    "negative_reactions_per_view": (counts["dislikes"] + 1) / (views + 100),
+                    "reports_per_view": (counts["reports"] + 1) / (views + 100),
+                    "shares_per_view": (counts["shares"] + 1) / (views + 100),
+                }
+            )
+    posts = pd.DataFrame(
+        {
+            "post_id": range(100, 106),
+            "author_id": [1 + p % 8 for p in range(100, 106)],
+            "created_at": [ts(DAY, 18 + p % 3) for p in range(100, 106)],
+            "text": [f"post {p}" for p in range(100, 106)],
+        }
+    )
+    labels = pd.DataFrame(
+        {
+            "post_id": range(100, 106),
+            "is_harmful": [True, False, False, True, False, False],
+            "is_harassment": [True, False, False, False, False, False],
+            "is_hate": [False] * 6,
+            "is_spam": [False, False, False, True, False, False],
+            "is_violent_threat": [False] * 6,
+            "labeled_at": [ts(DAY, 23)] * 6,
+            "queue": ["reported", "random"] * 3,
+            "sampling_weight": [1.0, 4.0] * 3,
+        }
+    )
+    uam = pd.DataFrame(
+        {"user_id": range(1, 9), "as_of": [DAY] * 8, "uam": [40 * u for u in range(1, 9)]}
+    )
+    hist = pd.DataFrame(
+        {"lower": [0, 60, 120, 240], "upper": [60, 120, 240, 480], "users": [1, 1, 2, 4]}
+    )
+    out = {
+        "user_activity": pd.DataFrame(ua),
+        "creator_context": pd.DataFrame(cc),
+        "post_behavior": pd.DataFrame(pb),
+        "posts": posts,
+        "post_labels": labels,
+        "user_active_minutes": uam,
+        "uam_histogram": hist,
+    }
     for frame in out.values():
         for col in ("event_timestamp", "created_at", "labeled_at"):
             if col in frame:
@@ -134,21 +222,49 @@ def marts() -> dict[str, pd.DataFrame]:
 
 def staging(day_events: dict[dt.date, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     ev = pd.concat(day_events.values(), ignore_index=True)
-    stg = pd.DataFrame({
-        "event_id": ev["event_id"], "event_at": ev["event_ts"], "event_date": ev["event_ts"].dt.date,
-        "user_id": ev["user_id"], "action": ev["action"], "post_id": ev["post_id"], "target_user_id": ev["target_user_id"],
-        "event_text": ev["text"], "country_code": ev["country"], "source_file": ev["source_file"], "source_line": ev["source_line"],
-    })
-    users = pd.DataFrame({"user_id": range(1, 9), "created_at": [ts(DAY - dt.timedelta(days=40 - u)) for u in range(1, 9)],
-                          "home_country_code": ["DE", "FR"] * 4, "handle": [f"u{u}" for u in range(1, 9)]})
+    stg = pd.DataFrame(
+        {
+            "event_id": ev["event_id"],
+            "event_at": ev["event_ts"],
+            "event_date": ev["event_ts"].dt.date,
+            "user_id": ev["user_id"],
+            "action": ev["action"],
+            "post_id": ev["post_id"],
+            "target_user_id": ev["target_user_id"],
+            "event_text": ev["text"],
+            "country_code": ev["country"],
+            "source_file": ev["source_file"],
+            "source_line": ev["source_line"],
+        }
+    )
+    users = pd.DataFrame(
+        {
+            "user_id": range(1, 9),
+            "created_at": [ts(DAY - dt.timedelta(days=40 - u)) for u in range(1, 9)],
+            "home_country_code": ["DE", "FR"] * 4,
+            "handle": [f"u{u}" for u in range(1, 9)],
+        }
+    )
     users["created_at"] = users["created_at"].astype("datetime64[us, UTC]")
-    labels = pd.DataFrame({"post_id": range(100, 106), "is_harmful": [True, False, False, True, False, False],
-                           "harm_types": ["harassment", "", "", "spam", "", ""], "labeled_at": [ts(DAY, 23)] * 6,
-                           "label_queue": ["reported", "random"] * 3, "sampling_weight": [1.0, 4.0] * 3})
+    labels = pd.DataFrame(
+        {
+            "post_id": range(100, 106),
+            "is_harmful": [True, False, False, True, False, False],
+            "harm_types": ["harassment", "", "", "spam", "", ""],
+            "labeled_at": [ts(DAY, 23)] * 6,
+            "label_queue": ["reported", "random"] * 3,
+            "sampling_weight": [1.0, 4.0] * 3,
+        }
+    )
     labels["labeled_at"] = labels["labeled_at"].astype("datetime64[us, UTC]")
     parts = stg.groupby("event_date").size().rename("row_count").reset_index()
-    return {"stg_lake__events": stg, "stg_lake__event_activity": stg[["user_id", "event_at", "event_date"]],
-            "stg_lake__event_partitions": parts, "stg_lake__users": users, "stg_lake__labels": labels}
+    return {
+        "stg_lake__events": stg,
+        "stg_lake__event_activity": stg[["user_id", "event_at", "event_date"]],
+        "stg_lake__event_partitions": parts,
+        "stg_lake__users": users,
+        "stg_lake__labels": labels,
+    }
 
 
 def write_warehouse(home: Path, tables: dict[str, pd.DataFrame]) -> Path:
@@ -169,7 +285,8 @@ def write_features(home: Path, tables: dict[str, pd.DataFrame]) -> None:
     (home / "features").mkdir(parents=True, exist_ok=True)
     for name in ("user_activity", "creator_context", "post_behavior"):
         frame = tables[name].copy()
-        frame["created"] = frame["event_timestamp"]  # Feast's created timestamp: when the row was written
+        # Feast's created timestamp: when the row was written
+        frame["created"] = frame["event_timestamp"]
         frame.to_parquet(home / "features" / f"{name}.parquet", index=False)
 
 
@@ -178,13 +295,23 @@ def training_set() -> pd.DataFrame:
     for i, p in enumerate(range(100, 106)):
         for k, offset in enumerate((0.0, 1.0, 6.0)):
             created = ts(DAY, 18 + p % 3)
-            rows.append({
-                "example_id": 3 * i + k, "post_id": p, "author_id": 1 + p % 8, "user_id": 1 + p % 8,
-                "event_timestamp": created + pd.Timedelta(hours=offset), "created_at": created,
-                "offset_hours": offset, "views": None if offset == 0 else 10 * offset + i, "reports_received_30d": float(i % 3),
-                "is_harmful": p in (100, 103), "split": ["train", "val", "test"][i % 3], "text": f"post {p}",
-                "labeled_at": ts(DAY + dt.timedelta(days=1)),
-            })
+            rows.append(
+                {
+                    "example_id": 3 * i + k,
+                    "post_id": p,
+                    "author_id": 1 + p % 8,
+                    "user_id": 1 + p % 8,
+                    "event_timestamp": created + pd.Timedelta(hours=offset),
+                    "created_at": created,
+                    "offset_hours": offset,
+                    "views": None if offset == 0 else 10 * offset + i,
+                    "reports_received_30d": float(i % 3),
+                    "is_harmful": p in (100, 103),
+                    "split": ["train", "val", "test"][i % 3],
+                    "text": f"post {p}",
+                    "labeled_at": ts(DAY + dt.timedelta(days=1)),
+                }
+            )
     frame = pd.DataFrame(rows)
     for col in ("event_timestamp", "created_at", "labeled_at"):
         frame[col] = frame[col].astype("datetime64[us, UTC]")

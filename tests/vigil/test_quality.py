@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import quality_data as qd  # noqa: E402
+import quality_data as qd
 
-from vigil import quality  # noqa: E402
-from vigil.errors import UserError  # noqa: E402
+from vigil import quality
+from vigil.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +103,17 @@ def test_duckdb_engine_patch_gives_correct_metrics_and_unpatched_gx_still_fails(
 
     db = tmp_path / "t.duckdb"
     con = duckdb.connect(str(db))
-    con.execute("create table t as select * from (values (1, 5), (2, -3), (2, 4), (3, null)) v(id, n)")
+    con.execute(
+        "create table t as select * from (values (1, 5), (2, -3), (2, 4), (3, null)) v(id, n)"
+    )
     con.close()
 
     def validate(name: str):
         ctx = gx.get_context(mode="ephemeral")
         source = ctx.data_sources.add_sql(name=name, connection_string=f"duckdb:///{db}")
-        batch = source.add_table_asset(name="t", table_name="t").add_batch_definition_whole_table("all")
+        batch = source.add_table_asset(name="t", table_name="t").add_batch_definition_whole_table(
+            "all"
+        )
         suite = ctx.suites.add(
             gx.ExpectationSuite(
                 name=name,
@@ -121,19 +125,25 @@ def test_duckdb_engine_patch_gives_correct_metrics_and_unpatched_gx_still_fails(
                 ],
             )
         )
-        vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        vd = ctx.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite)
+        )
         return {r.expectation_config.type: r for r in vd.run(result_format="SUMMARY").results}
 
     assert getattr(SqlAlchemyExecutionEngine.execute_query, "_vigil_duckdb_buffered", False)
     patched = validate("patched")
     # hand-counted from the 4 rows above
     between = patched["expect_column_values_to_be_between"]
-    assert between.result["unexpected_count"] == 1 and between.result["partial_unexpected_list"] == [-3]
+    assert between.result["unexpected_count"] == 1 and between.result[
+        "partial_unexpected_list"
+    ] == [-3]
     assert patched["expect_column_values_to_be_unique"].result["unexpected_count"] == 2
     assert patched["expect_column_values_to_not_be_null"].result["unexpected_count"] == 1
     assert patched["expect_table_row_count_to_be_between"].result["observed_value"] == 4
 
-    monkeypatch.setattr(SqlAlchemyExecutionEngine, "execute_query", quality.unpatched_execute_query())
+    monkeypatch.setattr(
+        SqlAlchemyExecutionEngine, "execute_query", quality.unpatched_execute_query()
+    )
     unpatched = validate("unpatched")
     messages = json.dumps([r.exception_info for r in unpatched.values()], default=str)
     # When this fails, GX has fixed #10738/#11579: drop quality.patch_gx_duckdb.
@@ -214,7 +224,9 @@ def test_raw_volume_spike_vs_previous_run_fails(home):
     volume = one(result, "events", "volume_vs_previous_run")
     # 480 rows vs 48 on the previous day, tolerance 3x -> allowed [16, 144]
     assert volume.observed_value == 480
-    assert "[16, 144]" in volume.message and f"previous run {qd.PREV_DAY}: 48 rows" in volume.message
+    assert (
+        "[16, 144]" in volume.message and f"previous run {qd.PREV_DAY}: 48 rows" in volume.message
+    )
     assert failing(result) == {("events", "volume_vs_previous_run", None)}
     # a normal day passes again against the same history
     rewrite_day(home["home"], qd.DAY, qd.events(qd.DAY, n=60))
@@ -229,7 +241,9 @@ def test_raw_future_timestamp_and_duplicate_ids_fail(home):
     rewrite_day(home["home"], qd.DAY, frame)
     result = gate_fails(home["home"], "raw")
     future = one(result, "events", "inside_partition_day", "event_ts")
-    assert future.unexpected_count == 1 and future.unexpected_sample == ["2026-10-06T02:00:00+00:00"]
+    assert future.unexpected_count == 1 and future.unexpected_sample == [
+        "2026-10-06T02:00:00+00:00"
+    ]
     dup = one(result, "events", "key_unique", "event_id")
     assert dup.unexpected_count == 2 and dup.unexpected_sample == [frame.loc[2, "event_id"]]
     bad = one(result, "events", "allowed_values", "action")
@@ -243,11 +257,24 @@ def test_raw_future_timestamp_and_duplicate_ids_fail(home):
 
 def test_raw_quarantine_rate_of_30_percent_fails(home):
     h = home["home"]
+    # the shape `vigil ingest --day` logs: totals plus per stream; 30 of the day's 100 event
+    # lines were garbage, diluted to 3.1% overall by the 900 clean user/label lines
+    streams = {
+        "events": {"read": 100, "loaded": 70, "quarantined": 30, "duplicates": 0},
+        "users": {"read": 800, "loaded": 799, "quarantined": 1, "duplicates": 0},
+        "labels": {"read": 100, "loaded": 100, "quarantined": 0, "duplicates": 0},
+    }
+    line = {"day": str(qd.DAY), "read": 1000, "loaded": 969, "quarantined": 31, "duplicates": 0}
     with open(h / "lake" / "_state" / "ingest_log.jsonl", "a") as f:
-        f.write(json.dumps({"day": str(qd.DAY), "read": 100, "loaded": 70, "quarantined": 30, "duplicates": 0}) + "\n")
+        f.write(json.dumps(line | {"streams": streams}) + "\n")
     result = gate_fails(h, "raw")
     rate = one(result, "ingest_run", "quarantine_rate_below_threshold", "quarantine_rate")
-    assert rate.unexpected_sample == [0.3] and "[0, 0.05]" in rate.message
+    assert rate.unexpected_count == 1
+    assert rate.unexpected_sample == [
+        {"stream": "events", "rows_read": 100, "quarantined": 30, "quarantine_rate": 0.3}
+    ]
+    assert "at most 0.05" in rate.message
+    assert failing(result) == {("ingest_run", "quarantine_rate_below_threshold", "quarantine_rate")}
 
 
 def test_quarantine_rate_counted_from_the_lake_without_an_ingest_log(home):
@@ -257,7 +284,8 @@ def test_quarantine_rate_counted_from_the_lake_without_an_ingest_log(home):
     (h / "lake" / "_state" / "ingest_log.jsonl").unlink()
     result = gate_fails(h, "raw")
     rate = one(result, "ingest_run", "quarantine_rate_below_threshold", "quarantine_rate")
-    assert rate.unexpected_sample == [pytest.approx(21 / 69)]
+    assert rate.unexpected_sample[0]["stream"] == "events"
+    assert rate.unexpected_sample[0]["quarantine_rate"] == pytest.approx(21 / 69)
     assert "counted from lake" in result.tables["ingest_run"]["location"]
 
 
@@ -287,7 +315,9 @@ def test_marts_negative_counts_duplicate_keys_decreasing_cumulative_fail(home):
     post = pb[pb["post_id"] == 101].sort_values("event_timestamp")
     dropped = post.index[3]  # 4th snapshot of post 101 shows fewer views than the 3rd
     pb.loc[dropped, "views"] = int(post.loc[post.index[2], "views"]) - 5
-    qd.write_warehouse(home["home"], {"creator_context": cc, "user_activity": ua, "post_behavior": pb})
+    qd.write_warehouse(
+        home["home"], {"creator_context": cc, "user_activity": ua, "post_behavior": pb}
+    )
 
     result = gate_fails(home["home"], "marts")
     neg = one(result, "creator_context", "non_negative", "reports_received_7d")
@@ -304,7 +334,9 @@ def test_marts_negative_counts_duplicate_keys_decreasing_cumulative_fail(home):
         ("post_behavior", "cumulative_never_decreases", "views"),
     }
     page = Path(result.report_path).read_text()
-    assert "FAILED" in page and "reports_received_7d" in page and "cumulative_never_decreases" in page
+    assert (
+        "FAILED" in page and "reports_received_7d" in page and "cumulative_never_decreases" in page
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -325,7 +357,9 @@ def test_features_future_timestamps_and_constant_feature_fail(home):
     cc.to_parquet(f / "creator_context.parquet", index=False)
 
     result = gate_fails(home["home"], "features")
-    ahead = one(result, "post_behavior", "no_timestamp_after_event_timestamp", "event_timestamp,created")
+    ahead = one(
+        result, "post_behavior", "no_timestamp_after_event_timestamp", "event_timestamp,created"
+    )
     assert ahead.unexpected_count == 1
     future = one(result, "user_activity", "no_future_event_timestamp", "event_timestamp")
     assert future.observed_value.startswith("2030-01-01")
@@ -351,7 +385,9 @@ def test_training_set_gate_catches_leakage_imbalance_and_dead_features(home, tmp
     result = gate_fails(home["home"], "training_set", frame=bad)
     balance = one(result, "training_set", "label_balance", "is_harmful")
     assert balance.unexpected_sample == [{"examples": 18, "harmful_share": 0.0}]
-    leak = one(result, "training_set", "no_timestamp_after_event_timestamp", "event_timestamp,created_at")
+    leak = one(
+        result, "training_set", "no_timestamp_after_event_timestamp", "event_timestamp,created_at"
+    )
     assert leak.unexpected_count == 1
     dead = one(result, "training_set", "feature_not_null_or_constant", "reports_received_30d")
     assert dead.observed_value == 0
