@@ -165,6 +165,40 @@ TOXIC_LOOKING_BENIGN = [
     "i hate how good {thing} is{c}",
 ]
 
+# Mention posts whose harm depends on who writes them to whom: friends banter with the same words
+# a harasser uses on a victim in a pile-on. Text alone cannot separate these.
+CONTEXT_MENTION = [
+    "@{h} lol ok", "@{h} ratio", "@{h} 🤡", "@{h} see you tomorrow 🙂", "@{h} we'll talk about this at {place}",
+    "@{h} nice post", "@{h} you again?", "@{h} interesting take", "@{h} keep posting, it's great content",
+    "@{h} bye", "@{h} sure buddy", "@{h} 👀", "@{h} we're watching", "@{h} this you?", "@{h} cope",
+]
+# Friends trash-talking each other: insults, even "kill", between people who like each other.
+FRIEND_BANTER = [
+    "@{h} you absolute {ins} 😂 love you", "@{h} shut up lol, you're the best", "@{h} you're such a {ins}, see you at {place}",
+    "@{h} i will kill you if you spoil {thing} 😂", "@{h} {ins}!! miss you", "@{h} you're a {ins} and i mean that with love",
+    "@{h} imagine being this {ins} 😂 happy birthday", "@{h} i'm going to destroy you at {thing} tonight",
+]
+# Benign posts about the (invented) groups the hate speech targets, including counter-speech that
+# quotes a slur, so group names and even slurs are not harmful-only tokens.
+GROUP_BENIGN = [
+    "the {grp} festival downtown was {adj}{c}",
+    "great documentary about {grp} history{c}",
+    "shoutout to the {grp} community volunteers{c}",
+    "learning the language of {grp}, it's so hard{c}",
+    "calling {grp} '{slur}' is not okay. stop it",
+    "someone in my replies called {grp} {slur}. reported.",
+    "my neighbours are {grp} and they make the best bread{c}",
+    "{grp} food market this weekend, who's in{c}",
+]
+BENIGN_LINK = [
+    "great read {link}", "my shop is open! 20% off this week {link}", "new video is up {link}",
+    "giveaway for my followers! rt to win {link}", "FREE stickers for the first 10 people, dm me{c}",
+    "wrote a blog post about {thing} {link}", "tickets for {thing} are on sale {link}",
+    "click here for the recipe {link}", "we're hiring! {link}",
+]
+BENIGN_DOMAINS = ["youtu.be/x", "myshop.store/p", "news.example.com/a", "blog.example.org/post",
+                  "tickets.example.net/e", "bit.ly/2"]
+
 # --- harmful content -------------------------------------------------------------------------
 
 INSULTS = ["idiot", "loser", "moron", "clown", "pathetic", "trash", "worthless", "stupid",
@@ -181,6 +215,9 @@ INSULT_OBFUSCATED = {
     "freak": ["fr3ak", "phreak"],
 }
 HARASS_TEMPLATES = [
+    "@{h} your take on {thing} is {ins}",
+    "@{h} {thing} was fine until you showed up, {ins}",
+    "@{h} nobody cares about your {thing}, {ins}",
     "@{h} you are a {ins}{c}",
     "@{h} shut up, {ins}",
     "@{h} nobody asked, {ins}{c}",
@@ -250,6 +287,8 @@ SPAM_TEMPLATES = [
     "💰💰 double your bitcoin today 💰💰 {link}",
     "follow back!! f4f {link}",
 ]
+SPAM_NO_LINK = ["dm me for a surprise 😉", "check my bio for the deal", "follow me and i'll follow back 100%",
+                "earn from home, message me", "i can get you verified, dm"]
 SPAM_OBFUSCATED = ["fr33 crypt0 giveaway {link}", "e@rn m0ney f@st {link}", "c1ick h3re {link}"]
 
 # --- after the drift day: new vocabulary the pre-drift corpus never contains ----------------
@@ -316,9 +355,27 @@ class TextGen:
         """A benign post; returns (text, toxic_looking)."""
         r = self.r
         if mention is not None:
+            x = r.random()
+            if x < 0.3:
+                return r.choice(CONTEXT_MENTION).format(h=mention, place=r.choice(PLACES)), False
+            if x < 0.5:
+                topic = TOPICS[r.choice(TOPIC_NAMES)]
+                return r.choice(FRIEND_BANTER).format(
+                    h=mention, ins=r.choice(INSULTS[:6]), place=r.choice(PLACES),
+                    thing=r.choice(topic["thing"])), True
             return self._topic_fill(r.choice(BENIGN_MENTION_TEMPLATES), mention), False
-        if r.random() < 0.05:
+        x = r.random()
+        if x < 0.06:
             return self._topic_fill(r.choice(TOXIC_LOOKING_BENIGN)), True
+        if x < 0.09:
+            tpl = r.choice(GROUP_BENIGN)
+            topic = TOPICS[r.choice(TOPIC_NAMES)]
+            return tpl.format(grp=r.choice(GROUPS), slur=r.choice(SLURS), adj=r.choice(topic["adj"]),
+                              c=r.choice(CLOSERS)), "{slur}" in tpl
+        if x < 0.13:
+            text = self._topic_fill(r.choice(BENIGN_LINK).replace("{link}", "{h}"), "LINK")
+            link = "https://" + r.choice(BENIGN_DOMAINS) + f"/{r.randint(100, 99999)}"
+            return text.replace("LINK", link), False
         return self._topic_fill(r.choice(BENIGN_TEMPLATES)), False
 
     # harmful --------------------------------------------------------------------------------
@@ -352,23 +409,33 @@ class TextGen:
         if primary == "spam":
             return self.spam()
         if primary == "harassment":
-            if r.random() < 0.15:
+            x = r.random()
+            if x < 0.3 and mention is not None:
+                text = r.choice(CONTEXT_MENTION).format(h=h, place=r.choice(PLACES))
+            elif x < 0.42:
                 text = r.choice(VEILED_HARASS).format(h=h)
             else:
                 ins, obf = self._insult()
-                text = r.choice(HARASS_TEMPLATES).format(h=h, ins=ins, c=r.choice(CLOSERS))
+                topic = TOPICS[r.choice(TOPIC_NAMES)]
+                text = r.choice(HARASS_TEMPLATES).format(h=h, ins=ins, c=r.choice(CLOSERS),
+                                                         thing=r.choice(topic["thing"]))
         elif primary == "hate":
             grp = r.choice(GROUPS)
             if r.random() < 0.15:
                 text = r.choice(VEILED_HATE).format(grp=grp)
             else:
-                slur, obf = self._slur()
-                text = r.choice(HATE_TEMPLATES).format(grp=grp, slur=slur, c=r.choice(CLOSERS))
+                tpl = r.choice(HATE_TEMPLATES)
+                slur = ""
+                if "{slur}" in tpl:
+                    slur, obf = self._slur()
+                text = tpl.format(grp=grp, slur=slur, c=r.choice(CLOSERS))
         else:  # violent_threat
-            tw, obf = self._threat()
             tpl = r.choice(THREAT_TEMPLATES)
             if mention is None and "{h}" in tpl:
                 tpl = "someone should {tw} {grp}{c}"
+            tw = ""
+            if "{tw}" in tpl:
+                tw, obf = self._threat()
             text = tpl.format(h=h, tw=tw, grp=r.choice(GROUPS), place=r.choice(PLACES),
                               c=r.choice(CLOSERS))
         for extra in types[1:]:
@@ -401,6 +468,8 @@ class TextGen:
             link = "https://" + r.choice(DRIFT_SPAM_DOMAINS) + f"/{r.randint(100, 999)}"
             return r.choice(DRIFT_SPAM_TEMPLATES).format(link=link), False
         obf = r.random() < 0.1
+        if not obf and r.random() < 0.12:
+            return r.choice(SPAM_NO_LINK), False
         text = r.choice(SPAM_OBFUSCATED) if obf else r.choice(SPAM_TEMPLATES)
         while "{link}" in text:
             text = text.replace("{link}", self._link(), 1)
