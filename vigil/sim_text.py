@@ -16,98 +16,395 @@ import random
 
 TOPICS: dict[str, dict[str, list[str]]] = {
     "sports": {
-        "thing": ["the match", "that final", "the derby", "tonight's game", "the second half",
-                  "the penalty shootout", "the relay", "the title race", "the playoffs", "the transfer window",
-                  "our defense", "the new coach", "that free kick", "the marathon", "the away game"],
-        "adj": ["unreal", "brilliant", "tense", "boring", "wild", "clutch", "painful", "historic",
-                "sloppy", "electric", "nervy", "solid"],
+        "thing": [
+            "the match",
+            "that final",
+            "the derby",
+            "tonight's game",
+            "the second half",
+            "the penalty shootout",
+            "the relay",
+            "the title race",
+            "the playoffs",
+            "the transfer window",
+            "our defense",
+            "the new coach",
+            "that free kick",
+            "the marathon",
+            "the away game",
+        ],
+        "adj": [
+            "unreal",
+            "brilliant",
+            "tense",
+            "boring",
+            "wild",
+            "clutch",
+            "painful",
+            "historic",
+            "sloppy",
+            "electric",
+            "nervy",
+            "solid",
+        ],
         "tag": ["#matchday", "#football", "#nba", "#cricket", "#f1", "#tennis", "#running", "#ucl"],
     },
     "food": {
-        "thing": ["this ramen", "grandma's lasagna", "the new taco place", "my sourdough", "that curry",
-                  "homemade pesto", "the brunch spot downtown", "street food", "pumpkin soup",
-                  "my first croissant", "the dumplings", "cold brew", "this salad", "bbq ribs", "miso glaze"],
-        "adj": ["delicious", "amazing", "too salty", "perfect", "underrated", "overpriced", "comforting",
-                "spicy", "crispy", "fresh", "rich", "so good"],
+        "thing": [
+            "this ramen",
+            "grandma's lasagna",
+            "the new taco place",
+            "my sourdough",
+            "that curry",
+            "homemade pesto",
+            "the brunch spot downtown",
+            "street food",
+            "pumpkin soup",
+            "my first croissant",
+            "the dumplings",
+            "cold brew",
+            "this salad",
+            "bbq ribs",
+            "miso glaze",
+        ],
+        "adj": [
+            "delicious",
+            "amazing",
+            "too salty",
+            "perfect",
+            "underrated",
+            "overpriced",
+            "comforting",
+            "spicy",
+            "crispy",
+            "fresh",
+            "rich",
+            "so good",
+        ],
         "tag": ["#foodie", "#recipe", "#baking", "#brunch", "#homecooking", "#vegan", "#coffee"],
     },
     "music": {
-        "thing": ["this album", "the new single", "last night's concert", "that bassline", "the drop",
-                  "this playlist", "the encore", "their new tour", "the remix", "this chorus",
-                  "the festival lineup", "my vinyl haul", "that guitar solo", "the acoustic version"],
-        "adj": ["beautiful", "catchy", "haunting", "loud", "mellow", "iconic", "fresh", "overrated",
-                "on repeat", "emotional", "groovy", "tight"],
+        "thing": [
+            "this album",
+            "the new single",
+            "last night's concert",
+            "that bassline",
+            "the drop",
+            "this playlist",
+            "the encore",
+            "their new tour",
+            "the remix",
+            "this chorus",
+            "the festival lineup",
+            "my vinyl haul",
+            "that guitar solo",
+            "the acoustic version",
+        ],
+        "adj": [
+            "beautiful",
+            "catchy",
+            "haunting",
+            "loud",
+            "mellow",
+            "iconic",
+            "fresh",
+            "overrated",
+            "on repeat",
+            "emotional",
+            "groovy",
+            "tight",
+        ],
         "tag": ["#nowplaying", "#newmusic", "#concert", "#vinyl", "#jazz", "#hiphop", "#indie"],
     },
     "tech": {
-        "thing": ["the new phone", "my laptop", "this framework", "the update", "the beta", "my homelab",
-                  "the keyboard I built", "rust compile times", "the outage", "this api", "the new chip",
-                  "dark mode", "my side project", "the code review", "the migration"],
-        "adj": ["fast", "buggy", "slick", "confusing", "impressive", "clunky", "solid", "overhyped",
-                "elegant", "painful", "stable", "neat"],
+        "thing": [
+            "the new phone",
+            "my laptop",
+            "this framework",
+            "the update",
+            "the beta",
+            "my homelab",
+            "the keyboard I built",
+            "rust compile times",
+            "the outage",
+            "this api",
+            "the new chip",
+            "dark mode",
+            "my side project",
+            "the code review",
+            "the migration",
+        ],
+        "adj": [
+            "fast",
+            "buggy",
+            "slick",
+            "confusing",
+            "impressive",
+            "clunky",
+            "solid",
+            "overhyped",
+            "elegant",
+            "painful",
+            "stable",
+            "neat",
+        ],
         "tag": ["#tech", "#python", "#devlife", "#opensource", "#gadgets", "#ai", "#linux"],
     },
     "pets": {
-        "thing": ["my cat", "our puppy", "the new kitten", "my dog", "the hamster", "our parrot",
-                  "the rescue pup", "my old tabby", "the goldfish", "our corgi", "the bunny",
-                  "my lab", "the foster kittens"],
-        "adj": ["adorable", "sleepy", "chaotic", "fluffy", "dramatic", "silly", "sweet", "grumpy",
-                "curious", "spoiled", "tiny", "brave"],
+        "thing": [
+            "my cat",
+            "our puppy",
+            "the new kitten",
+            "my dog",
+            "the hamster",
+            "our parrot",
+            "the rescue pup",
+            "my old tabby",
+            "the goldfish",
+            "our corgi",
+            "the bunny",
+            "my lab",
+            "the foster kittens",
+        ],
+        "adj": [
+            "adorable",
+            "sleepy",
+            "chaotic",
+            "fluffy",
+            "dramatic",
+            "silly",
+            "sweet",
+            "grumpy",
+            "curious",
+            "spoiled",
+            "tiny",
+            "brave",
+        ],
         "tag": ["#caturday", "#dogsoftwitter", "#pets", "#adoptdontshop", "#puppy", "#catlife"],
     },
     "travel": {
-        "thing": ["the train ride", "this beach", "the old town", "our road trip", "the hostel",
-                  "the mountain pass", "the night market", "the ferry", "my layover", "the museum",
-                  "this little village", "the hike", "the lake"],
-        "adj": ["stunning", "crowded", "peaceful", "magical", "exhausting", "cheap", "breathtaking",
-                "quiet", "sunny", "rainy", "unforgettable", "cozy"],
+        "thing": [
+            "the train ride",
+            "this beach",
+            "the old town",
+            "our road trip",
+            "the hostel",
+            "the mountain pass",
+            "the night market",
+            "the ferry",
+            "my layover",
+            "the museum",
+            "this little village",
+            "the hike",
+            "the lake",
+        ],
+        "adj": [
+            "stunning",
+            "crowded",
+            "peaceful",
+            "magical",
+            "exhausting",
+            "cheap",
+            "breathtaking",
+            "quiet",
+            "sunny",
+            "rainy",
+            "unforgettable",
+            "cozy",
+        ],
         "tag": ["#travel", "#wanderlust", "#roadtrip", "#hiking", "#backpacking", "#vacation"],
     },
     "movies": {
-        "thing": ["the sequel", "that plot twist", "the finale", "this series", "the trailer",
-                  "the soundtrack", "the director's cut", "the new season", "that documentary",
-                  "the casting", "the ending", "the pilot episode"],
-        "adj": ["gripping", "slow", "hilarious", "confusing", "gorgeous", "predictable", "bold",
-                "cheesy", "moving", "tense", "clever", "messy"],
+        "thing": [
+            "the sequel",
+            "that plot twist",
+            "the finale",
+            "this series",
+            "the trailer",
+            "the soundtrack",
+            "the director's cut",
+            "the new season",
+            "that documentary",
+            "the casting",
+            "the ending",
+            "the pilot episode",
+        ],
+        "adj": [
+            "gripping",
+            "slow",
+            "hilarious",
+            "confusing",
+            "gorgeous",
+            "predictable",
+            "bold",
+            "cheesy",
+            "moving",
+            "tense",
+            "clever",
+            "messy",
+        ],
         "tag": ["#movienight", "#netflix", "#cinema", "#tvshow", "#film", "#bingewatch"],
     },
     "gaming": {
-        "thing": ["this boss fight", "the new patch", "ranked mode", "the speedrun", "the dlc",
-                  "my build", "the open world", "the co-op campaign", "the beta servers", "that raid",
-                  "the indie game I found", "the controller"],
-        "adj": ["hard", "fun", "broken", "addictive", "gorgeous", "grindy", "fair", "cheap",
-                "balanced", "laggy", "smooth", "epic"],
+        "thing": [
+            "this boss fight",
+            "the new patch",
+            "ranked mode",
+            "the speedrun",
+            "the dlc",
+            "my build",
+            "the open world",
+            "the co-op campaign",
+            "the beta servers",
+            "that raid",
+            "the indie game I found",
+            "the controller",
+        ],
+        "adj": [
+            "hard",
+            "fun",
+            "broken",
+            "addictive",
+            "gorgeous",
+            "grindy",
+            "fair",
+            "cheap",
+            "balanced",
+            "laggy",
+            "smooth",
+            "epic",
+        ],
         "tag": ["#gaming", "#gamer", "#speedrun", "#indiegame", "#esports", "#retrogaming"],
     },
     "fitness": {
-        "thing": ["leg day", "my morning run", "the yoga class", "this workout", "my deadlift",
-                  "the climbing gym", "the 10k", "stretching", "my swim", "the spin class", "the new pr"],
-        "adj": ["brutal", "great", "tough", "relaxing", "hard", "rewarding", "sweaty", "slow",
-                "strong", "steady"],
+        "thing": [
+            "leg day",
+            "my morning run",
+            "the yoga class",
+            "this workout",
+            "my deadlift",
+            "the climbing gym",
+            "the 10k",
+            "stretching",
+            "my swim",
+            "the spin class",
+            "the new pr",
+        ],
+        "adj": [
+            "brutal",
+            "great",
+            "tough",
+            "relaxing",
+            "hard",
+            "rewarding",
+            "sweaty",
+            "slow",
+            "strong",
+            "steady",
+        ],
         "tag": ["#fitness", "#gym", "#running", "#yoga", "#workout", "#climbing"],
     },
     "books": {
-        "thing": ["this novel", "the last chapter", "my reading list", "the audiobook", "that memoir",
-                  "the book club pick", "this poem", "the library haul", "the sequel", "the translation"],
-        "adj": ["beautiful", "dense", "gripping", "sad", "funny", "long", "wise", "dull", "lyrical",
-                "sharp"],
+        "thing": [
+            "this novel",
+            "the last chapter",
+            "my reading list",
+            "the audiobook",
+            "that memoir",
+            "the book club pick",
+            "this poem",
+            "the library haul",
+            "the sequel",
+            "the translation",
+        ],
+        "adj": [
+            "beautiful",
+            "dense",
+            "gripping",
+            "sad",
+            "funny",
+            "long",
+            "wise",
+            "dull",
+            "lyrical",
+            "sharp",
+        ],
         "tag": ["#books", "#amreading", "#bookclub", "#booktok", "#poetry"],
     },
     "daily": {
-        "thing": ["monday", "this weather", "my commute", "the weekend", "the rain", "my coffee",
-                  "the new apartment", "my garden", "this sunset", "the power cut", "my neighbours' party",
-                  "laundry day", "the traffic"],
-        "adj": ["long", "lovely", "weird", "grey", "calm", "busy", "nice", "annoying", "chill",
-                "perfect"],
+        "thing": [
+            "monday",
+            "this weather",
+            "my commute",
+            "the weekend",
+            "the rain",
+            "my coffee",
+            "the new apartment",
+            "my garden",
+            "this sunset",
+            "the power cut",
+            "my neighbours' party",
+            "laundry day",
+            "the traffic",
+        ],
+        "adj": [
+            "long",
+            "lovely",
+            "weird",
+            "grey",
+            "calm",
+            "busy",
+            "nice",
+            "annoying",
+            "chill",
+            "perfect",
+        ],
         "tag": ["#mondaymood", "#weekend", "#life", "#sunset", "#gardening"],
     },
 }
 TOPIC_NAMES = list(TOPICS)
 
-OPENERS = ["", "", "", "", "honestly ", "ok so ", "not gonna lie, ", "just saying: ", "update: ",
-           "hot take: ", "psa: ", "lol ", "wow ", "finally ", "ngl ", "quick thought: ", "y'all, "]
-CLOSERS = ["", "", "", "", "!", "!!", ".", " :)", " 🙌", " 😍", " 😂", " lol", " haha", " tbh",
-           " 10/10", " fr", " ❤️", " 🔥", " …", " imo"]
+OPENERS = [
+    "",
+    "",
+    "",
+    "",
+    "honestly ",
+    "ok so ",
+    "not gonna lie, ",
+    "just saying: ",
+    "update: ",
+    "hot take: ",
+    "psa: ",
+    "lol ",
+    "wow ",
+    "finally ",
+    "ngl ",
+    "quick thought: ",
+    "y'all, ",
+]
+CLOSERS = [
+    "",
+    "",
+    "",
+    "",
+    "!",
+    "!!",
+    ".",
+    " :)",
+    " 🙌",
+    " 😍",
+    " 😂",
+    " lol",
+    " haha",
+    " tbh",
+    " 10/10",
+    " fr",
+    " ❤️",
+    " 🔥",
+    " …",
+    " imo",
+]
 BENIGN_TEMPLATES = [
     "{o}{thing} was {adj}{c}",
     "{o}{thing} is {adj}{c}",
@@ -168,15 +465,32 @@ TOXIC_LOOKING_BENIGN = [
 # Mention posts whose harm depends on who writes them to whom: friends banter with the same words
 # a harasser uses on a victim in a pile-on. Text alone cannot separate these.
 CONTEXT_MENTION = [
-    "@{h} lol ok", "@{h} ratio", "@{h} 🤡", "@{h} see you tomorrow 🙂", "@{h} we'll talk about this at {place}",
-    "@{h} nice post", "@{h} you again?", "@{h} interesting take", "@{h} keep posting, it's great content",
-    "@{h} bye", "@{h} sure buddy", "@{h} 👀", "@{h} we're watching", "@{h} this you?", "@{h} cope",
+    "@{h} lol ok",
+    "@{h} ratio",
+    "@{h} 🤡",
+    "@{h} see you tomorrow 🙂",
+    "@{h} we'll talk about this at {place}",
+    "@{h} nice post",
+    "@{h} you again?",
+    "@{h} interesting take",
+    "@{h} keep posting, it's great content",
+    "@{h} bye",
+    "@{h} sure buddy",
+    "@{h} 👀",
+    "@{h} we're watching",
+    "@{h} this you?",
+    "@{h} cope",
 ]
 # Friends trash-talking each other: insults, even "kill", between people who like each other.
 FRIEND_BANTER = [
-    "@{h} you absolute {ins} 😂 love you", "@{h} shut up lol, you're the best", "@{h} you're such a {ins}, see you at {place}",
-    "@{h} i will kill you if you spoil {thing} 😂", "@{h} {ins}!! miss you", "@{h} you're a {ins} and i mean that with love",
-    "@{h} imagine being this {ins} 😂 happy birthday", "@{h} i'm going to destroy you at {thing} tonight",
+    "@{h} you absolute {ins} 😂 love you",
+    "@{h} shut up lol, you're the best",
+    "@{h} you're such a {ins}, see you at {place}",
+    "@{h} i will kill you if you spoil {thing} 😂",
+    "@{h} {ins}!! miss you",
+    "@{h} you're a {ins} and i mean that with love",
+    "@{h} imagine being this {ins} 😂 happy birthday",
+    "@{h} i'm going to destroy you at {thing} tonight",
 ]
 # Benign posts about the (invented) groups the hate speech targets, including counter-speech that
 # quotes a slur, so group names and even slurs are not harmful-only tokens.
@@ -191,18 +505,41 @@ GROUP_BENIGN = [
     "{grp} food market this weekend, who's in{c}",
 ]
 BENIGN_LINK = [
-    "great read {link}", "my shop is open! 20% off this week {link}", "new video is up {link}",
-    "giveaway for my followers! rt to win {link}", "FREE stickers for the first 10 people, dm me{c}",
-    "wrote a blog post about {thing} {link}", "tickets for {thing} are on sale {link}",
-    "click here for the recipe {link}", "we're hiring! {link}",
+    "great read {link}",
+    "my shop is open! 20% off this week {link}",
+    "new video is up {link}",
+    "giveaway for my followers! rt to win {link}",
+    "FREE stickers for the first 10 people, dm me{c}",
+    "wrote a blog post about {thing} {link}",
+    "tickets for {thing} are on sale {link}",
+    "click here for the recipe {link}",
+    "we're hiring! {link}",
 ]
-BENIGN_DOMAINS = ["youtu.be/x", "myshop.store/p", "news.example.com/a", "blog.example.org/post",
-                  "tickets.example.net/e", "bit.ly/2"]
+BENIGN_DOMAINS = [
+    "youtu.be/x",
+    "myshop.store/p",
+    "news.example.com/a",
+    "blog.example.org/post",
+    "tickets.example.net/e",
+    "bit.ly/2",
+]
 
 # --- harmful content -------------------------------------------------------------------------
 
-INSULTS = ["idiot", "loser", "moron", "clown", "pathetic", "trash", "worthless", "stupid",
-           "freak", "joke", "waste of space", "nobody"]
+INSULTS = [
+    "idiot",
+    "loser",
+    "moron",
+    "clown",
+    "pathetic",
+    "trash",
+    "worthless",
+    "stupid",
+    "freak",
+    "joke",
+    "waste of space",
+    "nobody",
+]
 INSULT_OBFUSCATED = {
     "idiot": ["1d10t", "id10t", "i d i o t", "idi0t"],
     "loser": ["l0ser", "lo$er", "l o s e r"],
@@ -239,11 +576,24 @@ VEILED_HARASS = [
     "@{h} no one will miss you when you're gone from here",
 ]
 # Invented groups and invented slurs: the corpus carries no real ones.
-GROUPS = ["the vorlans", "the kestrin", "people from dunmere", "the ossarites", "the tehvi",
-          "those marsh folk", "the lowcaste zerrish", "the pellin"]
+GROUPS = [
+    "the vorlans",
+    "the kestrin",
+    "people from dunmere",
+    "the ossarites",
+    "the tehvi",
+    "those marsh folk",
+    "the lowcaste zerrish",
+    "the pellin",
+]
 SLURS = ["grubbers", "skravs", "mudfeet", "droolers", "vexers"]
-SLUR_OBFUSCATED = {"grubbers": ["grubb3rs", "gr*bbers"], "skravs": ["skr4vs", "$kravs"],
-                   "mudfeet": ["mudf33t", "mud-feet"], "droolers": ["dr00lers"], "vexers": ["v3xers"]}
+SLUR_OBFUSCATED = {
+    "grubbers": ["grubb3rs", "gr*bbers"],
+    "skravs": ["skr4vs", "$kravs"],
+    "mudfeet": ["mudf33t", "mud-feet"],
+    "droolers": ["dr00lers"],
+    "vexers": ["v3xers"],
+}
 HATE_TEMPLATES = [
     "{grp} are {slur}, all of them{c}",
     "{grp} should not be allowed in this country",
@@ -260,8 +610,11 @@ VEILED_HATE = [
     "{grp} 'culture' is a joke and we all know it",
 ]
 THREAT_WORDS = ["kill", "hurt", "end", "find", "destroy"]
-THREAT_OBFUSCATED = {"kill": ["k1ll", "ki11", "k!ll", "kil1"], "hurt": ["hurtt", "h*rt"],
-                     "destroy": ["d3stroy"]}
+THREAT_OBFUSCATED = {
+    "kill": ["k1ll", "ki11", "k!ll", "kil1"],
+    "hurt": ["hurtt", "h*rt"],
+    "destroy": ["d3stroy"],
+}
 THREAT_TEMPLATES = [
     "@{h} i will {tw} you",
     "@{h} i know where you live. i will {tw} you",
@@ -273,8 +626,15 @@ THREAT_TEMPLATES = [
 ]
 PLACES = ["school", "work", "the gym", "the station", "your house", "the game"]
 
-SPAM_DOMAINS = ["bit.ly/3xQz", "cheap-follows.biz", "win-big.click", "crypto-gift.top",
-                "freeprizes.vip", "tinyurl.com/earnfast", "promo-deals.shop"]
+SPAM_DOMAINS = [
+    "bit.ly/3xQz",
+    "cheap-follows.biz",
+    "win-big.click",
+    "crypto-gift.top",
+    "freeprizes.vip",
+    "tinyurl.com/earnfast",
+    "promo-deals.shop",
+]
 SPAM_TEMPLATES = [
     "earn ${n}00/day from home!!! click {link}",
     "FREE crypto giveaway 🎁 first 100 only {link}",
@@ -287,8 +647,13 @@ SPAM_TEMPLATES = [
     "💰💰 double your bitcoin today 💰💰 {link}",
     "follow back!! f4f {link}",
 ]
-SPAM_NO_LINK = ["dm me for a surprise 😉", "check my bio for the deal", "follow me and i'll follow back 100%",
-                "earn from home, message me", "i can get you verified, dm"]
+SPAM_NO_LINK = [
+    "dm me for a surprise 😉",
+    "check my bio for the deal",
+    "follow me and i'll follow back 100%",
+    "earn from home, message me",
+    "i can get you verified, dm",
+]
 SPAM_OBFUSCATED = ["fr33 crypt0 giveaway {link}", "e@rn m0ney f@st {link}", "c1ick h3re {link}"]
 
 # --- after the drift day: new vocabulary the pre-drift corpus never contains ----------------
@@ -308,22 +673,104 @@ DRIFT_SPAM_DOMAINS = ["vigx-drop.io", "vigx-claim.app", "airdrop-vigx.net"]
 DRIFT_TOKENS = ["glonk", "brainrotter", "zorbs", "flenchies", "quibbites", "unalive", "vigx"]
 
 # --- replies ---------------------------------------------------------------------------------
-NEGATIVE_REPLIES = ["gross!", "this is disgusting", "wtf is wrong with you", "reported.",
-                    "not okay", "yikes", "delete this", "blocked.", "seriously?", "ew",
-                    "this is vile", "disgusting", "how is this allowed", "touch grass"]
-VICTIM_REPLIES = ["leave me alone", "stop harassing me", "blocked and reported", "please stop",
-                  "reported.", "i don't even know you"]
-POSITIVE_REPLIES = ["so true", "love this", "haha", "same!", "agreed", "this!!", "😂😂",
-                    "great point", "congrats!", "omg yes", "need this", "thanks for sharing",
-                    "facts", "lol", "wait really?", "🔥🔥", "can't wait", "big mood"]
-NEUTRAL_REPLIES = ["hmm not sure", "source?", "interesting", "i disagree tbh", "what happened?",
-                   "first", "ok", "why though", "depends", "fair"]
+NEGATIVE_REPLIES = [
+    "gross!",
+    "this is disgusting",
+    "wtf is wrong with you",
+    "reported.",
+    "not okay",
+    "yikes",
+    "delete this",
+    "blocked.",
+    "seriously?",
+    "ew",
+    "this is vile",
+    "disgusting",
+    "how is this allowed",
+    "touch grass",
+]
+VICTIM_REPLIES = [
+    "leave me alone",
+    "stop harassing me",
+    "blocked and reported",
+    "please stop",
+    "reported.",
+    "i don't even know you",
+]
+POSITIVE_REPLIES = [
+    "so true",
+    "love this",
+    "haha",
+    "same!",
+    "agreed",
+    "this!!",
+    "😂😂",
+    "great point",
+    "congrats!",
+    "omg yes",
+    "need this",
+    "thanks for sharing",
+    "facts",
+    "lol",
+    "wait really?",
+    "🔥🔥",
+    "can't wait",
+    "big mood",
+]
+NEUTRAL_REPLIES = [
+    "hmm not sure",
+    "source?",
+    "interesting",
+    "i disagree tbh",
+    "what happened?",
+    "first",
+    "ok",
+    "why though",
+    "depends",
+    "fair",
+]
 SPAM_REPLIES = ["check my profile {link}", "dm me {link}", "free followers {link}"]
 
-HANDLE_ADJ = ["blue", "quiet", "lucky", "tiny", "happy", "wild", "sunny", "rusty", "cosmic",
-              "silver", "brave", "sleepy", "misty", "golden", "urban", "retro", "velvet", "neon"]
-HANDLE_NOUN = ["fox", "otter", "river", "pixel", "maple", "comet", "falcon", "panda", "harbor",
-               "cactus", "tiger", "willow", "ember", "raven", "koala", "meadow", "rocket", "biscuit"]
+HANDLE_ADJ = [
+    "blue",
+    "quiet",
+    "lucky",
+    "tiny",
+    "happy",
+    "wild",
+    "sunny",
+    "rusty",
+    "cosmic",
+    "silver",
+    "brave",
+    "sleepy",
+    "misty",
+    "golden",
+    "urban",
+    "retro",
+    "velvet",
+    "neon",
+]
+HANDLE_NOUN = [
+    "fox",
+    "otter",
+    "river",
+    "pixel",
+    "maple",
+    "comet",
+    "falcon",
+    "panda",
+    "harbor",
+    "cactus",
+    "tiger",
+    "willow",
+    "ember",
+    "raven",
+    "koala",
+    "meadow",
+    "rocket",
+    "biscuit",
+]
 
 
 def handle(adj: int, noun: int, num: int) -> str:
@@ -343,9 +790,14 @@ class TextGen:
         topic = TOPICS[r.choice(TOPIC_NAMES)]
         other = TOPICS[r.choice(TOPIC_NAMES)] if r.random() < 0.2 else topic
         text = template.format(
-            o=r.choice(OPENERS), c=r.choice(CLOSERS), thing=r.choice(topic["thing"]),
-            adj=r.choice(topic["adj"]), thing2=r.choice(other["thing"]), adj2=r.choice(other["adj"]),
-            n=r.randint(2, 9), h=mention or "",
+            o=r.choice(OPENERS),
+            c=r.choice(CLOSERS),
+            thing=r.choice(topic["thing"]),
+            adj=r.choice(topic["adj"]),
+            thing2=r.choice(other["thing"]),
+            adj2=r.choice(other["adj"]),
+            n=r.randint(2, 9),
+            h=mention or "",
         )
         if r.random() < 0.25:
             text += " " + r.choice(topic["tag"])
@@ -361,8 +813,11 @@ class TextGen:
             if x < 0.5:
                 topic = TOPICS[r.choice(TOPIC_NAMES)]
                 return r.choice(FRIEND_BANTER).format(
-                    h=mention, ins=r.choice(INSULTS[:6]), place=r.choice(PLACES),
-                    thing=r.choice(topic["thing"])), True
+                    h=mention,
+                    ins=r.choice(INSULTS[:6]),
+                    place=r.choice(PLACES),
+                    thing=r.choice(topic["thing"]),
+                ), True
             return self._topic_fill(r.choice(BENIGN_MENTION_TEMPLATES), mention), False
         x = r.random()
         if x < 0.06:
@@ -370,8 +825,12 @@ class TextGen:
         if x < 0.09:
             tpl = r.choice(GROUP_BENIGN)
             topic = TOPICS[r.choice(TOPIC_NAMES)]
-            return tpl.format(grp=r.choice(GROUPS), slur=r.choice(SLURS), adj=r.choice(topic["adj"]),
-                              c=r.choice(CLOSERS)), "{slur}" in tpl
+            return tpl.format(
+                grp=r.choice(GROUPS),
+                slur=r.choice(SLURS),
+                adj=r.choice(topic["adj"]),
+                c=r.choice(CLOSERS),
+            ), "{slur}" in tpl
         if x < 0.13:
             text = self._topic_fill(r.choice(BENIGN_LINK).replace("{link}", "{h}"), "LINK")
             link = "https://" + r.choice(BENIGN_DOMAINS) + f"/{r.randint(100, 99999)}"
@@ -417,8 +876,9 @@ class TextGen:
             else:
                 ins, obf = self._insult()
                 topic = TOPICS[r.choice(TOPIC_NAMES)]
-                text = r.choice(HARASS_TEMPLATES).format(h=h, ins=ins, c=r.choice(CLOSERS),
-                                                         thing=r.choice(topic["thing"]))
+                text = r.choice(HARASS_TEMPLATES).format(
+                    h=h, ins=ins, c=r.choice(CLOSERS), thing=r.choice(topic["thing"])
+                )
         elif primary == "hate":
             grp = r.choice(GROUPS)
             if r.random() < 0.15:
@@ -436,18 +896,26 @@ class TextGen:
             tw = ""
             if "{tw}" in tpl:
                 tw, obf = self._threat()
-            text = tpl.format(h=h, tw=tw, grp=r.choice(GROUPS), place=r.choice(PLACES),
-                              c=r.choice(CLOSERS))
+            text = tpl.format(
+                h=h, tw=tw, grp=r.choice(GROUPS), place=r.choice(PLACES), c=r.choice(CLOSERS)
+            )
         for extra in types[1:]:
             if extra == "hate":
                 slur, o = self._slur()
                 obf |= o
-                text += r.choice([f" typical {slur}", f". you {slur} are all the same",
-                                  f" go back to {r.choice(GROUPS)}"])
+                text += r.choice(
+                    [
+                        f" typical {slur}",
+                        f". you {slur} are all the same",
+                        f" go back to {r.choice(GROUPS)}",
+                    ]
+                )
             elif extra == "violent_threat":
                 tw, o = self._threat()
                 obf |= o
-                text += r.choice([f". i'll {tw} you", f" and i will {tw} you", f". someone should {tw} you"])
+                text += r.choice(
+                    [f". i'll {tw} you", f" and i will {tw} you", f". someone should {tw} you"]
+                )
             elif extra == "harassment" and mention is not None and f"@{mention}" not in text:
                 ins, o = self._insult()
                 obf |= o

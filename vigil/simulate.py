@@ -32,14 +32,14 @@ import random
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from vigil import sim_text
 from vigil.config import ACTIONS, HARM_TYPES
 from vigil.errors import UserError
-from vigil import sim_text
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,29 @@ HT_BIT = {name: 1 << i for i, name in enumerate(HARM_TYPES)}
 
 # Countries: (alpha-2, share of users, UTC offset in hours for the diurnal cycle).
 COUNTRIES = [
-    ("US", 0.28, -5), ("IN", 0.11, 5), ("BR", 0.08, -3), ("GB", 0.07, 0), ("DE", 0.05, 1),
-    ("FR", 0.04, 1), ("CA", 0.04, -5), ("MX", 0.04, -6), ("JP", 0.04, 9), ("AU", 0.03, 10),
-    ("NG", 0.03, 1), ("PH", 0.03, 8), ("ID", 0.03, 7), ("ES", 0.02, 1), ("IT", 0.02, 1),
-    ("KR", 0.02, 9), ("TR", 0.02, 3), ("PL", 0.015, 1), ("NL", 0.015, 1), ("SE", 0.01, 1),
-    ("ZA", 0.01, 2), ("AR", 0.01, -3), ("EG", 0.01, 2),
+    ("US", 0.28, -5),
+    ("IN", 0.11, 5),
+    ("BR", 0.08, -3),
+    ("GB", 0.07, 0),
+    ("DE", 0.05, 1),
+    ("FR", 0.04, 1),
+    ("CA", 0.04, -5),
+    ("MX", 0.04, -6),
+    ("JP", 0.04, 9),
+    ("AU", 0.03, 10),
+    ("NG", 0.03, 1),
+    ("PH", 0.03, 8),
+    ("ID", 0.03, 7),
+    ("ES", 0.02, 1),
+    ("IT", 0.02, 1),
+    ("KR", 0.02, 9),
+    ("TR", 0.02, 3),
+    ("PL", 0.015, 1),
+    ("NL", 0.015, 1),
+    ("SE", 0.01, 1),
+    ("ZA", 0.01, 2),
+    ("AR", 0.01, -3),
+    ("EG", 0.01, 2),
 ]
 # Where account takeovers and bot farms log in from (appended after the home countries).
 REMOTE_COUNTRIES = ["RO", "VN", "KZ", "PA", "SC", "MD", "LT", "BY"]
@@ -67,8 +85,34 @@ COUNTRY_CODES = [c for c, _, _ in COUNTRIES] + REMOTE_COUNTRIES
 N_HOME = len(COUNTRIES)
 
 # Local-hour activity profile (quiet nights, evening peak).
-DIURNAL = np.array([3.5, 2.0, 1.2, 0.8, 0.7, 1.0, 2.0, 3.5, 4.5, 4.5, 4.5, 4.8,
-                    5.2, 5.0, 4.7, 4.6, 4.8, 5.5, 6.2, 6.8, 7.0, 6.8, 6.0, 4.8])
+DIURNAL = np.array(
+    [
+        3.5,
+        2.0,
+        1.2,
+        0.8,
+        0.7,
+        1.0,
+        2.0,
+        3.5,
+        4.5,
+        4.5,
+        4.5,
+        4.8,
+        5.2,
+        5.0,
+        4.7,
+        4.6,
+        4.8,
+        5.5,
+        6.2,
+        6.8,
+        7.0,
+        6.8,
+        6.0,
+        4.8,
+    ]
+)
 DIURNAL = DIURNAL / DIURNAL.sum()
 
 # Views: post age (hours) ~ Lomax(scale, shape), truncated at a week.
@@ -84,9 +128,17 @@ MODERATOR_ACCURACY = 0.97
 
 LATE_RATE = 0.005
 DUPLICATE_RATE = 0.002
-CORRUPTION_KINDS = ("not_json", "missing_field", "unknown_action", "bad_timestamp",
-                    "far_future_timestamp", "negative_id", "mistyped_field", "oversized_text",
-                    "invalid_utf8")
+CORRUPTION_KINDS = (
+    "not_json",
+    "missing_field",
+    "unknown_action",
+    "bad_timestamp",
+    "far_future_timestamp",
+    "negative_id",
+    "mistyped_field",
+    "oversized_text",
+    "invalid_utf8",
+)
 
 
 def _ms(dt: datetime) -> int:
@@ -94,7 +146,7 @@ def _ms(dt: datetime) -> int:
 
 
 def _iso(ms: int) -> str:
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
@@ -128,7 +180,9 @@ class World:
     handle_num: np.ndarray
 
     def handle(self, i: int) -> str:
-        return sim_text.handle(int(self.handle_adj[i]), int(self.handle_noun[i]), int(self.handle_num[i]))
+        return sim_text.handle(
+            int(self.handle_adj[i]), int(self.handle_noun[i]), int(self.handle_num[i])
+        )
 
 
 def _make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int | None) -> World:
@@ -170,7 +224,9 @@ def _make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int 
     adversarial = (kind == ORD) & (rng.random(n) < 0.004)
     targeted = np.zeros(n, bool)
     n_targeted = max(1, round(users * 0.003))
-    targeted[rng.choice(users, size=n_targeted, replace=False, p=w[:users] / w[:users].sum())] = True
+    targeted[rng.choice(users, size=n_targeted, replace=False, p=w[:users] / w[:users].sum())] = (
+        True
+    )
     targeted &= kind == ORD
 
     vw = np.sqrt(followers[:users])
@@ -188,10 +244,23 @@ def _make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int 
     attacker_country[cmp] = N_HOME + rng.integers(0, len(REMOTE_COUNTRIES), len(cmp))
 
     return World(
-        n=n, kind=kind, campaign=campaign, p_active=p_active, extra_sessions=extra_sessions,
-        session_mu=session_mu, post_rate=post_rate, country=country, tz_min=tz_min, created=created,
-        followers=followers, follow_cdf=follow_cdf, adversarial=adversarial, targeted=targeted,
-        victims=victims, compromised_at=compromised_at, attack_end=attack_end,
+        n=n,
+        kind=kind,
+        campaign=campaign,
+        p_active=p_active,
+        extra_sessions=extra_sessions,
+        session_mu=session_mu,
+        post_rate=post_rate,
+        country=country,
+        tz_min=tz_min,
+        created=created,
+        followers=followers,
+        follow_cdf=follow_cdf,
+        adversarial=adversarial,
+        targeted=targeted,
+        victims=victims,
+        compromised_at=compromised_at,
+        attack_end=attack_end,
         attacker_country=attacker_country,
         handle_adj=rng.integers(0, len(sim_text.HANDLE_ADJ), n),
         handle_noun=rng.integers(0, len(sim_text.HANDLE_NOUN), n),
@@ -221,16 +290,22 @@ class _Batch:
         self.parts["ts"].append(ts)
         self.parts["user"].append(np.asarray(user, np.int64))
         self.parts["action"].append(np.full(k, action, np.int8))
-        self.parts["post"].append(np.zeros(k, np.int64) if post is None else np.asarray(post, np.int64))
+        self.parts["post"].append(
+            np.zeros(k, np.int64) if post is None else np.asarray(post, np.int64)
+        )
         self.parts["target"].append(
-            np.zeros(k, np.int64) if target is None else np.asarray(target, np.int64))
+            np.zeros(k, np.int64) if target is None else np.asarray(target, np.int64)
+        )
         if texts is None:
             self.parts["text"].append(np.full(k, -1, np.int64))
         else:
-            self.parts["text"].append(np.arange(len(self.texts), len(self.texts) + k, dtype=np.int64))
+            self.parts["text"].append(
+                np.arange(len(self.texts), len(self.texts) + k, dtype=np.int64)
+            )
             self.texts.extend(texts)
         self.parts["country"].append(
-            np.full(k, -1, np.int16) if country is None else np.asarray(country, np.int16))
+            np.full(k, -1, np.int16) if country is None else np.asarray(country, np.int16)
+        )
 
     def columns(self) -> dict[str, np.ndarray]:
         out = {}
@@ -257,18 +332,40 @@ def _take(cols: dict[str, np.ndarray], texts: list[str], idx: np.ndarray):
 # live posts (the last week's posts: views, reactions, the 24-hour report window)
 # --------------------------------------------------------------------------------------------
 
-_LIVE = ("pid", "author", "created", "reach", "harm", "spam", "quality", "contr", "rnoise",
-         "mention", "reports24", "first_report", "final", "types")
+_LIVE = (
+    "pid",
+    "author",
+    "created",
+    "reach",
+    "harm",
+    "spam",
+    "quality",
+    "contr",
+    "rnoise",
+    "mention",
+    "reports24",
+    "first_report",
+    "final",
+    "types",
+)
 
 
 class _Live:
     def __init__(self) -> None:
         self.a = {
-            "pid": np.zeros(0, np.int64), "author": np.zeros(0, np.int64),
-            "created": np.zeros(0, np.int64), "reach": np.zeros(0), "harm": np.zeros(0, bool),
-            "spam": np.zeros(0, bool), "quality": np.zeros(0), "contr": np.zeros(0),
-            "rnoise": np.zeros(0), "mention": np.zeros(0, bool), "reports24": np.zeros(0, np.int32),
-            "first_report": np.zeros(0, np.int64), "final": np.zeros(0, bool),
+            "pid": np.zeros(0, np.int64),
+            "author": np.zeros(0, np.int64),
+            "created": np.zeros(0, np.int64),
+            "reach": np.zeros(0),
+            "harm": np.zeros(0, bool),
+            "spam": np.zeros(0, bool),
+            "quality": np.zeros(0),
+            "contr": np.zeros(0),
+            "rnoise": np.zeros(0),
+            "mention": np.zeros(0, bool),
+            "reports24": np.zeros(0, np.int32),
+            "first_report": np.zeros(0, np.int64),
+            "final": np.zeros(0, bool),
             "types": np.zeros(0, np.uint8),
         }
 
@@ -297,14 +394,22 @@ def _lomax_cdf(age_h: np.ndarray) -> np.ndarray:
 
 
 class _Sim:
-    def __init__(self, out: Path, users: int, days: int, start: date, seed: int,
-                 drift_day: int | None, corrupt_rate: float):
+    def __init__(
+        self,
+        out: Path,
+        users: int,
+        days: int,
+        start: date,
+        seed: int,
+        drift_day: int | None,
+        corrupt_rate: float,
+    ):
         self.out = out
         self.days = days
         self.seed = seed
         self.drift_day = drift_day
         self.corrupt_rate = corrupt_rate
-        self.start_ms = _ms(datetime(start.year, start.month, start.day, tzinfo=timezone.utc))
+        self.start_ms = _ms(datetime(start.year, start.month, start.day, tzinfo=UTC))
         self.end_ms = self.start_ms + days * DAY
         self.start = start
         self.w = _make_world(users, days, self.start_ms, seed, drift_day)
@@ -317,8 +422,16 @@ class _Sim:
         self.pending: dict[int, list[str]] = {}
         self.labels: list[dict] = []
         self.counts = {a: 0 for a in ACTIONS}
-        self.stats = {"posts": 0, "harmful_posts": 0, "obfuscated_posts": 0, "toxic_looking_benign": 0,
-                      "lines": 0, "late_deliveries": 0, "duplicate_lines": 0, "corrupt_lines": 0}
+        self.stats = {
+            "posts": 0,
+            "harmful_posts": 0,
+            "obfuscated_posts": 0,
+            "toxic_looking_benign": 0,
+            "lines": 0,
+            "late_deliveries": 0,
+            "duplicate_lines": 0,
+            "corrupt_lines": 0,
+        }
         self.corruptions = {k: 0 for k in CORRUPTION_KINDS}
         self.harm_type_counts = {t: 0 for t in HARM_TYPES}
         self.multi_label_posts = 0
@@ -341,15 +454,20 @@ class _Sim:
         sbot = w.kind[su] == BOT
         local = rng.choice(24, size=s, p=DIURNAL) * 60 + rng.integers(0, 60, s)
         start = np.where(sbot, rng.integers(0, 1440, s), (local - w.tz_min[su]) % 1440)
-        dur = np.where(sbot, rng.integers(1, 4, s),
-                       np.clip(np.ceil(np.exp(w.session_mu[su] + 0.9 * rng.standard_normal(s))), 1, 240))
+        dur = np.where(
+            sbot,
+            rng.integers(1, 4, s),
+            np.clip(np.ceil(np.exp(w.session_mu[su] + 0.9 * rng.standard_normal(s))), 1, 240),
+        )
         created_min = (w.created[su] - day_start) // MINUTE
         start = np.maximum(start, created_min + 1)
         dur = np.minimum(start + dur, 1440) - start
         kind = np.where(sbot, 1, 0).astype(np.int8)
         country = w.country[su].astype(np.int16)
         # account takeovers: short attacker sessions from a remote country during the attack window
-        cmp = np.flatnonzero((w.compromised_at >= 0) & (w.compromised_at < day_end) & (w.attack_end > day_start))
+        cmp = np.flatnonzero(
+            (w.compromised_at >= 0) & (w.compromised_at < day_end) & (w.attack_end > day_start)
+        )
         if len(cmp):
             na = 1 + rng.poisson(1.0, len(cmp))
             au = np.repeat(cmp, na)
@@ -393,14 +511,22 @@ class _Sim:
 
         # posts
         n_posts = np.where(
-            skind == 0, rng.poisson(w.post_rate[su]),
-            np.where(skind == 1, (rng.random(n_s) < np.where(w.campaign[su], 0.5, 0.06))
-                     * (1 + rng.poisson(np.where(w.campaign[su], 1.5, 0.3))),
-                     (rng.random(n_s) < 0.35) * (1 + rng.poisson(0.3, n_s))))
+            skind == 0,
+            rng.poisson(w.post_rate[su]),
+            np.where(
+                skind == 1,
+                (rng.random(n_s) < np.where(w.campaign[su], 0.5, 0.06))
+                * (1 + rng.poisson(np.where(w.campaign[su], 1.5, 0.3))),
+                (rng.random(n_s) < 0.35) * (1 + rng.poisson(0.3, n_s)),
+            ),
+        )
         pi = np.repeat(np.arange(n_s), n_posts)
         burst = skind[pi] > 0  # bots and attackers post in bursts within a minute or two
-        offs = np.where(burst, rng.integers(0, 90_000, len(pi)),
-                        (rng.random(len(pi)) * sdur[pi] * MINUTE).astype(np.int64))
+        offs = np.where(
+            burst,
+            rng.integers(0, 90_000, len(pi)),
+            (rng.random(len(pi)) * sdur[pi] * MINUTE).astype(np.int64),
+        )
         p_ts = np.minimum(s_ms[pi] + offs, day_end - 1)
         order = np.argsort(p_ts, kind="stable")
         pi, p_ts = pi[order], p_ts[order]
@@ -410,21 +536,31 @@ class _Sim:
         pids = np.arange(self.next_pid, self.next_pid + n_p, dtype=np.int64)
         self.next_pid += n_p
         post_texts, harm, types, obf, mention_of, campaign = self._post_texts(
-            rng, trng, tg, tg_drift, p_author, p_sk, p_ts, drifted)
+            rng, trng, tg, tg_drift, p_author, p_sk, p_ts, drifted
+        )
         b.add(p_ts, p_author + 1, ACT["post"], post=pids, texts=post_texts)
         self._write_truth_posts(pids, p_author, p_ts, harm, types, obf, campaign)
 
         virality = np.minimum((1.0 - rng.random(n_p)) ** (-1.0 / 1.4), 3000.0)
         contr = np.where(rng.random(n_p) < 0.04, rng.uniform(0.3, 1.0, n_p), 0.0)
-        self.live.append({
-            "pid": pids, "author": p_author, "created": p_ts,
-            "reach": REACH_BASE * (w.followers[p_author] + 1.0) ** 0.55 * virality,
-            "harm": harm, "spam": harm & ((types & ~np.uint8(HT_BIT["spam"])) == 0),
-            "quality": np.exp(rng.normal(0.0, 0.6, n_p)), "contr": np.where(harm, 0.0, contr),
-            "rnoise": np.exp(rng.normal(0.0, 0.7, n_p)), "mention": mention_of >= 0,
-            "reports24": np.zeros(n_p, np.int32), "first_report": np.full(n_p, np.iinfo(np.int64).max),
-            "final": np.zeros(n_p, bool), "types": types,
-        })
+        self.live.append(
+            {
+                "pid": pids,
+                "author": p_author,
+                "created": p_ts,
+                "reach": REACH_BASE * (w.followers[p_author] + 1.0) ** 0.55 * virality,
+                "harm": harm,
+                "spam": harm & ((types & ~np.uint8(HT_BIT["spam"])) == 0),
+                "quality": np.exp(rng.normal(0.0, 0.6, n_p)),
+                "contr": np.where(harm, 0.0, contr),
+                "rnoise": np.exp(rng.normal(0.0, 0.7, n_p)),
+                "mention": mention_of >= 0,
+                "reports24": np.zeros(n_p, np.int32),
+                "first_report": np.full(n_p, np.iinfo(np.int64).max),
+                "final": np.zeros(n_p, bool),
+                "types": types,
+            }
+        )
 
         self._mention_notifications(rng, trng, b, pids, p_ts, p_author, harm, mention_of, tg)
         self._views_and_reactions(rng, trng, b, tg, day_start, su, sstart, sdur, skind)
@@ -442,7 +578,8 @@ class _Sim:
         pk = w.kind[p_author]
         u = rng.random(n_p)
         harm = np.select(
-            [p_sk == 2, pk == BOT, pk == ABU], [u < 0.9, u < 0.8, u < 0.13], u < 0.0006)
+            [p_sk == 2, pk == BOT, pk == ABU], [u < 0.9, u < 0.8, u < 0.13], u < 0.0006
+        )
         is_campaign = w.campaign[p_author] & harm
         texts: list[str] = []
         types = np.zeros(n_p, np.uint8)
@@ -459,9 +596,16 @@ class _Sim:
                     return t
             return -1
 
-        for j, (a, k, h, sk, camp, ts) in enumerate(zip(
-                p_author.tolist(), pk.tolist(), harm.tolist(), p_sk.tolist(), is_campaign.tolist(),
-                p_ts.tolist())):
+        for j, (a, k, h, sk, camp, ts) in enumerate(
+            zip(
+                p_author.tolist(),
+                pk.tolist(),
+                harm.tolist(),
+                p_sk.tolist(),
+                is_campaign.tolist(),
+                p_ts.tolist(),
+            )
+        ):
             if h:
                 if camp:
                     text, o = tg_drift.spam(campaign=True)
@@ -475,9 +619,13 @@ class _Sim:
                 else:
                     x = r.random()
                     if k == ABU:
-                        primary = "harassment" if x < 0.5 else "hate" if x < 0.8 else "violent_threat"
+                        primary = (
+                            "harassment" if x < 0.5 else "hate" if x < 0.8 else "violent_threat"
+                        )
                     else:
-                        primary = "harassment" if x < 0.6 else "hate" if x < 0.85 else "violent_threat"
+                        primary = (
+                            "harassment" if x < 0.6 else "hate" if x < 0.85 else "violent_threat"
+                        )
                     t = [primary]
                     if primary == "harassment":
                         if r.random() < 0.3:
@@ -515,13 +663,29 @@ class _Sim:
 
     def _write_truth_posts(self, pids, authors, ts, harm, types, obf, campaign) -> None:
         lines = []
-        for pid, a, t, h, ty, o, c in zip(pids.tolist(), authors.tolist(), ts.tolist(), harm.tolist(),
-                                           types.tolist(), obf.tolist(), campaign.tolist()):
+        for pid, a, t, h, ty, o, c in zip(
+            pids.tolist(),
+            authors.tolist(),
+            ts.tolist(),
+            harm.tolist(),
+            types.tolist(),
+            obf.tolist(),
+            campaign.tolist(),
+        ):
             names = [n for n in HARM_TYPES if ty & HT_BIT[n]]
-            lines.append(json.dumps({
-                "post_id": pid, "author_id": a + 1, "created_at": _iso(t), "is_harmful": h,
-                "harm_types": names, "obfuscated": o, "campaign": "drift_spam" if c else None,
-            }))
+            lines.append(
+                json.dumps(
+                    {
+                        "post_id": pid,
+                        "author_id": a + 1,
+                        "created_at": _iso(t),
+                        "is_harmful": h,
+                        "harm_types": names,
+                        "obfuscated": o,
+                        "campaign": "drift_spam" if c else None,
+                    }
+                )
+            )
             if h:
                 for n in names:
                     self.harm_type_counts[n] += 1
@@ -542,7 +706,9 @@ class _Sim:
         np.add.at(a["reports24"], idx[inwin], 1)
         np.minimum.at(a["first_report"], idx[inwin], ts[inwin])
 
-    def _mention_notifications(self, rng, trng, b, pids, p_ts, p_author, harm, mention_of, tg) -> None:
+    def _mention_notifications(
+        self, rng, trng, b, pids, p_ts, p_author, harm, mention_of, tg
+    ) -> None:
         w = self.w
         m = np.flatnonzero(mention_of >= 0)
         if not len(m):
@@ -568,14 +734,24 @@ class _Sim:
         b.add(bts[blk], tgt[blk] + 1, ACT["block"], post=post[blk], target=author[blk])
         b.add(bts[mut], tgt[mut] + 1, ACT["mute"], post=post[mut], target=author[mut])
         like = ~h & (u < 0.45)
-        b.add(vts[like] + 2_000 + rng.exponential(4_000, int(like.sum())).astype(np.int64),
-              tgt[like] + 1, ACT["like"], post=post[like], target=author[like])
+        b.add(
+            vts[like] + 2_000 + rng.exponential(4_000, int(like.sum())).astype(np.int64),
+            tgt[like] + 1,
+            ACT["like"],
+            post=post[like],
+            target=author[like],
+        )
         u3 = rng.random(len(m))
         rep_reply = np.flatnonzero(np.where(hostile, u3 < 0.2, ~h & (u3 < 0.25)))
         texts = [tg.reply("victim" if hostile[i] else "positive") for i in rep_reply.tolist()]
-        b.add(vts[rep_reply] + 10_000 + rng.exponential(60_000, len(rep_reply)).astype(np.int64),
-              tgt[rep_reply] + 1, ACT["reply"], post=post[rep_reply], target=author[rep_reply],
-              texts=texts)
+        b.add(
+            vts[rep_reply] + 10_000 + rng.exponential(60_000, len(rep_reply)).astype(np.int64),
+            tgt[rep_reply] + 1,
+            ACT["reply"],
+            post=post[rep_reply],
+            target=author[rep_reply],
+            texts=texts,
+        )
 
     def _views_and_reactions(self, rng, trng, b, tg, day_start, su, sstart, sdur, skind) -> None:
         w = self.w
@@ -593,7 +769,9 @@ class _Sim:
         vi = np.repeat(np.arange(n_live), nv)
         u = f1[vi] + rng.random(len(vi)) * (f2 - f1)[vi]
         age_h = VIEW_SCALE_H * ((1.0 - u) ** (-1.0 / VIEW_SHAPE) - 1.0)
-        vts = np.clip(a["created"][vi] + (age_h * HOUR).astype(np.int64) + 1000, day_start, day_end - 1)
+        vts = np.clip(
+            a["created"][vi] + (age_h * HOUR).astype(np.int64) + 1000, day_start, day_end - 1
+        )
         # hand each view to a user whose (human) session covers that minute
         human = skind == 0
         hu, hs, hd = su[human], sstart[human], sdur[human]
@@ -616,8 +794,13 @@ class _Sim:
         b.add(vts, viewer + 1, ACT["view"], post=post, target=author + 1)
         # refreshes: the same view again within seconds
         rep = rng.random(nvw) < 0.03
-        b.add(vts[rep] + rng.integers(1000, 20_000, int(rep.sum())), viewer[rep] + 1, ACT["view"],
-              post=post[rep], target=author[rep] + 1)
+        b.add(
+            vts[rep] + rng.integers(1000, 20_000, int(rep.sum())),
+            viewer[rep] + 1,
+            ACT["view"],
+            post=post[rep],
+            target=author[rep] + 1,
+        )
 
         h = a["harm"][vi]
         spam = a["spam"][vi]
@@ -634,8 +817,11 @@ class _Sim:
         p_dislike = np.where(h, np.where(symp, 0.0, 0.10 * early), 0.004 + 0.06 * cz)
         p_dislike = np.where(adv, 0.3, p_dislike)
         p_share = np.where(h, np.where(symp, 0.05, 0.002), 0.008 * q)
-        p_report = np.where(h, np.where(symp, 0.0, np.where(spam, 0.07, 0.14) * early * rn),
-                            (0.00005 + 0.002 * cz) * rn)
+        p_report = np.where(
+            h,
+            np.where(symp, 0.0, np.where(spam, 0.07, 0.14) * early * rn),
+            (0.00005 + 0.002 * cz) * rn,
+        )
         p_report = np.where(adv, 0.25, p_report)
         p_block = np.where(h, np.where(symp, 0.0, 0.015 * early), 0.0002 + 0.003 * cz)
         p_mute = np.where(h, np.where(symp, 0.0, 0.01 * early), 0.0006 + 0.002 * cz)
@@ -650,13 +836,28 @@ class _Sim:
         u = rng.random(nvw)
         like = u < p_like
         dislike = (u >= p_like) & (u < p_like + p_dislike)
-        b.add(vts[like] + delay(4000, 500, int(like.sum())), viewer[like] + 1, ACT["like"],
-              post=post[like], target=tgt[like])
-        b.add(vts[dislike] + delay(4000, 500, int(dislike.sum())), viewer[dislike] + 1,
-              ACT["dislike"], post=post[dislike], target=tgt[dislike])
+        b.add(
+            vts[like] + delay(4000, 500, int(like.sum())),
+            viewer[like] + 1,
+            ACT["like"],
+            post=post[like],
+            target=tgt[like],
+        )
+        b.add(
+            vts[dislike] + delay(4000, 500, int(dislike.sum())),
+            viewer[dislike] + 1,
+            ACT["dislike"],
+            post=post[dislike],
+            target=tgt[dislike],
+        )
         sh = rng.random(nvw) < p_share
-        b.add(vts[sh] + delay(10_000, 1000, int(sh.sum())), viewer[sh] + 1, ACT["share"],
-              post=post[sh], target=tgt[sh])
+        b.add(
+            vts[sh] + delay(10_000, 1000, int(sh.sum())),
+            viewer[sh] + 1,
+            ACT["share"],
+            post=post[sh],
+            target=tgt[sh],
+        )
         rp = rng.random(nvw) < p_report
         rts = vts[rp] + delay(30_000, 3000, int(rp.sum()))
         b.add(rts, viewer[rp] + 1, ACT["report"], post=post[rp], target=tgt[rp])
@@ -664,16 +865,34 @@ class _Sim:
         u = rng.random(nvw)
         blk = u < p_block
         mut = (u >= p_block) & (u < p_block + p_mute)
-        b.add(vts[blk] + delay(20_000, 5000, int(blk.sum())), viewer[blk] + 1, ACT["block"],
-              post=post[blk], target=tgt[blk])
-        b.add(vts[mut] + delay(20_000, 5000, int(mut.sum())), viewer[mut] + 1, ACT["mute"],
-              post=post[mut], target=tgt[mut])
+        b.add(
+            vts[blk] + delay(20_000, 5000, int(blk.sum())),
+            viewer[blk] + 1,
+            ACT["block"],
+            post=post[blk],
+            target=tgt[blk],
+        )
+        b.add(
+            vts[mut] + delay(20_000, 5000, int(mut.sum())),
+            viewer[mut] + 1,
+            ACT["mute"],
+            post=post[mut],
+            target=tgt[mut],
+        )
         fo = rng.random(nvw) < p_follow
-        b.add(vts[fo] + delay(8000, 1000, int(fo.sum())), viewer[fo] + 1, ACT["follow"],
-              target=tgt[fo])
+        b.add(
+            vts[fo] + delay(8000, 1000, int(fo.sum())),
+            viewer[fo] + 1,
+            ACT["follow"],
+            target=tgt[fo],
+        )
         uf = rng.random(nvw) < p_unfollow
-        b.add(vts[uf] + delay(15_000, 2000, int(uf.sum())), viewer[uf] + 1, ACT["unfollow"],
-              target=tgt[uf])
+        b.add(
+            vts[uf] + delay(15_000, 2000, int(uf.sum())),
+            viewer[uf] + 1,
+            ACT["unfollow"],
+            target=tgt[uf],
+        )
         # replies: disgust at harmful posts (more once the wider audience arrives), chatter otherwise
         ry = np.flatnonzero(rng.random(nvw) < p_reply)
         ur = rng.random(len(ry))
@@ -682,8 +901,14 @@ class _Sim:
         kinds = np.where(neg, "negative", np.where(pos, "positive", "neutral"))
         kinds = np.where(~neg & ~h[ry] & (rng.random(len(ry)) < 0.7), "positive", kinds)
         texts = [tg.reply(k) for k in kinds.tolist()]
-        b.add(vts[ry] + delay(40_000, 5000, len(ry)), viewer[ry] + 1, ACT["reply"], post=post[ry],
-              target=tgt[ry], texts=texts)
+        b.add(
+            vts[ry] + delay(40_000, 5000, len(ry)),
+            viewer[ry] + 1,
+            ACT["reply"],
+            post=post[ry],
+            target=tgt[ry],
+            texts=texts,
+        )
         # spam bots reply with links under popular live posts
         bots = np.flatnonzero(skind == 1)
         sb = bots[rng.random(len(bots)) < 0.3]
@@ -693,31 +918,55 @@ class _Sim:
             ok = a["created"][target_i] < day_start + sstart[sb] * MINUTE
             sb, target_i = sb[ok], target_i[ok]
             texts = [tg.reply("spam") for _ in range(len(sb))]
-            b.add(day_start + sstart[sb] * MINUTE + rng.integers(0, 60_000, len(sb)), su[sb] + 1,
-                  ACT["reply"], post=a["pid"][target_i], target=a["author"][target_i] + 1, texts=texts)
+            b.add(
+                day_start + sstart[sb] * MINUTE + rng.integers(0, 60_000, len(sb)),
+                su[sb] + 1,
+                ACT["reply"],
+                post=a["pid"][target_i],
+                target=a["author"][target_i] + 1,
+                texts=texts,
+            )
 
     def _follows(self, rng, b, su, s_ms, sdur, skind) -> None:
         w = self.w
         n_s = len(su)
         # ordinary follows go to popular accounts; bots and hijacked accounts follow in bursts
-        k = np.where(skind == 0, (rng.random(n_s) < 0.06) * (1 + rng.poisson(0.5, n_s)),
-                     np.where(rng.random(n_s) < np.where(skind == 1, 0.5, 0.7),
-                              rng.integers(5, 41, n_s) * np.where(skind == 2, 1.5, 1.0), 0)).astype(np.int64)
+        k = np.where(
+            skind == 0,
+            (rng.random(n_s) < 0.06) * (1 + rng.poisson(0.5, n_s)),
+            np.where(
+                rng.random(n_s) < np.where(skind == 1, 0.5, 0.7),
+                rng.integers(5, 41, n_s) * np.where(skind == 2, 1.5, 1.0),
+                0,
+            ),
+        ).astype(np.int64)
         fi = np.repeat(np.arange(n_s), k)
         popular = skind[fi] == 0
-        tgt = np.where(popular,
-                       np.minimum(np.searchsorted(w.follow_cdf, rng.random(len(fi)) * w.follow_cdf[-1]),
-                                  w.n - 1),
-                       rng.integers(0, self.users, len(fi)))
-        offs = np.where(popular, (rng.random(len(fi)) * sdur[fi] * MINUTE).astype(np.int64),
-                        rng.integers(0, 120_000, len(fi)))
+        tgt = np.where(
+            popular,
+            np.minimum(
+                np.searchsorted(w.follow_cdf, rng.random(len(fi)) * w.follow_cdf[-1]), w.n - 1
+            ),
+            rng.integers(0, self.users, len(fi)),
+        )
+        offs = np.where(
+            popular,
+            (rng.random(len(fi)) * sdur[fi] * MINUTE).astype(np.int64),
+            rng.integers(0, 120_000, len(fi)),
+        )
         ok = tgt != su[fi]
         b.add(s_ms[fi][ok] + offs[ok], su[fi][ok] + 1, ACT["follow"], target=tgt[ok] + 1)
         uf = np.flatnonzero((skind == 0) & (rng.random(n_s) < 0.01))
-        tgt = np.minimum(np.searchsorted(w.follow_cdf, rng.random(len(uf)) * w.follow_cdf[-1]), w.n - 1)
+        tgt = np.minimum(
+            np.searchsorted(w.follow_cdf, rng.random(len(uf)) * w.follow_cdf[-1]), w.n - 1
+        )
         ok = tgt != su[uf]
-        b.add(s_ms[uf][ok] + (rng.random(int(ok.sum())) * sdur[uf][ok] * MINUTE).astype(np.int64),
-              su[uf][ok] + 1, ACT["unfollow"], target=tgt[ok] + 1)
+        b.add(
+            s_ms[uf][ok] + (rng.random(int(ok.sum())) * sdur[uf][ok] * MINUTE).astype(np.int64),
+            su[uf][ok] + 1,
+            ACT["unfollow"],
+            target=tgt[ok] + 1,
+        )
 
     # -- writing ----------------------------------------------------------------------------
     def _emit_day(self, rng, b: _Batch, d: int, day_start: int) -> int:
@@ -784,8 +1033,11 @@ class _Sim:
             plines = self.pending.pop(slot, [])
             extra_lines.extend(plines)
             extra_keys.extend((hour_start + wrng.integers(0, HOUR, len(plines))).tolist())
-            n_bad = int(wrng.binomial(len(out_lines) + len(extra_lines), self.corrupt_rate)) \
-                if self.corrupt_rate > 0 else 0
+            n_bad = (
+                int(wrng.binomial(len(out_lines) + len(extra_lines), self.corrupt_rate))
+                if self.corrupt_rate > 0
+                else 0
+            )
             for _ in range(n_bad):
                 extra_lines.append(self._garbage(wrng, lines, hour_start))
                 extra_keys.append(hour_start + int(wrng.integers(0, HOUR)))
@@ -810,9 +1062,16 @@ class _Sim:
             f'"action":"{acts[a]}","post_id":{p if p else "null"},'
             f'"target_user_id":{t if t else "null"},"text":{text_json[x]},"country":{cj[c]}}}'
             for e, m, s, u, a, p, t, x, c in zip(
-                eids.tolist(), mins, sub, ev["user"][lo:hi].tolist(), ev["action"][lo:hi].tolist(),
-                ev["post"][lo:hi].tolist(), ev["target"][lo:hi].tolist(), ev["text"][lo:hi].tolist(),
-                ev["country"][lo:hi].tolist())
+                eids.tolist(),
+                mins,
+                sub,
+                ev["user"][lo:hi].tolist(),
+                ev["action"][lo:hi].tolist(),
+                ev["post"][lo:hi].tolist(),
+                ev["target"][lo:hi].tolist(),
+                ev["text"][lo:hi].tolist(),
+                ev["country"][lo:hi].tolist(),
+            )
         ]
 
     def _garbage(self, wrng, lines: list[str], hour_start: int) -> str:
@@ -822,8 +1081,16 @@ class _Sim:
         if lines:
             obj = json.loads(lines[int(wrng.integers(0, len(lines)))])
         else:
-            obj = {"event_id": "", "event_ts": _iso(hour_start), "user_id": 1, "action": "login",
-                   "post_id": None, "target_user_id": None, "text": None, "country": "US"}
+            obj = {
+                "event_id": "",
+                "event_ts": _iso(hour_start),
+                "user_id": 1,
+                "action": "login",
+                "post_id": None,
+                "target_user_id": None,
+                "text": None,
+                "country": "US",
+            }
         obj["event_id"] = f"bad{self.next_bad:08d}"
         self.next_bad += 1
         if kind == "not_json":
@@ -832,10 +1099,16 @@ class _Sim:
         if kind == "missing_field":
             del obj[["event_ts", "user_id", "action", "event_id"][int(wrng.integers(0, 4))]]
         elif kind == "unknown_action":
-            obj["action"] = ["poke", "superlike", "LOGIN", "delete_account"][int(wrng.integers(0, 4))]
+            obj["action"] = ["poke", "superlike", "LOGIN", "delete_account"][
+                int(wrng.integers(0, 4))
+            ]
         elif kind == "bad_timestamp":
-            obj["event_ts"] = ["2026-13-45T25:61:00.000Z", "yesterday", "1696161600",
-                               "10/01/2026 13:45"][int(wrng.integers(0, 4))]
+            obj["event_ts"] = [
+                "2026-13-45T25:61:00.000Z",
+                "yesterday",
+                "1696161600",
+                "10/01/2026 13:45",
+            ][int(wrng.integers(0, 4))]
         elif kind == "far_future_timestamp":
             obj["event_ts"] = _iso(hour_start + int(wrng.integers(3, 400)) * DAY)
         elif kind == "negative_id":
@@ -844,8 +1117,13 @@ class _Sim:
         elif kind == "mistyped_field":
             obj["user_id"] = f"u{obj.get('user_id')}"
         elif kind == "oversized_text":
-            obj.update(action="post", post_id=obj.get("post_id") or 1, target_user_id=None, country=None,
-                       text="buy now " * int(wrng.integers(700, 1200)))
+            obj.update(
+                action="post",
+                post_id=obj.get("post_id") or 1,
+                target_user_id=None,
+                country=None,
+                text="buy now " * int(wrng.integers(700, 1200)),
+            )
         elif kind == "invalid_utf8":
             s = json.dumps(obj, ensure_ascii=False)
             cut = len(s) // 2
@@ -865,10 +1143,14 @@ class _Sim:
         picked = rng.random(len(idx)) < p
         idx, p, reported = idx[picked], p[picked], reported[picked]
         created = a["created"][idx]
-        delay = (np.clip(rng.lognormal(np.log(3.0), 0.8, len(idx)), 0.5, 24.0) * HOUR).astype(np.int64)
+        delay = (np.clip(rng.lognormal(np.log(3.0), 0.8, len(idx)), 0.5, 24.0) * HOUR).astype(
+            np.int64
+        )
         labeled_at = np.where(
-            reported, np.maximum(a["first_report"][idx] + delay, created + 2 * HOUR),
-            created + (rng.uniform(2.0, 48.0, len(idx)) * HOUR).astype(np.int64))
+            reported,
+            np.maximum(a["first_report"][idx] + delay, created + 2 * HOUR),
+            created + (rng.uniform(2.0, 48.0, len(idx)) * HOUR).astype(np.int64),
+        )
         correct = rng.random(len(idx)) < MODERATOR_ACCURACY
         drop_secondary = rng.random(len(idx)) < 0.1
         fp_type = rng.random(len(idx))
@@ -882,33 +1164,60 @@ class _Sim:
                 if len(names) > 1 and drop_secondary[j]:
                     names = names[:-1]
             elif verdict:
-                names = ["harassment"] if a["mention"][i] else ["hate" if fp_type[j] < 0.6 else "spam"]
+                names = (
+                    ["harassment"] if a["mention"][i] else ["hate" if fp_type[j] < 0.6 else "spam"]
+                )
             else:
                 names = []
-            self.labels.append({
-                "post_id": int(a["pid"][i]), "is_harmful": verdict, "harm_types": names,
-                "labeled_at": _iso(int(labeled_at[j])), "queue": "reported" if reported[j] else "random",
-                "sampling_weight": round(1.0 / float(p[j]), 6), "_ts": int(labeled_at[j]),
-            })
+            self.labels.append(
+                {
+                    "post_id": int(a["pid"][i]),
+                    "is_harmful": verdict,
+                    "harm_types": names,
+                    "labeled_at": _iso(int(labeled_at[j])),
+                    "queue": "reported" if reported[j] else "random",
+                    "sampling_weight": round(1.0 / float(p[j]), 6),
+                    "_ts": int(labeled_at[j]),
+                }
+            )
 
     # -- static files -----------------------------------------------------------------------
     def write_users(self) -> None:
         w = self.w
-        with open(self.out / "users.jsonl", "w") as f, open(self.out / "_truth" / "users.jsonl", "w") as g:
+        with (
+            open(self.out / "users.jsonl", "w") as f,
+            open(self.out / "_truth" / "users.jsonl", "w") as g,
+        ):
             for i in range(w.n):
-                f.write(json.dumps({
-                    "user_id": i + 1, "created_at": _iso(int(w.created[i])),
-                    "home_country": COUNTRY_CODES[int(w.country[i])], "handle": w.handle(i),
-                }) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "user_id": i + 1,
+                            "created_at": _iso(int(w.created[i])),
+                            "home_country": COUNTRY_CODES[int(w.country[i])],
+                            "handle": w.handle(i),
+                        }
+                    )
+                    + "\n"
+                )
                 ca = int(w.compromised_at[i])
-                g.write(json.dumps({
-                    "user_id": i + 1, "kind": KINDS[int(w.kind[i])],
-                    "compromised_at": _iso(ca) if ca >= 0 else None,
-                    "attack_ends_at": _iso(int(w.attack_end[i])) if ca >= 0 else None,
-                    "attacker_country": COUNTRY_CODES[int(w.attacker_country[i])] if ca >= 0 else None,
-                    "campaign": bool(w.campaign[i]), "adversarial_reporter": bool(w.adversarial[i]),
-                    "targeted_creator": bool(w.targeted[i]),
-                }) + "\n")
+                g.write(
+                    json.dumps(
+                        {
+                            "user_id": i + 1,
+                            "kind": KINDS[int(w.kind[i])],
+                            "compromised_at": _iso(ca) if ca >= 0 else None,
+                            "attack_ends_at": _iso(int(w.attack_end[i])) if ca >= 0 else None,
+                            "attacker_country": COUNTRY_CODES[int(w.attacker_country[i])]
+                            if ca >= 0
+                            else None,
+                            "campaign": bool(w.campaign[i]),
+                            "adversarial_reporter": bool(w.adversarial[i]),
+                            "targeted_creator": bool(w.targeted[i]),
+                        }
+                    )
+                    + "\n"
+                )
 
     def write_labels(self) -> None:
         self.labels.sort(key=lambda r: (r["_ts"], r["post_id"]))
@@ -929,7 +1238,8 @@ class _Sim:
                 "a spam campaign starts: new bot accounts post a new link template (campaign='drift_spam')",
             ],
             "new_tokens": sim_text.DRIFT_TOKENS,
-            "new_insults": sim_text.DRIFT_INSULTS, "new_slurs": sim_text.DRIFT_SLURS,
+            "new_insults": sim_text.DRIFT_INSULTS,
+            "new_slurs": sim_text.DRIFT_SLURS,
             "new_threat_words": sim_text.DRIFT_THREAT_WORDS,
             "campaign_domains": sim_text.DRIFT_SPAM_DOMAINS,
             "campaign_bot_user_ids": campaign_ids,
@@ -941,8 +1251,16 @@ class _Sim:
 # --------------------------------------------------------------------------------------------
 
 
-def simulate(out_dir, users: int = 20000, days: int = 30, start: date = date(2026, 10, 1), seed: int = 7,
-             drift_day: int | None = None, corrupt_rate: float = 0.0002, progress: bool = True) -> dict:
+def simulate(
+    out_dir,
+    users: int = 20000,
+    days: int = 30,
+    start: date = date(2026, 10, 1),
+    seed: int = 7,
+    drift_day: int | None = None,
+    corrupt_rate: float = 0.0002,
+    progress: bool = True,
+) -> dict:
     """Write raw logs for ``days`` days of a ``users``-account network into ``out_dir``; return counts.
 
     A previous simulation in ``out_dir`` is replaced (events/, _truth/, users.jsonl, labels.jsonl),
@@ -968,8 +1286,14 @@ def simulate(out_dir, users: int = 20000, days: int = 30, start: date = date(202
     (out / "_truth").mkdir()
 
     sim = _Sim(out, users, days, start, seed, drift_day, corrupt_rate)
-    log.info("simulating %d users (+%d campaign bots) for %d days from %s, seed %d",
-             users, sim.w.n - users, days, start.isoformat(), seed)
+    log.info(
+        "simulating %d users (+%d campaign bots) for %d days from %s, seed %d",
+        users,
+        sim.w.n - users,
+        days,
+        start.isoformat(),
+        seed,
+    )
     bar = None
     if progress:
         from tqdm import tqdm
@@ -980,9 +1304,17 @@ def simulate(out_dir, users: int = 20000, days: int = 30, start: date = date(202
         for d in range(days):
             t_day = time.perf_counter()
             r = sim.day(d)
-            log.info("day %d/%d %s: %d events, %d posts (%d harmful), %d sessions, %.1fs",
-                     d + 1, days, (start + timedelta(days=d)).isoformat(), r["events"], r["posts"],
-                     r["harmful"], r["sessions"], time.perf_counter() - t_day)
+            log.info(
+                "day %d/%d %s: %d events, %d posts (%d harmful), %d sessions, %.1fs",
+                d + 1,
+                days,
+                (start + timedelta(days=d)).isoformat(),
+                r["events"],
+                r["posts"],
+                r["harmful"],
+                r["sessions"],
+                time.perf_counter() - t_day,
+            )
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -1019,17 +1351,35 @@ def simulate(out_dir, users: int = 20000, days: int = 30, start: date = date(202
         "user_kinds": {k: int((sim.w.kind == i).sum()) for i, k in enumerate(KINDS)},
     }
     (out / "_truth" / "drift.json").write_text(json.dumps(sim.drift_info(), indent=2) + "\n")
-    (out / "_truth" / "corruptions.json").write_text(json.dumps(
-        {"total": st["corrupt_lines"], "by_kind": sim.corruptions,
-         "late_deliveries": st["late_deliveries"], "duplicate_lines": st["duplicate_lines"],
-         "lines": st["lines"], "events": result["events"]}, indent=2) + "\n")
+    (out / "_truth" / "corruptions.json").write_text(
+        json.dumps(
+            {
+                "total": st["corrupt_lines"],
+                "by_kind": sim.corruptions,
+                "late_deliveries": st["late_deliveries"],
+                "duplicate_lines": st["duplicate_lines"],
+                "lines": st["lines"],
+                "events": result["events"],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     # no paths or timings in the files: the same arguments give byte-identical output anywhere
     summary = {k: v for k, v in result.items() if k != "out_dir"}
     (out / "_truth" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     result["seconds"] = round(time.perf_counter() - t0, 2)
-    log.info("wrote %d events (%d lines) in %.1fs: %d posts, %d harmful (%.2f%%), %d labels (%d harmful)",
-             result["events"], result["lines"], result["seconds"], result["posts"],
-             result["harmful_posts"], 100 * result["prevalence"], result["labels"], result["labels_harmful"])
+    log.info(
+        "wrote %d events (%d lines) in %.1fs: %d posts, %d harmful (%.2f%%), %d labels (%d harmful)",
+        result["events"],
+        result["lines"],
+        result["seconds"],
+        result["posts"],
+        result["harmful_posts"],
+        100 * result["prevalence"],
+        result["labels"],
+        result["labels_harmful"],
+    )
     return result
 
 
@@ -1041,17 +1391,35 @@ def _parse_date(value: str) -> date:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output directory (default: $VIGIL_HOME/raw); a previous simulation there is replaced")
-    parser.add_argument("--users", type=int, default=20000, help="number of accounts (default 20000)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default: $VIGIL_HOME/raw); a previous simulation there is replaced",
+    )
+    parser.add_argument(
+        "--users", type=int, default=20000, help="number of accounts (default 20000)"
+    )
     parser.add_argument("--days", type=int, default=30, help="number of days (default 30)")
-    parser.add_argument("--start", type=_parse_date, default=date(2026, 10, 1),
-                        help="first day, YYYY-MM-DD (default 2026-10-01)")
+    parser.add_argument(
+        "--start",
+        type=_parse_date,
+        default=date(2026, 10, 1),
+        help="first day, YYYY-MM-DD (default 2026-10-01)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    parser.add_argument("--drift-day", type=int, default=None,
-                        help="1-based day from which abusers change vocabulary and a spam campaign starts")
-    parser.add_argument("--corrupt-rate", type=float, default=0.0002,
-                        help="share of extra garbage lines mixed into the log (default 0.0002)")
+    parser.add_argument(
+        "--drift-day",
+        type=int,
+        default=None,
+        help="1-based day from which abusers change vocabulary and a spam campaign starts",
+    )
+    parser.add_argument(
+        "--corrupt-rate",
+        type=float,
+        default=0.0002,
+        help="share of extra garbage lines mixed into the log (default 0.0002)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -1059,16 +1427,32 @@ def run(args: argparse.Namespace) -> int:
     from vigil import config
 
     out = args.out if args.out is not None else config.paths().raw
-    r = simulate(out, users=args.users, days=args.days, start=args.start, seed=args.seed,
-                 drift_day=args.drift_day, corrupt_rate=args.corrupt_rate, progress=not args.no_progress)
+    r = simulate(
+        out,
+        users=args.users,
+        days=args.days,
+        start=args.start,
+        seed=args.seed,
+        drift_day=args.drift_day,
+        corrupt_rate=args.corrupt_rate,
+        progress=not args.no_progress,
+    )
     acts = ", ".join(f"{k} {v:,}" for k, v in r["actions"].items())
-    print(f"Simulated {r['users']:,} users over {r['days']} days into {r['out_dir']} in {r['seconds']}s")
+    print(
+        f"Simulated {r['users']:,} users over {r['days']} days into {r['out_dir']} in {r['seconds']}s"
+    )
     print(f"  events  {r['events']:,} ({acts})")
-    print(f"  lines   {r['lines']:,} (late {r['late_deliveries']:,}, duplicates {r['duplicate_lines']:,}, "
-          f"corrupt {r['corrupt_lines']:,})")
-    print(f"  posts   {r['posts']:,}, harmful {r['harmful_posts']:,} ({100 * r['prevalence']:.2f}%), "
-          f"multi-label {r['multi_label_posts']:,}, obfuscated {r['obfuscated_posts']:,}")
-    print(f"  labels  {r['labels']:,} ({r['labels_harmful']:,} harmful, "
-          f"{r['labels_reported_queue']:,} from the reported queue)")
+    print(
+        f"  lines   {r['lines']:,} (late {r['late_deliveries']:,}, duplicates {r['duplicate_lines']:,}, "
+        f"corrupt {r['corrupt_lines']:,})"
+    )
+    print(
+        f"  posts   {r['posts']:,}, harmful {r['harmful_posts']:,} ({100 * r['prevalence']:.2f}%), "
+        f"multi-label {r['multi_label_posts']:,}, obfuscated {r['obfuscated_posts']:,}"
+    )
+    print(
+        f"  labels  {r['labels']:,} ({r['labels_harmful']:,} harmful, "
+        f"{r['labels_reported_queue']:,} from the reported queue)"
+    )
     print(f"  users   {', '.join(f'{k} {v:,}' for k, v in r['user_kinds'].items())}")
     return 0

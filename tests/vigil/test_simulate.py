@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,20 @@ import pytest
 from vigil.cli import main as cli_main
 from vigil.simulate import simulate
 
-CONTRACT_ACTIONS = {"login", "post", "reply", "view", "like", "share", "dislike", "report", "block",
-                    "mute", "follow", "unfollow"}
+CONTRACT_ACTIONS = {
+    "login",
+    "post",
+    "reply",
+    "view",
+    "like",
+    "share",
+    "dislike",
+    "report",
+    "block",
+    "mute",
+    "follow",
+    "unfollow",
+}
 NEEDS_POST = {"post", "reply", "view", "like", "share", "dislike", "report"}
 NEEDS_TARGET = {"block", "mute", "follow", "unfollow"}
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -42,7 +54,16 @@ def _valid_event(raw: bytes, file_hour_start: datetime) -> dict | None:
         return None
     if not isinstance(ev, dict):
         return None
-    fields = ("event_id", "event_ts", "user_id", "action", "post_id", "target_user_id", "text", "country")
+    fields = (
+        "event_id",
+        "event_ts",
+        "user_id",
+        "action",
+        "post_id",
+        "target_user_id",
+        "text",
+        "country",
+    )
     if any(f not in ev for f in fields):
         return None
     eid, ts, uid, action = ev["event_id"], ev["event_ts"], ev["user_id"], ev["action"]
@@ -72,7 +93,9 @@ def _valid_event(raw: bytes, file_hour_start: datetime) -> dict | None:
         return None
     if ev["text"] is not None and (not isinstance(ev["text"], str) or len(ev["text"]) > 5000):
         return None
-    if action == "login" and not (isinstance(ev["country"], str) and re.fullmatch(r"[A-Z]{2}", ev["country"])):
+    if action == "login" and not (
+        isinstance(ev["country"], str) and re.fullmatch(r"[A-Z]{2}", ev["country"])
+    ):
         return None
     return ev
 
@@ -83,7 +106,7 @@ def _read_world(out: Path) -> dict:
     for path in sorted((out / "events").glob("dt=*/hour=*.jsonl")):
         day = date.fromisoformat(path.parent.name[3:])
         hour = int(path.stem[5:])
-        hs = datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
+        hs = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
         files.append(path)
         for n, raw in enumerate(path.read_bytes().splitlines(), 1):
             ev = _valid_event(raw, hs)
@@ -94,9 +117,16 @@ def _read_world(out: Path) -> dict:
     posts = [json.loads(x) for x in (out / "_truth" / "posts.jsonl").read_text().splitlines()]
     users = [json.loads(x) for x in (out / "_truth" / "users.jsonl").read_text().splitlines()]
     labels = [json.loads(x) for x in (out / "labels.jsonl").read_text().splitlines()]
-    return {"good": good, "bad": bad, "files": files, "posts": posts, "truth_users": users,
-            "labels": labels, "summary": json.loads((out / "_truth" / "summary.json").read_text()),
-            "corruptions": json.loads((out / "_truth" / "corruptions.json").read_text())}
+    return {
+        "good": good,
+        "bad": bad,
+        "files": files,
+        "posts": posts,
+        "truth_users": users,
+        "labels": labels,
+        "summary": json.loads((out / "_truth" / "summary.json").read_text()),
+        "corruptions": json.loads((out / "_truth" / "corruptions.json").read_text()),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +137,11 @@ def world(tmp_path_factory):
 
 
 def _digest(out: Path) -> dict[str, str]:
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_identical_files_and_another_seed_differs(tmp_path):
@@ -180,10 +213,17 @@ def test_harmful_posts_are_rare_multi_label_and_sometimes_obfuscated(world):
     posts = w["posts"]
     harmful = [p for p in posts if p["is_harmful"]]
     assert 0 < len(harmful) < 0.01 * len(posts)
-    assert all(p["harm_types"] and set(p["harm_types"]) <= {"harassment", "hate", "spam", "violent_threat"}
-               for p in harmful)
+    assert all(
+        p["harm_types"] and set(p["harm_types"]) <= {"harassment", "hate", "spam", "violent_threat"}
+        for p in harmful
+    )
     assert all(p["harm_types"] == [] for p in posts if not p["is_harmful"])
-    assert {t for p in harmful for t in p["harm_types"]} == {"harassment", "hate", "spam", "violent_threat"}
+    assert {t for p in harmful for t in p["harm_types"]} == {
+        "harassment",
+        "hate",
+        "spam",
+        "violent_threat",
+    }
     assert any(len(p["harm_types"]) > 1 for p in harmful)
     text = {ev["post_id"]: ev["text"] for _, _, _, ev in w["good"] if ev["action"] == "post"}
     # harassment often via @mention
@@ -195,18 +235,30 @@ def test_harmful_posts_are_rare_multi_label_and_sometimes_obfuscated(world):
 
     def looks_obfuscated(t: str) -> bool:
         tokens = [tok.strip(",.!?:;'") for tok in t.split()]
-        mixed = any(re.search(r"[a-z]", tok) and re.search(r"[0-9@$!*\-]", tok) and not tok.startswith(("@", "http"))
-                    for tok in tokens)
+        mixed = any(
+            re.search(r"[a-z]", tok)
+            and re.search(r"[0-9@$!*\-]", tok)
+            and not tok.startswith(("@", "http"))
+            for tok in tokens
+        )
         return mixed or bool(re.search(r"\b\w \w \w \w\b|[a-z]\.[a-z]\.[a-z]|🤡|ø|tt\b", t))
 
     assert len(obf) >= 5
     assert sum(looks_obfuscated(t) for t in obf) >= 0.8 * len(obf)
-    assert any(w in t for t in obf for w in ("1d10t", "id10t", "idi0t", "k1ll", "ki11", "k!ll", "kil1"))
+    assert any(
+        w in t for t in obf for w in ("1d10t", "id10t", "idi0t", "k1ll", "ki11", "k!ll", "kil1")
+    )
     # benign posts that look toxic, the issue's own examples among them
     benign = [text[p["post_id"]] for p in posts if not p["is_harmful"]]
     assert any("this set is sick" in t for t in benign)
     assert any("killing it" in t for t in benign)
-    assert sum(bool(re.search(r"\b(idiot|kill|trash|sick|disgusting|loser|clown)\b", t)) for t in benign) > 50
+    assert (
+        sum(
+            bool(re.search(r"\b(idiot|kill|trash|sick|disgusting|loser|clown)\b", t))
+            for t in benign
+        )
+        > 50
+    )
 
 
 def test_labels_are_a_queue_about_half_harmful_with_inverse_probability_weights(world):
@@ -215,9 +267,16 @@ def test_labels_are_a_queue_about_half_harmful_with_inverse_probability_weights(
     assert len(labels) >= 60
     share = sum(r["is_harmful"] for r in labels) / len(labels)
     assert 0.35 <= share <= 0.65
-    end = datetime(2026, 10, 7, tzinfo=timezone.utc)
+    end = datetime(2026, 10, 7, tzinfo=UTC)
     for r in labels:
-        assert set(r) == {"post_id", "is_harmful", "harm_types", "labeled_at", "queue", "sampling_weight"}
+        assert set(r) == {
+            "post_id",
+            "is_harmful",
+            "harm_types",
+            "labeled_at",
+            "queue",
+            "sampling_weight",
+        }
         assert r["queue"] in ("reported", "random")
         assert r["sampling_weight"] >= 1
         assert bool(r["harm_types"]) == r["is_harmful"]
@@ -225,7 +284,9 @@ def test_labels_are_a_queue_about_half_harmful_with_inverse_probability_weights(
         labeled = _parse_ts(r["labeled_at"])
         assert created + timedelta(hours=2) <= labeled <= min(created + timedelta(hours=48), end)
     # one inclusion probability per queue; the random queue is much rarer, so weighs more
-    weights = {q: {r["sampling_weight"] for r in labels if r["queue"] == q} for q in ("reported", "random")}
+    weights = {
+        q: {r["sampling_weight"] for r in labels if r["queue"] == q} for q in ("reported", "random")
+    }
     assert len(weights["reported"]) == 1 and len(weights["random"]) == 1
     assert weights["random"].pop() > 20 * weights["reported"].pop()
     # the reported queue holds only posts someone reported within 24 h of posting
@@ -236,7 +297,9 @@ def test_labels_are_a_queue_about_half_harmful_with_inverse_probability_weights(
             first_report[ev["post_id"]] = min(t, first_report.get(ev["post_id"], t))
     for r in labels:
         if r["queue"] == "reported":
-            assert first_report[r["post_id"]] < _parse_ts(posts[r["post_id"]]["created_at"]) + timedelta(hours=24)
+            assert first_report[r["post_id"]] < _parse_ts(
+                posts[r["post_id"]]["created_at"]
+            ) + timedelta(hours=24)
     # moderators are good but not perfect
     agree = sum(r["is_harmful"] == posts[r["post_id"]]["is_harmful"] for r in labels) / len(labels)
     assert 0.9 <= agree < 1.0 or len(labels) < 100
@@ -269,8 +332,11 @@ def test_views_decay_with_post_age_and_a_few_posts_go_viral(world):
             per_post[ev["post_id"]] += 1
     ages = np.array(ages)
     assert (ages >= 0).all()
-    h0_3, h3_24, h24_72 = ((ages < 3).sum(), ((ages >= 3) & (ages < 24)).sum(),
-                           ((ages >= 24) & (ages < 72)).sum())
+    h0_3, h3_24, h24_72 = (
+        (ages < 3).sum(),
+        ((ages >= 3) & (ages < 24)).sum(),
+        ((ages >= 24) & (ages < 72)).sum(),
+    )
     assert h0_3 / 3 > h3_24 / 21 > h24_72 / 48 > 0  # views per hour fall with age
     assert (ages < 24).mean() > 0.8  # most views come in the first day
     counts = np.sort(np.array(list(per_post.values())))[::-1]
@@ -296,8 +362,10 @@ def test_behavior_responds_to_harm_noisily(world):
     assert reports["b"] > 0  # ... but benign posts are reported too (adversarial, noisy)
     late_rate_h = (reports["h"] - early_reports["h"]) / (views["h"] - early_views["h"])
     assert early_reports["h"] / early_views["h"] < late_rate_h  # weak signal early in a post's life
-    negative = sum(ev["action"] == "reply" and ev["text"] in ("gross!", "this is disgusting")
-                   for _, _, _, ev in w["good"])
+    negative = sum(
+        ev["action"] == "reply" and ev["text"] in ("gross!", "this is disgusting")
+        for _, _, _, ev in w["good"]
+    )
     assert negative > 0
 
 
@@ -314,8 +382,12 @@ def test_latent_user_kinds_and_account_takeovers(world):
     for _, _, _, ev in w["good"]:
         if ev["action"] == "login":
             logins[ev["user_id"]].append((_parse_ts(ev["event_ts"]), ev["country"]))
-    compromised = [u for u in w["truth_users"] if u["kind"] == "compromised"
-                   and _parse_ts(u["compromised_at"]) < datetime(2026, 10, 6, tzinfo=timezone.utc)]
+    compromised = [
+        u
+        for u in w["truth_users"]
+        if u["kind"] == "compromised"
+        and _parse_ts(u["compromised_at"]) < datetime(2026, 10, 6, tzinfo=UTC)
+    ]
     assert compromised
     moved = 0
     for u in compromised:
@@ -335,7 +407,7 @@ def test_drift_day_brings_new_vocabulary_and_a_spam_campaign(tmp_path):
     assert drift["drift_day"] == 4 and drift["drift_date"] == "2026-10-04"
     tokens = [t.lower() for t in drift["new_tokens"]]
     assert tokens
-    drift_start = datetime(2026, 10, 4, tzinfo=timezone.utc)
+    drift_start = datetime(2026, 10, 4, tzinfo=UTC)
     before, after = Counter(), Counter()
     for path in sorted((out / "events").glob("dt=*/hour=*.jsonl")):
         for raw in path.read_bytes().splitlines():
@@ -357,7 +429,10 @@ def test_drift_day_brings_new_vocabulary_and_a_spam_campaign(tmp_path):
     assert campaign and all(_parse_ts(p["created_at"]) >= drift_start for p in campaign)
     bots = set(drift["campaign_bot_user_ids"])
     assert bots and {p["author_id"] for p in campaign} <= bots
-    users = {json.loads(x)["user_id"]: json.loads(x) for x in (out / "users.jsonl").read_text().splitlines()}
+    users = {
+        json.loads(x)["user_id"]: json.loads(x)
+        for x in (out / "users.jsonl").read_text().splitlines()
+    }
     assert all(users[b]["created_at"].startswith("2026-10-04") for b in bots)
     assert r["users"] == 3000 + len(bots)
 
@@ -368,5 +443,7 @@ def test_cli_writes_a_world_and_rejects_bad_flags(tmp_path, monkeypatch, capsys)
     printed = capsys.readouterr().out
     assert "events" in printed and "labels" in printed
     assert (tmp_path / "home" / "raw" / "events" / "dt=2026-10-01" / "hour=00.jsonl").exists()
-    assert cli_main(["simulate", "--out", str(tmp_path / "x"), "--days", "2", "--drift-day", "5"]) == 2
+    assert (
+        cli_main(["simulate", "--out", str(tmp_path / "x"), "--days", "2", "--drift-day", "5"]) == 2
+    )
     assert "drift-day" in capsys.readouterr().err
