@@ -65,10 +65,13 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
     """Fit every model, calibrate and choose thresholds on validation. Returns the fitted objects."""
     seed_everything(cfg.seed)
     train, val = ts.split("train"), ts.split("val")
-    if train["is_harmful"].nunique() < 2 or val["is_harmful"].nunique() < 2:
+    if train["is_harmful"].nunique() < 2:
         from vigil.errors import UserError
 
-        raise UserError("train or validation split has only one class: simulate more days or label more posts.")
+        raise UserError("the training split has only one class: simulate more days or label more posts.")
+    if val["is_harmful"].nunique() < 2:
+        # Thresholds then come out as +inf (remove nothing): the safe default, logged loudly.
+        log.warning("validation split has one class (%d posts): calibration is degenerate", val["post_id"].nunique())
     num = ts.numeric_columns
     timings: dict[str, float] = {}
 
