@@ -158,10 +158,7 @@ def bench_memory(state_path: Path, clone_users: int) -> dict:
         src = base[i % len(base)]
         u = UserState()
         u.posts_total = src.posts_total
-        u.days = {
-            d: [rec[0] | 0, *rec[1:8], set(rec[8]) if rec[8] else None]
-            for d, rec in src.days.items()
-        }
+        u.days = {d: [rec[0] | 0, *rec[1:8], rec[8]] for d, rec in src.days.items()}
         clone.users[offset + i] = u
     rss3 = _rss()
     clone_deep = sum(_deep_size(uid, u) for uid, u in clone.users.items())

@@ -36,7 +36,8 @@ WINDOW_DAYS = 30
 SHORT_WINDOW_DAYS = 7
 
 # A day record is a list: [minute bitmap (int), reports, dislikes, blocks, mutes, shares, views,
-# posts authored, login countries (set or None)]. Lists beat objects on memory and speed here.
+# posts authored, login countries]. Lists beat objects on memory and speed here. Countries are
+# one interned str of 2-letter codes ("US", "USDE") or None: a set would cost ~270 bytes.
 TALLY_COLUMNS = ("reports", "dislikes", "blocks", "mutes", "shares", "views", "posts")
 _POSTS = 7
 _COUNTRIES = 8
@@ -244,8 +245,9 @@ def features_of(days: dict[int, list], posts_total: int, last_day: int) -> dict[
         if day >= first7:
             for i in range(1, 8):
                 t7[i] += rec[i]
-        if rec[_COUNTRIES]:
-            countries |= rec[_COUNTRIES]
+        codes = rec[_COUNTRIES]
+        if codes:
+            countries.update(codes[i : i + 2] for i in range(0, len(codes), 2))
     return {
         "uam_30d": uam30,
         "active_days_30d": active,
@@ -304,11 +306,11 @@ class UserState:
 def _deep_size(uid: int, u: UserState) -> int:
     """Bytes one cached user costs: object, dict, day lists, bitmaps, country sets, cache slot."""
     size = sys.getsizeof(u) + sys.getsizeof(u.days) + sys.getsizeof(uid) + 2 * 8 + 24
-    for day, rec in u.days.items():
-        size += sys.getsizeof(day) + sys.getsizeof(rec) + sys.getsizeof(rec[0])
+    for rec in u.days.values():  # day keys are shared ints
+        size += sys.getsizeof(rec) + sys.getsizeof(rec[0])
         size += sum(sys.getsizeof(v) for v in rec[1:8] if v > 256)  # small ints are shared
-        if rec[_COUNTRIES]:
-            size += sys.getsizeof(rec[_COUNTRIES]) + sum(map(sys.getsizeof, rec[_COUNTRIES]))
+        if rec[_COUNTRIES] and len(rec[_COUNTRIES]) > 2:  # one code: an interned, shared str
+            size += sys.getsizeof(rec[_COUNTRIES])
     return size
 
 
@@ -344,6 +346,7 @@ class StreamState:
         self.bytes_per_user = 1200.0  # refined from samples at every checkpoint
         self.seen: dict[int, set[str]] = {}
         self.n_seen = 0
+        self._day_objs: dict[int, int] = {}
         self.seen_on_disk = False  # True: self.seen holds only ids since the last checkpoint
         self.new_seen: list[tuple[int, str]] = []
         self.dirty: set[tuple[int, int]] = set()
@@ -392,7 +395,7 @@ class StreamState:
                     self.complete = False
                     continue
                 u = self.users[row[0]] = UserState()
-            u.days[row[1]] = _rec_from_row(row)
+            u.days[self._day_objs.setdefault(row[1], row[1])] = _rec_from_row(row)
         if not self.complete:  # drop the partly loaded users: they load whole on demand
             self.users.clear()
         log.info(
@@ -430,7 +433,7 @@ class StreamState:
             for row in self.con.execute(
                 "select * from user_day where user_id = ? and day >= ?", (uid, keep_from)
             ):
-                u.days[row[1]] = _rec_from_row(row)
+                u.days[self._day_objs.setdefault(row[1], row[1])] = _rec_from_row(row)
             total = self.con.execute(
                 "select posts_total from user_total where user_id = ?", (uid,)
             ).fetchone()
@@ -463,6 +466,7 @@ class StreamState:
             counters["too_late"] += 1
             return
         day = ts_ms // DAY_MS
+        day = self._day_objs.setdefault(day, day)  # one int object per day, shared by all records
         seen = self.seen.get(day)
         if seen is None:
             seen = self.seen[day] = set()
@@ -496,10 +500,7 @@ class StreamState:
                 u.posts_total += 1
                 self.dirty_totals.add(user_id)
             elif action == "login":
-                if rec[_COUNTRIES] is None:
-                    rec[_COUNTRIES] = {country}
-                else:
-                    rec[_COUNTRIES].add(country)
+                rec[_COUNTRIES] = _add_country(rec[_COUNTRIES], country)
             self.dirty.add((user_id, day))
         if target is not None:
             idx = TARGET_TALLY.get(action)
@@ -549,7 +550,7 @@ class StreamState:
                     day,
                     rec[0].to_bytes(BITMAP_BYTES, "little"),
                     *rec[1:8],
-                    ",".join(sorted(rec[_COUNTRIES])) if rec[_COUNTRIES] else None,
+                    _countries_text(rec[_COUNTRIES]),
                 )
             )
         totals = [(uid, self.users[uid].posts_total) for uid in self.dirty_totals]
@@ -658,8 +659,22 @@ def _rec_from_row(row: tuple) -> list:
     return [
         int.from_bytes(row[2], "little"),
         *row[3:10],
-        set(row[10].split(",")) if row[10] else None,
+        sys.intern(row[10].replace(",", "")) if row[10] else None,
     ]
+
+
+def _add_country(codes: str | None, country: str) -> str:
+    if codes is None:
+        return sys.intern(country)
+    if any(codes[i : i + 2] == country for i in range(0, len(codes), 2)):
+        return codes
+    return sys.intern(codes + country)
+
+
+def _countries_text(codes: str | None) -> str | None:
+    if not codes:
+        return None
+    return ",".join(sorted(codes[i : i + 2] for i in range(0, len(codes), 2)))
 
 
 def read_features(db_path: Path, last_day: date | int) -> dict[int, dict[str, int]]:
