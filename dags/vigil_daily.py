@@ -46,47 +46,28 @@ def _run_args(context) -> tuple[str, str | None, bool]:
     return day, params.get("raw_dir") or None, bool(params.get("backfill"))
 
 
-def _fail_fast(exc: BaseException) -> BaseException:
-    """Errors retrying cannot fix (bad data, a failed gate, a stage not installed) fail now."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from vigil.errors import UserError
-
-    if isinstance(exc, (UserError, ImportError)):
-        return AirflowFailException(f"{type(exc).__name__}: {exc}")
-    return exc
-
-
-def _jsonable(value):
-    """Task results go to XCom as plain JSON (gate results may be dataclasses)."""
-    import dataclasses
-    import json
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    elif hasattr(value, "to_dict"):
-        value = value.to_dict()
-    return json.loads(json.dumps(value, default=str))
-
-
 def _gate(stage: str, context) -> dict:
     day, _, backfill = _run_args(context)
+    from vigil.airflow_env import fail_fast, to_xcom
+
     try:
         from vigil.quality import run_gate
 
-        return _jsonable(run_gate(stage, run_date=None if backfill else day))
+        return to_xcom(run_gate(stage, run_date=None if backfill else day))
     except Exception as exc:
-        raise _fail_fast(exc) from exc
+        raise fail_fast(exc) from exc
 
 
 def _build(stage: str, context) -> dict:
     day, _, backfill = _run_args(context)
+    from vigil.airflow_env import fail_fast, to_xcom
+
     try:
         from vigil.warehouse import build
 
-        return _jsonable(build(stage, as_of=None if backfill else day))
+        return to_xcom(build(stage, as_of=None if backfill else day))
     except Exception as exc:
-        raise _fail_fast(exc) from exc
+        raise fail_fast(exc) from exc
 
 
 @dag(
@@ -108,14 +89,16 @@ def _build(stage: str, context) -> dict:
 def vigil_daily():
     @task(outlets=[LAKE_EVENTS])
     def ingest(**context) -> dict:
+        from vigil.airflow_env import fail_fast, to_xcom
+        from vigil.config import paths
+
         day, raw_dir, backfill = _run_args(context)
         try:
-            from vigil.config import paths
             from vigil.ingest import ingest as ingest_raw
 
-            return _jsonable(ingest_raw(raw_dir or paths().raw, day=None if backfill else day))
+            return to_xcom(ingest_raw(raw_dir or paths().raw, day=None if backfill else day))
         except Exception as exc:
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     @task
     def validate_raw(**context) -> dict:
@@ -139,13 +122,15 @@ def vigil_daily():
 
     @task
     def feast_materialize(**context) -> dict:
+        from vigil.airflow_env import fail_fast, to_xcom
+
         try:
             from vigil.features import apply, materialize
 
             apply()
-            return _jsonable(materialize())
+            return to_xcom(materialize())
         except Exception as exc:
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     @task(outlets=[FEATURES])
     def validate_features(**context) -> dict:
@@ -153,13 +138,15 @@ def vigil_daily():
 
     @task(outlets=[SCORES])
     def score(**context) -> dict:
+        from vigil.airflow_env import fail_fast, to_xcom
+
         day, _, _ = _run_args(context)
         try:
             from training.score import score_day
 
-            return _jsonable(score_day(day))
+            return to_xcom(score_day(day))
         except Exception as exc:
-            raise _fail_fast(exc) from exc
+            raise fail_fast(exc) from exc
 
     (
         ingest()

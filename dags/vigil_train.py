@@ -39,15 +39,14 @@ default_args = {
 def vigil_train():
     @task(outlets=[MODEL], execution_timeout=timedelta(hours=2))
     def train_evaluate_register() -> dict:
+        from vigil.airflow_env import fail_fast, to_xcom
+
         try:
             from training.train import train
-        except ImportError as exc:
-            from airflow.sdk.exceptions import AirflowFailException
 
-            raise AirflowFailException(f"training is not installed: {exc}") from exc
-        import json
-
-        return json.loads(json.dumps(train(), default=str))
+            return to_xcom(train())
+        except Exception as exc:
+            raise fail_fast(exc) from exc
 
     train_evaluate_register()
 

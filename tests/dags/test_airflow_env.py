@@ -67,3 +67,31 @@ def test_ensure_ready_migrates_once_and_creates_the_pool(vigil_home):
     assert airflow_env.ensure_ready() is False  # marker + same alembic revision: nothing to do
     pools = airflow_env.airflow("pools", "get", airflow_env.WAREHOUSE_POOL, "-o", "json").stdout
     assert '"slots": "1"' in pools or '"slots": 1' in pools
+
+
+def test_to_xcom_makes_results_strict_json():
+    import dataclasses
+    import json
+    from datetime import date
+
+    @dataclasses.dataclass
+    class Gate:
+        success: bool
+        failed: list
+
+    value = {
+        "auc": float("nan"),
+        "lift": float("inf"),
+        "n": 3,
+        "day": date(2026, 10, 4),
+        "gate": Gate(True, []),
+    }
+    out = airflow_env.to_xcom(value)
+    assert out == {
+        "auc": None,
+        "lift": None,
+        "n": 3,
+        "day": "2026-10-04",
+        "gate": {"success": True, "failed": []},
+    }
+    json.dumps(out, allow_nan=False)  # what Airflow's API client does
