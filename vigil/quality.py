@@ -48,6 +48,9 @@ EXPECTATIONS_DIR = config.REPO_ROOT / "expectations"
 SAMPLE_SIZE = 10  # unexpected values kept per failed expectation
 HISTORY_KEEP = 90  # accepted row counts kept per table
 FRESHNESS_AHEAD = dt.timedelta(days=2)  # latest event_timestamp may be at most day + 2 days
+# A constant feature is an incident on a real table but normal on a toy sample (a 300-user,
+# 3-day simulation has no blocks at all): below this many rows it is a warning.
+CONSTANT_FEATURE_MIN_ROWS = 1000
 _TOKEN = re.compile(r"\$\{(\w+)\}")
 _NUMERIC_TYPES = (
     "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -228,6 +231,7 @@ class _Table:
     missing: str | None = None  # why it cannot be validated (a critical failure)
     skip: str | None = None  # why it need not be validated (optional table absent)
     columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type
+    rows: int | None = None  # counted up front only for suites with generic checks
 
 
 def _sql_str(value: str) -> str:
@@ -494,6 +498,8 @@ def _describe(tables: list[_Table]) -> None:
                 try:
                     rows = con.execute(f"describe {t.query}").fetchall()
                     t.columns = {r[0]: str(r[1]) for r in rows}
+                    if t.suite.get("meta", {}).get("vigil", {}).get("generic"):
+                        t.rows = con.execute(f"select count(*) from ({t.query})").fetchone()[0]
                 except duckdb.Error as exc:  # unreadable file / broken view: a failure, not a crash
                     t.missing = f"cannot read {t.location}: {_first_line(exc)}"
                     t.query = None
@@ -559,20 +565,30 @@ def _substitute(value, params: dict):
     return value
 
 
-def _generic(meta: dict, columns: dict[str, str]) -> list[dict]:
+def _generic(meta: dict, columns: dict[str, str], rows: int | None) -> list[dict]:
     out = []
     generic = meta.get("generic", [])
     not_features = set(meta.get("keys", [])) | set(meta.get("not_features", []))
     if "feature_not_null_or_constant" in generic:
+        constant_severity = "critical" if (rows or 0) >= CONSTANT_FEATURE_MIN_ROWS else "warning"
         for col, typ in columns.items():
             if col in not_features or not typ.upper().startswith(_NUMERIC_TYPES):
                 continue
             out.append(
                 {
                     "type": "expect_column_unique_value_count_to_be_between",
+                    "kwargs": {"column": col, "min_value": 1, "max_value": None},
+                    "meta": {"check": "feature_not_entirely_null"},
+                    "description": f"{col} has at least one value",
+                }
+            )
+            out.append(
+                {
+                    "type": "expect_column_unique_value_count_to_be_between",
                     "kwargs": {"column": col, "min_value": 2, "max_value": None},
-                    "meta": {"check": "feature_not_null_or_constant"},
-                    "description": f"{col} is neither entirely null nor constant",
+                    "meta": {"check": "feature_not_constant"},
+                    "severity": constant_severity,
+                    "description": f"{col} takes at least 2 distinct values",
                 }
             )
     if "timestamps_not_after_event_timestamp" in generic and "event_timestamp" in columns:
@@ -602,7 +618,7 @@ def _expectations(stage: str, t: _Table, base: dict, history: dict, day: dt.date
     previous = _previous_rows(history, f"{stage}/{t.name}", day)
     tolerance = params["row_count_tolerance"]
     out = []
-    for exp in [*t.suite.get("expectations", []), *_generic(meta, t.columns)]:
+    for exp in [*t.suite.get("expectations", []), *_generic(meta, t.columns, t.rows)]:
         if exp.get("meta", {}).get("check") == "volume_vs_previous_run":
             if not previous or not previous["rows"]:
                 continue  # first run: nothing to compare with

@@ -343,7 +343,8 @@ def test_marts_negative_counts_duplicate_keys_decreasing_cumulative_fail(home):
 # features and the training set
 
 
-def test_features_future_timestamps_and_constant_feature_fail(home):
+def test_features_future_timestamps_and_constant_feature_fail(home, monkeypatch):
+    monkeypatch.setattr(quality, "CONSTANT_FEATURE_MIN_ROWS", 10)  # our tables have 16-30 rows
     f = home["home"] / "features"
     pb = pd.read_parquet(f / "post_behavior.parquet")
     pb.loc[4, "created"] = pb.loc[4, "event_timestamp"] + pd.Timedelta(hours=1)
@@ -363,12 +364,12 @@ def test_features_future_timestamps_and_constant_feature_fail(home):
     assert ahead.unexpected_count == 1
     future = one(result, "user_activity", "no_future_event_timestamp", "event_timestamp")
     assert future.observed_value.startswith("2030-01-01")
-    const = one(result, "creator_context", "feature_not_null_or_constant", "login_countries_30d")
+    const = one(result, "creator_context", "feature_not_constant", "login_countries_30d")
     assert const.observed_value == 1
     assert failing(result) == {
         ("post_behavior", "no_timestamp_after_event_timestamp", "event_timestamp,created"),
         ("user_activity", "no_future_event_timestamp", "event_timestamp"),
-        ("creator_context", "feature_not_null_or_constant", "login_countries_30d"),
+        ("creator_context", "feature_not_constant", "login_countries_30d"),
     }
 
 
@@ -389,9 +390,13 @@ def test_training_set_gate_catches_leakage_imbalance_and_dead_features(home, tmp
         result, "training_set", "no_timestamp_after_event_timestamp", "event_timestamp,created_at"
     )
     assert leak.unexpected_count == 1
-    dead = one(result, "training_set", "feature_not_null_or_constant", "reports_received_30d")
+    dead = one(result, "training_set", "feature_not_entirely_null", "reports_received_30d")
     assert dead.observed_value == 0
     assert len(result.failures) == 3
+    # on 18 rows a constant column is only a warning (CONSTANT_FEATURE_MIN_ROWS)
+    assert {(r.check, r.column) for r in result.warnings} == {
+        ("feature_not_constant", "reports_received_30d")
+    }
     with pytest.raises(UserError, match="frame="):
         quality.run_gate("training_set", run_date=qd.DAY)
 
