@@ -26,6 +26,7 @@ held in memory, so ``--users 1000000`` streams to disk.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import random
@@ -120,6 +121,7 @@ VIEW_SCALE_H = 1.5
 VIEW_SHAPE = 1.3
 VIEW_HORIZON_H = 7 * 24.0
 REACH_BASE = 0.85  # expected views = REACH_BASE * (followers + 1) ** 0.55 * virality
+VIEW_SLICE = 300_000  # views generated (and their reactions) per vectorised slice
 
 # Labeling queue: inclusion probabilities (sampling_weight = 1 / p) and moderator accuracy.
 P_REPORTED = 0.9
@@ -275,6 +277,18 @@ def _make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int 
 _COLS = ("ts", "user", "action", "post", "target", "text", "country")
 
 
+# Column dtypes: user ids fit in int32 (up to 2.1 billion accounts); post ids and times are int64.
+_DTYPES = {
+    "ts": np.int64,
+    "user": np.int32,
+    "action": np.int8,
+    "post": np.int64,
+    "target": np.int32,
+    "text": np.int32,
+    "country": np.int16,
+}
+
+
 class _Batch:
     """Columnar events under construction; ``user``/``target`` are user ids, 0 = null."""
 
@@ -283,36 +297,37 @@ class _Batch:
         self.texts: list[str] = []
 
     def add(self, ts, user, action, post=None, target=None, texts=None, country=None) -> None:
-        ts = np.asarray(ts, np.int64)
         k = len(ts)
         if k == 0:
             return
-        self.parts["ts"].append(ts)
-        self.parts["user"].append(np.asarray(user, np.int64))
-        self.parts["action"].append(np.full(k, action, np.int8))
+        t = _DTYPES
+        self.parts["ts"].append(np.asarray(ts, t["ts"]))
+        self.parts["user"].append(np.asarray(user, t["user"]))
+        self.parts["action"].append(np.full(k, action, t["action"]))
         self.parts["post"].append(
-            np.zeros(k, np.int64) if post is None else np.asarray(post, np.int64)
+            np.zeros(k, t["post"]) if post is None else np.asarray(post, t["post"])
         )
         self.parts["target"].append(
-            np.zeros(k, np.int64) if target is None else np.asarray(target, np.int64)
+            np.zeros(k, t["target"]) if target is None else np.asarray(target, t["target"])
         )
         if texts is None:
-            self.parts["text"].append(np.full(k, -1, np.int64))
+            self.parts["text"].append(np.full(k, -1, t["text"]))
         else:
             self.parts["text"].append(
-                np.arange(len(self.texts), len(self.texts) + k, dtype=np.int64)
+                np.arange(len(self.texts), len(self.texts) + k, dtype=t["text"])
             )
             self.texts.extend(texts)
         self.parts["country"].append(
-            np.full(k, -1, np.int16) if country is None else np.asarray(country, np.int16)
+            np.full(k, -1, t["country"]) if country is None else np.asarray(country, t["country"])
         )
 
     def columns(self) -> dict[str, np.ndarray]:
+        """All events as one array per column; the parts are released."""
         out = {}
         for c in _COLS:
             parts = self.parts[c]
-            dtype = {"action": np.int8, "country": np.int16}.get(c, np.int64)
-            out[c] = np.concatenate(parts) if parts else np.zeros(0, dtype)
+            out[c] = np.concatenate(parts) if parts else np.zeros(0, _DTYPES[c])
+            self.parts[c] = []
         return out
 
 
@@ -754,7 +769,6 @@ class _Sim:
         )
 
     def _views_and_reactions(self, rng, trng, b, tg, day_start, su, sstart, sdur, skind) -> None:
-        w = self.w
         a = self.live.a
         day_end = day_start + DAY
         n_live = len(self.live)
@@ -766,12 +780,6 @@ class _Sim:
         f1, f2 = _lomax_cdf(a1), _lomax_cdf(a2)
         lam = a["reach"] * np.maximum(f2 - f1, 0.0) / _lomax_cdf(np.array(VIEW_HORIZON_H))
         nv = rng.poisson(lam)
-        vi = np.repeat(np.arange(n_live), nv)
-        u = f1[vi] + rng.random(len(vi)) * (f2 - f1)[vi]
-        age_h = VIEW_SCALE_H * ((1.0 - u) ** (-1.0 / VIEW_SHAPE) - 1.0)
-        vts = np.clip(
-            a["created"][vi] + (age_h * HOUR).astype(np.int64) + 1000, day_start, day_end - 1
-        )
         # hand each view to a user whose (human) session covers that minute
         human = skind == 0
         hu, hs, hd = su[human], sstart[human], sdur[human]
@@ -782,6 +790,43 @@ class _Sim:
         pool = np.repeat(hu, hd)[np.argsort(mins, kind="stable")]
         cnt = np.bincount(mins, minlength=1440)
         ptr = np.concatenate([[0], np.cumsum(cnt)])
+        # in slices of VIEW_SLICE views, so memory stays bounded at any scale
+        bounds = np.searchsorted(
+            np.cumsum(nv), np.arange(1, 1 + int(nv.sum()) // VIEW_SLICE) * VIEW_SLICE
+        )
+        edges = [0, *sorted(set(bounds.tolist())), n_live]
+        for lo, hi in itertools.pairwise(edges):
+            if hi > lo:
+                self._view_slice(rng, b, tg, day_start, lo, hi, nv, f1, f2, pool, cnt, ptr)
+        # spam bots reply with links under popular live posts
+        bots = np.flatnonzero(skind == 1)
+        sb = bots[rng.random(len(bots)) < 0.3]
+        if len(sb):
+            rcdf = np.cumsum(a["reach"])
+            target_i = np.minimum(np.searchsorted(rcdf, rng.random(len(sb)) * rcdf[-1]), n_live - 1)
+            ok = a["created"][target_i] < day_start + sstart[sb] * MINUTE
+            sb, target_i = sb[ok], target_i[ok]
+            texts = [tg.reply("spam") for _ in range(len(sb))]
+            b.add(
+                day_start + sstart[sb] * MINUTE + rng.integers(0, 60_000, len(sb)),
+                su[sb] + 1,
+                ACT["reply"],
+                post=a["pid"][target_i],
+                target=a["author"][target_i] + 1,
+                texts=texts,
+            )
+
+    def _view_slice(self, rng, b, tg, day_start, lo, hi, nv, f1, f2, pool, cnt, ptr) -> None:
+        """Views of live posts ``lo:hi`` today, and the reactions they trigger."""
+        w = self.w
+        a = self.live.a
+        day_end = day_start + DAY
+        vi = np.repeat(np.arange(lo, hi), nv[lo:hi])
+        u = f1[vi] + rng.random(len(vi)) * (f2 - f1)[vi]
+        age_h = VIEW_SCALE_H * ((1.0 - u) ** (-1.0 / VIEW_SHAPE) - 1.0)
+        vts = np.clip(
+            a["created"][vi] + (age_h * HOUR).astype(np.int64) + 1000, day_start, day_end - 1
+        )
         vmin = (vts - day_start) // MINUTE
         c = cnt[vmin]
         pick = ptr[vmin] + (rng.random(len(vi)) * c).astype(np.int64)
@@ -909,23 +954,6 @@ class _Sim:
             target=tgt[ry],
             texts=texts,
         )
-        # spam bots reply with links under popular live posts
-        bots = np.flatnonzero(skind == 1)
-        sb = bots[rng.random(len(bots)) < 0.3]
-        if len(sb):
-            rcdf = np.cumsum(a["reach"])
-            target_i = np.minimum(np.searchsorted(rcdf, rng.random(len(sb)) * rcdf[-1]), n_live - 1)
-            ok = a["created"][target_i] < day_start + sstart[sb] * MINUTE
-            sb, target_i = sb[ok], target_i[ok]
-            texts = [tg.reply("spam") for _ in range(len(sb))]
-            b.add(
-                day_start + sstart[sb] * MINUTE + rng.integers(0, 60_000, len(sb)),
-                su[sb] + 1,
-                ACT["reply"],
-                post=a["pid"][target_i],
-                target=a["author"][target_i] + 1,
-                texts=texts,
-            )
 
     def _follows(self, rng, b, su, s_ms, sdur, skind) -> None:
         w = self.w
@@ -986,7 +1014,8 @@ class _Sim:
         now = np.flatnonzero(~later)
         now = now[np.argsort(cols["ts"][now], kind="stable")]
         ev = {c: cols[c][now] for c in _COLS}
-        n = len(now)
+        del cols, now, later
+        n = len(ev["ts"])
         eids = np.arange(self.next_eid, self.next_eid + n, dtype=np.int64)
         self.next_eid += n
         for code, cnt in enumerate(np.bincount(ev["action"], minlength=len(ACTIONS)).tolist()):
@@ -999,21 +1028,23 @@ class _Sim:
         wrng = np.random.default_rng([self.seed, 2, d])
         bounds = np.searchsorted(ev["ts"], day_start + HOUR * np.arange(25))
         last_slot = self.days * 24 - 1
+        first_eid = int(eids[0]) if n else 0
+
+        def fmt(rows: np.ndarray) -> list[str]:
+            return self._format(first_eid, rows, ev, day_start, text_json, prefix)
+
         for hr in range(24):
             lo, hi = int(bounds[hr]), int(bounds[hr + 1])
+            k = hi - lo
             slot = d * 24 + hr
             hour_start = day_start + hr * HOUR
-            r = ev["ts"][lo:hi] - day_start
-            lines = self._format(eids[lo:hi], r, ev, lo, hi, text_json, prefix)
-            keys = ev["ts"][lo:hi].copy()
-            k = len(lines)
             # late deliveries: move to a later hour's file (some into the next day's)
             late = np.flatnonzero(wrng.random(k) < LATE_RATE)
             delay = wrng.geometric(0.4, len(late)) + np.where(wrng.random(len(late)) < 0.15, 24, 0)
             dest = np.minimum(slot + delay, last_slot)
             moved = dest > slot
-            for i, s in zip(late[moved].tolist(), dest[moved].tolist()):
-                self.pending.setdefault(s, []).append(lines[i])
+            for line, s in zip(fmt(lo + late[moved]), dest[moved].tolist()):
+                self.pending.setdefault(s, []).append(line)
             self.stats["late_deliveries"] += int(moved.sum())
             keep = np.ones(k, bool)
             keep[late[moved]] = False
@@ -1021,65 +1052,71 @@ class _Sim:
             dup = np.flatnonzero(wrng.random(k) < DUPLICATE_RATE)
             ddest = np.minimum(slot + wrng.integers(0, 3, len(dup)), last_slot)
             extra_keys, extra_lines = [], []
-            for i, s in zip(dup.tolist(), ddest.tolist()):
+            for line, i, s in zip(fmt(lo + dup), dup.tolist(), ddest.tolist()):
                 if s == slot:
-                    extra_keys.append(int(keys[i]) + int(wrng.integers(1, HOUR)))
-                    extra_lines.append(lines[i])
+                    extra_keys.append(int(ev["ts"][lo + i]) + int(wrng.integers(1, HOUR)))
+                    extra_lines.append(line)
                 else:
-                    self.pending.setdefault(s, []).append(lines[i])
+                    self.pending.setdefault(s, []).append(line)
             self.stats["duplicate_lines"] += len(dup)
-            out_lines = [ln for ln, kp in zip(lines, keep.tolist()) if kp]
-            out_keys = [keys[keep]]
+            on_rows = lo + np.flatnonzero(keep)
             plines = self.pending.pop(slot, [])
             extra_lines.extend(plines)
             extra_keys.extend((hour_start + wrng.integers(0, HOUR, len(plines))).tolist())
             n_bad = (
-                int(wrng.binomial(len(out_lines) + len(extra_lines), self.corrupt_rate))
+                int(wrng.binomial(len(on_rows) + len(extra_lines), self.corrupt_rate))
                 if self.corrupt_rate > 0
                 else 0
             )
             for _ in range(n_bad):
-                extra_lines.append(self._garbage(wrng, lines, hour_start))
+                base = fmt(np.array([lo + int(wrng.integers(0, k))]))[0] if k else None
+                extra_lines.append(self._garbage(wrng, base, hour_start))
                 extra_keys.append(hour_start + int(wrng.integers(0, HOUR)))
             self.stats["corrupt_lines"] += n_bad
-            if extra_lines:
-                out_lines = out_lines + extra_lines
-                all_keys = np.concatenate(out_keys + [np.asarray(extra_keys, np.int64)])
-                order = np.argsort(all_keys, kind="stable")
-                out_lines = [out_lines[i] for i in order.tolist()]
-            self.stats["lines"] += len(out_lines)
-            data = ("\n".join(out_lines) + "\n") if out_lines else ""
-            (day_dir / f"hour={hr:02d}.jsonl").write_bytes(data.encode("utf-8", "surrogateescape"))
+            # merge by delivery time and write in blocks, so memory stays bounded at any scale
+            keys = np.concatenate([ev["ts"][on_rows], np.asarray(extra_keys, np.int64)])
+            order = np.argsort(keys, kind="stable")
+            n_on = len(on_rows)
+            self.stats["lines"] += len(order)
+            with open(day_dir / f"hour={hr:02d}.jsonl", "wb") as f:
+                for c0 in range(0, len(order), 50_000):
+                    pos = order[c0 : c0 + 50_000]
+                    on = pos < n_on
+                    formatted = iter(fmt(on_rows[pos[on]]))
+                    block = [
+                        next(formatted) if is_on else extra_lines[p - n_on]
+                        for p, is_on in zip(pos.tolist(), on.tolist())
+                    ]
+                    f.write(("\n".join(block) + "\n").encode("utf-8", "surrogateescape"))
         return n
 
-    def _format(self, eids, r, ev, lo, hi, text_json, prefix) -> list[str]:
+    def _format(self, first_eid, rows, ev, day_start, text_json, prefix) -> list[str]:
         hm, sm, cj = self.hm, self.sm, self.country_json
         acts = ACTIONS
-        mins = (r // MINUTE).tolist()
-        sub = (r % MINUTE).tolist()
+        r = ev["ts"][rows] - day_start
         return [
             f'{{"event_id":"ev{e:010d}","event_ts":"{prefix}{hm[m]}{sm[s]}","user_id":{u},'
             f'"action":"{acts[a]}","post_id":{p if p else "null"},'
             f'"target_user_id":{t if t else "null"},"text":{text_json[x]},"country":{cj[c]}}}'
             for e, m, s, u, a, p, t, x, c in zip(
-                eids.tolist(),
-                mins,
-                sub,
-                ev["user"][lo:hi].tolist(),
-                ev["action"][lo:hi].tolist(),
-                ev["post"][lo:hi].tolist(),
-                ev["target"][lo:hi].tolist(),
-                ev["text"][lo:hi].tolist(),
-                ev["country"][lo:hi].tolist(),
+                (rows + first_eid).tolist(),
+                (r // MINUTE).tolist(),
+                (r % MINUTE).tolist(),
+                ev["user"][rows].tolist(),
+                ev["action"][rows].tolist(),
+                ev["post"][rows].tolist(),
+                ev["target"][rows].tolist(),
+                ev["text"][rows].tolist(),
+                ev["country"][rows].tolist(),
             )
         ]
 
-    def _garbage(self, wrng, lines: list[str], hour_start: int) -> str:
+    def _garbage(self, wrng, base: str | None, hour_start: int) -> str:
         """One corrupt line of a random kind (fresh event_id so it never collides with a real one)."""
         kind = CORRUPTION_KINDS[int(wrng.integers(0, len(CORRUPTION_KINDS)))]
         self.corruptions[kind] += 1
-        if lines:
-            obj = json.loads(lines[int(wrng.integers(0, len(lines)))])
+        if base is not None:
+            obj = json.loads(base)
         else:
             obj = {
                 "event_id": "",
