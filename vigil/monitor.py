@@ -48,6 +48,7 @@ class DriftThresholds:
     score_psi: float = 0.25
     report_rate_ratio: float = 1.5
     recent_days: int = 3
+    reference_days: int = 14
     min_rows: int = 50
 
     @classmethod
@@ -206,22 +207,35 @@ def _window(frame, column: str, start: datetime, end: datetime):
     return frame[(ts >= start) & (ts < end)]
 
 
-def _reference_window(run_date: date, thresholds: DriftThresholds) -> tuple[datetime, datetime]:
-    """The champion's training window when a champion exists, else the 14 days before the recent window."""
-    recent_start = _day_start(run_date) - timedelta(days=thresholds.recent_days - 1)
+def champion_info() -> dict | None:
+    """The champion's registry metadata (``training.registry.meta``), or None without one."""
     try:
         from training import registry
 
-        meta = registry.champion_metadata()
-    except Exception as exc:  # no champion yet, or training not installed: fall back
-        log.info("no champion metadata (%s): reference = 14 days before the recent window", exc)
-        meta = None
-    if meta and meta.get("train_window"):
-        start, end = (datetime.fromisoformat(v) for v in meta["train_window"])
-        start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
-        end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
-        return start, min(end, recent_start)
-    return recent_start - timedelta(days=14), recent_start
+        model_id = registry.champion()
+        return registry.meta(model_id) if model_id else None
+    except Exception as exc:  # training not installed, or a broken registry: monitor without it
+        log.info("no champion metadata (%s)", exc)
+        return None
+
+
+def _reference_window(run_date: date, thresholds: DriftThresholds) -> tuple[datetime, datetime]:
+    """The champion's training window (registry meta ``windows["train"]``, clipped to end before the
+    recent window); without a champion, the ``reference_days`` days before the recent window."""
+    recent_start = _day_start(run_date) - timedelta(days=thresholds.recent_days - 1)
+    meta = champion_info()
+    window = ((meta or {}).get("windows") or {}).get("train")
+    if window:
+        start, end = (_utc(v) for v in window)
+        if start < recent_start:
+            return start, min(end, recent_start)
+        log.info("champion's training window starts after the recent window: using the default reference")
+    return recent_start - timedelta(days=thresholds.reference_days), recent_start
+
+
+def _utc(value) -> datetime:
+    ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
 def _day_start(day: date) -> datetime:
@@ -297,11 +311,17 @@ def run_checks(
             )
         )
 
-    # Score drift (scores: DataFrame with scored_at and score, from training.score)
+    # Score drift: the champion's scores (training.score writes scores/dt=D/scores.parquet with
+    # scored_at, probability, model_id). Reference: its scores in the reference window, else its
+    # scores before the recent window (its first days in service).
     if scores is None:
-        scores = _load_scores()
+        scores = _load_scores((champion_info() or {}).get("model_id"))
     if scores is not None and len(scores):
         ref_s = _window(scores, "scored_at", ref_start, ref_end)["score"]
+        if len(ref_s) < thresholds.min_rows:
+            ref_s = _window(
+                scores, "scored_at", recent_start - timedelta(days=thresholds.reference_days), recent_start
+            )["score"]
         cur_s = _window(scores, "scored_at", recent_start, recent_end)["score"]
         if len(ref_s) >= thresholds.min_rows and len(cur_s) >= thresholds.min_rows:
             v = psi(ref_s, cur_s)
@@ -339,14 +359,23 @@ def run_checks(
     return rows
 
 
-def _load_scores():
+def _load_scores(model_id: str | None = None):
+    """The scores training.score wrote (``scored_at``, ``score`` = calibrated probability), only the
+    given model's when ``model_id`` is set (a new champion's scores are a new distribution)."""
     import pandas as pd
 
     root = config.paths().home / "scores"
     files = sorted(root.glob("dt=*/scores.parquet"))
     if not files:
         return None
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    frame = pd.concat(
+        [pd.read_parquet(f, columns=["scored_at", "probability", "model_id"]) for f in files],
+        ignore_index=True,
+    ).rename(columns={"probability": "score"})
+    frame["scored_at"] = pd.to_datetime(frame["scored_at"], utc=True)
+    if model_id is not None:
+        frame = frame[frame["model_id"] == model_id]
+    return frame
 
 
 # ---------------------------------------------------------------- CLI

@@ -1,0 +1,259 @@
+"""Champion/challenger: retrain on a recent window, promote only a model that is better.
+
+``retrain_and_decide()`` is what a drift alert leads to (the ``vigil_train`` DAG, scheduled by the
+``vigil://monitor/drift_alert`` Asset):
+
+1. The holdout: labeled posts created in the last ``holdout_days`` days of data (every label that
+   has arrived by now; labels come late, so these are the most recent labels there are).
+2. The challenger trains on the ``window_days`` days before the holdout (recent traffic only; the
+   latest ``val_frac`` of those days calibrates and picks thresholds), through ``training.train``
+   with ``promote="never"``.
+3. Champion and challenger are scored on the SAME holdout (``training.train.evaluate_objects``).
+4. Promotion only if the challenger (a) has a higher recall at the target precision, (b) prevents
+   a larger share of harmful views in the replay, and (c) its removals on the holdout meet the
+   precision guardrail. Otherwise the champion stays. Without a champion the challenger is promoted.
+5. The decision, with every number, is appended to ``<models>/decisions.jsonl`` and logged.
+
+Rollback to the previous champion: ``vigil models rollback`` (``training.registry.rollback``).
+Thresholds: :class:`PromotionConfig` (defaults below; a JSON file overrides any field).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from vigil.config import paths
+from vigil.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PromotionConfig:
+    """Champion/challenger settings (defaults documented in the README's drift section)."""
+
+    window_days: int = 14  # challenger training window: labeled posts of the N days before the holdout
+    holdout_days: int = 3  # holdout: labeled posts created in the last N days of data
+    val_frac: float = 0.25  # latest share of the window's days used for calibration/thresholds
+    model: str = "multitask"  # whose metrics decide (multitask | baseline; replay also has cascade)
+    target_precision: float = 0.95  # recall is measured at this precision
+    precision_guardrail: float = 0.90  # challenger's removal precision on the holdout must be >= this
+    min_recall_gain: float = 0.0  # challenger recall must exceed champion's by more than this
+    min_views_gain: float = 0.0  # harmful-views-prevented share must exceed champion's by more than this
+    min_holdout_posts: int = 10  # fewer labeled holdout posts: no decision possible, champion stays
+    train_overrides: dict = field(default_factory=dict)  # TrainConfig fields for the challenger
+
+    @classmethod
+    def from_file(cls, path: str | Path | None) -> "PromotionConfig":
+        if path is None:
+            return cls()
+        try:
+            values = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read promotion config {path}: {exc}; pass a JSON object.") from None
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise UserError(
+                f"unknown promotion setting(s) {sorted(unknown)} in {path}: use {sorted(cls.__dataclass_fields__)}."
+            )
+        return cls(**values)
+
+
+def decisions_path() -> Path:
+    return paths().models / "decisions.jsonl"
+
+
+def read_decisions() -> list[dict]:
+    f = decisions_path()
+    if not f.is_file():
+        return []
+    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+
+
+# -- the rule (pure: tested on hand-made numbers) ----------------------------------------------------
+def headline(metrics: dict, model: str = "multitask") -> dict:
+    """The three numbers the rule reads from ``training.train.evaluate_objects`` metrics."""
+    ranking = (metrics.get("models") or {}).get(model, {})
+    replay = (metrics.get("replay") or {}).get(model, {})
+    return {
+        "recall_at_95p": _num(ranking.get("recall_at_95p")),
+        "harmful_views_prevented_share": _num(replay.get("harmful_views_prevented_share")),
+        "removal_precision": _num(replay.get("removal_precision")),
+        "posts_removed": int(replay.get("posts_removed") or 0),
+    }
+
+
+def _num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def decide(champion: dict | None, challenger: dict, cfg: PromotionConfig) -> dict:
+    """Promote or keep, from :func:`headline` numbers of both models on the same holdout.
+
+    NaN never passes a comparison (a one-class holdout decides nothing; a challenger that removes
+    nothing has no precision and fails the guardrail).
+    """
+    checks = {}
+    if champion is None:
+        return {"promote": True, "reason": "no champion yet", "checks": checks}
+    checks["recall_better"] = bool(
+        challenger["recall_at_95p"] > champion["recall_at_95p"] + cfg.min_recall_gain
+    )
+    checks["views_prevented_better"] = bool(
+        challenger["harmful_views_prevented_share"]
+        > champion["harmful_views_prevented_share"] + cfg.min_views_gain
+    )
+    checks["precision_guardrail"] = bool(challenger["removal_precision"] >= cfg.precision_guardrail)
+    promote = all(checks.values())
+    failed = [k for k, ok in checks.items() if not ok]
+    reason = "challenger better on every check" if promote else "champion stays: failed " + ", ".join(failed)
+    return {"promote": promote, "reason": reason, "checks": checks}
+
+
+# -- the retrain -------------------------------------------------------------------------------------
+def recent_splits(days: list[str], cfg: PromotionConfig) -> dict[str, list[str]]:
+    """Day lists for ``datasets.build``: the last ``holdout_days`` are the test split (the holdout);
+    the ``window_days`` before it train, their latest ``val_frac`` validate."""
+    days = sorted(days)
+    if len(days) < cfg.holdout_days + 2:
+        raise UserError(
+            f"only {len(days)} day(s) of labeled posts: the retrain needs {cfg.holdout_days} holdout day(s) "
+            "plus at least 2 training days; wait for more data or lower holdout_days."
+        )
+    test = days[-cfg.holdout_days:]
+    window = days[:-cfg.holdout_days][-cfg.window_days:]
+    n_val = max(1, round(len(window) * cfg.val_frac))
+    n_val = min(n_val, len(window) - 1)
+    return {"train": window[:-n_val], "val": window[-n_val:], "test": test}
+
+
+def _labeled_days(as_of: date | None) -> list[str]:
+    import pandas as pd
+
+    from training import datasets
+
+    labels = datasets._read_mart("post_labels")
+    posts = datasets._read_mart("posts")[["post_id", "created_at"]]
+    lab = labels[["post_id"]].merge(posts, on="post_id")
+    created = datasets._utc(lab["created_at"])
+    if as_of is not None:
+        created = created[created < pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)]
+    # Days with at least one labeled post; the window counts calendar days, so fill the gaps.
+    if created.empty:
+        raise UserError("there are no labeled posts: the retrain needs moderator labels.")
+    first, last = created.min().normalize(), created.max().normalize()
+    return [d.strftime("%Y-%m-%d") for d in pd.date_range(first, last, freq="D")]
+
+
+def retrain_and_decide(
+    cfg: PromotionConfig | None = None,
+    as_of: date | str | None = None,
+    trigger: dict | None = None,
+) -> dict:
+    """Train a challenger on the recent window, compare with the champion on the same holdout,
+    promote or keep, log and store the decision. Returns the decision record."""
+    from training import datasets, registry
+    from training.config import from_dict, load
+    from training.train import evaluate_objects, train
+
+    cfg = cfg or PromotionConfig()
+    as_of_day = date.fromisoformat(str(as_of)[:10]) if as_of else None
+    splits = recent_splits(_labeled_days(as_of_day), cfg)
+    train_cfg = load(**{**cfg.train_overrides, "promote": "never", "target_precision": cfg.target_precision})
+    log.info("retrain: challenger on %s .. %s, holdout %s .. %s", splits["train"][0], splits["val"][-1],
+             splits["test"][0], splits["test"][-1])
+    ts = datasets.build(train_cfg, splits=splits)
+    holdout = ts.split("test")
+    n_posts = int(holdout["post_id"].nunique())
+    n_harmful = int(holdout.groupby("post_id")["is_harmful"].first().sum())
+    summary = train(train_cfg, training_set=ts)
+    challenger_id = summary["model_id"]
+    challenger_bundle = registry.load(challenger_id)
+    challenger_metrics, _ = evaluate_objects(challenger_bundle, ts, train_cfg)
+
+    champion_id = registry.champion()
+    champion_numbers = None
+    if champion_id is not None:
+        bundle = registry.load(champion_id)
+        champion_cfg = from_dict(bundle["meta"]["config"])
+        champion_metrics, _ = evaluate_objects(bundle, ts, champion_cfg)
+        champion_numbers = headline(champion_metrics, cfg.model)
+    challenger_numbers = headline(challenger_metrics, cfg.model)
+
+    if n_posts < cfg.min_holdout_posts:
+        verdict = {"promote": champion_id is None,
+                   "reason": f"holdout has {n_posts} labeled posts < {cfg.min_holdout_posts}: "
+                             + ("no champion yet, challenger promoted" if champion_id is None else "champion stays"),
+                   "checks": {}}
+    else:
+        verdict = decide(champion_numbers, challenger_numbers, cfg)
+    if verdict["promote"]:
+        registry.promote(challenger_id)
+    record = {
+        "decided_at": datetime.now(UTC).isoformat(),
+        "decision": "promote" if verdict["promote"] else "keep",
+        "reason": verdict["reason"],
+        "checks": verdict["checks"],
+        "champion": champion_id,
+        "challenger": challenger_id,
+        "champion_after": registry.champion(),
+        "model": cfg.model,
+        "holdout": {"days": splits["test"], "labeled_posts": n_posts, "harmful_posts": n_harmful},
+        "train_window": {"train": splits["train"], "val": splits["val"]},
+        "champion_metrics": champion_numbers,
+        "challenger_metrics": challenger_numbers,
+        "config": asdict(cfg),
+        "trigger": trigger,
+    }
+    _append(record)
+    log.warning(
+        "champion/challenger: %s (%s); recall@%.0fP champion=%s challenger=%.3f; views prevented "
+        "champion=%s challenger=%.3f; challenger precision=%.3f; holdout %d posts (%d harmful)",
+        record["decision"].upper(), record["reason"], cfg.target_precision * 100,
+        _fmt(champion_numbers, "recall_at_95p"), challenger_numbers["recall_at_95p"],
+        _fmt(champion_numbers, "harmful_views_prevented_share"),
+        challenger_numbers["harmful_views_prevented_share"], challenger_numbers["removal_precision"],
+        n_posts, n_harmful,
+    )
+    return record
+
+
+def _fmt(numbers: dict | None, key: str) -> str:
+    return "-" if numbers is None else f"{numbers[key]:.3f}"
+
+
+def _append(record: dict) -> None:
+    f = decisions_path()
+    f.parent.mkdir(parents=True, exist_ok=True)
+    with f.open("a") as out:
+        out.write(json.dumps(_clean(record), default=_json_default, allow_nan=False) + "\n")
+
+
+def _clean(value):
+    """NaN -> null, so decisions.jsonl is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _json_default(value: Any):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (date, datetime, timedelta)):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
