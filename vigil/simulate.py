@@ -1341,7 +1341,8 @@ def simulate(
         for d in range(days):
             t_day = time.perf_counter()
             r = sim.day(d)
-            log.info(
+            log.log(
+                logging.DEBUG if bar is not None else logging.INFO,
                 "day %d/%d %s: %d events, %d posts (%d harmful), %d sessions, %.1fs",
                 d + 1,
                 days,
