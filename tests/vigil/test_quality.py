@@ -407,24 +407,24 @@ def test_training_set_gate_catches_leakage_imbalance_and_dead_features(home, tmp
 
 def downstream_pipeline(home: Path) -> Path:
     """What a DAG does: the gate, then (only if it passed) the next stage writes its output."""
-    quality.run_gate("marts", run_date=qd.DAY)
-    out = home / "features" / "exported_after_gate.parquet"
+    quality.run_gate("raw", run_date=qd.DAY)
+    out = home / "warehouse" / "built_after_gate.parquet"  # stands in for `vigil dbt staging`
     pd.DataFrame({"ok": [1]}).to_parquet(out)
     return out
 
 
 def test_failed_gate_stops_downstream_and_passing_gate_lets_it_run(home):
     h = home["home"]
-    out = h / "features" / "exported_after_gate.parquet"
-    pb = home["marts"]["post_behavior"].copy()
-    pb.loc[0, "likes"] = -1
-    qd.write_warehouse(h, {"post_behavior": pb})
+    out = h / "warehouse" / "built_after_gate.parquet"
+    frame = home["events"][qd.DAY].copy()
+    frame.loc[[2, 9], "post_id"] = -4
+    rewrite_day(h, qd.DAY, frame)
     before = data_digest(h)
-    with pytest.raises(quality.GateFailed, match=r"post_behavior\.likes: non_negative"):
+    with pytest.raises(quality.GateFailed, match=r"events\.post_id: positive_id .*2 unexpected"):
         downstream_pipeline(h)
     assert not out.exists()
-    assert data_digest(h) == before  # the bad table is still there to inspect, nothing else moved
-    qd.write_warehouse(h, {"post_behavior": home["marts"]["post_behavior"]})
+    assert data_digest(h) == before  # the bad partition is still there to inspect, nothing moved
+    rewrite_day(h, qd.DAY, home["events"][qd.DAY])
     assert downstream_pipeline(h).is_file()
 
 
