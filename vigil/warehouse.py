@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,7 @@ STAGES: dict[str, list[str]] = {
     "all": ["path:models"],
 }
 TARGETS = ("duckdb", "spark")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Feature marts (and the training tables) exported for Feast and training: features/<table>.parquet
 EXPORTED_TABLES = ("user_activity", "creator_context", "post_behavior", "posts", "post_labels")
 
@@ -68,6 +70,7 @@ def dbt_env(target: str = "duckdb") -> dict[str, str]:
             "DBT_LOG_PATH": str(dirs["logs"]),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
             "DBT_PARTIAL_PARSE": "True",
+            "DBT_USE_COLORS": "False",
         }
     )
     if target == "spark":
@@ -195,9 +198,14 @@ def summarize_run_results(path: Path) -> dict:
 def _failure_sentence(label: str, summary: dict, output: str, log_dir: Path) -> str:
     problems = summary["errors"] + summary["failures"]
     if not problems:  # dbt stopped before running nodes (parse/compile/connection error)
-        lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-        interesting = [ln for ln in lines if "error" in ln.lower() or "Error" in ln]
-        problems = (interesting or lines)[-3:] or ["dbt exited without output"]
+        lines = [re.sub(r"^\d\d:\d\d:\d\d\s+", "", ANSI.sub("", ln)).strip() for ln in output.splitlines()]
+        lines = [ln for ln in lines if ln and not ln.startswith(("{", "WARN", "26/"))]
+        marker = next((i for i, ln in enumerate(lines) if "Encountered an error" in ln), None)
+        if marker is not None:
+            problems = [" ".join(lines[marker + 1 : marker + 5])]
+        else:
+            interesting = [ln for ln in lines if "error" in ln.lower()]
+            problems = (interesting or lines)[-3:] or ["dbt exited without output"]
     text = "; ".join(p[:300] for p in problems[:5])
     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
     hint = ""
