@@ -352,7 +352,10 @@ def _print_model(train: dict) -> None:
         if key in result:
             print(f"  {key:<28} {result[key]}")
     numbers = _flat_numbers(result.get("metrics", result))
-    for name, value in numbers[:30]:
+    # Quality metrics first (AUC, precision/recall, calibration), then the rest, 25 lines at most.
+    key_words = ("auc", "ap", "precision", "recall", "f1", "ece", "brier", "prevented_share")
+    numbers.sort(key=lambda item: not any(w in item[0].rsplit(".", 1)[-1] for w in key_words))
+    for name, value in numbers[:25]:
         print(f"  {name:<40} {value:.4f}" if isinstance(value, float) else f"  {name:<40} {value}")
     if not numbers:
         print(f"  {_short(result, 600)}")
