@@ -24,6 +24,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
+from fnmatch import fnmatch
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -40,11 +41,20 @@ PSI_EPSILON = 1e-4
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """Alert thresholds. PSI > 0.25 is the usual "significant shift" rule of thumb."""
+    """Alert thresholds (a JSON file overrides any field; defaults documented in the README).
 
-    feature_psi: float = 0.25
-    feature_ks: float = 0.2
-    text_oov: float = 0.05
+    Measured on simulated worlds (1,500 users, 14 days, seed 7, no drift) the largest values on
+    days 7-14 were: feature PSI 0.32 / KS 0.27 (30-day-window features still warming up), report
+    rate ratio 1.04, new-token share 0.00. Bayesian-averaged rates (``*_bayes``, ``*_per_view``)
+    are shrunk towards a prior that dbt recomputes every day, so their distributions jump with the
+    prior (PSI 1-8 without any drift): they are recorded but excluded from alerting by default.
+    """
+
+    feature_psi: float = 0.5
+    feature_ks: float = 0.3
+    feature_alert_exclude: tuple[str, ...] = ("*_bayes", "*_per_view")  # fnmatch on the feature name
+    text_oov: float = 0.01  # excess share of recent tokens that are new AND frequent
+    new_token_min_count: int = 5  # a new token counts once it occurs this often in the window
     score_psi: float = 0.25
     report_rate_ratio: float = 1.5
     recent_days: int = 3
@@ -65,6 +75,8 @@ class DriftThresholds:
                 f"unknown drift threshold(s) {sorted(unknown)} in {path}: "
                 f"use {sorted(cls.__dataclass_fields__)}."
             )
+        if "feature_alert_exclude" in values:
+            values["feature_alert_exclude"] = tuple(values["feature_alert_exclude"])
         return cls(**values)
 
 
@@ -116,28 +128,33 @@ def vocabulary(texts: Iterable[str], min_count: int = 2) -> set[str]:
     return {tok for tok, n in counts.items() if n >= min_count}
 
 
-def oov_share(texts: Iterable[str], vocab: set[str]) -> float:
-    """Share of tokens (mentions and links normalised away) that the vocabulary has not seen."""
-    total = unseen = 0
-    for text in texts:
-        for tok in tokens(text):
-            if tok.startswith("@"):
-                continue  # handles (and links, removed by tokens()) are always new: not a shift
-            total += 1
-            unseen += tok not in vocab
+def oov_share(texts: Iterable[str], vocab: set[str], min_count: int = 1) -> float:
+    """Share of tokens (mentions and links normalised away) that the vocabulary has not seen,
+    counting only unseen tokens that occur at least ``min_count`` times in ``texts`` (a new
+    template or insult repeats; names, numbers and typos mostly do not)."""
+    counts = Counter(
+        tok for text in texts for tok in tokens(text) if not tok.startswith("@")
+    )  # handles (and links, removed by tokens()) are always new: not a shift
+    total = sum(counts.values())
+    unseen = sum(n for tok, n in counts.items() if tok not in vocab and n >= min_count)
     return unseen / total if total else float("nan")
 
 
-def text_drift(reference_texts: Sequence[str], current_texts: Sequence[str]) -> dict:
+def text_drift(reference_texts: Sequence[str], current_texts: Sequence[str], min_count: int = 1) -> dict:
     """OOV share of the recent texts minus the reference's own held-out OOV share.
 
     The reference is split in two halves (even/odd rows): the vocabulary of one half and the OOV
     share of the other tell how many new words an undrifted day brings; only the excess counts.
+    The held-out half is subsampled to the size of ``current_texts`` so ``min_count`` means the same.
     """
     vocab = vocabulary(reference_texts)
     half_vocab = vocabulary(reference_texts[::2])
-    baseline = oov_share(reference_texts[1::2], half_vocab)
-    current = oov_share(current_texts, vocab)
+    held_out = list(reference_texts[1::2])
+    if len(held_out) > len(current_texts) > 0:
+        step = len(held_out) / len(current_texts)
+        held_out = [held_out[int(i * step)] for i in range(len(current_texts))]
+    baseline = oov_share(held_out, half_vocab, min_count)
+    current = oov_share(current_texts, vocab, min_count)
     return {"current_oov": current, "baseline_oov": baseline, "excess": current - baseline}
 
 
@@ -285,6 +302,7 @@ def run_checks(
                 continue
             value = psi(ref[feature], cur[feature])
             ks, p_value = ks_statistic(ref[feature], cur[feature])
+            alerting = not any(fnmatch(feature, pat) for pat in thresholds.feature_alert_exclude)
             for check, v, limit in (
                 ("feature_psi", value, thresholds.feature_psi),
                 ("feature_ks", ks, thresholds.feature_ks),
@@ -292,8 +310,9 @@ def run_checks(
                 rows.append(
                     CheckRow(
                         day, check, f"{view}:{feature}", v, limit,
-                        bool(not math.isnan(v) and v > limit), len(ref), len(cur),
-                        f"ks_pvalue={p_value:.3g}" if check == "feature_ks" else "",
+                        bool(not math.isnan(v) and v > limit and alerting), len(ref), len(cur),
+                        (f"ks_pvalue={p_value:.3g}" if check == "feature_ks" else "")
+                        + ("" if alerting else " (not alerting: feature_alert_exclude)"),
                     )
                 )
 
@@ -302,7 +321,10 @@ def run_checks(
     ref_posts = _window(posts, "created_at", ref_start, ref_end)
     cur_posts = _window(posts, "created_at", recent_start, recent_end)
     if len(ref_posts) >= thresholds.min_rows and len(cur_posts) >= thresholds.min_rows:
-        text = text_drift(list(ref_posts["text"].fillna("")), list(cur_posts["text"].fillna("")))
+        text = text_drift(
+            list(ref_posts["text"].fillna("")), list(cur_posts["text"].fillna("")),
+            thresholds.new_token_min_count,
+        )
         rows.append(
             CheckRow(
                 day, "text_oov", "posts:text", text["excess"], thresholds.text_oov,

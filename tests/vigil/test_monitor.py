@@ -82,3 +82,21 @@ def test_run_checks_writes_time_series_and_alerts(tmp_path, monkeypatch, shift, 
         rate = checks.set_index("check").loc["report_rate", "value"]
         assert rate == pytest.approx(3.0)
         assert set(alerts["check"]) == {"report_rate", "text_oov"}
+
+
+def test_oov_share_min_count_keeps_only_repeated_new_tokens():
+    vocab = {"hello", "world"}
+    # tokens: hello world vigx | hello vigx typo1 | vigx  -> 7 tokens; vigx (3x) new, typo1 (1x) new
+    texts = ["hello world vigx", "hello vigx typo1", "vigx"]
+    assert monitor.oov_share(texts, vocab) == pytest.approx(4 / 7)
+    assert monitor.oov_share(texts, vocab, min_count=3) == pytest.approx(3 / 7)
+
+
+def test_thresholds_file_and_alert_exclusion(tmp_path):
+    f = tmp_path / "t.json"
+    f.write_text('{"feature_psi": 0.3, "feature_alert_exclude": ["uam_*"]}')
+    t = monitor.DriftThresholds.from_file(f)
+    assert t.feature_psi == 0.3 and t.feature_alert_exclude == ("uam_*",) and t.report_rate_ratio == 1.5
+    f.write_text('{"featur_psi": 0.3}')
+    with pytest.raises(monitor.UserError, match="featur_psi"):
+        monitor.DriftThresholds.from_file(f)
