@@ -68,6 +68,10 @@ class TrainConfig:
     calibration: str = "isotonic"  # or "platt"
     target_precision: float = 0.95
     confidence_z: float = 1.645  # one-sided 95% Wilson lower bound
+    # Weights in the precision bound: "sampling" (true prevalence, sampling_weight) or "labeled"
+    # (each labeled post counts once). With few random-queue labels (weight ~800 each) the
+    # sampling-weighted bound cannot reach 0.95 and nothing would ever be removed automatically.
+    threshold_weights: str = "sampling"
     review_band: float = 0.5  # review scores in [review_band * remove_threshold, remove_threshold)
 
     # --- evaluation ------------------------------------------------------------------------

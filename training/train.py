@@ -104,7 +104,8 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
         calibrators[name] = cal
         val[f"{name}_cal"] = cal.transform(val[name])
         pm = post_max(val, f"{name}_cal")
-        thresholds[name] = removal_threshold(pm["score"], pm["y"], pm["w"], cfg.target_precision, cfg.confidence_z)
+        tw = pm["w"] if cfg.threshold_weights == "sampling" else None
+        thresholds[name] = removal_threshold(pm["score"], pm["y"], tw, cfg.target_precision, cfg.confidence_z)
         log.info("%s removal threshold: %s", name, thresholds[name])
     choice = cascade.choose_tau(
         val["post_id"], val["student"], val["multitask_cal"], val["is_harmful"], w,
