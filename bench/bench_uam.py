@@ -103,7 +103,9 @@ def _python_snippet(body: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=100_000_000)
     parser.add_argument("--users", type=int, default=None, help="default: events / 100")
     parser.add_argument("--dir", type=Path, default=None, help="default: <data root>/bench/uam")
@@ -125,12 +127,16 @@ def main(argv: list[str] | None = None) -> dict:
     gen_seconds = time.perf_counter() - t0
     n_events = (args.events // DAYS) * DAYS
     size = sum(f.stat().st_size for f in events_dir.rglob("*.parquet"))
-    print(f"generated {n_events:,} events, {users:,} users, {DAYS} days, {size / 1e6:,.0f} MB "
-          f"in {gen_seconds:.1f} s  (DuckDB memory_limit {memory_limit}, threads {threads})")
+    print(
+        f"generated {n_events:,} events, {users:,} users, {DAYS} days, {size / 1e6:,.0f} MB "
+        f"in {gen_seconds:.1f} s  (DuckDB memory_limit {memory_limit}, threads {threads})"
+    )
 
     glob = f"{events_dir}/dt=*/events.parquet"
-    duck_setup = (f"import duckdb, json; con = duckdb.connect(config={{'memory_limit': '{memory_limit}', "
-                  f"'threads': {threads}, 'temp_directory': '{bench_home}/tmp'}}); con.execute(\"set TimeZone = 'UTC'; set enable_progress_bar = false\")")
+    duck_setup = (
+        f"import duckdb, json; con = duckdb.connect(config={{'memory_limit': '{memory_limit}', "
+        f"'threads': {threads}, 'temp_directory': '{bench_home}/tmp'}}); con.execute(\"set TimeZone = 'UTC'; set enable_progress_bar = false\")"
+    )
     first = (as_of - timedelta(days=29)).isoformat()
     window = f"dt between date '{first}' and date '{as_of.isoformat()}'"
     peers = {
@@ -174,28 +180,47 @@ def main(argv: list[str] | None = None) -> dict:
 
     # Vigil's dbt models, in a bench data root of their own (lake = the generated files)
     env = dict(os.environ, VIGIL_HOME=str(bench_home))
-    select = ["stg_lake__event_activity", "stg_lake__event_partitions",
-              "int_user_active_minutes_daily", "user_active_minutes", "uam_histogram"]
-    dbt_cmd = [sys.executable, "-c", textwrap.dedent(f"""
+    select = [
+        "stg_lake__event_activity",
+        "stg_lake__event_partitions",
+        "int_user_active_minutes_daily",
+        "user_active_minutes",
+        "uam_histogram",
+    ]
+    dbt_cmd = [
+        sys.executable,
+        "-c",
+        textwrap.dedent(f"""
         import json, sys
         from vigil import warehouse
         s = warehouse.run_dbt("run", {select!r}, full_refresh="--full-refresh" in sys.argv,
                               dbt_vars={{"as_of": "{as_of}"}})
         print(json.dumps({{n: v["seconds"] for n, v in s["nodes"].items()}}))
-    """)]
+    """),
+    ]
     for name, extra in (("vigil dbt", ["--full-refresh"]), ("dbt no-op", [])):
         seconds, peak, out = _measure(dbt_cmd + extra, env=env)
         nodes = json.loads(out.strip().splitlines()[-1])
         model_seconds = sum(nodes.values())
-        results[name] = {"seconds": seconds, "model_seconds": model_seconds, "peak_mb": peak / 1e6,
-                         "nodes": nodes}
-        print(f"  {name:<12} {seconds:8.2f} s   models {model_seconds:6.2f} s   peak {peak / 1e6:8,.0f} MB   "
-              + ", ".join(f"{n} {v:.2f}" for n, v in nodes.items()))
+        results[name] = {
+            "seconds": seconds,
+            "model_seconds": model_seconds,
+            "peak_mb": peak / 1e6,
+            "nodes": nodes,
+        }
+        print(
+            f"  {name:<12} {seconds:8.2f} s   models {model_seconds:6.2f} s   peak {peak / 1e6:8,.0f} MB   "
+            + ", ".join(f"{n} {v:.2f}" for n, v in nodes.items())
+        )
     import duckdb
 
     con = duckdb.connect(str(bench_home / "warehouse" / "vigil.duckdb"), read_only=True)
-    histograms["vigil dbt"] = [tuple(r) for r in con.execute(
-        "select lower, users from uam_histogram where users > 0 order by lower").fetchall()]
+    histograms["vigil dbt"] = [
+        tuple(r)
+        for r in con.execute(
+            "select lower, users from uam_histogram where users > 0 order by lower"
+        ).fetchall()
+    ]
     con.close()
 
     # one more day, then the daily incremental run (as_of moves to the new day)
@@ -205,10 +230,16 @@ def main(argv: list[str] | None = None) -> dict:
     seconds, peak, out = _measure(inc_cmd, env=env)
     nodes = json.loads(out.strip().splitlines()[-1])
     model_seconds = sum(nodes.values())
-    results["dbt +1 day"] = {"seconds": seconds, "model_seconds": model_seconds, "peak_mb": peak / 1e6,
-                             "nodes": nodes}
-    print(f"  {'dbt +1 day':<12} {seconds:8.2f} s   models {model_seconds:6.2f} s   peak {peak / 1e6:8,.0f} MB   "
-          + ", ".join(f"{n} {v:.2f}" for n, v in nodes.items()))
+    results["dbt +1 day"] = {
+        "seconds": seconds,
+        "model_seconds": model_seconds,
+        "peak_mb": peak / 1e6,
+        "nodes": nodes,
+    }
+    print(
+        f"  {'dbt +1 day':<12} {seconds:8.2f} s   models {model_seconds:6.2f} s   peak {peak / 1e6:8,.0f} MB   "
+        + ", ".join(f"{n} {v:.2f}" for n, v in nodes.items())
+    )
 
     reference = histograms["duckdb hand"]
     agree = {name: h == reference for name, h in histograms.items()}
@@ -216,8 +247,10 @@ def main(argv: list[str] | None = None) -> dict:
     print()
     print(f"UAM over {n_events:,} events (30-day window ending {as_of}), histogram S=1")
     print("(wall = whole process incl. dbt's start-up; models = dbt's own model timings)")
-    print(f"{'contender':<14}{'wall s':>9}{'vs fastest':>12}{'models s':>10}{'vs fastest':>12}"
-          f"{'events/s':>14}{'peak MB':>9}  same answer")
+    print(
+        f"{'contender':<14}{'wall s':>9}{'vs fastest':>12}{'models s':>10}{'vs fastest':>12}"
+        f"{'events/s':>14}{'peak MB':>9}  same answer"
+    )
     for name, r in results.items():
         r["ratio"] = r["seconds"] / fastest_peer
         r["events_per_s"] = n_events / r.get("model_seconds", r["seconds"])
@@ -227,15 +260,24 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             model = f"{'-':>10}{'-':>12}"
         same = {True: "yes", False: "NO"}.get(agree.get(name), "-")
-        print(f"{name:<14}{r['seconds']:>9.2f}{r['ratio']:>11.2f}x{model}{r['events_per_s']:>14,.0f}"
-              f"{r['peak_mb']:>9,.0f}  {same}")
+        print(
+            f"{name:<14}{r['seconds']:>9.2f}{r['ratio']:>11.2f}x{model}{r['events_per_s']:>14,.0f}"
+            f"{r['peak_mb']:>9,.0f}  {same}"
+        )
     inc, full = results["dbt +1 day"], results["vigil dbt"]
-    print(f"daily incremental (1 new day) {inc['model_seconds']:.2f} s of model time vs full recompute "
-          f"{full['model_seconds']:.2f} s ({full['model_seconds'] / max(inc['model_seconds'], 1e-9):.1f}x less)")
+    print(
+        f"daily incremental (1 new day) {inc['model_seconds']:.2f} s of model time vs full recompute "
+        f"{full['model_seconds']:.2f} s ({full['model_seconds'] / max(inc['model_seconds'], 1e-9):.1f}x less)"
+    )
     if not args.keep:
         shutil.rmtree(bench_home, ignore_errors=True)
-    return {"events": n_events, "users": users, "results": results, "agree": agree,
-            "generate_seconds": gen_seconds}
+    return {
+        "events": n_events,
+        "users": users,
+        "results": results,
+        "agree": agree,
+        "generate_seconds": gen_seconds,
+    }
 
 
 if __name__ == "__main__":

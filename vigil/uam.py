@@ -25,7 +25,9 @@ UAM_MODELS = ["user_active_minutes", "uam_histogram"]
 def _interval(value: object) -> int:
     text = str(value).strip()
     if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
-        raise UserError(f"--interval {value!r} is not a positive whole number of minutes: use e.g. 5.")
+        raise UserError(
+            f"--interval {value!r} is not a positive whole number of minutes: use e.g. 5."
+        )
     return int(text)
 
 
@@ -58,10 +60,14 @@ def _read_histogram(interval: int, as_of: str | None) -> dict:
 
     con = duckdb.connect(str(config.paths().warehouse), read_only=True)
     try:
-        rows = con.execute("select lower, upper, users from uam_histogram order by lower").fetchall()
+        rows = con.execute(
+            "select lower, upper, users from uam_histogram order by lower"
+        ).fetchall()
         window_end = con.execute("select max(as_of) from user_active_minutes").fetchone()[0]
         if window_end is None and as_of is None:  # nobody active: report the lake's last day
-            window_end = con.execute("select max(event_date) from stg_lake__event_partitions").fetchone()[0]
+            window_end = con.execute(
+                "select max(event_date) from stg_lake__event_partitions"
+            ).fetchone()[0]
     finally:
         con.close()
     return {
@@ -72,8 +78,14 @@ def _read_histogram(interval: int, as_of: str | None) -> dict:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--interval", required=True, metavar="S", help="bucket width in minutes (positive integer)")
-    parser.add_argument("--as-of", metavar="YYYY-MM-DD", help="last day of the 30-day window (default: latest lake day)")
+    parser.add_argument(
+        "--interval", required=True, metavar="S", help="bucket width in minutes (positive integer)"
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="last day of the 30-day window (default: latest lake day)",
+    )
     parser.add_argument("--json", action="store_true", help="print the histogram as JSON")
 
 
@@ -83,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     total = sum(b["users"] for b in result["buckets"])
-    print(f"User Active Minutes, 30 days ending {result['as_of']} (UTC), buckets of {result['interval_minutes']} min")
+    print(
+        f"User Active Minutes, 30 days ending {result['as_of']} (UTC), buckets of {result['interval_minutes']} min"
+    )
     print(f"{'UAM':>17}  {'users':>10}")
     for b in result["buckets"]:
         print(f"  [{b['lower']:>6}, {b['upper']:>6})  {b['users']:>10,}")

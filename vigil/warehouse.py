@@ -186,8 +186,11 @@ def summarize_run_results(path: Path) -> dict:
         if kind == "model":
             summary["models"] += 1
             summary["rows"] += int(rows or 0) if isinstance(rows, int) else 0
-            summary["nodes"][name] = {"status": status, "rows": rows,
-                                      "seconds": round(result.get("execution_time", 0.0), 2)}
+            summary["nodes"][name] = {
+                "status": status,
+                "rows": rows,
+                "seconds": round(result.get("execution_time", 0.0), 2),
+            }
         elif kind == "test":
             summary["tests"] += 1
         elif kind == "unit_test":
@@ -198,7 +201,10 @@ def summarize_run_results(path: Path) -> dict:
 def _failure_sentence(label: str, summary: dict, output: str, log_dir: Path) -> str:
     problems = summary["errors"] + summary["failures"]
     if not problems:  # dbt stopped before running nodes (parse/compile/connection error)
-        lines = [re.sub(r"^\d\d:\d\d:\d\d\s+", "", ANSI.sub("", ln)).strip() for ln in output.splitlines()]
+        lines = [
+            re.sub(r"^\d\d:\d\d:\d\d\s+", "", ANSI.sub("", ln)).strip()
+            for ln in output.splitlines()
+        ]
         lines = [ln for ln in lines if ln and not ln.startswith(("{", "WARN", "26/"))]
         marker = next((i for i, ln in enumerate(lines) if "Encountered an error" in ln), None)
         if marker is not None:
@@ -256,7 +262,10 @@ def build(
             {
                 "lake": fingerprint,
                 "built_at": time.time(),
-                "uam": {"as_of": dbt_vars.get("as_of"), "interval": dbt_vars.get("uam_interval", 1)},
+                "uam": {
+                    "as_of": dbt_vars.get("as_of"),
+                    "interval": dbt_vars.get("uam_interval", 1),
+                },
             }
         )
     summary["seconds"] = round(time.perf_counter() - started, 2)
@@ -269,7 +278,9 @@ def _add_table_rows(summary: dict) -> None:
 
     con = duckdb.connect(str(config.paths().warehouse), read_only=True)
     try:
-        sizes = dict(con.execute("select table_name, estimated_size from duckdb_tables()").fetchall())
+        sizes = dict(
+            con.execute("select table_name, estimated_size from duckdb_tables()").fetchall()
+        )
     finally:
         con.close()
     for name, node in summary["nodes"].items():
@@ -349,8 +360,11 @@ def lake_fingerprint() -> dict:
     """Files, bytes and newest mtime of the lake's events/users/labels: changes when ingest writes."""
     paths = config.paths()
     files = sorted(paths.lake_events.glob("dt=*/events.parquet"))
-    files += [p for p in (paths.lake_users / "users.parquet", paths.lake_labels / "labels.parquet")
-              if p.exists()]
+    files += [
+        p
+        for p in (paths.lake_users / "users.parquet", paths.lake_labels / "labels.parquet")
+        if p.exists()
+    ]
     stats = [p.stat() for p in files]
     return {
         "files": len(files),
@@ -395,7 +409,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = build(args.stage, as_of=args.as_of, full_refresh=args.full_refresh, target=args.target)
+    summary = build(
+        args.stage, as_of=args.as_of, full_refresh=args.full_refresh, target=args.target
+    )
     print(
         f"dbt build {args.stage}: {summary['models']} models, {summary['tests']} tests, "
         f"{summary['unit_tests']} unit tests passed ({summary['warnings']} warnings) "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,7 +26,12 @@ EVENT_SCHEMA = pa.schema(
     ]
 )
 USER_SCHEMA = pa.schema(
-    [("user_id", pa.int64()), ("created_at", TS), ("home_country", pa.string()), ("handle", pa.string())]
+    [
+        ("user_id", pa.int64()),
+        ("created_at", TS),
+        ("home_country", pa.string()),
+        ("handle", pa.string()),
+    ]
 )
 LABEL_SCHEMA = pa.schema(
     [
@@ -42,7 +47,7 @@ _ids = itertools.count(1)
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def event(ts: datetime | str, user_id: int, action: str = "view", **fields) -> dict:
@@ -66,7 +71,7 @@ def write_events(lake: Path, events: list[dict]) -> list[str]:
     """(Re)write the day partitions the events fall on; returns the days written."""
     by_day: dict[str, list[dict]] = defaultdict(list)
     for e in events:
-        by_day[e["event_ts"].astimezone(timezone.utc).date().isoformat()].append(e)
+        by_day[e["event_ts"].astimezone(UTC).date().isoformat()].append(e)
     for day, rows in by_day.items():
         rows.sort(key=lambda e: (e["user_id"], e["event_ts"]))
         out = lake / "events" / f"dt={day}" / "events.parquet"
@@ -75,17 +80,33 @@ def write_events(lake: Path, events: list[dict]) -> list[str]:
     return sorted(by_day)
 
 
-def write_lake(lake: Path, events: list[dict], users: list[dict] | None = None,
-               labels: list[dict] | None = None) -> None:
+def write_lake(
+    lake: Path,
+    events: list[dict],
+    users: list[dict] | None = None,
+    labels: list[dict] | None = None,
+) -> None:
     """A whole lake: events by day, users (default: every actor, created 2026-01-01), labels."""
     write_events(lake, events)
     if users is None:
-        ids = sorted({e["user_id"] for e in events} | {e["target_user_id"] for e in events
-                                                        if e["target_user_id"]})
-        users = [{"user_id": u, "created_at": utc("2026-01-01T00:00:00Z"), "home_country": "US",
-                  "handle": f"u{u}"} for u in ids]
+        ids = sorted(
+            {e["user_id"] for e in events}
+            | {e["target_user_id"] for e in events if e["target_user_id"]}
+        )
+        users = [
+            {
+                "user_id": u,
+                "created_at": utc("2026-01-01T00:00:00Z"),
+                "home_country": "US",
+                "handle": f"u{u}",
+            }
+            for u in ids
+        ]
     (lake / "users").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(users, schema=USER_SCHEMA), lake / "users" / "users.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(users, schema=USER_SCHEMA), lake / "users" / "users.parquet"
+    )
     (lake / "labels").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(labels or [], schema=LABEL_SCHEMA),
-                   lake / "labels" / "labels.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(labels or [], schema=LABEL_SCHEMA), lake / "labels" / "labels.parquet"
+    )

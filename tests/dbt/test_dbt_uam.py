@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-
 from lakefiles import event, write_lake
+
 from vigil import cli, config, uam, warehouse
 from vigil.errors import UserError
 
@@ -56,8 +56,10 @@ def leetcode_home(tmp_path_factory):
     home, mp = _build_home(tmp_path_factory, "uam-leetcode")
     events = []
     for day, (logs, _, _) in LEETCODE.items():
-        start = datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
-        events += [event(start + timedelta(minutes=m), user + 1, "view", post_id=1) for user, m in logs]
+        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        events += [
+            event(start + timedelta(minutes=m), user + 1, "view", post_id=1) for user, m in logs
+        ]
     write_lake(config.paths().lake, events)
     mp.undo()
     return home
@@ -66,7 +68,7 @@ def leetcode_home(tmp_path_factory):
 @pytest.mark.parametrize("day", list(LEETCODE))
 def test_leetcode_1817_examples(leetcode_home, monkeypatch, capsys, day):
     monkeypatch.setenv("VIGIL_HOME", str(leetcode_home))
-    logs, k, expected = LEETCODE[day]
+    _logs, k, expected = LEETCODE[day]
     result = _uam_json(capsys, "--interval", "1", "--as-of", day)
     assert result["interval_minutes"] == 1 and result["as_of"] == day
     users_by_lower = {b["lower"]: b["users"] for b in result["buckets"]}
@@ -112,7 +114,7 @@ def brute_force_uam(lake: Path, as_of: date) -> dict[int, int]:
     for f in sorted((lake / "events").glob("dt=*/events.parquet")):
         table = pq.read_table(f, columns=["user_id", "event_ts"])
         for user, ts in zip(table["user_id"].to_pylist(), table["event_ts"].to_pylist()):
-            ts = ts.astimezone(timezone.utc)
+            ts = ts.astimezone(UTC)
             if first <= ts.date() <= as_of:
                 minutes[user].add(ts.replace(second=0, microsecond=0))
     return {user: len(m) for user, m in minutes.items() if m}
@@ -123,7 +125,10 @@ def brute_force_histogram(per_user: dict[int, int], interval: int) -> list[dict]
     counts = [0] * (top + 1)
     for value in per_user.values():
         counts[value // interval] += 1
-    return [{"lower": k * interval, "upper": (k + 1) * interval, "users": n} for k, n in enumerate(counts)]
+    return [
+        {"lower": k * interval, "upper": (k + 1) * interval, "users": n}
+        for k, n in enumerate(counts)
+    ]
 
 
 def test_dbt_build_all_is_green_and_exports_features(sim_home):
@@ -141,7 +146,9 @@ def test_dbt_build_all_is_green_and_exports_features(sim_home):
 def test_sim_user_active_minutes_match_brute_force(sim_home, monkeypatch):
     home, _ = sim_home
     monkeypatch.setenv("VIGIL_HOME", str(home))
-    last_day = max(date.fromisoformat(p.parent.name[3:]) for p in (home / "lake/events").glob("dt=*/*"))
+    last_day = max(
+        date.fromisoformat(p.parent.name[3:]) for p in (home / "lake/events").glob("dt=*/*")
+    )
     expected = brute_force_uam(home / "lake", last_day)
     con = duckdb.connect(str(home / "warehouse/vigil.duckdb"), read_only=True)
     got = dict(con.execute("select user_id, uam from user_active_minutes").fetchall())
@@ -154,11 +161,15 @@ def test_sim_user_active_minutes_match_brute_force(sim_home, monkeypatch):
 def test_sim_histogram_matches_brute_force(sim_home, monkeypatch, capsys, interval, as_of_offset):
     home, _ = sim_home
     monkeypatch.setenv("VIGIL_HOME", str(home))
-    last_day = max(date.fromisoformat(p.parent.name[3:]) for p in (home / "lake/events").glob("dt=*/*"))
+    last_day = max(
+        date.fromisoformat(p.parent.name[3:]) for p in (home / "lake/events").glob("dt=*/*")
+    )
     as_of = last_day + timedelta(days=as_of_offset)
     result = _uam_json(capsys, "--interval", str(interval), "--as-of", as_of.isoformat())
     assert result["as_of"] == as_of.isoformat()
-    assert result["buckets"] == brute_force_histogram(brute_force_uam(home / "lake", as_of), interval)
+    assert result["buckets"] == brute_force_histogram(
+        brute_force_uam(home / "lake", as_of), interval
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,8 +189,10 @@ def test_late_event_reprocesses_only_its_day(tmp_path, monkeypatch):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
     lake = config.paths().lake
     days = ["2026-10-01", "2026-10-02", "2026-10-03"]
-    events = {d: [event(f"{d}T10:0{i}:00Z", u, "view", post_id=1) for u in (1, 2) for i in range(3)]
-              for d in days}
+    events = {
+        d: [event(f"{d}T10:0{i}:00Z", u, "view", post_id=1) for u in (1, 2) for i in range(3)]
+        for d in days
+    }
     write_lake(lake, [e for d in days for e in events[d]])
     warehouse.build("all")
     before = _daily(tmp_path)
@@ -187,8 +200,10 @@ def test_late_event_reprocesses_only_its_day(tmp_path, monkeypatch):
 
     # a late delivery for the oldest day: one new minute (10:30) and one repeat of 10:01,
     # appended to that day's partition as ingest does
-    late = [event("2026-10-01T10:30:15Z", 1, "like", post_id=1),
-            event("2026-10-01T10:01:40Z", 1, "view", post_id=1)]
+    late = [
+        event("2026-10-01T10:30:15Z", 1, "like", post_id=1),
+        event("2026-10-01T10:01:40Z", 1, "view", post_id=1),
+    ]
     from lakefiles import write_events
 
     write_events(lake, events["2026-10-01"] + late)
@@ -221,11 +236,14 @@ def _random_events(seed: int, days: list[str], users: int = 40, per_day: int = 1
     rng = random.Random(seed)
     events = []
     for day in days:
-        start = datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
         for _ in range(per_day):
             # minutes cluster (repeated actions in one minute) and reach both day edges
-            offset = timedelta(minutes=rng.choice([0, 1, 2, 59, 600, 601, 1438, 1439, rng.randrange(1440)]),
-                               seconds=rng.randrange(60), microseconds=rng.randrange(1_000_000))
+            offset = timedelta(
+                minutes=rng.choice([0, 1, 2, 59, 600, 601, 1438, 1439, rng.randrange(1440)]),
+                seconds=rng.randrange(60),
+                microseconds=rng.randrange(1_000_000),
+            )
             events.append(event(start + offset, rng.randrange(1, users + 1), "view", post_id=1))
     return events
 
@@ -267,8 +285,11 @@ def test_spark_and_duckdb_give_the_same_histogram(tmp_path, monkeypatch):
     from lakefiles import write_events
 
     late = _random_events(6, ["2026-10-01", "2026-10-04"], per_day=60)
-    write_events(lake, [e for e in events if e["event_ts"].date().isoformat() == "2026-10-01"]
-                 + [e for e in late if e["event_ts"].date().isoformat() == "2026-10-01"])
+    write_events(
+        lake,
+        [e for e in events if e["event_ts"].date().isoformat() == "2026-10-01"]
+        + [e for e in late if e["event_ts"].date().isoformat() == "2026-10-01"],
+    )
     write_events(lake, [e for e in late if e["event_ts"].date().isoformat() == "2026-10-04"])
     warehouse.run_dbt("run", uam_models, dbt_vars=dbt_vars)
     warehouse.run_dbt("run", uam_models, target="spark", dbt_vars=dbt_vars)
