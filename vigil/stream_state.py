@@ -14,7 +14,8 @@ effect once. The in-memory copy is a write-back cache bounded by a memory budget
 records are evicted after a checkpoint and read back from SQLite on their next event.
 
 Memory (bench/bench_stream.py, simulated month, 11 day records per user on average): about 4.2 KB
-per user of state (mostly the day lists and their 1440-bit ints), so 1M users need ~3.9 GiB; seen event_ids in the 48 h lateness horizon add ~2.5 KB per user.
+per user of state (mostly the day lists and their 1440-bit ints), so 1M users need ~3.9 GiB;
+seen event_ids in the 48 h lateness horizon add ~2.5 KB per user.
 Default budget ``VIGIL_STREAM_MEMORY_BUDGET_MB=2048``: seen ids may use a quarter of it, beyond
 that duplicates are looked up in the checkpoint's (day, event_id) index; users fill the rest, and
 the least recently used records beyond it live only in SQLite (~3.3 KB per user on disk).
