@@ -155,3 +155,48 @@ def test_no_drift_no_alert_on_the_same_days(tmp_path, monkeypatch):
     alerts_by_day = {d: sorted({f"{a.check}:{a.subject}" for a in _daily(raw, _day(d))}) for d in DAILY_DAYS}
     print("alerts by day (no drift):", json.dumps(alerts_by_day))
     assert not any(alerts_by_day.values()), alerts_by_day
+
+
+AIRFLOW_RUN = r"""
+import json, sys, sqlalchemy as sa
+from vigil import airflow_env, pipeline
+env = airflow_env.build_env()
+airflow_env.ensure_ready(env)
+out = {"runs": {}}
+for day in sys.argv[1:]:
+    r = pipeline.dags_test("vigil_monitor", day, {"day": day}, env=env)
+    out["runs"][day] = {"ok": r["ok"], "states": {t: v["state"] for t, v in r["tasks"].items()}}
+eng = sa.create_engine(airflow_env.sql_alchemy_conn())
+with eng.connect() as c:
+    out["events"] = [[r[0], r[1]] for r in c.execute(sa.text(
+        "select a.uri, e.extra from asset_event e join asset a on a.id = e.asset_id"))]
+print(json.dumps(out, default=str))
+"""
+
+
+def test_vigil_monitor_dag_emits_the_asset_event_only_on_alert(tmp_path, monkeypatch):
+    """Real Airflow (``airflow dags test``, SQLite metadata DB): a quiet day skips
+    ``emit_drift_alert`` (no Asset event); a drifted day emits ``vigil://monitor/drift_alert``
+    with what drifted. Data: the hand-made feature tables of test_monitor (report rate x3 and new
+    words on the last 3 days of 20)."""
+    import subprocess
+    import sys
+
+    from test_monitor import _features
+
+    home = tmp_path / "vigil"
+    monkeypatch.setenv("VIGIL_HOME", str(home))
+    monkeypatch.setenv("VIGIL_AIRFLOW_DB", "sqlite")
+    _features(home, 3.0)
+    proc = subprocess.run([sys.executable, "-c", AIRFLOW_RUN, "2026-10-14", "2026-10-20"],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["runs"]["2026-10-14"]["states"] == {"check_drift": "success", "emit_drift_alert": "skipped"}
+    assert out["runs"]["2026-10-20"]["states"] == {"check_drift": "success", "emit_drift_alert": "success"}
+    assert len(out["events"]) == 1
+    uri, extra = out["events"][0]
+    assert uri == "vigil://monitor/drift_alert"
+    extra = json.loads(extra) if isinstance(extra, str) else extra
+    assert extra["day"] == "2026-10-20"
+    assert "report_rate:post_behavior:reports_per_view" in extra["drifted"]
