@@ -218,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # Started in the background SIGINT may be inherited as ignored: make Ctrl-C always stop.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         print(f"Starting Airflow (log: {server.log_path}) ...", flush=True)
         wait_healthy(server, progress=True)
