@@ -33,7 +33,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,16 @@ TARGET_ACTIONS = frozenset({"block", "mute", "follow", "unfollow"})
 TEXT_ACTIONS = frozenset({"post", "reply"})
 HARM_TYPES = frozenset(config.HARM_TYPES)
 QUEUES = frozenset({"reported", "random"})
-EVENT_FIELDS = ("event_id", "event_ts", "user_id", "action", "post_id", "target_user_id", "text", "country")
+EVENT_FIELDS = (
+    "event_id",
+    "event_ts",
+    "user_id",
+    "action",
+    "post_id",
+    "target_user_id",
+    "text",
+    "country",
+)
 
 # Quarantine reasons. Field-level reasons are "<kind>: <field>".
 R_UTF8 = "invalid UTF-8"
@@ -91,7 +100,7 @@ _TS_RE = re.compile(
 _CANONICAL_TS_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
 _COUNTRY_RE = re.compile(r"[A-Z]{2}", re.ASCII)
 _HOUR_FILE_RE = re.compile(r"dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/hour=([0-9]{2})\.jsonl", re.ASCII)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Bad(Exception):
@@ -113,7 +122,7 @@ def parse_ts(value: str) -> int | None:
         return None
     y, mo, d, h, mi, s, frac, off = m.groups()
     try:
-        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=timezone.utc)
+        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC)
     except ValueError:
         return None
     us = (dt - _EPOCH) // timedelta(microseconds=1)
@@ -232,7 +241,14 @@ def check_label(obj: dict) -> tuple:
         raise Bad("wrong type: sampling_weight")
     if not (math.isfinite(weight) and weight >= 1):
         raise Bad("invalid value: sampling_weight")
-    return (post_id, is_harmful, ",".join(sorted(set(harm_types))), labeled_at, queue, float(weight))
+    return (
+        post_id,
+        is_harmful,
+        ",".join(sorted(set(harm_types))),
+        labeled_at,
+        queue,
+        float(weight),
+    )
 
 
 def parse_line(line: bytes) -> dict:
@@ -397,11 +413,7 @@ def _one_object_per_line(chunk: bytes, n_lines: int) -> bool:
     counts would differ). Anything else goes to the exact per-line path.
     """
     starts = chunk.count(b"\n{") + chunk.startswith(b"{")
-    ends = (
-        chunk.count(b"}\n")
-        + chunk.count(b"}\r\n")
-        + (chunk.endswith(b"}") or chunk.endswith(b"}\r"))
-    )
+    ends = chunk.count(b"}\n") + chunk.count(b"}\r\n") + chunk.endswith((b"}", b"}\r"))
     return starts == n_lines and ends == n_lines
 
 
@@ -422,6 +434,10 @@ def _bulk_parse(chunk: bytes, n_lines: int):
 
     if not _one_object_per_line(chunk, n_lines):
         return None, None
+    try:  # the JSON reader does not reliably reject invalid UTF-8 inside strings
+        chunk.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, chunk.count(b"\n", 0, exc.start)
     try:
         table = pa_json.read_json(
             io.BytesIO(chunk),
@@ -580,6 +596,9 @@ def read_event_file(path: Path, source_file: str, hour_start_us: int, fast: bool
                 bulk(lo, lo + hint)  # the rows before the reported one parsed
                 slow(lo + hint, lo + hint + 1)
                 lo += hint + 1
+            elif hi - lo == 1:
+                slow(lo, hi)
+                return
             else:  # no usable hint: bisect
                 mid = (lo + hi) // 2
                 bulk(lo, mid)
@@ -591,7 +610,10 @@ def read_event_file(path: Path, source_file: str, hour_start_us: int, fast: bool
         slow(0, n_lines)
     if slow_rows or not tables:
         tables.append(_rows_to_events(slow_rows, slow_row_lines, source_file))
-    result.table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    if len(tables) > 1:  # back to line order, so ties in the partition sort are in line order
+        result.table = pa.concat_tables(tables).combine_chunks().sort_by("source_line")
+    else:
+        result.table = tables[0]
     result.quarantine.sort()
     assert result.table.num_rows + len(result.quarantine) == result.read
     return result
@@ -659,13 +681,12 @@ def _first_new_rows(ids, existing_ids=None):
 def _keep_last(table, key: str):
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if table.num_rows == 0:
         return table
     indexed = pa.table({key: table[key], "_i": pa.array(np.arange(table.num_rows))})
     last = indexed.group_by(key, use_threads=False).aggregate([("_i", "max")])["_i_max"]
-    return table.take(pc.sort_indices(last))
+    return table.take(np.sort(last.to_numpy()))
 
 
 def merge_day(lake_events: Path, day: date, new_tables: list) -> tuple[int, int]:
@@ -692,7 +713,9 @@ def merge_day(lake_events: Path, day: date, new_tables: list) -> tuple[int, int]
             existing = _read_parquet(dest, event_schema())
             new = pa.concat_tables([existing, new]).combine_chunks()
         # Arrow's sort is stable: ties keep partition rows first, then file and line order.
-        order = pc.sort_indices(new, sort_keys=[("user_id", "ascending"), ("event_ts", "ascending")])
+        order = pc.sort_indices(
+            new, sort_keys=[("user_id", "ascending"), ("event_ts", "ascending")]
+        )
         _write_parquet(new.take(order), dest)
     return loaded, offered - loaded
 
@@ -743,14 +766,18 @@ def _check_raw_dir(raw: Path) -> None:
         )
 
 
-def discover_event_files(raw: Path, day: date | None) -> tuple[list[tuple[date, int, Path]], list[str]]:
+def discover_event_files(
+    raw: Path, day: date | None
+) -> tuple[list[tuple[date, int, Path]], list[str]]:
     """Hour files as (dt, hour, path) sorted by dt, hour; plus .jsonl files with unusable names."""
     events = raw / "events"
     found, skipped = [], []
     if day is not None:
         pattern = f"dt={day.isoformat()}/*.jsonl"
         if not (events / f"dt={day.isoformat()}").is_dir():
-            raise UserError(f"no raw events for {day}: {events / f'dt={day.isoformat()}'} is missing.")
+            raise UserError(
+                f"no raw events for {day}: {events / f'dt={day.isoformat()}'} is missing."
+            )
     else:
         pattern = "**/*.jsonl"
     for path in events.glob(pattern) if events.is_dir() else []:
@@ -769,7 +796,7 @@ def discover_event_files(raw: Path, day: date | None) -> tuple[list[tuple[date, 
 
 
 def _hour_start_us(dt: date, hour: int) -> int:
-    start = datetime(dt.year, dt.month, dt.day, hour, tzinfo=timezone.utc)
+    start = datetime(dt.year, dt.month, dt.day, hour, tzinfo=UTC)
     return (start - _EPOCH) // timedelta(microseconds=1)
 
 
@@ -802,7 +829,9 @@ def _read_snapshot_file(path: Path, source_file: str, check) -> tuple[list[tuple
     return rows, len(lines), quarantine
 
 
-def _ingest_snapshot(raw: Path, name: str, check, schema, key: str, dest: Path, quarantine, sources):
+def _ingest_snapshot(
+    raw: Path, name: str, check, schema, key: str, dest: Path, quarantine, sources
+):
     import pyarrow as pa
 
     counts = Counts()
@@ -829,7 +858,11 @@ def _ingest_snapshot(raw: Path, name: str, check, schema, key: str, dest: Path, 
     counts.duplicates = in_file_duplicates + unchanged
     log.info(
         "ingest: %s: read %d, loaded %d, quarantined %d, duplicates %d",
-        name, counts.read, counts.loaded, counts.quarantined, counts.duplicates,
+        name,
+        counts.read,
+        counts.loaded,
+        counts.quarantined,
+        counts.duplicates,
     )
     return counts
 
@@ -905,7 +938,9 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
                 try:
                     result = read_event_file(path, source_file, _hour_start_us(dt, hour), fast=fast)
                 except PermissionError as exc:
-                    raise UserError(f"cannot read {path}: {exc.strerror}; fix its permissions.") from None
+                    raise UserError(
+                        f"cannot read {path}: {exc.strerror}; fix its permissions."
+                    ) from None
                 sources.add(("events", source_file))
                 day_read += result.read
                 day_bad += len(result.quarantine)
@@ -921,18 +956,36 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
             log.info(
                 "ingest: dt=%s (%d/%d): %d files, %d lines, %d quarantined, %d checked line by line"
                 ", %.0f lines/s",
-                dt, n_dt, len(by_dt), len(hours), day_read, day_bad, day_slow,
+                dt,
+                n_dt,
+                len(by_dt),
+                len(hours),
+                day_read,
+                day_bad,
+                day_slow,
                 day_read / elapsed if elapsed else 0.0,
             )
         flush(before=None)
 
         users = _ingest_snapshot(
-            raw, "users.jsonl", check_user, user_schema(), "user_id",
-            paths.lake_users / "users.parquet", quarantine, sources,
+            raw,
+            "users.jsonl",
+            check_user,
+            user_schema(),
+            "user_id",
+            paths.lake_users / "users.parquet",
+            quarantine,
+            sources,
         )
         labels = _ingest_snapshot(
-            raw, "labels.jsonl", check_label, label_schema(), "post_id",
-            paths.lake_labels / "labels.parquet", quarantine, sources,
+            raw,
+            "labels.jsonl",
+            check_label,
+            label_schema(),
+            "post_id",
+            paths.lake_labels / "labels.parquet",
+            quarantine,
+            sources,
         )
         quarantine_total = _write_quarantine(
             paths.quarantine / "quarantine.parquet", quarantine, sources
@@ -955,8 +1008,13 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
     log.info(
         "ingest: read %d, loaded %d, quarantined %d, duplicates %d (%d files, %d partitions written) "
         "in %.1f s",
-        total.read, total.loaded, total.quarantined, total.duplicates, len(files),
-        len(days_written), result["seconds"],
+        total.read,
+        total.loaded,
+        total.quarantined,
+        total.duplicates,
+        len(files),
+        len(days_written),
+        result["seconds"],
     )
     return result
 
@@ -978,7 +1036,7 @@ def _split_by_day(table, pending: dict) -> None:
 
 def _append_log(path: Path, raw: Path, day: date | None, result: dict) -> None:
     entry = {
-        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "raw_dir": str(raw),
         "day": day.isoformat() if day else None,
     } | {k: v for k, v in result.items() if k != "skipped_files"}
@@ -1000,11 +1058,15 @@ def _day_arg(value: str) -> date:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--raw", type=Path, default=None,
+        "--raw",
+        type=Path,
+        default=None,
         help="raw log directory written by `vigil simulate` (default: $VIGIL_HOME/raw)",
     )
     parser.add_argument(
-        "--day", type=_day_arg, default=None,
+        "--day",
+        type=_day_arg,
+        default=None,
         help="only load events/dt=YYYY-MM-DD/ (plus users and labels); default: every day",
     )
     parser.add_argument("--json", action="store_true", help="print the counts as one JSON object")
@@ -1026,7 +1088,9 @@ def run(args: argparse.Namespace) -> int:
             f"{c['duplicates']:>12,}"
         )
     if result["days"]:
-        print(f"partitions written: {len(result['days'])} ({result['days'][0]} .. {result['days'][-1]})")
+        print(
+            f"partitions written: {len(result['days'])} ({result['days'][0]} .. {result['days'][-1]})"
+        )
     else:
         print("partitions written: none (nothing new)")
     if result["reasons"]:

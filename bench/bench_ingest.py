@@ -1,0 +1,208 @@
+"""Simulate and ingest throughput at ~10M events (``make bench``), with peak memory.
+
+1. Calibrate: a small simulation (1,000 users, up to 7 days) gives events per user-day; the
+   benchmark picks ``--users`` so that ``--days`` days come to about ``--events`` events.
+2. ``simulate`` that world into a temp dir; time it (events/s).
+3. ``ingest`` it into an empty lake; time it (events/s = raw event lines / wall seconds).
+4. Re-ingest the same input (the idempotent no-op: every row a duplicate) and time it.
+5. Baseline, side by side: one day ingested by the exact per-line Python path
+   (``ingest(fast=False)``: ``json.loads`` + the validator per line) against the default bulk
+   path on the same day; the ratio is the bulk path's speed-up.
+
+Each stage runs in its own process so its peak RSS is its own.
+
+    python -m bench ingest                      # ~10M events, 30 days
+    python -m bench ingest --events 200000      # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+_CHILD = r"""
+import json, os, resource, sys, time, logging
+logging.basicConfig(level=logging.WARNING)
+spec = json.loads(sys.argv[1])
+os.environ["VIGIL_HOME"] = spec["home"]
+t0 = time.perf_counter()
+if spec["stage"] == "simulate":
+    from vigil.simulate import simulate
+    out = simulate(spec["raw"], users=spec["users"], days=spec["days"], seed=spec["seed"],
+                   progress=False)
+else:
+    from vigil.ingest import ingest
+    out = ingest(spec["raw"], day=spec.get("day"), fast=spec.get("fast", True))
+seconds = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+cpu = time.process_time()
+print(json.dumps({"result": out, "seconds": seconds, "peak_rss_mb": rss, "cpu_seconds": cpu},
+                 default=str))
+"""
+
+
+def _stage(**spec) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps(spec)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench stage {spec['stage']} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _events_per_user_day(work: Path, days: int, seed: int) -> float:
+    cal_days = min(days, 7)
+    run = _stage(
+        stage="simulate",
+        raw=str(work / "calibrate"),
+        home=str(work / "home-cal"),
+        users=1000,
+        days=cal_days,
+        seed=seed,
+    )
+    shutil.rmtree(work / "calibrate", ignore_errors=True)
+    return run["result"]["events"] / (1000 * cal_days)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench ingest", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--events", type=int, default=10_000_000, help="target events (default 10M)"
+    )
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument(
+        "--users", type=int, default=None, help="skip calibration: simulate N users"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="default: a temp dir, removed after"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work dir")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="vigil-bench-ingest-", dir=args.workdir))
+    raw, home = work / "raw", work / "home"
+    try:
+        users = args.users
+        if users is None:
+            rate = _events_per_user_day(work, args.days, args.seed)
+            users = max(50, math.ceil(args.events / (rate * args.days)))
+            print(f"calibration: {rate:.1f} events per user-day -> --users {users:,}", flush=True)
+        sim = _stage(
+            stage="simulate",
+            raw=str(raw),
+            home=str(home),
+            users=users,
+            days=args.days,
+            seed=args.seed,
+        )
+        events = sim["result"]["events"]
+        lines = sim["result"]["lines"]
+        print(
+            f"simulated {events:,} events ({lines:,} lines) in {sim['seconds']:.1f} s", flush=True
+        )
+        first = _stage(stage="ingest", raw=str(raw), home=str(home))
+        print(f"ingested in {first['seconds']:.1f} s", flush=True)
+        again = _stage(stage="ingest", raw=str(raw), home=str(home))
+        assert again["result"]["loaded"] == 0, again["result"]
+        # Baseline vs bulk path on the same single day, each into an empty lake.
+        day = sorted(p.name[3:] for p in (raw / "events").iterdir())[
+            len(list((raw / "events").iterdir())) // 2
+        ]
+        fast_day = _stage(stage="ingest", raw=str(raw), home=str(work / "home-fast"), day=day)
+        slow_day = _stage(
+            stage="ingest", raw=str(raw), home=str(work / "home-slow"), day=day, fast=False
+        )
+        assert {
+            k: fast_day["result"][k] for k in ("read", "loaded", "quarantined", "duplicates")
+        } == {k: slow_day["result"][k] for k in ("read", "loaded", "quarantined", "duplicates")}
+        lake_mb = sum(p.stat().st_size for p in (home / "lake").rglob("*") if p.is_file()) / 2**20
+        raw_mb = sum(p.stat().st_size for p in (raw / "events").rglob("*") if p.is_file()) / 2**20
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    r = first["result"]
+    ev = r["streams"]["events"]
+    day_lines = fast_day["result"]["streams"]["events"]["read"]
+    rows = [
+        ("simulate", events, sim["seconds"], sim["cpu_seconds"], sim["peak_rss_mb"]),
+        (
+            "ingest (bulk, default)",
+            ev["read"],
+            first["seconds"],
+            first["cpu_seconds"],
+            first["peak_rss_mb"],
+        ),
+        (
+            "re-ingest (no-op)",
+            again["result"]["streams"]["events"]["read"],
+            again["seconds"],
+            again["cpu_seconds"],
+            again["peak_rss_mb"],
+        ),
+        (
+            f"1 day bulk ({day})",
+            day_lines,
+            fast_day["seconds"],
+            fast_day["cpu_seconds"],
+            fast_day["peak_rss_mb"],
+        ),
+        (
+            f"1 day per-line baseline",
+            day_lines,
+            slow_day["seconds"],
+            slow_day["cpu_seconds"],
+            slow_day["peak_rss_mb"],
+        ),
+    ]
+    print()
+    print(
+        f"ingest benchmark: {users:,} users x {args.days} days = {events:,} events, "
+        f"raw events {raw_mb:,.0f} MB -> lake {lake_mb:,.0f} MB"
+    )
+    print(
+        f"{'stage':<28} {'events':>12} {'wall s':>8} {'cpu s':>8} {'events/s':>12} {'peak RSS MB':>12}"
+    )
+    for name, n, wall, cpu, rss in rows:
+        print(f"{name:<28} {n:>12,} {wall:>8.1f} {cpu:>8.1f} {n / wall:>12,.0f} {rss:>12,.0f}")
+    speedup = slow_day["seconds"] / fast_day["seconds"]
+    print(f"bulk path vs per-line baseline on one day: {speedup:.1f}x faster")
+    print(
+        f"ingest counts: read {r['read']:,}, loaded {r['loaded']:,}, quarantined {r['quarantined']:,}, "
+        f"duplicates {r['duplicates']:,}"
+    )
+    return {
+        "users": users,
+        "days": args.days,
+        "events": events,
+        "simulate_events_per_s": events / sim["seconds"],
+        "ingest_events_per_s": ev["read"] / first["seconds"],
+        "reingest_events_per_s": ev["read"] / again["seconds"],
+        "baseline_events_per_s": day_lines / slow_day["seconds"],
+        "bulk_day_events_per_s": day_lines / fast_day["seconds"],
+        "bulk_vs_baseline": speedup,
+        "simulate_peak_rss_mb": sim["peak_rss_mb"],
+        "ingest_peak_rss_mb": first["peak_rss_mb"],
+        "lake_mb": lake_mb,
+        "raw_mb": raw_mb,
+        "counts": {k: r[k] for k in ("read", "loaded", "quarantined", "duplicates")},
+    }
+
+
+if __name__ == "__main__":
+    main()
