@@ -12,8 +12,10 @@ but noisily: benign "controversial" posts draw dislikes and reports, a few adver
 mass-report targeted creators, abusers cheer each other on, and early in a harmful post's life its
 audience is mostly sympathetic (weak signal). Mentioned users get a notification and often report or
 block harassers. Moderators label a queue of posts: posts reported in their first 24 h with
-probability ``P_REPORTED``, the rest with ``P_RANDOM``; labels carry ``sampling_weight = 1/p`` and
-are ~97% accurate.
+probability ``P_REPORTED`` (queue ``reported``); the rest go to a stratified audit sample (queue
+``random``): ``P_RANDOM`` of all posts, ``P_REACH`` of posts that passed ``REACH_VIEWS`` views in
+their first day, ``P_REPEAT`` of posts whose author already had a post labeled harmful. Each label
+carries ``sampling_weight = 1/p`` for the probability that picked it; moderators are ~99% accurate.
 
 The log pipeline is imperfect on purpose: ~0.5% of events arrive in a later hour file (some the
 next day), ~0.2% of lines are delivered twice, and ``corrupt_rate`` extra garbage lines of varied
@@ -125,8 +127,11 @@ VIEW_SLICE = 300_000  # views generated (and their reactions) per vectorised sli
 
 # Labeling queue: inclusion probabilities (sampling_weight = 1 / p) and moderator accuracy.
 P_REPORTED = 0.9
-P_RANDOM = 0.0012
-MODERATOR_ACCURACY = 0.97
+P_RANDOM = 0.004  # audit: a uniform sample of posts nobody reported
+P_REACH = 0.025  # audit: posts with at least REACH_VIEWS views in their first 24 h
+REACH_VIEWS = 100
+P_REPEAT = 0.025  # audit: posts by authors with an earlier post labeled harmful (abusers repeat)
+MODERATOR_ACCURACY = 0.99
 
 LATE_RATE = 0.005
 DUPLICATE_RATE = 0.002
@@ -359,6 +364,7 @@ _LIVE = (
     "rnoise",
     "mention",
     "reports24",
+    "views24",
     "first_report",
     "final",
     "types",
@@ -379,6 +385,7 @@ class _Live:
             "rnoise": np.zeros(0),
             "mention": np.zeros(0, bool),
             "reports24": np.zeros(0, np.int32),
+            "views24": np.zeros(0, np.int32),
             "first_report": np.zeros(0, np.int64),
             "final": np.zeros(0, bool),
             "types": np.zeros(0, np.uint8),
@@ -436,6 +443,7 @@ class _Sim:
         self.carry: tuple[dict[str, np.ndarray], list[str]] | None = None
         self.pending: dict[int, list[str]] = {}
         self.labels: list[dict] = []
+        self.flagged_authors: dict[int, int] = {}  # author -> first harmful verdict (ms)
         self.counts = {a: 0 for a in ACTIONS}
         self.stats = {
             "posts": 0,
@@ -571,6 +579,7 @@ class _Sim:
                 "rnoise": np.exp(rng.normal(0.0, 0.7, n_p)),
                 "mention": mention_of >= 0,
                 "reports24": np.zeros(n_p, np.int32),
+                "views24": np.zeros(n_p, np.int32),
                 "first_report": np.full(n_p, np.iinfo(np.int64).max),
                 "final": np.zeros(n_p, bool),
                 "types": types,
@@ -593,7 +602,7 @@ class _Sim:
         pk = w.kind[p_author]
         u = rng.random(n_p)
         harm = np.select(
-            [p_sk == 2, pk == BOT, pk == ABU], [u < 0.9, u < 0.8, u < 0.13], u < 0.0006
+            [p_sk == 2, pk == BOT, pk == ABU], [u < 0.9, u < 0.8, u < 0.15], u < 0.0007
         )
         is_campaign = w.campaign[p_author] & harm
         texts: list[str] = []
@@ -837,6 +846,7 @@ class _Sim:
         author = a["author"][vi]
         post = a["pid"][vi]
         b.add(vts, viewer + 1, ACT["view"], post=post, target=author + 1)
+        np.add.at(a["views24"], vi[vts < a["created"][vi] + DAY], 1)
         # refreshes: the same view again within seconds
         rep = rng.random(nvw) < 0.03
         b.add(
@@ -864,7 +874,7 @@ class _Sim:
         p_share = np.where(h, np.where(symp, 0.05, 0.002), 0.008 * q)
         p_report = np.where(
             h,
-            np.where(symp, 0.0, np.where(spam, 0.07, 0.14) * early * rn),
+            np.where(symp, 0.0, np.where(spam, 0.15, 0.30) * early * rn),
             (0.00005 + 0.002 * cz) * rn,
         )
         p_report = np.where(adv, 0.25, p_report)
@@ -1176,7 +1186,14 @@ class _Sim:
         if not len(idx):
             return
         reported = a["reports24"][idx] > 0
-        p = np.where(reported, P_REPORTED, P_RANDOM)
+        # audit strata: only what the platform knew when the post left the 24 h window
+        flagged_at = np.array(
+            [self.flagged_authors.get(int(x), np.iinfo(np.int64).max) for x in a["author"][idx]],
+            dtype=np.int64,
+        )
+        p_audit = np.where(a["views24"][idx] >= REACH_VIEWS, P_REACH, P_RANDOM)
+        p_audit = np.where(flagged_at < a["created"][idx], np.maximum(p_audit, P_REPEAT), p_audit)
+        p = np.where(reported, P_REPORTED, p_audit)
         picked = rng.random(len(idx)) < p
         idx, p, reported = idx[picked], p[picked], reported[picked]
         created = a["created"][idx]
@@ -1196,6 +1213,10 @@ class _Sim:
                 continue  # not yet labeled when the logs were exported
             truth = bool(a["harm"][i])
             verdict = truth if correct[j] else not truth
+            if verdict:
+                author = int(a["author"][i])
+                first = self.flagged_authors.get(author, int(labeled_at[j]))
+                self.flagged_authors[author] = min(first, int(labeled_at[j]))
             if verdict and truth:
                 names = [n for n in HARM_TYPES if a["types"][i] & HT_BIT[n]]
                 if len(names) > 1 and drop_secondary[j]:
@@ -1385,6 +1406,10 @@ def simulate(
         "labels": len(labels),
         "labels_harmful": sum(r["is_harmful"] for r in labels),
         "labels_reported_queue": sum(r["queue"] == "reported" for r in labels),
+        "labels_by_weight": {
+            str(wt): sum(r["sampling_weight"] == wt for r in labels)
+            for wt in sorted({r["sampling_weight"] for r in labels})
+        },
         "actions": sim.counts,
         "user_kinds": {k: int((sim.w.kind == i).sum()) for i, k in enumerate(KINDS)},
     }
