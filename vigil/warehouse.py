@@ -71,6 +71,10 @@ def dbt_env(target: str = "duckdb") -> dict[str, str]:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
             "DBT_PARTIAL_PARSE": "True",
             "DBT_USE_COLORS": "False",
+            # a stage runs only the tests whose parents are all built by it or an earlier stage
+            # (dbt's default "eager" would run marts' relationship tests during `staging` and
+            # fail on a fresh warehouse)
+            "DBT_INDIRECT_SELECTION": "buildable",
         }
     )
     if target == "spark":
