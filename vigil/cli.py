@@ -17,7 +17,7 @@ from vigil.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("vigil.simulate", "write 30 days of simulated social-network logs"),
     "ingest": ("vigil.ingest", "load raw log files into the Parquet lake (quarantining bad rows)"),
-    "dbt": ("vigil.warehouse", "run dbt build for one stage (staging, intermediate, marts, all)"),
+    "dbt": ("vigil.warehouse", "run dbt build for one stage (staging, marts, all)"),
     "uam": ("vigil.uam", "print the User Active Minutes histogram"),
     "validate": ("vigil.quality", "run the Great Expectations gate for one stage"),
     "features": ("vigil.features", "Feast: apply, materialize, serve, get online features"),
