@@ -52,6 +52,8 @@ US_PER_HOUR = 3600 * US_PER_SECOND
 FUTURE_SLACK_US = 25 * US_PER_HOUR
 # Below this many lines a chunk the bulk parser rejects goes line by line instead of being bisected.
 BISECT_MIN_LINES = 32
+# Hour files are validated in batches of about this many bytes (one bulk parse each).
+BATCH_BYTES = 32 << 20
 LOW_CARDINALITY = frozenset(
     {"action", "country", "source_file", "home_country", "harm_types", "queue", "stream", "reason"}
 )
@@ -374,36 +376,6 @@ class Counts:
         }
 
 
-@dataclass
-class _FileResult:
-    table: Any  # pyarrow.Table in event_schema()
-    read: int
-    quarantine: list[tuple[int, str, str]] = field(default_factory=list)  # (line, reason, raw)
-    slow_lines: int = 0
-
-
-def _rows_to_events(rows: list[tuple], lines: list[int], source_file: str):
-    import pyarrow as pa
-
-    cols = list(zip(*rows)) if rows else [[] for _ in EVENT_FIELDS]
-    schema = event_schema()
-    arrays = [pa.array(col, type=schema.field(i).type) for i, col in enumerate(cols)]
-    arrays.append(pa.array([source_file] * len(rows), type=pa.string()))
-    arrays.append(pa.array(lines, type=pa.int64()))
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _slow_lines(lines, first_line: int, limit_us: int, rows, row_lines, quarantine) -> None:
-    """Exact per-line validation of ``lines`` (first one is line number ``first_line``)."""
-    for offset, line in enumerate(lines):
-        number = first_line + offset
-        try:
-            rows.append(check_event(parse_line(line), limit_us))
-            row_lines.append(number)
-        except Bad as bad:
-            quarantine.append((number, bad.args[0], _raw_text(line)))
-
-
 def _one_object_per_line(chunk: bytes, n_lines: int) -> bool:
     """True when every line starts with ``{`` and ends with ``}``.
 
@@ -459,8 +431,9 @@ def _bulk_parse(chunk: bytes, n_lines: int):
     return table, None
 
 
-def _vector_check(table, limit_us: int):
-    """Arrow-vectorised contract check. Returns (ok mask, event_ts as int64 us)."""
+def _vector_check(table, limit_us):
+    """Arrow-vectorised contract check. ``limit_us``: latest event_ts per row (an array) or for
+    all rows. Returns (ok mask, event_ts as int64 us)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -520,13 +493,19 @@ def _vector_check(table, limit_us: int):
     return ok, ts_us
 
 
-def _fast_table(table, ts_us, ok, first_line: int, source_file: str):
-    import numpy as np
+@dataclass
+class _BatchResult:
+    table: Any  # pyarrow.Table in event_schema(), in file then line order
+    read: list[int]  # lines per file
+    quarantine: list[tuple[str, int, str, str]] = field(default_factory=list)
+    # (source_file, line, reason, raw)
+    slow_lines: int = 0
+
+
+def _fast_table(table, ts_us, ok, source_files, source_lines, global_index):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    line_numbers = pa.array(np.arange(first_line, first_line + table.num_rows, dtype=np.int64))
-    schema = event_schema()
     arrays = [
         table["event_id"],
         pc.cast(ts_us, pa.timestamp("us", tz="UTC")),
@@ -536,44 +515,80 @@ def _fast_table(table, ts_us, ok, first_line: int, source_file: str):
         table["target_user_id"],
         table["text"],
         table["country"],
-        pa.repeat(pa.scalar(source_file), table.num_rows),
-        line_numbers,
+        source_files,
+        source_lines,
+        global_index,
     ]
-    full = pa.Table.from_arrays(arrays, schema=schema)
+    full = pa.Table.from_arrays(arrays, schema=event_schema().append(pa.field("_g", pa.int64())))
     return full if pc.all(ok).as_py() else full.filter(ok)
 
 
-def read_event_file(path: Path, source_file: str, hour_start_us: int, fast: bool = True):
-    """Validate one hour file. Returns a _FileResult (valid rows as an Arrow table, bad lines)."""
+def read_event_batch(files: list[tuple[Path, str, int]], fast: bool = True) -> _BatchResult:
+    """Validate hour files ``(path, source_file, hour_start_us)`` as one batch: one bulk parse
+    and one vector check for all of them, so small files do not pay per-call overheads."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    data = path.read_bytes()
-    # The file's final newline ends the last line; it does not start a new one.
-    n_lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    datas, counts = [], []
+    for path, _, _ in files:
+        data = path.read_bytes()
+        # The file's final newline ends the last line; it does not start a new one.
+        n = data.count(b"\n")
+        if data and not data.endswith(b"\n"):
+            n += 1
+            data += b"\n"
+        datas.append(data)
+        counts.append(n)
+    data = b"".join(datas)
+    del datas
+    n_lines = sum(counts)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)  # first global line per file
+    file_of = np.repeat(np.arange(len(files), dtype=np.int64), counts)
+    limits = np.array([start + FUTURE_SLACK_US for _, _, start in files], dtype=np.int64)
+    names = pa.array([name for _, name, _ in files], type=pa.string())
     split: list[list[bytes]] = []  # the lines, split only when some line needs a closer look
 
     def lines() -> list[bytes]:
         if not split:
             parts = data.split(b"\n")
-            if parts and parts[-1] == b"":
-                parts.pop()
+            parts.pop()  # data ends with a newline
             split.append(parts)
         return split[0]
 
-    limit_us = hour_start_us + FUTURE_SLACK_US
-    result = _FileResult(table=None, read=n_lines)
+    result = _BatchResult(table=None, read=counts)
     tables = []
     slow_rows: list[tuple] = []
-    slow_row_lines: list[int] = []
+    slow_where: list[int] = []  # global line index of each slow row
 
     def slow(lo: int, hi: int) -> None:
         result.slow_lines += hi - lo
-        _slow_lines(lines()[lo:hi], lo + 1, limit_us, slow_rows, slow_row_lines, result.quarantine)
+        all_lines = lines()
+        for g in range(lo, hi):
+            f = int(file_of[g])
+            line = all_lines[g]
+            try:
+                slow_rows.append(check_event(parse_line(line), int(limits[f])))
+                slow_where.append(g)
+            except Bad as bad:
+                result.quarantine.append(
+                    (files[f][1], g - int(starts[f]) + 1, bad.args[0], _raw_text(line))
+                )
 
-    def accept(table, lo: int) -> None:
-        ok, ts_us = _vector_check(table, limit_us)
-        tables.append(_fast_table(table, ts_us, ok, lo + 1, source_file))
+    def accept(table, lo: int, hi: int) -> None:
+        ok, ts_us = _vector_check(table, pa.array(limits[file_of[lo:hi]]))
+        where = np.arange(lo, hi, dtype=np.int64)
+        fidx = file_of[lo:hi]
+        tables.append(
+            _fast_table(
+                table,
+                ts_us,
+                ok,
+                names.take(fidx),
+                pa.array(where - starts[fidx] + 1),
+                pa.array(where),
+            )
+        )
         # Rows the vector check does not accept: the per-line validator gives their reason
         # (or accepts them, e.g. a timestamp with an offset instead of Z).
         for i in pc.indices_nonzero(pc.invert(ok)).to_pylist():
@@ -590,7 +605,7 @@ def read_event_file(path: Path, source_file: str, hour_start_us: int, fast: bool
             table, hint = _bulk_parse(chunk, hi - lo)
             chunk = None
             if table is not None:
-                accept(table, lo)
+                accept(table, lo, hi)
                 return
             if hint is not None and 0 <= hint < hi - lo:
                 bulk(lo, lo + hint)  # the rows before the reported one parsed
@@ -609,14 +624,27 @@ def read_event_file(path: Path, source_file: str, hour_start_us: int, fast: bool
     else:
         slow(0, n_lines)
     if slow_rows or not tables:
-        tables.append(_rows_to_events(slow_rows, slow_row_lines, source_file))
-    if len(tables) > 1:  # back to line order, so ties in the partition sort are in line order
-        result.table = pa.concat_tables(tables).combine_chunks().sort_by("source_line")
-    else:
-        result.table = tables[0]
+        schema = event_schema()
+        cols = list(zip(*slow_rows)) if slow_rows else [[] for _ in EVENT_FIELDS]
+        where = np.asarray(slow_where, dtype=np.int64)
+        fidx = file_of[where]
+        arrays = [pa.array(col, type=schema.field(i).type) for i, col in enumerate(cols)]
+        arrays += [names.take(fidx), pa.array(where - starts[fidx] + 1), pa.array(where)]
+        tables.append(
+            pa.Table.from_arrays(arrays, schema=schema.append(pa.field("_g", pa.int64())))
+        )
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    if len(tables) > 1:  # back to file and line order, so partition-sort ties keep that order
+        table = table.combine_chunks().sort_by("_g")
+    result.table = table.drop_columns(["_g"])
     result.quarantine.sort()
-    assert result.table.num_rows + len(result.quarantine) == result.read
+    assert result.table.num_rows + len(result.quarantine) == n_lines
     return result
+
+
+def read_event_file(path: Path, source_file: str, hour_start_us: int, fast: bool = True):
+    """Validate one hour file (see :func:`read_event_batch`)."""
+    return read_event_batch([(path, source_file, hour_start_us)], fast=fast)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -650,16 +678,14 @@ def _read_parquet(path: Path, schema, columns=None):
     return table
 
 
-def _first_new_rows(ids, existing_ids=None):
+def _first_new_rows(con, ids, existing_ids=None):
     """Sorted indices of the rows whose id is not in ``existing_ids`` nor in an earlier row,
     or None when that is every row. DuckDB's hash aggregate is several times faster than
     Arrow's on strings."""
-    import duckdb
     import numpy as np
     import pyarrow as pa
 
     n = len(ids)
-    con = duckdb.connect(config={"threads": 1})
     try:
         con.register("new_ids", pa.table({"event_id": ids, "_i": pa.array(np.arange(n))}))
         if existing_ids is not None:
@@ -672,7 +698,9 @@ def _first_new_rows(ids, existing_ids=None):
             sql = "select min(_i) as i from new_ids group by event_id"
         keep = con.sql(sql).fetchnumpy()["i"]
     finally:
-        con.close()
+        con.unregister("new_ids")
+        if existing_ids is not None:
+            con.unregister("old_ids")
     if len(keep) == n:
         return None
     return np.sort(np.asarray(keep, dtype=np.int64))
@@ -689,7 +717,7 @@ def _keep_last(table, key: str):
     return table.take(np.sort(last.to_numpy()))
 
 
-def merge_day(lake_events: Path, day: date, new_tables: list) -> tuple[int, int]:
+def merge_day(lake_events: Path, day: date, new_tables: list, con) -> tuple[int, int]:
     """Merge validated rows into the day's partition. Returns (loaded, duplicates).
 
     Rows whose event_id is already in the partition, or earlier among the new rows, are
@@ -704,7 +732,7 @@ def merge_day(lake_events: Path, day: date, new_tables: list) -> tuple[int, int]
     existing_ids = None
     if dest.exists():
         existing_ids = _read_parquet(dest, None, columns=["event_id"])["event_id"]
-    keep = _first_new_rows(new["event_id"], existing_ids)
+    keep = _first_new_rows(con, new["event_id"], existing_ids)
     if keep is not None:
         new = new.take(keep)
     loaded = new.num_rows
@@ -917,11 +945,12 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
         for name in skipped:
             log.warning("ingest: skipping %s: not named events/dt=YYYY-MM-DD/hour=HH.jsonl", name)
         pending: dict[date, list] = {}
+        con = _duckdb(paths)
 
         def flush(before: date | None) -> None:
             for d in sorted(pending):
                 if before is None or d < before:
-                    loaded, dups = merge_day(paths.lake_events, d, pending.pop(d))
+                    loaded, dups = merge_day(paths.lake_events, d, pending.pop(d), con)
                     events.loaded += loaded
                     events.duplicates += dups
                     if loaded:
@@ -933,19 +962,22 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
         for n_dt, (dt, hours) in enumerate(sorted(by_dt.items()), start=1):
             t0 = time.perf_counter()
             day_read = day_bad = day_slow = 0
-            for hour, path in hours:
-                source_file = path.relative_to(raw).as_posix()
+            for batch in _batches(hours, BATCH_BYTES):
+                items = [
+                    (path, path.relative_to(raw).as_posix(), _hour_start_us(dt, hour))
+                    for hour, path in batch
+                ]
                 try:
-                    result = read_event_file(path, source_file, _hour_start_us(dt, hour), fast=fast)
+                    result = read_event_batch(items, fast=fast)
                 except PermissionError as exc:
                     raise UserError(
-                        f"cannot read {path}: {exc.strerror}; fix its permissions."
+                        f"cannot read {exc.filename}: {exc.strerror}; fix its permissions."
                     ) from None
-                sources.add(("events", source_file))
-                day_read += result.read
+                sources.update(("events", name) for _, name, _ in items)
+                day_read += sum(result.read)
                 day_bad += len(result.quarantine)
                 day_slow += result.slow_lines
-                quarantine.extend(("events", source_file, *q) for q in result.quarantine)
+                quarantine.extend(("events", *q) for q in result.quarantine)
                 _split_by_day(result.table, pending)
             events.read += day_read
             events.quarantined += day_bad
@@ -966,6 +998,7 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
                 day_read / elapsed if elapsed else 0.0,
             )
         flush(before=None)
+        con.close()
 
         users = _ingest_snapshot(
             raw,
@@ -1017,6 +1050,32 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
         result["seconds"],
     )
     return result
+
+
+def _batches(hours: list[tuple[int, Path]], budget: int):
+    """Consecutive hour files, grouped until their size reaches ``budget`` bytes."""
+    batch, size = [], 0
+    for hour, path in hours:
+        batch.append((hour, path))
+        size += path.stat().st_size
+        if size >= budget:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _duckdb(paths):
+    import duckdb
+
+    paths.duckdb_temp.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(
+        config={
+            "threads": 1,
+            "memory_limit": config.duckdb_memory_limit(),
+            "temp_directory": str(paths.duckdb_temp),
+        }
+    )
 
 
 def _split_by_day(table, pending: dict) -> None:
