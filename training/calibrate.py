@@ -65,6 +65,47 @@ def removal_threshold(scores, y, w=None, target: float = 0.95, z: float = 1.645)
     return best
 
 
+def bootstrap_removal_threshold(scores, y, w, target: float = 0.95, level: float = 0.95,
+                                n_boot: int = 1000, seed: int = 0) -> dict:
+    """Lowest score whose removed set has a stratified-bootstrap lower bound on precision >= target.
+
+    Precision of the removed set at the true prevalence is the Horvitz-Thompson ratio
+    sum(w y) / sum(w) over labels with score >= t. Labels come from queues with known inclusion
+    probabilities; every distinct ``w`` is one stratum. Each replicate resamples every stratum with
+    replacement at its own size (so the number of labels per queue is fixed, as in the design) and
+    recomputes the ratio at every candidate threshold; the bound is the (1 - level) quantile over
+    replicates. Unlike Wilson with Kish's n, a heavy-weight *harmful* label does not shrink the
+    effective sample; the limit: a stratum with no label above t adds no variance there.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    best = {"threshold": math.inf, "precision": None, "lower_bound": None, "n_removed": 0}
+    if not len(s):
+        return best
+    order = np.argsort(-s, kind="stable")
+    s, y, w = s[order], y[order], w[order]
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n_boot, len(s)))
+    for value in np.unique(w):
+        idx = np.flatnonzero(w == value)
+        draws = rng.integers(0, len(idx), size=(n_boot, len(idx)))
+        for b in range(n_boot):
+            counts[b] += np.bincount(idx[draws[b]], minlength=len(s))
+    cw = np.cumsum(counts * w, axis=1)
+    cwy = np.cumsum(counts * w * y, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = np.where(cw > 0, cwy / np.where(cw > 0, cw, 1.0), 1.0)  # empty replicate set: vacuous
+    lower = np.quantile(prec, 1.0 - level, axis=0)
+    point = np.cumsum(w * y) / np.cumsum(w)
+    last_of_group = np.r_[s[1:] != s[:-1], True]
+    for i in np.flatnonzero(last_of_group):
+        if lower[i] >= target:
+            best = {"threshold": float(s[i]), "precision": float(point[i]),
+                    "lower_bound": float(lower[i]), "n_removed": int(i + 1)}
+    return best
+
+
 class Calibrator:
     """Monotone map from raw model scores to probabilities at the true prevalence."""
 

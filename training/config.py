@@ -28,6 +28,11 @@ class TrainConfig:
     # the rest is the test set. Never random across time.
     train_frac: float = 0.6
     val_frac: float = 0.2
+    # Test split at the true prevalence (evaluation only): when the raw dir holds the simulator's
+    # delayed ground truth (_truth/posts.jsonl), the test split is every harmful post created in the
+    # test days plus a seeded sample of the benign ones (weight 1 / rate); else the test labels.
+    test_from_truth: bool = True
+    test_benign_rate: float = 0.1
     # Keep at most this many labeled posts (None = all); dry runs use a few hundred.
     max_posts: int | None = None
     seed: int = 7
@@ -69,9 +74,12 @@ class TrainConfig:
     target_precision: float = 0.95
     confidence_z: float = 1.645  # one-sided 95% Wilson lower bound
     # Weights in the precision bound: "sampling" (true prevalence, sampling_weight) or "labeled"
-    # (each labeled post counts once). With few random-queue labels (weight ~800 each) the
-    # sampling-weighted bound cannot reach 0.95 and nothing would ever be removed automatically.
+    # (each labeled post counts once).
     threshold_weights: str = "sampling"
+    # How the precision lower bound is computed: "bootstrap" (stratified bootstrap of the
+    # Horvitz-Thompson precision, strata = labeling queues) or "wilson" (Wilson with Kish's n).
+    threshold_method: str = "bootstrap"
+    threshold_bootstrap: int = 1000
     review_band: float = 0.5  # review scores in [review_band * remove_threshold, remove_threshold)
 
     # --- evaluation ------------------------------------------------------------------------

@@ -223,6 +223,8 @@ def build(
     day_to_split = {d: s for s, ds in splits.items() for d in ds}
     lab["split"] = lab["day"].map(day_to_split)
     lab = lab[lab["split"].notna()]
+    if cfg.test_from_truth:
+        lab = _swap_in_truth_test(lab, posts, splits.get("test") or [], cfg)
     if cfg.max_posts and len(lab) > cfg.max_posts:
         # Keep every split represented: sample within each split, proportionally.
         lab = (
@@ -263,6 +265,21 @@ def build(
         ", ".join(f"{s}={int((examples['split'] == s).sum())}" for s in SPLITS),
     )
     return TrainingSet(examples, behavior_cols, creator_cols, timelines.reset_index(drop=True), windows)
+
+
+def _swap_in_truth_test(lab: pd.DataFrame, posts: pd.DataFrame, test_days: list, cfg: TrainConfig):
+    """Replace the test split's labels by the evaluation sample at the true prevalence, if any."""
+    from training.evaluate import truth_test_posts
+
+    sample = truth_test_posts(paths().raw, list(test_days), cfg.test_benign_rate, cfg.seed)
+    if sample is None:
+        log.info("no _truth in %s: the test split uses moderator labels (sampling weights)", paths().raw)
+        return lab
+    test = sample.merge(posts[["post_id", "author_id", "created_at", "text"]], on="post_id", how="inner")
+    test["text"] = test["text"].fillna("")
+    test["day"] = test["created_at"].dt.strftime("%Y-%m-%d")
+    test["split"] = "test"
+    return pd.concat([lab[lab["split"] != "test"], test], ignore_index=True)
 
 
 def _attach_slices(examples: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,36 @@ from vigil.config import HARM_TYPES, paths
 log = logging.getLogger(__name__)
 
 
+# -- the evaluation sample (evaluation only: training, calibration, thresholds never call this) -----
+def truth_test_posts(raw_dir: Path, days: list[str], benign_rate: float, seed: int) -> pd.DataFrame | None:
+    """The test split at the true prevalence, from the simulator's delayed ground truth.
+
+    A stratified sample of every post created on ``days``: all harmful posts (weight 1) and each
+    benign post with probability ``benign_rate`` (weight 1 / rate), seeded. This stands for the
+    moderator outcomes a platform learns later (appeals, audits); it is read only to evaluate, and
+    only for the test days. Returns None when ``raw_dir/_truth/posts.jsonl`` does not exist.
+    """
+    path = Path(raw_dir) / "_truth" / "posts.jsonl"
+    if not path.exists() or not days:
+        return None
+    truth = pd.read_json(path, lines=True, dtype={"post_id": "int64"})
+    truth["day"] = pd.to_datetime(truth["created_at"], utc=True).dt.strftime("%Y-%m-%d")
+    truth = truth[truth["day"].isin(set(days))].sort_values("post_id").reset_index(drop=True)
+    harmful = truth["is_harmful"].astype(bool).to_numpy()
+    keep = harmful | (np.random.default_rng([seed, 6]).random(len(truth)) < benign_rate)
+    out = truth[keep].reset_index(drop=True)
+    out["is_harmful"] = out["is_harmful"].astype(bool)
+    for h in HARM_TYPES:
+        out[f"is_{h}"] = out["harm_types"].map(lambda t, h=h: h in (t or []))
+    out["sampling_weight"] = np.where(out["is_harmful"], 1.0, 1.0 / benign_rate)
+    out["queue"] = "truth_sample"
+    log.info(
+        "evaluation sample from _truth: %d of %d test-day posts (%d harmful, benign rate %.3f)",
+        len(out), len(truth), int(harmful.sum()), benign_rate,
+    )
+    return out[["post_id", "is_harmful", *[f"is_{h}" for h in HARM_TYPES], "sampling_weight", "queue"]]
+
+
 # -- ranking and calibration metrics --------------------------------------------------------
 def pr_auc(y, s, w=None) -> float:
     from sklearn.metrics import average_precision_score

@@ -171,9 +171,12 @@ class MultiTaskModel:
             if val is not None and len(val):
                 vloss, parts = self.evaluate_loss(xv, tv)
                 record.update(val_loss=vloss, **{f"val_{k}": v for k, v in parts.items()})
-                # Keep the epoch with the best validation primary loss (early stopping by selection).
-                if parts["primary"] < best_val:
-                    best_val, best_state = parts["primary"], copy.deepcopy(self.net.state_dict())
+                # Keep the epoch with the best validation PR-AUC at the true prevalence (labels
+                # weighted by sampling_weight): early stopping by selection, on the metric we report.
+                vscore = self._val_pr_auc(xv, val)
+                record["val_pr_auc"] = vscore
+                if -vscore < best_val:
+                    best_val, best_state = -vscore, copy.deepcopy(self.net.state_dict())
             self.history.append(record)
             log.info("multitask epoch %d/%d: %s", epoch + 1, cfg.epochs,
                      ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch"))
@@ -181,6 +184,18 @@ class MultiTaskModel:
             self.net.load_state_dict(best_state)
         self.net.eval()
         return self
+
+    def _val_pr_auc(self, x, val: pd.DataFrame) -> float:
+        import torch
+        from sklearn.metrics import average_precision_score
+
+        self.net.eval()
+        with torch.no_grad():
+            logit = self.net(*x)[0].numpy()
+        y = val["is_harmful"].astype(int).to_numpy()
+        if y.min() == y.max():
+            return 0.0
+        return float(average_precision_score(y, logit, sample_weight=val["sampling_weight"].to_numpy()))
 
     def evaluate_loss(self, x, t) -> tuple[float, dict]:
         import torch

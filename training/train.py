@@ -21,7 +21,7 @@ import pandas as pd
 
 from training import baseline, cascade, datasets, evaluate, registry
 from training import text as text_encoder
-from training.calibrate import Calibrator, RemainingViews, removal_threshold
+from training.calibrate import Calibrator, RemainingViews, bootstrap_removal_threshold, removal_threshold
 from training.config import DRY_RUN_OVERRIDES, TrainConfig, from_dict, load
 from training.datasets import TrainingSet
 from training.multitask import MultiTaskModel
@@ -105,7 +105,13 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
         val[f"{name}_cal"] = cal.transform(val[name])
         pm = post_max(val, f"{name}_cal")
         tw = pm["w"] if cfg.threshold_weights == "sampling" else None
-        thresholds[name] = removal_threshold(pm["score"], pm["y"], tw, cfg.target_precision, cfg.confidence_z)
+        if cfg.threshold_method == "bootstrap":
+            thresholds[name] = bootstrap_removal_threshold(
+                pm["score"], pm["y"], np.ones(len(pm)) if tw is None else tw, cfg.target_precision,
+                level=0.95, n_boot=cfg.threshold_bootstrap, seed=cfg.seed,
+            )
+        else:
+            thresholds[name] = removal_threshold(pm["score"], pm["y"], tw, cfg.target_precision, cfg.confidence_z)
         log.info("%s removal threshold: %s", name, thresholds[name])
     choice = cascade.choose_tau(
         val["post_id"], val["student"], val["multitask_cal"], val["is_harmful"], w,

@@ -77,3 +77,41 @@ def test_decisions_and_review_band():
     d = decide([0.99, 0.6, 0.3], remove_threshold=0.9, review_band=0.5)
     assert list(d) == ["remove", "review", "allow"]
     assert list(decide([0.99], math.inf, 0.5)) == ["allow"]
+
+
+def test_bootstrap_bound_matches_the_normal_approximation_in_one_stratum():
+    # One stratum, unit weights, 400 posts above every threshold with 380 harmful: the bootstrap
+    # 5% quantile of the proportion is close to the Wald bound 0.95 - 1.645 sqrt(.95 .05 / 400).
+    from training.calibrate import bootstrap_removal_threshold
+
+    y = np.array([1] * 380 + [0] * 20)
+    scores = np.ones(400)  # one tie group: one candidate threshold
+    out = bootstrap_removal_threshold(scores, y, np.ones(400), target=0.0, n_boot=4000, seed=1)
+    wald = 0.95 - 1.645 * math.sqrt(0.95 * 0.05 / 400)  # = 0.932074
+    assert out["precision"] == pytest.approx(0.95)
+    assert out["lower_bound"] == pytest.approx(wald, abs=0.004)
+
+
+def test_bootstrap_threshold_on_hand_made_strata():
+    from training.calibrate import bootstrap_removal_threshold
+
+    # 40 reported-queue harmful posts (weight 1.1) on top, then one audit-queue benign post
+    # (weight 250), then 10 more reported harmful. Any set holding the audit post has precision
+    # <= 55/305 < 0.95 (by hand), so the threshold is the 40th score; with all-harmful sets every
+    # replicate's precision is exactly 1.
+    y = np.array([1] * 40 + [0] + [1] * 10)
+    w = np.array([1.1] * 40 + [250.0] + [1.1] * 10)
+    scores = np.linspace(1.0, 0.5, len(y))
+    out = bootstrap_removal_threshold(scores, y, w, target=0.95, n_boot=300, seed=0)
+    assert out["threshold"] == pytest.approx(scores[39])
+    assert out["n_removed"] == 40
+    assert out["lower_bound"] == 1.0
+    # Wilson with Kish's n agrees here (all weights equal in the top 40) ...
+    assert removal_threshold(scores, y, w, target=0.9, z=Z)["n_removed"] == 40
+    # ... but a heavy-weight *harmful* audit label collapses Kish's n (n_eff = (44 + 250)^2 /
+    # (40 * 1.21 + 62500) = 1.38) although it only raises the precision; the bootstrap keeps it.
+    y2 = np.array([1] * 41)
+    w2 = np.array([1.1] * 40 + [250.0])
+    s2 = np.linspace(1.0, 0.5, 41)
+    assert removal_threshold(s2, y2, w2, target=0.9, z=Z)["n_removed"] == 40
+    assert bootstrap_removal_threshold(s2, y2, w2, target=0.9, n_boot=300)["n_removed"] == 41
