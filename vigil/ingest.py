@@ -392,34 +392,27 @@ def _one_object_per_line(chunk: bytes, n_lines: int) -> bool:
 _ROW_HINT_RE = re.compile(r"in row ([0-9]+)")
 
 
-def _bulk_parse(chunk: bytes, n_lines: int):
-    """Parse ``n_lines`` JSON lines with pyarrow against the contract's types.
+def _bulk_parse(chunk, n_lines: int):
+    """Parse ``n_lines`` JSON lines (bytes or a memoryview) with pyarrow against the contract's
+    types. The lines must have passed :func:`_precheck` (one object per line, valid UTF-8).
 
     Returns ``(table, None)``, or ``(None, row)`` when some line is not plain well-typed JSON;
     ``row`` is the reader's idea of the first bad row (a hint: the caller checks it line by line)
     or None when it does not say.
     """
-    import io
-
     import pyarrow as pa
     import pyarrow.json as pa_json
 
-    if not _one_object_per_line(chunk, n_lines):
-        return None, None
-    try:  # the JSON reader does not reliably reject invalid UTF-8 inside strings
-        chunk.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, chunk.count(b"\n", 0, exc.start)
     try:
         table = pa_json.read_json(
-            io.BytesIO(chunk),
+            pa.BufferReader(pa.py_buffer(chunk)),
             # One block: the error's row number is then relative to the chunk.
             read_options=pa_json.ReadOptions(use_threads=False, block_size=len(chunk) + 1),
             parse_options=pa_json.ParseOptions(
                 explicit_schema=_json_read_schema(), unexpected_field_behavior="ignore"
             ),
         )
-    except UnicodeDecodeError as exc:  # the reader's message quotes the invalid bytes
+    except UnicodeDecodeError as exc:  # the reader's message quotes the offending bytes
         message = bytes(exc.object).decode("utf-8", errors="replace")
         m = _ROW_HINT_RE.search(message)
         return None, int(m.group(1)) if m else None
@@ -429,6 +422,33 @@ def _bulk_parse(chunk: bytes, n_lines: int):
     if table.num_rows != n_lines:
         return None, None
     return table, None
+
+
+def _precheck(data: bytes, n_lines: int, lines, newlines) -> list[int]:
+    """Lines the bulk reader must not see: not exactly one ``{...}`` per line, or invalid UTF-8
+    (the JSON reader does not reliably reject invalid UTF-8 inside strings). Sorted indices."""
+    import codecs
+
+    import numpy as np
+
+    bad = set()
+    if not _one_object_per_line(data, n_lines):
+        bad.update(
+            i
+            for i, line in enumerate(lines())
+            if not (line[:1] == b"{" and line.endswith((b"}", b"}\r")))
+        )
+    view, pos = memoryview(data), 0
+    while pos < len(data):
+        try:
+            codecs.utf_8_decode(view[pos:], "strict", True)
+            break
+        except UnicodeDecodeError as exc:
+            nl = newlines()
+            line = int(np.searchsorted(nl, pos + exc.start, side="left"))
+            bad.add(line)
+            pos = int(nl[line]) + 1
+    return sorted(bad)
 
 
 def _vector_check(table, limit_us):
@@ -556,6 +576,19 @@ def read_event_batch(files: list[tuple[Path, str, int]], fast: bool = True) -> _
             split.append(parts)
         return split[0]
 
+    found: list = []  # positions of the newlines, found only when needed
+
+    def newlines():
+        if not found:
+            found.append(np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10))
+        return found[0]
+
+    view = memoryview(data)
+
+    def chunk_of(lo: int, hi: int):
+        nl = newlines()
+        return view[(int(nl[lo - 1]) + 1 if lo else 0) : int(nl[hi - 1]) + 1]
+
     result = _BatchResult(table=None, read=counts)
     tables = []
     slow_rows: list[tuple] = []
@@ -601,7 +634,7 @@ def read_event_batch(files: list[tuple[Path, str, int]], fast: bool = True) -> _
                 slow(lo, hi)
                 return
             if chunk is None:
-                chunk = b"\n".join(lines()[lo:hi])
+                chunk = chunk_of(lo, hi)
             table, hint = _bulk_parse(chunk, hi - lo)
             chunk = None
             if table is not None:
@@ -619,10 +652,19 @@ def read_event_batch(files: list[tuple[Path, str, int]], fast: bool = True) -> _
                 bulk(lo, mid)
                 lo = mid
 
-    if fast:
-        bulk(0, n_lines, data)
-    else:
+    if not fast:
         slow(0, n_lines)
+    else:
+        bad = _precheck(data, n_lines, lines, newlines)
+        if not bad:
+            bulk(0, n_lines, data)
+        lo = 0
+        for g in bad:  # the runs between lines the bulk reader must not see
+            bulk(lo, g)
+            slow(g, g + 1)
+            lo = g + 1
+        if bad:
+            bulk(lo, n_lines)
     if slow_rows or not tables:
         schema = event_schema()
         cols = list(zip(*slow_rows)) if slow_rows else [[] for _ in EVENT_FIELDS]
