@@ -52,6 +52,8 @@ US_PER_HOUR = 3600 * US_PER_SECOND
 FUTURE_SLACK_US = 25 * US_PER_HOUR
 # Below this many lines a chunk the bulk parser rejects goes line by line instead of being bisected.
 BISECT_MIN_LINES = 32
+# Validated rows held in memory before the oldest pending day is written early.
+PENDING_ROWS_CAP = 6_000_000
 # Hour files are validated in batches of about this many bytes (one bulk parse each).
 BATCH_BYTES = 32 << 20
 LOW_CARDINALITY = frozenset(
@@ -1023,9 +1025,12 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
                 _split_by_day(result.table, pending)
             events.read += day_read
             events.quarantined += day_bad
-            # Late deliveries land at most about a day later: earlier days are complete now
-            # (anything later still is merged into the written partition).
-            flush(before=dt)
+            # Late deliveries land up to about a day later: after dt=D, days before D-1 are
+            # complete. D-1 waits for dt=D+1's stragglers too unless memory says otherwise
+            # (then its stragglers are merged into the written partition: one more rewrite).
+            flush(before=dt - timedelta(days=1))
+            if sum(t.num_rows for tables in pending.values() for t in tables) > PENDING_ROWS_CAP:
+                flush(before=dt)
             elapsed = time.perf_counter() - t0
             log.info(
                 "ingest: dt=%s (%d/%d): %d files, %d lines, %d quarantined, %d checked line by line"
