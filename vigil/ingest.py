@@ -378,19 +378,6 @@ class Counts:
         }
 
 
-def _one_object_per_line(chunk: bytes, n_lines: int) -> bool:
-    """True when every line starts with ``{`` and ends with ``}``.
-
-    Then a successful bulk parse that yields ``n_lines`` rows maps row i to line i exactly: no
-    line is blank (the bulk reader skips those), no object spans two lines (a line may not end
-    inside one, the next may not start with ``{`` there) and no line holds two objects (the
-    counts would differ). Anything else goes to the exact per-line path.
-    """
-    starts = chunk.count(b"\n{") + chunk.startswith(b"{")
-    ends = chunk.count(b"}\n") + chunk.count(b"}\r\n") + chunk.endswith((b"}", b"}\r"))
-    return starts == n_lines and ends == n_lines
-
-
 _ROW_HINT_RE = re.compile(r"in row ([0-9]+)")
 
 
@@ -426,30 +413,46 @@ def _bulk_parse(chunk, n_lines: int):
     return table, None
 
 
-def _precheck(data: bytes, n_lines: int, lines, newlines) -> list[int]:
-    """Lines the bulk reader must not see: not exactly one ``{...}`` per line, or invalid UTF-8
-    (the JSON reader does not reliably reject invalid UTF-8 inside strings). Sorted indices."""
-    import codecs
+def _precheck(data: bytes, n_lines: int, newlines) -> list[int]:
+    """Lines the bulk reader must not see: not exactly one ``{...}`` per line (first byte ``{``,
+    last ``}``, before an optional CR), or invalid UTF-8 (the JSON reader does not reliably
+    reject invalid UTF-8 inside strings). Sorted line indices; ``data`` ends with a newline.
 
+    Between such lines a successful bulk parse that yields one row per line maps row i to line i
+    exactly: no line is blank (the reader skips those), no object spans two lines (a line may not
+    end inside one and the next may not start with ``{`` there) and no line holds two objects
+    (the row count would differ).
+    """
     import numpy as np
+    import pyarrow as pa
 
-    bad = set()
-    if not _one_object_per_line(data, n_lines):
-        bad.update(
-            i
-            for i, line in enumerate(lines())
-            if not (line[:1] == b"{" and line.endswith((b"}", b"}\r")))
-        )
-    view, pos = memoryview(data), 0
-    while pos < len(data):
+    if n_lines == 0:
+        return []
+    raw = np.frombuffer(data, dtype=np.uint8)
+    nl = newlines()
+    first = raw[np.concatenate([[0], nl[:-1] + 1])]  # an empty line's "first byte" is its \n
+    last, before_last = raw[np.maximum(nl - 1, 0)], raw[np.maximum(nl - 2, 0)]
+    ends_ok = (last == ord("}")) | ((last == ord("\r")) & (before_last == ord("}")))
+    bad = set(np.flatnonzero((first != ord("{")) | ~ends_ok).tolist())
+
+    # UTF-8: Arrow's validator over every line at once; bisect only where it fails.
+    offsets = np.concatenate([[0], nl + 1]).astype(np.int64)
+    lines = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), n_lines, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+    def invalid(lo: int, hi: int) -> None:
         try:
-            codecs.utf_8_decode(view[pos:], "strict", True)
-            break
-        except UnicodeDecodeError as exc:
-            nl = newlines()
-            line = int(np.searchsorted(nl, pos + exc.start, side="left"))
-            bad.add(line)
-            pos = int(nl[line]) + 1
+            lines.slice(lo, hi - lo).cast(pa.large_string())
+        except pa.ArrowInvalid:
+            if hi - lo == 1:
+                bad.add(lo)
+            else:
+                mid = (lo + hi) // 2
+                invalid(lo, mid)
+                invalid(mid, hi)
+
+    invalid(0, n_lines)
     return sorted(bad)
 
 
@@ -657,7 +660,7 @@ def read_event_batch(files: list[tuple[Path, str, int]], fast: bool = True) -> _
     if not fast:
         slow(0, n_lines)
     else:
-        bad = _precheck(data, n_lines, lines, newlines)
+        bad = _precheck(data, n_lines, newlines)
         if not bad:
             bulk(0, n_lines, data)
         lo = 0
