@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             _load(name).main([])
-        except Exception:  # one broken benchmark must not hide the others' numbers
+        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others
             traceback.print_exc()
             failed.append(name)
         print(f"=== bench {name}: {time.perf_counter() - t0:.0f} s ===", flush=True)
