@@ -10,7 +10,14 @@ heavy model. tau is the largest value for which the cascade still removes at lea
 ``cascade_recall_keep`` (99%) of the (sampling-weighted) harmful posts the heavy model alone
 removes at its action threshold. A post is caught by the cascade when one of its scoring events
 has student >= tau and heavy >= threshold, so each caught post needs tau <= the largest student
-score among its heavy-caught events; tau is the weighted quantile of that per-post value.
+score among its heavy-caught events ("need").
+
+The promise has to hold on new posts, not only on validation, so tau is a one-sided tolerance
+bound rather than the plain quantile: with n validation posts the heavy model catches, tau is the
+k-th smallest need for the largest k with P(Binomial(n, 1 - keep) >= k) >= confidence (then at
+least a share ``keep`` of new posts' needs lie above tau with that confidence, distribution-free).
+When n is too small even for k = 1 (n < log(1 - confidence) / log(keep), 299 for 99% / 95%), tau is
+the smallest need moved down by ``safety_logit`` on the logit scale, and a warning is logged.
 """
 
 from __future__ import annotations
@@ -58,21 +65,37 @@ def student_scores(student, frame: pd.DataFrame) -> np.ndarray:
     return student.predict_proba(frame[cols])[:, 1]
 
 
-def choose_tau(post_id, student, heavy, is_harmful, weight, action_threshold: float, keep: float) -> dict:
+def tolerance_rank(n: int, keep: float, confidence: float) -> int:
+    """Largest k (1-based) with P(Binomial(n, 1 - keep) >= k) >= confidence; 0 if none."""
+    from scipy.stats import binom
+
+    k = 0
+    while k < n and binom.sf(k, n, 1.0 - keep) >= confidence:  # sf(k) = P(X >= k + 1)
+        k += 1
+    return k
+
+
+def choose_tau(post_id, student, heavy, is_harmful, weight, action_threshold: float, keep: float,
+               confidence: float = 0.95, safety_logit: float = 1.0) -> dict:
     """The cascade threshold tau (see the module doc); all arrays are per scoring event."""
     df = pd.DataFrame({"post_id": post_id, "student": student, "heavy": heavy,
                        "y": np.asarray(is_harmful, dtype=bool), "w": weight})
     caught = df[df["y"] & (df["heavy"] >= action_threshold)]
     if caught.empty or not math.isfinite(action_threshold):
-        return {"tau": math.inf, "heavy_recall": 0.0}
+        return {"tau": math.inf, "heavy_recall": 0.0, "rule": "none"}
     need = caught.groupby("post_id").agg(need=("student", "max"), w=("w", "first"))
-    need = need.sort_values("need", ascending=False)
-    cum = need["w"].cumsum() / need["w"].sum()
-    idx = int(np.searchsorted(cum.to_numpy(), keep - 1e-12))
-    tau = float(need["need"].iloc[min(idx, len(need) - 1)])
+    needs = np.sort(need["need"].to_numpy())
+    k = tolerance_rank(len(needs), keep, confidence)
+    if k >= 1:
+        tau, rule = float(needs[k - 1]), f"order statistic {k} of {len(needs)}"
+    else:
+        lo = float(np.clip(needs[0], 1e-6, 1 - 1e-6))
+        tau = float(1.0 / (1.0 + math.exp(-(math.log(lo / (1 - lo)) - safety_logit))))
+        rule = f"min need - {safety_logit} logit ({len(needs)} posts < tolerance size)"
+        log.warning("cascade: only %d heavy-caught validation posts; tau = %s = %.4f", len(needs), rule, tau)
     posts = df.groupby("post_id").agg(y=("y", "first"), w=("w", "first"))
     heavy_recall = float(need["w"].sum() / max((posts["w"] * posts["y"]).sum(), 1e-12))
-    return {"tau": tau, "heavy_recall": heavy_recall}
+    return {"tau": tau, "heavy_recall": heavy_recall, "rule": rule}
 
 
 def cascade_scores(student, heavy, tau: float) -> np.ndarray:

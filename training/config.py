@@ -67,7 +67,8 @@ class TrainConfig:
     student_hash_features: int = 2**16
     student_C: float = 1.0
     cascade_recall_keep: float = 0.99  # cascade recall >= this x heavy recall at the action threshold
-    cascade_safety_margin: float = 0.003  # aim this much higher on validation than the promise
+    cascade_confidence: float = 0.95  # tolerance bound: keep the promise on new posts w.p. >= this
+    cascade_safety_logit: float = 1.0  # tau below the smallest need when validation is too small
 
     # --- calibration and decisions --------------------------------------------------------
     calibration: str = "isotonic"  # or "platt"

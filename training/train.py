@@ -115,7 +115,8 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
         log.info("%s removal threshold: %s", name, thresholds[name])
     choice = cascade.choose_tau(
         val["post_id"], val["student"], val["multitask_cal"], val["is_harmful"], w,
-        thresholds["multitask"]["threshold"], min(cfg.cascade_recall_keep + cfg.cascade_safety_margin, 1.0),
+        thresholds["multitask"]["threshold"], cfg.cascade_recall_keep, cfg.cascade_confidence,
+        cfg.cascade_safety_logit,
     )
     val_cascade = cascade.cascade_report(
         val["post_id"], val["student"], val["multitask_cal"], val["is_harmful"], w,
