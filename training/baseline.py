@@ -18,15 +18,15 @@ from training.preprocess import balanced_weights, numeric_pipeline
 log = logging.getLogger(__name__)
 
 
-def _vectorizers(cfg: TrainConfig):
+def _vectorizers(cfg: TrainConfig, n_features: int | None = None):
     from sklearn.feature_extraction.text import HashingVectorizer
 
     word = HashingVectorizer(
-        analyzer="word", ngram_range=(1, 2), n_features=cfg.hash_features_word,
+        analyzer="word", ngram_range=(1, 2), n_features=n_features or cfg.hash_features_word,
         alternate_sign=False, lowercase=True,
     )
     char = HashingVectorizer(
-        analyzer="char_wb", ngram_range=(3, 5), n_features=cfg.hash_features_char,
+        analyzer="char_wb", ngram_range=(3, 5), n_features=n_features or cfg.hash_features_char,
         alternate_sign=False, lowercase=True,
     )
     return word, char

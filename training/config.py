@@ -50,6 +50,10 @@ class TrainConfig:
     hidden_tabular: int = 64
     hidden_shared: int = 128
     dropout: float = 0.1
+    # Wide text part: hashed word (1-2) + char (3-5) n-grams, this many buckets, as a linear term
+    # in the harmful logit (0 = off).
+    wide_ngrams: int = 2**16
+    wide_lr: float = 0.02
     epochs: int = 12
     batch_size: int = 256
     lr: float = 2e-3

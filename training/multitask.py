@@ -1,6 +1,7 @@
 """Multi-task late-fusion network (PyTorch).
 
-Towers: sentence embedding of the text (MiniLM, cached), an MLP on the post's behavior features
+Towers: sentence embedding of the text (MiniLM, cached) plus a wide linear term on hashed word/char
+n-grams (wide & deep: exact rare tokens such as obfuscations, which the encoder blurs), an MLP on the post's behavior features
 (plus a has_behavior flag: at creation there is no behavior yet and the features are imputed as 0),
 an MLP on the creator/user features. Concatenated into shared layers, then three heads:
 
@@ -45,7 +46,18 @@ def weighted_bce(logits, targets, weights):
     return (per * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
-def _build_net(n_text: int, n_beh: int, n_cre: int, cfg: TrainConfig):
+def _torch_sparse(csr):
+    """scipy CSR -> torch sparse COO (float32)."""
+    import torch
+
+    coo = csr.tocoo()
+    idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(
+        idx, torch.from_numpy(coo.data.astype(np.float32)), coo.shape, check_invariants=False
+    )
+
+
+def _build_net(n_text: int, n_beh: int, n_cre: int, cfg: TrainConfig, n_wide: int = 0):
     import torch
     from torch import nn
 
@@ -67,13 +79,19 @@ def _build_net(n_text: int, n_beh: int, n_cre: int, cfg: TrainConfig):
                 nn.Linear(cfg.hidden_shared, cfg.hidden_shared), nn.ReLU(),
             )
             self.harmful = nn.Linear(cfg.hidden_shared, 1)
+            # wide text part (wide & deep): a linear term on hashed word/char n-grams into the
+            # harmful logit, for the exact rare tokens (obfuscations) a sentence encoder blurs.
+            self.wide = nn.Parameter(torch.zeros(n_wide, 1)) if n_wide else None
             self.report_rate = nn.Linear(cfg.hidden_shared, 1)
             self.harm_types = nn.Linear(cfg.hidden_shared, len(HARM_COLUMNS))
 
-        def forward(self, emb, beh, cre):
+        def forward(self, emb, beh, cre, ngrams=None):
             z = torch.cat([self.text(emb), self.behavior(beh), self.creator(cre)], dim=1)
             h = self.shared(z)
-            return self.harmful(h).squeeze(1), self.report_rate(h).squeeze(1), self.harm_types(h)
+            logit = self.harmful(h).squeeze(1)
+            if self.wide is not None and ngrams is not None:
+                logit = logit + torch.sparse.mm(_torch_sparse(ngrams), self.wide).squeeze(1)
+            return logit, self.report_rate(h).squeeze(1), self.harm_types(h)
 
     return LateFusionNet()
 
@@ -99,10 +117,18 @@ class MultiTaskModel:
             embeddings = text_encoder.encode(frame["text"].tolist(), self.cfg.encoder_batch_size)
         beh = self.beh_pre.transform(frame[self.behavior_columns]).astype(np.float32)
         cre = self.cre_pre.transform(frame[self.creator_columns]).astype(np.float32)
+        ngrams = None
+        if self.cfg.wide_ngrams:
+            from training.baseline import _vectorizers
+
+            word, char = _vectorizers(self.cfg, self.cfg.wide_ngrams)
+            text = frame["text"].fillna("")
+            ngrams = (word.transform(text) + char.transform(text)).tocsr()
         return (
             torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)),
             torch.from_numpy(beh),
             torch.from_numpy(cre),
+            ngrams,
         )
 
     def _targets(self, frame: pd.DataFrame):
@@ -147,9 +173,15 @@ class MultiTaskModel:
         self.rate_scale = std if std > 1e-9 else 1.0
         x = self._inputs(train, train_emb)
         t = self._targets(train)
-        self.dims = (x[0].shape[1], x[1].shape[1], x[2].shape[1])
-        self.net = _build_net(*self.dims, cfg)
-        opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.dims = (x[0].shape[1], x[1].shape[1], x[2].shape[1], 0 if x[3] is None else x[3].shape[1])
+        self.net = _build_net(*self.dims[:3], cfg, *self.dims[3:])
+        wide = [p for n, p in self.net.named_parameters() if n == "wide"]
+        deep = [p for n, p in self.net.named_parameters() if n != "wide"]
+        # the wide n-gram weights start at 0 and each sees few examples: a larger step size
+        opt = torch.optim.AdamW(
+            [{"params": deep}, {"params": wide, "lr": cfg.wide_lr, "weight_decay": 0.0}],
+            lr=cfg.lr, weight_decay=cfg.weight_decay,
+        )
         gen = torch.Generator().manual_seed(cfg.seed)
         n = len(train)
         best_state, best_val = None, math.inf
@@ -161,7 +193,8 @@ class MultiTaskModel:
             total = 0.0
             for start in range(0, n, cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
-                out = self.net(x[0][idx], x[1][idx], x[2][idx])
+                rows = idx.numpy()
+                out = self.net(x[0][idx], x[1][idx], x[2][idx], None if x[3] is None else x[3][rows])
                 loss, _ = self.loss(out, tuple(tt[idx] for tt in t))
                 opt.zero_grad()
                 loss.backward()
@@ -216,7 +249,7 @@ class MultiTaskModel:
         weights = state.get("net")
         self.__dict__.update(state)
         if weights is not None:
-            self.net = _build_net(*self.dims, self.cfg)
+            self.net = _build_net(*self.dims[:3], self.cfg, *self.dims[3:])
             self.net.load_state_dict(weights)
             self.net.eval()
 
