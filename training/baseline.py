@@ -22,12 +22,18 @@ def _vectorizers(cfg: TrainConfig, n_features: int | None = None):
     from sklearn.feature_extraction.text import HashingVectorizer
 
     word = HashingVectorizer(
-        analyzer="word", ngram_range=(1, 2), n_features=n_features or cfg.hash_features_word,
-        alternate_sign=False, lowercase=True,
+        analyzer="word",
+        ngram_range=(1, 2),
+        n_features=n_features or cfg.hash_features_word,
+        alternate_sign=False,
+        lowercase=True,
     )
     char = HashingVectorizer(
-        analyzer="char_wb", ngram_range=(3, 5), n_features=n_features or cfg.hash_features_char,
-        alternate_sign=False, lowercase=True,
+        analyzer="char_wb",
+        ngram_range=(3, 5),
+        n_features=n_features or cfg.hash_features_char,
+        alternate_sign=False,
+        lowercase=True,
     )
     return word, char
 
@@ -39,10 +45,15 @@ def make_pipeline(cfg: TrainConfig, numeric_columns: list[str]):
 
     word, char = _vectorizers(cfg)
     features = ColumnTransformer(
-        [("word", word, "text"), ("char", char, "text"), ("num", numeric_pipeline(), numeric_columns)]
+        [
+            ("word", word, "text"),
+            ("char", char, "text"),
+            ("num", numeric_pipeline(), numeric_columns),
+        ]
     )
-    clf = LogisticRegression(C=cfg.baseline_C, max_iter=cfg.baseline_max_iter, solver="liblinear",
-                             random_state=cfg.seed)
+    clf = LogisticRegression(
+        C=cfg.baseline_C, max_iter=cfg.baseline_max_iter, solver="liblinear", random_state=cfg.seed
+    )
     return Pipeline([("features", features), ("clf", clf)])
 
 

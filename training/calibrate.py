@@ -60,13 +60,18 @@ def removal_threshold(scores, y, w=None, target: float = 0.95, z: float = 1.645)
         n_eff = cw[i] ** 2 / cw2[i]
         lb = wilson_lower_bound(p * n_eff, n_eff, z)
         if lb >= target:  # scores descend, so the last qualifying group is the lowest threshold
-            best = {"threshold": float(s[i]), "precision": float(p), "lower_bound": float(lb),
-                    "n_removed": int(i + 1)}
+            best = {
+                "threshold": float(s[i]),
+                "precision": float(p),
+                "lower_bound": float(lb),
+                "n_removed": int(i + 1),
+            }
     return best
 
 
-def bootstrap_removal_threshold(scores, y, w, target: float = 0.95, level: float = 0.95,
-                                n_boot: int = 1000, seed: int = 0) -> dict:
+def bootstrap_removal_threshold(
+    scores, y, w, target: float = 0.95, level: float = 0.95, n_boot: int = 1000, seed: int = 0
+) -> dict:
     """Lowest score whose removed set has a stratified-bootstrap lower bound on precision >= target.
 
     Precision of the removed set at the true prevalence is the Horvitz-Thompson ratio
@@ -95,14 +100,20 @@ def bootstrap_removal_threshold(scores, y, w, target: float = 0.95, level: float
     cw = np.cumsum(counts * w, axis=1)
     cwy = np.cumsum(counts * w * y, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        prec = np.where(cw > 0, cwy / np.where(cw > 0, cw, 1.0), 1.0)  # empty replicate set: vacuous
+        prec = np.where(
+            cw > 0, cwy / np.where(cw > 0, cw, 1.0), 1.0
+        )  # empty replicate set: vacuous
     lower = np.quantile(prec, 1.0 - level, axis=0)
     point = np.cumsum(w * y) / np.cumsum(w)
     last_of_group = np.r_[s[1:] != s[:-1], True]
     for i in np.flatnonzero(last_of_group):
         if lower[i] >= target:
-            best = {"threshold": float(s[i]), "precision": float(point[i]),
-                    "lower_bound": float(lower[i]), "n_removed": int(i + 1)}
+            best = {
+                "threshold": float(s[i]),
+                "precision": float(point[i]),
+                "lower_bound": float(lower[i]),
+                "n_removed": int(i + 1),
+            }
     return best
 
 
@@ -126,7 +137,9 @@ class Calibrator:
         if self.method == "isotonic":
             from sklearn.isotonic import IsotonicRegression
 
-            self.model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
+            self.model = IsotonicRegression(
+                y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True
+            )
             self.model.fit(scores, y, sample_weight=w)
         else:
             from sklearn.linear_model import LogisticRegression

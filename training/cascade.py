@@ -40,10 +40,18 @@ def make_student(cfg: TrainConfig, numeric_columns: list[str]):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    words = HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=cfg.student_hash_features,
-                              alternate_sign=False)
-    features = ColumnTransformer([("word", words, "text"), ("num", numeric_pipeline(), numeric_columns)])
-    clf = LogisticRegression(C=cfg.student_C, max_iter=300, solver="liblinear", random_state=cfg.seed)
+    words = HashingVectorizer(
+        analyzer="word",
+        ngram_range=(1, 2),
+        n_features=cfg.student_hash_features,
+        alternate_sign=False,
+    )
+    features = ColumnTransformer(
+        [("word", words, "text"), ("num", numeric_pipeline(), numeric_columns)]
+    )
+    clf = LogisticRegression(
+        C=cfg.student_C, max_iter=300, solver="liblinear", random_state=cfg.seed
+    )
     return Pipeline([("features", features), ("clf", clf)])
 
 
@@ -75,11 +83,27 @@ def tolerance_rank(n: int, keep: float, confidence: float) -> int:
     return k
 
 
-def choose_tau(post_id, student, heavy, is_harmful, weight, action_threshold: float, keep: float,
-               confidence: float = 0.95, safety_logit: float = 1.0) -> dict:
+def choose_tau(
+    post_id,
+    student,
+    heavy,
+    is_harmful,
+    weight,
+    action_threshold: float,
+    keep: float,
+    confidence: float = 0.95,
+    safety_logit: float = 1.0,
+) -> dict:
     """The cascade threshold tau (see the module doc); all arrays are per scoring event."""
-    df = pd.DataFrame({"post_id": post_id, "student": student, "heavy": heavy,
-                       "y": np.asarray(is_harmful, dtype=bool), "w": weight})
+    df = pd.DataFrame(
+        {
+            "post_id": post_id,
+            "student": student,
+            "heavy": heavy,
+            "y": np.asarray(is_harmful, dtype=bool),
+            "w": weight,
+        }
+    )
     caught = df[df["y"] & (df["heavy"] >= action_threshold)]
     if caught.empty or not math.isfinite(action_threshold):
         return {"tau": math.inf, "heavy_recall": 0.0, "rule": "none"}
@@ -92,7 +116,9 @@ def choose_tau(post_id, student, heavy, is_harmful, weight, action_threshold: fl
         lo = float(np.clip(needs[0], 1e-6, 1 - 1e-6))
         tau = float(1.0 / (1.0 + math.exp(-(math.log(lo / (1 - lo)) - safety_logit))))
         rule = f"min need - {safety_logit} logit ({len(needs)} posts < tolerance size)"
-        log.warning("cascade: only %d heavy-caught validation posts; tau = %s = %.4f", len(needs), rule, tau)
+        log.warning(
+            "cascade: only %d heavy-caught validation posts; tau = %s = %.4f", len(needs), rule, tau
+        )
     posts = df.groupby("post_id").agg(y=("y", "first"), w=("w", "first"))
     heavy_recall = float(need["w"].sum() / max((posts["w"] * posts["y"]).sum(), 1e-12))
     return {"tau": tau, "heavy_recall": heavy_recall, "rule": rule}
@@ -104,14 +130,26 @@ def cascade_scores(student, heavy, tau: float) -> np.ndarray:
     return np.where(student >= tau, np.asarray(heavy, dtype=np.float64), 0.0)
 
 
-def cascade_report(post_id, student, heavy, is_harmful, weight, action_threshold: float, tau: float) -> dict:
+def cascade_report(
+    post_id, student, heavy, is_harmful, weight, action_threshold: float, tau: float
+) -> dict:
     """Fraction of scoring events reaching the heavy model and post-level recall kept."""
-    df = pd.DataFrame({"post_id": post_id, "routed": np.asarray(student) >= tau,
-                       "heavy_hit": np.asarray(heavy) >= action_threshold,
-                       "y": np.asarray(is_harmful, dtype=bool), "w": weight})
+    df = pd.DataFrame(
+        {
+            "post_id": post_id,
+            "routed": np.asarray(student) >= tau,
+            "heavy_hit": np.asarray(heavy) >= action_threshold,
+            "y": np.asarray(is_harmful, dtype=bool),
+            "w": weight,
+        }
+    )
     df["cascade_hit"] = df["routed"] & df["heavy_hit"]
-    posts = df.groupby("post_id").agg(y=("y", "first"), w=("w", "first"),
-                                      heavy=("heavy_hit", "max"), cascade=("cascade_hit", "max"))
+    posts = df.groupby("post_id").agg(
+        y=("y", "first"),
+        w=("w", "first"),
+        heavy=("heavy_hit", "max"),
+        cascade=("cascade_hit", "max"),
+    )
     harm_w = (posts["w"] * posts["y"]).sum()
     heavy_recall = float((posts["w"] * posts["y"] * posts["heavy"]).sum() / max(harm_w, 1e-12))
     cascade_recall = float((posts["w"] * posts["y"] * posts["cascade"]).sum() / max(harm_w, 1e-12))

@@ -70,7 +70,9 @@ class TrainConfig:
     # --- student / cascade ----------------------------------------------------------------
     student_hash_features: int = 2**16
     student_C: float = 1.0
-    cascade_recall_keep: float = 0.99  # cascade recall >= this x heavy recall at the action threshold
+    cascade_recall_keep: float = (
+        0.99  # cascade recall >= this x heavy recall at the action threshold
+    )
     cascade_confidence: float = 0.95  # tolerance bound: keep the promise on new posts w.p. >= this
     cascade_safety_logit: float = 1.0  # tau below the smallest need when validation is too small
 
@@ -137,7 +139,9 @@ def load(path: str | Path | None = None, dry_run: bool = False, **overrides: Any
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise UserError(f"config file {path} does not exist: pass an existing JSON or TOML file.")
+            raise UserError(
+                f"config file {path} does not exist: pass an existing JSON or TOML file."
+            )
         text = path.read_text()
         try:
             values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
@@ -149,4 +153,3 @@ def load(path: str | Path | None = None, dry_run: bool = False, **overrides: Any
     if overrides:
         cfg = from_dict({k: v for k, v in overrides.items() if v is not None}, cfg)
     return cfg
-

@@ -174,7 +174,8 @@ def fetch_features(
     feature_cols = [
         c
         for c in feats.columns
-        if c not in drop and (pd.api.types.is_numeric_dtype(feats[c]) or pd.api.types.is_bool_dtype(feats[c]))
+        if c not in drop
+        and (pd.api.types.is_numeric_dtype(feats[c]) or pd.api.types.is_bool_dtype(feats[c]))
     ]
     behavior_names = set(_mart_columns("post_behavior")) - set(KEY_COLUMNS)
     behavior_cols = [
@@ -186,7 +187,9 @@ def fetch_features(
     out = examples.merge(frame, on="example_id", how="left")
     log.info(
         "feast: %d feature columns (%d behavior, %d creator/user)",
-        len(feature_cols), len(behavior_cols), len(creator_cols),
+        len(feature_cols),
+        len(behavior_cols),
+        len(creator_cols),
     )
     return out, behavior_cols, creator_cols
 
@@ -202,7 +205,9 @@ def build(
     if labels.empty:
         raise UserError("post_labels is empty: there are no moderator labels to train on.")
     posts["created_at"] = _utc(posts["created_at"])
-    labels = labels.drop(columns=[c for c in ("author_id", "created_at", "text") if c in labels.columns])
+    labels = labels.drop(
+        columns=[c for c in ("author_id", "created_at", "text") if c in labels.columns]
+    )
     lab = labels.drop_duplicates("post_id").merge(
         posts[["post_id", "author_id", "created_at", "text"]], on="post_id", how="inner"
     )
@@ -229,8 +234,13 @@ def build(
         # Keep every split represented: sample within each split, proportionally.
         lab = (
             lab.groupby("split", group_keys=False)
-            .apply(lambda g: g.sample(max(20, int(cfg.max_posts * len(g) / len(lab))), random_state=cfg.seed)
-                   if len(g) > 20 else g)
+            .apply(
+                lambda g: (
+                    g.sample(max(20, int(cfg.max_posts * len(g) / len(lab))), random_state=cfg.seed)
+                    if len(g) > 20
+                    else g
+                )
+            )
             .reset_index(drop=True)
         )
     windows = {}
@@ -257,14 +267,18 @@ def build(
     examples = add_missing_indicators(examples, behavior_cols, creator_cols)
     examples = _attach_slices(examples)
     timelines = behavior[behavior["post_id"].isin(lab.loc[lab["split"] != "train", "post_id"])]
-    timelines = timelines[["post_id", "event_timestamp", "views"]].sort_values(["post_id", "event_timestamp"])
+    timelines = timelines[["post_id", "event_timestamp", "views"]].sort_values(
+        ["post_id", "event_timestamp"]
+    )
     log.info(
         "training set: %d examples of %d posts; %s",
         len(examples),
         examples["post_id"].nunique(),
         ", ".join(f"{s}={int((examples['split'] == s).sum())}" for s in SPLITS),
     )
-    return TrainingSet(examples, behavior_cols, creator_cols, timelines.reset_index(drop=True), windows)
+    return TrainingSet(
+        examples, behavior_cols, creator_cols, timelines.reset_index(drop=True), windows
+    )
 
 
 def _swap_in_truth_test(lab: pd.DataFrame, posts: pd.DataFrame, test_days: list, cfg: TrainConfig):
@@ -273,9 +287,13 @@ def _swap_in_truth_test(lab: pd.DataFrame, posts: pd.DataFrame, test_days: list,
 
     sample = truth_test_posts(paths().raw, list(test_days), cfg.test_benign_rate, cfg.seed)
     if sample is None:
-        log.info("no _truth in %s: the test split uses moderator labels (sampling weights)", paths().raw)
+        log.info(
+            "no _truth in %s: the test split uses moderator labels (sampling weights)", paths().raw
+        )
         return lab
-    test = sample.merge(posts[["post_id", "author_id", "created_at", "text"]], on="post_id", how="inner")
+    test = sample.merge(
+        posts[["post_id", "author_id", "created_at", "text"]], on="post_id", how="inner"
+    )
     test["text"] = test["text"].fillna("")
     test["day"] = test["created_at"].dt.strftime("%Y-%m-%d")
     test["split"] = "test"
@@ -290,7 +308,9 @@ def _attach_slices(examples: pd.DataFrame) -> pd.DataFrame:
         users = pd.read_parquet(users_file, columns=["user_id", "home_country", "created_at"])
         users = users.rename(columns={"user_id": "author_id", "created_at": "author_created_at"})
         examples = examples.merge(users, on="author_id", how="left")
-        age_days = (examples["created_at"] - _utc(examples["author_created_at"])).dt.total_seconds() / 86400
+        age_days = (
+            examples["created_at"] - _utc(examples["author_created_at"])
+        ).dt.total_seconds() / 86400
         examples = examples.drop(columns=["author_created_at"])
     else:
         examples["home_country"] = None

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 
 # -- the evaluation sample (evaluation only: training, calibration, thresholds never call this) -----
-def truth_test_posts(raw_dir: Path, days: list[str], benign_rate: float, seed: int) -> pd.DataFrame | None:
+def truth_test_posts(
+    raw_dir: Path, days: list[str], benign_rate: float, seed: int
+) -> pd.DataFrame | None:
     """The test split at the true prevalence, from the simulator's delayed ground truth.
 
     A stratified sample of every post created on ``days``: all harmful posts (weight 1) and each
@@ -49,9 +51,14 @@ def truth_test_posts(raw_dir: Path, days: list[str], benign_rate: float, seed: i
     out["queue"] = "truth_sample"
     log.info(
         "evaluation sample from _truth: %d of %d test-day posts (%d harmful, benign rate %.3f)",
-        len(out), len(truth), int(harmful.sum()), benign_rate,
+        len(out),
+        len(truth),
+        int(harmful.sum()),
+        benign_rate,
     )
-    return out[["post_id", "is_harmful", *[f"is_{h}" for h in HARM_TYPES], "sampling_weight", "queue"]]
+    return out[
+        ["post_id", "is_harmful", *[f"is_{h}" for h in HARM_TYPES], "sampling_weight", "queue"]
+    ]
 
 
 # -- ranking and calibration metrics --------------------------------------------------------
@@ -86,7 +93,11 @@ def expected_calibration_error(y, p, w=None, bins: int = 10) -> float:
     for b in range(bins):
         m = idx == b
         if w[m].sum() > 0:
-            ece += w[m].sum() / total * abs(np.average(p[m], weights=w[m]) - np.average(y[m], weights=w[m]))
+            ece += (
+                w[m].sum()
+                / total
+                * abs(np.average(p[m], weights=w[m]) - np.average(y[m], weights=w[m]))
+            )
     return float(ece)
 
 
@@ -106,21 +117,31 @@ def ranking_metrics(frame: pd.DataFrame, score_col: str, target_precision: float
 # -- the replay -------------------------------------------------------------------------------
 def views_at(timelines: pd.DataFrame, post_ids, times) -> np.ndarray:
     """Cumulative views of each post at each time (latest snapshot <= time; 0 before any)."""
-    q = pd.DataFrame({
-        "post_id": np.asarray(post_ids),
-        "t": pd.to_datetime(pd.Series(list(times)), utc=True).to_numpy(),
-        "i": np.arange(len(post_ids)),
-    })
+    q = pd.DataFrame(
+        {
+            "post_id": np.asarray(post_ids),
+            "t": pd.to_datetime(pd.Series(list(times)), utc=True).to_numpy(),
+            "i": np.arange(len(post_ids)),
+        }
+    )
     q["t"] = pd.to_datetime(q["t"], utc=True)
     tl = timelines[["post_id", "event_timestamp", "views"]].copy()
     tl["event_timestamp"] = pd.to_datetime(tl["event_timestamp"], utc=True)
     q["t"] = q["t"].astype(tl["event_timestamp"].dtype)
-    merged = pd.merge_asof(q.sort_values("t"), tl.sort_values("event_timestamp"), left_on="t",
-                           right_on="event_timestamp", by="post_id", direction="backward")
+    merged = pd.merge_asof(
+        q.sort_values("t"),
+        tl.sort_values("event_timestamp"),
+        left_on="t",
+        right_on="event_timestamp",
+        by="post_id",
+        direction="backward",
+    )
     return merged.sort_values("i")["views"].fillna(0.0).to_numpy(dtype=np.float64)
 
 
-def replay(examples: pd.DataFrame, timelines: pd.DataFrame, score_col: str, threshold: float) -> pd.DataFrame:
+def replay(
+    examples: pd.DataFrame, timelines: pd.DataFrame, score_col: str, threshold: float
+) -> pd.DataFrame:
     """Per post: removed at its first scoring event with score >= threshold; views prevented.
 
     ``examples`` has post_id, scored_at, is_harmful, sampling_weight and the score. A removed post
@@ -129,7 +150,9 @@ def replay(examples: pd.DataFrame, timelines: pd.DataFrame, score_col: str, thre
     """
     ex = examples.sort_values(["post_id", "scored_at"])
     hit = ex[ex[score_col] >= threshold].groupby("post_id")["scored_at"].min()
-    posts = ex.groupby("post_id").agg(is_harmful=("is_harmful", "first"), w=("sampling_weight", "first"))
+    posts = ex.groupby("post_id").agg(
+        is_harmful=("is_harmful", "first"), w=("sampling_weight", "first")
+    )
     posts["removed_at"] = hit.reindex(posts.index)
     last = timelines.sort_values("event_timestamp").groupby("post_id")["views"].last()
     posts["views_total"] = last.reindex(posts.index).fillna(0.0).astype(float)
@@ -137,8 +160,12 @@ def replay(examples: pd.DataFrame, timelines: pd.DataFrame, score_col: str, thre
     at_removal = np.zeros(len(posts))
     if posts["removed"].any():
         r = posts[posts["removed"]]
-        at_removal[posts["removed"].to_numpy()] = views_at(timelines, r.index.to_numpy(), r["removed_at"])
-    posts["views_prevented"] = np.where(posts["removed"], np.maximum(posts["views_total"] - at_removal, 0.0), 0.0)
+        at_removal[posts["removed"].to_numpy()] = views_at(
+            timelines, r.index.to_numpy(), r["removed_at"]
+        )
+    posts["views_prevented"] = np.where(
+        posts["removed"], np.maximum(posts["views_total"] - at_removal, 0.0), 0.0
+    )
     return posts
 
 
@@ -148,20 +175,26 @@ def replay_summary(posts: pd.DataFrame) -> dict:
     harm_views = (w * posts["views_total"] * y).sum()
     removed_w = (w * rem).sum()
     return {
-        "harmful_views_prevented_share": float((w * posts["views_prevented"] * y).sum() / max(harm_views, 1e-12)),
+        "harmful_views_prevented_share": float(
+            (w * posts["views_prevented"] * y).sum() / max(harm_views, 1e-12)
+        ),
         "harmful_views_prevented": float((w * posts["views_prevented"] * y).sum()),
         "harmful_views_total": float(harm_views),
         "harmful_posts_removed_share": float((w * rem * y).sum() / max((w * y).sum(), 1e-12)),
         "benign_posts_removed": int((rem & ~y).sum()),
         "benign_posts_removed_weighted": float((w * rem * ~y).sum()),
         "benign_removed_rate": float((w * rem * ~y).sum() / max((w * ~y).sum(), 1e-12)),
-        "removal_precision": float((w * rem * y).sum() / removed_w) if removed_w > 0 else float("nan"),
+        "removal_precision": float((w * rem * y).sum() / removed_w)
+        if removed_w > 0
+        else float("nan"),
         "posts_removed": int(rem.sum()),
     }
 
 
 # -- slices ---------------------------------------------------------------------------------------
-def slice_table(posts: pd.DataFrame, keys: pd.DataFrame, min_posts: float, flag_abs: float) -> list[dict]:
+def slice_table(
+    posts: pd.DataFrame, keys: pd.DataFrame, min_posts: float, flag_abs: float
+) -> list[dict]:
     """Recall and false-positive rate of removals per slice, flagged when far from overall.
 
     Flag rule: |recall - overall recall| > flag_abs, or FPR > 2 x overall FPR + 0.005; only
@@ -177,38 +210,66 @@ def slice_table(posts: pd.DataFrame, keys: pd.DataFrame, min_posts: float, flag_
         return float(recall), float(fpr), int(pos.sum()), int(neg.sum())
 
     all_recall, all_fpr, _, _ = rates(pd.Series(True, index=df.index))
-    rows = [{"slice": "overall", "value": "all", "recall": all_recall, "fpr": all_fpr,
-             "harmful_posts": int(y.sum()), "benign_posts": int((~y).sum()), "flag": ""}]
+    rows = [
+        {
+            "slice": "overall",
+            "value": "all",
+            "recall": all_recall,
+            "fpr": all_fpr,
+            "harmful_posts": int(y.sum()),
+            "benign_posts": int((~y).sum()),
+            "flag": "",
+        }
+    ]
     for key in [c for c in keys.columns]:
         for value, m in df.groupby(key).groups.items():
             mask = df.index.isin(m)
             recall, fpr, n_pos, n_neg = rates(pd.Series(mask, index=df.index))
             flags = []
-            if n_pos >= min_posts and not math.isnan(recall) and abs(recall - all_recall) > flag_abs:
+            if (
+                n_pos >= min_posts
+                and not math.isnan(recall)
+                and abs(recall - all_recall) > flag_abs
+            ):
                 flags.append("recall")
             if n_neg >= min_posts and not math.isnan(fpr) and fpr > 2 * all_fpr + 0.005:
                 flags.append("fpr")
-            rows.append({"slice": key, "value": str(value), "recall": recall, "fpr": fpr,
-                         "harmful_posts": n_pos, "benign_posts": n_neg, "flag": ",".join(flags)})
+            rows.append(
+                {
+                    "slice": key,
+                    "value": str(value),
+                    "recall": recall,
+                    "fpr": fpr,
+                    "harmful_posts": n_pos,
+                    "benign_posts": n_neg,
+                    "flag": ",".join(flags),
+                }
+            )
     return rows
 
 
 def slice_keys(examples: pd.DataFrame) -> pd.DataFrame:
     first = examples.sort_values("scored_at").groupby("post_id").first()
     keys = pd.DataFrame(index=first.index)
-    keys["account_age_bucket"] = first.get("account_age_bucket", pd.Series("unknown", index=first.index))
+    keys["account_age_bucket"] = first.get(
+        "account_age_bucket", pd.Series("unknown", index=first.index)
+    )
     keys["home_country"] = first.get("home_country", pd.Series("unknown", index=first.index))
     harm = pd.Series("benign", index=first.index, dtype=object)
     for h in HARM_TYPES:
         col = f"is_{h}"
         if col in first.columns:
-            harm = harm.where(~first[col].astype(bool), h)  # a multi-type post goes to its last type
+            harm = harm.where(
+                ~first[col].astype(bool), h
+            )  # a multi-type post goes to its last type
     keys["harm_type"] = harm
     return keys
 
 
 # -- report ---------------------------------------------------------------------------------------
-def _plots(test: pd.DataFrame, score_cols: dict[str, str], cal_col: str, slices: list[dict], out: Path) -> list[str]:
+def _plots(
+    test: pd.DataFrame, score_cols: dict[str, str], cal_col: str, slices: list[dict], out: Path
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -223,7 +284,9 @@ def _plots(test: pd.DataFrame, score_cols: dict[str, str], cal_col: str, slices:
             p, r, _ = precision_recall_curve(y, test[col], sample_weight=w)
             ax.plot(r, p, label=name)
         ax.axhline(0.95, ls="--", c="grey", lw=0.8)
-        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall at true prevalence (test)")
+        ax.set(
+            xlabel="recall", ylabel="precision", title="Precision-recall at true prevalence (test)"
+        )
         ax.legend()
         fig.savefig(out / "pr_curves.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
@@ -240,7 +303,9 @@ def _plots(test: pd.DataFrame, score_cols: dict[str, str], cal_col: str, slices:
             ys.append(np.average(y[m], weights=w[m]))
     ax.plot([0, 1], [0, 1], ls="--", c="grey")
     ax.plot(xs, ys, marker="o")
-    ax.set(xlabel="calibrated probability", ylabel="observed harmful rate", title="Calibration (test)")
+    ax.set(
+        xlabel="calibrated probability", ylabel="observed harmful rate", title="Calibration (test)"
+    )
     fig.savefig(out / "calibration.png", dpi=90, bbox_inches="tight")
     plt.close(fig)
     files.append("calibration.png")
@@ -268,19 +333,29 @@ def _table(rows: list[dict]) -> str:
     def fmt(v):
         return f"{v:.4f}" if isinstance(v, float) else html.escape(str(v))
 
-    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(model_id: str, metrics: dict, test: pd.DataFrame, score_cols: dict[str, str],
-                 cal_col: str, out_dir: Path | None = None) -> Path:
+def write_report(
+    model_id: str,
+    metrics: dict,
+    test: pd.DataFrame,
+    score_cols: dict[str, str],
+    cal_col: str,
+    out_dir: Path | None = None,
+) -> Path:
     """metrics.json + report.html + PNGs under reports/models/<model_id>/."""
     out = Path(out_dir or paths().reports / "models" / model_id)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
     images = _plots(test, score_cols, cal_col, metrics.get("slices", []), out)
-    model_rows = [{"model": k, **{m: v for m, v in vals.items() if not isinstance(v, (dict, list))}}
-                  for k, vals in metrics.get("models", {}).items()]
+    model_rows = [
+        {"model": k, **{m: v for m, v in vals.items() if not isinstance(v, (dict, list))}}
+        for k, vals in metrics.get("models", {}).items()
+    ]
     parts = [
         f"<html><head><meta charset='utf-8'><title>Vigil model {html.escape(model_id)}</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -289,11 +364,16 @@ def write_report(model_id: str, metrics: dict, test: pd.DataFrame, score_cols: d
         f"<p>Feature service <b>{html.escape(str(metrics.get('feature_service')))}</b>; windows "
         f"{html.escape(json.dumps(metrics.get('windows', {})))}. Metrics are on the test split, "
         "weighted by sampling_weight (true prevalence).</p>",
-        "<h2>Models (test)</h2>", _table(model_rows),
-        "<h2>Decision thresholds</h2>", _table([metrics.get("thresholds", {})]),
-        "<h2>Cascade</h2>", _table([metrics.get("cascade", {})]),
-        "<h2>Slices (heavy model removals)</h2>", _table(metrics.get("slices", [])),
-        "<h2>Baseline top features</h2>", _table(metrics.get("baseline_top_features", [])[:20]),
+        "<h2>Models (test)</h2>",
+        _table(model_rows),
+        "<h2>Decision thresholds</h2>",
+        _table([metrics.get("thresholds", {})]),
+        "<h2>Cascade</h2>",
+        _table([metrics.get("cascade", {})]),
+        "<h2>Slices (heavy model removals)</h2>",
+        _table(metrics.get("slices", [])),
+        "<h2>Baseline top features</h2>",
+        _table(metrics.get("baseline_top_features", [])[:20]),
     ]
     parts += [f"<h2>{html.escape(img)}</h2><img src='{img}'>" for img in images]
     parts.append("</body></html>")
@@ -321,6 +401,11 @@ def run(args: argparse.Namespace) -> int:
 
     bundle = registry.load(args.model)
     metrics = evaluate_bundle(bundle)
-    print(json.dumps({k: metrics[k] for k in ("model_id", "models", "cascade", "replay") if k in metrics},
-                     indent=2, default=_json_default))
+    print(
+        json.dumps(
+            {k: metrics[k] for k in ("model_id", "models", "cascade", "replay") if k in metrics},
+            indent=2,
+            default=_json_default,
+        )
+    )
     return 0

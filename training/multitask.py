@@ -64,19 +64,28 @@ def _build_net(n_text: int, n_beh: int, n_cre: int, cfg: TrainConfig, n_wide: in
     class LateFusionNet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.text = nn.Sequential(nn.Linear(n_text, cfg.hidden_text), nn.ReLU(), nn.Dropout(cfg.dropout))
+            self.text = nn.Sequential(
+                nn.Linear(n_text, cfg.hidden_text), nn.ReLU(), nn.Dropout(cfg.dropout)
+            )
             self.behavior = nn.Sequential(
-                nn.Linear(n_beh, cfg.hidden_tabular), nn.ReLU(),
-                nn.Linear(cfg.hidden_tabular, cfg.hidden_tabular), nn.ReLU(),
+                nn.Linear(n_beh, cfg.hidden_tabular),
+                nn.ReLU(),
+                nn.Linear(cfg.hidden_tabular, cfg.hidden_tabular),
+                nn.ReLU(),
             )
             self.creator = nn.Sequential(
-                nn.Linear(n_cre, cfg.hidden_tabular), nn.ReLU(),
-                nn.Linear(cfg.hidden_tabular, cfg.hidden_tabular), nn.ReLU(),
+                nn.Linear(n_cre, cfg.hidden_tabular),
+                nn.ReLU(),
+                nn.Linear(cfg.hidden_tabular, cfg.hidden_tabular),
+                nn.ReLU(),
             )
             width = cfg.hidden_text + 2 * cfg.hidden_tabular
             self.shared = nn.Sequential(
-                nn.Linear(width, cfg.hidden_shared), nn.ReLU(), nn.Dropout(cfg.dropout),
-                nn.Linear(cfg.hidden_shared, cfg.hidden_shared), nn.ReLU(),
+                nn.Linear(width, cfg.hidden_shared),
+                nn.ReLU(),
+                nn.Dropout(cfg.dropout),
+                nn.Linear(cfg.hidden_shared, cfg.hidden_shared),
+                nn.ReLU(),
             )
             self.harmful = nn.Linear(cfg.hidden_shared, 1)
             # wide text part (wide & deep): a linear term on hashed word/char n-grams into the
@@ -160,8 +169,13 @@ class MultiTaskModel:
         return total, parts
 
     # -- training --------------------------------------------------------------------------
-    def fit(self, train: pd.DataFrame, train_emb: np.ndarray, val: pd.DataFrame | None = None,
-            val_emb: np.ndarray | None = None) -> MultiTaskModel:
+    def fit(
+        self,
+        train: pd.DataFrame,
+        train_emb: np.ndarray,
+        val: pd.DataFrame | None = None,
+        val_emb: np.ndarray | None = None,
+    ) -> MultiTaskModel:
         import torch
 
         cfg = self.cfg
@@ -173,14 +187,20 @@ class MultiTaskModel:
         self.rate_scale = std if std > 1e-9 else 1.0
         x = self._inputs(train, train_emb)
         t = self._targets(train)
-        self.dims = (x[0].shape[1], x[1].shape[1], x[2].shape[1], 0 if x[3] is None else x[3].shape[1])
+        self.dims = (
+            x[0].shape[1],
+            x[1].shape[1],
+            x[2].shape[1],
+            0 if x[3] is None else x[3].shape[1],
+        )
         self.net = _build_net(*self.dims[:3], cfg, *self.dims[3:])
         wide = [p for n, p in self.net.named_parameters() if n == "wide"]
         deep = [p for n, p in self.net.named_parameters() if n != "wide"]
         # the wide n-gram weights start at 0 and each sees few examples: a larger step size
         opt = torch.optim.AdamW(
             [{"params": deep}, {"params": wide, "lr": cfg.wide_lr, "weight_decay": 0.0}],
-            lr=cfg.lr, weight_decay=cfg.weight_decay,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
         )
         gen = torch.Generator().manual_seed(cfg.seed)
         n = len(train)
@@ -194,7 +214,9 @@ class MultiTaskModel:
             for start in range(0, n, cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
                 rows = idx.numpy()
-                out = self.net(x[0][idx], x[1][idx], x[2][idx], None if x[3] is None else x[3][rows])
+                out = self.net(
+                    x[0][idx], x[1][idx], x[2][idx], None if x[3] is None else x[3][rows]
+                )
                 loss, _ = self.loss(out, tuple(tt[idx] for tt in t))
                 opt.zero_grad()
                 loss.backward()
@@ -211,8 +233,12 @@ class MultiTaskModel:
                 if -vscore < best_val:
                     best_val, best_state = -vscore, copy.deepcopy(self.net.state_dict())
             self.history.append(record)
-            log.info("multitask epoch %d/%d: %s", epoch + 1, cfg.epochs,
-                     ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch"))
+            log.info(
+                "multitask epoch %d/%d: %s",
+                epoch + 1,
+                cfg.epochs,
+                ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch"),
+            )
         if best_state is not None:
             self.net.load_state_dict(best_state)
         self.net.eval()
@@ -228,7 +254,9 @@ class MultiTaskModel:
         y = val["is_harmful"].astype(int).to_numpy()
         if y.min() == y.max():
             return 0.0
-        return float(average_precision_score(y, logit, sample_weight=val["sampling_weight"].to_numpy()))
+        return float(
+            average_precision_score(y, logit, sample_weight=val["sampling_weight"].to_numpy())
+        )
 
     def evaluate_loss(self, x, t) -> tuple[float, dict]:
         import torch

@@ -20,7 +20,10 @@ def numeric_pipeline():
     return Pipeline(
         [
             ("log", FunctionTransformer(signed_log1p, feature_names_out="one-to-one")),
-            ("impute", SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)),
+            (
+                "impute",
+                SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
+            ),
             ("scale", StandardScaler()),
         ]
     )

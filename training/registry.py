@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 def git_revision() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
@@ -50,8 +51,12 @@ def save(model_id: str, objects: dict[str, Any], meta: dict[str, Any]) -> Path:
 
     directory = root() / model_id
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {"model_id": model_id, "created_at": datetime.now(UTC).isoformat(),
-            "git_revision": git_revision(), **meta}
+    meta = {
+        "model_id": model_id,
+        "created_at": datetime.now(UTC).isoformat(),
+        "git_revision": git_revision(),
+        **meta,
+    }
     joblib.dump(objects, directory / "model.joblib", compress=3)
     (directory / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     log.info("registered model %s at %s", model_id, directory)
@@ -61,7 +66,9 @@ def save(model_id: str, objects: dict[str, Any], meta: dict[str, Any]) -> Path:
 def meta(model_id: str) -> dict[str, Any]:
     path = root() / model_id / "meta.json"
     if not path.is_file():
-        raise UserError(f"model {model_id} is not in the registry ({root()}): see `vigil models list`.")
+        raise UserError(
+            f"model {model_id} is not in the registry ({root()}): see `vigil models list`."
+        )
     return json.loads(path.read_text())
 
 
@@ -100,7 +107,9 @@ def rollback() -> dict:
     f = _champion_file()
     state = json.loads(f.read_text()) if f.is_file() else {"model_id": None, "history": []}
     if not state.get("history"):
-        raise UserError("there is no earlier champion to roll back to: promote a model with `vigil models promote ID`.")
+        raise UserError(
+            "there is no earlier champion to roll back to: promote a model with `vigil models promote ID`."
+        )
     state["model_id"] = state["history"].pop()
     f.write_text(json.dumps(state, indent=2))
     log.info("rolled back: champion is now %s", state["model_id"])
@@ -137,9 +146,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def _headline(m: dict) -> str:
     heavy = (m.get("metrics") or {}).get("models", {}).get("multitask", {})
     r = heavy.get("recall_at_95p")
-    hv = (m.get("metrics") or {}).get("replay", {}).get("multitask", {}).get("harmful_views_prevented_share")
+    hv = (
+        (m.get("metrics") or {})
+        .get("replay", {})
+        .get("multitask", {})
+        .get("harmful_views_prevented_share")
+    )
     return (f"recall@95P={r:.3f}" if isinstance(r, float) else "recall@95P=?") + (
-        f" views_prevented={hv:.3f}" if isinstance(hv, float) else "")
+        f" views_prevented={hv:.3f}" if isinstance(hv, float) else ""
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,8 +165,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"no models registered under {root()}: run `vigil train`.")
         for m in models:
             mark = "*" if m["model_id"] == current else " "
-            print(f"{mark} {m['model_id']}  {m.get('feature_service')}  git={str(m.get('git_revision'))[:10]}"
-                  f"  {'dry-run ' if m.get('dry_run') else ''}{_headline(m)}")
+            print(
+                f"{mark} {m['model_id']}  {m.get('feature_service')}  git={str(m.get('git_revision'))[:10]}"
+                f"  {'dry-run ' if m.get('dry_run') else ''}{_headline(m)}"
+            )
         return 0
     if args.action == "promote":
         state = promote(args.model_id)

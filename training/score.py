@@ -45,20 +45,28 @@ def score_day(day: date | str) -> dict:
     cfg = from_dict(bundle["meta"]["config"])
     posts = datasets._read_mart("posts")
     posts["created_at"] = datasets._utc(posts["created_at"])
-    posts = posts[posts["created_at"].dt.date == day][["post_id", "author_id", "created_at", "text"]]
+    posts = posts[posts["created_at"].dt.date == day][
+        ["post_id", "author_id", "created_at", "text"]
+    ]
     if posts.empty:
         return {"day": day.isoformat(), "model_id": bundle["model_id"], "posts": 0, "events": 0}
     posts["text"] = posts["text"].fillna("")
-    behavior_end = pd.read_parquet(
-        paths().features / "post_behavior.parquet", columns=["event_timestamp"]
-    )["event_timestamp"].max() if (paths().features / "post_behavior.parquet").exists() else posts["created_at"].max()
+    behavior_end = (
+        pd.read_parquet(paths().features / "post_behavior.parquet", columns=["event_timestamp"])[
+            "event_timestamp"
+        ].max()
+        if (paths().features / "post_behavior.parquet").exists()
+        else posts["created_at"].max()
+    )
     data_end = max(datasets._utc(pd.Series([behavior_end])).iloc[0], posts["created_at"].max())
     events = datasets.build_examples(posts, cfg.score_offsets_hours, data_end)
     events, _, _ = datasets.fetch_features(events, cfg.feature_service)
     for col in [*bundle["behavior_columns"], *bundle["creator_columns"]]:
         if col not in events.columns:
             events[col] = np.nan
-    events = datasets.add_missing_indicators(events, bundle["behavior_columns"], bundle["creator_columns"])
+    events = datasets.add_missing_indicators(
+        events, bundle["behavior_columns"], bundle["creator_columns"]
+    )
     events["student"] = cascade.student_scores(bundle["student"], events)
     tau = bundle["cascade_tau"]
     routed = events["student"] >= tau
@@ -73,13 +81,29 @@ def score_day(day: date | str) -> dict:
     events["decision"] = decide(events["probability"], threshold, cfg.review_band)
     vcol = bundle.get("views_column")
     views_now = events[vcol].fillna(0.0) if vcol and vcol in events else np.zeros(len(events))
-    events["predicted_remaining_views"] = bundle["remaining_views"].predict(events["offset_hours"], views_now)
+    events["predicted_remaining_views"] = bundle["remaining_views"].predict(
+        events["offset_hours"], views_now
+    )
     events["review_priority"] = np.where(
-        events["decision"] == "review", events["probability"] * events["predicted_remaining_views"], 0.0
+        events["decision"] == "review",
+        events["probability"] * events["predicted_remaining_views"],
+        0.0,
     )
     events["model_id"] = bundle["model_id"]
-    out_cols = ["post_id", "author_id", "created_at", "scored_at", "offset_hours", "student", "routed_to_heavy",
-                "probability", "decision", "predicted_remaining_views", "review_priority", "model_id"]
+    out_cols = [
+        "post_id",
+        "author_id",
+        "created_at",
+        "scored_at",
+        "offset_hours",
+        "student",
+        "routed_to_heavy",
+        "probability",
+        "decision",
+        "predicted_remaining_views",
+        "review_priority",
+        "model_id",
+    ]
     out_dir = scores_dir() / f"dt={day.isoformat()}"
     out_dir.mkdir(parents=True, exist_ok=True)
     # Idempotent per day: a rerun rewrites the same partition.
@@ -89,7 +113,7 @@ def score_day(day: date | str) -> dict:
         "day": day.isoformat(),
         "model_id": bundle["model_id"],
         "posts": int(events["post_id"].nunique()),
-        "events": int(len(events)),
+        "events": len(events),
         "routed_to_heavy": int(routed.sum()),
         "remove": int(counts.get("remove", 0)),
         "review": int(counts.get("review", 0)),

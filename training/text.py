@@ -92,7 +92,9 @@ class EmbeddingCache:
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for h, blob in self._db.execute(f"select hash, vec from emb where hash in ({marks})", chunk):
+            for h, blob in self._db.execute(
+                f"select hash, vec from emb where hash in ({marks})", chunk
+            ):
                 found[h] = np.frombuffer(blob, dtype=np.float32)
         return found
 
@@ -107,7 +109,9 @@ class EmbeddingCache:
         self._db.close()
 
 
-def encode_uncached(texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+def encode_uncached(
+    texts: Sequence[str], batch_size: int = 64, progress: bool = False
+) -> np.ndarray:
     """Encode without the cache (benchmarks measure the real encoder cost with this)."""
     if len(texts) == 0:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
@@ -131,11 +135,16 @@ def encode(texts: Sequence[str], batch_size: int = 64, cache_dir: Path | None = 
         known = cache.get_many(hashes)
         missing = {h: t for h, t in zip(hashes, texts) if h not in known}
         log.info(
-            "embeddings: %d texts, %d cached, %d to encode", len(texts), len(texts) - len(missing), len(missing)
+            "embeddings: %d texts, %d cached, %d to encode",
+            len(texts),
+            len(texts) - len(missing),
+            len(missing),
         )
         if missing:
             keys = list(missing)
-            vectors = encode_uncached([missing[k] for k in keys], batch_size, progress=len(keys) > 2000)
+            vectors = encode_uncached(
+                [missing[k] for k in keys], batch_size, progress=len(keys) > 2000
+            )
             new = dict(zip(keys, vectors))
             cache.put_many(new)
             known.update(new)

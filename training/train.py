@@ -21,7 +21,12 @@ import pandas as pd
 
 from training import baseline, cascade, datasets, evaluate, registry
 from training import text as text_encoder
-from training.calibrate import Calibrator, RemainingViews, bootstrap_removal_threshold, removal_threshold
+from training.calibrate import (
+    Calibrator,
+    RemainingViews,
+    bootstrap_removal_threshold,
+    removal_threshold,
+)
 from training.config import DRY_RUN_OVERRIDES, TrainConfig, from_dict, load
 from training.datasets import TrainingSet
 from training.multitask import MultiTaskModel
@@ -68,10 +73,15 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
     if train["is_harmful"].nunique() < 2:
         from vigil.errors import UserError
 
-        raise UserError("the training split has only one class: simulate more days or label more posts.")
+        raise UserError(
+            "the training split has only one class: simulate more days or label more posts."
+        )
     if val["is_harmful"].nunique() < 2:
         # Thresholds then come out as +inf (remove nothing): the safe default, logged loudly.
-        log.warning("validation split has one class (%d posts): calibration is degenerate", val["post_id"].nunique())
+        log.warning(
+            "validation split has one class (%d posts): calibration is degenerate",
+            val["post_id"].nunique(),
+        )
     num = ts.numeric_columns
     timings: dict[str, float] = {}
 
@@ -85,7 +95,9 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
     emb_val = text_encoder.encode(val["text"].tolist(), cfg.encoder_batch_size)
     timings["embeddings_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    heavy = MultiTaskModel(cfg, ts.behavior_columns, ts.creator_columns).fit(train, emb_train, val, emb_val)
+    heavy = MultiTaskModel(cfg, ts.behavior_columns, ts.creator_columns).fit(
+        train, emb_train, val, emb_val
+    )
     timings["multitask_s"] = time.perf_counter() - t
 
     heavy_train = heavy.predict(train, emb_train)
@@ -107,20 +119,38 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
         tw = pm["w"] if cfg.threshold_weights == "sampling" else None
         if cfg.threshold_method == "bootstrap":
             thresholds[name] = bootstrap_removal_threshold(
-                pm["score"], pm["y"], np.ones(len(pm)) if tw is None else tw, cfg.target_precision,
-                level=0.95, n_boot=cfg.threshold_bootstrap, seed=cfg.seed,
+                pm["score"],
+                pm["y"],
+                np.ones(len(pm)) if tw is None else tw,
+                cfg.target_precision,
+                level=0.95,
+                n_boot=cfg.threshold_bootstrap,
+                seed=cfg.seed,
             )
         else:
-            thresholds[name] = removal_threshold(pm["score"], pm["y"], tw, cfg.target_precision, cfg.confidence_z)
+            thresholds[name] = removal_threshold(
+                pm["score"], pm["y"], tw, cfg.target_precision, cfg.confidence_z
+            )
         log.info("%s removal threshold: %s", name, thresholds[name])
     choice = cascade.choose_tau(
-        val["post_id"], val["student"], val["multitask_cal"], val["is_harmful"], w,
-        thresholds["multitask"]["threshold"], cfg.cascade_recall_keep, cfg.cascade_confidence,
+        val["post_id"],
+        val["student"],
+        val["multitask_cal"],
+        val["is_harmful"],
+        w,
+        thresholds["multitask"]["threshold"],
+        cfg.cascade_recall_keep,
+        cfg.cascade_confidence,
         cfg.cascade_safety_logit,
     )
     val_cascade = cascade.cascade_report(
-        val["post_id"], val["student"], val["multitask_cal"], val["is_harmful"], w,
-        thresholds["multitask"]["threshold"], choice["tau"],
+        val["post_id"],
+        val["student"],
+        val["multitask_cal"],
+        val["is_harmful"],
+        w,
+        thresholds["multitask"]["threshold"],
+        choice["tau"],
     )
     log.info("cascade tau=%.4f on validation: %s", choice["tau"], val_cascade)
     vcol = views_column(ts.behavior_columns)
@@ -155,11 +185,15 @@ def score_frame(objects: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     out["student"] = cascade.student_scores(objects["student"], out)
     for name, cal in objects["calibrators"].items():
         out[f"{name}_cal"] = cal.transform(out[name])
-    out["cascade_cal"] = cascade.cascade_scores(out["student"], out["multitask_cal"], objects["cascade_tau"])
+    out["cascade_cal"] = cascade.cascade_scores(
+        out["student"], out["multitask_cal"], objects["cascade_tau"]
+    )
     return out
 
 
-def evaluate_objects(objects: dict[str, Any], ts: TrainingSet, cfg: TrainConfig) -> tuple[dict, pd.DataFrame]:
+def evaluate_objects(
+    objects: dict[str, Any], ts: TrainingSet, cfg: TrainConfig
+) -> tuple[dict, pd.DataFrame]:
     """Test-split metrics for every model (see training.evaluate)."""
     test = score_frame(objects, ts.split("test"))
     thr = objects["thresholds"]
@@ -167,7 +201,9 @@ def evaluate_objects(objects: dict[str, Any], ts: TrainingSet, cfg: TrainConfig)
     for name in ("baseline", "multitask", "student"):
         m = evaluate.ranking_metrics(test, name, cfg.target_precision)
         if name in objects["calibrators"]:
-            m["ece"] = evaluate.expected_calibration_error(test["is_harmful"], test[f"{name}_cal"], test["sampling_weight"])
+            m["ece"] = evaluate.expected_calibration_error(
+                test["is_harmful"], test[f"{name}_cal"], test["sampling_weight"]
+            )
         metrics["models"][name] = m
     posts_by_model = {}
     for name, col, threshold in (
@@ -179,17 +215,30 @@ def evaluate_objects(objects: dict[str, Any], ts: TrainingSet, cfg: TrainConfig)
         posts_by_model[name] = posts
         metrics["replay"][name] = evaluate.replay_summary(posts)
     metrics["cascade"] = cascade.cascade_report(
-        test["post_id"], test["student"], test["multitask_cal"], test["is_harmful"], test["sampling_weight"],
-        thr["multitask"]["threshold"], objects["cascade_tau"],
+        test["post_id"],
+        test["student"],
+        test["multitask_cal"],
+        test["is_harmful"],
+        test["sampling_weight"],
+        thr["multitask"]["threshold"],
+        objects["cascade_tau"],
     )
-    metrics["cascade"]["meets_recall_promise"] = bool(metrics["cascade"]["recall_kept"] >= cfg.cascade_recall_keep)
-    metrics["thresholds"] = {
-        f"{name}_{k}": v for name, t in thr.items() for k, v in t.items()
-    } | {"review_band_low": thr["multitask"]["threshold"] * cfg.review_band, "cascade_tau": objects["cascade_tau"]}
+    metrics["cascade"]["meets_recall_promise"] = bool(
+        metrics["cascade"]["recall_kept"] >= cfg.cascade_recall_keep
+    )
+    metrics["thresholds"] = {f"{name}_{k}": v for name, t in thr.items() for k, v in t.items()} | {
+        "review_band_low": thr["multitask"]["threshold"] * cfg.review_band,
+        "cascade_tau": objects["cascade_tau"],
+    }
     metrics["slices"] = evaluate.slice_table(
-        posts_by_model["multitask"], evaluate.slice_keys(test), cfg.slice_min_weight, cfg.slice_flag_abs
+        posts_by_model["multitask"],
+        evaluate.slice_keys(test),
+        cfg.slice_min_weight,
+        cfg.slice_flag_abs,
     )
-    metrics["slices_flagged"] = [f"{r['slice']}={r['value']} ({r['flag']})" for r in metrics["slices"] if r["flag"]]
+    metrics["slices_flagged"] = [
+        f"{r['slice']}={r['value']} ({r['flag']})" for r in metrics["slices"] if r["flag"]
+    ]
     # Review band: how much of the stream goes to humans and how harmful it is.
     t_remove = thr["multitask"]["threshold"]
     pm = post_max(test, "multitask_cal")
@@ -198,9 +247,11 @@ def evaluate_objects(objects: dict[str, Any], ts: TrainingSet, cfg: TrainConfig)
     metrics["review_band"] = {
         "posts": int(band.sum()),
         "share_of_stream": float((pm["w"] * band).sum() / pm["w"].sum()),
-        "harmful_share": float((pm["w"] * band * pm["y"]).sum() / max((pm["w"] * band).sum(), 1e-12)),
+        "harmful_share": float(
+            (pm["w"] * band * pm["y"]).sum() / max((pm["w"] * band).sum(), 1e-12)
+        ),
     }
-    metrics["test_examples"] = int(len(test))
+    metrics["test_examples"] = len(test)
     metrics["test_posts"] = int(test["post_id"].nunique())
     return metrics, test
 
@@ -211,14 +262,23 @@ def evaluate_bundle(bundle: dict[str, Any]) -> dict:
     cfg = from_dict(meta["config"])
     ts = datasets.build(cfg, splits=meta["splits"])
     metrics, test = evaluate_objects(bundle, ts, cfg)
-    metrics |= {"model_id": bundle["model_id"], "feature_service": cfg.feature_service, "windows": ts.windows,
-                "baseline_top_features": bundle.get("baseline_top_features", [])}
+    metrics |= {
+        "model_id": bundle["model_id"],
+        "feature_service": cfg.feature_service,
+        "windows": ts.windows,
+        "baseline_top_features": bundle.get("baseline_top_features", []),
+    }
     evaluate.write_report(bundle["model_id"], metrics, test, _score_cols(), "multitask_cal")
     return metrics
 
 
 def _score_cols() -> dict[str, str]:
-    return {"baseline": "baseline", "multitask": "multitask", "student": "student", "cascade": "cascade_cal"}
+    return {
+        "baseline": "baseline",
+        "multitask": "multitask",
+        "student": "student",
+        "cascade": "cascade_cal",
+    }
 
 
 def _should_promote(cfg: TrainConfig, metrics: dict) -> bool:
@@ -230,14 +290,19 @@ def _should_promote(cfg: TrainConfig, metrics: dict) -> bool:
     if current is None:
         return True
     try:
-        old = registry.meta(current)["metrics"]["replay"]["multitask"]["harmful_views_prevented_share"]
+        old = registry.meta(current)["metrics"]["replay"]["multitask"][
+            "harmful_views_prevented_share"
+        ]
     except (KeyError, TypeError):
         return True
     return metrics["replay"]["multitask"]["harmful_views_prevented_share"] >= old
 
 
-def train(config: TrainConfig | dict | str | Path | None = None, dry_run: bool = False,
-          training_set: TrainingSet | None = None) -> dict:
+def train(
+    config: TrainConfig | dict | str | Path | None = None,
+    dry_run: bool = False,
+    training_set: TrainingSet | None = None,
+) -> dict:
     """Build the training set, fit, evaluate, register. Returns a summary dict."""
     cfg = _resolve_config(config, dry_run)
     seed_everything(cfg.seed)
@@ -245,11 +310,19 @@ def train(config: TrainConfig | dict | str | Path | None = None, dry_run: bool =
     ts = training_set if training_set is not None else datasets.build(cfg)
     objects = fit_models(ts, cfg)
     metrics, test = evaluate_objects(objects, ts, cfg)
-    splits = {s: sorted(ts.examples.loc[ts.examples["split"] == s, "day"].unique().tolist()) for s in datasets.SPLITS}
+    splits = {
+        s: sorted(ts.examples.loc[ts.examples["split"] == s, "day"].unique().tolist())
+        for s in datasets.SPLITS
+    }
     model_id = registry.new_model_id()
-    metrics |= {"model_id": model_id, "feature_service": cfg.feature_service, "windows": ts.windows,
-                "baseline_top_features": objects["baseline_top_features"], "timings": objects["timings"],
-                "validation_cascade": objects["validation_cascade"]}
+    metrics |= {
+        "model_id": model_id,
+        "feature_service": cfg.feature_service,
+        "windows": ts.windows,
+        "baseline_top_features": objects["baseline_top_features"],
+        "timings": objects["timings"],
+        "validation_cascade": objects["validation_cascade"],
+    }
     directory = registry.save(
         model_id,
         {k: v for k, v in objects.items() if k not in ("timings",)},
@@ -260,7 +333,7 @@ def train(config: TrainConfig | dict | str | Path | None = None, dry_run: bool =
             "splits": splits,
             "dry_run": dry_run,
             "metrics": {k: v for k, v in metrics.items() if k not in ("baseline_top_features",)},
-            "examples": int(len(ts.examples)),
+            "examples": len(ts.examples),
             "posts": int(ts.examples["post_id"].nunique()),
         },
     )
@@ -276,7 +349,7 @@ def train(config: TrainConfig | dict | str | Path | None = None, dry_run: bool =
         "promoted": promoted,
         "report": str(report),
         "seconds": round(elapsed, 2),
-        "examples": int(len(ts.examples)),
+        "examples": len(ts.examples),
         "models": metrics["models"],
         "replay": metrics["replay"],
         "cascade": metrics["cascade"],
@@ -288,7 +361,9 @@ def train(config: TrainConfig | dict | str | Path | None = None, dry_run: bool =
 # -- CLI: vigil train -------------------------------------------------------------------------------
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="tiny fast end-to-end run (tests)")
-    parser.add_argument("--config", default=None, help="JSON or TOML file overriding TrainConfig fields")
+    parser.add_argument(
+        "--config", default=None, help="JSON or TOML file overriding TrainConfig fields"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     parser.add_argument("--seed", type=int, default=None, help="override the random seed")
 

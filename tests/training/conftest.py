@@ -14,7 +14,18 @@ import pytest
 from training.datasets import TrainingSet, account_age_bucket
 
 BAD = ["idiot", "loser", "hate", "kill", "scam", "clickhere", "trash", "stupid"]
-GOOD = ["sunny", "coffee", "garden", "music", "travel", "friends", "recipe", "weekend", "book", "game"]
+GOOD = [
+    "sunny",
+    "coffee",
+    "garden",
+    "music",
+    "travel",
+    "friends",
+    "recipe",
+    "weekend",
+    "book",
+    "game",
+]
 
 
 def make_training_set(n_posts: int = 400, days: int = 6, seed: int = 0) -> TrainingSet:
@@ -24,7 +35,9 @@ def make_training_set(n_posts: int = 400, days: int = 6, seed: int = 0) -> Train
     for pid in range(1, n_posts + 1):
         harmful = bool(rng.random() < 0.5)
         day = (pid - 1) * days // n_posts
-        created = start + pd.Timedelta(days=day, hours=int(rng.integers(0, 20)), minutes=int(rng.integers(0, 60)))
+        created = start + pd.Timedelta(
+            days=day, hours=int(rng.integers(0, 20)), minutes=int(rng.integers(0, 60))
+        )
         words = list(rng.choice(GOOD, 5))
         if harmful and rng.random() < 0.85:
             words += list(rng.choice(BAD, 2))
@@ -36,31 +49,49 @@ def make_training_set(n_posts: int = 400, days: int = 6, seed: int = 0) -> Train
         hours = np.arange(1, 49)
         views_curve = np.round(final_views * (1 - np.exp(-hours / 8.0)))
         for h, v in zip(hours, views_curve):
-            timelines.append({"post_id": pid, "event_timestamp": created.floor("h") + pd.Timedelta(hours=int(h)),
-                              "views": float(v)})
+            timelines.append(
+                {
+                    "post_id": pid,
+                    "event_timestamp": created.floor("h") + pd.Timedelta(hours=int(h)),
+                    "views": float(v),
+                }
+            )
         htype = str(rng.choice(["harassment", "hate", "spam", "violent_threat"])) if harmful else ""
         author = int(rng.integers(1, 60))
         for off in (0.0, 1.0, 6.0, 24.0):
             v_now = np.nan if off == 0 else float(views_curve[int(off) - 1])
-            rows.append({
-                "post_id": pid, "author_id": author, "created_at": created,
-                "scored_at": created + pd.Timedelta(hours=off), "offset_hours": off, "text": text,
-                "is_harmful": harmful, "is_harassment": htype == "harassment", "is_hate": htype == "hate",
-                "is_spam": htype == "spam", "is_violent_threat": htype == "violent_threat",
-                "sampling_weight": 1.0 if harmful else 4.0,
-                "day": created.strftime("%Y-%m-%d"),
-                "views": v_now, "reports": np.nan if off == 0 else np.round(v_now * report_rate),
-                "post_age_hours": np.nan if off == 0 else off,
-                "reports_received_30d": float(rng.poisson(3 if harmful else 1)),
-                "account_age_days": float(rng.integers(1, 400)),
-                "views_final": final_views, "report_rate": report_rate,
-                "home_country": str(rng.choice(["US", "DE", "BR"])),
-            })
+            rows.append(
+                {
+                    "post_id": pid,
+                    "author_id": author,
+                    "created_at": created,
+                    "scored_at": created + pd.Timedelta(hours=off),
+                    "offset_hours": off,
+                    "text": text,
+                    "is_harmful": harmful,
+                    "is_harassment": htype == "harassment",
+                    "is_hate": htype == "hate",
+                    "is_spam": htype == "spam",
+                    "is_violent_threat": htype == "violent_threat",
+                    "sampling_weight": 1.0 if harmful else 4.0,
+                    "day": created.strftime("%Y-%m-%d"),
+                    "views": v_now,
+                    "reports": np.nan if off == 0 else np.round(v_now * report_rate),
+                    "post_age_hours": np.nan if off == 0 else off,
+                    "reports_received_30d": float(rng.poisson(3 if harmful else 1)),
+                    "account_age_days": float(rng.integers(1, 400)),
+                    "views_final": final_views,
+                    "report_rate": report_rate,
+                    "home_country": str(rng.choice(["US", "DE", "BR"])),
+                }
+            )
     ex = pd.DataFrame(rows)
     day_list = sorted(ex["day"].unique())
     n_train = int(round(0.6 * days))
-    split = {d: ("train" if i < n_train else "val" if i < n_train + max(1, days // 5) else "test")
-             for i, d in enumerate(day_list)}
+    split = {
+        d: ("train" if i < n_train else "val" if i < n_train + max(1, days // 5) else "test")
+        for i, d in enumerate(day_list)
+    }
     ex["split"] = ex["day"].map(split)
     ex["has_behavior"] = ex["views"].notna().astype(float)
     ex["has_creator"] = 1.0

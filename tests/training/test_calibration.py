@@ -26,7 +26,9 @@ def test_isotonic_preserves_weighted_prevalence():
     y = (rng.random(1000) < s).astype(int)
     w = np.where(y == 1, 1.0, 20.0)
     cal = Calibrator("isotonic").fit(s, y, w)
-    assert np.average(cal.transform(s), weights=w) == pytest.approx(np.average(y, weights=w), abs=1e-3)
+    assert np.average(cal.transform(s), weights=w) == pytest.approx(
+        np.average(y, weights=w), abs=1e-3
+    )
 
 
 def test_remaining_views_line_per_offset():

@@ -21,7 +21,11 @@ def test_weighted_bce_three_examples():
     y = torch.tensor([1.0, 0.0, 0.0])
     w = torch.tensor([0.5, 2.3978952728, 5.0])
     # BCE(z, 1) = log(1 + e^-z), BCE(z, 0) = log(1 + e^z)
-    bce = [math.log(2.0), math.log(1 + math.e**2), math.log(1 + math.e**-1)]  # 0.693147, 2.126928, 0.313262
+    bce = [
+        math.log(2.0),
+        math.log(1 + math.e**2),
+        math.log(1 + math.e**-1),
+    ]  # 0.693147, 2.126928, 0.313262
     expected = (0.5 * bce[0] + 2.3978952728 * bce[1] + 5.0 * bce[2]) / (0.5 + 2.3978952728 + 5.0)
     assert expected == pytest.approx(0.8880, abs=1e-4)  # (0.34657 + 5.10013 + 1.56631) / 7.89790
     assert float(weighted_bce(logits, y, w)) == pytest.approx(expected, rel=1e-6)
@@ -35,7 +39,12 @@ def test_total_loss_combines_heads_with_alpha_beta_gamma():
     logit = torch.tensor([0.0, 0.0])
     rate_pred = torch.tensor([1.0, 3.0])
     type_logits = torch.zeros(2, 4)
-    targets = (torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0]), torch.tensor([0.0, 1.0]), torch.zeros(2, 4))
+    targets = (
+        torch.tensor([1.0, 0.0]),
+        torch.tensor([1.0, 1.0]),
+        torch.tensor([0.0, 1.0]),
+        torch.zeros(2, 4),
+    )
     total, parts = model.loss((logit, rate_pred, type_logits), targets)
     # every BCE at logit 0 is log 2; MSE = ((1-0)^2 + (3-1)^2) / 2 = 2.5
     assert parts["primary"] == pytest.approx(math.log(2))

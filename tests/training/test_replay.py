@@ -15,21 +15,25 @@ def h(x):
 def timeline():
     # post 1 (harmful): 10 views by 01:00, 30 by 02:00, 100 by 03:00 (final)
     # post 2 (benign): 50 by 01:00 (final); post 3 (harmful): 40 by 02:00 (final)
-    return pd.DataFrame({
-        "post_id": [1, 1, 1, 2, 3],
-        "event_timestamp": [h(1), h(2), h(3), h(1), h(2)],
-        "views": [10.0, 30.0, 100.0, 50.0, 40.0],
-    })
+    return pd.DataFrame(
+        {
+            "post_id": [1, 1, 1, 2, 3],
+            "event_timestamp": [h(1), h(2), h(3), h(1), h(2)],
+            "views": [10.0, 30.0, 100.0, 50.0, 40.0],
+        }
+    )
 
 
 def examples():
-    return pd.DataFrame({
-        "post_id": [1, 1, 1, 2, 3, 3],
-        "scored_at": [h(0.5), h(1.5), h(6.5), h(0.5), h(0.5), h(1.5)],
-        "score": [0.2, 0.9, 0.95, 0.85, 0.1, 0.3],
-        "is_harmful": [True, True, True, False, True, True],
-        "sampling_weight": [1.0, 1.0, 1.0, 1.0, 2.0, 2.0],
-    })
+    return pd.DataFrame(
+        {
+            "post_id": [1, 1, 1, 2, 3, 3],
+            "scored_at": [h(0.5), h(1.5), h(6.5), h(0.5), h(0.5), h(1.5)],
+            "score": [0.2, 0.9, 0.95, 0.85, 0.1, 0.3],
+            "is_harmful": [True, True, True, False, True, True],
+            "sampling_weight": [1.0, 1.0, 1.0, 1.0, 2.0, 2.0],
+        }
+    )
 
 
 def test_views_at_takes_latest_snapshot_before():

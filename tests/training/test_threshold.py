@@ -5,14 +5,21 @@ import math
 import numpy as np
 import pytest
 
-from training.calibrate import decide, removal_threshold, weighted_wilson_lower_bound, wilson_lower_bound
+from training.calibrate import (
+    decide,
+    removal_threshold,
+    weighted_wilson_lower_bound,
+    wilson_lower_bound,
+)
 
 Z = 1.645
 
 
 def wilson_by_hand(k, n, z=Z):
     p = k / n
-    return (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+    return (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (
+        1 + z * z / n
+    )
 
 
 def test_wilson_values():
@@ -27,7 +34,9 @@ def test_wilson_values():
 def test_weighted_wilson_uses_kish_effective_size():
     # equal weights 3: n_eff = (3n)^2 / (9n) = n, p unchanged -> same as unweighted
     y = np.array([1] * 9 + [0])
-    assert weighted_wilson_lower_bound(y, np.full(10, 3.0), Z) == pytest.approx(wilson_lower_bound(9, 10, Z))
+    assert weighted_wilson_lower_bound(y, np.full(10, 3.0), Z) == pytest.approx(
+        wilson_lower_bound(9, 10, Z)
+    )
     # weights (1, 1, 2): p = 3/4 -> wait, y = (1, 1, 0): p = 2/4 = 0.5, n_eff = 16 / 6
     lb = weighted_wilson_lower_bound([1, 1, 0], [1, 1, 2], Z)
     assert lb == pytest.approx(wilson_lower_bound(0.5 * 16 / 6, 16 / 6, Z))

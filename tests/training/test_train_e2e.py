@@ -18,7 +18,16 @@ def test_models_on_hand_made_set(vigil_home, synthetic_set):
     assert objects["meta"]["feature_service"] == "moderation_v1"
     # The baseline's top positive features are the abusive words the generator plants.
     top_words = [f["feature"] for f in objects["baseline_top_features"][:10] if f["kind"] == "word"]
-    assert set(top_words) & {"idiot", "loser", "hate", "kill", "scam", "clickhere", "trash", "stupid"}
+    assert set(top_words) & {
+        "idiot",
+        "loser",
+        "hate",
+        "kill",
+        "scam",
+        "clickhere",
+        "trash",
+        "stupid",
+    }
     # The cascade keeps its recall promise on validation, where tau was chosen.
     assert objects["validation_cascade"]["recall_kept"] >= 0.99
     assert 0 <= summary["replay"]["multitask"]["harmful_views_prevented_share"] <= 1
