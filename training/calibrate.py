@@ -4,9 +4,12 @@
   ``sampling_weight``: the labeled set is ~50% harmful but the queues over-sample harmful posts,
   so weighting maps scores to probabilities at the true prevalence.
 - Removal threshold: the lowest calibrated score t such that the posts with score >= t have a
-  precision whose Wilson lower confidence bound is >= the target (0.95). With weights, the Wilson
-  bound uses the weighted proportion p = sum(w y) / sum(w) and Kish's effective sample size
-  n_eff = (sum w)^2 / sum(w^2) in place of n; with unit weights it is the textbook Wilson bound.
+  precision whose lower confidence bound is >= the target (0.95). Default bound
+  (``threshold_method="bootstrap"``): a stratified bootstrap (strata = labeling queues, i.e.
+  distinct sampling weights) of the Horvitz-Thompson precision sum(w y) / sum(w), 5% quantile.
+  Alternative (``"wilson"``): Wilson with the weighted proportion and Kish's effective sample size
+  n_eff = (sum w)^2 / sum(w^2) in place of n (textbook Wilson with unit weights); it collapses
+  when a single heavy-weight audit label enters the removed set, even a harmful one.
 - Review band: scores in [review_band x threshold, threshold) go to human review, ordered by
   expected harmful views = p x predicted remaining views.
 """

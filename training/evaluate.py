@@ -1,8 +1,12 @@
 """Evaluation: metrics at the true prevalence, the harmful-views replay, slices, the HTML report.
 
-Every metric weights each labeled post by its ``sampling_weight`` (inverse inclusion probability of
-the labeling queue), so numbers describe the real stream where harmful posts are rare, not the
-~50/50 labeled set. "Impression-weighted" metrics multiply that weight by the post's views.
+Every metric weights each test post by its ``sampling_weight`` (inverse inclusion probability), so
+numbers describe the real stream where harmful posts are rare, not the enriched labeled set.
+"Impression-weighted" metrics multiply that weight by the post's views. The test posts are, when
+the raw dir holds the simulator's delayed ground truth, a stratified sample of *all* posts created
+in the test days (every harmful post + a seeded share of benign ones, :func:`truth_test_posts`);
+otherwise the moderator labels of the test days with their queue weights. ``_truth`` is read here
+only, for the test days only: training, calibration and thresholds use moderator labels.
 
 ``vigil evaluate [--model ID]`` rebuilds the registered model's test split and rewrites its report.
 """
