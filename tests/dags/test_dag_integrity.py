@@ -89,7 +89,7 @@ def bag(tmp_path_factory):
 
 def test_dagbag_has_no_import_errors(bag):
     assert bag["import_errors"] == {}
-    assert set(bag["dags"]) == {"vigil_daily", "vigil_train"}
+    assert set(bag["dags"]) == {"vigil_daily", "vigil_monitor", "vigil_train"}
 
 
 def test_every_dag_has_tags_owner_and_retries(bag):
