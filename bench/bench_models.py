@@ -31,11 +31,27 @@ def _example_frame(bundle: dict, n: int, seed: int = 0) -> pd.DataFrame:
 
         posts = _read_mart("posts")
         if len(posts):
-            texts = posts["text"].fillna("").sample(n, replace=len(posts) < n, random_state=seed).tolist()
+            texts = (
+                posts["text"]
+                .fillna("")
+                .sample(n, replace=len(posts) < n, random_state=seed)
+                .tolist()
+            )
     except Exception:  # noqa: BLE001 -- no data root yet: fall back to generated text
         texts = None
     if texts is None:
-        words = ["sunny", "coffee", "idiot", "garden", "scam", "music", "hate", "travel", "friends", "book"]
+        words = [
+            "sunny",
+            "coffee",
+            "idiot",
+            "garden",
+            "scam",
+            "music",
+            "hate",
+            "travel",
+            "friends",
+            "book",
+        ]
         texts = [" ".join(rng.choice(words, 12)) for _ in range(n)]
     frame = pd.DataFrame({"text": texts})
     for col in [*bundle["behavior_columns"], *bundle["creator_columns"]]:
@@ -71,7 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
     bundle, train_seconds, source = None, None, "champion"
     try:
         bundle = registry.load()
-        train_seconds = sum((bundle["meta"].get("metrics", {}).get("timings") or {}).values()) or None
+        train_seconds = (
+            sum((bundle["meta"].get("metrics", {}).get("timings") or {}).values()) or None
+        )
     except Exception:  # noqa: BLE001 -- no champion: train a small one here
         bundle = None
     if bundle is None:
@@ -103,26 +121,44 @@ def main(argv: list[str] | None = None) -> dict:
 
     n = len(frame)
     rows = []
-    for name, secs in (("student", student_s), ("heavy (encoder + net)", heavy_s), ("cascade", cascade_s)):
+    for name, secs in (
+        ("student", student_s),
+        ("heavy (encoder + net)", heavy_s),
+        ("cascade", cascade_s),
+    ):
         pps = n / secs
-        rows.append({"model": name, "posts_per_s_per_core": pps,
-                     "cores_for_1B_per_day": POSTS_PER_DAY / 86400 / pps})
+        rows.append(
+            {
+                "model": name,
+                "posts_per_s_per_core": pps,
+                "cores_for_1B_per_day": POSTS_PER_DAY / 86400 / pps,
+            }
+        )
     result = {
         "model_source": source,
         "training_seconds": train_seconds,
         "posts": n,
         "fraction_routed_in_bench": float(routed.mean()),
-        "fraction_routed_validation": (bundle.get("validation_cascade") or {}).get("fraction_to_heavy_unweighted"),
+        "fraction_routed_validation": (bundle.get("validation_cascade") or {}).get(
+            "fraction_to_heavy_unweighted"
+        ),
         "rows": rows,
         "cascade_speedup_vs_heavy": heavy_s / cascade_s,
     }
-    print(f"model: {source}; training time: "
-          f"{train_seconds:.1f} s" if train_seconds else f"model: {source}; training time: n/a")
+    print(
+        f"model: {source}; training time: {train_seconds:.1f} s"
+        if train_seconds
+        else f"model: {source}; training time: n/a"
+    )
     print(f"{'model':<24}{'posts/s/core':>14}{'cores for 1B/day':>18}")
     for r in rows:
-        print(f"{r['model']:<24}{r['posts_per_s_per_core']:>14.0f}{r['cores_for_1B_per_day']:>18.0f}")
-    print(f"cascade routes {routed.mean():.1%} of posts to the heavy model here "
-          f"({result['cascade_speedup_vs_heavy']:.1f}x faster than heavy alone)")
+        print(
+            f"{r['model']:<24}{r['posts_per_s_per_core']:>14.0f}{r['cores_for_1B_per_day']:>18.0f}"
+        )
+    print(
+        f"cascade routes {routed.mean():.1%} of posts to the heavy model here "
+        f"({result['cascade_speedup_vs_heavy']:.1f}x faster than heavy alone)"
+    )
     return result
 
 
