@@ -4,7 +4,9 @@ Runs when fresh features land (the ``vigil://features/moderation`` Asset that ``
 emits after its feature gate), when the drift monitor raises ``vigil://monitor/drift_alert``,
 or weekly (Mondays 03:00 UTC) whichever comes first. ``training.train.train()`` does the work:
 the training set through Feast's point-in-time retrieval, the models, the evaluation report and
-the registry entry; the new model becomes champion only if it beats the current one.
+the registry entry; the new model becomes champion only if it beats the current one. A run
+triggered by the drift alert calls ``training.promotion.retrain_and_decide()`` instead: a
+challenger on the recent window, compared with the champion on the same most recent holdout.
 """
 
 from __future__ import annotations
@@ -23,6 +25,21 @@ default_args = {
 }
 
 
+def _drift_events(context) -> list:
+    """The drift-alert Asset events that triggered this run (empty for feature/weekly runs)."""
+    try:
+        events = context.get("triggering_asset_events") or {}
+        items = list(events.items())
+    except Exception:  # no asset events in this kind of run (manual, weekly, dags test)
+        return []
+    found = []
+    for asset, asset_events in items:
+        key = {getattr(asset, "uri", None), getattr(asset, "name", None), str(asset)}
+        if DRIFT_ALERT.uri in key or DRIFT_ALERT.name in key:
+            found.extend(asset_events)
+    return found
+
+
 @dag(
     dag_id="vigil_train",
     schedule=AssetOrTimeSchedule(
@@ -38,10 +55,17 @@ default_args = {
 )
 def vigil_train():
     @task(outlets=[MODEL], execution_timeout=timedelta(hours=2))
-    def train_evaluate_register() -> dict:
+    def train_evaluate_register(**context) -> dict:
         from vigil.airflow_env import fail_fast, to_xcom
 
         try:
+            drift = _drift_events(context)
+            if drift:
+                # A drift alert: train a challenger on the recent window and promote it only if it
+                # beats the champion on the same holdout (training.promotion logs the decision).
+                from training.promotion import retrain_and_decide
+
+                return to_xcom(retrain_and_decide(trigger=dict(getattr(drift[-1], "extra", None) or {})))
             from training.train import train
 
             return to_xcom(train())
