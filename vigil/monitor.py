@@ -8,6 +8,9 @@ Checks (each one row in ``monitor/checks.parquet``, a time series keyed by ``run
   held-out share (new words: abusers changing vocabulary, a new spam template).
 - ``score_psi``: PSI of the champion's scores (recent vs reference days).
 - ``report_rate``: reports per view in the recent window vs the reference (proxy outcome drift).
+- ``confirmed_rate``: among the posts the champion removed (score decision ``remove``), the share
+  that moderators' labels confirm harmful, over the labels that have arrived by the end of the run
+  day (labels come late); the reference window minus the recent one (a drop = more wrong removals).
 
 A check whose value crosses its threshold (``DriftThresholds``) writes a row to
 ``monitor/alerts.parquet`` (what drifted, by how much, when); the ``vigil_monitor`` DAG turns an
@@ -59,6 +62,8 @@ class DriftThresholds:
     new_token_min_count: int = 5  # a new token counts once it occurs this often in the window
     score_psi: float = 0.25
     report_rate_ratio: float = 1.5
+    confirmed_rate_drop: float = 0.15  # reference minus recent moderator-confirmed share of removals
+    confirmed_min_labels: int = 10  # labeled removed posts needed in each window to compare
     recent_days: int = 3
     reference_days: int = 14
     min_rows: int = 50
@@ -378,6 +383,13 @@ def run_checks(
                      n_ref, n_cur, f"reference={ref_rate:.5f} recent={cur_rate:.5f}")
         )
 
+    # Proxy outcome drift: moderator-confirmed share of the champion's removals
+    row = _confirmed_rate_row(
+        day, scores, (ref_start, ref_end), (recent_start, recent_end), thresholds
+    )
+    if row is not None:
+        rows.append(row)
+
     frame = pd.DataFrame([asdict(r) for r in rows]) if rows else pd.DataFrame(
         columns=list(CheckRow.__dataclass_fields__)
     )
@@ -390,6 +402,66 @@ def run_checks(
     return rows
 
 
+def confirmed_share(removed_ids, labels, arrived_by: datetime) -> tuple[float, int, int]:
+    """Moderator-confirmed share of removed posts: ``sum(w * harmful) / sum(w)`` over the removed
+    posts whose label arrived before ``arrived_by`` (``w`` = the label's ``sampling_weight``, so
+    audit-sampled labels count for the posts they stand for). Returns (share, labeled, harmful);
+    share is NaN when no removed post is labeled yet."""
+    import pandas as pd
+
+    lab = labels[labels["post_id"].isin(set(removed_ids))]
+    lab = lab[pd.to_datetime(lab["labeled_at"], utc=True) < arrived_by]
+    lab = lab.sort_values("labeled_at").groupby("post_id").tail(1)
+    if lab.empty:
+        return float("nan"), 0, 0
+    if "sampling_weight" in lab:
+        w = lab["sampling_weight"].astype(float).fillna(1.0)
+    else:
+        w = pd.Series(1.0, index=lab.index)
+    y = lab["is_harmful"].astype(bool)
+    return float((w * y).sum() / w.sum()), int(len(lab)), int(y.sum())
+
+
+def _confirmed_rate_row(day, scores, reference, recent, thresholds) -> CheckRow | None:
+    """The ``confirmed_rate`` check: reference minus recent moderator-confirmed share of the
+    champion's removals (posts created in each window with a ``remove`` decision). Reference: its
+    removals in the reference window, else in the ``reference_days`` before the recent window."""
+    if scores is None or not len(scores) or "decision" not in scores:
+        return None
+    labels_file = config.paths().features / "post_labels.parquet"
+    if not labels_file.exists():
+        log.info("confirmed_rate skipped: no post_labels export")
+        return None
+    import pandas as pd
+
+    labels = pd.read_parquet(labels_file)
+    removed = scores[scores["decision"] == "remove"]
+    arrived_by = recent[1]
+
+    def window_share(start, end):
+        ids = _window(removed, "created_at", start, end)["post_id"].unique()
+        return (*confirmed_share(ids, labels, arrived_by), len(ids))
+
+    ref = window_share(*reference)
+    if ref[1] < thresholds.confirmed_min_labels:
+        ref = window_share(recent[0] - timedelta(days=thresholds.reference_days), recent[0])
+    cur = window_share(*recent)
+    (ref_share, n_ref, h_ref, r_ref), (cur_share, n_cur, h_cur, r_cur) = ref, cur
+    if min(n_ref, n_cur) < thresholds.confirmed_min_labels:
+        log.info(
+            "confirmed_rate skipped: %d / %d labeled removed posts (reference / recent) < %d",
+            n_ref, n_cur, thresholds.confirmed_min_labels,
+        )
+        return None
+    drop = ref_share - cur_share
+    return CheckRow(
+        day, "confirmed_rate", "champion:removed_confirmed_share", drop,
+        thresholds.confirmed_rate_drop, bool(drop > thresholds.confirmed_rate_drop), n_ref, n_cur,
+        f"reference={ref_share:.4f} ({h_ref}/{n_ref} labeled harmful of {r_ref} removed) "
+        f"recent={cur_share:.4f} ({h_cur}/{n_cur} of {r_cur})",
+    )
+
+
 def _load_scores(model_id: str | None = None):
     """The scores training.score wrote (``scored_at``, ``score`` = calibrated probability), only the
     given model's when ``model_id`` is set (a new champion's scores are a new distribution)."""
@@ -400,16 +472,26 @@ def _load_scores(model_id: str | None = None):
     if not files:
         return None
     frame = pd.concat(
-        [pd.read_parquet(f, columns=["scored_at", "probability", "model_id"]) for f in files],
-        ignore_index=True,
+        [_read_scores(f) for f in files], ignore_index=True
     ).rename(columns={"probability": "score"})
     frame["scored_at"] = pd.to_datetime(frame["scored_at"], utc=True)
+    if "created_at" in frame:
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     if model_id is not None:
         frame = frame[frame["model_id"] == model_id]
     return frame
 
 
 # ---------------------------------------------------------------- CLI
+
+
+def _read_scores(path: Path):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    wanted = ["scored_at", "probability", "model_id", "post_id", "created_at", "decision"]
+    have = set(pq.read_schema(path).names)
+    return pd.read_parquet(path, columns=[c for c in wanted if c in have])
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -100,3 +100,92 @@ def test_thresholds_file_and_alert_exclusion(tmp_path):
     f.write_text('{"featur_psi": 0.3}')
     with pytest.raises(monitor.UserError, match="featur_psi"):
         monitor.DriftThresholds.from_file(f)
+
+
+def _removals(root, recent_labels):
+    """Hand-made champion scores and moderator labels for the ``confirmed_rate`` check.
+
+    Reference window (2026-10-04..17, no champion: the 14 days before the recent window): posts
+    1001-1010 removed on 10-10, labeled with weight 1, 9 harmful -> share 9/10 = 0.9. Post 1011 is
+    labeled harmful but was only sent to review: not a removal, not counted.
+    Recent window (10-18..20): ``recent_labels`` = (post_id, is_harmful, weight, labeled_at) for
+    the posts 2001.. removed on 10-19; 2020 is removed, never labeled; 2021 is "review" (labeled
+    benign, not counted).
+    """
+    ref_day, cur_day = datetime(2026, 10, 10, 12, tzinfo=timezone.utc), datetime(2026, 10, 19, 12, tzinfo=timezone.utc)
+    scores, labels = [], []
+    for pid in range(1001, 1012):
+        decision = "remove" if pid <= 1010 else "review"
+        scores.append({"post_id": pid, "created_at": ref_day, "scored_at": ref_day, "probability": 0.99,
+                       "decision": decision, "model_id": "m1"})
+        labels.append({"post_id": pid, "is_harmful": pid != 1010, "sampling_weight": 1.0, "queue": "reported",
+                       "labeled_at": ref_day + timedelta(hours=3)})
+    for pid, harmful, weight, labeled_at in recent_labels:
+        # two scoring points: allow at creation, remove an hour later (the post counts once)
+        for offset, decision in ((0, "allow"), (1, "remove")):
+            scores.append({"post_id": pid, "created_at": cur_day, "scored_at": cur_day + timedelta(hours=offset),
+                           "probability": 0.99 if offset else 0.2, "decision": decision, "model_id": "m1"})
+        labels.append({"post_id": pid, "is_harmful": harmful, "sampling_weight": weight, "queue": "reported",
+                       "labeled_at": labeled_at})
+    scores.append({"post_id": 2020, "created_at": cur_day, "scored_at": cur_day, "probability": 0.99,
+                   "decision": "remove", "model_id": "m1"})
+    scores.append({"post_id": 2021, "created_at": cur_day, "scored_at": cur_day, "probability": 0.6,
+                   "decision": "review", "model_id": "m1"})
+    labels.append({"post_id": 2021, "is_harmful": False, "sampling_weight": 1.0, "queue": "reported",
+                   "labeled_at": cur_day + timedelta(hours=2)})
+    frame = pd.DataFrame(scores)
+    for day, part in frame.groupby(frame["created_at"].dt.date):
+        out = root / "scores" / f"dt={day.isoformat()}"
+        out.mkdir(parents=True)
+        part.to_parquet(out / "scores.parquet")
+    pd.DataFrame(labels).to_parquet(root / "features" / "post_labels.parquet")
+
+
+@pytest.mark.parametrize("drifted", [False, True])
+def test_confirmed_rate_of_removals_hand_case(tmp_path, monkeypatch, drifted):
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    monkeypatch.setattr(monitor, "monitored_features", lambda: {})
+    _features(tmp_path, 1.0)
+    arrived = datetime(2026, 10, 19, 18, tzinfo=timezone.utc)
+    late = datetime(2026, 10, 21, 5, tzinfo=timezone.utc)  # after the run day ends: not arrived yet
+    if drifted:
+        # 2001-2006 harmful, 2007-2010 benign (weight 1); 2011 benign audit label (weight 2);
+        # 2012 harmful but labeled after the run day: share = 6 / (10 + 2) = 0.5
+        recent = [(2000 + i, i <= 6, 1.0, arrived) for i in range(1, 11)]
+        recent += [(2011, False, 2.0, arrived), (2012, True, 1.0, late)]
+        expected_share, expected_n = 6 / 12, 11
+    else:
+        # 2001-2009 harmful, 2010 benign, 2011 harmful (weight 2): share = 11 / 12
+        recent = [(2000 + i, i != 10, 1.0, arrived) for i in range(1, 11)] + [(2011, True, 2.0, arrived)]
+        expected_share, expected_n = 11 / 12, 11
+    _removals(tmp_path, recent)
+    monitor.run_checks(date(2026, 10, 20))
+    checks = pd.read_parquet(monitor.checks_path()).set_index("check")
+    row = checks.loc["confirmed_rate"]
+    assert row["value"] == pytest.approx(0.9 - expected_share, abs=1e-12)
+    assert (row["reference_rows"], row["current_rows"]) == (10, expected_n)
+    assert row["threshold"] == 0.15
+    assert bool(row["drifted"]) is drifted
+    assert ("confirmed_rate" in set(monitor.read_alerts(date(2026, 10, 20))["check"])) is drifted
+
+
+def test_confirmed_share_and_too_few_labels(tmp_path, monkeypatch):
+    labels = pd.DataFrame({
+        "post_id": [1, 2, 3, 4], "is_harmful": [True, False, True, True],
+        "sampling_weight": [1.0, 3.0, 1.0, 1.0],
+        "labeled_at": pd.to_datetime(["2026-10-01 10:00", "2026-10-01 11:00", "2026-10-01 12:00",
+                                      "2026-10-03 00:00"], utc=True),
+    })
+    cutoff = datetime(2026, 10, 2, tzinfo=timezone.utc)
+    # removed 1, 2, 4, 9: 4 not arrived, 9 unlabeled -> (1*1 + 0*3) / (1 + 3) = 0.25 over 2 labels
+    assert monitor.confirmed_share([1, 2, 4, 9], labels, cutoff) == (pytest.approx(0.25), 2, 1)
+    share, n, harmful = monitor.confirmed_share([9], labels, cutoff)
+    assert math.isnan(share) and (n, harmful) == (0, 0)
+    # Fewer labeled removals than confirmed_min_labels in a window: no confirmed_rate row.
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    monkeypatch.setattr(monitor, "monitored_features", lambda: {})
+    _features(tmp_path, 1.0)
+    arrived = datetime(2026, 10, 19, 18, tzinfo=timezone.utc)
+    _removals(tmp_path, [(2000 + i, True, 1.0, arrived) for i in range(1, 10)])  # 9 < 10 labels
+    rows = monitor.run_checks(date(2026, 10, 20))
+    assert "confirmed_rate" not in {r.check for r in rows}
