@@ -3,7 +3,7 @@
 check_drift -> emit_drift_alert
 
 ``check_drift`` runs every check of ``vigil.monitor`` for the day (feature PSI/KS, text OOV, the
-champion's score PSI, report rate) and stores them in ``monitor/checks.parquet`` (a time series) and
+champion's score PSI, report rate, moderator-confirmed share of the champion's removals) and stores them in ``monitor/checks.parquet`` (a time series) and
 any alert rows in ``monitor/alerts.parquet``. ``emit_drift_alert`` has the drift-alert Asset
 (``vigil://monitor/drift_alert``) as its outlet: it succeeds, emitting an Asset event that
 carries what drifted, only when the day has alerts; otherwise it is skipped and no event is

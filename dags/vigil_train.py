@@ -7,6 +7,9 @@ the training set through Feast's point-in-time retrieval, the models, the evalua
 the registry entry; the new model becomes champion only if it beats the current one. A run
 triggered by the drift alert calls ``training.promotion.retrain_and_decide()`` instead: a
 challenger on the recent window, compared with the champion on the same most recent holdout.
+An Asset-triggered run has no params: the retrain's settings (``PromotionConfig``) come from
+``<data root>/models/promotion.json`` when it exists. The decision, with its numbers, is the task's
+return value and a line of ``models/decisions.jsonl``; ``vigil models rollback`` undoes a promotion.
 """
 
 from __future__ import annotations

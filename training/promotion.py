@@ -15,7 +15,9 @@
 5. The decision, with every number, is appended to ``<models>/decisions.jsonl`` and logged.
 
 Rollback to the previous champion: ``vigil models rollback`` (``training.registry.rollback``).
-Thresholds: :class:`PromotionConfig` (defaults below; a JSON file overrides any field).
+Thresholds: :class:`PromotionConfig` (defaults below). ``<models>/promotion.json`` under the data
+root overrides any field for every retrain, including the ones a drift-alert Asset event starts
+(an Asset-triggered run has no params to pass).
 """
 
 from __future__ import annotations
@@ -63,6 +65,17 @@ class PromotionConfig:
                 f"unknown promotion setting(s) {sorted(unknown)} in {path}: use {sorted(cls.__dataclass_fields__)}."
             )
         return cls(**values)
+
+
+def config_path() -> Path:
+    """``<models>/promotion.json``: the data root's PromotionConfig overrides (optional)."""
+    return paths().models / "promotion.json"
+
+
+def load_config() -> PromotionConfig:
+    """PromotionConfig from ``config_path()`` when it exists, else the defaults."""
+    f = config_path()
+    return PromotionConfig.from_file(f if f.is_file() else None)
 
 
 def decisions_path() -> Path:
@@ -165,7 +178,7 @@ def retrain_and_decide(
     from training.config import from_dict, load
     from training.train import evaluate_objects, train
 
-    cfg = cfg or PromotionConfig()
+    cfg = cfg or load_config()
     as_of_day = date.fromisoformat(str(as_of)[:10]) if as_of else None
     splits = recent_splits(_labeled_days(as_of_day), cfg)
     train_cfg = load(**{**cfg.train_overrides, "promote": "never", "target_precision": cfg.target_precision})

@@ -79,3 +79,15 @@ def test_decisions_log_is_strict_json(tmp_path, monkeypatch):
     records = promotion.read_decisions()
     assert [r["decision"] for r in records] == ["keep", "promote"]
     assert records[0]["challenger_metrics"]["harmful_views_prevented_share"] is None
+
+
+def test_data_root_promotion_json_is_what_a_drift_triggered_retrain_uses(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    assert promotion.load_config() == PromotionConfig()  # no file: the defaults
+    promotion.config_path().parent.mkdir(parents=True)
+    promotion.config_path().write_text(json.dumps({"window_days": 6, "holdout_days": 1}))
+    cfg = promotion.load_config()
+    assert (cfg.window_days, cfg.holdout_days, cfg.precision_guardrail) == (6, 1, 0.90)
+    promotion.config_path().write_text(json.dumps({"holdout": 1}))
+    with pytest.raises(UserError, match="holdout"):
+        promotion.load_config()
