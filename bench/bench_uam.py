@@ -38,30 +38,49 @@ START = date(2026, 10, 1)
 DAYS = 30
 
 
-def _peak_rss(proc: subprocess.Popen, stop: threading.Event, out: list[int]) -> None:
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(root, f)).st_size
+            except OSError:
+                pass  # a spill file deleted while we walk
+    return total
+
+
+def _watch(
+    proc: subprocess.Popen, temp_dir: Path | None, stop: threading.Event, out: list[int]
+) -> None:
+    """Sample the process tree's RSS and the temp directory's size until ``stop``; keep the peaks."""
     import psutil
 
     try:
         root = psutil.Process(proc.pid)
     except psutil.NoSuchProcess:
         return
-    peak = 0
+    peak, peak_temp = 0, 0
     while not stop.is_set():
         try:
             procs = [root, *root.children(recursive=True)]
             peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
         except psutil.Error:
             pass
+        if temp_dir is not None:
+            peak_temp = max(peak_temp, _dir_bytes(temp_dir))
         time.sleep(0.05)
-    out.append(peak)
+    out.extend([peak, peak_temp])
 
 
-def _measure(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
-    """Run a command; return (wall seconds, peak RSS bytes of its process tree, stdout)."""
+def _measure(
+    cmd: list[str], env: dict | None = None, temp_dir: Path | None = None
+) -> tuple[float, int, int, str]:
+    """Run a command; return (wall s, peak RSS bytes of its process tree, peak bytes in
+    ``temp_dir`` (DuckDB's spill files), stdout)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     stop, peak = threading.Event(), []
-    watcher = threading.Thread(target=_peak_rss, args=(proc, stop, peak), daemon=True)
+    watcher = threading.Thread(target=_watch, args=(proc, temp_dir, stop, peak), daemon=True)
     watcher.start()
     stdout, stderr = proc.communicate()
     seconds = time.perf_counter() - started
@@ -69,7 +88,7 @@ def _measure(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
     watcher.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed:\n{stdout[-2000:]}\n{stderr[-2000:]}")
-    return seconds, (peak[0] if peak else 0), stdout
+    return seconds, (peak[0] if peak else 0), (peak[1] if peak else 0), stdout
 
 
 def generate(events_dir: Path, events: int, users: int, days: list[date], seed: int = 7) -> None:
@@ -102,6 +121,52 @@ def _python_snippet(body: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(body)]
 
 
+CONTENDERS = ("scan", "duckdb", "duckdb1", "polars", "dbt", "inc")
+
+
+def _hand_duckdb_sql(events_dir: Path, days: list[date]) -> str:
+    """The fastest hand-written DuckDB UAM found (same idea as the dbt model): per day partition,
+    distinct minutes per user (a hash table the size of one day), UNION ALL, sum per user."""
+    per_day = " union all ".join(
+        f"select user_id, count(distinct epoch_us(event_ts) // 60000000) as minutes "
+        f"from read_parquet('{events_dir}/dt={d.isoformat()}/events.parquet') group by user_id"
+        for d in days
+    )
+    return f"""
+                with daily as (
+                    {per_day}
+                ),
+                uam as (select user_id, sum(minutes) as uam from daily group by user_id)
+                select uam as lower, count(*) as users from uam group by 1 order by 1
+    """
+
+
+def _sample_check(events_dir: Path, warehouse: Path, first: date, as_of: date, modulo: int) -> dict:
+    """Independent check of Vigil's user_active_minutes: for every user with user_id % modulo == 0,
+    polars counts distinct minutes over the window straight from the Parquet files (no daily
+    decomposition, another engine) and the rows must be equal, user for user."""
+    import duckdb
+    import polars as pl
+
+    expected = dict(
+        pl.scan_parquet(f"{events_dir}/dt=*/events.parquet", hive_partitioning=True)
+        .filter(pl.col("dt").is_between(first, as_of) & (pl.col("user_id") % modulo == 0))
+        .group_by("user_id")
+        .agg((pl.col("event_ts").dt.epoch("us") // 60_000_000).n_unique().alias("uam"))
+        .collect()
+        .rows()
+    )
+    con = duckdb.connect(str(warehouse), read_only=True)
+    got = dict(
+        con.execute(
+            f"select user_id, uam from user_active_minutes where user_id % {modulo} = 0"
+        ).fetchall()
+    )
+    con.close()
+    mismatches = sum(1 for u in expected.keys() | got.keys() if expected.get(u) != got.get(u))
+    return {"users": len(expected), "mismatches": mismatches}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -110,44 +175,88 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--users", type=int, default=None, help="default: events / 100")
     parser.add_argument("--dir", type=Path, default=None, help="default: <data root>/bench/uam")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse files generated earlier with the same options"
+    )
+    parser.add_argument(
+        "--memory-limit", default=None, help="DuckDB memory_limit for every contender (e.g. 1GB)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="DuckDB threads")
+    parser.add_argument(
+        "--only",
+        default=",".join(CONTENDERS),
+        help="comma-separated subset of: "
+        + ", ".join(CONTENDERS)
+        + " (duckdb1 = one-pass count(distinct); inc = dbt +1 day; needs dbt)",
+    )
+    parser.add_argument(
+        "--sample-modulo", type=int, default=101,
+        help="check user_active_minutes of users with user_id %% M == 0 against polars",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    only = {c.strip() for c in args.only.split(",") if c.strip()}
+    unknown = only - set(CONTENDERS)
+    if unknown:
+        raise SystemExit(
+            f"bench uam: unknown --only {sorted(unknown)}: use {', '.join(CONTENDERS)}"
+        )
 
     from vigil import config
 
     bench_home = (args.dir or config.paths().home / "bench" / "uam").resolve()
     users = args.users or max(args.events // 100, 10)
-    memory_limit, threads = config.duckdb_memory_limit(), config.duckdb_threads()
-    shutil.rmtree(bench_home, ignore_errors=True)
+    memory_limit = args.memory_limit or config.duckdb_memory_limit()
+    threads = args.threads or config.duckdb_threads()
     events_dir = bench_home / "lake" / "events"
+    manifest = bench_home / "lake" / "bench_manifest.json"
     days = [START + timedelta(days=d) for d in range(DAYS)]
     as_of = days[-1]
+    new_day = days[-1] + timedelta(days=1)
+    wanted = {"events": args.events, "users": users, "days": DAYS, "seed": 7}
 
     t0 = time.perf_counter()
-    generate(events_dir, args.events, users, days)
+    if args.reuse and manifest.exists() and json.loads(manifest.read_text()) == wanted:
+        for stale in ("warehouse", "tmp", "dbt"):
+            shutil.rmtree(bench_home / stale, ignore_errors=True)
+        shutil.rmtree(events_dir / f"dt={new_day.isoformat()}", ignore_errors=True)
+        print(f"reusing the lake in {bench_home / 'lake'}")
+    else:
+        shutil.rmtree(bench_home, ignore_errors=True)
+        generate(events_dir, args.events, users, days)
+        manifest.write_text(json.dumps(wanted))
     gen_seconds = time.perf_counter() - t0
     n_events = (args.events // DAYS) * DAYS
     size = sum(f.stat().st_size for f in events_dir.rglob("*.parquet"))
     print(
-        f"generated {n_events:,} events, {users:,} users, {DAYS} days, {size / 1e6:,.0f} MB "
-        f"in {gen_seconds:.1f} s  (DuckDB memory_limit {memory_limit}, threads {threads})"
+        f"{n_events:,} events, {users:,} users, {DAYS} days, {size / 1e6:,.0f} MB of Parquet "
+        f"({gen_seconds:.1f} s)  (DuckDB memory_limit {memory_limit}, threads {threads})",
+        flush=True,
     )
 
+    temp_dir = bench_home / "tmp"
     glob = f"{events_dir}/dt=*/events.parquet"
     duck_setup = (
         f"import duckdb, json; con = duckdb.connect(config={{'memory_limit': '{memory_limit}', "
-        f"'threads': {threads}, 'temp_directory': '{bench_home}/tmp'}}); con.execute(\"set TimeZone = 'UTC'; set enable_progress_bar = false\")"
+        f"'threads': {threads}, 'temp_directory': '{temp_dir}/peers'}}); "
+        "con.execute(\"set TimeZone = 'UTC'; set preserve_insertion_order = false; "
+        'set enable_progress_bar = false")'
     )
     first = (as_of - timedelta(days=29)).isoformat()
     window = f"dt between date '{first}' and date '{as_of.isoformat()}'"
     peers = {
-        "scan floor": _python_snippet(f"""
+        "scan floor": ("scan", _python_snippet(f"""
             {duck_setup}
             print(json.dumps(con.execute("select count(*), sum(user_id), max(event_ts)::varchar "
                 "from read_parquet('{glob}', hive_partitioning = true) where {window}").fetchone()))
-        """),
-        "duckdb hand": _python_snippet(f"""
+        """)),
+        "duckdb hand": ("duckdb", _python_snippet(f"""
             {duck_setup}
-            rows = con.execute('''
+            rows = con.execute({_hand_duckdb_sql(events_dir, days)!r}).fetchall()
+            print(json.dumps(rows))
+        """)),
+        "duckdb 1-pass": ("duckdb1", _python_snippet(f"""
+            {duck_setup}
+            rows = con.execute(\'\'\'
                 with uam as (
                     select user_id, count(distinct epoch_us(event_ts) // 60000000) as uam
                     from read_parquet('{glob}', hive_partitioning = true)
@@ -155,10 +264,10 @@ def main(argv: list[str] | None = None) -> dict:
                     group by user_id
                 )
                 select uam as lower, count(*) as users from uam group by 1 order by 1
-            ''').fetchall()
+            \'\'\').fetchall()
             print(json.dumps(rows))
-        """),
-        "polars lazy": _python_snippet(f"""
+        """)),
+        "polars lazy": ("polars", _python_snippet(f"""
             import json, polars as pl
             from datetime import date
             lf = (pl.scan_parquet('{glob}', hive_partitioning=True)
@@ -167,19 +276,32 @@ def main(argv: list[str] | None = None) -> dict:
                   .agg((pl.col('event_ts').dt.epoch('us') // 60_000_000).n_unique().alias('uam'))
                   .group_by('uam').agg(pl.len().alias('users')).sort('uam'))
             print(json.dumps([list(r) for r in lf.collect().rows()]))
-        """),
-    }
+        """)),
+    }  # fmt: skip
     results: dict[str, dict] = {}
     histograms: dict[str, list] = {}
-    for name, cmd in peers.items():
-        seconds, peak, out = _measure(cmd)
-        results[name] = {"seconds": seconds, "peak_mb": peak / 1e6}
+    for name, (key, cmd) in peers.items():
+        if key not in only:
+            continue
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        (temp_dir / "peers").mkdir(parents=True)
+        seconds, peak, temp_peak, out = _measure(cmd, temp_dir=temp_dir)
+        results[name] = {"seconds": seconds, "peak_mb": peak / 1e6, "temp_mb": temp_peak / 1e6}
         if name != "scan floor":
             histograms[name] = [tuple(r) for r in json.loads(out.strip().splitlines()[-1])]
-        print(f"  {name:<12} {seconds:8.2f} s   peak {peak / 1e6:8,.0f} MB")
+        print(
+            f"  {name:<13} {seconds:8.2f} s   peak {peak / 1e6:8,.0f} MB   "
+            f"temp {temp_peak / 1e6:8,.0f} MB",
+            flush=True,
+        )
 
     # Vigil's dbt models, in a bench data root of their own (lake = the generated files)
-    env = dict(os.environ, VIGIL_HOME=str(bench_home))
+    env = dict(
+        os.environ,
+        VIGIL_HOME=str(bench_home),
+        VIGIL_DUCKDB_MEMORY_LIMIT=memory_limit,
+        VIGIL_DUCKDB_THREADS=str(threads),
+    )
     select = [
         "stg_lake__event_activity",
         "stg_lake__event_partitions",
@@ -198,85 +320,118 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps({{n: v["seconds"] for n, v in s["nodes"].items()}}))
     """),
     ]
-    for name, extra in (("vigil dbt", ["--full-refresh"]), ("dbt no-op", [])):
-        seconds, peak, out = _measure(dbt_cmd + extra, env=env)
+
+    def run_dbt_contender(name: str, cmd: list[str]) -> None:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        seconds, peak, temp_peak, out = _measure(cmd, env=env, temp_dir=temp_dir)
         nodes = json.loads(out.strip().splitlines()[-1])
         model_seconds = sum(nodes.values())
         results[name] = {
             "seconds": seconds,
             "model_seconds": model_seconds,
             "peak_mb": peak / 1e6,
+            "temp_mb": temp_peak / 1e6,
             "nodes": nodes,
         }
         print(
-            f"  {name:<12} {seconds:8.2f} s   models {model_seconds:6.2f} s   peak {peak / 1e6:8,.0f} MB   "
-            + ", ".join(f"{n} {v:.2f}" for n, v in nodes.items())
+            f"  {name:<13} {seconds:8.2f} s   models {model_seconds:6.2f} s   peak "
+            f"{peak / 1e6:8,.0f} MB   temp {temp_peak / 1e6:8,.0f} MB   "
+            + ", ".join(f"{n} {v:.2f}" for n, v in nodes.items()),
+            flush=True,
         )
-    import duckdb
 
-    con = duckdb.connect(str(bench_home / "warehouse" / "vigil.duckdb"), read_only=True)
-    histograms["vigil dbt"] = [
-        tuple(r)
-        for r in con.execute(
-            "select lower, users from uam_histogram where users > 0 order by lower"
-        ).fetchall()
-    ]
-    con.close()
+    sample = None
+    if "dbt" in only:
+        for name, extra in (("vigil dbt", ["--full-refresh"]), ("dbt no-op", [])):
+            run_dbt_contender(name, dbt_cmd + extra)
+        import duckdb
 
-    # one more day, then the daily incremental run (as_of moves to the new day)
-    new_day = days[-1] + timedelta(days=1)
-    generate(events_dir, args.events // DAYS * 1, users, [new_day], seed=8)
-    inc_cmd = [c.replace(f'"as_of": "{as_of}"', f'"as_of": "{new_day}"') for c in dbt_cmd]
-    seconds, peak, out = _measure(inc_cmd, env=env)
-    nodes = json.loads(out.strip().splitlines()[-1])
-    model_seconds = sum(nodes.values())
-    results["dbt +1 day"] = {
-        "seconds": seconds,
-        "model_seconds": model_seconds,
-        "peak_mb": peak / 1e6,
-        "nodes": nodes,
-    }
-    print(
-        f"  {'dbt +1 day':<12} {seconds:8.2f} s   models {model_seconds:6.2f} s   peak {peak / 1e6:8,.0f} MB   "
-        + ", ".join(f"{n} {v:.2f}" for n, v in nodes.items())
-    )
+        warehouse_file = bench_home / "warehouse" / "vigil.duckdb"
+        con = duckdb.connect(str(warehouse_file), read_only=True)
+        histograms["vigil dbt"] = [
+            tuple(r)
+            for r in con.execute(
+                "select lower, users from uam_histogram where users > 0 order by lower"
+            ).fetchall()
+        ]
+        total_users = con.execute("select count(*) from user_active_minutes").fetchone()[0]
+        con.close()
+        sample = _sample_check(
+            events_dir, warehouse_file, date.fromisoformat(first), as_of, args.sample_modulo
+        )
+        sample["modulo"] = args.sample_modulo
+        print(
+            f"  sample check: {sample['users']:,} users (user_id % {args.sample_modulo} == 0) "
+            f"recounted by polars from the Parquet files: {sample['mismatches']} mismatches; "
+            f"{total_users:,} users in user_active_minutes",
+            flush=True,
+        )
 
-    reference = histograms["duckdb hand"]
+        if "inc" in only:
+            # one more day, then the daily incremental run (as_of moves to the new day)
+            generate(events_dir, args.events // DAYS * 1, users, [new_day], seed=8)
+            inc_cmd = [c.replace(f'"as_of": "{as_of}"', f'"as_of": "{new_day}"') for c in dbt_cmd]
+            run_dbt_contender("dbt +1 day", inc_cmd)
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+    reference = next(iter(histograms.values()), None)
     agree = {name: h == reference for name, h in histograms.items()}
-    fastest_peer = min(results["duckdb hand"]["seconds"], results["polars lazy"]["seconds"])
+    peer_times = [
+        results[n]["seconds"]
+        for n in ("duckdb hand", "duckdb 1-pass", "polars lazy")
+        if n in results
+    ]
+    fastest_peer = min(peer_times) if peer_times else None
     print()
     print(f"UAM over {n_events:,} events (30-day window ending {as_of}), histogram S=1")
     print("(wall = whole process incl. dbt's start-up; models = dbt's own model timings)")
     print(
         f"{'contender':<14}{'wall s':>9}{'vs fastest':>12}{'models s':>10}{'vs fastest':>12}"
-        f"{'events/s':>14}{'peak MB':>9}  same answer"
+        f"{'events/s':>14}{'peak MB':>9}{'temp MB':>9}  same answer"
     )
     for name, r in results.items():
-        r["ratio"] = r["seconds"] / fastest_peer
         r["events_per_s"] = n_events / r.get("model_seconds", r["seconds"])
+        ratio = "-"
+        if fastest_peer:
+            r["ratio"] = r["seconds"] / fastest_peer
+            ratio = f"{r['ratio']:.2f}x"
+        model = f"{'-':>10}{'-':>12}"
         if "model_seconds" in r:
-            r["model_ratio"] = r["model_seconds"] / fastest_peer
-            model = f"{r['model_seconds']:>10.2f}{r['model_ratio']:>11.2f}x"
-        else:
-            model = f"{'-':>10}{'-':>12}"
+            model = f"{r['model_seconds']:>10.2f}{'-':>12}"
+            if fastest_peer:
+                r["model_ratio"] = r["model_seconds"] / fastest_peer
+                model = f"{r['model_seconds']:>10.2f}{r['model_ratio']:>11.2f}x"
         same = {True: "yes", False: "NO"}.get(agree.get(name), "-")
         print(
-            f"{name:<14}{r['seconds']:>9.2f}{r['ratio']:>11.2f}x{model}{r['events_per_s']:>14,.0f}"
-            f"{r['peak_mb']:>9,.0f}  {same}"
+            f"{name:<14}{r['seconds']:>9.2f}{ratio:>12}{model}{r['events_per_s']:>14,.0f}"
+            f"{r['peak_mb']:>9,.0f}{r['temp_mb']:>9,.0f}  {same}"
         )
-    inc, full = results["dbt +1 day"], results["vigil dbt"]
-    print(
-        f"daily incremental (1 new day) {inc['model_seconds']:.2f} s of model time vs full recompute "
-        f"{full['model_seconds']:.2f} s ({full['model_seconds'] / max(inc['model_seconds'], 1e-9):.1f}x less)"
-    )
+    if "dbt +1 day" in results:
+        inc, full = results["dbt +1 day"], results["vigil dbt"]
+        print(
+            f"daily incremental (1 new day) {inc['model_seconds']:.2f} s of model time vs full "
+            f"recompute {full['model_seconds']:.2f} s "
+            f"({full['model_seconds'] / max(inc['model_seconds'], 1e-9):.1f}x less); wall "
+            f"{inc['seconds']:.2f} s vs {full['seconds']:.2f} s "
+            f"({full['seconds'] / max(inc['seconds'], 1e-9):.1f}x less)"
+        )
+    try:
+        load = os.getloadavg()
+        print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    except OSError:
+        load = None
     if not args.keep:
         shutil.rmtree(bench_home, ignore_errors=True)
     return {
         "events": n_events,
         "users": users,
+        "parquet_mb": size / 1e6,
+        "memory_limit": memory_limit,
         "results": results,
         "agree": agree,
+        "sample_check": sample,
         "generate_seconds": gen_seconds,
+        "load_average": load,
     }
 
 

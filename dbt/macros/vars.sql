@@ -39,3 +39,41 @@
 {% macro disgust_pattern() -%}
 (^|[^a-z])(gross|grossed|disgusting|disgusted|disgust|ew|eww|ewww|vile|revolting|repulsive|repugnant|nauseating|nauseous|sickening|yuck|yuk|icky|foul|creepy|horrid|abhorrent|appalling|barf)([^a-z]|$)
 {%- endmacro %}
+
+{# int_user_active_minutes_daily: the days to (re)compute as [["YYYY-MM-DD", row_count], ...],
+   oldest first. Full refresh: every lake day partition. Incremental: the days that are new, or
+   whose partition's row count differs from the one recorded when the day was processed (late
+   events; ingest only appends). Unit tests override this macro with fixed days. #}
+{% macro uam_days_to_process() %}
+  {%- set partitions = ref('stg_lake__event_partitions') -%}
+  {%- if is_incremental() -%}
+    {%- set query -%}
+      select cast(partitions.event_date as string) as event_date, partitions.row_count
+      from {{ partitions }} as partitions
+      left join (
+          select activity_date, max(partition_rows) as partition_rows
+          from {{ this }}
+          group by activity_date
+      ) as processed
+          on processed.activity_date = partitions.event_date
+      where processed.partition_rows is null
+          or processed.partition_rows <> partitions.row_count
+      order by 1
+    {%- endset -%}
+  {%- else -%}
+    {%- set query -%}
+      select cast(event_date as string) as event_date, row_count
+      from {{ partitions }}
+      order by 1
+    {%- endset -%}
+  {%- endif -%}
+  {%- set rows = run_query(query).rows -%}
+  {%- set days = [] -%}
+  {%- for row in rows -%}
+    {%- do days.append([row[0] | string, row[1] | int]) -%}
+  {%- endfor -%}
+  {{ log("int_user_active_minutes_daily: " ~ (days | length) ~ " day(s) to "
+         ~ ("(re)process" if is_incremental() else "compute (full refresh)") ~ ": "
+         ~ (days | map('first') | join(', ')), info=true) }}
+  {{ return(days) }}
+{% endmacro %}

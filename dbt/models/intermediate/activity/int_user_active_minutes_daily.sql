@@ -4,6 +4,16 @@
   since they were processed (late events), and replaces those days whole
   (DuckDB: delete+insert on activity_date; Spark: insert_overwrite of the activity_date partitions),
   so a re-processed day is never double-counted and an unchanged lake touches nothing.
+
+  Speed: the days to compute (all of them on a full refresh) are listed first, with their
+  partition row counts, by `vigil.uam_days_to_process()`; then each day is one branch of a
+  UNION ALL that reads only its own lake partition (dt = day, partition pruning) and counts
+  distinct integer minutes per user. One day's hash table is 1/30 of the window's: it stays
+  small and cache-friendly, and memory scales with a day's volume, not the lake's, so a lake far
+  larger than DuckDB's memory_limit runs without spilling much (see README "Volumes larger than
+  memory"). The lake contract puts every event in the partition of its event_ts day, so the
+  partition's day is the activity day. The row count is a literal: the partitions table is read
+  once, not joined back.
 -#}
 {{ config(
     materialized='incremental',
@@ -14,76 +24,30 @@
     on_schema_change='fail',
 ) }}
 
-{%- set days_to_process = [] -%}
-{%- if execute and is_incremental() -%}
-    {%- set changed_days_query -%}
-        select cast(partitions.event_date as string) as event_date
-        from {{ ref('stg_lake__event_partitions') }} as partitions
-        left join (
-            select activity_date, max(partition_rows) as partition_rows
-            from {{ this }}
-            group by activity_date
-        ) as processed
-            on processed.activity_date = partitions.event_date
-        where processed.partition_rows is null
-            or processed.partition_rows <> partitions.row_count
-        order by 1
-    {%- endset -%}
-    {%- set days_to_process = run_query(changed_days_query).columns[0].values() | list -%}
-    {{ log("int_user_active_minutes_daily: " ~ (days_to_process | length) ~ " day(s) to (re)process: " ~ (days_to_process | join(', ')), info=true) }}
+-- depends_on: {{ ref('stg_lake__event_activity') }}
+-- depends_on: {{ ref('stg_lake__event_partitions') }}
+{%- set days = uam_days_to_process() if execute else [] %}
+
+{% if days | length == 0 -%}
+-- nothing to (re)compute: an empty result with the table's columns
+select
+    cast(null as bigint) as user_id,
+    cast(null as bigint) as active_minutes,
+    cast(null as bigint) as partition_rows,
+    cast(null as date) as activity_date
+from {{ ref('stg_lake__event_partitions') }}
+where 1 = 0
+{%- else -%}
+{%- for day in days %}
+{{ 'union all' if not loop.first }}
+-- {{ day[0] }}: {{ day[1] }} lake rows
+select
+    user_id,
+    count(distinct {{ vigil.epoch_minute('event_at') }}) as active_minutes,
+    cast({{ day[1] }} as bigint) as partition_rows,
+    cast('{{ day[0] }}' as date) as activity_date
+from {{ ref('stg_lake__event_activity') }}
+where event_date = cast('{{ day[0] }}' as date)
+group by user_id
+{%- endfor %}
 {%- endif %}
-
-with activity as (
-
-    select * from {{ ref('stg_lake__event_activity') }}
-    {% if is_incremental() -%}
-    where event_date in (
-        {%- for day in days_to_process %}cast('{{ day }}' as date){{ ', ' if not loop.last }}{% endfor -%}
-        {%- if not days_to_process %}null{% endif -%}
-    )
-    {%- endif %}
-
-),
-
-partitions as (
-
-    select * from {{ ref('stg_lake__event_partitions') }}
-
-),
-
-minutes as (
-
-    select
-        user_id,
-        cast(event_at as date) as activity_date,
-        {{ vigil.epoch_minute('event_at') }} as active_minute
-    from activity
-
-),
-
-daily as (
-
-    select
-        user_id,
-        activity_date,
-        count(distinct active_minute) as active_minutes
-    from minutes
-    group by user_id, activity_date
-
-),
-
-final as (
-
-    -- activity_date last: Spark wants partition columns at the end
-    select
-        daily.user_id,
-        daily.active_minutes,
-        coalesce(partitions.row_count, 0) as partition_rows,
-        daily.activity_date
-    from daily
-    left join partitions
-        on partitions.event_date = daily.activity_date
-
-)
-
-select * from final
