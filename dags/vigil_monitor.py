@@ -46,7 +46,9 @@ def _day(context) -> str:
     tags=["vigil", "ml", "monitoring"],
     params={
         "day": Param(None, type=["null", "string"], description="YYYY-MM-DD override"),
-        "thresholds": Param(None, type=["null", "string"], description="JSON file of drift thresholds"),
+        "thresholds": Param(
+            None, type=["null", "string"], description="JSON file of drift thresholds"
+        ),
     },
     doc_md=__doc__,
 )
@@ -67,12 +69,15 @@ def vigil_monitor():
         path = context["params"].get("thresholds")
         try:
             rows = monitor.run_checks(
-                date.fromisoformat(day), monitor.DriftThresholds.from_file(Path(path) if path else None)
+                date.fromisoformat(day),
+                monitor.DriftThresholds.from_file(Path(path) if path else None),
             )
         except UserError as exc:  # missing marts, bad thresholds file: retrying cannot fix it
             raise AirflowFailException(f"UserError: {exc}") from exc
         alerts = [asdict(r) for r in rows if r.drifted]
-        return json.loads(json.dumps({"day": day, "checks": len(rows), "alerts": alerts}, default=str))
+        return json.loads(
+            json.dumps({"day": day, "checks": len(rows), "alerts": alerts}, default=str)
+        )
 
     @task(outlets=[DRIFT_ALERT])
     def emit_drift_alert(result: dict, **context) -> dict:

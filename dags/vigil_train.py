@@ -33,7 +33,7 @@ def _drift_events(context) -> list:
     try:
         events = context.get("triggering_asset_events") or {}
         items = list(events.items())
-    except Exception:  # no asset events in this kind of run (manual, weekly, dags test)
+    except Exception:  # noqa: BLE001 - no asset events in this kind of run (manual, weekly, dags test)
         return []
     found = []
     for asset, asset_events in items:
@@ -68,7 +68,9 @@ def vigil_train():
                 # beats the champion on the same holdout (training.promotion logs the decision).
                 from training.promotion import retrain_and_decide
 
-                return to_xcom(retrain_and_decide(trigger=dict(getattr(drift[-1], "extra", None) or {})))
+                return to_xcom(
+                    retrain_and_decide(trigger=dict(getattr(drift[-1], "extra", None) or {}))
+                )
             from training.train import train
 
             return to_xcom(train())

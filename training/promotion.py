@@ -40,25 +40,33 @@ log = logging.getLogger(__name__)
 class PromotionConfig:
     """Champion/challenger settings (defaults documented in the README's drift section)."""
 
-    window_days: int = 14  # challenger training window: labeled posts of the N days before the holdout
+    window_days: int = (
+        14  # challenger training window: labeled posts of the N days before the holdout
+    )
     holdout_days: int = 3  # holdout: labeled posts created in the last N days of data
     val_frac: float = 0.25  # latest share of the window's days used for calibration/thresholds
     model: str = "multitask"  # whose metrics decide (multitask | baseline; replay also has cascade)
     target_precision: float = 0.95  # recall is measured at this precision
-    precision_guardrail: float = 0.90  # challenger's removal precision on the holdout must be >= this
+    precision_guardrail: float = (
+        0.90  # challenger's removal precision on the holdout must be >= this
+    )
     min_recall_gain: float = 0.0  # challenger recall must exceed champion's by more than this
-    min_views_gain: float = 0.0  # harmful-views-prevented share must exceed champion's by more than this
+    min_views_gain: float = (
+        0.0  # harmful-views-prevented share must exceed champion's by more than this
+    )
     min_holdout_posts: int = 10  # fewer labeled holdout posts: no decision possible, champion stays
     train_overrides: dict = field(default_factory=dict)  # TrainConfig fields for the challenger
 
     @classmethod
-    def from_file(cls, path: str | Path | None) -> "PromotionConfig":
+    def from_file(cls, path: str | Path | None) -> PromotionConfig:
         if path is None:
             return cls()
         try:
             values = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"cannot read promotion config {path}: {exc}; pass a JSON object.") from None
+            raise UserError(
+                f"cannot read promotion config {path}: {exc}; pass a JSON object."
+            ) from None
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
             raise UserError(
@@ -128,7 +136,11 @@ def decide(champion: dict | None, challenger: dict, cfg: PromotionConfig) -> dic
     checks["precision_guardrail"] = bool(challenger["removal_precision"] >= cfg.precision_guardrail)
     promote = all(checks.values())
     failed = [k for k, ok in checks.items() if not ok]
-    reason = "challenger better on every check" if promote else "champion stays: failed " + ", ".join(failed)
+    reason = (
+        "challenger better on every check"
+        if promote
+        else "champion stays: failed " + ", ".join(failed)
+    )
     return {"promote": promote, "reason": reason, "checks": checks}
 
 
@@ -142,8 +154,8 @@ def recent_splits(days: list[str], cfg: PromotionConfig) -> dict[str, list[str]]
             f"only {len(days)} day(s) of labeled posts: the retrain needs {cfg.holdout_days} holdout day(s) "
             "plus at least 2 training days; wait for more data or lower holdout_days."
         )
-    test = days[-cfg.holdout_days:]
-    window = days[:-cfg.holdout_days][-cfg.window_days:]
+    test = days[-cfg.holdout_days :]
+    window = days[: -cfg.holdout_days][-cfg.window_days :]
     n_val = max(1, round(len(window) * cfg.val_frac))
     n_val = min(n_val, len(window) - 1)
     return {"train": window[:-n_val], "val": window[-n_val:], "test": test}
@@ -181,9 +193,16 @@ def retrain_and_decide(
     cfg = cfg or load_config()
     as_of_day = date.fromisoformat(str(as_of)[:10]) if as_of else None
     splits = recent_splits(_labeled_days(as_of_day), cfg)
-    train_cfg = load(**{**cfg.train_overrides, "promote": "never", "target_precision": cfg.target_precision})
-    log.info("retrain: challenger on %s .. %s, holdout %s .. %s", splits["train"][0], splits["val"][-1],
-             splits["test"][0], splits["test"][-1])
+    train_cfg = load(
+        **{**cfg.train_overrides, "promote": "never", "target_precision": cfg.target_precision}
+    )
+    log.info(
+        "retrain: challenger on %s .. %s, holdout %s .. %s",
+        splits["train"][0],
+        splits["val"][-1],
+        splits["test"][0],
+        splits["test"][-1],
+    )
     ts = datasets.build(train_cfg, splits=splits)
     holdout = ts.split("test")
     n_posts = int(holdout["post_id"].nunique())
@@ -203,10 +222,12 @@ def retrain_and_decide(
     challenger_numbers = headline(challenger_metrics, cfg.model)
 
     if n_posts < cfg.min_holdout_posts:
-        verdict = {"promote": champion_id is None,
-                   "reason": f"holdout has {n_posts} labeled posts < {cfg.min_holdout_posts}: "
-                             + ("no champion yet, challenger promoted" if champion_id is None else "champion stays"),
-                   "checks": {}}
+        verdict = {
+            "promote": champion_id is None,
+            "reason": f"holdout has {n_posts} labeled posts < {cfg.min_holdout_posts}: "
+            + ("no champion yet, challenger promoted" if champion_id is None else "champion stays"),
+            "checks": {},
+        }
     else:
         verdict = decide(champion_numbers, challenger_numbers, cfg)
     if verdict["promote"]:
@@ -231,11 +252,16 @@ def retrain_and_decide(
     log.warning(
         "champion/challenger: %s (%s); recall@%.0fP champion=%s challenger=%.3f; views prevented "
         "champion=%s challenger=%.3f; challenger precision=%.3f; holdout %d posts (%d harmful)",
-        record["decision"].upper(), record["reason"], cfg.target_precision * 100,
-        _fmt(champion_numbers, "recall_at_95p"), challenger_numbers["recall_at_95p"],
+        record["decision"].upper(),
+        record["reason"],
+        cfg.target_precision * 100,
+        _fmt(champion_numbers, "recall_at_95p"),
+        challenger_numbers["recall_at_95p"],
         _fmt(champion_numbers, "harmful_views_prevented_share"),
-        challenger_numbers["harmful_views_prevented_share"], challenger_numbers["removal_precision"],
-        n_posts, n_harmful,
+        challenger_numbers["harmful_views_prevented_share"],
+        challenger_numbers["removal_precision"],
+        n_posts,
+        n_harmful,
     )
     return record
 

@@ -26,11 +26,11 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatch
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from vigil import config
 from vigil.errors import UserError
@@ -57,19 +57,24 @@ class DriftThresholds:
 
     feature_psi: float = 0.5
     feature_ks: float = 0.3
-    feature_alert_exclude: tuple[str, ...] = ("*_bayes", "*_per_view")  # fnmatch on the feature name
+    feature_alert_exclude: tuple[str, ...] = (
+        "*_bayes",
+        "*_per_view",
+    )  # fnmatch on the feature name
     text_oov: float = 0.01  # excess share of recent tokens that are new AND frequent
     new_token_min_count: int = 5  # a new token counts once it occurs this often in the window
     score_psi: float = 0.25
     report_rate_ratio: float = 1.5
-    confirmed_rate_drop: float = 0.15  # reference minus recent moderator-confirmed share of removals
+    confirmed_rate_drop: float = (
+        0.15  # reference minus recent moderator-confirmed share of removals
+    )
     confirmed_min_labels: int = 10  # labeled removed posts needed in each window to compare
     recent_days: int = 3
     reference_days: int = 14
     min_rows: int = 50
 
     @classmethod
-    def from_file(cls, path: Path | None) -> "DriftThresholds":
+    def from_file(cls, path: Path | None) -> DriftThresholds:
         if path is None:
             return cls()
         try:
@@ -147,7 +152,9 @@ def oov_share(texts: Iterable[str], vocab: set[str], min_count: int = 1) -> floa
     return unseen / total if total else float("nan")
 
 
-def text_drift(reference_texts: Sequence[str], current_texts: Sequence[str], min_count: int = 1) -> dict:
+def text_drift(
+    reference_texts: Sequence[str], current_texts: Sequence[str], min_count: int = 1
+) -> dict:
     """OOV share of the recent texts minus the reference's own held-out OOV share.
 
     The reference is split in two halves (even/odd rows): the vocabulary of one half and the OOV
@@ -238,7 +245,7 @@ def champion_info() -> dict | None:
 
         model_id = registry.champion()
         return registry.meta(model_id) if model_id else None
-    except Exception as exc:  # training not installed, or a broken registry: monitor without it
+    except Exception as exc:  # noqa: BLE001 - no training package or a broken registry: monitor without it
         log.info("no champion metadata (%s)", exc)
         return None
 
@@ -253,17 +260,19 @@ def _reference_window(run_date: date, thresholds: DriftThresholds) -> tuple[date
         start, end = (_utc(v) for v in window)
         if start < recent_start:
             return start, min(end, recent_start)
-        log.info("champion's training window starts after the recent window: using the default reference")
+        log.info(
+            "champion's training window starts after the recent window: using the default reference"
+        )
     return recent_start - timedelta(days=thresholds.reference_days), recent_start
 
 
 def _utc(value) -> datetime:
-    ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    ts = datetime.fromisoformat(str(value))
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def _day_start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def monitored_features() -> dict[str, list[str]]:
@@ -291,7 +300,11 @@ def run_checks(
     ref_start, ref_end = _reference_window(run_date, thresholds)
     log.info(
         "drift checks for %s: reference [%s, %s), recent [%s, %s)",
-        run_date, ref_start.date(), ref_end.date(), recent_start.date(), recent_end.date(),
+        run_date,
+        ref_start.date(),
+        ref_end.date(),
+        recent_start.date(),
+        recent_end.date(),
     )
     rows: list[CheckRow] = []
     day = run_date.isoformat()
@@ -323,8 +336,14 @@ def run_checks(
             ):
                 rows.append(
                     CheckRow(
-                        day, check, f"{view}:{feature}", v, limit,
-                        bool(not math.isnan(v) and v > limit and alerting), len(ref), len(cur),
+                        day,
+                        check,
+                        f"{view}:{feature}",
+                        v,
+                        limit,
+                        bool(not math.isnan(v) and v > limit and alerting),
+                        len(ref),
+                        len(cur),
                         (f"ks_pvalue={p_value:.3g}" if check == "feature_ks" else "")
                         + ("" if alerting else " (not alerting: feature_alert_exclude)"),
                     )
@@ -336,13 +355,20 @@ def run_checks(
     cur_posts = _window(posts, "created_at", recent_start, recent_end)
     if len(ref_posts) >= thresholds.min_rows and len(cur_posts) >= thresholds.min_rows:
         text = text_drift(
-            list(ref_posts["text"].fillna("")), list(cur_posts["text"].fillna("")),
+            list(ref_posts["text"].fillna("")),
+            list(cur_posts["text"].fillna("")),
             thresholds.new_token_min_count,
         )
         rows.append(
             CheckRow(
-                day, "text_oov", "posts:text", text["excess"], thresholds.text_oov,
-                text["excess"] > thresholds.text_oov, len(ref_posts), len(cur_posts),
+                day,
+                "text_oov",
+                "posts:text",
+                text["excess"],
+                thresholds.text_oov,
+                text["excess"] > thresholds.text_oov,
+                len(ref_posts),
+                len(cur_posts),
                 f"current_oov={text['current_oov']:.4f} baseline_oov={text['baseline_oov']:.4f}",
             )
         )
@@ -356,14 +382,25 @@ def run_checks(
         ref_s = _window(scores, "scored_at", ref_start, ref_end)["score"]
         if len(ref_s) < thresholds.min_rows:
             ref_s = _window(
-                scores, "scored_at", recent_start - timedelta(days=thresholds.reference_days), recent_start
+                scores,
+                "scored_at",
+                recent_start - timedelta(days=thresholds.reference_days),
+                recent_start,
             )["score"]
         cur_s = _window(scores, "scored_at", recent_start, recent_end)["score"]
         if len(ref_s) >= thresholds.min_rows and len(cur_s) >= thresholds.min_rows:
             v = psi(ref_s, cur_s)
             rows.append(
-                CheckRow(day, "score_psi", "champion:score", v, thresholds.score_psi,
-                         bool(v > thresholds.score_psi), len(ref_s), len(cur_s))
+                CheckRow(
+                    day,
+                    "score_psi",
+                    "champion:score",
+                    v,
+                    thresholds.score_psi,
+                    bool(v > thresholds.score_psi),
+                    len(ref_s),
+                    len(cur_s),
+                )
             )
 
     # Proxy outcome drift: reports per view among the posts' latest snapshots in each window
@@ -373,14 +410,24 @@ def run_checks(
         snap = _window(behavior, "event_timestamp", start, end)
         latest = snap.sort_values("event_timestamp").groupby("post_id").tail(1)
         views = float(latest["views"].sum())
-        rates.append((float(latest["reports"].sum()) / views if views else float("nan"), len(latest)))
+        rates.append(
+            (float(latest["reports"].sum()) / views if views else float("nan"), len(latest))
+        )
     (ref_rate, n_ref), (cur_rate, n_cur) = rates
     if ref_rate and not math.isnan(ref_rate) and not math.isnan(cur_rate):
         ratio = cur_rate / ref_rate
         rows.append(
-            CheckRow(day, "report_rate", "post_behavior:reports_per_view", ratio,
-                     thresholds.report_rate_ratio, bool(ratio > thresholds.report_rate_ratio),
-                     n_ref, n_cur, f"reference={ref_rate:.5f} recent={cur_rate:.5f}")
+            CheckRow(
+                day,
+                "report_rate",
+                "post_behavior:reports_per_view",
+                ratio,
+                thresholds.report_rate_ratio,
+                bool(ratio > thresholds.report_rate_ratio),
+                n_ref,
+                n_cur,
+                f"reference={ref_rate:.5f} recent={cur_rate:.5f}",
+            )
         )
 
     # Proxy outcome drift: moderator-confirmed share of the champion's removals
@@ -390,15 +437,19 @@ def run_checks(
     if row is not None:
         rows.append(row)
 
-    frame = pd.DataFrame([asdict(r) for r in rows]) if rows else pd.DataFrame(
-        columns=list(CheckRow.__dataclass_fields__)
+    frame = (
+        pd.DataFrame([asdict(r) for r in rows])
+        if rows
+        else pd.DataFrame(columns=list(CheckRow.__dataclass_fields__))
     )
     _write_replacing(checks_path(), frame, run_date)
     alerts = frame[frame["drifted"].astype(bool)] if len(frame) else frame
     _write_replacing(alerts_path(), alerts.drop(columns=["drifted"]), run_date)
     log.info("drift checks for %s: %d checks, %d alerts", run_date, len(frame), len(alerts))
     for a in alerts.itertuples():
-        log.warning("DRIFT %s %s = %.4f > %.4f (%s)", a.check, a.subject, a.value, a.threshold, a.detail)
+        log.warning(
+            "DRIFT %s %s = %.4f > %.4f (%s)", a.check, a.subject, a.value, a.threshold, a.detail
+        )
     return rows
 
 
@@ -419,7 +470,7 @@ def confirmed_share(removed_ids, labels, arrived_by: datetime) -> tuple[float, i
     else:
         w = pd.Series(1.0, index=lab.index)
     y = lab["is_harmful"].astype(bool)
-    return float((w * y).sum() / w.sum()), int(len(lab)), int(y.sum())
+    return float((w * y).sum() / w.sum()), len(lab), int(y.sum())
 
 
 def _confirmed_rate_row(day, scores, reference, recent, thresholds) -> CheckRow | None:
@@ -450,13 +501,21 @@ def _confirmed_rate_row(day, scores, reference, recent, thresholds) -> CheckRow 
     if min(n_ref, n_cur) < thresholds.confirmed_min_labels:
         log.info(
             "confirmed_rate skipped: %d / %d labeled removed posts (reference / recent) < %d",
-            n_ref, n_cur, thresholds.confirmed_min_labels,
+            n_ref,
+            n_cur,
+            thresholds.confirmed_min_labels,
         )
         return None
     drop = ref_share - cur_share
     return CheckRow(
-        day, "confirmed_rate", "champion:removed_confirmed_share", drop,
-        thresholds.confirmed_rate_drop, bool(drop > thresholds.confirmed_rate_drop), n_ref, n_cur,
+        day,
+        "confirmed_rate",
+        "champion:removed_confirmed_share",
+        drop,
+        thresholds.confirmed_rate_drop,
+        bool(drop > thresholds.confirmed_rate_drop),
+        n_ref,
+        n_cur,
         f"reference={ref_share:.4f} ({h_ref}/{n_ref} labeled harmful of {r_ref} removed) "
         f"recent={cur_share:.4f} ({h_cur}/{n_cur} of {r_cur})",
     )
@@ -471,9 +530,9 @@ def _load_scores(model_id: str | None = None):
     files = sorted(root.glob("dt=*/scores.parquet"))
     if not files:
         return None
-    frame = pd.concat(
-        [_read_scores(f) for f in files], ignore_index=True
-    ).rename(columns={"probability": "score"})
+    frame = pd.concat([_read_scores(f) for f in files], ignore_index=True).rename(
+        columns={"probability": "score"}
+    )
     frame["scored_at"] = pd.to_datetime(frame["scored_at"], utc=True)
     if "created_at" in frame:
         frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
@@ -501,13 +560,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_date = args.date or datetime.now(timezone.utc).date()
+    run_date = args.date or datetime.now(UTC).date()
     rows = run_checks(run_date, DriftThresholds.from_file(args.thresholds))
     if args.json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:
         for r in rows:
             flag = "DRIFT" if r.drifted else "ok"
-            print(f"{flag:5} {r.check:12} {r.subject:45} {r.value:9.4f} (threshold {r.threshold})")
+            print(f"{flag:5} {r.check:14} {r.subject:45} {r.value:9.4f} (threshold {r.threshold})")
         print(f"{sum(r.drifted for r in rows)} alert(s); checks in {checks_path()}")
     return 0

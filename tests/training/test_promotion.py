@@ -11,7 +11,11 @@ from vigil.errors import UserError
 
 
 def _m(recall, views, precision):
-    return {"recall_at_95p": recall, "harmful_views_prevented_share": views, "removal_precision": precision}
+    return {
+        "recall_at_95p": recall,
+        "harmful_views_prevented_share": views,
+        "removal_precision": precision,
+    }
 
 
 @pytest.mark.parametrize(
@@ -25,11 +29,17 @@ def _m(recall, views, precision):
         # a tie is not better
         (_m(0.40, 0.50, 0.97), _m(0.40, 0.70, 0.97), False, ["recall_better"]),
         # challenger removes nothing: precision NaN fails the guardrail
-        (_m(0.0, 0.0, 0.97), _m(0.0, 0.0, math.nan), False,
-         ["recall_better", "views_prevented_better", "precision_guardrail"]),
+        (
+            _m(0.0, 0.0, 0.97),
+            _m(0.0, 0.0, math.nan),
+            False,
+            ["recall_better", "views_prevented_better", "precision_guardrail"],
+        ),
     ],
 )
-def test_decide_promotes_only_when_better_on_both_and_precise(champion, challenger, promote, failed):
+def test_decide_promotes_only_when_better_on_both_and_precise(
+    champion, challenger, promote, failed
+):
     out = decide(champion, challenger, PromotionConfig())
     assert out["promote"] is promote
     assert sorted(k for k, ok in out["checks"].items() if not ok) == sorted(failed)
@@ -43,11 +53,22 @@ def test_decide_without_champion_promotes_and_min_gain_applies():
 
 
 def test_headline_reads_train_metrics_layout():
-    metrics = {"models": {"multitask": {"recall_at_95p": 0.5}},
-               "replay": {"multitask": {"harmful_views_prevented_share": 0.25, "removal_precision": 1.0,
-                                        "posts_removed": 3}}}
-    assert headline(metrics) == {"recall_at_95p": 0.5, "harmful_views_prevented_share": 0.25,
-                                 "removal_precision": 1.0, "posts_removed": 3}
+    metrics = {
+        "models": {"multitask": {"recall_at_95p": 0.5}},
+        "replay": {
+            "multitask": {
+                "harmful_views_prevented_share": 0.25,
+                "removal_precision": 1.0,
+                "posts_removed": 3,
+            }
+        },
+    }
+    assert headline(metrics) == {
+        "recall_at_95p": 0.5,
+        "harmful_views_prevented_share": 0.25,
+        "removal_precision": 1.0,
+        "posts_removed": 3,
+    }
     assert math.isnan(headline({})["recall_at_95p"])
 
 

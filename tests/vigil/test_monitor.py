@@ -1,7 +1,7 @@
 """Drift statistics against hand-computed values, and the check/alert time series."""
 
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -34,11 +34,16 @@ def test_ks_statistic_hand_case():
 def test_oov_share_ignores_handles_and_links():
     vocab = {"great", "game", "tonight"}
     # tokens counted: great game tonight wow -> 1 unseen of 4; @bob and the link are skipped
-    assert monitor.oov_share(["great game tonight @bob http://x.io wow"], vocab) == pytest.approx(0.25)
+    assert monitor.oov_share(["great game tonight @bob http://x.io wow"], vocab) == pytest.approx(
+        0.25
+    )
 
 
 def test_text_drift_excess_is_near_zero_without_new_words_and_large_with_them():
-    ref = [f"lovely {w} day at the {w}" for w in ["park", "beach", "lake", "park", "beach", "lake"] * 20]
+    ref = [
+        f"lovely {w} day at the {w}"
+        for w in ["park", "beach", "lake", "park", "beach", "lake"] * 20
+    ]
     same = ref[:40]
     new = [f"zorgle blarf {w} qux" for w in ["park", "beach"] * 20]
     assert monitor.text_drift(ref, same)["excess"] == pytest.approx(0.0, abs=1e-9)
@@ -48,15 +53,21 @@ def test_text_drift_excess_is_near_zero_without_new_words_and_large_with_them():
 
 def _features(root, shift: float):
     """Hand-made feature tables: 20 days, the last 3 with report rates scaled by `shift`."""
-    start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 10, 1, tzinfo=UTC)
     rows, posts = [], []
     for day in range(20):
         ts = start + timedelta(days=day, hours=12)
         factor = shift if day >= 17 else 1.0
         for i in range(60):
             post_id = day * 100 + i + 1
-            rows.append({"post_id": post_id, "event_timestamp": ts, "views": 100,
-                         "reports": int(2 * factor) if i % 2 else 0})
+            rows.append(
+                {
+                    "post_id": post_id,
+                    "event_timestamp": ts,
+                    "views": 100,
+                    "reports": int(2 * factor) if i % 2 else 0,
+                }
+            )
             words = "spamword offer click" if (day >= 17 and shift > 1) else "nice photo friends"
             posts.append({"post_id": post_id, "created_at": ts, "text": f"{words} {i % 5}"})
     features = root / "features"
@@ -68,7 +79,7 @@ def _features(root, shift: float):
 @pytest.mark.parametrize("shift, expect_alerts", [(1.0, False), (3.0, True)])
 def test_run_checks_writes_time_series_and_alerts(tmp_path, monkeypatch, shift, expect_alerts):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
-    monkeypatch.setattr(monitor, "monitored_features", lambda: {})
+    monkeypatch.setattr(monitor, "monitored_features", dict)
     _features(tmp_path, shift)
     run_day = date(2026, 10, 20)
     monitor.run_checks(run_day)
@@ -96,7 +107,11 @@ def test_thresholds_file_and_alert_exclusion(tmp_path):
     f = tmp_path / "t.json"
     f.write_text('{"feature_psi": 0.3, "feature_alert_exclude": ["uam_*"]}')
     t = monitor.DriftThresholds.from_file(f)
-    assert t.feature_psi == 0.3 and t.feature_alert_exclude == ("uam_*",) and t.report_rate_ratio == 1.5
+    assert (
+        t.feature_psi == 0.3
+        and t.feature_alert_exclude == ("uam_*",)
+        and t.report_rate_ratio == 1.5
+    )
     f.write_text('{"featur_psi": 0.3}')
     with pytest.raises(monitor.UserError, match="featur_psi"):
         monitor.DriftThresholds.from_file(f)
@@ -112,27 +127,83 @@ def _removals(root, recent_labels):
     the posts 2001.. removed on 10-19; 2020 is removed, never labeled; 2021 is "review" (labeled
     benign, not counted).
     """
-    ref_day, cur_day = datetime(2026, 10, 10, 12, tzinfo=timezone.utc), datetime(2026, 10, 19, 12, tzinfo=timezone.utc)
+    ref_day, cur_day = (
+        datetime(2026, 10, 10, 12, tzinfo=UTC),
+        datetime(2026, 10, 19, 12, tzinfo=UTC),
+    )
     scores, labels = [], []
     for pid in range(1001, 1012):
         decision = "remove" if pid <= 1010 else "review"
-        scores.append({"post_id": pid, "created_at": ref_day, "scored_at": ref_day, "probability": 0.99,
-                       "decision": decision, "model_id": "m1"})
-        labels.append({"post_id": pid, "is_harmful": pid != 1010, "sampling_weight": 1.0, "queue": "reported",
-                       "labeled_at": ref_day + timedelta(hours=3)})
+        scores.append(
+            {
+                "post_id": pid,
+                "created_at": ref_day,
+                "scored_at": ref_day,
+                "probability": 0.99,
+                "decision": decision,
+                "model_id": "m1",
+            }
+        )
+        labels.append(
+            {
+                "post_id": pid,
+                "is_harmful": pid != 1010,
+                "sampling_weight": 1.0,
+                "queue": "reported",
+                "labeled_at": ref_day + timedelta(hours=3),
+            }
+        )
     for pid, harmful, weight, labeled_at in recent_labels:
         # two scoring points: allow at creation, remove an hour later (the post counts once)
         for offset, decision in ((0, "allow"), (1, "remove")):
-            scores.append({"post_id": pid, "created_at": cur_day, "scored_at": cur_day + timedelta(hours=offset),
-                           "probability": 0.99 if offset else 0.2, "decision": decision, "model_id": "m1"})
-        labels.append({"post_id": pid, "is_harmful": harmful, "sampling_weight": weight, "queue": "reported",
-                       "labeled_at": labeled_at})
-    scores.append({"post_id": 2020, "created_at": cur_day, "scored_at": cur_day, "probability": 0.99,
-                   "decision": "remove", "model_id": "m1"})
-    scores.append({"post_id": 2021, "created_at": cur_day, "scored_at": cur_day, "probability": 0.6,
-                   "decision": "review", "model_id": "m1"})
-    labels.append({"post_id": 2021, "is_harmful": False, "sampling_weight": 1.0, "queue": "reported",
-                   "labeled_at": cur_day + timedelta(hours=2)})
+            scores.append(
+                {
+                    "post_id": pid,
+                    "created_at": cur_day,
+                    "scored_at": cur_day + timedelta(hours=offset),
+                    "probability": 0.99 if offset else 0.2,
+                    "decision": decision,
+                    "model_id": "m1",
+                }
+            )
+        labels.append(
+            {
+                "post_id": pid,
+                "is_harmful": harmful,
+                "sampling_weight": weight,
+                "queue": "reported",
+                "labeled_at": labeled_at,
+            }
+        )
+    scores.append(
+        {
+            "post_id": 2020,
+            "created_at": cur_day,
+            "scored_at": cur_day,
+            "probability": 0.99,
+            "decision": "remove",
+            "model_id": "m1",
+        }
+    )
+    scores.append(
+        {
+            "post_id": 2021,
+            "created_at": cur_day,
+            "scored_at": cur_day,
+            "probability": 0.6,
+            "decision": "review",
+            "model_id": "m1",
+        }
+    )
+    labels.append(
+        {
+            "post_id": 2021,
+            "is_harmful": False,
+            "sampling_weight": 1.0,
+            "queue": "reported",
+            "labeled_at": cur_day + timedelta(hours=2),
+        }
+    )
     frame = pd.DataFrame(scores)
     for day, part in frame.groupby(frame["created_at"].dt.date):
         out = root / "scores" / f"dt={day.isoformat()}"
@@ -144,10 +215,10 @@ def _removals(root, recent_labels):
 @pytest.mark.parametrize("drifted", [False, True])
 def test_confirmed_rate_of_removals_hand_case(tmp_path, monkeypatch, drifted):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
-    monkeypatch.setattr(monitor, "monitored_features", lambda: {})
+    monkeypatch.setattr(monitor, "monitored_features", dict)
     _features(tmp_path, 1.0)
-    arrived = datetime(2026, 10, 19, 18, tzinfo=timezone.utc)
-    late = datetime(2026, 10, 21, 5, tzinfo=timezone.utc)  # after the run day ends: not arrived yet
+    arrived = datetime(2026, 10, 19, 18, tzinfo=UTC)
+    late = datetime(2026, 10, 21, 5, tzinfo=UTC)  # after the run day ends: not arrived yet
     if drifted:
         # 2001-2006 harmful, 2007-2010 benign (weight 1); 2011 benign audit label (weight 2);
         # 2012 harmful but labeled after the run day: share = 6 / (10 + 2) = 0.5
@@ -156,7 +227,9 @@ def test_confirmed_rate_of_removals_hand_case(tmp_path, monkeypatch, drifted):
         expected_share, expected_n = 6 / 12, 11
     else:
         # 2001-2009 harmful, 2010 benign, 2011 harmful (weight 2): share = 11 / 12
-        recent = [(2000 + i, i != 10, 1.0, arrived) for i in range(1, 11)] + [(2011, True, 2.0, arrived)]
+        recent = [(2000 + i, i != 10, 1.0, arrived) for i in range(1, 11)] + [
+            (2011, True, 2.0, arrived)
+        ]
         expected_share, expected_n = 11 / 12, 11
     _removals(tmp_path, recent)
     monitor.run_checks(date(2026, 10, 20))
@@ -170,22 +243,27 @@ def test_confirmed_rate_of_removals_hand_case(tmp_path, monkeypatch, drifted):
 
 
 def test_confirmed_share_and_too_few_labels(tmp_path, monkeypatch):
-    labels = pd.DataFrame({
-        "post_id": [1, 2, 3, 4], "is_harmful": [True, False, True, True],
-        "sampling_weight": [1.0, 3.0, 1.0, 1.0],
-        "labeled_at": pd.to_datetime(["2026-10-01 10:00", "2026-10-01 11:00", "2026-10-01 12:00",
-                                      "2026-10-03 00:00"], utc=True),
-    })
-    cutoff = datetime(2026, 10, 2, tzinfo=timezone.utc)
+    labels = pd.DataFrame(
+        {
+            "post_id": [1, 2, 3, 4],
+            "is_harmful": [True, False, True, True],
+            "sampling_weight": [1.0, 3.0, 1.0, 1.0],
+            "labeled_at": pd.to_datetime(
+                ["2026-10-01 10:00", "2026-10-01 11:00", "2026-10-01 12:00", "2026-10-03 00:00"],
+                utc=True,
+            ),
+        }
+    )
+    cutoff = datetime(2026, 10, 2, tzinfo=UTC)
     # removed 1, 2, 4, 9: 4 not arrived, 9 unlabeled -> (1*1 + 0*3) / (1 + 3) = 0.25 over 2 labels
     assert monitor.confirmed_share([1, 2, 4, 9], labels, cutoff) == (pytest.approx(0.25), 2, 1)
     share, n, harmful = monitor.confirmed_share([9], labels, cutoff)
     assert math.isnan(share) and (n, harmful) == (0, 0)
     # Fewer labeled removals than confirmed_min_labels in a window: no confirmed_rate row.
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
-    monkeypatch.setattr(monitor, "monitored_features", lambda: {})
+    monkeypatch.setattr(monitor, "monitored_features", dict)
     _features(tmp_path, 1.0)
-    arrived = datetime(2026, 10, 19, 18, tzinfo=timezone.utc)
+    arrived = datetime(2026, 10, 19, 18, tzinfo=UTC)
     _removals(tmp_path, [(2000 + i, True, 1.0, arrived) for i in range(1, 10)])  # 9 < 10 labels
     rows = monitor.run_checks(date(2026, 10, 20))
     assert "confirmed_rate" not in {r.check for r in rows}
