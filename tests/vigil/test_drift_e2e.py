@@ -9,8 +9,10 @@ it either raises AirflowSkipException, no event, or sets the drift-alert Asset e
 
 The retrain is the ``vigil_train`` DAG's task callable run as an Asset-triggered run: its
 ``triggering_asset_events`` is a real ``TriggeringAssetEventsAccessor`` holding the drift-alert
-event the monitor emitted on the last day. The retrain settings come from the data root's
-``models/promotion.json`` (an Asset-triggered run has no params).
+event the monitor emitted on the last day (an earlier alert day would start a retrain too in
+Airflow; to save time the test runs only the last one, which has the most post-drift labels). The
+retrain settings come from the data root's ``models/promotion.json`` (an Asset-triggered run has no
+params).
 
 The test then grades both models itself against the simulator's hidden truth
 (``_truth/posts.jsonl``) on every post of the holdout day(s): post-drift posts neither model
