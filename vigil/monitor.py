@@ -477,8 +477,12 @@ def _confirmed_rate_row(day, scores, reference, recent, thresholds) -> CheckRow 
     """The ``confirmed_rate`` check: reference minus recent moderator-confirmed share of the
     champion's removals (posts created in each window with a ``remove`` decision). Reference: its
     removals in the reference window, else in the ``reference_days`` before the recent window."""
-    if scores is None or not len(scores) or "decision" not in scores:
-        return None
+    if (
+        scores is None
+        or not len(scores)
+        or not {"decision", "post_id", "created_at"} <= set(scores)
+    ):
+        return None  # no scores, or written before scores carried decisions
     labels_file = config.paths().features / "post_labels.parquet"
     if not labels_file.exists():
         log.info("confirmed_rate skipped: no post_labels export")
