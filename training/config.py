@@ -87,6 +87,17 @@ class TrainConfig:
     # Horvitz-Thompson precision, strata = labeling queues) or "wilson" (Wilson with Kish's n).
     threshold_method: str = "bootstrap"
     threshold_bootstrap: int = 1000
+    # Labels behind calibration and the removal threshold: "audit" (the validation days' queue
+    # labels plus a score-stratified audit from the review queue, see training.audit; falls back
+    # to "queues" when no review queue exists) or "queues" (the labeling queues only).
+    threshold_labels: str = "audit"
+    # Phase 1 (compute): the heavy model scores the student's top share of validation posts and
+    # every labeled one, and the others at this rate (seeded); inclusion probabilities multiply.
+    audit_prescreen_share: float = 0.1
+    audit_prescreen_rate: float = 0.05
+    audit_budget: int = 500  # reviews per model (a post drawn for both models is reviewed once)
+    # (share of the budget, sampling rate) per stratum, highest scores first.
+    audit_strata: tuple[tuple[float, float], ...] = ((0.5, 1.0), (0.25, 0.25), (0.25, 0.1))
     review_band: float = 0.5  # review scores in [review_band * remove_threshold, remove_threshold)
 
     # --- evaluation ------------------------------------------------------------------------
@@ -99,6 +110,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["score_offsets_hours"] = list(self.score_offsets_hours)
+        out["audit_strata"] = [list(s) for s in self.audit_strata]
         return out
 
 
@@ -130,6 +142,10 @@ def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainC
     clean = dict(values)
     if "score_offsets_hours" in clean:
         clean["score_offsets_hours"] = tuple(float(x) for x in clean["score_offsets_hours"])
+    if "audit_strata" in clean:
+        clean["audit_strata"] = tuple(tuple(float(x) for x in s) for s in clean["audit_strata"])
+    if clean.get("threshold_labels", "audit") not in ("audit", "queues"):
+        raise UserError(f"threshold_labels={clean['threshold_labels']!r}: use 'audit' or 'queues'.")
     return dataclasses.replace(base, **clean)
 
 

@@ -39,6 +39,9 @@ class TrainingSet:
     creator_columns: list[str]
     timelines: pd.DataFrame = field(default_factory=pd.DataFrame)  # post_id, event_timestamp, views
     windows: dict[str, list[str]] = field(default_factory=dict)
+    # Every post created on the validation days (labeled or not), one row per scoring event, with
+    # ``labeled`` and, when labeled, the queue label: the population the score audit samples from.
+    population: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def numeric_columns(self) -> list[str]:
@@ -85,8 +88,8 @@ def split_days(days: list, train_frac: float, val_frac: float) -> dict[str, list
         raise UserError(
             f"only {n} day(s) of labeled posts: a time split needs at least 3; simulate more days."
         )
-    n_train = max(1, min(n - 2, int(round(n * train_frac))))
-    n_val = max(1, min(n - n_train - 1, int(round(n * val_frac))))
+    n_train = max(1, min(n - 2, round(n * train_frac)))
+    n_val = max(1, min(n - n_train - 1, round(n * val_frac)))
     return {
         "train": days[:n_train],
         "val": days[n_train : n_train + n_val],
@@ -198,8 +201,13 @@ def build(
     cfg: TrainConfig,
     historical_features: Callable[..., pd.DataFrame] | None = None,
     splits: dict[str, list[str]] | None = None,
+    with_population: bool | None = None,
 ) -> TrainingSet:
-    """The whole training set from the feature marts and Feast (see the module doc)."""
+    """The whole training set from the feature marts and Feast (see the module doc).
+
+    ``with_population`` (default: ``cfg.threshold_labels == "audit"``) also builds
+    :attr:`TrainingSet.population`, every validation-day post's scoring events.
+    """
     labels = _read_mart("post_labels")
     posts = _read_mart("posts")
     if labels.empty:
@@ -276,9 +284,66 @@ def build(
         examples["post_id"].nunique(),
         ", ".join(f"{s}={int((examples['split'] == s).sum())}" for s in SPLITS),
     )
+    if with_population is None:
+        with_population = cfg.threshold_labels == "audit"
+    population = pd.DataFrame()
+    if with_population:
+        population = build_population(
+            posts,
+            lab[lab["split"] == "val"],
+            splits.get("val") or [],
+            cfg,
+            data_end,
+            historical_features,
+        )
     return TrainingSet(
-        examples, behavior_cols, creator_cols, timelines.reset_index(drop=True), windows
+        examples,
+        behavior_cols,
+        creator_cols,
+        timelines.reset_index(drop=True),
+        windows,
+        population,
     )
+
+
+def build_population(
+    posts: pd.DataFrame,
+    val_labels: pd.DataFrame,
+    days: list[str],
+    cfg: TrainConfig,
+    data_end: pd.Timestamp,
+    historical_features: Callable[..., pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Scoring events (same offsets and Feast features as the examples) of every post created on
+    ``days``; ``labeled`` marks posts with a queue label (``is_harmful``/``sampling_weight`` set),
+    the others carry NaN there. No label of an unlabeled post is read here."""
+    day = posts["created_at"].dt.strftime("%Y-%m-%d")
+    pop = posts.loc[day.isin(set(days)), ["post_id", "author_id", "created_at", "text"]].copy()
+    if cfg.max_posts and len(pop) > 4 * cfg.max_posts:  # dry runs: keep the labeled + a sample
+        keep = pop["post_id"].isin(val_labels["post_id"]) | (
+            np.random.default_rng([cfg.seed, 9]).random(len(pop)) < 4 * cfg.max_posts / len(pop)
+        )
+        pop = pop[keep]
+    pop["text"] = pop["text"].fillna("")
+    lab = val_labels.drop_duplicates("post_id").set_index("post_id")
+    pop["labeled"] = pop["post_id"].isin(lab.index)
+    pop["is_harmful"] = pop["post_id"].map(lab["is_harmful"])
+    pop["sampling_weight"] = pop["post_id"].map(lab["sampling_weight"])
+    pop["day"] = pop["created_at"].dt.strftime("%Y-%m-%d")
+    if pop.empty:
+        return pop
+    events = build_examples(pop, cfg.score_offsets_hours, data_end)
+    events, behavior_cols, creator_cols = fetch_features(
+        events, cfg.feature_service, historical_features
+    )
+    events = add_missing_indicators(events, behavior_cols, creator_cols)
+    log.info(
+        "audit population: %d validation-day posts (%d labeled), %d scoring events",
+        len(pop),
+        int(pop["labeled"].sum()),
+        len(events),
+    )
+    return events
 
 
 def _swap_in_truth_test(lab: pd.DataFrame, posts: pd.DataFrame, test_days: list, cfg: TrainConfig):

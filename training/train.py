@@ -66,6 +66,157 @@ def post_max(frame: pd.DataFrame, col: str) -> pd.DataFrame:
     )
 
 
+def queue_threshold(pm: pd.DataFrame, cfg: TrainConfig, floor: float = -math.inf) -> dict:
+    """The removal threshold rule on per-post (score, y, w) rows: candidates above ``floor``."""
+    pm = pm[pm["score"] > floor]
+    tw = pm["w"] if cfg.threshold_weights == "sampling" else None
+    if cfg.threshold_method == "bootstrap":
+        return bootstrap_removal_threshold(
+            pm["score"],
+            pm["y"],
+            np.ones(len(pm)) if tw is None else tw,
+            cfg.target_precision,
+            level=0.95,
+            n_boot=cfg.threshold_bootstrap,
+            seed=cfg.seed,
+        )
+    return removal_threshold(pm["score"], pm["y"], tw, cfg.target_precision, cfg.confidence_z)
+
+
+def prescreen(pop: pd.DataFrame, student, cfg: TrainConfig) -> tuple[pd.DataFrame, pd.Series]:
+    """Phase 1 of the audit: the events of the posts kept for heavy scoring, and every post's
+    keep probability r (1 for the student's top ``audit_prescreen_share`` and labeled posts,
+    else ``audit_prescreen_rate``; a seeded Bernoulli draw)."""
+    pop = pop.copy()
+    pop["student"] = cascade.student_scores(student, pop)
+    smax = pop.groupby("post_id")["student"].max()
+    labeled = pop.groupby("post_id")["labeled"].first().astype(bool).reindex(smax.index)
+    cut = float(np.quantile(smax, 1.0 - cfg.audit_prescreen_share)) if len(smax) else 0.0
+    r = pd.Series(np.where((smax >= cut) | labeled, 1.0, cfg.audit_prescreen_rate), smax.index)
+    u = pd.Series(np.random.default_rng([cfg.seed, 37]).random(len(smax)), smax.index)
+    kept = r.index[u < r]
+    log.info(
+        "score audit phase 1: %d of %d posts scored by the heavy model (student top %.0f%% and "
+        "labeled posts all, the rest at rate %.3f)",
+        len(kept),
+        len(smax),
+        100 * cfg.audit_prescreen_share,
+        cfg.audit_prescreen_rate,
+    )
+    return pop[pop["post_id"].isin(kept)].reset_index(drop=True), r
+
+
+def score_population(pop: pd.DataFrame, base, heavy, cfg: TrainConfig) -> pd.DataFrame:
+    """Raw baseline and multi-task scores of population events."""
+    pop = pop.copy()
+    emb = text_encoder.encode(pop["text"].tolist(), cfg.encoder_batch_size)
+    pop["baseline"] = baseline.predict(base, pop)
+    pop["multitask"] = heavy.predict(pop, emb)
+    return pop
+
+
+def score_audit(ts: TrainingSet, cfg: TrainConfig, base, heavy, student) -> dict | None:
+    """Score the validation population, audit a score-stratified sample (training.audit).
+
+    Two phases, both with known probabilities. Phase 1 (compute: the sentence encoder is the
+    cost): the cheap student scores every validation-day post; posts in its top
+    ``audit_prescreen_share`` and every queue-labeled post are kept, the others with probability
+    ``audit_prescreen_rate`` (seeded); the kept posts get baseline and multi-task scores. Phase 2:
+    the score-stratified review sample of :func:`training.audit.run` on the kept posts. A reviewed
+    post's inclusion probability is the product of both phases.
+
+    Returns None (the caller falls back to the queue labels) when there is no population or no
+    review queue. Reads only validation-day labels: queue labels and review-queue verdicts.
+    """
+    from training import audit
+    from vigil.config import paths
+    from vigil.errors import UserError
+    from vigil.review import ReviewQueue
+
+    pop = ts.population
+    if pop is None or pop.empty:
+        log.warning("score audit: no validation population; thresholds from queue labels")
+        return None
+    days = sorted(pop["day"].unique().tolist())
+    try:
+        queue = ReviewQueue(paths().raw, days, 2 * cfg.audit_budget, seed=cfg.seed)
+    except UserError as exc:
+        log.warning("score audit unavailable (%s); thresholds from queue labels", exc)
+        return None
+    pop, r = prescreen(pop, student, cfg)
+    pop = score_population(pop, base, heavy, cfg)
+    first = ts.population.groupby("post_id").first()
+    post_scores = {name: pop.groupby("post_id")[name].max() for name in ("baseline", "multitask")}
+    labels = first.loc[first["labeled"].astype(bool), "is_harmful"].astype(bool)
+    result, floors = audit.run(
+        post_scores, labels, queue, cfg.audit_budget, cfg.seed, cfg.audit_strata
+    )
+    result["phase1_rate"] = r.reindex(result.index)
+    result["pi"] = result["pi"] * result["phase1_rate"]  # labeled posts: 1 x 1
+    result["sampling_weight"] = first["sampling_weight"].reindex(result.index)
+    return {
+        "population": pop,
+        "post_scores": post_scores,
+        "audit": result,
+        "floors": floors,
+        "reviews": queue.used,
+        "population_posts": len(r),
+    }
+
+
+def audit_calibrate_and_threshold(info: dict, name: str, cfg: TrainConfig):
+    """Calibrator and removal threshold for one model from the audited validation population.
+
+    Calibration sample (scoring events, weighted to the whole validation population): above the
+    model's audit floor, every observed post (queue label or review) with weight 1 / pi; below it,
+    the queue-labeled posts with their sampling weights. The threshold rule runs on the observed
+    posts above the floor with weights 1 / pi.
+    """
+    aud, floor = info["audit"], info["floors"][name]
+    pop = info["population"]
+    smax = info["post_scores"][name]
+    above = smax > floor
+    w_post = pd.Series(np.nan, index=aud.index)
+    obs_above = above & aud["observed"]
+    w_post[obs_above] = 1.0 / aud.loc[obs_above, "pi"]
+    below_lab = ~above & (aud["source"] == "queue")
+    w_post[below_lab] = aud.loc[below_lab, "sampling_weight"]
+    keep = w_post.dropna().index
+    ev = pop[pop["post_id"].isin(keep)]
+    cal = Calibrator(cfg.calibration).fit(
+        ev[name],
+        aud["y"].reindex(ev["post_id"]).to_numpy(),
+        w_post.reindex(ev["post_id"]).to_numpy(),
+    )
+    pm = pd.DataFrame(
+        {
+            "score": cal.transform(smax[obs_above].to_numpy()),
+            "y": aud.loc[obs_above, "y"].to_numpy(),
+            "w": w_post[obs_above].to_numpy(),
+        },
+        index=smax[obs_above].index,
+    )
+    cal_floor = float(cal.transform([floor])[0]) if math.isfinite(floor) else -math.inf
+    # Candidates are the observed posts' scores above the floor (raw and calibrated order agree).
+    out = queue_threshold(pm, cfg)
+    out |= {
+        "labels": "audit",
+        "audit_floor": cal_floor,
+        "audit_posts": int(obs_above.sum()),
+        "audit_reviews": int(info["reviews"]),
+        "population_posts": info["population_posts"],
+        "population_removed_est": float(
+            ((cal.transform(smax.to_numpy()) >= out["threshold"]) / aud["phase1_rate"]).sum()
+        ),
+        "raw_threshold": float(pm.loc[pm["score"] >= out["threshold"]].index.map(smax).min())
+        if math.isfinite(out["threshold"])
+        else math.inf,
+    }
+    if math.isfinite(out["threshold"]) and out["n_removed"] == len(pm) and math.isfinite(floor):
+        log.warning("%s: the removal threshold sits at the audit floor: raise audit_budget", name)
+    return cal, out
+
+
 def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
     """Fit every model, calibrate and choose thresholds on validation. Returns the fitted objects."""
     seed_everything(cfg.seed)
@@ -110,27 +261,23 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
     val["multitask"] = heavy.predict(val, emb_val)
     val["student"] = cascade.student_scores(student, val)
     w = val["sampling_weight"].to_numpy()
+    audit_info = None
+    if cfg.threshold_labels == "audit":
+        audit_info = score_audit(ts, cfg, base, heavy, student)
     calibrators, thresholds = {}, {}
     for name in ("baseline", "multitask"):
-        cal = Calibrator(cfg.calibration).fit(val[name], val["is_harmful"], w)
+        if audit_info is not None:
+            cal, thresholds[name] = audit_calibrate_and_threshold(audit_info, name, cfg)
+            # For the record: what the queue labels alone would choose (raw score, same order).
+            thresholds[name]["queue_labels_raw_threshold"] = queue_threshold(
+                post_max(val, name), cfg
+            )["threshold"]
+        else:
+            cal = Calibrator(cfg.calibration).fit(val[name], val["is_harmful"], w)
+            pm = post_max(val.assign(**{f"{name}_cal": cal.transform(val[name])}), f"{name}_cal")
+            thresholds[name] = queue_threshold(pm, cfg)
         calibrators[name] = cal
         val[f"{name}_cal"] = cal.transform(val[name])
-        pm = post_max(val, f"{name}_cal")
-        tw = pm["w"] if cfg.threshold_weights == "sampling" else None
-        if cfg.threshold_method == "bootstrap":
-            thresholds[name] = bootstrap_removal_threshold(
-                pm["score"],
-                pm["y"],
-                np.ones(len(pm)) if tw is None else tw,
-                cfg.target_precision,
-                level=0.95,
-                n_boot=cfg.threshold_bootstrap,
-                seed=cfg.seed,
-            )
-        else:
-            thresholds[name] = removal_threshold(
-                pm["score"], pm["y"], tw, cfg.target_precision, cfg.confidence_z
-            )
         log.info("%s removal threshold: %s", name, thresholds[name])
     choice = cascade.choose_tau(
         val["post_id"],
@@ -260,7 +407,7 @@ def evaluate_bundle(bundle: dict[str, Any]) -> dict:
     """Rebuild a registered model's test split with today's data and rewrite its report."""
     meta = bundle["meta"]
     cfg = from_dict(meta["config"])
-    ts = datasets.build(cfg, splits=meta["splits"])
+    ts = datasets.build(cfg, splits=meta["splits"], with_population=False)
     metrics, test = evaluate_objects(bundle, ts, cfg)
     metrics |= {
         "model_id": bundle["model_id"],
