@@ -55,6 +55,10 @@ def test_dry_run_through_simulation_lake_dbt_and_feast(vigil_home):
     assert meta["feature_service"] == "moderation_v1" and meta["dry_run"] is True
     assert set(meta["windows"]) == {"train", "val", "test"}
     assert meta["windows"]["train"][1] <= meta["windows"]["val"][0] <= meta["windows"]["test"][0]
+    # Thresholds came from the score audit: validation-day reviews within the budget.
+    thr = meta["metrics"]["thresholds"]
+    assert thr["multitask_labels"] == "audit" and thr["baseline_labels"] == "audit"
+    assert 0 < thr["multitask_audit_reviews"] <= 2 * meta["config"]["audit_budget"]
     registry.promote(summary["model_id"])
     from training.score import score_day
 
