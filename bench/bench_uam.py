@@ -2,22 +2,26 @@
 
 Generates N events (default 100M) of (user_id, event_ts) over 30 days as lake-layout Parquet
 (``events/dt=YYYY-MM-DD/events.parquet``, sorted by user and time), quickly, with DuckDB itself.
-Then times, each in its own process with the same DuckDB memory limit and threads:
+Then times, each in its own process with the same DuckDB memory limit, threads and temp directory:
 
-- ``scan floor``   reading (user_id, event_ts) from every file (nothing can be faster);
-- ``duckdb hand``  the best hand-written DuckDB query: distinct minutes per user over the 30-day
-                   window, then the S=1 histogram;
-- ``polars lazy``  the same with a polars lazy query;
-- ``vigil dbt``    `dbt run` of Vigil's UAM models (staging views, int_user_active_minutes_daily
-                   full refresh, user_active_minutes, uam_histogram): wall time including dbt's
-                   ~5 s start-up, and the models' own time;
-- ``dbt +1 day``   one new day of events, then the incremental run (only that day is computed),
-                   beside the full recompute above.
+- ``scan floor``    reading (user_id, event_ts) from every file (nothing can be faster);
+- ``duckdb hand``   the fastest hand-written DuckDB query found: per day file, distinct minutes
+                    per user (a hash table the size of one day), UNION ALL, summed per user, then
+                    the S=1 histogram (the same idea as the dbt model, without materializing);
+- ``duckdb 1-pass`` the plain query: count(distinct minute) per user over the whole window;
+- ``polars lazy``   the same with a polars lazy query (n_unique per user);
+- ``vigil dbt``     `dbt run` of Vigil's UAM models (staging views, int_user_active_minutes_daily
+                    full refresh, user_active_minutes, uam_histogram): wall time including dbt's
+                    ~5 s start-up, and the models' own time; then a rerun with nothing new;
+- ``dbt +1 day``    one new day of events, then the incremental run (only that day is computed),
+                    beside the full recompute above.
 
-Reports seconds, ratio to the fastest peer (duckdb hand / polars), events/s and peak RSS of the
-process tree. All contenders must return the same histogram.
+Reports seconds, ratio to the fastest peer, events/s, peak RSS of the process tree and peak bytes
+DuckDB spilled to its temp directory. All contenders must return the same histogram; Vigil's
+user_active_minutes is also checked user by user against polars on a sample of users.
 
-    python bench/bench_uam.py [--events 100000000] [--users N] [--dir PATH] [--keep]
+    python -m bench uam [--events 100000000] [--users N] [--memory-limit 1GB] [--threads 2]
+                        [--only scan,duckdb,duckdb1,polars,dbt,inc] [--dir PATH] [--keep] [--reuse]
 """
 
 from __future__ import annotations

@@ -77,3 +77,27 @@
          ~ (days | map('first') | join(', ')), info=true) }}
   {{ return(days) }}
 {% endmacro %}
+
+{# stg_lake__event_activity restricted to one lake day partition (day: 'YYYY-MM-DD'), as a relation
+   for `from`. DuckDB reads that day's Parquet file directly, with the staging view's columns and
+   casts: filtering the view's hive-partitioned glob on dt costs twice the time and spills (see
+   README "Volumes larger than memory"). Spark, and dbt unit tests (whose inputs are CTEs named
+   __dbt__cte__...), filter the staging relation on event_date. #}
+{% macro event_activity_of_day(day) %}
+  {%- set activity = ref('stg_lake__event_activity') -%}
+  {%- if target.type == 'duckdb' and not ((activity | string).startswith('__dbt__cte__')) -%}
+    {%- set lake = env_var('VIGIL_DBT_LAKE', env_var('VIGIL_HOME', 'data') ~ '/lake') -%}
+(
+    select
+        cast(user_id as bigint) as user_id,
+        cast(event_ts as {{ vigil.timestamp_type() }}) as event_at,
+        cast('{{ day }}' as date) as event_date
+    from read_parquet('{{ lake }}/events/dt={{ day }}/events.parquet')
+) as activity
+  {%- else -%}
+(
+    select * from {{ activity }}
+    where event_date = cast('{{ day }}' as date)
+) as activity
+  {%- endif -%}
+{% endmacro %}

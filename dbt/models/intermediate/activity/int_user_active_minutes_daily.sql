@@ -7,8 +7,9 @@
 
   Speed: the days to compute (all of them on a full refresh) are listed first, with their
   partition row counts, by `vigil.uam_days_to_process()`; then each day is one branch of a
-  UNION ALL that reads only its own lake partition (dt = day, partition pruning) and counts
-  distinct integer minutes per user. One day's hash table is 1/30 of the window's: it stays
+  UNION ALL that reads only its own lake partition (`vigil.event_activity_of_day`: on DuckDB the
+  day's Parquet file itself, twice as fast as filtering the hive-partitioned glob and without
+  its spilling) and counts distinct integer minutes per user. One day's hash table is 1/30 of the window's: it stays
   small and cache-friendly, and memory scales with a day's volume, not the lake's, so a lake far
   larger than DuckDB's memory_limit runs without spilling much (see README "Volumes larger than
   memory"). The lake contract puts every event in the partition of its event_ts day, so the
@@ -46,8 +47,7 @@ select
     count(distinct {{ vigil.epoch_minute('event_at') }}) as active_minutes,
     cast({{ day[1] }} as bigint) as partition_rows,
     cast('{{ day[0] }}' as date) as activity_date
-from {{ ref('stg_lake__event_activity') }}
-where event_date = cast('{{ day[0] }}' as date)
+from {{ vigil.event_activity_of_day(day[0]) }}
 group by user_id
 {%- endfor %}
 {%- endif %}

@@ -1,0 +1,68 @@
+"""UAM with DuckDB's memory_limit far below the data: the models complete and stay exact.
+
+The lake holds more (user_id, event_ts) than DuckDB may keep in memory (``VIGIL_DUCKDB_MEMORY_LIMIT``
+reaches DuckDB through dbt's profile); the per-day UAM model spills to the temp directory
+(``$VIGIL_HOME/tmp/duckdb``) or fits one day at a time. The expected histogram is counted by another
+engine (polars, straight from the Parquet files, over the whole window at once).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import polars as pl
+
+from vigil import config, warehouse
+
+DAYS = [date(2026, 10, 1) + timedelta(days=d) for d in range(3)]
+EVENTS_PER_DAY = 3_000_000
+USERS = 50_000
+MEMORY_LIMIT = "80MB"  # the 9M events are 144 MB of (user_id, event_ts) in memory
+
+
+def _write_lake(events_dir) -> None:
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    for i, day in enumerate(DAYS):
+        out = events_dir / f"dt={day.isoformat()}" / "events.parquet"
+        out.parent.mkdir(parents=True)
+        # skewed users (a few very active), times anywhere in the day, many repeats per minute
+        con.execute(
+            f"""
+            copy (
+                select
+                    cast(1 + floor({USERS} * pow((hash(n, {i}, 1) % 1000003) / 1000003.0, 2))
+                         as bigint) as user_id,
+                    cast(make_timestamp(epoch_us(timestamp '{day.isoformat()}')
+                         + (hash(n, {i}, 2) % 86400000000)::bigint) as timestamptz) as event_ts
+                from range({EVENTS_PER_DAY}) as t(n)
+                order by user_id, event_ts
+            ) to '{out}' (format parquet, row_group_size 100000)
+            """
+        )
+    con.close()
+
+
+def test_uam_completes_exactly_under_a_small_memory_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    monkeypatch.setenv("VIGIL_DUCKDB_MEMORY_LIMIT", MEMORY_LIMIT)
+    monkeypatch.setenv("VIGIL_DUCKDB_THREADS", "1")
+    events_dir = config.paths().lake / "events"
+    _write_lake(events_dir)
+
+    warehouse.run_dbt("run", ["+uam_histogram"], dbt_vars={"as_of": DAYS[-1].isoformat()})
+
+    per_user = (
+        pl.scan_parquet(f"{events_dir}/dt=*/events.parquet")
+        .group_by("user_id")
+        .agg((pl.col("event_ts").dt.epoch("us") // 60_000_000).n_unique().alias("uam"))
+    )
+    expected = per_user.group_by("uam").agg(pl.len().alias("users")).sort("uam").collect().rows()
+    con = duckdb.connect(str(config.paths().warehouse), read_only=True)
+    got = con.execute(
+        "select lower, users from uam_histogram where users > 0 order by lower"
+    ).fetchall()
+    con.close()
+    assert got == [tuple(r) for r in expected]
+    assert sum(users for _, users in got) == per_user.collect().height
