@@ -101,7 +101,9 @@ def generate(events_dir: Path, events: int, users: int, days: list[date], seed: 
 
     per_day = events // len(days)
     con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'; set preserve_insertion_order = false")
+    con.execute(
+        "set TimeZone = 'UTC'; set preserve_insertion_order = false; set enable_progress_bar = false"
+    )
     for i, day in enumerate(days):
         out = events_dir / f"dt={day.isoformat()}" / "events.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
