@@ -192,6 +192,11 @@ def replay_summary(posts: pd.DataFrame) -> dict:
         if removed_w > 0
         else float("nan"),
         "posts_removed": int(rem.sum()),
+        # Kish's effective number of removed posts (benign posts of the holdout are sampled and
+        # weighted): what a confidence bound on removal_precision may count on
+        "removed_effective_n": float(removed_w**2 / max((w[rem] ** 2).sum(), 1e-12))
+        if removed_w > 0
+        else 0.0,
     }
 
 

@@ -47,9 +47,10 @@ class PromotionConfig:
     val_frac: float = 0.25  # latest share of the window's days used for calibration/thresholds
     model: str = "multitask"  # whose metrics decide (multitask | baseline; replay also has cascade)
     target_precision: float = 0.95  # recall is measured at this precision
-    precision_guardrail: float = (
-        0.90  # challenger's removal precision on the holdout must be >= this
-    )
+    # the guardrail: the holdout must not show (one-sided, at guardrail_confidence) that the
+    # challenger's removals are less than precision_guardrail harmful
+    precision_guardrail: float = 0.95
+    guardrail_confidence: float = 0.95
     min_recall_gain: float = 0.0  # challenger recall must exceed champion's by more than this
     min_views_gain: float = (
         0.0  # harmful-views-prevented share must exceed champion's by more than this
@@ -107,7 +108,21 @@ def headline(metrics: dict, model: str = "multitask") -> dict:
         "harmful_views_prevented_share": _num(replay.get("harmful_views_prevented_share")),
         "removal_precision": _num(replay.get("removal_precision")),
         "posts_removed": int(replay.get("posts_removed") or 0),
+        "removed_effective_n": _num(replay.get("removed_effective_n", replay.get("posts_removed"))),
     }
+
+
+def precision_upper_bound(precision: float, n: float, confidence: float = 0.95) -> float:
+    """One-sided Wilson upper bound of a removal precision measured on ``n`` (effective) posts;
+    NaN when nothing was removed."""
+    from scipy.stats import norm
+
+    from training.calibrate import wilson_lower_bound
+
+    if not (math.isfinite(precision) and math.isfinite(n)) or n <= 0:
+        return float("nan")
+    z = float(norm.ppf(confidence))
+    return 1.0 - wilson_lower_bound((1.0 - precision) * n, n, z)
 
 
 def _num(value) -> float:
@@ -133,7 +148,15 @@ def decide(champion: dict | None, challenger: dict, cfg: PromotionConfig) -> dic
         challenger["harmful_views_prevented_share"]
         > champion["harmful_views_prevented_share"] + cfg.min_views_gain
     )
-    checks["precision_guardrail"] = bool(challenger["removal_precision"] >= cfg.precision_guardrail)
+    # The threshold was set so that a 95% lower bound on validation precision is >= 0.95; on the
+    # (small) holdout a point estimate is noisy, so the guardrail fails only when the holdout is
+    # evidence against it: the upper confidence bound of the measured precision is below target.
+    upper = precision_upper_bound(
+        challenger["removal_precision"],
+        challenger.get("removed_effective_n", float("nan")),
+        cfg.guardrail_confidence,
+    )
+    checks["precision_guardrail"] = bool(upper >= cfg.precision_guardrail)
     promote = all(checks.values())
     failed = [k for k, ok in checks.items() if not ok]
     reason = (
@@ -141,7 +164,12 @@ def decide(champion: dict | None, challenger: dict, cfg: PromotionConfig) -> dic
         if promote
         else "champion stays: failed " + ", ".join(failed)
     )
-    return {"promote": promote, "reason": reason, "checks": checks}
+    return {
+        "promote": promote,
+        "reason": reason,
+        "checks": checks,
+        "challenger_precision_upper_bound": upper,
+    }
 
 
 # -- the retrain -------------------------------------------------------------------------------------
@@ -237,6 +265,7 @@ def retrain_and_decide(
         "decision": "promote" if verdict["promote"] else "keep",
         "reason": verdict["reason"],
         "checks": verdict["checks"],
+        "challenger_precision_upper_bound": verdict.get("challenger_precision_upper_bound"),
         "champion": champion_id,
         "challenger": challenger_id,
         "champion_after": registry.champion(),

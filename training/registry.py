@@ -31,7 +31,12 @@ log = logging.getLogger(__name__)
 def git_revision() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -110,10 +115,24 @@ def rollback() -> dict:
         raise UserError(
             "there is no earlier champion to roll back to: promote a model with `vigil models promote ID`."
         )
+    previous = state["model_id"]
     state["model_id"] = state["history"].pop()
     f.write_text(json.dumps(state, indent=2))
-    log.info("rolled back: champion is now %s", state["model_id"])
+    record_decision({"decision": "rollback", "from": previous, "champion": state["model_id"]})
+    log.info("rolled back: champion is now %s (was %s)", state["model_id"], previous)
     return state
+
+
+def record_decision(record: dict) -> None:
+    """Append a champion change made by hand (promote/rollback) to ``<models>/decisions.jsonl``,
+    beside the drift-triggered retrain's decisions (training.promotion), with its time."""
+    import datetime as dt
+
+    f = root() / "decisions.jsonl"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    stamped = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **record}
+    with f.open("a") as out:
+        out.write(json.dumps(stamped) + "\n")
 
 
 def load(model_id: str | None = None, feature_service: str = FEATURE_SERVICE) -> dict[str, Any]:
@@ -171,7 +190,12 @@ def run(args: argparse.Namespace) -> int:
             )
         return 0
     if args.action == "promote":
+        previous = champion()
         state = promote(args.model_id)
+        if previous != args.model_id:
+            record_decision(
+                {"decision": "manual_promote", "from": previous, "champion": args.model_id}
+            )
     else:
         state = rollback()
     print(f"champion: {state['model_id']}")

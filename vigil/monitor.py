@@ -378,23 +378,29 @@ def run_checks(
     # scores before the recent window (its first days in service).
     if scores is None:
         scores = _load_scores((champion_info() or {}).get("model_id"))
-    if scores is not None and len(scores):
-        ref_s = _window(scores, "scored_at", ref_start, ref_end)["score"]
+    # Two score columns: the served (calibrated) probability, which is 0 for the events the
+    # cascade's student screens out, and the student's own score, which every event gets: the
+    # first shows drift among the posts that reach the heavy model, the second in the population.
+    score_columns = [("score", "champion:score")]
+    if scores is not None and "student" in scores:
+        score_columns.append(("student", "champion:student_score"))
+    for column, subject in score_columns if scores is not None and len(scores) else []:
+        ref_s = _window(scores, "scored_at", ref_start, ref_end)[column]
         if len(ref_s) < thresholds.min_rows:
             ref_s = _window(
                 scores,
                 "scored_at",
                 recent_start - timedelta(days=thresholds.reference_days),
                 recent_start,
-            )["score"]
-        cur_s = _window(scores, "scored_at", recent_start, recent_end)["score"]
+            )[column]
+        cur_s = _window(scores, "scored_at", recent_start, recent_end)[column]
         if len(ref_s) >= thresholds.min_rows and len(cur_s) >= thresholds.min_rows:
             v = psi(ref_s, cur_s)
             rows.append(
                 CheckRow(
                     day,
                     "score_psi",
-                    "champion:score",
+                    subject,
                     v,
                     thresholds.score_psi,
                     bool(v > thresholds.score_psi),
@@ -552,7 +558,9 @@ def _read_scores(path: Path):
     import pandas as pd
     import pyarrow.parquet as pq
 
-    wanted = ["scored_at", "probability", "model_id", "post_id", "created_at", "decision"]
+    wanted = [
+        "scored_at", "probability", "student", "model_id", "post_id", "created_at", "decision"
+    ]  # fmt: skip
     have = set(pq.read_schema(path).names)
     return pd.read_parquet(path, columns=[c for c in wanted if c in have])
 

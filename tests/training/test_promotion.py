@@ -10,11 +10,12 @@ from training.promotion import PromotionConfig, decide, headline, recent_splits
 from vigil.errors import UserError
 
 
-def _m(recall, views, precision):
+def _m(recall, views, precision, removed=100.0):
     return {
         "recall_at_95p": recall,
         "harmful_views_prevented_share": views,
         "removal_precision": precision,
+        "removed_effective_n": removed,
     }
 
 
@@ -24,8 +25,11 @@ def _m(recall, views, precision):
         (_m(0.40, 0.50, 0.97), _m(0.60, 0.70, 0.96), True, []),
         # better recall, worse views prevented: keep
         (_m(0.40, 0.50, 0.97), _m(0.60, 0.45, 0.96), False, ["views_prevented_better"]),
-        # better on both, but removals only 85% precise (< 0.90 guardrail): keep
-        (_m(0.40, 0.50, 0.97), _m(0.60, 0.70, 0.85), False, ["precision_guardrail"]),
+        # better on both, but removals 90% precise over 100 removed posts: the one-sided 95%
+        # Wilson upper bound is 0.9393 (hand-computed) < 0.95: keep
+        (_m(0.40, 0.50, 0.97), _m(0.60, 0.70, 0.90), False, ["precision_guardrail"]),
+        # the same 90% over only 10 removals is no evidence against 95% (upper bound 0.9774)
+        (_m(0.40, 0.50, 0.97), _m(0.60, 0.70, 0.90, removed=10.0), True, []),
         # a tie is not better
         (_m(0.40, 0.50, 0.97), _m(0.40, 0.70, 0.97), False, ["recall_better"]),
         # challenger removes nothing: precision NaN fails the guardrail
@@ -68,6 +72,7 @@ def test_headline_reads_train_metrics_layout():
         "harmful_views_prevented_share": 0.25,
         "removal_precision": 1.0,
         "posts_removed": 3,
+        "removed_effective_n": 3.0,  # no weights recorded: the count itself
     }
     assert math.isnan(headline({})["recall_at_95p"])
 
@@ -108,7 +113,17 @@ def test_data_root_promotion_json_is_what_a_drift_triggered_retrain_uses(tmp_pat
     promotion.config_path().parent.mkdir(parents=True)
     promotion.config_path().write_text(json.dumps({"window_days": 6, "holdout_days": 1}))
     cfg = promotion.load_config()
-    assert (cfg.window_days, cfg.holdout_days, cfg.precision_guardrail) == (6, 1, 0.90)
+    assert (cfg.window_days, cfg.holdout_days, cfg.precision_guardrail) == (6, 1, 0.95)
     promotion.config_path().write_text(json.dumps({"holdout": 1}))
     with pytest.raises(UserError, match="holdout"):
         promotion.load_config()
+
+
+@pytest.mark.parametrize(
+    "precision, n, expected",
+    # hand-computed one-sided Wilson (z = 1.6449) upper bounds: 1 - lower bound of the failure share
+    [(0.90, 100.0, 0.93929), (0.90, 10.0, 0.97737), (1.0, 20.0, 1.0)],
+)
+def test_precision_upper_bound_hand_values(precision, n, expected):
+    assert promotion.precision_upper_bound(precision, n) == pytest.approx(expected, abs=2e-4)
+    assert math.isnan(promotion.precision_upper_bound(float("nan"), 0.0))

@@ -1,5 +1,7 @@
 """Registry: save, champion pointer, promote/rollback, and refusing a feature-service mismatch."""
 
+import json
+
 import pytest
 
 from training import registry
@@ -33,6 +35,13 @@ def test_promote_rollback_and_cli(vigil_home, capsys):
     assert vigil(["models", "rollback"]) == 0
     assert registry.champion() == "m1"
     assert vigil(["models", "rollback"]) == 2  # nothing earlier: one clear sentence, exit 2
+    # every champion change made by hand is on record, in order, beside the retrain decisions
+    records = [json.loads(line) for line in (vigil_home / "models" / "decisions.jsonl").open()]
+    assert [(r["decision"], r["from"], r["champion"]) for r in records] == [
+        ("manual_promote", None, "m1"),
+        ("manual_promote", "m1", "m2"),
+        ("rollback", "m2", "m1"),
+    ]
     assert vigil(["models", "promote", "nope"]) == 2
     capsys.readouterr()
     assert vigil(["models", "list"]) == 0

@@ -267,3 +267,33 @@ def test_confirmed_share_and_too_few_labels(tmp_path, monkeypatch):
     _removals(tmp_path, [(2000 + i, True, 1.0, arrived) for i in range(1, 10)])  # 9 < 10 labels
     rows = monitor.run_checks(date(2026, 10, 20))
     assert "confirmed_rate" not in {r.check for r in rows}
+
+
+def test_score_drift_watches_the_student_score_every_event_gets(tmp_path, monkeypatch):
+    """The served probability is 0 for the events the cascade's student screens out, so its PSI
+    cannot see a shift among them; the student's score (every event has one) can."""
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    monkeypatch.setattr(monitor, "monitored_features", dict)
+    _features(tmp_path, 1.0)
+    ref_day, cur_day = datetime(2026, 10, 10, tzinfo=UTC), datetime(2026, 10, 19, tzinfo=UTC)
+    # reference: student scores 0.00, 0.01, ..., 0.99 (one per decile bin); recent: all 0.95
+    scores = pd.DataFrame(
+        [{"scored_at": ref_day, "student": i / 100} for i in range(100)]
+        + [{"scored_at": cur_day, "student": 0.95} for _ in range(100)]
+    )
+    scores["score"] = 0.0  # nothing reached the heavy model on either side
+    scores["model_id"], scores["decision"] = "m1", "allow"
+    monitor.run_checks(date(2026, 10, 20), scores=scores)
+    checks = pd.read_parquet(monitor.checks_path()).set_index("subject")
+    # hand-computed PSI: the top decile holds 10% of the reference and 100% of the recent scores;
+    # the nine other bins 10% vs 0 (floored at 1e-4)
+    eps = 1e-4
+    expected = (1.0 - 0.1) * math.log(1.0 / 0.1) + 9 * (eps - 0.1) * math.log(eps / 0.1)
+    student = checks.loc["champion:student_score"]
+    assert student["value"] == pytest.approx(expected, rel=1e-9)
+    assert bool(student["drifted"]) and (student["reference_rows"], student["current_rows"]) == (
+        100,
+        100,
+    )
+    served = checks.loc["champion:score"]
+    assert served["value"] == pytest.approx(0.0) and not bool(served["drifted"])
