@@ -1,8 +1,9 @@
 """UAM with DuckDB's memory_limit far below the data: the models complete and stay exact.
 
 The lake holds more (user_id, event_ts) than DuckDB may keep in memory (``VIGIL_DUCKDB_MEMORY_LIMIT``
-reaches DuckDB through dbt's profile); the per-day UAM model spills to the temp directory
-(``$VIGIL_HOME/tmp/duckdb``) or fits one day at a time. The expected histogram is counted by another
+reaches DuckDB through dbt's profile), so the build spills to the temp directory
+(``$VIGIL_HOME/tmp/duckdb``; ~75 MB at the peak, measured) and later models open new cursors after
+that spill (which failed while temp_directory was a per-cursor dbt-duckdb `setting`). The expected histogram is counted by another
 engine (polars, straight from the Parquet files, over the whole window at once).
 """
 
