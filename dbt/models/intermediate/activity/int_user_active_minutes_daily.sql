@@ -9,10 +9,9 @@
   partition row counts, by `vigil.uam_days_to_process()`; then each day is one branch of a
   UNION ALL that reads only its own lake partition (`vigil.event_activity_of_day`: on DuckDB the
   day's Parquet file itself, twice as fast as filtering the hive-partitioned glob and without
-  its spilling) and counts distinct integer minutes per user. One day's hash table is 1/30 of the window's: it stays
-  small and cache-friendly, and memory scales with a day's volume, not the lake's, so a lake far
-  larger than DuckDB's memory_limit runs without spilling much (see README "Volumes larger than
-  memory"). The lake contract puts every event in the partition of its event_ts day, so the
+  its spilling) and counts distinct integer minutes per user. One day's hash table is 1/30 of
+  the window's: memory follows a day's volume, not the lake's, so 300M events run in 1GB of
+  memory_limit without spilling (see README "Volumes larger than memory"). The lake contract puts every event in the partition of its event_ts day, so the
   partition's day is the activity day. The row count is a literal: the partitions table is read
   once, not joined back.
 -#}
