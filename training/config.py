@@ -66,6 +66,11 @@ class TrainConfig:
     # The floor keeps posts with 0 views (log(1) = 0) in the loss.
     view_weight_cap: float = 5.0
     view_weight_floor: float = 0.5
+    # Which epoch's weights the net keeps: "val_loss" (lowest validation loss of the training
+    # objective, alpha * primary + beta * reports + gamma * types, on every validation label) or
+    # "pr_auc" (highest validation PR-AUC at the true prevalence: it rests on the few heavy-weight
+    # random-queue labels and swings from epoch to epoch).
+    select_epoch: str = "val_loss"
 
     # --- student / cascade ----------------------------------------------------------------
     student_hash_features: int = 2**16
@@ -144,6 +149,8 @@ def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainC
         clean["score_offsets_hours"] = tuple(float(x) for x in clean["score_offsets_hours"])
     if "audit_strata" in clean:
         clean["audit_strata"] = tuple(tuple(float(x) for x in s) for s in clean["audit_strata"])
+    if clean.get("select_epoch", "val_loss") not in ("val_loss", "pr_auc"):
+        raise UserError(f"select_epoch={clean['select_epoch']!r}: use 'val_loss' or 'pr_auc'.")
     if clean.get("threshold_labels", "audit") not in ("audit", "queues"):
         raise UserError(f"threshold_labels={clean['threshold_labels']!r}: use 'audit' or 'queues'.")
     return dataclasses.replace(base, **clean)

@@ -117,6 +117,7 @@ class MultiTaskModel:
         self.rate_scale = 1.0
         self.net = None
         self.history: list[dict] = []
+        self.best_epoch: int | None = None
 
     # -- tensors ---------------------------------------------------------------------------
     def _inputs(self, frame: pd.DataFrame, embeddings: np.ndarray | None):
@@ -226,12 +227,15 @@ class MultiTaskModel:
             if val is not None and len(val):
                 vloss, parts = self.evaluate_loss(xv, tv)
                 record.update(val_loss=vloss, **{f"val_{k}": v for k, v in parts.items()})
-                # Keep the epoch with the best validation PR-AUC at the true prevalence (labels
-                # weighted by sampling_weight): early stopping by selection, on the metric we report.
+                # Early stopping by selection: keep the epoch with the lowest validation loss of
+                # the objective (cfg.select_epoch="val_loss") or the best validation PR-AUC at the
+                # true prevalence (labels weighted by sampling_weight, "pr_auc").
                 vscore = self._val_pr_auc(xv, val)
                 record["val_pr_auc"] = vscore
-                if -vscore < best_val:
-                    best_val, best_state = -vscore, copy.deepcopy(self.net.state_dict())
+                crit = vloss if cfg.select_epoch == "val_loss" else -vscore
+                if crit < best_val:
+                    best_val, best_state = crit, copy.deepcopy(self.net.state_dict())
+                    self.best_epoch = epoch + 1
             self.history.append(record)
             log.info(
                 "multitask epoch %d/%d: %s",
@@ -241,6 +245,7 @@ class MultiTaskModel:
             )
         if best_state is not None:
             self.net.load_state_dict(best_state)
+            log.info("multitask: kept epoch %d (select_epoch=%s)", self.best_epoch, cfg.select_epoch)
         self.net.eval()
         return self
 

@@ -51,3 +51,58 @@ def test_total_loss_combines_heads_with_alpha_beta_gamma():
     assert parts["reports"] == pytest.approx(2.5)
     assert parts["types"] == pytest.approx(math.log(2))
     assert float(total) == pytest.approx(2.0 * math.log(2) + 0.5 * 2.5 + 3.0 * math.log(2))
+
+
+def _tiny_frame(n: int, seed: int):
+    import pandas as pd
+
+    from training.datasets import HARM_COLUMNS
+
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.5
+    frame = pd.DataFrame(
+        {
+            "text": np.where(y, "you are vermin", "nice cold brew"),
+            "b1": rng.normal(size=n) + y,
+            "has_behavior": 1.0,
+            "c1": rng.normal(size=n),
+            "has_creator": 1.0,
+            "is_harmful": y,
+            "views_final": rng.integers(0, 500, n).astype(float),
+            "report_rate": rng.random(n) * 0.1,
+            "sampling_weight": np.where(rng.random(n) < 0.2, 50.0, 1.0),
+        }
+    )
+    for col in HARM_COLUMNS:
+        frame[col] = y & (rng.random(n) < 0.5)
+    emb = (rng.normal(size=(n, 8)) + y[:, None] * 0.3).astype(np.float32)
+    return frame, emb
+
+
+@pytest.mark.parametrize("rule", ["val_loss", "pr_auc"])
+def test_net_keeps_the_epoch_its_selection_rule_names(rule):
+    """The kept weights reproduce the best epoch's recorded validation value, recomputed here."""
+    from training.multitask import MultiTaskModel
+
+    train, emb_train = _tiny_frame(200, 1)
+    val, emb_val = _tiny_frame(120, 2)
+    cfg = TrainConfig(
+        epochs=5, batch_size=32, hidden_text=8, hidden_tabular=4, hidden_shared=8,
+        wide_ngrams=2**8, select_epoch=rule,
+    )  # fmt: skip
+    model = MultiTaskModel(cfg, ["b1"], ["c1"]).fit(train, emb_train, val, emb_val)
+    x, t = model._inputs(val, emb_val), model._targets(val)
+    losses = [h["val_loss"] for h in model.history]
+    aucs = [h["val_pr_auc"] for h in model.history]
+    best = int(np.argmin(losses)) if rule == "val_loss" else int(np.argmax(aucs))
+    assert model.best_epoch == best + 1
+    assert model.evaluate_loss(x, t)[0] == pytest.approx(losses[best], rel=1e-5)
+    assert model._val_pr_auc(x, val) == pytest.approx(aucs[best], rel=1e-6)
+
+
+def test_unknown_epoch_rule_is_a_user_error():
+    from training.config import from_dict
+    from vigil.errors import UserError
+
+    with pytest.raises(UserError, match="select_epoch"):
+        from_dict({"select_epoch": "last"})
