@@ -245,7 +245,9 @@ class MultiTaskModel:
             )
         if best_state is not None:
             self.net.load_state_dict(best_state)
-            log.info("multitask: kept epoch %d (select_epoch=%s)", self.best_epoch, cfg.select_epoch)
+            log.info(
+                "multitask: kept epoch %d (select_epoch=%s)", self.best_epoch, cfg.select_epoch
+            )
         self.net.eval()
         return self
 
