@@ -95,7 +95,14 @@ def _measure(
     return seconds, (peak[0] if peak else 0), (peak[1] if peak else 0), stdout
 
 
-def generate(events_dir: Path, events: int, users: int, days: list[date], seed: int = 7) -> None:
+def generate(
+    events_dir: Path,
+    events: int,
+    users: int,
+    days: list[date],
+    seed: int = 7,
+    row_group_size: int = 1_000_000,
+) -> None:
     """Per day: events/len(days) rows, users drawn with a skew (a few heavy users), random times."""
     import duckdb
 
@@ -118,7 +125,7 @@ def generate(events_dir: Path, events: int, users: int, days: list[date], seed: 
                          + (hash(n, {base}, 2) % 86400000000)::bigint) as timestamptz) as event_ts
                 from range({per_day}) as t(n)
                 order by user_id, event_ts
-            ) to '{out}' (format parquet, compression zstd, row_group_size 1000000)
+            ) to '{out}' (format parquet, compression zstd, row_group_size {row_group_size})
             """
         )
 

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import duckdb
 import polars as pl
 
+from bench.bench_uam import generate
 from vigil import config, warehouse
 
 DAYS = [date(2026, 10, 1) + timedelta(days=d) for d in range(3)]
@@ -22,35 +23,13 @@ USERS = 50_000
 MEMORY_LIMIT = "80MB"  # the 9M events are 144 MB of (user_id, event_ts) in memory
 
 
-def _write_lake(events_dir) -> None:
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
-    for i, day in enumerate(DAYS):
-        out = events_dir / f"dt={day.isoformat()}" / "events.parquet"
-        out.parent.mkdir(parents=True)
-        # skewed users (a few very active), times anywhere in the day, many repeats per minute
-        con.execute(
-            f"""
-            copy (
-                select
-                    cast(1 + floor({USERS} * pow((hash(n, {i}, 1) % 1000003) / 1000003.0, 2))
-                         as bigint) as user_id,
-                    cast(make_timestamp(epoch_us(timestamp '{day.isoformat()}')
-                         + (hash(n, {i}, 2) % 86400000000)::bigint) as timestamptz) as event_ts
-                from range({EVENTS_PER_DAY}) as t(n)
-                order by user_id, event_ts
-            ) to '{out}' (format parquet, row_group_size 100000)
-            """
-        )
-    con.close()
-
-
 def test_uam_completes_exactly_under_a_small_memory_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
     monkeypatch.setenv("VIGIL_DUCKDB_MEMORY_LIMIT", MEMORY_LIMIT)
     monkeypatch.setenv("VIGIL_DUCKDB_THREADS", "1")
     events_dir = config.paths().lake / "events"
-    _write_lake(events_dir)
+    # skewed users (a few very active), times anywhere in the day, many repeats per minute
+    generate(events_dir, EVENTS_PER_DAY * len(DAYS), USERS, DAYS, seed=1, row_group_size=100_000)
 
     warehouse.run_dbt("run", ["+uam_histogram"], dbt_vars={"as_of": DAYS[-1].isoformat()})
 
