@@ -101,3 +101,19 @@
 ) as activity
   {%- endif -%}
 {% endmacro %}
+
+{# After an incremental run of a Python model, drop the table dbt-duckdb 1.11 staged the model's
+   DataFrame in: it writes it as a regular table in the main schema but treats it as a temporary
+   one and never drops it (one leftover table per run, holding the run's rows). #}
+{% macro drop_python_model_staging_tables() %}
+  {%- if execute and target.type == 'duckdb' -%}
+    {%- set rows = run_query(
+        "select table_schema, table_name from information_schema.tables "
+        ~ "where table_catalog = current_database() and table_name like '"
+        ~ this.identifier ~ "__dbt_tmp%'").rows -%}
+    {%- for row in rows %}
+drop table if exists "{{ row[0] }}"."{{ row[1] }}";
+    {%- endfor %}
+  {%- endif %}
+select 1
+{%- endmacro %}

@@ -135,7 +135,8 @@ def test_dbt_build_all_is_green_and_exports_features(sim_home):
     home, summary = sim_home
     assert not summary["errors"] and not summary["failures"]
     assert summary["models"] == 19
-    assert summary["tests"] >= 50 and summary["unit_tests"] >= 6
+    # 5 unit tests on DuckDB: the SQL daily UAM model's runs on Spark or with uam_daily_engine=sql
+    assert summary["tests"] >= 50 and summary["unit_tests"] >= 5
     for table in warehouse.EXPORTED_TABLES:
         schema = pq.read_schema(home / "features" / f"{table}.parquet")
         for name in ("event_timestamp", "created_at", "labeled_at"):

@@ -46,3 +46,7 @@ def test_uam_completes_exactly_under_a_small_memory_limit(tmp_path, monkeypatch)
     con.close()
     assert got == [tuple(r) for r in expected]
     assert sum(users for _, users in got) == per_user.collect().height
+    # a 3M-event day does not fit half of 80MB in polars (vigil/uam_daily.py): DuckDB counted it,
+    # under the limit
+    log_text = (warehouse.dbt_dirs()["logs"] / "last_stdout.log").read_text()
+    assert "3 day(s) to compute (full refresh) with duckdb" in log_text

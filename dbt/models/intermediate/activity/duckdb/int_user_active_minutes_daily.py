@@ -1,0 +1,45 @@
+"""int_user_active_minutes_daily on DuckDB: one row per (user, UTC day) with the number of distinct
+minutes in which the user did anything; incremental by day (delete+insert on activity_date).
+
+Same contract and day-selection rule as the SQL model of the same name one folder up (the
+definition on Spark, enabled here with --vars '{uam_daily_engine: sql}'); the per-day counting runs
+in polars, or in DuckDB when a day would not fit half of memory_limit (vigil/uam_daily.py explains
+why, with the measurements).
+"""
+
+import os
+from pathlib import Path
+
+
+def model(dbt, session):
+    dbt.config(
+        materialized="incremental",
+        incremental_strategy="delete+insert",
+        unique_key=["activity_date"],
+        on_schema_change="fail",
+    )
+    from vigil import uam_daily
+
+    dbt.ref("stg_lake__event_activity")  # lineage: the lake's activity stream, read per day below
+    partitions = dbt.ref("stg_lake__event_partitions")
+    session.register("__vigil_event_partitions", partitions)
+    days = uam_daily.days_to_process(
+        session, "__vigil_event_partitions", str(dbt.this) if dbt.is_incremental else None
+    )
+    lake = Path(
+        os.environ.get("VIGIL_DBT_LAKE") or Path(os.environ.get("VIGIL_HOME", "data")) / "lake"
+    )
+    memory_limit = uam_daily.parse_bytes(
+        session.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    )
+    engine = uam_daily.choose_engine(dbt.config.get("uam_daily_engine"), days, memory_limit)
+    print(
+        f"int_user_active_minutes_daily: {len(days)} day(s) to "
+        + ("(re)process" if dbt.is_incremental else "compute (full refresh)")
+        + f" with {engine}: "
+        + ", ".join(day for day, _ in days),
+        flush=True,
+    )
+    if engine == "polars":
+        return uam_daily.daily_polars(lake, days)
+    return session.sql(uam_daily.daily_duckdb_sql(lake, days))
