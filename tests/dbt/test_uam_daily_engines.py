@@ -1,0 +1,149 @@
+"""int_user_active_minutes_daily has two definitions: the portable SQL model (Spark, or DuckDB with
+``uam_daily_engine=sql``) and, on DuckDB, a Python model whose per-day kernel is polars or DuckDB
+(vigil/uam_daily.py). Every engine must give the same table: hand-computed cases, a brute-force
+recount in plain Python, an incremental run, and nothing left behind in the warehouse.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+
+import duckdb
+import pytest
+from lakefiles import event, write_events, write_lake
+
+from vigil import config, uam_daily, warehouse
+
+ENGINES = ("polars", "duckdb", "sql")
+MODELS = ["stg_lake__event_activity", "stg_lake__event_partitions", "int_user_active_minutes_daily"]
+
+
+def _build(engine: str, *, full_refresh: bool = True) -> dict:
+    return warehouse.run_dbt(
+        "run", MODELS, full_refresh=full_refresh, dbt_vars={"uam_daily_engine": engine}
+    )
+
+
+def _daily() -> set[tuple]:
+    con = duckdb.connect(str(config.paths().warehouse), read_only=True)
+    rows = con.execute(
+        "select user_id, active_minutes, partition_rows, cast(activity_date as varchar) "
+        "from int_user_active_minutes_daily"
+    ).fetchall()
+    con.close()
+    return set(rows)
+
+
+def _tables() -> list[str]:
+    con = duckdb.connect(str(config.paths().warehouse), read_only=True)
+    names = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
+    con.close()
+    return sorted(names)
+
+
+def test_hand_computed_minutes_per_utc_day(tmp_path, monkeypatch):
+    """The dbt unit test's cases (dbt/models/intermediate/_intermediate__models.yml), on a real lake."""
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    write_lake(
+        config.paths().lake,
+        [
+            # user 1, 2026-10-01: minutes 10:00 (x3 actions), 10:01, 23:59 -> 3
+            event("2026-10-01T10:00:00Z", 1),
+            event("2026-10-01T10:00:30Z", 1),
+            event("2026-10-01T10:00:59.999Z", 1),
+            event("2026-10-01T10:01:00Z", 1),
+            event("2026-10-01T23:59:30Z", 1),
+            # user 1, 2026-10-02: 00:00 -> 1 (the day boundary splits 23:59:30 / 00:00:10)
+            event("2026-10-02T00:00:10Z", 1),
+            # user 2, 2026-10-02: the same instant twice and 00:00:59 -> 1
+            event("2026-10-02T00:00:00Z", 2),
+            event("2026-10-02T00:00:00Z", 2),
+            event("2026-10-02T00:00:59Z", 2),
+        ],
+    )
+    expected = {
+        (1, 3, 5, "2026-10-01"),
+        (1, 1, 4, "2026-10-02"),
+        (2, 1, 4, "2026-10-02"),
+    }
+    for engine in ENGINES:
+        _build(engine)
+        assert _daily() == expected, engine
+
+
+def _brute_force(events: list[dict]) -> set[tuple]:
+    """Distinct (user, minute) per UTC day, by Python's datetime, and the lake rows per day."""
+    minutes: dict[tuple, set] = defaultdict(set)
+    rows_per_day: dict[str, int] = defaultdict(int)
+    for e in events:
+        ts = e["event_ts"]
+        day = ts.date().isoformat()
+        rows_per_day[day] += 1
+        minutes[(e["user_id"], day)].add(ts.replace(second=0, microsecond=0))
+    return {(u, len(m), rows_per_day[d], d) for (u, d), m in minutes.items()}
+
+
+def _random_events(seed: int, days: list[str], users: int, per_day: int) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for day in days:
+        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        for _ in range(per_day):
+            minute = rng.choice([0, 1, 59, 600, 601, 1439, rng.randrange(1440)])
+            ts = start + timedelta(
+                minutes=minute, seconds=rng.randrange(60), microseconds=rng.randrange(1_000_000)
+            )
+            out.append(event(ts, rng.randrange(1, users + 1)))
+    return out
+
+
+@pytest.mark.slow
+def test_engines_agree_with_brute_force_and_increment_cleanly(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    lake = config.paths().lake
+    days = ["2026-10-01", "2026-10-02", "2026-10-03"]
+    events = _random_events(11, days, users=60, per_day=400)
+    write_lake(lake, events)
+    expected = _brute_force(events)
+    assert len(expected) > 150  # most users active most days, with repeated minutes
+    for engine in ENGINES:
+        _build(engine)
+        assert _daily() == expected, engine
+
+    # a late delivery for 2026-10-02 and a new day: an incremental run of each Python engine
+    # recomputes exactly those days, and leaves no staging table behind
+    late = _random_events(12, ["2026-10-02"], users=60, per_day=50)
+    new_day = _random_events(13, ["2026-10-04"], users=60, per_day=300)
+    day2 = [e for e in events if e["event_ts"].date() == date(2026, 10, 2)]
+    expected_after = _brute_force(events + late + new_day)
+    for engine in ("polars", "duckdb"):
+        write_events(lake, day2)  # the lake as it was: days 1-3, no late events
+        shutil.rmtree(lake / "events" / "dt=2026-10-04", ignore_errors=True)
+        _build(engine)
+        assert _daily() == expected, engine
+        write_events(lake, day2 + late)
+        write_events(lake, new_day)
+        _build(engine, full_refresh=False)
+        assert _daily() == expected_after, engine
+        log_text = (warehouse.dbt_dirs()["logs"] / "last_stdout.log").read_text()
+        assert f"2 day(s) to (re)process with {engine}: 2026-10-02, 2026-10-04" in log_text
+        assert not [t for t in _tables() if "__dbt_tmp" in t], _tables()
+
+
+def test_memory_limit_spellings_and_engine_choice():
+    assert uam_daily.parse_bytes("4GB") == 4_000_000_000
+    assert uam_daily.parse_bytes("953.6 MiB") == int(953.6 * 1024**2)
+    assert uam_daily.parse_bytes("80MB") == 80_000_000
+    with pytest.raises(ValueError, match="e.g. 4GB"):
+        uam_daily.parse_bytes("lots")
+    # polars while the largest day's estimate (80 bytes per lake row) fits half the limit
+    limit = 1_000_000_000  # half: 500 MB = 6.25M rows
+    assert uam_daily.choose_engine("auto", [("d1", 6_250_000)], limit) == "polars"
+    assert uam_daily.choose_engine("auto", [("d1", 10), ("d2", 6_250_001)], limit) == "duckdb"
+    assert uam_daily.choose_engine("auto", [], limit) == "polars"
+    assert uam_daily.choose_engine("duckdb", [("d1", 1)], limit) == "duckdb"
+    with pytest.raises(ValueError, match="uam_daily_engine"):
+        uam_daily.choose_engine("spark", [], limit)
