@@ -69,6 +69,8 @@ def choose_engine(engine: str, days: list[tuple[str, int]], memory_limit: int) -
         )
     if engine != "auto":
         return engine
+    if not days:
+        return "duckdb"  # nothing to count: an empty relation, without importing polars
     largest = max((rows for _, rows in days), default=0)
     return "polars" if largest * POLARS_BYTES_PER_ROW <= memory_limit // 2 else "duckdb"
 
