@@ -41,20 +41,24 @@ def parse_bytes(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
 
 
-def days_to_process(con: Any, partitions: str, this: str | None) -> list[tuple[str, int]]:
+def days_to_process(
+    con: Any, partitions: str, this: str | None, days_table: str | None = None
+) -> list[tuple[str, int]]:
     """(day 'YYYY-MM-DD', lake rows) of the days to (re)compute: all lake days on a full refresh;
     otherwise days that are new or whose partition's row count changed (late events; the lake only
-    appends). Same rule as the SQL model's ``uam_days_to_process()``."""
+    appends). Same rule as the SQL model's ``uam_days_to_process()``. ``days_table`` (one row per
+    computed day, kept in step with ``this`` by the model's post-hook) spares a scan of ``this``."""
     if this is None:
         sql = f"select cast(event_date as varchar), row_count from {partitions} order by 1"
     else:
+        done = days_table or (
+            f"(select activity_date, max(partition_rows) as partition_rows "
+            f"from {this} group by activity_date)"
+        )
         sql = f"""
             select cast(p.event_date as varchar), p.row_count
             from {partitions} as p
-            left join (
-                select activity_date, max(partition_rows) as partition_rows
-                from {this} group by activity_date
-            ) as done on done.activity_date = p.event_date
+            left join {done} as done on done.activity_date = p.event_date
             where done.partition_rows is null or done.partition_rows <> p.row_count
             order by 1
         """
@@ -80,39 +84,43 @@ def _day_file(lake: Path, day: str) -> str:
 
 
 def daily_polars(lake: Path, days: list[tuple[str, int]]) -> Any:
-    """A polars DataFrame (user_id, active_minutes, partition_rows, activity_date), one day at a
-    time (each day's hash table is built and dropped before the next day's)."""
+    """A pyarrow RecordBatchReader of (user_id, active_minutes, partition_rows, activity_date) that
+    computes one day when DuckDB pulls it: each day's hash table and result are dropped before the
+    next day's, so memory follows a day's volume, not the lake's (DuckDB consumes it once)."""
     from datetime import date
 
     import polars as pl
+    import pyarrow as pa
 
-    parts = []
-    for day, rows in days:
-        parts.append(
-            pl.scan_parquet(_day_file(lake, day))
-            .group_by(pl.col("user_id").cast(pl.Int64))
-            .agg(
-                (pl.col("event_ts").dt.epoch("us") // 60_000_000)
-                .n_unique()
-                .cast(pl.Int64)
-                .alias("active_minutes")
+    schema = pa.schema(
+        [
+            ("user_id", pa.int64()),
+            ("active_minutes", pa.int64()),
+            ("partition_rows", pa.int64()),
+            ("activity_date", pa.date32()),
+        ]
+    )
+
+    def batches():
+        for day, rows in days:
+            frame = (
+                pl.scan_parquet(_day_file(lake, day))
+                .group_by(pl.col("user_id").cast(pl.Int64))
+                .agg(
+                    (pl.col("event_ts").dt.epoch("us") // 60_000_000)
+                    .n_unique()
+                    .cast(pl.Int64)
+                    .alias("active_minutes")
+                )
+                .with_columns(
+                    pl.lit(rows, dtype=pl.Int64).alias("partition_rows"),
+                    pl.lit(date.fromisoformat(day), dtype=pl.Date).alias("activity_date"),
+                )
+                .collect()
             )
-            .with_columns(
-                pl.lit(rows, dtype=pl.Int64).alias("partition_rows"),
-                pl.lit(date.fromisoformat(day), dtype=pl.Date).alias("activity_date"),
-            )
-            .collect()
-        )
-    if not parts:
-        return pl.DataFrame(
-            schema={
-                "user_id": pl.Int64,
-                "active_minutes": pl.Int64,
-                "partition_rows": pl.Int64,
-                "activity_date": pl.Date,
-            }
-        )
-    return pl.concat(parts, rechunk=False)
+            yield from frame.to_arrow().cast(schema).to_batches(max_chunksize=1 << 20)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def daily_duckdb_sql(lake: Path, days: list[tuple[str, int]]) -> str:

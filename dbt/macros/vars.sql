@@ -117,3 +117,127 @@ drop table if exists "{{ row[0] }}"."{{ row[1] }}";
   {%- endif %}
 select 1
 {%- endmacro %}
+
+{# ---------------------------------------------------------------------------------------------
+   Cheap daily UAM updates on DuckDB. `<daily>__days` (one row per activity_date: the lake rows the
+   day was computed from, and when it was written) is maintained by the Python daily model in the
+   same transaction as its rows (post-hook below). It replaces the scan of the whole daily table
+   when listing changed days, and tells user_active_minutes which days changed since it was built,
+   so that a run that only adds new days moves the 30-day window by a delta (old totals - expired
+   days + new days) instead of re-summing 30 days. The SQL daily model drops the table (it does not
+   maintain it), which sends both back to the full computation. #}
+
+{# whether a table exists, asked of DuckDB itself (dbt's relation cache does not see tables that
+   hooks created during the run) #}
+{% macro duckdb_table_exists(relation) %}
+  {%- set rows = run_query(
+      "select count(*) from information_schema.tables where table_catalog = current_database() "
+      ~ "and table_schema = '" ~ relation.schema ~ "' and table_name = '" ~ relation.identifier ~ "'"
+  ).rows -%}
+  {{ return(rows[0][0] > 0) }}
+{% endmacro %}
+
+{% macro uam_daily_days_relation() %}
+  {%- set daily = ref('int_user_active_minutes_daily') -%}
+  {{ return(api.Relation.create(database=daily.database, schema=daily.schema,
+                                identifier=daily.identifier ~ '__days')) }}
+{% endmacro %}
+
+{# post-hook of the Python daily model, inside its transaction #}
+{% macro record_uam_daily_days() %}
+  {%- if execute and target.type == 'duckdb' -%}
+    {%- set days = this.incorporate(path={'identifier': this.identifier ~ '__days'}) -%}
+    {%- set staged = run_query(
+        "select table_schema, table_name from information_schema.tables "
+        ~ "where table_catalog = current_database() and table_name like '"
+        ~ this.identifier ~ "__dbt_tmp%'").rows -%}
+    {%- set have_days = vigil.duckdb_table_exists(days) -%}
+    {%- if is_incremental() and have_days and staged | length == 1 -%}
+      {%- set rows = '"' ~ staged[0][0] ~ '"."' ~ staged[0][1] ~ '"' %}
+delete from {{ days }} where activity_date in (select activity_date from {{ rows }});
+insert into {{ days }}
+select activity_date, max(partition_rows), now() from {{ rows }} group by activity_date
+    {%- else %}
+create or replace table {{ days }} as
+select activity_date, max(partition_rows) as partition_rows, now() as written_at
+from {{ this }} group by activity_date
+    {%- endif -%}
+  {%- else %}
+select 1
+  {%- endif -%}
+{% endmacro %}
+
+{# pre-hook of the SQL daily model: it does not maintain the table, so none may be trusted #}
+{% macro forget_uam_daily_days() %}
+  {%- if target.type == 'duckdb' -%}
+drop table if exists {{ this.incorporate(path={'identifier': this.identifier ~ '__days'}) }}
+  {%- else -%}
+select 1
+  {%- endif -%}
+{% endmacro %}
+
+{# user_active_minutes: [A, B] (dates as 'YYYY-MM-DD') when the window can move from the built
+   table's as_of A to B by a delta, else none (full sum). Conditions: DuckDB, not a unit test or a
+   full refresh; the table, its state (A, and the newest daily write it has seen) and the days
+   table exist; A <= B < A + 30; and every daily day written since lies after A (a re-computed day
+   inside the old window would need its old counts, which delete+insert has replaced). #}
+{% macro uam_window_delta(as_of) %}
+  {%- set daily = ref('int_user_active_minutes_daily') -%}
+  {%- if not execute or target.type != 'duckdb' or (daily | string).startswith('__dbt__cte__')
+         or flags.FULL_REFRESH -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- set state = this.incorporate(path={'identifier': this.identifier ~ '__state'}) -%}
+  {%- set days = vigil.uam_daily_days_relation() -%}
+  {%- if not (vigil.duckdb_table_exists(this) and vigil.duckdb_table_exists(state)
+              and vigil.duckdb_table_exists(days)) -%}
+    {{ log("user_active_minutes: full 30-day sum (no delta state yet)", info=true) }}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- if as_of -%}
+    {%- set b_expr = as_of -%}
+  {%- else -%}
+    {%- set b_expr = "(select max(event_date) from " ~ ref('stg_lake__event_partitions') ~ ")" -%}
+  {%- endif -%}
+  {%- set query -%}
+    select
+        cast(state.as_of as varchar),
+        cast({{ b_expr }} as varchar),
+        (select cast(min(activity_date) as varchar) from {{ days }}
+         where written_at > state.built_at),
+        cast({{ b_expr }} - state.as_of as integer),
+        state.built_at is null
+    from {{ state }} as state
+  {%- endset -%}
+  {%- set rows = run_query(query).rows -%}
+  {#- no state, no as_of (empty table), no daily write seen (built without the days table) -#}
+  {%- if rows | length != 1 or rows[0][0] is none or rows[0][1] is none or rows[0][4] -%}
+    {{ log("user_active_minutes: full 30-day sum (no delta state yet)", info=true) }}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- set a, b, first_changed, shift = rows[0][0], rows[0][1], rows[0][2], rows[0][3] -%}
+  {%- if shift < 0 or shift >= 30 or (first_changed is not none and first_changed <= a) -%}
+    {{ log("user_active_minutes: full 30-day sum (window " ~ a ~ " -> " ~ b ~ ", first day written since: "
+           ~ first_changed ~ ")", info=true) }}
+    {{ return(none) }}
+  {%- endif -%}
+  {{ log("user_active_minutes: window moved by delta " ~ a ~ " -> " ~ b, info=true) }}
+  {{ return([a, b]) }}
+{% endmacro %}
+
+{# post-hook of user_active_minutes, inside its transaction: what the table was built from #}
+{% macro record_uam_state() %}
+  {%- if execute and target.type == 'duckdb' -%}
+    {%- set days = vigil.uam_daily_days_relation() -%}
+create or replace table {{ this.incorporate(path={'identifier': this.identifier ~ '__state'}) }} as
+select
+    (select max(as_of) from {{ this }}) as as_of,
+    {% if vigil.duckdb_table_exists(days) -%}
+    (select max(written_at) from {{ days }})
+    {%- else -%}
+    cast(null as timestamptz)
+    {%- endif %} as built_at
+  {%- else %}
+select 1
+  {%- endif -%}
+{% endmacro %}

@@ -26,6 +26,7 @@
     partition_by=(['activity_date'] if target.type == 'spark' else none),
     file_format=('parquet' if target.type == 'spark' else none),
     on_schema_change='fail',
+    pre_hook=["{{ vigil.forget_uam_daily_days() }}"],
 ) }}
 
 -- depends_on: {{ ref('stg_lake__event_activity') }}

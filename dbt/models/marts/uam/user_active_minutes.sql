@@ -6,11 +6,18 @@
 -- up to 2^22 values, DuckDB sums into a perfect hash table (an array indexed by user_id) instead of
 -- a general hash table: ~4x faster, the larger part of a one-new-day run. Sparse ids fall back to
 -- the hash table; the setting is reset after the model.
+-- Daily runs (DuckDB): when the only days written since the table was built lie after its as_of A,
+-- the window moves from A to B by a delta: old totals - the days that left + the days that entered
+-- (`vigil.uam_window_delta`, state in user_active_minutes__state), reading 1-2 days of daily rows
+-- instead of 30. Anything else (a late day inside the old window, as_of moving back or by 30+ days,
+-- a full refresh, Spark) re-sums the window.
 {{ config(
     pre_hook=(["set perfect_ht_threshold = 22"] if target.type == 'duckdb' else []),
-    post_hook=(["reset perfect_ht_threshold"] if target.type == 'duckdb' else []),
+    post_hook=(["reset perfect_ht_threshold", "{{ vigil.record_uam_state() }}"]
+               if target.type == 'duckdb' else []),
 ) }}
 {%- set as_of = vigil.as_of_literal() %}
+{%- set delta = vigil.uam_window_delta(as_of) %}
 
 with daily as (
 
@@ -24,7 +31,30 @@ partitions as (
 
 ),
 
-{% if as_of -%}
+{% if delta -%}
+{%- set a = "cast('" ~ delta[0] ~ "' as date)" %}
+{%- set b = "cast('" ~ delta[1] ~ "' as date)" %}
+windowed as (
+
+    select
+        user_id,
+        {{ b }} as as_of,
+        sum(uam) as uam
+    from (
+        select user_id, uam from {{ this }}
+        union all
+        select user_id, -active_minutes as uam
+        from daily
+        where activity_date between {{ vigil.add_days(a, -29) }} and {{ vigil.add_days(b, -30) }}
+        union all
+        select user_id, active_minutes as uam
+        from daily
+        where activity_date between {{ vigil.add_days(a, 1) }} and {{ b }}
+    ) as moved
+    group by user_id
+
+),
+{%- elif as_of -%}
 windowed as (
 
     select

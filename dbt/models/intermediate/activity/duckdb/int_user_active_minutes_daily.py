@@ -23,8 +23,17 @@ def model(dbt, session):
     dbt.ref("stg_lake__event_activity")  # lineage: the lake's activity stream, read per day below
     partitions = dbt.ref("stg_lake__event_partitions")
     session.register("__vigil_event_partitions", partitions)
+    this, days_table = dbt.this, f"{dbt.this.identifier}__days"
+    have_days_table = session.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = ? and table_name = ?",
+        [this.schema, days_table],
+    ).fetchall()[0][0]
     days = uam_daily.days_to_process(
-        session, "__vigil_event_partitions", str(dbt.this) if dbt.is_incremental else None
+        session,
+        "__vigil_event_partitions",
+        str(this) if dbt.is_incremental else None,
+        f'"{this.schema}"."{days_table}"' if have_days_table else None,
     )
     lake = Path(
         os.environ.get("VIGIL_DBT_LAKE") or Path(os.environ.get("VIGIL_HOME", "data")) / "lake"
