@@ -221,6 +221,10 @@ def main(argv: list[str] | None = None) -> dict:
         "--sample-modulo", type=int, default=101,
         help="check user_active_minutes of users with user_id %% M == 0 against polars",
     )  # fmt: skip
+    parser.add_argument(
+        "--inc-engine", default="auto", choices=("auto", "polars", "duckdb"),
+        help="uam_daily_engine of the one-new-day run",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     only = {c.strip() for c in args.only.split(",") if c.strip()}
     unknown = only - set(CONTENDERS)
@@ -399,6 +403,7 @@ def main(argv: list[str] | None = None) -> dict:
             # one more day, then the daily incremental run (as_of moves to the new day)
             generate(events_dir, args.events // DAYS * 1, users, [new_day], seed=8)
             inc_cmd = [c.replace(f'"as_of": "{as_of}"', f'"as_of": "{new_day}"') for c in dbt_cmd]
+            inc_cmd += [f"--engine={args.inc_engine}"]
             run_dbt_contender("dbt +1 day", inc_cmd)
     shutil.rmtree(temp_dir, ignore_errors=True)
 
