@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 ENGINES = ("auto", "polars", "duckdb")
-# Peak resident memory of the polars day aggregation per lake row, measured on 3.3M- and 10M-row
-# days (bench/bench_uam.py data): ~55 bytes/row; the estimate carries a safety margin.
+# Peak resident memory of the polars day aggregation per lake row, above an interpreter with polars
+# and pyarrow loaded, measured on bench/bench_uam.py days: 52 bytes/row at 3.3M rows (175 MB),
+# 65 at 10M rows (653 MB); the estimate carries a margin.
 POLARS_BYTES_PER_ROW = 80
 _UNITS = {
     "B": 1, "BYTES": 1,
