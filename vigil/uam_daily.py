@@ -5,8 +5,8 @@ Why a Python model on DuckDB: the 30-day UAM is a sum of per-day distinct-minute
 disjoint sets of minutes), so the work is one hash aggregation of (user, minute) per day. polars
 does that aggregation about twice as fast as DuckDB's ``count(distinct)`` on this machine (one
 3.3M-event day: polars 0.20-0.29 s, DuckDB 0.37-0.52 s in every formulation tried: count(distinct),
-two-phase distinct, bitstring_agg, bit_or bitmaps, perfect hash tables; see README "Volumes larger
-than memory"), and 30 days of it, written to the warehouse, take less than polars' own one-pass
+two-phase distinct, bitstring_agg, bit_or bitmaps, perfect hash tables; see README "How the daily
+UAM model runs on DuckDB"), and 30 days of it, written to the warehouse, take less than polars' own one-pass
 query over the window. The SQL model of the same name (dbt/models/intermediate/activity/) stays the
 definition for Spark and is tested against this kernel (tests/dbt/test_uam_daily_engines.py).
 
