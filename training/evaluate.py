@@ -367,12 +367,16 @@ def write_report(
     ]
     parts = [
         f"<html><head><meta charset='utf-8'><title>Vigil model {html.escape(model_id)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style></head><body>",
+        (
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style></head><body>"
+        ),
         f"<h1>Model {html.escape(model_id)}</h1>",
-        f"<p>Feature service <b>{html.escape(str(metrics.get('feature_service')))}</b>; windows "
-        f"{html.escape(json.dumps(metrics.get('windows', {})))}. Metrics are on the test split, "
-        "weighted by sampling_weight (true prevalence).</p>",
+        (
+            f"<p>Feature service <b>{html.escape(str(metrics.get('feature_service')))}</b>; "
+            f"windows {html.escape(json.dumps(metrics.get('windows', {})))}. Metrics are on the "
+            "test split, weighted by sampling_weight (true prevalence).</p>"
+        ),
         "<h2>Models (test)</h2>",
         _table(model_rows),
         "<h2>Decision thresholds</h2>",

@@ -37,11 +37,11 @@ def score_day(day: date | str) -> dict:
     day = date.fromisoformat(str(day)[:10])
     try:
         bundle = registry.load()
-    except UserError as exc:
+    except UserError:
         if registry.champion() is None:
             log.info("score: no champion model, nothing scored")
             return {"day": day.isoformat(), "skipped": "no champion model", "posts": 0}
-        raise exc
+        raise
     cfg = from_dict(bundle["meta"]["config"])
     posts = datasets._read_mart("posts")
     posts["created_at"] = datasets._utc(posts["created_at"])

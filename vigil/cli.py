@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         root.print_usage(sys.stderr)
         got = argv[0] if argv else "nothing"
-        print(f"vigil: unknown command {got!r}: choose one of {', '.join(COMMANDS)}.", file=sys.stderr)
+        print(
+            f"vigil: unknown command {got!r}: choose one of {', '.join(COMMANDS)}.", file=sys.stderr
+        )
         return 2
     name, rest = argv[0], argv[1:]
     module_name, help_ = COMMANDS[name]

@@ -150,14 +150,14 @@ def airflow_db() -> str:
     """Airflow metadata DB: ``sqlite`` (default, under the data root) or ``postgres``."""
     value = _env("VIGIL_AIRFLOW_DB", "sqlite").lower()
     if value not in ("sqlite", "postgres"):
-        raise ValueError(f"VIGIL_AIRFLOW_DB={value!r} is not supported: use 'sqlite' or 'postgres'.")
+        raise ValueError(
+            f"VIGIL_AIRFLOW_DB={value!r} is not supported: use 'sqlite' or 'postgres'."
+        )
     return value
 
 
 def postgres_url() -> str:
-    return _env(
-        "VIGIL_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/vigil_airflow"
-    )
+    return _env("VIGIL_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/vigil_airflow")
 
 
 def quarantine_rate_threshold() -> float:

@@ -87,7 +87,7 @@ def make_training_set(n_posts: int = 400, days: int = 6, seed: int = 0) -> Train
             )
     ex = pd.DataFrame(rows)
     day_list = sorted(ex["day"].unique())
-    n_train = int(round(0.6 * days))
+    n_train = round(0.6 * days)
     split = {
         d: ("train" if i < n_train else "val" if i < n_train + max(1, days // 5) else "test")
         for i, d in enumerate(day_list)

@@ -175,9 +175,7 @@ def write_world(
 
 def brute_force(events: list[dict], last_day: date) -> dict[int, dict[str, int]]:
     """Features for the window ending with last_day, straight from the definitions."""
-    end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(
-        days=1
-    )
+    end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
     start30, start7, start1 = (
         end - timedelta(days=30),
         end - timedelta(days=7),
