@@ -74,6 +74,13 @@ def test_hand_computed_minutes_per_utc_day(tmp_path, monkeypatch):
     for engine in ENGINES:
         _build(engine)
         assert _daily() == expected, engine
+    # the SQL model's dbt unit test (the same cases as fixtures) runs on DuckDB too, not only on Spark
+    summary = warehouse.run_dbt(
+        "test",
+        ["test_type:unit,int_user_active_minutes_daily"],
+        dbt_vars={"uam_daily_engine": "sql"},
+    )
+    assert summary["unit_tests"] == 1 and not summary["failures"] and not summary["errors"]
 
 
 def _brute_force(events: list[dict]) -> set[tuple]:
