@@ -105,12 +105,16 @@
 {# After an incremental run of a Python model, drop the table dbt-duckdb 1.11 staged the model's
    DataFrame in: it writes it as a regular table in the main schema but treats it as a temporary
    one and never drops it (one leftover table per run, holding the run's rows). #}
+{% macro python_model_staging_tables() %}
+  {{ return(run_query(
+      "select table_schema, table_name from information_schema.tables "
+      ~ "where table_catalog = current_database() and table_name like '"
+      ~ this.identifier ~ "__dbt_tmp%'").rows) }}
+{% endmacro %}
+
 {% macro drop_python_model_staging_tables() %}
   {%- if execute and target.type == 'duckdb' -%}
-    {%- set rows = run_query(
-        "select table_schema, table_name from information_schema.tables "
-        ~ "where table_catalog = current_database() and table_name like '"
-        ~ this.identifier ~ "__dbt_tmp%'").rows -%}
+    {%- set rows = vigil.python_model_staging_tables() -%}
     {%- for row in rows %}
 drop table if exists "{{ row[0] }}"."{{ row[1] }}";
     {%- endfor %}
@@ -147,10 +151,7 @@ select 1
 {% macro record_uam_daily_days() %}
   {%- if execute and target.type == 'duckdb' -%}
     {%- set days = this.incorporate(path={'identifier': this.identifier ~ '__days'}) -%}
-    {%- set staged = run_query(
-        "select table_schema, table_name from information_schema.tables "
-        ~ "where table_catalog = current_database() and table_name like '"
-        ~ this.identifier ~ "__dbt_tmp%'").rows -%}
+    {%- set staged = vigil.python_model_staging_tables() -%}
     {%- set have_days = vigil.duckdb_table_exists(days) -%}
     {%- if is_incremental() and have_days and staged | length == 1 -%}
       {%- set rows = '"' ~ staged[0][0] ~ '"."' ~ staged[0][1] ~ '"' %}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -65,6 +66,23 @@ def event(ts: datetime | str, user_id: int, action: str = "view", **fields) -> d
         "source_file": fields.pop("source_file", f"events/dt={ts.date()}/hour={ts.hour:02d}.jsonl"),
         "source_line": fields.pop("source_line", 1),
     }
+
+
+def random_views(seed: int, days: list[str], users: int = 40, per_day: int = 150) -> list[dict]:
+    """per_day views on each day ('YYYY-MM-DD') by users 1..users, seeded: minutes cluster
+    (repeated actions in one minute) and reach both day edges."""
+    rng = random.Random(seed)
+    events = []
+    for day in days:
+        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        for _ in range(per_day):
+            offset = timedelta(
+                minutes=rng.choice([0, 1, 2, 59, 600, 601, 1438, 1439, rng.randrange(1440)]),
+                seconds=rng.randrange(60),
+                microseconds=rng.randrange(1_000_000),
+            )
+            events.append(event(start + offset, rng.randrange(1, users + 1), "view", post_id=1))
+    return events
 
 
 def write_events(lake: Path, events: list[dict]) -> list[str]:

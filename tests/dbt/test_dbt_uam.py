@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from lakefiles import event, write_lake
+from lakefiles import event, random_views, write_lake
 
 from vigil import cli, config, uam, warehouse
 from vigil.errors import UserError
@@ -231,24 +231,6 @@ def test_late_event_reprocesses_only_its_day(tmp_path, monkeypatch):
 # also after an incremental run that overwrites a re-processed day partition.
 
 
-def _random_events(seed: int, days: list[str], users: int = 40, per_day: int = 150) -> list[dict]:
-    import random
-
-    rng = random.Random(seed)
-    events = []
-    for day in days:
-        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-        for _ in range(per_day):
-            # minutes cluster (repeated actions in one minute) and reach both day edges
-            offset = timedelta(
-                minutes=rng.choice([0, 1, 2, 59, 600, 601, 1438, 1439, rng.randrange(1440)]),
-                seconds=rng.randrange(60),
-                microseconds=rng.randrange(1_000_000),
-            )
-            events.append(event(start + offset, rng.randrange(1, users + 1), "view", post_id=1))
-    return events
-
-
 def _spark_table(table: str) -> list[tuple]:
     location = warehouse.dbt_dirs("spark")["spark"] / "spark-warehouse" / "vigil.db" / table
     con = duckdb.connect()
@@ -271,7 +253,7 @@ def test_spark_and_duckdb_give_the_same_histogram(tmp_path, monkeypatch):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
     lake = config.paths().lake
     days = ["2026-10-01", "2026-10-02", "2026-10-03"]
-    events = _random_events(5, days)
+    events = random_views(5, days)
     write_lake(lake, events)
     dbt_vars = {"uam_interval": 3}
     uam_models = ["+uam_histogram"]
@@ -285,7 +267,7 @@ def test_spark_and_duckdb_give_the_same_histogram(tmp_path, monkeypatch):
     # late events for day 1 and a new day 4: incremental runs (delete+insert / insert_overwrite)
     from lakefiles import write_events
 
-    late = _random_events(6, ["2026-10-01", "2026-10-04"], per_day=60)
+    late = random_views(6, ["2026-10-01", "2026-10-04"], per_day=60)
     write_events(
         lake,
         [e for e in events if e["event_ts"].date().isoformat() == "2026-10-01"]

@@ -6,14 +6,13 @@ recount in plain Python, an incremental run, and nothing left behind in the ware
 
 from __future__ import annotations
 
-import random
 import shutil
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import duckdb
 import pytest
-from lakefiles import event, write_events, write_lake
+from lakefiles import event, random_views, write_events, write_lake
 
 from vigil import config, uam_daily, warehouse
 
@@ -95,26 +94,12 @@ def _brute_force(events: list[dict]) -> set[tuple]:
     return {(u, len(m), rows_per_day[d], d) for (u, d), m in minutes.items()}
 
 
-def _random_events(seed: int, days: list[str], users: int, per_day: int) -> list[dict]:
-    rng = random.Random(seed)
-    out = []
-    for day in days:
-        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-        for _ in range(per_day):
-            minute = rng.choice([0, 1, 59, 600, 601, 1439, rng.randrange(1440)])
-            ts = start + timedelta(
-                minutes=minute, seconds=rng.randrange(60), microseconds=rng.randrange(1_000_000)
-            )
-            out.append(event(ts, rng.randrange(1, users + 1)))
-    return out
-
-
 @pytest.mark.slow
 def test_engines_agree_with_brute_force_and_increment_cleanly(tmp_path, monkeypatch):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
     lake = config.paths().lake
     days = ["2026-10-01", "2026-10-02", "2026-10-03"]
-    events = _random_events(11, days, users=60, per_day=400)
+    events = random_views(11, days, users=60, per_day=400)
     write_lake(lake, events)
     expected = _brute_force(events)
     assert len(expected) > 150  # most users active most days, with repeated minutes
@@ -124,8 +109,8 @@ def test_engines_agree_with_brute_force_and_increment_cleanly(tmp_path, monkeypa
 
     # a late delivery for 2026-10-02 and a new day: an incremental run of each Python engine
     # recomputes exactly those days, and leaves no staging table behind
-    late = _random_events(12, ["2026-10-02"], users=60, per_day=50)
-    new_day = _random_events(13, ["2026-10-04"], users=60, per_day=300)
+    late = random_views(12, ["2026-10-02"], users=60, per_day=50)
+    new_day = random_views(13, ["2026-10-04"], users=60, per_day=300)
     day2 = [e for e in events if e["event_ts"].date() == date(2026, 10, 2)]
     expected_after = _brute_force(events + late + new_day)
     for engine in ("polars", "duckdb"):

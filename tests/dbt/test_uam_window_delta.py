@@ -4,13 +4,12 @@ count of distinct minutes over the lake events, and the path taken is read from 
 
 from __future__ import annotations
 
-import random
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pytest
-from lakefiles import event, write_events, write_lake
+from lakefiles import event, random_views, write_events, write_lake
 
 from vigil import config, warehouse
 
@@ -21,17 +20,6 @@ MODELS = [
     "user_active_minutes",
 ]
 START = date(2026, 10, 1)
-
-
-def _events(seed: int, days: list[date], users: int = 25, per_day: int = 30) -> list[dict]:
-    rng = random.Random(seed)
-    out = []
-    for day in days:
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        for _ in range(per_day):
-            ts = start + timedelta(minutes=rng.randrange(1440), seconds=rng.randrange(60))
-            out.append(event(ts, rng.randrange(1, users + 1)))
-    return out
 
 
 def _brute_force(events: list[dict], as_of: date) -> dict[int, int]:
@@ -66,7 +54,7 @@ def test_window_moves_by_delta_only_when_exact(tmp_path, monkeypatch):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
     lake = config.paths().lake
     days = [START + timedelta(days=d) for d in range(32)]  # 2026-10-01 .. 2026-11-01
-    events = _events(3, days[:30])
+    events = random_views(3, [d.isoformat() for d in days[:30]], users=25, per_day=30)
     write_lake(lake, events)
 
     # first build: the full sum; as_of defaults to the latest lake day
@@ -74,7 +62,7 @@ def test_window_moves_by_delta_only_when_exact(tmp_path, monkeypatch):
     assert _table(days[29]) == _brute_force(events, days[29])
 
     # two new days: the window moves 10-30 -> 11-01 by a delta (two days leave, two enter)
-    new = _events(4, days[30:32])
+    new = random_views(4, [d.isoformat() for d in days[30:32]], users=25, per_day=30)
     write_events(lake, new)
     events += new
     assert "window moved by delta 2026-10-30 -> 2026-11-01" in _run()
