@@ -448,6 +448,16 @@ def main(argv: list[str] | None = None) -> dict:
             f"{inc['seconds']:.2f} s vs {full['seconds']:.2f} s "
             f"({full['seconds'] / max(inc['seconds'], 1e-9):.1f}x less)"
         )
+        noop = results.get("dbt no-op")
+        if noop:
+            # what the new day itself costs above the per-run floor (the rerun with nothing new:
+            # Python model machinery, imports, dbt's bookkeeping, rewriting user_active_minutes)
+            marginal = inc["model_seconds"] - noop["model_seconds"]
+            print(
+                f"  of which the per-run floor (rerun with nothing new) {noop['model_seconds']:.2f} s "
+                f"and the new day itself {marginal:.2f} s "
+                f"({full['model_seconds'] / max(marginal, 1e-9):.1f}x less than the full recompute)"
+            )
     try:
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
