@@ -64,7 +64,7 @@ def content_hash(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _load_model():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # noqa: the offline switch must be set before import
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline switches before the import
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
     from sentence_transformers import SentenceTransformer
