@@ -3,8 +3,9 @@ minutes in which the user did anything; incremental by day (delete+insert on act
 
 Same contract and day-selection rule as the SQL model of the same name one folder up (the
 definition on Spark, enabled here with --vars '{uam_daily_engine: sql}'); the per-day counting runs
-in polars, or in DuckDB when a day would not fit half of memory_limit (vigil/uam_daily.py explains
-why, with the measurements).
+over the lake's (user_id, event_ts) order in numpy (polars' hash aggregation for a day whose file
+is not sorted), or in DuckDB when a day would not fit half of memory_limit (vigil/uam_daily.py
+explains why, with the measurements).
 """
 
 import os
@@ -49,6 +50,8 @@ def model(dbt, session):
         + ", ".join(day for day, _ in days),
         flush=True,
     )
+    if engine == "sorted":
+        return uam_daily.daily_sorted(lake, days, log=lambda line: print(line, flush=True))
     if engine == "polars":
         return uam_daily.daily_polars(lake, days)
     return session.sql(uam_daily.daily_duckdb_sql(lake, days))
