@@ -14,7 +14,7 @@ Then times, each in its own process with the same DuckDB memory limit, threads a
                     user_active_minutes, uam_histogram; the staging views are built before, untimed):
                     wall time including dbt's ~5 s start-up, and the models' own time; then a
                     rerun with nothing new. On DuckDB the daily model is the Python model
-                    (polars per day, vigil/uam_daily.py);
+                    (per day: numpy over the lake's (user_id, event_ts) order, vigil/uam_daily.py);
 - ``dbt SQL model`` (``dbtsql``) the same with the portable SQL daily model (as on Spark);
 - ``dbt +1 day``    one new day of events, then the incremental run (only that day is computed),
                     beside the full recompute above.
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="check user_active_minutes of users with user_id %% M == 0 against polars",
     )  # fmt: skip
     parser.add_argument(
-        "--inc-engine", default="auto", choices=("auto", "polars", "duckdb"),
+        "--inc-engine", default="auto", choices=("auto", "sorted", "polars", "duckdb"),
         help="uam_daily_engine of the one-new-day run",
     )  # fmt: skip
     args = parser.parse_args(argv)
