@@ -458,6 +458,11 @@ def main(argv: list[str] | None = None) -> dict:
                 f"and the new day itself {marginal:.2f} s "
                 f"({full['model_seconds'] / max(marginal, 1e-9):.1f}x less than the full recompute)"
             )
+            # 10x cheaper needs floor + day <= full / 10: a floor above that rules it out
+            print(
+                f"  the floor alone is {noop['model_seconds'] / full['model_seconds']:.0%} of the "
+                f"full recompute (10x cheaper needs the whole run under 10%)"
+            )
     try:
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
