@@ -1,8 +1,20 @@
 """Suite-wide test settings: no test writes into ./data, nothing phones home."""
 
 import os
+import sys
 
 import pytest
+
+# pytest-xdist workers (make test runs two) start from a __main__ without __file__; pyspark's
+# pyspark.sql.connect, which great_expectations imports, takes that for a doctest run and calls
+# sys.exit(0) on import. Give the worker's __main__ the file it runs from.
+_main = sys.modules.get("__main__")
+if (
+    _main is not None
+    and getattr(_main, "__spec__", None) is None
+    and not hasattr(_main, "__file__")
+):
+    _main.__file__ = sys.argv[0] if sys.argv and sys.argv[0] else "pytest"
 
 
 @pytest.fixture(autouse=True, scope="session")
