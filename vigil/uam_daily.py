@@ -157,7 +157,7 @@ def _int_array(values: Any, type_: Any) -> Any:
     return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
 
 
-def daily_sorted(lake: Path, days: list[tuple[str, int]], log: Any = print) -> Any:
+def daily_sorted(lake: Path, days: list[tuple[str, int]], log: Any = None) -> Any:
     """Like :func:`daily_polars` (same schema, one day at a time), counting each day with
     :func:`count_sorted_minutes` over the lake's sort order; a day whose file is not sorted by
     (user_id, event_ts) is counted by polars instead and reported through ``log``."""
@@ -169,6 +169,7 @@ def daily_sorted(lake: Path, days: list[tuple[str, int]], log: Any = print) -> A
 
     schema = _daily_schema()
     epoch = date(1970, 1, 1)
+    log = log or (lambda line: print(line, flush=True))  # dbt shows a Python model's stdout
 
     def batches():
         for day, rows in days:

@@ -51,7 +51,7 @@ def model(dbt, session):
         flush=True,
     )
     if engine == "sorted":
-        return uam_daily.daily_sorted(lake, days, log=lambda line: print(line, flush=True))
+        return uam_daily.daily_sorted(lake, days)
     if engine == "polars":
         return uam_daily.daily_polars(lake, days)
     return session.sql(uam_daily.daily_duckdb_sql(lake, days))
