@@ -17,15 +17,19 @@ Then times, each in its own process with the same DuckDB memory limit, threads a
                     (per day: numpy over the lake's (user_id, event_ts) order, vigil/uam_daily.py);
 - ``dbt SQL model`` (``dbtsql``) the same with the portable SQL daily model (as on Spark);
 - ``dbt +1 day``    one new day of events, then the incremental run (only that day is computed),
-                    beside the full recompute above.
+                    beside the full recompute above;
+- ``no-dbt bound``  (``bound``) the same full recompute and one-new-day update hand-written with
+                    the same kernel and SQL steps in one fresh process with no dbt
+                    (bench/uam_bound.py): the ratio the incremental design allows once dbt's
+                    per-node machinery is gone, with and without the fresh process's imports.
 
 Reports seconds, ratio to the fastest peer, events/s, peak RSS of the process tree and peak bytes
 DuckDB spilled to its temp directory. All contenders must return the same histogram; Vigil's
 user_active_minutes is also checked user by user against polars on a sample of users.
 
     python -m bench uam [--events 100000000] [--users N] [--memory-limit 1GB] [--threads 2]
-                        [--only scan,duckdb,duckdb1,polars,dbt,dbtsql,inc] [--dir PATH] [--keep]
-                        [--reuse]
+                        [--only scan,duckdb,duckdb1,polars,dbt,dbtsql,inc,bound] [--dir PATH]
+                        [--keep] [--reuse]
 """
 
 from __future__ import annotations
@@ -138,7 +142,7 @@ def _python_snippet(body: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(body)]
 
 
-CONTENDERS = ("scan", "duckdb", "duckdb1", "polars", "dbt", "dbtsql", "inc")
+CONTENDERS = ("scan", "duckdb", "duckdb1", "polars", "dbt", "dbtsql", "inc", "bound")
 
 
 def _hand_duckdb_sql(events_dir: Path, days: list[date]) -> str:
@@ -195,6 +199,45 @@ def _sample_check(events_dir: Path, warehouse: Path, first: date, as_of: date, m
     return {"users": len(expected), "mismatches": mismatches}
 
 
+def _run_bound(
+    bench_home: Path,
+    events_dir: Path,
+    days: list[date],
+    new_day: date,
+    args: argparse.Namespace,
+    memory_limit: str,
+    threads: int,
+) -> dict:
+    """The ``no-dbt bound`` contender (bench/uam_bound.py) in its own process and database file."""
+    db = bench_home / "tmp" / "bound.duckdb"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    db.unlink(missing_ok=True)
+    per_day = args.events // DAYS
+    cmd = [
+        sys.executable,
+        str(Path(__file__).with_name("uam_bound.py")),
+        str(events_dir.parent),
+        str(db),
+        json.dumps([[d.isoformat(), per_day] for d in days]),
+        new_day.isoformat(),
+        str(per_day),
+        (new_day - timedelta(days=DAYS)).isoformat(),
+        memory_limit,
+        str(threads),
+    ]
+    seconds, peak, _temp, out = _measure(cmd)
+    db.unlink(missing_ok=True)
+    result = json.loads(out.strip().splitlines()[-1])
+    result["histogram"] = [tuple(r) for r in result["histogram"]]
+    result.update({"seconds": seconds, "peak_mb": peak / 1e6})
+    print(
+        f"  {'no-dbt bound':<13} {seconds:8.2f} s   imports {result['imports']:.2f} s, full "
+        f"{result['full']:.2f} s, one new day {result['inc']:.2f} s",
+        flush=True,
+    )
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -215,7 +258,8 @@ def main(argv: list[str] | None = None) -> dict:
         default=",".join(CONTENDERS),
         help="comma-separated subset of: "
         + ", ".join(CONTENDERS)
-        + " (duckdb1 = one-pass count(distinct); dbtsql = the SQL daily model; inc = dbt +1 day; needs dbt)",
+        + " (duckdb1 = one-pass count(distinct); dbtsql = the SQL daily model; inc = dbt +1 day,"
+        " needs dbt; bound = the same two jobs with no dbt, needs inc)",
     )
     parser.add_argument(
         "--sample-modulo", type=int, default=101,
@@ -370,7 +414,7 @@ def main(argv: list[str] | None = None) -> dict:
             flush=True,
         )
 
-    sample = None
+    sample, bound = None, None
     if "dbt" in only:
         staging_code = f"from vigil import warehouse; warehouse.run_dbt('run', {staging!r})"
         staging_cmd = [sys.executable, "-c", staging_code]
@@ -405,6 +449,14 @@ def main(argv: list[str] | None = None) -> dict:
             inc_cmd = [c.replace(f'"as_of": "{as_of}"', f'"as_of": "{new_day}"') for c in dbt_cmd]
             inc_cmd += [f"--engine={args.inc_engine}"]
             run_dbt_contender("dbt +1 day", inc_cmd)
+            inc_histogram = _warehouse_histogram(bench_home)
+            if "bound" in only:
+                bound = _run_bound(
+                    bench_home, events_dir, days, new_day, args, memory_limit, threads
+                )
+                bound["same_as_dbt"] = bound.pop("histogram") == inc_histogram
+                if not bound["same_as_dbt"]:
+                    raise SystemExit("bench uam: the no-dbt bound's histogram differs from dbt's")
     shutil.rmtree(temp_dir, ignore_errors=True)
 
     reference = next(iter(histograms.values()), None)
@@ -463,6 +515,14 @@ def main(argv: list[str] | None = None) -> dict:
                 f"  the floor alone is {noop['model_seconds'] / full['model_seconds']:.0%} of the "
                 f"full recompute (10x cheaper needs the whole run under 10%)"
             )
+    if bound:
+        print(
+            f"no-dbt bound (same kernel and steps in one fresh process, same +1 day histogram as "
+            f"dbt's): imports {bound['imports']:.2f} s, full {bound['full']:.2f} s, one new day "
+            f"{bound['inc']:.2f} s: {bound['full'] / bound['inc']:.1f}x less in a warm process, "
+            f"{(bound['imports'] + bound['full']) / (bound['imports'] + bound['inc']):.1f}x with "
+            f"the imports a fresh process pays"
+        )
     try:
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
@@ -478,6 +538,7 @@ def main(argv: list[str] | None = None) -> dict:
         "results": results,
         "agree": agree,
         "sample_check": sample,
+        "no_dbt_bound": bound,
         "generate_seconds": gen_seconds,
         "load_average": load,
     }
