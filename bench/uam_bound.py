@@ -4,7 +4,7 @@ models, in one fresh process with no dbt at all, timing the imports, the full re
 incremental update apart. It answers one question: what ratio does the incremental design allow
 once dbt's per-node machinery is gone?
 
-    python -m bench.uam_bound LAKE DB DAYS_JSON NEW_DAY NEW_ROWS EXPIRED_DAY MEMORY_LIMIT THREADS
+    python bench/uam_bound.py LAKE DB DAYS_JSON NEW_DAY NEW_ROWS EXPIRED_DAY MEMORY_LIMIT THREADS
 
 Prints one JSON line: {"imports", "full", "inc" (seconds), "histogram": [[lower, users], ...]}.
 """
