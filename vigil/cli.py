@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("vigil.ingest", "load raw log files into the Parquet lake (quarantining bad rows)"),
     "dbt": ("vigil.warehouse", "run dbt build for one stage (staging, marts, all)"),
     "uam": ("vigil.uam", "print the User Active Minutes histogram"),
+    "uam-update": ("vigil.uam_update", "apply new lake days to the UAM tables (--watch: resident)"),
     "validate": ("vigil.quality", "run the Great Expectations gate for one stage"),
     "features": ("vigil.features", "Feast: apply, materialize, serve, get online features"),
     "stream": ("vigil.stream", "stream processor: live UAM and creator tallies"),

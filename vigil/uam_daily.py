@@ -87,6 +87,19 @@ def choose_engine(engine: str, days: list[tuple[str, int]], memory_limit: int) -
     return "sorted" if largest * POLARS_BYTES_PER_ROW <= memory_limit // 2 else "duckdb"
 
 
+def daily_counts(con: Any, lake: Path, days: list[tuple[str, int]], engine: str = "auto") -> tuple:
+    """(engine chosen, the daily rows of ``days``): an Arrow RecordBatchReader for ``sorted`` and
+    ``polars``, a DuckDB relation on ``con`` for ``duckdb``. What the dbt model returns, and what
+    ``vigil uam-update`` inserts (vigil/uam_update.py)."""
+    memory_limit = parse_bytes(con.execute("select current_setting('memory_limit')").fetchall()[0][0])
+    engine = choose_engine(engine, days, memory_limit)
+    if engine == "sorted":
+        return engine, daily_sorted(lake, days)
+    if engine == "polars":
+        return engine, daily_polars(lake, days)
+    return engine, con.sql(daily_duckdb_sql(lake, days))
+
+
 def _day_file(lake: Path, day: str) -> str:
     return str(lake / "events" / f"dt={day}" / "events.parquet")
 

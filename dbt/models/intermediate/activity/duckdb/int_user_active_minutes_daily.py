@@ -39,10 +39,7 @@ def model(dbt, session):
     lake = Path(
         os.environ.get("VIGIL_DBT_LAKE") or Path(os.environ.get("VIGIL_HOME", "data")) / "lake"
     )
-    memory_limit = uam_daily.parse_bytes(
-        session.execute("select current_setting('memory_limit')").fetchall()[0][0]
-    )
-    engine = uam_daily.choose_engine(dbt.config.get("uam_daily_engine"), days, memory_limit)
+    engine, rows = uam_daily.daily_counts(session, lake, days, dbt.config.get("uam_daily_engine"))
     print(
         f"int_user_active_minutes_daily: {len(days)} day(s) to "
         + ("(re)process" if dbt.is_incremental else "compute (full refresh)")
@@ -50,8 +47,4 @@ def model(dbt, session):
         + ", ".join(day for day, _ in days),
         flush=True,
     )
-    if engine == "sorted":
-        return uam_daily.daily_sorted(lake, days)
-    if engine == "polars":
-        return uam_daily.daily_polars(lake, days)
-    return session.sql(uam_daily.daily_duckdb_sql(lake, days))
+    return rows
