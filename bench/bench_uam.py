@@ -18,17 +18,18 @@ Then times, each in its own process with the same DuckDB memory limit, threads a
 - ``dbt SQL model`` (``dbtsql``) the same with the portable SQL daily model (as on Spark);
 - ``dbt +1 day``    one new day of events, then the incremental run (only that day is computed),
                     beside the full recompute above;
-- ``no-dbt bound``  (``bound``) the same full recompute and one-new-day update hand-written with
-                    the same kernel and SQL steps in one fresh process with no dbt
-                    (bench/uam_bound.py): the ratio the incremental design allows once dbt's
-                    per-node machinery is gone, with and without the fresh process's imports.
+- ``uam-update``     (``update``) the same new day applied by ``vigil uam-update`` (vigil/uam_update.py:
+                    the dbt delta's rule and tables without dbt's per-run machinery) to the warehouse
+                    as the full refresh left it: once as a fresh process (what a scheduled task pays,
+                    imports included), once by the resident ``--watch`` process as the day lands.
+                    Both must leave every UAM table equal to dbt's +1 day run.
 
 Reports seconds, ratio to the fastest peer, events/s, peak RSS of the process tree and peak bytes
 DuckDB spilled to its temp directory. All contenders must return the same histogram; Vigil's
 user_active_minutes is also checked user by user against polars on a sample of users.
 
     python -m bench uam [--events 100000000] [--users N] [--memory-limit 1GB] [--threads 2]
-                        [--only scan,duckdb,duckdb1,polars,dbt,dbtsql,inc,bound] [--dir PATH]
+                        [--only scan,duckdb,duckdb1,polars,dbt,dbtsql,inc,update] [--dir PATH]
                         [--keep] [--reuse]
 """
 
@@ -38,6 +39,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -142,7 +144,7 @@ def _python_snippet(body: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(body)]
 
 
-CONTENDERS = ("scan", "duckdb", "duckdb1", "polars", "dbt", "dbtsql", "inc", "bound")
+CONTENDERS = ("scan", "duckdb", "duckdb1", "polars", "dbt", "dbtsql", "inc", "update")
 
 
 def _hand_duckdb_sql(events_dir: Path, days: list[date]) -> str:
@@ -199,42 +201,122 @@ def _sample_check(events_dir: Path, warehouse: Path, first: date, as_of: date, m
     return {"users": len(expected), "mismatches": mismatches}
 
 
-def _run_bound(
-    bench_home: Path,
-    events_dir: Path,
-    days: list[date],
-    new_day: date,
-    per_day: int,
-    memory_limit: str,
-    threads: int,
+# the UAM tables compared between two warehouses (written_at/built_at are write times)
+_UAM_TABLES = {
+    "int_user_active_minutes_daily": "*",
+    "int_user_active_minutes_daily__days": "activity_date, partition_rows",
+    "user_active_minutes": "*",
+    "user_active_minutes__state": "as_of",
+    "uam_histogram": "*",
+}
+
+
+def _table_differences(a: Path, b: Path) -> list[str]:
+    """Names of the UAM tables whose rows differ between warehouses ``a`` and ``b``."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"attach '{a}' as a (read_only); attach '{b}' as b (read_only)")
+    differ = []
+    for table, cols in _UAM_TABLES.items():
+        n = con.execute(
+            f"select (select count(*) from (select {cols} from a.{table} except all "
+            f"select {cols} from b.{table})) + (select count(*) from (select {cols} from b.{table} "
+            f"except all select {cols} from a.{table}))"
+        ).fetchone()[0]
+        if n:
+            differ.append(f"{table} ({n} rows)")
+    con.close()
+    return differ
+
+
+def _read_json_line(proc: subprocess.Popen, what: str) -> tuple[dict, float]:
+    """The watcher's next JSON line and when it arrived (perf_counter)."""
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(
+                f"uam-update --watch exited while {what}: {proc.stderr.read()[-2000:]}"
+            )
+        if line.startswith("{"):
+            return json.loads(line), time.perf_counter()
+
+
+def _run_update(
+    bench_home: Path, env: dict, events_dir: Path, new_day: date, pre: Path, dbt_inc: Path
 ) -> dict:
-    """The ``no-dbt bound`` contender (bench/uam_bound.py) in its own process and database file."""
-    db = bench_home / "tmp" / "bound.duckdb"
-    db.parent.mkdir(parents=True, exist_ok=True)
-    db.unlink(missing_ok=True)
-    cmd = [
-        sys.executable,
-        str(Path(__file__).with_name("uam_bound.py")),
-        str(events_dir.parent),
-        str(db),
-        json.dumps([[d.isoformat(), per_day] for d in days]),
-        new_day.isoformat(),
-        str(per_day),
-        (new_day - timedelta(days=DAYS)).isoformat(),
-        memory_limit,
-        str(threads),
-    ]
-    seconds, peak, _temp, out = _measure(cmd)
-    db.unlink(missing_ok=True)
-    result = json.loads(out.strip().splitlines()[-1])
-    result["histogram"] = [tuple(r) for r in result["histogram"]]
-    result.update({"seconds": seconds, "peak_mb": peak / 1e6})
+    """The ``update`` contenders: the one-new-day update by ``vigil uam-update`` from the warehouse
+    as the full refresh left it (``pre``): a fresh process, then the resident watcher."""
+    import psutil
+
+    warehouse_file = bench_home / "warehouse" / "vigil.duckdb"
+    cli = [sys.executable, "-m", "vigil.cli", "uam-update", "--json"]
+    out: dict = {}
+
+    shutil.copyfile(pre, warehouse_file)
+    seconds, peak, _temp, stdout = _measure(cli, env=env)
+    fresh = json.loads(stdout.strip().splitlines()[-1])
+    if fresh["kind"] != "delta" or _table_differences(warehouse_file, dbt_inc):
+        raise SystemExit(f"bench uam: vigil uam-update (fresh) differs from dbt's +1 day: {fresh}")
+    out["fresh"] = {
+        "seconds": seconds,
+        "update_seconds": fresh["seconds"],
+        "timings": fresh["timings"],
+        "peak_mb": peak / 1e6,
+    }
     print(
-        f"  {'no-dbt bound':<13} {seconds:8.2f} s   imports {result['imports']:.2f} s, full "
-        f"{result['full']:.2f} s, one new day {result['inc']:.2f} s",
+        f"  {'uam-update':<13} {seconds:8.2f} s   update {fresh['seconds']:6.2f} s   peak "
+        f"{peak / 1e6:8,.0f} MB   (a fresh process: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in fresh["timings"].items())
+        + ")",
         flush=True,
     )
-    return result
+
+    # resident: the watcher starts on the pre-day warehouse, then the day lands (a rename, as
+    # ingest writes)
+    shutil.copyfile(pre, warehouse_file)
+    day_dir = events_dir / f"dt={new_day.isoformat()}"
+    held = bench_home / "held" / day_dir.name
+    held.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(day_dir, held)
+    proc = subprocess.Popen(
+        cli + ["--watch", "--poll", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        first, _ = _read_json_line(proc, "starting")
+        if first["kind"] != "noop":
+            raise SystemExit(f"bench uam: the watcher started with work to do: {first}")
+        landed = time.perf_counter()
+        os.replace(held, day_dir)
+        held.parent.rmdir()
+        applied, arrived = _read_json_line(proc, "applying the new day")
+        rss = psutil.Process(proc.pid).memory_info().rss
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    if applied["kind"] != "delta" or _table_differences(warehouse_file, dbt_inc):
+        raise SystemExit(
+            f"bench uam: vigil uam-update --watch differs from dbt's +1 day: {applied}"
+        )
+    out["resident"] = {
+        "update_seconds": applied["seconds"],
+        "lag_seconds": arrived - landed,
+        "timings": applied["timings"],
+        "rss_mb": rss / 1e6,
+    }
+    print(
+        f"  {'--watch':<13} {'':>8}     update {applied['seconds']:6.2f} s   lag "
+        f"{arrived - landed:.2f} s from the day's rename to its update reported   RSS "
+        f"{rss / 1e6:,.0f} MB   ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in applied["timings"].items())
+        + ")",
+        flush=True,
+    )
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -258,7 +340,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="comma-separated subset of: "
         + ", ".join(CONTENDERS)
         + " (duckdb1 = one-pass count(distinct); dbtsql = the SQL daily model; inc = dbt +1 day,"
-        " needs dbt; bound = the same two jobs with no dbt, needs inc)",
+        " needs dbt; update = the same day by vigil uam-update, fresh and resident, needs inc)",
     )
     parser.add_argument(
         "--sample-modulo", type=int, default=101,
@@ -291,7 +373,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     t0 = time.perf_counter()
     if args.reuse and manifest.exists() and json.loads(manifest.read_text()) == wanted:
-        for stale in ("warehouse", "tmp", "dbt"):
+        for stale in ("warehouse", "tmp", "dbt", "copies", "held"):
             shutil.rmtree(bench_home / stale, ignore_errors=True)
         shutil.rmtree(events_dir / f"dt={new_day.isoformat()}", ignore_errors=True)
         print(f"reusing the lake in {bench_home / 'lake'}")
@@ -413,7 +495,7 @@ def main(argv: list[str] | None = None) -> dict:
             flush=True,
         )
 
-    sample, bound = None, None
+    sample, update = None, None
     if "dbt" in only:
         staging_code = f"from vigil import warehouse; warehouse.run_dbt('run', {staging!r})"
         staging_cmd = [sys.executable, "-c", staging_code]
@@ -443,23 +525,20 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
         if "inc" in only:
+            pre = bench_home / "copies" / "pre_inc.duckdb"
+            if "update" in only:  # the warehouse as the full refresh left it, for uam-update
+                pre.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(warehouse_file, pre)
             # one more day, then the daily incremental run (as_of moves to the new day)
             generate(events_dir, args.events // DAYS * 1, users, [new_day], seed=8)
             inc_cmd = [c.replace(f'"as_of": "{as_of}"', f'"as_of": "{new_day}"') for c in dbt_cmd]
             inc_cmd += [f"--engine={args.inc_engine}"]
             run_dbt_contender("dbt +1 day", inc_cmd)
-            if "bound" in only:
-                bound = _run_bound(
-                    bench_home,
-                    events_dir,
-                    days,
-                    new_day,
-                    args.events // DAYS,
-                    memory_limit,
-                    threads,
-                )
-                if bound.pop("histogram") != _warehouse_histogram(bench_home):
-                    raise SystemExit("bench uam: the no-dbt bound's histogram differs from dbt's")
+            if "update" in only:
+                dbt_inc = bench_home / "copies" / "dbt_inc.duckdb"
+                shutil.copyfile(warehouse_file, dbt_inc)
+                update = _run_update(bench_home, env, events_dir, new_day, pre, dbt_inc)
+                shutil.rmtree(pre.parent)
     shutil.rmtree(temp_dir, ignore_errors=True)
 
     reference = next(iter(histograms.values()), None)
@@ -518,13 +597,18 @@ def main(argv: list[str] | None = None) -> dict:
                 f"  the floor alone is {noop['model_seconds'] / full['model_seconds']:.0%} of the "
                 f"full recompute (10x cheaper needs the whole run under 10%)"
             )
-    if bound:
+    if update and "vigil dbt" in results:
+        full = results["vigil dbt"]
+        fresh, resident = update["fresh"], update["resident"]
         print(
-            f"no-dbt bound (same kernel and steps in one fresh process, same +1 day histogram as "
-            f"dbt's): imports {bound['imports']:.2f} s, full {bound['full']:.2f} s, one new day "
-            f"{bound['inc']:.2f} s: {bound['full'] / bound['inc']:.1f}x less in a warm process, "
-            f"{(bound['imports'] + bound['full']) / (bound['imports'] + bound['inc']):.1f}x with "
-            f"the imports a fresh process pays"
+            f"vigil uam-update (same tables as dbt's +1 day run): one new day "
+            f"{resident['update_seconds']:.2f} s resident, {fresh['update_seconds']:.2f} s in a "
+            f"fresh process ({fresh['seconds']:.2f} s wall with imports) vs the full recompute "
+            f"{full['model_seconds']:.2f} s of model time: "
+            f"{full['model_seconds'] / resident['update_seconds']:.1f}x less resident, "
+            f"{full['model_seconds'] / fresh['update_seconds']:.1f}x fresh; wall "
+            f"{full['seconds']:.2f} s vs {fresh['seconds']:.2f} s "
+            f"({full['seconds'] / fresh['seconds']:.1f}x less)"
         )
     try:
         load = os.getloadavg()
@@ -541,7 +625,7 @@ def main(argv: list[str] | None = None) -> dict:
         "results": results,
         "agree": agree,
         "sample_check": sample,
-        "no_dbt_bound": bound,
+        "uam_update": update,
         "generate_seconds": gen_seconds,
         "load_average": load,
     }

@@ -171,6 +171,9 @@ def apply_delta(con: Any, lake: Path, p: Plan, engine: str = "auto") -> dict:
             )
         timings["count"] = time.perf_counter() - started
         t0 = time.perf_counter()
+        # as user_active_minutes.sql (its pre-hook): user ids spanning up to 2^22 values are summed
+        # into an array indexed by user_id instead of a hash table (0.28 -> 0.14-0.17 s at 1M users)
+        con.execute("set perfect_ht_threshold = 22")
         # as user_active_minutes.sql's delta branch: old totals - days that left + days that entered
         con.execute(
             f"""
@@ -197,6 +200,7 @@ def apply_delta(con: Any, lake: Path, p: Plan, engine: str = "auto") -> dict:
             f"create or replace table {STATE} as select (select max(as_of) from {UAM}) as as_of, "
             f"(select max(written_at) from {DAYS}) as built_at"
         )
+        con.execute("reset perfect_ht_threshold")
         timings["window"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         s = int(p.interval)
@@ -246,8 +250,10 @@ def update_once(engine: str = "auto") -> dict:
     started = time.perf_counter()
     paths = config.paths()
     con = connect()
+    opened = time.perf_counter()
     try:
         p = plan(con)
+        planned = time.perf_counter()
         result: dict[str, Any] = {
             "kind": p.kind,
             "reason": p.reason,
@@ -257,7 +263,15 @@ def update_once(engine: str = "auto") -> dict:
             result.update(apply_delta(con, paths.lake, p, engine))
         result["as_of"] = p.window[1] if p.window else None
     finally:
+        closing = time.perf_counter()
         con.close()  # checkpoints: part of the update's cost
+    if p.kind == "delta":
+        result["timings"] = {
+            "connect": round(opened - started, 4),
+            "plan": round(planned - opened, 4),
+            **result["timings"],
+            "close": round(time.perf_counter() - closing, 4),
+        }
     if p.kind == "dbt":
         log.info("uam-update: %s: running the dbt UAM models instead", p.reason)
         dbt_vars: dict[str, Any] = {"uam_daily_engine": engine}
@@ -319,6 +333,9 @@ def watch(
     from :func:`run`). Returns the number of updates that changed the tables."""
     stop = stop or threading.Event()
     lake = config.paths().lake
+    import numpy  # noqa: F401  the counting kernel's imports, loaded once for every update
+    import pyarrow.parquet  # noqa: F401
+
     log.info("uam-update: watching %s every %.1f s (Ctrl-C to stop)", lake / "events", poll)
     seen: tuple | None = None
     applied = 0
