@@ -27,6 +27,7 @@ GX 1.24's SQL datasource returns empty results on duckdb-engine (GX #10738, #115
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -837,13 +838,22 @@ def run_gate(
         "quarantine_rate_max": config.quarantine_rate_threshold(),
         "row_count_tolerance": config.row_count_tolerance(),
     }
-    tables, work_files = _tables(stage, day, frame=frame, path=path)
-    try:
-        _describe(tables)
-        results, info = _validate(stage, day, tables, base)
-    finally:
-        for f in work_files:
-            f.unlink(missing_ok=True)
+    from vigil import warehouse
+
+    # a stage whose tables live in the warehouse reads it while no Vigil process writes it
+    reads_warehouse = any(
+        s.get("meta", {}).get("vigil", {}).get("location") == "warehouse"
+        for s in _load_suites(stage)
+    )
+    hold = warehouse.access(exclusive=False, purpose=f"validate {stage}")
+    with hold if reads_warehouse else contextlib.nullcontext():
+        tables, work_files = _tables(stage, day, frame=frame, path=path)
+        try:
+            _describe(tables)
+            results, info = _validate(stage, day, tables, base)
+        finally:
+            for f in work_files:
+                f.unlink(missing_ok=True)
     success = not any(not r.success and r.severity == "critical" for r in results)
     gate = GateResult(
         stage=stage,

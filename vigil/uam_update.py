@@ -25,8 +25,9 @@ tests/dbt/test_uam_update.py checks both against a brute-force count and against
 full refresh, table by table.
 
 ``--watch`` is the resident form: one process, imports loaded once, polling the lake's day files
-and applying each change. It opens the warehouse only while applying (DuckDB allows one writer per
-file): when dbt or another writer holds it, the update waits for the next poll and says so.
+and applying each change. It holds the warehouse only while applying (DuckDB allows one process per
+file while one writes; ``warehouse.access`` makes Vigil's processes take turns): when dbt, a gate or
+any other process holds it, the update waits for the next poll and says so.
 """
 
 from __future__ import annotations
@@ -244,9 +245,16 @@ def apply_delta(con: Any, lake: Path, p: Plan, engine: str = "auto") -> dict:
     }
 
 
-def update_once(engine: str = "auto") -> dict:
-    """One update of the UAM tables from the lake as it is now. Returns what was done:
-    {"kind", "reason", "days", "as_of", "seconds", ...}."""
+def update_once(engine: str = "auto", wait: bool = True) -> dict:
+    """One update of the UAM tables from the lake as it is now, holding the warehouse against
+    Vigil's other writers and readers (``wait=False``: raise :class:`warehouse.WarehouseBusy`
+    instead of waiting). Returns what was done: {"kind", "reason", "days", "as_of", "seconds",
+    ...}; ``seconds`` counts from holding the warehouse."""
+    with warehouse.access(exclusive=True, purpose="vigil uam-update", wait=wait):
+        return _update(engine)
+
+
+def _update(engine: str) -> dict:
     started = time.perf_counter()
     paths = config.paths()
     con = connect()
@@ -343,9 +351,9 @@ def watch(
         signature = lake_signature(lake)
         if signature != seen:
             try:
-                result = update_once(engine)
-            except Exception as exc:  # another writer (dbt) holds the file: retry next poll
-                if not _is_lock_conflict(exc):
+                result = update_once(engine, wait=False)
+            except Exception as exc:  # another writer holds the file: retry at the next poll
+                if not (isinstance(exc, warehouse.WarehouseBusy) or _is_lock_conflict(exc)):
                     raise
                 log.info("uam-update: the warehouse is busy (%s); retrying in %.1f s",
                          str(exc).splitlines()[0][:160], poll)  # fmt: skip

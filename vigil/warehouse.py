@@ -14,6 +14,8 @@ of the feature marts) and ``all``. Targets: ``duckdb`` (the warehouse file) and 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -40,6 +42,69 @@ TARGETS = ("duckdb", "spark")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Feature marts (and the training tables) exported for Feast and training: features/<table>.parquet
 EXPORTED_TABLES = ("user_activity", "creator_context", "post_behavior", "posts", "post_labels")
+
+
+# ---------------------------------------------------------------------------------------------
+# one writer at a time, across Vigil's processes
+
+_held = {"depth": 0}
+
+
+class WarehouseBusy(UserError):
+    """The warehouse is held by another Vigil process and the caller chose not to wait."""
+
+
+def _lock_path() -> Path:
+    return config.paths().warehouse.parent / "vigil.duckdb.lock"
+
+
+@contextlib.contextmanager
+def access(exclusive: bool, purpose: str, wait: bool = True):
+    """Hold the warehouse for ``purpose``: exclusively to write (dbt, ``vigil uam-update``), shared
+    to read (gates, exports, ``vigil uam``). DuckDB lets one process write a database file, and no
+    other process even read it meanwhile: a second opener fails at once ("Could not set lock on
+    file"). This advisory lock (flock on ``warehouse/vigil.duckdb.lock``) makes Vigil's processes
+    wait for each other instead, saying for whom; ``wait=False`` raises :class:`WarehouseBusy`.
+    Nested use in one process passes through (the outer hold covers it)."""
+    if _held["depth"]:
+        _held["depth"] += 1
+        try:
+            yield
+        finally:
+            _held["depth"] -= 1
+        return
+    path = _lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    try:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "a reader"
+            if not wait:
+                raise WarehouseBusy(
+                    f"the warehouse is held by {holder}: try again when it is done."
+                ) from None
+            log.info("%s: waiting for the warehouse (held by %s)", purpose, holder)
+            started = time.perf_counter()
+            fcntl.flock(handle, mode)
+            log.info("%s: got the warehouse after %.1f s", purpose, time.perf_counter() - started)
+        if exclusive:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} ({purpose})")
+            handle.flush()
+        _held["depth"] = 1
+        try:
+            yield
+        finally:
+            _held["depth"] = 0
+            if exclusive:
+                handle.truncate(0)
+    finally:
+        handle.close()  # releases the lock
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,9 +201,10 @@ def run_dbt(
     started = time.perf_counter()
     # Spark keeps its Derby metastore and spark-warehouse/ in the working directory.
     cwd = dirs["spark"] if target == "spark" else dirs["target"].parent
-    proc = subprocess.run(
-        args, cwd=cwd, env=dbt_env(target), capture_output=True, text=True, check=False
-    )
+    with access(exclusive=True, purpose=label) if target == "duckdb" else contextlib.nullcontext():
+        proc = subprocess.run(
+            args, cwd=cwd, env=dbt_env(target), capture_output=True, text=True, check=False
+        )
     seconds = time.perf_counter() - started
     (dirs["logs"] / "last_stdout.log").write_text(proc.stdout + proc.stderr)
     summary = summarize_run_results(run_results)
@@ -280,13 +346,14 @@ def _add_table_rows(summary: dict) -> None:
     """dbt-duckdb reports no rows_affected: read the built tables' row counts from DuckDB."""
     import duckdb
 
-    con = duckdb.connect(str(config.paths().warehouse), read_only=True)
-    try:
-        sizes = dict(
-            con.execute("select table_name, estimated_size from duckdb_tables()").fetchall()
-        )
-    finally:
-        con.close()
+    with access(exclusive=False, purpose="count built rows"):
+        con = duckdb.connect(str(config.paths().warehouse), read_only=True)
+        try:
+            sizes = dict(
+                con.execute("select table_name, estimated_size from duckdb_tables()").fetchall()
+            )
+        finally:
+            con.close()
     for name, node in summary["nodes"].items():
         if node["rows"] is None and name in sizes:
             node["rows"] = int(sizes[name])
@@ -305,20 +372,21 @@ def export_features(tables: tuple[str, ...] = EXPORTED_TABLES) -> dict[str, int]
     out_dir = config.paths().features
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    con = duckdb.connect(str(config.paths().warehouse), read_only=True)
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        for table in tables:
-            final = out_dir / f"{table}.parquet"
-            partial = out_dir / f".{table}.parquet.partial"
-            con.execute(
-                f"copy (select * from main.{table}) to '{partial}' "
-                "(format parquet, compression zstd, row_group_size 122880)"
-            )
-            os.replace(partial, final)
-            counts[table] = con.execute(f"select count(*) from main.{table}").fetchone()[0]
-    finally:
-        con.close()
+    with access(exclusive=False, purpose="export features"):
+        con = duckdb.connect(str(config.paths().warehouse), read_only=True)
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            for table in tables:
+                final = out_dir / f"{table}.parquet"
+                partial = out_dir / f".{table}.parquet.partial"
+                con.execute(
+                    f"copy (select * from main.{table}) to '{partial}' "
+                    "(format parquet, compression zstd, row_group_size 122880)"
+                )
+                os.replace(partial, final)
+                counts[table] = con.execute(f"select count(*) from main.{table}").fetchone()[0]
+        finally:
+            con.close()
     log.info(
         "exported %d feature tables to %s: %s",
         len(counts),

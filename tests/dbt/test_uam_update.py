@@ -136,7 +136,9 @@ def test_update_matches_brute_force_and_dbt(tmp_path, monkeypatch):
     events += late
     result = uam_update.update_once()
     assert result["kind"] == "dbt"
-    assert "lake day 2026-10-15 changed on or before the window's end 2026-11-01" in result["reason"]
+    assert (
+        "lake day 2026-10-15 changed on or before the window's end 2026-11-01" in result["reason"]
+    )
     _check(events, days[31])
 
     # and the next new day goes by the delta again
@@ -171,7 +173,7 @@ def _next_json(proc: subprocess.Popen, timeout: float = 60.0) -> dict:
 def test_watch_applies_days_as_they_land_and_waits_for_other_writers(tmp_path, monkeypatch):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path / "home"))
     lake = config.paths().lake
-    days = [START + timedelta(days=d) for d in range(32)]
+    days = [START + timedelta(days=d) for d in range(33)]
     events = random_views(6, [d.isoformat() for d in days[:30]], users=20, per_day=25)
     write_lake(lake, events)
     _dbt()
@@ -203,9 +205,20 @@ def test_watch_applies_days_as_they_land_and_waits_for_other_writers(tmp_path, m
         result = _next_json(proc)
         assert (result["kind"], result["days"]) == ("delta", ["2026-11-01"])
         _check(events, days[31])
+
+        # a Vigil process reading it (a gate, say) holds it through warehouse.access: same
+        with warehouse.access(False, "test reader"):
+            new = random_views(9, [days[32].isoformat()], users=20, per_day=25)
+            _write_day_atomically(lake, new, tmp_path / "scratch3")
+            events += new
+            time.sleep(1.5)
+        result = _next_json(proc)
+        assert (result["kind"], result["days"]) == ("delta", ["2026-11-02"])
+        _check(events, days[32])
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
-    assert "the warehouse is busy" in err
-    assert "stopped after 2 update(s)" in err
+    assert "the warehouse is busy (IO Error: Could not set lock on file" in err
+    assert "the warehouse is busy (the warehouse is held by a reader" in err
+    assert "stopped after 3 update(s)" in err
