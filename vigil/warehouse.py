@@ -55,7 +55,8 @@ class WarehouseBusy(UserError):
 
 
 def _lock_path() -> Path:
-    return config.paths().warehouse.parent / "vigil.duckdb.lock"
+    # beside the data, not in it: taking turns leaves the warehouse folder as it was
+    return config.paths().home / "run" / "warehouse.lock"
 
 
 @contextlib.contextmanager
@@ -63,7 +64,7 @@ def access(exclusive: bool, purpose: str, wait: bool = True):
     """Hold the warehouse for ``purpose``: exclusively to write (dbt, ``vigil uam-update``), shared
     to read (gates, exports, ``vigil uam``). DuckDB lets one process write a database file, and no
     other process even read it meanwhile: a second opener fails at once ("Could not set lock on
-    file"). This advisory lock (flock on ``warehouse/vigil.duckdb.lock``) makes Vigil's processes
+    file"). This advisory lock (flock on ``$VIGIL_HOME/run/warehouse.lock``) makes Vigil's processes
     wait for each other instead, saying for whom; ``wait=False`` raises :class:`WarehouseBusy`.
     Nested use in one process passes through (the outer hold covers it)."""
     if _held["depth"]:
