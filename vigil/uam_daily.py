@@ -91,7 +91,9 @@ def daily_counts(con: Any, lake: Path, days: list[tuple[str, int]], engine: str 
     """(engine chosen, the daily rows of ``days``): an Arrow RecordBatchReader for ``sorted`` and
     ``polars``, a DuckDB relation on ``con`` for ``duckdb``. What the dbt model returns, and what
     ``vigil uam-update`` inserts (vigil/uam_update.py)."""
-    memory_limit = parse_bytes(con.execute("select current_setting('memory_limit')").fetchall()[0][0])
+    memory_limit = parse_bytes(
+        con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    )
     engine = choose_engine(engine, days, memory_limit)
     if engine == "sorted":
         return engine, daily_sorted(lake, days)
