@@ -109,13 +109,15 @@ def plan(con: Any) -> Plan:
     missing = [name for name in REQUIRED if name not in present]
     if missing:
         return Plan("dbt", f"the warehouse has no {', '.join(missing)} yet")
-    days = uam_daily.days_to_process(con, PARTITIONS, DAILY, DAYS)
+    # the lake's days and row counts, read once (the view reads every day file's footer)
+    con.execute(f"create or replace temp table __vigil_partitions as select * from {PARTITIONS}")
+    days = uam_daily.days_to_process(con, "__vigil_partitions", DAILY, DAYS)
     interval = con.execute(f"select min(upper - lower) from {HISTOGRAM}").fetchone()[0]
     row = con.execute(
         f"""
         select
             cast(state.as_of as varchar),
-            cast((select max(event_date) from {PARTITIONS}) as varchar),
+            cast((select max(event_date) from __vigil_partitions) as varchar),
             (select cast(min(activity_date) as varchar) from {DAYS}
              where written_at > state.built_at),
             state.built_at is null
@@ -353,6 +355,35 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 1 << 31))
 
 
+def _warm_up(lake: Path) -> None:
+    """Count the lake's latest day once and drop the result: the first day the process applies
+    then finds the kernel's memory in its heap (:func:`keep_freed_memory`) instead of faulting it
+    in, as every later day does."""
+    files = sorted((lake / "events").glob("dt=*/events.parquet"))
+    if not files:
+        return
+    import pyarrow.parquet as pq
+
+    started = time.perf_counter()
+    day = files[-1].parent.name.removeprefix("dt=")
+    rows = pq.ParquetFile(files[-1]).metadata.num_rows
+    if (
+        rows * uam_daily.POLARS_BYTES_PER_ROW
+        > uam_daily.parse_bytes(config.duckdb_memory_limit()) // 2
+    ):
+        return  # such a day is counted by DuckDB, which keeps its own buffers
+    users = sum(
+        batch.num_rows for batch in uam_daily.daily_sorted(lake, [(day, rows)], log=log.info)
+    )
+    log.info(
+        "uam-update: warmed up on %s (%s lake rows, %s users, %.2f s)",
+        day,
+        f"{rows:,}",
+        f"{users:,}",
+        time.perf_counter() - started,
+    )
+
+
 def watch(
     poll: float,
     engine: str = "auto",
@@ -368,6 +399,7 @@ def watch(
 
     if not keep_freed_memory():
         log.info("uam-update: no glibc mallopt here: each day's arrays are mapped afresh")
+    _warm_up(lake)
     log.info("uam-update: watching %s every %.1f s (Ctrl-C to stop)", lake / "events", poll)
     seen: tuple | None = None
     applied = 0
