@@ -222,3 +222,23 @@ def test_watch_applies_days_as_they_land_and_waits_for_other_writers(tmp_path, m
     assert "the warehouse is busy (IO Error: Could not set lock on file" in err
     assert "the warehouse is busy (the warehouse is held by a reader" in err
     assert "stopped after 3 update(s)" in err
+
+
+def test_missing_warehouse_or_staging_views_name_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    # no warehouse: the resident form says so at once, before watching anything
+    proc = subprocess.run(
+        [sys.executable, "-m", "vigil.cli", "uam-update", "--watch"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "no warehouse at" in proc.stderr and "vigil dbt all" in proc.stderr
+    # a warehouse without the staging views: no dbt run could work either
+    config.paths().warehouse.parent.mkdir(parents=True)
+    duckdb.connect(str(config.paths().warehouse)).close()
+    with pytest.raises(UserError, match="vigil dbt staging"):
+        uam_update.update_once()
