@@ -95,7 +95,7 @@ def _dbt_full_refresh_of(lake: Path, home: Path, monkeypatch) -> dict[str, list]
 def test_update_matches_brute_force_and_dbt(tmp_path, monkeypatch):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path / "home"))
     lake = config.paths().lake
-    days = [START + timedelta(days=d) for d in range(33)]
+    days = [START + timedelta(days=d) for d in range(34)]
     events = random_views(3, [d.isoformat() for d in days[:30]], users=25, per_day=30)
     write_lake(lake, events)
 
@@ -141,12 +141,18 @@ def test_update_matches_brute_force_and_dbt(tmp_path, monkeypatch):
     )
     _check(events, days[31])
 
-    # and the next new day goes by the delta again
-    new = random_views(5, [days[32].isoformat()], users=25, per_day=30)
-    write_events(lake, new)
-    events += new
-    assert uam_update.update_once()["kind"] == "delta"
-    _check(events, days[32])
+    # and the next new day goes by the delta again; with totals kept between days (as --watch
+    # does) the first update moves the window in SQL and keeps its totals, the next in memory
+    totals = uam_update.Totals()
+    for seed, day, in_memory in ((5, days[32], False), (6, days[33], True)):
+        new = random_views(seed, [day.isoformat()], users=25, per_day=30)
+        write_events(lake, new)
+        events += new
+        result = uam_update.update_once(totals=totals)
+        assert (result["kind"], result["window_in_memory"]) == ("delta", in_memory)
+        _check(events, day)
+    reference = _dbt_full_refresh_of(lake, tmp_path / "reference2", monkeypatch)
+    assert _tables(config.paths().warehouse) == reference
 
 
 def _write_day_atomically(lake: Path, events: list[dict], scratch: Path) -> None:
@@ -193,6 +199,7 @@ def test_watch_applies_days_as_they_land_and_waits_for_other_writers(tmp_path, m
         events += new
         result = _next_json(proc)
         assert (result["kind"], result["days"]) == ("delta", ["2026-10-31"])
+        assert result["window_in_memory"]  # from the totals it loaded at start
         _check(events, days[30])
 
         # another writer holds the warehouse (as dbt does during a run): the watcher waits
