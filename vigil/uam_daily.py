@@ -188,8 +188,12 @@ def daily_sorted(lake: Path, days: list[tuple[str, int]], log: Any = None) -> An
 
     def batches():
         for day, rows in days:
-            # ParquetFile.read, not pq.read_table: the dataset layer costs 0.45 s on first use
-            table = pq.ParquetFile(_day_file(lake, day)).read(columns=["user_id", "event_ts"])
+            # ParquetFile.read, not pq.read_table: the dataset layer costs 0.45 s on first use;
+            # pre_buffer coalesces the column chunks' reads: a 3.3M-event day reads in 0.048-0.057 s
+            # over 15 tries, against 0.048-0.146 s without
+            table = pq.ParquetFile(_day_file(lake, day), pre_buffer=True).read(
+                columns=["user_id", "event_ts"]
+            )
             counted = count_sorted_minutes(table.column("user_id"), table.column("event_ts"))
             del table
             if counted is None:

@@ -229,7 +229,15 @@ class Totals:
         values += np.bincount(ids, weights=minutes, minlength=len(values)).astype(np.int64)
         np.maximum(values, 0, out=values)  # a user whose total falls to 0 leaves the table
         kept = np.flatnonzero(values)
-        con.register("__vigil_totals", pa.table({"user_id": kept, "uam": values[kept]}))
+        # Arrow arrays over the numpy buffers: pyarrow's numpy conversion imports pandas (0.26 s)
+        table = pa.Table.from_arrays(
+            [
+                uam_daily._int_array(kept, pa.int64()),
+                uam_daily._int_array(values[kept], pa.int64()),
+            ],
+            names=["user_id", "uam"],
+        )
+        con.register("__vigil_totals", table)
         con.execute(
             f"create or replace table {UAM} as select cast(user_id as bigint) as user_id, "
             f"cast(date '{b}' as date) as as_of, cast(uam as bigint) as uam from __vigil_totals"
@@ -475,7 +483,14 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError, TypeError):
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 1 << 31))
+    if not (mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 1 << 31)):
+        return False
+    import pyarrow as pa
+
+    # pyarrow allocates from its own pool (mimalloc), which hands idle pages back after a moment:
+    # between two days it would have, so Arrow uses glibc's heap too
+    pa.set_memory_pool(pa.system_memory_pool())
+    return True
 
 
 def _warm_up(lake: Path) -> None:
