@@ -14,7 +14,7 @@ import json
 import logging
 from datetime import date
 
-from vigil import config, warehouse
+from vigil import warehouse
 from vigil.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -56,21 +56,15 @@ def histogram(interval: int, as_of: str | None = None) -> dict:
 
 
 def _read_histogram(interval: int, as_of: str | None) -> dict:
-    import duckdb
-
-    with warehouse.access(exclusive=False, purpose="vigil uam"):
-        con = duckdb.connect(str(config.paths().warehouse), read_only=True)
-        try:
-            rows = con.execute(
-                "select lower, upper, users from uam_histogram order by lower"
-            ).fetchall()
-            window_end = con.execute("select max(as_of) from user_active_minutes").fetchone()[0]
-            if window_end is None and as_of is None:  # nobody active: report the lake's last day
-                window_end = con.execute(
-                    "select max(event_date) from stg_lake__event_partitions"
-                ).fetchone()[0]
-        finally:
-            con.close()
+    with warehouse.reading("vigil uam") as con:
+        rows = con.execute(
+            "select lower, upper, users from uam_histogram order by lower"
+        ).fetchall()
+        window_end = con.execute("select max(as_of) from user_active_minutes").fetchone()[0]
+        if window_end is None and as_of is None:  # nobody active: report the lake's last day
+            window_end = con.execute(
+                "select max(event_date) from stg_lake__event_partitions"
+            ).fetchone()[0]
     return {
         "interval_minutes": interval,
         "as_of": str(window_end) if window_end is not None else as_of,

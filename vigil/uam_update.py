@@ -81,7 +81,7 @@ def _require_warehouse() -> config.Paths:
     return paths
 
 
-def connect(read_only: bool = False) -> Any:
+def connect() -> Any:
     """The warehouse with the settings dbt's profile gives it (memory limit, threads, temp
     directory, UTC)."""
     import duckdb
@@ -90,7 +90,6 @@ def connect(read_only: bool = False) -> Any:
     paths.duckdb_temp.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(
         str(paths.warehouse),
-        read_only=read_only,
         config={
             "memory_limit": config.duckdb_memory_limit(),
             "threads": config.duckdb_threads(),
@@ -160,9 +159,7 @@ def plan(con: Any) -> Plan:
 
 
 def _state_key(con: Any) -> tuple | None:
-    row = con.execute(
-        f"select cast(as_of as varchar), cast(built_at as varchar) from {STATE}"
-    ).fetchall()
+    row = con.execute(f"select cast(as_of as varchar), epoch_us(built_at) from {STATE}").fetchall()
     return tuple(row[0]) if len(row) == 1 else None
 
 
@@ -413,13 +410,10 @@ def _update(engine: str, totals: Totals | None) -> dict:
             dbt_vars["uam_interval"] = p.interval
         summary = warehouse.run_dbt("run", DBT_MODELS, dbt_vars=dbt_vars, label="dbt run uam")
         result["dbt_seconds"] = summary["seconds"]
-        con = connect(read_only=True)
-        try:
+        with warehouse.reading("vigil uam-update") as con:
             result["as_of"], result["users"] = con.execute(
                 f"select cast(max(as_of) as varchar), count(*) from {UAM}"
             ).fetchone()
-        finally:
-            con.close()
     result["seconds"] = round(time.perf_counter() - started, 4)
     if p.kind == "dbt":
         log.info(
@@ -527,13 +521,9 @@ def _load_totals() -> Totals:
     another process holds it: the first update then loads them)."""
     totals = Totals()
     try:
-        with warehouse.access(exclusive=False, purpose="vigil uam-update", wait=False):
-            con = connect(read_only=True)
-            try:
-                if _state_key(con) is not None:
-                    totals.load(con)
-            finally:
-                con.close()
+        with warehouse.reading("vigil uam-update", wait=False) as con:
+            if _state_key(con) is not None:
+                totals.load(con)
     except Exception as exc:  # noqa: BLE001 - a missing table or a busy file: load later
         log.info("uam-update: totals not loaded at start (%s)", str(exc).splitlines()[0][:160])
     if totals.key is not None:

@@ -108,6 +108,19 @@ def access(exclusive: bool, purpose: str, wait: bool = True):
         handle.close()  # releases the lock
 
 
+@contextlib.contextmanager
+def reading(purpose: str, wait: bool = True):
+    """A read-only connection to the warehouse, held shared (:func:`access`) until it closes."""
+    import duckdb
+
+    with access(exclusive=False, purpose=purpose, wait=wait):
+        con = duckdb.connect(str(config.paths().warehouse), read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # dbt invocation
 
@@ -345,16 +358,10 @@ def build(
 
 def _add_table_rows(summary: dict) -> None:
     """dbt-duckdb reports no rows_affected: read the built tables' row counts from DuckDB."""
-    import duckdb
-
-    with access(exclusive=False, purpose="count built rows"):
-        con = duckdb.connect(str(config.paths().warehouse), read_only=True)
-        try:
-            sizes = dict(
-                con.execute("select table_name, estimated_size from duckdb_tables()").fetchall()
-            )
-        finally:
-            con.close()
+    with reading("count built rows") as con:
+        sizes = dict(
+            con.execute("select table_name, estimated_size from duckdb_tables()").fetchall()
+        )
     for name, node in summary["nodes"].items():
         if node["rows"] is None and name in sizes:
             node["rows"] = int(sizes[name])
@@ -368,26 +375,21 @@ def export_features(tables: tuple[str, ...] = EXPORTED_TABLES) -> dict[str, int]
     so a table whose tests fail is never published; each file is written beside its final name
     and renamed, so Feast never reads half a file.
     """
-    import duckdb
 
     out_dir = config.paths().features
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    with access(exclusive=False, purpose="export features"):
-        con = duckdb.connect(str(config.paths().warehouse), read_only=True)
-        try:
-            con.execute("set TimeZone = 'UTC'")
-            for table in tables:
-                final = out_dir / f"{table}.parquet"
-                partial = out_dir / f".{table}.parquet.partial"
-                con.execute(
-                    f"copy (select * from main.{table}) to '{partial}' "
-                    "(format parquet, compression zstd, row_group_size 122880)"
-                )
-                os.replace(partial, final)
-                counts[table] = con.execute(f"select count(*) from main.{table}").fetchone()[0]
-        finally:
-            con.close()
+    with reading("export features") as con:
+        con.execute("set TimeZone = 'UTC'")
+        for table in tables:
+            final = out_dir / f"{table}.parquet"
+            partial = out_dir / f".{table}.parquet.partial"
+            con.execute(
+                f"copy (select * from main.{table}) to '{partial}' "
+                "(format parquet, compression zstd, row_group_size 122880)"
+            )
+            os.replace(partial, final)
+            counts[table] = con.execute(f"select count(*) from main.{table}").fetchone()[0]
     log.info(
         "exported %d feature tables to %s: %s",
         len(counts),

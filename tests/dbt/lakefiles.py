@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -128,3 +128,14 @@ def write_lake(
     pq.write_table(
         pa.Table.from_pylist(labels or [], schema=LABEL_SCHEMA), lake / "labels" / "labels.parquet"
     )
+
+
+def brute_force_uam(events: list[dict], as_of: date) -> dict[int, int]:
+    """User Active Minutes over the 30 days ending ``as_of``, by brute force: a set of distinct
+    minutes per user, straight from the event rows (no daily decomposition)."""
+    minutes: dict[int, set] = defaultdict(set)
+    for e in events:
+        ts = e["event_ts"]
+        if as_of - timedelta(days=29) <= ts.date() <= as_of:
+            minutes[e["user_id"]].add(ts.replace(second=0, microsecond=0))
+    return {u: len(m) for u, m in minutes.items()}

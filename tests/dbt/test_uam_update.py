@@ -12,13 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
-from lakefiles import event, random_views, write_events, write_lake
+from lakefiles import brute_force_uam, event, random_views, write_events, write_lake
 
 from vigil import config, uam_update, warehouse
 from vigil.errors import UserError
@@ -42,15 +42,6 @@ COMPARED = {
 }
 
 
-def _brute_force(events: list[dict], as_of: date) -> dict[int, int]:
-    minutes: dict[int, set] = defaultdict(set)
-    for e in events:
-        ts = e["event_ts"]
-        if as_of - timedelta(days=29) <= ts.date() <= as_of:
-            minutes[e["user_id"]].add(ts.replace(second=0, microsecond=0))
-    return {u: len(m) for u, m in minutes.items()}
-
-
 def _histogram(uam: dict[int, int], s: int) -> list[tuple[int, int, int]]:
     counts = Counter(v // s for v in uam.values())
     return [(k * s, (k + 1) * s, counts.get(k, 0)) for k in range(max(counts) + 1)]
@@ -71,7 +62,7 @@ def _tables(db: Path) -> dict[str, list]:
 
 def _check(events: list[dict], as_of: date) -> None:
     got = _tables(config.paths().warehouse)
-    expected = _brute_force(events, as_of)
+    expected = brute_force_uam(events, as_of)
     assert {u: n for u, _, n in got["user_active_minutes"]} == expected
     assert {a for _, a, _ in got["user_active_minutes"]} == {as_of}
     assert got["uam_histogram"] == _histogram(expected, INTERVAL)

@@ -4,12 +4,11 @@ count of distinct minutes over the lake events, and the path taken is read from 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pytest
-from lakefiles import event, random_views, write_events, write_lake
+from lakefiles import brute_force_uam, event, random_views, write_events, write_lake
 
 from vigil import config, warehouse
 
@@ -20,15 +19,6 @@ MODELS = [
     "user_active_minutes",
 ]
 START = date(2026, 10, 1)
-
-
-def _brute_force(events: list[dict], as_of: date) -> dict[int, int]:
-    minutes: dict[int, set] = defaultdict(set)
-    for e in events:
-        ts = e["event_ts"]
-        if as_of - timedelta(days=29) <= ts.date() <= as_of:
-            minutes[e["user_id"]].add(ts.replace(second=0, microsecond=0))
-    return {u: len(m) for u, m in minutes.items()}
 
 
 def _run(as_of: date | None = None, engine: str = "auto") -> str:
@@ -59,18 +49,18 @@ def test_window_moves_by_delta_only_when_exact(tmp_path, monkeypatch):
 
     # first build: the full sum; as_of defaults to the latest lake day
     _run()
-    assert _table(days[29]) == _brute_force(events, days[29])
+    assert _table(days[29]) == brute_force_uam(events, days[29])
 
     # two new days: the window moves 10-30 -> 11-01 by a delta (two days leave, two enter)
     new = random_views(4, [d.isoformat() for d in days[30:32]], users=25, per_day=30)
     write_events(lake, new)
     events += new
     assert "window moved by delta 2026-10-30 -> 2026-11-01" in _run()
-    assert _table(days[31]) == _brute_force(events, days[31])
+    assert _table(days[31]) == brute_force_uam(events, days[31])
 
     # nothing new: a zero-day delta, same table
     assert "window moved by delta 2026-11-01 -> 2026-11-01" in _run()
-    assert _table(days[31]) == _brute_force(events, days[31])
+    assert _table(days[31]) == brute_force_uam(events, days[31])
 
     # a late event for 10-15, inside the window: its old counts are gone, so the full sum
     day15 = [e for e in events if e["event_ts"].date() == days[14]]
@@ -78,19 +68,19 @@ def test_window_moves_by_delta_only_when_exact(tmp_path, monkeypatch):
     write_events(lake, day15 + late)
     events += late
     assert "full 30-day sum" in _run()
-    assert _table(days[31]) == _brute_force(events, days[31])
+    assert _table(days[31]) == brute_force_uam(events, days[31])
 
     # as_of moves back: full; then forward by 5 days with nothing rewritten: delta
     assert "full 30-day sum" in _run(as_of=days[19])
-    assert _table(days[19]) == _brute_force(events, days[19])
+    assert _table(days[19]) == brute_force_uam(events, days[19])
     assert "window moved by delta 2026-10-20 -> 2026-10-25" in _run(as_of=days[24])
-    assert _table(days[24]) == _brute_force(events, days[24])
+    assert _table(days[24]) == brute_force_uam(events, days[24])
 
     # the SQL daily model does not keep the days table: the next sums are full, until the Python
     # model has rebuilt it and user_active_minutes has seen it once
     _run(as_of=days[25], engine="sql")
-    assert _table(days[25]) == _brute_force(events, days[25])
+    assert _table(days[25]) == brute_force_uam(events, days[25])
     assert "full 30-day sum" in _run(as_of=days[26])
-    assert _table(days[26]) == _brute_force(events, days[26])
+    assert _table(days[26]) == brute_force_uam(events, days[26])
     assert "window moved by delta 2026-10-27 -> 2026-10-28" in _run(as_of=days[27])
-    assert _table(days[27]) == _brute_force(events, days[27])
+    assert _table(days[27]) == brute_force_uam(events, days[27])
