@@ -38,7 +38,7 @@ bench: setup
 	$(BIN)/python -m bench
 
 airflow: setup
-	$(BIN)/python -m vigil.airflow_ui
+	$(BIN)/python -m vigil.orchestration.ui
 
 lint: setup
 	$(BIN)/ruff check vigil training dags tests bench

@@ -220,7 +220,7 @@ def pandas_pit(entity_df, features_dir: Path):
     """Baseline: the point-in-time join with pandas merge_asof (backward, ttl as tolerance)."""
     import pandas as pd
 
-    from vigil.features import MODERATION_V1_FEATURES
+    from vigil.serving.features import MODERATION_V1_FEATURES
 
     out = entity_df.sort_values("event_timestamp").reset_index(drop=True)
     for view, key, ttl in (
@@ -269,8 +269,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     os.environ["VIGIL_HOME"] = str(root)
     os.environ["VIGIL_FEAST_PROJECT"] = f"vigil_bench_{os.getpid()}"
-    from vigil import config, features
-
+    from vigil import config
+    from vigil.serving import features
     results: dict = {"params": vars(args), "online": {}, "historical": {}}
     try:
         meta = synthetic_marts(config.paths().features, args.posts, args.users, args.seed)

@@ -36,11 +36,11 @@ spec = json.loads(sys.argv[1])
 os.environ["VIGIL_HOME"] = spec["home"]
 t0 = time.perf_counter()
 if spec["stage"] == "simulate":
-    from vigil.simulate import simulate
+    from sim.world import simulate
     out = simulate(spec["raw"], users=spec["users"], days=spec["days"], seed=spec["seed"],
                    progress=False)
 else:
-    from vigil.ingest import ingest
+    from vigil.lake.ingest import ingest
     out = ingest(spec["raw"], day=spec.get("day"), fast=spec.get("fast", True))
 seconds = time.perf_counter() - t0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

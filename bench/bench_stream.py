@@ -55,8 +55,8 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
 
     The machine is shared, so each path runs in every round and keeps its best round.
     """
-    from vigil import ingest
-    from vigil.stream_state import StreamState, file_limit_us, parse_event
+    from vigil.lake import ingest
+    from vigil.stream.state import StreamState, file_limit_us, parse_event
 
     lines = _lines(raw, limit)
     limits = [file_limit_us(rel) for rel, _ in lines]
@@ -110,7 +110,7 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
 _MEASURE_LOADED = """
 import gc, json, sys, psutil
 from pathlib import Path
-from vigil.stream_state import StreamState, _deep_size
+from vigil.stream.state import StreamState, _deep_size
 proc = psutil.Process(); gc.collect(); rss0 = proc.memory_info().rss
 state = StreamState(Path(sys.argv[1]), memory_budget_bytes=1 << 40)
 gc.collect(); rss1 = proc.memory_info().rss
@@ -129,7 +129,7 @@ def _rss() -> int:
 
 def bench_memory(state_path: Path, clone_users: int) -> dict:
     """Bytes per user of the checkpointed state, as loaded, and cloned to ``clone_users`` users."""
-    from vigil.stream_state import SEEN_ID_BYTES, StreamState, UserState, _deep_size
+    from vigil.stream.state import SEEN_ID_BYTES, StreamState, UserState, _deep_size
 
     tmp = state_path.parent / "mem"
     tmp.mkdir(exist_ok=True)
@@ -180,15 +180,15 @@ def bench_memory(state_path: Path, clone_users: int) -> dict:
 
 def bench_lag(raw: Path, rate: float, seconds: float, checkpoint_seconds: float) -> dict:
     """Replay into Redis at ``rate`` while the processor pushes to Feast; lag percentiles."""
-    from vigil import features
-    from vigil.stream import RunOptions, process
+    from vigil.serving import features
+    from vigil.stream.processor import RunOptions, process
 
     features.apply()
     key = f"vigil-bench-stream:{uuid.uuid4().hex[:8]}"
     partitions = 4
     limit = int(rate * seconds)
     code = (
-        "import sys; from vigil.stream import replay; "
+        "import sys; from vigil.stream.processor import replay; "
         f"replay({str(raw)!r}, {rate}, sink='redis', stream_key={key!r}, partitions={partitions}, "
         f"batch=100, limit={limit})"
     )
@@ -212,7 +212,6 @@ def bench_lag(raw: Path, rate: float, seconds: float, checkpoint_seconds: float)
         import redis
 
         from vigil import config
-
         host, _, port = config.redis_url().partition(":")
         redis.Redis(host=host, port=int(port or 6379)).delete(
             *[f"{key}:{p}" for p in range(partitions)]
@@ -254,8 +253,8 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         if affinity:
             os.sched_setaffinity(0, {min(affinity)})  # one core
-        from vigil.simulate import simulate
-        from vigil.stream import RunOptions, process
+        from sim.world import simulate
+        from vigil.stream.processor import RunOptions, process
 
         raw = root / "raw"
         t = time.perf_counter()

@@ -389,7 +389,6 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     from vigil import config
-
     bench_home = (args.dir or config.paths().home / "bench" / "uam").resolve()
     users = args.users or max(args.events // 100, 10)
     memory_limit = args.memory_limit or config.duckdb_memory_limit()
@@ -499,7 +498,7 @@ def main(argv: list[str] | None = None) -> dict:
         "-c",
         textwrap.dedent(f"""
         import json, sys
-        from vigil import warehouse
+        from vigil.warehouse import dbt as warehouse
         engine = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--engine=")), "auto")
         s = warehouse.run_dbt("run", {select!r}, full_refresh="--full-refresh" in sys.argv,
                               dbt_vars={{"as_of": "{as_of}", "uam_daily_engine": engine}})

@@ -48,10 +48,10 @@ def _run_args(context) -> tuple[str, str | None, bool]:
 
 def _gate(stage: str, context) -> dict:
     day, _, backfill = _run_args(context)
-    from vigil.airflow_env import fail_fast, to_xcom
+    from vigil.orchestration.airflow_env import fail_fast, to_xcom
 
     try:
-        from vigil.quality import run_gate
+        from vigil.quality.gate import run_gate
 
         return to_xcom(run_gate(stage, run_date=None if backfill else day))
     except Exception as exc:
@@ -60,10 +60,10 @@ def _gate(stage: str, context) -> dict:
 
 def _build(stage: str, context) -> dict:
     day, _, backfill = _run_args(context)
-    from vigil.airflow_env import fail_fast, to_xcom
+    from vigil.orchestration.airflow_env import fail_fast, to_xcom
 
     try:
-        from vigil.warehouse import build
+        from vigil.warehouse.dbt import build
 
         return to_xcom(build(stage, as_of=None if backfill else day))
     except Exception as exc:
@@ -89,12 +89,12 @@ def _build(stage: str, context) -> dict:
 def vigil_daily():
     @task(outlets=[LAKE_EVENTS])
     def ingest(**context) -> dict:
-        from vigil.airflow_env import fail_fast, to_xcom
         from vigil.config import paths
+        from vigil.orchestration.airflow_env import fail_fast, to_xcom
 
         day, raw_dir, backfill = _run_args(context)
         try:
-            from vigil.ingest import ingest as ingest_raw
+            from vigil.lake.ingest import ingest as ingest_raw
 
             return to_xcom(ingest_raw(raw_dir or paths().raw, day=None if backfill else day))
         except Exception as exc:
@@ -122,10 +122,10 @@ def vigil_daily():
 
     @task
     def feast_materialize(**context) -> dict:
-        from vigil.airflow_env import fail_fast, to_xcom
+        from vigil.orchestration.airflow_env import fail_fast, to_xcom
 
         try:
-            from vigil.features import apply, materialize
+            from vigil.serving.features import apply, materialize
 
             apply()
             return to_xcom(materialize())
@@ -138,7 +138,7 @@ def vigil_daily():
 
     @task(outlets=[SCORES])
     def score(**context) -> dict:
-        from vigil.airflow_env import fail_fast, to_xcom
+        from vigil.orchestration.airflow_env import fail_fast, to_xcom
 
         day, _, _ = _run_args(context)
         try:

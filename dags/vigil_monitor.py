@@ -2,7 +2,7 @@
 
 check_drift -> emit_drift_alert
 
-``check_drift`` runs every check of ``vigil.monitor`` for the day (feature PSI/KS, text OOV, the
+``check_drift`` runs every check of ``vigil.monitor.drift`` for the day (feature PSI/KS, text OOV, the
 champion's score PSI, report rate, moderator-confirmed share of the champion's removals) and stores them in ``monitor/checks.parquet`` (a time series) and
 any alert rows in ``monitor/alerts.parquet``. ``emit_drift_alert`` has the drift-alert Asset
 (``vigil://monitor/drift_alert``) as its outlet: it succeeds, emitting an Asset event that
@@ -11,7 +11,7 @@ emitted. The Asset event schedules ``vigil_train`` (retrain + champion/challenge
 
 Keyed by the logical date (``ds``) like ``vigil_daily`` (runs at 02:00 UTC, after the day's load);
 re-running a day replaces its rows. Params: ``day`` (YYYY-MM-DD override) and ``thresholds``
-(path of a JSON file overriding ``vigil.monitor.DriftThresholds``).
+(path of a JSON file overriding ``vigil.monitor.drift.DriftThresholds``).
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def vigil_monitor():
 
         from airflow.sdk.exceptions import AirflowFailException
 
-        from vigil import monitor
         from vigil.errors import UserError
+        from vigil.monitor import drift as monitor
 
         day = _day(context)
         path = context["params"].get("thresholds")

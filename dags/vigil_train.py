@@ -59,7 +59,7 @@ def _drift_events(context) -> list:
 def vigil_train():
     @task(outlets=[MODEL], execution_timeout=timedelta(hours=2))
     def train_evaluate_register(**context) -> dict:
-        from vigil.airflow_env import fail_fast, to_xcom
+        from vigil.orchestration.airflow_env import fail_fast, to_xcom
 
         try:
             drift = _drift_events(context)

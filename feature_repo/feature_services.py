@@ -4,7 +4,7 @@ from feast import FeatureService
 from feature_views import creator_context_fv, post_behavior_fv, user_activity_fv
 
 # moderation_v1: the harmful-content models (training/). Keep in step with
-# vigil.features.MODERATION_V1_FEATURES (a test checks they agree).
+# vigil.serving.features.MODERATION_V1_FEATURES (a test checks they agree).
 moderation_v1 = FeatureService(
     name="moderation_v1",
     features=[

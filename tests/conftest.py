@@ -2,8 +2,12 @@
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
+
+# Shared test helpers (lake files, quality data, Airflow helpers) are imported by module name.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 # pytest-xdist workers (make test runs two) start from a __main__ without __file__; pyspark's
 # pyspark.sql.connect, which great_expectations imports, takes that for a doctest run and calls

@@ -4,7 +4,7 @@ Why: the labeling queues (``reported``, and a 0.4% ``random`` audit, weight ~250
 of the benign posts nobody reported, so near a candidate threshold the label-based precision rests
 on a handful of heavy-weight labels and is far too optimistic or noisy. The audit sends, per model,
 a budgeted sample of validation posts stratified by that model's score to human review
-(:class:`vigil.review.ReviewQueue`), and the threshold rule uses those labels with their
+(:class:`sim.moderators.ReviewQueue`), and the threshold rule uses those labels with their
 Horvitz-Thompson weights.
 
 Design (per model, on the per-post maximum raw score over its scoring events, validation days only):

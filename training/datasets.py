@@ -2,7 +2,7 @@
 
 A real system scores a post when it is created (no behavior yet) and re-scores it later (by default
 +1 h, +6 h, +24 h). Every example takes its features from Feast's point-in-time retrieval
-(``vigil.features.historical_features``, feature service ``moderation_v1``) as of its scoring time,
+(``vigil.serving.features.historical_features``, feature service ``moderation_v1``) as of its scoring time,
 and its text from the ``posts`` mart. Posts are split by the day they were created: earliest days
 train, then validation, then test. Targets that are not features (the post's eventual views and
 observed report rate, and the view timelines used by the replay) come from the ``post_behavior``
@@ -144,10 +144,10 @@ def add_missing_indicators(
 
 def _default_historical_features() -> Callable[..., pd.DataFrame]:
     try:
-        from vigil.features import historical_features
+        from vigil.serving.features import historical_features
     except ImportError as exc:
         raise UserError(
-            f"vigil.features.historical_features is not available ({exc}): build the feature store first."
+            f"vigil.serving.features.historical_features is not available ({exc}): build the feature store first."
         ) from None
     return historical_features
 

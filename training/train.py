@@ -128,10 +128,10 @@ def score_audit(ts: TrainingSet, cfg: TrainConfig, base, heavy, student) -> dict
     Returns None (the caller falls back to the queue labels) when there is no population or no
     review queue. Reads only validation-day labels: queue labels and review-queue verdicts.
     """
+    from sim.moderators import ReviewQueue
     from training import audit
     from vigil.config import paths
     from vigil.errors import UserError
-    from vigil.review import ReviewQueue
 
     pop = ts.population
     if pop is None or pop.empty:

@@ -10,39 +10,59 @@ import argparse
 import importlib
 import logging
 import sys
+from importlib.metadata import entry_points
 
 from vigil.errors import UserError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "simulate": ("vigil.simulate", "write 30 days of simulated social-network logs"),
-    "ingest": ("vigil.ingest", "load raw log files into the Parquet lake (quarantining bad rows)"),
-    "dbt": ("vigil.warehouse", "run dbt build for one stage (staging, marts, all)"),
-    "uam": ("vigil.uam", "print the User Active Minutes histogram"),
-    "uam-update": ("vigil.uam_update", "apply new lake days to the UAM tables (--watch: resident)"),
-    "validate": ("vigil.quality", "run the Great Expectations gate for one stage"),
-    "features": ("vigil.features", "Feast: apply, materialize, serve, get online features"),
-    "stream": ("vigil.stream", "stream processor: live UAM and creator tallies"),
+    "ingest": ("vigil.lake.ingest", "load raw log files into the Parquet lake (quarantining bad rows)"),
+    "dbt": ("vigil.warehouse.dbt", "run dbt build for one stage (staging, marts, all)"),
+    "uam": ("vigil.uam.query", "print the User Active Minutes histogram"),
+    "uam-update": ("vigil.uam.update", "apply new lake days to the UAM tables (--watch: resident)"),
+    "validate": ("vigil.quality.gate", "run the Great Expectations gate for one stage"),
+    "features": ("vigil.serving.features", "Feast: apply, materialize, serve, get online features"),
+    "stream": ("vigil.stream.processor", "stream processor: live UAM and creator tallies"),
     "train": ("training.train", "build the training set and train the harmful-content models"),
     "evaluate": ("training.evaluate", "evaluate a registered model and write the HTML report"),
     "models": ("training.registry", "list, promote and roll back registered models"),
     "score": ("training.score", "score a day's posts with the champion model"),
-    "monitor": ("vigil.monitor", "drift checks against the champion's training reference"),
-    "pipeline": ("vigil.pipeline", "run the whole pipeline (what `make run` calls)"),
+    "monitor": ("vigil.monitor.drift", "drift checks against the champion's training reference"),
 }
 
 
+PLUGIN_GROUP = "vigil.commands"
+
+
+def _plugin_commands() -> dict[str, tuple[str, str]]:
+    """Commands other installed packages add (entry points in the ``vigil.commands`` group).
+
+    Each entry point names a ``{name: (module, help)}`` table; the simulator (``sim``) adds
+    ``simulate`` and ``pipeline`` this way, so the platform never imports it.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        for name, spec in ep.load().items():
+            found.setdefault(name, tuple(spec))
+    return found
+
+
+def commands() -> dict[str, tuple[str, str]]:
+    return {**_plugin_commands(), **COMMANDS}
+
+
 def _build_root() -> argparse.ArgumentParser:
+    table = commands()
     parser = argparse.ArgumentParser(
         prog="vigil",
         description="Vigil: trust-and-safety ML data platform.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="commands:\n"
-        + "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
+        + "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in table.items())
         + "\n\nRun `vigil COMMAND --help` for a command's options.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND", help="see below")
+    parser.add_argument("command", choices=list(table), metavar="COMMAND", help="see below")
     return parser
 
 
@@ -56,15 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     while argv and argv[0] in ("-v", "--verbose"):
         verbose = True
         argv.pop(0)
-    if not argv or argv[0] not in COMMANDS:
+    table = commands()
+    if not argv or argv[0] not in table:
         root.print_usage(sys.stderr)
         got = argv[0] if argv else "nothing"
         print(
-            f"vigil: unknown command {got!r}: choose one of {', '.join(COMMANDS)}.", file=sys.stderr
+            f"vigil: unknown command {got!r}: choose one of {', '.join(table)}.", file=sys.stderr
         )
         return 2
     name, rest = argv[0], argv[1:]
-    module_name, help_ = COMMANDS[name]
+    module_name, help_ = table[name]
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -1,4 +1,4 @@
-"""The score audit (training.audit), the review queue (vigil.review) and the audit-based threshold
+"""The score audit (training.audit), the review queue (sim.moderators) and the audit-based threshold
 on hand-made scores and labels, against hand-computed values."""
 
 import json
@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.moderators import ReviewQueue
 from training import audit
 from training.calibrate import bootstrap_removal_threshold
 from training.config import load
 from training.train import queue_threshold
 from vigil.errors import UserError
-from vigil.review import ReviewQueue
 
 
 def ten_posts():

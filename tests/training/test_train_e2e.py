@@ -38,9 +38,11 @@ def test_models_on_hand_made_set(vigil_home, synthetic_set):
 @pytest.mark.slow
 def test_dry_run_through_simulation_lake_dbt_and_feast(vigil_home):
     """simulate -> ingest -> dbt -> Feast -> train(dry_run=True) -> score_day, all real."""
-    from vigil import config, features, warehouse
-    from vigil.ingest import ingest
-    from vigil.simulate import simulate
+    from sim.world import simulate
+    from vigil import config
+    from vigil.lake.ingest import ingest
+    from vigil.serving import features
+    from vigil.warehouse import dbt as warehouse
 
     raw = config.paths().raw
     simulate(raw, users=1500, days=6, seed=7, progress=False)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from vigil.cli import COMMANDS
+from vigil.cli import commands
+
+COMMANDS = commands()
 
 VIGIL = Path(sys.executable).parent / "vigil"
 

@@ -19,8 +19,7 @@ def model(dbt, session):
         unique_key=["activity_date"],
         on_schema_change="fail",
     )
-    from vigil import uam_daily
-
+    from vigil.uam import daily as uam_daily
     dbt.ref("stg_lake__event_activity")  # lineage: the lake's activity stream, read per day below
     partitions = dbt.ref("stg_lake__event_partitions")
     session.register("__vigil_event_partitions", partitions)

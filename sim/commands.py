@@ -1,0 +1,6 @@
+"""The simulator's subcommands, added to ``vigil`` through the ``vigil.commands`` entry point."""
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("sim.world", "write 30 days of simulated social-network logs"),
+    "pipeline": ("sim.pipeline", "simulate a world and run the whole pipeline (what `make run` calls)"),
+}

@@ -1,0 +1,252 @@
+"""``make airflow``: the Airflow UI on Vigil's DAGs (``python -m vigil.orchestration.ui``).
+
+Starts ``airflow standalone`` (API server + UI, scheduler, DAG processor, triggerer) bound to
+127.0.0.1 with LocalExecutor, parallelism 4 and no example DAGs, in its own process group, so
+Ctrl-C stops every child: SIGTERM to the group, SIGKILL after a timeout. Signing in is required
+(SimpleAuthManager, user ``admin``); the generated password stays in a file under
+``AIRFLOW_HOME`` and is never printed. Standalone's own output (which includes the password) goes
+to a private log file, not the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from vigil.errors import UserError
+from vigil.orchestration import airflow_env
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Standalone:
+    """A running ``airflow standalone`` process group."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+    password_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pgid(self) -> int:
+        return self.process.pid  # start_new_session=True: the leader's pid is the group id
+
+    def password(self) -> str:
+        """The generated admin password (for programs; never print it)."""
+        data = json.loads(self.password_file.read_text())
+        return data[airflow_env.ADMIN_USER]
+
+    def token(self, timeout: float = 30) -> str:
+        """A JWT from ``POST /auth/token``."""
+        body = json.dumps({"username": airflow_env.ADMIN_USER, "password": self.password()})
+        request = urllib.request.Request(
+            f"{self.url}/auth/token",
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())["access_token"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start(
+    port: int = 8080,
+    *,
+    worker_log_port: int | None = None,
+    trigger_log_port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Standalone:
+    """Migrate if needed, then start ``airflow standalone`` in a new process group."""
+    if not _port_free(port):
+        raise UserError(f"Port {port} on 127.0.0.1 is in use: stop what runs there or pass --port.")
+    env = airflow_env.build_env(
+        api_port=port,
+        worker_log_port=worker_log_port or 8793,
+        trigger_log_port=trigger_log_port or 8794,
+        extra=extra_env,
+    )
+    airflow_env.ensure_ready(env)
+    home = airflow_env.airflow_home()
+    log_path = home / "logs" / "standalone.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # The log holds the generated password: readable by the owner only.
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as log_file:
+        process = subprocess.Popen(
+            [str(airflow_env.airflow_bin()), "standalone"],
+            env=env,
+            cwd=str(home),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    log.info("airflow standalone started: pid/pgid %d, port %d", process.pid, port)
+    return Standalone(process, port, log_path, airflow_env.password_file())
+
+
+def wait_healthy(server: Standalone, timeout: float = 240, progress: bool = False) -> None:
+    """Wait until ``/api/v2/monitor/health`` answers and the password file exists."""
+    deadline = time.monotonic() + timeout
+    last_report = time.monotonic()
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"airflow standalone exited with {server.process.returncode}; see {server.log_path}"
+            )
+        try:
+            with urllib.request.urlopen(f"{server.url}/api/v2/monitor/health", timeout=5) as r:
+                health = json.loads(r.read())
+            if (
+                health.get("scheduler", {}).get("status") == "healthy"
+                and server.password_file.exists()
+            ):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+            pass
+        if progress and time.monotonic() - last_report > 10:
+            print("  ... starting (scheduler, API server, DAG processor, triggerer)", flush=True)
+            last_report = time.monotonic()
+        time.sleep(2)
+    raise TimeoutError(
+        f"airflow standalone was not healthy after {timeout:.0f}s; see {server.log_path}"
+    )
+
+
+def stop(server: Standalone, timeout: float = 45) -> None:
+    """SIGTERM the whole process group, SIGKILL whatever is left after ``timeout`` seconds."""
+    pgid = server.pgid
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        server.process.poll()
+        if not _group_alive(pgid):
+            break
+        time.sleep(0.5)
+    else:
+        log.warning("airflow standalone ignored SIGTERM for %.0fs: SIGKILL", timeout)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    # SIGKILL is delivered asynchronously: wait until the group has no live member.
+    deadline = time.monotonic() + 15
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Zombies keep the group "alive" for killpg(0): count only live members.
+    return bool(group_members(pgid))
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group."""
+    import psutil
+
+    members = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)
+        except (ProcessLookupError, psutil.Error, OSError):
+            continue
+    return members
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vigil.orchestration.ui", description="Airflow UI on Vigil's DAGs (Ctrl-C stops)"
+    )
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        server = start(args.port)
+    except UserError as exc:
+        print(f"vigil airflow: error: {exc}", file=sys.stderr)
+        return 2
+    stopping = False
+
+    def on_term(signum, frame):  # `kill <pid>` stops the group too
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    # Started in the background SIGINT may be inherited as ignored: make Ctrl-C always stop.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        print(f"Starting Airflow (log: {server.log_path}) ...", flush=True)
+        wait_healthy(server, progress=True)
+        print(
+            f"\nAirflow UI: {server.url}\n"
+            f"  user:     {airflow_env.ADMIN_USER}\n"
+            f"  password: in {server.password_file} (generated; not printed here)\n"
+            f"  DAGs:     vigil_daily, vigil_train (new DAGs start paused: unpause to schedule)\n"
+            f"Ctrl-C stops Airflow.",
+            flush=True,
+        )
+        while server.process.poll() is None:
+            time.sleep(1)
+        print(f"airflow standalone exited ({server.process.returncode}); see {server.log_path}")
+        return 1
+    except KeyboardInterrupt:
+        stopping = True
+        print("\nStopping Airflow ...", flush=True)
+        return 0
+    except (TimeoutError, RuntimeError) as exc:
+        print(f"vigil airflow: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop(server)
+        if stopping:
+            print("Airflow stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,725 @@
+"""State of the stream processor: per-user active-minute bitmaps and creator tallies.
+
+One record per (user, UTC day) holds a 1440-bit bitmap of the minutes the user was active plus the
+tallies the user *received* that day (reports, dislikes, blocks, mutes, shares, views), the posts
+they authored and the countries they logged in from. Windowed features are sums over day records,
+so a 30-day window is "the current UTC day and the 29 before it" -- exactly the window of the
+batch row ``user_activity``/``creator_context`` whose ``event_timestamp`` is the next midnight.
+
+Durability: the whole state, the set of event_ids seen within the lateness horizon, the counters
+and the input position live in one SQLite file (``stream/state.sqlite``). A checkpoint writes what
+changed plus the input position in ONE transaction, so after a crash (kill -9 at any point) the
+restarted processor resumes from a position that matches its state exactly: every event takes
+effect once. The in-memory copy is a write-back cache bounded by a memory budget; beyond it, user
+records are evicted after a checkpoint and read back from SQLite on their next event.
+
+Memory (bench/bench_stream.py, simulated month, 11 day records per user on average): about 4.2 KB
+per user of state (mostly the day lists and their 1440-bit ints), so 1M users need ~3.9 GiB;
+seen event_ids in the 48 h lateness horizon add ~2.5 KB per user.
+Default budget ``VIGIL_STREAM_MEMORY_BUDGET_MB=2048``: seen ids may use a quarter of it, beyond
+that duplicates are looked up in the checkpoint's (day, event_id) index; users fill the rest, and
+the least recently used records beyond it live only in SQLite (~3.3 KB per user on disk).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import sys
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+MINUTES_PER_DAY = 1440
+BITMAP_BYTES = MINUTES_PER_DAY // 8  # 180
+WINDOW_DAYS = 30
+SHORT_WINDOW_DAYS = 7
+
+# A day record is a list: [minute bitmap (int), reports, dislikes, blocks, mutes, shares, views,
+# posts authored, login countries]. Lists beat objects on memory and speed here. Countries are
+# one interned str of 2-letter codes ("US", "USDE") or None: a set would cost ~270 bytes.
+TALLY_COLUMNS = ("reports", "dislikes", "blocks", "mutes", "shares", "views", "posts")
+_POSTS = 7
+_COUNTRIES = 8
+# action done TO a user (the post's author, or the blocked/muted user) -> tally index
+TARGET_TALLY = {"report": 1, "dislike": 2, "block": 3, "mute": 4, "share": 5, "view": 6}
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_HOUR_FILE_RE = re.compile(
+    r"(?:^|/)dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/hour=([0-9]{2})\.jsonl$", re.ASCII
+)
+NO_LIMIT_US = 2**63 - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# time helpers: an event time is an int of milliseconds since 1970-01-01 UTC; a day is an int
+# (days since 1970-01-01), so day = ts_ms // DAY_MS.
+
+
+def day_of(d: date) -> int:
+    return d.toordinal() - _EPOCH_ORDINAL
+
+
+def date_of(day: int) -> date:
+    return date.fromordinal(day + _EPOCH_ORDINAL)
+
+
+def ms_to_datetime(ts_ms: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
+
+
+def file_limit_us(relative_path: str) -> int:
+    """Latest acceptable event_ts (µs) for a raw hour file, as ingest computes it."""
+    from vigil.lake.ingest import FUTURE_SLACK_US
+
+    m = _HOUR_FILE_RE.search(relative_path.replace("\\", "/"))
+    if m is None:
+        return NO_LIMIT_US
+    try:
+        d = date.fromisoformat(m.group(1))
+    except ValueError:
+        return NO_LIMIT_US
+    return (day_of(d) * DAY_MS + int(m.group(2)) * 3_600_000) * 1000 + FUTURE_SLACK_US
+
+
+_validator = None
+INT64_MAX = 2**63 - 1
+_CANONICAL_TS = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", re.ASCII
+)
+_COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
+_ACTIONS = frozenset(
+    (
+        "login",
+        "post",
+        "reply",
+        "view",
+        "like",
+        "share",
+        "dislike",
+        "report",
+        "block",
+        "mute",
+        "follow",
+        "unfollow",
+    )
+)
+_NEEDS_POST = frozenset(("post", "reply", "view", "like", "share", "dislike", "report"))
+_NEEDS_TARGET = frozenset(("block", "mute", "follow", "unfollow"))
+_NEEDS_TEXT = frozenset(("post", "reply"))
+_day_us: dict[str, int] = {}
+
+
+def _exact(raw: bytes, limit_us: int) -> tuple | str:
+    global _validator
+    if _validator is None:
+        from vigil.lake import ingest
+        _validator = (ingest.Bad, ingest.check_event, ingest.parse_line)
+    Bad, check_event, parse_line = _validator
+    try:
+        event_id, ts_us, user_id, action, _post, target, _text, country = check_event(
+            parse_line(raw), limit_us
+        )
+    except Bad as exc:
+        return exc.args[0]
+    return event_id, ts_us // 1000, user_id, action, target, country
+
+
+def _pos_id(v: object) -> bool:
+    return type(v) is int and 0 < v <= INT64_MAX
+
+
+def parse_event(raw: bytes, limit_us: int) -> tuple | str:
+    """Validate one raw line exactly as ``vigil ingest`` does.
+
+    Returns ``(event_id, ts_ms, user_id, action, target_user_id, country)`` or the quarantine
+    reason. ``vigil.lake.ingest.check_event`` is the definition of a valid event: this function only
+    adds a fast path for lines in the canonical form (every field plainly right); anything
+    else, and every rejection, goes through ingest's validator, which decides and names the
+    reason. ``test_fast_path_agrees_with_ingest_validator`` checks the two agree.
+    """
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return _exact(raw, limit_us)
+    if type(obj) is not dict:
+        return _exact(raw, limit_us)
+    g = obj.get
+    event_id, ts, user_id, action = g("event_id"), g("event_ts"), g("user_id"), g("action")
+    post_id, target, text, country = g("post_id"), g("target_user_id"), g("text"), g("country")
+    if not (
+        type(event_id) is str
+        and 1 <= len(event_id) <= 64
+        and event_id.isascii()
+        and type(ts) is str
+        and len(ts) == 24
+        and _CANONICAL_TS.fullmatch(ts)
+        and _pos_id(user_id)
+        and type(action) is str
+        and action in _ACTIONS
+        and (_pos_id(post_id) if post_id is not None else action not in _NEEDS_POST)
+        and (_pos_id(target) if target is not None else action not in _NEEDS_TARGET)
+        and (
+            (type(text) is str and len(text) <= 5000 and (text.isascii() or _utf8_ok(text)))
+            if text is not None
+            else action not in _NEEDS_TEXT
+        )
+        and (
+            (type(country) is str and _COUNTRY.fullmatch(country) is not None)
+            if country is not None
+            else action != "login"
+        )
+    ):
+        return _exact(raw, limit_us)
+    day_us = _day_us.get(ts[:10])
+    if day_us is None:
+        try:
+            day_us = day_of(date.fromisoformat(ts[:10])) * DAY_MS * 1000
+        except ValueError:
+            return _exact(raw, limit_us)
+        if len(_day_us) < 100_000:
+            _day_us[ts[:10]] = day_us
+    h, mi, sec = int(ts[11:13]), int(ts[14:16]), int(ts[17:19])
+    if h > 23 or mi > 59 or sec > 59:
+        return _exact(raw, limit_us)
+    ts_us = day_us + ((h * 60 + mi) * 60 + sec) * 1_000_000 + int(ts[20:23]) * 1000
+    if ts_us > limit_us:
+        return _exact(raw, limit_us)
+    return event_id, ts_us // 1000, user_id, action, target, country
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# features from day records (shared by the push path and the feature table)
+
+USER_ACTIVITY_COLUMNS = ("uam_30d", "active_days_30d", "uam_1d")
+CREATOR_CONTEXT_COLUMNS = (
+    "reports_received_7d",
+    "reports_received_30d",
+    "dislikes_received_7d",
+    "dislikes_received_30d",
+    "blocks_received_7d",
+    "blocks_received_30d",
+    "mutes_received_7d",
+    "mutes_received_30d",
+    "shares_received_7d",
+    "shares_received_30d",
+    "views_received_30d",
+    "posts_authored_30d",
+    "posts_authored_total",
+    "login_countries_30d",
+)
+
+
+def features_of(days: dict[int, list], posts_total: int, last_day: int) -> dict[str, int]:
+    """Windowed features over day records for the window ending with ``last_day`` (inclusive).
+
+    The values are those of the batch row with ``event_timestamp = last_day + 1 day 00:00 UTC``.
+    """
+    uam30 = active = uam1 = 0
+    t7 = [0] * 8
+    t30 = [0] * 8
+    countries: set[str] = set()
+    first30 = last_day - (WINDOW_DAYS - 1)
+    first7 = last_day - (SHORT_WINDOW_DAYS - 1)
+    for day, rec in days.items():
+        if day < first30 or day > last_day:
+            continue
+        bits = rec[0]
+        if bits:
+            n = bits.bit_count()
+            uam30 += n
+            active += 1
+            if day == last_day:
+                uam1 = n
+        for i in range(1, 8):
+            t30[i] += rec[i]
+        if day >= first7:
+            for i in range(1, 8):
+                t7[i] += rec[i]
+        codes = rec[_COUNTRIES]
+        if codes:
+            countries.update(codes[i : i + 2] for i in range(0, len(codes), 2))
+    return {
+        "uam_30d": uam30,
+        "active_days_30d": active,
+        "uam_1d": uam1,
+        "reports_received_7d": t7[1],
+        "reports_received_30d": t30[1],
+        "dislikes_received_7d": t7[2],
+        "dislikes_received_30d": t30[2],
+        "blocks_received_7d": t7[3],
+        "blocks_received_30d": t30[3],
+        "mutes_received_7d": t7[4],
+        "mutes_received_30d": t30[4],
+        "shares_received_7d": t7[5],
+        "shares_received_30d": t30[5],
+        "views_received_30d": t30[6],
+        "posts_authored_30d": t30[_POSTS],
+        "posts_authored_total": posts_total,
+        "login_countries_30d": len(countries),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the state
+
+_SCHEMA = """
+create table if not exists user_day (
+    user_id integer not null, day integer not null, minutes blob not null,
+    reports integer not null, dislikes integer not null, blocks integer not null,
+    mutes integer not null, shares integer not null, views integer not null,
+    posts integer not null, countries text,
+    primary key (user_id, day)) without rowid;
+create table if not exists user_total (user_id integer primary key, posts_total integer not null);
+create table if not exists seen (day integer not null, event_id text not null,
+    primary key (day, event_id)) without rowid;
+create table if not exists offsets (source text primary key, position text not null);
+create table if not exists meta (key text primary key, value text not null);
+create table if not exists push_pending (user_id integer primary key);
+"""
+
+COUNTER_NAMES = ("read", "applied", "bad", "duplicates", "too_late")
+# Memory of one remembered event_id (a short str in a set), measured; seen ids may use up to a
+# quarter of the memory budget, beyond it they are looked up in the checkpoint's index instead.
+SEEN_ID_BYTES = 100
+
+
+class UserState:
+    """One user's day records (day -> list, see module doc) and all-time post count."""
+
+    __slots__ = ("days", "posts_total")
+
+    def __init__(self) -> None:
+        self.days: dict[int, list] = {}
+        self.posts_total = 0
+
+
+def _deep_size(uid: int, u: UserState) -> int:
+    """Bytes one cached user costs: object, dict, day lists, bitmaps, country sets, cache slot."""
+    size = sys.getsizeof(u) + sys.getsizeof(u.days) + sys.getsizeof(uid) + 2 * 8 + 24
+    for rec in u.days.values():  # day keys are shared ints
+        size += sys.getsizeof(rec) + sys.getsizeof(rec[0])
+        size += sum(sys.getsizeof(v) for v in rec[1:8] if v > 256)  # small ints are shared
+        if rec[_COUNTRIES] and len(rec[_COUNTRIES]) > 2:  # one code: an interned, shared str
+            size += sys.getsizeof(rec[_COUNTRIES])
+    return size
+
+
+class StreamState:
+    """The processor's state with its SQLite checkpoint.
+
+    ``owns(user_id)`` restricts which users this processor keeps (one consumer of a partitioned
+    group keeps the users hashed to its partitions); None keeps everyone.
+    """
+
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        lateness_ms: int = 2 * DAY_MS,
+        memory_budget_bytes: int = 2 << 30,
+        owns: Callable[[int], bool] | None = None,
+        track_push: bool = False,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.lateness_ms = int(lateness_ms)
+        self.memory_budget_bytes = int(memory_budget_bytes)
+        self.owns = owns
+        self.track_push = track_push
+        self.con = sqlite3.connect(self.db_path, isolation_level=None)
+        self.con.execute("pragma journal_mode=wal")
+        self.con.execute("pragma synchronous=full")  # a commit survives power loss, not only kill
+        self.con.executescript(_SCHEMA)
+
+        self.users: OrderedDict[int, UserState] = OrderedDict()
+        self.complete = True  # every user in the checkpoint is also in self.users
+        self.bytes_per_user = 1200.0  # refined from samples at every checkpoint
+        self.seen: dict[int, set[str]] = {}
+        self.n_seen = 0
+        self._day_objs: dict[int, int] = {}
+        self.seen_on_disk = False  # True: self.seen holds only ids since the last checkpoint
+        self.new_seen: list[tuple[int, str]] = []
+        self.dirty: set[tuple[int, int]] = set()
+        self.dirty_totals: set[int] = set()
+        self.counters = Counter({name: 0 for name in COUNTER_NAMES})
+        self.bad_reasons: Counter[str] = Counter()
+        self.watermark_ms = -(1 << 62)  # max event_ts applied so far
+        self.wm_day = -(1 << 40)
+        self.positions: dict[str, str] = {}
+        self.expired_through = -(1 << 40)  # days below this were deleted in memory, not yet on disk
+        self.arrivals: list[float] = []  # arrival time of each event applied since the last push
+        self._load()
+
+    # -- loading ------------------------------------------------------------------------------
+    def _load(self) -> None:
+        con = self.con
+        meta = dict(con.execute("select key, value from meta"))
+        if "watermark_ms" in meta:
+            self.watermark_ms = int(meta["watermark_ms"])
+            self.wm_day = self.watermark_ms // DAY_MS
+            self.counters.update(json.loads(meta["counters"]))
+            self.bad_reasons.update(json.loads(meta["bad_reasons"]))
+        self.positions = dict(con.execute("select source, position from offsets"))
+        seen_from = self._seen_from_day()
+        n_seen = con.execute("select count(*) from seen where day >= ?", (seen_from,)).fetchone()[0]
+        if n_seen * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
+            self.seen_on_disk = True
+        else:
+            for day, event_id in con.execute(
+                "select day, event_id from seen where day >= ?", (seen_from,)
+            ):
+                self.seen.setdefault(day, set()).add(event_id)
+            self.n_seen = n_seen
+        max_users = self._max_users()
+        keep_from = self._keep_from_day()
+        for uid, total in con.execute("select user_id, posts_total from user_total"):
+            if len(self.users) >= max_users:
+                self.complete = False
+                break
+            self.users.setdefault(uid, UserState()).posts_total = total
+        rows = con.execute("select * from user_day where day >= ?", (keep_from,))
+        for row in rows if self.complete else ():
+            u = self.users.get(row[0])
+            if u is None:
+                if len(self.users) >= max_users:
+                    self.complete = False
+                    continue
+                u = self.users[row[0]] = UserState()
+            u.days[self._day_objs.setdefault(row[1], row[1])] = _rec_from_row(row)
+        if not self.complete:  # drop the partly loaded users: they load whole on demand
+            self.users.clear()
+        log.info(
+            "stream state %s: %d users loaded%s, %d seen ids, watermark %s",
+            self.db_path,
+            len(self.users),
+            "" if self.complete else " (lazily loaded: over the memory budget)",
+            sum(map(len, self.seen.values())),
+            self.watermark_iso(),
+        )
+
+    def _max_users(self) -> int:
+        users_budget = self.memory_budget_bytes - self.n_seen * SEEN_ID_BYTES
+        return max(1, int(users_budget / self.bytes_per_user))
+
+    def _keep_from_day(self) -> int:
+        """Oldest day still needed: in the window of the current day, or still open to late events."""
+        return min(
+            self.wm_day - (WINDOW_DAYS - 1), (self.watermark_ms - self.lateness_ms) // DAY_MS
+        )
+
+    def _seen_from_day(self) -> int:
+        # an event older than watermark - lateness is rejected before dedup, so older ids can go
+        return (self.watermark_ms - self.lateness_ms) // DAY_MS
+
+    def _user(self, uid: int) -> UserState:
+        u = self.users.get(uid)
+        if u is not None:
+            if not self.complete:
+                self.users.move_to_end(uid)
+            return u
+        u = UserState()
+        if not self.complete:
+            keep_from = self._keep_from_day()
+            for row in self.con.execute(
+                "select * from user_day where user_id = ? and day >= ?", (uid, keep_from)
+            ):
+                u.days[self._day_objs.setdefault(row[1], row[1])] = _rec_from_row(row)
+            total = self.con.execute(
+                "select posts_total from user_total where user_id = ?", (uid,)
+            ).fetchone()
+            if total:
+                u.posts_total = total[0]
+        self.users[uid] = u
+        return u
+
+    def watermark_iso(self) -> str | None:
+        if self.watermark_ms < 0:
+            return None
+        return ms_to_datetime(self.watermark_ms).isoformat(timespec="milliseconds")
+
+    # -- applying events ----------------------------------------------------------------------
+    def apply_line(self, raw: bytes, limit_us: int = NO_LIMIT_US, arrival: float = 0.0) -> None:
+        """Validate one raw line and apply it (or count why not)."""
+        counters = self.counters
+        counters["read"] += 1
+        ev = parse_event(raw, limit_us)
+        if type(ev) is str:
+            counters["bad"] += 1
+            self.bad_reasons[ev] += 1
+            return
+        self.apply_event(ev, arrival)
+
+    def apply_event(self, ev: tuple, arrival: float = 0.0) -> None:
+        event_id, ts_ms, user_id, action, target, country = ev
+        counters = self.counters
+        if ts_ms < self.watermark_ms - self.lateness_ms:
+            counters["too_late"] += 1
+            return
+        day = ts_ms // DAY_MS
+        day = self._day_objs.setdefault(day, day)  # one int object per day, shared by all records
+        seen = self.seen.get(day)
+        if seen is None:
+            seen = self.seen[day] = set()
+        if event_id in seen or (
+            self.seen_on_disk
+            and self.con.execute(
+                "select 1 from seen where day = ? and event_id = ?", (day, event_id)
+            ).fetchone()
+        ):
+            counters["duplicates"] += 1
+            return
+        seen.add(event_id)
+        self.n_seen += 1
+        self.new_seen.append((day, event_id))
+        if ts_ms > self.watermark_ms:
+            self.watermark_ms = ts_ms
+            if day != self.wm_day:
+                self._advance_day(day)
+        counters["applied"] += 1
+        if self.track_push:
+            self.arrivals.append(arrival)
+        owns = self.owns
+        if owns is None or owns(user_id):
+            u = self._user(user_id)
+            rec = u.days.get(day)
+            if rec is None:
+                rec = u.days[day] = [0, 0, 0, 0, 0, 0, 0, 0, None]
+            rec[0] |= 1 << ((ts_ms % DAY_MS) // 60_000)
+            if action == "post":
+                rec[_POSTS] += 1
+                u.posts_total += 1
+                self.dirty_totals.add(user_id)
+            elif action == "login":
+                rec[_COUNTRIES] = _add_country(rec[_COUNTRIES], country)
+            self.dirty.add((user_id, day))
+        if target is not None:
+            idx = TARGET_TALLY.get(action)
+            if idx is not None and (owns is None or owns(target)):
+                t = self._user(target)
+                rec = t.days.get(day)
+                if rec is None:
+                    rec = t.days[day] = [0, 0, 0, 0, 0, 0, 0, 0, None]
+                rec[idx] += 1
+                self.dirty.add((target, day))
+
+    def _advance_day(self, day: int) -> None:
+        """The watermark entered a new day: forget day records and seen ids out of the horizon."""
+        self.wm_day = day
+        keep_from = self._keep_from_day()
+        if keep_from > self.expired_through:
+            for u in self.users.values():
+                if u.days and min(u.days) < keep_from:
+                    for d in [d for d in u.days if d < keep_from]:
+                        del u.days[d]
+            self.expired_through = keep_from
+        seen_from = self._seen_from_day()
+        for d in [d for d in self.seen if d < seen_from]:
+            self.n_seen -= len(self.seen.pop(d))
+
+    # -- checkpoint ---------------------------------------------------------------------------
+    def checkpoint(self, positions: dict[str, str] | None = None) -> set[int]:
+        """Write what changed, the counters and the input position in one transaction.
+
+        Returns the users whose features changed (to push).
+        """
+        if positions:
+            self.positions.update(positions)
+        con = self.con
+        keep_from = self._keep_from_day()
+        seen_from = self._seen_from_day()
+        rows = []
+        changed_users: set[int] = set()
+        for uid, day in self.dirty:
+            changed_users.add(uid)
+            rec = self.users[uid].days.get(day)
+            if rec is None:  # expired since it changed
+                continue
+            rows.append(
+                (
+                    uid,
+                    day,
+                    rec[0].to_bytes(BITMAP_BYTES, "little"),
+                    *rec[1:8],
+                    _countries_text(rec[_COUNTRIES]),
+                )
+            )
+        totals = [(uid, self.users[uid].posts_total) for uid in self.dirty_totals]
+        seen_rows = [(d, e) for d, e in self.new_seen if d >= seen_from]
+        con.execute("begin immediate")
+        try:
+            con.executemany("insert or replace into user_day values (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            con.executemany("insert or replace into user_total values (?,?)", totals)
+            con.executemany("insert or ignore into seen values (?,?)", seen_rows)
+            con.execute("delete from user_day where day < ?", (keep_from,))
+            con.execute("delete from seen where day < ?", (seen_from,))
+            con.executemany(
+                "insert or replace into offsets values (?,?)", list(self.positions.items())
+            )
+            meta = {
+                "watermark_ms": str(self.watermark_ms),
+                "counters": json.dumps(dict(self.counters), sort_keys=True),
+                "bad_reasons": json.dumps(dict(self.bad_reasons), sort_keys=True),
+                "lateness_ms": str(self.lateness_ms),
+            }
+            con.executemany("insert or replace into meta values (?,?)", list(meta.items()))
+            if self.track_push:
+                con.executemany(
+                    "insert or ignore into push_pending values (?)", [(u,) for u in changed_users]
+                )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        self.dirty.clear()
+        self.dirty_totals.clear()
+        self.new_seen.clear()
+        self._evict()
+        return changed_users
+
+    def _evict(self) -> None:
+        """After a checkpoint everything in memory is clean: trim it to the memory budget."""
+        if self.seen_on_disk or self.n_seen * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
+            if not self.seen_on_disk:
+                log.info(
+                    "stream state: %d seen event ids exceed a quarter of the memory budget: "
+                    "duplicates are now looked up in %s",
+                    self.n_seen,
+                    self.db_path,
+                )
+            self.seen_on_disk = True
+            self.seen.clear()  # all committed: the checkpoint's index answers from now on
+            self.n_seen = 0
+        n = len(self.users)
+        if n == 0:
+            return
+        step = max(1, n // 64)
+        sample = [kv for i, kv in enumerate(self.users.items()) if i % step == 0][:64]
+        self.bytes_per_user = sum(_deep_size(uid, u) for uid, u in sample) / len(sample)
+        max_users = self._max_users()
+        if n > max_users:
+            for _ in range(n - max_users):
+                self.users.popitem(last=False)  # least recently used first
+            if self.complete:
+                log.info(
+                    "stream state over its memory budget (%d users x %.0f B > %d MB): "
+                    "user records now spill to %s",
+                    n,
+                    self.bytes_per_user,
+                    self.memory_budget_bytes >> 20,
+                    self.db_path,
+                )
+            self.complete = False
+
+    def pending_push(self) -> list[int]:
+        return [r[0] for r in self.con.execute("select user_id from push_pending")]
+
+    def clear_pushed(self, users: Iterable[int]) -> None:
+        self.con.execute("begin immediate")
+        self.con.executemany("delete from push_pending where user_id = ?", [(u,) for u in users])
+        self.con.execute("commit")
+
+    def features_for(self, uids: Iterable[int], last_day: int | None = None) -> list[dict]:
+        """Features of the given users for the window ending with ``last_day`` (default: today)."""
+        last_day = self.wm_day if last_day is None else last_day
+        out = []
+        for uid in uids:
+            u = self._user(uid)
+            row = {"user_id": uid}
+            row.update(features_of(u.days, u.posts_total, last_day))
+            out.append(row)
+        return out
+
+    def memory_bytes(self) -> dict[str, float]:
+        """Measured memory of the cached state (deep size of every user, and of the seen ids)."""
+        users = sum(_deep_size(uid, u) for uid, u in self.users.items())
+        users += sys.getsizeof(self.users)
+        seen = sum(sys.getsizeof(s) + sum(map(sys.getsizeof, s)) for s in self.seen.values())
+        return {
+            "users": len(self.users),
+            "user_bytes": users,
+            "seen_ids": sum(map(len, self.seen.values())),
+            "seen_bytes": seen,
+        }
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _rec_from_row(row: tuple) -> list:
+    return [
+        int.from_bytes(row[2], "little"),
+        *row[3:10],
+        sys.intern(row[10].replace(",", "")) if row[10] else None,
+    ]
+
+
+def _add_country(codes: str | None, country: str) -> str:
+    if codes is None:
+        return sys.intern(country)
+    if any(codes[i : i + 2] == country for i in range(0, len(codes), 2)):
+        return codes
+    return sys.intern(codes + country)
+
+
+def _countries_text(codes: str | None) -> str | None:
+    if not codes:
+        return None
+    return ",".join(sorted(codes[i : i + 2] for i in range(0, len(codes), 2)))
+
+
+def read_features(db_path: Path, last_day: date | int) -> dict[int, dict[str, int]]:
+    """Every user's features from a checkpoint file, for the window ending with ``last_day``.
+
+    Users with no record in the window (and no post ever) are absent: all their counts are 0.
+    """
+    if isinstance(last_day, date):
+        last_day = day_of(last_day)
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        users: dict[int, UserState] = {}
+        for uid, total in con.execute("select user_id, posts_total from user_total"):
+            users.setdefault(uid, UserState()).posts_total = total
+        for row in con.execute(
+            "select * from user_day where day between ? and ?",
+            (last_day - WINDOW_DAYS + 1, last_day),
+        ):
+            users.setdefault(row[0], UserState()).days[row[1]] = _rec_from_row(row)
+    finally:
+        con.close()
+    return {uid: features_of(u.days, u.posts_total, last_day) for uid, u in users.items()}
+
+
+def read_status(db_path: Path) -> dict:
+    """Counters, watermark and input positions of a checkpoint file."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        meta = dict(con.execute("select key, value from meta"))
+        positions = dict(con.execute("select source, position from offsets"))
+        n_users = con.execute("select count(distinct user_id) from user_day").fetchone()[0]
+    finally:
+        con.close()
+    wm = int(meta["watermark_ms"]) if "watermark_ms" in meta else None
+    return {
+        "watermark": ms_to_datetime(wm).isoformat(timespec="milliseconds") if wm else None,
+        "counters": json.loads(meta.get("counters", "{}")),
+        "bad_reasons": json.loads(meta.get("bad_reasons", "{}")),
+        "users_in_window": n_users,
+        "sources": len(positions),
+        "checked_at": time.time(),
+    }
