@@ -30,3 +30,106 @@ def _isolated_environment(tmp_path_factory):
     # A test that forgets to set VIGIL_HOME writes into a throwaway root, never the user's ./data.
     os.environ["VIGIL_HOME"] = str(tmp_path_factory.mktemp("vigil-home"))
     yield
+
+
+# ---- markers: one per external system a test needs -------------------------------------------
+# `pytest -m "not spark"` (or dbt, airflow, feast, redis, postgres, browser) leaves out exactly the
+# tests that need that system. Markers come from three places, in this order:
+#   1. fixtures that stand for a system (a parametrized fixture: only its instances on that system);
+#   2. FILE_MARKS below: per file, "*" for every test in it, or a test function's name;
+#   3. the folder: every test under tests/faults/ is `faults`.
+# A name in FILE_MARKS that the file no longer defines is a collection error, so a renamed test
+# cannot silently lose its marker.
+
+SYSTEMS = ("dbt", "airflow", "feast", "redis", "postgres", "spark", "browser")
+
+# fixture name -> markers; (fixture name, param) -> markers for that parametrized instance only
+FIXTURE_MARKS: dict[str | tuple[str, str], tuple[str, ...]] = {
+    "feast_home": ("feast",),
+    "chromium": ("browser",),
+    ("online_store", "redis"): ("redis",),
+    ("backend", "postgres"): ("postgres",),
+}
+
+FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "bench/test_bench_uam.py": {
+        "test_bench_uam_runs_dbt_and_uam_update_on_a_small_lake": ("dbt",),
+    },
+    "monitor/test_drift_e2e.py": {
+        "*": ("dbt", "feast"),
+        "test_vigil_monitor_dag_emits_the_asset_event_only_on_alert": ("airflow",),
+    },
+    "orchestration/test_airflow_env.py": {
+        "test_missing_postgres_database_is_created_once": ("postgres",),
+        "test_ensure_ready_migrates_once_and_creates_the_pool": ("airflow",),
+    },
+    "orchestration/test_airflow_ui_e2e.py": {"*": ("airflow", "dbt", "feast")},
+    "orchestration/test_dag_integrity.py": {"*": ("airflow",)},
+    "orchestration/test_pipeline_e2e.py": {"*": ("airflow", "dbt", "feast")},
+    "stream/test_stream.py": {
+        "test_stream_equals_dbt_marts_exactly": ("dbt",),
+        "test_redis_partitioned_consumers_cover_every_user_once": ("redis",),
+        "test_pushes_reach_the_online_store_and_keep_batch_only_features": ("feast",),
+    },
+    "training/test_train_e2e.py": {
+        "test_dry_run_through_simulation_lake_dbt_and_feast": ("dbt", "feast"),
+    },
+    "uam/test_uam_daily_engines.py": {
+        "test_hand_computed_minutes_per_utc_day": ("dbt",),
+        "test_engines_agree_with_brute_force_and_increment_cleanly": ("dbt",),
+        "test_unsorted_day_file_is_counted_by_hash_and_reported": ("dbt",),
+    },
+    "uam/test_uam_memory.py": {"*": ("dbt",)},
+    "uam/test_uam_update.py": {
+        "test_update_matches_brute_force_and_dbt": ("dbt",),
+        "test_watch_applies_days_as_they_land_and_waits_for_other_writers": ("dbt",),
+    },
+    "uam/test_uam_window_delta.py": {"*": ("dbt",)},
+    "warehouse/test_dbt_build.py": {
+        "*": ("dbt",),
+        "test_spark_and_duckdb_give_the_same_histogram": ("spark",),
+    },
+}
+
+_TESTS = Path(__file__).resolve().parent
+
+
+def _fixture_marks(item) -> set[str]:
+    marks: set[str] = set()
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for name in getattr(item, "fixturenames", ()):
+        marks.update(FIXTURE_MARKS.get(name, ()))
+        if name in params:
+            marks.update(FIXTURE_MARKS.get((name, str(params[name])), ()))
+    return marks
+
+
+def _file_marks(item, checked: set[Path]) -> set[str]:
+    path = Path(str(item.fspath)).resolve()
+    try:
+        rel = path.relative_to(_TESTS)
+    except ValueError:
+        return set()
+    table = FILE_MARKS.get(rel.as_posix(), {})
+    module = getattr(item, "module", None)
+    if table and module is not None and path not in checked:
+        checked.add(path)
+        stale = [name for name in table if name != "*" and not hasattr(module, name)]
+        if stale:
+            raise pytest.UsageError(
+                f"tests/conftest.py FILE_MARKS names tests that {rel} does not define: {stale}; "
+                "update the table to the tests' new names."
+            )
+    function = getattr(item, "originalname", None) or item.name
+    marks = set(table.get("*", ()))
+    marks.update(table.get(function, ()))
+    if rel.parts[0] == "faults":
+        marks.add("faults")
+    return marks
+
+
+def pytest_collection_modifyitems(config, items):
+    checked: set[Path] = set()
+    for item in items:
+        for name in sorted(_fixture_marks(item) | _file_marks(item, checked)):
+            item.add_marker(name)
