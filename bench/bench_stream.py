@@ -55,7 +55,7 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
 
     The machine is shared, so each path runs in every round and keeps its best round.
     """
-    from vigil.lake import ingest
+    from vigil.lake import validation as ingest
     from vigil.stream.state import StreamState, file_limit_us, parse_event
 
     lines = _lines(raw, limit)

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from sim import text as sim_text
-from vigil.config import ACTIONS, HARM_TYPES
+from vigil.contracts import ACTIONS, HARM_TYPES
 from vigil.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -11,23 +11,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Raw-log contract: the actions a social network's log pipeline may emit.
-ACTIONS = (
-    "login",
-    "post",
-    "reply",
-    "view",
-    "like",
-    "share",
-    "dislike",
-    "report",
-    "block",
-    "mute",
-    "follow",
-    "unfollow",
-)
-HARM_TYPES = ("harassment", "hate", "spam", "violent_threat")
-
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
@@ -107,6 +90,10 @@ class Paths:
     def monitor(self) -> Path:
         return self.home / "monitor"
 
+    @property
+    def review(self) -> Path:  # review requests, moderators' verdict files, rejected verdicts
+        return self.home / "review"
+
 
 def home() -> Path:
     """The data root: ``$VIGIL_HOME`` or ``./data``, absolute."""
@@ -174,6 +161,15 @@ def row_count_tolerance() -> float:
     return value
 
 
+def max_event_age_days() -> float:
+    """How far before its raw file's hour an event may be stamped and still be loaded
+    (``VIGIL_MAX_EVENT_AGE_DAYS``); older events are quarantined as far-past timestamps."""
+    value = float(_env("VIGIL_MAX_EVENT_AGE_DAYS", "7"))
+    if not value > 0:
+        raise ValueError(f"VIGIL_MAX_EVENT_AGE_DAYS={value} must be > 0 (days, e.g. 7).")
+    return value
+
+
 def stream_source() -> str:
     """Where ``vigil stream`` reads events: ``files`` (tail the raw dir, default) or ``redis``."""
     value = _env("VIGIL_STREAM_SOURCE", "files").lower()
@@ -190,6 +186,20 @@ def stream_lateness_hours() -> float:
 def stream_memory_budget_mb() -> int:
     """Memory for the stream processor's user state; beyond it, user records spill to SQLite."""
     return int(_env("VIGIL_STREAM_MEMORY_BUDGET_MB", "2048"))
+
+
+def review_answerer() -> str | None:
+    """``module:function`` that answers review requests in-process (``VIGIL_REVIEW_ANSWERER``).
+
+    Unset (the default): moderators answer by dropping verdict files (docs/contracts.md). The
+    simulator sets it to its simulated moderators (``sim.moderators:answer``).
+    """
+    value = _env("VIGIL_REVIEW_ANSWERER", "").strip()
+    if value and (value.count(":") != 1 or not all(value.split(":"))):
+        raise ValueError(
+            f"VIGIL_REVIEW_ANSWERER={value!r}: use 'module:function', e.g. sim.moderators:answer."
+        )
+    return value or None
 
 
 def env_snapshot() -> dict[str, str]:

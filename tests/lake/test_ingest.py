@@ -356,7 +356,7 @@ def test_bulk_path_matches_line_by_line_path(tmp_path, home, monkeypatch):
             pq.read_table(tmp_path / "slow/lake" / rel)
         ), rel
     # Bisecting all the way down to single lines (no per-line shortcut for small chunks) too.
-    monkeypatch.setattr("vigil.lake.ingest.BISECT_MIN_LINES", 1)
+    monkeypatch.setattr("vigil.lake.bulk.BISECT_MIN_LINES", 1)
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path / "bisect"))
     assert counts(ingest(raw)) == counts(fast)
     assert lake_digest(tmp_path / "bisect/lake") == lake_digest(home / "lake")

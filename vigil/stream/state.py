@@ -34,6 +34,11 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from vigil.contracts import ACTIONS
+from vigil.contracts import POST_ACTIONS as _NEEDS_POST
+from vigil.contracts import TARGET_ACTIONS as _NEEDS_TARGET
+from vigil.contracts import TEXT_ACTIONS as _NEEDS_TEXT
+
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
@@ -77,7 +82,7 @@ def ms_to_datetime(ts_ms: int) -> datetime:
 
 def file_limit_us(relative_path: str) -> int:
     """Latest acceptable event_ts (µs) for a raw hour file, as ingest computes it."""
-    from vigil.lake.ingest import FUTURE_SLACK_US
+    from vigil.lake.validation import FUTURE_SLACK_US
 
     m = _HOUR_FILE_RE.search(relative_path.replace("\\", "/"))
     if m is None:
@@ -95,33 +100,16 @@ _CANONICAL_TS = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", re.ASCII
 )
 _COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
-_ACTIONS = frozenset(
-    (
-        "login",
-        "post",
-        "reply",
-        "view",
-        "like",
-        "share",
-        "dislike",
-        "report",
-        "block",
-        "mute",
-        "follow",
-        "unfollow",
-    )
-)
-_NEEDS_POST = frozenset(("post", "reply", "view", "like", "share", "dislike", "report"))
-_NEEDS_TARGET = frozenset(("block", "mute", "follow", "unfollow"))
-_NEEDS_TEXT = frozenset(("post", "reply"))
+_ACTIONS = frozenset(ACTIONS)
 _day_us: dict[str, int] = {}
 
 
 def _exact(raw: bytes, limit_us: int) -> tuple | str:
     global _validator
     if _validator is None:
-        from vigil.lake import ingest
-        _validator = (ingest.Bad, ingest.check_event, ingest.parse_line)
+        from vigil.lake import validation
+
+        _validator = (validation.Bad, validation.check_event, validation.parse_line)
     Bad, check_event, parse_line = _validator
     try:
         event_id, ts_us, user_id, action, _post, target, _text, country = check_event(
@@ -140,7 +128,7 @@ def parse_event(raw: bytes, limit_us: int) -> tuple | str:
     """Validate one raw line exactly as ``vigil ingest`` does.
 
     Returns ``(event_id, ts_ms, user_id, action, target_user_id, country)`` or the quarantine
-    reason. ``vigil.lake.ingest.check_event`` is the definition of a valid event: this function only
+    reason. ``vigil.lake.validation.check_event`` is the definition of a valid event: this function only
     adds a fast path for lines in the canonical form (every field plainly right); anything
     else, and every rejection, goes through ingest's validator, which decides and names the
     reason. ``test_fast_path_agrees_with_ingest_validator`` checks the two agree.

@@ -1,0 +1,117 @@
+"""The data contracts, defined once: vocabularies and the raw and lake schemas (docs/contracts.md).
+
+The simulator, ingest, the stream processor, training and the quality gates import these names;
+none of them spells a vocabulary or a column list again. pyarrow is imported only when an Arrow
+schema is asked for: the CLI and the stream processor import this module at start-up.
+"""
+
+from __future__ import annotations
+
+# The actions a social network's log pipeline may emit (raw-log contract, section 1).
+ACTIONS = (
+    "login",
+    "post",
+    "reply",
+    "view",
+    "like",
+    "share",
+    "dislike",
+    "report",
+    "block",
+    "mute",
+    "follow",
+    "unfollow",
+)
+# Actions that need a post_id, a target_user_id, a text.
+POST_ACTIONS = frozenset({"post", "reply", "view", "like", "share", "dislike", "report"})
+TARGET_ACTIONS = frozenset({"block", "mute", "follow", "unfollow"})
+TEXT_ACTIONS = frozenset({"post", "reply"})
+HARM_TYPES = ("harassment", "hate", "spam", "violent_threat")
+# Labeling queues of labels.jsonl.
+QUEUES = frozenset({"reported", "random"})
+# The raw streams, as named in the quarantine table.
+STREAMS = ("events", "users", "labels")
+
+MAX_EVENT_ID_CHARS = 64
+MAX_TEXT_CHARS = 5000
+# Longest raw line kept in the quarantine table.
+MAX_RAW_CHARS = 2000
+
+# Column tables: (name, type). Types: "string", "int64", "bool", "float64", "timestamp"
+# (timestamp[us, tz=UTC] in the lake; an ISO-8601 string in the raw logs).
+RAW_EVENT_COLUMNS = (
+    ("event_id", "string"),
+    ("event_ts", "timestamp"),
+    ("user_id", "int64"),
+    ("action", "string"),
+    ("post_id", "int64"),
+    ("target_user_id", "int64"),
+    ("text", "string"),
+    ("country", "string"),
+)
+EVENT_FIELDS = tuple(name for name, _ in RAW_EVENT_COLUMNS)
+# Where a lake event row came from: its raw file (relative to the raw folder) and 1-based line.
+EVENT_COLUMNS = RAW_EVENT_COLUMNS + (("source_file", "string"), ("source_line", "int64"))
+USER_COLUMNS = (
+    ("user_id", "int64"),
+    ("created_at", "timestamp"),
+    ("home_country", "string"),
+    ("handle", "string"),
+)
+LABEL_COLUMNS = (
+    ("post_id", "int64"),
+    ("is_harmful", "bool"),
+    ("harm_types", "string"),
+    ("labeled_at", "timestamp"),
+    ("queue", "string"),
+    ("sampling_weight", "float64"),
+)
+# raw_dir (the resolved raw folder) + source_file (relative to it) name the rejected line's file.
+QUARANTINE_COLUMNS = (
+    ("stream", "string"),
+    ("raw_dir", "string"),
+    ("source_file", "string"),
+    ("line_number", "int64"),
+    ("reason", "string"),
+    ("raw", "string"),
+)
+
+
+def arrow_schema(columns: tuple[tuple[str, str], ...], *, raw_timestamps: bool = False):
+    """A column table -> a ``pyarrow.Schema``. ``raw_timestamps``: timestamps as the raw logs'
+    ISO-8601 strings (what the bulk JSON reader parses) instead of timestamp[us, UTC]."""
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "int64": pa.int64(),
+        "bool": pa.bool_(),
+        "float64": pa.float64(),
+        "timestamp": pa.string() if raw_timestamps else pa.timestamp("us", tz="UTC"),
+    }
+    return pa.schema([(name, types[kind]) for name, kind in columns])
+
+
+def event_schema():
+    """lake/events/dt=*/events.parquet"""
+    return arrow_schema(EVENT_COLUMNS)
+
+
+def raw_event_schema():
+    """One raw event line as the bulk JSON reader parses it (event_ts still a string)."""
+    return arrow_schema(RAW_EVENT_COLUMNS, raw_timestamps=True)
+
+
+def user_schema():
+    """lake/users/users.parquet"""
+    return arrow_schema(USER_COLUMNS)
+
+
+def label_schema():
+    """lake/labels/labels.parquet"""
+    return arrow_schema(LABEL_COLUMNS)
+
+
+def quarantine_schema():
+    """lake/quarantine/quarantine.parquet"""
+    return arrow_schema(QUARANTINE_COLUMNS)

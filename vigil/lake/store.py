@@ -1,0 +1,169 @@
+"""Lake files: atomic Parquet writes, checked reads, day partitions merged, snapshots replaced."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import date
+from pathlib import Path
+
+from vigil import config
+from vigil.contracts import event_schema
+from vigil.errors import UserError
+
+# Dictionary-encode only low-cardinality columns: trying it on ids and text costs time.
+LOW_CARDINALITY = frozenset(
+    (
+        "action",
+        "country",
+        "source_file",
+        "home_country",
+        "harm_types",
+        "queue",
+        "stream",
+        "reason",
+        "raw_dir",
+    )
+)
+
+
+def write_parquet(table, dest: Path) -> None:
+    """Write atomically: a temp file in the same directory (not matching *.parquet), then rename."""
+    import pyarrow.parquet as pq
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}.tmp"
+    try:
+        dictionary = [c for c in table.column_names if c in LOW_CARDINALITY]
+        pq.write_table(
+            table, tmp, compression="zstd", use_dictionary=dictionary, row_group_size=128 * 1024
+        )
+        os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def read_parquet(path: Path, schema, columns=None):
+    """A lake Parquet file in ``schema`` (or only ``columns``). A damaged or foreign file is one
+    clear error naming it and the fix."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=columns)
+        if columns is None:
+            table = table.select(schema.names).cast(schema)
+    except (pa.ArrowException, OSError, KeyError) as exc:
+        raise damaged(path, exc) from None
+    return table
+
+
+def damaged(path: Path, exc: Exception) -> UserError:
+    """The error for a lake file that cannot be read as its contract says."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return UserError(
+        f"lake file {path} is damaged or not in the lake's format ({reason}): delete it and run "
+        "`vigil ingest` (without --day) to rebuild it from the raw logs."
+    )
+
+
+def _first_new_rows(con, ids, existing_ids=None):
+    """Sorted indices of the rows whose id is not in ``existing_ids`` nor in an earlier row,
+    or None when that is every row. DuckDB's hash aggregate is several times faster than
+    Arrow's on strings."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(ids)
+    try:
+        con.register("new_ids", pa.table({"event_id": ids, "_i": pa.array(np.arange(n))}))
+        if existing_ids is not None:
+            con.register("old_ids", pa.table({"event_id": existing_ids}))
+            sql = (
+                "select min(new_ids._i) as i from new_ids anti join old_ids using (event_id) "
+                "group by new_ids.event_id"
+            )
+        else:
+            sql = "select min(_i) as i from new_ids group by event_id"
+        keep = con.sql(sql).fetchnumpy()["i"]
+    finally:
+        con.unregister("new_ids")
+        if existing_ids is not None:
+            con.unregister("old_ids")
+    if len(keep) == n:
+        return None
+    return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+def keep_last(table, key: str):
+    import numpy as np
+    import pyarrow as pa
+
+    if table.num_rows == 0:
+        return table
+    indexed = pa.table({key: table[key], "_i": pa.array(np.arange(table.num_rows))})
+    last = indexed.group_by(key, use_threads=False).aggregate([("_i", "max")])["_i_max"]
+    return table.take(np.sort(last.to_numpy()))
+
+
+def merge_day(lake_events: Path, day: date, new_tables: list, con) -> tuple[int, int]:
+    """Merge validated rows into the day's partition. Returns (loaded, duplicates).
+
+    Rows whose event_id is already in the partition, or earlier among the new rows, are
+    duplicates. The partition is rewritten only when something new arrives.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    new = pa.concat_tables(new_tables).combine_chunks()  # take() on many chunks is slow
+    offered = new.num_rows
+    dest = lake_events / f"dt={day.isoformat()}" / "events.parquet"
+    existing_ids = None
+    if dest.exists():
+        existing_ids = read_parquet(dest, None, columns=["event_id"])["event_id"]
+    keep = _first_new_rows(con, new["event_id"], existing_ids)
+    if keep is not None:
+        new = new.take(keep)
+    loaded = new.num_rows
+    if loaded:
+        if dest.exists():
+            existing = read_parquet(dest, event_schema())
+            new = pa.concat_tables([existing, new]).combine_chunks()
+        # Arrow's sort is stable: ties keep partition rows first, then file and line order.
+        order = pc.sort_indices(
+            new, sort_keys=[("user_id", "ascending"), ("event_ts", "ascending")]
+        )
+        write_parquet(new.take(order), dest)
+    return loaded, offered - loaded
+
+
+def write_snapshot(dest: Path, table, key: str) -> tuple[int, int]:
+    """Replace a snapshot file. Returns (changed_or_new rows, rows identical to the lake's)."""
+    table = table.sort_by([(key, "ascending")])
+    if dest.exists():
+        old = read_parquet(dest, table.schema)
+        if old.equals(table):
+            return 0, table.num_rows
+        # Rows identical to an existing row are not "loaded" again.
+        old_rows = set(zip(*[old[c].to_pylist() for c in old.column_names]))
+        new_rows = list(zip(*[table[c].to_pylist() for c in table.column_names]))
+        same = sum(1 for r in new_rows if r in old_rows)
+    else:
+        same = 0
+    write_parquet(table, dest)
+    return table.num_rows - same, same
+
+
+def duckdb_connection(paths):
+    """An in-memory DuckDB for deduplication, within the configured memory and temp folder."""
+    import duckdb
+
+    paths.duckdb_temp.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(
+        config={
+            "threads": 1,
+            "memory_limit": config.duckdb_memory_limit(),
+            "temp_directory": str(paths.duckdb_temp),
+        }
+    )
