@@ -35,7 +35,7 @@
   (({{ successes }}) + {{ m }} * coalesce({{ prior_rate }}, 0.0)) / (({{ trials }}) + {{ m }})
 {%- endmacro %}
 
-{# Replies whose text signals disgust (see README "negative replies"): whole-word match. #}
+{# Replies whose text signals disgust (docs/warehouse.md, "Feature tables"): whole-word match. #}
 {% macro disgust_pattern() -%}
 (^|[^a-z])(gross|grossed|disgusting|disgusted|disgust|ew|eww|ewww|vile|revolting|repulsive|repugnant|nauseating|nauseous|sickening|yuck|yuk|icky|foul|creepy|horrid|abhorrent|appalling|barf)([^a-z]|$)
 {%- endmacro %}
@@ -81,8 +81,8 @@
 {# stg_lake__event_activity restricted to one lake day partition (day: 'YYYY-MM-DD'), as a relation
    for `from`. DuckDB reads that day's Parquet file directly, with the staging view's columns and
    casts: filtering the view's hive-partitioned glob on dt costs twice the time and spills (see
-   README "Volumes larger than memory"). Spark, and dbt unit tests (whose inputs are CTEs named
-   __dbt__cte__...), filter the staging relation on event_date. #}
+   docs/warehouse.md, "Volumes larger than memory"). Spark, and dbt unit tests (whose inputs are
+   CTEs named __dbt__cte__...), filter the staging relation on event_date. #}
 {% macro event_activity_of_day(day) %}
   {%- set activity = ref('stg_lake__event_activity') -%}
   {%- if target.type == 'duckdb' and not ((activity | string).startswith('__dbt__cte__')) -%}

@@ -11,12 +11,13 @@
   day's Parquet file itself, twice as fast as filtering the hive-partitioned glob and without
   its spilling) and counts distinct integer minutes per user. One day's hash table is 1/30 of
   the window's: memory follows a day's volume, not the lake's, so 300M events run in 1GB of
-  memory_limit without spilling (see README "Volumes larger than memory"). The lake contract puts every event in the partition of its event_ts day, so the
-  partition's day is the activity day. The row count is a literal: the partitions table is read
-  once, not joined back.
+  memory_limit without spilling (docs/warehouse.md, "Volumes larger than memory"). The lake
+  contract puts every event in the partition of its event_ts day, so the partition's day is the
+  activity day. The row count is a literal: the partitions table is read once, not joined back.
 
-  On DuckDB the model of the same name in duckdb/ (Python: polars per day, about twice as fast)
-  runs instead, unless --vars '{uam_daily_engine: sql}' selects this one; both are tested to agree.
+  On DuckDB the model of the same name in duckdb/ (Python: engine `auto` counts each day with
+  numpy over the lake's sort order, see vigil/uam/daily.py) runs instead, unless
+  --vars '{uam_daily_engine: sql}' selects this one; both are tested to agree.
 -#}
 {{ config(
     enabled=(target.type != 'duckdb' or var('uam_daily_engine', 'auto') == 'sql'),

@@ -2,7 +2,7 @@
   Feast feature table: per user and UTC day D, what the user's content and account received,
   as of D + 1 day 00:00 UTC (every count covers events with event_ts before that instant).
 
-  Bayesian-averaged rates (README "Bayesian averaging"): rate = (x + m * p) / (views + m) where
+  Bayesian-averaged rates (docs/warehouse.md, "Bayesian averaging"): rate = (x + m * p) / (views + m) where
   x is the 30-day count received, views the 30-day views received, m = var('prior_views') (100)
   pseudo-views and p the platform-wide ratio over the same 30 days (computed only from events before
   the snapshot, so no future leaks in). Dividing by views received normalizes for activity, and

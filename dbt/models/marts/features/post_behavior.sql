@@ -5,7 +5,7 @@
   join at time t finds the row of the last such hour before t, i.e. the counts before the top of
   t's hour.
 
-  Ratios are Bayesian-averaged and age-corrected (README "Bayesian averaging"):
+  Ratios are Bayesian-averaged and age-corrected (docs/warehouse.md, "Bayesian averaging"):
     ratio = (x + m * p_age) / (views + m), m = var('prior_views') pseudo-views,
   where p_age is the platform-wide ratio x/views among reactions that happened while their post
   was at most as old as this post is now (age buckets of doubling width: <1 h, 1-3 h, 3-7 h, ...,

@@ -4,8 +4,8 @@ minutes in which the user did anything; incremental by day (delete+insert on act
 Same contract and day-selection rule as the SQL model of the same name one folder up (the
 definition on Spark, enabled here with --vars '{uam_daily_engine: sql}'); the per-day counting runs
 over the lake's (user_id, event_ts) order in numpy (polars' hash aggregation for a day whose file
-is not sorted), or in DuckDB when a day would not fit half of memory_limit (vigil/uam_daily.py
-explains why, with the measurements).
+is not sorted), or in DuckDB when a day would not fit half of memory_limit (vigil/uam/daily.py;
+why: docs/decisions.md).
 """
 
 import os
