@@ -6,14 +6,12 @@ disjoint sets of minutes), so the work is one distinct count of (user, minute) p
 contract (docs/contracts.md) writes each day's file sorted by (user_id, event_ts). On sorted rows
 no hash table is needed: a user's distinct minutes are the rows whose (user, minute) differs from
 the row before, counted over the user's run of rows, a few linear numpy passes (``sorted``).
-One 3.3M-event day on this machine's 2 cores: 0.20-0.25 s with reading the file, against
-0.29 s for polars' hash aggregation (plus 0.2 s to import polars) and 0.53-0.79 s for DuckDB's
-``count(distinct)`` in every formulation tried (count(distinct), two-phase distinct, a lag()
-window, list_distinct, bitstring_agg, bit_or bitmaps, perfect hash tables; see README "How the
-daily UAM model runs on DuckDB"). The order is checked, not trusted: a day whose file is not
-sorted (a file written by hand, say) is counted by polars' hash aggregation instead, and said so.
+It is faster than polars' hash aggregation and than DuckDB in every formulation tried
+(docs/decisions.md, "UAM daily kernel"; figures in docs/benchmarks.md). The order is checked, not
+trusted: a day whose file is not sorted (a file written by hand, say) is counted by polars' hash
+aggregation instead, and said so.
 The SQL model of the same name (dbt/models/intermediate/activity/) stays the definition for Spark
-and is tested against these kernels (tests/dbt/test_uam_daily_engines.py).
+and is tested against these kernels (tests/uam/test_uam_daily_engines.py).
 
 Memory: the kernel holds one day in memory, outside DuckDB's ``memory_limit``. A day whose
 estimated working set (``POLARS_BYTES_PER_ROW`` per lake row, measured) exceeds half of DuckDB's

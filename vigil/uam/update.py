@@ -3,10 +3,10 @@
 dbt builds the UAM tables (``int_user_active_minutes_daily``, ``user_active_minutes``,
 ``uam_histogram``) and stays their definition: full refreshes, backfills, late events and Spark
 all go through it. A daily run that only adds new days does little work: count the new days
-(vigil/uam_daily.py), then move the 30-day window by old totals - the days that left + the days
-that entered, and rebuild the histogram. At 100M events that work is 0.3-0.4 s, while dbt's per-run
-machinery (three nodes, a Python model's imports, materializations) adds 0.7-0.9 s on top of it
-(README "One new day without dbt's per-run machinery").
+(vigil/uam/daily.py), then move the 30-day window by old totals - the days that left + the days
+that entered, and rebuild the histogram; dbt's per-run machinery (three nodes, a Python model's
+imports, materializations) costs more than that work (docs/decisions.md, "A resident
+vigil uam-update"; figures in docs/benchmarks.md).
 
 This module does that common case without dbt, on the tables and state dbt keeps, with the same
 rule as the model's ``vigil.uam_window_delta`` macro, in one DuckDB transaction:
