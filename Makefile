@@ -40,8 +40,13 @@ bench: setup
 airflow: setup
 	$(BIN)/python -m vigil.orchestration.ui
 
+# Every check runs, so one run lists every problem; the target fails if any check failed.
 lint: setup
-	$(BIN)/ruff check vigil training dags tests bench
+	@status=0; \
+	$(BIN)/ruff check vigil training dags tests bench sim || status=1; \
+	$(BIN)/lint-imports --no-cache || status=1; \
+	$(BIN)/python tests/support/check_dag_imports.py || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VIGIL_HOME)
