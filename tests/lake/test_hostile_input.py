@@ -159,3 +159,24 @@ def test_a_snapshot_of_only_garbage_keeps_the_previous_one(tmp_path, home):
     (raw / "users.jsonl").write_text("garbage\n")
     ingest(raw)
     assert pq.read_table(home / "lake/users/users.parquet").num_rows == 1
+
+
+@pytest.mark.dbt  # builds the warehouse
+def test_uam_on_a_lake_from_activity_logs_alone(tmp_path, home):
+    """A platform with activity logs and no users or labels file yet can ask for UAM."""
+    from vigil.uam import query as uam
+
+    lines = [login(f"a{m}", f"2026-10-05T12:0{m}:10.000Z") for m in range(3)]  # user 1: 3 minutes
+    lines.append(
+        json.dumps(
+            {"event_id": "b", "event_ts": "2026-10-05T12:30:00.000Z", "user_id": 2}
+            | {"action": "login", "country": "DE"}
+        )
+    )  # user 2: 1 minute
+    ingest(write(tmp_path / "raw", lines))
+    assert pq.read_table(home / "lake/labels/labels.parquet").num_rows == 0
+    assert uam.histogram(2) == {
+        "interval_minutes": 2,
+        "as_of": "2026-10-05",
+        "buckets": [{"lower": 0, "upper": 2, "users": 1}, {"lower": 2, "upper": 4, "users": 1}],
+    }

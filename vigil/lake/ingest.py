@@ -157,14 +157,25 @@ def _read_snapshot_file(path: Path, check) -> tuple[list[tuple], int, list]:
     return rows, len(lines), quarantine
 
 
-def _ingest_snapshot(raw: Path, name: str, check, schema, key: str, lake_dir: Path, run: _Run):
-    """One snapshot file -> its lake file. An empty file is a valid, empty snapshot; a file
-    whose every line is rejected keeps the lake's previous snapshot (garbage is not news)."""
+def _snapshot_table(rows: list[tuple], schema):
     import pyarrow as pa
 
+    cols = list(zip(*rows)) if rows else [[] for _ in schema.names]
+    return pa.Table.from_arrays(
+        [pa.array(c, type=schema.field(i).type) for i, c in enumerate(cols)], schema=schema
+    )
+
+
+def _ingest_snapshot(raw: Path, name: str, check, schema, key: str, lake_dir: Path, run: _Run):
+    """One snapshot file -> its lake file. An empty file is a valid, empty snapshot, and so is
+    an absent one when the lake has none yet (activity logs before any labels); a file whose
+    every line is rejected keeps the lake's previous snapshot (garbage is not news)."""
     counts = Counts()
     path = raw / name
+    dest = lake_dir / name.replace(".jsonl", ".parquet")
     if not path.exists():
+        if not dest.exists():  # logs without this file yet: nothing known, an empty snapshot
+            write_snapshot(dest, _snapshot_table([], schema), key)
         return counts
     rows, counts.read, bad = _read_snapshot_file(path, check)
     stream = name.removesuffix(".jsonl")
@@ -173,14 +184,9 @@ def _ingest_snapshot(raw: Path, name: str, check, schema, key: str, lake_dir: Pa
         (stream, str(raw), name, line, reason, text) for line, reason, text in bad
     )
     counts.quarantined = len(bad)
-    cols = list(zip(*rows)) if rows else [[] for _ in schema.names]
-    table = pa.Table.from_arrays(
-        [pa.array(c, type=schema.field(i).type) for i, c in enumerate(cols)], schema=schema
-    )
-    table = keep_last(table, key)
+    table = keep_last(_snapshot_table(rows, schema), key)
     in_file_duplicates = len(rows) - table.num_rows
     if table.num_rows or counts.read == 0:
-        dest = lake_dir / name.replace(".jsonl", ".parquet")
         counts.loaded, unchanged = write_snapshot(dest, table, key)
     else:
         unchanged = 0
