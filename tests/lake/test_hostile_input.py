@@ -180,3 +180,14 @@ def test_uam_on_a_lake_from_activity_logs_alone(tmp_path, home):
         "as_of": "2026-10-05",
         "buckets": [{"lower": 0, "upper": 2, "users": 1}, {"lower": 2, "upper": 4, "users": 1}],
     }
+
+
+def test_check_readable_names_the_damaged_file(tmp_path):
+    from vigil.lake.store import check_readable
+
+    good, bad = tmp_path / "good.parquet", tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"x": [1, 2]}), good)
+    bad.write_bytes(good.read_bytes()[:-10])
+    check_readable([good])
+    with pytest.raises(UserError, match=f"lake file {bad} is damaged"):
+        check_readable([good, bad])

@@ -59,6 +59,20 @@ def read_parquet(path: Path, schema, columns=None):
     return table
 
 
+def check_readable(paths) -> None:
+    """Raise the :func:`damaged` error for the first of ``paths`` whose Parquet footer cannot be
+    read (a truncated or foreign file); cheap: reads only the footers. For readers outside ingest
+    (the raw gate, DuckDB queries) that would otherwise fail with a low-level error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        try:
+            pq.read_metadata(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise damaged(Path(path), exc) from None
+
+
 def damaged(path: Path, exc: Exception) -> UserError:
     """The error for a lake file that cannot be read as its contract says."""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
