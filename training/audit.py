@@ -4,7 +4,7 @@ Why: the labeling queues (``reported``, and a 0.4% ``random`` audit, weight ~250
 of the benign posts nobody reported, so near a candidate threshold the label-based precision rests
 on a handful of heavy-weight labels and is far too optimistic or noisy. The audit sends, per model,
 a budgeted sample of validation posts stratified by that model's score to human review
-(:class:`sim.moderators.ReviewQueue`), and the threshold rule uses those labels with their
+(a :class:`vigil.review.ReviewQueue`), and the threshold rule uses those labels with their
 Horvitz-Thompson weights.
 
 Design (per model, on the per-post maximum raw score over its scoring events, validation days only):
@@ -20,6 +20,9 @@ Design (per model, on the per-post maximum raw score over its scoring events, va
 - the models' samples are drawn independently; a post drawn for either is reviewed once and counts
   for both, with the union probability pi = 1 - prod_m (1 - pi_m) (Horvitz-Thompson needs only the
   marginal inclusion probabilities).
+- requests nobody has answered yet stay unobserved; the answered ones then stand for all drawn
+  posts (answers assumed missing at random): their inclusion probability is multiplied by the
+  share answered. With every request answered this changes nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
+QUEUE = "score_audit"
 DEFAULT_STRATA = ((0.5, 1.0), (0.25, 0.25), (0.25, 0.1))
 
 
@@ -126,9 +130,14 @@ def run(
     ids = drawn[0]
     for more in drawn[1:]:
         ids = ids.union(more)
-    verdicts = queue.review(ids.to_numpy()) if len(ids) else pd.DataFrame(columns=["post_id"])
+    pi = union_pi([p["pi"] for p in plans.values()]).reindex(index)
+    verdicts = (
+        queue.review(ids.to_numpy(), reason=QUEUE, inclusion_probability=pi.reindex(ids).to_numpy())
+        if len(ids)
+        else pd.DataFrame(columns=["post_id", "is_harmful"])
+    )
     audit = pd.DataFrame(index=index)
-    audit["pi"] = union_pi([p["pi"] for p in plans.values()])
+    audit["pi"] = pi
     audit["y"] = np.nan
     audit["source"] = "none"
     known = labels.reindex(index).dropna()
@@ -137,13 +146,17 @@ def run(
     if len(verdicts):
         v = verdicts.set_index("post_id")["is_harmful"].astype(float)
         audit.loc[v.index, "y"] = v
-        audit.loc[v.index, "source"] = "score_audit"
+        audit.loc[v.index, "source"] = QUEUE
+        # Unanswered requests: the answered posts stand for all drawn ones (missing at random).
+        audit.loc[v.index, "pi"] *= len(v) / len(ids)
     audit["observed"] = audit["y"].notna()
     audit.loc[audit["source"] == "queue", "pi"] = 1.0
     log.info(
-        "score audit: %d posts reviewed (%d harmful), %d queue labels",
-        int((audit["source"] == "score_audit").sum()),
-        int(audit.loc[audit["source"] == "score_audit", "y"].sum()),
+        "score audit: %d posts requested, %d answered (%d harmful), %d pending; %d queue labels",
+        len(ids),
+        int((audit["source"] == QUEUE).sum()),
+        int(audit.loc[audit["source"] == QUEUE, "y"].sum()),
+        len(ids) - len(verdicts),
         int((audit["source"] == "queue").sum()),
     )
     return audit, floors

@@ -203,31 +203,19 @@ def build(
     historical_features: Callable[..., pd.DataFrame] | None = None,
     splits: dict[str, list[str]] | None = None,
     with_population: bool | None = None,
+    test_labels: pd.DataFrame | None = None,
 ) -> TrainingSet:
     """The whole training set from the feature marts and Feast (see the module doc).
 
     ``with_population`` (default: ``cfg.threshold_labels == "audit"``) also builds
-    :attr:`TrainingSet.population`, every validation-day post's scoring events.
+    :attr:`TrainingSet.population`, every validation-day post's scoring events. ``test_labels``
+    (post_id, is_harmful, is_<type>..., sampling_weight, queue), when given, replace the test days'
+    moderator labels: a caller that knows better labels for the test days (an evaluation sample)
+    passes them in; training and thresholds never see them.
     """
-    labels = _read_mart("post_labels")
     posts = _read_mart("posts")
-    if labels.empty:
-        raise UserError("post_labels is empty: there are no moderator labels to train on.")
     posts["created_at"] = _utc(posts["created_at"])
-    labels = labels.drop(
-        columns=[c for c in ("author_id", "created_at", "text") if c in labels.columns]
-    )
-    lab = labels.drop_duplicates("post_id").merge(
-        posts[["post_id", "author_id", "created_at", "text"]], on="post_id", how="inner"
-    )
-    for col in HARM_COLUMNS:
-        if col not in lab.columns:
-            lab[col] = False
-    lab["is_harmful"] = lab["is_harmful"].astype(bool)
-    lab["sampling_weight"] = lab["sampling_weight"].astype(float).fillna(1.0)
-    lab["text"] = lab["text"].fillna("")
-    lab["day"] = lab["created_at"].dt.strftime("%Y-%m-%d")
-
+    lab = labeled_posts(_read_mart("post_labels"), posts)
     behavior = _read_mart("post_behavior")[["post_id", "event_timestamp", "views", "reports"]]
     behavior["event_timestamp"] = _utc(behavior["event_timestamp"])
     data_end = max(behavior["event_timestamp"].max(), posts["created_at"].max())
@@ -237,33 +225,10 @@ def build(
     day_to_split = {d: s for s, ds in splits.items() for d in ds}
     lab["split"] = lab["day"].map(day_to_split)
     lab = lab[lab["split"].notna()]
-    if cfg.test_from_truth:
-        lab = _swap_in_truth_test(lab, posts, splits.get("test") or [], cfg)
-    if cfg.max_posts and len(lab) > cfg.max_posts:
-        # Keep every split represented: sample within each split, proportionally.
-        lab = (
-            lab.groupby("split", group_keys=False)
-            .apply(
-                lambda g: (
-                    g.sample(max(20, int(cfg.max_posts * len(g) / len(lab))), random_state=cfg.seed)
-                    if len(g) > 20
-                    else g
-                )
-            )
-            .reset_index(drop=True)
-        )
-    windows = {}
-    window_end = {}
-    for name in SPLITS:
-        ds = splits.get(name) or []
-        if not ds:
-            raise UserError(f"the {name} split has no days: simulate more days of data.")
-        start = pd.Timestamp(ds[0], tz="UTC")
-        end = pd.Timestamp(ds[-1], tz="UTC") + pd.Timedelta(days=1)
-        if name == "test":
-            end = data_end  # the test replay follows posts until the data ends
-        windows[name] = [start.isoformat(), end.isoformat()]
-        window_end[name] = end
+    if test_labels is not None:
+        lab = replace_test_labels(lab, posts, test_labels, splits.get("test") or [])
+    lab = _cap_posts(lab, cfg)
+    windows, window_end = split_windows(splits, data_end)
     lab["window_end"] = lab["split"].map(window_end)
     lab = lab.set_index("post_id", drop=False)
     targets = post_targets(behavior[behavior["post_id"].isin(lab.index)], lab["window_end"])
@@ -307,6 +272,61 @@ def build(
     )
 
 
+def labeled_posts(labels: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
+    """One row per labeled post with its text, creation time, day and label columns."""
+    if labels.empty:
+        raise UserError("post_labels is empty: there are no moderator labels to train on.")
+    labels = labels.drop(
+        columns=[c for c in ("author_id", "created_at", "text") if c in labels.columns]
+    )
+    lab = labels.drop_duplicates("post_id").merge(
+        posts[["post_id", "author_id", "created_at", "text"]], on="post_id", how="inner"
+    )
+    for col in HARM_COLUMNS:
+        if col not in lab.columns:
+            lab[col] = False
+    lab["is_harmful"] = lab["is_harmful"].astype(bool)
+    lab["sampling_weight"] = lab["sampling_weight"].astype(float).fillna(1.0)
+    lab["text"] = lab["text"].fillna("")
+    lab["day"] = lab["created_at"].dt.strftime("%Y-%m-%d")
+    return lab
+
+
+def _cap_posts(lab: pd.DataFrame, cfg: TrainConfig) -> pd.DataFrame:
+    """At most ``cfg.max_posts`` posts, every split represented: sampled within each split."""
+    if not cfg.max_posts or len(lab) <= cfg.max_posts:
+        return lab
+    return (
+        lab.groupby("split", group_keys=False)
+        .apply(
+            lambda g: (
+                g.sample(max(20, int(cfg.max_posts * len(g) / len(lab))), random_state=cfg.seed)
+                if len(g) > 20
+                else g
+            )
+        )
+        .reset_index(drop=True)
+    )
+
+
+def split_windows(
+    splits: dict[str, list[str]], data_end: pd.Timestamp
+) -> tuple[dict[str, list[str]], dict[str, pd.Timestamp]]:
+    """Each split's [start, end) as ISO strings, and its end; the test window runs to data_end."""
+    windows, window_end = {}, {}
+    for name in SPLITS:
+        ds = splits.get(name) or []
+        if not ds:
+            raise UserError(f"the {name} split has no days: simulate more days of data.")
+        start = pd.Timestamp(ds[0], tz="UTC")
+        end = pd.Timestamp(ds[-1], tz="UTC") + pd.Timedelta(days=1)
+        if name == "test":
+            end = data_end  # the test replay follows posts until the data ends
+        windows[name] = [start.isoformat(), end.isoformat()]
+        window_end[name] = end
+    return windows, window_end
+
+
 def build_population(
     posts: pd.DataFrame,
     val_labels: pd.DataFrame,
@@ -347,21 +367,16 @@ def build_population(
     return events
 
 
-def _swap_in_truth_test(lab: pd.DataFrame, posts: pd.DataFrame, test_days: list, cfg: TrainConfig):
-    """Replace the test split's labels by the evaluation sample at the true prevalence, if any."""
-    from training.evaluate import truth_test_posts
-
-    sample = truth_test_posts(paths().raw, list(test_days), cfg.test_benign_rate, cfg.seed)
-    if sample is None:
-        log.info(
-            "no _truth in %s: the test split uses moderator labels (sampling weights)", paths().raw
-        )
-        return lab
-    test = sample.merge(
+def replace_test_labels(
+    lab: pd.DataFrame, posts: pd.DataFrame, test_labels: pd.DataFrame, test_days: list[str]
+) -> pd.DataFrame:
+    """The test split's moderator labels replaced by ``test_labels`` (posts of ``test_days``)."""
+    test = test_labels.merge(
         posts[["post_id", "author_id", "created_at", "text"]], on="post_id", how="inner"
     )
     test["text"] = test["text"].fillna("")
     test["day"] = test["created_at"].dt.strftime("%Y-%m-%d")
+    test = test[test["day"].isin(set(test_days))]
     test["split"] = "test"
     return pd.concat([lab[lab["split"] != "test"], test], ignore_index=True)
 

@@ -1,69 +1,25 @@
-"""Evaluation: metrics at the true prevalence, the harmful-views replay, slices, the HTML report.
+"""Evaluation metrics given frames: ranking and calibration, the harmful-views replay, slices.
 
-Every metric weights each test post by its ``sampling_weight`` (inverse inclusion probability), so
-numbers describe the real stream where harmful posts are rare, not the enriched labeled set.
-"Impression-weighted" metrics multiply that weight by the post's views. The test posts are, when
-the raw dir holds the simulator's delayed ground truth, a stratified sample of *all* posts created
-in the test days (every harmful post + a seeded share of benign ones, :func:`truth_test_posts`);
-otherwise the moderator labels of the test days with their queue weights. ``_truth`` is read here
-only, for the test days only: training, calibration and thresholds use moderator labels.
-
-``vigil evaluate [--model ID]`` rebuilds the registered model's test split and rewrites its report.
+Pure functions of scored frames and labels (no I/O). Every metric weights each test post by its
+``sampling_weight`` (inverse inclusion probability), so numbers describe the real stream where
+harmful posts are rare, not the enriched labeled set. "Impression-weighted" metrics multiply that
+weight by the post's views. Which labels the test frame carries is the caller's choice: the
+platform uses its moderator labels with their queue weights (``training.assess``); a caller
+that knows better labels for the test days may pass its own. :func:`label_sources` says which.
 """
 
 from __future__ import annotations
 
-import argparse
-import html
-import json
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from vigil.config import paths
+from training.calibrate import wilson_lower_bound
 from vigil.contracts import HARM_TYPES
 
 log = logging.getLogger(__name__)
-
-
-# -- the evaluation sample (evaluation only: training, calibration, thresholds never call this) -----
-def truth_test_posts(
-    raw_dir: Path, days: list[str], benign_rate: float, seed: int
-) -> pd.DataFrame | None:
-    """The test split at the true prevalence, from the simulator's delayed ground truth.
-
-    A stratified sample of every post created on ``days``: all harmful posts (weight 1) and each
-    benign post with probability ``benign_rate`` (weight 1 / rate), seeded. This stands for the
-    moderator outcomes a platform learns later (appeals, audits); it is read only to evaluate, and
-    only for the test days. Returns None when ``raw_dir/_truth/posts.jsonl`` does not exist.
-    """
-    path = Path(raw_dir) / "_truth" / "posts.jsonl"
-    if not path.exists() or not days:
-        return None
-    truth = pd.read_json(path, lines=True, dtype={"post_id": "int64"})
-    truth["day"] = pd.to_datetime(truth["created_at"], utc=True).dt.strftime("%Y-%m-%d")
-    truth = truth[truth["day"].isin(set(days))].sort_values("post_id").reset_index(drop=True)
-    harmful = truth["is_harmful"].astype(bool).to_numpy()
-    keep = harmful | (np.random.default_rng([seed, 6]).random(len(truth)) < benign_rate)
-    out = truth[keep].reset_index(drop=True)
-    out["is_harmful"] = out["is_harmful"].astype(bool)
-    for h in HARM_TYPES:
-        out[f"is_{h}"] = out["harm_types"].map(lambda t, h=h: h in (t or []))
-    out["sampling_weight"] = np.where(out["is_harmful"], 1.0, 1.0 / benign_rate)
-    out["queue"] = "truth_sample"
-    log.info(
-        "evaluation sample from _truth: %d of %d test-day posts (%d harmful, benign rate %.3f)",
-        len(out),
-        len(truth),
-        int(harmful.sum()),
-        benign_rate,
-    )
-    return out[
-        ["post_id", "is_harmful", *[f"is_{h}" for h in HARM_TYPES], "sampling_weight", "queue"]
-    ]
 
 
 # -- ranking and calibration metrics --------------------------------------------------------
@@ -208,7 +164,9 @@ def slice_table(
     """Recall and false-positive rate of removals per slice, flagged when far from overall.
 
     Flag rule: |recall - overall recall| > flag_abs, or FPR > 2 x overall FPR + 0.005; only
-    slices with at least ``min_posts`` labeled posts of the relevant class are flagged.
+    slices with at least ``min_posts`` labeled posts of the relevant class are flagged. Every
+    recall carries a 95% Wilson interval (``recall_low``, ``recall_high``) on the effective number
+    of harmful posts (Kish), so a slice of 1-3 harmful posts shows how little it says.
     """
     df = posts.join(keys)
     y, rem, w = df["is_harmful"].astype(bool), df["removed"], df["w"]
@@ -219,12 +177,18 @@ def slice_table(
         fpr = (w[neg] * rem[neg]).sum() / w[neg].sum() if w[neg].sum() > 0 else float("nan")
         return float(recall), float(fpr), int(pos.sum()), int(neg.sum())
 
-    all_recall, all_fpr, _, _ = rates(pd.Series(True, index=df.index))
+    def interval(m) -> dict:
+        pos = m & y
+        return dict(zip(("recall_low", "recall_high"), recall_interval(rem[pos], w[pos])))
+
+    everything = pd.Series(True, index=df.index)
+    all_recall, all_fpr, _, _ = rates(everything)
     rows = [
         {
             "slice": "overall",
             "value": "all",
             "recall": all_recall,
+            **interval(everything),
             "fpr": all_fpr,
             "harmful_posts": int(y.sum()),
             "benign_posts": int((~y).sum()),
@@ -233,8 +197,8 @@ def slice_table(
     ]
     for key in [c for c in keys.columns]:
         for value, m in df.groupby(key).groups.items():
-            mask = df.index.isin(m)
-            recall, fpr, n_pos, n_neg = rates(pd.Series(mask, index=df.index))
+            mask = pd.Series(df.index.isin(m), index=df.index)
+            recall, fpr, n_pos, n_neg = rates(mask)
             flags = []
             if (
                 n_pos >= min_posts
@@ -249,6 +213,7 @@ def slice_table(
                     "slice": key,
                     "value": str(value),
                     "recall": recall,
+                    **interval(mask),
                     "fpr": fpr,
                     "harmful_posts": n_pos,
                     "benign_posts": n_neg,
@@ -256,6 +221,23 @@ def slice_table(
                 }
             )
     return rows
+
+
+def recall_interval(removed, w, z: float = 1.96) -> tuple[float, float]:
+    """Two-sided Wilson interval of a weighted recall: ``removed`` flags of the harmful posts.
+
+    n is Kish's effective number of posts (sum w)^2 / sum w^2 (the plain count when weights are
+    equal); (nan, nan) when there is no harmful post.
+    """
+    removed = np.asarray(removed, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    if len(w) == 0 or w.sum() <= 0:
+        return float("nan"), float("nan")
+    p = float((w * removed).sum() / w.sum())
+    n = float(w.sum() ** 2 / (w**2).sum())
+    low = wilson_lower_bound(p * n, n, z)
+    high = 1.0 - wilson_lower_bound((1.0 - p) * n, n, z)
+    return low, high
 
 
 def slice_keys(examples: pd.DataFrame) -> pd.DataFrame:
@@ -276,124 +258,88 @@ def slice_keys(examples: pd.DataFrame) -> pd.DataFrame:
     return keys
 
 
-# -- report ---------------------------------------------------------------------------------------
-def _plots(
-    test: pd.DataFrame, score_cols: dict[str, str], cal_col: str, slices: list[dict], out: Path
-) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve
-
-    files = []
-    y, w = test["is_harmful"].astype(int), test["sampling_weight"]
-    if y.nunique() == 2:
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        for name, col in score_cols.items():
-            p, r, _ = precision_recall_curve(y, test[col], sample_weight=w)
-            ax.plot(r, p, label=name)
-        ax.axhline(0.95, ls="--", c="grey", lw=0.8)
-        ax.set(
-            xlabel="recall", ylabel="precision", title="Precision-recall at true prevalence (test)"
-        )
-        ax.legend()
-        fig.savefig(out / "pr_curves.png", dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        files.append("pr_curves.png")
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    p = test[cal_col].to_numpy()
-    bins = np.minimum((p * 10).astype(int), 9)
-    xs, ys = [], []
-    for b in range(10):
-        m = bins == b
-        if w[m].sum() > 0:
-            xs.append(np.average(p[m], weights=w[m]))
-            ys.append(np.average(y[m], weights=w[m]))
-    ax.plot([0, 1], [0, 1], ls="--", c="grey")
-    ax.plot(xs, ys, marker="o")
-    ax.set(
-        xlabel="calibrated probability", ylabel="observed harmful rate", title="Calibration (test)"
+# -- the whole test split ----------------------------------------------------------------------
+def post_max(frame: pd.DataFrame, col: str) -> pd.DataFrame:
+    """Per post: the highest score over its scoring events (a post is removed at its first hit)."""
+    return frame.groupby("post_id").agg(
+        score=(col, "max"), y=("is_harmful", "first"), w=("sampling_weight", "first")
     )
-    fig.savefig(out / "calibration.png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    files.append("calibration.png")
-
-    rows = [r for r in slices if r["slice"] != "overall" and not math.isnan(r["recall"])]
-    if rows:
-        fig, ax = plt.subplots(figsize=(7, max(3, 0.3 * len(rows))))
-        labels = [f"{r['slice']}={r['value']}" for r in rows]
-        colors = ["tab:red" if r["flag"] else "tab:blue" for r in rows]
-        ax.barh(labels, [r["recall"] for r in rows], color=colors)
-        ax.axvline(slices[0]["recall"], c="k", ls="--", lw=0.8)
-        ax.set(xlabel="recall of removals (red = flagged)", title="Slices (test)")
-        fig.savefig(out / "slices.png", dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        files.append("slices.png")
-    return files
 
 
-def _table(rows: list[dict]) -> str:
-    if not rows:
-        return "<p>(none)</p>"
-    cols = list(dict.fromkeys(c for r in rows for c in r))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+def label_sources(frame: pd.DataFrame) -> dict[str, int]:
+    """Posts per label source (the ``queue`` column: a labeling queue, score_audit, ...)."""
+    if "queue" not in frame.columns:
+        return {"unknown": int(frame["post_id"].nunique())}
+    first = frame.groupby("post_id")["queue"].first().fillna("unknown").astype(str)
+    return {k: int(v) for k, v in first.value_counts().sort_index().items()}
 
-    def fmt(v):
-        return f"{v:.4f}" if isinstance(v, float) else html.escape(str(v))
 
-    body = "".join(
-        "<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows
+def test_metrics(
+    test: pd.DataFrame, timelines: pd.DataFrame, thresholds: dict, cascade_tau: float, cfg
+) -> dict:
+    """Every test metric from a scored test frame (see ``training.assess.score_frame``).
+
+    ``thresholds``: model -> threshold record (``threshold`` and how it was chosen); ``cfg`` the
+    training config (target precision, review band, slice rules, cascade promise).
+    """
+    from training import cascade
+
+    metrics: dict = {"models": {}, "replay": {}}
+    for name in ("baseline", "multitask", "student"):
+        m = ranking_metrics(test, name, cfg.target_precision)
+        if f"{name}_cal" in test.columns:
+            m["ece"] = expected_calibration_error(
+                test["is_harmful"], test[f"{name}_cal"], test["sampling_weight"]
+            )
+        metrics["models"][name] = m
+    t_remove = thresholds["multitask"]["threshold"]
+    posts_by_model = {}
+    for name, col, threshold in (
+        ("baseline", "baseline_cal", thresholds["baseline"]["threshold"]),
+        ("multitask", "multitask_cal", t_remove),
+        ("cascade", "cascade_cal", t_remove),
+    ):
+        posts_by_model[name] = replay(test, timelines, col, threshold)
+        metrics["replay"][name] = replay_summary(posts_by_model[name])
+    metrics["cascade"] = cascade.cascade_report(
+        test["post_id"],
+        test["student"],
+        test["multitask_cal"],
+        test["is_harmful"],
+        test["sampling_weight"],
+        t_remove,
+        cascade_tau,
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    metrics["cascade"]["meets_recall_promise"] = bool(
+        metrics["cascade"]["recall_kept"] >= cfg.cascade_recall_keep
+    )
+    metrics["thresholds"] = {
+        f"{name}_{k}": v for name, t in thresholds.items() for k, v in t.items()
+    } | {"review_band_low": t_remove * cfg.review_band, "cascade_tau": cascade_tau}
+    metrics["slices"] = slice_table(
+        posts_by_model["multitask"], slice_keys(test), cfg.slice_min_weight, cfg.slice_flag_abs
+    )
+    metrics["slices_flagged"] = [
+        f"{r['slice']}={r['value']} ({r['flag']})" for r in metrics["slices"] if r["flag"]
+    ]
+    metrics["review_band"] = review_band(post_max(test, "multitask_cal"), t_remove, cfg.review_band)
+    metrics["test_examples"] = len(test)
+    metrics["test_posts"] = int(test["post_id"].nunique())
+    metrics["test_label_sources"] = label_sources(test)
+    return metrics
 
 
-def write_report(
-    model_id: str,
-    metrics: dict,
-    test: pd.DataFrame,
-    score_cols: dict[str, str],
-    cal_col: str,
-    out_dir: Path | None = None,
-) -> Path:
-    """metrics.json + report.html + PNGs under reports/models/<model_id>/."""
-    out = Path(out_dir or paths().reports / "models" / model_id)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
-    images = _plots(test, score_cols, cal_col, metrics.get("slices", []), out)
-    model_rows = [
-        {"model": k, **{m: v for m, v in vals.items() if not isinstance(v, (dict, list))}}
-        for k, vals in metrics.get("models", {}).items()
-    ]
-    parts = [
-        f"<html><head><meta charset='utf-8'><title>Vigil model {html.escape(model_id)}</title>",
-        (
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style></head><body>"
+def review_band(pm: pd.DataFrame, t_remove: float, band_share: float) -> dict:
+    """How much of the stream the review band sends to humans, and how harmful it is."""
+    low = t_remove * band_share if math.isfinite(t_remove) else 1.0
+    band = (pm["score"] >= low) & (pm["score"] < t_remove)
+    return {
+        "posts": int(band.sum()),
+        "share_of_stream": float((pm["w"] * band).sum() / pm["w"].sum()),
+        "harmful_share": float(
+            (pm["w"] * band * pm["y"]).sum() / max((pm["w"] * band).sum(), 1e-12)
         ),
-        f"<h1>Model {html.escape(model_id)}</h1>",
-        (
-            f"<p>Feature service <b>{html.escape(str(metrics.get('feature_service')))}</b>; "
-            f"windows {html.escape(json.dumps(metrics.get('windows', {})))}. Metrics are on the "
-            "test split, weighted by sampling_weight (true prevalence).</p>"
-        ),
-        "<h2>Models (test)</h2>",
-        _table(model_rows),
-        "<h2>Decision thresholds</h2>",
-        _table([metrics.get("thresholds", {})]),
-        "<h2>Cascade</h2>",
-        _table([metrics.get("cascade", {})]),
-        "<h2>Slices (heavy model removals)</h2>",
-        _table(metrics.get("slices", [])),
-        "<h2>Baseline top features</h2>",
-        _table(metrics.get("baseline_top_features", [])[:20]),
-    ]
-    parts += [f"<h2>{html.escape(img)}</h2><img src='{img}'>" for img in images]
-    parts.append("</body></html>")
-    (out / "report.html").write_text("\n".join(parts))
-    log.info("report written to %s", out / "report.html")
-    return out / "report.html"
+    }
 
 
 def _json_default(value):
@@ -402,24 +348,3 @@ def _json_default(value):
     if isinstance(value, float) and math.isinf(value):
         return str(value)
     return str(value)
-
-
-# -- CLI: vigil evaluate ------------------------------------------------------------------------
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None, help="model id (default: the champion)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from training import registry
-    from training.train import evaluate_bundle
-
-    bundle = registry.load(args.model)
-    metrics = evaluate_bundle(bundle)
-    print(
-        json.dumps(
-            {k: metrics[k] for k in ("model_id", "models", "cascade", "replay") if k in metrics},
-            indent=2,
-            default=_json_default,
-        )
-    )
-    return 0

@@ -8,7 +8,7 @@
 2. The challenger trains on the ``window_days`` days before the holdout (recent traffic only; the
    latest ``val_frac`` of those days calibrates and picks thresholds), through ``training.train``
    with ``promote="never"``.
-3. Champion and challenger are scored on the SAME holdout (``training.train.evaluate_objects``).
+3. Champion and challenger are scored on the SAME holdout (``training.assess.evaluate_objects``).
 4. Promotion only if the challenger (a) has a higher recall at the target precision, (b) prevents
    a larger share of harmful views in the replay, and (c) its removals on the holdout meet the
    precision guardrail. Otherwise the champion stays. Without a champion the challenger is promoted.
@@ -100,7 +100,7 @@ def read_decisions() -> list[dict]:
 
 # -- the rule (pure: tested on hand-made numbers) ----------------------------------------------------
 def headline(metrics: dict, model: str = "multitask") -> dict:
-    """The three numbers the rule reads from ``training.train.evaluate_objects`` metrics."""
+    """The three numbers the rule reads from ``training.assess.evaluate_objects`` metrics."""
     ranking = (metrics.get("models") or {}).get(model, {})
     replay = (metrics.get("replay") or {}).get(model, {})
     return {
@@ -215,8 +215,9 @@ def retrain_and_decide(
     """Train a challenger on the recent window, compare with the champion on the same holdout,
     promote or keep, log and store the decision. Returns the decision record."""
     from training import datasets, registry
+    from training.assess import evaluate_objects
     from training.config import from_dict, load
-    from training.train import evaluate_objects, train
+    from training.train import train
 
     cfg = cfg or load_config()
     as_of_day = date.fromisoformat(str(as_of)[:10]) if as_of else None

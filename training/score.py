@@ -45,11 +45,18 @@ def score_day(day: date | str) -> dict:
     cfg = from_dict(bundle["meta"]["config"])
     posts = datasets._read_mart("posts")
     posts["created_at"] = datasets._utc(posts["created_at"])
+    all_posts = posts
     posts = posts[posts["created_at"].dt.date == day][
         ["post_id", "author_id", "created_at", "text"]
     ]
     if posts.empty:
-        return {"day": day.isoformat(), "model_id": bundle["model_id"], "posts": 0, "events": 0}
+        return {
+            "day": day.isoformat(),
+            "model_id": bundle["model_id"],
+            "posts": 0,
+            "events": 0,
+            "skipped": no_posts_message(day, all_posts["created_at"]),
+        }
     posts["text"] = posts["text"].fillna("")
     behavior_end = (
         pd.read_parquet(paths().features / "post_behavior.parquet", columns=["event_timestamp"])[
@@ -125,6 +132,19 @@ def score_day(day: date | str) -> dict:
     return result
 
 
+def no_posts_message(day: date, created_at: pd.Series) -> str:
+    """Why nothing was scored: no post was created on ``day``, and which days the data covers."""
+    if created_at.empty:
+        return (
+            f"no posts to score on {day}: the posts mart is empty; ingest logs and run `vigil dbt`."
+        )
+    first, last = created_at.min().date(), created_at.max().date()
+    return (
+        f"no posts were created on {day}: the posts mart covers {first} .. {last}; pick a day in "
+        "that range, or ingest that day's logs and run `vigil dbt marts` first."
+    )
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", required=True, help="day to score, YYYY-MM-DD")
 
@@ -134,5 +154,8 @@ def run(args: argparse.Namespace) -> int:
         date.fromisoformat(args.date)
     except ValueError:
         raise UserError(f"--date {args.date!r} is not a date: use YYYY-MM-DD.") from None
-    print(json.dumps(score_day(args.date), indent=2, default=str))
+    result = score_day(args.date)
+    if result.get("posts") == 0 and "model_id" in result and result.get("skipped"):
+        raise UserError(result["skipped"])
+    print(json.dumps(result, indent=2, default=str))
     return 0

@@ -1,6 +1,10 @@
 """`vigil train`: training set via Feast -> baseline, multi-task net, student + cascade ->
 calibration and thresholds on validation -> evaluation on test -> registry (+ report).
 
+Labels: the moderator labels of the labeling queues (post_labels) train the models; calibration
+and thresholds add the score audit's review verdicts (``vigil.review``); the test metrics use the
+test days' moderator labels (``training.assess``). The report names each source with counts.
+
 ``train(config=None, dry_run=False) -> dict`` is what the DAG and ``vigil pipeline`` call.
 A dry run is a tiny, fast end-to-end pass (a few hundred posts, one epoch) used by the tests.
 """
@@ -19,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training import baseline, cascade, datasets, evaluate, registry
+from training import assess, baseline, cascade, datasets, evaluate, registry
 from training import text as text_encoder
 from training.calibrate import (
     Calibrator,
@@ -30,8 +34,12 @@ from training.calibrate import (
 from training.config import DRY_RUN_OVERRIDES, TrainConfig, from_dict, load
 from training.datasets import TrainingSet
 from training.multitask import MultiTaskModel
+from training.report import write_report
 
 log = logging.getLogger(__name__)
+
+# Where it lived before the evaluation moved to training.assess (tests/monitor imports it here).
+score_frame = assess.score_frame
 
 
 def seed_everything(seed: int) -> None:
@@ -57,13 +65,6 @@ def views_column(columns: list[str]) -> str | None:
         if c == "views" or c.endswith("__views"):
             return c
     return None
-
-
-def post_max(frame: pd.DataFrame, col: str) -> pd.DataFrame:
-    """Per post: the highest score over its scoring events (a post is removed at its first hit)."""
-    return frame.groupby("post_id").agg(
-        score=(col, "max"), y=("is_harmful", "first"), w=("sampling_weight", "first")
-    )
 
 
 def queue_threshold(pm: pd.DataFrame, cfg: TrainConfig, floor: float = -math.inf) -> dict:
@@ -126,23 +127,18 @@ def score_audit(ts: TrainingSet, cfg: TrainConfig, base, heavy, student) -> dict
     post's inclusion probability is the product of both phases.
 
     Returns None (the caller falls back to the queue labels) when there is no population or no
-    review queue. Reads only validation-day labels: queue labels and review-queue verdicts.
+    review request has been answered yet. Reads only validation-day labels: queue labels and
+    review verdicts (``vigil.review``: the file queue, answered by moderators' verdict files or
+    by the configured answerer).
     """
-    from sim.moderators import ReviewQueue
     from training import audit
-    from vigil.config import paths
-    from vigil.errors import UserError
+    from vigil.review.files import FileReviewQueue, load_answerer
 
     pop = ts.population
     if pop is None or pop.empty:
         log.warning("score audit: no validation population; thresholds from queue labels")
         return None
-    days = sorted(pop["day"].unique().tolist())
-    try:
-        queue = ReviewQueue(paths().raw, days, 2 * cfg.audit_budget, seed=cfg.seed)
-    except UserError as exc:
-        log.warning("score audit unavailable (%s); thresholds from queue labels", exc)
-        return None
+    queue = FileReviewQueue(audit.QUEUE, 2 * cfg.audit_budget, answer=load_answerer())
     pop, r = prescreen(pop, student, cfg)
     pop = score_population(pop, base, heavy, cfg)
     first = ts.population.groupby("post_id").first()
@@ -151,6 +147,14 @@ def score_audit(ts: TrainingSet, cfg: TrainConfig, base, heavy, student) -> dict
     result, floors = audit.run(
         post_scores, labels, queue, cfg.audit_budget, cfg.seed, cfg.audit_strata
     )
+    if not (result["source"] == audit.QUEUE).any():
+        log.warning(
+            "score audit: none of %d review requests is answered yet (verdict files under %s); "
+            "thresholds from queue labels",
+            queue.pending,
+            queue.root / "verdicts",
+        )
+        return None
     result["phase1_rate"] = r.reindex(result.index)
     result["pi"] = result["pi"] * result["phase1_rate"]  # labeled posts: 1 x 1
     result["sampling_weight"] = first["sampling_weight"].reindex(result.index)
@@ -160,6 +164,7 @@ def score_audit(ts: TrainingSet, cfg: TrainConfig, base, heavy, student) -> dict
         "audit": result,
         "floors": floors,
         "reviews": queue.used,
+        "pending": queue.pending,
         "population_posts": len(r),
     }
 
@@ -204,6 +209,7 @@ def audit_calibrate_and_threshold(info: dict, name: str, cfg: TrainConfig):
         "audit_floor": cal_floor,
         "audit_posts": int(obs_above.sum()),
         "audit_reviews": int(info["reviews"]),
+        "audit_pending": int(info["pending"]),
         "population_posts": info["population_posts"],
         "population_removed_est": float(
             ((cal.transform(smax.to_numpy()) >= out["threshold"]) / aud["phase1_rate"]).sum()
@@ -221,6 +227,39 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
     """Fit every model, calibrate and choose thresholds on validation. Returns the fitted objects."""
     seed_everything(cfg.seed)
     train, val = ts.split("train"), ts.split("val")
+    check_classes(train, val)
+    fitted, emb_val = fit_estimators(train, val, ts, cfg)
+    val = val.copy()
+    val["baseline"] = baseline.predict(fitted["baseline"], val)
+    val["multitask"] = fitted["multitask"].predict(val, emb_val)
+    val["student"] = cascade.student_scores(fitted["student"], val)
+    calibrators, thresholds = calibrate_and_threshold(ts, val, fitted, cfg)
+    tau, val_cascade = choose_cascade(val, thresholds["multitask"]["threshold"], cfg)
+    vcol = views_column(ts.behavior_columns)
+    remaining = RemainingViews().fit(
+        train["offset_hours"], train[vcol] if vcol else np.zeros(len(train)), train["views_final"]
+    )
+    return {
+        "baseline": fitted["baseline"],
+        "multitask": fitted["multitask"],
+        "student": fitted["student"],
+        "calibrators": calibrators,
+        "thresholds": thresholds,
+        "cascade_tau": tau,
+        "remaining_views": remaining,
+        "views_column": vcol,
+        "behavior_columns": ts.behavior_columns,
+        "creator_columns": ts.creator_columns,
+        "numeric_columns": ts.numeric_columns,
+        "config": cfg.to_dict(),
+        "baseline_top_features": fitted["top_features"],
+        "validation_cascade": val_cascade,
+        "timings": fitted["timings"],
+    }
+
+
+def check_classes(train: pd.DataFrame, val: pd.DataFrame) -> None:
+    """Training needs both classes; a one-class validation split only degrades calibration."""
     if train["is_harmful"].nunique() < 2:
         from vigil.errors import UserError
 
@@ -233,9 +272,14 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
             "validation split has one class (%d posts): calibration is degenerate",
             val["post_id"].nunique(),
         )
+
+
+def fit_estimators(
+    train: pd.DataFrame, val: pd.DataFrame, ts: TrainingSet, cfg: TrainConfig
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Baseline, multi-task net and student, with timings; also returns the validation embeddings."""
     num = ts.numeric_columns
     timings: dict[str, float] = {}
-
     t = time.perf_counter()
     base = baseline.fit(train, num, cfg)
     timings["baseline_s"] = time.perf_counter() - t
@@ -255,37 +299,57 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
     t = time.perf_counter()
     student = cascade.fit_student(train, heavy_train, num, cfg)
     timings["student_s"] = time.perf_counter() - t
+    fitted = {
+        "baseline": base,
+        "multitask": heavy,
+        "student": student,
+        "top_features": top,
+        "timings": timings,
+    }
+    return fitted, emb_val
 
-    val = val.copy()
-    val["baseline"] = baseline.predict(base, val)
-    val["multitask"] = heavy.predict(val, emb_val)
-    val["student"] = cascade.student_scores(student, val)
+
+def calibrate_and_threshold(
+    ts: TrainingSet, val: pd.DataFrame, fitted: dict[str, Any], cfg: TrainConfig
+) -> tuple[dict, dict]:
+    """Calibrators and removal thresholds per model: from the score audit when it ran, else
+    from the validation queue labels. Adds ``<model>_cal`` columns to ``val``."""
     w = val["sampling_weight"].to_numpy()
     audit_info = None
     if cfg.threshold_labels == "audit":
-        audit_info = score_audit(ts, cfg, base, heavy, student)
+        audit_info = score_audit(
+            ts, cfg, fitted["baseline"], fitted["multitask"], fitted["student"]
+        )
     calibrators, thresholds = {}, {}
     for name in ("baseline", "multitask"):
         if audit_info is not None:
             cal, thresholds[name] = audit_calibrate_and_threshold(audit_info, name, cfg)
             # For the record: what the queue labels alone would choose (raw score, same order).
             thresholds[name]["queue_labels_raw_threshold"] = queue_threshold(
-                post_max(val, name), cfg
+                evaluate.post_max(val, name), cfg
             )["threshold"]
         else:
             cal = Calibrator(cfg.calibration).fit(val[name], val["is_harmful"], w)
-            pm = post_max(val.assign(**{f"{name}_cal": cal.transform(val[name])}), f"{name}_cal")
-            thresholds[name] = queue_threshold(pm, cfg)
+            pm = evaluate.post_max(
+                val.assign(**{f"{name}_cal": cal.transform(val[name])}), f"{name}_cal"
+            )
+            thresholds[name] = queue_threshold(pm, cfg) | {"labels": "queues"}
         calibrators[name] = cal
         val[f"{name}_cal"] = cal.transform(val[name])
         log.info("%s removal threshold: %s", name, thresholds[name])
+    return calibrators, thresholds
+
+
+def choose_cascade(val: pd.DataFrame, t_remove: float, cfg: TrainConfig) -> tuple[float, dict]:
+    """The cascade's tau on validation and its validation report."""
+    w = val["sampling_weight"].to_numpy()
     choice = cascade.choose_tau(
         val["post_id"],
         val["student"],
         val["multitask_cal"],
         val["is_harmful"],
         w,
-        thresholds["multitask"]["threshold"],
+        t_remove,
         cfg.cascade_recall_keep,
         cfg.cascade_confidence,
         cfg.cascade_safety_logit,
@@ -296,136 +360,11 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
         val["multitask_cal"],
         val["is_harmful"],
         w,
-        thresholds["multitask"]["threshold"],
+        t_remove,
         choice["tau"],
     )
     log.info("cascade tau=%.4f on validation: %s", choice["tau"], val_cascade)
-    vcol = views_column(ts.behavior_columns)
-    remaining = RemainingViews().fit(
-        train["offset_hours"], train[vcol] if vcol else np.zeros(len(train)), train["views_final"]
-    )
-    return {
-        "baseline": base,
-        "multitask": heavy,
-        "student": student,
-        "calibrators": calibrators,
-        "thresholds": thresholds,
-        "cascade_tau": choice["tau"],
-        "remaining_views": remaining,
-        "views_column": vcol,
-        "behavior_columns": ts.behavior_columns,
-        "creator_columns": ts.creator_columns,
-        "numeric_columns": num,
-        "config": cfg.to_dict(),
-        "baseline_top_features": top,
-        "validation_cascade": val_cascade,
-        "timings": timings,
-    }
-
-
-def score_frame(objects: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    """All model scores for ``frame`` (raw and calibrated), plus the cascade's."""
-    out = frame.copy()
-    emb = text_encoder.encode(out["text"].tolist(), objects["multitask"].cfg.encoder_batch_size)
-    out["baseline"] = baseline.predict(objects["baseline"], out)
-    out["multitask"] = objects["multitask"].predict(out, emb)
-    out["student"] = cascade.student_scores(objects["student"], out)
-    for name, cal in objects["calibrators"].items():
-        out[f"{name}_cal"] = cal.transform(out[name])
-    out["cascade_cal"] = cascade.cascade_scores(
-        out["student"], out["multitask_cal"], objects["cascade_tau"]
-    )
-    return out
-
-
-def evaluate_objects(
-    objects: dict[str, Any], ts: TrainingSet, cfg: TrainConfig
-) -> tuple[dict, pd.DataFrame]:
-    """Test-split metrics for every model (see training.evaluate)."""
-    test = score_frame(objects, ts.split("test"))
-    thr = objects["thresholds"]
-    metrics: dict[str, Any] = {"models": {}, "replay": {}}
-    for name in ("baseline", "multitask", "student"):
-        m = evaluate.ranking_metrics(test, name, cfg.target_precision)
-        if name in objects["calibrators"]:
-            m["ece"] = evaluate.expected_calibration_error(
-                test["is_harmful"], test[f"{name}_cal"], test["sampling_weight"]
-            )
-        metrics["models"][name] = m
-    posts_by_model = {}
-    for name, col, threshold in (
-        ("baseline", "baseline_cal", thr["baseline"]["threshold"]),
-        ("multitask", "multitask_cal", thr["multitask"]["threshold"]),
-        ("cascade", "cascade_cal", thr["multitask"]["threshold"]),
-    ):
-        posts = evaluate.replay(test, ts.timelines, col, threshold)
-        posts_by_model[name] = posts
-        metrics["replay"][name] = evaluate.replay_summary(posts)
-    metrics["cascade"] = cascade.cascade_report(
-        test["post_id"],
-        test["student"],
-        test["multitask_cal"],
-        test["is_harmful"],
-        test["sampling_weight"],
-        thr["multitask"]["threshold"],
-        objects["cascade_tau"],
-    )
-    metrics["cascade"]["meets_recall_promise"] = bool(
-        metrics["cascade"]["recall_kept"] >= cfg.cascade_recall_keep
-    )
-    metrics["thresholds"] = {f"{name}_{k}": v for name, t in thr.items() for k, v in t.items()} | {
-        "review_band_low": thr["multitask"]["threshold"] * cfg.review_band,
-        "cascade_tau": objects["cascade_tau"],
-    }
-    metrics["slices"] = evaluate.slice_table(
-        posts_by_model["multitask"],
-        evaluate.slice_keys(test),
-        cfg.slice_min_weight,
-        cfg.slice_flag_abs,
-    )
-    metrics["slices_flagged"] = [
-        f"{r['slice']}={r['value']} ({r['flag']})" for r in metrics["slices"] if r["flag"]
-    ]
-    # Review band: how much of the stream goes to humans and how harmful it is.
-    t_remove = thr["multitask"]["threshold"]
-    pm = post_max(test, "multitask_cal")
-    low = t_remove * cfg.review_band if math.isfinite(t_remove) else 1.0
-    band = (pm["score"] >= low) & (pm["score"] < t_remove)
-    metrics["review_band"] = {
-        "posts": int(band.sum()),
-        "share_of_stream": float((pm["w"] * band).sum() / pm["w"].sum()),
-        "harmful_share": float(
-            (pm["w"] * band * pm["y"]).sum() / max((pm["w"] * band).sum(), 1e-12)
-        ),
-    }
-    metrics["test_examples"] = len(test)
-    metrics["test_posts"] = int(test["post_id"].nunique())
-    return metrics, test
-
-
-def evaluate_bundle(bundle: dict[str, Any]) -> dict:
-    """Rebuild a registered model's test split with today's data and rewrite its report."""
-    meta = bundle["meta"]
-    cfg = from_dict(meta["config"])
-    ts = datasets.build(cfg, splits=meta["splits"], with_population=False)
-    metrics, test = evaluate_objects(bundle, ts, cfg)
-    metrics |= {
-        "model_id": bundle["model_id"],
-        "feature_service": cfg.feature_service,
-        "windows": ts.windows,
-        "baseline_top_features": bundle.get("baseline_top_features", []),
-    }
-    evaluate.write_report(bundle["model_id"], metrics, test, _score_cols(), "multitask_cal")
-    return metrics
-
-
-def _score_cols() -> dict[str, str]:
-    return {
-        "baseline": "baseline",
-        "multitask": "multitask",
-        "student": "student",
-        "cascade": "cascade_cal",
-    }
+    return choice["tau"], val_cascade
 
 
 def _should_promote(cfg: TrainConfig, metrics: dict) -> bool:
@@ -456,7 +395,7 @@ def train(
     started = time.perf_counter()
     ts = training_set if training_set is not None else datasets.build(cfg)
     objects = fit_models(ts, cfg)
-    metrics, test = evaluate_objects(objects, ts, cfg)
+    metrics, test = assess.evaluate_objects(objects, ts, cfg)
     splits = {
         s: sorted(ts.examples.loc[ts.examples["split"] == s, "day"].unique().tolist())
         for s in datasets.SPLITS
@@ -469,6 +408,7 @@ def train(
         "baseline_top_features": objects["baseline_top_features"],
         "timings": objects["timings"],
         "validation_cascade": objects["validation_cascade"],
+        "labels": assess.labels_used(ts, objects["thresholds"]),
     }
     directory = registry.save(
         model_id,
@@ -485,7 +425,7 @@ def train(
         },
     )
     datasets.save_snapshot(ts, directory)
-    report = evaluate.write_report(model_id, metrics, test, _score_cols(), "multitask_cal")
+    report = write_report(model_id, metrics, test, assess.SCORE_COLUMNS, "multitask_cal")
     promoted = _should_promote(cfg, metrics)
     if promoted:
         registry.promote(model_id)
@@ -502,6 +442,7 @@ def train(
         "cascade": metrics["cascade"],
         "thresholds": metrics["thresholds"],
         "slices_flagged": metrics["slices_flagged"],
+        "labels": metrics["labels"],
     }
 
 

@@ -1,4 +1,4 @@
-"""The score audit (training.audit), the review queue (sim.moderators) and the audit-based threshold
+"""The score audit (training.audit), with the file review queue, and the audit-based threshold
 on hand-made scores and labels, against hand-computed values."""
 
 import json
@@ -8,12 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.moderators import ReviewQueue
 from training import audit
 from training.calibrate import bootstrap_removal_threshold
 from training.config import load
 from training.train import queue_threshold
-from vigil.errors import UserError
 
 
 def ten_posts():
@@ -118,39 +116,33 @@ def test_threshold_only_above_the_floor_with_audit_weights():
     assert allh["threshold"] == pytest.approx(score.min()) and allh["lower_bound"] == 1.0
 
 
-def write_truth(raw, rows):
-    (raw / "_truth").mkdir(parents=True)
-    with open(raw / "_truth" / "posts.jsonl", "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
+def test_unanswered_requests_stay_unobserved_and_scale_the_answered(tmp_path):
+    from vigil.review.files import FileReviewQueue
 
-
-def test_review_queue_answers_only_its_days_and_budget(tmp_path):
-    rows = [
-        {
-            "post_id": i,
-            "author_id": 1,
-            "created_at": f"2026-10-0{d}T10:00:00Z",
-            "is_harmful": i % 2 == 0,
-            "harm_types": ["spam"] if i % 2 == 0 else [],
-            "obfuscated": False,
-            "campaign": None,
-        }
-        for i, d in zip(range(1, 9), [1, 1, 1, 1, 2, 2, 3, 3])
+    # Ten unlabeled posts, one stratum taking the top 4 at rate 1: posts 10, 9, 8, 7 drawn.
+    scores = pd.Series(np.arange(1, 11, dtype=float), index=range(1, 11))
+    q = FileReviewQueue("score_audit", budget=4, root=tmp_path)
+    (tmp_path / "verdicts").mkdir(parents=True)
+    # Moderators answered two of the four (8 harmful, 10 benign) so far.
+    lines = [
+        {"post_id": 8, "is_harmful": True, "harm_types": ["hate"]},
+        {"post_id": 10, "is_harmful": False, "harm_types": []},
     ]
-    write_truth(tmp_path, rows)
-    q = ReviewQueue(tmp_path, ["2026-10-01", "2026-10-02"], budget=5, seed=7, accuracy=1.0)
-    out = q.review([1, 2, 3, 4])
-    assert out["is_harmful"].tolist() == [False, True, False, True]
-    assert (
-        out["is_spam"].tolist() == [False, True, False, True]
-        and (out["queue"] == "score_audit").all()
+    (tmp_path / "verdicts" / "day1.jsonl").write_text(
+        "".join(
+            json.dumps(x | {"reviewer": "ana", "reviewed_at": "2026-10-05T09:00:00Z"}) + "\n"
+            for x in lines
+        )
     )
-    assert q.review([2, 5])["is_harmful"].tolist() == [True, False]  # 2 again is free
-    assert q.used == 5
-    with pytest.raises(UserError, match="budget"):
-        q.review([6])
-    with pytest.raises(UserError, match="not created on the days"):
-        q.review([7])  # a 2026-10-03 post: outside the days this queue serves
-    # Moderator errors: with accuracy 0 every verdict is flipped, deterministically.
-    q0 = ReviewQueue(tmp_path, ["2026-10-01"], budget=4, seed=7, accuracy=0.0)
-    assert q0.review([1, 2])["is_harmful"].tolist() == [True, False]
+    result, floors = audit.run(
+        {"m": scores}, pd.Series(dtype=bool), q, budget=4, seed=1, strata=((1.0, 1.0),)
+    )
+    assert q.pending == 2 and floors["m"] == 6.0
+    assert result.loc[[8, 10], "source"].tolist() == ["score_audit", "score_audit"]
+    assert result.loc[[8, 10], "y"].tolist() == [1.0, 0.0]
+    # Two of four answered: each answer stands for two drawn posts, pi = 1 x 2/4.
+    assert result.loc[[8, 10], "pi"].tolist() == [0.5, 0.5]
+    assert result.loc[[7, 9], "observed"].tolist() == [False, False]
+    assert result.loc[[7, 9], "pi"].tolist() == [1.0, 1.0]
+    requested = pd.read_parquet(tmp_path / "requests" / "score_audit.parquet")
+    assert sorted(requested["post_id"]) == [7, 8, 9, 10]
