@@ -1,10 +1,12 @@
 """User Active Minutes: ``vigil uam --interval S [--as-of YYYY-MM-DD] [--json]``.
 
 A user's UAM is the number of distinct UTC minutes in which they did anything, over the 30 days
-ending on ``as_of``. The histogram counts users per bucket [k*S, (k+1)*S) (dbt model
-``uam_histogram``). ``histogram()`` builds the warehouse first when it is missing or the lake
-changed since the last build, re-runs only the two UAM marts when S or as_of changed, and otherwise
-just reads the warehouse (read-only, so it never blocks on another reader).
+ending on ``as_of``. The histogram counts users per bucket [k*S, (k+1)*S). ``histogram()`` builds
+the warehouse first when it is missing or the lake changed since the last build, and otherwise
+only reads it: the answer is computed in a query for the S and the day asked, from
+``user_active_minutes`` when that table's own ``as_of`` column is the day asked, else from the
+daily rows (``int_user_active_minutes_daily``). A query never rewrites the tables that the gates
+and Feast read, and never trusts a bucket width it did not apply itself.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from datetime import date
+from datetime import date, timedelta
 
 from vigil.errors import UserError
 from vigil.warehouse import dbt as warehouse
@@ -20,7 +22,12 @@ from vigil.warehouse import lock as warehouse_lock
 
 log = logging.getLogger(__name__)
 
-UAM_MODELS = ["user_active_minutes", "uam_histogram"]
+WINDOW_DAYS = 30
+# every minute of the window in one bucket: any wider interval gives the same single bucket
+MAX_INTERVAL = WINDOW_DAYS * 24 * 60
+# the text form prints at most this many populated buckets, then one tail line
+MAX_ROWS = 30
+TAIL_SHARE = 0.99
 
 
 def _interval(value: object) -> int:
@@ -29,60 +36,119 @@ def _interval(value: object) -> int:
         raise UserError(
             f"--interval {value!r} is not a positive whole number of minutes: use e.g. 5."
         )
+    if int(text) > MAX_INTERVAL:
+        raise UserError(
+            f"--interval {text} is wider than the {WINDOW_DAYS}-day window: use at most "
+            f"{MAX_INTERVAL:,} minutes."
+        )
     return int(text)
 
 
+def _day(value: object) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise UserError(f"--as-of {value!r} is not a date: use YYYY-MM-DD.") from None
+
+
 def histogram(interval: int, as_of: str | None = None) -> dict:
-    """The ``vigil uam --json`` object: {"interval_minutes", "as_of", "buckets": [{lower, upper, users}]}."""
+    """The ``vigil uam --json`` object: {"interval_minutes", "as_of", "buckets": [{lower, upper, users}]}.
+
+    Buckets run from 0 to the highest non-empty one, empty ones included (``users`` 0).
+    """
     interval = _interval(interval)
-    if as_of is not None:
-        try:
-            as_of = date.fromisoformat(str(as_of)).isoformat()
-        except ValueError:
-            raise UserError(f"--as-of {as_of!r} is not a date: use YYYY-MM-DD.") from None
-    wanted = {"as_of": as_of, "interval": interval}
+    day = _day(as_of) if as_of is not None else None
     state = warehouse.read_state()
     if not state or state.get("lake") != warehouse.lake_fingerprint():
         log.info("uam: the warehouse is missing or older than the lake: building it")
-        warehouse.build("all", as_of=as_of, extra_vars={"uam_interval": interval})
-    elif state.get("uam") != wanted:
-        dbt_vars: dict = {"uam_interval": interval}
-        if as_of:
-            dbt_vars["as_of"] = as_of
-        warehouse.run_dbt("build", UAM_MODELS, dbt_vars=dbt_vars, label="dbt build uam")
-        warehouse.update_state(uam=wanted)
-    else:
-        log.info("uam: warehouse up to date for interval %d, as_of %s", interval, as_of or "latest")
-    return _read_histogram(interval, as_of)
-
-
-def _read_histogram(interval: int, as_of: str | None) -> dict:
+        warehouse.build("all")
     with warehouse_lock.reading("vigil uam") as con:
-        rows = con.execute(
-            "select lower, upper, users from uam_histogram order by lower"
-        ).fetchall()
-        window_end = con.execute("select max(as_of) from user_active_minutes").fetchone()[0]
-        if window_end is None and as_of is None:  # nobody active: report the lake's last day
-            window_end = con.execute(
-                "select max(event_date) from stg_lake__event_partitions"
-            ).fetchone()[0]
+        first, last = con.execute(
+            "select min(event_date), max(event_date) from stg_lake__event_partitions"
+        ).fetchone()
+        day = day or last
+        if first is None or not first <= day <= last:
+            span = f"{first} to {last}" if first is not None else "no days"
+            raise UserError(
+                f"--as-of {day} is outside the data ({span}): choose a day in that range."
+            )
+        counts = _bucket_counts(con, interval, day)
+    top = max(counts, default=-1)
     return {
         "interval_minutes": interval,
-        "as_of": str(window_end) if window_end is not None else as_of,
-        "buckets": [{"lower": lo, "upper": hi, "users": n} for lo, hi, n in rows],
+        "as_of": day.isoformat(),
+        "buckets": [
+            {"lower": k * interval, "upper": (k + 1) * interval, "users": counts.get(k, 0)}
+            for k in range(top + 1)
+        ],
     }
+
+
+def _bucket_counts(con, interval: int, day: date) -> dict[int, int]:
+    """Users per bucket index for the 30 days ending ``day``: {k: users with k*S <= UAM < (k+1)*S}."""
+    built_for = con.execute("select max(as_of) from user_active_minutes").fetchone()[0]
+    if built_for == day:  # the mart's rows carry their window's end: exactly this window
+        per_user = "select uam from user_active_minutes"
+        params: list = []
+    else:
+        log.info("uam: summing the daily rows for the window ending %s", day)
+        per_user = (
+            "select sum(active_minutes) as uam from int_user_active_minutes_daily "
+            "where activity_date between ? and ? group by user_id"
+        )
+        params = [day - timedelta(days=WINDOW_DAYS - 1), day]
+    rows = con.execute(
+        f"select uam // ? as bucket, count(*) from ({per_user}) where uam > 0 group by 1",
+        [interval, *params],
+    ).fetchall()
+    return {int(k): int(n) for k, n in rows}
+
+
+def compact_lines(result: dict) -> list[str]:
+    """The histogram for a person: populated buckets only, up to the one that covers 99% of the
+    users (at most ``MAX_ROWS``), then one tail line for the users above; a total line last."""
+    populated = [b for b in result["buckets"] if b["users"]]
+    total = sum(b["users"] for b in populated)
+    lines = [
+        (
+            f"User Active Minutes, 30 days ending {result['as_of']} (UTC), "
+            f"buckets of {result['interval_minutes']} min"
+        ),
+        f"{'UAM':>17}  {'users':>10}",
+    ]
+    shown, seen = 0, 0
+    for b in populated:
+        if shown == MAX_ROWS or (shown and seen >= TAIL_SHARE * total):
+            break
+        lines.append(f"  [{b['lower']:>6,}, {b['upper']:>6,})  {b['users']:>10,}")
+        shown, seen = shown + 1, seen + b["users"]
+    rest = populated[shown:]
+    if rest:
+        users = sum(b["users"] for b in rest)
+        lines.append(
+            f"  {users:,} users at or above {rest[0]['lower']:,} min "
+            f"(highest bucket [{rest[-1]['lower']:,}, {rest[-1]['upper']:,}))"
+        )
+    empty = len(result["buckets"]) - len(populated)
+    if empty:
+        lines.append(f"  ({empty:,} empty buckets not shown; --json lists every bucket)")
+    lines.append(f"{'total':>17}  {total:>10,}")
+    return lines
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--interval", required=True, metavar="S", help="bucket width in minutes (positive integer)"
+        "--interval",
+        required=True,
+        metavar="S",
+        help=f"bucket width in minutes (whole number, 1 to {MAX_INTERVAL:,})",
     )
     parser.add_argument(
         "--as-of",
         metavar="YYYY-MM-DD",
         help="last day of the 30-day window (default: latest lake day)",
     )
-    parser.add_argument("--json", action="store_true", help="print the histogram as JSON")
+    parser.add_argument("--json", action="store_true", help="print every bucket as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,12 +156,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    total = sum(b["users"] for b in result["buckets"])
-    print(
-        f"User Active Minutes, 30 days ending {result['as_of']} (UTC), buckets of {result['interval_minutes']} min"
-    )
-    print(f"{'UAM':>17}  {'users':>10}")
-    for b in result["buckets"]:
-        print(f"  [{b['lower']:>6}, {b['upper']:>6})  {b['users']:>10,}")
-    print(f"{'total':>17}  {total:>10,}")
+    print("\n".join(compact_lines(result)))
     return 0

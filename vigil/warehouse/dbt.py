@@ -28,7 +28,7 @@ from typing import Any
 
 from vigil import config
 from vigil.errors import UserError
-from vigil.warehouse.lock import access, reading
+from vigil.warehouse.lock import access, damaged_warehouse, damaged_warehouse_sentence, reading
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +139,13 @@ def run_dbt(
     # Spark keeps its Derby metastore and spark-warehouse/ in the working directory.
     cwd = dirs["spark"] if target == "spark" else dirs["target"].parent
     with access(exclusive=True, purpose=label) if target == "duckdb" else contextlib.nullcontext():
-        proc = subprocess.run(
-            args, cwd=cwd, env=dbt_env(target), capture_output=True, text=True, check=False
-        )
+        returncode, output = _run_child(args, cwd=cwd, env=dbt_env(target), label=label)
     seconds = time.perf_counter() - started
-    (dirs["logs"] / "last_stdout.log").write_text(proc.stdout + proc.stderr)
+    (dirs["logs"] / "last_stdout.log").write_text(output)
     summary = summarize_run_results(run_results)
-    summary.update({"seconds": round(seconds, 2), "target": target, "returncode": proc.returncode})
-    if proc.returncode != 0 or summary["errors"] or summary["failures"]:
-        raise UserError(_failure_sentence(label, summary, proc.stdout + proc.stderr, dirs["logs"]))
+    summary.update({"seconds": round(seconds, 2), "target": target, "returncode": returncode})
+    if returncode != 0 or summary["errors"] or summary["failures"]:
+        raise UserError(_failure_sentence(label, summary, output, dirs["logs"]))
     log.info(
         "%s: %d models, %d tests, %d unit tests passed (%d warnings), %s rows, %.1f s",
         label,
@@ -159,6 +157,68 @@ def run_dbt(
         seconds,
     )
     return summary
+
+
+# dbt's console line for a finished node: "12:00:01  3 of 19 OK created sql table model
+# main.users ..... [OK in 0.12s]" (tests: "PASS not_null_x", "FAIL 2 unique_y", "ERROR creating ...")
+NODE_DONE = re.compile(
+    r"^\d\d:\d\d:\d\d\s+(?P<index>\d+) of (?P<total>\d+) "
+    r"(?P<status>OK|PASS|WARN|FAIL|ERROR|SKIP)\b(?P<what>.*?)\s*\.*\s*"
+    r"\[(?P<result>[^\]]*?)(?: in (?P<seconds>[\d.]+)s)?\]\s*$"
+)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child, before exec: ask the kernel to SIGKILL it when its parent dies, so a dbt run
+    never outlives the process that holds the warehouse lock for it (a ``kill -9`` of ``vigil dbt``
+    would otherwise leave dbt writing with the lock released)."""
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _run_child(args: list[str], *, cwd: Path, env: dict[str, str], label: str) -> tuple[int, str]:
+    """Run dbt, logging each model as it finishes (and any test that fails) while it runs;
+    return (exit code, everything it printed). The child dies with this process (Linux)."""
+    parent = os.getpid()
+    preexec = (lambda: _die_with_parent(parent)) if sys.platform == "linux" else None
+    lines: list[str] = []
+    with subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        preexec_fn=preexec,  # noqa: PLW1509 - only prctl + getppid, no locks taken
+    ) as proc:
+        for line in proc.stdout:
+            lines.append(line)
+            _log_progress(label, ANSI.sub("", line.rstrip()))
+        returncode = proc.wait()
+    return returncode, "".join(lines)
+
+
+def _log_progress(label: str, line: str) -> None:
+    match = NODE_DONE.match(line)
+    if not match:
+        return
+    status, what = match["status"], " ".join(match["what"].split())
+    name = what.rsplit(" ", 1)[-1].rsplit(".", 1)[-1] if what else "?"
+    seconds = f"{float(match['seconds']):.1f} s" if match["seconds"] else match["result"]
+    where = f"{match['index']}/{match['total']}"
+    if " model " in f" {what} ":
+        log.info("%s: %s model %s %s (%s)", label, where, name, status, seconds)
+    elif status in ("FAIL", "ERROR", "WARN"):
+        log.info("%s: %s %s %s (%s)", label, where, status, what, seconds)
+    else:
+        log.debug("%s: %s %s %s (%s)", label, where, status, what, seconds)
 
 
 def summarize_run_results(path: Path) -> dict:
@@ -206,6 +266,8 @@ def summarize_run_results(path: Path) -> dict:
 
 
 def _failure_sentence(label: str, summary: dict, output: str, log_dir: Path) -> str:
+    if damaged_warehouse(output):
+        return f"{label} failed: {damaged_warehouse_sentence(output)}"
     problems = summary["errors"] + summary["failures"]
     if not problems:  # dbt stopped before running nodes (parse/compile/connection error)
         lines = [
@@ -251,30 +313,25 @@ def build(
     if as_of:
         dbt_vars["as_of"] = _valid_day(as_of)
     started = time.perf_counter()
-    fingerprint = lake_fingerprint()
-    summary = run_dbt(
-        "build",
-        STAGES[stage],
-        target=target,
-        dbt_vars=dbt_vars,
-        full_refresh=full_refresh,
-        label=f"dbt build {stage}",
-    )
-    summary["stage"] = stage
-    if target == "duckdb":
-        _add_table_rows(summary)
-    if target == "duckdb" and stage in ("marts", "all"):
-        summary["exported"] = export_features()
-        _write_state(
-            {
-                "lake": fingerprint,
-                "built_at": time.time(),
-                "uam": {
-                    "as_of": dbt_vars.get("as_of"),
-                    "interval": dbt_vars.get("uam_interval", 1),
-                },
-            }
+    # One hold for the build, the export and the build state: the state always describes the
+    # tables it was written with, and no other writer slips in between.
+    hold = access(exclusive=True, purpose=f"dbt build {stage}")
+    with hold if target == "duckdb" else contextlib.nullcontext():
+        fingerprint = lake_fingerprint()
+        summary = run_dbt(
+            "build",
+            STAGES[stage],
+            target=target,
+            dbt_vars=dbt_vars,
+            full_refresh=full_refresh,
+            label=f"dbt build {stage}",
         )
+        summary["stage"] = stage
+        if target == "duckdb":
+            _add_table_rows(summary)
+        if target == "duckdb" and stage in ("marts", "all"):
+            summary["exported"] = export_features()
+            _write_state({"lake": fingerprint, "built_at": time.time()})
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
 
@@ -323,7 +380,7 @@ def export_features(tables: tuple[str, ...] = EXPORTED_TABLES) -> dict[str, int]
 
 
 # ---------------------------------------------------------------------------------------------
-# build state (lets `vigil uam` skip dbt when nothing changed)
+# build state (lets `vigil uam` skip dbt when the lake has not changed since the last build)
 
 
 def _state_path() -> Path:
@@ -346,12 +403,6 @@ def _write_state(state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2))
     os.replace(tmp, path)
-
-
-def update_state(**changes: Any) -> None:
-    state = read_state()
-    state.update(changes)
-    _write_state(state)
 
 
 def lake_fingerprint() -> dict:

@@ -76,14 +76,49 @@ def access(exclusive: bool, purpose: str, wait: bool = True):
         handle.close()  # releases the lock
 
 
+# What DuckDB says when a database file is truncated, overwritten or fails its checksums.
+DAMAGE_SIGNS = (
+    "not a valid DuckDB database file",
+    "Corrupt database file",
+    "Could not read enough bytes from file",
+    "does not match stored checksum",
+)
+
+
+def damaged_warehouse(message: str) -> bool:
+    return any(sign in message for sign in DAMAGE_SIGNS)
+
+
+def damaged_warehouse_sentence(message: str) -> str:
+    """One sentence naming the damaged file and the command that rebuilds it."""
+    path = config.paths().warehouse
+    detail = next(
+        (ln.strip() for ln in message.splitlines() if damaged_warehouse(ln)), message.strip()
+    )
+    return (
+        f"the warehouse file {path} is damaged ({detail[:160]}): remove it "
+        f"(`rm {path} {path}.wal`) and rebuild it with `vigil dbt all --full-refresh`."
+    )
+
+
 @contextlib.contextmanager
 def reading(purpose: str, wait: bool = True):
-    """A read-only connection to the warehouse, held shared (:func:`access`) until it closes."""
+    """A read-only connection to the warehouse, held shared (:func:`access`) until it closes.
+    A damaged warehouse file ends in one :class:`UserError` naming it and the fix."""
     import duckdb
 
     with access(exclusive=False, purpose=purpose, wait=wait):
-        con = duckdb.connect(str(config.paths().warehouse), read_only=True)
+        try:
+            con = duckdb.connect(str(config.paths().warehouse), read_only=True)
+        except duckdb.Error as exc:
+            if damaged_warehouse(str(exc)):
+                raise UserError(damaged_warehouse_sentence(str(exc))) from None
+            raise
         try:
             yield con
+        except duckdb.Error as exc:
+            if damaged_warehouse(str(exc)):
+                raise UserError(damaged_warehouse_sentence(str(exc))) from None
+            raise
         finally:
             con.close()
