@@ -27,6 +27,8 @@ def _isolated_environment(tmp_path_factory):
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # The simulated worlds the tests build are reviewed by the simulated moderators (vigil.review).
+    os.environ.setdefault("VIGIL_REVIEW_ANSWERER", "sim.moderators:answer")
     # A test that forgets to set VIGIL_HOME writes into a throwaway root, never the user's ./data.
     os.environ["VIGIL_HOME"] = str(tmp_path_factory.mktemp("vigil-home"))
     yield

@@ -191,13 +191,13 @@ def stream_memory_budget_mb() -> int:
 def review_answerer() -> str | None:
     """``module:function`` that answers review requests in-process (``VIGIL_REVIEW_ANSWERER``).
 
-    Unset (the default): moderators answer by dropping verdict files (docs/contracts.md). The
-    simulator sets it to its simulated moderators (``sim.moderators:answer``).
+    Unset (the default): moderators answer by dropping verdict files (docs/contracts.md). The demo
+    pipeline and the tests set it to the simulated moderators.
     """
     value = _env("VIGIL_REVIEW_ANSWERER", "").strip()
     if value and (value.count(":") != 1 or not all(value.split(":"))):
         raise ValueError(
-            f"VIGIL_REVIEW_ANSWERER={value!r}: use 'module:function', e.g. sim.moderators:answer."
+            f"VIGIL_REVIEW_ANSWERER={value!r}: use 'module:function', e.g. reviews.bridge:answer."
         )
     return value or None
 
