@@ -16,7 +16,10 @@ from vigil.errors import UserError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "ingest": ("vigil.lake.ingest", "load raw log files into the Parquet lake (quarantining bad rows)"),
+    "ingest": (
+        "vigil.lake.ingest",
+        "load raw log files into the Parquet lake (quarantining bad rows)",
+    ),
     "dbt": ("vigil.warehouse.dbt", "run dbt build for one stage (staging, marts, all)"),
     "uam": ("vigil.uam.query", "print the User Active Minutes histogram"),
     "uam-update": ("vigil.uam.update", "apply new lake days to the UAM tables (--watch: resident)"),
@@ -80,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in table:
         root.print_usage(sys.stderr)
         got = argv[0] if argv else "nothing"
-        print(
-            f"vigil: unknown command {got!r}: choose one of {', '.join(table)}.", file=sys.stderr
-        )
+        print(f"vigil: unknown command {got!r}: choose one of {', '.join(table)}.", file=sys.stderr)
         return 2
     name, rest = argv[0], argv[1:]
     module_name, help_ = table[name]
@@ -105,6 +106,19 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"vigil {name}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # a damaged warehouse file met outside vigil.warehouse.lock.reading (e.g. a writer's own
+        # connection): the same one sentence instead of DuckDB's traceback
+        if type(exc).__module__.endswith("duckdb"):
+            from vigil.warehouse import lock
+
+            if lock.damaged_warehouse(str(exc)):
+                print(
+                    f"vigil {name}: error: {lock.damaged_warehouse_sentence(str(exc))}",
+                    file=sys.stderr,
+                )
+                return 2
+        raise
 
 
 if __name__ == "__main__":
