@@ -406,6 +406,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"[2/4] airflow: vigil_daily {last_day} (backfill: all days in {raw_dir})", flush=True)
     env = airflow_env.build_env()
+    env.setdefault("VIGIL_REVIEW_ANSWERER", "sim.moderators:answer")  # moderators answer reviews
     airflow_env.ensure_ready(env)
     daily_run = dags_test(
         "vigil_daily", last_day, {"backfill": True, "raw_dir": str(raw_dir)}, env=env
@@ -425,6 +426,10 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"      vigil_train {status} in {train_run['seconds']:.0f}s (log: {train_run['log']})"
         )
+        if train_run["ok"]:
+            from sim import harness
+
+            _guard("model graded on the simulator's truth", harness.print_after_training)
 
     print("[4/4] summary", flush=True)
     daily: dict = {}
