@@ -133,6 +133,14 @@ def feast_project() -> str:
     return value
 
 
+def features_token() -> str | None:
+    """Bearer token for the feature server's write endpoints (``VIGIL_FEATURES_TOKEN``).
+
+    Unset: ``vigil features serve`` serves reads only, on loopback.
+    """
+    return _env("VIGIL_FEATURES_TOKEN", "").strip() or None
+
+
 def airflow_db() -> str:
     """Airflow metadata DB: ``sqlite`` (default, under the data root) or ``postgres``."""
     value = _env("VIGIL_AIRFLOW_DB", "sqlite").lower()

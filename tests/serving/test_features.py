@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -490,3 +491,156 @@ def test_http_feature_server_serves_online_values(feast_home):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+# ---- the feature server's doors (issue 19, items 6 and 9) -----------------------------------
+
+TOKEN = "t0ken-for-tests"
+WRITE_PATHS = ("/push", "/write-to-online-store", "/materialize", "/materialize-incremental")
+
+
+def _start_server(port: int, token: str | None = None, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.pop("VIGIL_FEATURES_TOKEN", None)
+    if token:
+        env["VIGIL_FEATURES_TOKEN"] = token
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil.cli", "features", "serve", "--port", str(port), *extra],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read().decode()[-2000:]) from None
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _stop_server(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _status(url: str, body: dict, token: str | None = None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _push_body(uam: int) -> dict:
+    return {
+        "push_source_name": "user_activity_push",
+        "df": {
+            "user_id": [8],
+            "event_timestamp": [at(4, 0).isoformat()],
+            "uam_30d": [uam],
+            "active_days_30d": [3],
+            "uam_1d": [21],
+        },
+        "to": "online",
+    }
+
+
+def _served_uam(base: str) -> float:
+    reply = _post(
+        f"{base}/get-online-features",
+        {"features": ["user_activity:uam_30d"], "entities": {"user_id": [8]}},
+    )
+    return reply["results"][1]["values"][0]
+
+
+@pytest.mark.slow
+def test_server_without_token_serves_reads_and_exposes_no_write_endpoint(feast_home):
+    features.materialize()
+    port = _free_port()
+    proc = _start_server(port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert _served_uam(base) == 4.0
+        for path in WRITE_PATHS:
+            assert _status(base + path, _push_body(55)) == 404, path
+        # The POST that changed a served value before the fix changes nothing now.
+        assert _served_uam(base) == 4.0
+    finally:
+        _stop_server(proc)
+
+
+@pytest.mark.slow
+def test_server_write_endpoints_need_the_bearer_token(feast_home):
+    features.materialize()
+    port = _free_port()
+    proc = _start_server(port, TOKEN)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert _status(f"{base}/push", _push_body(55)) == 401
+        assert _status(f"{base}/push", _push_body(55), token="wrong") == 403
+        assert _served_uam(base) == 4.0
+        assert _status(f"{base}/push", _push_body(55), token=TOKEN) == 200
+        assert _served_uam(base) == 55.0
+    finally:
+        _stop_server(proc)
+
+
+def _cli(*args: str, token: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("VIGIL_FEATURES_TOKEN", None)
+    if token:
+        env["VIGIL_FEATURES_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "vigil.cli", "features", *args],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_serve_beyond_loopback_without_token_is_refused(feast_home):
+    done = _cli("serve", "--host", "0.0.0.0", "--port", str(_free_port()))
+    assert done.returncode == 2
+    assert "VIGIL_FEATURES_TOKEN" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_bad_or_busy_port_is_one_clear_error(feast_home):
+    done = _cli("serve", "--port", "99999")
+    assert done.returncode == 2, done.stderr
+    assert "99999" in done.stderr and "Traceback" not in done.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _cli("serve", "--port", str(port))
+    assert done.returncode == 2, done.stderr
+    assert "in use" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_get_unknown_post_or_user_is_not_found(feast_home, capsys):
+    from vigil.cli import main
+
+    features.materialize()
+    capsys.readouterr()
+    assert main(["features", "get", "--post-id", "99999999"]) == 2
+    assert "99999999" in capsys.readouterr().err
+    assert main(["features", "get", "--user-id", "99999999"]) == 2
+    assert "not found" in capsys.readouterr().err
+    # A known post still prints its vector.
+    assert main(["features", "get", "--post-id", "1"]) == 0

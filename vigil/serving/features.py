@@ -14,7 +14,8 @@ finds the same column when it is served.
     vigil features apply                    # render feature_store.yaml, register the definitions
     vigil features materialize [--full]     # offline -> online (whole history first, then incremental)
     vigil features get --post-id 42         # the online feature vector of a post (and its author)
-    vigil features serve [--port 6566]      # Feast's HTTP feature server on 127.0.0.1
+    vigil features serve [--port 6566]      # HTTP feature server on 127.0.0.1: reads; writes
+                                            # need VIGIL_FEATURES_TOKEN (vigil.serving.server)
 """
 
 from __future__ import annotations
@@ -479,19 +480,28 @@ def push(view: str, df: pd.DataFrame, to: str = "online") -> int:
 
 
 def serve(port: int = 6566, host: str = "127.0.0.1", workers: int = 1) -> None:
-    """Feast's HTTP feature server (POST /get-online-features, /push); blocks until stopped."""
-    fs = store()
-    _require_applied(fs)
-    log.info(
-        "feast: serving %s on http://%s:%d (%s online store)",
-        fs.project,
-        host,
-        port,
-        config.online_store(),
-    )
-    fs.serve(
-        host=host, port=port, type_="http", no_access_log=True, workers=workers, registry_ttl_sec=5
-    )
+    """Feast's HTTP feature server, reads open and writes behind the token (:mod:`.server`)."""
+    from vigil.serving.server import serve as serve_gated
+
+    serve_gated(port=port, host=host, workers=workers)
+
+
+def _require_found(vector: dict) -> dict:
+    """Refuse a vector whose post or user the online store does not know (all values null)."""
+    for key, views in (
+        ("post_id", ("post_behavior__",)),
+        ("user_id", ("creator_context__", "user_activity__")),
+    ):
+        if key not in vector:
+            continue
+        values = [v for name, v in vector.items() if name.startswith(views)]
+        if all(v is None for v in values):
+            kind = key.removesuffix("_id")
+            raise UserError(
+                f"{kind} {vector[key]} not found in the online store: check the id, or run "
+                "`vigil features materialize` if it is new."
+            )
+    return vector
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,8 +514,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("apply", help="render feature_store.yaml and register the definitions")
     mat = sub.add_parser("materialize", help="offline -> online (whole history, then incremental)")
     mat.add_argument("--full", action="store_true", help="redo the whole history")
-    srv = sub.add_parser("serve", help="Feast's HTTP feature server on 127.0.0.1")
+    srv = sub.add_parser("serve", help="Feast's HTTP feature server (reads; writes need a token)")
     srv.add_argument("--port", type=int, default=6566)
+    srv.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (beyond loopback needs a token)"
+    )
     srv.add_argument("--workers", type=int, default=1)
     get = sub.add_parser("get", help="print the online features of a post and/or user as JSON")
     get.add_argument("--post-id", type=int)
@@ -518,11 +531,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "materialize":
         print(json.dumps(materialize(full=args.full), indent=2, default=str))
     elif args.action == "serve":
-        serve(port=args.port, workers=args.workers)
+        serve(port=args.port, host=args.host, workers=args.workers)
     elif args.action == "get":
         print(
             json.dumps(
-                online_features(post_id=args.post_id, user_id=args.user_id), indent=2, default=str
+                _require_found(online_features(post_id=args.post_id, user_id=args.user_id)),
+                indent=2,
+                default=str,
             )
         )
     return 0
