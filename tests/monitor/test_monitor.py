@@ -297,3 +297,39 @@ def test_score_drift_watches_the_student_score_every_event_gets(tmp_path, monkey
     )
     served = checks.loc["champion:score"]
     assert served["value"] == pytest.approx(0.0) and not bool(served["drifted"])
+
+
+def test_a_day_without_data_is_an_alert_not_all_clear(tmp_path, monkeypatch, capsys):
+    """Issue 19 item 8: `vigil monitor` on a day after the data ends (e.g. today, the default)
+    ran 0 checks and said "0 alert(s)" with exit 0."""
+    from vigil.cli import main
+
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    monkeypatch.setattr(monitor, "monitored_features", dict)
+    _features(tmp_path, 1.0)  # data from 2026-10-01 to 2026-10-20
+    rows = monitor.run_checks(date(2026, 12, 5))
+    stale = {r.subject for r in rows if r.check == "input_stale"}
+    assert stale == {"posts", "post_behavior"}
+    assert all(r.drifted for r in rows if r.check == "input_stale")
+    assert set(monitor.read_alerts(date(2026, 12, 5))["check"]) == {"input_stale"}
+    capsys.readouterr()
+    assert main(["monitor", "--date", "2026-12-05"]) == 1
+    err = capsys.readouterr().err
+    assert "2026-10-20" in err and "2026-12-05" in err
+    assert main(["monitor"]) == 1  # today: long after the data
+    # The last day of the data is fresh: no input alert.
+    assert not any(r.check.startswith("input_") for r in monitor.run_checks(date(2026, 10, 20)))
+
+
+def test_a_missing_feature_table_is_an_alert(tmp_path, monkeypatch, capsys):
+    from vigil.cli import main
+
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    monkeypatch.setattr(monitor, "monitored_features", lambda: {"user_activity": ["uam_30d"]})
+    _features(tmp_path, 1.0)  # no user_activity table
+    rows = monitor.run_checks(date(2026, 10, 20))
+    missing = [r for r in rows if r.check == "input_missing"]
+    assert [r.subject for r in missing] == ["user_activity"] and missing[0].drifted
+    capsys.readouterr()
+    assert main(["monitor", "--date", "2026-10-20"]) == 1
+    assert "user_activity" in capsys.readouterr().err

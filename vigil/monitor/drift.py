@@ -12,6 +12,10 @@ Checks (each one row in ``monitor/checks.parquet``, a time series keyed by ``run
   that moderators' labels confirm harmful, over the labels that have arrived by the end of the run
   day (labels come late); the reference window minus the recent one (a drop = more wrong removals).
 
+- ``input_missing`` / ``input_stale``: a table the checks read is absent, or has no row from the
+  run day on (e.g. ``vigil monitor`` on today when the data ends earlier): an alert, its checks are
+  skipped and ``vigil monitor`` exits 1. No data is not "all clear".
+
 A check whose value crosses its threshold (``DriftThresholds``) writes a row to
 ``monitor/alerts.parquet`` (what drifted, by how much, when); the ``vigil_monitor`` DAG turns an
 alert into an Airflow Asset event that schedules ``vigil_train``.
@@ -25,8 +29,7 @@ import json
 import logging
 import math
 import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatch
@@ -34,12 +37,16 @@ from pathlib import Path
 
 from vigil import config
 from vigil.errors import UserError
+from vigil.monitor.statistics import (  # noqa: F401 - part of this module's API
+    ks_statistic,
+    oov_share,
+    psi,
+    text_drift,
+    tokens,
+    vocabulary,
+)
 
 log = logging.getLogger(__name__)
-
-TOKEN_RE = re.compile(r"[a-z0-9@#']+")
-URL_RE = re.compile(r"https?://\S+|www\.\S+")
-PSI_EPSILON = 1e-4
 
 
 @dataclass(frozen=True)
@@ -90,86 +97,6 @@ class DriftThresholds:
         if "feature_alert_exclude" in values:
             values["feature_alert_exclude"] = tuple(values["feature_alert_exclude"])
         return cls(**values)
-
-
-# ---------------------------------------------------------------- statistics (pure functions)
-
-
-def psi(reference: Sequence[float], current: Sequence[float], bins: int = 10) -> float:
-    """Population stability index over quantile bins of the reference.
-
-    ``sum((c - r) * ln(c / r))`` over bins, with empty-bin shares floored at PSI_EPSILON.
-    Bin edges are the reference's deciles (deduplicated, so a feature with many ties gets fewer
-    bins); values outside the reference range fall into the outer bins.
-    """
-    import numpy as np
-
-    ref = np.asarray(reference, dtype=float)
-    cur = np.asarray(current, dtype=float)
-    ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
-    if len(ref) == 0 or len(cur) == 0:
-        return float("nan")
-    edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref_share = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1)
-    cur_share = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=len(edges) + 1)
-    r = np.maximum(ref_share / len(ref), PSI_EPSILON)
-    c = np.maximum(cur_share / len(cur), PSI_EPSILON)
-    return float(np.sum((c - r) * np.log(c / r)))
-
-
-def ks_statistic(reference: Sequence[float], current: Sequence[float]) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov statistic and p-value (scipy)."""
-    import numpy as np
-    from scipy import stats
-
-    ref = np.asarray(reference, dtype=float)
-    cur = np.asarray(current, dtype=float)
-    ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
-    if len(ref) == 0 or len(cur) == 0:
-        return float("nan"), float("nan")
-    result = stats.ks_2samp(ref, cur)
-    return float(result.statistic), float(result.pvalue)
-
-
-def tokens(text: str) -> list[str]:
-    return TOKEN_RE.findall(URL_RE.sub(" ", (text or "").lower()))
-
-
-def vocabulary(texts: Iterable[str], min_count: int = 2) -> set[str]:
-    counts = Counter(tok for text in texts for tok in tokens(text))
-    return {tok for tok, n in counts.items() if n >= min_count}
-
-
-def oov_share(texts: Iterable[str], vocab: set[str], min_count: int = 1) -> float:
-    """Share of tokens (mentions and links normalised away) that the vocabulary has not seen,
-    counting only unseen tokens that occur at least ``min_count`` times in ``texts`` (a new
-    template or insult repeats; names, numbers and typos mostly do not)."""
-    counts = Counter(
-        tok for text in texts for tok in tokens(text) if not tok.startswith("@")
-    )  # handles (and links, removed by tokens()) are always new: not a shift
-    total = sum(counts.values())
-    unseen = sum(n for tok, n in counts.items() if tok not in vocab and n >= min_count)
-    return unseen / total if total else float("nan")
-
-
-def text_drift(
-    reference_texts: Sequence[str], current_texts: Sequence[str], min_count: int = 1
-) -> dict:
-    """OOV share of the recent texts minus the reference's own held-out OOV share.
-
-    The reference is split in two halves (even/odd rows): the vocabulary of one half and the OOV
-    share of the other tell how many new words an undrifted day brings; only the excess counts.
-    The held-out half is subsampled to the size of ``current_texts`` so ``min_count`` means the same.
-    """
-    vocab = vocabulary(reference_texts)
-    half_vocab = vocabulary(reference_texts[::2])
-    held_out = list(reference_texts[1::2])
-    if len(held_out) > len(current_texts) > 0:
-        step = len(held_out) / len(current_texts)
-        held_out = [held_out[int(i * step)] for i in range(len(current_texts))]
-    baseline = oov_share(held_out, half_vocab, min_count)
-    current = oov_share(current_texts, vocab, min_count)
-    return {"current_oov": current, "baseline_oov": baseline, "excess": current - baseline}
 
 
 # ---------------------------------------------------------------- storage
@@ -288,117 +215,182 @@ def monitored_features() -> dict[str, list[str]]:
     return by_view
 
 
+@dataclass(frozen=True)
+class Windows:
+    """The run day and the two windows every check compares: [start, end) in UTC."""
+
+    day: date
+    reference: tuple[datetime, datetime]
+    recent: tuple[datetime, datetime]
+
+
+def windows(run_date: date, thresholds: DriftThresholds) -> Windows:
+    recent_end = _day_start(run_date) + timedelta(days=1)
+    recent = (recent_end - timedelta(days=thresholds.recent_days), recent_end)
+    return Windows(run_date, _reference_window(run_date, thresholds), recent)
+
+
 def run_checks(
     run_date: date, thresholds: DriftThresholds | None = None, scores=None
 ) -> list[CheckRow]:
-    """Compute every drift check for ``run_date`` (recent window ends at that day's end)."""
-    import pandas as pd
+    """Compute every drift check for ``run_date`` (recent window ends at that day's end).
 
+    An input that is missing, or has nothing from the run day on, is an alert of its own
+    (``input_missing`` / ``input_stale``) and its checks are skipped: no data is not all clear.
+    """
     thresholds = thresholds or DriftThresholds()
-    recent_end = _day_start(run_date) + timedelta(days=1)
-    recent_start = recent_end - timedelta(days=thresholds.recent_days)
-    ref_start, ref_end = _reference_window(run_date, thresholds)
+    win = windows(run_date, thresholds)
     log.info(
         "drift checks for %s: reference [%s, %s), recent [%s, %s)",
         run_date,
-        ref_start.date(),
-        ref_end.date(),
-        recent_start.date(),
-        recent_end.date(),
+        *(t.date() for t in (*win.reference, *win.recent)),
     )
-    rows: list[CheckRow] = []
-    day = run_date.isoformat()
+    rows = freshness_rows(win)
+    unusable = {r.subject for r in rows}
+    rows += feature_rows(win, thresholds, skip=unusable)
+    if "posts" not in unusable:
+        rows += text_rows(win, thresholds)
+    if scores is None:
+        scores = _load_scores((champion_info() or {}).get("model_id"))
+    rows += score_rows(win, thresholds, scores)
+    if "post_behavior" not in unusable:
+        rows += report_rate_rows(win, thresholds)
+    row = _confirmed_rate_row(run_date.isoformat(), scores, win.reference, win.recent, thresholds)
+    if row is not None:
+        rows.append(row)
+    _store(rows, run_date)
+    return rows
 
-    # Feature drift
+
+def monitored_inputs() -> dict[str, str]:
+    """Feature table -> its time column: every table a check reads."""
+    inputs = {view: "event_timestamp" for view in monitored_features()}
+    return {**inputs, "posts": "created_at", "post_behavior": "event_timestamp"}
+
+
+def freshness_rows(win: Windows) -> list[CheckRow]:
+    """An alert per input table that is missing or has no row from the run day's start on."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    day, rows = win.day.isoformat(), []
+    day_start = _day_start(win.day)
+    for table, column in monitored_inputs().items():
+        path = config.paths().features / f"{table}.parquet"
+        if not path.exists():
+            rows.append(CheckRow(day, "input_missing", table, math.nan, 0, True, 0, 0, str(path)))
+            continue
+        times = pq.read_table(path, columns=[column]).column(column)
+        newest = pc.max(times).as_py() if len(times) else None
+        if newest is None or _utc(newest) < day_start:
+            detail = f"newest {column} {_utc(newest).isoformat() if newest else 'none'} in {path}"
+            rows.append(
+                CheckRow(day, "input_stale", table, math.nan, 0, True, len(times), 0, detail)
+            )
+    return rows
+
+
+def feature_rows(win: Windows, thresholds: DriftThresholds, skip: set[str]) -> list[CheckRow]:
+    """``feature_psi`` and ``feature_ks`` per monitored feature, reference vs recent rows."""
+    rows: list[CheckRow] = []
     for view, features in monitored_features().items():
-        if not (config.paths().features / f"{view}.parquet").exists():
-            log.warning("feature table %s not exported: its drift checks are skipped", view)
+        if view in skip:
             continue
         frame = _load_features(view)
         data_start = frame["event_timestamp"].min()
-        ref = _window(frame, "event_timestamp", ref_start, ref_end)
-        cur = _window(frame, "event_timestamp", recent_start, recent_end)
+        ref = _window(frame, "event_timestamp", *win.reference)
+        cur = _window(frame, "event_timestamp", *win.recent)
         if len(ref) < thresholds.min_rows or len(cur) < thresholds.min_rows:
             log.info("skipping %s: %d reference / %d recent rows", view, len(ref), len(cur))
             continue
         for feature in features:
-            if feature not in frame.columns:
-                continue
-            value = psi(ref[feature], cur[feature])
-            ks, p_value = ks_statistic(ref[feature], cur[feature])
-            alerting = not any(fnmatch(feature, pat) for pat in thresholds.feature_alert_exclude)
-            window = re.search(r"_(\d+)d$", feature)
-            if window and ref_start < data_start + timedelta(days=int(window.group(1))):
-                alerting = False  # an N-day window feature still warming up in the reference
-            for check, v, limit in (
-                ("feature_psi", value, thresholds.feature_psi),
-                ("feature_ks", ks, thresholds.feature_ks),
-            ):
-                rows.append(
-                    CheckRow(
-                        day,
-                        check,
-                        f"{view}:{feature}",
-                        v,
-                        limit,
-                        bool(not math.isnan(v) and v > limit and alerting),
-                        len(ref),
-                        len(cur),
-                        (f"ks_pvalue={p_value:.3g}" if check == "feature_ks" else "")
-                        + ("" if alerting else " (not alerting: feature_alert_exclude)"),
-                    )
-                )
+            if feature in frame.columns:
+                rows += _feature_pair(win, thresholds, f"{view}:{feature}", ref, cur, data_start)
+    return rows
 
-    # Text drift
+
+def _feature_pair(win, thresholds, subject, ref, cur, data_start) -> list[CheckRow]:
+    feature = subject.partition(":")[2]
+    value = psi(ref[feature], cur[feature])
+    ks, p_value = ks_statistic(ref[feature], cur[feature])
+    alerting = not any(fnmatch(feature, pat) for pat in thresholds.feature_alert_exclude)
+    window = re.search(r"_(\d+)d$", feature)
+    if window and win.reference[0] < data_start + timedelta(days=int(window.group(1))):
+        alerting = False  # an N-day window feature still warming up in the reference
+    quiet = "" if alerting else " (not alerting: feature_alert_exclude)"
+    return [
+        CheckRow(
+            win.day.isoformat(),
+            check,
+            subject,
+            v,
+            limit,
+            bool(not math.isnan(v) and v > limit and alerting),
+            len(ref),
+            len(cur),
+            (f"ks_pvalue={p_value:.3g}" if check == "feature_ks" else "") + quiet,
+        )
+        for check, v, limit in (
+            ("feature_psi", value, thresholds.feature_psi),
+            ("feature_ks", ks, thresholds.feature_ks),
+        )
+    ]
+
+
+def text_rows(win: Windows, thresholds: DriftThresholds) -> list[CheckRow]:
+    """``text_oov``: the excess share of new, repeated tokens in the recent posts."""
     posts = _load_features("posts")
-    ref_posts = _window(posts, "created_at", ref_start, ref_end)
-    cur_posts = _window(posts, "created_at", recent_start, recent_end)
-    if len(ref_posts) >= thresholds.min_rows and len(cur_posts) >= thresholds.min_rows:
-        text = text_drift(
-            list(ref_posts["text"].fillna("")),
-            list(cur_posts["text"].fillna("")),
-            thresholds.new_token_min_count,
+    ref_posts = _window(posts, "created_at", *win.reference)
+    cur_posts = _window(posts, "created_at", *win.recent)
+    if len(ref_posts) < thresholds.min_rows or len(cur_posts) < thresholds.min_rows:
+        return []
+    text = text_drift(
+        list(ref_posts["text"].fillna("")),
+        list(cur_posts["text"].fillna("")),
+        thresholds.new_token_min_count,
+    )
+    return [
+        CheckRow(
+            win.day.isoformat(),
+            "text_oov",
+            "posts:text",
+            text["excess"],
+            thresholds.text_oov,
+            text["excess"] > thresholds.text_oov,
+            len(ref_posts),
+            len(cur_posts),
+            f"current_oov={text['current_oov']:.4f} baseline_oov={text['baseline_oov']:.4f}",
         )
-        rows.append(
-            CheckRow(
-                day,
-                "text_oov",
-                "posts:text",
-                text["excess"],
-                thresholds.text_oov,
-                text["excess"] > thresholds.text_oov,
-                len(ref_posts),
-                len(cur_posts),
-                f"current_oov={text['current_oov']:.4f} baseline_oov={text['baseline_oov']:.4f}",
-            )
-        )
+    ]
 
-    # Score drift: the champion's scores (training.score writes scores/dt=D/scores.parquet with
-    # scored_at, probability, model_id). Reference: its scores in the reference window, else its
-    # scores before the recent window (its first days in service).
-    if scores is None:
-        scores = _load_scores((champion_info() or {}).get("model_id"))
-    # Two score columns: the served (calibrated) probability, which is 0 for the events the
-    # cascade's student screens out, and the student's own score, which every event gets: the
-    # first shows drift among the posts that reach the heavy model, the second in the population.
+
+def score_rows(win: Windows, thresholds: DriftThresholds, scores) -> list[CheckRow]:
+    """``score_psi`` of the champion's scores (``training.score`` writes them with ``scored_at``).
+
+    Two score columns: the served (calibrated) probability, which is 0 for the events the
+    cascade's student screens out, and the student's own score, which every event gets: the
+    first shows drift among the posts that reach the heavy model, the second in the population.
+    Reference: the scores in the reference window, else those before the recent window (the
+    champion's first days in service).
+    """
+    if scores is None or not len(scores):
+        return []
     score_columns = [("score", "champion:score")]
-    if scores is not None and "student" in scores:
+    if "student" in scores:
         score_columns.append(("student", "champion:student_score"))
-    for column, subject in score_columns if scores is not None and len(scores) else []:
-        ref_s = _window(scores, "scored_at", ref_start, ref_end)[column]
+    recent_start = win.recent[0]
+    rows = []
+    for column, subject in score_columns:
+        ref_s = _window(scores, "scored_at", *win.reference)[column]
         if len(ref_s) < thresholds.min_rows:
-            ref_s = _window(
-                scores,
-                "scored_at",
-                recent_start - timedelta(days=thresholds.reference_days),
-                recent_start,
-            )[column]
-        cur_s = _window(scores, "scored_at", recent_start, recent_end)[column]
+            before = recent_start - timedelta(days=thresholds.reference_days)
+            ref_s = _window(scores, "scored_at", before, recent_start)[column]
+        cur_s = _window(scores, "scored_at", *win.recent)[column]
         if len(ref_s) >= thresholds.min_rows and len(cur_s) >= thresholds.min_rows:
             v = psi(ref_s, cur_s)
             rows.append(
                 CheckRow(
-                    day,
+                    win.day.isoformat(),
                     "score_psi",
                     subject,
                     v,
@@ -408,11 +400,14 @@ def run_checks(
                     len(cur_s),
                 )
             )
+    return rows
 
-    # Proxy outcome drift: reports per view among the posts' latest snapshots in each window
+
+def report_rate_rows(win: Windows, thresholds: DriftThresholds) -> list[CheckRow]:
+    """``report_rate``: reports per view among the posts' latest snapshots, recent / reference."""
     behavior = _load_features("post_behavior")
     rates = []
-    for start, end in ((ref_start, ref_end), (recent_start, recent_end)):
+    for start, end in (win.reference, win.recent):
         snap = _window(behavior, "event_timestamp", start, end)
         latest = snap.sort_values("event_timestamp").groupby("post_id").tail(1)
         views = float(latest["views"].sum())
@@ -420,28 +415,27 @@ def run_checks(
             (float(latest["reports"].sum()) / views if views else float("nan"), len(latest))
         )
     (ref_rate, n_ref), (cur_rate, n_cur) = rates
-    if ref_rate and not math.isnan(ref_rate) and not math.isnan(cur_rate):
-        ratio = cur_rate / ref_rate
-        rows.append(
-            CheckRow(
-                day,
-                "report_rate",
-                "post_behavior:reports_per_view",
-                ratio,
-                thresholds.report_rate_ratio,
-                bool(ratio > thresholds.report_rate_ratio),
-                n_ref,
-                n_cur,
-                f"reference={ref_rate:.5f} recent={cur_rate:.5f}",
-            )
+    if not ref_rate or math.isnan(ref_rate) or math.isnan(cur_rate):
+        return []
+    ratio = cur_rate / ref_rate
+    return [
+        CheckRow(
+            win.day.isoformat(),
+            "report_rate",
+            "post_behavior:reports_per_view",
+            ratio,
+            thresholds.report_rate_ratio,
+            bool(ratio > thresholds.report_rate_ratio),
+            n_ref,
+            n_cur,
+            f"reference={ref_rate:.5f} recent={cur_rate:.5f}",
         )
+    ]
 
-    # Proxy outcome drift: moderator-confirmed share of the champion's removals
-    row = _confirmed_rate_row(
-        day, scores, (ref_start, ref_end), (recent_start, recent_end), thresholds
-    )
-    if row is not None:
-        rows.append(row)
+
+def _store(rows: list[CheckRow], run_date: date) -> None:
+    """Replace the day's rows in the checks time series and in the alerts."""
+    import pandas as pd
 
     frame = (
         pd.DataFrame([asdict(r) for r in rows])
@@ -456,7 +450,31 @@ def run_checks(
         log.warning(
             "DRIFT %s %s = %.4f > %.4f (%s)", a.check, a.subject, a.value, a.threshold, a.detail
         )
-    return rows
+
+
+def input_problems(rows: list[CheckRow]) -> list[CheckRow]:
+    """The rows that say an input is missing or stale."""
+    return [r for r in rows if r.check in ("input_missing", "input_stale")]
+
+
+def no_data_sentence(run_date: date, problems: list[CheckRow]) -> str:
+    what = "; ".join(f"{r.subject} {r.check.removeprefix('input_')} ({r.detail})" for r in problems)
+    return (
+        f"no usable data for {run_date}: {what}: pass a date within the data or run the daily "
+        "pipeline (`vigil dbt marts`) first."
+    )
+
+
+def check_day(day: str, thresholds_file: str | None = None) -> dict:
+    """The ``vigil_monitor`` DAG's check: the day's checks, its alerts as plain dicts; a missing
+    or stale input raises :class:`UserError` (the task fails instead of reporting no drift)."""
+    run_date = date.fromisoformat(day)
+    thresholds = DriftThresholds.from_file(Path(thresholds_file) if thresholds_file else None)
+    rows = run_checks(run_date, thresholds)
+    problems = input_problems(rows)
+    if problems:
+        raise UserError(no_data_sentence(run_date, problems))
+    return {"day": day, "checks": len(rows), "alerts": [asdict(r) for r in rows if r.drifted]}
 
 
 def confirmed_share(removed_ids, labels, arrived_by: datetime) -> tuple[float, int, int]:
@@ -574,6 +592,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     run_date = args.date or datetime.now(UTC).date()
     rows = run_checks(run_date, DriftThresholds.from_file(args.thresholds))
+    problems = input_problems(rows)
     if args.json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:
@@ -581,4 +600,7 @@ def run(args: argparse.Namespace) -> int:
             flag = "DRIFT" if r.drifted else "ok"
             print(f"{flag:5} {r.check:14} {r.subject:45} {r.value:9.4f} (threshold {r.threshold})")
         print(f"{sum(r.drifted for r in rows)} alert(s); checks in {checks_path()}")
+    if problems:
+        print(f"vigil monitor: error: {no_data_sentence(run_date, problems)}", file=sys.stderr)
+        return 1
     return 0
