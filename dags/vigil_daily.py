@@ -47,27 +47,17 @@ def _run_args(context) -> tuple[str, str | None, bool]:
 
 
 def _gate(stage: str, context) -> dict:
+    from vigil.orchestration.tasks import run_task
+
     day, _, backfill = _run_args(context)
-    from vigil.orchestration.airflow_env import fail_fast, to_xcom
-
-    try:
-        from vigil.quality.gate import run_gate
-
-        return to_xcom(run_gate(stage, run_date=None if backfill else day))
-    except Exception as exc:
-        raise fail_fast(exc) from exc
+    return run_task("vigil.quality.gate:run_gate", stage, run_date=None if backfill else day)
 
 
 def _build(stage: str, context) -> dict:
+    from vigil.orchestration.tasks import run_task
+
     day, _, backfill = _run_args(context)
-    from vigil.orchestration.airflow_env import fail_fast, to_xcom
-
-    try:
-        from vigil.warehouse.dbt import build
-
-        return to_xcom(build(stage, as_of=None if backfill else day))
-    except Exception as exc:
-        raise fail_fast(exc) from exc
+    return run_task("vigil.warehouse.dbt:build", stage, as_of=None if backfill else day)
 
 
 @dag(
@@ -87,20 +77,18 @@ def _build(stage: str, context) -> dict:
     doc_md=__doc__,
 )
 def vigil_daily():
-    @task(outlets=[LAKE_EVENTS])
+    @task
     def ingest(**context) -> dict:
         from vigil.config import paths
-        from vigil.orchestration.airflow_env import fail_fast, to_xcom
+        from vigil.orchestration.tasks import run_task
 
         day, raw_dir, backfill = _run_args(context)
-        try:
-            from vigil.lake.ingest import ingest as ingest_raw
+        return run_task(
+            "vigil.lake.ingest:ingest", raw_dir or paths().raw, day=None if backfill else day
+        )
 
-            return to_xcom(ingest_raw(raw_dir or paths().raw, day=None if backfill else day))
-        except Exception as exc:
-            raise fail_fast(exc) from exc
-
-    @task
+    # An Asset event means the stage's output passed its gate: the gate task carries the outlet.
+    @task(outlets=[LAKE_EVENTS])
     def validate_raw(**context) -> dict:
         return _gate("raw", context)
 
@@ -122,15 +110,10 @@ def vigil_daily():
 
     @task
     def feast_materialize(**context) -> dict:
-        from vigil.orchestration.airflow_env import fail_fast, to_xcom
+        from vigil.orchestration.tasks import run_task
 
-        try:
-            from vigil.serving.features import apply, materialize
-
-            apply()
-            return to_xcom(materialize())
-        except Exception as exc:
-            raise fail_fast(exc) from exc
+        run_task("vigil.serving.features:apply")
+        return run_task("vigil.serving.features:materialize")
 
     @task(outlets=[FEATURES])
     def validate_features(**context) -> dict:
@@ -138,15 +121,10 @@ def vigil_daily():
 
     @task(outlets=[SCORES])
     def score(**context) -> dict:
-        from vigil.orchestration.airflow_env import fail_fast, to_xcom
+        from vigil.orchestration.tasks import run_task
 
         day, _, _ = _run_args(context)
-        try:
-            from training.score import score_day
-
-            return to_xcom(score_day(day))
-        except Exception as exc:
-            raise fail_fast(exc) from exc
+        return run_task("training.score:score_day", day)
 
     (
         ingest()

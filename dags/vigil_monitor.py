@@ -2,12 +2,14 @@
 
 check_drift -> emit_drift_alert
 
-``check_drift`` runs every check of ``vigil.monitor.drift`` for the day (feature PSI/KS, text OOV, the
-champion's score PSI, report rate, moderator-confirmed share of the champion's removals) and stores them in ``monitor/checks.parquet`` (a time series) and
+``check_drift`` runs every check of ``vigil.monitor.drift`` for the day (feature PSI/KS, text
+OOV, the champion's score PSI, report rate, moderator-confirmed share of the champion's removals)
+and stores them in ``monitor/checks.parquet`` (a time series) and
 any alert rows in ``monitor/alerts.parquet``. ``emit_drift_alert`` has the drift-alert Asset
 (``vigil://monitor/drift_alert``) as its outlet: it succeeds, emitting an Asset event that
 carries what drifted, only when the day has alerts; otherwise it is skipped and no event is
-emitted. The Asset event schedules ``vigil_train`` (retrain + champion/challenger promotion).
+emitted. A missing or stale input (no data for the day) fails ``check_drift``: no data is not
+"no drift". The Asset event schedules ``vigil_train`` (retrain + champion/challenger promotion).
 
 Keyed by the logical date (``ds``) like ``vigil_daily`` (runs at 02:00 UTC, after the day's load);
 re-running a day replaces its rows. Params: ``day`` (YYYY-MM-DD override) and ``thresholds``
@@ -55,28 +57,11 @@ def _day(context) -> str:
 def vigil_monitor():
     @task
     def check_drift(**context) -> dict:
-        import json
-        from dataclasses import asdict
-        from datetime import date
-        from pathlib import Path
+        from vigil.orchestration.tasks import run_task
 
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from vigil.errors import UserError
-        from vigil.monitor import drift as monitor
-
-        day = _day(context)
-        path = context["params"].get("thresholds")
-        try:
-            rows = monitor.run_checks(
-                date.fromisoformat(day),
-                monitor.DriftThresholds.from_file(Path(path) if path else None),
-            )
-        except UserError as exc:  # missing marts, bad thresholds file: retrying cannot fix it
-            raise AirflowFailException(f"UserError: {exc}") from exc
-        alerts = [asdict(r) for r in rows if r.drifted]
-        return json.loads(
-            json.dumps({"day": day, "checks": len(rows), "alerts": alerts}, default=str)
+        # Missing or stale inputs fail the task: no data is not "no drift".
+        return run_task(
+            "vigil.monitor.drift:check_day", _day(context), context["params"].get("thresholds")
         )
 
     @task(outlets=[DRIFT_ALERT])

@@ -59,23 +59,15 @@ def _drift_events(context) -> list:
 def vigil_train():
     @task(outlets=[MODEL], execution_timeout=timedelta(hours=2))
     def train_evaluate_register(**context) -> dict:
-        from vigil.orchestration.airflow_env import fail_fast, to_xcom
+        from vigil.orchestration.tasks import run_task
 
-        try:
-            drift = _drift_events(context)
-            if drift:
-                # A drift alert: train a challenger on the recent window and promote it only if it
-                # beats the champion on the same holdout (training.promotion logs the decision).
-                from training.promotion import retrain_and_decide
-
-                return to_xcom(
-                    retrain_and_decide(trigger=dict(getattr(drift[-1], "extra", None) or {}))
-                )
-            from training.train import train
-
-            return to_xcom(train())
-        except Exception as exc:
-            raise fail_fast(exc) from exc
+        drift = _drift_events(context)
+        if drift:
+            # A drift alert: train a challenger on the recent window and promote it only if it
+            # beats the champion on the same holdout (training.promotion logs the decision).
+            trigger = dict(getattr(drift[-1], "extra", None) or {})
+            return run_task("training.promotion:retrain_and_decide", trigger=trigger)
+        return run_task("training.train:train")
 
     train_evaluate_register()
 

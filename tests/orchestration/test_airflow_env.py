@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.orchestration import airflow_env
+from vigil.orchestration import airflow_env, tasks
 
 
 def test_env_points_airflow_at_the_data_root_and_repo_dags(vigil_home):
@@ -86,7 +86,7 @@ def test_to_xcom_makes_results_strict_json():
         "day": date(2026, 10, 4),
         "gate": Gate(True, []),
     }
-    out = airflow_env.to_xcom(value)
+    out = tasks.to_xcom(value)
     assert out == {
         "auc": None,
         "lift": None,
@@ -95,3 +95,19 @@ def test_to_xcom_makes_results_strict_json():
         "gate": {"success": True, "failed": []},
     }
     json.dumps(out, allow_nan=False)  # what Airflow's API client does
+
+
+def test_run_task_imports_calls_converts_and_fails_fast():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    # A real function by name: math.fsum of a list, and a float result that XCom keeps.
+    assert tasks.run_task("math:fsum", [0.5, 0.25]) == 0.75
+    assert tasks.run_task("math:sqrt", float("inf")) is None  # non-finite -> None for XCom
+    # A stage that is not installed, or an error the user must fix: fail at once, no retry.
+    with pytest.raises(AirflowFailException, match="ModuleNotFoundError"):
+        tasks.run_task("no_such_module_xyz:run")
+    with pytest.raises(AirflowFailException, match="UserError: unknown quality stage"):
+        tasks.run_task("vigil.quality.gate:run_gate", "no_such_stage")
+    # Anything else is left to Airflow's retries.
+    with pytest.raises(ValueError):
+        tasks.run_task("math:sqrt", -1.0)

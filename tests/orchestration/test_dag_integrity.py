@@ -134,3 +134,36 @@ def test_parsing_is_cheap(bag):
     assert bag["heavy"] == []
     assert bag["vigil_modules"] == []
     assert bag["parse_s"] < 15, bag["parse_s"]
+
+
+# Which gate guards each Asset: an Asset event promises the output passed that gate (issue 18).
+GATED_ASSETS = {
+    "vigil://lake/events": ("vigil_daily", "validate_raw"),
+    "vigil://warehouse/marts": ("vigil_daily", "validate_marts"),
+    "vigil://features/moderation": ("vigil_daily", "validate_features"),
+}
+
+
+def _downstream_closure(tasks: dict, start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in tasks[todo.pop()]["downstream"]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_assets_are_emitted_only_after_their_gate(bag):
+    emitted = set()
+    for dag_id, dag in bag["dags"].items():
+        for task_id, task in dag["tasks"].items():
+            for uri in task["outlets"]:
+                emitted.add(uri)
+                if uri not in GATED_ASSETS:
+                    continue
+                gate_dag, gate = GATED_ASSETS[uri]
+                assert dag_id == gate_dag, (uri, dag_id, task_id)
+                after_gate = {gate} | _downstream_closure(dag["tasks"], gate)
+                assert task_id in after_gate, f"{uri} is an outlet of {task_id}, before {gate}"
+    assert set(GATED_ASSETS) <= emitted

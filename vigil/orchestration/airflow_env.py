@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from vigil import config
 from vigil.errors import UserError
@@ -157,42 +156,6 @@ def airflow(
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise RuntimeError(f"`airflow {' '.join(args)}` failed ({proc.returncode}):\n{tail}")
     return proc
-
-
-# -- helpers for DAG task bodies ------------------------------------------------------------------
-
-
-def to_xcom(value: Any) -> Any:
-    """A task's result as plain JSON for XCom: dataclasses and objects with ``to_dict`` become
-    dicts, dates and paths strings, and NaN/inf None (Airflow's API rejects non-finite floats)."""
-    import dataclasses
-    import math
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    elif hasattr(value, "to_dict") and callable(value.to_dict):
-        value = value.to_dict()
-    if isinstance(value, dict):
-        return {str(k): to_xcom(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [to_xcom(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return to_xcom(value.item())
-    return str(value)
-
-
-def fail_fast(exc: BaseException) -> BaseException:
-    """Errors a retry cannot fix (bad data, a failed gate, a stage not installed) fail the task
-    at once instead of burning retries; anything else is returned unchanged (and retried)."""
-    if isinstance(exc, (UserError, ImportError)):
-        from airflow.sdk.exceptions import AirflowFailException
-
-        return AirflowFailException(f"{type(exc).__name__}: {exc}")
-    return exc
 
 
 # -- metadata database ---------------------------------------------------------------------------
