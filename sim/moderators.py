@@ -5,7 +5,7 @@ files back. In simulation, the setting ``VIGIL_REVIEW_ANSWERER=sim.moderators:an
 ``vigil pipeline`` and the test suite) makes the queue call :func:`answer` with the new requests;
 it writes one verdict file, as human moderators would. Each verdict is the truth
 (:mod:`sim.truth`) passed through the simulated labeling queue's error rate
-(``sim.world.MODERATOR_ACCURACY``): wrong with probability 1 - accuracy, drawn once per
+(``sim.params.MODERATOR_ACCURACY``): wrong with probability 1 - accuracy, drawn once per
 (seed, post_id), so asking twice gives the same answer. Posts the truth does not know (or a data
 root without truth) get no verdict: they stay pending.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sim import truth as sim_truth
-from sim.world import MODERATOR_ACCURACY
+from sim.params import MODERATOR_ACCURACY
 from vigil.config import paths
 
 log = logging.getLogger(__name__)

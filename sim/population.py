@@ -1,0 +1,134 @@
+"""The population: every account's latent kind and habits, drawn once per seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim import text as sim_text
+from sim.params import (
+    ABU,
+    BOT,
+    CMP,
+    COUNTRIES,
+    DAY,
+    HOUR,
+    KIND_SHARES,
+    N_HOME,
+    ORD,
+    REMOTE_COUNTRIES,
+)
+
+
+@dataclass
+class World:
+    n: int  # total accounts, campaign bots included (index i is user_id i + 1)
+    kind: np.ndarray
+    campaign: np.ndarray
+    p_active: np.ndarray
+    extra_sessions: np.ndarray
+    session_mu: np.ndarray
+    post_rate: np.ndarray
+    country: np.ndarray
+    tz_min: np.ndarray
+    created: np.ndarray
+    followers: np.ndarray
+    follow_cdf: np.ndarray
+    adversarial: np.ndarray
+    targeted: np.ndarray
+    victims: np.ndarray  # (n, 4) user indices, meaningful for abusive users
+    compromised_at: np.ndarray  # ms or -1
+    attack_end: np.ndarray
+    attacker_country: np.ndarray
+    handle_adj: np.ndarray
+    handle_noun: np.ndarray
+    handle_num: np.ndarray
+
+    def handle(self, i: int) -> str:
+        return sim_text.handle(
+            int(self.handle_adj[i]), int(self.handle_noun[i]), int(self.handle_num[i])
+        )
+
+
+def make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int | None) -> World:
+    rng = np.random.default_rng([seed, 0])
+    n_campaign = max(5, round(users * 0.0015)) if drift_day else 0
+    n = users + n_campaign
+    kind = rng.choice(4, size=users, p=KIND_SHARES).astype(np.int8)
+    kind = np.concatenate([kind, np.full(n_campaign, BOT, np.int8)])
+    campaign = np.zeros(n, bool)
+    campaign[users:] = True
+
+    p_active = np.clip(np.exp(rng.normal(-1.7, 1.2, n)), 0.02, 0.97)
+    p_active[kind == ABU] = np.clip(p_active[kind == ABU] * 2.0, 0.1, 0.97)
+    p_active[kind == BOT] = 0.85
+    extra_sessions = np.exp(rng.normal(-0.8, 1.3, n))
+    session_mu = rng.normal(0.7, 0.9, n)  # log-minutes
+    lurker = rng.random(n) < 0.4
+    post_rate = np.where(lurker, 0.01, np.exp(rng.normal(-0.4, 0.9, n)))
+    post_rate[kind == ABU] = np.exp(rng.normal(0.0, 0.4, int((kind == ABU).sum())))
+
+    shares = np.array([s for _, s, _ in COUNTRIES])
+    country = rng.choice(N_HOME, size=n, p=shares / shares.sum()).astype(np.int16)
+    tz_min = np.array([o for _, _, o in COUNTRIES])[country] * 60
+
+    age_days = np.clip(np.exp(rng.normal(6.0, 1.0, n)), 10, 4000)
+    created = start_ms - (age_days * DAY).astype(np.int64)
+    new_signup = rng.random(n) < 0.02
+    created[new_signup] = start_ms + rng.integers(0, days * DAY, int(new_signup.sum()))
+    bots = (kind == BOT) & ~campaign
+    created[bots] = start_ms - rng.integers(DAY, 60 * DAY, int(bots.sum()))
+    if n_campaign:
+        created[users:] = start_ms + (drift_day - 1) * DAY + rng.integers(0, 2 * HOUR, n_campaign)
+
+    followers = np.exp(rng.normal(2.5, 1.5, n))
+    followers[kind == BOT] = np.exp(rng.normal(2.0, 0.8, int((kind == BOT).sum())))
+    w = followers / followers.sum()
+    follow_cdf = np.cumsum(w)
+
+    adversarial = (kind == ORD) & (rng.random(n) < 0.004)
+    targeted = np.zeros(n, bool)
+    n_targeted = max(1, round(users * 0.003))
+    targeted[rng.choice(users, size=n_targeted, replace=False, p=w[:users] / w[:users].sum())] = (
+        True
+    )
+    targeted &= kind == ORD
+
+    vw = np.sqrt(followers[:users])
+    victims = np.zeros((n, 4), np.int64)
+    abusers = np.flatnonzero(kind == ABU)
+    victims[abusers] = rng.choice(users, size=(len(abusers), 4), p=vw / vw.sum())
+
+    compromised_at = np.full(n, -1, np.int64)
+    attack_end = np.full(n, -1, np.int64)
+    attacker_country = np.full(n, -1, np.int16)
+    cmp = np.flatnonzero(kind == CMP)
+    lo, hi = (2 * DAY, (days - 1) * DAY) if days >= 4 else (DAY // 4, days * DAY - DAY // 4)
+    compromised_at[cmp] = start_ms + rng.integers(lo, max(hi, lo + 1), len(cmp))
+    attack_end[cmp] = compromised_at[cmp] + rng.integers(DAY // 2, 5 * DAY // 2, len(cmp))
+    attacker_country[cmp] = N_HOME + rng.integers(0, len(REMOTE_COUNTRIES), len(cmp))
+
+    return World(
+        n=n,
+        kind=kind,
+        campaign=campaign,
+        p_active=p_active,
+        extra_sessions=extra_sessions,
+        session_mu=session_mu,
+        post_rate=post_rate,
+        country=country,
+        tz_min=tz_min,
+        created=created,
+        followers=followers,
+        follow_cdf=follow_cdf,
+        adversarial=adversarial,
+        targeted=targeted,
+        victims=victims,
+        compromised_at=compromised_at,
+        attack_end=attack_end,
+        attacker_country=attacker_country,
+        handle_adj=rng.integers(0, len(sim_text.HANDLE_ADJ), n),
+        handle_noun=rng.integers(0, len(sim_text.HANDLE_NOUN), n),
+        handle_num=rng.integers(1, 10_000, n),
+    )

@@ -1,0 +1,253 @@
+"""Views and the reactions they trigger, spam-bot replies, and follows."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from sim.events import _lomax_cdf
+from sim.params import (
+    ABU,
+    ACT,
+    DAY,
+    HOUR,
+    MINUTE,
+    VIEW_HORIZON_H,
+    VIEW_SCALE_H,
+    VIEW_SHAPE,
+    VIEW_SLICE,
+)
+
+
+class _ViewsMixin:
+    """Views, reactions and follows for :class:`sim.world._Sim`."""
+
+    def _views_and_reactions(self, rng, trng, b, tg, day_start, su, sstart, sdur, skind) -> None:
+        a = self.live.a
+        day_end = day_start + DAY
+        n_live = len(self.live)
+        if not n_live:
+            return
+        # expected views of every live post today, from the truncated Lomax age distribution
+        a1 = (np.maximum(a["created"], day_start) - a["created"]) / HOUR
+        a2 = np.minimum((day_end - a["created"]) / HOUR, VIEW_HORIZON_H)
+        f1, f2 = _lomax_cdf(a1), _lomax_cdf(a2)
+        lam = a["reach"] * np.maximum(f2 - f1, 0.0) / _lomax_cdf(np.array(VIEW_HORIZON_H))
+        nv = rng.poisson(lam)
+        # hand each view to a user whose (human) session covers that minute
+        human = skind == 0
+        hu, hs, hd = su[human], sstart[human], sdur[human]
+        total = int(hd.sum())
+        if total == 0:
+            return
+        mins = np.repeat(hs, hd) + (np.arange(total) - np.repeat(np.cumsum(hd) - hd, hd))
+        pool = np.repeat(hu, hd)[np.argsort(mins, kind="stable")]
+        cnt = np.bincount(mins, minlength=1440)
+        ptr = np.concatenate([[0], np.cumsum(cnt)])
+        # in slices of VIEW_SLICE views, so memory stays bounded at any scale
+        bounds = np.searchsorted(
+            np.cumsum(nv), np.arange(1, 1 + int(nv.sum()) // VIEW_SLICE) * VIEW_SLICE
+        )
+        edges = [0, *sorted(set(bounds.tolist())), n_live]
+        for lo, hi in itertools.pairwise(edges):
+            if hi > lo:
+                self._view_slice(rng, b, tg, day_start, lo, hi, nv, f1, f2, pool, cnt, ptr)
+        # spam bots reply with links under popular live posts
+        bots = np.flatnonzero(skind == 1)
+        sb = bots[rng.random(len(bots)) < 0.3]
+        if len(sb):
+            rcdf = np.cumsum(a["reach"])
+            target_i = np.minimum(np.searchsorted(rcdf, rng.random(len(sb)) * rcdf[-1]), n_live - 1)
+            ok = a["created"][target_i] < day_start + sstart[sb] * MINUTE
+            sb, target_i = sb[ok], target_i[ok]
+            texts = [tg.reply("spam") for _ in range(len(sb))]
+            b.add(
+                day_start + sstart[sb] * MINUTE + rng.integers(0, 60_000, len(sb)),
+                su[sb] + 1,
+                ACT["reply"],
+                post=a["pid"][target_i],
+                target=a["author"][target_i] + 1,
+                texts=texts,
+            )
+
+    def _view_slice(self, rng, b, tg, day_start, lo, hi, nv, f1, f2, pool, cnt, ptr) -> None:
+        """Views of live posts ``lo:hi`` today, and the reactions they trigger."""
+        w = self.w
+        a = self.live.a
+        day_end = day_start + DAY
+        vi = np.repeat(np.arange(lo, hi), nv[lo:hi])
+        u = f1[vi] + rng.random(len(vi)) * (f2 - f1)[vi]
+        age_h = VIEW_SCALE_H * ((1.0 - u) ** (-1.0 / VIEW_SHAPE) - 1.0)
+        vts = np.clip(
+            a["created"][vi] + (age_h * HOUR).astype(np.int64) + 1000, day_start, day_end - 1
+        )
+        vmin = (vts - day_start) // MINUTE
+        c = cnt[vmin]
+        pick = ptr[vmin] + (rng.random(len(vi)) * c).astype(np.int64)
+        viewer = pool[np.minimum(pick, len(pool) - 1)]
+        keep = (c > 0) & (viewer != a["author"][vi])
+        vi, vts, viewer = vi[keep], vts[keep], viewer[keep]
+        nvw = len(vi)
+        author = a["author"][vi]
+        post = a["pid"][vi]
+        b.add(vts, viewer + 1, ACT["view"], post=post, target=author + 1)
+        np.add.at(a["views24"], vi[vts < a["created"][vi] + DAY], 1)
+        # refreshes: the same view again within seconds
+        rep = rng.random(nvw) < 0.03
+        b.add(
+            vts[rep] + rng.integers(1000, 20_000, int(rep.sum())),
+            viewer[rep] + 1,
+            ACT["view"],
+            post=post[rep],
+            target=author[rep] + 1,
+        )
+
+        h = a["harm"][vi]
+        spam = a["spam"][vi]
+        q = a["quality"][vi]
+        cz = a["contr"][vi]
+        rn = a["rnoise"][vi]
+        age = (vts - a["created"][vi]) / HOUR
+        early = 0.2 + 0.8 * (1.0 - np.exp(-age / 3.0))  # harmful posts' first audience is friendly
+        symp = w.kind[viewer] == ABU
+        adv = w.adversarial[viewer] & w.targeted[author]
+        hostile = h & ~symp
+
+        p_like = np.where(h, np.where(symp, 0.25, np.where(spam, 0.004, 0.015)), 0.06 * q)
+        p_dislike = np.where(h, np.where(symp, 0.0, 0.10 * early), 0.004 + 0.06 * cz)
+        p_dislike = np.where(adv, 0.3, p_dislike)
+        p_share = np.where(h, np.where(symp, 0.05, 0.002), 0.008 * q)
+        p_report = np.where(
+            h,
+            np.where(symp, 0.0, np.where(spam, 0.15, 0.30) * early * rn),
+            (0.00005 + 0.002 * cz) * rn,
+        )
+        p_report = np.where(adv, 0.25, p_report)
+        p_block = np.where(h, np.where(symp, 0.0, 0.015 * early), 0.0002 + 0.003 * cz)
+        p_mute = np.where(h, np.where(symp, 0.0, 0.01 * early), 0.0006 + 0.002 * cz)
+        p_reply = np.where(h, 0.025, 0.012 + 0.02 * cz)
+        p_follow = np.where(h, np.where(symp, 0.02, 0.0005), 0.003 * q)
+        p_unfollow = np.where(hostile, 0.004 * early, 0.0003)
+
+        def delay(mean_ms: float, lo: int, k: int) -> np.ndarray:
+            return lo + rng.exponential(mean_ms, k).astype(np.int64)
+
+        tgt = author + 1
+        u = rng.random(nvw)
+        like = u < p_like
+        dislike = (u >= p_like) & (u < p_like + p_dislike)
+        b.add(
+            vts[like] + delay(4000, 500, int(like.sum())),
+            viewer[like] + 1,
+            ACT["like"],
+            post=post[like],
+            target=tgt[like],
+        )
+        b.add(
+            vts[dislike] + delay(4000, 500, int(dislike.sum())),
+            viewer[dislike] + 1,
+            ACT["dislike"],
+            post=post[dislike],
+            target=tgt[dislike],
+        )
+        sh = rng.random(nvw) < p_share
+        b.add(
+            vts[sh] + delay(10_000, 1000, int(sh.sum())),
+            viewer[sh] + 1,
+            ACT["share"],
+            post=post[sh],
+            target=tgt[sh],
+        )
+        rp = rng.random(nvw) < p_report
+        rts = vts[rp] + delay(30_000, 3000, int(rp.sum()))
+        b.add(rts, viewer[rp] + 1, ACT["report"], post=post[rp], target=tgt[rp])
+        self._count_reports(post[rp], rts)
+        u = rng.random(nvw)
+        blk = u < p_block
+        mut = (u >= p_block) & (u < p_block + p_mute)
+        b.add(
+            vts[blk] + delay(20_000, 5000, int(blk.sum())),
+            viewer[blk] + 1,
+            ACT["block"],
+            post=post[blk],
+            target=tgt[blk],
+        )
+        b.add(
+            vts[mut] + delay(20_000, 5000, int(mut.sum())),
+            viewer[mut] + 1,
+            ACT["mute"],
+            post=post[mut],
+            target=tgt[mut],
+        )
+        fo = rng.random(nvw) < p_follow
+        b.add(
+            vts[fo] + delay(8000, 1000, int(fo.sum())),
+            viewer[fo] + 1,
+            ACT["follow"],
+            target=tgt[fo],
+        )
+        uf = rng.random(nvw) < p_unfollow
+        b.add(
+            vts[uf] + delay(15_000, 2000, int(uf.sum())),
+            viewer[uf] + 1,
+            ACT["unfollow"],
+            target=tgt[uf],
+        )
+        # replies: disgust at harmful posts (more once the wider audience arrives), chatter otherwise
+        ry = np.flatnonzero(rng.random(nvw) < p_reply)
+        ur = rng.random(len(ry))
+        neg = np.where(hostile[ry], ur < 0.7 * early[ry], ~h[ry] & (ur < 0.6 * cz[ry]))
+        pos = ~neg & (symp[ry] | (ur > 0.8))
+        kinds = np.where(neg, "negative", np.where(pos, "positive", "neutral"))
+        kinds = np.where(~neg & ~h[ry] & (rng.random(len(ry)) < 0.7), "positive", kinds)
+        texts = [tg.reply(k) for k in kinds.tolist()]
+        b.add(
+            vts[ry] + delay(40_000, 5000, len(ry)),
+            viewer[ry] + 1,
+            ACT["reply"],
+            post=post[ry],
+            target=tgt[ry],
+            texts=texts,
+        )
+
+    def _follows(self, rng, b, su, s_ms, sdur, skind) -> None:
+        w = self.w
+        n_s = len(su)
+        # ordinary follows go to popular accounts; bots and hijacked accounts follow in bursts
+        k = np.where(
+            skind == 0,
+            (rng.random(n_s) < 0.06) * (1 + rng.poisson(0.5, n_s)),
+            np.where(
+                rng.random(n_s) < np.where(skind == 1, 0.5, 0.7),
+                rng.integers(5, 41, n_s) * np.where(skind == 2, 1.5, 1.0),
+                0,
+            ),
+        ).astype(np.int64)
+        fi = np.repeat(np.arange(n_s), k)
+        popular = skind[fi] == 0
+        tgt = np.where(
+            popular,
+            np.minimum(
+                np.searchsorted(w.follow_cdf, rng.random(len(fi)) * w.follow_cdf[-1]), w.n - 1
+            ),
+            rng.integers(0, self.users, len(fi)),
+        )
+        offs = np.where(
+            popular,
+            (rng.random(len(fi)) * sdur[fi] * MINUTE).astype(np.int64),
+            rng.integers(0, 120_000, len(fi)),
+        )
+        ok = tgt != su[fi]
+        b.add(s_ms[fi][ok] + offs[ok], su[fi][ok] + 1, ACT["follow"], target=tgt[ok] + 1)
+        uf = np.flatnonzero((skind == 0) & (rng.random(n_s) < 0.01))
+        tgt = np.minimum(
+            np.searchsorted(w.follow_cdf, rng.random(len(uf)) * w.follow_cdf[-1]), w.n - 1
+        )
+        ok = tgt != su[uf]
+        b.add(
+            s_ms[uf][ok] + (rng.random(int(ok.sum())) * sdur[uf][ok] * MINUTE).astype(np.int64),
+            su[uf][ok] + 1,
+            ACT["unfollow"],
+            target=tgt[ok] + 1,
+        )
