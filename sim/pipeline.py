@@ -257,24 +257,26 @@ def _needs(daily: dict, task: str) -> bool:
 def _print_uam(daily: dict) -> None:
     if not _needs(daily, "dbt_marts"):
         return
-    from vigil.uam.query import histogram
+    from vigil.uam.query import histogram, split_tail, tail_line
 
     result = histogram(60)
-    bins = result.get("buckets") or result.get("bins") or []
+    bins = result.get("buckets") or []
     if not bins:
         print(f"  {_short(result, 600)}")
         return
-    as_of = result.get("as_of")
-    if as_of:
-        print(f"  as of {as_of}: users by active minutes over 30 days (60-minute bins)")
-    largest = max((int(b.get("users", 0)) for b in bins), default=0) or 1
-    for b in bins:
-        users = int(b.get("users", 0))
-        upper = b.get("upper")
-        label = f"{b.get('lower')}-{upper if upper is not None else ''}"
-        print(
-            f"  {label:>12} min {users:>9,} {'#' * max(1 if users else 0, 40 * users // largest)}"
-        )
+    shown, rest = split_tail(bins)
+    total = sum(int(b["users"]) for b in shown + rest)
+    print(
+        f"  as of {result['as_of']}: {total:,} users by active minutes over 30 days "
+        "(60-minute bins; empty bins not shown)"
+    )
+    largest = max((int(b["users"]) for b in shown), default=0) or 1
+    for b in shown:
+        users = int(b["users"])
+        label = f"{b['lower']}-{b['upper']}"
+        print(f"  {label:>12} min {users:>9,} {'#' * max(1, 40 * users // largest)}")
+    if rest:
+        print(f"  {tail_line(rest)}")
 
 
 def _print_gates(daily: dict) -> None:

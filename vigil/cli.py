@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dbt": ("vigil.warehouse.dbt", "run dbt build for one stage (staging, marts, all)"),
     "uam": ("vigil.uam.query", "print the User Active Minutes histogram"),
     "uam-update": ("vigil.uam.update", "apply new lake days to the UAM tables (--watch: resident)"),
-    "validate": ("vigil.quality.gate", "run the Great Expectations gate for one stage"),
+    "validate": ("vigil.quality.cli", "run the Great Expectations gate for one stage"),
     "features": ("vigil.serving.features", "Feast: apply, materialize, serve, get online features"),
     "stream": ("vigil.stream.processor", "stream processor: live UAM and creator tallies"),
     "train": ("training.train", "build the training set and train the harmful-content models"),
@@ -64,9 +64,26 @@ def _build_root() -> argparse.ArgumentParser:
         + "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in table.items())
         + "\n\nRun `vigil COMMAND --help` for a command's options.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging, third-party logs included"
+    )
     parser.add_argument("command", choices=list(table), metavar="COMMAND", help="see below")
     return parser
+
+
+# Loggers whose INFO lines say what Vigil did (counts, files, waits); everything else (Great
+# Expectations, dbt, Feast, SQLAlchemy, ...) shows warnings only, unless `vigil -v`.
+OWN_LOGGERS = ("vigil", "training", "sim", "dags")
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        for name in OWN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,10 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, rest = argv[0], argv[1:]
     module_name, help_ = table[name]
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(verbose)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

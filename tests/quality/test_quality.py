@@ -19,11 +19,13 @@ import quality_data as qd
 
 from vigil.errors import UserError
 from vigil.quality import gate as quality
+from vigil.quality import gx_patch
+from vigil.quality.results import GateFailed, GateResult
 
 
 @pytest.fixture(scope="module")
 def gx_ready():
-    return quality.gx_context()
+    return gx_patch.gx_context()
 
 
 @pytest.fixture
@@ -46,11 +48,11 @@ def data_digest(home: Path) -> dict[str, str]:
     return out
 
 
-def failing(result: quality.GateResult) -> set[tuple[str, str, str | None]]:
+def failing(result: GateResult) -> set[tuple[str, str, str | None]]:
     return {(r.table, r.check, r.column) for r in result.failures}
 
 
-def one(result: quality.GateResult, table: str, check: str, column: str | None = None):
+def one(result: GateResult, table: str, check: str, column: str | None = None):
     found = [
         r
         for r in result.failures
@@ -60,10 +62,10 @@ def one(result: quality.GateResult, table: str, check: str, column: str | None =
     return found[0]
 
 
-def gate_fails(home: Path, stage: str, run_date=qd.DAY, **kwargs) -> quality.GateResult:
+def gate_fails(home: Path, stage: str, run_date=qd.DAY, **kwargs) -> GateResult:
     """Run a gate that must fail: GateFailed (not a crash), report on disk, data unchanged."""
     before = data_digest(home)
-    with pytest.raises(quality.GateFailed) as info:
+    with pytest.raises(GateFailed) as info:
         quality.run_gate(stage, run_date=run_date, **kwargs)
     assert data_digest(home) == before
     result = info.value.result
@@ -139,11 +141,11 @@ def test_duckdb_engine_patch_gives_correct_metrics_and_unpatched_gx_still_fails(
     assert patched["expect_table_row_count_to_be_between"].result["observed_value"] == 4
 
     monkeypatch.setattr(
-        SqlAlchemyExecutionEngine, "execute_query", quality.unpatched_execute_query()
+        SqlAlchemyExecutionEngine, "execute_query", gx_patch.unpatched_execute_query()
     )
     unpatched = validate("unpatched")
     messages = json.dumps([r.exception_info for r in unpatched.values()], default=str)
-    # When this fails, GX has fixed #10738/#11579: drop quality.patch_gx_duckdb.
+    # When this fails, GX has fixed #10738/#11579: drop gx_patch.patch_gx_duckdb.
     assert all(not r.success for r in unpatched.values())
     assert "list index out of range" in messages
 
@@ -417,7 +419,7 @@ def test_failed_gate_stops_downstream_and_passing_gate_lets_it_run(home):
     frame.loc[[2, 9], "post_id"] = -4
     rewrite_day(h, qd.DAY, frame)
     before = data_digest(h)
-    with pytest.raises(quality.GateFailed, match=r"events\.post_id: positive_id .*2 unexpected"):
+    with pytest.raises(GateFailed, match=r"events\.post_id: positive_id .*2 unexpected"):
         downstream_pipeline(h)
     assert not out.exists()
     assert data_digest(h) == before  # the bad partition is still there to inspect, nothing moved

@@ -131,3 +131,16 @@ def test_text_output_shows_populated_buckets_and_json_stays_complete(in_home, ca
     assert "total" in out and " 3" in out.splitlines()[-1]
     assert cli.main(["uam", "--interval", "1", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["buckets"]) == 10
+
+
+def test_the_compact_form_keeps_99_percent_of_users_and_sums_the_tail():
+    # 100 users in 10-minute buckets: 50 + 30 + 15 + 4 = 99 users reach 99%, 1 user is the tail
+    buckets = _buckets(10, [0, 50, 0, 30, 15, 4, 0, 1])
+    shown, rest = uam.split_tail(buckets)
+    assert [b["lower"] for b in shown] == [10, 30, 40, 50]
+    assert rest == [{"lower": 70, "upper": 80, "users": 1}]
+    assert uam.tail_line(rest) == "1 users at or above 70 min (highest bucket [70, 80))"
+    # 40 buckets of one user each: at most MAX_ROWS rows, the other 10 users in the tail
+    shown, rest = uam.split_tail(_buckets(1, [1] * 40))
+    assert len(shown) == uam.MAX_ROWS == 30 and sum(b["users"] for b in rest) == 10
+    assert uam.tail_line(rest).startswith("10 users at or above 30 min")

@@ -104,11 +104,31 @@ def _bucket_counts(con, interval: int, day: date) -> dict[int, int]:
     return {int(k): int(n) for k, n in rows}
 
 
-def compact_lines(result: dict) -> list[str]:
-    """The histogram for a person: populated buckets only, up to the one that covers 99% of the
-    users (at most ``MAX_ROWS``), then one tail line for the users above; a total line last."""
-    populated = [b for b in result["buckets"] if b["users"]]
+def split_tail(buckets: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The populated buckets a person reads (up to the one that brings the users seen to 99%, at
+    most ``MAX_ROWS``) and the populated ones after them, summed up as a tail line."""
+    populated = [b for b in buckets if b["users"]]
     total = sum(b["users"] for b in populated)
+    shown, seen = 0, 0
+    for b in populated:
+        if shown == MAX_ROWS or (shown and seen >= TAIL_SHARE * total):
+            break
+        shown, seen = shown + 1, seen + b["users"]
+    return populated[:shown], populated[shown:]
+
+
+def tail_line(rest: list[dict]) -> str:
+    """E.g. "412 users at or above 1,500 min (highest bucket [2,880, 2,940))"."""
+    users = sum(b["users"] for b in rest)
+    return (
+        f"{users:,} users at or above {rest[0]['lower']:,} min "
+        f"(highest bucket [{rest[-1]['lower']:,}, {rest[-1]['upper']:,}))"
+    )
+
+
+def compact_lines(result: dict) -> list[str]:
+    """The histogram for a person: :func:`split_tail`'s buckets, a tail line, a total line."""
+    shown, rest = split_tail(result["buckets"])
     lines = [
         (
             f"User Active Minutes, 30 days ending {result['as_of']} (UTC), "
@@ -116,23 +136,13 @@ def compact_lines(result: dict) -> list[str]:
         ),
         f"{'UAM':>17}  {'users':>10}",
     ]
-    shown, seen = 0, 0
-    for b in populated:
-        if shown == MAX_ROWS or (shown and seen >= TAIL_SHARE * total):
-            break
-        lines.append(f"  [{b['lower']:>6,}, {b['upper']:>6,})  {b['users']:>10,}")
-        shown, seen = shown + 1, seen + b["users"]
-    rest = populated[shown:]
+    lines += [f"  [{b['lower']:>6,}, {b['upper']:>6,})  {b['users']:>10,}" for b in shown]
     if rest:
-        users = sum(b["users"] for b in rest)
-        lines.append(
-            f"  {users:,} users at or above {rest[0]['lower']:,} min "
-            f"(highest bucket [{rest[-1]['lower']:,}, {rest[-1]['upper']:,}))"
-        )
-    empty = len(result["buckets"]) - len(populated)
+        lines.append(f"  {tail_line(rest)}")
+    empty = len(result["buckets"]) - len(shown) - len(rest)
     if empty:
         lines.append(f"  ({empty:,} empty buckets not shown; --json lists every bucket)")
-    lines.append(f"{'total':>17}  {total:>10,}")
+    lines.append(f"{'total':>17}  {sum(b['users'] for b in shown + rest):>10,}")
     return lines
 
 
