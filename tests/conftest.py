@@ -86,7 +86,11 @@ FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
         "test_update_matches_brute_force_and_dbt": ("dbt",),
         "test_watch_applies_days_as_they_land_and_waits_for_other_writers": ("dbt",),
     },
+    "uam/test_uam_query.py": {"*": ("dbt",)},
     "uam/test_uam_window_delta.py": {"*": ("dbt",)},
+    "warehouse/test_dbt_process.py": {
+        "test_a_killed_vigil_dbt_takes_its_dbt_child_and_the_lock_with_it": ("dbt",),
+    },
     "warehouse/test_dbt_build.py": {
         "*": ("dbt",),
         "test_spark_and_duckdb_give_the_same_histogram": ("spark",),
@@ -135,3 +139,36 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         for name in sorted(_fixture_marks(item) | _file_marks(item, checked)):
             item.add_marker(name)
+
+
+# ---- a test that starts dbt without its marker fails ------------------------------------------
+# An audit hook sees every process this test process starts; a dbt child started by a test (or its
+# function-scoped fixtures) without the `dbt` (or, on Spark, `spark`) marker fails the test, so a new
+# or moved test cannot slip into `make test-fast` unmarked. (Processes started by a `vigil`
+# subprocess, and module-scoped fixtures, are not seen: mark those by hand.)
+_STARTED: set[str] = set()
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event != "subprocess.Popen":
+        return
+    argv = args[1] if isinstance(args[1], list | tuple) else [args[1]]
+    argv = [str(a) for a in argv]
+    if argv and Path(argv[0]).name == "dbt":
+        _STARTED.add("spark" if "spark" in argv else "dbt")
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture(autouse=True)
+def _external_systems_are_marked(request):
+    _STARTED.clear()
+    yield
+    unmarked = sorted(s for s in _STARTED if request.node.get_closest_marker(s) is None)
+    _STARTED.clear()
+    if unmarked:
+        pytest.fail(
+            f"{request.node.nodeid} starts {' and '.join(unmarked)} but is not marked so: add it "
+            "to FILE_MARKS in tests/conftest.py."
+        )
