@@ -8,6 +8,8 @@ but again byte-identical, files.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from vigil.contracts import ACTIONS, HARM_TYPES
@@ -112,3 +114,156 @@ CORRUPTION_KINDS = (
     "oversized_text",
     "invalid_utf8",
 )
+
+
+@dataclass(frozen=True)
+class WorldParams:
+    """Every probability and rate the simulator draws with, by the step that uses it.
+
+    ``p_``: a probability; ``rate_``: a Poisson mean; ``log_mean``/``log_sd``: a log-normal's
+    parameters. Reaction probabilities are per view; ``contr`` is a benign post's controversy
+    (0..1), ``q`` its quality and ``early`` the share of a harmful post's audience that is hostile
+    yet (it grows with the post's age).
+    """
+
+    # population (sim.population)
+    campaign_bot_share: float = 0.0015  # of --users, at least 5, only with --drift-day
+    active_log_mean: float = -1.7  # daily probability of showing up: exp(normal), clipped
+    active_log_sd: float = 1.2
+    active_min: float = 0.02
+    active_max: float = 0.97
+    abuser_activity_factor: float = 2.0
+    abuser_active_min: float = 0.1
+    bot_p_active: float = 0.85
+    extra_sessions_log_mean: float = -0.8
+    extra_sessions_log_sd: float = 1.3
+    session_minutes_log_mean: float = 0.7
+    session_minutes_log_sd: float = 0.9
+    p_lurker: float = 0.4
+    lurker_post_rate: float = 0.01
+    post_rate_log_mean: float = -0.4
+    post_rate_log_sd: float = 0.9
+    abuser_post_rate_log_mean: float = 0.0
+    abuser_post_rate_log_sd: float = 0.4
+    account_age_days_log_mean: float = 6.0
+    account_age_days_log_sd: float = 1.0
+    p_new_signup: float = 0.02
+    followers_log_mean: float = 2.5
+    followers_log_sd: float = 1.5
+    bot_followers_log_mean: float = 2.0
+    bot_followers_log_sd: float = 0.8
+    p_adversarial_reporter: float = 0.004  # ordinary users who mass-report targeted creators
+    targeted_creator_share: float = 0.003  # of --users, at least 1
+    # sessions (sim.world)
+    bot_sessions_min: int = 2
+    bot_rate_extra_sessions: int = 6
+    session_minutes_noise_sd: float = 0.9
+    session_minutes_max: int = 240
+    rate_attacker_extra_sessions: float = 1.0
+    # logins
+    p_login_attacker: float = 1.0
+    p_login_bot: float = 0.5
+    p_login_human: float = 0.45
+    p_travel: float = 0.01  # a human logs in from another home country
+    p_bot_vpn: float = 0.6  # a bot logs in from a remote country
+    # posts
+    p_campaign_bot_posts: float = 0.5  # per session
+    rate_campaign_bot_extra_posts: float = 1.5
+    p_bot_posts: float = 0.06
+    rate_bot_extra_posts: float = 0.3
+    p_attacker_posts: float = 0.35
+    rate_attacker_extra_posts: float = 0.3
+    virality_tail: float = 1.4  # Pareto exponent of a post's reach multiplier
+    virality_max: float = 3000.0
+    reach_followers_exponent: float = 0.55
+    p_controversial: float = 0.04  # benign posts that draw dislikes and reports
+    quality_log_sd: float = 0.6
+    report_noise_log_sd: float = 0.7
+    # harmful posts (sim.posts)
+    p_harmful_attacker: float = 0.9
+    p_harmful_bot: float = 0.8
+    p_harmful_abuser: float = 0.15
+    p_harmful_ordinary: float = 0.0007
+    p_bot_spam_also_hate: float = 0.03
+    abuser_harassment_below: float = 0.5  # primary type: harassment below, hate below the next
+    abuser_hate_below: float = 0.8
+    other_harassment_below: float = 0.6
+    other_hate_below: float = 0.85
+    p_harassment_also_hate: float = 0.3
+    p_harassment_also_threat: float = 0.15
+    p_hate_also_threat: float = 0.2
+    p_threat_also_harassment: float = 0.4
+    p_threat_names_target: float = 0.6
+    p_benign_mention: float = 0.15
+    # mentioned users (sim.posts)
+    p_mention_seen_harmful: float = 0.85
+    p_mention_seen_benign: float = 0.7
+    p_victim_reports: float = 0.45
+    p_victim_blocks: float = 0.35
+    p_victim_blocks_or_mutes: float = 0.45
+    p_mentioned_likes: float = 0.45
+    p_victim_replies: float = 0.2
+    p_mentioned_replies: float = 0.25
+    # views and reactions (sim.views)
+    p_refresh: float = 0.03
+    early_hostile_floor: float = 0.2  # early = floor + (1 - floor) * (1 - exp(-age_h / hours))
+    early_hostile_hours: float = 3.0
+    p_like_sympathetic: float = 0.25
+    p_like_spam: float = 0.004
+    p_like_harmful: float = 0.015
+    p_like_per_quality: float = 0.06
+    p_dislike_harmful: float = 0.10
+    p_dislike_benign: float = 0.004
+    p_dislike_per_controversy: float = 0.06
+    p_dislike_adversarial: float = 0.3
+    p_share_sympathetic: float = 0.05
+    p_share_harmful: float = 0.002
+    p_share_per_quality: float = 0.008
+    p_report_spam: float = 0.15
+    p_report_harmful: float = 0.30
+    p_report_benign: float = 0.00005
+    p_report_per_controversy: float = 0.002
+    p_report_adversarial: float = 0.25
+    p_block_harmful: float = 0.015
+    p_block_benign: float = 0.0002
+    p_block_per_controversy: float = 0.003
+    p_mute_harmful: float = 0.01
+    p_mute_benign: float = 0.0006
+    p_mute_per_controversy: float = 0.002
+    p_reply_harmful: float = 0.025
+    p_reply_benign: float = 0.012
+    p_reply_per_controversy: float = 0.02
+    p_follow_sympathetic: float = 0.02
+    p_follow_harmful: float = 0.0005
+    p_follow_per_quality: float = 0.003
+    p_unfollow_hostile: float = 0.004
+    p_unfollow: float = 0.0003
+    p_negative_reply_hostile: float = 0.7  # times early
+    p_negative_reply_per_controversy: float = 0.6
+    positive_reply_above: float = 0.8
+    p_positive_benign_reply: float = 0.7
+    p_bot_spam_reply: float = 0.3  # per spam-bot session
+    # follows (sim.views)
+    p_human_follows: float = 0.06  # per session
+    rate_human_extra_follows: float = 0.5
+    p_bot_follow_burst: float = 0.5
+    p_attacker_follow_burst: float = 0.7
+    follow_burst_min: int = 5
+    follow_burst_max: int = 40
+    attacker_burst_factor: float = 1.5
+    p_human_unfollows: float = 0.01
+    # the log pipeline (sim.writer)
+    late_hours_p: float = 0.4  # a late line's delay in hours ~ geometric(p)
+    p_late_next_day: float = 0.15
+    # labels (sim.labeling)
+    p_drop_secondary_type: float = 0.1  # a multi-type verdict misses its last type
+    p_false_positive_hate: float = 0.6  # else spam, unless the post mentions someone
+    label_delay_hours_median: float = 3.0
+    label_delay_log_sd: float = 0.8
+    label_delay_hours_min: float = 0.5
+    label_delay_hours_max: float = 24.0
+    audit_delay_hours_min: float = 2.0
+    audit_delay_hours_max: float = 48.0
+
+
+P = WorldParams()

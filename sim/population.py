@@ -18,6 +18,7 @@ from sim.params import (
     N_HOME,
     ORD,
     REMOTE_COUNTRIES,
+    P,
 )
 
 
@@ -53,43 +54,55 @@ class World:
 
 def make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int | None) -> World:
     rng = np.random.default_rng([seed, 0])
-    n_campaign = max(5, round(users * 0.0015)) if drift_day else 0
+    n_campaign = max(5, round(users * P.campaign_bot_share)) if drift_day else 0
     n = users + n_campaign
     kind = rng.choice(4, size=users, p=KIND_SHARES).astype(np.int8)
     kind = np.concatenate([kind, np.full(n_campaign, BOT, np.int8)])
     campaign = np.zeros(n, bool)
     campaign[users:] = True
 
-    p_active = np.clip(np.exp(rng.normal(-1.7, 1.2, n)), 0.02, 0.97)
-    p_active[kind == ABU] = np.clip(p_active[kind == ABU] * 2.0, 0.1, 0.97)
-    p_active[kind == BOT] = 0.85
-    extra_sessions = np.exp(rng.normal(-0.8, 1.3, n))
-    session_mu = rng.normal(0.7, 0.9, n)  # log-minutes
-    lurker = rng.random(n) < 0.4
-    post_rate = np.where(lurker, 0.01, np.exp(rng.normal(-0.4, 0.9, n)))
-    post_rate[kind == ABU] = np.exp(rng.normal(0.0, 0.4, int((kind == ABU).sum())))
+    p_active = np.clip(
+        np.exp(rng.normal(P.active_log_mean, P.active_log_sd, n)), P.active_min, P.active_max
+    )
+    p_active[kind == ABU] = np.clip(
+        p_active[kind == ABU] * P.abuser_activity_factor, P.abuser_active_min, P.active_max
+    )
+    p_active[kind == BOT] = P.bot_p_active
+    extra_sessions = np.exp(rng.normal(P.extra_sessions_log_mean, P.extra_sessions_log_sd, n))
+    session_mu = rng.normal(P.session_minutes_log_mean, P.session_minutes_log_sd, n)
+    lurker = rng.random(n) < P.p_lurker
+    post_rate = np.where(
+        lurker, P.lurker_post_rate, np.exp(rng.normal(P.post_rate_log_mean, P.post_rate_log_sd, n))
+    )
+    post_rate[kind == ABU] = np.exp(
+        rng.normal(P.abuser_post_rate_log_mean, P.abuser_post_rate_log_sd, int((kind == ABU).sum()))
+    )
 
     shares = np.array([s for _, s, _ in COUNTRIES])
     country = rng.choice(N_HOME, size=n, p=shares / shares.sum()).astype(np.int16)
     tz_min = np.array([o for _, _, o in COUNTRIES])[country] * 60
 
-    age_days = np.clip(np.exp(rng.normal(6.0, 1.0, n)), 10, 4000)
+    age_days = np.clip(
+        np.exp(rng.normal(P.account_age_days_log_mean, P.account_age_days_log_sd, n)), 10, 4000
+    )
     created = start_ms - (age_days * DAY).astype(np.int64)
-    new_signup = rng.random(n) < 0.02
+    new_signup = rng.random(n) < P.p_new_signup
     created[new_signup] = start_ms + rng.integers(0, days * DAY, int(new_signup.sum()))
     bots = (kind == BOT) & ~campaign
     created[bots] = start_ms - rng.integers(DAY, 60 * DAY, int(bots.sum()))
     if n_campaign:
         created[users:] = start_ms + (drift_day - 1) * DAY + rng.integers(0, 2 * HOUR, n_campaign)
 
-    followers = np.exp(rng.normal(2.5, 1.5, n))
-    followers[kind == BOT] = np.exp(rng.normal(2.0, 0.8, int((kind == BOT).sum())))
+    followers = np.exp(rng.normal(P.followers_log_mean, P.followers_log_sd, n))
+    followers[kind == BOT] = np.exp(
+        rng.normal(P.bot_followers_log_mean, P.bot_followers_log_sd, int((kind == BOT).sum()))
+    )
     w = followers / followers.sum()
     follow_cdf = np.cumsum(w)
 
-    adversarial = (kind == ORD) & (rng.random(n) < 0.004)
+    adversarial = (kind == ORD) & (rng.random(n) < P.p_adversarial_reporter)
     targeted = np.zeros(n, bool)
-    n_targeted = max(1, round(users * 0.003))
+    n_targeted = max(1, round(users * P.targeted_creator_share))
     targeted[rng.choice(users, size=n_targeted, replace=False, p=w[:users] / w[:users].sum())] = (
         True
     )
