@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,6 +19,19 @@ from sim.params import (
     VIEW_SHAPE,
     VIEW_SLICE,
 )
+
+
+class _Views(NamedTuple):
+    """Today's expected views: per live post the count ``nv`` and Lomax CDF bounds ``f1``/``f2``
+    of its age today; the viewers: session-minute ``pool`` sorted by minute, ``cnt`` per minute
+    and ``ptr`` (where each minute starts in ``pool``)."""
+
+    nv: np.ndarray
+    f1: np.ndarray
+    f2: np.ndarray
+    pool: np.ndarray
+    cnt: np.ndarray
+    ptr: np.ndarray
 
 
 class _ViewsMixin:
@@ -50,9 +64,10 @@ class _ViewsMixin:
             np.cumsum(nv), np.arange(1, 1 + int(nv.sum()) // VIEW_SLICE) * VIEW_SLICE
         )
         edges = [0, *sorted(set(bounds.tolist())), n_live]
+        views = _Views(nv, f1, f2, pool, cnt, ptr)
         for lo, hi in itertools.pairwise(edges):
             if hi > lo:
-                self._view_slice(rng, b, tg, day_start, lo, hi, nv, f1, f2, pool, cnt, ptr)
+                self._view_slice(rng, b, tg, day_start, views, lo, hi)
         # spam bots reply with links under popular live posts
         bots = np.flatnonzero(skind == 1)
         sb = bots[rng.random(len(bots)) < 0.3]
@@ -71,9 +86,15 @@ class _ViewsMixin:
                 texts=texts,
             )
 
-    def _view_slice(self, rng, b, tg, day_start, lo, hi, nv, f1, f2, pool, cnt, ptr) -> None:
+    def _view_slice(self, rng, b, tg, day_start: int, views: _Views, lo: int, hi: int) -> None:
         """Views of live posts ``lo:hi`` today, and the reactions they trigger."""
-        w = self.w
+        vi, vts, viewer = self._draw_views(rng, b, day_start, views, lo, hi)
+        p = self._reaction_probabilities(vi, vts, viewer)
+        self._emit_reactions(rng, b, tg, vi, vts, viewer, p)
+
+    def _draw_views(self, rng, b, day_start: int, views: _Views, lo: int, hi: int):
+        """Each view's post (live index), time and viewer; writes the views and refreshes."""
+        nv, f1, f2, pool, cnt, ptr = views
         a = self.live.a
         day_end = day_start + DAY
         vi = np.repeat(np.arange(lo, hi), nv[lo:hi])
@@ -102,7 +123,13 @@ class _ViewsMixin:
             post=post[rep],
             target=author[rep] + 1,
         )
+        return vi, vts, viewer
 
+    def _reaction_probabilities(self, vi, vts, viewer) -> dict[str, np.ndarray]:
+        """Per view: the probability of each reaction, and what the replies depend on."""
+        w = self.w
+        a = self.live.a
+        author = a["author"][vi]
         h = a["harm"][vi]
         spam = a["spam"][vi]
         q = a["quality"][vi]
@@ -129,6 +156,33 @@ class _ViewsMixin:
         p_reply = np.where(h, 0.025, 0.012 + 0.02 * cz)
         p_follow = np.where(h, np.where(symp, 0.02, 0.0005), 0.003 * q)
         p_unfollow = np.where(hostile, 0.004 * early, 0.0003)
+        return {
+            "like": p_like,
+            "dislike": p_dislike,
+            "share": p_share,
+            "report": p_report,
+            "block": p_block,
+            "mute": p_mute,
+            "reply": p_reply,
+            "follow": p_follow,
+            "unfollow": p_unfollow,
+            "h": h,
+            "cz": cz,
+            "early": early,
+            "symp": symp,
+            "hostile": hostile,
+        }
+
+    def _emit_reactions(self, rng, b, tg, vi, vts, viewer, p: dict[str, np.ndarray]) -> None:
+        """Draw and write the reactions of each view, in a fixed order of draws."""
+        a = self.live.a
+        nvw = len(vi)
+        author = a["author"][vi]
+        post = a["pid"][vi]
+        p_like, p_dislike, p_share, p_report = p["like"], p["dislike"], p["share"], p["report"]
+        p_block, p_mute, p_reply = p["block"], p["mute"], p["reply"]
+        p_follow, p_unfollow = p["follow"], p["unfollow"]
+        h, cz, early, symp, hostile = p["h"], p["cz"], p["early"], p["symp"], p["hostile"]
 
         def delay(mean_ms: float, lo: int, k: int) -> np.ndarray:
             return lo + rng.exponential(mean_ms, k).astype(np.int64)
