@@ -288,25 +288,12 @@ def simulate(
     A previous simulation in ``out_dir`` is replaced (events/, _truth/, users.jsonl, labels.jsonl),
     so the same arguments always give byte-identical files.
     """
-    if users < 50:
-        raise UserError(f"--users {users} is too small: use at least 50.")
-    if days < 1:
-        raise UserError(f"--days {days} must be at least 1.")
-    if drift_day is not None and not 1 <= drift_day <= days:
-        raise UserError(f"--drift-day {drift_day} must be between 1 and --days ({days}).")
-    if not 0.0 <= corrupt_rate <= 0.5:
-        raise UserError(f"--corrupt-rate {corrupt_rate} must be between 0 and 0.5.")
+    _check_arguments(users, days, drift_day, corrupt_rate)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: give a directory.")
     t0 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("events", "_truth"):
-        shutil.rmtree(out / name, ignore_errors=True)
-    for name in ("users.jsonl", "labels.jsonl"):
-        (out / name).unlink(missing_ok=True)
-    (out / "_truth").mkdir()
-
+    _clear_output(out)
     sim = _Sim(out, users, days, start, seed, drift_day, corrupt_rate)
     log.info(
         "simulating %d users (+%d campaign bots) for %d days from %s, seed %d",
@@ -316,6 +303,48 @@ def simulate(
         start.isoformat(),
         seed,
     )
+    _run_days(sim, out, days, start, progress)
+    sim._finalize_labels(np.random.default_rng([seed, 3, days]), sim.end_ms, final=True)
+    sim.write_users()
+    sim.write_labels()
+    result = _write_summaries(sim, out, days, seed)
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    log.info(
+        "wrote %d events (%d lines) in %.1fs: %d posts, %d harmful (%.2f%%), %d labels (%d harmful)",
+        result["events"],
+        result["lines"],
+        result["seconds"],
+        result["posts"],
+        result["harmful_posts"],
+        100 * result["prevalence"],
+        result["labels"],
+        result["labels_harmful"],
+    )
+    return result
+
+
+def _check_arguments(users: int, days: int, drift_day: int | None, corrupt_rate: float) -> None:
+    if users < 50:
+        raise UserError(f"--users {users} is too small: use at least 50.")
+    if days < 1:
+        raise UserError(f"--days {days} must be at least 1.")
+    if drift_day is not None and not 1 <= drift_day <= days:
+        raise UserError(f"--drift-day {drift_day} must be between 1 and --days ({days}).")
+    if not 0.0 <= corrupt_rate <= 0.5:
+        raise UserError(f"--corrupt-rate {corrupt_rate} must be between 0 and 0.5.")
+
+
+def _clear_output(out: Path) -> None:
+    """Remove a previous simulation's files, so the same arguments give byte-identical output."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("events", "_truth"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in ("users.jsonl", "labels.jsonl"):
+        (out / name).unlink(missing_ok=True)
+    (out / "_truth").mkdir()
+
+
+def _run_days(sim: _Sim, out: Path, days: int, start: date, progress: bool) -> None:
     bar = None
     if progress:
         from tqdm import tqdm
@@ -342,10 +371,10 @@ def simulate(
                 bar.update(1)
     if bar is not None:
         bar.close()
-    sim._finalize_labels(np.random.default_rng([seed, 3, days]), sim.end_ms, final=True)
-    sim.write_users()
-    sim.write_labels()
 
+
+def _write_summaries(sim: _Sim, out: Path, days: int, seed: int) -> dict:
+    """The run's counts, written to _truth/ (drift.json, corruptions.json, summary.json)."""
     labels = sim.labels
     st = sim.stats
     result = {
@@ -395,18 +424,6 @@ def simulate(
     # no paths or timings in the files: the same arguments give byte-identical output anywhere
     summary = {k: v for k, v in result.items() if k != "out_dir"}
     (out / "_truth" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    result["seconds"] = round(time.perf_counter() - t0, 2)
-    log.info(
-        "wrote %d events (%d lines) in %.1fs: %d posts, %d harmful (%.2f%%), %d labels (%d harmful)",
-        result["events"],
-        result["lines"],
-        result["seconds"],
-        result["posts"],
-        result["harmful_posts"],
-        100 * result["prevalence"],
-        result["labels"],
-        result["labels_harmful"],
-    )
     return result
 
 
