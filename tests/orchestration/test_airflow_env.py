@@ -111,3 +111,25 @@ def test_run_task_imports_calls_converts_and_fails_fast():
     # Anything else is left to Airflow's retries.
     with pytest.raises(ValueError):
         tasks.run_task("math:sqrt", -1.0)
+
+
+def test_secret_files_are_owner_only(vigil_home):
+    """Issue 19 item 7: the generated admin password file was created 0644 by Airflow."""
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)  # the usual umask: Airflow's own file would be 0644
+    try:
+        airflow_env.build_env()
+    finally:
+        os.umask(old_umask)
+    for path in (
+        airflow_env.password_file(),
+        airflow_env.airflow_home() / ".api_secret_key",
+        airflow_env.airflow_home() / ".jwt_secret",
+    ):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # An existing file written world-readable is tightened on the next start.
+    airflow_env.password_file().chmod(0o644)
+    airflow_env.build_env()
+    assert stat.S_IMODE(airflow_env.password_file().stat().st_mode) == 0o600

@@ -67,14 +67,24 @@ def airflow_bin() -> Path:
     return Path(found)
 
 
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty if missing and make it readable by its owner only (0600): Airflow
+    creates its generated password file with the process umask (often 0644) otherwise."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    path.chmod(0o600)
+    return path
+
+
 def _secret(name: str) -> str:
     """A random secret kept in a 0600 file under AIRFLOW_HOME, so every Airflow process (API
     server, scheduler, workers, `dags test`) signs and checks tokens with the same key."""
     path = airflow_home() / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
+    if not path.exists() or not path.read_text().strip():
+        private_file(path).write_text(secrets.token_urlsafe(32))
+    path.chmod(0o600)
     return path.read_text().strip()
 
 
@@ -88,6 +98,7 @@ def build_env(
     """Environment for every ``airflow`` subprocess Vigil starts."""
     home = airflow_home()
     home.mkdir(parents=True, exist_ok=True)
+    private_file(password_file())  # SimpleAuthManager appends to it: 0600 before it writes
     env = config.env_snapshot()
     bin_dir = str(Path(sys.executable).parent)
     # BashOperator and the dbt/feast subprocesses inherit PATH: keep the venv's bin first.

@@ -131,6 +131,7 @@ def wait_healthy(server: Standalone, timeout: float = 240, progress: bool = Fals
             if (
                 health.get("scheduler", {}).get("status") == "healthy"
                 and server.password_file.exists()
+                and server.password_file.stat().st_size > 0  # created empty (0600) by Vigil
             ):
                 return
         except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
@@ -200,7 +201,8 @@ def group_members(pgid: int) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m vigil.orchestration.ui", description="Airflow UI on Vigil's DAGs (Ctrl-C stops)"
+        prog="python -m vigil.orchestration.ui",
+        description="Airflow UI on Vigil's DAGs (Ctrl-C stops)",
     )
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
