@@ -267,10 +267,21 @@ def test_registry_matches_contract_and_moderation_v1(feast_home):
         assert fv.batch_source.path.startswith(str(feast_home / "features"))
     service = fs.get_feature_service("moderation_v1")
     refs = [f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features]
-    assert sorted(refs) == sorted(features.MODERATION_V1_FEATURES)
-    # 12 post_behavior features (all but author_id), 19 creator_context, 2 user_activity.
-    assert len(refs) == 33
-    assert "post_behavior:author_id" not in refs and "user_activity:uam_1d" not in refs
+    # moderation_v1 reads every feature of the three views (the contract columns above) but
+    # post_behavior.author_id and user_activity.uam_1d: 12 + 19 + 2 = 33.
+    expected = [
+        f"{view}:{name}"
+        for view, columns in (
+            ("post_behavior", POST_BEHAVIOR_COLUMNS),
+            ("creator_context", CREATOR_CONTEXT_COLUMNS),
+            ("user_activity", USER_ACTIVITY_COLUMNS),
+        )
+        for name in columns
+        if f"{view}:{name}" not in ("post_behavior:author_id", "user_activity:uam_1d")
+    ]
+    assert refs == expected and len(refs) == 33
+    assert list(features.MODERATION_V1_FEATURES) == expected
+    assert features.feature_columns() == [r.replace(":", "__") for r in expected]
     config_text = (feast_home / "feast" / "feature_store.yaml").read_text()
     assert "type: duckdb" in config_text and "entity_key_serialization_version: 3" in config_text
 

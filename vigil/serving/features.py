@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from vigil import config
 from vigil.errors import UserError
+from vigil.serving import services
 
 if TYPE_CHECKING:  # heavy imports stay inside functions
     import pandas as pd
@@ -53,54 +54,11 @@ VIEWS: dict[str, tuple[str, str]] = {
 }
 PUSH_SOURCES = {"user_activity": "user_activity_push", "creator_context": "creator_context_push"}
 
-# What the moderation_v1 models read: the feature refs of feature service `moderation_v1`
-# (feature_repo/feature_services.py; tests/vigil/test_features.py checks the registry agrees).
-MODERATION_V1_FEATURES: tuple[str, ...] = (
-    *(
-        f"post_behavior:{name}"
-        for name in (
-            "post_age_hours",
-            "views",
-            "likes",
-            "shares",
-            "replies",
-            "dislikes",
-            "reports",
-            "blocks",
-            "negative_replies",
-            "negative_reactions_per_view",
-            "reports_per_view",
-            "shares_per_view",
-        )
-    ),
-    *(
-        f"creator_context:{name}"
-        for name in (
-            "reports_received_7d",
-            "reports_received_30d",
-            "dislikes_received_7d",
-            "dislikes_received_30d",
-            "blocks_received_7d",
-            "blocks_received_30d",
-            "mutes_received_7d",
-            "mutes_received_30d",
-            "shares_received_7d",
-            "shares_received_30d",
-            "views_received_30d",
-            "posts_authored_30d",
-            "posts_authored_total",
-            "account_age_days",
-            "login_countries_30d",
-            "removals_total",
-            "report_rate_bayes",
-            "dislike_rate_bayes",
-            "block_rate_bayes",
-        )
-    ),
-    "user_activity:uam_30d",
-    "user_activity:active_days_30d",
-)
-FEATURE_SERVICES: dict[str, tuple[str, ...]] = {"moderation_v1": MODERATION_V1_FEATURES}
+# What each service's models read, as ``view:feature`` refs (defined once in vigil.serving.services).
+FEATURE_SERVICES: dict[str, tuple[str, ...]] = {
+    name: services.refs(name) for name in services.SERVICES
+}
+MODERATION_V1_FEATURES: tuple[str, ...] = FEATURE_SERVICES["moderation_v1"]
 
 
 def column_name(ref: str) -> str:
