@@ -31,8 +31,10 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
+# Everything that needs no dbt, Spark, Airflow or browser run and is not slow or fault injection.
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile \
+		-m "not slow and not dbt and not spark and not airflow and not browser and not faults"
 
 bench: setup
 	$(BIN)/python -m bench

@@ -88,9 +88,7 @@ FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "uam/test_uam_query.py": {"*": ("dbt",)},
     "uam/test_uam_window_delta.py": {"*": ("dbt",)},
-    "warehouse/test_dbt_process.py": {
-        "test_a_killed_vigil_dbt_takes_its_dbt_child_and_the_lock_with_it": ("dbt",),
-    },
+    "warehouse/test_dbt_process.py": {"*": ("dbt",)},
     "warehouse/test_dbt_build.py": {
         "*": ("dbt",),
         "test_spark_and_duckdb_give_the_same_histogram": ("spark",),
