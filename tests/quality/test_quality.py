@@ -19,7 +19,7 @@ import quality_data as qd
 
 from vigil.errors import UserError
 from vigil.quality import gate as quality
-from vigil.quality import gx_patch
+from vigil.quality import gx_patch, suites
 from vigil.quality.results import GateFailed, GateResult
 
 
@@ -343,7 +343,7 @@ def test_marts_negative_counts_duplicate_keys_decreasing_cumulative_fail(home):
 
 
 def test_features_future_timestamps_and_constant_feature_fail(home, monkeypatch):
-    monkeypatch.setattr(quality, "CONSTANT_FEATURE_MIN_ROWS", 10)  # our tables have 16-30 rows
+    monkeypatch.setattr(suites, "CONSTANT_FEATURE_MIN_ROWS", 10)  # our tables have 16-30 rows
     f = home["home"] / "features"
     pb = pd.read_parquet(f / "post_behavior.parquet")
     pb.loc[4, "created"] = pb.loc[4, "event_timestamp"] + pd.Timedelta(hours=1)

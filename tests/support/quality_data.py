@@ -75,6 +75,7 @@ def write_lake(home: Path, day_events: dict[dt.date, pd.DataFrame], quarantined:
     q = pd.DataFrame(
         {
             "stream": ["events"] * quarantined,
+            "raw_dir": [str(home / "raw")] * quarantined,
             "source_file": [f"events/dt={DAY}/hour=03.jsonl"] * quarantined,
             "line_number": list(range(1, quarantined + 1)),
             "reason": ["invalid JSON"] * quarantined,
