@@ -38,6 +38,7 @@ from vigil.contracts import ACTIONS
 from vigil.contracts import POST_ACTIONS as _NEEDS_POST
 from vigil.contracts import TARGET_ACTIONS as _NEEDS_TARGET
 from vigil.contracts import TEXT_ACTIONS as _NEEDS_TEXT
+from vigil.serving.services import MODERATION_V1
 
 log = logging.getLogger(__name__)
 
@@ -195,21 +196,17 @@ def _utf8_ok(text: str) -> bool:
 # features from day records (shared by the push path and the feature table)
 
 USER_ACTIVITY_COLUMNS = ("uam_30d", "active_days_30d", "uam_1d")
-CREATOR_CONTEXT_COLUMNS = (
-    "reports_received_7d",
-    "reports_received_30d",
-    "dislikes_received_7d",
-    "dislikes_received_30d",
-    "blocks_received_7d",
-    "blocks_received_30d",
-    "mutes_received_7d",
-    "mutes_received_30d",
-    "shares_received_7d",
-    "shares_received_30d",
-    "views_received_30d",
-    "posts_authored_30d",
-    "posts_authored_total",
-    "login_countries_30d",
+# The creator features the stream keeps fresh: moderation_v1's, but those only the batch computes
+# (account age, removals, the Bayesian rates need the whole history and the daily prior).
+BATCH_ONLY_CREATOR_COLUMNS = (
+    "account_age_days",
+    "removals_total",
+    "report_rate_bayes",
+    "dislike_rate_bayes",
+    "block_rate_bayes",
+)
+CREATOR_CONTEXT_COLUMNS = tuple(
+    c for c in MODERATION_V1["creator_context"] if c not in BATCH_ONLY_CREATOR_COLUMNS
 )
 
 
