@@ -400,22 +400,66 @@ def default_state_path(opts: RunOptions) -> Path:
     return base / "state.sqlite"
 
 
-def process(opts: RunOptions) -> dict:
-    """Run the stream processor until stopped (SIGINT/SIGTERM) or, with ``once``, until idle."""
-    state_path = opts.state_path or default_state_path(opts)
+def _open_source(opts: RunOptions) -> FileSource | RedisSource:
+    """The event source ``opts`` names: the raw folder's hour files, or a Redis stream."""
     if opts.source == "files":
         raw_dir = Path(opts.raw_dir or config.paths().raw)
         if not (raw_dir / "events").is_dir() and opts.once:
             raise UserError(
                 f"no events directory under {raw_dir}: run `vigil simulate` or pass --raw DIR."
             )
-        source: FileSource | RedisSource = FileSource(raw_dir, final=opts.once)
-        owns = None
-    elif opts.source == "redis":
-        source = RedisSource(opts.stream_key, opts.partitions, opts.consumer, opts.consumers)
-        owns = source.owns
-    else:
-        raise UserError(f"unknown source {opts.source!r}: use 'files' or 'redis'.")
+        return FileSource(raw_dir, final=opts.once)
+    if opts.source == "redis":
+        return RedisSource(opts.stream_key, opts.partitions, opts.consumer, opts.consumers)
+    raise UserError(f"unknown source {opts.source!r}: use 'files' or 'redis'.")
+
+
+def _log_checkpoint(n_ckpt: int, state: StreamState) -> None:
+    c = state.counters
+    log.info(
+        "checkpoint %d: read %d applied %d bad %d duplicates %d too_late %d; %d users cached; "
+        "watermark %s",
+        n_ckpt,
+        c["read"],
+        c["applied"],
+        c["bad"],
+        c["duplicates"],
+        c["too_late"],
+        len(state.users),
+        state.watermark_iso(),
+    )
+
+
+def _summary(state, state_path, pusher, elapsed: float, read0: int, n_ckpt: int) -> dict:
+    """The run's figures; closes the state and writes them beside it (``.metrics.json``)."""
+    read = state.counters["read"] - read0
+    result = {
+        "state": str(state_path),
+        "seconds": round(elapsed, 3),
+        "read": read,
+        "events_per_s": round(read / elapsed, 1) if elapsed > 0 else None,
+        "checkpoints": n_ckpt,
+        "counters": dict(state.counters),
+        "bad_reasons": dict(state.bad_reasons),
+        "watermark": state.watermark_iso(),
+        "users_cached": len(state.users),
+        "bytes_per_user": round(state.bytes_per_user, 1),
+    }
+    if pusher is not None:
+        result["rows_pushed"] = pusher.rows_pushed
+        result["lag"] = pusher.lag_summary()
+        log.info("push lag (arrival -> online): %s", result["lag"])
+    state.close()
+    metrics = Path(state_path).with_suffix(".metrics.json")
+    metrics.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def process(opts: RunOptions) -> dict:
+    """Run the stream processor until stopped (SIGINT/SIGTERM) or, with ``once``, until idle."""
+    state_path = opts.state_path or default_state_path(opts)
+    source = _open_source(opts)
+    owns = source.owns if isinstance(source, RedisSource) else None
     pusher = FeastPusher() if opts.push else None
     state = StreamState(
         state_path,
@@ -453,19 +497,7 @@ def process(opts: RunOptions) -> dict:
             state.clear_pushed(users)
         last_ckpt = time.time()
         since_ckpt = 0
-        c = state.counters
-        log.info(
-            "checkpoint %d: read %d applied %d bad %d duplicates %d too_late %d; %d users cached; "
-            "watermark %s",
-            n_ckpt,
-            c["read"],
-            c["applied"],
-            c["bad"],
-            c["duplicates"],
-            c["too_late"],
-            len(state.users),
-            state.watermark_iso(),
-        )
+        _log_checkpoint(n_ckpt, state)
 
     try:
         while not stop["flag"]:
@@ -489,27 +521,7 @@ def process(opts: RunOptions) -> dict:
         for s, h in old.items():
             signal.signal(s, h)
         source.close()
-    elapsed = time.time() - started
-    read = state.counters["read"] - read0
-    result = {
-        "state": str(state_path),
-        "seconds": round(elapsed, 3),
-        "read": read,
-        "events_per_s": round(read / elapsed, 1) if elapsed > 0 else None,
-        "checkpoints": n_ckpt,
-        "counters": dict(state.counters),
-        "bad_reasons": dict(state.bad_reasons),
-        "watermark": state.watermark_iso(),
-        "users_cached": len(state.users),
-        "bytes_per_user": round(state.bytes_per_user, 1),
-    }
-    if pusher is not None:
-        result["rows_pushed"] = pusher.rows_pushed
-        result["lag"] = pusher.lag_summary()
-        log.info("push lag (arrival -> online): %s", result["lag"])
-    state.close()
-    metrics = Path(state_path).with_suffix(".metrics.json")
-    metrics.write_text(json.dumps(result, indent=2))
+    result = _summary(state, state_path, pusher, time.time() - started, read0, n_ckpt)
     opts.stats.update(result)
     return result
 
