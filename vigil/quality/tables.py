@@ -256,29 +256,35 @@ def find_tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[T
             else:
                 t.query = _parquet_query(found)
         elif where == "training_set":
-            if frame is not None:
-                work = paths.reports / "quality" / "_work"
-                work.mkdir(parents=True, exist_ok=True)
-                f = work / f"training_set_{uuid.uuid4().hex[:8]}.parquet"
-                frame.to_parquet(f, index=False)
-                work_files.append(f)
-                t.location = f"DataFrame ({len(frame)} rows)"
-                t.query = _parquet_query(f)
-            elif path is not None:
-                t.location = str(path)
-                if Path(path).exists():
-                    t.query = _parquet_query(Path(path))
-                else:
-                    t.missing = f"training set {path} does not exist"
-            else:
-                raise UserError(
-                    "the training_set gate needs the examples: pass frame= (a DataFrame) or "
-                    "path= (a Parquet file), or `vigil validate training_set --path FILE`."
-                )
+            _training_set(t, frame, path, work_files)
         else:
             raise UserError(f"suite {suite['name']} has an unknown location {where!r}.")
         tables.append(t)
     return tables, work_files
+
+
+def _training_set(t: Table, frame, path, work_files: list[Path]) -> None:
+    """The training_set gate's examples: a DataFrame written to a work file, or a Parquet path."""
+    paths = config.paths()
+    if frame is not None:
+        work = paths.reports / "quality" / "_work"
+        work.mkdir(parents=True, exist_ok=True)
+        f = work / f"training_set_{uuid.uuid4().hex[:8]}.parquet"
+        frame.to_parquet(f, index=False)
+        work_files.append(f)
+        t.location = f"DataFrame ({len(frame)} rows)"
+        t.query = _parquet_query(f)
+    elif path is not None:
+        t.location = str(path)
+        if Path(path).exists():
+            t.query = _parquet_query(Path(path))
+        else:
+            t.missing = f"training set {path} does not exist"
+    else:
+        raise UserError(
+            "the training_set gate needs the examples: pass frame= (a DataFrame) or "
+            "path= (a Parquet file), or `vigil validate training_set --path FILE`."
+        )
 
 
 def describe(tables: list[Table]) -> None:
