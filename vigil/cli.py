@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "uam": ("vigil.uam.query", "print the User Active Minutes histogram"),
     "uam-update": ("vigil.uam.update", "apply new lake days to the UAM tables (--watch: resident)"),
     "validate": ("vigil.quality.cli", "run the Great Expectations gate for one stage"),
-    "features": ("vigil.serving.features", "Feast: apply, materialize, serve, get online features"),
+    "features": ("vigil.serving.cli", "Feast: apply, materialize, serve, get online features"),
     "stream": ("vigil.stream.processor", "stream processor: live UAM and creator tallies"),
     "train": ("training.train", "build the training set and train the harmful-content models"),
     "evaluate": ("training.assess", "evaluate a registered model and write the HTML report"),

@@ -15,14 +15,12 @@ finds the same column when it is served.
     vigil features materialize [--full]     # offline -> online (whole history first, then incremental)
     vigil features get --post-id 42         # the online feature vector of a post (and its author)
     vigil features serve [--port 6566]      # HTTP feature server on 127.0.0.1: reads; writes
-                                            # need VIGIL_FEATURES_TOKEN (vigil.serving.server)
+                                            # need VIGIL_FEATURES_TOKEN (vigil.serving.server; the CLI in vigil.serving.cli)
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
 import logging
 import string
 import sys
@@ -437,14 +435,7 @@ def push(view: str, df: pd.DataFrame, to: str = "online") -> int:
     return len(df)
 
 
-def serve(port: int = 6566, host: str = "127.0.0.1", workers: int = 1) -> None:
-    """Feast's HTTP feature server, reads open and writes behind the token (:mod:`.server`)."""
-    from vigil.serving.server import serve as serve_gated
-
-    serve_gated(port=port, host=host, workers=workers)
-
-
-def _require_found(vector: dict) -> dict:
+def require_found(vector: dict) -> dict:
     """Refuse a vector whose post or user the online store does not know (all values null)."""
     for key, views in (
         ("post_id", ("post_behavior__",)),
@@ -460,42 +451,3 @@ def _require_found(vector: dict) -> dict:
                 "`vigil features materialize` if it is new."
             )
     return vector
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    sub.add_parser("apply", help="render feature_store.yaml and register the definitions")
-    mat = sub.add_parser("materialize", help="offline -> online (whole history, then incremental)")
-    mat.add_argument("--full", action="store_true", help="redo the whole history")
-    srv = sub.add_parser("serve", help="Feast's HTTP feature server (reads; writes need a token)")
-    srv.add_argument("--port", type=int, default=6566)
-    srv.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (beyond loopback needs a token)"
-    )
-    srv.add_argument("--workers", type=int, default=1)
-    get = sub.add_parser("get", help="print the online features of a post and/or user as JSON")
-    get.add_argument("--post-id", type=int)
-    get.add_argument("--user-id", type=int)
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.action == "apply":
-        print(json.dumps(apply(), indent=2))
-    elif args.action == "materialize":
-        print(json.dumps(materialize(full=args.full), indent=2, default=str))
-    elif args.action == "serve":
-        serve(port=args.port, host=args.host, workers=args.workers)
-    elif args.action == "get":
-        print(
-            json.dumps(
-                _require_found(online_features(post_id=args.post_id, user_id=args.user_id)),
-                indent=2,
-                default=str,
-            )
-        )
-    return 0
