@@ -527,7 +527,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     sample, update = None, None
     if "dbt" in only:
-        staging_code = f"from vigil import warehouse; warehouse.run_dbt('run', {staging!r})"
+        staging_code = f"from vigil.warehouse import dbt; dbt.run_dbt('run', {staging!r})"
         staging_cmd = [sys.executable, "-c", staging_code]
         subprocess.run(staging_cmd, env=env, check=True, stdout=subprocess.DEVNULL)
         if "dbtsql" in only:

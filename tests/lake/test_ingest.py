@@ -297,6 +297,22 @@ def test_reingest_is_a_no_op(tmp_path, home):
     assert len((home / "lake/_state/ingest_log.jsonl").read_text().splitlines()) == 2
 
 
+def test_temp_files_of_a_killed_writer_are_removed_on_the_next_run(tmp_path, home):
+    raw = write_raw(tmp_path / "raw")
+    ingest(raw)
+    before = lake_digest(home / "lake")
+    day = next((home / "lake/events").glob("dt=*"))
+    # what write_parquet leaves when killed between write and rename; a foreign dot-file stays
+    orphans = [day / ".events.parquet.4242.tmp", home / "lake/users/.users.parquet.7.tmp"]
+    for orphan in orphans:
+        orphan.write_bytes(b"half a parquet file")
+    (day / ".keep").write_text("")
+    ingest(raw)
+    assert not any(o.exists() for o in orphans)
+    assert (day / ".keep").exists()
+    assert {k: v for k, v in lake_digest(home / "lake").items() if not k.endswith(".keep")} == before
+
+
 def test_reingesting_a_fixed_file_replaces_its_quarantine_rows(tmp_path, home):
     raw = write_raw(tmp_path / "raw")
     ingest(raw)

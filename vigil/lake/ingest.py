@@ -37,7 +37,13 @@ from vigil.contracts import label_schema, user_schema
 from vigil.errors import UserError
 from vigil.lake.bulk import read_event_batch
 from vigil.lake.quarantine import write_quarantine
-from vigil.lake.store import duckdb_connection, keep_last, merge_day, write_snapshot
+from vigil.lake.store import (
+    duckdb_connection,
+    keep_last,
+    merge_day,
+    remove_orphan_temp_files,
+    write_snapshot,
+)
 from vigil.lake.validation import Bad, check_label, check_user, parse_line, raw_text
 
 log = logging.getLogger(__name__)
@@ -304,6 +310,7 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
     paths = config.paths()
     run = _Run(raw=raw, fast=fast)
     with _lake_lock(paths.ingest_state):
+        remove_orphan_temp_files(paths.lake)
         files, skipped = discover_event_files(raw, day)
         for name in skipped:
             log.warning("ingest: skipping %s: not named events/dt=YYYY-MM-DD/hour=HH.jsonl", name)

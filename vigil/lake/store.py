@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from datetime import date
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 from vigil import config
 from vigil.contracts import event_schema
 from vigil.errors import UserError
+
+log = logging.getLogger(__name__)
 
 # Dictionary-encode only low-cardinality columns: trying it on ids and text costs time.
 LOW_CARDINALITY = frozenset(
@@ -42,6 +45,20 @@ def write_parquet(table, dest: Path) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def remove_orphan_temp_files(root: Path) -> int:
+    """Delete the temp files of writers that died before their rename (call with the lake lock
+    held: then no live writer owns one). They never match ``*.parquet``, so readers never saw them.
+    """
+    removed = 0
+    for tmp in root.rglob(".*.parquet.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed += 1
+    if removed:
+        log.warning("lake: removed %d temp file(s) left by an interrupted writer", removed)
+    return removed
 
 
 def read_parquet(path: Path, schema, columns=None):
