@@ -303,17 +303,38 @@ print(json.dumps(out, default=str))
 """
 
 
+def _steady_user_views(home):
+    """The other tables the monitor reads (a missing one is an alert of its own): every monitored
+    user feature, the same 60 values each of the 20 days, so they never drift."""
+    import pandas as pd
+
+    from vigil.monitor.drift import monitored_features
+
+    start = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    for view, columns in monitored_features().items():
+        if view == "post_behavior":
+            continue  # written by _features
+        rows = [
+            {"user_id": i + 1, "event_timestamp": start + pd.Timedelta(days=day)}
+            | {c: float((i * (k + 3)) % 11) for k, c in enumerate(columns)}
+            for day in range(20)
+            for i in range(60)
+        ]
+        pd.DataFrame(rows).to_parquet(home / "features" / f"{view}.parquet")
+
+
 def test_vigil_monitor_dag_emits_the_asset_event_only_on_alert(tmp_path, monkeypatch):
     """Real Airflow (``airflow dags test``, SQLite metadata DB): a quiet day skips
     ``emit_drift_alert`` (no Asset event); a drifted day emits ``vigil://monitor/drift_alert``
     with what drifted. Data: the hand-made feature tables of test_monitor (report rate x3 and new
-    words on the last 3 days of 20)."""
+    words on the last 3 days of 20) and steady user feature tables."""
     from test_monitor import _features
 
     home = tmp_path / "vigil"
     monkeypatch.setenv("VIGIL_HOME", str(home))
     monkeypatch.setenv("VIGIL_AIRFLOW_DB", "sqlite")
     _features(home, 3.0)
+    _steady_user_views(home)
     proc = subprocess.run(
         [sys.executable, "-c", AIRFLOW_RUN, "2026-10-14", "2026-10-20"],
         capture_output=True,
