@@ -40,7 +40,7 @@ PLUGIN_GROUP = "vigil.commands"
 def _plugin_commands() -> dict[str, tuple[str, str]]:
     """Commands other installed packages add (entry points in the ``vigil.commands`` group).
 
-    Each entry point names a ``{name: (module, help)}`` table; the simulator (``sim``) adds
+    Each entry point names a ``{name: (module, help)}`` table; the simulated world adds
     ``simulate`` and ``pipeline`` this way, so the platform never imports it.
     """
     found: dict[str, tuple[str, str]] = {}
@@ -71,9 +71,15 @@ def _build_root() -> argparse.ArgumentParser:
     return parser
 
 
-# Loggers whose INFO lines say what Vigil did (counts, files, waits); everything else (Great
-# Expectations, dbt, Feast, SQLAlchemy, ...) shows warnings only, unless `vigil -v`.
-OWN_LOGGERS = ("vigil", "training", "sim", "dags")
+# Loggers whose INFO lines say what Vigil did (counts, files, waits): these and the top-level
+# packages of the plugins' commands; everything else (Great Expectations, dbt, Feast, SQLAlchemy,
+# ...) shows warnings only, unless `vigil -v`.
+OWN_LOGGERS = ("vigil", "training", "dags")
+
+
+def _own_loggers() -> tuple[str, ...]:
+    plugins = {ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=PLUGIN_GROUP)}
+    return OWN_LOGGERS + tuple(sorted(plugins - set(OWN_LOGGERS)))
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -82,7 +88,7 @@ def _configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
-        for name in OWN_LOGGERS:
+        for name in _own_loggers():
             logging.getLogger(name).setLevel(logging.INFO)
 
 
