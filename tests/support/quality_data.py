@@ -11,24 +11,12 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+from contract_doc import actions
 
 DAY = dt.date(2026, 10, 5)
 PREV_DAY = DAY - dt.timedelta(days=1)
 UTC = dt.UTC
-ACTIONS = [
-    "login",
-    "post",
-    "reply",
-    "view",
-    "like",
-    "share",
-    "dislike",
-    "report",
-    "block",
-    "mute",
-    "follow",
-    "unfollow",
-]
+ACTIONS = actions()
 EVENTS_PER_DAY = 48
 
 
