@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim import text as sim_text
+from sim import vocabulary
 from sim.params import (
     ABU,
     BOT,
@@ -141,7 +142,7 @@ def make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int |
         compromised_at=compromised_at,
         attack_end=attack_end,
         attacker_country=attacker_country,
-        handle_adj=rng.integers(0, len(sim_text.HANDLE_ADJ), n),
-        handle_noun=rng.integers(0, len(sim_text.HANDLE_NOUN), n),
+        handle_adj=rng.integers(0, len(vocabulary.HANDLE_ADJ), n),
+        handle_noun=rng.integers(0, len(vocabulary.HANDLE_NOUN), n),
         handle_num=rng.integers(1, 10_000, n),
     )

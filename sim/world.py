@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from sim import text as sim_text
+from sim import vocabulary
 from sim.events import _Batch, _Live, _ms
 from sim.labeling import _LabelingMixin
 from sim.params import (
@@ -259,11 +260,11 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
                 "abusive users switch to new insults, slurs, threat words and obfuscations",
                 "a spam campaign starts: new bot accounts post a new link template (campaign='drift_spam')",
             ],
-            "new_tokens": sim_text.DRIFT_TOKENS,
-            "new_insults": sim_text.DRIFT_INSULTS,
-            "new_slurs": sim_text.DRIFT_SLURS,
-            "new_threat_words": sim_text.DRIFT_THREAT_WORDS,
-            "campaign_domains": sim_text.DRIFT_SPAM_DOMAINS,
+            "new_tokens": vocabulary.DRIFT_TOKENS,
+            "new_insults": vocabulary.DRIFT_INSULTS,
+            "new_slurs": vocabulary.DRIFT_SLURS,
+            "new_threat_words": vocabulary.DRIFT_THREAT_WORDS,
+            "campaign_domains": vocabulary.DRIFT_SPAM_DOMAINS,
             "campaign_bot_user_ids": campaign_ids,
         }
 
