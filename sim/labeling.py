@@ -15,6 +15,7 @@ from sim.params import (
     P_REPEAT,
     P_REPORTED,
     REACH_VIEWS,
+    P,
 )
 from vigil.contracts import HARM_TYPES
 
@@ -41,16 +42,20 @@ class _LabelingMixin:
         picked = rng.random(len(idx)) < p
         idx, p, reported = idx[picked], p[picked], reported[picked]
         created = a["created"][idx]
-        delay = (np.clip(rng.lognormal(np.log(3.0), 0.8, len(idx)), 0.5, 24.0) * HOUR).astype(
+        delay_h = rng.lognormal(np.log(P.label_delay_hours_median), P.label_delay_log_sd, len(idx))
+        delay = (np.clip(delay_h, P.label_delay_hours_min, P.label_delay_hours_max) * HOUR).astype(
             np.int64
         )
         labeled_at = np.where(
             reported,
             np.maximum(a["first_report"][idx] + delay, created + 2 * HOUR),
-            created + (rng.uniform(2.0, 48.0, len(idx)) * HOUR).astype(np.int64),
+            created
+            + (
+                rng.uniform(P.audit_delay_hours_min, P.audit_delay_hours_max, len(idx)) * HOUR
+            ).astype(np.int64),
         )
         correct = rng.random(len(idx)) < MODERATOR_ACCURACY
-        drop_secondary = rng.random(len(idx)) < 0.1
+        drop_secondary = rng.random(len(idx)) < P.p_drop_secondary_type
         fp_type = rng.random(len(idx))
         for j, i in enumerate(idx.tolist()):
             if labeled_at[j] > self.end_ms:
@@ -67,7 +72,9 @@ class _LabelingMixin:
                     names = names[:-1]
             elif verdict:
                 names = (
-                    ["harassment"] if a["mention"][i] else ["hate" if fp_type[j] < 0.6 else "spam"]
+                    ["harassment"]
+                    if a["mention"][i]
+                    else ["hate" if fp_type[j] < P.p_false_positive_hate else "spam"]
                 )
             else:
                 names = []

@@ -123,7 +123,9 @@ class WorldParams:
     ``p_``: a probability; ``rate_``: a Poisson mean; ``log_mean``/``log_sd``: a log-normal's
     parameters. Reaction probabilities are per view; ``contr`` is a benign post's controversy
     (0..1), ``q`` its quality and ``early`` the share of a harmful post's audience that is hostile
-    yet (it grows with the post's age).
+    yet (it grows with the post's age). The delays between an event and what it triggers (a like
+    seconds after its view) stay by the step that draws them, as do structural constants (24
+    hours, 1440 minutes).
     """
 
     # population (sim.population)
@@ -147,6 +149,9 @@ class WorldParams:
     abuser_post_rate_log_sd: float = 0.4
     account_age_days_log_mean: float = 6.0
     account_age_days_log_sd: float = 1.0
+    account_age_days_min: int = 10
+    account_age_days_max: int = 4000
+    bot_account_age_days_max: int = 60  # bots (but campaign bots) were created 1 to 60 days ago
     p_new_signup: float = 0.02
     followers_log_mean: float = 2.5
     followers_log_sd: float = 1.5
@@ -156,10 +161,12 @@ class WorldParams:
     targeted_creator_share: float = 0.003  # of --users, at least 1
     # sessions (sim.world)
     bot_sessions_min: int = 2
+    bot_session_minutes_max: int = 3  # a bot session lasts 1 to this many minutes
     bot_rate_extra_sessions: int = 6
     session_minutes_noise_sd: float = 0.9
     session_minutes_max: int = 240
     rate_attacker_extra_sessions: float = 1.0
+    attacker_session_minutes_max: int = 5  # a takeover session lasts 1 to this many minutes
     # logins
     p_login_attacker: float = 1.0
     p_login_bot: float = 0.5
@@ -177,6 +184,7 @@ class WorldParams:
     virality_max: float = 3000.0
     reach_followers_exponent: float = 0.55
     p_controversial: float = 0.04  # benign posts that draw dislikes and reports
+    controversy_min: float = 0.3  # a controversial post's controversy ~ uniform(min, 1)
     quality_log_sd: float = 0.6
     report_noise_log_sd: float = 0.7
     # harmful posts (sim.posts)
@@ -264,6 +272,28 @@ class WorldParams:
     label_delay_hours_max: float = 24.0
     audit_delay_hours_min: float = 2.0
     audit_delay_hours_max: float = 48.0
+    # text grammar (sim.text); ``_below``: a uniform draw under it picks that branch
+    p_second_topic: float = 0.2  # a benign template mixes in a second topic
+    p_hashtag: float = 0.25
+    mention_context_below: float = 0.3  # benign mention: context ("saw @x at ..."), then banter
+    mention_banter_below: float = 0.5
+    toxic_looking_below: float = 0.06  # benign post: toxic-looking, group talk, link, plain
+    group_benign_below: float = 0.09
+    benign_link_below: float = 0.13
+    harass_context_below: float = 0.3  # harassment: context mention, veiled, then insult
+    harass_veiled_below: float = 0.42
+    p_veiled_hate: float = 0.15  # hate without a slur
+    p_obfuscate_insult: float = 0.3
+    p_obfuscate_slur: float = 0.3
+    p_obfuscate_threat: float = 0.35
+    p_obfuscate_drift: float = 0.4  # any post-drift word
+    p_drift_insult: float = 0.8  # after the drift, a word comes from the new vocabulary
+    p_drift_slur: float = 0.8
+    p_drift_threat: float = 0.7
+    p_drift_spam_link: float = 0.3
+    p_spam_obfuscated: float = 0.1
+    p_spam_no_link: float = 0.12
+    p_reply_closer: float = 0.2
 
 
 P = WorldParams()

@@ -84,13 +84,15 @@ def make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int |
     tz_min = np.array([o for _, _, o in COUNTRIES])[country] * 60
 
     age_days = np.clip(
-        np.exp(rng.normal(P.account_age_days_log_mean, P.account_age_days_log_sd, n)), 10, 4000
+        np.exp(rng.normal(P.account_age_days_log_mean, P.account_age_days_log_sd, n)),
+        P.account_age_days_min,
+        P.account_age_days_max,
     )
     created = start_ms - (age_days * DAY).astype(np.int64)
     new_signup = rng.random(n) < P.p_new_signup
     created[new_signup] = start_ms + rng.integers(0, days * DAY, int(new_signup.sum()))
     bots = (kind == BOT) & ~campaign
-    created[bots] = start_ms - rng.integers(DAY, 60 * DAY, int(bots.sum()))
+    created[bots] = start_ms - rng.integers(DAY, P.bot_account_age_days_max * DAY, int(bots.sum()))
     if n_campaign:
         created[users:] = start_ms + (drift_day - 1) * DAY + rng.integers(0, 2 * HOUR, n_campaign)
 

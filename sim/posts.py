@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from sim.events import _iso
-from sim.params import ABU, ACT, BOT, DAY, HT_BIT, MINUTE
+from sim.params import ABU, ACT, BOT, DAY, HT_BIT, MINUTE, P
 from vigil.contracts import HARM_TYPES
 
 
@@ -21,7 +21,9 @@ class _PostsMixin:
         pk = w.kind[p_author]
         u = rng.random(n_p)
         harm = np.select(
-            [p_sk == 2, pk == BOT, pk == ABU], [u < 0.9, u < 0.8, u < 0.15], u < 0.0007
+            [p_sk == 2, pk == BOT, pk == ABU],
+            [u < P.p_harmful_attacker, u < P.p_harmful_bot, u < P.p_harmful_abuser],
+            u < P.p_harmful_ordinary,
         )
         is_campaign = w.campaign[p_author] & harm
         texts: list[str] = []
@@ -55,7 +57,7 @@ class _PostsMixin:
                     t = ["spam"]
                 elif sk == 2 or k == BOT:
                     t = ["spam"]
-                    if r.random() < 0.03:
+                    if r.random() < P.p_bot_spam_also_hate:
                         t.append("hate")
                     gen = tg_drift if drifted else tg
                     text, o = gen.harmful(t, None)
@@ -63,24 +65,34 @@ class _PostsMixin:
                     x = r.random()
                     if k == ABU:
                         primary = (
-                            "harassment" if x < 0.5 else "hate" if x < 0.8 else "violent_threat"
+                            "harassment"
+                            if x < P.abuser_harassment_below
+                            else "hate"
+                            if x < P.abuser_hate_below
+                            else "violent_threat"
                         )
                     else:
                         primary = (
-                            "harassment" if x < 0.6 else "hate" if x < 0.85 else "violent_threat"
+                            "harassment"
+                            if x < P.other_harassment_below
+                            else "hate"
+                            if x < P.other_hate_below
+                            else "violent_threat"
                         )
                     t = [primary]
                     if primary == "harassment":
-                        if r.random() < 0.3:
+                        if r.random() < P.p_harassment_also_hate:
                             t.append("hate")
-                        if r.random() < 0.15:
+                        if r.random() < P.p_harassment_also_threat:
                             t.append("violent_threat")
-                    elif primary == "hate" and r.random() < 0.2:
+                    elif primary == "hate" and r.random() < P.p_hate_also_threat:
                         t.append("violent_threat")
-                    elif primary == "violent_threat" and r.random() < 0.4:
+                    elif primary == "violent_threat" and r.random() < P.p_threat_also_harassment:
                         t.append("harassment")
                     target = -1
-                    if "harassment" in t or (primary == "violent_threat" and r.random() < 0.6):
+                    if "harassment" in t or (
+                        primary == "violent_threat" and r.random() < P.p_threat_names_target
+                    ):
                         target = int(w.victims[a, r.randrange(4)]) if k == ABU else -1
                         if target < 0 or target == a or created[target] >= ts:
                             target = other_user(a, ts)
@@ -93,7 +105,7 @@ class _PostsMixin:
             else:
                 if k == BOT or sk:
                     text, o = tg.benign()
-                elif r.random() < 0.15:
+                elif r.random() < P.p_benign_mention:
                     target = other_user(a, ts)
                     mention_of[j] = target
                     text, o = tg.benign(w.handle(target) if target >= 0 else None)
@@ -158,7 +170,7 @@ class _PostsMixin:
             return
         tgt = mention_of[m]
         h = harm[m]
-        seen = rng.random(len(m)) < np.where(h, 0.85, 0.7)
+        seen = rng.random(len(m)) < np.where(h, P.p_mention_seen_harmful, P.p_mention_seen_benign)
         m, tgt, h = m[seen], tgt[seen], h[seen]
         vts = p_ts[m] + 30_000 + rng.exponential(20 * MINUTE, len(m)).astype(np.int64)
         post, author = pids[m], p_author[m] + 1
@@ -166,17 +178,17 @@ class _PostsMixin:
         sympathetic = w.kind[tgt] == ABU
         u = rng.random(len(m))
         hostile = h & ~sympathetic
-        rep = hostile & (u < 0.45)
+        rep = hostile & (u < P.p_victim_reports)
         rts = vts + 5_000 + rng.exponential(30_000, len(m)).astype(np.int64)
         b.add(rts[rep], tgt[rep] + 1, ACT["report"], post=post[rep], target=author[rep])
         self._count_reports(post[rep], rts[rep])
         u2 = rng.random(len(m))
-        blk = hostile & (u2 < 0.35)
-        mut = hostile & (u2 >= 0.35) & (u2 < 0.45)
+        blk = hostile & (u2 < P.p_victim_blocks)
+        mut = hostile & (u2 >= P.p_victim_blocks) & (u2 < P.p_victim_blocks_or_mutes)
         bts = rts + 3_000 + rng.exponential(10_000, len(m)).astype(np.int64)
         b.add(bts[blk], tgt[blk] + 1, ACT["block"], post=post[blk], target=author[blk])
         b.add(bts[mut], tgt[mut] + 1, ACT["mute"], post=post[mut], target=author[mut])
-        like = ~h & (u < 0.45)
+        like = ~h & (u < P.p_mentioned_likes)
         b.add(
             vts[like] + 2_000 + rng.exponential(4_000, int(like.sum())).astype(np.int64),
             tgt[like] + 1,
@@ -185,7 +197,9 @@ class _PostsMixin:
             target=author[like],
         )
         u3 = rng.random(len(m))
-        rep_reply = np.flatnonzero(np.where(hostile, u3 < 0.2, ~h & (u3 < 0.25)))
+        rep_reply = np.flatnonzero(
+            np.where(hostile, u3 < P.p_victim_replies, ~h & (u3 < P.p_mentioned_replies))
+        )
         texts = [tg.reply("victim" if hostile[i] else "positive") for i in rep_reply.tolist()]
         b.add(
             vts[rep_reply] + 10_000 + rng.exponential(60_000, len(rep_reply)).astype(np.int64),

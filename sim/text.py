@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 
+from sim.params import P
 from sim.vocabulary import (
     BENIGN_DOMAINS,
     BENIGN_LINK,
@@ -75,7 +76,7 @@ class TextGen:
     def _topic_fill(self, template: str, mention: str | None = None) -> str:
         r = self.r
         topic = TOPICS[r.choice(TOPIC_NAMES)]
-        other = TOPICS[r.choice(TOPIC_NAMES)] if r.random() < 0.2 else topic
+        other = TOPICS[r.choice(TOPIC_NAMES)] if r.random() < P.p_second_topic else topic
         text = template.format(
             o=r.choice(OPENERS),
             c=r.choice(CLOSERS),
@@ -86,7 +87,7 @@ class TextGen:
             n=r.randint(2, 9),
             h=mention or "",
         )
-        if r.random() < 0.25:
+        if r.random() < P.p_hashtag:
             text += " " + r.choice(topic["tag"])
         return text
 
@@ -95,9 +96,9 @@ class TextGen:
         r = self.r
         if mention is not None:
             x = r.random()
-            if x < 0.3:
+            if x < P.mention_context_below:
                 return r.choice(CONTEXT_MENTION).format(h=mention, place=r.choice(PLACES)), False
-            if x < 0.5:
+            if x < P.mention_banter_below:
                 topic = TOPICS[r.choice(TOPIC_NAMES)]
                 return r.choice(FRIEND_BANTER).format(
                     h=mention,
@@ -107,9 +108,9 @@ class TextGen:
                 ), True
             return self._topic_fill(r.choice(BENIGN_MENTION_TEMPLATES), mention), False
         x = r.random()
-        if x < 0.06:
+        if x < P.toxic_looking_below:
             return self._topic_fill(r.choice(TOXIC_LOOKING_BENIGN)), True
-        if x < 0.09:
+        if x < P.group_benign_below:
             tpl = r.choice(GROUP_BENIGN)
             topic = TOPICS[r.choice(TOPIC_NAMES)]
             return tpl.format(
@@ -118,7 +119,7 @@ class TextGen:
                 adj=r.choice(topic["adj"]),
                 c=r.choice(CLOSERS),
             ), "{slur}" in tpl
-        if x < 0.13:
+        if x < P.benign_link_below:
             text = self._topic_fill(r.choice(BENIGN_LINK).replace("{link}", "{h}"), "LINK")
             link = "https://" + r.choice(BENIGN_DOMAINS) + f"/{r.randint(100, 99999)}"
             return text.replace("LINK", link), False
@@ -132,19 +133,19 @@ class TextGen:
         return w, False
 
     def _insult(self) -> tuple[str, bool]:
-        if self.drifted and self.r.random() < 0.8:
-            return self._word(DRIFT_INSULTS, DRIFT_INSULT_OBFUSCATED, 0.4)
-        return self._word(INSULTS, INSULT_OBFUSCATED, 0.3)
+        if self.drifted and self.r.random() < P.p_drift_insult:
+            return self._word(DRIFT_INSULTS, DRIFT_INSULT_OBFUSCATED, P.p_obfuscate_drift)
+        return self._word(INSULTS, INSULT_OBFUSCATED, P.p_obfuscate_insult)
 
     def _slur(self) -> tuple[str, bool]:
-        if self.drifted and self.r.random() < 0.8:
-            return self._word(DRIFT_SLURS, DRIFT_SLUR_OBFUSCATED, 0.4)
-        return self._word(SLURS, SLUR_OBFUSCATED, 0.3)
+        if self.drifted and self.r.random() < P.p_drift_slur:
+            return self._word(DRIFT_SLURS, DRIFT_SLUR_OBFUSCATED, P.p_obfuscate_drift)
+        return self._word(SLURS, SLUR_OBFUSCATED, P.p_obfuscate_slur)
 
     def _threat(self) -> tuple[str, bool]:
-        if self.drifted and self.r.random() < 0.7:
-            return self._word(DRIFT_THREAT_WORDS, DRIFT_THREAT_OBFUSCATED, 0.4)
-        return self._word(THREAT_WORDS, THREAT_OBFUSCATED, 0.35)
+        if self.drifted and self.r.random() < P.p_drift_threat:
+            return self._word(DRIFT_THREAT_WORDS, DRIFT_THREAT_OBFUSCATED, P.p_obfuscate_drift)
+        return self._word(THREAT_WORDS, THREAT_OBFUSCATED, P.p_obfuscate_threat)
 
     def harmful(self, types: list[str], mention: str | None) -> tuple[str, bool]:
         """A harmful post of the given types (first = primary); returns (text, obfuscated)."""
@@ -156,9 +157,9 @@ class TextGen:
             return self.spam()
         if primary == "harassment":
             x = r.random()
-            if x < 0.3 and mention is not None:
+            if x < P.harass_context_below and mention is not None:
                 text = r.choice(CONTEXT_MENTION).format(h=h, place=r.choice(PLACES))
-            elif x < 0.42:
+            elif x < P.harass_veiled_below:
                 text = r.choice(VEILED_HARASS).format(h=h)
             else:
                 ins, obf = self._insult()
@@ -168,7 +169,7 @@ class TextGen:
                 )
         elif primary == "hate":
             grp = r.choice(GROUPS)
-            if r.random() < 0.15:
+            if r.random() < P.p_veiled_hate:
                 text = r.choice(VEILED_HATE).format(grp=grp)
             else:
                 tpl = r.choice(HATE_TEMPLATES)
@@ -212,7 +213,7 @@ class TextGen:
         return text, obf
 
     def _link(self) -> str:
-        if self.drifted and self.r.random() < 0.3:
+        if self.drifted and self.r.random() < P.p_drift_spam_link:
             return "https://" + self.r.choice(DRIFT_SPAM_DOMAINS) + f"/{self.r.randint(100, 999)}"
         return "https://" + self.r.choice(SPAM_DOMAINS) + f"/{self.r.randint(1000, 99999)}"
 
@@ -222,8 +223,8 @@ class TextGen:
         if campaign:
             link = "https://" + r.choice(DRIFT_SPAM_DOMAINS) + f"/{r.randint(100, 999)}"
             return r.choice(DRIFT_SPAM_TEMPLATES).format(link=link), False
-        obf = r.random() < 0.1
-        if not obf and r.random() < 0.12:
+        obf = r.random() < P.p_spam_obfuscated
+        if not obf and r.random() < P.p_spam_no_link:
             return r.choice(SPAM_NO_LINK), False
         text = r.choice(SPAM_OBFUSCATED) if obf else r.choice(SPAM_TEMPLATES)
         while "{link}" in text:
@@ -241,4 +242,6 @@ class TextGen:
             return r.choice(SPAM_REPLIES).format(link=self._link())
         if kind == "neutral":
             return r.choice(NEUTRAL_REPLIES)
-        return r.choice(POSITIVE_REPLIES) + (r.choice(CLOSERS) if r.random() < 0.2 else "")
+        return r.choice(POSITIVE_REPLIES) + (
+            r.choice(CLOSERS) if r.random() < P.p_reply_closer else ""
+        )

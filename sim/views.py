@@ -18,6 +18,7 @@ from sim.params import (
     VIEW_SCALE_H,
     VIEW_SHAPE,
     VIEW_SLICE,
+    P,
 )
 
 
@@ -70,7 +71,7 @@ class _ViewsMixin:
                 self._view_slice(rng, b, tg, day_start, views, lo, hi)
         # spam bots reply with links under popular live posts
         bots = np.flatnonzero(skind == 1)
-        sb = bots[rng.random(len(bots)) < 0.3]
+        sb = bots[rng.random(len(bots)) < P.p_bot_spam_reply]
         if len(sb):
             rcdf = np.cumsum(a["reach"])
             target_i = np.minimum(np.searchsorted(rcdf, rng.random(len(sb)) * rcdf[-1]), n_live - 1)
@@ -115,7 +116,7 @@ class _ViewsMixin:
         b.add(vts, viewer + 1, ACT["view"], post=post, target=author + 1)
         np.add.at(a["views24"], vi[vts < a["created"][vi] + DAY], 1)
         # refreshes: the same view again within seconds
-        rep = rng.random(nvw) < 0.03
+        rep = rng.random(nvw) < P.p_refresh
         b.add(
             vts[rep] + rng.integers(1000, 20_000, int(rep.sum())),
             viewer[rep] + 1,
@@ -136,26 +137,50 @@ class _ViewsMixin:
         cz = a["contr"][vi]
         rn = a["rnoise"][vi]
         age = (vts - a["created"][vi]) / HOUR
-        early = 0.2 + 0.8 * (1.0 - np.exp(-age / 3.0))  # harmful posts' first audience is friendly
+        # a harmful post's first audience is friendly: the hostile share grows with its age
+        floor = P.early_hostile_floor
+        early = floor + (1.0 - floor) * (1.0 - np.exp(-age / P.early_hostile_hours))
         symp = w.kind[viewer] == ABU
         adv = w.adversarial[viewer] & w.targeted[author]
         hostile = h & ~symp
 
-        p_like = np.where(h, np.where(symp, 0.25, np.where(spam, 0.004, 0.015)), 0.06 * q)
-        p_dislike = np.where(h, np.where(symp, 0.0, 0.10 * early), 0.004 + 0.06 * cz)
-        p_dislike = np.where(adv, 0.3, p_dislike)
-        p_share = np.where(h, np.where(symp, 0.05, 0.002), 0.008 * q)
+        p_like = np.where(
+            h,
+            np.where(symp, P.p_like_sympathetic, np.where(spam, P.p_like_spam, P.p_like_harmful)),
+            P.p_like_per_quality * q,
+        )
+        p_dislike = np.where(
+            h,
+            np.where(symp, 0.0, P.p_dislike_harmful * early),
+            P.p_dislike_benign + P.p_dislike_per_controversy * cz,
+        )
+        p_dislike = np.where(adv, P.p_dislike_adversarial, p_dislike)
+        p_share = np.where(
+            h, np.where(symp, P.p_share_sympathetic, P.p_share_harmful), P.p_share_per_quality * q
+        )
         p_report = np.where(
             h,
-            np.where(symp, 0.0, np.where(spam, 0.15, 0.30) * early * rn),
-            (0.00005 + 0.002 * cz) * rn,
+            np.where(symp, 0.0, np.where(spam, P.p_report_spam, P.p_report_harmful) * early * rn),
+            (P.p_report_benign + P.p_report_per_controversy * cz) * rn,
         )
-        p_report = np.where(adv, 0.25, p_report)
-        p_block = np.where(h, np.where(symp, 0.0, 0.015 * early), 0.0002 + 0.003 * cz)
-        p_mute = np.where(h, np.where(symp, 0.0, 0.01 * early), 0.0006 + 0.002 * cz)
-        p_reply = np.where(h, 0.025, 0.012 + 0.02 * cz)
-        p_follow = np.where(h, np.where(symp, 0.02, 0.0005), 0.003 * q)
-        p_unfollow = np.where(hostile, 0.004 * early, 0.0003)
+        p_report = np.where(adv, P.p_report_adversarial, p_report)
+        p_block = np.where(
+            h,
+            np.where(symp, 0.0, P.p_block_harmful * early),
+            P.p_block_benign + P.p_block_per_controversy * cz,
+        )
+        p_mute = np.where(
+            h,
+            np.where(symp, 0.0, P.p_mute_harmful * early),
+            P.p_mute_benign + P.p_mute_per_controversy * cz,
+        )
+        p_reply = np.where(h, P.p_reply_harmful, P.p_reply_benign + P.p_reply_per_controversy * cz)
+        p_follow = np.where(
+            h,
+            np.where(symp, P.p_follow_sympathetic, P.p_follow_harmful),
+            P.p_follow_per_quality * q,
+        )
+        p_unfollow = np.where(hostile, P.p_unfollow_hostile * early, P.p_unfollow)
         return {
             "like": p_like,
             "dislike": p_dislike,
@@ -251,10 +276,16 @@ class _ViewsMixin:
         # replies: disgust at harmful posts (more once the wider audience arrives), chatter otherwise
         ry = np.flatnonzero(rng.random(nvw) < p_reply)
         ur = rng.random(len(ry))
-        neg = np.where(hostile[ry], ur < 0.7 * early[ry], ~h[ry] & (ur < 0.6 * cz[ry]))
-        pos = ~neg & (symp[ry] | (ur > 0.8))
+        neg = np.where(
+            hostile[ry],
+            ur < P.p_negative_reply_hostile * early[ry],
+            ~h[ry] & (ur < P.p_negative_reply_per_controversy * cz[ry]),
+        )
+        pos = ~neg & (symp[ry] | (ur > P.positive_reply_above))
         kinds = np.where(neg, "negative", np.where(pos, "positive", "neutral"))
-        kinds = np.where(~neg & ~h[ry] & (rng.random(len(ry)) < 0.7), "positive", kinds)
+        kinds = np.where(
+            ~neg & ~h[ry] & (rng.random(len(ry)) < P.p_positive_benign_reply), "positive", kinds
+        )
         texts = [tg.reply(k) for k in kinds.tolist()]
         b.add(
             vts[ry] + delay(40_000, 5000, len(ry)),
@@ -271,10 +302,13 @@ class _ViewsMixin:
         # ordinary follows go to popular accounts; bots and hijacked accounts follow in bursts
         k = np.where(
             skind == 0,
-            (rng.random(n_s) < 0.06) * (1 + rng.poisson(0.5, n_s)),
+            (rng.random(n_s) < P.p_human_follows)
+            * (1 + rng.poisson(P.rate_human_extra_follows, n_s)),
             np.where(
-                rng.random(n_s) < np.where(skind == 1, 0.5, 0.7),
-                rng.integers(5, 41, n_s) * np.where(skind == 2, 1.5, 1.0),
+                rng.random(n_s)
+                < np.where(skind == 1, P.p_bot_follow_burst, P.p_attacker_follow_burst),
+                rng.integers(P.follow_burst_min, P.follow_burst_max + 1, n_s)
+                * np.where(skind == 2, P.attacker_burst_factor, 1.0),
                 0,
             ),
         ).astype(np.int64)
@@ -294,7 +328,7 @@ class _ViewsMixin:
         )
         ok = tgt != su[fi]
         b.add(s_ms[fi][ok] + offs[ok], su[fi][ok] + 1, ACT["follow"], target=tgt[ok] + 1)
-        uf = np.flatnonzero((skind == 0) & (rng.random(n_s) < 0.01))
+        uf = np.flatnonzero((skind == 0) & (rng.random(n_s) < P.p_human_unfollows))
         tgt = np.minimum(
             np.searchsorted(w.follow_cdf, rng.random(len(uf)) * w.follow_cdf[-1]), w.n - 1
         )

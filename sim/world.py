@@ -57,6 +57,7 @@ from sim.params import (
     REACH_BASE,
     REMOTE_COUNTRIES,
     VIEW_HORIZON_H,
+    P,
 )
 from sim.population import make_world
 from sim.posts import _PostsMixin
@@ -124,7 +125,11 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         alive = w.created < day_end
         act = np.flatnonzero(alive & (rng.random(w.n) < w.p_active))
         bot = w.kind[act] == BOT
-        ns = np.where(bot, 2 + rng.poisson(6, len(act)), 1 + rng.poisson(w.extra_sessions[act]))
+        ns = np.where(
+            bot,
+            P.bot_sessions_min + rng.poisson(P.bot_rate_extra_sessions, len(act)),
+            1 + rng.poisson(w.extra_sessions[act]),
+        )
         su = np.repeat(act, ns)
         s = len(su)
         sbot = w.kind[su] == BOT
@@ -132,8 +137,14 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         start = np.where(sbot, rng.integers(0, 1440, s), (local - w.tz_min[su]) % 1440)
         dur = np.where(
             sbot,
-            rng.integers(1, 4, s),
-            np.clip(np.ceil(np.exp(w.session_mu[su] + 0.9 * rng.standard_normal(s))), 1, 240),
+            rng.integers(1, P.bot_session_minutes_max + 1, s),
+            np.clip(
+                np.ceil(
+                    np.exp(w.session_mu[su] + P.session_minutes_noise_sd * rng.standard_normal(s))
+                ),
+                1,
+                P.session_minutes_max,
+            ),
         )
         created_min = (w.created[su] - day_start) // MINUTE
         start = np.maximum(start, created_min + 1)
@@ -145,12 +156,12 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
             (w.compromised_at >= 0) & (w.compromised_at < day_end) & (w.attack_end > day_start)
         )
         if len(cmp):
-            na = 1 + rng.poisson(1.0, len(cmp))
+            na = 1 + rng.poisson(P.rate_attacker_extra_sessions, len(cmp))
             au = np.repeat(cmp, na)
             lo = (np.maximum(w.compromised_at[au], day_start) - day_start) // MINUTE
             hi = (np.minimum(w.attack_end[au], day_end) - day_start) // MINUTE
             astart = lo + (rng.random(len(au)) * np.maximum(hi - lo, 1)).astype(np.int64)
-            adur = rng.integers(1, 6, len(au))
+            adur = rng.integers(1, P.attacker_session_minutes_max + 1, len(au))
             su = np.concatenate([su, au])
             start = np.concatenate([start, astart])
             dur = np.concatenate([dur, np.minimum(astart + adur, 1440) - astart])
@@ -176,12 +187,14 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         n_s = len(su)
 
         # logins
-        p_login = np.select([skind == 2, skind == 1], [1.0, 0.5], 0.45)
+        p_login = np.select(
+            [skind == 2, skind == 1], [P.p_login_attacker, P.p_login_bot], P.p_login_human
+        )
         li = np.flatnonzero(rng.random(n_s) < p_login)
         lc = scountry[li].copy()
-        travel = (skind[li] == 0) & (rng.random(len(li)) < 0.01)
+        travel = (skind[li] == 0) & (rng.random(len(li)) < P.p_travel)
         lc[travel] = rng.integers(0, N_HOME, int(travel.sum()))
-        vpn = (skind[li] == 1) & (rng.random(len(li)) < 0.6)
+        vpn = (skind[li] == 1) & (rng.random(len(li)) < P.p_bot_vpn)
         lc[vpn] = N_HOME + rng.integers(0, len(REMOTE_COUNTRIES), int(vpn.sum()))
         b.add(s_ms[li] + rng.integers(0, 3000, len(li)), su[li] + 1, ACT["login"], country=lc)
 
@@ -191,9 +204,17 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
             rng.poisson(w.post_rate[su]),
             np.where(
                 skind == 1,
-                (rng.random(n_s) < np.where(w.campaign[su], 0.5, 0.06))
-                * (1 + rng.poisson(np.where(w.campaign[su], 1.5, 0.3))),
-                (rng.random(n_s) < 0.35) * (1 + rng.poisson(0.3, n_s)),
+                (rng.random(n_s) < np.where(w.campaign[su], P.p_campaign_bot_posts, P.p_bot_posts))
+                * (
+                    1
+                    + rng.poisson(
+                        np.where(
+                            w.campaign[su], P.rate_campaign_bot_extra_posts, P.rate_bot_extra_posts
+                        )
+                    )
+                ),
+                (rng.random(n_s) < P.p_attacker_posts)
+                * (1 + rng.poisson(P.rate_attacker_extra_posts, n_s)),
             ),
         )
         pi = np.repeat(np.arange(n_s), n_posts)
@@ -217,19 +238,23 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         b.add(p_ts, p_author + 1, ACT["post"], post=pids, texts=post_texts)
         self._write_truth_posts(pids, p_author, p_ts, harm, types, obf, campaign)
 
-        virality = np.minimum((1.0 - rng.random(n_p)) ** (-1.0 / 1.4), 3000.0)
-        contr = np.where(rng.random(n_p) < 0.04, rng.uniform(0.3, 1.0, n_p), 0.0)
+        virality = np.minimum((1.0 - rng.random(n_p)) ** (-1.0 / P.virality_tail), P.virality_max)
+        contr = np.where(
+            rng.random(n_p) < P.p_controversial, rng.uniform(P.controversy_min, 1.0, n_p), 0.0
+        )
         self.live.append(
             {
                 "pid": pids,
                 "author": p_author,
                 "created": p_ts,
-                "reach": REACH_BASE * (w.followers[p_author] + 1.0) ** 0.55 * virality,
+                "reach": REACH_BASE
+                * (w.followers[p_author] + 1.0) ** P.reach_followers_exponent
+                * virality,
                 "harm": harm,
                 "spam": harm & ((types & ~np.uint8(HT_BIT["spam"])) == 0),
-                "quality": np.exp(rng.normal(0.0, 0.6, n_p)),
+                "quality": np.exp(rng.normal(0.0, P.quality_log_sd, n_p)),
                 "contr": np.where(harm, 0.0, contr),
-                "rnoise": np.exp(rng.normal(0.0, 0.7, n_p)),
+                "rnoise": np.exp(rng.normal(0.0, P.report_noise_log_sd, n_p)),
                 "mention": mention_of >= 0,
                 "reports24": np.zeros(n_p, np.int32),
                 "views24": np.zeros(n_p, np.int32),

@@ -18,6 +18,7 @@ from sim.params import (
     KINDS,
     LATE_RATE,
     MINUTE,
+    P,
 )
 from vigil.contracts import ACTIONS
 
@@ -68,7 +69,9 @@ class _WriterMixin:
             hour_start = day_start + hr * HOUR
             # late deliveries: move to a later hour's file (some into the next day's)
             late = np.flatnonzero(wrng.random(k) < LATE_RATE)
-            delay = wrng.geometric(0.4, len(late)) + np.where(wrng.random(len(late)) < 0.15, 24, 0)
+            delay = wrng.geometric(P.late_hours_p, len(late)) + np.where(
+                wrng.random(len(late)) < P.p_late_next_day, 24, 0
+            )
             dest = np.minimum(slot + delay, last_slot)
             moved = dest > slot
             for line, s in zip(fmt(lo + late[moved]), dest[moved].tolist()):
