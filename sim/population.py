@@ -54,14 +54,32 @@ class World:
 
 
 def make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int | None) -> World:
+    """Every account's kind and habits, drawn in a fixed order from one seeded generator."""
     rng = np.random.default_rng([seed, 0])
     n_campaign = max(5, round(users * P.campaign_bot_share)) if drift_day else 0
-    n = users + n_campaign
+    kind, campaign = _kinds(rng, users, n_campaign)
+    fields = {"n": len(kind), "kind": kind, "campaign": campaign}
+    fields |= _habits(rng, kind)
+    fields |= _homes(rng, len(kind))
+    fields["created"] = _created(rng, kind, campaign, days, start_ms, drift_day)
+    fields |= _audience(rng, kind, users)
+    fields |= _takeovers(rng, kind, days, start_ms)
+    fields |= _handles(rng, len(kind))
+    return World(**fields)
+
+
+def _kinds(rng, users: int, n_campaign: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each account's kind; the drift's campaign bots come after the ``users`` accounts."""
     kind = rng.choice(4, size=users, p=KIND_SHARES).astype(np.int8)
     kind = np.concatenate([kind, np.full(n_campaign, BOT, np.int8)])
-    campaign = np.zeros(n, bool)
+    campaign = np.zeros(len(kind), bool)
     campaign[users:] = True
+    return kind, campaign
 
+
+def _habits(rng, kind: np.ndarray) -> dict[str, np.ndarray]:
+    """How often each account shows up, how many sessions, how long, how much it posts."""
+    n = len(kind)
     p_active = np.clip(
         np.exp(rng.normal(P.active_log_mean, P.active_log_sd, n)), P.active_min, P.active_max
     )
@@ -78,11 +96,25 @@ def make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int |
     post_rate[kind == ABU] = np.exp(
         rng.normal(P.abuser_post_rate_log_mean, P.abuser_post_rate_log_sd, int((kind == ABU).sum()))
     )
+    return {
+        "p_active": p_active,
+        "extra_sessions": extra_sessions,
+        "session_mu": session_mu,
+        "post_rate": post_rate,
+    }
 
+
+def _homes(rng, n: int) -> dict[str, np.ndarray]:
+    """Home country and its UTC offset in minutes (for the diurnal cycle)."""
     shares = np.array([s for _, s, _ in COUNTRIES])
     country = rng.choice(N_HOME, size=n, p=shares / shares.sum()).astype(np.int16)
     tz_min = np.array([o for _, _, o in COUNTRIES])[country] * 60
+    return {"country": country, "tz_min": tz_min}
 
+
+def _created(rng, kind, campaign, days: int, start_ms: int, drift_day: int | None) -> np.ndarray:
+    """Account creation times (ms): mostly years old, a few sign up during the period."""
+    n = len(kind)
     age_days = np.clip(
         np.exp(rng.normal(P.account_age_days_log_mean, P.account_age_days_log_sd, n)),
         P.account_age_days_min,
@@ -93,15 +125,21 @@ def make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int |
     created[new_signup] = start_ms + rng.integers(0, days * DAY, int(new_signup.sum()))
     bots = (kind == BOT) & ~campaign
     created[bots] = start_ms - rng.integers(DAY, P.bot_account_age_days_max * DAY, int(bots.sum()))
+    n_campaign = int(campaign.sum())
     if n_campaign:
-        created[users:] = start_ms + (drift_day - 1) * DAY + rng.integers(0, 2 * HOUR, n_campaign)
+        created[campaign] = start_ms + (drift_day - 1) * DAY + rng.integers(0, 2 * HOUR, n_campaign)
+    return created
 
+
+def _audience(rng, kind: np.ndarray, users: int) -> dict[str, np.ndarray]:
+    """Followers (and whom new follows go to), adversarial reporters and the creators they
+    target, and each abuser's four favourite victims."""
+    n = len(kind)
     followers = np.exp(rng.normal(P.followers_log_mean, P.followers_log_sd, n))
     followers[kind == BOT] = np.exp(
         rng.normal(P.bot_followers_log_mean, P.bot_followers_log_sd, int((kind == BOT).sum()))
     )
     w = followers / followers.sum()
-    follow_cdf = np.cumsum(w)
 
     adversarial = (kind == ORD) & (rng.random(n) < P.p_adversarial_reporter)
     targeted = np.zeros(n, bool)
@@ -115,7 +153,18 @@ def make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int |
     victims = np.zeros((n, 4), np.int64)
     abusers = np.flatnonzero(kind == ABU)
     victims[abusers] = rng.choice(users, size=(len(abusers), 4), p=vw / vw.sum())
+    return {
+        "followers": followers,
+        "follow_cdf": np.cumsum(w),
+        "adversarial": adversarial,
+        "targeted": targeted,
+        "victims": victims,
+    }
 
+
+def _takeovers(rng, kind: np.ndarray, days: int, start_ms: int) -> dict[str, np.ndarray]:
+    """When each compromised account is taken over, until when, and from which remote country."""
+    n = len(kind)
     compromised_at = np.full(n, -1, np.int64)
     attack_end = np.full(n, -1, np.int64)
     attacker_country = np.full(n, -1, np.int16)
@@ -124,27 +173,17 @@ def make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int |
     compromised_at[cmp] = start_ms + rng.integers(lo, max(hi, lo + 1), len(cmp))
     attack_end[cmp] = compromised_at[cmp] + rng.integers(DAY // 2, 5 * DAY // 2, len(cmp))
     attacker_country[cmp] = N_HOME + rng.integers(0, len(REMOTE_COUNTRIES), len(cmp))
+    return {
+        "compromised_at": compromised_at,
+        "attack_end": attack_end,
+        "attacker_country": attacker_country,
+    }
 
-    return World(
-        n=n,
-        kind=kind,
-        campaign=campaign,
-        p_active=p_active,
-        extra_sessions=extra_sessions,
-        session_mu=session_mu,
-        post_rate=post_rate,
-        country=country,
-        tz_min=tz_min,
-        created=created,
-        followers=followers,
-        follow_cdf=follow_cdf,
-        adversarial=adversarial,
-        targeted=targeted,
-        victims=victims,
-        compromised_at=compromised_at,
-        attack_end=attack_end,
-        attacker_country=attacker_country,
-        handle_adj=rng.integers(0, len(vocabulary.HANDLE_ADJ), n),
-        handle_noun=rng.integers(0, len(vocabulary.HANDLE_NOUN), n),
-        handle_num=rng.integers(1, 10_000, n),
-    )
+
+def _handles(rng, n: int) -> dict[str, np.ndarray]:
+    """The parts of each account's handle (adjective, noun, number)."""
+    return {
+        "handle_adj": rng.integers(0, len(vocabulary.HANDLE_ADJ), n),
+        "handle_noun": rng.integers(0, len(vocabulary.HANDLE_NOUN), n),
+        "handle_num": rng.integers(1, 10_000, n),
+    }
