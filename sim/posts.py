@@ -8,12 +8,66 @@ import json
 import numpy as np
 
 from sim.events import _iso
-from sim.params import ABU, ACT, BOT, DAY, HT_BIT, MINUTE, P
+from sim.params import ABU, ACT, BOT, DAY, HT_BIT, MINUTE, REACH_BASE, P
 from vigil.contracts import HARM_TYPES
 
 
 class _PostsMixin:
     """Post generation for :class:`sim.world._Sim` (uses its world ``w``, ``live`` posts, stats)."""
+
+    def _post_times(self, rng, su, s_ms, sdur, skind, day_end: int):
+        """How many posts each session writes and when; returns (author, time, session kind) of
+        every post, in time order."""
+        w = self.w
+        n_s = len(su)
+        camp = w.campaign[su]
+        human = rng.poisson(w.post_rate[su])
+        bot = (rng.random(n_s) < np.where(camp, P.p_campaign_bot_posts, P.p_bot_posts)) * (
+            1 + rng.poisson(np.where(camp, P.rate_campaign_bot_extra_posts, P.rate_bot_extra_posts))
+        )
+        attacker = (rng.random(n_s) < P.p_attacker_posts) * (
+            1 + rng.poisson(P.rate_attacker_extra_posts, n_s)
+        )
+        n_posts = np.where(skind == 0, human, np.where(skind == 1, bot, attacker))
+        pi = np.repeat(np.arange(n_s), n_posts)
+        burst = skind[pi] > 0  # bots and attackers post in bursts within a minute or two
+        offs = np.where(
+            burst,
+            rng.integers(0, 90_000, len(pi)),
+            (rng.random(len(pi)) * sdur[pi] * MINUTE).astype(np.int64),
+        )
+        p_ts = np.minimum(s_ms[pi] + offs, day_end - 1)
+        order = np.argsort(p_ts, kind="stable")
+        pi, p_ts = pi[order], p_ts[order]
+        return su[pi], p_ts, skind[pi]
+
+    def _go_live(self, rng, pids, p_author, p_ts, harm, types, mention_of) -> None:
+        """Today's posts join the live table with their hidden reach, quality and controversy."""
+        n_p = len(pids)
+        virality = np.minimum((1.0 - rng.random(n_p)) ** (-1.0 / P.virality_tail), P.virality_max)
+        contr = np.where(
+            rng.random(n_p) < P.p_controversial, rng.uniform(P.controversy_min, 1.0, n_p), 0.0
+        )
+        followers = self.w.followers[p_author]
+        self.live.append(
+            {
+                "pid": pids,
+                "author": p_author,
+                "created": p_ts,
+                "reach": REACH_BASE * (followers + 1.0) ** P.reach_followers_exponent * virality,
+                "harm": harm,
+                "spam": harm & ((types & ~np.uint8(HT_BIT["spam"])) == 0),
+                "quality": np.exp(rng.normal(0.0, P.quality_log_sd, n_p)),
+                "contr": np.where(harm, 0.0, contr),
+                "rnoise": np.exp(rng.normal(0.0, P.report_noise_log_sd, n_p)),
+                "mention": mention_of >= 0,
+                "reports24": np.zeros(n_p, np.int32),
+                "views24": np.zeros(n_p, np.int32),
+                "first_report": np.full(n_p, np.iinfo(np.int64).max),
+                "final": np.zeros(n_p, bool),
+                "types": types,
+            }
+        )
 
     def _post_texts(self, rng, trng, tg, tg_drift, p_author, p_sk, p_ts, drifted):
         w = self.w

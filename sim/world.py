@@ -50,11 +50,9 @@ from sim.params import (
     DAY,
     DIURNAL,
     HOUR,
-    HT_BIT,
     KINDS,
     MINUTE,
     N_HOME,
-    REACH_BASE,
     REMOTE_COUNTRIES,
     VIEW_HORIZON_H,
     P,
@@ -170,9 +168,23 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         ok = dur > 0
         return su[ok], start[ok].astype(np.int64), dur[ok].astype(np.int64), kind[ok], country[ok]
 
+    def _logins(self, rng, b: _Batch, su, s_ms, skind, scountry) -> None:
+        """Logins at session start; humans sometimes travel, bots often log in through a VPN."""
+        p_login = np.select(
+            [skind == 2, skind == 1], [P.p_login_attacker, P.p_login_bot], P.p_login_human
+        )
+        li = np.flatnonzero(rng.random(len(su)) < p_login)
+        lc = scountry[li].copy()
+        travel = (skind[li] == 0) & (rng.random(len(li)) < P.p_travel)
+        lc[travel] = rng.integers(0, N_HOME, int(travel.sum()))
+        vpn = (skind[li] == 1) & (rng.random(len(li)) < P.p_bot_vpn)
+        lc[vpn] = N_HOME + rng.integers(0, len(REMOTE_COUNTRIES), int(vpn.sum()))
+        b.add(s_ms[li] + rng.integers(0, 3000, len(li)), su[li] + 1, ACT["login"], country=lc)
+
     # -- one day --------------------------------------------------------------------------
     def day(self, d: int) -> dict:
-        w = self.w
+        """Day ``d`` (0-based): sessions, logins, posts, views and reactions, follows; the day's
+        hour files and the labels whose 24-hour window closed."""
         rng = np.random.default_rng([self.seed, 1, d])
         trng = random.Random(self.seed * 1_000_003 + d * 7919 + 11)
         day_start = self.start_ms + d * DAY
@@ -184,52 +196,10 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
 
         su, sstart, sdur, skind, scountry = self._sessions(rng, day_start)
         s_ms = day_start + sstart * MINUTE
-        n_s = len(su)
+        self._logins(rng, b, su, s_ms, skind, scountry)
 
-        # logins
-        p_login = np.select(
-            [skind == 2, skind == 1], [P.p_login_attacker, P.p_login_bot], P.p_login_human
-        )
-        li = np.flatnonzero(rng.random(n_s) < p_login)
-        lc = scountry[li].copy()
-        travel = (skind[li] == 0) & (rng.random(len(li)) < P.p_travel)
-        lc[travel] = rng.integers(0, N_HOME, int(travel.sum()))
-        vpn = (skind[li] == 1) & (rng.random(len(li)) < P.p_bot_vpn)
-        lc[vpn] = N_HOME + rng.integers(0, len(REMOTE_COUNTRIES), int(vpn.sum()))
-        b.add(s_ms[li] + rng.integers(0, 3000, len(li)), su[li] + 1, ACT["login"], country=lc)
-
-        # posts
-        n_posts = np.where(
-            skind == 0,
-            rng.poisson(w.post_rate[su]),
-            np.where(
-                skind == 1,
-                (rng.random(n_s) < np.where(w.campaign[su], P.p_campaign_bot_posts, P.p_bot_posts))
-                * (
-                    1
-                    + rng.poisson(
-                        np.where(
-                            w.campaign[su], P.rate_campaign_bot_extra_posts, P.rate_bot_extra_posts
-                        )
-                    )
-                ),
-                (rng.random(n_s) < P.p_attacker_posts)
-                * (1 + rng.poisson(P.rate_attacker_extra_posts, n_s)),
-            ),
-        )
-        pi = np.repeat(np.arange(n_s), n_posts)
-        burst = skind[pi] > 0  # bots and attackers post in bursts within a minute or two
-        offs = np.where(
-            burst,
-            rng.integers(0, 90_000, len(pi)),
-            (rng.random(len(pi)) * sdur[pi] * MINUTE).astype(np.int64),
-        )
-        p_ts = np.minimum(s_ms[pi] + offs, day_end - 1)
-        order = np.argsort(p_ts, kind="stable")
-        pi, p_ts = pi[order], p_ts[order]
-        p_author = su[pi]
-        p_sk = skind[pi]
-        n_p = len(pi)
+        p_author, p_ts, p_sk = self._post_times(rng, su, s_ms, sdur, skind, day_end)
+        n_p = len(p_author)
         pids = np.arange(self.next_pid, self.next_pid + n_p, dtype=np.int64)
         self.next_pid += n_p
         post_texts, harm, types, obf, mention_of, campaign = self._post_texts(
@@ -237,32 +207,7 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         )
         b.add(p_ts, p_author + 1, ACT["post"], post=pids, texts=post_texts)
         self._write_truth_posts(pids, p_author, p_ts, harm, types, obf, campaign)
-
-        virality = np.minimum((1.0 - rng.random(n_p)) ** (-1.0 / P.virality_tail), P.virality_max)
-        contr = np.where(
-            rng.random(n_p) < P.p_controversial, rng.uniform(P.controversy_min, 1.0, n_p), 0.0
-        )
-        self.live.append(
-            {
-                "pid": pids,
-                "author": p_author,
-                "created": p_ts,
-                "reach": REACH_BASE
-                * (w.followers[p_author] + 1.0) ** P.reach_followers_exponent
-                * virality,
-                "harm": harm,
-                "spam": harm & ((types & ~np.uint8(HT_BIT["spam"])) == 0),
-                "quality": np.exp(rng.normal(0.0, P.quality_log_sd, n_p)),
-                "contr": np.where(harm, 0.0, contr),
-                "rnoise": np.exp(rng.normal(0.0, P.report_noise_log_sd, n_p)),
-                "mention": mention_of >= 0,
-                "reports24": np.zeros(n_p, np.int32),
-                "views24": np.zeros(n_p, np.int32),
-                "first_report": np.full(n_p, np.iinfo(np.int64).max),
-                "final": np.zeros(n_p, bool),
-                "types": types,
-            }
-        )
+        self._go_live(rng, pids, p_author, p_ts, harm, types, mention_of)
 
         self._mention_notifications(rng, trng, b, pids, p_ts, p_author, harm, mention_of, tg)
         self._views_and_reactions(rng, trng, b, tg, day_start, su, sstart, sdur, skind)
@@ -272,7 +217,7 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         self._finalize_labels(np.random.default_rng([self.seed, 3, d]), day_end)
         cut = int(np.searchsorted(self.live.a["created"], day_end - int(VIEW_HORIZON_H * HOUR)))
         self.live.cut(cut)
-        return {"events": events, "posts": n_p, "harmful": int(harm.sum()), "sessions": n_s}
+        return {"events": events, "posts": n_p, "harmful": int(harm.sum()), "sessions": len(su)}
 
     def drift_info(self) -> dict:
         if self.drift_day is None:
