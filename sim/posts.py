@@ -70,6 +70,8 @@ class _PostsMixin:
         )
 
     def _post_texts(self, rng, trng, tg, tg_drift, p_author, p_sk, p_ts, drifted):
+        """Each post's text and hidden truth: harmful or not, harm types, obfuscation, whom it
+        mentions (-1: nobody), whether it belongs to the drift's spam campaign."""
         w = self.w
         n_p = len(p_author)
         pk = w.kind[p_author]
@@ -84,17 +86,7 @@ class _PostsMixin:
         types = np.zeros(n_p, np.uint8)
         obf = np.zeros(n_p, bool)
         mention_of = np.full(n_p, -1, np.int64)
-        r = trng
-        created = w.created
-
-        def other_user(a: int, ts: int) -> int:
-            # someone else whose account already exists
-            for _ in range(20):
-                t = r.randrange(self.users)
-                if t != a and created[t] < ts:
-                    return t
-            return -1
-
+        gens = (tg, tg_drift, drifted)
         for j, (a, k, h, sk, camp, ts) in enumerate(
             zip(
                 p_author.tolist(),
@@ -106,69 +98,94 @@ class _PostsMixin:
             )
         ):
             if h:
-                if camp:
-                    text, o = tg_drift.spam(campaign=True)
-                    t = ["spam"]
-                elif sk == 2 or k == BOT:
-                    t = ["spam"]
-                    if r.random() < P.p_bot_spam_also_hate:
-                        t.append("hate")
-                    gen = tg_drift if drifted else tg
-                    text, o = gen.harmful(t, None)
-                else:
-                    x = r.random()
-                    if k == ABU:
-                        primary = (
-                            "harassment"
-                            if x < P.abuser_harassment_below
-                            else "hate"
-                            if x < P.abuser_hate_below
-                            else "violent_threat"
-                        )
-                    else:
-                        primary = (
-                            "harassment"
-                            if x < P.other_harassment_below
-                            else "hate"
-                            if x < P.other_hate_below
-                            else "violent_threat"
-                        )
-                    t = [primary]
-                    if primary == "harassment":
-                        if r.random() < P.p_harassment_also_hate:
-                            t.append("hate")
-                        if r.random() < P.p_harassment_also_threat:
-                            t.append("violent_threat")
-                    elif primary == "hate" and r.random() < P.p_hate_also_threat:
-                        t.append("violent_threat")
-                    elif primary == "violent_threat" and r.random() < P.p_threat_also_harassment:
-                        t.append("harassment")
-                    target = -1
-                    if "harassment" in t or (
-                        primary == "violent_threat" and r.random() < P.p_threat_names_target
-                    ):
-                        target = int(w.victims[a, r.randrange(4)]) if k == ABU else -1
-                        if target < 0 or target == a or created[target] >= ts:
-                            target = other_user(a, ts)
-                    gen = tg_drift if (drifted and k == ABU) else tg
-                    text, o = gen.harmful(t, w.handle(target) if target >= 0 else None)
-                    mention_of[j] = target
-                for name in t:
+                text, o, names, mention_of[j] = self._harmful_post(trng, gens, a, k, sk, camp, ts)
+                for name in names:
                     types[j] |= HT_BIT[name]
                 obf[j] = o
             else:
-                if k == BOT or sk:
-                    text, o = tg.benign()
-                elif r.random() < P.p_benign_mention:
-                    target = other_user(a, ts)
-                    mention_of[j] = target
-                    text, o = tg.benign(w.handle(target) if target >= 0 else None)
-                else:
-                    text, o = tg.benign()
+                text, o, mention_of[j] = self._benign_post(trng, tg, a, k, sk, ts)
                 if o:
                     self.stats["toxic_looking_benign"] += 1
             texts.append(text)
         return texts, harm, types, obf, mention_of, is_campaign
+
+    def _harmful_post(self, r, gens, a: int, k: int, sk: int, camp: bool, ts: int):
+        """(text, obfuscated, harm types, mentioned user or -1) of one harmful post by ``a``.
+
+        ``gens``: the text generators before and after the drift, and whether today is drifted.
+        """
+        tg, tg_drift, drifted = gens
+        if camp:
+            text, o = tg_drift.spam(campaign=True)
+            return text, o, ["spam"], -1
+        if sk == 2 or k == BOT:
+            names = ["spam"]
+            if r.random() < P.p_bot_spam_also_hate:
+                names.append("hate")
+            text, o = (tg_drift if drifted else tg).harmful(names, None)
+            return text, o, names, -1
+        names = self._harm_types(r, k)
+        target = self._harm_target(r, names, a, k, ts)
+        gen = tg_drift if (drifted and k == ABU) else tg
+        text, o = gen.harmful(names, self.w.handle(target) if target >= 0 else None)
+        return text, o, names, target
+
+    @staticmethod
+    def _harm_types(r, k: int) -> list[str]:
+        """A human author's harm types: the primary first, then the ones it often comes with."""
+        x = r.random()
+        if k == ABU:
+            harassment_below, hate_below = P.abuser_harassment_below, P.abuser_hate_below
+        else:
+            harassment_below, hate_below = P.other_harassment_below, P.other_hate_below
+        primary = (
+            "harassment" if x < harassment_below else "hate" if x < hate_below else "violent_threat"
+        )
+        names = [primary]
+        if primary == "harassment":
+            if r.random() < P.p_harassment_also_hate:
+                names.append("hate")
+            if r.random() < P.p_harassment_also_threat:
+                names.append("violent_threat")
+        elif primary == "hate" and r.random() < P.p_hate_also_threat:
+            names.append("violent_threat")
+        elif primary == "violent_threat" and r.random() < P.p_threat_also_harassment:
+            names.append("harassment")
+        return names
+
+    def _harm_target(self, r, names: list[str], a: int, k: int, ts: int) -> int:
+        """Whom a harassing or threatening post names: an abuser's usual victims first, else
+        any other existing account; -1 for nobody."""
+        names_someone = "harassment" in names or (
+            names[0] == "violent_threat" and r.random() < P.p_threat_names_target
+        )
+        if not names_someone:
+            return -1
+        target = int(self.w.victims[a, r.randrange(4)]) if k == ABU else -1
+        if target < 0 or target == a or self.w.created[target] >= ts:
+            target = self._other_user(r, a, ts)
+        return target
+
+    def _other_user(self, r, a: int, ts: int) -> int:
+        """Someone other than ``a`` whose account already exists at ``ts`` (-1 after 20 tries)."""
+        created = self.w.created
+        for _ in range(20):
+            t = r.randrange(self.users)
+            if t != a and created[t] < ts:
+                return t
+        return -1
+
+    def _benign_post(self, r, tg, a: int, k: int, sk: int, ts: int):
+        """(text, toxic-looking, mentioned user or -1) of one benign post by ``a``."""
+        if k == BOT or sk:
+            text, o = tg.benign()
+            return text, o, -1
+        if r.random() < P.p_benign_mention:
+            target = self._other_user(r, a, ts)
+            text, o = tg.benign(self.w.handle(target) if target >= 0 else None)
+            return text, o, target
+        text, o = tg.benign()
+        return text, o, -1
 
     def _write_truth_posts(self, pids, authors, ts, harm, types, obf, campaign) -> None:
         lines = []
