@@ -202,79 +202,43 @@ class _ViewsMixin:
         """Draw and write the reactions of each view, in a fixed order of draws."""
         a = self.live.a
         nvw = len(vi)
-        author = a["author"][vi]
         post = a["pid"][vi]
-        p_like, p_dislike, p_share, p_report = p["like"], p["dislike"], p["share"], p["report"]
-        p_block, p_mute, p_reply = p["block"], p["mute"], p["reply"]
-        p_follow, p_unfollow = p["follow"], p["unfollow"]
+        tgt = a["author"][vi] + 1
+
+        def emit(sel, action: str, mean_ms: float, lo: int, on_post: bool = True, texts=None):
+            """Write the reactions of views ``sel``, ``lo`` + exponential(``mean_ms``) ms later."""
+            k = len(vts[sel])
+            ts = vts[sel] + (lo + rng.exponential(mean_ms, k).astype(np.int64))
+            b.add(
+                ts,
+                viewer[sel] + 1,
+                ACT[action],
+                post=post[sel] if on_post else None,
+                target=tgt[sel],
+                texts=texts,
+            )
+            return ts
+
+        u = rng.random(nvw)
+        emit(u < p["like"], "like", 4000, 500)
+        emit((u >= p["like"]) & (u < p["like"] + p["dislike"]), "dislike", 4000, 500)
+        emit(rng.random(nvw) < p["share"], "share", 10_000, 1000)
+        rp = rng.random(nvw) < p["report"]
+        self._count_reports(post[rp], emit(rp, "report", 30_000, 3000))
+        u = rng.random(nvw)
+        emit(u < p["block"], "block", 20_000, 5000)
+        emit((u >= p["block"]) & (u < p["block"] + p["mute"]), "mute", 20_000, 5000)
+        emit(rng.random(nvw) < p["follow"], "follow", 8000, 1000, on_post=False)
+        emit(rng.random(nvw) < p["unfollow"], "unfollow", 15_000, 2000, on_post=False)
+        ry = np.flatnonzero(rng.random(nvw) < p["reply"])
+        texts = [tg.reply(k) for k in self._reply_kinds(rng, p, ry).tolist()]
+        emit(ry, "reply", 40_000, 5000, texts=texts)
+
+    @staticmethod
+    def _reply_kinds(rng, p: dict[str, np.ndarray], ry: np.ndarray) -> np.ndarray:
+        """The tone of replies ``ry``: disgust at harmful posts (more once the wider audience
+        arrives), arguments under controversial ones, cheering from sympathizers, chatter."""
         h, cz, early, symp, hostile = p["h"], p["cz"], p["early"], p["symp"], p["hostile"]
-
-        def delay(mean_ms: float, lo: int, k: int) -> np.ndarray:
-            return lo + rng.exponential(mean_ms, k).astype(np.int64)
-
-        tgt = author + 1
-        u = rng.random(nvw)
-        like = u < p_like
-        dislike = (u >= p_like) & (u < p_like + p_dislike)
-        b.add(
-            vts[like] + delay(4000, 500, int(like.sum())),
-            viewer[like] + 1,
-            ACT["like"],
-            post=post[like],
-            target=tgt[like],
-        )
-        b.add(
-            vts[dislike] + delay(4000, 500, int(dislike.sum())),
-            viewer[dislike] + 1,
-            ACT["dislike"],
-            post=post[dislike],
-            target=tgt[dislike],
-        )
-        sh = rng.random(nvw) < p_share
-        b.add(
-            vts[sh] + delay(10_000, 1000, int(sh.sum())),
-            viewer[sh] + 1,
-            ACT["share"],
-            post=post[sh],
-            target=tgt[sh],
-        )
-        rp = rng.random(nvw) < p_report
-        rts = vts[rp] + delay(30_000, 3000, int(rp.sum()))
-        b.add(rts, viewer[rp] + 1, ACT["report"], post=post[rp], target=tgt[rp])
-        self._count_reports(post[rp], rts)
-        u = rng.random(nvw)
-        blk = u < p_block
-        mut = (u >= p_block) & (u < p_block + p_mute)
-        b.add(
-            vts[blk] + delay(20_000, 5000, int(blk.sum())),
-            viewer[blk] + 1,
-            ACT["block"],
-            post=post[blk],
-            target=tgt[blk],
-        )
-        b.add(
-            vts[mut] + delay(20_000, 5000, int(mut.sum())),
-            viewer[mut] + 1,
-            ACT["mute"],
-            post=post[mut],
-            target=tgt[mut],
-        )
-        fo = rng.random(nvw) < p_follow
-        b.add(
-            vts[fo] + delay(8000, 1000, int(fo.sum())),
-            viewer[fo] + 1,
-            ACT["follow"],
-            target=tgt[fo],
-        )
-        uf = rng.random(nvw) < p_unfollow
-        b.add(
-            vts[uf] + delay(15_000, 2000, int(uf.sum())),
-            viewer[uf] + 1,
-            ACT["unfollow"],
-            target=tgt[uf],
-        )
-        # replies: disgust at harmful posts (more once the wider audience arrives), chatter otherwise
-        ry = np.flatnonzero(rng.random(nvw) < p_reply)
         ur = rng.random(len(ry))
         neg = np.where(
             hostile[ry],
@@ -283,18 +247,8 @@ class _ViewsMixin:
         )
         pos = ~neg & (symp[ry] | (ur > P.positive_reply_above))
         kinds = np.where(neg, "negative", np.where(pos, "positive", "neutral"))
-        kinds = np.where(
-            ~neg & ~h[ry] & (rng.random(len(ry)) < P.p_positive_benign_reply), "positive", kinds
-        )
-        texts = [tg.reply(k) for k in kinds.tolist()]
-        b.add(
-            vts[ry] + delay(40_000, 5000, len(ry)),
-            viewer[ry] + 1,
-            ACT["reply"],
-            post=post[ry],
-            target=tgt[ry],
-            texts=texts,
-        )
+        benign_pos = ~neg & ~h[ry] & (rng.random(len(ry)) < P.p_positive_benign_reply)
+        return np.where(benign_pos, "positive", kinds)
 
     def _follows(self, rng, b, su, s_ms, sdur, skind) -> None:
         w = self.w
