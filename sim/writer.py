@@ -27,7 +27,37 @@ class _WriterMixin:
     """Raw-file output for :class:`sim.world._Sim`."""
 
     def _emit_day(self, rng, b: _Batch, d: int, day_start: int) -> int:
-        day_end = day_start + DAY
+        """Write day ``d``'s 24 hour files from batch ``b``; return the number of events written.
+
+        Events stamped after midnight (a reaction to a late-evening view) wait in ``carry`` for
+        the next day; lines delivered late or twice wait in ``pending`` for a later hour's file.
+        """
+        ev, texts = self._today_events(b, day_start + DAY)
+        n = len(ev["ts"])
+        first_eid = self.next_eid if n else 0
+        self.next_eid += n
+        for code, cnt in enumerate(np.bincount(ev["action"], minlength=len(ACTIONS)).tolist()):
+            self.counts[ACTIONS[code]] += cnt
+
+        text_json = [json.dumps(t, ensure_ascii=False) for t in texts] + ["null"]
+        day = (self.start + timedelta(days=d)).isoformat()
+        day_dir = self.out / "events" / f"dt={day}"
+        day_dir.mkdir(parents=True, exist_ok=True)
+        wrng = np.random.default_rng([self.seed, 2, d])
+        bounds = np.searchsorted(ev["ts"], day_start + HOUR * np.arange(25))
+
+        def fmt(rows: np.ndarray) -> list[str]:
+            return self._format(first_eid, rows, ev, day_start, text_json, day + "T")
+
+        for hr in range(24):
+            lo, hi = int(bounds[hr]), int(bounds[hr + 1])
+            path = day_dir / f"hour={hr:02d}.jsonl"
+            self._write_hour(wrng, fmt, ev["ts"], lo, hi, d * 24 + hr, day_start + hr * HOUR, path)
+        return n
+
+    def _today_events(self, b: _Batch, day_end: int) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Yesterday's carried events plus today's batch, the ones before ``day_end`` in time
+        order (and their texts); the rest is carried to tomorrow (or dropped past the end)."""
         cols, texts = b.columns(), b.texts
         if self.carry is not None:
             ccols, ctexts = self.carry
@@ -42,84 +72,70 @@ class _WriterMixin:
         self.carry = _take(cols, texts, np.flatnonzero(later & (cols["ts"] < self.end_ms)))
         now = np.flatnonzero(~later)
         now = now[np.argsort(cols["ts"][now], kind="stable")]
-        ev = {c: cols[c][now] for c in _COLS}
-        del cols, now, later
-        n = len(ev["ts"])
-        eids = np.arange(self.next_eid, self.next_eid + n, dtype=np.int64)
-        self.next_eid += n
-        for code, cnt in enumerate(np.bincount(ev["action"], minlength=len(ACTIONS)).tolist()):
-            self.counts[ACTIONS[code]] += cnt
+        return {c: cols[c][now] for c in _COLS}, texts
 
-        text_json = [json.dumps(t, ensure_ascii=False) for t in texts] + ["null"]
-        day_dir = self.out / "events" / f"dt={(self.start + timedelta(days=d)).isoformat()}"
-        day_dir.mkdir(parents=True, exist_ok=True)
-        prefix = (self.start + timedelta(days=d)).isoformat() + "T"
-        wrng = np.random.default_rng([self.seed, 2, d])
-        bounds = np.searchsorted(ev["ts"], day_start + HOUR * np.arange(25))
+    def _write_hour(self, wrng, fmt, ts, lo: int, hi: int, slot: int, hour_start: int, path):
+        """Hour ``slot``'s file: its events ``lo:hi`` (less the late ones), the lines due from
+        earlier hours, duplicates and garbage lines, merged by delivery time."""
+        k = hi - lo
+        keep, extra_keys, extra_lines = self._late_and_duplicates(wrng, fmt, ts, lo, k, slot)
+        on_rows = lo + np.flatnonzero(keep)
+        plines = self.pending.pop(slot, [])
+        extra_lines.extend(plines)
+        extra_keys.extend((hour_start + wrng.integers(0, HOUR, len(plines))).tolist())
+        n_bad = (
+            int(wrng.binomial(len(on_rows) + len(extra_lines), self.corrupt_rate))
+            if self.corrupt_rate > 0
+            else 0
+        )
+        for _ in range(n_bad):
+            base = fmt(np.array([lo + int(wrng.integers(0, k))]))[0] if k else None
+            extra_lines.append(self._garbage(wrng, base, hour_start))
+            extra_keys.append(hour_start + int(wrng.integers(0, HOUR)))
+        self.stats["corrupt_lines"] += n_bad
+        # merge by delivery time and write in blocks, so memory stays bounded at any scale
+        keys = np.concatenate([ts[on_rows], np.asarray(extra_keys, np.int64)])
+        order = np.argsort(keys, kind="stable")
+        n_on = len(on_rows)
+        self.stats["lines"] += len(order)
+        with open(path, "wb") as f:
+            for c0 in range(0, len(order), 50_000):
+                pos = order[c0 : c0 + 50_000]
+                on = pos < n_on
+                formatted = iter(fmt(on_rows[pos[on]]))
+                block = [
+                    next(formatted) if is_on else extra_lines[p - n_on]
+                    for p, is_on in zip(pos.tolist(), on.tolist())
+                ]
+                f.write(("\n".join(block) + "\n").encode("utf-8", "surrogateescape"))
+
+    def _late_and_duplicates(self, wrng, fmt, ts, lo: int, k: int, slot: int):
+        """Late deliveries move to a later hour's file (some into the next day's); duplicates go
+        into this file or one of the next two. Returns which of the hour's ``k`` events stay, and
+        this file's extra lines with their delivery times."""
         last_slot = self.days * 24 - 1
-        first_eid = int(eids[0]) if n else 0
-
-        def fmt(rows: np.ndarray) -> list[str]:
-            return self._format(first_eid, rows, ev, day_start, text_json, prefix)
-
-        for hr in range(24):
-            lo, hi = int(bounds[hr]), int(bounds[hr + 1])
-            k = hi - lo
-            slot = d * 24 + hr
-            hour_start = day_start + hr * HOUR
-            # late deliveries: move to a later hour's file (some into the next day's)
-            late = np.flatnonzero(wrng.random(k) < LATE_RATE)
-            delay = wrng.geometric(P.late_hours_p, len(late)) + np.where(
-                wrng.random(len(late)) < P.p_late_next_day, 24, 0
-            )
-            dest = np.minimum(slot + delay, last_slot)
-            moved = dest > slot
-            for line, s in zip(fmt(lo + late[moved]), dest[moved].tolist()):
+        late = np.flatnonzero(wrng.random(k) < LATE_RATE)
+        delay = wrng.geometric(P.late_hours_p, len(late)) + np.where(
+            wrng.random(len(late)) < P.p_late_next_day, 24, 0
+        )
+        dest = np.minimum(slot + delay, last_slot)
+        moved = dest > slot
+        for line, s in zip(fmt(lo + late[moved]), dest[moved].tolist()):
+            self.pending.setdefault(s, []).append(line)
+        self.stats["late_deliveries"] += int(moved.sum())
+        keep = np.ones(k, bool)
+        keep[late[moved]] = False
+        dup = np.flatnonzero(wrng.random(k) < DUPLICATE_RATE)
+        ddest = np.minimum(slot + wrng.integers(0, 3, len(dup)), last_slot)
+        extra_keys, extra_lines = [], []
+        for line, i, s in zip(fmt(lo + dup), dup.tolist(), ddest.tolist()):
+            if s == slot:
+                extra_keys.append(int(ts[lo + i]) + int(wrng.integers(1, HOUR)))
+                extra_lines.append(line)
+            else:
                 self.pending.setdefault(s, []).append(line)
-            self.stats["late_deliveries"] += int(moved.sum())
-            keep = np.ones(k, bool)
-            keep[late[moved]] = False
-            # duplicates: the same line again, in this file or one of the next two
-            dup = np.flatnonzero(wrng.random(k) < DUPLICATE_RATE)
-            ddest = np.minimum(slot + wrng.integers(0, 3, len(dup)), last_slot)
-            extra_keys, extra_lines = [], []
-            for line, i, s in zip(fmt(lo + dup), dup.tolist(), ddest.tolist()):
-                if s == slot:
-                    extra_keys.append(int(ev["ts"][lo + i]) + int(wrng.integers(1, HOUR)))
-                    extra_lines.append(line)
-                else:
-                    self.pending.setdefault(s, []).append(line)
-            self.stats["duplicate_lines"] += len(dup)
-            on_rows = lo + np.flatnonzero(keep)
-            plines = self.pending.pop(slot, [])
-            extra_lines.extend(plines)
-            extra_keys.extend((hour_start + wrng.integers(0, HOUR, len(plines))).tolist())
-            n_bad = (
-                int(wrng.binomial(len(on_rows) + len(extra_lines), self.corrupt_rate))
-                if self.corrupt_rate > 0
-                else 0
-            )
-            for _ in range(n_bad):
-                base = fmt(np.array([lo + int(wrng.integers(0, k))]))[0] if k else None
-                extra_lines.append(self._garbage(wrng, base, hour_start))
-                extra_keys.append(hour_start + int(wrng.integers(0, HOUR)))
-            self.stats["corrupt_lines"] += n_bad
-            # merge by delivery time and write in blocks, so memory stays bounded at any scale
-            keys = np.concatenate([ev["ts"][on_rows], np.asarray(extra_keys, np.int64)])
-            order = np.argsort(keys, kind="stable")
-            n_on = len(on_rows)
-            self.stats["lines"] += len(order)
-            with open(day_dir / f"hour={hr:02d}.jsonl", "wb") as f:
-                for c0 in range(0, len(order), 50_000):
-                    pos = order[c0 : c0 + 50_000]
-                    on = pos < n_on
-                    formatted = iter(fmt(on_rows[pos[on]]))
-                    block = [
-                        next(formatted) if is_on else extra_lines[p - n_on]
-                        for p, is_on in zip(pos.tolist(), on.tolist())
-                    ]
-                    f.write(("\n".join(block) + "\n").encode("utf-8", "surrogateescape"))
-        return n
+        self.stats["duplicate_lines"] += len(dup)
+        return keep, extra_keys, extra_lines
 
     def _format(self, first_eid, rows, ev, day_start, text_json, prefix) -> list[str]:
         hm, sm, cj = self.hm, self.sm, self.country_json
