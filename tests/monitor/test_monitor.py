@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
+from vigil.monitor import checks as monitor_checks
 from vigil.monitor import drift as monitor
 
 
@@ -79,7 +80,7 @@ def _features(root, shift: float):
 @pytest.mark.parametrize("shift, expect_alerts", [(1.0, False), (3.0, True)])
 def test_run_checks_writes_time_series_and_alerts(tmp_path, monkeypatch, shift, expect_alerts):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
-    monkeypatch.setattr(monitor, "monitored_features", dict)
+    monkeypatch.setattr(monitor_checks, "monitored_features", dict)
     _features(tmp_path, shift)
     run_day = date(2026, 10, 20)
     monitor.run_checks(run_day)
@@ -215,7 +216,7 @@ def _removals(root, recent_labels):
 @pytest.mark.parametrize("drifted", [False, True])
 def test_confirmed_rate_of_removals_hand_case(tmp_path, monkeypatch, drifted):
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
-    monkeypatch.setattr(monitor, "monitored_features", dict)
+    monkeypatch.setattr(monitor_checks, "monitored_features", dict)
     _features(tmp_path, 1.0)
     arrived = datetime(2026, 10, 19, 18, tzinfo=UTC)
     late = datetime(2026, 10, 21, 5, tzinfo=UTC)  # after the run day ends: not arrived yet
@@ -261,7 +262,7 @@ def test_confirmed_share_and_too_few_labels(tmp_path, monkeypatch):
     assert math.isnan(share) and (n, harmful) == (0, 0)
     # Fewer labeled removals than confirmed_min_labels in a window: no confirmed_rate row.
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
-    monkeypatch.setattr(monitor, "monitored_features", dict)
+    monkeypatch.setattr(monitor_checks, "monitored_features", dict)
     _features(tmp_path, 1.0)
     arrived = datetime(2026, 10, 19, 18, tzinfo=UTC)
     _removals(tmp_path, [(2000 + i, True, 1.0, arrived) for i in range(1, 10)])  # 9 < 10 labels
@@ -273,7 +274,7 @@ def test_score_drift_watches_the_student_score_every_event_gets(tmp_path, monkey
     """The served probability is 0 for the events the cascade's student screens out, so its PSI
     cannot see a shift among them; the student's score (every event has one) can."""
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
-    monkeypatch.setattr(monitor, "monitored_features", dict)
+    monkeypatch.setattr(monitor_checks, "monitored_features", dict)
     _features(tmp_path, 1.0)
     ref_day, cur_day = datetime(2026, 10, 10, tzinfo=UTC), datetime(2026, 10, 19, tzinfo=UTC)
     # reference: student scores 0.00, 0.01, ..., 0.99 (one per decile bin); recent: all 0.95
@@ -305,7 +306,7 @@ def test_a_day_without_data_is_an_alert_not_all_clear(tmp_path, monkeypatch, cap
     from vigil.cli import main
 
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
-    monkeypatch.setattr(monitor, "monitored_features", dict)
+    monkeypatch.setattr(monitor_checks, "monitored_features", dict)
     _features(tmp_path, 1.0)  # data from 2026-10-01 to 2026-10-20
     rows = monitor.run_checks(date(2026, 12, 5))
     stale = {r.subject for r in rows if r.check == "input_stale"}
@@ -325,7 +326,9 @@ def test_a_missing_feature_table_is_an_alert(tmp_path, monkeypatch, capsys):
     from vigil.cli import main
 
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
-    monkeypatch.setattr(monitor, "monitored_features", lambda: {"user_activity": ["uam_30d"]})
+    monkeypatch.setattr(
+        monitor_checks, "monitored_features", lambda: {"user_activity": ["uam_30d"]}
+    )
     _features(tmp_path, 1.0)  # no user_activity table
     rows = monitor.run_checks(date(2026, 10, 20))
     missing = [r for r in rows if r.check == "input_missing"]
