@@ -2,5 +2,12 @@
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("sim.world", "write 30 days of simulated social-network logs"),
-    "pipeline": ("sim.pipeline", "simulate a world and run the whole pipeline (what `make run` calls)"),
+    "pipeline": (
+        "sim.pipeline",
+        "simulate a world and run the whole pipeline (what `make run` calls)",
+    ),
+    "simulate-notes": (
+        "sim.notes",
+        "write a Community Notes world (notes, ratings) beside the posts",
+    ),
 }
