@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("training.registry", "list, promote and roll back registered models"),
     "score": ("training.score", "score a day's posts with the champion model"),
     "monitor": ("vigil.monitor.drift", "drift checks against the champion's training reference"),
+    "notes": (
+        "vigil.notes.cli",
+        "Community Notes: score notes and raters (public download format)",
+    ),
 }
 
 
