@@ -5,6 +5,12 @@
     models/<model_id>/training_set.parquet  the data snapshot the model was trained on
     models/champion.json            {"model_id": ..., "history": [earlier champions, oldest first]}
 
+A model folder appears whole or not at all: it is written under ``models/.staging/`` and renamed
+into place, so a training run killed mid-write leaves no half-written model, and the champion is
+only ever a model whose files are all there. ``champion.json`` is replaced by rename as well. A
+damaged file (cut JSON, unreadable joblib) is one clear error naming it and the command that
+recovers.
+
 Loading checks that the model's feature service is the one serving uses: a model trained on other
 features would silently read the wrong columns, so it is refused with a clear error.
 
@@ -14,9 +20,18 @@ CLI: ``vigil models list | promote ID | rollback``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import logging
+import os
+import pickle
+import shutil
+import struct
 import subprocess
+import sys
+import zlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,21 +66,123 @@ def new_model_id() -> str:
     return "moderation-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def save(model_id: str, objects: dict[str, Any], meta: dict[str, Any]) -> Path:
+# -- writing: whole folders and atomic files -------------------------------------------------------
+def _staging() -> Path:
+    return root() / ".staging"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_dead_staging() -> int:
+    """Delete the staging folders of saves whose process is gone (killed mid-write)."""
+    removed = 0
+    for folder in sorted(_staging().glob("*.*")) if _staging().is_dir() else []:
+        pid = folder.name.rsplit(".", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    if removed:
+        log.warning("registry: removed %d half-written model folder(s) of killed runs", removed)
+    return removed
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(
+    model_id: str,
+    objects: dict[str, Any],
+    meta: dict[str, Any],
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
+    """Register a model whole: its files are written in ``models/.staging/<id>.<pid>``
+    (``extra(folder)`` adds more, e.g. the training snapshot), synced, then the folder is renamed
+    into place. A run killed before the rename leaves no model; the next save removes its folder."""
     import joblib
 
     directory = root() / model_id
-    directory.mkdir(parents=True, exist_ok=True)
+    if directory.exists():
+        raise UserError(f"model {model_id} is already in the registry ({directory}).")
+    _remove_dead_staging()
+    staging = _staging() / f"{model_id}.{os.getpid()}"
+    staging.mkdir(parents=True)
     meta = {
         "model_id": model_id,
         "created_at": datetime.now(UTC).isoformat(),
         "git_revision": git_revision(),
         **meta,
     }
-    joblib.dump(objects, directory / "model.joblib", compress=3)
-    (directory / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    try:
+        joblib.dump(objects, staging / "model.joblib", compress=3)
+        (staging / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        if extra is not None:
+            extra(staging)
+        for f in staging.iterdir():
+            _fsync(f)
+        os.rename(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync(root())
     log.info("registered model %s at %s", model_id, directory)
     return directory
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace a small file by rename: a reader sees the old or the new content, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def _champion_lock() -> Iterator[None]:
+    """One champion change at a time (promote, rollback): each reads, then rewrites the file."""
+    root().mkdir(parents=True, exist_ok=True)
+    with (root() / ".champion.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# -- reading: one clear error per damaged file -----------------------------------------------------
+def _read_json(path: Path, fix: str) -> Any:
+    """A registry JSON file, or one clear error naming it and ``fix``."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+        raise UserError(f"registry file {path} is damaged ({reason}): {fix}") from None
+
+
+def _meta_fix(model_id: str) -> str:
+    return (
+        f"if {model_id} is the champion, roll back with `vigil models rollback`; delete the folder "
+        f"{root() / model_id} and retrain with `vigil train` if you need that model."
+    )
 
 
 def meta(model_id: str) -> dict[str, Any]:
@@ -74,13 +191,13 @@ def meta(model_id: str) -> dict[str, Any]:
         raise UserError(
             f"model {model_id} is not in the registry ({root()}): see `vigil models list`."
         )
-    return json.loads(path.read_text())
+    return _read_json(path, _meta_fix(model_id))
 
 
 def list_models() -> list[dict[str, Any]]:
     if not root().is_dir():
         return []
-    out = [json.loads(p.read_text()) for p in sorted(root().glob("*/meta.json"))]
+    out = [_read_json(p, _meta_fix(p.parent.name)) for p in sorted(root().glob("*/meta.json"))]
     return sorted(out, key=lambda m: m.get("created_at", ""))
 
 
@@ -88,36 +205,61 @@ def _champion_file() -> Path:
     return root() / "champion.json"
 
 
-def champion() -> str | None:
+def _champion_state() -> dict[str, Any]:
     f = _champion_file()
-    return json.loads(f.read_text()).get("model_id") if f.is_file() else None
+    if not f.is_file():
+        return {"model_id": None, "history": []}
+    state = _read_json(
+        f,
+        "make a model the champion again with `vigil models promote ID` (it sets the damaged "
+        "file aside; `ls` the models folder for the ids).",
+    )
+    if not isinstance(state, dict):
+        raise UserError(
+            f"registry file {f} is damaged (not a JSON object): make a model the champion again "
+            "with `vigil models promote ID`."
+        )
+    state.setdefault("history", [])
+    return state
+
+
+def champion() -> str | None:
+    return _champion_state().get("model_id")
 
 
 def promote(model_id: str) -> dict:
-    meta(model_id)  # must exist
+    meta(model_id)  # must exist and be readable
     f = _champion_file()
-    state = json.loads(f.read_text()) if f.is_file() else {"model_id": None, "history": []}
-    if state.get("model_id") == model_id:
-        return state
-    if state.get("model_id"):
-        state["history"].append(state["model_id"])
-    state["model_id"] = model_id
-    root().mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps(state, indent=2))
+    with _champion_lock():
+        try:
+            state = _champion_state()
+        except UserError as exc:
+            aside = f.with_name("champion.json.damaged")
+            os.replace(f, aside)
+            log.warning("%s; set aside as %s, champion history starts again", exc, aside)
+            state = {"model_id": None, "history": []}
+        if state.get("model_id") == model_id:
+            return state
+        if state.get("model_id"):
+            state["history"].append(state["model_id"])
+        state["model_id"] = model_id
+        _write_atomically(f, json.dumps(state, indent=2))
     log.info("champion is now %s", model_id)
     return state
 
 
 def rollback() -> dict:
     f = _champion_file()
-    state = json.loads(f.read_text()) if f.is_file() else {"model_id": None, "history": []}
-    if not state.get("history"):
-        raise UserError(
-            "there is no earlier champion to roll back to: promote a model with `vigil models promote ID`."
-        )
-    previous = state["model_id"]
-    state["model_id"] = state["history"].pop()
-    f.write_text(json.dumps(state, indent=2))
+    with _champion_lock():
+        state = _champion_state()
+        if not state.get("history"):
+            raise UserError(
+                "there is no earlier champion to roll back to: promote a model with "
+                "`vigil models promote ID`."
+            )
+        previous = state["model_id"]
+        state["model_id"] = state["history"].pop()
+        _write_atomically(f, json.dumps(state, indent=2))
     record_decision({"decision": "rollback", "from": previous, "champion": state["model_id"]})
     log.info("rolled back: champion is now %s (was %s)", state["model_id"], previous)
     return state
@@ -135,13 +277,35 @@ def record_decision(record: dict) -> None:
         out.write(json.dumps(stamped) + "\n")
 
 
+# what joblib, pickle and zlib raise for a cut or garbled model file
+UNREADABLE_MODEL = (
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    ImportError,
+    pickle.UnpicklingError,
+    struct.error,
+    zlib.error,
+)
+
+
 def load(model_id: str | None = None, feature_service: str = FEATURE_SERVICE) -> dict[str, Any]:
     """The model's objects and metadata; refuses a model built on another feature service."""
     import joblib
 
+    asked = model_id
     model_id = model_id or champion()
     if model_id is None:
         raise UserError("no champion model yet: train one with `vigil train` (or promote one).")
+    if asked is None and not (root() / model_id / "meta.json").is_file():
+        raise UserError(
+            f"the champion {model_id} is not in the registry ({root()}): roll back with "
+            "`vigil models rollback` or promote a model with `vigil models promote ID`."
+        )
     info = meta(model_id)
     if info.get("feature_service") != feature_service:
         raise UserError(
@@ -149,7 +313,17 @@ def load(model_id: str | None = None, feature_service: str = FEATURE_SERVICE) ->
             f"serving uses {feature_service!r}: retrain with `vigil train` or promote a model built "
             f"on {feature_service!r}."
         )
-    objects = joblib.load(root() / model_id / "model.joblib")
+    path = root() / model_id / "model.joblib"
+    try:
+        objects = joblib.load(path)
+    except FileNotFoundError:
+        raise UserError(f"model file {path} is missing: {_meta_fix(model_id)}") from None
+    except UNREADABLE_MODEL as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(
+            f"model file {path} cannot be read ({type(exc).__name__}: {reason[:200]}): "
+            f"{_meta_fix(model_id)}"
+        ) from None
     return {**objects, "meta": info, "model_id": model_id}
 
 
@@ -188,9 +362,18 @@ def run(args: argparse.Namespace) -> int:
                 f"{mark} {m['model_id']}  {m.get('feature_service')}  git={str(m.get('git_revision'))[:10]}"
                 f"  {'dry-run ' if m.get('dry_run') else ''}{_headline(m)}"
             )
+        if current and current not in {m["model_id"] for m in models}:
+            print(
+                f"champion {current} is not in the registry: roll back with `vigil models "
+                "rollback` or promote a model with `vigil models promote ID`.",
+                file=sys.stderr,
+            )
         return 0
     if args.action == "promote":
-        previous = champion()
+        try:
+            previous = champion()
+        except UserError:  # a damaged champion file: promote sets it aside and starts again
+            previous = None
         state = promote(args.model_id)
         if previous != args.model_id:
             record_decision(

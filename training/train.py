@@ -410,7 +410,7 @@ def train(
         "validation_cascade": objects["validation_cascade"],
         "labels": assess.labels_used(ts, objects["thresholds"]),
     }
-    directory = registry.save(
+    registry.save(
         model_id,
         {k: v for k, v in objects.items() if k not in ("timings",)},
         {
@@ -423,8 +423,8 @@ def train(
             "examples": len(ts.examples),
             "posts": int(ts.examples["post_id"].nunique()),
         },
+        extra=lambda folder: datasets.save_snapshot(ts, folder),
     )
-    datasets.save_snapshot(ts, directory)
     report = write_report(model_id, metrics, test, assess.SCORE_COLUMNS, "multitask_cal")
     promoted = _should_promote(cfg, metrics)
     if promoted:

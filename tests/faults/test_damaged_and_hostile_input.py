@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -134,6 +135,30 @@ def test_a_damaged_lake_parquet_file_is_one_clear_error_naming_it(tmp_path, worl
     assert_clear_error(vigil(home, "ingest"), part.name)
 
 
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, world):
+    """A data root after one clean ingest (copied by each case that damages it)."""
+    home = fresh_home(tmp_path_factory.mktemp("ingested"), world)
+    assert vigil(home, "ingest").returncode == 0
+    return home
+
+
+@pytest.mark.parametrize("damage", [_cut, _flip], ids=["truncated", "corrupted"])
+@pytest.mark.parametrize("target", ["partition", "quarantine"])
+def test_the_raw_gate_on_a_damaged_lake_file_is_one_clear_error_naming_it(
+    tmp_path, ingested, damage, target
+):
+    home = tmp_path / "home"
+    shutil.copytree(ingested, home)
+    if target == "partition":  # the gate's day: the latest partition
+        path = max((home / "lake" / "events").glob("dt=*/events.parquet"))
+    else:
+        path = home / "lake" / "quarantine" / "quarantine.parquet"
+    damage(path)
+    error = assert_clear_error(vigil(home, "validate", "raw"), str(path))
+    assert "vigil ingest" in error  # the command that rebuilds it
+
+
 def _garbage(path) -> None:
     path.write_bytes(random.Random(SEED).randbytes(path.stat().st_size))
 
@@ -165,30 +190,37 @@ def _model(home, model_id: str = "m1") -> None:
     (home / "models" / "champion.json").write_text(json.dumps({"model_id": model_id}))
 
 
-XFAIL_REGISTRY = pytest.mark.xfail(
-    strict=False,
-    reason="issue 19: the registry reads its JSON and joblib files unguarded (traceback)",
-)
-
-
-@XFAIL_REGISTRY
+@pytest.mark.parametrize("damage", [_cut, _garbage], ids=["truncated", "garbage"])
 @pytest.mark.parametrize("name", ["meta.json", "champion.json"])
-def test_a_damaged_registry_file_is_one_clear_error_naming_it(tmp_path, name):
+def test_a_damaged_registry_file_is_one_clear_error_naming_it(tmp_path, name, damage):
     home = tmp_path / "home"
     _model(home)
     path = home / "models" / ("m1" if name == "meta.json" else "") / name
-    _cut(path)
-    assert_clear_error(vigil(home, "models", "list"), name)
+    damage(path)
+    fix = "vigil models rollback" if name == "meta.json" else "vigil models promote"
+    assert fix in assert_clear_error(vigil(home, "models", "list"), str(path))
 
 
-@XFAIL_REGISTRY
-def test_a_damaged_model_file_is_one_clear_error_naming_it(tmp_path, monkeypatch):
+def test_promote_recovers_from_a_damaged_champion_file(tmp_path):
+    home = tmp_path / "home"
+    _model(home)
+    champion = home / "models" / "champion.json"
+    _cut(champion)
+    assert vigil(home, "models", "promote", "m1").returncode == 0
+    assert json.loads(champion.read_text())["model_id"] == "m1"
+    assert (home / "models" / "champion.json.damaged").is_file()  # kept for inspection
+    listed = vigil(home, "models", "list")
+    assert listed.returncode == 0 and "* m1" in listed.stdout
+
+
+@pytest.mark.parametrize("damage", [_cut, _flip], ids=["truncated", "corrupted"])
+def test_a_damaged_model_file_is_one_clear_error_naming_it(tmp_path, monkeypatch, damage):
     from training import registry
     from vigil.errors import UserError
 
     home = tmp_path / "home"
     monkeypatch.setenv("VIGIL_HOME", str(home))
     _model(home)
-    _cut(home / "models" / "m1" / "model.joblib")
-    with pytest.raises(UserError, match="model.joblib"):
+    damage(home / "models" / "m1" / "model.joblib")
+    with pytest.raises(UserError, match="model.joblib.*vigil models rollback"):
         registry.load()

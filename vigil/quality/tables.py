@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vigil import config
 from vigil.errors import UserError
+from vigil.lake.store import check_readable
 from vigil.quality.results import SAMPLE_SIZE, first_line, plain
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ def _ingest_counts(day: dt.date) -> tuple[str, list[dict]]:
     ]
     parts = [p for p in parts if p.is_file()]
     quarantine = paths.quarantine / "quarantine.parquet"
+    check_readable([*parts, *([quarantine] if quarantine.is_file() else [])])
     con = connect("memory")
     try:
         loaded = 0
@@ -205,6 +207,7 @@ def find_tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[T
             f = paths.lake_events / f"dt={day.isoformat()}" / "events.parquet"
             t.location = str(f)
             if f.is_file():
+                check_readable([f])
                 t.query = _parquet_query(f)
             else:
                 t.missing = f"no lake partition for {day} ({f} does not exist): the day is empty"
@@ -212,6 +215,7 @@ def find_tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[T
             f = paths.quarantine / "quarantine.parquet"
             t.location = str(f)
             if f.is_file():
+                check_readable([f])
                 t.query = _parquet_query(f)
             else:
                 t.skip = "no quarantine file: nothing was quarantined"
