@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -156,7 +157,11 @@ def _posts(rng, raw: Path, posts: int | None, p: NotesParams) -> tuple[np.ndarra
 
 def _notes(rng, users, n, post_ids, post_harmful, start_ms, end_ms, p: NotesParams) -> dict:
     """Authors, times, posts, true helpfulness and slant; the colluding group's notes flagged."""
-    n_coll = round(n * p.colluder_note_share) if users["colluder"].any() else 0
+    n_members = int(users["colluder"].sum())
+    n_coll = max(
+        round(n * p.colluder_note_share), math.ceil(p.colluder_notes_per_member * n_members)
+    )
+    n_coll = min(n_coll, n // 4) if n_members else 0
     honest_w = users["writing"] * ~users["colluder"]
     author = np.concatenate(
         [

@@ -54,6 +54,7 @@ class NotesParams:
     p_population_sampled: float = 0.1  # ratingSourceBucketed POPULATION_SAMPLED
     # the colluding group (all from the minority camp)
     colluder_note_share: float = 0.015  # of all notes, written by the group
+    colluder_notes_per_member: float = 1.5  # at least this many group notes per member
     colluder_helpfulness_mean: float = -0.35
     colluder_helpfulness_sd: float = 0.15
     p_colluder_joins_burst: float = 0.8  # each other member rates a member's note HELPFUL

@@ -92,7 +92,7 @@ def detect(ratings: pd.DataFrame, cfg: CollusionConfig = CollusionConfig()) -> C
     raters = _groups(flagged, len(rater_ids), cfg)
     flagged["raterA"] = np.asarray(rater_ids)[flagged["a"].to_numpy()]
     flagged["raterB"] = np.asarray(rater_ids)[flagged["b"].to_numpy()]
-    raters.insert(0, "raterParticipantId", np.asarray(rater_ids)[raters["u"].to_numpy()])
+    raters.insert(0, "raterParticipantId", np.asarray(rater_ids)[raters["u"].to_numpy(np.int64)])
     summary = {
         "ratings": len(frame),
         "raters": len(rater_ids),
