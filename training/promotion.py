@@ -3,12 +3,16 @@
 ``retrain_and_decide()`` is what a drift alert leads to (the ``vigil_train`` DAG, scheduled by the
 ``vigil://monitor/drift_alert`` Asset):
 
-1. The holdout: labeled posts created in the last ``holdout_days`` days of data (every label that
-   has arrived by now; labels come late, so these are the most recent labels there are).
+1. The holdout: every post created in the last ``holdout_days`` days of data.
 2. The challenger trains on the ``window_days`` days before the holdout (recent traffic only; the
    latest ``val_frac`` of those days calibrates and picks thresholds), through ``training.train``
    with ``promote="never"``.
-3. Champion and challenger are scored on the SAME holdout (``training.assess.evaluate_objects``).
+3. Champion and challenger score every holdout post; moderators review a sample of them drawn by
+   ``training.holdout`` (each model's score strata plus a uniform stratum, every post with a known
+   inclusion probability > 0) through the review queue ``promotion_holdout``. Both models are
+   evaluated on the SAME labels (``training.assess.evaluate_objects``): the holdout's queue labels
+   and the reviewed posts weighted 1 / pi, so recall and precision estimate the whole holdout,
+   not only reported posts.
 4. Promotion only if the challenger (a) has a higher recall at the target precision, (b) prevents
    a larger share of harmful views in the replay, and (c) its removals on the holdout meet the
    precision guardrail. Otherwise the champion stays. Without a champion the challenger is promoted.
@@ -25,10 +29,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from vigil.config import paths
 from vigil.errors import UserError
@@ -56,6 +63,13 @@ class PromotionConfig:
         0.0  # harmful-views-prevented share must exceed champion's by more than this
     )
     min_holdout_posts: int = 10  # fewer labeled holdout posts: no decision possible, champion stays
+    # The holdout's review sample (training.holdout): at most this many distinct posts reviewed
+    # per retrain; ``holdout_uniform_share`` of it (at least) goes to a uniform sample of the posts
+    # no score stratum covers, the rest to each model's score strata (``holdout_strata``: share of
+    # a model's budget, sampling rate; highest scores first, as the score audit's).
+    holdout_review_budget: int = 500
+    holdout_uniform_share: float = 0.4
+    holdout_strata: tuple = ((0.5, 1.0), (0.25, 0.25), (0.25, 0.1))
     train_overrides: dict = field(default_factory=dict)  # TrainConfig fields for the challenger
 
     @classmethod
@@ -212,11 +226,10 @@ def retrain_and_decide(
     as_of: date | str | None = None,
     trigger: dict | None = None,
 ) -> dict:
-    """Train a challenger on the recent window, compare with the champion on the same holdout,
-    promote or keep, log and store the decision. Returns the decision record."""
+    """Train a challenger on the recent window, compare with the champion on the same reviewed
+    holdout, promote or keep, log and store the decision. Returns the decision record."""
     from training import datasets, registry
-    from training.assess import evaluate_objects
-    from training.config import from_dict, load
+    from training.config import load
     from training.train import train
 
     cfg = cfg or load_config()
@@ -233,32 +246,15 @@ def retrain_and_decide(
         splits["test"][-1],
     )
     ts = datasets.build(train_cfg, splits=splits)
-    holdout = ts.split("test")
-    n_posts = int(holdout["post_id"].nunique())
-    n_harmful = int(holdout.groupby("post_id")["is_harmful"].first().sum())
-    summary = train(train_cfg, training_set=ts)
-    challenger_id = summary["model_id"]
-    challenger_bundle = registry.load(challenger_id)
-    challenger_metrics, _ = evaluate_objects(challenger_bundle, ts, train_cfg)
-
+    challenger_id = train(train_cfg, training_set=ts)["model_id"]
     champion_id = registry.champion()
-    champion_numbers = None
+    bundles = {"challenger": registry.load(challenger_id)}
     if champion_id is not None:
-        bundle = registry.load(champion_id)
-        champion_cfg = from_dict(bundle["meta"]["config"])
-        champion_metrics, _ = evaluate_objects(bundle, ts, champion_cfg)
-        champion_numbers = headline(champion_metrics, cfg.model)
-    challenger_numbers = headline(challenger_metrics, cfg.model)
-
-    if n_posts < cfg.min_holdout_posts:
-        verdict = {
-            "promote": champion_id is None,
-            "reason": f"holdout has {n_posts} labeled posts < {cfg.min_holdout_posts}: "
-            + ("no champion yet, challenger promoted" if champion_id is None else "champion stays"),
-            "checks": {},
-        }
-    else:
-        verdict = decide(champion_numbers, challenger_numbers, cfg)
+        bundles["champion"] = registry.load(champion_id)
+    sample, sample_summary = review_holdout(bundles, splits["test"], train_cfg, cfg)
+    numbers, holdout = evaluate_on_holdout(bundles, ts, sample, splits, train_cfg, cfg)
+    holdout["labels"] = sample_summary
+    verdict = _verdict(numbers.get("champion"), numbers["challenger"], holdout, cfg)
     if verdict["promote"]:
         registry.promote(challenger_id)
     record = {
@@ -271,29 +267,143 @@ def retrain_and_decide(
         "challenger": challenger_id,
         "champion_after": registry.champion(),
         "model": cfg.model,
-        "holdout": {"days": splits["test"], "labeled_posts": n_posts, "harmful_posts": n_harmful},
+        "holdout": {"days": splits["test"], **holdout},
         "train_window": {"train": splits["train"], "val": splits["val"]},
-        "champion_metrics": champion_numbers,
-        "challenger_metrics": challenger_numbers,
+        "champion_metrics": numbers.get("champion"),
+        "challenger_metrics": numbers["challenger"],
         "config": asdict(cfg),
         "trigger": trigger,
     }
     _append(record)
+    _log_decision(record, cfg)
+    return record
+
+
+def holdout_population(train_cfg, days: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every post created on ``days``: its scoring events with Feast features (as training
+    builds its validation population), and the queue labels of those days' posts."""
+    from training import datasets
+
+    posts = datasets._read_mart("posts")
+    posts["created_at"] = datasets._utc(posts["created_at"])
+    queue_labels = datasets.labeled_posts(datasets._read_mart("post_labels"), posts)
+    queue_labels = queue_labels[queue_labels["day"].isin(set(days))].reset_index(drop=True)
+    behavior = datasets._read_mart("post_behavior")
+    data_end = max(datasets._utc(behavior["event_timestamp"]).max(), posts["created_at"].max())
+    # Every post of the holdout days, whatever max_posts says: each must have pi > 0.
+    events = datasets.build_population(
+        posts, queue_labels, days, replace(train_cfg, max_posts=None), data_end
+    )
+    return events, queue_labels
+
+
+def post_scores(bundle: dict, events: pd.DataFrame, model: str) -> pd.Series:
+    """Per post: the highest calibrated ``model`` score over its scoring events."""
+    from training.assess import score_frame
+
+    events = events.copy()
+    for col in [*bundle["behavior_columns"], *bundle["creator_columns"]]:
+        if col not in events.columns:
+            events[col] = np.nan
+    return score_frame(bundle, events).groupby("post_id")[f"{model}_cal"].max()
+
+
+def review_holdout(
+    bundles: dict[str, dict], days: list[str], train_cfg, cfg: PromotionConfig
+) -> tuple[pd.DataFrame, dict]:
+    """The holdout's reviewed labels (``training.holdout``): both models score every holdout
+    post, a sample drawn from their score strata plus a uniform stratum goes to review."""
+    from training import holdout
+    from vigil.review.files import FileReviewQueue, load_answerer
+
+    events, queue_labels = holdout_population(train_cfg, days)
+    if events.empty:
+        raise UserError(f"no posts were created on the holdout day(s) {days}: ingest them first.")
+    scores = {side: post_scores(b, events, cfg.model) for side, b in bundles.items()}
+    labeled = events.groupby("post_id")["labeled"].first().astype(bool)
+    p = holdout.plan(
+        scores, labeled, cfg.holdout_review_budget, cfg.holdout_uniform_share, cfg.holdout_strata
+    )
+    queue = FileReviewQueue(holdout.QUEUE, cfg.holdout_review_budget, answer=load_answerer())
+    return holdout.review(p, queue_labels, queue, train_cfg.seed)
+
+
+def evaluate_on_holdout(
+    bundles: dict[str, dict],
+    ts,
+    sample: pd.DataFrame,
+    splits: dict[str, list[str]],
+    train_cfg,
+    cfg: PromotionConfig,
+) -> tuple[dict[str, dict], dict]:
+    """Both models' :func:`headline` numbers on the holdout, and what the holdout held.
+
+    With review verdicts, the test split is rebuilt on the reviewed sample (queue labels weight
+    1, reviews 1 / pi); without any answered request, the queue labels with their queue weights
+    (the numbers then describe reported posts, and say so in ``label_sources``).
+    """
+    from training import datasets, holdout
+    from training.assess import evaluate_objects
+    from training.config import from_dict
+
+    if (sample["queue"] == holdout.QUEUE).any():
+        ts = datasets.build(train_cfg, splits=splits, with_population=False, test_labels=sample)
+    else:
+        log.warning(
+            "holdout: no review request answered yet; champion and challenger compared on the "
+            "holdout's queue labels only"
+        )
+    from training.evaluate import label_sources
+
+    test = ts.split("test").groupby("post_id").first()
+    numbers = {}
+    for side, bundle in bundles.items():
+        side_cfg = train_cfg if side == "challenger" else from_dict(bundle["meta"]["config"])
+        metrics, _ = evaluate_objects(bundle, ts, side_cfg)
+        numbers[side] = headline(metrics, cfg.model)
+    return numbers, {
+        "labeled_posts": len(test),
+        "harmful_posts": int(test["is_harmful"].astype(bool).sum()),
+        "label_sources": label_sources(ts.split("test")),
+    }
+
+
+def _verdict(champion: dict | None, challenger: dict, holdout: dict, cfg: PromotionConfig) -> dict:
+    """:func:`decide`, unless the holdout has too few labeled posts to decide anything."""
+    n_posts = holdout["labeled_posts"]
+    if n_posts >= cfg.min_holdout_posts:
+        return decide(champion, challenger, cfg)
+    return {
+        "promote": champion is None,
+        "reason": f"holdout has {n_posts} labeled posts < {cfg.min_holdout_posts}: "
+        + ("no champion yet, challenger promoted" if champion is None else "champion stays"),
+        "checks": {},
+    }
+
+
+def _log_decision(record: dict, cfg: PromotionConfig) -> None:
+    champion, challenger = record["champion_metrics"], record["challenger_metrics"]
+    labels = record["holdout"]["labels"]
     log.warning(
         "champion/challenger: %s (%s); recall@%.0fP champion=%s challenger=%.3f; views prevented "
-        "champion=%s challenger=%.3f; challenger precision=%.3f; holdout %d posts (%d harmful)",
+        "champion=%s challenger=%.3f; challenger precision=%.3f; holdout %d of %d posts labeled "
+        "(%d queue, %d reviewed, %d pending; effective n %.0f), %d harmful",
         record["decision"].upper(),
         record["reason"],
         cfg.target_precision * 100,
-        _fmt(champion_numbers, "recall_at_95p"),
-        challenger_numbers["recall_at_95p"],
-        _fmt(champion_numbers, "harmful_views_prevented_share"),
-        challenger_numbers["harmful_views_prevented_share"],
-        challenger_numbers["removal_precision"],
-        n_posts,
-        n_harmful,
+        _fmt(champion, "recall_at_95p"),
+        challenger["recall_at_95p"],
+        _fmt(champion, "harmful_views_prevented_share"),
+        challenger["harmful_views_prevented_share"],
+        challenger["removal_precision"],
+        record["holdout"]["labeled_posts"],
+        labels["posts"],
+        labels["queue"],
+        labels["review_sample"],
+        labels["pending"],
+        labels["effective_n"],
+        record["holdout"]["harmful_posts"],
     )
-    return record
 
 
 def _fmt(numbers: dict | None, key: str) -> str:
