@@ -198,7 +198,7 @@ def update_history(
     """note_status_history._update_single_note_status_history, vectorized, for scored notes.
 
     ``rows``: the previous history of the scored notes, in the order of ``final``."""
-    rows = rows.copy()
+    rows = rows.astype({col: object for col in fmt.STATUS_COLUMNS_WITH_STATUS_VALUES})
     changed = final != rows["currentStatus"].to_numpy(dtype=object)
     last_change = rows["timestampMillisOfMostRecentStatusChange"].to_numpy(dtype=float)
     rows["timestampMillisOfMostRecentStatusChange"] = np.where(
