@@ -203,7 +203,7 @@ def read_notes(path: Path, quarantine: Quarantine) -> pd.DataFrame:
     frame = _read_strings(path, name, quarantine)
     frame = _typed(frame, path, name, quarantine, ("noteId", "createdAtMillis"))
     frame = _set_aside(frame, frame["noteId"].duplicated(), name, "duplicate noteId", quarantine)
-    frame["classification"] = frame["classification"].replace("", np.nan)
+    frame["classification"] = frame["classification"].mask(frame["classification"] == "")
     log.info("%s: %d notes read from %s", name, len(frame), path)
     return frame.drop(columns="_line").reset_index(drop=True)
 
@@ -237,7 +237,7 @@ def read_status_history(path: Path, quarantine: Quarantine) -> pd.DataFrame:
     frame = _typed(frame, path, name, quarantine, ("noteId", "createdAtMillis"))
     frame = _set_aside(frame, frame["noteId"].duplicated(), name, "duplicate noteId", quarantine)
     for col in fmt.STATUS_COLUMNS_WITH_STATUS_VALUES + ("currentDecidedBy",):
-        frame[col] = frame[col].replace("", np.nan)
+        frame[col] = frame[col].mask(frame[col] == "")
     log.info("%s: %d notes' status history read from %s", name, len(frame), path)
     return frame.drop(columns="_line").reset_index(drop=True)
 

@@ -33,7 +33,7 @@ def latent_world(
     rater_factor = camp * rng.uniform(0.5, 1.0, n_raters)
     rater_intercept = rng.normal(0.0, 0.1, n_raters)
     note_factor = rng.normal(0.0, 0.35, n_notes)
-    note_intercept = rng.normal(0.05, 0.3, n_notes)
+    note_intercept = rng.normal(0.15, 0.3, n_notes)
 
     # Activity and popularity are skewed, as on the real service.
     activity = rng.lognormal(0.0, 0.8, n_raters)
