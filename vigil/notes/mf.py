@@ -98,26 +98,54 @@ def xavier_factors(n: int, rng: np.random.Generator) -> np.ndarray:
 # --- the fast solver ------------------------------------------------------------------------------
 
 
-def _ridge_2x2(
-    idx: np.ndarray,
-    n: int,
-    target: np.ndarray,
-    other_factor: np.ndarray,
-    intercept_penalty: float,
-    factor_penalty: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per group g: argmin sum_r (target_r - a_g - b_g x_r)^2 + ip a_g^2 + fp b_g^2, exactly."""
-    count = np.bincount(idx, minlength=n).astype(np.float64)
-    sx = np.bincount(idx, weights=other_factor, minlength=n)
-    sxx = np.bincount(idx, weights=other_factor * other_factor, minlength=n)
-    st = np.bincount(idx, weights=target, minlength=n)
-    stx = np.bincount(idx, weights=target * other_factor, minlength=n)
-    a11 = count + intercept_penalty
-    a22 = sxx + factor_penalty
+class _Incidence:
+    """The ratings as sparse rater x note matrices: sums over a rater's (or a note's) ratings of
+    any per-note (per-rater) quantity are one sparse-times-dense product, without N-long
+    temporaries."""
+
+    def __init__(self, m: RatingMatrix) -> None:
+        from scipy import sparse
+
+        shape = (m.n_raters, m.n_notes)
+        ones = np.ones(len(m.y))
+        self.a = sparse.csr_matrix((ones, (m.rater, m.note)), shape=shape)
+        self.y = sparse.csr_matrix((m.y, (m.rater, m.note)), shape=shape)
+        self.at = self.a.T.tocsr()
+        self.yt = self.y.T.tocsr()
+        self.n = len(m.y)
+        self.count_r = np.asarray(self.a.sum(axis=1)).ravel()
+        self.count_n = np.asarray(self.a.sum(axis=0)).ravel()
+        self.sy_r = np.asarray(self.y.sum(axis=1)).ravel()
+        self.sy_n = np.asarray(self.y.sum(axis=0)).ravel()
+        self.syy_r = np.asarray(self.y.multiply(self.y).sum(axis=1)).ravel()
+
+
+def _side(
+    a, y, count, sy, syy, mu, own_i, own_f, other_i, other_f, ip, fp
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Exact ridge update of one side's (intercept, factor) given the other side.
+
+    Per group g: argmin sum_r (y_r - mu - a_g - b_g x_r - c_r)^2 + ip a_g^2 + fp b_g^2 with x, c
+    the other side's factor and intercept. Also returns the sum of squared residuals *before*
+    the update when ``syy`` is given (for the convergence check)."""
+    s = a @ np.column_stack(
+        [other_f, other_f * other_f, other_i, other_i * other_f, other_i * other_i]
+    )
+    sx, sxx, si, sif, sii = s.T
+    yx = y @ np.column_stack([other_f, other_i])
+    syx, syi = yx.T
+    sse = None
+    if syy is not None:
+        c = mu + own_i
+        t2 = syy + sii + own_f**2 * sxx - 2 * syi - 2 * own_f * syx + 2 * own_f * sif
+        t1 = sy - si - own_f * sx
+        sse = float(np.sum(t2 - 2 * c * t1 + count * c * c))
+    st = sy - count * mu - si
+    stx = syx - mu * sx - sif
+    a11 = count + ip
+    a22 = sxx + fp
     det = a11 * a22 - sx * sx
-    intercept = (a22 * st - sx * stx) / det
-    factor = (a11 * stx - sx * st) / det
-    return intercept, factor
+    return (a22 * st - sx * stx) / det, (a11 * stx - sx * st) / det, sse
 
 
 def _penalty(p: Params, cfg: ScoringConfig) -> float:
@@ -130,28 +158,48 @@ def _penalty(p: Params, cfg: ScoringConfig) -> float:
     )
 
 
-def _als_sweep(m: RatingMatrix, p: Params, cfg: ScoringConfig) -> float:
-    """One pass over raters, notes and mu; returns the loss after it."""
-    n = len(m.y)
+def _als_sweep(
+    inc: _Incidence, p: Params, cfg: ScoringConfig, n_raters: int, n_notes: int
+) -> float:
+    """One pass over raters, notes and mu; returns the loss at the state *before* the pass."""
+    n = inc.n
     # Penalties of the loss multiplied by N (means over raters/notes become sums).
-    ru_i = cfg.user_intercept_lambda * n / m.n_raters
-    ru_f = cfg.user_factor_lambda * n / m.n_raters
-    rn_i = cfg.note_intercept_lambda * n / m.n_notes
-    rn_f = cfg.note_factor_lambda * n / m.n_notes
-
-    target = m.y - p.global_intercept - p.note_intercept[m.note]
-    p.rater_intercept, p.rater_factor = _ridge_2x2(
-        m.rater, m.n_raters, target, p.note_factor[m.note], ru_i, ru_f
+    ru_i, ru_f = cfg.user_intercept_lambda * n / n_raters, cfg.user_factor_lambda * n / n_raters
+    rn_i, rn_f = cfg.note_intercept_lambda * n / n_notes, cfg.note_factor_lambda * n / n_notes
+    before = _penalty(p, cfg)
+    p.rater_intercept, p.rater_factor, sse = _side(
+        inc.a,
+        inc.y,
+        inc.count_r,
+        inc.sy_r,
+        inc.syy_r,
+        p.global_intercept,
+        p.rater_intercept,
+        p.rater_factor,
+        p.note_intercept,
+        p.note_factor,
+        ru_i,
+        ru_f,
     )
-    target = m.y - p.global_intercept - p.rater_intercept[m.rater]
-    p.note_intercept, p.note_factor = _ridge_2x2(
-        m.note, m.n_notes, target, p.rater_factor[m.rater], rn_i, rn_f
+    p.note_intercept, p.note_factor, _ = _side(
+        inc.at,
+        inc.yt,
+        inc.count_n,
+        inc.sy_n,
+        None,
+        p.global_intercept,
+        p.note_intercept,
+        p.note_factor,
+        p.rater_intercept,
+        p.rater_factor,
+        rn_i,
+        rn_f,
     )
-    rest = target - p.note_intercept[m.note] - p.rater_factor[m.rater] * p.note_factor[m.note]
-    rest += p.global_intercept  # the residual without mu
-    p.global_intercept = float(rest.sum() / (n * (1.0 + cfg.global_intercept_lambda)))
-    rest -= p.global_intercept
-    return float(np.mean(rest * rest)) + _penalty(p, cfg)
+    # mu: the residual without mu, summed, is sum y - sum i_u - sum i_n - sum f_u f_n.
+    interaction = float(p.rater_factor @ (inc.a @ p.note_factor))
+    rest = inc.sy_r.sum() - inc.count_r @ p.rater_intercept - inc.count_n @ p.note_intercept
+    p.global_intercept = float((rest - interaction) / (n * (1.0 + cfg.global_intercept_lambda)))
+    return sse / n + before
 
 
 def fit_als(
@@ -173,14 +221,15 @@ def fit_als(
         )
     else:
         p = _copy(init)
-    previous = loss(m, p, cfg)
-    current = previous
+    inc = _Incidence(m)
+    previous = np.inf
     iteration = 0
     for iteration in range(1, cfg.als_max_iterations + 1):
-        current = _als_sweep(m, p, cfg)
+        current = _als_sweep(inc, p, cfg, m.n_raters, m.n_notes)
         if abs(previous - current) <= cfg.als_tolerance * max(current, 1e-12):
             break
         previous = current
+    current = loss(m, p, cfg)
     seconds = time.perf_counter() - start
     log.debug("als: loss %.8f after %d sweeps in %.2f s", current, iteration, seconds)
     return FitResult(identify_sign(p), current, iteration, seconds, "als")
