@@ -65,6 +65,7 @@ FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
         "test_missing_postgres_database_is_created_once": ("postgres",),
         "test_ensure_ready_migrates_once_and_creates_the_pool": ("airflow",),
     },
+    "orchestration/test_airflow_listeners.py": {"*": ("airflow",)},
     "orchestration/test_airflow_ui_e2e.py": {"*": ("airflow", "dbt", "feast")},
     "orchestration/test_dag_integrity.py": {"*": ("airflow",)},
     "orchestration/test_pipeline_e2e.py": {"*": ("airflow", "dbt", "feast")},

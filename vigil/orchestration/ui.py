@@ -1,11 +1,14 @@
 """``make airflow``: the Airflow UI on Vigil's DAGs (``python -m vigil.orchestration.ui``).
 
-Starts ``airflow standalone`` (API server + UI, scheduler, DAG processor, triggerer) bound to
-127.0.0.1 with LocalExecutor, parallelism 4 and no example DAGs, in its own process group, so
-Ctrl-C stops every child: SIGTERM to the group, SIGKILL after a timeout. Signing in is required
-(SimpleAuthManager, user ``admin``); the generated password stays in a file under
-``AIRFLOW_HOME`` and is never printed. Standalone's own output (which includes the password) goes
-to a private log file, not the terminal.
+Starts what ``airflow standalone`` starts (API server + UI, scheduler, DAG processor, triggerer),
+with LocalExecutor, parallelism 4 and no example DAGs, all in one process group, so Ctrl-C stops
+every child: SIGTERM to the group, SIGKILL after a timeout. Every listener is on 127.0.0.1:
+Airflow 3.3.2's scheduler and triggerer start their log servers on every address (``host=""``,
+not configurable), so they run with ``--skip-serve-logs`` and Vigil starts the same log server
+app (``airflow.utils.serve_logs.log_server``) on 127.0.0.1 at the worker and trigger log ports.
+Signing in is required (SimpleAuthManager, user ``admin``); the generated password stays in a
+file under ``AIRFLOW_HOME`` and is never printed. The components' output (which includes the
+password) goes to a private log file, not the terminal.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -32,12 +36,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Standalone:
-    """A running ``airflow standalone`` process group."""
+    """A running set of Airflow components in one process group (``process`` leads it)."""
 
     process: subprocess.Popen
     port: int
     log_path: Path
     password_file: Path
+
+    def exited(self) -> str | None:
+        """None while every component runs; else which exit ended the group's leader."""
+        if self.process.poll() is None:
+            return None
+        return f"a component exited with {self.process.returncode}"
 
     @property
     def url(self) -> str:
@@ -87,7 +97,7 @@ def start(
     trigger_log_port: int | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Standalone:
-    """Migrate if needed, then start ``airflow standalone`` in a new process group."""
+    """Migrate if needed, then start the Airflow components in a new process group."""
     if not _port_free(port):
         raise UserError(f"Port {port} on 127.0.0.1 is in use: stop what runs there or pass --port.")
     env = airflow_env.build_env(
@@ -102,9 +112,17 @@ def start(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # The log holds the generated password: readable by the owner only.
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    airflow = str(airflow_env.airflow_bin())
+    commands = {
+        "api-server": [airflow, "api-server", "--host", LOOPBACK, "--port", str(port)],
+        **_components(airflow, env),
+    }
+    # One leader in a new session runs every component in its group and exits (with the
+    # component's code) as soon as any of them exits: `wait -n`.
+    script = " & ".join(shlex.join(args) for args in commands.values()) + " & wait -n; exit $?"
     with os.fdopen(fd, "w") as log_file:
         process = subprocess.Popen(
-            [str(airflow_env.airflow_bin()), "standalone"],
+            ["bash", "-c", script],
             env=env,
             cwd=str(home),
             stdin=subprocess.DEVNULL,
@@ -112,8 +130,37 @@ def start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    log.info("airflow standalone started: pid/pgid %d, port %d", process.pid, port)
+    log.info(
+        "airflow started on %s, port %d: %s (pid/pgid %d)",
+        LOOPBACK,
+        port,
+        ", ".join(commands),
+        process.pid,
+    )
     return Standalone(process, port, log_path, airflow_env.password_file())
+
+
+LOOPBACK = "127.0.0.1"
+LOG_SERVER_APP = "airflow.utils.serve_logs.log_server:get_app"
+
+
+def _components(airflow: str, env: dict[str, str]) -> dict[str, list[str]]:
+    """Standalone's components besides the API server, and the two loopback log servers."""
+
+    def log_server(port_key: str) -> list[str]:
+        port = env[f"AIRFLOW__LOGGING__{port_key}"]
+        return [
+            *(sys.executable, "-m", "uvicorn", "--factory", LOG_SERVER_APP),
+            *("--host", LOOPBACK, "--port", port, "--no-access-log"),
+        ]
+
+    return {
+        "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+        "dag-processor": [airflow, "dag-processor"],
+        "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+        "worker-log-server": log_server("WORKER_LOG_SERVER_PORT"),
+        "trigger-log-server": log_server("TRIGGER_LOG_SERVER_PORT"),
+    }
 
 
 def wait_healthy(server: Standalone, timeout: float = 240, progress: bool = False) -> None:
@@ -121,10 +168,8 @@ def wait_healthy(server: Standalone, timeout: float = 240, progress: bool = Fals
     deadline = time.monotonic() + timeout
     last_report = time.monotonic()
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"airflow standalone exited with {server.process.returncode}; see {server.log_path}"
-            )
+        if (gone := server.exited()) is not None:
+            raise RuntimeError(f"airflow {gone}; see {server.log_path}")
         try:
             with urllib.request.urlopen(f"{server.url}/api/v2/monitor/health", timeout=5) as r:
                 health = json.loads(r.read())
@@ -233,9 +278,9 @@ def main(argv: list[str] | None = None) -> int:
             f"Ctrl-C stops Airflow.",
             flush=True,
         )
-        while server.process.poll() is None:
+        while (gone := server.exited()) is None:
             time.sleep(1)
-        print(f"airflow standalone exited ({server.process.returncode}); see {server.log_path}")
+        print(f"airflow {gone}; see {server.log_path}")
         return 1
     except KeyboardInterrupt:
         stopping = True
