@@ -89,6 +89,45 @@ def test_events_from_far_past_or_far_future_are_quarantined(tmp_path, world, cle
     assert not (home / "lake" / "events" / f"dt={when[:10]}").exists()
 
 
+# A writer whose clock is off stamps events away from its file's hour. The contract (docs/ingest.md):
+# at most 1 day after the end of the file's hour, at most VIGIL_MAX_EVENT_AGE_DAYS (7) before it.
+# For events/dt=2026-10-03/hour=23.jsonl the window is [2026-09-26T23:00, 2026-10-05T00:00].
+SKEWED_WITHIN = {  # event_ts -> the lake partition it lands in
+    "2026-10-03T23:10:00.000Z": "2026-10-03",  # minutes ahead
+    "2026-10-04T02:00:00.000Z": "2026-10-04",  # hours ahead: the next day's partition
+    "2026-10-04T23:59:00.000Z": "2026-10-04",  # a minute inside the tolerance
+    "2026-10-03T20:00:00.000Z": "2026-10-03",  # hours behind
+    "2026-09-28T12:00:00.000Z": "2026-09-28",  # days behind, within 7
+}
+SKEWED_BEYOND = ["2026-10-05T00:00:01.000Z", "2026-10-05T06:00:00.000Z"]
+
+
+def test_events_from_a_skewed_clock_load_within_tolerance_and_are_quarantined_beyond(
+    tmp_path, world, clean
+):
+    result, ids = clean
+    home = fresh_home(tmp_path, world)
+    target = home / "raw" / "events" / "dt=2026-10-03" / "hour=23.jsonl"
+    stamps = [*SKEWED_WITHIN, *SKEWED_BEYOND]
+    with target.open("a") as f:
+        for i, ts in enumerate(stamps):
+            row = {"event_id": f"skew{i}", "event_ts": ts, "user_id": 7, "action": "login"}
+            f.write(json.dumps(row | {"country": "US"}) + "\n")
+    got = _ingest_json(home)
+    assert got["loaded"] == result["loaded"] + len(SKEWED_WITHIN)
+    assert got["quarantined"] == result["quarantined"] + len(SKEWED_BEYOND)
+    for i, (ts, day) in enumerate(SKEWED_WITHIN.items()):
+        part = home / "lake" / "events" / f"dt={day}" / "events.parquet"
+        assert f"skew{i}" in pq.read_table(part, columns=["event_id"])["event_id"].to_pylist(), ts
+    assert not (home / "lake" / "events" / "dt=2026-10-05").exists()
+    quarantine = pq.read_table(home / "lake" / "quarantine" / "quarantine.parquet").to_pylist()
+    beyond = [r for r in quarantine if '"skew' in r["raw"]]
+    assert [r["reason"] for r in beyond] == ["far-future timestamp: event_ts"] * len(SKEWED_BEYOND)
+    assert sorted(set(_event_ids(home)) - set(ids)) == sorted(
+        f"skew{i}" for i in range(len(SKEWED_WITHIN))
+    )
+
+
 def test_a_duplicated_raw_file_adds_nothing(tmp_path, world, clean):
     result, ids = clean
     home = fresh_home(tmp_path, world)

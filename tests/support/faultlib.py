@@ -134,3 +134,58 @@ def timed(home: Path, *args: str) -> float:
     proc = vigil(home, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return time.monotonic() - started
+
+
+TESTS = Path(__file__).resolve().parents[1]
+# `vigil train`'s own code (training.train.train) on the hand-made training set of tests/training
+# (no Feast needed), promoting what it trains: the registry writes are the real ones.
+TRAIN_SCRIPT = f"""
+import sys
+sys.path.insert(0, {str(TESTS / "training")!r})
+from conftest import make_training_set
+from training.config import load
+from training.train import train
+train(load(epochs=1, target_precision=0.8, promote="always"), training_set=make_training_set(300))
+"""
+# registry writes alone: a large model saved (with an extra file, as train's snapshot) and promoted
+SAVE_SCRIPT = """
+import os, sys
+from training import registry
+blob = {"weights": os.urandom(8_000_000)}
+registry.save(sys.argv[1], blob, {"feature_service": "moderation_v1"},
+              extra=lambda d: (d / "training_set.parquet").write_bytes(os.urandom(2_000_000)))
+registry.promote(sys.argv[1])
+"""
+
+
+def start_python(home: Path, script: str, *args: str) -> subprocess.Popen:
+    """``python -c SCRIPT ARGS`` with ``home`` as data root, in its own process group."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        env=env_for(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    GROUPS.append(proc.pid)
+    return proc
+
+
+def kill_when(proc: subprocess.Popen, pattern: str, delay: float, timeout: float = 600) -> bool:
+    """SIGKILL ``proc`` ``delay`` seconds after a path matching ``pattern`` (a glob, absolute)
+    exists; False if it finished first."""
+    folder = Path(pattern).parent
+    deadline = time.monotonic() + timeout
+    while not any(folder.glob(Path(pattern).name)):
+        if proc.poll() is not None:
+            return False
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing matched {pattern} in {timeout:.0f} s")
+        time.sleep(0.01)
+    try:
+        proc.wait(timeout=delay)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return True
