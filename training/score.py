@@ -32,21 +32,33 @@ def scores_dir():
     return paths().home / "scores"
 
 
+OUT_COLUMNS = [
+    "post_id",
+    "author_id",
+    "created_at",
+    "scored_at",
+    "offset_hours",
+    "student",
+    "routed_to_heavy",
+    "probability",
+    "decision",
+    "predicted_remaining_views",
+    "review_priority",
+    "model_id",
+]
+
+
 def score_day(day: date | str) -> dict:
     """Scores the day's posts with the champion; a no-op (``{"skipped": ...}``) without one."""
     day = date.fromisoformat(str(day)[:10])
-    try:
-        bundle = registry.load()
-    except UserError:
-        if registry.champion() is None:
-            log.info("score: no champion model, nothing scored")
-            return {"day": day.isoformat(), "skipped": "no champion model", "posts": 0}
-        raise
+    bundle = _champion()
+    if bundle is None:
+        log.info("score: no champion model, nothing scored")
+        return {"day": day.isoformat(), "skipped": "no champion model", "posts": 0}
     cfg = from_dict(bundle["meta"]["config"])
-    posts = datasets._read_mart("posts")
-    posts["created_at"] = datasets._utc(posts["created_at"])
-    all_posts = posts
-    posts = posts[posts["created_at"].dt.date == day][
+    all_posts = datasets._read_mart("posts")
+    all_posts["created_at"] = datasets._utc(all_posts["created_at"])
+    posts = all_posts[all_posts["created_at"].dt.date == day][
         ["post_id", "author_id", "created_at", "text"]
     ]
     if posts.empty:
@@ -58,11 +70,44 @@ def score_day(day: date | str) -> dict:
             "skipped": no_posts_message(day, all_posts["created_at"]),
         }
     posts["text"] = posts["text"].fillna("")
+    events = scoring_events(posts, bundle, cfg)
+    events = route_and_score(events, bundle, cfg)
+    events = decide_and_prioritise(events, bundle, cfg)
+    path = write_scores(events, day)
+    counts = events["decision"].value_counts().to_dict()
+    threshold = bundle["thresholds"]["multitask"]["threshold"]
+    result = {
+        "day": day.isoformat(),
+        "model_id": bundle["model_id"],
+        "posts": int(events["post_id"].nunique()),
+        "events": len(events),
+        "routed_to_heavy": int(events["routed_to_heavy"].sum()),
+        "remove": int(counts.get("remove", 0)),
+        "review": int(counts.get("review", 0)),
+        "allow": int(counts.get("allow", 0)),
+        "threshold": threshold if math.isfinite(threshold) else None,
+        "path": str(path),
+    }
+    log.info("scored %s: %s", day, result)
+    return result
+
+
+def _champion() -> dict | None:
+    """The champion's bundle; None when there is no champion (a registry error still raises)."""
+    try:
+        return registry.load()
+    except UserError:
+        if registry.champion() is None:
+            return None
+        raise
+
+
+def scoring_events(posts: pd.DataFrame, bundle: dict, cfg) -> pd.DataFrame:
+    """The posts' scoring events before the data ends, with Feast features as of each event."""
+    features_file = paths().features / "post_behavior.parquet"
     behavior_end = (
-        pd.read_parquet(paths().features / "post_behavior.parquet", columns=["event_timestamp"])[
-            "event_timestamp"
-        ].max()
-        if (paths().features / "post_behavior.parquet").exists()
+        pd.read_parquet(features_file, columns=["event_timestamp"])["event_timestamp"].max()
+        if features_file.exists()
         else posts["created_at"].max()
     )
     data_end = max(datasets._utc(pd.Series([behavior_end])).iloc[0], posts["created_at"].max())
@@ -71,12 +116,16 @@ def score_day(day: date | str) -> dict:
     for col in [*bundle["behavior_columns"], *bundle["creator_columns"]]:
         if col not in events.columns:
             events[col] = np.nan
-    events = datasets.add_missing_indicators(
+    return datasets.add_missing_indicators(
         events, bundle["behavior_columns"], bundle["creator_columns"]
     )
+
+
+def route_and_score(events: pd.DataFrame, bundle: dict, cfg) -> pd.DataFrame:
+    """The cascade: the student scores every event; events at or above tau get the heavy model's
+    calibrated probability (the others keep 0)."""
     events["student"] = cascade.student_scores(bundle["student"], events)
-    tau = bundle["cascade_tau"]
-    routed = events["student"] >= tau
+    routed = events["student"] >= bundle["cascade_tau"]
     events["routed_to_heavy"] = routed
     events["probability"] = 0.0
     if routed.any():
@@ -84,6 +133,11 @@ def score_day(day: date | str) -> dict:
         emb = text_encoder.encode(heavy_in["text"].tolist(), cfg.encoder_batch_size)
         raw = bundle["multitask"].predict(heavy_in, emb)
         events.loc[routed, "probability"] = bundle["calibrators"]["multitask"].transform(raw)
+    return events
+
+
+def decide_and_prioritise(events: pd.DataFrame, bundle: dict, cfg) -> pd.DataFrame:
+    """remove / review / allow per event; review priority = p x predicted remaining views."""
     threshold = bundle["thresholds"]["multitask"]["threshold"]
     events["decision"] = decide(events["probability"], threshold, cfg.review_band)
     vcol = bundle.get("views_column")
@@ -97,39 +151,16 @@ def score_day(day: date | str) -> dict:
         0.0,
     )
     events["model_id"] = bundle["model_id"]
-    out_cols = [
-        "post_id",
-        "author_id",
-        "created_at",
-        "scored_at",
-        "offset_hours",
-        "student",
-        "routed_to_heavy",
-        "probability",
-        "decision",
-        "predicted_remaining_views",
-        "review_priority",
-        "model_id",
-    ]
+    return events
+
+
+def write_scores(events: pd.DataFrame, day: date):
+    """``scores/dt=D/scores.parquet``; idempotent per day: a rerun rewrites the same partition."""
     out_dir = scores_dir() / f"dt={day.isoformat()}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    # Idempotent per day: a rerun rewrites the same partition.
-    events[out_cols].to_parquet(out_dir / "scores.parquet", index=False, coerce_timestamps="us")
-    counts = events["decision"].value_counts().to_dict()
-    result = {
-        "day": day.isoformat(),
-        "model_id": bundle["model_id"],
-        "posts": int(events["post_id"].nunique()),
-        "events": len(events),
-        "routed_to_heavy": int(routed.sum()),
-        "remove": int(counts.get("remove", 0)),
-        "review": int(counts.get("review", 0)),
-        "allow": int(counts.get("allow", 0)),
-        "threshold": threshold if math.isfinite(threshold) else None,
-        "path": str(out_dir / "scores.parquet"),
-    }
-    log.info("scored %s: %s", day, result)
-    return result
+    path = out_dir / "scores.parquet"
+    events[OUT_COLUMNS].to_parquet(path, index=False, coerce_timestamps="us")
+    return path
 
 
 def no_posts_message(day: date, created_at: pd.Series) -> str:
