@@ -14,7 +14,9 @@ Airflow; to save time the test runs only the last one, which has the most post-d
 retrain settings come from the data root's ``models/promotion.json`` (an Asset-triggered run has no
 params).
 
-The test then grades both models itself against the simulator's hidden truth
+The retrain compares the models on the holdout's reviewed sample (``training.holdout``): the
+review requests are answered by the simulated moderators (``VIGIL_REVIEW_ANSWERER``, set by
+tests/conftest.py). The test then grades both models itself against the simulator's hidden truth
 (``_truth/posts.jsonl``) on every post of the holdout day(s): post-drift posts neither model
 trained or calibrated on. The numbers in the assertions are computed here, not by the code under
 test (which only provides each model's scores through ``training.train.score_frame``).
@@ -213,6 +215,7 @@ def _truth_grades(raw, model_id: str, days: list[str]) -> dict:
 def test_drift_alert_asset_retrain_promotion_and_recovery(tmp_path, monkeypatch):
     from training import promotion, registry
     from vigil.monitor import drift as monitor
+
     started = time.monotonic()
     raw, champion_id = _world(tmp_path / "drift", monkeypatch, DRIFT_DAY)
     monitor_dag = _dag("vigil_monitor")
@@ -253,6 +256,18 @@ def test_drift_alert_asset_retrain_promotion_and_recovery(tmp_path, monkeypatch)
     print("truth: champion pre-drift", pre_drift, champion_pre)
     print("truth on holdout", holdout, "champion:", before, "challenger:", after)
     assert record["decision"] == "promote", record["reason"]
+    # The comparison rests on the reviewed holdout sample, which stands for every holdout post:
+    # the sample's design covers all of them, reviews outnumber the queue labels, and the
+    # Horvitz-Thompson count of harmful posts lands near the truth's (the simulated moderators
+    # err on 1% of verdicts; queue labels alone would see a handful of harmful posts).
+    labels = record["holdout"]["labels"]
+    print("holdout labels:", labels)
+    assert labels["posts"] == before["posts"], labels
+    assert labels["review_sample"] > 5 * labels["queue"] and labels["pending"] == 0, labels
+    assert 0.7 * before["harmful"] <= labels["harmful_estimate"] <= 1.5 * before["harmful"], (
+        labels,
+        before,
+    )
     assert registry.champion() == record["challenger"]
     # The promoted challenger recovers recall on post-drift posts: above the champion's there, and
     # at least the champion's own pre-drift recall; its removals stay >= 90% harmful in truth.
