@@ -34,13 +34,13 @@ class NotesParams:
     # notes
     p_note_on_harmful_post: float = 0.5  # when the posts world has harmful posts
     synthetic_harmful_share: float = 0.02  # harmful share of posts made up from a count
-    helpfulness_sd: float = 0.30
+    helpfulness_sd: float = 0.40
     harmful_post_helpfulness: float = 0.10  # notes on harmful posts are a bit more useful
     p_strong_slant: float = 0.30  # share of notes written strongly for the author's camp
     strong_slant_low: float = 0.35
     strong_slant_high: float = 0.70
     mild_slant_sd: float = 0.08
-    popularity_log_sd: float = 0.8  # how many ratings a note draws (relative)
+    popularity_log_sd: float = 0.6  # how many ratings a note draws (relative)
     p_misleading: float = 0.85  # classification MISINFORMED_OR_POTENTIALLY_MISLEADING
     p_media_note: float = 0.03
     # ratings
