@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from bench import bench_uam
+from bench import bench_uam, uam_contenders
 
 TABLES = """
 create table int_user_active_minutes_daily as
@@ -39,14 +39,14 @@ def test_table_differences_names_each_differing_table(tmp_path):
         "update int_user_active_minutes_daily__days set written_at = now() + interval 1 day",
         "update user_active_minutes__state set built_at = now() + interval 1 day",
     )
-    assert bench_uam._table_differences(a, b) == []
+    assert uam_contenders._table_differences(a, b) == []
     c = _warehouse(
         tmp_path / "c.duckdb",
         "update user_active_minutes set uam = 4 where user_id = 1",
         "delete from uam_histogram where lower = 2",
     )
     # one row changed = one row missing from each side; one row deleted = one row missing
-    assert bench_uam._table_differences(a, c) == [
+    assert uam_contenders._table_differences(a, c) == [
         "user_active_minutes (2 rows)",
         "uam_histogram (1 rows)",
     ]
