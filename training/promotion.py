@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PromotionConfig:
-    """Champion/challenger settings (defaults documented in the README's drift section)."""
+    """Champion/challenger settings (documented in docs/monitoring.md, Retraining)."""
 
     window_days: int = (
         14  # challenger training window: labeled posts of the N days before the holdout
