@@ -77,7 +77,7 @@ def _events_per_user_day(work: Path, days: int, seed: int) -> float:
     return run["result"]["events"] / (CAL_USERS * cal_days)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench ingest", description=__doc__.split("\n")[0]
     )
@@ -93,102 +93,26 @@ def main(argv: list[str] | None = None) -> dict:
         "--workdir", type=Path, default=None, help="default: a temp dir, removed after"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-ingest-", dir=args.workdir))
-    raw, home = work / "raw", work / "home"
     try:
-        users = args.users
-        if users is None:
-            rate = _events_per_user_day(work, args.days, args.seed)
-            users = max(50, math.ceil(args.events / (rate * args.days)))
-            print(f"calibration: {rate:.1f} events per user-day -> --users {users:,}", flush=True)
-        sim = _stage(
-            stage="simulate",
-            raw=str(raw),
-            home=str(home),
-            users=users,
-            days=args.days,
-            seed=args.seed,
-        )
-        events = sim["result"]["events"]
-        lines = sim["result"]["lines"]
-        print(
-            f"simulated {events:,} events ({lines:,} lines) in {sim['seconds']:.1f} s", flush=True
-        )
-        first = _stage(stage="ingest", raw=str(raw), home=str(home))
-        print(f"ingested in {first['seconds']:.1f} s", flush=True)
-        again = _stage(stage="ingest", raw=str(raw), home=str(home))
-        assert again["result"]["loaded"] == 0, again["result"]
-        # Baseline vs bulk path on the same single day, each into an empty lake.
-        day = sorted(p.name[3:] for p in (raw / "events").iterdir())[
-            len(list((raw / "events").iterdir())) // 2
-        ]
-        fast_day = _stage(stage="ingest", raw=str(raw), home=str(work / "home-fast"), day=day)
-        slow_day = _stage(
-            stage="ingest", raw=str(raw), home=str(work / "home-slow"), day=day, fast=False
-        )
-        assert {
-            k: fast_day["result"][k] for k in ("read", "loaded", "quarantined", "duplicates")
-        } == {k: slow_day["result"][k] for k in ("read", "loaded", "quarantined", "duplicates")}
-        lake_mb = sum(p.stat().st_size for p in (home / "lake").rglob("*") if p.is_file()) / 2**20
-        raw_mb = sum(p.stat().st_size for p in (raw / "events").rglob("*") if p.is_file()) / 2**20
+        run = _run_stages(args, work)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-
+    _print_report(args, run)
+    sim, first, again = run["sim"], run["first"], run["again"]
+    fast_day, slow_day = run["fast_day"], run["slow_day"]
     r = first["result"]
     ev = r["streams"]["events"]
     day_lines = fast_day["result"]["streams"]["events"]["read"]
-    rows = [
-        ("simulate", events, sim["seconds"], sim["cpu_seconds"], sim["peak_rss_mb"]),
-        (
-            "ingest (bulk, default)",
-            ev["read"],
-            first["seconds"],
-            first["cpu_seconds"],
-            first["peak_rss_mb"],
-        ),
-        (
-            "re-ingest (no-op)",
-            again["result"]["streams"]["events"]["read"],
-            again["seconds"],
-            again["cpu_seconds"],
-            again["peak_rss_mb"],
-        ),
-        (
-            f"1 day bulk ({day})",
-            day_lines,
-            fast_day["seconds"],
-            fast_day["cpu_seconds"],
-            fast_day["peak_rss_mb"],
-        ),
-        (
-            "1 day per-line baseline",
-            day_lines,
-            slow_day["seconds"],
-            slow_day["cpu_seconds"],
-            slow_day["peak_rss_mb"],
-        ),
-    ]
-    print()
-    print(
-        f"ingest benchmark: {users:,} users x {args.days} days = {events:,} events, "
-        f"raw events {raw_mb:,.0f} MB -> lake {lake_mb:,.0f} MB"
-    )
-    print(
-        f"{'stage':<28} {'events':>12} {'wall s':>8} {'cpu s':>8} {'events/s':>12} {'peak RSS MB':>12}"
-    )
-    for name, n, wall, cpu, rss in rows:
-        print(f"{name:<28} {n:>12,} {wall:>8.1f} {cpu:>8.1f} {n / wall:>12,.0f} {rss:>12,.0f}")
-    speedup = slow_day["seconds"] / fast_day["seconds"]
-    print(f"bulk path vs per-line baseline on one day: {speedup:.1f}x faster")
-    print(
-        f"ingest counts: read {r['read']:,}, loaded {r['loaded']:,}, quarantined {r['quarantined']:,}, "
-        f"duplicates {r['duplicates']:,}"
-    )
+    events = sim["result"]["events"]
     return {
-        "users": users,
+        "users": run["users"],
         "days": args.days,
         "events": events,
         "simulate_events_per_s": events / sim["seconds"],
@@ -196,13 +120,91 @@ def main(argv: list[str] | None = None) -> dict:
         "reingest_events_per_s": ev["read"] / again["seconds"],
         "baseline_events_per_s": day_lines / slow_day["seconds"],
         "bulk_day_events_per_s": day_lines / fast_day["seconds"],
-        "bulk_vs_baseline": speedup,
+        "bulk_vs_baseline": slow_day["seconds"] / fast_day["seconds"],
         "simulate_peak_rss_mb": sim["peak_rss_mb"],
         "ingest_peak_rss_mb": first["peak_rss_mb"],
-        "lake_mb": lake_mb,
-        "raw_mb": raw_mb,
+        "lake_mb": run["lake_mb"],
+        "raw_mb": run["raw_mb"],
         "counts": {k: r[k] for k in ("read", "loaded", "quarantined", "duplicates")},
     }
+
+
+def _run_stages(args: argparse.Namespace, work: Path) -> dict:
+    """Calibrate (unless ``--users``), simulate, ingest, re-ingest, then one day by the bulk and
+    the per-line paths, each stage in its own process; returns every stage's measurement."""
+    raw, home = work / "raw", work / "home"
+    users = args.users
+    if users is None:
+        rate = _events_per_user_day(work, args.days, args.seed)
+        users = max(50, math.ceil(args.events / (rate * args.days)))
+        print(f"calibration: {rate:.1f} events per user-day -> --users {users:,}", flush=True)
+    sim = _stage(
+        stage="simulate", raw=str(raw), home=str(home), users=users, days=args.days, seed=args.seed
+    )
+    events = sim["result"]["events"]
+    lines = sim["result"]["lines"]
+    print(f"simulated {events:,} events ({lines:,} lines) in {sim['seconds']:.1f} s", flush=True)
+    first = _stage(stage="ingest", raw=str(raw), home=str(home))
+    print(f"ingested in {first['seconds']:.1f} s", flush=True)
+    again = _stage(stage="ingest", raw=str(raw), home=str(home))
+    assert again["result"]["loaded"] == 0, again["result"]
+    # Baseline vs bulk path on the same single day, each into an empty lake.
+    day = sorted(p.name[3:] for p in (raw / "events").iterdir())[
+        len(list((raw / "events").iterdir())) // 2
+    ]
+    fast_day = _stage(stage="ingest", raw=str(raw), home=str(work / "home-fast"), day=day)
+    slow_day = _stage(
+        stage="ingest", raw=str(raw), home=str(work / "home-slow"), day=day, fast=False
+    )
+    counts = ("read", "loaded", "quarantined", "duplicates")
+    assert {k: fast_day["result"][k] for k in counts} == {k: slow_day["result"][k] for k in counts}
+    return {
+        "users": users,
+        "sim": sim,
+        "first": first,
+        "again": again,
+        "day": day,
+        "fast_day": fast_day,
+        "slow_day": slow_day,
+        "lake_mb": _mb(home / "lake"),
+        "raw_mb": _mb(raw / "events"),
+    }
+
+
+def _mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def _print_report(args: argparse.Namespace, run: dict) -> None:
+    sim, first, again = run["sim"], run["first"], run["again"]
+    fast_day, slow_day = run["fast_day"], run["slow_day"]
+    events = sim["result"]["events"]
+    r = first["result"]
+    day_lines = fast_day["result"]["streams"]["events"]["read"]
+    rows = [
+        ("simulate", events, sim),
+        ("ingest (bulk, default)", r["streams"]["events"]["read"], first),
+        ("re-ingest (no-op)", again["result"]["streams"]["events"]["read"], again),
+        (f"1 day bulk ({run['day']})", day_lines, fast_day),
+        ("1 day per-line baseline", day_lines, slow_day),
+    ]
+    print()
+    print(
+        f"ingest benchmark: {run['users']:,} users x {args.days} days = {events:,} events, "
+        f"raw events {run['raw_mb']:,.0f} MB -> lake {run['lake_mb']:,.0f} MB"
+    )
+    print(
+        f"{'stage':<28} {'events':>12} {'wall s':>8} {'cpu s':>8} {'events/s':>12} {'peak RSS MB':>12}"
+    )
+    for name, n, st in rows:
+        wall, cpu, rss = st["seconds"], st["cpu_seconds"], st["peak_rss_mb"]
+        print(f"{name:<28} {n:>12,} {wall:>8.1f} {cpu:>8.1f} {n / wall:>12,.0f} {rss:>12,.0f}")
+    speedup = slow_day["seconds"] / fast_day["seconds"]
+    print(f"bulk path vs per-line baseline on one day: {speedup:.1f}x faster")
+    print(
+        f"ingest counts: read {r['read']:,}, loaded {r['loaded']:,}, quarantined {r['quarantined']:,}, "
+        f"duplicates {r['duplicates']:,}"
+    )
 
 
 if __name__ == "__main__":
