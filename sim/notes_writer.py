@@ -116,9 +116,8 @@ def write_world(
 def _write(path: Path, columns, table: dict) -> None:
     """One TSV with a header, the format's columns in order; missing columns written empty."""
     n = len(next(iter(table.values())))
-    frame = pd.DataFrame(
-        {name: table.get(name, pd.Series([pd.NA] * n, dtype="string")) for name, _ in columns}
-    )
+    empty = np.full(n, "", dtype=object)
+    frame = pd.DataFrame({name: table.get(name, empty) for name, _ in columns})
     frame.to_csv(
         path, sep="\t", index=False, na_rep="", lineterminator="\n", quoting=csv.QUOTE_NONE
     )
