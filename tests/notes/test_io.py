@@ -103,3 +103,21 @@ def test_notes_file_accepts_the_docs_participantId_header(tmp_path):
 def test_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="no such file"):
         io.read_notes(tmp_path / "nope.tsv", io.Quarantine())
+
+
+def test_real_size_note_ids_are_read_exactly(tmp_path):
+    """Public noteIds are past 2**53; a float on the way would change them."""
+    big = 1_700_000_000_000_000_123
+    file = _ratings_file(
+        tmp_path, [_rating(big, f"r{i}") for i in range(3)] + [_rating(big + 1, "r0")]
+    )
+    ratings = io.read_ratings(file, io.Quarantine())
+    assert ratings["noteId"].tolist() == [big, big, big, big + 1]
+    assert ratings["noteId"].dtype == "int64"
+    # The same on the per-value path, taken when one value in the column does not parse.
+    file = _ratings_file(
+        tmp_path, [_rating(big, f"r{i}") for i in range(3)] + [_rating(big + 1, "r0", at="soon")]
+    )
+    quarantine = io.Quarantine()
+    ratings = io.read_ratings(file, quarantine)
+    assert ratings["noteId"].tolist() == [big, big, big] and len(quarantine.rows) == 1
