@@ -247,7 +247,7 @@ def pandas_pit(entity_df, features_dir: Path):
     return out
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench features", description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--users", type=int, default=1000)
@@ -258,10 +258,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--stores", default="sqlite,redis")
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    return parser.parse_args(argv)
 
-    import pandas as pd
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
 
     root = Path(tempfile.mkdtemp(prefix="vigil-bench-features-"))
     saved = {
@@ -271,74 +273,14 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ["VIGIL_FEAST_PROJECT"] = f"vigil_bench_{os.getpid()}"
     from vigil import config
     from vigil.serving import features
+
     results: dict = {"params": vars(args), "online": {}, "historical": {}}
     try:
         meta = synthetic_marts(config.paths().features, args.posts, args.users, args.seed)
         rng = np.random.default_rng(args.seed)
         for kind in args.stores.split(","):
-            os.environ["VIGIL_ONLINE_STORE"] = kind
-            features.apply()
-            t0 = time.perf_counter()
-            mat = features.materialize(full=True)
-            mat_s = time.perf_counter() - t0
-            fs = features.store()
-            entry = {
-                "materialize_s": mat_s,
-                "materialized_rows": mat["rows"],
-                "in_process": bench_in_process(fs, rng, args.posts, meta["authors"], args.calls),
-            }
-            if not args.no_http:
-                entry["http"] = bench_http(rng, args.posts, meta["authors"], args.calls)
-            results["online"][kind] = entry
-            fs.teardown()  # drops this project's online rows (Redis keys) and its registry
-            features._STORES.clear()
-
-        # historical retrieval: N entity rows (post, author, a time within 30 h of creation)
-        os.environ["VIGIL_ONLINE_STORE"] = args.stores.split(",")[0]
-        features.apply()
-        idx = rng.integers(0, args.posts, size=args.rows)
-        offsets = pd.to_timedelta(rng.integers(0, 30 * 3600, size=args.rows), unit="s")
-        entity_df = pd.DataFrame(
-            {
-                "post_id": (idx + 1).astype("int64"),
-                "user_id": meta["authors"][idx].astype("int64"),
-                "event_timestamp": pd.to_datetime(meta["created"][idx]).tz_localize("UTC")
-                + offsets,
-            }
-        )
-        entity_df["event_timestamp"] = entity_df["event_timestamp"].dt.as_unit("us")
-        t0 = time.perf_counter()
-        got = features.historical_features(entity_df)
-        feast_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        want = pandas_pit(entity_df, config.paths().features)
-        pandas_s = time.perf_counter() - t0
-        keys = ["post_id", "user_id", "event_timestamp"]
-        cols = features.feature_columns()
-        merged = (
-            got[keys + cols]
-            .drop_duplicates(keys)
-            .merge(want[keys + cols].drop_duplicates(keys), on=keys, suffixes=("", "_pd"))
-        )
-        mismatches = sum(
-            int(
-                (
-                    ~np.isclose(
-                        merged[c].astype(float), merged[c + "_pd"].astype(float), equal_nan=True
-                    )
-                ).sum()
-            )
-            for c in cols
-        )
-        results["historical"] = {
-            "rows": args.rows,
-            "feast_s": feast_s,
-            "pandas_s": pandas_s,
-            "returned_rows": len(got),
-            "compared_rows": len(merged),
-            "mismatched_values": mismatches,
-        }
-        features.store().teardown()
+            results["online"][kind] = _bench_online_store(args, kind, meta, rng)
+        results["historical"] = _bench_historical(args, meta, rng)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -350,6 +292,88 @@ def main(argv: list[str] | None = None) -> dict:
 
     _print(results)
     return results
+
+
+def _bench_online_store(args: argparse.Namespace, kind: str, meta: dict, rng) -> dict:
+    """Apply and materialize into online store ``kind``, then time its reads in process and
+    (unless ``--no-http``) through the feature server; the store is torn down after."""
+    from vigil.serving import features
+
+    os.environ["VIGIL_ONLINE_STORE"] = kind
+    features.apply()
+    t0 = time.perf_counter()
+    mat = features.materialize(full=True)
+    mat_s = time.perf_counter() - t0
+    fs = features.store()
+    entry = {
+        "materialize_s": mat_s,
+        "materialized_rows": mat["rows"],
+        "in_process": bench_in_process(fs, rng, args.posts, meta["authors"], args.calls),
+    }
+    if not args.no_http:
+        entry["http"] = bench_http(rng, args.posts, meta["authors"], args.calls)
+    fs.teardown()  # drops this project's online rows (Redis keys) and its registry
+    features._STORES.clear()
+    return entry
+
+
+def _bench_historical(args: argparse.Namespace, meta: dict, rng) -> dict:
+    """Point-in-time retrieval of ``--rows`` entity rows (post, author, a time within 30 h of
+    creation) by Feast, against pandas merge_asof; every value must match."""
+    import pandas as pd
+
+    from vigil import config
+    from vigil.serving import features
+
+    os.environ["VIGIL_ONLINE_STORE"] = args.stores.split(",")[0]
+    features.apply()
+    idx = rng.integers(0, args.posts, size=args.rows)
+    offsets = pd.to_timedelta(rng.integers(0, 30 * 3600, size=args.rows), unit="s")
+    entity_df = pd.DataFrame(
+        {
+            "post_id": (idx + 1).astype("int64"),
+            "user_id": meta["authors"][idx].astype("int64"),
+            "event_timestamp": pd.to_datetime(meta["created"][idx]).tz_localize("UTC") + offsets,
+        }
+    )
+    entity_df["event_timestamp"] = entity_df["event_timestamp"].dt.as_unit("us")
+    t0 = time.perf_counter()
+    got = features.historical_features(entity_df)
+    feast_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    want = pandas_pit(entity_df, config.paths().features)
+    pandas_s = time.perf_counter() - t0
+    compared_rows, mismatches = _compare(got, want, features.feature_columns())
+    features.store().teardown()
+    return {
+        "rows": args.rows,
+        "feast_s": feast_s,
+        "pandas_s": pandas_s,
+        "returned_rows": len(got),
+        "compared_rows": compared_rows,
+        "mismatched_values": mismatches,
+    }
+
+
+def _compare(got, want, cols: list[str]) -> tuple[int, int]:
+    """(rows compared, values that differ) between Feast's and pandas' answers, by entity row."""
+    keys = ["post_id", "user_id", "event_timestamp"]
+    merged = (
+        got[keys + cols]
+        .drop_duplicates(keys)
+        .merge(want[keys + cols].drop_duplicates(keys), on=keys, suffixes=("", "_pd"))
+    )
+    mismatches = sum(
+        int(
+            (
+                ~np.isclose(
+                    merged[c].astype(float), merged[c + "_pd"].astype(float), equal_nan=True
+                )
+            ).sum()
+        )
+        for c in cols
+    )
+    return len(merged), mismatches
 
 
 def _print(results: dict) -> None:
