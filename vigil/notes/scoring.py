@@ -54,16 +54,19 @@ class ScoringResult:
 def filter_ratings(ratings: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
     """process_data.filter_ratings: notes, then raters, then notes again."""
 
-    def notes_with_enough(frame: pd.DataFrame) -> pd.DataFrame:
-        counts = frame["noteId"].value_counts()
-        return frame[frame["noteId"].isin(counts.index[counts >= cfg.min_raters_per_note])]
+    # Counts over integer codes (np.bincount) rather than value_counts/isin on string ids.
+    raters = pd.factorize(ratings["raterParticipantId"])[0]
+    notes = pd.factorize(ratings["noteId"])[0]
+    keep = np.ones(len(ratings), dtype=bool)
 
-    def raters_with_enough(frame: pd.DataFrame) -> pd.DataFrame:
-        counts = frame["raterParticipantId"].value_counts()
-        keep = counts.index[counts >= cfg.min_ratings_per_rater]
-        return frame[frame["raterParticipantId"].isin(keep)]
+    def enough(codes: np.ndarray, minimum: int) -> np.ndarray:
+        counts = np.bincount(codes[keep], minlength=int(codes.max(initial=-1)) + 1)
+        return keep & (counts[codes] >= minimum)
 
-    out = notes_with_enough(raters_with_enough(notes_with_enough(ratings)))
+    keep = enough(notes, cfg.min_raters_per_note)
+    keep = enough(raters, cfg.min_ratings_per_rater)
+    keep = enough(notes, cfg.min_raters_per_note)
+    out = ratings[keep]
     log.info(
         "filters (raters >= %d ratings, notes >= %d): %d of %d ratings kept, %d notes, %d raters",
         cfg.min_ratings_per_rater,
