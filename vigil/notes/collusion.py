@@ -9,7 +9,7 @@ a burst. For every pair of raters the detector counts the notes both rated withi
 ``n_u`` is a rater's number of ratings, ``k_n`` a note's, ``R`` all ratings (so ``n_u n_v sum k_n^2
 / R^2`` is how many notes two raters share when each picks notes in proportion to their
 popularity), and ``q_W`` the share of all same-note rating pairs that fall within the window. A
-pair is flagged when ``c >= min_co_ratings``, ``c / expected >= min_lift`` and the Poisson tail
+pair is flagged when ``c >= min_co_ratings`` (3), ``c / expected >= min_lift`` and the Poisson tail
 ``P(X >= c | expected)`` is below ``alpha`` divided by the number of possible pairs (Bonferroni:
 the false alarms over the whole population stay below ``alpha``). Flagged pairs form a graph;
 its connected components are the groups reported, with the evidence for each rater.
@@ -41,7 +41,7 @@ _COLUMNS = ("noteId", "raterParticipantId", "createdAtMillis")
 @dataclass(frozen=True)
 class CollusionConfig:
     window_minutes: float = 10.0
-    min_co_ratings: int = 5
+    min_co_ratings: int = 3  # the Poisson tail and Bonferroni do the rest
     min_lift: float = 20.0
     alpha: float = 0.01  # family-wise false-alarm rate over all possible pairs
     min_group_size: int = 2
