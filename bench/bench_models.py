@@ -79,45 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--posts", type=int, default=2000, help="posts to score per measurement")
     args = parser.parse_args(argv)
 
-    import torch
-
-    from training import cascade, registry
-    from training.text import encode_uncached
-
-    bundle, train_seconds, source = None, None, "champion"
-    try:
-        bundle = registry.load()
-        train_seconds = (
-            sum((bundle["meta"].get("metrics", {}).get("timings") or {}).values()) or None
-        )
-    except Exception:  # noqa: BLE001 -- no champion: train a small one here
-        bundle = None
-    if bundle is None:
-        bundle, train_seconds = _train_hand_made()
-        source = "hand-made set (no champion under VIGIL_HOME)"
-
+    bundle, train_seconds, source = _load_model()
     frame = _example_frame(bundle, args.posts)
-    torch.set_num_threads(1)
-    os.environ["OMP_NUM_THREADS"] = "1"
-    encode_uncached(frame["text"].head(8).tolist())  # load the encoder outside the timings
-
-    t = time.perf_counter()
-    s = cascade.student_scores(bundle["student"], frame)
-    student_s = time.perf_counter() - t
-
-    t = time.perf_counter()
-    emb = encode_uncached(frame["text"].tolist(), batch_size=64)
-    bundle["multitask"].predict(frame, emb)
-    heavy_s = time.perf_counter() - t
-
-    tau = bundle["cascade_tau"]
-    routed = s >= tau
-    t = time.perf_counter()
-    s2 = cascade.student_scores(bundle["student"], frame)
-    if (s2 >= tau).any():
-        sub = frame[s2 >= tau]
-        bundle["multitask"].predict(sub, encode_uncached(sub["text"].tolist(), batch_size=64))
-    cascade_s = time.perf_counter() - t
+    student_s, heavy_s, cascade_s, routed = _time_scoring(bundle, frame)
 
     n = len(frame)
     rows = []
@@ -145,13 +109,72 @@ def main(argv: list[str] | None = None) -> dict:
         "rows": rows,
         "cascade_speedup_vs_heavy": heavy_s / cascade_s,
     }
+    _print(result, routed)
+    return result
+
+
+def _load_model() -> tuple[dict, float | None, str]:
+    """The champion (and its training time) when there is one, else a model trained here on a
+    hand-made set; returns (bundle, training seconds, where it came from)."""
+    import torch  # noqa: F401 -- torch first, before the registry and its imports
+
+    from training import registry
+
+    bundle, train_seconds, source = None, None, "champion"
+    try:
+        bundle = registry.load()
+        train_seconds = (
+            sum((bundle["meta"].get("metrics", {}).get("timings") or {}).values()) or None
+        )
+    except Exception:  # noqa: BLE001 -- no champion: train a small one here
+        bundle = None
+    if bundle is None:
+        bundle, train_seconds = _train_hand_made()
+        source = "hand-made set (no champion under VIGIL_HOME)"
+    return bundle, train_seconds, source
+
+
+def _time_scoring(bundle: dict, frame: pd.DataFrame):
+    """Seconds to score ``frame`` on one thread by the student, the heavy model (encoder + net)
+    and the cascade; and which posts the cascade routed to the heavy model."""
+    import torch
+
+    from training import cascade
+    from training.text import encode_uncached
+
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    encode_uncached(frame["text"].head(8).tolist())  # load the encoder outside the timings
+
+    t = time.perf_counter()
+    s = cascade.student_scores(bundle["student"], frame)
+    student_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    emb = encode_uncached(frame["text"].tolist(), batch_size=64)
+    bundle["multitask"].predict(frame, emb)
+    heavy_s = time.perf_counter() - t
+
+    tau = bundle["cascade_tau"]
+    routed = s >= tau
+    t = time.perf_counter()
+    s2 = cascade.student_scores(bundle["student"], frame)
+    if (s2 >= tau).any():
+        sub = frame[s2 >= tau]
+        bundle["multitask"].predict(sub, encode_uncached(sub["text"].tolist(), batch_size=64))
+    cascade_s = time.perf_counter() - t
+    return student_s, heavy_s, cascade_s, routed
+
+
+def _print(result: dict, routed) -> None:
+    source, train_seconds = result["model_source"], result["training_seconds"]
     print(
         f"model: {source}; training time: {train_seconds:.1f} s"
         if train_seconds
         else f"model: {source}; training time: n/a"
     )
     print(f"{'model':<24}{'posts/s/core':>14}{'cores for 1B/day':>18}")
-    for r in rows:
+    for r in result["rows"]:
         print(
             f"{r['model']:<24}{r['posts_per_s_per_core']:>14.0f}{r['cores_for_1B_per_day']:>18.0f}"
         )
@@ -159,7 +182,6 @@ def main(argv: list[str] | None = None) -> dict:
         f"cascade routes {routed.mean():.1%} of posts to the heavy model here "
         f"({result['cascade_speedup_vs_heavy']:.1f}x faster than heavy alone)"
     )
-    return result
 
 
 if __name__ == "__main__":
