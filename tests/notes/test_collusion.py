@@ -51,6 +51,28 @@ def test_a_trio_rating_together_within_minutes_is_flagged_and_nobody_else():
     assert len(res.pairs) == 3
 
 
+def test_a_member_who_meets_each_other_member_rarely_joins_on_group_evidence():
+    """c4 rates 6 notes within 2 minutes of one trio member each (2 per member): no pair reaches
+    3 co-ratings, but 6 notes with the group against a chance level far below 1 is evidence."""
+    rng = np.random.default_rng(2)
+    rows = _background(rng, raters=60, notes=80, per_note=8)
+    for n in range(0, 80, 10):
+        t0 = n * HOUR + 5 * HOUR
+        rows += [(n, "c1", t0), (n, "c2", t0 + MIN), (n, "c3", t0 + 3 * MIN)]
+    for i, n in enumerate(range(3, 63, 10)):
+        t0 = n * HOUR + 7 * HOUR
+        rows += [(n, f"c{i % 3 + 1}", t0), (n, "c4", t0 + 2 * MIN)]
+    res = collusion.detect(_frame(rows))
+    raters = res.raters.set_index("raterParticipantId")
+    assert set(raters.index) == {"c1", "c2", "c3", "c4"}
+    assert raters.loc["c4", "foundBy"] == "group"
+    assert raters.loc["c4", "flaggedPartners"] == 0
+    assert raters.loc["c4", "coRatingsWithGroup"] == 6
+    assert (raters.loc[["c1", "c2", "c3"], "foundBy"] == "pairs").all()
+    assert (raters["groupSize"] == 4).all()
+    assert len(res.pairs) == 3  # the evidence for c4 is the group's, not a pair's
+
+
 def test_the_same_raters_rating_hours_apart_are_not_flagged():
     rng = np.random.default_rng(1)
     rows = _background(rng, raters=60, notes=80, per_note=8)

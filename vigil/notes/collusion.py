@@ -43,6 +43,7 @@ class CollusionConfig:
     window_minutes: float = 10.0
     min_co_ratings: int = 3  # the Poisson tail and Bonferroni do the rest
     min_lift: float = 20.0
+    min_group_lift: float = 5.0  # a rater against a whole group: far fewer tests than pairs
     alpha: float = 0.01  # family-wise false-alarm rate over all possible pairs
     min_group_size: int = 2
 
@@ -86,10 +87,11 @@ def detect(ratings: pd.DataFrame, cfg: CollusionConfig = CollusionConfig()) -> C
     frame = pd.DataFrame(
         {"n": note_codes, "u": rater_codes, "t": ratings["createdAtMillis"].to_numpy(np.int64)}
     ).drop_duplicates(["n", "u"])
-    a, b = _pairs_within_window(frame, int(cfg.window_minutes * MINUTE_MS))
-    pairs = _score_pairs(frame, a, b, len(rater_ids), cfg)
+    a, b, on_note = _pairs_within_window(frame, int(cfg.window_minutes * MINUTE_MS))
+    pairs, n_u, unit = _score_pairs(frame, a, b, len(rater_ids), cfg)
     flagged = pairs[pairs["flagged"]].drop(columns="flagged").reset_index(drop=True)
-    raters = _groups(flagged, len(rater_ids), cfg)
+    groups = _groups(flagged, len(rater_ids), cfg)
+    raters = _expand_groups(groups, (a, b, on_note), n_u, unit, cfg)
     flagged["raterA"] = np.asarray(rater_ids)[flagged["a"].to_numpy()]
     flagged["raterB"] = np.asarray(rater_ids)[flagged["b"].to_numpy()]
     raters.insert(0, "raterParticipantId", np.asarray(rater_ids)[raters["u"].to_numpy(np.int64)])
@@ -118,11 +120,12 @@ def detect(ratings: pd.DataFrame, cfg: CollusionConfig = CollusionConfig()) -> C
     return CollusionResult(raters.drop(columns="u"), flagged[cols], summary)
 
 
-def _pairs_within_window(frame: pd.DataFrame, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rater index pairs (a < b) of every two ratings of one note at most ``window_ms`` apart."""
+def _pairs_within_window(frame: pd.DataFrame, window_ms: int):
+    """Rater index pairs (a < b), and their note, of every two ratings of one note at most
+    ``window_ms`` apart."""
     s = frame.sort_values(["n", "t"], kind="stable")
     n, u, t = (s[c].to_numpy() for c in ("n", "u", "t"))
-    out_a, out_b = [], []
+    out_a, out_b, out_n = [], [], []
     j = 1
     while j < len(n):
         hit = (n[j:] == n[:-j]) & (t[j:] - t[:-j] <= window_ms)
@@ -131,14 +134,18 @@ def _pairs_within_window(frame: pd.DataFrame, window_ms: int) -> tuple[np.ndarra
         idx = np.flatnonzero(hit)
         out_a.append(u[idx])
         out_b.append(u[idx + j])
+        out_n.append(n[idx])
         j += 1
     if not out_a:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     a, b = np.concatenate(out_a), np.concatenate(out_b)
-    return np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+    lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+    return lo, hi, np.concatenate(out_n).astype(np.int64)
 
 
-def _score_pairs(frame, a, b, n_raters: int, cfg: CollusionConfig) -> pd.DataFrame:
+def _score_pairs(
+    frame, a, b, n_raters: int, cfg: CollusionConfig
+) -> tuple[pd.DataFrame, np.ndarray, float]:
     """Observed and expected within-window co-ratings per rater pair, lift and Poisson tail."""
     key, counts = np.unique(a * n_raters + b, return_counts=True)
     pa, pb = key // n_raters, key % n_raters
@@ -147,7 +154,8 @@ def _score_pairs(frame, a, b, n_raters: int, cfg: CollusionConfig) -> pd.DataFra
     total = k.sum()
     same_note_pairs = (k * (k - 1)).sum() / 2
     q_w = len(a) / same_note_pairs if same_note_pairs else 0.0
-    expected = n_u[pa] * n_u[pb] * (k * (k - 1)).sum() / total**2 * q_w
+    unit = (k * (k - 1)).sum() / total**2 * q_w  # expected co-ratings per unit of n_u * n_v
+    expected = n_u[pa] * n_u[pb] * unit
     expected = np.maximum(expected, 1e-12)
     p_value = stats.poisson.sf(counts - 1, expected)
     possible_pairs = max(n_raters * (n_raters - 1) / 2, 1)
@@ -158,7 +166,7 @@ def _score_pairs(frame, a, b, n_raters: int, cfg: CollusionConfig) -> pd.DataFra
         & (p_value <= cfg.alpha / possible_pairs)
     )
     log.debug("collusion: window share q_W %.4f over %.0f same-note pairs", q_w, same_note_pairs)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "a": pa,
             "b": pb,
@@ -169,12 +177,13 @@ def _score_pairs(frame, a, b, n_raters: int, cfg: CollusionConfig) -> pd.DataFra
             "flagged": flagged,
         }
     )
+    return table, n_u, unit
 
 
 def _groups(flagged: pd.DataFrame, n_raters: int, cfg: CollusionConfig) -> pd.DataFrame:
     """Connected components of the flagged-pair graph, with per-rater evidence."""
     empty = pd.DataFrame(
-        columns=["u", "groupId", "groupSize", "flaggedPartners", "coRatingsWithPartners", "maxLift"]
+        columns=["u", "groupId", "flaggedPartners", "coRatingsWithPartners", "maxLift"]
     )
     if flagged.empty:
         return empty
@@ -199,7 +208,6 @@ def _groups(flagged: pd.DataFrame, n_raters: int, cfg: CollusionConfig) -> pd.Da
     out["component"] = label[out["u"].to_numpy()]
     sizes = out.groupby("component")["u"].transform("size")
     out = out[sizes >= cfg.min_group_size].copy()
-    out["groupSize"] = sizes[out.index]
     # groups numbered by size (largest first), then by their smallest member
     order = (
         out.groupby("component")
@@ -209,6 +217,94 @@ def _groups(flagged: pd.DataFrame, n_raters: int, cfg: CollusionConfig) -> pd.Da
     out["groupId"] = out["component"].map({c: i for i, c in enumerate(order.index)})
     out = out.sort_values(["groupId", "u"]).reset_index(drop=True)
     return out[empty.columns]
+
+
+def _expand_groups(raters, window_pairs, n_u, unit: float, cfg: CollusionConfig) -> pd.DataFrame:
+    """Grow each group by the raters who rate within the window of its members on far more
+    notes than chance, then give every member that group-level evidence.
+
+    A member who joins only some bursts may meet each other member too rarely for the pair test
+    (tested against every possible pair) yet meet the group on many notes; this test is over
+    raters and groups only (Bonferroni over ``raters x groups``), so it sees them. The count is
+    of distinct notes (one coincidence with a whole group is one note, not one per member); its
+    expectation, the sum of the pair expectations, can only overstate the chance level.
+    """
+    raters = raters.assign(foundBy="pairs")
+    if raters.empty:
+        return raters.assign(coRatingsWithGroup=[], groupLift=[])
+    n_raters = len(n_u)
+    a, b, c = window_pairs
+    n_groups = int(raters["groupId"].nunique())
+    bound = cfg.alpha / (n_raters * n_groups)
+    added = []
+    for _ in range(10):  # until no group grows
+        assigned = np.zeros(n_raters, bool)
+        assigned[raters["u"].to_numpy(np.int64)] = True
+        if added:
+            assigned[np.concatenate([x["u"] for x in added])] = True
+        grew = False
+        for g, members in _members(raters, added).items():
+            co, expected = _group_co_ratings(members, a, b, c, n_u, unit)
+            cand = np.flatnonzero(~assigned & (co >= cfg.min_co_ratings))
+            p = stats.poisson.sf(co[cand] - 1, expected[cand])
+            new = cand[(co[cand] / expected[cand] >= cfg.min_group_lift) & (p <= bound)]
+            if len(new):
+                added.append({"u": new, "groupId": g})
+                assigned[new] = grew = True
+        if not grew:
+            break
+    if added:
+        extra = pd.DataFrame(
+            {
+                "u": np.concatenate([x["u"] for x in added]),
+                "groupId": np.concatenate([np.full(len(x["u"]), x["groupId"]) for x in added]),
+                "flaggedPartners": 0,
+                "coRatingsWithPartners": 0,
+                "maxLift": np.nan,
+                "foundBy": "group",
+            }
+        )
+        raters = pd.concat([raters, extra], ignore_index=True)
+    raters["groupSize"] = raters.groupby("groupId")["u"].transform("size")
+    evidence = []
+    for g, members in _members(raters, []).items():
+        co, expected = _group_co_ratings(members, a, b, c, n_u, unit, exclude_self=True)
+        evidence.append(pd.DataFrame({"u": members, "co": co[members], "e": expected[members]}))
+    ev = pd.concat(evidence).set_index("u")
+    u = raters["u"].to_numpy(np.int64)
+    raters["coRatingsWithGroup"] = ev.loc[u, "co"].to_numpy().astype(np.int64)
+    raters["groupLift"] = ev.loc[u, "co"].to_numpy() / ev.loc[u, "e"].to_numpy()
+    if added:
+        log.info("collusion: %d more raters joined their group on group-level evidence",
+                 sum(len(x["u"]) for x in added))  # fmt: skip
+    return raters.sort_values(["groupId", "u"], ignore_index=True)
+
+
+def _members(raters: pd.DataFrame, added: list[dict]) -> dict[int, np.ndarray]:
+    u = [raters["u"].to_numpy(np.int64), *(x["u"] for x in added)]
+    g = [raters["groupId"].to_numpy(np.int64), *(np.full(len(x["u"]), x["groupId"]) for x in added)]
+    frame = pd.DataFrame({"u": np.concatenate(u), "g": np.concatenate(g)})
+    return {int(k): v["u"].to_numpy() for k, v in frame.groupby("g")}
+
+
+def _group_co_ratings(members, a, b, note, n_u, unit, exclude_self: bool = False):
+    """Per rater: the notes they rated within the window of a group member, and the chance level."""
+    n_raters = len(n_u)
+    inside = np.zeros(n_raters, bool)
+    inside[members] = True
+    if exclude_self:  # a member against the rest of the group: pairs with both ends inside
+        both = inside[a] & inside[b]
+        who = np.concatenate([a[both], b[both]])
+        where = np.concatenate([note[both], note[both]])
+        expected = n_u * (n_u[members].sum() - n_u) * unit
+    else:  # an outsider against the group: pairs with exactly one end inside
+        one = inside[a] ^ inside[b]
+        who = np.where(inside[a], b, a)[one]
+        where = note[one]
+        expected = n_u * n_u[members].sum() * unit
+    distinct = np.unique(who * (int(note.max(initial=0)) + 1) + where)
+    co = np.bincount(distinct // (int(note.max(initial=0)) + 1), minlength=n_raters)
+    return co.astype(np.float64), np.maximum(expected, 1e-12)
 
 
 def write(result: CollusionResult, out_dir: str | Path) -> tuple[Path, Path]:
