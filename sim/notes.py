@@ -57,6 +57,8 @@ def simulate_notes(
     _check(contributors, notes, ratings, days, colluders, posts)
     t0 = time.perf_counter()
     raw = Path(raw_dir)
+    if raw.exists() and not raw.is_dir():
+        raise UserError(f"--out {raw} is a file: give a directory.")
     start_ms = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
     end_ms = start_ms + days * DAY
     users = _contributors(np.random.default_rng([seed, 20, 1]), contributors, colluders, params)

@@ -216,6 +216,9 @@ def test_notes_go_on_the_posts_world_s_posts(tmp_path):
 def test_bad_sizes_end_in_one_clear_error(tmp_path):
     with pytest.raises(UserError, match="--contributors 10 is too small"):
         simulate_notes(tmp_path, contributors=10)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is a file"):
+        simulate_notes(tmp_path / "file")
     with pytest.raises(UserError, match="--colluders 500"):
         simulate_notes(tmp_path, contributors=1000, colluders=500)
 
