@@ -67,9 +67,15 @@ def grade(raw_dir: str | Path, score: bool = True) -> dict:
     )
     colluders = set(people.loc[people["is_colluder"], "participantId"])
     out: dict = {"ratings": len(ratings), "colluders": len(colluders)}
-    out.update(_grade_collusion(ratings, colluders))
+    found = collusion.detect(ratings).raters["raterParticipantId"]
+    out.update(_grade_collusion(set(found), colluders))
     plain = reputation.reputation(ratings)
     out.update(_reputation_figures(plain.raters, colluders, "mean_consensus"))
+    # the detector's verdict as personalization: flagged raters get no fresh trust
+    counts = ratings["raterParticipantId"].value_counts().astype("float64")
+    counts[counts.index.isin(found)] = 0.0
+    personalized = reputation.reputation(ratings, personalization=counts)
+    out.update(_reputation_figures(personalized.raters, colluders, "detector_personalized"))
     if score and scorer_available():
         scored, mu = _score(raw, ratings)
         out.update(_grade_scores(scored, ratings, notes_truth))
@@ -79,8 +85,7 @@ def grade(raw_dir: str | Path, score: bool = True) -> dict:
     return out
 
 
-def _grade_collusion(ratings: pd.DataFrame, colluders: set[str]) -> dict:
-    found = set(collusion.detect(ratings).raters["raterParticipantId"])
+def _grade_collusion(found: set[str], colluders: set[str]) -> dict:
     hit = len(found & colluders)
     return {
         "collusion_flagged": len(found),
@@ -191,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory() as tmp:
         report = run(args.seeds, args.out or Path(tmp), **sizes)
-    print(f"{'figure':<58} {'min':>8} {'mean':>8} {'max':>8}  target")
+    print(f"{'figure':<66} {'min':>8} {'mean':>8} {'max':>8}  target")
     for k, s in report["spread"].items():
         target = TARGETS.get(k)
         mark = (
@@ -199,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             if target is None
             else f"{target[0]} {target[1]:.3g} " + ("met" if report["met"][k] else "NOT met")
         )
-        print(f"{k:<58} {s['min']:8.3f} {s['mean']:8.3f} {s['max']:8.3f}  {mark}")
+        print(f"{k:<66} {s['min']:8.3f} {s['mean']:8.3f} {s['max']:8.3f}  {mark}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return 0 if all(report["met"].values()) else 1
