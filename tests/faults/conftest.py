@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from faultlib import GROUPS, WORLD
+from faultlib import GROUPS, WORLD, fresh_home, timed, vigil
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +31,16 @@ def world(tmp_path_factory) -> Path:
     raw = tmp_path_factory.mktemp("faults-world") / "raw"
     simulate(raw, **WORLD)
     return raw
+
+
+@pytest.fixture(scope="session")
+def dbt_built(tmp_path_factory, world) -> tuple[Path, Path, float]:
+    """(a data root after `vigil ingest`, a copy of it after `vigil dbt all`, that run's seconds),
+    built once: the dbt kill cases and the Feast cases start from them."""
+    import shutil
+
+    lake_home = fresh_home(tmp_path_factory.mktemp("dbt-lake"), world)
+    assert vigil(lake_home, "ingest").returncode == 0
+    ref_home = tmp_path_factory.mktemp("dbt-ref") / "home"
+    shutil.copytree(lake_home, ref_home)
+    return lake_home, ref_home, timed(ref_home, "dbt", "all")

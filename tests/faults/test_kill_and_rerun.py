@@ -64,12 +64,8 @@ def test_ingest_killed_then_rerun_equals_an_uninterrupted_run(
 
 
 @pytest.fixture(scope="module")
-def dbt_reference(tmp_path_factory, world):
-    lake_home = fresh_home(tmp_path_factory.mktemp("dbt-lake"), world)
-    assert vigil(lake_home, "ingest").returncode == 0
-    ref_home = tmp_path_factory.mktemp("dbt-ref") / "home"
-    shutil.copytree(lake_home, ref_home)
-    seconds = timed(ref_home, "dbt", "all")
+def dbt_reference(dbt_built):
+    lake_home, ref_home, seconds = dbt_built
     features = {p.name: parquet_rows(p) for p in sorted((ref_home / "features").glob("*.parquet"))}
     return lake_home, warehouse_tables(ref_home / "warehouse" / "vigil.duckdb"), features, seconds
 
@@ -90,3 +86,41 @@ def test_dbt_killed_then_rerun_equals_an_uninterrupted_run(case, tmp_path, dbt_r
         assert got[name] == tables[name], name
     exported = {p.name: parquet_rows(p) for p in sorted((home / "features").glob("*.parquet"))}
     assert exported == features
+
+
+UAM_CASES = 2
+LAST_DAY = "2026-10-03"  # the world's last day (faultlib.WORLD): it lands after the dbt run
+
+
+@pytest.fixture(scope="module")
+def uam_reference(tmp_path_factory, world):
+    """(a data root whose warehouse dbt built from the first two days and whose lake has the
+    third, the tables after an uninterrupted `vigil uam-update`, its seconds, the tables before)."""
+    before = fresh_home(tmp_path_factory.mktemp("uam-before"), world)
+    for day in ("2026-10-01", "2026-10-02"):
+        assert vigil(before, "ingest", "--day", day).returncode == 0
+    built = vigil(before, "dbt", "all")
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert vigil(before, "ingest", "--day", LAST_DAY).returncode == 0
+    ref = tmp_path_factory.mktemp("uam-ref") / "home"
+    shutil.copytree(before, ref)
+    seconds = timed(ref, "uam-update")
+    tables = warehouse_tables(ref / "warehouse" / "vigil.duckdb")
+    return before, tables, seconds, warehouse_tables(before / "warehouse" / "vigil.duckdb")
+
+
+@pytest.mark.dbt
+@pytest.mark.parametrize("case", range(UAM_CASES))
+def test_uam_update_killed_then_rerun_equals_an_uninterrupted_run(case, tmp_path, uam_reference):
+    before, tables, seconds, old = uam_reference
+    assert tables["user_active_minutes"] != old["user_active_minutes"]  # the update did work
+    home = tmp_path / "home"
+    shutil.copytree(before, home)
+    for fraction in _kill_fractions("uam-update", UAM_CASES)[case]:
+        kill_after(home, ["uam-update"], fraction * seconds)
+    rerun = vigil(home, "uam-update")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    got = warehouse_tables(home / "warehouse" / "vigil.duckdb")
+    assert sorted(got) == sorted(tables)
+    for name in tables:
+        assert got[name] == tables[name], name
