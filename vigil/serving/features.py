@@ -20,8 +20,10 @@ finds the same column when it is served.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import string
 import sys
 import time
@@ -138,6 +140,99 @@ def definitions() -> list[Any]:
     return objects
 
 
+def _damaged_files_are_errors(func):
+    """A damaged Feast registry or SQLite online store ends in one error naming the file and
+    the commands that rebuild it, instead of protobuf's or sqlite3's traceback."""
+    import functools
+
+    @functools.wraps(func)
+    def guarded(*args, **kwargs):
+        import sqlite3
+
+        from google.protobuf.message import DecodeError
+
+        try:
+            return func(*args, **kwargs)
+        except DecodeError as exc:
+            registry = repo_path() / "registry.db"
+            raise UserError(
+                f"the Feast registry {registry} is damaged ({first_line(exc)}): delete it, then "
+                "run `vigil features apply` and `vigil features materialize --full`."
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, missing table: not damage
+                raise
+            online = repo_path() / "online_store.db"
+            raise UserError(
+                f"the online store {online} is damaged ({first_line(exc)}): delete it, then "
+                "run `vigil features apply` and `vigil features materialize --full`."
+            ) from None
+
+    return guarded
+
+
+def first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _atomic_registry_writes() -> None:
+    """Make Feast's file registry replace ``registry.db`` by rename. Feast 0.67 truncates the
+    file and then writes it, so a process killed in between leaves an empty registry, and a
+    reader at that moment sees no feature views."""
+    import uuid
+
+    from feast.infra.registry import file as registry_file
+
+    store_class = registry_file.FileRegistryStore
+    if getattr(store_class, "_vigil_atomic", False):
+        return
+
+    def write(self, registry_proto) -> None:
+        from feast.utils import _utc_now
+
+        registry_proto.version_id = str(uuid.uuid4())
+        registry_proto.last_updated.FromDatetime(_utc_now())
+        self._filepath.parent.mkdir(exist_ok=True)
+        tmp = self._filepath.with_name(f".{self._filepath.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, mode="wb") as out:
+                out.write(registry_proto.SerializeToString())
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self._filepath)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    store_class._write_registry = write
+    store_class._vigil_atomic = True
+
+
+@contextlib.contextmanager
+def _writing(purpose: str):
+    """One writer of the Feast registry and online store at a time (apply, materialize): a flock
+    on ``$VIGIL_HOME/run/feast.lock``; a second writer says for whom it waits, then waits."""
+    import fcntl
+
+    path = config.paths().home / "run" / "feast.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            log.warning("feast: %s waits for the Feast stores (held by %s)", purpose, holder)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({purpose})")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 _STORES: dict[tuple, FeatureStore] = {}
 
 
@@ -149,13 +244,20 @@ def store() -> FeatureStore:
     # Feast logs "Registry cache expired, so refreshing" at INFO on nearly every call.
     logging.getLogger("feast.infra.registry.registry").setLevel(logging.WARNING)
     key = (str(repo_path()), config.online_store(), config.redis_url(), config.feast_project())
+    _atomic_registry_writes()
     if key not in _STORES:
         _STORES[key] = FeatureStore(repo_path=str(repo_path()))
     return _STORES[key]
 
 
+@_damaged_files_are_errors
 def apply() -> dict:
     """Register entities, sources, views and services; warn about mart columns that do not fit."""
+    with _writing("features apply"):
+        return _apply()
+
+
+def _apply() -> dict:
     from feast import Entity, FeatureService, FeatureView
     from feast.data_source import DataSource
 
@@ -264,7 +366,15 @@ def _utc(ts) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+@_damaged_files_are_errors
 def materialize(full: bool = False) -> dict:
+    """Copy the latest feature values from the offline store into the online store (one
+    writer at a time: see :func:`_materialize`)."""
+    with _writing("features materialize"):
+        return _materialize(full)
+
+
+def _materialize(full: bool = False) -> dict:
     """Copy the latest feature values from the offline store into the online store.
 
     Per feature view: the first run (or ``full=True``) covers the whole history, from the earliest
@@ -341,6 +451,7 @@ def materialize(full: bool = False) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+@_damaged_files_are_errors
 def historical_features(
     entity_df: pd.DataFrame,
     feature_service: str = "moderation_v1",
@@ -381,6 +492,7 @@ def _view_features(fs, view: str) -> list[str]:
     return [f"{view}:{f.name}" for f in fs.get_feature_view(view).features]
 
 
+@_damaged_files_are_errors
 def online_features(post_id: int | None = None, user_id: int | None = None) -> dict:
     """The online feature vector of a post and/or a user, as one flat dict.
 
@@ -414,6 +526,7 @@ def _read_online(fs, views: list[str], entity: dict) -> dict:
     return {column_name(ref): values[column_name(ref)][0] for ref in refs}
 
 
+@_damaged_files_are_errors
 def push(view: str, df: pd.DataFrame, to: str = "online") -> int:
     """Write fresh rows of ``user_activity`` or ``creator_context`` through its push source.
 
