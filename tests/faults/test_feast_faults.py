@@ -83,6 +83,8 @@ def test_a_damaged_feast_file_is_one_clear_error_and_its_fix_recovers(
     damage(path)
     error = assert_clear_error(vigil(home, "features", "get", "--user-id", USER), str(path))
     assert "vigil features apply" in error and "vigil features materialize --full" in error
+    if damage is _garbage:
+        return  # the fix is the same for both kinds of damage: run it once per file (truncated)
     # the fix the sentence names
     path.unlink()
     assert vigil(home, "features", "apply").returncode == 0
