@@ -100,6 +100,22 @@ def test_notes_file_accepts_the_docs_participantId_header(tmp_path):
     assert notes["classification"].isna().tolist() == [False, True]
 
 
+def test_enrollment_file_keeps_its_participantId_column(tmp_path):
+    # participantId is the enrollment file's own key: only the notes file's header may alias it
+    file = tmp_path / fmt.ENROLLMENT_FILE
+    file.write_text(
+        "participantId\tenrollmentState\tsuccessfulRatingNeededToEarnIn\n"
+        f"a\t{fmt.ENROLLMENT_STATES[0]}\t5\n"
+        f"b\t{fmt.ENROLLMENT_STATES[-1]}\t5\n"
+    )
+    enrollment = io.read_enrollment(file, io.Quarantine())
+    assert enrollment["participantId"].tolist() == ["a", "b"]
+    assert enrollment["enrollmentState"].tolist() == [
+        fmt.ENROLLMENT_STATES[0],
+        fmt.ENROLLMENT_STATES[-1],
+    ]
+
+
 def test_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="no such file"):
         io.read_notes(tmp_path / "nope.tsv", io.Quarantine())

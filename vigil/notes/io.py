@@ -77,7 +77,7 @@ def _read_header(path: Path, file_name: str) -> list[str]:
     with path.open("r", encoding="utf-8", errors="replace") as handle:
         header = handle.readline().rstrip("\r\n").split("\t")
     missing = [col for col in fmt.REQUIRED_COLUMNS[file_name] if col not in header]
-    if missing:
+    if missing and file_name == fmt.NOTES_FILE:
         alias = {"noteAuthorParticipantId": "participantId"}  # the docs' name for the author
         missing = [col for col in missing if alias.get(col) not in header]
     if missing:
@@ -96,7 +96,8 @@ def _read_strings(path: Path, file_name: str, quarantine: Quarantine) -> pd.Data
     from pyarrow import csv as pa_csv
 
     header = _read_header(path, file_name)
-    if "noteAuthorParticipantId" not in header and "participantId" in header:
+    is_notes = file_name == fmt.NOTES_FILE
+    if is_notes and "noteAuthorParticipantId" not in header and "participantId" in header:
         header = ["noteAuthorParticipantId" if h == "participantId" else h for h in header]
     wanted = [col for col in USED_COLUMNS[file_name] if col in header]
     bad_lines: list[tuple[int, str]] = []
