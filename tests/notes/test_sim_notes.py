@@ -235,3 +235,27 @@ def test_cli_writes_the_world(tmp_path, capsys):
     assert summary["ratings"] == len(ratings)
     assert summary["notes"] == 120
     assert np.isclose(len(ratings), 1500, rtol=0.15)
+
+
+def test_notes_score_names_the_colluders_and_lowers_their_reputation(world, tmp_path):
+    """`vigil notes score` on the simulated download: the colluding raters it writes are the
+    world's colluders (graded on truth here, on the simulator's side), and their reputation is
+    below every-other-rater's median."""
+    notes = world / "notes"
+    rc = cli_main(
+        ["notes", "score", "--notes", str(notes / fmt.NOTES_FILE),
+         "--ratings", str(notes / fmt.RATINGS_FILE), "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert rc == 0
+    people = pd.read_json(world / "_truth" / "notes_contributors.jsonl", lines=True)
+    colluders = set(people.loc[people["is_colluder"], "participantId"])
+    found = set(_read(tmp_path / "colluding_raters.tsv")["raterParticipantId"])
+    assert len(found & colluders) >= 0.9 * len(colluders)
+    assert len(found & colluders) >= 0.9 * len(found)
+    rep = pd.read_csv(
+        tmp_path / "contributor_reputation.tsv", sep="\t", dtype={"raterParticipantId": str}
+    )
+    is_colluder = rep["raterParticipantId"].isin(colluders)
+    assert rep.loc[is_colluder, "reputation"].max() < rep.loc[~is_colluder, "reputation"].median()
+    run = json.loads((tmp_path / "scoring_run.json").read_text())
+    assert run["collusion"]["raters_flagged"] == len(found)

@@ -1,8 +1,9 @@
 """``vigil notes score``: score Community Notes ratings in the public download format.
 
 Writes to ``--out``: prescoring_note_model_output.tsv (first round), scored_notes.tsv,
-helpfulness_scores.tsv, note_status_history.tsv, quarantine.tsv (rows set aside) and
-scoring_run.json (the resolved config, counts and solver timings).
+helpfulness_scores.tsv, note_status_history.tsv, quarantine.tsv (rows set aside),
+scoring_run.json (the resolved config, counts and solver timings) and, beyond the reference,
+colluding_raters.tsv, colluding_pairs.tsv and contributor_reputation.tsv.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ OUTPUT_FILES = {
     "helpfulness": "helpfulness_scores.tsv",
     "history": "note_status_history.tsv",
 }
+REPUTATION_FILE = "contributor_reputation.tsv"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +109,7 @@ def score_files(args: argparse.Namespace) -> dict[str, object]:
     io.write_tsv(result.helpfulness_scores, out / OUTPUT_FILES["helpfulness"])
     io.write_tsv(result.status_history, out / OUTPUT_FILES["history"])
     io.write_quarantine(quarantine, out)
+    extras = contributor_files(ratings, result, out)
     summary = {
         "solver": args.solver,
         "seed": args.seed,
@@ -123,6 +126,8 @@ def score_files(args: argparse.Namespace) -> dict[str, object]:
             }
             for r in result.rounds
         ],
+        "collusion": extras["collusion"],
+        "reputation": extras["reputation"],
         "seconds": round(time.perf_counter() - started, 2),
         "config": cfg.as_dict(),
     }
@@ -135,6 +140,44 @@ def score_files(args: argparse.Namespace) -> dict[str, object]:
             out / io.QUARANTINE_FILE,
         )
     return summary
+
+
+def contributor_files(ratings, result, out: Path) -> dict[str, dict]:
+    """Beyond the reference: colluding raters (``colluding_raters.tsv``, ``colluding_pairs.tsv``)
+    and contributor reputation (``contributor_reputation.tsv``), propagated over the rater-note graph
+    towards this run's consensus (a neutral rater's predicted rating, mu + note intercept), with no
+    fresh trust for raters the detector flagged."""
+    from vigil.notes import collusion, reputation
+
+    found = collusion.detect(ratings)
+    collusion.write(found, out)
+    flagged = set(found.raters["raterParticipantId"])
+    mu = result.rounds[-1].global_intercept if result.rounds else 0.0
+    intercepts = result.scored_notes.set_index("noteId")["coreNoteIntercept"].dropna()
+    consensus = (mu + intercepts.astype("float64")).clip(0, 1)
+    counts = ratings["raterParticipantId"].value_counts().astype("float64")
+    counts[counts.index.isin(flagged)] = 0.0
+    rep = reputation.reputation(ratings, note_consensus=consensus, personalization=counts)
+    io_path = out / REPUTATION_FILE
+    rep.raters.to_csv(io_path, sep="\t", index=False)
+    log.info(
+        "contributors: %d colluding raters in %d groups; reputation of %d raters in %d rounds "
+        "(converged %s) -> %s",
+        len(flagged),
+        found.summary["groups"],
+        len(rep.raters),
+        rep.iterations,
+        rep.converged,
+        io_path,
+    )
+    return {
+        "collusion": found.summary,
+        "reputation": {
+            "raters": len(rep.raters),
+            "iterations": rep.iterations,
+            "converged": rep.converged,
+        },
+    }
 
 
 def run(args: argparse.Namespace) -> int:
