@@ -56,7 +56,8 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
     The machine is shared, so each path runs in every round and keeps its best round.
     """
     from vigil.lake import validation as ingest
-    from vigil.stream.state import StreamState, file_limit_us, parse_event
+    from vigil.stream.events import file_limit_us, parse_event
+    from vigil.stream.state import StreamState
 
     lines = _lines(raw, limit)
     limits = [file_limit_us(rel) for rel, _ in lines]
@@ -188,7 +189,7 @@ def bench_lag(raw: Path, rate: float, seconds: float, checkpoint_seconds: float)
     partitions = 4
     limit = int(rate * seconds)
     code = (
-        "import sys; from vigil.stream.processor import replay; "
+        "import sys; from vigil.stream.replay import replay; "
         f"replay({str(raw)!r}, {rate}, sink='redis', stream_key={key!r}, partitions={partitions}, "
         f"batch=100, limit={limit})"
     )
@@ -212,6 +213,7 @@ def bench_lag(raw: Path, rate: float, seconds: float, checkpoint_seconds: float)
         import redis
 
         from vigil import config
+
         host, _, port = config.redis_url().partition(":")
         redis.Redis(host=host, port=int(port or 6379)).delete(
             *[f"{key}:{p}" for p in range(partitions)]

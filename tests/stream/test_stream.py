@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from vigil.stream.processor import RunOptions, process, replay
-from vigil.stream.state import _exact, parse_event, read_features, read_status
+from vigil.stream.events import _exact, parse_event
+from vigil.stream.processor import RunOptions, process
+from vigil.stream.replay import replay
+from vigil.stream.state import read_features, read_status
 
 REPO = Path(__file__).resolve().parents[2]
 ACTIONS_ON_POST = ("reply", "view", "like", "share", "dislike", "report")
@@ -592,7 +594,7 @@ def test_redis_partitioned_consumers_cover_every_user_once(tmp_path, monkeypatch
 
     import redis
 
-    from vigil.stream.processor import RedisSource
+    from vigil.stream.sources import RedisSource
     from vigil.stream.state import StreamState
 
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
@@ -652,6 +654,7 @@ def test_pushes_reach_the_online_store_and_keep_batch_only_features(tmp_path, mo
     import pandas as pd
 
     from vigil.serving import features
+
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
     monkeypatch.setenv("VIGIL_ONLINE_STORE", "sqlite")
     features.apply()

@@ -19,249 +19,37 @@ seen event_ids in the 48 h lateness horizon add ~2.5 KB per user.
 Default budget ``VIGIL_STREAM_MEMORY_BUDGET_MB=2048``: seen ids may use a quarter of it, beyond
 that duplicates are looked up in the checkpoint's (day, event_id) index; users fill the rest, and
 the least recently used records beyond it live only in SQLite (~3.3 KB per user on disk).
+
+The day record's layout and the features over it: :mod:`vigil.stream.features`; the line
+validator: :mod:`vigil.stream.events`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sqlite3
 import sys
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
-from vigil.contracts import ACTIONS
-from vigil.contracts import POST_ACTIONS as _NEEDS_POST
-from vigil.contracts import TARGET_ACTIONS as _NEEDS_TARGET
-from vigil.contracts import TEXT_ACTIONS as _NEEDS_TEXT
-from vigil.serving.services import MODERATION_V1
+from vigil.stream.events import DAY_MS, NO_LIMIT_US, day_of, ms_to_datetime, parse_event
+from vigil.stream.features import (
+    BITMAP_BYTES,
+    COUNTRIES,
+    POSTS,
+    TARGET_TALLY,
+    WINDOW_DAYS,
+    add_country,
+    countries_text,
+    features_of,
+)
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
-MINUTES_PER_DAY = 1440
-BITMAP_BYTES = MINUTES_PER_DAY // 8  # 180
-WINDOW_DAYS = 30
-SHORT_WINDOW_DAYS = 7
-
-# A day record is a list: [minute bitmap (int), reports, dislikes, blocks, mutes, shares, views,
-# posts authored, login countries]. Lists beat objects on memory and speed here. Countries are
-# one interned str of 2-letter codes ("US", "USDE") or None: a set would cost ~270 bytes.
-TALLY_COLUMNS = ("reports", "dislikes", "blocks", "mutes", "shares", "views", "posts")
-_POSTS = 7
-_COUNTRIES = 8
-# action done TO a user (the post's author, or the blocked/muted user) -> tally index
-TARGET_TALLY = {"report": 1, "dislike": 2, "block": 3, "mute": 4, "share": 5, "view": 6}
-
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_HOUR_FILE_RE = re.compile(
-    r"(?:^|/)dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/hour=([0-9]{2})\.jsonl$", re.ASCII
-)
-NO_LIMIT_US = 2**63 - 1
-
-
-# ---------------------------------------------------------------------------------------------
-# time helpers: an event time is an int of milliseconds since 1970-01-01 UTC; a day is an int
-# (days since 1970-01-01), so day = ts_ms // DAY_MS.
-
-
-def day_of(d: date) -> int:
-    return d.toordinal() - _EPOCH_ORDINAL
-
-
-def date_of(day: int) -> date:
-    return date.fromordinal(day + _EPOCH_ORDINAL)
-
-
-def ms_to_datetime(ts_ms: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
-
-
-def file_limit_us(relative_path: str) -> int:
-    """Latest acceptable event_ts (µs) for a raw hour file, as ingest computes it."""
-    from vigil.lake.validation import FUTURE_SLACK_US
-
-    m = _HOUR_FILE_RE.search(relative_path.replace("\\", "/"))
-    if m is None:
-        return NO_LIMIT_US
-    try:
-        d = date.fromisoformat(m.group(1))
-    except ValueError:
-        return NO_LIMIT_US
-    return (day_of(d) * DAY_MS + int(m.group(2)) * 3_600_000) * 1000 + FUTURE_SLACK_US
-
-
-_validator = None
-INT64_MAX = 2**63 - 1
-_CANONICAL_TS = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", re.ASCII
-)
-_COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
-_ACTIONS = frozenset(ACTIONS)
-_day_us: dict[str, int] = {}
-
-
-def _exact(raw: bytes, limit_us: int) -> tuple | str:
-    global _validator
-    if _validator is None:
-        from vigil.lake import validation
-
-        _validator = (validation.Bad, validation.check_event, validation.parse_line)
-    Bad, check_event, parse_line = _validator
-    try:
-        event_id, ts_us, user_id, action, _post, target, _text, country = check_event(
-            parse_line(raw), limit_us
-        )
-    except Bad as exc:
-        return exc.args[0]
-    return event_id, ts_us // 1000, user_id, action, target, country
-
-
-def _pos_id(v: object) -> bool:
-    return type(v) is int and 0 < v <= INT64_MAX
-
-
-def parse_event(raw: bytes, limit_us: int) -> tuple | str:
-    """Validate one raw line exactly as ``vigil ingest`` does.
-
-    Returns ``(event_id, ts_ms, user_id, action, target_user_id, country)`` or the quarantine
-    reason. ``vigil.lake.validation.check_event`` is the definition of a valid event: this function only
-    adds a fast path for lines in the canonical form (every field plainly right); anything
-    else, and every rejection, goes through ingest's validator, which decides and names the
-    reason. ``test_fast_path_agrees_with_ingest_validator`` checks the two agree.
-    """
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError):
-        return _exact(raw, limit_us)
-    if type(obj) is not dict:
-        return _exact(raw, limit_us)
-    g = obj.get
-    event_id, ts, user_id, action = g("event_id"), g("event_ts"), g("user_id"), g("action")
-    post_id, target, text, country = g("post_id"), g("target_user_id"), g("text"), g("country")
-    if not (
-        type(event_id) is str
-        and 1 <= len(event_id) <= 64
-        and event_id.isascii()
-        and type(ts) is str
-        and len(ts) == 24
-        and _CANONICAL_TS.fullmatch(ts)
-        and _pos_id(user_id)
-        and type(action) is str
-        and action in _ACTIONS
-        and (_pos_id(post_id) if post_id is not None else action not in _NEEDS_POST)
-        and (_pos_id(target) if target is not None else action not in _NEEDS_TARGET)
-        and (
-            (type(text) is str and len(text) <= 5000 and (text.isascii() or _utf8_ok(text)))
-            if text is not None
-            else action not in _NEEDS_TEXT
-        )
-        and (
-            (type(country) is str and _COUNTRY.fullmatch(country) is not None)
-            if country is not None
-            else action != "login"
-        )
-    ):
-        return _exact(raw, limit_us)
-    day_us = _day_us.get(ts[:10])
-    if day_us is None:
-        try:
-            day_us = day_of(date.fromisoformat(ts[:10])) * DAY_MS * 1000
-        except ValueError:
-            return _exact(raw, limit_us)
-        if len(_day_us) < 100_000:
-            _day_us[ts[:10]] = day_us
-    h, mi, sec = int(ts[11:13]), int(ts[14:16]), int(ts[17:19])
-    if h > 23 or mi > 59 or sec > 59:
-        return _exact(raw, limit_us)
-    ts_us = day_us + ((h * 60 + mi) * 60 + sec) * 1_000_000 + int(ts[20:23]) * 1000
-    if ts_us > limit_us:
-        return _exact(raw, limit_us)
-    return event_id, ts_us // 1000, user_id, action, target, country
-
-
-def _utf8_ok(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-# ---------------------------------------------------------------------------------------------
-# features from day records (shared by the push path and the feature table)
-
-USER_ACTIVITY_COLUMNS = ("uam_30d", "active_days_30d", "uam_1d")
-# The creator features the stream keeps fresh: moderation_v1's, but those only the batch computes
-# (account age, removals, the Bayesian rates need the whole history and the daily prior).
-BATCH_ONLY_CREATOR_COLUMNS = (
-    "account_age_days",
-    "removals_total",
-    "report_rate_bayes",
-    "dislike_rate_bayes",
-    "block_rate_bayes",
-)
-CREATOR_CONTEXT_COLUMNS = tuple(
-    c for c in MODERATION_V1["creator_context"] if c not in BATCH_ONLY_CREATOR_COLUMNS
-)
-
-
-def features_of(days: dict[int, list], posts_total: int, last_day: int) -> dict[str, int]:
-    """Windowed features over day records for the window ending with ``last_day`` (inclusive).
-
-    The values are those of the batch row with ``event_timestamp = last_day + 1 day 00:00 UTC``.
-    """
-    uam30 = active = uam1 = 0
-    t7 = [0] * 8
-    t30 = [0] * 8
-    countries: set[str] = set()
-    first30 = last_day - (WINDOW_DAYS - 1)
-    first7 = last_day - (SHORT_WINDOW_DAYS - 1)
-    for day, rec in days.items():
-        if day < first30 or day > last_day:
-            continue
-        bits = rec[0]
-        if bits:
-            n = bits.bit_count()
-            uam30 += n
-            active += 1
-            if day == last_day:
-                uam1 = n
-        for i in range(1, 8):
-            t30[i] += rec[i]
-        if day >= first7:
-            for i in range(1, 8):
-                t7[i] += rec[i]
-        codes = rec[_COUNTRIES]
-        if codes:
-            countries.update(codes[i : i + 2] for i in range(0, len(codes), 2))
-    return {
-        "uam_30d": uam30,
-        "active_days_30d": active,
-        "uam_1d": uam1,
-        "reports_received_7d": t7[1],
-        "reports_received_30d": t30[1],
-        "dislikes_received_7d": t7[2],
-        "dislikes_received_30d": t30[2],
-        "blocks_received_7d": t7[3],
-        "blocks_received_30d": t30[3],
-        "mutes_received_7d": t7[4],
-        "mutes_received_30d": t30[4],
-        "shares_received_7d": t7[5],
-        "shares_received_30d": t30[5],
-        "views_received_30d": t30[6],
-        "posts_authored_30d": t30[_POSTS],
-        "posts_authored_total": posts_total,
-        "login_countries_30d": len(countries),
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# the state
 
 _SCHEMA = """
 create table if not exists user_day (
@@ -300,8 +88,8 @@ def _deep_size(uid: int, u: UserState) -> int:
     for rec in u.days.values():  # day keys are shared ints
         size += sys.getsizeof(rec) + sys.getsizeof(rec[0])
         size += sum(sys.getsizeof(v) for v in rec[1:8] if v > 256)  # small ints are shared
-        if rec[_COUNTRIES] and len(rec[_COUNTRIES]) > 2:  # one code: an interned, shared str
-            size += sys.getsizeof(rec[_COUNTRIES])
+        if rec[COUNTRIES] and len(rec[COUNTRIES]) > 2:  # one code: an interned, shared str
+            size += sys.getsizeof(rec[COUNTRIES])
     return size
 
 
@@ -487,11 +275,11 @@ class StreamState:
                 rec = u.days[day] = [0, 0, 0, 0, 0, 0, 0, 0, None]
             rec[0] |= 1 << ((ts_ms % DAY_MS) // 60_000)
             if action == "post":
-                rec[_POSTS] += 1
+                rec[POSTS] += 1
                 u.posts_total += 1
                 self.dirty_totals.add(user_id)
             elif action == "login":
-                rec[_COUNTRIES] = _add_country(rec[_COUNTRIES], country)
+                rec[COUNTRIES] = add_country(rec[COUNTRIES], country)
             self.dirty.add((user_id, day))
         if target is not None:
             idx = TARGET_TALLY.get(action)
@@ -541,7 +329,7 @@ class StreamState:
                     day,
                     rec[0].to_bytes(BITMAP_BYTES, "little"),
                     *rec[1:8],
-                    _countries_text(rec[_COUNTRIES]),
+                    countries_text(rec[COUNTRIES]),
                 )
             )
         totals = [(uid, self.users[uid].posts_total) for uid in self.dirty_totals]
@@ -652,20 +440,6 @@ def _rec_from_row(row: tuple) -> list:
         *row[3:10],
         sys.intern(row[10].replace(",", "")) if row[10] else None,
     ]
-
-
-def _add_country(codes: str | None, country: str) -> str:
-    if codes is None:
-        return sys.intern(country)
-    if any(codes[i : i + 2] == country for i in range(0, len(codes), 2)):
-        return codes
-    return sys.intern(codes + country)
-
-
-def _countries_text(codes: str | None) -> str | None:
-    if not codes:
-        return None
-    return ",".join(sorted(codes[i : i + 2] for i in range(0, len(codes), 2)))
 
 
 def read_features(db_path: Path, last_day: date | int) -> dict[int, dict[str, int]]:

@@ -27,7 +27,9 @@ full refresh, table by table.
 ``--watch`` is the resident form: one process, imports loaded once, polling the lake's day files
 and applying each change. It holds the warehouse only while applying (DuckDB allows one process per
 file while one writes; ``warehouse_lock.access`` makes Vigil's processes take turns): when dbt, a gate or
-any other process holds it, the update waits for the next poll and says so.
+any other process holds it, the update waits for the next poll and says so (what the resident
+process keeps ready: :mod:`vigil.uam.resident`; the window and histogram steps:
+:mod:`vigil.uam.window`).
 """
 
 from __future__ import annotations
@@ -46,20 +48,26 @@ from typing import Any
 from vigil import config
 from vigil.errors import UserError
 from vigil.uam import daily as uam_daily
+from vigil.uam import resident
+from vigil.uam.window import (
+    DAILY,
+    DAYS,
+    HISTOGRAM,
+    STATE,
+    UAM,
+    WINDOW_DAYS,
+    Totals,
+    move_window,
+    rebuild_histogram,
+)
 from vigil.warehouse import dbt as warehouse
 from vigil.warehouse import lock as warehouse_lock
 
 log = logging.getLogger(__name__)
 
-DAILY = "int_user_active_minutes_daily"
-DAYS = f"{DAILY}__days"
-UAM = "user_active_minutes"
-STATE = f"{UAM}__state"
-HISTOGRAM = "uam_histogram"
 PARTITIONS = "stg_lake__event_partitions"
 REQUIRED = (PARTITIONS, DAILY, DAYS, UAM, STATE, HISTOGRAM)
 DBT_MODELS = [DAILY, UAM, HISTOGRAM]
-WINDOW_DAYS = 30
 
 
 @dataclass
@@ -161,90 +169,30 @@ def plan(con: Any) -> Plan:
     return Plan("delta", f"window {a} -> {b}", days, (a, b), interval)
 
 
-def _state_key(con: Any) -> tuple | None:
-    row = con.execute(f"select cast(as_of as varchar), epoch_us(built_at) from {STATE}").fetchall()
-    return tuple(row[0]) if len(row) == 1 else None
+def _count_days(con: Any, lake: Path, days: list[tuple[str, int]], engine: str) -> tuple[str, Any]:
+    """Count ``days``' distinct active minutes per user: (the engine that counted, its rows)."""
+    chosen, rows = uam_daily.daily_counts(con, lake, days, engine)
+    if chosen != "duckdb":  # count here (the daily rows are small: ~1/4 of a day's events)
+        rows = rows.read_all()
+    return chosen, rows
 
 
-class Totals:
-    """The window's per-user totals as this process last wrote them (an int64 array indexed by
-    user_id), and the ``user_active_minutes__state`` row they belong to.
-
-    A resident process keeps them between days, so moving the window reads only the daily rows of
-    the days that left and entered (1.8M rows at 100M events) and writes the new totals, instead
-    of summing every user's old total again in DuckDB (0.13-0.21 s at 1M users; fetching the old
-    totals back each time would cost as much). Any other writer (dbt) rewrites the state row, which
-    invalidates them; ids outside [0, MAX_ID) are not kept (the SQL path handles any id)."""
-
-    MAX_ID = 1 << 25  # 256 MB of int64 at most
-
-    def __init__(self) -> None:
-        self.key: tuple | None = None
-        self.values: Any = None
-
-    def _fits(self, ids: Any) -> bool:
-        return not len(ids) or (int(ids.min()) >= 0 and int(ids.max()) < self.MAX_ID)
-
-    def load(self, con: Any) -> None:
-        """Take the totals from ``user_active_minutes`` as it is on ``con``."""
-        import numpy as np
-
-        self.key = None
-        got = con.execute(f"select user_id, uam from {UAM}").fetchnumpy()
-        ids, uam = got["user_id"], got["uam"]
-        if not self._fits(ids):
-            return
-        values = np.zeros(int(ids.max()) + 1 if len(ids) else 1, dtype=np.int64)
-        values[ids] = uam
-        self.values, self.key = values, _state_key(con)
-
-    def move(self, con: Any, a: str, b: str) -> bool:
-        """Write ``user_active_minutes`` for the window moved from A to B, as the delta SQL does
-        (old totals - days that left + days that entered, users above 0); False, having written
-        nothing, when these totals are not the table's."""
-        import numpy as np
-        import pyarrow as pa
-
-        if self.key is None or self.key != _state_key(con):
-            return False
-        got = con.execute(
-            f"""
-            select user_id,
-                   case when activity_date > date '{a}' then active_minutes
-                        else -active_minutes end as minutes
-            from {DAILY}
-            where activity_date between cast(date '{a}' - 29 as date)
-                                    and cast(date '{b}' - 30 as date)
-               or activity_date between cast(date '{a}' + 1 as date) and date '{b}'
-            """
-        ).fetchnumpy()
-        ids, minutes = got["user_id"], got["minutes"]
-        if not self._fits(ids):
-            self.key = None
-            return False
-        values = self.values
-        if len(ids) and int(ids.max()) >= len(values):
-            values = np.concatenate([values, np.zeros(int(ids.max()) + 1 - len(values), np.int64)])
-        # a user's minutes per day are below 1441 and a window holds 30 days: exact in float64
-        values += np.bincount(ids, weights=minutes, minlength=len(values)).astype(np.int64)
-        np.maximum(values, 0, out=values)  # a user whose total falls to 0 leaves the table
-        kept = np.flatnonzero(values)
-        # Arrow arrays over the numpy buffers: pyarrow's numpy conversion imports pandas (0.26 s)
-        table = pa.Table.from_arrays(
-            [
-                uam_daily._int_array(kept, pa.int64()),
-                uam_daily._int_array(values[kept], pa.int64()),
-            ],
-            names=["user_id", "uam"],
-        )
-        con.register("__vigil_totals", table)
-        con.execute(
-            f"create or replace table {UAM} as select cast(user_id as bigint) as user_id, "
-            f"cast(date '{b}' as date) as as_of, cast(uam as bigint) as uam from __vigil_totals"
-        )
-        con.unregister("__vigil_totals")
-        self.values = values
-        return True
+def _replace_days(con: Any, days: list[tuple[str, int]], chosen: str, rows: Any) -> None:
+    """Replace the counted days' rows in the daily table and in ``__days`` (delete+insert on
+    activity_date, as the incremental model)."""
+    listed = ", ".join(f"date '{day}'" for day, _ in days)
+    con.execute(f"delete from {DAILY} where activity_date in ({listed})")
+    if chosen == "duckdb":
+        rows.insert_into(DAILY)
+    else:
+        con.register("__vigil_new_days", rows)
+        con.execute(f"insert into {DAILY} by name select * from __vigil_new_days")
+        con.unregister("__vigil_new_days")
+    con.execute(f"delete from {DAYS} where activity_date in ({listed})")
+    con.execute(
+        f"insert into {DAYS} select activity_date, max(partition_rows), now() "
+        f"from {DAILY} where activity_date in ({listed}) group by activity_date"
+    )
 
 
 def apply_delta(
@@ -254,73 +202,27 @@ def apply_delta(
     the table's). Returns counts and timings."""
     a, b = p.window
     timings: dict[str, float] = {}
-    started = time.perf_counter()
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = now - clock
+        clock = now
+
     con.execute("begin transaction")
     try:
-        chosen = "-"
+        chosen, rows = _count_days(con, lake, p.days, engine) if p.days else ("-", None)
+        lap("count")
         if p.days:
-            chosen, rows = uam_daily.daily_counts(con, lake, p.days, engine)
-            if chosen != "duckdb":  # count here (the daily rows are small: ~1/4 of a day's events)
-                rows = rows.read_all()
-        timings["count"] = time.perf_counter() - started
-        t0 = time.perf_counter()
-        if p.days:
-            listed = ", ".join(f"date '{day}'" for day, _ in p.days)
-            con.execute(f"delete from {DAILY} where activity_date in ({listed})")
-            if chosen == "duckdb":
-                rows.insert_into(DAILY)
-            else:
-                con.register("__vigil_new_days", rows)
-                con.execute(f"insert into {DAILY} by name select * from __vigil_new_days")
-                con.unregister("__vigil_new_days")
-            con.execute(f"delete from {DAYS} where activity_date in ({listed})")
-            con.execute(
-                f"insert into {DAYS} select activity_date, max(partition_rows), now() "
-                f"from {DAILY} where activity_date in ({listed}) group by activity_date"
-            )
-        timings["insert"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        moved_in_memory = totals is not None and totals.move(con, a, b)
-        if not moved_in_memory:
-            _move_window_sql(con, a, b)
-        # as the model's post-hook vigil.record_uam_state()
-        con.execute(
-            f"create or replace table {STATE} as select (select max(as_of) from {UAM}) as as_of, "
-            f"(select max(written_at) from {DAYS}) as built_at"
-        )
-        if totals is not None:
-            if moved_in_memory:
-                totals.key = _state_key(con)
-            else:
-                totals.load(con)  # for the next day
-        timings["window"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        s = int(p.interval)
-        # as uam_histogram.sql: every bucket from 0 to the highest non-empty one
-        con.execute(
-            f"""
-            create or replace table {HISTOGRAM} as
-            with bucketed as (
-                select cast(floor(uam / {s}) as bigint) as bucket, count(*) as users
-                from {UAM} group by 1
-            ),
-            buckets as (
-                select unnest(generate_series(cast(0 as bigint), cast(max(bucket) as bigint)))
-                    as bucket
-                from bucketed
-            )
-            select
-                cast(buckets.bucket * {s} as bigint) as lower,
-                cast((buckets.bucket + 1) * {s} as bigint) as upper,
-                cast(coalesce(bucketed.users, 0) as bigint) as users
-            from buckets
-            left join bucketed on bucketed.bucket = buckets.bucket
-            """
-        )
-        timings["histogram"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
+            _replace_days(con, p.days, chosen, rows)
+        lap("insert")
+        moved_in_memory = move_window(con, a, b, totals)
+        lap("window")
+        rebuild_histogram(con, p.interval)
+        lap("histogram")
         con.execute("commit")
-        timings["commit"] = time.perf_counter() - t0
+        lap("commit")
     except BaseException:
         con.execute("rollback")
         if totals is not None:
@@ -337,37 +239,6 @@ def apply_delta(
         "window_in_memory": moved_in_memory,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
-
-
-def _move_window_sql(con: Any, a: str, b: str) -> None:
-    """user_active_minutes for the window moved from A to B, with the SQL of the dbt model."""
-    # as user_active_minutes.sql (its pre-hook): user ids spanning up to 2^22 values are summed
-    # into an array indexed by user_id instead of a hash table (0.28 -> 0.14-0.17 s at 1M users)
-    con.execute("set perfect_ht_threshold = 22")
-    try:
-        # as user_active_minutes.sql's delta branch: old totals - days that left + days that entered
-        con.execute(
-            f"""
-            create or replace table {UAM} as
-            select user_id, as_of, uam from (
-                select user_id, cast(date '{b}' as date) as as_of, cast(sum(uam) as bigint) as uam
-                from (
-                    select user_id, uam from {UAM}
-                    union all
-                    select user_id, -active_minutes from {DAILY}
-                    where activity_date between cast(date '{a}' - 29 as date)
-                                            and cast(date '{b}' - 30 as date)
-                    union all
-                    select user_id, active_minutes from {DAILY}
-                    where activity_date between cast(date '{a}' + 1 as date) and date '{b}'
-                ) as moved
-                group by user_id
-            ) as windowed
-            where uam > 0
-            """
-        )
-    finally:
-        con.execute("reset perfect_ht_threshold")
 
 
 def update_once(engine: str = "auto", wait: bool = True, totals: Totals | None = None) -> dict:
@@ -443,98 +314,6 @@ def _update(engine: str, totals: Totals | None) -> dict:
     return result
 
 
-def lake_signature(lake: Path) -> tuple:
-    """What changes when ingest writes a day file (atomically, by rename)."""
-    out = []
-    for day_dir in sorted((lake / "events").glob("dt=*")):
-        try:
-            st = (day_dir / "events.parquet").stat()
-        except FileNotFoundError:
-            continue
-        out.append((day_dir.name, st.st_size, st.st_mtime_ns))
-    return tuple(out)
-
-
-def _is_lock_conflict(exc: BaseException) -> bool:
-    import duckdb
-
-    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
-
-
-def keep_freed_memory() -> bool:
-    """Make glibc keep large freed blocks for reuse instead of returning them to the OS.
-
-    Counting a day allocates a few arrays of tens of MB (3.3M events: 26 MB each). glibc maps such
-    blocks afresh on every allocation and unmaps them on free, so each day faults its pages in
-    again, and that costs more than the counting: 0.06-0.24 s against 0.04-0.06 s for the numpy
-    passes of a 3.3M-event day, measured on this machine. A resident process serves them from its
-    heap and keeps what it frees (``mallopt``), so its resident memory stays at the largest day's
-    working set (RSS in ``make bench``). Returns False where there is no glibc."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    if not (mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 1 << 31)):
-        return False
-    import pyarrow as pa
-
-    # pyarrow allocates from its own pool (mimalloc), which hands idle pages back after a moment:
-    # between two days it would have, so Arrow uses glibc's heap too
-    pa.set_memory_pool(pa.system_memory_pool())
-    return True
-
-
-def _warm_up(lake: Path) -> None:
-    """Count the lake's latest day once and drop the result: the first day the process applies
-    then finds the kernel's memory in its heap (:func:`keep_freed_memory`) instead of faulting it
-    in, as every later day does."""
-    files = sorted((lake / "events").glob("dt=*/events.parquet"))
-    if not files:
-        return
-    import pyarrow.parquet as pq
-
-    started = time.perf_counter()
-    day = files[-1].parent.name.removeprefix("dt=")
-    rows = pq.ParquetFile(files[-1]).metadata.num_rows
-    if (
-        rows * uam_daily.POLARS_BYTES_PER_ROW
-        > uam_daily.parse_bytes(config.duckdb_memory_limit()) // 2
-    ):
-        return  # such a day is counted by DuckDB, which keeps its own buffers
-    users = sum(
-        batch.num_rows for batch in uam_daily.daily_sorted(lake, [(day, rows)], log=log.info)
-    )
-    log.info(
-        "uam-update: warmed up on %s (%s lake rows, %s users, %.2f s)",
-        day,
-        f"{rows:,}",
-        f"{users:,}",
-        time.perf_counter() - started,
-    )
-
-
-def _load_totals() -> Totals:
-    """The window's totals as the warehouse has them now (empty when it has no UAM tables yet or
-    another process holds it: the first update then loads them)."""
-    totals = Totals()
-    try:
-        with warehouse_lock.reading("vigil uam-update", wait=False) as con:
-            if _state_key(con) is not None:
-                totals.load(con)
-    except Exception as exc:  # noqa: BLE001 - a missing table or a busy file: load later
-        log.info("uam-update: totals not loaded at start (%s)", str(exc).splitlines()[0][:160])
-    if totals.key is not None:
-        log.info("uam-update: %s users' totals in memory (window ends %s)",
-                 f"{int((totals.values > 0).sum()):,}", totals.key[0])  # fmt: skip
-    return totals
-
-
 def watch(
     poll: float,
     engine: str = "auto",
@@ -549,20 +328,20 @@ def watch(
     import numpy  # noqa: F401  the counting kernel's imports, loaded once for every update
     import pyarrow.parquet  # noqa: F401
 
-    if not keep_freed_memory():
+    if not resident.keep_freed_memory():
         log.info("uam-update: no glibc mallopt here: each day's arrays are mapped afresh")
-    _warm_up(lake)
-    totals = _load_totals()
+    resident.warm_up(lake)
+    totals = resident.load_totals()
     log.info("uam-update: watching %s every %.1f s (Ctrl-C to stop)", lake / "events", poll)
     seen: tuple | None = None
     applied = 0
     while not stop.is_set():
-        signature = lake_signature(lake)
+        signature = resident.lake_signature(lake)
         if signature != seen:
             try:
                 result = update_once(engine, wait=False, totals=totals)
             except Exception as exc:
-                if isinstance(exc, warehouse_lock.WarehouseBusy) or _is_lock_conflict(exc):
+                if isinstance(exc, warehouse_lock.WarehouseBusy) or resident.is_lock_conflict(exc):
                     # another process holds the file: retry at the next poll
                     log.info("uam-update: the warehouse is busy (%s); retrying in %.1f s",
                              str(exc).splitlines()[0][:160], poll)  # fmt: skip
