@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -442,3 +445,22 @@ def test_cli_validate_exit_codes_and_json(home, capsys):
     assert "FAIL  events.user_id: positive_id" in out and "[-7]" in out
     assert main(["validate", "raw", "--date", "05/10/2026"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_vigil_validate_ends_with_the_gate_line_not_binding_warnings(home):
+    """The console script's last words are the gate's verdict: before the exit hook in
+    vigil/cli.py, `vigil validate marts` printed 39 "nanobind: leaked ..." lines after it."""
+    env = {**os.environ, "VIGIL_HOME": str(home["home"])}
+    vigil = Path(sys.executable).with_name("vigil")
+    done = subprocess.run(
+        [str(vigil), "validate", "marts", "--date", str(qd.DAY)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "nanobind" not in done.stderr and "leaked" not in done.stderr, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"gate marts {qd.DAY}: PASSED"), done.stdout[-2000:]
