@@ -14,26 +14,14 @@ from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import contract_doc
 import numpy as np
 import pytest
 
 from sim.world import simulate
 from vigil.cli import main as cli_main
 
-CONTRACT_ACTIONS = {
-    "login",
-    "post",
-    "reply",
-    "view",
-    "like",
-    "share",
-    "dislike",
-    "report",
-    "block",
-    "mute",
-    "follow",
-    "unfollow",
-}
+CONTRACT_ACTIONS = set(contract_doc.actions())  # the vocabulary as docs/contracts.md writes it
 NEEDS_POST = {"post", "reply", "view", "like", "share", "dislike", "report"}
 NEEDS_TARGET = {"block", "mute", "follow", "unfollow"}
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

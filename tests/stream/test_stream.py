@@ -654,33 +654,17 @@ def test_pushes_reach_the_online_store_and_keep_batch_only_features(tmp_path, mo
     import pandas as pd
 
     from vigil.serving import features
+    from vigil.serving.services import MODERATION_V1
 
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
     monkeypatch.setenv("VIGIL_ONLINE_STORE", "sqlite")
     features.apply()
-    # a batch row for user 3 carrying the features only the batch path computes
+    # a batch row for user 3 carrying the features only the batch path computes: every
+    # creator_context feature the service reads (zero), the batch-only ones with values
     batch = {
         "user_id": [3],
         "event_timestamp": [pd.Timestamp("2026-09-01", tz="UTC")],
-        **{
-            c: [0]
-            for c in (
-                "reports_received_7d",
-                "reports_received_30d",
-                "dislikes_received_7d",
-                "dislikes_received_30d",
-                "blocks_received_7d",
-                "blocks_received_30d",
-                "mutes_received_7d",
-                "mutes_received_30d",
-                "shares_received_7d",
-                "shares_received_30d",
-                "views_received_30d",
-                "posts_authored_30d",
-                "posts_authored_total",
-                "login_countries_30d",
-            )
-        },
+        **{c: [0] for c in MODERATION_V1["creator_context"]},
         "account_age_days": [12.5],
         "removals_total": [3],
         "report_rate_bayes": [0.01],
