@@ -34,6 +34,7 @@ def test_pipeline_runs_vigil_daily_through_airflow_idempotently(vigil_home):
     assert proc.returncode == 0, (out + proc.stderr)[-4000:]
     for section in ("ingest (lake)", "User Active Minutes", "quality gates", "HTML reports"):
         assert f"== {section}" in out
+    check_uam_summary(out)
 
     # The counts Airflow recorded (XCom) agree with what the simulator says it wrote.
     marker = json.loads((config.paths().raw / pipeline.SIM_MARKER).read_text())
@@ -56,3 +57,27 @@ def test_pipeline_runs_vigil_daily_through_airflow_idempotently(vigil_home):
     second = pipeline.run_results("vigil_daily")["values"]["ingest"]
     assert second["loaded"] == 0
     assert second["read"] == first["read"]
+
+
+def check_uam_summary(out: str) -> None:
+    """The summary's UAM part is compact (at most MAX_ROWS bars and a tail line) and counts every
+    user who did anything in the 4-day world, recounted here from the lake with DuckDB."""
+    import re
+
+    import duckdb
+
+    from vigil.uam.query import MAX_ROWS
+
+    part = out.split("== User Active Minutes", 1)[1].split("\n== ", 1)[0].splitlines()[1:]
+    header = re.search(r"([\d,]+) users by active minutes", part[0])
+    assert header, part
+    bars = [line for line in part if re.match(r"\s+\d+-\d+ min\s+[\d,]+ #+$", line)]
+    tail = [line for line in part if "users at or above" in line]
+    assert 1 <= len(bars) <= MAX_ROWS and len(tail) <= 1 and len(part) == 1 + len(bars) + len(tail)
+    shown = sum(int(line.split("min")[1].split()[0].replace(",", "")) for line in bars)
+    tail_users = int(tail[0].split()[0].replace(",", "")) if tail else 0
+    lake = config.paths().lake_events
+    active = duckdb.sql(
+        f"select count(distinct user_id) from read_parquet('{lake}/**/*.parquet')"
+    ).fetchall()[0][0]
+    assert int(header.group(1).replace(",", "")) == shown + tail_users == active
