@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -111,9 +112,9 @@ def test_a_damaged_partition_is_one_clear_error(tmp_path, home, capsys):
     part = home / "lake/events/dt=2026-10-05/events.parquet"
     part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])  # truncated
     write(raw, [login("a", "2026-10-05T12:00:00.000Z"), login("b", "2026-10-05T12:01:00.000Z")])
-    with pytest.raises(
-        UserError, match="events.parquet is damaged.*delete it and run `vigil ingest`"
-    ):
+    # the fix names the raw folder the ingest log recorded
+    fix = f"delete it and run `vigil ingest --raw {raw.resolve()}` (without --day)"
+    with pytest.raises(UserError, match=f"events.parquet is damaged.*{re.escape(fix)}"):
         ingest(raw, day="2026-10-05")
     assert cli.main(["ingest", "--raw", str(raw), "--day", "2026-10-05"]) != 0
     err = capsys.readouterr().err

@@ -36,7 +36,7 @@ def _read_existing(path: Path):
     schema = quarantine_schema()
     try:
         names = pq.read_schema(path).names
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:
         raise damaged(path, exc) from None
     if "raw_dir" in names:
         return read_parquet(path, schema)

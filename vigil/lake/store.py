@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from datetime import date
 from pathlib import Path
 
@@ -38,8 +39,15 @@ def write_parquet(table, dest: Path) -> None:
     tmp = dest.parent / f".{dest.name}.{os.getpid()}.tmp"
     try:
         dictionary = [c for c in table.column_names if c in LOW_CARDINALITY]
+        # A CRC32 in every page header: a byte that changes later fails the read (read_parquet,
+        # check_readable) instead of decoding into other values.
         pq.write_table(
-            table, tmp, compression="zstd", use_dictionary=dictionary, row_group_size=128 * 1024
+            table,
+            tmp,
+            compression="zstd",
+            use_dictionary=dictionary,
+            row_group_size=128 * 1024,
+            write_page_checksum=True,
         )
         os.replace(tmp, dest)
     finally:
@@ -68,35 +76,70 @@ def read_parquet(path: Path, schema, columns=None):
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path, columns=columns)
+        table = pq.read_table(path, columns=columns, page_checksum_verification=True)
         if columns is None:
             table = table.select(schema.names).cast(schema)
-    except (pa.ArrowException, OSError, KeyError) as exc:
+    # a changed byte in the footer can also surface as a UnicodeDecodeError (a ValueError)
+    except (pa.ArrowException, OSError, KeyError, ValueError) as exc:
         raise damaged(path, exc) from None
     return table
 
 
-def check_readable(paths) -> None:
-    """Raise the :func:`damaged` error for the first of ``paths`` whose Parquet footer cannot be
-    read (a truncated or foreign file); cheap: reads only the footers. For readers outside ingest
-    (the raw gate, DuckDB queries) that would otherwise fail with a low-level error."""
+def check_readable(paths, columns: list[str] | None = None) -> None:
+    """Raise the :func:`damaged` error for the first of ``paths`` that cannot be read whole: a
+    truncated or foreign file (its footer), or a page whose bytes changed after it was written
+    (the page checksums :func:`write_parquet` stores). Reads every page of ``columns`` (default:
+    all), one row group at a time. For readers outside ingest (the raw gate, dbt, uam-update)
+    whose engines (DuckDB, Polars) do not verify page checksums and would otherwise fail with a
+    low-level error or read wrong values."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    started, groups_read = time.perf_counter(), 0
     for path in paths:
         try:
-            pq.read_metadata(path)
-        except (pa.ArrowException, OSError) as exc:
+            with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
+                for i in range(parquet.num_row_groups):
+                    parquet.read_row_group(i, columns=columns, use_threads=False)
+                    groups_read += 1
+        except (pa.ArrowException, OSError, ValueError) as exc:
             raise damaged(Path(path), exc) from None
+    if groups_read:
+        log.debug(
+            "lake: %d row group(s) of %d file(s) read and checked in %.2f s",
+            groups_read,
+            len(paths),
+            time.perf_counter() - started,
+        )
 
 
 def damaged(path: Path, exc: Exception) -> UserError:
-    """The error for a lake file that cannot be read as its contract says."""
+    """The error for a lake file that cannot be read as its contract says: it names the file and
+    the command that rebuilds it from the raw folder(s) the lake was loaded from."""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return UserError(
         f"lake file {path} is damaged or not in the lake's format ({reason}): delete it and run "
-        "`vigil ingest` (without --day) to rebuild it from the raw logs."
+        f"{_rebuild_command()} (without --day) to rebuild it from the raw logs."
     )
+
+
+def _rebuild_command() -> str:
+    """`vigil ingest --raw DIR` with the raw folder(s) of the ingest log (RAW when none is known)."""
+    import json
+
+    raw_dirs: list[str] = []
+    with contextlib.suppress(OSError):
+        log_file = config.paths().ingest_state / "ingest_log.jsonl"
+        for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines():
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                raw_dir = json.loads(line).get("raw_dir")
+                if isinstance(raw_dir, str) and raw_dir not in raw_dirs:
+                    raw_dirs.append(raw_dir)
+    if len(raw_dirs) == 1:
+        return f"`vigil ingest --raw {raw_dirs[0]}`"
+    if raw_dirs:
+        return f"`vigil ingest --raw DIR` for each raw folder it was loaded from ({', '.join(raw_dirs)})"
+    return "`vigil ingest --raw RAW` (RAW: the raw folder it was loaded from)"
 
 
 def _first_new_rows(con, ids, existing_ids=None):
