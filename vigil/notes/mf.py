@@ -101,51 +101,60 @@ def xavier_factors(n: int, rng: np.random.Generator) -> np.ndarray:
 class _Incidence:
     """The ratings as sparse rater x note matrices: sums over a rater's (or a note's) ratings of
     any per-note (per-rater) quantity are one sparse-times-dense product, without N-long
-    temporaries."""
+    temporaries. ``a`` holds ones, ``y`` the ratings, on the same structure."""
 
     def __init__(self, m: RatingMatrix) -> None:
         from scipy import sparse
 
         shape = (m.n_raters, m.n_notes)
-        ones = np.ones(len(m.y))
-        self.a = sparse.csr_matrix((ones, (m.rater, m.note)), shape=shape)
         self.y = sparse.csr_matrix((m.y, (m.rater, m.note)), shape=shape)
+        if self.y.nnz == len(m.y):
+            # No (rater, note) pair twice: the ones share the ratings' structure.
+            self.a = sparse.csr_matrix((np.ones(self.y.nnz), self.y.indices, self.y.indptr), shape)
+        else:  # duplicates were summed: count them
+            self.a = sparse.csr_matrix((np.ones(len(m.y)), (m.rater, m.note)), shape=shape)
         self.at = self.a.T.tocsr()
         self.yt = self.y.T.tocsr()
         self.n = len(m.y)
-        self.count_r = np.asarray(self.a.sum(axis=1)).ravel()
-        self.count_n = np.asarray(self.a.sum(axis=0)).ravel()
-        self.sy_r = np.asarray(self.y.sum(axis=1)).ravel()
-        self.sy_n = np.asarray(self.y.sum(axis=0)).ravel()
-        self.syy_r = np.asarray(self.y.multiply(self.y).sum(axis=1)).ravel()
+        self.count_r = np.bincount(m.rater, minlength=m.n_raters).astype(np.float64)
+        self.count_n = np.bincount(m.note, minlength=m.n_notes).astype(np.float64)
+        self.sy_r = np.bincount(m.rater, weights=m.y, minlength=m.n_raters)
+        self.sy_n = np.bincount(m.note, weights=m.y, minlength=m.n_notes)
+        self.syy_r = np.bincount(m.rater, weights=m.y * m.y, minlength=m.n_raters)
+        self.sy = float(self.sy_r.sum())
 
 
-def _side(
-    a, y, count, sy, syy, mu, own_i, own_f, other_i, other_f, ip, fp
-) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """Exact ridge update of one side's (intercept, factor) given the other side.
+@dataclass
+class _SideSums:
+    """One side's ridge problem given the other side: per group g, over its ratings r, the
+    target t_r = y_r - mu - c_r (c the other side's intercept) and the regressor x_r (the other
+    side's factor): sums of x, x^2, t and t x."""
 
-    Per group g: argmin sum_r (y_r - mu - a_g - b_g x_r - c_r)^2 + ip a_g^2 + fp b_g^2 with x, c
-    the other side's factor and intercept. Also returns the sum of squared residuals *before*
-    the update when ``syy`` is given (for the convergence check)."""
-    s = a @ np.column_stack(
-        [other_f, other_f * other_f, other_i, other_i * other_f, other_i * other_i]
-    )
-    sx, sxx, si, sif, sii = s.T
-    yx = y @ np.column_stack([other_f, other_i])
-    syx, syi = yx.T
-    sse = None
-    if syy is not None:
-        c = mu + own_i
-        t2 = syy + sii + own_f**2 * sxx - 2 * syi - 2 * own_f * syx + 2 * own_f * sif
-        t1 = sy - si - own_f * sx
-        sse = float(np.sum(t2 - 2 * c * t1 + count * c * c))
-    st = sy - count * mu - si
-    stx = syx - mu * sx - sif
+    sx: np.ndarray
+    sxx: np.ndarray
+    st: np.ndarray
+    stx: np.ndarray
+
+
+def _side_sums(a, y, count, sy, mu, other_i, other_f) -> _SideSums:
+    s = a @ np.column_stack([other_f, other_f * other_f, other_i, other_i * other_f])
+    sx, sxx, si, sif = s.T
+    syx = y @ other_f
+    return _SideSums(sx, sxx, sy - count * mu - si, syx - mu * sx - sif)
+
+
+def _solve_side(s: _SideSums, count, ip, fp) -> tuple[np.ndarray, np.ndarray]:
+    """argmin_g sum_r (t_r - a_g - b_g x_r)^2 + ip a_g^2 + fp b_g^2: a 2x2 system per group."""
     a11 = count + ip
-    a22 = sxx + fp
-    det = a11 * a22 - sx * sx
-    return (a22 * st - sx * stx) / det, (a11 * stx - sx * st) / det, sse
+    a22 = s.sxx + fp
+    det = a11 * a22 - s.sx * s.sx
+    return (a22 * s.st - s.sx * s.stx) / det, (a11 * s.stx - s.sx * s.st) / det
+
+
+def _dot(x: np.ndarray, y: np.ndarray) -> float:
+    """x . y without BLAS: OpenBLAS threads its ddot above ~10k elements, and on busy cores the
+    threads' handover costs up to milliseconds a call (einsum's own loop: tens of microseconds)."""
+    return float(np.einsum("i,i->", x, y))
 
 
 def _penalty(p: Params, cfg: ScoringConfig) -> float:
@@ -161,45 +170,32 @@ def _penalty(p: Params, cfg: ScoringConfig) -> float:
 def _als_sweep(
     inc: _Incidence, p: Params, cfg: ScoringConfig, n_raters: int, n_notes: int
 ) -> float:
-    """One pass over raters, notes and mu; returns the loss at the state *before* the pass."""
+    """One pass over raters, notes and mu; returns the loss *after* the pass.
+
+    The loss comes from the sums the note update already has (no pass over the ratings): at a
+    note's ridge optimum its residuals e satisfy sum e = ip a and sum e x = fp b, so its squared
+    error is sum t^2 - a sum t - b sum t x - ip a^2 - fp b^2, and sum t^2 over all ratings is a
+    per-rater sum of constants. The mu step then moves the squared error in closed form."""
     n = inc.n
     # Penalties of the loss multiplied by N (means over raters/notes become sums).
     ru_i, ru_f = cfg.user_intercept_lambda * n / n_raters, cfg.user_factor_lambda * n / n_raters
     rn_i, rn_f = cfg.note_intercept_lambda * n / n_notes, cfg.note_factor_lambda * n / n_notes
-    before = _penalty(p, cfg)
-    p.rater_intercept, p.rater_factor, sse = _side(
-        inc.a,
-        inc.y,
-        inc.count_r,
-        inc.sy_r,
-        inc.syy_r,
-        p.global_intercept,
-        p.rater_intercept,
-        p.rater_factor,
-        p.note_intercept,
-        p.note_factor,
-        ru_i,
-        ru_f,
-    )
-    p.note_intercept, p.note_factor, _ = _side(
-        inc.at,
-        inc.yt,
-        inc.count_n,
-        inc.sy_n,
-        None,
-        p.global_intercept,
-        p.note_intercept,
-        p.note_factor,
-        p.rater_intercept,
-        p.rater_factor,
-        rn_i,
-        rn_f,
-    )
+    mu = p.global_intercept
+    raters = _side_sums(inc.a, inc.y, inc.count_r, inc.sy_r, mu, p.note_intercept, p.note_factor)
+    p.rater_intercept, p.rater_factor = _solve_side(raters, inc.count_r, ru_i, ru_f)
+    notes = _side_sums(inc.at, inc.yt, inc.count_n, inc.sy_n, mu, p.rater_intercept, p.rater_factor)
+    a, b = _solve_side(notes, inc.count_n, rn_i, rn_f)
+    p.note_intercept, p.note_factor = a, b
+    c = mu + p.rater_intercept
+    stt = float(np.sum(inc.syy_r - 2 * c * inc.sy_r + inc.count_r * c * c))
+    sse = stt - _dot(a, notes.st) - _dot(b, notes.stx) - rn_i * _dot(a, a) - rn_f * _dot(b, b)
     # mu: the residual without mu, summed, is sum y - sum i_u - sum i_n - sum f_u f_n.
-    interaction = float(p.rater_factor @ (inc.a @ p.note_factor))
-    rest = inc.sy_r.sum() - inc.count_r @ p.rater_intercept - inc.count_n @ p.note_intercept
+    interaction = _dot(b, notes.sx)
+    rest = inc.sy - _dot(inc.count_r, p.rater_intercept) - _dot(inc.count_n, a)
     p.global_intercept = float((rest - interaction) / (n * (1.0 + cfg.global_intercept_lambda)))
-    return sse / n + before
+    step = p.global_intercept - mu
+    sse += -2.0 * step * rn_i * float(a.sum()) + n * step * step
+    return sse / n + _penalty(p, cfg)
 
 
 ALS_EXTRAPOLATE_EVERY = 4
