@@ -21,4 +21,14 @@ MODEL = Asset(name="models_registry", uri="vigil://models/registry", group="vigi
 # Emitted by the drift monitor when a drift check fails: retrain.
 DRIFT_ALERT = Asset(name="monitor_drift_alert", uri="vigil://monitor/drift_alert", group="vigil")
 
-ALL = (LAKE_EVENTS, WAREHOUSE_MARTS, FEATURES, SCORES, MODEL, DRIFT_ALERT)
+# Community Notes (vigil_notes): the lake's notes tables after ingest + the notes_raw gate; the
+# notes marts after dbt + the notes_warehouse gate; the notes views in Feast after the scores
+# passed the notes_scores gate (and the status-distribution check) and were published.
+NOTES_LAKE = Asset(name="lake_notes", uri="vigil://lake/notes", group="vigil")
+NOTES_WAREHOUSE = Asset(name="warehouse_notes", uri="vigil://warehouse/notes", group="vigil")
+NOTES_FEATURES = Asset(name="features_notes", uri="vigil://features/notes", group="vigil")
+
+ALL = (
+    LAKE_EVENTS, WAREHOUSE_MARTS, FEATURES, SCORES, MODEL, DRIFT_ALERT,
+    NOTES_LAKE, NOTES_WAREHOUSE, NOTES_FEATURES,
+)  # fmt: skip

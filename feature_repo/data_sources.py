@@ -8,6 +8,7 @@ offline store resolves relative paths against the current directory, not the rep
 from feast import FileSource, PushSource
 
 from vigil.config import paths
+from vigil.notes import features as note_features
 
 
 def _parquet(table: str) -> str:
@@ -53,3 +54,19 @@ creator_context_push = PushSource(
     description="Live creator tallies from `vigil stream`.",
     tags={"owner": "trust-and-safety-data"},
 )
+
+# Community Notes: the feature tables `vigil notes run` publishes (vigil.notes.features), one row
+# per entity and change at the scoring run's time.
+note_sources = {
+    table: FileSource(
+        name=f"{table}_source",
+        path=_parquet(table),
+        timestamp_field="event_timestamp",
+        description=f"Community Notes {table.replace('_', ' ')}, one row per change.",
+        tags={"owner": "trust-and-safety-data"},
+    )
+    for table in note_features.VIEWS
+}
+note_status_source = note_sources["note_status"]
+post_best_note_source = note_sources["post_best_note"]
+contributor_reputation_source = note_sources["contributor_reputation"]

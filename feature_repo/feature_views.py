@@ -7,10 +7,19 @@ behaviour after a week no longer matters to moderation, so 7 days.
 
 from datetime import timedelta
 
-from data_sources import creator_context_push, post_behavior_source, user_activity_push
-from entities import post, user
+from data_sources import (
+    contributor_reputation_source,
+    creator_context_push,
+    note_status_source,
+    post_behavior_source,
+    post_best_note_source,
+    user_activity_push,
+)
+from entities import contributor, note, post, user
 from feast import FeatureView, Field
-from feast.types import Float64, Int64
+from feast.types import Float64, Int64, String
+
+from vigil.notes import features as note_features
 
 OWNER = "trust-and-safety-data"
 
@@ -83,4 +92,39 @@ post_behavior_fv = FeatureView(
     online=True,
     description="Audience behaviour on a post up to the top of each hour.",
     tags={"owner": OWNER, "description": "Hourly post behaviour counts and Bayesian ratios"},
+)
+
+
+# Community Notes views: columns defined once in vigil.notes.features.
+_TYPES = {"int": Int64, "float": Float64, "string": String}
+
+
+def _notes_view(table: str, entity, source, description: str) -> FeatureView:
+    _, _, _, fields = note_features.VIEWS[table]
+    return FeatureView(
+        name=table,
+        entities=[entity],
+        ttl=timedelta(days=note_features.TTL_DAYS),
+        schema=[
+            Field(name=name, dtype=_TYPES[kind], description=text)
+            for name, (kind, text) in fields.items()
+        ],
+        source=source,
+        online=True,
+        description=description,
+        tags={"owner": OWNER, "description": description},
+    )
+
+
+note_status_fv = _notes_view(
+    "note_status", note, note_status_source, "A note's current status and scores."
+)
+post_best_note_fv = _notes_view(
+    "post_best_note", post, post_best_note_source, "The note shown on a post, if any."
+)
+contributor_reputation_fv = _notes_view(
+    "contributor_reputation",
+    contributor,
+    contributor_reputation_source,
+    "A contributor's reputation, helpfulness and collusion flag.",
 )

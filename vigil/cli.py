@@ -33,9 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("training.registry", "list, promote and roll back registered models"),
     "score": ("training.score", "score a day's posts with the champion model"),
     "monitor": ("vigil.monitor.drift", "drift checks against the champion's training reference"),
+    "serve": ("vigil.moderation.cli", "the scoring service: POST /v1/score on 127.0.0.1"),
     "notes": (
         "vigil.notes.cli",
-        "Community Notes: score notes and raters (public download format)",
+        "Community Notes: score, ingest, run the notes pipeline, show a note",
     ),
 }
 

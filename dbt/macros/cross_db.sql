@@ -35,3 +35,8 @@
 {% macro regex_matches(expr, pattern) %}{{ return(adapter.dispatch('regex_matches', 'vigil')(expr, pattern)) }}{% endmacro %}
 {% macro default__regex_matches(expr, pattern) %}(lower({{ expr }}) rlike '{{ pattern }}'){% endmacro %}
 {% macro duckdb__regex_matches(expr, pattern) %}regexp_matches(lower({{ expr }}), '{{ pattern }}'){% endmacro %}
+
+{# Epoch milliseconds (bigint) -> timestamp: the Community Notes download's time columns. #}
+{% macro from_epoch_millis(ms) %}{{ return(adapter.dispatch('from_epoch_millis', 'vigil')(ms)) }}{% endmacro %}
+{% macro default__from_epoch_millis(ms) %}timestamp_millis(cast({{ ms }} as bigint)){% endmacro %}
+{% macro duckdb__from_epoch_millis(ms) %}cast(epoch_ms(cast({{ ms }} as bigint)) as timestamptz){% endmacro %}

@@ -89,7 +89,7 @@ def bag(tmp_path_factory):
 
 def test_dagbag_has_no_import_errors(bag):
     assert bag["import_errors"] == {}
-    assert set(bag["dags"]) == {"vigil_daily", "vigil_monitor", "vigil_train"}
+    assert set(bag["dags"]) == {"vigil_daily", "vigil_monitor", "vigil_train", "vigil_notes"}
 
 
 def test_every_dag_has_tags_owner_and_retries(bag):
@@ -141,6 +141,9 @@ GATED_ASSETS = {
     "vigil://lake/events": ("vigil_daily", "validate_raw"),
     "vigil://warehouse/marts": ("vigil_daily", "validate_marts"),
     "vigil://features/moderation": ("vigil_daily", "validate_features"),
+    "vigil://lake/notes": ("vigil_notes", "validate_raw"),
+    "vigil://warehouse/notes": ("vigil_notes", "validate_warehouse"),
+    "vigil://features/notes": ("vigil_notes", "validate_scores"),
 }
 
 

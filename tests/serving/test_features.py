@@ -224,7 +224,15 @@ def entity_df(rows: list[tuple[int, int, datetime]]):
 def test_registry_matches_contract_and_moderation_v1(feast_home):
     fs = features.store()
     views = {fv.name: fv for fv in fs.list_feature_views()}
-    assert set(views) == {"user_activity", "creator_context", "post_behavior"}
+    # the moderation views, and the Community Notes views (vigil.notes.features, issue 20)
+    assert set(views) == {
+        "user_activity",
+        "creator_context",
+        "post_behavior",
+        "note_status",
+        "post_best_note",
+        "contributor_reputation",
+    }
     assert [f.name for f in views["post_behavior"].features] == POST_BEHAVIOR_COLUMNS
     assert [f.name for f in views["creator_context"].features] == CREATOR_CONTEXT_COLUMNS
     assert [f.name for f in views["user_activity"].features] == USER_ACTIVITY_COLUMNS
@@ -263,7 +271,7 @@ def test_apply_from_any_directory_via_cli(feast_home, tmp_path, monkeypatch, cap
     monkeypatch.chdir(elsewhere)
     assert main(["features", "apply"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["feature_views"] == 3 and out["feature_services"] == 1
+    assert out["feature_views"] == 6 and out["feature_services"] == 1  # 3 moderation + 3 notes
     assert list(elsewhere.iterdir()) == []  # nothing written to the cwd
 
 

@@ -1,4 +1,7 @@
-"""``vigil notes score``: score Community Notes ratings in the public download format.
+"""``vigil notes score|ingest|run|show``: Community Notes in the public download format.
+
+``score`` scores files directly; ``ingest``, ``run`` and ``show`` are the pipeline
+(:mod:`vigil.notes.pipeline`, docs/notes.md).
 
 Writes to ``--out``: prescoring_note_model_output.tsv (first round), scored_notes.tsv,
 helpfulness_scores.tsv, note_status_history.tsv, quarantine.tsv (rows set aside),
@@ -16,16 +19,9 @@ import time
 from pathlib import Path
 
 from vigil.errors import UserError
+from vigil.notes.files import OUTPUT_FILES, contributor_files
 
 log = logging.getLogger(__name__)
-
-OUTPUT_FILES = {
-    "prescoring": "prescoring_note_model_output.tsv",
-    "scored": "scored_notes.tsv",
-    "helpfulness": "helpfulness_scores.tsv",
-    "history": "note_status_history.tsv",
-}
-REPUTATION_FILE = "contributor_reputation.tsv"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +45,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="the run's time (ms since epoch; default: the latest createdAtMillis in the input)",
     )
     score.add_argument("--config", type=Path, help="JSON object overriding ScoringConfig fields")
+    _pipeline_parsers(sub)
+
+
+def _pipeline_parsers(sub) -> None:
+    """The pipeline's commands: ingest, run, show (vigil.notes.lake, pipeline, show)."""
+    from vigil.notes import lake, pipeline, show
+
+    lake.configure_parser(
+        sub.add_parser("ingest", help="validate the download files into lake/notes (quarantine)")
+    )
+    pipeline.configure_run_parser(
+        sub.add_parser("run", help="ingest -> dbt -> gates -> score -> features -> Feast")
+    )
+    show.configure_parser(
+        sub.add_parser("show", help="a note's (or a post's shown note's) status, scores, history")
+    )
 
 
 def load_config(path: Path | None):
@@ -142,46 +154,30 @@ def score_files(args: argparse.Namespace) -> dict[str, object]:
     return summary
 
 
-def contributor_files(ratings, result, out: Path) -> dict[str, dict]:
-    """Beyond the reference: colluding raters (``colluding_raters.tsv``, ``colluding_pairs.tsv``)
-    and contributor reputation (``contributor_reputation.tsv``), propagated over the rater-note graph
-    towards this run's consensus (a neutral rater's predicted rating, mu + note intercept), with no
-    fresh trust for raters the detector flagged."""
-    from vigil.notes import collusion, reputation
-
-    found = collusion.detect(ratings)
-    collusion.write(found, out)
-    flagged = set(found.raters["raterParticipantId"])
-    mu = result.rounds[-1].global_intercept if result.rounds else 0.0
-    intercepts = result.scored_notes.set_index("noteId")["coreNoteIntercept"].dropna()
-    consensus = (mu + intercepts.astype("float64")).clip(0, 1)
-    counts = ratings["raterParticipantId"].value_counts().astype("float64")
-    counts[counts.index.isin(flagged)] = 0.0
-    rep = reputation.reputation(ratings, note_consensus=consensus, personalization=counts)
-    io_path = out / REPUTATION_FILE
-    rep.raters.to_csv(io_path, sep="\t", index=False)
-    log.info(
-        "contributors: %d colluding raters in %d groups; reputation of %d raters in %d rounds "
-        "(converged %s) -> %s",
-        len(flagged),
-        found.summary["groups"],
-        len(rep.raters),
-        rep.iterations,
-        rep.converged,
-        io_path,
-    )
-    return {
-        "collusion": found.summary,
-        "reputation": {
-            "raters": len(rep.raters),
-            "iterations": rep.iterations,
-            "converged": rep.converged,
-        },
-    }
-
-
 def run(args: argparse.Namespace) -> int:
-    if args.action == "score":
+    if args.action == "ingest":
+        from vigil.notes import lake
+
+        c = lake.ingest(args.raw)
+        per_file = ", ".join(
+            f"{t} {v['loaded']:,}/{v['read']:,}" for t, v in c.get("tables", {}).items()
+        )
+        print(
+            f"notes ingest: {c['read']:,} rows read, {c['loaded']:,} loaded, {c['quarantined']:,} "
+            f"quarantined ({per_file})"
+            + ("; unchanged since the last ingest, nothing written" if c["unchanged"] else "")
+            + f"; lake {lake.lake_dir()}"
+        )
+    elif args.action == "run":
+        from vigil.notes import pipeline
+
+        steps = pipeline.run(args.raw, seed=args.seed, materialize=not args.no_feast)
+        pipeline.print_run(steps)
+    elif args.action == "show":
+        from vigil.notes import show
+
+        print("\n".join(show.run(args)))
+    elif args.action == "score":
         summary = score_files(args)
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary["statuses"].items()))
         print(

@@ -53,7 +53,10 @@ from vigil.quality.tables import (
 
 log = logging.getLogger(__name__)
 
-STAGES = ("raw", "staging", "marts", "features", "training_set")
+STAGES = (
+    "raw", "staging", "marts", "features", "training_set",
+    "notes_raw", "notes_warehouse", "notes_scores",
+)  # fmt: skip
 FRESHNESS_AHEAD = dt.timedelta(days=2)  # latest event_timestamp may be at most day + 2 days
 
 

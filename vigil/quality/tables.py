@@ -259,6 +259,18 @@ def find_tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[T
                 )
             else:
                 t.query = _parquet_query(found)
+        elif where in ("notes_lake", "notes_scores"):
+            # Community Notes: lake/notes/<table>.parquet, notes/scores/<table>.parquet (vigil.notes)
+            folder = paths.lake / "notes" if where == "notes_lake" else paths.home / "notes" / "scores"
+            f = folder / f"{name}.parquet"
+            t.location = str(f)
+            if f.is_file():
+                check_readable([f])
+                t.query = _parquet_query(f)
+            elif meta.get("optional"):
+                t.skip = f"{f} does not exist: nothing to check"
+            else:
+                t.missing = f"{f} does not exist: run `vigil notes run` first"
         elif where == "training_set":
             _training_set(t, frame, path, work_files)
         else:

@@ -281,6 +281,10 @@ def _apply() -> dict:
     return {"project": fs.project, "repo": str(repo_path()), **counts}
 
 
+# Views published by `vigil notes run` (vigil.notes.features), not by dbt.
+_NOTES_VIEWS = ("note_status", "post_best_note", "contributor_reputation")
+
+
 def _check_source_schema(view) -> None:
     """Log (not fail) when a mart is missing columns the view declares: apply needs no data."""
     import pyarrow.parquet as pq
@@ -288,7 +292,10 @@ def _check_source_schema(view) -> None:
     path = Path(view.batch_source.path)
     if not path.exists():
         log.warning(
-            "feast: %s: source %s does not exist yet (run `vigil dbt marts`)", view.name, path
+            "feast: %s: source %s does not exist yet (run `%s`)",
+            view.name,
+            path,
+            "vigil notes run" if view.name in _NOTES_VIEWS else "vigil dbt marts",
         )
         return
     import pyarrow as pa
