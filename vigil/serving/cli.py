@@ -13,6 +13,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("apply", help="render feature_store.yaml and register the definitions")
     mat = sub.add_parser("materialize", help="offline -> online (whole history, then incremental)")
     mat.add_argument("--full", action="store_true", help="redo the whole history")
+    mat.add_argument(
+        "--engine",
+        choices=features.ENGINES,
+        default="bulk",
+        help="bulk: batched writes in Feast's layout (default); feast: Feast's own materialize",
+    )
     srv = sub.add_parser("serve", help="Feast's HTTP feature server (reads; writes need a token)")
     srv.add_argument("--port", type=int, default=6566)
     srv.add_argument(
@@ -28,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "apply":
         print(json.dumps(features.apply(), indent=2))
     elif args.action == "materialize":
-        print(json.dumps(features.materialize(full=args.full), indent=2, default=str))
+        print(
+            json.dumps(
+                features.materialize(full=args.full, engine=args.engine), indent=2, default=str
+            )
+        )
     elif args.action == "serve":
         server.serve(port=args.port, host=args.host, workers=args.workers)
     elif args.action == "get":

@@ -374,14 +374,23 @@ def _utc(ts) -> datetime | None:
 
 
 @_damaged_files_are_errors
-def materialize(full: bool = False) -> dict:
+def materialize(full: bool = False, engine: str = "bulk") -> dict:
     """Copy the latest feature values from the offline store into the online store (one
     writer at a time: see :func:`_materialize`)."""
+    if engine not in ENGINES:
+        raise UserError(
+            f"unknown materialization engine {engine!r}: use one of {', '.join(ENGINES)}."
+        )
     with _writing("features materialize"):
-        return _materialize(full)
+        return _materialize(full, engine)
 
 
-def _materialize(full: bool = False) -> dict:
+# bulk: vigil.serving.materialize (Feast's semantics and layout, written in batches);
+# feast: FeatureStore.materialize (Feast's local engine, one row at a time), kept as reference.
+ENGINES = ("bulk", "feast")
+
+
+def _materialize(full: bool = False, engine: str = "bulk") -> dict:
     """Copy the latest feature values from the offline store into the online store.
 
     Per feature view: the first run (or ``full=True``) covers the whole history, from the earliest
@@ -431,8 +440,9 @@ def _materialize(full: bool = False) -> dict:
             "incremental" if last_end is not None else "whole history",
         )
         t0 = time.perf_counter()
-        fs.materialize(start_date=start, end_date=end, feature_views=[view])
+        detail = _materialize_view(fs, view, start, end, engine)
         result["views"][view] = {
+            **detail,
             "start": start.isoformat(),
             "end": end.isoformat(),
             "rows": part["rows"],
@@ -443,6 +453,9 @@ def _materialize(full: bool = False) -> dict:
         }
         result["rows"] += part["rows"]
         result["entities"] += part["entities"]
+    if engine == "bulk":
+        _after_bulk(fs, [v for v, d in result["views"].items() if not d.get("skipped")])
+    result["engine"] = engine
     result["seconds"] = round(time.perf_counter() - started, 3)
     log.info(
         "feast: materialized %d rows for %d entity keys in %.1f s",
@@ -451,6 +464,37 @@ def _materialize(full: bool = False) -> dict:
         result["seconds"],
     )
     return result
+
+
+def _materialize_view(fs, view: str, start: datetime, end: datetime, engine: str) -> dict:
+    if engine == "feast":
+        fs.materialize(start_date=start, end_date=end, feature_views=[view])
+        return {}
+    from vigil.serving import materialize as bulk
+
+    detail = bulk.materialize_view(fs, fs.get_feature_view(view), start, end)
+    log.info(
+        "feast: %s: %d entities, %d %s written (read %.1f s, encode %.1f s, write %.1f s)",
+        view,
+        detail["entities"],
+        detail["written"],
+        detail["unit"],
+        detail["read_s"],
+        detail["encode_s"],
+        detail["write_s"],
+    )
+    return detail
+
+
+def _after_bulk(fs, views: list[str]) -> None:
+    """What Feast does after materializing: refresh precomputed service vectors (services with
+    ``precompute_online``); then shrink a sparse SQLite file."""
+    from vigil.serving import materialize as bulk
+
+    if views and hasattr(fs, "_precompute_affected_services"):
+        fs._precompute_affected_services(views)
+    if fs.config.online_store.type == "sqlite":
+        bulk.vacuum_if_sparse(bulk._sqlite_path(fs))
 
 
 # --------------------------------------------------------------------------------------------
