@@ -58,6 +58,7 @@ FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
         "test_bench_uam_runs_dbt_and_uam_update_on_a_small_lake": ("dbt",),
     },
     "faults/test_feast_faults.py": {"*": ("dbt", "feast")},
+    "moderation/test_service.py": {"*": ("feast",)},
     "monitor/test_drift_e2e.py": {
         "*": ("dbt", "feast"),
         "test_vigil_monitor_dag_emits_the_asset_event_only_on_alert": ("airflow",),

@@ -141,6 +141,12 @@ def features_token() -> str | None:
     return _env("VIGIL_FEATURES_TOKEN", "").strip() or None
 
 
+def serve_token() -> str | None:
+    """Bearer token for ``vigil serve`` (``VIGIL_SERVE_TOKEN``): needed to bind beyond loopback;
+    when set, every endpoint but ``/healthz`` asks for it."""
+    return _env("VIGIL_SERVE_TOKEN", "").strip() or None
+
+
 def airflow_db() -> str:
     """Airflow metadata DB: ``sqlite`` (default, under the data root) or ``postgres``."""
     value = _env("VIGIL_AIRFLOW_DB", "sqlite").lower()

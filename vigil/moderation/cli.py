@@ -1,0 +1,76 @@
+"""``vigil serve``: the scoring service on 127.0.0.1 (beyond loopback only with a token)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from training.online import HEAVY_POLICIES
+from vigil import config
+from vigil.errors import UserError
+from vigil.serving.server import is_loopback
+
+log = logging.getLogger(__name__)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address (beyond loopback: token)")
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument(
+        "--heavy",
+        choices=HEAVY_POLICIES,
+        default="cascade",
+        help="heavy-model budget: above the cascade threshold (default), always, never",
+    )
+    parser.add_argument("--model-id", default=None, help="serve this model instead of the champion")
+
+
+def check_bind(host: str, port: int) -> None:
+    """Refuse, in one sentence, a port out of range or in use and a public address without a token."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise UserError(f"port {port} is not a TCP port: pass --port between 1 and 65535.")
+    if not is_loopback(host) and not config.serve_token():
+        raise UserError(
+            f"serving on {host} (beyond 127.0.0.1) needs a token: set VIGIL_SERVE_TOKEN "
+            "or drop --host."
+        )
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UserError(
+                f"port {port} on {host} is in use or not available ({exc.strerror}): "
+                "stop what runs there or pass another --port."
+            ) from None
+
+
+def serve(host: str = "127.0.0.1", port: int = 8700, heavy: str = "cascade", model_id=None) -> None:
+    import uvicorn
+
+    from vigil.moderation.service import build, create_app
+
+    check_bind(host, port)
+    parts = build(heavy=heavy, model_id=model_id)
+    app = create_app(parts)
+    log.info(
+        "serve: model %s on http://%s:%d (%s online store, heavy model: %s, %s)",
+        parts.model.model_id,
+        host,
+        port,
+        parts.reader.store_kind,
+        heavy,
+        "token required" if parts.token else "no token, loopback only",
+    )
+    try:
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    finally:
+        parts.decisions.close()
+        log.info("serve: stopped after %d decisions", parts.decisions.written)
+
+
+def run(args: argparse.Namespace) -> int:
+    serve(host=args.host, port=args.port, heavy=args.heavy, model_id=args.model_id)
+    return 0

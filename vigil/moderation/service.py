@@ -1,0 +1,284 @@
+"""The scoring service's ASGI app (FastAPI): score posts online with the champion's cascade.
+
+    POST /v1/score                {"post_id": 42} or {"text": "...", "author_id": 7[, "post_id": 9001]}
+                                  -> probability, student, decision, model_id, features used
+    GET  /v1/decisions/{post_id}  the post's latest decision and its earlier ones
+    GET  /healthz                 model, online store, posts known (always open)
+    GET  /metrics                 Prometheus text format
+    GET  /docs, /openapi.json     OpenAPI
+
+With a token configured (``VIGIL_SERVE_TOKEN``) every endpoint but ``/healthz`` needs
+``Authorization: Bearer <token>``. Bad input gets one 4xx with a ``detail`` sentence naming the
+problem and the fix; the service answers 500 (and logs) rather than dying on anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from vigil.errors import UserError
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 10_000
+MAX_BODY_BYTES = 256_000  # beyond any valid request: refused before parsing
+OPEN_PATHS = frozenset({"/healthz"})
+
+
+class ScoreRequest(BaseModel):
+    post_id: int | None = Field(None, ge=0, description="a known post, or the id of a new one")
+    text: str | None = Field(None, description=f"a new post's text (<= {MAX_TEXT_CHARS} chars)")
+    author_id: int | None = Field(None, ge=0, description="a new post's author")
+    trigger: str = Field("request", max_length=64, description="why it is scored (logged)")
+
+
+@dataclass
+class Components:
+    """What the app serves with; built by :func:`build` (tests and benches may build their own)."""
+
+    reader: Any  # vigil.serving.online.OnlineReader
+    model: Any  # training.online.OnlineModel
+    posts: Any  # vigil.moderation.posts.PostIndex
+    decisions: Any  # vigil.moderation.decisions.DecisionLog
+    metrics: Any  # vigil.moderation.metrics.Metrics
+    token: str | None = None
+
+
+def build(heavy: str = "cascade", model_id: str | None = None) -> Components:
+    """Load the champion through the model registry, warm the online store reader, the posts and
+    the decision log."""
+    from training.online import OnlineModel
+    from vigil import config
+    from vigil.moderation.decisions import DecisionLog
+    from vigil.moderation.metrics import Metrics
+    from vigil.moderation.posts import PostIndex
+    from vigil.serving.online import OnlineReader
+
+    model = OnlineModel(model_id, heavy=heavy)
+    reader = OnlineReader(model.cfg.feature_service)
+    missing = sorted(set(model.feature_columns) - set(reader.columns))
+    if missing:
+        raise UserError(
+            f"model {model.model_id} reads features the feature service {reader.feature_service} "
+            f"does not serve ({', '.join(missing[:5])}): retrain with `vigil train`."
+        )
+    model.warm()
+    return Components(reader, model, PostIndex(), DecisionLog(), Metrics(), config.serve_token())
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def _parse(raw: bytes) -> ScoreRequest | JSONResponse:
+    """The request body as JSON whatever its content type (curl -d sends a form type)."""
+    from pydantic import ValidationError
+
+    if len(raw) > MAX_BODY_BYTES:
+        return _error(
+            413, f"request body is {len(raw)} bytes, over {MAX_BODY_BYTES}: send a shorter text."
+        )
+    try:
+        data = json.loads(raw or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _error(
+            400,
+            f"the body is not JSON ({exc.__class__.__name__}: {str(exc)[:80]}): send JSON like "
+            '{"post_id": 42} or {"text": "...", "author_id": 7}.',
+        )
+    if not isinstance(data, dict):
+        return _error(
+            422,
+            'the body must be a JSON object like {"post_id": 42} or {"text": "...", "author_id": 7}.',
+        )
+    try:
+        return ScoreRequest.model_validate(data)
+    except ValidationError as exc:
+        return _error(422, _validation_detail(exc))
+
+
+def _validation_detail(exc) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return (
+        "malformed request (" + "; ".join(parts) + "): send JSON like "
+        '{"post_id": 42} or {"text": "...", "author_id": 7}.'
+    )
+
+
+def create_app(parts: Components) -> FastAPI:
+    app = FastAPI(
+        title="Vigil scoring service",
+        version="1",
+        description="Harmful-content decisions online: the champion's cascade on Feast features.",
+    )
+    app.state.parts = parts
+    metrics = parts.metrics
+    metrics.model_info.labels(parts.model.model_id).set(1)
+
+    @app.middleware("http")
+    async def gate_and_measure(request: Request, call_next):
+        path = request.url.path
+        started = time.perf_counter()
+        refusal = _refusal(parts.token, path, request.headers.get("authorization", ""))
+        if refusal is not None:
+            response = refusal
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:  # never die on a request: log it, answer 500
+                log.exception("serve: %s %s failed", request.method, path)
+                response = _error(500, "internal error while scoring: see the service log.")
+        endpoint = _endpoint(path)
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError):
+        return _error(422, _validation_detail(exc))
+
+    @app.post(
+        "/v1/score",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ScoreRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def score(request: Request):
+        body = _parse(await request.body())
+        if isinstance(body, JSONResponse):
+            return body
+        return _score(parts, body)
+
+    @app.get("/v1/decisions/{post_id}")
+    async def decisions(post_id: int):
+        history = parts.decisions.history(post_id)
+        if not history:
+            return _error(404, f"no decision for post {post_id} yet: score it with POST /v1/score.")
+        return {"post_id": post_id, "latest": history[-1], "history": history}
+
+    @app.get("/healthz")
+    async def healthz():
+        return {
+            "status": "ok",
+            "model_id": parts.model.model_id,
+            "heavy": parts.model.heavy,
+            "online_store": parts.reader.store_kind,
+            "feature_service": parts.reader.feature_service,
+            "posts": len(parts.posts),
+        }
+
+    @app.get("/metrics")
+    async def prometheus():
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return app
+
+
+def _endpoint(path: str) -> str:
+    return "/v1/decisions/{post_id}" if path.startswith("/v1/decisions/") else path
+
+
+def _refusal(token: str | None, path: str, authorization: str) -> JSONResponse | None:
+    if not token or path in OPEN_PATHS:
+        return None
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        response = _error(401, "this service needs Authorization: Bearer <VIGIL_SERVE_TOKEN>.")
+        response.headers["www-authenticate"] = "Bearer"
+        return response
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return _error(403, "wrong token: use the service's VIGIL_SERVE_TOKEN.")
+    return None
+
+
+def _resolve(parts: Components, body: ScoreRequest) -> tuple[int | None, int, str] | JSONResponse:
+    """(post id, author id, text) for the request, or the 4xx answer."""
+    if body.text is not None:
+        if len(body.text) > MAX_TEXT_CHARS:
+            return _error(
+                413,
+                f"text is {len(body.text)} characters, over the limit of {MAX_TEXT_CHARS}: "
+                "send at most that many.",
+            )
+        if body.author_id is None:
+            return _error(422, "a new post needs author_id with its text.")
+        return body.post_id, body.author_id, body.text
+    if body.post_id is None:
+        return _error(
+            422,
+            'give a post_id (a known post) or text and author_id (a new post): {"post_id": 42}.',
+        )
+    post = parts.posts.get(body.post_id)
+    if post is None:
+        return _error(
+            404,
+            f"post {body.post_id} not found: check the id, or send text and author_id to score a "
+            "new post.",
+        )
+    return post.post_id, post.author_id, post.text
+
+
+def _score(parts: Components, body: ScoreRequest):
+    resolved = _resolve(parts, body)
+    if isinstance(resolved, JSONResponse):
+        return resolved
+    post_id, author_id, text = resolved
+    started = time.perf_counter()
+    known = body.text is None
+    vector = parts.reader.read(post_id=post_id if known else None, user_id=author_id)
+    parts.metrics.feature_read.observe(time.perf_counter() - started)
+    used = {c: vector.get(c) for c in parts.model.feature_columns}
+    hits = parts.model.embeddings.hits
+    result = parts.model.score(text, used)
+    if result["routed_to_heavy"]:
+        parts.metrics.heavy_calls.inc()
+        cache = "hit" if parts.model.embeddings.hits > hits else "miss"
+        parts.metrics.embedding_cache.labels(cache).inc()
+    content_hash = hashlib.sha256(text.encode()).hexdigest()
+    record = parts.decisions.append(
+        {**result, "post_id": post_id, "trigger": body.trigger, "content_hash": content_hash}
+    )
+    parts.metrics.decisions.labels(result["decision"], body.trigger).inc()
+    return {
+        "post_id": post_id,
+        "author_id": author_id,
+        "decision": result["decision"],
+        "probability": result["probability"],
+        "student": result["student"],
+        "routed_to_heavy": result["routed_to_heavy"],
+        "harm_type_scores": result["harm_type_scores"],
+        "thresholds": {
+            "remove": _finite(parts.model.threshold),
+            "cascade_tau": _finite(parts.model.tau),
+        },
+        "model_id": result["model_id"],
+        "features": {c: _finite(v) for c, v in used.items()},
+        "decided_at": record["decided_at"],
+        "trigger": body.trigger,
+    }
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: a missing feature or an unset threshold is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
