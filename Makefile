@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run test test-fast bench airflow lint clean
+.PHONY: setup run serve test test-fast bench airflow lint clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: setup
 	$(BIN)/vigil pipeline
+
+# The scoring service on 127.0.0.1:8700 (after `make run`: the champion and the online store).
+serve: setup
+	$(BIN)/vigil serve
 
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
