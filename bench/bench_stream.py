@@ -13,7 +13,11 @@ One run, side by side:
   to ``--clone-users`` users (default 100k) with their real day-record mix, measured again, and
   extrapolated to 1M users. Checkpoint bytes per user (SQLite) are reported too.
 
-    python -m bench stream [--users 5000] [--days 30] [--rate 2000] [--lag-seconds 20]
+    python -m bench stream [--users 3000] [--days 30] [--rate 1000 10000] [--lag-seconds 20]
+
+- Redis end to end: the same lines XADDed (batched entries, 8 partitions; not timed), then one
+  consumer reads them all until idle, no push.
+- Seen ids: the ids of the lateness horizon as sets of str per day vs digest arrays per day.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ def _lines(raw: Path, limit: int) -> list[tuple[str, bytes]]:
     return out
 
 
+CHUNK = 5000
+
+
 def _rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("nan")
 
@@ -56,6 +63,7 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
     The machine is shared, so each path runs in every round and keeps its best round.
     """
     from vigil.lake import validation as ingest
+    from vigil.stream.batch import parse_lines
     from vigil.stream.events import file_limit_us, parse_event
     from vigil.stream.state import StreamState
 
@@ -77,17 +85,27 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
             except ingest.Bad:
                 pass
 
-    def validator() -> None:
+    def validator() -> None:  # the per-line validator (json.loads + fast path)
         for line, lim in pairs:
             parse_event(line, lim)
 
-    def core() -> None:  # what vigil stream does per line, minus reading files
+    # what vigil stream applies at once: a chunk of lines (the file source reads 1 MB chunks)
+    chunks = [
+        ([line for line, _ in pairs[i : i + CHUNK]], [lim for _, lim in pairs[i : i + CHUNK]])
+        for i in range(0, len(pairs), CHUNK)
+    ]
+
+    def batch() -> None:  # msgspec typed decoding of whole chunks
+        for chunk, lims in chunks:
+            parse_lines(chunk, lims)
+
+    def core() -> None:  # what vigil stream does per chunk, minus reading files
         path = state_dir / f"core-{time.monotonic_ns()}.sqlite"
         state = StreamState(path)
-        apply, last = state.apply_line, time.perf_counter()
-        for i, (line, lim) in enumerate(pairs):
-            apply(line, lim)
-            if i % 2000 == 0 and time.perf_counter() - last >= 1.0:
+        last = time.perf_counter()
+        for i, (chunk, lims) in enumerate(chunks):
+            state.apply_lines(chunk, lims)
+            if time.perf_counter() - last >= 1.0:
                 state.checkpoint({"bench": str(i)})
                 last = time.perf_counter()
         state.checkpoint({"bench": str(len(pairs))})
@@ -97,6 +115,7 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
         "floor_json_loads": floor,
         "ingest_exact_validator": exact,
         "stream_validator": validator,
+        "stream_batch_parser": batch,
         "stream_core": core,
     }
     best = dict.fromkeys(paths, 0.0)
@@ -117,7 +136,8 @@ state = StreamState(Path(sys.argv[1]), memory_budget_bytes=1 << 40)
 gc.collect(); rss1 = proc.memory_info().rss
 n = len(state.users)
 deep = sum(_deep_size(uid, u) for uid, u in state.users.items())
-print(json.dumps({"users": n, "rss": rss1 - rss0, "deep": deep, "seen": state.n_seen}))
+print(json.dumps({"users": n, "rss": rss1 - rss0, "deep": deep, "seen": len(state.seen),
+                  "seen_bytes": state.seen.nbytes()}))
 """
 
 
@@ -130,7 +150,7 @@ def _rss() -> int:
 
 def bench_memory(state_path: Path, clone_users: int) -> dict:
     """Bytes per user of the checkpointed state, as loaded, and cloned to ``clone_users`` users."""
-    from vigil.stream.state import SEEN_ID_BYTES, StreamState, UserState, _deep_size
+    from vigil.stream.state import StreamState, UserState, _deep_size
 
     tmp = state_path.parent / "mem"
     tmp.mkdir(exist_ok=True)
@@ -171,11 +191,85 @@ def bench_memory(state_path: Path, clone_users: int) -> dict:
         "rss_bytes_per_user": loaded["rss"] / max(1, n),
         "deep_bytes_per_user": loaded["deep"] / max(1, n),
         "seen_ids": loaded["seen"],
-        "seen_bytes_per_user": loaded["seen"] * SEEN_ID_BYTES / max(1, n),
+        "seen_bytes_per_user": loaded["seen_bytes"] / max(1, n),
         "clone_users": clone_users,
         "clone_rss_bytes_per_user": (rss3 - rss2) / clone_users,
         "clone_deep_bytes_per_user": clone_deep / clone_users,
         "sqlite_bytes_per_user": sqlite_bytes / max(1, n),
+    }
+
+
+def bench_seen(raw: Path, state_path: Path) -> dict:
+    """Seen-id memory per user, side by side: the same ids (those in the lateness horizon at the
+    end of the run) as Python sets of str per day (the former structure) and as digests in
+    sorted arrays per day (:class:`vigil.stream.seen.SeenIds`), both measured by getsizeof."""
+    from vigil.stream.batch import parse_lines
+    from vigil.stream.events import DAY_MS, NO_LIMIT_US
+    from vigil.stream.seen import SeenIds, digest
+    from vigil.stream.state import StreamState
+
+    state = StreamState(state_path, memory_budget_bytes=1 << 40)
+    seen_from = state._seen_from_day()
+    users = len(state.users)
+    state.close()
+    by_day: dict[int, set[str]] = {}
+    for f in sorted(raw.glob("events/dt=*/hour=*.jsonl")):
+        for ev in parse_lines(f.read_bytes().split(b"\n")[:-1], NO_LIMIT_US):
+            if type(ev) is tuple and ev[1] // DAY_MS >= seen_from:
+                by_day.setdefault(ev[1] // DAY_MS, set()).add(ev[0])
+    sets_bytes = sys.getsizeof(by_day) + sum(
+        sys.getsizeof(ids) + sum(map(sys.getsizeof, ids)) for ids in by_day.values()
+    )
+    compact = SeenIds()
+    for day, ids in by_day.items():
+        compact.load(day, [digest(e) for e in ids])
+    n_ids = sum(map(len, by_day.values()))
+    return {
+        "ids": n_ids,
+        "users": users,
+        "sets_bytes_per_user": sets_bytes / max(1, users),
+        "digests_bytes_per_user": compact.nbytes() / max(1, users),
+        "sets_bytes_per_id": sets_bytes / max(1, n_ids),
+        "digests_bytes_per_id": compact.nbytes() / max(1, n_ids),
+    }
+
+
+def bench_redis_throughput(raw: Path, root: Path) -> dict:
+    """``vigil stream --source redis`` end to end on the same simulated lines: the stream is
+    filled first (not timed), then one consumer reads all 8 partitions until idle, no push."""
+    import redis
+
+    from vigil import config
+    from vigil.stream.processor import RunOptions, process
+    from vigil.stream.replay import replay
+
+    key = f"vigil-bench-stream-tp:{uuid.uuid4().hex[:8]}"
+    partitions = 8
+    host, _, port = config.redis_url().replace("redis://", "").partition(":")
+    client = redis.Redis(host=host, port=int(port.split("/")[0] or 6379))
+    try:
+        fill = replay(raw, 0, sink="redis", stream_key=key, partitions=partitions)
+        run = process(
+            RunOptions(
+                source="redis",
+                stream_key=key,
+                partitions=partitions,
+                state_path=root / "redis-tp.sqlite",
+                once=True,
+                push=False,
+                checkpoint_seconds=1.0,
+            )
+        )
+    finally:
+        client.delete(*[f"{key}:{p}" for p in range(partitions)])
+        client.close()
+    return {
+        "lines": fill["events"],
+        "entries_read": run["read"],
+        "seconds": run["seconds"],
+        "events_per_s": run["read"] / run["seconds"] if run["seconds"] else float("nan"),
+        "lines_per_s": fill["events"] / run["seconds"] if run["seconds"] else float("nan"),
+        "counters": run["counters"],
     }
 
 
@@ -235,10 +329,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--baseline-lines", type=int, default=200_000)
     parser.add_argument("--clone-users", type=int, default=100_000)
-    parser.add_argument("--rate", type=float, default=1000.0, help="replay rate for the lag test")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        nargs="+",
+        default=[1000.0, 10000.0],
+        help="replay rates (events/s) for the lag test",
+    )
     parser.add_argument("--lag-seconds", type=float, default=20.0)
     parser.add_argument("--checkpoint-seconds", type=float, default=0.5)
     parser.add_argument("--no-lag", action="store_true", help="skip the Redis + Feast lag test")
+    parser.add_argument(
+        "--no-redis", action="store_true", help="skip the Redis end-to-end throughput"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data root")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -285,11 +388,17 @@ def main(argv: list[str] | None = None) -> dict:
             "checkpoints": run["checkpoints"],
             "counters": run["counters"],
         }
+        if not args.no_redis:
+            results["redis"] = bench_redis_throughput(raw, root)
         results["memory"] = bench_memory(state_path, args.clone_users)
+        results["seen"] = bench_seen(raw, state_path)
         if affinity:
             os.sched_setaffinity(0, affinity)
         if not args.no_lag:
-            results["lag"] = bench_lag(raw, args.rate, args.lag_seconds, args.checkpoint_seconds)
+            results["lag"] = [
+                bench_lag(raw, rate, args.lag_seconds, args.checkpoint_seconds)
+                for rate in args.rate
+            ]
     finally:
         if affinity:
             os.sched_setaffinity(0, affinity)
@@ -317,10 +426,13 @@ def _print(r: dict) -> None:
     rows = [
         ("floor: read + json.loads only", floor),
         ("ingest's exact validator (per line)", b["ingest_exact_validator"]),
-        ("stream validator (fast path + ingest's)", b["stream_validator"]),
+        ("stream validator per line (json + fast path)", b["stream_validator"]),
+        ("stream batch parser (msgspec, chunks)", b["stream_batch_parser"]),
         ("stream core: validate+dedupe+state+ckpt", b["stream_core"]),
         ("vigil stream end to end (files, all lines)", s["events_per_s"]),
     ]
+    if "redis" in r:
+        rows.append(("vigil stream end to end (Redis, all lines)", r["redis"]["lines_per_s"]))
     for name, v in rows:
         print(f"{name:<44} {v:>12,.0f} {v / floor:>8.2f}x")
     print(
@@ -337,8 +449,15 @@ def _print(r: dict) -> None:
         ("seen event ids (lateness horizon)", "seen_bytes_per_user"),
     ):
         print(f"{name:<36} {m[key]:>11,.0f} {m[key] * 1e6 / 2**30:>11.2f} GiB")
-    if "lag" in r:
-        lag = r["lag"]
+    sn = r["seen"]
+    print(
+        f"\nSeen event ids in the lateness horizon ({sn['ids']:,} ids, {sn['users']:,} users): "
+        f"sets of str {sn['sets_bytes_per_user']:,.0f} B/user ({sn['sets_bytes_per_id']:.0f} B/id), "
+        f"digest arrays {sn['digests_bytes_per_user']:,.0f} B/user "
+        f"({sn['digests_bytes_per_id']:.1f} B/id): "
+        f"{sn['sets_bytes_per_user'] / max(sn['digests_bytes_per_user'], 1e-9):.1f}x less"
+    )
+    for lag in r.get("lag", []):
         print(
             f"\nLag, Redis -> vigil stream -> Feast online (sqlite), {lag['rate']:.0f} events/s, "
             f"checkpoint every {lag['checkpoint_seconds']} s: {lag['events']:,} events, "
@@ -347,7 +466,7 @@ def _print(r: dict) -> None:
         if lag.get("events"):
             print(
                 f"  p50 {lag['p50_s'] * 1000:,.0f} ms   p99 {lag['p99_s'] * 1000:,.0f} ms   "
-                f"max {lag['max_s'] * 1000:,.0f} ms   (batch path: refreshed daily, lag up to 24 h)"
+                f"max {lag['max_s'] * 1000:,.0f} ms   processed {lag['processed_per_s']:,.0f}/s"
             )
 
 

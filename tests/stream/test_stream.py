@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from vigil.stream.batch import parse_lines
 from vigil.stream.events import _exact, parse_event
 from vigil.stream.processor import RunOptions, process
 from vigil.stream.replay import replay
@@ -394,7 +395,7 @@ def _dump(db: Path) -> dict:
         return {
             "user_day": con.execute("select * from user_day order by user_id, day").fetchall(),
             "user_total": con.execute("select * from user_total order by user_id").fetchall(),
-            "seen": con.execute("select * from seen order by day, event_id").fetchall(),
+            "seen": con.execute("select * from seen order by day, digest").fetchall(),
             "offsets": con.execute("select * from offsets order by source").fetchall(),
             "meta": con.execute(
                 "select * from meta where key != 'checked_at' order by key"
@@ -474,7 +475,7 @@ def test_memory_budget_spills_to_disk_with_same_result(tmp_path, monkeypatch):
 # the validator's fast path accepts exactly what ingest's validator accepts, with the same values
 
 
-def test_fast_path_agrees_with_ingest_validator(tmp_path):
+def test_fast_and_batch_paths_agree_with_ingest_validator(tmp_path):
     raw = tmp_path / "raw"
     write_world(raw, users=10, days=3, seed=9)
     base = [
@@ -526,11 +527,57 @@ def test_fast_path_agrees_with_ingest_validator(tmp_path):
     limit = (int(datetime(2026, 9, 2, tzinfo=UTC).timestamp()) + 25 * 3600) * 10**6
     encoded = [v.encode("utf-8", "surrogatepass") for v in variants] + [b"\xff\xfe{}"]
     accepted = 0
-    for line in encoded:
+    batch = parse_lines(encoded, limit)  # the batch path (msgspec) used by vigil stream
+    per_line_limits = parse_lines(encoded, [limit] * len(encoded))
+    for i, line in enumerate(encoded):
         fast, exact = parse_event(line, limit), _exact(line, limit)
         assert fast == exact, line
+        assert batch[i] == exact, line
+        assert per_line_limits[i] == exact, line
         accepted += not isinstance(exact, str)
     assert 60 <= accepted < len(encoded) / 2  # both outcomes are well represented
+
+
+def test_batch_parser_checks_the_bytes_of_keys_it_does_not_read():
+    """msgspec skips unknown keys; ingest decodes the whole line first. Lines whose only fault is
+    in an unknown key must be rejected with ingest's reason all the same."""
+    base = (
+        b'{"event_id": "e1", "event_ts": "2026-09-01T10:00:00.123Z", "user_id": 12, '
+        b'"action": "view", "post_id": 5, "target_user_id": 7%s}'
+    )
+    extras = [
+        b', "zz": "\xff\xfe"',
+        b', "\xff": 1',
+        b', "zz": [1, {"a": "\xed\xa0\x80"}]',
+        b', "zz": ' + b"[" * 5000 + b"]" * 5000,
+        b', "zz": [1,]',
+        b', "zz": NaN',
+        b', "zz": 01',
+        b', "zz": "\\ud800"',
+        b', "event_id": "e2"',
+        b', "zz": 123456789012345678901234567890',
+        b', "zz": {"a" 1}',
+    ]
+    lines = [base % x for x in extras]
+    limit = 2**62
+    got = parse_lines(lines, limit)
+    expected = [_exact(line, limit) for line in lines]
+    assert got == expected
+    # hand-checked: invalid UTF-8 anywhere, too deep, trailing comma -> rejected; NaN and a huge
+    # number in an unknown key, a repeated key (the last wins) -> accepted
+    assert [g if isinstance(g, str) else g[0] for g in got] == [
+        "invalid UTF-8",
+        "invalid UTF-8",
+        "invalid UTF-8",
+        "not JSON",
+        "not JSON",
+        "e1",
+        "not JSON",
+        "e1",
+        "e2",
+        "e1",
+        "not JSON",
+    ]
 
 
 # ------------------------------------------------------------------------------------------------

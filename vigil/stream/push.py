@@ -47,17 +47,19 @@ class FeastPusher:
         self.rng = random.Random(seed)
         self.rows_pushed = 0
 
-    def _record_lags(self, arrivals: list[float], done: float) -> None:
-        for a in arrivals:  # reservoir sample of at most 200k lags
-            self.n_lags += 1
-            if len(self.lags) < 200_000:
-                self.lags.append(done - a)
-            else:
-                j = self.rng.randrange(self.n_lags)
-                if j < 200_000:
-                    self.lags[j] = done - a
+    def _record_lags(self, arrivals: list[list], done: float) -> None:
+        """``arrivals``: [arrival time, events] runs; keeps a reservoir sample of <= 200k lags."""
+        for a, count in arrivals:
+            for _ in range(count):
+                self.n_lags += 1
+                if len(self.lags) < 200_000:
+                    self.lags.append(done - a)
+                else:
+                    j = self.rng.randrange(self.n_lags)
+                    if j < 200_000:
+                        self.lags[j] = done - a
 
-    def push(self, state: StreamState, users: list[int], arrivals: list[float]) -> None:
+    def push(self, state: StreamState, users: list[int], arrivals: list[list]) -> None:
         import pandas as pd
 
         if not users:

@@ -13,12 +13,16 @@ restarted processor resumes from a position that matches its state exactly: ever
 effect once. The in-memory copy is a write-back cache bounded by a memory budget; beyond it, user
 records are evicted after a checkpoint and read back from SQLite on their next event.
 
-Memory (bench/bench_stream.py, simulated month, 11 day records per user on average): about 4.2 KB
-per user of state (mostly the day lists and their 1440-bit ints), so 1M users need ~3.9 GiB;
-seen event_ids in the 48 h lateness horizon add ~2.5 KB per user.
+Memory (measured by ``python -m bench stream``, figures in docs/benchmarks.md): most of a user's
+state is the day lists and their 1440-bit ints. Seen event_ids in the lateness horizon are kept as
+16-byte digests in sorted arrays per day (:mod:`vigil.stream.seen`).
 Default budget ``VIGIL_STREAM_MEMORY_BUDGET_MB=2048``: seen ids may use a quarter of it, beyond
-that duplicates are looked up in the checkpoint's (day, event_id) index; users fill the rest, and
-the least recently used records beyond it live only in SQLite (~3.3 KB per user on disk).
+that duplicates are looked up in the checkpoint's (day, digest) index; users fill the rest, and
+the least recently used records beyond it live only in SQLite.
+
+Lines are applied a batch at a time (:meth:`StreamState.apply_lines`): parsed and validated by
+:mod:`vigil.stream.batch`, their ids checked against the seen arrays in one vectorised step, then
+applied in order (the lateness bound and the watermark depend on the order).
 
 The day record's layout and the features over it: :mod:`vigil.stream.features`; the line
 validator: :mod:`vigil.stream.events`.
@@ -36,7 +40,8 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
-from vigil.stream.events import DAY_MS, NO_LIMIT_US, day_of, ms_to_datetime, parse_event
+from vigil.stream.batch import parse_lines
+from vigil.stream.events import DAY_MS, NO_LIMIT_US, day_of, ms_to_datetime
 from vigil.stream.features import (
     BITMAP_BYTES,
     COUNTRIES,
@@ -47,6 +52,7 @@ from vigil.stream.features import (
     countries_text,
     features_of,
 )
+from vigil.stream.seen import SeenIds, digest
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +65,18 @@ create table if not exists user_day (
     posts integer not null, countries text,
     primary key (user_id, day)) without rowid;
 create table if not exists user_total (user_id integer primary key, posts_total integer not null);
-create table if not exists seen (day integer not null, event_id text not null,
-    primary key (day, event_id)) without rowid;
+create table if not exists seen (day integer not null, digest blob not null,
+    primary key (day, digest)) without rowid;
 create table if not exists offsets (source text primary key, position text not null);
 create table if not exists meta (key text primary key, value text not null);
 create table if not exists push_pending (user_id integer primary key);
 """
 
 COUNTER_NAMES = ("read", "applied", "bad", "duplicates", "too_late")
-# Memory of one remembered event_id (a short str in a set), measured; seen ids may use up to a
-# quarter of the memory budget, beyond it they are looked up in the checkpoint's index instead.
-SEEN_ID_BYTES = 100
+# Memory of one remembered event_id: a 16-byte digest in a sorted array, plus the set of recent
+# ones (bounded by SeenIds.compact); seen ids may use up to a quarter of the memory budget,
+# beyond it they are looked up in the checkpoint's index instead.
+SEEN_ID_BYTES = 24
 
 
 class UserState:
@@ -123,11 +130,10 @@ class StreamState:
         self.users: OrderedDict[int, UserState] = OrderedDict()
         self.complete = True  # every user in the checkpoint is also in self.users
         self.bytes_per_user = 1200.0  # refined from samples at every checkpoint
-        self.seen: dict[int, set[str]] = {}
-        self.n_seen = 0
+        self.seen = SeenIds()
         self._day_objs: dict[int, int] = {}
         self.seen_on_disk = False  # True: self.seen holds only ids since the last checkpoint
-        self.new_seen: list[tuple[int, str]] = []
+        self.new_seen: list[tuple[int, bytes]] = []
         self.dirty: set[tuple[int, int]] = set()
         self.dirty_totals: set[int] = set()
         self.counters = Counter({name: 0 for name in COUNTER_NAMES})
@@ -136,7 +142,8 @@ class StreamState:
         self.wm_day = -(1 << 40)
         self.positions: dict[str, str] = {}
         self.expired_through = -(1 << 40)  # days below this were deleted in memory, not yet on disk
-        self.arrivals: list[float] = []  # arrival time of each event applied since the last push
+        # arrival times of the events applied since the last push: [arrival (s), events] runs
+        self.arrivals: list[list] = []
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
@@ -149,16 +156,17 @@ class StreamState:
             self.counters.update(json.loads(meta["counters"]))
             self.bad_reasons.update(json.loads(meta["bad_reasons"]))
         self.positions = dict(con.execute("select source, position from offsets"))
+        _migrate_seen(con)
         seen_from = self._seen_from_day()
         n_seen = con.execute("select count(*) from seen where day >= ?", (seen_from,)).fetchone()[0]
         if n_seen * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
             self.seen_on_disk = True
         else:
-            for day, event_id in con.execute(
-                "select day, event_id from seen where day >= ?", (seen_from,)
-            ):
-                self.seen.setdefault(day, set()).add(event_id)
-            self.n_seen = n_seen
+            by_day: dict[int, list[bytes]] = {}
+            for day, dg in con.execute("select day, digest from seen where day >= ?", (seen_from,)):
+                by_day.setdefault(day, []).append(dg)
+            for day, dgs in by_day.items():
+                self.seen.load(day, dgs)
         max_users = self._max_users()
         keep_from = self._keep_from_day()
         for uid, total in con.execute("select user_id, posts_total from user_total"):
@@ -182,12 +190,12 @@ class StreamState:
             self.db_path,
             len(self.users),
             "" if self.complete else " (lazily loaded: over the memory budget)",
-            sum(map(len, self.seen.values())),
+            len(self.seen),
             self.watermark_iso(),
         )
 
     def _max_users(self) -> int:
-        users_budget = self.memory_budget_bytes - self.n_seen * SEEN_ID_BYTES
+        users_budget = self.memory_budget_bytes - len(self.seen) * SEEN_ID_BYTES
         return max(1, int(users_budget / self.bytes_per_user))
 
     def _keep_from_day(self) -> int:
@@ -229,44 +237,76 @@ class StreamState:
     # -- applying events ----------------------------------------------------------------------
     def apply_line(self, raw: bytes, limit_us: int = NO_LIMIT_US, arrival: float = 0.0) -> None:
         """Validate one raw line and apply it (or count why not)."""
+        self.apply_lines([raw], limit_us, arrival)
+
+    def apply_lines(
+        self,
+        lines: list[bytes],
+        limits: int | list[int] = NO_LIMIT_US,
+        arrivals: float | list[float] = 0.0,
+    ) -> None:
+        """Validate raw lines and apply them in order (or count why not).
+
+        ``limits`` (latest acceptable event_ts, µs) and ``arrivals`` (arrival time, s) are one
+        value for all lines or one per line.
+        """
         counters = self.counters
-        counters["read"] += 1
-        ev = parse_event(raw, limit_us)
-        if type(ev) is str:
-            counters["bad"] += 1
-            self.bad_reasons[ev] += 1
-            return
-        self.apply_event(ev, arrival)
+        counters["read"] += len(lines)
+        parsed = parse_lines(lines, limits)
+        good = [i for i, ev in enumerate(parsed) if type(ev) is tuple]
+        if len(good) < len(parsed):
+            bad = [ev for ev in parsed if type(ev) is str]
+            counters["bad"] += len(bad)
+            self.bad_reasons.update(bad)
+        events = [parsed[i] for i in good]
+        days = [ev[1] // DAY_MS for ev in events]
+        digests = [digest(ev[0]) for ev in events]
+        hits = self.seen.hits(days, digests)
+        one_arrival = not isinstance(arrivals, list)
+        apply = self._apply
+        for j, ev in enumerate(events):
+            apply(ev, days[j], digests[j], hits[j], arrivals if one_arrival else arrivals[good[j]])
 
     def apply_event(self, ev: tuple, arrival: float = 0.0) -> None:
-        event_id, ts_ms, user_id, action, target, country = ev
+        """Apply one validated event (see :func:`vigil.stream.batch.parse_lines`)."""
+        day = ev[1] // DAY_MS
+        dg = digest(ev[0])
+        self._apply(ev, day, dg, self.seen.contains(day, dg), arrival)
+
+    def _apply(self, ev: tuple, day: int, dg: bytes, seen_hit: bool, arrival: float) -> None:
+        """``seen_hit``: the id is in the day's sorted seen array (asked for the whole batch)."""
+        _event_id, ts_ms, user_id, action, target, country = ev
         counters = self.counters
         if ts_ms < self.watermark_ms - self.lateness_ms:
             counters["too_late"] += 1
             return
-        day = ts_ms // DAY_MS
         day = self._day_objs.setdefault(day, day)  # one int object per day, shared by all records
-        seen = self.seen.get(day)
-        if seen is None:
-            seen = self.seen[day] = set()
-        if event_id in seen or (
-            self.seen_on_disk
-            and self.con.execute(
-                "select 1 from seen where day = ? and event_id = ?", (day, event_id)
-            ).fetchone()
+        seen = self.seen
+        if (
+            seen_hit
+            or seen.recent_has(day, dg)
+            or (
+                self.seen_on_disk
+                and self.con.execute(
+                    "select 1 from seen where day = ? and digest = ?", (day, dg)
+                ).fetchone()
+            )
         ):
             counters["duplicates"] += 1
             return
-        seen.add(event_id)
-        self.n_seen += 1
-        self.new_seen.append((day, event_id))
+        seen.add(day, dg)
+        self.new_seen.append((day, dg))
         if ts_ms > self.watermark_ms:
             self.watermark_ms = ts_ms
             if day != self.wm_day:
                 self._advance_day(day)
         counters["applied"] += 1
         if self.track_push:
-            self.arrivals.append(arrival)
+            arr = self.arrivals
+            if arr and arr[-1][0] == arrival:
+                arr[-1][1] += 1
+            else:
+                arr.append([arrival, 1])
         owns = self.owns
         if owns is None or owns(user_id):
             u = self._user(user_id)
@@ -301,9 +341,7 @@ class StreamState:
                     for d in [d for d in u.days if d < keep_from]:
                         del u.days[d]
             self.expired_through = keep_from
-        seen_from = self._seen_from_day()
-        for d in [d for d in self.seen if d < seen_from]:
-            self.n_seen -= len(self.seen.pop(d))
+        self.seen.drop_before(self._seen_from_day())
 
     # -- checkpoint ---------------------------------------------------------------------------
     def checkpoint(self, positions: dict[str, str] | None = None) -> set[int]:
@@ -367,17 +405,18 @@ class StreamState:
 
     def _evict(self) -> None:
         """After a checkpoint everything in memory is clean: trim it to the memory budget."""
-        if self.seen_on_disk or self.n_seen * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
+        if self.seen_on_disk or len(self.seen) * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
             if not self.seen_on_disk:
                 log.info(
                     "stream state: %d seen event ids exceed a quarter of the memory budget: "
                     "duplicates are now looked up in %s",
-                    self.n_seen,
+                    len(self.seen),
                     self.db_path,
                 )
             self.seen_on_disk = True
             self.seen.clear()  # all committed: the checkpoint's index answers from now on
-            self.n_seen = 0
+        else:
+            self.seen.compact()
         n = len(self.users)
         if n == 0:
             return
@@ -422,16 +461,39 @@ class StreamState:
         """Measured memory of the cached state (deep size of every user, and of the seen ids)."""
         users = sum(_deep_size(uid, u) for uid, u in self.users.items())
         users += sys.getsizeof(self.users)
-        seen = sum(sys.getsizeof(s) + sum(map(sys.getsizeof, s)) for s in self.seen.values())
         return {
             "users": len(self.users),
             "user_bytes": users,
-            "seen_ids": sum(map(len, self.seen.values())),
-            "seen_bytes": seen,
+            "seen_ids": len(self.seen),
+            "seen_bytes": self.seen.nbytes(),
         }
 
     def close(self) -> None:
         self.con.close()
+
+
+def _migrate_seen(con: sqlite3.Connection) -> None:
+    """Checkpoints written before ids were kept as digests hold (day, event_id text): convert
+    them in place, in one transaction, so a restart keeps its duplicates exact."""
+    columns = [r[1] for r in con.execute("pragma table_info(seen)")]
+    if "event_id" not in columns:
+        return
+    rows = con.execute("select day, event_id from seen").fetchall()
+    con.execute("begin immediate")
+    try:
+        con.execute("drop table seen")
+        con.execute(
+            "create table seen (day integer not null, digest blob not null, "
+            "primary key (day, digest)) without rowid"
+        )
+        con.executemany(
+            "insert or ignore into seen values (?,?)", [(d, digest(e)) for d, e in rows]
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    log.info("stream state: %d seen event ids converted to digests", len(rows))
 
 
 def _rec_from_row(row: tuple) -> list:
