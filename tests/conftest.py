@@ -59,6 +59,7 @@ FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "faults/test_feast_faults.py": {"*": ("dbt", "feast")},
     "moderation/test_service.py": {"*": ("feast",)},
+    "notes/test_notes_pipeline.py": {"*": ("dbt", "feast")},
     "monitor/test_drift_e2e.py": {
         "*": ("dbt", "feast"),
         "test_vigil_monitor_dag_emits_the_asset_event_only_on_alert": ("airflow",),
@@ -68,6 +69,7 @@ FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
         "test_ensure_ready_migrates_once_and_creates_the_pool": ("airflow",),
     },
     "orchestration/test_airflow_listeners.py": {"*": ("airflow",)},
+    "orchestration/test_vigil_notes_dag.py": {"*": ("airflow", "dbt", "feast")},
     "orchestration/test_airflow_ui_e2e.py": {"*": ("airflow", "dbt", "feast")},
     "orchestration/test_dag_integrity.py": {"*": ("airflow",)},
     "orchestration/test_pipeline_e2e.py": {"*": ("airflow", "dbt", "feast")},

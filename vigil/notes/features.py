@@ -37,7 +37,7 @@ VIEWS: dict[str, tuple[str, str, str, dict[str, tuple[str, str]]]] = {
         "post_id",
         "int",
         {
-            "shown_note_id": ("int", "the helpful note with the highest intercept; null: none"),
+            "shown_note_id": ("int", "the helpful note with the highest intercept; 0: none"),
             "shown_note_intercept": ("float", "that note's intercept"),
             "notes_on_post": ("int", "notes written on the post"),
             "helpful_notes_on_post": ("int", "notes on the post rated helpful"),

@@ -135,6 +135,7 @@ def _post_best_note(note_status: pd.DataFrame, ts) -> pd.DataFrame:
         ["post_id", "note_intercept", "note_id"], ascending=[True, False, True]
     )
     best = shown.drop_duplicates("post_id")[["post_id", "note_id", "note_intercept"]]
+    best = best.astype({"note_id": "Int64"})  # stays exact through the left merge
     per_post = on_post.groupby("post_id").agg(
         notes_on_post=("note_id", "size"), helpful_notes_on_post=("is_shown", "sum")
     )
@@ -143,7 +144,9 @@ def _post_best_note(note_status: pd.DataFrame, ts) -> pd.DataFrame:
         {
             "post_id": frame["post_id"].astype("int64"),
             "event_timestamp": ts,
-            "shown_note_id": frame["note_id"].astype("Int64"),
+            # 0 = no note shown: a nullable id would pass through float64 (pandas, Feast) and
+            # lose the low bits of a 19-digit note id
+            "shown_note_id": frame["note_id"].fillna(0).astype("int64"),
             "shown_note_intercept": frame["note_intercept"].astype("float64"),
             "notes_on_post": frame["notes_on_post"].astype("int64"),
             "helpful_notes_on_post": frame["helpful_notes_on_post"].astype("int64"),
@@ -204,7 +207,7 @@ def _summary(tables, result, extras, now_millis: int, seed: int, solver: str) ->
         "solver": solver,
         "notes": len(status),
         "statuses": counts,
-        "posts_with_shown_note": int(tables["post_best_note"]["shown_note_id"].notna().sum()),
+        "posts_with_shown_note": int((tables["post_best_note"]["shown_note_id"] != 0).sum()),
         "top_shown_note": top,
         "counts": result.counts,
         "collusion": extras["collusion"],
@@ -263,11 +266,24 @@ def publish_tables() -> dict[str, dict]:
 
 def merge_changes(old: pd.DataFrame | None, new: pd.DataFrame, table: str) -> pd.DataFrame:
     """``old`` + ``new``, one row per key and change: a row equal in every feature to the key's
-    previous row is dropped, and a key's row at a time already present is replaced."""
+    previous row is dropped, and a key's row at a time already present is replaced only when it
+    differs. Floats are compared to 9 significant digits (reputation is iterated to 1e-11)."""
     _, key, _, fields = features.VIEWS[table]
     merged = new if old is None else pd.concat([old, new], ignore_index=True)
+    merged["_signature"] = _signature(merged, list(fields))
+    merged = merged.drop_duplicates([key, "event_timestamp", "_signature"], keep="first")
     merged = merged.drop_duplicates([key, "event_timestamp"], keep="last")
     merged = merged.sort_values([key, "event_timestamp"], kind="stable").reset_index(drop=True)
-    signature = merged[list(fields)].astype(str).agg("\x1f".join, axis=1)
+    signature = merged.pop("_signature")
     changed = signature.ne(signature.groupby(merged[key]).shift()).to_numpy()
     return merged[changed].reset_index(drop=True)
+
+
+def _signature(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    parts = []
+    for col in columns:
+        values = frame[col]
+        if pd.api.types.is_float_dtype(values):
+            values = values.map(lambda v: f"{v:.9g}")
+        parts.append(values.astype(str))
+    return pd.concat(parts, axis=1).agg("\x1f".join, axis=1)

@@ -86,9 +86,10 @@ def online(post_id: int | None = None, note_id: int | None = None) -> dict:
     if post_id is not None:
         out["post_id"] = int(post_id)
         out.update(_read(fs, "post_best_note", {"post_id": int(post_id)}))
-        note_id = out.get("shown_note_id")
-        if note_id is None:
+        if not out.get("shown_note_id"):  # 0 (no helpful note) or no row (no notes)
+            out["shown_note_id"] = None
             return out
+        note_id = out["shown_note_id"]
     out["note_id"] = int(note_id)
     out.update(_read(fs, "note_status", {"note_id": int(note_id)}))
     return out

@@ -104,9 +104,13 @@ def describe_post(post_id: int) -> list[str]:
         f"post {post_id}: {int(row['notes_on_post'])} notes, "
         f"{int(row['helpful_notes_on_post'])} rated helpful"
     )
-    if row["shown_note_id"] is None or str(row["shown_note_id"]) == "<NA>":
+    if int(row["shown_note_id"]) == 0:
         return [head, "  no note is shown (none is CURRENTLY_RATED_HELPFUL)"]
-    return [head, "  shown note:", *("  " + line for line in describe_note(row["shown_note_id"]))]
+    return [
+        head,
+        "  shown note:",
+        *("  " + line for line in describe_note(int(row["shown_note_id"]))),
+    ]
 
 
 def describe_online(post_id: int | None, note_id: int | None) -> list[str]:
