@@ -1,27 +1,25 @@
 """A small served world for the scoring service's tests and bench: hand-made feature marts in a
 fresh Feast project (materialized), a posts mart with texts, and a champion trained through the
-real training code (fit_models) on a synthetic training set whose columns are the Feast names.
+real training code (bench/serving_world.py).
 
 Posts 1..N_POSTS; post p is written by author 100 + p % 7; odd posts use abusive words.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.serving_world import train_champion
 from vigil import config
 from vigil.serving.services import MODERATION_V1
 
-TESTS = Path(__file__).resolve().parents[1]
 N_POSTS = 40
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 BAD = ["idiot", "loser", "hate", "scam", "trash"]
@@ -35,14 +33,6 @@ FLOATS = {
     "report_rate_bayes",
     "dislike_rate_bayes",
     "block_rate_bayes",
-}
-# The synthetic training set's columns, renamed to the features the service reads.
-RENAME = {
-    "views": "post_behavior__views",
-    "reports": "post_behavior__reports",
-    "post_age_hours": "post_behavior__post_age_hours",
-    "reports_received_30d": "creator_context__reports_received_30d",
-    "account_age_days": "creator_context__account_age_days",
 }
 
 
@@ -111,37 +101,6 @@ def write_marts() -> None:
     pq.write_table(table, config.paths().features / "posts.parquet")
 
 
-def _training_set():
-    spec = importlib.util.spec_from_file_location(
-        "training_conftest", TESTS / "training/conftest.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    ts = module.make_training_set(n_posts=300, days=6, seed=3)
-    ts.examples = ts.examples.rename(columns=RENAME)
-    ts.behavior_columns = [RENAME[c] for c in ts.behavior_columns]
-    ts.creator_columns = [RENAME[c] for c in ts.creator_columns]
-    return ts
-
-
-def train_champion() -> str:
-    """fit_models on the synthetic set (dry-run sizes), registered and promoted: the champion."""
-    from training import registry
-    from training.config import DRY_RUN_OVERRIDES, from_dict
-    from training.train import fit_models
-
-    cfg = from_dict({**DRY_RUN_OVERRIDES, "seed": 3})
-    objects = fit_models(_training_set(), cfg)
-    model_id = f"test-{uuid.uuid4().hex[:8]}"
-    registry.save(
-        model_id,
-        {k: v for k, v in objects.items() if k != "timings"},
-        {"feature_service": cfg.feature_service, "config": cfg.to_dict()},
-    )
-    registry.promote(model_id)
-    return model_id
-
-
 def build(home: Path, online_store: str = "sqlite", model_from: Path | None = None) -> dict:
     """Marts, Feast (applied + materialized) and a champion under ``home`` (the champion copied
     from ``model_from``'s registry when given, else trained); sets and returns the environment a
@@ -161,7 +120,7 @@ def build(home: Path, online_store: str = "sqlite", model_from: Path | None = No
     features.apply()
     features.materialize(full=True)
     if model_from is None:
-        train_champion()
+        train_champion(n_posts=200)
     else:
         shutil.copytree(model_from / "models", home / "models")
     return env
@@ -187,7 +146,3 @@ def reference_rows(post_ids: list[int]):
         full_feature_names=True,
     ).to_dict()
     return [{k: v[i] for k, v in got.items()} for i in range(len(post_ids))]
-
-
-def rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)

@@ -3,6 +3,7 @@
     POST /v1/score                {"post_id": 42} or {"text": "...", "author_id": 7[, "post_id": 9001]}
                                   -> probability, student, decision, model_id, features used
     GET  /v1/decisions/{post_id}  the post's latest decision and its earlier ones
+    GET  /v1/features/{post_id}   the online features of the post and its author
     GET  /healthz                 model, online store, posts known (always open)
     GET  /metrics                 Prometheus text format
     GET  /docs, /openapi.json     OpenAPI
@@ -130,23 +131,7 @@ def create_app(parts: Components) -> FastAPI:
     metrics = parts.metrics
     metrics.model_info.labels(parts.model.model_id).set(1)
 
-    @app.middleware("http")
-    async def gate_and_measure(request: Request, call_next):
-        path = request.url.path
-        started = time.perf_counter()
-        refusal = _refusal(parts.token, path, request.headers.get("authorization", ""))
-        if refusal is not None:
-            response = refusal
-        else:
-            try:
-                response = await call_next(request)
-            except Exception:  # never die on a request: log it, answer 500
-                log.exception("serve: %s %s failed", request.method, path)
-                response = _error(500, "internal error while scoring: see the service log.")
-        endpoint = _endpoint(path)
-        metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(GateAndMeasure, parts=parts)
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError):
@@ -174,6 +159,15 @@ def create_app(parts: Components) -> FastAPI:
             return _error(404, f"no decision for post {post_id} yet: score it with POST /v1/score.")
         return {"post_id": post_id, "latest": history[-1], "history": history}
 
+    @app.get("/v1/features/{post_id}")
+    async def online_features(post_id: int):
+        """The post's and its author's online features (the service's feature service)."""
+        post = parts.posts.get(post_id)
+        vector = parts.reader.read(post_id=post_id, user_id=post.author_id if post else None)
+        if post is None and all(vector[c] is None for c in parts.reader.columns):
+            return _error(404, f"post {post_id} not found in the posts mart or the online store.")
+        return {k: _finite(v) for k, v in vector.items()}
+
     @app.get("/healthz")
     async def healthz():
         return {
@@ -193,8 +187,53 @@ def create_app(parts: Components) -> FastAPI:
     return app
 
 
+class GateAndMeasure:
+    """Pure ASGI middleware (Starlette's BaseHTTPMiddleware costs ~0.5 ms a request): the token
+    check, then the request count and latency by endpoint and status."""
+
+    def __init__(self, app, parts: Components) -> None:
+        self.app = app
+        self.parts = parts
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path = scope["path"]
+        headers = dict(scope.get("headers") or [])
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        refusal = _refusal(self.parts.token, path, authorization)
+        status = [500]
+        if refusal is not None:
+            status[0] = refusal.status_code
+            await refusal(scope, receive, send)
+        else:
+
+            async def send_and_note(message) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_and_note)
+            except Exception:  # answered 500 by Starlette already; the service keeps serving
+                log.exception("serve: %s %s failed", scope.get("method"), path)
+        metrics = self.parts.metrics
+        endpoint = _endpoint(path)
+        metrics.requests.labels(endpoint, str(status[0])).inc()
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+
+
+KNOWN_PATHS = frozenset({"/v1/score", "/healthz", "/metrics", "/docs", "/openapi.json"})
+
+
 def _endpoint(path: str) -> str:
-    return "/v1/decisions/{post_id}" if path.startswith("/v1/decisions/") else path
+    """The metric label for a path: a route's template, never the raw path (unbounded)."""
+    for prefix in ("/v1/decisions/", "/v1/features/"):
+        if path.startswith(prefix):
+            return prefix + "{post_id}"
+    return path if path in KNOWN_PATHS else "other"
 
 
 def _refusal(token: str | None, path: str, authorization: str) -> JSONResponse | None:
