@@ -18,48 +18,67 @@ import numpy as np
 import pandas as pd
 
 from vigil.notes import format as fmt
+from vigil.notes.codes import RatingCodes
 from vigil.notes.config import ScoringConfig
 
+COUNTS = [
+    "ratingAgreesWithNoteStatus",
+    "ratingCount",
+    "successfulRatingNotHelpfulCount",
+    "successfulRatingHelpfulCount",
+    "unsuccessfulRatingNotHelpfulCount",
+    "unsuccessfulRatingHelpfulCount",
+]
 
-def valid_ratings(
-    ratings: pd.DataFrame, scored: pd.DataFrame, history: pd.DataFrame, cfg: ScoringConfig
+
+def rater_agreement(
+    codes: RatingCodes, note_status: np.ndarray, history: pd.DataFrame, cfg: ScoringConfig
 ) -> pd.DataFrame:
-    """note_ratings.get_valid_ratings, with each rating's agreement and success counts."""
-    notes = history[["noteId", "createdAtMillis", "timestampMillisOfLatestNonNMRStatus"]].rename(
-        columns={"createdAtMillis": "noteCreatedAtMillis"}
-    )
-    merged = ratings[["raterParticipantId", "noteId", "helpfulNum", "createdAtMillis"]].merge(
-        notes, on="noteId", how="left"
-    )
-    latest = merged["timestampMillisOfLatestNonNMRStatus"].astype(float)
-    before_status = latest.isna() | (merged["createdAtMillis"] < latest)
-    before_tsv = (
-        merged["createdAtMillis"] - merged["noteCreatedAtMillis"] < cfg.public_tsv_delay_millis
-    )
-    merged = merged[before_status & before_tsv]
-    merged = merged.merge(scored[["noteId", "internalRatingStatus"]], on="noteId")
-    crh = merged["internalRatingStatus"] == fmt.CURRENTLY_RATED_HELPFUL
-    crnh = merged["internalRatingStatus"] == fmt.CURRENTLY_RATED_NOT_HELPFUL
-    binary = merged["helpfulNum"].isin([0.0, 1.0])
-    merged = merged[(crh | crnh) & binary].copy()
-    crh, crnh = crh[merged.index], crnh[merged.index]
-    helpful = merged["helpfulNum"] == 1.0
-    merged["successfulRatingHelpfulCount"] = crh & helpful
-    merged["successfulRatingNotHelpfulCount"] = crnh & ~helpful
-    merged["unsuccessfulRatingHelpfulCount"] = crh & ~helpful
-    merged["unsuccessfulRatingNotHelpfulCount"] = crnh & helpful
-    merged["ratingAgreesWithNoteStatus"] = (crh & helpful) | (crnh & ~helpful)
-    merged["ratingCount"] = 1
-    return merged
+    """note_ratings.get_valid_ratings summed per rater: for raters with at least one valid
+    rating, indexed by raterParticipantId, the COUNTS columns.
+
+    ``codes``: the run's ratings; ``note_status``: the first round's internalRatingStatus per
+    note code; ``history``: the status history, with a row for every note."""
+    rows = pd.Index(history["noteId"]).get_indexer(codes.note_ids)
+    if len(rows) and rows.min() < 0:
+        raise ValueError("the status history lacks notes being scored (status.merge_history)")
+    note_created = history["createdAtMillis"].astype(float).to_numpy()[rows]
+    latest = history["timestampMillisOfLatestNonNMRStatus"].astype(float).to_numpy()[rows]
+    note, y = codes.note, codes.y
+    latest_r = latest[note]
+    before_status = np.isnan(latest_r) | (codes.created < latest_r)
+    before_tsv = codes.created - note_created[note] < cfg.public_tsv_delay_millis
+    crh_note = note_status == fmt.CURRENTLY_RATED_HELPFUL
+    crnh_note = note_status == fmt.CURRENTLY_RATED_NOT_HELPFUL
+    crh, crnh = crh_note[note], crnh_note[note]
+    helpful, not_helpful = y == 1.0, y == 0.0
+    valid = before_status & before_tsv & (crh | crnh) & (helpful | not_helpful)
+    rater = codes.rater[valid]
+    crh, crnh, helpful = crh[valid], crnh[valid], helpful[valid]
+
+    def per_rater(flags: np.ndarray) -> np.ndarray:
+        return np.bincount(rater, weights=flags, minlength=codes.n_raters).astype(np.int64)
+
+    sums = {
+        "ratingAgreesWithNoteStatus": per_rater((crh & helpful) | (crnh & ~helpful)),
+        "ratingCount": np.bincount(rater, minlength=codes.n_raters),
+        "successfulRatingNotHelpfulCount": per_rater(crnh & ~helpful),
+        "successfulRatingHelpfulCount": per_rater(crh & helpful),
+        "unsuccessfulRatingNotHelpfulCount": per_rater(crnh & helpful),
+        "unsuccessfulRatingHelpfulCount": per_rater(crh & ~helpful),
+    }
+    has = sums["ratingCount"] > 0
+    index = pd.Index(codes.rater_ids[has], name="raterParticipantId")
+    return pd.DataFrame({k: v[has].astype(np.int64) for k, v in sums.items()}, index=index)
 
 
 def helpfulness_scores(
-    scored: pd.DataFrame, authors: pd.DataFrame, valid: pd.DataFrame, cfg: ScoringConfig
+    scored: pd.DataFrame, authors: pd.DataFrame, agreement: pd.DataFrame, cfg: ScoringConfig
 ) -> pd.DataFrame:
     """helpfulness_scores.compute_general_helpfulness_scores (without the harassment penalty).
 
     ``scored``: noteId, internalRatingStatus, internalNoteIntercept for notes the round scored;
-    ``authors``: noteId, noteAuthorParticipantId."""
+    ``authors``: noteId, noteAuthorParticipantId; ``agreement``: ``rater_agreement``'s."""
     notes = scored.merge(authors, on="noteId")
     notes = notes[notes["internalNoteIntercept"].notna()]
     notes = notes.assign(
@@ -77,15 +96,8 @@ def helpfulness_scores(
         - cfg.crnh_multiplier * author["crnh"] / author["noteCount"]
     )
     author["meanNoteScore"] = author["interceptSum"] / author["noteCount"]
-    counts = [
-        "ratingAgreesWithNoteStatus",
-        "ratingCount",
-        "successfulRatingNotHelpfulCount",
-        "successfulRatingHelpfulCount",
-        "unsuccessfulRatingNotHelpfulCount",
-        "unsuccessfulRatingHelpfulCount",
-    ]
-    rater = valid.groupby("raterParticipantId")[counts].sum()
+    counts = COUNTS
+    rater = agreement[counts].copy()
     rater["raterAgreeRatio"] = rater["ratingAgreesWithNoteStatus"] / rater["ratingCount"]
     scores = author[["crhCrnhRatioDifference", "meanNoteScore"]].join(rater, how="outer")
     scores.index.name = "raterParticipantId"

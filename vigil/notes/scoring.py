@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from pandas.core.dtypes.cast import find_common_type
 
 from vigil.notes import format as fmt
 from vigil.notes import helpfulness, mf, status
+from vigil.notes.codes import RatingCodes, compact
 from vigil.notes.config import ScoringConfig
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,10 @@ class Round:
     global_intercept: float
     fit: mf.FitResult
     n_ratings: int
+    # The round's notes and raters as codes of the run's RatingCodes (rows of ``notes`` and
+    # ``raters`` in the same order); None when fitted outside a run.
+    note_codes: np.ndarray | None = None
+    rater_codes: np.ndarray | None = None
 
 
 @dataclass
@@ -53,30 +59,28 @@ class ScoringResult:
 
 def filter_ratings(ratings: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
     """process_data.filter_ratings: notes, then raters, then notes again."""
+    return ratings[_filter_mask(RatingCodes.of(ratings), cfg)]
 
-    # Counts over integer codes (np.bincount) rather than value_counts/isin on string ids.
-    raters = pd.factorize(ratings["raterParticipantId"])[0]
-    notes = pd.factorize(ratings["noteId"])[0]
-    keep = np.ones(len(ratings), dtype=bool)
 
-    def enough(codes: np.ndarray, minimum: int) -> np.ndarray:
-        counts = np.bincount(codes[keep], minlength=int(codes.max(initial=-1)) + 1)
-        return keep & (counts[codes] >= minimum)
+def _filter_mask(codes: RatingCodes, cfg: ScoringConfig) -> np.ndarray:
+    keep = np.ones(len(codes), dtype=bool)
 
-    keep = enough(notes, cfg.min_raters_per_note)
-    keep = enough(raters, cfg.min_ratings_per_rater)
-    keep = enough(notes, cfg.min_raters_per_note)
-    out = ratings[keep]
+    def enough(by: np.ndarray, size: int, minimum: int) -> np.ndarray:
+        return keep & (np.bincount(by[keep], minlength=size)[by] >= minimum)
+
+    keep = enough(codes.note, codes.n_notes, cfg.min_raters_per_note)
+    keep = enough(codes.rater, codes.n_raters, cfg.min_ratings_per_rater)
+    keep = enough(codes.note, codes.n_notes, cfg.min_raters_per_note)
     log.info(
         "filters (raters >= %d ratings, notes >= %d): %d of %d ratings kept, %d notes, %d raters",
         cfg.min_ratings_per_rater,
         cfg.min_raters_per_note,
-        len(out),
-        len(ratings),
-        out["noteId"].nunique(),
-        out["raterParticipantId"].nunique(),
+        int(keep.sum()),
+        len(keep),
+        np.count_nonzero(np.bincount(codes.note[keep], minlength=codes.n_notes)),
+        np.count_nonzero(np.bincount(codes.rater[keep], minlength=codes.n_raters)),
     )
-    return out
+    return keep
 
 
 def run_round(
@@ -86,20 +90,13 @@ def run_round(
     seed: int,
     init: Round | None = None,
 ) -> Round:
-    """Fit one round on ``ratings`` (noteId, raterParticipantId, helpfulNum)."""
-    rater_codes, rater_ids = pd.factorize(ratings["raterParticipantId"])
-    note_codes, note_ids = pd.factorize(ratings["noteId"])
-    matrix = mf.RatingMatrix(
-        rater=rater_codes.astype(np.int64),
-        note=note_codes.astype(np.int64),
-        y=ratings["helpfulNum"].to_numpy(dtype=np.float64),
-        n_raters=len(rater_ids),
-        n_notes=len(note_ids),
-    )
+    """Fit one round on ``ratings`` (noteId, raterParticipantId, helpfulNum), warm-started from
+    ``init``'s parameters where it has the rater or note (0 elsewhere)."""
+    codes = RatingCodes.of(ratings)
     start = None
     if init is not None:
-        raters = init.raters.set_index("raterParticipantId").reindex(rater_ids).fillna(0.0)
-        notes = init.notes.set_index("noteId").reindex(note_ids).fillna(0.0)
+        raters = init.raters.set_index("raterParticipantId").reindex(codes.rater_ids).fillna(0.0)
+        notes = init.notes.set_index("noteId").reindex(codes.note_ids).fillna(0.0)
         start = mf.Params(
             rater_intercept=raters["internalRaterIntercept"].to_numpy(),
             rater_factor=raters["internalRaterFactor1"].to_numpy(),
@@ -107,12 +104,30 @@ def run_round(
             note_factor=notes["internalNoteFactor1"].to_numpy(),
             global_intercept=init.global_intercept,
         )
+    return _fit_round(codes, cfg, solver, seed, start)
+
+
+def _fit_round(
+    codes: RatingCodes, cfg: ScoringConfig, solver: str, seed: int, start: mf.Params | None
+) -> Round:
+    """Fit one round on the ratings ``codes``; ``start`` is indexed by the run's codes."""
+    rater_codes, rater = compact(codes.rater, codes.n_raters)
+    note_codes, note = compact(codes.note, codes.n_notes)
+    matrix = mf.RatingMatrix(rater, note, codes.y, len(rater_codes), len(note_codes))
+    if start is not None:
+        start = mf.Params(
+            rater_intercept=start.rater_intercept[rater_codes],
+            rater_factor=start.rater_factor[rater_codes],
+            note_intercept=start.note_intercept[note_codes],
+            note_factor=start.note_factor[note_codes],
+            global_intercept=start.global_intercept,
+        )
     result = mf.fit(matrix, cfg, solver=solver, init=start, seed=seed)
     p = result.params
     log.info(
         "%s round on %d ratings (%d notes, %d raters): loss %.6f, %d iterations, %.1f s",
         solver,
-        len(ratings),
+        len(codes),
         matrix.n_notes,
         matrix.n_raters,
         result.loss,
@@ -122,46 +137,83 @@ def run_round(
     return Round(
         notes=pd.DataFrame(
             {
-                "noteId": np.asarray(note_ids),
+                "noteId": codes.note_ids[note_codes],
                 "internalNoteIntercept": p.note_intercept,
                 "internalNoteFactor1": p.note_factor,
             }
         ),
         raters=pd.DataFrame(
             {
-                "raterParticipantId": np.asarray(rater_ids),
+                "raterParticipantId": codes.rater_ids[rater_codes],
                 "internalRaterIntercept": p.rater_intercept,
                 "internalRaterFactor1": p.rater_factor,
             }
         ),
         global_intercept=p.global_intercept,
         fit=result,
-        n_ratings=len(ratings),
+        n_ratings=len(codes),
+        note_codes=note_codes,
+        rater_codes=rater_codes,
     )
 
 
-def _status_table(notes: pd.DataFrame, ratings: pd.DataFrame, rnd: Round) -> pd.DataFrame:
-    counts = ratings["noteId"].value_counts().rename("numRatings")
-    table = notes[["noteId", "classification"]].merge(rnd.notes, on="noteId", how="left")
-    table = table.merge(counts, left_on="noteId", right_index=True, how="left")
-    table["numRatings"] = table["numRatings"].fillna(0).astype(np.int64)
-    return table
+def _spread(rnd: Round, codes: RatingCodes) -> mf.Params:
+    """A round's parameters over all of the run's codes: NaN for raters and notes it lacks."""
+
+    def full(size: int, where: np.ndarray, values: np.ndarray) -> np.ndarray:
+        out = np.full(size, np.nan)
+        out[where] = values
+        return out
+
+    p = rnd.fit.params
+    return mf.Params(
+        rater_intercept=full(codes.n_raters, rnd.rater_codes, p.rater_intercept),
+        rater_factor=full(codes.n_raters, rnd.rater_codes, p.rater_factor),
+        note_intercept=full(codes.n_notes, rnd.note_codes, p.note_intercept),
+        note_factor=full(codes.n_notes, rnd.note_codes, p.note_factor),
+        global_intercept=rnd.global_intercept,
+    )
 
 
-def first_round_statuses(
-    notes: pd.DataFrame, ratings: pd.DataFrame, rnd: Round, cfg: ScoringConfig
-) -> pd.DataFrame:
-    return status.assign_statuses(_status_table(notes, ratings, rnd), cfg, final_round=False)
+def _status_table(notes: pd.DataFrame, codes: RatingCodes, params: mf.Params) -> pd.DataFrame:
+    """One row per note (the notes frame's order): the round's intercept and factor (NaN when
+    the round did not score it) and its number of ratings."""
+    return pd.DataFrame(
+        {
+            "noteId": notes["noteId"].to_numpy(),
+            "classification": notes["classification"].to_numpy(),
+            "internalNoteIntercept": params.note_intercept,
+            "internalNoteFactor1": params.note_factor,
+            "numRatings": codes.note_counts().astype(np.int64),
+        }
+    )
 
 
-def final_round_statuses(
-    notes: pd.DataFrame, ratings: pd.DataFrame, rnd: Round, cfg: ScoringConfig
-) -> pd.DataFrame:
-    table = _status_table(notes, ratings, rnd)
-    factors = rnd.raters.set_index("raterParticipantId")["internalRaterFactor1"]
-    signs = status.note_sign_stats(ratings, factors)
-    table = table.merge(signs, on="noteId", how="left")
-    return status.assign_statuses(table, cfg, final_round=True)
+def _empty_round(codes: RatingCodes, solver: str) -> Round:
+    return Round(
+        pd.DataFrame(columns=["noteId", "internalNoteIntercept", "internalNoteFactor1"]),
+        pd.DataFrame(
+            columns=["raterParticipantId", "internalRaterIntercept", "internalRaterFactor1"]
+        ),
+        0.0,
+        mf.FitResult(mf.Params(*(np.zeros(0),) * 4, 0.0), 0.0, 0, 0.0, solver),
+        0,
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+    )
+
+
+def _known_ratings(notes: pd.DataFrame, ratings: pd.DataFrame) -> tuple[RatingCodes, int]:
+    """The codes of the ratings on notes of ``notes``, and how many were on other notes."""
+    if not notes["noteId"].is_unique:
+        raise ValueError("notes: a noteId occurs twice; pass one row per note (io.read_notes)")
+    rows = pd.Index(notes["noteId"]).get_indexer(ratings["noteId"])
+    known = rows >= 0
+    unknown = int((~known).sum())
+    if unknown:
+        log.warning("%d ratings are on notes missing from the notes file: left out", unknown)
+        ratings = ratings[known]
+    return RatingCodes.of(ratings, note_ids=notes["noteId"].to_numpy()), unknown
 
 
 def score(
@@ -175,63 +227,64 @@ def score(
     now_millis: int,
 ) -> ScoringResult:
     """Score ``ratings`` of ``notes`` (frames from vigil.notes.io)."""
-    known = ratings["noteId"].isin(notes["noteId"])
-    counts = {"ratings_on_unknown_notes": int((~known).sum())}
-    if counts["ratings_on_unknown_notes"]:
-        log.warning("%d ratings are on notes missing from the notes file: left out", (~known).sum())
-    ratings = ratings[known]
+    notes = notes.reset_index(drop=True)
+    codes, unknown = _known_ratings(notes, ratings)
+    counts = {"ratings_on_unknown_notes": unknown}
     history = status.merge_history(previous_history, notes)
 
-    filtered = filter_ratings(ratings, cfg)
-    if filtered.empty:
-        counts["ratings_after_filters"] = 0
+    keep = _filter_mask(codes, cfg)
+    filtered = codes.subset(keep)
+    if not len(filtered):
         log.warning("no ratings pass the filters: every note stays %s", fmt.NEEDS_MORE_RATINGS)
-    first = run_round(filtered, cfg, solver, seed) if len(filtered) else None
-    rounds = [first] if first else []
-    empty = Round(
-        pd.DataFrame(columns=["noteId", "internalNoteIntercept", "internalNoteFactor1"]),
-        pd.DataFrame(
-            columns=["raterParticipantId", "internalRaterIntercept", "internalRaterFactor1"]
-        ),
-        0.0,
-        mf.FitResult(mf.Params(*(np.zeros(0),) * 4, 0.0), 0.0, 0, 0.0, solver),
-        0,
+    empty = _empty_round(codes, solver)
+    first = _fit_round(filtered, cfg, solver, seed, None) if len(filtered) else empty
+    rounds = [first] if len(filtered) else []
+    first_params = _spread(first, codes)
+    scored1 = status.assign_statuses(
+        _status_table(notes, codes, first_params), cfg, final_round=False
     )
-    first = first or empty
-    scored1 = first_round_statuses(notes, ratings, first, cfg)
-    valid = helpfulness.valid_ratings(ratings, scored1, history, cfg)
+    agreement = helpfulness.rater_agreement(
+        codes, scored1["internalRatingStatus"].to_numpy(), history, cfg
+    )
     scores = helpfulness.helpfulness_scores(
         scored1[["noteId", "internalRatingStatus", "internalNoteIntercept"]],
         notes[["noteId", "noteAuthorParticipantId"]],
-        valid,
+        agreement,
         cfg,
     )
-    helpful = set(scores.loc[scores["aboveHelpfulnessThreshold"], "raterParticipantId"])
-    second_ratings = filtered[filtered["raterParticipantId"].isin(helpful)]
+    above = np.zeros(codes.n_raters, dtype=bool)
+    helpful_ids = scores.loc[scores["aboveHelpfulnessThreshold"], "raterParticipantId"]
+    helpful_codes = pd.Index(codes.rater_ids).get_indexer(helpful_ids)
+    above[helpful_codes[helpful_codes >= 0]] = True
+    second_ratings = filtered.subset(above[filtered.rater])
+    in_first = first.rater_codes
     log.info(
         "helpfulness: %d of %d raters above the threshold, %d of %d ratings kept for round 2",
-        filtered["raterParticipantId"].drop_duplicates().isin(helpful).sum(),
-        filtered["raterParticipantId"].nunique(),
+        int(above[in_first].sum()),
+        len(in_first),
         len(second_ratings),
         len(filtered),
     )
-    second = (
-        run_round(second_ratings, cfg, solver, seed, init=first) if len(second_ratings) else empty
-    )
+    second = empty
     if len(second_ratings):
+        start = mf.Params(*(np.nan_to_num(v) for v in vars(first_params).values()))
+        second = _fit_round(second_ratings, cfg, solver, seed, start)
         rounds.append(second)
-    scored2 = final_round_statuses(notes, ratings, second, cfg)
-    final_counts = second_ratings["noteId"].value_counts()
-    scored2["coreNumFinalRoundRatings"] = scored2["noteId"].map(final_counts)
+    scored2 = _final_statuses(notes, codes, second, cfg)
+    final_counts = pd.Series(second_ratings.note_counts())
+    # Notes without final-round ratings have none (empty in the file); integers otherwise.
+    scored2["coreNumFinalRoundRatings"] = (
+        final_counts if final_counts.all() else final_counts.where(final_counts > 0)
+    )
     scored_notes, new_history = finish_statuses(
         scored2, notes, history, cfg, now_millis, stabilize=previous_history is not None
     )
     counts.update(
-        ratings=len(ratings),
+        ratings=len(codes),
         ratings_after_filters=len(filtered),
         ratings_round2=len(second_ratings),
         notes=len(notes),
-        raters_above_threshold=len(helpful),
+        raters_above_threshold=int(above.sum()),
     )
     return ScoringResult(
         prescoring_notes=first.notes.assign(scorerName=SCORER_NAME),
@@ -241,6 +294,16 @@ def score(
         rounds=rounds,
         counts=counts,
     )
+
+
+def _final_statuses(
+    notes: pd.DataFrame, codes: RatingCodes, rnd: Round, cfg: ScoringConfig
+) -> pd.DataFrame:
+    params = _spread(rnd, codes)
+    table = _status_table(notes, codes, params)
+    signs = status.sign_stats(codes.note, params.rater_factor[codes.rater], codes.y, codes.n_notes)
+    table = pd.concat([table, signs], axis=1)
+    return status.assign_statuses(table, cfg, final_round=True)
 
 
 def _helpfulness_output(scores: pd.DataFrame, first: Round, second: Round) -> pd.DataFrame:
@@ -352,7 +415,11 @@ def finish_statuses(
     )
     untouched = history[~history["noteId"].isin(scored["noteId"])]
     cols = fmt.column_names(fmt.STATUS_HISTORY_FILE)
-    new_history = pd.concat([rows[cols], untouched[cols]], ignore_index=True)
+    if len(untouched):
+        new_history = pd.concat([rows[cols], untouched[cols]], ignore_index=True)
+    else:  # the same columns and dtypes without concat (it checks all-NaN columns value by value)
+        common = {c: find_common_type([rows[c].dtype, history[c].dtype]) for c in cols}
+        new_history = rows[cols].astype(common)
     for name, n in out["finalRatingStatus"].value_counts().items():
         log.info("final status %s: %d notes", name, n)
     return out, new_history.sort_values("noteId", ignore_index=True)

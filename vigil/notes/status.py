@@ -31,38 +31,46 @@ CORE_MODEL = "CoreModel (v1.1)"  # scoring_rules.RuleID.CORE_MODEL, the decidedB
 
 def note_sign_stats(ratings: pd.DataFrame, rater_factor: pd.Series) -> pd.DataFrame:
     """Per note, counts and mean helpfulNum by the sign of the raters' factors
-    (note_ratings.get_note_counts_by_rater_sign). ``rater_factor`` is indexed by rater id."""
-    factor = ratings["raterParticipantId"].map(rater_factor)
-    rated = ratings.loc[factor.notna(), ["noteId", "helpfulNum"]].copy()
-    rated["neg"] = factor[factor.notna()].to_numpy() < 0
-    rated["helpful"] = rated["helpfulNum"] == 1.0
-    rated["not_helpful"] = rated["helpfulNum"] == 0.0
-    grouped = rated.groupby(["noteId", "neg"]).agg(
-        count=("helpfulNum", "size"),
-        mean=("helpfulNum", "mean"),
-        helpful=("helpful", "sum"),
-        not_helpful=("not_helpful", "sum"),
+    (note_ratings.get_note_counts_by_rater_sign). ``rater_factor`` is indexed by rater id; notes
+    none of whose raters has a factor are left out."""
+    note, note_ids = pd.factorize(ratings["noteId"])
+    factor = ratings["raterParticipantId"].map(rater_factor).to_numpy(dtype=float)
+    out = sign_stats(note, factor, ratings["helpfulNum"].to_numpy(dtype=float), len(note_ids))
+    out.insert(0, "noteId", np.asarray(note_ids))
+    rated = out["negFactor_ratingCount"] + out["posFactor_ratingCount"] > 0
+    return out[rated].reset_index(drop=True)
+
+
+def sign_stats(note: np.ndarray, factor: np.ndarray, y: np.ndarray, n_notes: int) -> pd.DataFrame:
+    """``note_sign_stats`` over codes: one row per note code 0..n_notes-1, from each rating's
+    note code, its rater's factor (NaN: the rater has none, the rating does not count) and its
+    helpfulNum. A rater with factor 0 counts on the positive side, as in the reference."""
+    has = ~np.isnan(factor)
+    note, y = note[has], y[has]
+    key = note * 2 + (factor[has] < 0)  # column 1: the negative side
+
+    def per_side(weights: np.ndarray | None) -> np.ndarray:
+        return np.bincount(key, weights=weights, minlength=2 * n_notes).reshape(n_notes, 2)
+
+    count = per_side(None)
+    total = per_side(y)
+    net = per_side((y == 1.0).astype(float)) - per_side((y == 0.0).astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        net_min = np.clip(net.min(axis=1), 0, None)
+        both = count.sum(axis=1)
+        ratio = np.where(both > 0, net_min / np.maximum(both, 1), np.nan)
+    return pd.DataFrame(
+        {
+            "negFactor_ratingCount": count[:, 1].astype(np.int64),
+            "negFactorMeanHelpfulNum": mean[:, 1],
+            "posFactor_ratingCount": count[:, 0].astype(np.int64),
+            "posFactorMeanHelpfulNum": mean[:, 0],
+            "minSignCount": count.min(axis=1).astype(np.int64),
+            "netMinHelpful": net_min,
+            "netMinHelpfulRatio": ratio,
+        }
     )
-    wide = grouped.unstack("neg")
-    out = pd.DataFrame(index=wide.index)
-    for side, flag in (("negFactor", True), ("posFactor", False)):
-        count = wide["count"][flag] if flag in wide["count"] else pd.Series(0, index=wide.index)
-        out[f"{side}_ratingCount"] = count.fillna(0).astype(np.int64)
-        mean = wide["mean"][flag] if flag in wide["mean"] else pd.Series(np.nan, index=wide.index)
-        out[f"{side}MeanHelpfulNum"] = mean
-        net = (
-            wide["helpful"][flag] - wide["not_helpful"][flag]
-            if flag in wide["helpful"]
-            else pd.Series(0, index=wide.index)
-        )
-        out[f"{side}_netHelpful"] = net.fillna(0)
-    out["minSignCount"] = out[["negFactor_ratingCount", "posFactor_ratingCount"]].min(axis=1)
-    out["netMinHelpful"] = (
-        out[["negFactor_netHelpful", "posFactor_netHelpful"]].min(axis=1).clip(lower=0)
-    )
-    total = out["negFactor_ratingCount"] + out["posFactor_ratingCount"]
-    out["netMinHelpfulRatio"] = out["netMinHelpful"] / total
-    return out.drop(columns=["negFactor_netHelpful", "posFactor_netHelpful"]).reset_index()
 
 
 def assign_statuses(notes: pd.DataFrame, cfg: ScoringConfig, final_round: bool) -> pd.DataFrame:
