@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 REDIS_CHUNK = 5000  # entities per Redis pipeline round trip
 DOUBLE_TAG = b"\x29"  # Value.double_val: field 5, wire type 1 (64-bit)
+CACHE_KIB = 256 * 1024  # page cache of the writing connection
 COLUMNS = "entity_key, feature_name, value, value_text, event_ts, created_ts"
 
 
@@ -230,15 +231,18 @@ def write_sqlite(
 
     ev = [epoch(t) for t in event_ts]
     cr = [epoch(t) for t in created_ts]
-    names = list(features)
+    names = sorted(features)
     blobs = [features[n] for n in names]
-    rows = [
-        (key, name, col[i], None, ev[i], cr[i])
-        for i, key in enumerate(keys)
-        for name, col in zip(names, blobs)
-    ]
+    # One wide row per entity, bound from Python (binding is the cost), in primary-key order so
+    # the B-tree fills page by page; SQLite itself expands it into one row per feature.
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    wide = [(keys[i], ev[i], cr[i], *(col[i] for col in blobs)) for i in order]
+    values = [f"v{j}" for j in range(len(names))]
+    pick = "CASE n.i " + " ".join(f"WHEN {j} THEN w.{v}" for j, v in enumerate(values)) + " END"
     upsert = (
-        f"INSERT INTO {_quote(table)} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+        f"INSERT INTO {_quote(table)} ({COLUMNS}) "
+        f"SELECT w.k, n.name, {pick}, NULL, w.ts, w.cr FROM temp._vigil_wide AS w "
+        "CROSS JOIN temp._vigil_names AS n WHERE true "
         "ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, "
         "value_text = excluded.value_text, event_ts = excluded.event_ts, "
         "created_ts = excluded.created_ts WHERE value IS NOT excluded.value "
@@ -248,10 +252,17 @@ def write_sqlite(
     conn = sqlite3.connect(path)
     try:
         compact_table(conn, table)
-        before = conn.total_changes
+        conn.execute(f"pragma cache_size = -{CACHE_KIB}")
+        conn.execute("pragma temp_store = memory")
+        conn.execute(f"CREATE TEMP TABLE _vigil_wide (k BLOB, ts, cr, {', '.join(values)})")
+        conn.execute("CREATE TEMP TABLE _vigil_names (i INTEGER, name TEXT)")
+        marks = ", ".join("?" * (3 + len(values)))
         with conn:
-            conn.executemany(upsert, rows)
-        return conn.total_changes - before
+            conn.executemany("INSERT INTO temp._vigil_names VALUES (?, ?)", enumerate(names))
+            conn.executemany(f"INSERT INTO temp._vigil_wide VALUES ({marks})", wide)
+            temp = conn.total_changes
+            conn.execute(upsert)
+        return conn.total_changes - temp
     finally:
         conn.close()
 
