@@ -12,7 +12,8 @@ always the full ``<view>__<feature>`` names, online and offline, so a model trai
 finds the same column when it is served.
 
     vigil features apply                    # render feature_store.yaml, register the definitions
-    vigil features materialize [--full]     # offline -> online (whole history first, then incremental)
+    vigil features materialize [--full]     # offline -> online (whole history first, then incremental;
+                                            # --engine feast: Feast's own writer, see vigil.serving.materialize)
     vigil features get --post-id 42         # the online feature vector of a post (and its author)
     vigil features serve [--port 6566]      # HTTP feature server on 127.0.0.1: reads; writes
                                             # need VIGIL_FEATURES_TOKEN (vigil.serving.server; the CLI in vigil.serving.cli)
@@ -381,7 +382,10 @@ def materialize(full: bool = False, engine: str = "bulk") -> dict:
         raise UserError(
             f"unknown materialization engine {engine!r}: use one of {', '.join(ENGINES)}."
         )
+    from vigil.serving.online_check import check_online_store
+
     with _writing("features materialize"):
+        check_online_store()  # SQLite: a damaged file is one error, not a write into it
         return _materialize(full, engine)
 
 
@@ -454,7 +458,9 @@ def _materialize(full: bool = False, engine: str = "bulk") -> dict:
         result["rows"] += part["rows"]
         result["entities"] += part["entities"]
     if engine == "bulk":
-        _after_bulk(fs, [v for v, d in result["views"].items() if not d.get("skipped")])
+        from vigil.serving import materialize as bulk
+
+        bulk.after_views(fs, [v for v, d in result["views"].items() if not d.get("skipped")])
     result["engine"] = engine
     result["seconds"] = round(time.perf_counter() - started, 3)
     log.info(
@@ -472,29 +478,7 @@ def _materialize_view(fs, view: str, start: datetime, end: datetime, engine: str
         return {}
     from vigil.serving import materialize as bulk
 
-    detail = bulk.materialize_view(fs, fs.get_feature_view(view), start, end)
-    log.info(
-        "feast: %s: %d entities, %d %s written (read %.1f s, encode %.1f s, write %.1f s)",
-        view,
-        detail["entities"],
-        detail["written"],
-        detail["unit"],
-        detail["read_s"],
-        detail["encode_s"],
-        detail["write_s"],
-    )
-    return detail
-
-
-def _after_bulk(fs, views: list[str]) -> None:
-    """What Feast does after materializing: refresh precomputed service vectors (services with
-    ``precompute_online``); then shrink a sparse SQLite file."""
-    from vigil.serving import materialize as bulk
-
-    if views and hasattr(fs, "_precompute_affected_services"):
-        fs._precompute_affected_services(views)
-    if fs.config.online_store.type == "sqlite":
-        bulk.vacuum_if_sparse(bulk._sqlite_path(fs))
+    return bulk.materialize_view(fs, fs.get_feature_view(view), start, end)
 
 
 # --------------------------------------------------------------------------------------------

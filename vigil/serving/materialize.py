@@ -368,14 +368,34 @@ def materialize_view(fs: FeatureStore, view: FeatureView, start: datetime, end: 
         )
     t_write = time.perf_counter() - t0 - t_read - t_encode
     fs.registry.apply_materialization(view, fs.project, start, end)
+    unit = "cells" if online.type == "sqlite" else "entities"
+    log.info(
+        "materialize: %s: %d entities, %d %s written (read %.1f s, encode %.1f s, write %.1f s)",
+        view.name,
+        table.num_rows,
+        written,
+        unit,
+        t_read,
+        t_encode,
+        t_write,
+    )
     return {
         "entities": table.num_rows,
         "written": written,
-        "unit": "cells" if online.type == "sqlite" else "entities",
+        "unit": unit,
         "read_s": round(t_read, 3),
         "encode_s": round(t_encode, 3),
         "write_s": round(t_write, 3),
     }
+
+
+def after_views(fs: FeatureStore, views: list[str]) -> None:
+    """What Feast does after materializing: refresh the precomputed vectors of services with
+    ``precompute_online`` over these views; then shrink a sparse SQLite file."""
+    if views and hasattr(fs, "_precompute_affected_services"):
+        fs._precompute_affected_services(views)
+    if fs.config.online_store.type == "sqlite":
+        vacuum_if_sparse(_sqlite_path(fs))
 
 
 def _redis(connection_string: str):
