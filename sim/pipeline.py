@@ -1,9 +1,11 @@
 """``vigil pipeline``: the main job behind ``make run``.
 
-1. Simulate 30 days of raw logs (skipped when the raw dir already holds the same simulation).
+1. Simulate 30 days of raw logs (skipped when the raw dir already holds the same simulation),
+   and a Community Notes world on its posts (sim.notes_pipeline).
 2. Run the platform THROUGH AIRFLOW: ``airflow dags test vigil_daily <last day>`` with
    ``{"backfill": true}`` (one ingest, one dbt build per stage, one materialize for the whole
    history), against the metadata DB under the data root (migrated automatically).
+   Then ``airflow dags test vigil_notes``: the notes pipeline on the simulated download.
 3. ``airflow dags test vigil_train <last day>``: training set, models, evaluation, registry.
 4. Print a summary read back from what the runs produced: ingest counts, the UAM histogram, gate
    results, a served feature vector, model metrics and where the HTML reports are. A part whose
@@ -405,6 +407,9 @@ def run(args: argparse.Namespace) -> int:
     last_day = (start + timedelta(days=args.days - 1)).isoformat()
     print(f"vigil pipeline: data root {p.home}", flush=True)
     ensure_simulation(raw_dir, _sim_params(args), force=args.resimulate)
+    from sim import notes_pipeline
+
+    notes_pipeline.ensure_notes(raw_dir, notes_pipeline.notes_params(args), args.resimulate)
 
     print(f"[2/4] airflow: vigil_daily {last_day} (backfill: all days in {raw_dir})", flush=True)
     env = airflow_env.build_env()
@@ -415,6 +420,9 @@ def run(args: argparse.Namespace) -> int:
     )
     status = "succeeded" if daily_run["ok"] else "FAILED"
     print(f"      vigil_daily {status} in {daily_run['seconds']:.0f}s (log: {daily_run['log']})")
+
+    print(f"[2/4] airflow: vigil_notes {last_day} (Community Notes in {raw_dir / 'notes'})")
+    notes_run = notes_pipeline.run_dag(dags_test, last_day, raw_dir, env)
 
     train_run = None
     if args.skip_train:
@@ -436,7 +444,9 @@ def run(args: argparse.Namespace) -> int:
     print("[4/4] summary", flush=True)
     daily: dict = {}
     train: dict = {}
+    notes: dict = {}
     try:
+        notes = run_results("vigil_notes")
         daily = run_results("vigil_daily")
         train = run_results("vigil_train") if train_run else {}
     except Exception as exc:  # noqa: BLE001 - the summary still shows what the data root holds
@@ -448,8 +458,12 @@ def run(args: argparse.Namespace) -> int:
     _guard(
         "model", lambda: _print_model(train) if train_run else _unavailable("vigil_train not run")
     )
+    _guard(
+        "Community Notes (vigil_notes)",
+        lambda: notes_pipeline.print_summary(notes_run, notes, _unavailable),
+    )
     _guard("HTML reports", _print_reports)
-    ok = daily_run["ok"] and (train_run is None or train_run["ok"])
+    ok = daily_run["ok"] and notes_run["ok"] and (train_run is None or train_run["ok"])
     print(
         f"\nvigil pipeline {'finished' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s."
         f" Airflow UI on these runs: make airflow",
