@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vigil.notes.cli",
         "Community Notes: score, ingest, run the notes pipeline, show a note",
     ),
+    "schedule": (
+        "vigil.schedule.cli",
+        "scheduled posts: serve the API, publish due posts exactly once, tokens, verdicts",
+    ),
 }
 
 

@@ -225,3 +225,25 @@ def env_snapshot() -> dict[str, str]:
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     return env
+
+
+def schedule_db() -> str:
+    """Store of ``vigil schedule`` (``VIGIL_SCHEDULE_DB``): a ``postgresql://`` URL, or empty for
+    the embedded SQLite file ``<data root>/schedule/schedule.sqlite3``."""
+    value = _env("VIGIL_SCHEDULE_DB", "").strip()
+    if value and not value.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        raise ValueError(
+            f"VIGIL_SCHEDULE_DB={value!r} is not supported: use postgresql://user@host:port/db, "
+            "sqlite:///PATH, or leave it unset for SQLite under the data root."
+        )
+    return value or f"sqlite:///{home() / 'schedule' / 'schedule.sqlite3'}"
+
+
+def schedule_limits() -> tuple[int, int]:
+    """Per-user limits of ``vigil schedule``: pending posts (``VIGIL_SCHEDULE_MAX_PENDING``) and
+    posts per UTC day of ``scheduled_at`` (``VIGIL_SCHEDULE_MAX_PER_DAY``)."""
+    pending = int(_env("VIGIL_SCHEDULE_MAX_PENDING", "500"))
+    per_day = int(_env("VIGIL_SCHEDULE_MAX_PER_DAY", "100"))
+    if pending < 1 or per_day < 1:
+        raise ValueError("VIGIL_SCHEDULE_MAX_PENDING and VIGIL_SCHEDULE_MAX_PER_DAY must be >= 1.")
+    return pending, per_day
