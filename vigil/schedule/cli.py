@@ -30,6 +30,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     publish.add_argument("--lease-seconds", type=float, default=30.0)
     publish.add_argument("--late-after-seconds", type=float, default=60.0)
     publish.add_argument("--poll-seconds", type=float, default=0.05)
+    publish.add_argument(
+        "--pause-after-write-seconds", type=float, default=0.0, help=argparse.SUPPRESS
+    )  # fault injection for the kill test
     publish.add_argument("--no-model", action="store_true", help="allow all (no model check)")
     token = sub.add_parser("token", help="make a bearer token for a user (printed once)")
     token.add_argument("--user", type=int, required=True)
@@ -108,6 +111,7 @@ def publish(args: argparse.Namespace) -> dict:
         batch_size=args.batch_size,
         lease_ms=int(args.lease_seconds * 1000),
         late_after_ms=int(args.late_after_seconds * 1000),
+        pause_after_write_s=args.pause_after_write_seconds,
     )
     log.info("schedule publish: %s -> %s (%s)", store.describe(), raw, publisher.owner)
     try:

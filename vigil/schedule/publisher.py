@@ -113,11 +113,15 @@ class Publisher:
         lease_ms: int = 30_000,
         late_after_ms: int = 60_000,
         review_window_ms: int = 3_600_000,
+        pause_after_write_s: float = 0.0,
     ) -> None:
         self.store, self.raw_dir, self.moderator = store, Path(raw_dir), moderator
         self.decisions = decisions
         self.batch_size, self.lease_ms = batch_size, lease_ms
         self.late_after_ms, self.review_window_ms = late_after_ms, review_window_ms
+        # fault injection (tests): a pause between writing and settling widens the window a
+        # SIGKILL must hit to leave lines written and rows unsettled
+        self.pause_after_write_s = pause_after_write_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.totals: dict[str, int] = defaultdict(int)
 
@@ -149,6 +153,8 @@ class Publisher:
             if lines:
                 append_lines(path, lines)
             counts["written"] += len(lines)
+        if self.pause_after_write_s:
+            time.sleep(self.pause_after_write_s)
         published_at = now_ms()
         for row, outcome in zip(rows, outcomes, strict=True):
             counts[outcome["status"]] += 1

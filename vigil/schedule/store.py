@@ -186,6 +186,20 @@ class Store:
                 )
         return row, True
 
+    def add_many(self, posts: list[tuple[int, str, int]]) -> int:
+        """Insert pending posts (user_id, text, scheduled_at ms) in one transaction, without the
+        API's checks: for loading a backlog, the simulator and the benchmarks."""
+        now = now_ms()
+        with self.transaction() as tx:
+            tx.cur.executemany(
+                self._sql(
+                    "INSERT INTO scheduled_posts (user_id, text, scheduled_at, created_at, "
+                    "updated_at, status) VALUES (?, ?, ?, ?, ?, 'pending')"
+                ),
+                [(int(u), t, int(at), now, now) for u, t, at in posts],
+            )
+        return len(posts)
+
     def _check_limits(self, tx, user_id: int, at: int, limits: tuple[int, int], skip) -> None:
         max_pending, max_per_day = limits
         open_list = ", ".join(f"'{s}'" for s in OPEN)
