@@ -33,9 +33,8 @@ COUNTS = [
 
 def rater_agreement(
     codes: RatingCodes, note_status: np.ndarray, history: pd.DataFrame, cfg: ScoringConfig
-) -> pd.DataFrame:
-    """note_ratings.get_valid_ratings summed per rater: for raters with at least one valid
-    rating, indexed by raterParticipantId, the COUNTS columns.
+) -> dict[str, np.ndarray]:
+    """note_ratings.get_valid_ratings summed per rater: the COUNTS, each an array by rater code.
 
     ``codes``: the run's ratings; ``note_status``: the first round's internalRatingStatus per
     note code; ``history``: the status history, with a row for every note."""
@@ -67,58 +66,66 @@ def rater_agreement(
         "unsuccessfulRatingNotHelpfulCount": per_rater(crnh & helpful),
         "unsuccessfulRatingHelpfulCount": per_rater(crh & ~helpful),
     }
-    has = sums["ratingCount"] > 0
-    index = pd.Index(codes.rater_ids[has], name="raterParticipantId")
-    return pd.DataFrame({k: v[has].astype(np.int64) for k, v in sums.items()}, index=index)
+    return {k: v.astype(np.int64) for k, v in sums.items()}
 
 
 def helpfulness_scores(
-    scored: pd.DataFrame, authors: pd.DataFrame, agreement: pd.DataFrame, cfg: ScoringConfig
+    codes: RatingCodes,
+    scored: pd.DataFrame,
+    authors: np.ndarray,
+    agreement: dict[str, np.ndarray],
+    cfg: ScoringConfig,
 ) -> pd.DataFrame:
     """helpfulness_scores.compute_general_helpfulness_scores (without the harassment penalty).
 
-    ``scored``: noteId, internalRatingStatus, internalNoteIntercept for notes the round scored;
-    ``authors``: noteId, noteAuthorParticipantId; ``agreement``: ``rater_agreement``'s."""
-    notes = scored.merge(authors, on="noteId")
-    notes = notes[notes["internalNoteIntercept"].notna()]
-    notes = notes.assign(
-        crh=notes["internalRatingStatus"] == fmt.CURRENTLY_RATED_HELPFUL,
-        crnh=notes["internalRatingStatus"] == fmt.CURRENTLY_RATED_NOT_HELPFUL,
+    One row per contributor: the rater codes 0..R-1 of ``codes`` first, then authors who never
+    rated. ``scored``: the first round's status table (one row per note code: internalRatingStatus,
+    internalNoteIntercept); ``authors``: noteAuthorParticipantId per note code; ``agreement``:
+    ``rater_agreement``'s. ``hasScore`` marks the contributors the reference scores: authors of
+    notes with an intercept and raters with a valid rating."""
+    intercept = scored["internalNoteIntercept"].to_numpy(dtype=float)
+    status = scored["internalRatingStatus"].to_numpy(dtype=object)
+    authored = ~np.isnan(intercept) & pd.notna(authors)
+    ids = pd.Index(codes.rater_ids)
+    newcomers = pd.unique(authors[authored][ids.get_indexer(authors[authored]) < 0])
+    ids = ids.append(pd.Index(newcomers, dtype=object))
+    author = ids.get_indexer(authors[authored])
+    size = len(ids)
+
+    def per_author(weights: np.ndarray | None) -> np.ndarray:
+        return np.bincount(author, weights=weights, minlength=size)
+
+    note_count = per_author(None)
+    crh = per_author((status[authored] == fmt.CURRENTLY_RATED_HELPFUL).astype(float))
+    crnh = per_author((status[authored] == fmt.CURRENTLY_RATED_NOT_HELPFUL).astype(float))
+    is_author = note_count > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        difference = np.where(
+            is_author, crh / note_count - cfg.crnh_multiplier * crnh / note_count, np.nan
+        )
+        mean_score = np.where(is_author, per_author(intercept[authored]) / note_count, np.nan)
+    extra = np.zeros(size - codes.n_raters, dtype=np.int64)
+    counts = {k: np.concatenate([v, extra]) for k, v in agreement.items()}
+    rated = counts["ratingCount"] > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agree = np.where(
+            rated,
+            counts["ratingAgreesWithNoteStatus"] / np.maximum(counts["ratingCount"], 1),
+            np.nan,
+        )
+    good_author = (difference >= cfg.min_crh_vs_crnh_ratio) & (
+        mean_score >= cfg.min_mean_note_score
     )
-    author = notes.groupby("noteAuthorParticipantId").agg(
-        noteCount=("noteId", "size"),
-        crh=("crh", "sum"),
-        crnh=("crnh", "sum"),
-        interceptSum=("internalNoteIntercept", "sum"),
+    return pd.DataFrame(
+        {
+            "raterParticipantId": np.asarray(ids, dtype=object),
+            "crhCrnhRatioDifference": difference,
+            "meanNoteScore": mean_score,
+            "raterAgreeRatio": agree,
+            "aboveHelpfulnessThreshold": (~is_author | good_author)
+            & (agree >= cfg.min_rater_agree_ratio),
+            "ratingCount": counts["ratingCount"],
+            **{k: counts[k] for k in COUNTS[2:]},
+            "hasScore": is_author | rated,
+        }
     )
-    author["crhCrnhRatioDifference"] = (
-        author["crh"] / author["noteCount"]
-        - cfg.crnh_multiplier * author["crnh"] / author["noteCount"]
-    )
-    author["meanNoteScore"] = author["interceptSum"] / author["noteCount"]
-    counts = COUNTS
-    rater = agreement[counts].copy()
-    rater["raterAgreeRatio"] = rater["ratingAgreesWithNoteStatus"] / rater["ratingCount"]
-    scores = author[["crhCrnhRatioDifference", "meanNoteScore"]].join(rater, how="outer")
-    scores.index.name = "raterParticipantId"
-    scores = scores.reset_index()
-    no_record = scores["crhCrnhRatioDifference"].isna() & scores["meanNoteScore"].isna()
-    good_author = (scores["crhCrnhRatioDifference"] >= cfg.min_crh_vs_crnh_ratio) & (
-        scores["meanNoteScore"] >= cfg.min_mean_note_score
-    )
-    scores["aboveHelpfulnessThreshold"] = (no_record | good_author) & (
-        scores["raterAgreeRatio"] >= cfg.min_rater_agree_ratio
-    )
-    for col in counts[2:]:
-        scores[col] = scores[col].fillna(0).astype(np.int64)
-    return scores[
-        [
-            "raterParticipantId",
-            "crhCrnhRatioDifference",
-            "meanNoteScore",
-            "raterAgreeRatio",
-            "aboveHelpfulnessThreshold",
-            "ratingCount",
-            *counts[2:],
-        ]
-    ]

@@ -247,15 +247,10 @@ def score(
         codes, scored1["internalRatingStatus"].to_numpy(), history, cfg
     )
     scores = helpfulness.helpfulness_scores(
-        scored1[["noteId", "internalRatingStatus", "internalNoteIntercept"]],
-        notes[["noteId", "noteAuthorParticipantId"]],
-        agreement,
-        cfg,
+        codes, scored1, notes["noteAuthorParticipantId"].to_numpy(dtype=object), agreement, cfg
     )
-    above = np.zeros(codes.n_raters, dtype=bool)
-    helpful_ids = scores.loc[scores["aboveHelpfulnessThreshold"], "raterParticipantId"]
-    helpful_codes = pd.Index(codes.rater_ids).get_indexer(helpful_ids)
-    above[helpful_codes[helpful_codes >= 0]] = True
+    # Contributors above the threshold all have valid ratings: they are among the raters.
+    above = scores["aboveHelpfulnessThreshold"].to_numpy()[: codes.n_raters]
     second_ratings = filtered.subset(above[filtered.rater])
     in_first = first.rater_codes
     log.info(
@@ -289,7 +284,7 @@ def score(
     return ScoringResult(
         prescoring_notes=first.notes.assign(scorerName=SCORER_NAME),
         scored_notes=scored_notes,
-        helpfulness_scores=_helpfulness_output(scores, first, second),
+        helpfulness_scores=_helpfulness_output(scores, first_params, _spread(second, codes)),
         status_history=new_history,
         rounds=rounds,
         counts=counts,
@@ -306,36 +301,33 @@ def _final_statuses(
     return status.assign_statuses(table, cfg, final_round=True)
 
 
-def _helpfulness_output(scores: pd.DataFrame, first: Round, second: Round) -> pd.DataFrame:
-    out = scores.merge(
-        second.raters.rename(
-            columns={
-                "internalRaterIntercept": "coreRaterIntercept",
-                "internalRaterFactor1": "coreRaterFactor1",
-            }
-        ),
-        on="raterParticipantId",
-        how="outer",
-    ).merge(
-        first.raters.rename(
-            columns={
-                "internalRaterIntercept": "internalFirstRoundRaterIntercept",
-                "internalRaterFactor1": "internalFirstRoundRaterFactor1",
-            }
-        ),
-        on="raterParticipantId",
-        how="outer",
+def _helpfulness_output(scores: pd.DataFrame, first: mf.Params, second: mf.Params) -> pd.DataFrame:
+    """helpfulness_scores.tsv: every contributor the scores or either round know, by id.
+
+    ``scores``: helpfulness.helpfulness_scores' (rater codes first); ``first``, ``second``: the
+    rounds' parameters by rater code (NaN where a round lacks the rater)."""
+    extra = np.full(len(scores) - len(first.rater_factor), np.nan)
+
+    def by_contributor(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([values, extra])
+
+    out = scores.assign(
+        coreRaterIntercept=by_contributor(second.rater_intercept),
+        coreRaterFactor1=by_contributor(second.rater_factor),
+        internalFirstRoundRaterIntercept=by_contributor(first.rater_intercept),
+        internalFirstRoundRaterFactor1=by_contributor(first.rater_factor),
     )
-    for col in [c for c in out.columns if c.endswith("Count")]:
-        out[col] = out[col].fillna(0).astype(np.int64)
-    out["successfulRatingTotal"] = (
-        out["successfulRatingHelpfulCount"] + out["successfulRatingNotHelpfulCount"]
+    known = (
+        out["hasScore"]
+        | out["coreRaterIntercept"].notna()
+        | out["internalFirstRoundRaterIntercept"].notna()
     )
-    out["unsuccessfulRatingTotal"] = (
-        out["unsuccessfulRatingHelpfulCount"] + out["unsuccessfulRatingNotHelpfulCount"]
-    )
-    out["aboveHelpfulnessThreshold"] = (
-        out["aboveHelpfulnessThreshold"].astype("boolean").fillna(False).astype(bool)
+    out = out[known]
+    out = out.assign(
+        successfulRatingTotal=out["successfulRatingHelpfulCount"]
+        + out["successfulRatingNotHelpfulCount"],
+        unsuccessfulRatingTotal=out["unsuccessfulRatingHelpfulCount"]
+        + out["unsuccessfulRatingNotHelpfulCount"],
     )
     return out[
         [

@@ -78,15 +78,17 @@ def assign_statuses(notes: pd.DataFrame, cfg: ScoringConfig, final_round: bool) 
     internalNoteFactor1 and (final round) the sign stats; returns it with internalRatingStatus
     and internalActiveRules."""
     out = notes.copy()
-    intercept = out["internalNoteIntercept"]
-    factor = out["internalNoteFactor1"]
-    enough = out["numRatings"] >= cfg.min_ratings_needed
-    not_misleading = out["classification"] == fmt.NOT_MISLEADING
-    status = pd.Series(fmt.NEEDS_MORE_RATINGS, index=out.index, dtype=object)
-    rule = pd.Series("InitialNMR", index=out.index, dtype=object)
 
-    def apply(mask: pd.Series, new_status: str, name: str) -> None:
-        mask = mask.fillna(False).astype(bool)
+    def col(name: str) -> np.ndarray:  # NaN compares False, as a missing value should
+        return out[name].to_numpy(dtype=float)
+
+    intercept, factor = col("internalNoteIntercept"), col("internalNoteFactor1")
+    enough = col("numRatings") >= cfg.min_ratings_needed
+    not_misleading = (out["classification"] == fmt.NOT_MISLEADING).to_numpy()
+    status = np.full(len(out), fmt.NEEDS_MORE_RATINGS, dtype=object)
+    rule = np.full(len(out), "InitialNMR", dtype=object)
+
+    def apply(mask: np.ndarray, new_status: str, name: str) -> None:
         status[mask] = new_status
         rule[mask] = name
 
@@ -95,15 +97,15 @@ def assign_statuses(notes: pd.DataFrame, cfg: ScoringConfig, final_round: bool) 
         fmt.CURRENTLY_RATED_HELPFUL,
         "GeneralCRH",
     )
-    diamond = (
-        cfg.crnh_threshold_intercept + cfg.crnh_threshold_note_factor_multiplier * factor.abs()
+    diamond = cfg.crnh_threshold_intercept + cfg.crnh_threshold_note_factor_multiplier * np.abs(
+        factor
     )
     apply(enough & (intercept <= diamond), fmt.CURRENTLY_RATED_NOT_HELPFUL, "GeneralCRNH")
     if final_round:
-        neg, pos = out["negFactorMeanHelpfulNum"], out["posFactorMeanHelpfulNum"]
+        neg, pos = col("negFactorMeanHelpfulNum"), col("posFactorMeanHelpfulNum")
         ratio = (
             enough
-            & (out["minSignCount"] >= cfg.ratio_crnh_min_min_sign_count)
+            & (col("minSignCount") >= cfg.ratio_crnh_min_min_sign_count)
             & (neg <= cfg.ratio_crnh_max_helpful_num_per_side)
             & (pos <= cfg.ratio_crnh_max_helpful_num_per_side)
             & ((neg + pos) / 2 <= cfg.ratio_crnh_max_avg_helpful_num_per_side)
@@ -117,10 +119,12 @@ def assign_statuses(notes: pd.DataFrame, cfg: ScoringConfig, final_round: bool) 
     if final_round:
         crh = status == fmt.CURRENTLY_RATED_HELPFUL
         apply(
-            crh & (factor.abs() > cfg.factor_threshold), fmt.NEEDS_MORE_RATINGS, "FilterLargeFactor"
+            crh & (np.abs(factor) > cfg.factor_threshold),
+            fmt.NEEDS_MORE_RATINGS,
+            "FilterLargeFactor",
         )
         crh = status == fmt.CURRENTLY_RATED_HELPFUL
-        net = out["netMinHelpful"].fillna(0)
+        net = np.nan_to_num(col("netMinHelpful"), nan=0.0)
         apply(
             crh & (net < cfg.min_minority_net_helpful_ratings), NEEDS_YOUR_HELP, "MinMinorityRaters"
         )
@@ -129,7 +133,7 @@ def assign_statuses(notes: pd.DataFrame, cfg: ScoringConfig, final_round: bool) 
             crh
             & (net >= cfg.min_minority_net_helpful_ratings)
             & (net < cfg.rater_balance_max_minority_net_helpful)
-            & (out["netMinHelpfulRatio"] < cfg.min_minority_net_helpful_ratio)
+            & (col("netMinHelpfulRatio") < cfg.min_minority_net_helpful_ratio)
         )
         apply(balance, NEEDS_YOUR_HELP, "RaterBalance")
     out["internalRatingStatus"] = status
