@@ -454,7 +454,15 @@ def open_store(url: str | None = None, migrate: bool = True) -> Store:
     """The store at ``url`` (default: ``config.schedule_db()``), migrated to the latest version."""
     from vigil import config
 
-    url = url or config.schedule_db()
+    try:
+        url = url or config.schedule_db()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise UserError(
+            f"schedule store {url!r} is not supported: use postgresql://user@host:port/db or "
+            "sqlite:///PATH."
+        )
     store: Store
     if url.startswith("sqlite:///"):
         store = SQLiteStore(Path(url.removeprefix("sqlite:///")))
