@@ -36,6 +36,7 @@ from vigil import config
 from vigil.contracts import label_schema, user_schema
 from vigil.errors import UserError
 from vigil.lake.bulk import read_event_batch
+from vigil.lake.manifest import QUARANTINE_KEY, Manifest, file_hash
 from vigil.lake.quarantine import write_quarantine
 from vigil.lake.store import (
     duckdb_connection,
@@ -224,6 +225,9 @@ class _Run:
     sources: set[tuple[str, str, str]] = field(default_factory=set)  # (raw_dir, stream, file)
     events: Counts = field(default_factory=Counts)
     days_written: set[date] = field(default_factory=set)
+    manifest: Manifest | None = None
+    hashes: dict[Path, str] = field(default_factory=dict)  # hour files to read, hashed first
+    unchanged_files: int = 0
 
 
 def _read_day(run: _Run, dt: date, hours: list[tuple[int, Path]], pending: dict) -> tuple:
@@ -242,6 +246,7 @@ def _read_day(run: _Run, dt: date, hours: list[tuple[int, Path]], pending: dict)
                 f"cannot read {exc.filename}: {exc.strerror}; fix its permissions."
             ) from None
         run.sources.update((raw, "events", name) for _, name, _ in items)
+        _record(run, items, result)
         day_read += sum(result.read)
         day_bad += len(result.quarantine)
         day_slow += result.slow_lines
@@ -250,8 +255,73 @@ def _read_day(run: _Run, dt: date, hours: list[tuple[int, Path]], pending: dict)
     return day_read, day_bad, day_slow
 
 
+def _record(run: _Run, items: list[tuple], result) -> None:
+    """Note in the manifest what each file of a batch gave (the batch's days for each file)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if run.manifest is None:
+        return
+    days: set[str] = set()
+    if result.table.num_rows:
+        days = {
+            d.isoformat()
+            for d in pc.unique(pc.cast(result.table["event_ts"], pa.date32())).to_pylist()
+        }
+    bad = Counter(q[0] for q in result.quarantine)
+    for (path, name, _), read in zip(items, result.read, strict=True):
+        run.manifest.record(_manifest_key(run, name), run.hashes[path], read, bad[name], days)
+
+
+def _manifest_key(run: _Run, name: str) -> str:
+    return f"{run.raw}/{name}"
+
+
+def _skip_unchanged(run: _Run, files: list[tuple[date, int, Path]], paths) -> list:
+    """Hash every hour file (before reading it); drop those the lake already holds as they
+    are, counting them as a re-read would. Returns the files still to read."""
+    if run.manifest is None:
+        return files
+    output = _outputs(paths)
+    todo = []
+    for dt, hour, path in files:
+        digest = run.hashes[path] = file_hash(path)
+        rec = run.manifest.unchanged(_manifest_key(run, _rel(run, path)), digest, output)
+        if rec is None:
+            todo.append((dt, hour, path))
+            continue
+        run.unchanged_files += 1
+        run.events.read += rec["read"]
+        run.events.quarantined += rec["quarantined"]
+        run.events.duplicates += rec["read"] - rec["quarantined"]
+    if run.unchanged_files:
+        log.info(
+            "ingest: %d of %d hour files unchanged since their last ingest (same content hash, "
+            "lake partitions intact): skipped",
+            run.unchanged_files,
+            len(files),
+        )
+    return todo
+
+
+def _rel(run: _Run, path: Path) -> str:
+    return path.relative_to(run.raw).as_posix()
+
+
+def _outputs(paths):
+    """name -> file of the outputs the manifest tracks: a day partition, or the quarantine."""
+
+    def output(name: str) -> Path:
+        if name == QUARANTINE_KEY:
+            return paths.quarantine / "quarantine.parquet"
+        return paths.lake_events / f"dt={name}" / "events.parquet"
+
+    return output
+
+
 def _ingest_events(run: _Run, files: list[tuple[date, int, Path]], paths) -> None:
     """Validate the hour files day by day and merge each event day into its partition."""
+    files = _skip_unchanged(run, files, paths)
     pending: dict[date, list] = {}
     con = duckdb_connection(paths)
 
@@ -295,13 +365,21 @@ def _ingest_events(run: _Run, files: list[tuple[date, int, Path]], paths) -> Non
     con.close()
 
 
-def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: bool = True) -> dict:
+def ingest(
+    raw_dir: str | os.PathLike,
+    day: date | str | None = None,
+    *,
+    fast: bool = True,
+    manifest: bool = True,
+) -> dict:
     """Load ``raw_dir`` (all of events/, or only events/dt=<day>/, plus users and labels).
 
     Returns ``{"read", "loaded", "quarantined", "duplicates"}`` summed over the streams, plus
     ``streams`` (the same per stream), ``days`` (partitions written), ``files``,
     ``skipped_files``, ``reasons`` (quarantine reason -> count) and ``seconds``.
     ``fast=False`` validates every line with the per-line path (the benchmark's baseline).
+    ``manifest=False`` reads every hour file even if the lake holds it unchanged
+    (:mod:`vigil.lake.manifest`; ``unchanged_files`` counts those skipped).
     """
     started = time.perf_counter()
     raw = Path(raw_dir).expanduser().resolve()
@@ -310,6 +388,10 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
     paths = config.paths()
     run = _Run(raw=raw, fast=fast)
     with _lake_lock(paths.ingest_state):
+        if manifest:
+            run.manifest = Manifest.load(
+                paths.ingest_state / "manifest.json", config.max_event_age_days()
+            )
         remove_orphan_temp_files(paths.lake)
         files, skipped = discover_event_files(raw, day)
         for name in skipped:
@@ -324,6 +406,8 @@ def ingest(raw_dir: str | os.PathLike, day: date | str | None = None, *, fast: b
         quarantine_total = write_quarantine(
             paths.quarantine / "quarantine.parquet", run.quarantine, run.sources
         )
+        if run.manifest is not None:
+            run.manifest.save(_outputs(paths))
         streams = {"events": run.events, "users": users, "labels": labels}
         result = _summary(run, streams, files, skipped, quarantine_total, started)
         _append_log(paths.ingest_state / "ingest_log.jsonl", raw, day, result)
@@ -349,6 +433,7 @@ def _summary(run: _Run, streams: dict, files, skipped, quarantine_total: int, st
         "streams": {name: c.as_dict() for name, c in streams.items()},
         "days": [d.isoformat() for d in sorted(run.days_written)],
         "files": len(files),
+        "unchanged_files": run.unchanged_files,
         "skipped_files": skipped,
         "reasons": dict(Counter(q[4] for q in run.quarantine).most_common()),
         "quarantine_rows": quarantine_total,

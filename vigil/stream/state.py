@@ -259,77 +259,90 @@ class StreamState:
             counters["bad"] += len(bad)
             self.bad_reasons.update(bad)
         events = [parsed[i] for i in good]
-        days = [ev[1] // DAY_MS for ev in events]
         digests = [digest(ev[0]) for ev in events]
-        hits = self.seen.hits(days, digests)
-        one_arrival = not isinstance(arrivals, list)
-        apply = self._apply
-        for j, ev in enumerate(events):
-            apply(ev, days[j], digests[j], hits[j], arrivals if one_arrival else arrivals[good[j]])
+        hits = self.seen.hits([ev[1] // DAY_MS for ev in events], digests)
+        if not isinstance(arrivals, list):
+            arrivals = [arrivals] * len(lines)
+        self._apply_events(events, digests, hits, [arrivals[i] for i in good])
 
     def apply_event(self, ev: tuple, arrival: float = 0.0) -> None:
         """Apply one validated event (see :func:`vigil.stream.batch.parse_lines`)."""
-        day = ev[1] // DAY_MS
         dg = digest(ev[0])
-        self._apply(ev, day, dg, self.seen.contains(day, dg), arrival)
+        self._apply_events([ev], [dg], [self.seen.contains(ev[1] // DAY_MS, dg)], [arrival])
 
-    def _apply(self, ev: tuple, day: int, dg: bytes, seen_hit: bool, arrival: float) -> None:
-        """``seen_hit``: the id is in the day's sorted seen array (asked for the whole batch)."""
-        _event_id, ts_ms, user_id, action, target, country = ev
+    def _apply_events(  # one loop, inlined: it runs once per event
+        self, events: list[tuple], digests: list[bytes], hits: list[bool], arrivals: list[float]
+    ) -> None:
+        """Apply validated events in order. ``hits[j]``: event j's id is in its day's sorted
+        seen array (asked for the whole batch); the recent ids are checked here, as they grow."""
         counters = self.counters
-        if ts_ms < self.watermark_ms - self.lateness_ms:
-            counters["too_late"] += 1
-            return
-        day = self._day_objs.setdefault(day, day)  # one int object per day, shared by all records
-        seen = self.seen
-        if (
-            seen_hit
-            or seen.recent_has(day, dg)
-            or (
-                self.seen_on_disk
+        too_late = duplicates = applied = 0
+        recent = self.seen.recent
+        day_objs = self._day_objs
+        new_seen = self.new_seen.append
+        dirty = self.dirty.add
+        # a complete cache needs no LRU order: skip _user's bookkeeping on a hit
+        users, user = (self.users if self.complete else {}), self._user
+        owns, track, arr = self.owns, self.track_push, self.arrivals
+        on_disk = self.seen_on_disk
+        horizon = self.watermark_ms - self.lateness_ms
+        for ev, dg, hit, arrival in zip(events, digests, hits, arrivals, strict=True):
+            _eid, ts_ms, user_id, action, target, country = ev
+            if ts_ms < horizon:
+                too_late += 1
+                continue
+            day = ts_ms // DAY_MS
+            rs = recent.get(day)
+            if rs is None:
+                rs = recent[day] = set()
+            if (
+                hit
+                or dg in rs
+                or on_disk
                 and self.con.execute(
                     "select 1 from seen where day = ? and digest = ?", (day, dg)
                 ).fetchone()
-            )
-        ):
-            counters["duplicates"] += 1
-            return
-        seen.add(day, dg)
-        self.new_seen.append((day, dg))
-        if ts_ms > self.watermark_ms:
-            self.watermark_ms = ts_ms
-            if day != self.wm_day:
-                self._advance_day(day)
-        counters["applied"] += 1
-        if self.track_push:
-            arr = self.arrivals
-            if arr and arr[-1][0] == arrival:
-                arr[-1][1] += 1
-            else:
-                arr.append([arrival, 1])
-        owns = self.owns
-        if owns is None or owns(user_id):
-            u = self._user(user_id)
-            rec = u.days.get(day)
-            if rec is None:
-                rec = u.days[day] = [0, 0, 0, 0, 0, 0, 0, 0, None]
-            rec[0] |= 1 << ((ts_ms % DAY_MS) // 60_000)
-            if action == "post":
-                rec[POSTS] += 1
-                u.posts_total += 1
-                self.dirty_totals.add(user_id)
-            elif action == "login":
-                rec[COUNTRIES] = add_country(rec[COUNTRIES], country)
-            self.dirty.add((user_id, day))
-        if target is not None:
-            idx = TARGET_TALLY.get(action)
-            if idx is not None and (owns is None or owns(target)):
-                t = self._user(target)
-                rec = t.days.get(day)
-                if rec is None:
-                    rec = t.days[day] = [0, 0, 0, 0, 0, 0, 0, 0, None]
-                rec[idx] += 1
-                self.dirty.add((target, day))
+            ):
+                duplicates += 1
+                continue
+            rs.add(dg)
+            new_seen((day, dg))
+            if ts_ms > self.watermark_ms:
+                self.watermark_ms = ts_ms
+                horizon = ts_ms - self.lateness_ms
+                if day != self.wm_day:
+                    self._advance_day(day)
+            applied += 1
+            if track:
+                if arr and arr[-1][0] == arrival:
+                    arr[-1][1] += 1
+                else:
+                    arr.append([arrival, 1])
+            if owns is None or owns(user_id):
+                u = users.get(user_id) or user(user_id)
+                rec = u.days.get(day)
+                if rec is None:  # one int object per day, shared by all records
+                    rec = u.days[day_objs.setdefault(day, day)] = [0, 0, 0, 0, 0, 0, 0, 0, None]
+                rec[0] |= 1 << ((ts_ms % DAY_MS) // 60_000)
+                if action == "post":
+                    rec[POSTS] += 1
+                    u.posts_total += 1
+                    self.dirty_totals.add(user_id)
+                elif action == "login":
+                    rec[COUNTRIES] = add_country(rec[COUNTRIES], country)
+                dirty((user_id, day))
+            if target is not None:
+                idx = TARGET_TALLY.get(action)
+                if idx is not None and (owns is None or owns(target)):
+                    t = users.get(target) or user(target)
+                    rec = t.days.get(day)
+                    if rec is None:
+                        rec = t.days[day_objs.setdefault(day, day)] = [0, 0, 0, 0, 0, 0, 0, 0, None]
+                    rec[idx] += 1
+                    dirty((target, day))
+        counters["too_late"] += too_late
+        counters["duplicates"] += duplicates
+        counters["applied"] += applied
 
     def _advance_day(self, day: int) -> None:
         """The watermark entered a new day: forget day records and seen ids out of the horizon."""
@@ -356,7 +369,7 @@ class StreamState:
         seen_from = self._seen_from_day()
         rows = []
         changed_users: set[int] = set()
-        for uid, day in self.dirty:
+        for uid, day in sorted(self.dirty):  # in key order: SQLite's B-tree inserts stay local
             changed_users.add(uid)
             rec = self.users[uid].days.get(day)
             if rec is None:  # expired since it changed
@@ -370,8 +383,8 @@ class StreamState:
                     countries_text(rec[COUNTRIES]),
                 )
             )
-        totals = [(uid, self.users[uid].posts_total) for uid in self.dirty_totals]
-        seen_rows = [(d, e) for d, e in self.new_seen if d >= seen_from]
+        totals = [(uid, self.users[uid].posts_total) for uid in sorted(self.dirty_totals)]
+        seen_rows = sorted((d, e) for d, e in self.new_seen if d >= seen_from)
         con.execute("begin immediate")
         try:
             con.executemany("insert or replace into user_day values (?,?,?,?,?,?,?,?,?,?,?)", rows)
