@@ -124,3 +124,48 @@ def test_closed_form_when_factors_are_zero():
     assert np.allclose(als.params.note_intercept, solution[1 + n_raters :], atol=1e-7)
     adam = mf.fit_adam(m, CFG, seed=0)
     assert np.allclose(adam.params.note_intercept, solution[1 + n_raters :], atol=0.01)
+
+
+def test_als_reaches_the_optimum_a_quasi_newton_solver_finds():
+    """The issue's claim that an ALS solver of the same loss reaches the same optimum, checked
+    against scipy's L-BFGS-B run to a tight tolerance on the reference's loss, written out here
+    with its gradient (independently of mf.py's sums)."""
+    from scipy.optimize import minimize
+
+    m = _matrix(5_000, seed=3)
+    n, nu, nn = len(m.y), m.n_raters, m.n_notes
+    lam = {"uf": 0.03, "ui": 0.15, "nf": 0.03, "ni": 0.15, "g": 0.15}
+
+    def split(x):
+        return x[:nu], x[nu : 2 * nu], x[2 * nu : 2 * nu + nn], x[2 * nu + nn : -1], x[-1]
+
+    def loss_and_grad(x):
+        ri, rf, ni, nf, mu = split(x)
+        err = mu + ri[m.rater] + ni[m.note] + rf[m.rater] * nf[m.note] - m.y
+        value = np.mean(err**2) + lam["uf"] * np.mean(rf**2) + lam["ui"] * np.mean(ri**2)
+        value += lam["nf"] * np.mean(nf**2) + lam["ni"] * np.mean(ni**2) + lam["g"] * mu**2
+        d = 2 * err / n
+        grad = np.concatenate(
+            [
+                np.bincount(m.rater, d, nu) + 2 * lam["ui"] * ri / nu,
+                np.bincount(m.rater, d * nf[m.note], nu) + 2 * lam["uf"] * rf / nu,
+                np.bincount(m.note, d, nn) + 2 * lam["ni"] * ni / nn,
+                np.bincount(m.note, d * rf[m.rater], nn) + 2 * lam["nf"] * nf / nn,
+                [d.sum() + 2 * lam["g"] * mu],
+            ]
+        )
+        return value, grad
+
+    rng = np.random.default_rng(0)
+    x0 = np.concatenate(
+        [np.zeros(nu), mf.xavier_factors(nu, rng), np.zeros(nn), mf.xavier_factors(nn, rng), [0]]
+    )
+    opts = {"maxiter": 20_000, "ftol": 1e-16, "gtol": 1e-12}
+    res = minimize(loss_and_grad, x0, jac=True, method="L-BFGS-B", options=opts)
+    ri, rf, ni, nf, mu = split(res.x)
+    ref = mf.identify_sign(mf.Params(ri, rf, ni, nf, float(mu)))
+    als = mf.fit_als(m, CFG, seed=0)
+    assert als.loss == pytest.approx(res.fun, abs=1e-9)
+    assert np.abs(als.params.note_intercept - ref.note_intercept).max() < 1e-4
+    assert np.abs(als.params.note_factor - ref.note_factor).max() < 1e-4
+    assert als.params.global_intercept == pytest.approx(ref.global_intercept, abs=1e-5)
