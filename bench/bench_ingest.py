@@ -4,7 +4,10 @@
    benchmark picks ``--users`` so that ``--days`` days come to about ``--events`` events.
 2. ``simulate`` that world into a temp dir; time it (events/s).
 3. ``ingest`` it into an empty lake; time it (events/s = raw event lines / wall seconds).
-4. Re-ingest the same input (the idempotent no-op: every row a duplicate) and time it.
+4. Re-ingest the same input (the idempotent no-op: every row a duplicate) and time it: with the
+   manifest (unchanged files skipped, the default) and without it (every file read again).
+   The floor of a first ingest, side by side: a plain ``pyarrow.json.read_json`` of the same hour
+   files (pyarrow stops at the first bad line: a file with one is read again in halves around it).
 5. Baseline, side by side: one day ingested by the exact per-line Python path
    (``ingest(fast=False)``: ``json.loads`` + the validator per line) against the default bulk
    path on the same day; the ratio is the bulk path's speed-up.
@@ -39,9 +42,27 @@ if spec["stage"] == "simulate":
     from sim.world import simulate
     out = simulate(spec["raw"], users=spec["users"], days=spec["days"], seed=spec["seed"],
                    progress=False)
+elif spec["stage"] == "pyarrow":
+    import pyarrow as pa, pyarrow.json as pj
+    from pathlib import Path
+    def rows_of(lines):  # pyarrow stops at a bad line: read the halves around it
+        try:
+            return pj.read_json(pa.BufferReader(b"\n".join(lines))).num_rows
+        except pa.ArrowInvalid:
+            if len(lines) <= 1:
+                return 0
+            return rows_of(lines[: len(lines) // 2]) + rows_of(lines[len(lines) // 2 :])
+    rows = 0
+    for f in sorted(Path(spec["raw"]).glob("events/dt=*/hour=*.jsonl")):
+        try:
+            rows += pj.read_json(f).num_rows
+        except pa.ArrowInvalid:
+            rows += rows_of(f.read_bytes().splitlines())
+    out = {"rows": rows}
 else:
     from vigil.lake.ingest import ingest
-    out = ingest(spec["raw"], day=spec.get("day"), fast=spec.get("fast", True))
+    out = ingest(spec["raw"], day=spec.get("day"), fast=spec.get("fast", True),
+                 manifest=spec.get("manifest", True))
 seconds = time.perf_counter() - t0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 cpu = time.process_time()
@@ -118,6 +139,10 @@ def main(argv: list[str] | None = None) -> dict:
         "simulate_events_per_s": events / sim["seconds"],
         "ingest_events_per_s": ev["read"] / first["seconds"],
         "reingest_events_per_s": ev["read"] / again["seconds"],
+        "reingest_every_file_events_per_s": ev["read"] / run["again_full"]["seconds"],
+        "pyarrow_read_events_per_s": ev["read"] / run["peer"]["seconds"],
+        "first_vs_pyarrow": first["seconds"] / run["peer"]["seconds"],
+        "first_vs_reingest": first["seconds"] / again["seconds"],
         "baseline_events_per_s": day_lines / slow_day["seconds"],
         "bulk_day_events_per_s": day_lines / fast_day["seconds"],
         "bulk_vs_baseline": slow_day["seconds"] / fast_day["seconds"],
@@ -148,6 +173,9 @@ def _run_stages(args: argparse.Namespace, work: Path) -> dict:
     print(f"ingested in {first['seconds']:.1f} s", flush=True)
     again = _stage(stage="ingest", raw=str(raw), home=str(home))
     assert again["result"]["loaded"] == 0, again["result"]
+    again_full = _stage(stage="ingest", raw=str(raw), home=str(home), manifest=False)
+    assert again_full["result"]["loaded"] == 0, again_full["result"]
+    peer = _stage(stage="pyarrow", raw=str(raw), home=str(home))
     # Baseline vs bulk path on the same single day, each into an empty lake.
     day = sorted(p.name[3:] for p in (raw / "events").iterdir())[
         len(list((raw / "events").iterdir())) // 2
@@ -163,6 +191,8 @@ def _run_stages(args: argparse.Namespace, work: Path) -> dict:
         "sim": sim,
         "first": first,
         "again": again,
+        "again_full": again_full,
+        "peer": peer,
         "day": day,
         "fast_day": fast_day,
         "slow_day": slow_day,
@@ -184,7 +214,13 @@ def _print_report(args: argparse.Namespace, run: dict) -> None:
     rows = [
         ("simulate", events, sim),
         ("ingest (bulk, default)", r["streams"]["events"]["read"], first),
-        ("re-ingest (no-op)", again["result"]["streams"]["events"]["read"], again),
+        ("re-ingest, manifest (default)", again["result"]["streams"]["events"]["read"], again),
+        (
+            "re-ingest, every file read",
+            run["again_full"]["result"]["streams"]["events"]["read"],
+            run["again_full"],
+        ),
+        ("floor: pyarrow.json.read_json", r["streams"]["events"]["read"], run["peer"]),
         (f"1 day bulk ({run['day']})", day_lines, fast_day),
         ("1 day per-line baseline", day_lines, slow_day),
     ]
@@ -199,6 +235,12 @@ def _print_report(args: argparse.Namespace, run: dict) -> None:
     for name, n, st in rows:
         wall, cpu, rss = st["seconds"], st["cpu_seconds"], st["peak_rss_mb"]
         print(f"{name:<28} {n:>12,} {wall:>8.1f} {cpu:>8.1f} {n / wall:>12,.0f} {rss:>12,.0f}")
+    print(
+        f"first ingest vs pyarrow read of the same files: "
+        f"{first['seconds'] / run['peer']['seconds']:.1f}x its time; re-ingest with the manifest "
+        f"{first['seconds'] / again['seconds']:.0f}x faster than the first ingest "
+        f"(every file read again: {first['seconds'] / run['again_full']['seconds']:.1f}x)"
+    )
     speedup = slow_day["seconds"] / fast_day["seconds"]
     print(f"bulk path vs per-line baseline on one day: {speedup:.1f}x faster")
     print(
