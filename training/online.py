@@ -60,92 +60,169 @@ class EmbeddingLRU:
         return vec
 
 
+class Hasher:
+    """HashingVectorizer.transform for one text in ~25 us instead of ~500: murmur3 of each
+    n-gram, abs mod n_features, counts, l2 norm, exactly as sklearn computes them. Vectorizers
+    with other settings (binary, alternate signs, l1 or no norm) keep sklearn's transform."""
+
+    def __init__(self, vectorizer) -> None:
+        self.vectorizer = vectorizer
+        self.n = int(vectorizer.n_features)
+        plain = (
+            vectorizer.norm == "l2"
+            and not vectorizer.binary
+            and not vectorizer.alternate_sign
+            and vectorizer.dtype in (np.float64, float)
+        )
+        self.analyzer = vectorizer.build_analyzer() if plain else None
+
+    def __call__(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.utils import murmurhash3_32
+
+        if self.analyzer is None:
+            hashed = self.vectorizer.transform([text])
+            return hashed.indices, hashed.data
+        counts: dict[int, int] = {}
+        for token in self.analyzer(text):
+            j = abs(murmurhash3_32(token, seed=0)) % self.n
+            counts[j] = counts.get(j, 0) + 1
+        indices = np.fromiter(counts.keys(), np.int64, len(counts))
+        values = np.fromiter(counts.values(), np.float64, len(counts))
+        order = np.argsort(indices)  # sklearn's rows are sorted: same sums in the same order
+        indices, values = indices[order], values[order]
+        norm = math.sqrt(float(values @ values))
+        return indices, (values / norm if norm else values)
+
+
+def numeric_params(pipeline) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean, scale) of a fitted :func:`training.preprocess.numeric_pipeline` (log1p -> impute 0
+    -> standard scaling), or None for any other pipeline."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from training.preprocess import signed_log1p
+
+    try:
+        log_step, impute, scaler = (step for _, step in pipeline.steps)
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if not (
+        isinstance(log_step, FunctionTransformer)
+        and log_step.func is signed_log1p
+        and isinstance(impute, SimpleImputer)
+        and impute.strategy == "constant"
+        and float(impute.fill_value) == 0.0
+        and isinstance(scaler, StandardScaler)
+    ):
+        return None
+    n = int(scaler.n_features_in_)
+    mean = scaler.mean_ if scaler.with_mean else np.zeros(n)
+    scale = scaler.scale_ if scaler.with_std else np.ones(n)
+    return np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+
+
+def scaled(values: list[float], params: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """What the numeric pipeline's transform gives for one row (float64)."""
+    from training.preprocess import signed_log1p
+
+    x = signed_log1p(values)
+    return (np.where(np.isnan(x), 0.0, x) - params[0]) / params[1]
+
+
 class FastStudent:
     """The distilled student's exact arithmetic without sklearn's per-call overhead (~2 ms for one
     row through Pipeline/ColumnTransformer): hashed words . weights + scaled numbers . weights.
 
-    Built only for the structure :func:`training.cascade.make_student` fits (word hashing, then
-    log1p -> impute 0 -> standard scaling of the numbers, then a binary logistic regression);
-    :meth:`of` returns None for anything else, and the caller keeps the sklearn path.
+    Built only for the structure :func:`training.cascade.make_student` fits (word hashing, the
+    numeric pipeline, a binary logistic regression); :meth:`of` returns None for anything else,
+    and the caller keeps the sklearn path.
     """
 
-    def __init__(self, words, columns, mean, scale, coef, intercept) -> None:
-        self.words = words
+    def __init__(self, words, columns, numeric, coef, intercept) -> None:
+        self.hasher = Hasher(words)
         self.columns = list(columns)
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.scale = np.asarray(scale, dtype=np.float64)
-        n_words = int(words.n_features)
-        self.w_words = np.asarray(coef[:n_words], dtype=np.float64)
-        self.w_num = np.asarray(coef[n_words:], dtype=np.float64)
+        self.numeric = numeric
+        self.w_words = np.asarray(coef[: self.hasher.n], dtype=np.float64)
+        self.w_num = np.asarray(coef[self.hasher.n :], dtype=np.float64)
         self.intercept = float(intercept)
-        self.n_words = n_words
-        plain = (
-            words.norm == "l2" and not words.binary and not words.alternate_sign
-        ) and words.dtype in (np.float64, float)
-        self._analyzer = words.build_analyzer() if plain else None
 
     @classmethod
     def of(cls, student) -> FastStudent | None:
         from sklearn.feature_extraction.text import HashingVectorizer
-        from sklearn.impute import SimpleImputer
-        from sklearn.preprocessing import FunctionTransformer, StandardScaler
-
-        from training.preprocess import signed_log1p
 
         try:
             ct, clf = student.named_steps["features"], student.named_steps["clf"]
             (w_name, words, w_col), (n_name, num, columns) = ct.transformers_[:2]
-            steps = [step for _, step in num.steps]
-            log_step, impute, scaler = steps
         except (AttributeError, KeyError, ValueError, TypeError):
             return None
+        numeric = numeric_params(num)
         shape_ok = (
             w_name == "word"
             and w_col == "text"
             and n_name == "num"
+            and numeric is not None
             and isinstance(words, HashingVectorizer)
-            and isinstance(log_step, FunctionTransformer)
-            and log_step.func is signed_log1p
-            and isinstance(impute, SimpleImputer)
-            and impute.strategy == "constant"
-            and float(impute.fill_value) == 0.0
-            and isinstance(scaler, StandardScaler)
             and all(t[0] == "remainder" or t[1] == "drop" for t in ct.transformers_[2:])
             and clf.coef_.shape == (1, words.n_features + len(columns))
         )
         if not shape_ok:
             return None
-        n = len(columns)
-        mean = scaler.mean_ if scaler.with_mean else np.zeros(n)
-        scale = scaler.scale_ if scaler.with_std else np.ones(n)
-        return cls(words, columns, mean, scale, clf.coef_[0], clf.intercept_[0])
-
-    def _hashed(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, values) of the text's hashed word n-grams, as HashingVectorizer computes
-        them (murmur3 of each n-gram, abs mod n_features, counts, l2 norm) in ~25 us, not ~500."""
-        from sklearn.utils import murmurhash3_32
-
-        if self._analyzer is None:
-            hashed = self.words.transform([text])
-            return hashed.indices, hashed.data
-        counts: dict[int, int] = {}
-        for token in self._analyzer(text):
-            j = abs(murmurhash3_32(token, seed=0)) % self.n_words
-            counts[j] = counts.get(j, 0) + 1
-        indices = np.fromiter(counts.keys(), np.int64, len(counts))
-        values = np.fromiter(counts.values(), np.float64, len(counts))
-        norm = math.sqrt(float(values @ values))
-        return indices, (values / norm if norm else values)
+        return cls(words, columns, numeric, clf.coef_[0], clf.intercept_[0])
 
     def score(self, text: str, row: dict[str, float]) -> float:
-        from training.preprocess import signed_log1p
-
-        indices, values = self._hashed(text)
+        indices, values = self.hasher(text)
         z = float(values @ self.w_words[indices]) + self.intercept
-        values = signed_log1p([row[c] for c in self.columns])
-        values = (np.where(np.isnan(values), 0.0, values) - self.mean) / self.scale
-        z += float(values @ self.w_num)
+        z += float(scaled([row[c] for c in self.columns], self.numeric) @ self.w_num)
         return float(1.0 / (1.0 + math.exp(-z)))
+
+
+class FastHeavy:
+    """MultiTaskModel.predict_all for one post without pandas and sklearn per call: the numeric
+    pipelines as arithmetic, the wide n-grams hashed by :class:`Hasher` into the same float32
+    sparse product the network's forward computes."""
+
+    def __init__(self, model, beh, cre, hashers) -> None:
+        self.model = model
+        self.beh, self.cre, self.hashers = beh, cre, hashers
+
+    @classmethod
+    def of(cls, model) -> FastHeavy | None:
+        beh, cre = numeric_params(model.beh_pre), numeric_params(model.cre_pre)
+        if beh is None or cre is None or model.net is None:
+            return None
+        hashers = None
+        if model.cfg.wide_ngrams and getattr(model.net, "wide", None) is not None:
+            from training.baseline import _vectorizers
+
+            hashers = [Hasher(v) for v in _vectorizers(model.cfg, model.cfg.wide_ngrams)]
+        return cls(model, beh, cre, hashers)
+
+    def predict_all(self, text: str, row: dict[str, float], embedding: np.ndarray) -> dict:
+        import scipy.sparse as sp
+        import torch
+
+        m = self.model
+        beh = scaled([row[c] for c in m.behavior_columns], self.beh).astype(np.float32)[None, :]
+        cre = scaled([row[c] for c in m.creator_columns], self.cre).astype(np.float32)[None, :]
+        ngrams = None
+        if self.hashers is not None:
+            n = self.hashers[0].n
+            parts = [self.hashers[k](text) for k in (0, 1)]
+            word, char = (sp.csr_matrix((v, i, [0, len(i)]), shape=(1, n)) for i, v in parts)
+            ngrams = (word + char).tocsr()
+        m.net.eval()
+        with torch.no_grad():
+            logit, rate, types = m.net(
+                torch.from_numpy(np.ascontiguousarray(embedding, dtype=np.float32)),
+                torch.from_numpy(beh),
+                torch.from_numpy(cre),
+                ngrams,
+            )
+        return {
+            "harmful": torch.sigmoid(logit).numpy().astype(np.float64),
+            "report_rate": (rate.numpy() * m.rate_scale).astype(np.float64),
+            "harm_types": torch.sigmoid(types).numpy().astype(np.float64),
+        }
 
 
 class OnlineModel:
@@ -169,6 +246,7 @@ class OnlineModel:
         self.embeddings = EmbeddingLRU(cache_size, self.cfg.encoder_batch_size)
         self._lock = threading.Lock()  # torch and sklearn objects are not shared across threads
         self.fast_student = FastStudent.of(bundle["student"])
+        self.fast_heavy = FastHeavy.of(bundle["multitask"])
         if self.fast_student is None:
             log.warning("online model %s: unexpected student layout, scoring via sklearn", model_id)
         log.info(
@@ -213,7 +291,10 @@ class OnlineModel:
             probability, harm_types = 0.0, None
             if routed:
                 emb = self.embeddings.get(text)[None, :]
-                out = self.bundle["multitask"].predict_all(self.frame(text, row), emb)
+                if self.fast_heavy is not None:
+                    out = self.fast_heavy.predict_all(text, row, emb)
+                else:
+                    out = self.bundle["multitask"].predict_all(self.frame(text, row), emb)
                 calibrator = self.bundle["calibrators"]["multitask"]
                 probability = float(calibrator.transform(out["harmful"])[0])
                 harm_types = [float(x) for x in np.ravel(out["harm_types"])]
