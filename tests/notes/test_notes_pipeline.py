@@ -164,3 +164,12 @@ def test_a_jumping_status_distribution_stops_the_run(run):
             pipeline.gate("scores")
     finally:
         state.write_text(saved)
+
+
+def test_run_summary_names_every_step(run, capsys):
+    pipeline.print_run(run["steps"])
+    text = capsys.readouterr().out
+    counts = run["steps"]["score"]["statuses"]
+    assert f"CURRENTLY_RATED_HELPFUL {counts[CRH]} (" in text
+    for word in ("ingest:", "gate raw:", "gate warehouse:", "gate scores:", "dbt marts:", "feast:"):
+        assert word in text, word
