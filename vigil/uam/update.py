@@ -47,6 +47,7 @@ from typing import Any
 
 from vigil import config
 from vigil.errors import UserError
+from vigil.lake.store import check_readable
 from vigil.uam import daily as uam_daily
 from vigil.uam import resident
 from vigil.uam.window import (
@@ -171,6 +172,12 @@ def plan(con: Any) -> Plan:
 
 def _count_days(con: Any, lake: Path, days: list[tuple[str, int]], engine: str) -> tuple[str, Any]:
     """Count ``days``' distinct active minutes per user: (the engine that counted, its rows)."""
+    # DuckDB and Polars do not verify the lake's page checksums: read the counted columns through
+    # Arrow first, so a damaged day file is one error naming it, not wrong counts.
+    check_readable(
+        [lake / "events" / f"dt={day}" / "events.parquet" for day, _ in days],
+        columns=["user_id", "event_ts"],
+    )
     chosen, rows = uam_daily.daily_counts(con, lake, days, engine)
     if chosen != "duckdb":  # count here (the daily rows are small: ~1/4 of a day's events)
         rows = rows.read_all()
