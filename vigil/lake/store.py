@@ -119,26 +119,38 @@ def damaged(path: Path, exc: Exception) -> UserError:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return UserError(
         f"lake file {path} is damaged or not in the lake's format ({reason}): delete it and run "
-        f"{_rebuild_command()} (without --day) to rebuild it from the raw logs."
+        f"{_rebuild_command(path)} (without --day) to rebuild it from the raw logs."
     )
 
 
-def _rebuild_command() -> str:
-    """`vigil ingest --raw DIR` with the raw folder(s) of the ingest log (RAW when none is known)."""
+def _rebuild_command(path: Path) -> str:
+    """`vigil ingest --raw DIR` with the raw folder(s) the ingest log names for ``path``: the runs
+    that wrote its day for a day partition, every run for the other files (RAW when none)."""
     import json
 
-    raw_dirs: list[str] = []
+    day = path.parent.name.removeprefix("dt=") if path.parent.name.startswith("dt=") else None
+    every: list[str] = []
+    wrote_day: list[str] = []
     with contextlib.suppress(OSError):
         log_file = config.paths().ingest_state / "ingest_log.jsonl"
         for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines():
             with contextlib.suppress(ValueError, TypeError, AttributeError):
-                raw_dir = json.loads(line).get("raw_dir")
-                if isinstance(raw_dir, str) and raw_dir not in raw_dirs:
-                    raw_dirs.append(raw_dir)
+                entry = json.loads(line)
+                raw_dir = entry.get("raw_dir")
+                if not isinstance(raw_dir, str):
+                    continue
+                if raw_dir not in every:
+                    every.append(raw_dir)
+                if day in (entry.get("days") or ()) and raw_dir not in wrote_day:
+                    wrote_day.append(raw_dir)
+    raw_dirs = wrote_day or every
     if len(raw_dirs) == 1:
         return f"`vigil ingest --raw {raw_dirs[0]}`"
     if raw_dirs:
-        return f"`vigil ingest --raw DIR` for each raw folder it was loaded from ({', '.join(raw_dirs)})"
+        return (
+            "`vigil ingest --raw DIR` for each raw folder it was loaded from "
+            f"({', '.join(raw_dirs)})"
+        )
     return "`vigil ingest --raw RAW` (RAW: the raw folder it was loaded from)"
 
 
