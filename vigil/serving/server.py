@@ -129,10 +129,12 @@ def serve(port: int = 6566, host: str = "127.0.0.1", workers: int = 1) -> None:
     import uvicorn
 
     from vigil.serving.features import _require_applied, store
+    from vigil.serving.online_check import check_online_store
 
     check_address(host, port)
     fs = store()
     _require_applied(fs)
+    check_online_store()  # SQLite: never serve values read from a damaged file
     writes = "writes with the bearer token" if config.features_token() else "reads only"
     log.info(
         "feast: serving %s on http://%s:%d (%s online store, %s)",
