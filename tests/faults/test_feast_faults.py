@@ -1,12 +1,15 @@
 """Feast under faults (markers dbt, feast): a damaged registry or SQLite online store is one clear
-error naming the file and the commands that rebuild it (and those commands do); `vigil features
-materialize` SIGKILLed at seeded points then rerun, and two materializes at once, leave the online
-store holding the same rows as one uninterrupted run."""
+error naming the file and the commands that rebuild it (and those commands do), also when the
+damage is one page in the middle of the store that a read of one key never meets (materialize and
+serve run SQLite's integrity_check first); `vigil features materialize` SIGKILLed at seeded points
+then rerun, and two materializes at once, leave the online store holding the same rows as one
+uninterrupted run."""
 
 from __future__ import annotations
 
 import random
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -86,6 +89,39 @@ def test_a_damaged_feast_file_is_one_clear_error_and_its_fix_recovers(
     if damage is _garbage:
         return  # the fix is the same for both kinds of damage: run it once per file (truncated)
     # the fix the sentence names
+    path.unlink()
+    assert vigil(home, "features", "apply").returncode == 0
+    assert vigil(home, "features", "materialize", "--full").returncode == 0
+    assert _online_rows(home) == rows
+
+
+def _garbage_page(path) -> None:
+    """One page in the middle of the SQLite file overwritten with seeded random bytes (the page
+    size read from the header: bytes 16-17, big-endian); the header and first pages intact."""
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    middle = len(data) // page // 2 * page
+    data[middle : middle + page] = random.Random(SEED).randbytes(page)
+    path.write_bytes(bytes(data))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_damaged_page_inside_the_online_store_stops_materialize_and_serve(tmp_path, materialized):
+    reference, rows, _ = materialized
+    home = tmp_path / "home"
+    shutil.copytree(reference, home)
+    path = home / "feast" / "online_store.db"
+    _garbage_page(path)
+    # a read of one key does not meet the page; the commands that write or serve the store do
+    assert vigil(home, "features", "get", "--user-id", USER).returncode == 0
+    for command in (["materialize"], ["serve", "--port", str(_free_port())]):
+        error = assert_clear_error(vigil(home, "features", *command, timeout=300), str(path))
+        assert "integrity_check" in error and "vigil features materialize --full" in error
     path.unlink()
     assert vigil(home, "features", "apply").returncode == 0
     assert vigil(home, "features", "materialize", "--full").returncode == 0

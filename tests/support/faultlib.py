@@ -189,3 +189,22 @@ def kill_when(proc: subprocess.Popen, pattern: str, delay: float, timeout: float
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         return True
+
+
+def _digest(value) -> str:
+    import joblib
+    import torch
+
+    if isinstance(value, torch.nn.Module):  # by its weights: its pickle differs call to call
+        return joblib.hash({k: t.detach().cpu().numpy() for k, t in value.state_dict().items()})
+    if hasattr(value, "__dict__") and any(
+        isinstance(v, torch.nn.Module) for v in vars(value).values()
+    ):
+        return joblib.hash({k: _digest(v) for k, v in sorted(vars(value).items())})
+    return joblib.hash(value)
+
+
+def bundle_digest(bundle: dict) -> dict[str, str]:
+    """A digest per fitted object of a model bundle (training.registry.load), equal for equal
+    objects in any process."""
+    return {k: _digest(v) for k, v in sorted(bundle.items()) if k not in ("meta", "model_id")}
