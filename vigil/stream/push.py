@@ -1,8 +1,14 @@
 """Pushing the stream's features to the Feast online store, and measuring the lag.
 
-Every checkpoint pushes the changed users' features through the push sources
-``user_activity_push`` and ``creator_context_push``; the lag from an event's arrival (file read,
-or XADD time for Redis) to its pushed feature is recorded.
+Every checkpoint writes the changed users' features of ``user_activity`` and ``creator_context``
+(the views behind the push sources ``user_activity_push`` and ``creator_context_push``) into the
+online store, in Feast's own layout, with the bulk writer of :mod:`vigil.serving.materialize`:
+one upsert per view (SQLite) or one pipeline (Redis), values encoded by Feast's converters. Only
+the columns the stream computes are written: Feast keeps one cell per (entity, feature) (SQLite
+row, Redis hash field), so the batch-only creator features (account age, removals, Bayesian
+rates) keep the values the daily materialization wrote, without being read back and pushed again
+as Feast's ``push`` (which writes whole rows) would need. The lag from an event's arrival (file
+read, or XADD time for Redis) to its written feature is recorded.
 """
 
 from __future__ import annotations
@@ -11,24 +17,23 @@ import random
 import time
 
 from vigil.errors import UserError
-from vigil.stream.features import BATCH_ONLY_CREATOR_COLUMNS
 from vigil.stream.state import StreamState
 
 USER_ACTIVITY_PUSH = "user_activity_push"
 CREATOR_CONTEXT_PUSH = "creator_context_push"
+# the views behind the push sources; the stream writes those of their features it computes
+# (vigil.stream.features.features_of), every other feature keeps its batch value
+STREAM_VIEWS = ("user_activity", "creator_context")
 
 
 class FeastPusher:
-    """Pushes changed users' features to the online store in batches and measures the lag."""
+    """Writes changed users' features to the online store in batches and measures the lag."""
 
     def __init__(self, seed: int = 0) -> None:
         try:
             from vigil.serving import features
         except ModuleNotFoundError as exc:
             raise UserError(f"Feast integration missing ({exc}): pass --no-push.") from None
-        from feast.data_source import PushMode
-
-        self.mode = PushMode.ONLINE
         self.store = features.store()
         try:
             names = {ds.name for ds in self.store.list_data_sources()}
@@ -41,6 +46,12 @@ class FeastPusher:
             raise UserError(
                 f"push sources {sorted(missing)} are not in the Feast registry: run "
                 "`vigil features apply` first, or pass --no-push."
+            )
+        self.views = [self.store.get_feature_view(name) for name in STREAM_VIEWS]
+        self.online = self.store.config.online_store
+        if self.online.type not in ("sqlite", "redis"):
+            raise UserError(
+                f"online store {self.online.type!r}: vigil stream writes to sqlite or redis."
             )
         self.lags: list[float] = []
         self.n_lags = 0
@@ -60,46 +71,59 @@ class FeastPusher:
                         self.lags[j] = done - a
 
     def push(self, state: StreamState, users: list[int], arrivals: list[list]) -> None:
-        import pandas as pd
-
-        if not users:
-            self._record_lags(arrivals, time.time())
-            return
-        rows = state.features_for(users)
-        df = pd.DataFrame(rows)
-        wm = pd.Timestamp(state.watermark_iso() or pd.Timestamp.now(tz="UTC"))
-        df["event_timestamp"] = wm
-        ua = df[["user_id", "event_timestamp", "uam_30d", "active_days_30d", "uam_1d"]].copy()
-        for c in ("uam_30d", "uam_1d"):
-            ua[c] = ua[c].astype("float64")
-        batch_only = self._batch_only(users)
-        cc = df.drop(columns=["uam_30d", "active_days_30d", "uam_1d"]).merge(
-            batch_only, on="user_id", how="left"
-        )
-        self.store.push(USER_ACTIVITY_PUSH, ua, to=self.mode)
-        self.store.push(CREATOR_CONTEXT_PUSH, cc, to=self.mode)
-        self.rows_pushed += len(df)
+        if users:
+            rows = state.features_for(users)
+            ts = state.watermark_iso()
+            for view in self.views:
+                self._write(view, users, rows, ts)
+            self.rows_pushed += len(users)
         self._record_lags(arrivals, time.time())
 
-    def _batch_only(self, users: list[int]):
-        """The latest batch values of the creator features the stream cannot compute (they need
-        users, labels or batch priors): a push carries them as the online store has them."""
-        import pandas as pd
+    def _write(self, view, users: list[int], rows: list[dict], ts: str | None) -> None:
+        """One view's stream columns for ``users`` at event time ``ts`` (the watermark)."""
+        from datetime import UTC, datetime
 
-        resp = self.store.get_online_features(
-            features=[f"creator_context:{c}" for c in BATCH_ONLY_CREATOR_COLUMNS],
-            entity_rows=[{"user_id": int(u)} for u in users],
-        ).to_dict()
-        out = pd.DataFrame({"user_id": users})
-        for c in BATCH_ONLY_CREATOR_COLUMNS:
-            vals = resp.get(c, [None] * len(users))
-            if c == "removals_total":
-                out[c] = pd.array([0 if v is None else int(v) for v in vals], dtype="int64")
-            else:
-                out[c] = pd.array(
-                    [float("nan") if v is None else float(v) for v in vals], dtype="float64"
+        import pyarrow as pa
+        from feast.infra.online_stores.helpers import compute_table_id
+        from feast.value_type import ValueType
+
+        from vigil.serving import materialize as bulk
+
+        arrow = {ValueType.INT64: pa.int64(), ValueType.INT32: pa.int32()}
+        arrow |= {ValueType.DOUBLE: pa.float64(), ValueType.FLOAT: pa.float32()}
+        keys = bulk.entity_keys(
+            self.store, view, pa.table({"user_id": pa.array(users, pa.int64())})
+        )
+        cells = {}
+        for f in view.features:
+            if f.name not in rows[0]:
+                continue
+            vtype = f.dtype.to_value_type()
+            column = pa.array([r[f.name] for r in rows]).cast(arrow[vtype])
+            cells[f.name] = bulk.encode_column(pa.chunked_array([column]), vtype)
+        when = datetime.fromisoformat(ts) if ts else datetime.now(UTC)
+        event_ts = [when] * len(users)
+        if self.online.type == "sqlite":
+            versioning = bool(
+                getattr(self.store.config.registry, "enable_online_feature_view_versioning", 0)
+            )
+            table = compute_table_id(self.store.project, view, versioning)
+            path = str(bulk._sqlite_path(self.store))
+            bulk.write_sqlite(path, table, keys, cells, event_ts, [None] * len(users))
+        else:
+            client = bulk._redis(self.online.connection_string)
+            try:
+                bulk.write_redis(
+                    client,
+                    self.store.project,
+                    view.name,
+                    keys,
+                    cells,
+                    event_ts,
+                    self.online.key_ttl_seconds,
                 )
-        return out
+            finally:
+                client.close()
 
     def lag_summary(self) -> dict[str, float | int]:
         if not self.lags:
