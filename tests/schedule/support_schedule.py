@@ -20,7 +20,7 @@ class WordModerator:
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    def check(self, text: str) -> Check:
+    def check(self, text: str, user_id: int | None = None) -> Check:
         self.seen.append(text)
         if "BADWORD" in text:
             return Check("remove", 0.97, self.model_id)

@@ -165,8 +165,8 @@ def create_app(parts: Parts) -> FastAPI:
             raise Refused(401, "unknown token: ask for one with `vigil schedule token --user ID`.")
         return found
 
-    def check(post_id: int, text: str, trigger: str) -> Check:
-        result = parts.moderator.check(text)
+    def check(post_id: int, uid: int, text: str, trigger: str) -> Check:
+        result = parts.moderator.check(text, uid)
         if parts.decisions is not None:
             parts.decisions.append(post_id, text, result, trigger)
         return result
@@ -184,7 +184,7 @@ def create_app(parts: Parts) -> FastAPI:
         if idempotency_key is not None:
             digest = hashlib.sha256(json.dumps([text, at]).encode()).hexdigest()
             idem = (idempotency_key, digest)
-        result = parts.moderator.check(text)
+        result = parts.moderator.check(text, uid)
         row, created = parts.store.create(
             uid, moderated(parts, text, at, result), parts.limits, idem
         )
@@ -219,7 +219,7 @@ def create_app(parts: Parts) -> FastAPI:
             at = check_time(body.scheduled_at, now)
         else:
             at = int(row["scheduled_at"])
-        result = check(post_id, text, "schedule_edit")
+        result = check(post_id, uid, text, "schedule_edit")
         return public(
             parts.store.edit(uid, post_id, moderated(parts, text, at, result), parts.limits)
         )

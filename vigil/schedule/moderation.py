@@ -4,8 +4,9 @@ A :class:`Moderator` turns a text into a :class:`Check`: ``allow``, ``review`` (
 the post waits for a moderator's verdict until a deadline) or ``remove`` (held, never published,
 the reason stored and shown to the author). :class:`ChampionModerator` runs the registered
 champion's cascade (:class:`training.online.OnlineModel`, the same arithmetic as ``vigil score``)
-on the text alone: a scheduled post has no views yet, and its author features are left missing
-(the model reads them as missing, as for a new post). Without a champion, :func:`load` returns
+on the text and the author: a scheduled post has no views yet (behavior features missing, as
+``vigil serve`` scores a new post), the author's features come from the online store when it has
+them (:class:`vigil.serving.online.OnlineReader`), else they are missing too. Without a champion, :func:`load` returns
 :class:`NoModel`: it allows everything and says so once in the log and in each decision
 (``model_id`` = ``none``).
 
@@ -59,7 +60,7 @@ class Check:
 class Moderator(Protocol):
     model_id: str
 
-    def check(self, text: str) -> Check: ...
+    def check(self, text: str, user_id: int | None = None) -> Check: ...
 
 
 class NoModel:
@@ -67,17 +68,28 @@ class NoModel:
 
     model_id = "none"
 
-    def check(self, text: str) -> Check:
+    def check(self, text: str, user_id: int | None = None) -> Check:
         return Check("allow", None, self.model_id)
 
 
 class ChampionModerator:
-    def __init__(self, model) -> None:
+    def __init__(self, model, reader=None) -> None:
         self.model = model
         self.model_id = model.model_id
+        self.reader = reader
 
-    def check(self, text: str) -> Check:
-        out = self.model.score(text, {})
+    def features(self, user_id: int | None) -> dict:
+        if self.reader is None or user_id is None:
+            return {}
+        try:
+            return self.reader.read(post_id=None, user_id=int(user_id))
+        except Exception as exc:  # noqa: BLE001 - an unreadable store must not stop moderation
+            log.warning("schedule: author features unreadable (%s): scoring without them", exc)
+            self.reader = None
+            return {}
+
+    def check(self, text: str, user_id: int | None = None) -> Check:
+        out = self.model.score(text, self.features(user_id))
         return Check(
             out["decision"],
             out["probability"],
@@ -92,10 +104,22 @@ def load(heavy: str = "cascade") -> Moderator:
     try:
         from training.online import OnlineModel
 
-        return ChampionModerator(OnlineModel(heavy=heavy))
+        model = OnlineModel(heavy=heavy)
     except UserError as exc:
         log.warning("schedule: no model to check posts (%s): every post is allowed", exc)
         return NoModel()
+    return ChampionModerator(model, _reader())
+
+
+def _reader():
+    """The online store's reader for author features, or None (logged) when there is none."""
+    try:
+        from vigil.serving.online import OnlineReader
+
+        return OnlineReader()
+    except Exception as exc:  # noqa: BLE001 - no feature store yet: score without author features
+        log.warning("schedule: no online store for author features (%s)", exc)
+        return None
 
 
 class DecisionLog:

@@ -127,7 +127,7 @@ class Publisher:
 
     def _check(self, row: dict[str, Any], now: int) -> dict[str, Any]:
         """The moderation outcome of one claimed post (a moderator's 'allow' stands)."""
-        check = self.moderator.check(row["text"])
+        check = self.moderator.check(row["text"], int(row["user_id"]))
         if self.decisions is not None:
             self.decisions.append(row["id"], row["text"], check, "schedule_publish")
         outcome = {"id": row["id"], "score": check.probability, "model_id": check.model_id}
