@@ -100,7 +100,7 @@ def check_readable(paths, columns: list[str] | None = None) -> None:
         try:
             with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
                 for i in range(parquet.num_row_groups):
-                    parquet.read_row_group(i, columns=columns, use_threads=False)
+                    parquet.read_row_group(i, columns=columns)
                     groups_read += 1
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise damaged(Path(path), exc) from None
