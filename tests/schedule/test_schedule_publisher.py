@@ -117,3 +117,29 @@ def test_without_a_champion_the_moderator_allows_and_says_so(tmp_path, monkeypat
     moderator = load()
     assert isinstance(moderator, NoModel)
     assert moderator.check("anything").decision == "allow"
+
+
+def test_leases_of_a_dead_publisher_on_this_host_end_at_once(store, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_owner = f"{socket.gethostname()}:{int(gone.stdout)}:feedbeef"
+    ids = [_add(store, 4, f"p{i}", now_ms() - 10) for i in range(3)]
+    assert len(store.claim(dead_owner, now_ms(), 600_000, 10)) == 3  # a 10-minute lease
+    # a live owner (this process) keeps its lease
+    live = _add(store, 4, "live", now_ms() - 10)
+    assert len(store.claim(f"{socket.gethostname()}:{os.getpid()}:x", now_ms(), 600_000, 10)) == 1
+    counts = Publisher(store, tmp_path / "raw", NoModel()).run_once()
+    assert (counts["released_from_dead"], counts["published"]) == (3, 3)
+    rows = {r["id"]: r for r in store.all_posts()}
+    assert [rows[i]["status"] for i in ids] == ["published"] * 3 and rows[live][
+        "status"
+    ] == "claimed"

@@ -166,10 +166,27 @@ class Publisher:
         counts["lease_lost"] = len(outcomes) - counts["settled"]
         return dict(counts)
 
+    def release_dead(self) -> int:
+        """Leases of publishers on this host whose process is gone end now instead of at expiry.
+        Only a process that no longer exists is released (it can write nothing more); owners on
+        other hosts keep their leases until they expire."""
+        host = socket.gethostname()
+        released = 0
+        for owner in self.store.claimed_owners():
+            parts = owner.rsplit(":", 2)
+            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+                continue
+            if parts[1] == str(os.getpid()):
+                continue
+            if not _alive(int(parts[1])):
+                released += self.store.release(owner)
+        return released
+
     def run_once(self) -> dict[str, int]:
         """Publish everything due now (several batches if needed); returns the counts."""
         counts: dict[str, int] = defaultdict(int)
         counts["review_expired"] = self.store.expire_reviews(now_ms())
+        counts["released_from_dead"] = self.release_dead()
         while True:
             now = now_ms()
             rows = self.store.claim(self.owner, now, self.lease_ms, self.batch_size)
@@ -208,6 +225,21 @@ class Publisher:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return dict(self.totals)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    # a killed child not yet reaped by its parent is a zombie: gone for our purpose
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _summary(counts: dict[str, int]) -> str:

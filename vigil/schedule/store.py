@@ -293,6 +293,22 @@ class Store:
                 (owner, now + lease_ms, now, now, now, now, limit),
             )
 
+    def claimed_owners(self) -> list[str]:
+        with self.transaction() as tx:
+            rows = tx.all(
+                "SELECT DISTINCT lease_owner FROM scheduled_posts WHERE status = 'claimed'"
+            )
+        return [r["lease_owner"] for r in rows if r["lease_owner"]]
+
+    def release(self, owner: str) -> int:
+        """End a dead publisher's leases now (its posts become claimable at once)."""
+        with self.transaction() as tx:
+            return tx.run(
+                "UPDATE scheduled_posts SET lease_until = 0 "
+                "WHERE status = 'claimed' AND lease_owner = ?",
+                (owner,),
+            )
+
     def settle(self, owner: str, outcomes: list[dict[str, Any]]) -> int:
         """Record each claimed post's outcome (published / held / review) if ``owner`` still holds
         its lease; returns how many rows changed."""
