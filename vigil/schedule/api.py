@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.schedule.moderation import POST_ID_BASE, Check, DecisionLog, Moderator
-from vigil.schedule.store import ScheduleError, Store, now_ms
+from vigil.schedule.store import EDITABLE, ScheduleError, Store, now_ms
 
 MIN_AHEAD_MS = 5 * 60_000
 MAX_AHEAD_MS = 365 * 86_400_000
@@ -213,6 +213,12 @@ def create_app(parts: Parts) -> FastAPI:
         if body.text is None and body.scheduled_at is None:
             raise Refused(422, "nothing to change: send text and/or scheduled_at.")
         row = parts.store.get(uid, post_id)
+        if row["status"] not in EDITABLE:
+            raise Refused(
+                409,
+                f"post {post_id} is {row['status']} and can no longer be edited: "
+                "schedule a new post instead.",
+            )
         now = now_ms()
         text = check_text(body.text) if body.text is not None else row["text"]
         if body.scheduled_at is not None:
