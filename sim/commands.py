@@ -10,4 +10,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sim.notes",
         "write a Community Notes world (notes, ratings) beside the posts",
     ),
+    "simulate-schedule": (
+        "sim.scheduling",
+        "scheduled posts in a simulated world (people, cron bots, campaigns), published into it",
+    ),
 }

@@ -114,6 +114,7 @@ class Publisher:
         late_after_ms: int = 60_000,
         review_window_ms: int = 3_600_000,
         pause_after_write_s: float = 0.0,
+        clock=now_ms,
     ) -> None:
         self.store, self.raw_dir, self.moderator = store, Path(raw_dir), moderator
         self.decisions = decisions
@@ -122,6 +123,8 @@ class Publisher:
         # fault injection (tests): a pause between writing and settling widens the window a
         # SIGKILL must hit to leave lines written and rows unsettled
         self.pause_after_write_s = pause_after_write_s
+        # milliseconds since the epoch; a simulated world passes its own clock
+        self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.totals: dict[str, int] = defaultdict(int)
 
@@ -155,7 +158,7 @@ class Publisher:
             counts["written"] += len(lines)
         if self.pause_after_write_s:
             time.sleep(self.pause_after_write_s)
-        published_at = now_ms()
+        published_at = self.clock()
         for row, outcome in zip(rows, outcomes, strict=True):
             counts[outcome["status"]] += 1
             if outcome["status"] == "published":
@@ -185,10 +188,10 @@ class Publisher:
     def run_once(self) -> dict[str, int]:
         """Publish everything due now (several batches if needed); returns the counts."""
         counts: dict[str, int] = defaultdict(int)
-        counts["review_expired"] = self.store.expire_reviews(now_ms())
+        counts["review_expired"] = self.store.expire_reviews(self.clock())
         counts["released_from_dead"] = self.release_dead()
         while True:
-            now = now_ms()
+            now = self.clock()
             rows = self.store.claim(self.owner, now, self.lease_ms, self.batch_size)
             if not rows:
                 break
