@@ -85,6 +85,12 @@ def check_time(at: datetime, now: int) -> int:
     if at.tzinfo is None:
         raise Refused(422, "scheduled_at has no time zone: send ISO 8601 with one, e.g. ...Z.")
     ms = int(at.timestamp() * 1000)
+    if ms <= now:
+        raise Refused(
+            422,
+            f"scheduled_at {at.isoformat()} is in the past (now {_iso(now)}): pick a time at "
+            "least 5 minutes in the future.",
+        )
     if ms < now + MIN_AHEAD_MS:
         raise Refused(
             422,
