@@ -4,6 +4,7 @@ posts, a re-run, a publisher that died after writing, moderation at publish time
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from support_schedule import WordModerator, raw_event_ids, raw_events
 
@@ -143,3 +144,32 @@ def test_leases_of_a_dead_publisher_on_this_host_end_at_once(store, tmp_path):
     assert [rows[i]["status"] for i in ids] == ["published"] * 3 and rows[live][
         "status"
     ] == "claimed"
+
+
+def test_every_published_post_was_scored_before_it_went_live(store, tmp_path):
+    import hashlib
+    import json
+
+    from vigil.schedule.moderation import DecisionLog
+
+    raw, decisions = tmp_path / "raw", tmp_path / "decisions"
+    texts = ["fine one", "BADWORD two", "fine three", "BADWORD four"]
+    ids = [_add(store, 8, t, now_ms() - 50) for t in texts]
+    log = DecisionLog(decisions)
+    Publisher(store, raw, WordModerator(), log).run_once()
+    log.close()
+    lines = [
+        json.loads(x) for p in decisions.glob("dt=*/*.jsonl") for x in p.read_text().splitlines()
+    ]
+    rows = {r["id"]: r for r in store.all_posts()}
+    written = raw_event_ids(raw)
+    for sid, text in zip(ids, texts, strict=True):
+        mine = [d for d in lines if d["post_id"] == POST_ID_BASE + sid]
+        assert [d["trigger"] for d in mine] == ["schedule_publish"]
+        assert mine[0]["content_hash"] == hashlib.sha256(text.encode()).hexdigest()
+        status = rows[sid]["status"]
+        assert status == ("held" if "BADWORD" in text else "published")
+        assert written.get(f"sched-{sid}", 0) == (status == "published")
+        if status == "published":
+            decided = datetime.fromisoformat(mine[0]["decided_at"]).timestamp() * 1000
+            assert decided <= rows[sid]["published_at"]
