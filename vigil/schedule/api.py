@@ -144,6 +144,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(parts: Parts) -> FastAPI:
+    """The app; its routes are nested here so they share ``parts`` (each route is short)."""
     app = FastAPI(
         title="vigil schedule",
         version="1",
