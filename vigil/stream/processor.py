@@ -161,14 +161,14 @@ def process(opts: RunOptions) -> dict:
 
     def _checkpoint() -> None:
         nonlocal last_ckpt, since_ckpt, n_ckpt
+        if pusher is not None:  # users written since the last checkpoint leave push_pending in it
+            state.pushed.extend(pusher.take_done())
         changed = state.checkpoint()
         source.committed()
         n_ckpt += 1
-        if pusher is not None:
+        if pusher is not None:  # written by the pusher's thread while processing goes on
             arrivals, state.arrivals = state.arrivals, []
-            users = sorted(changed)
-            pusher.push(state, users, arrivals)
-            state.clear_pushed(users)
+            pusher.submit(state.features_for(sorted(changed)), state.watermark_iso(), arrivals)
         last_ckpt = time.time()
         since_ckpt = 0
         _log_checkpoint(n_ckpt, state)
@@ -191,10 +191,14 @@ def process(opts: RunOptions) -> dict:
                     time.sleep(opts.poll_seconds)
         if since_ckpt or n_ckpt == 0:
             _checkpoint()
+        if pusher is not None:
+            state.clear_pushed(pusher.flush())
     finally:
         for s, h in old.items():
             signal.signal(s, h)
         source.close()
+        if pusher is not None:
+            pusher.close()
     result = _summary(state, state_path, pusher, time.time() - started, read0, n_ckpt)
     opts.stats.update(result)
     return result

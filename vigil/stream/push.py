@@ -13,7 +13,9 @@ read, or XADD time for Redis) to its written feature is recorded.
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
 import time
 
 from vigil.errors import UserError
@@ -24,6 +26,7 @@ CREATOR_CONTEXT_PUSH = "creator_context_push"
 # the views behind the push sources; the stream writes those of their features it computes
 # (vigil.stream.features.features_of), every other feature keeps its batch value
 STREAM_VIEWS = ("user_activity", "creator_context")
+log = logging.getLogger(__name__)
 
 
 class FeastPusher:
@@ -57,6 +60,87 @@ class FeastPusher:
         self.n_lags = 0
         self.rng = random.Random(seed)
         self.rows_pushed = 0
+        # background writing (submit): rows waiting, users written since take_done, any error
+        self._cond = threading.Condition()
+        self._waiting: dict[int, dict] = {}
+        self._waiting_ts: str | None = None
+        self._waiting_arrivals: list[list] = []
+        self._busy = False
+        self._done: list[int] = []
+        self._error: BaseException | None = None
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    # -- background writing: the processor goes on while a batch is written -----------------
+    def submit(self, rows: list[dict], ts: str | None, arrivals: list[list]) -> None:
+        """Queue the features of changed users (rows from ``StreamState.features_for``, taken by
+        the caller at its checkpoint) to be written by the writer thread. Batches queued while
+        one is being written are merged: a user's latest row wins."""
+        with self._cond:
+            self._raise_error()
+            for row in rows:
+                self._waiting[row["user_id"]] = row
+            self._waiting_ts = ts
+            self._waiting_arrivals.extend(arrivals)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="feast-push", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def take_done(self) -> list[int]:
+        """Users whose features were written since the last call (to clear from the state's
+        pending list)."""
+        with self._cond:
+            self._raise_error()
+            done, self._done = self._done, []
+        return done
+
+    def flush(self) -> list[int]:
+        """Wait until everything submitted is written; returns the users written since the last
+        take_done."""
+        with self._cond:
+            while self._waiting or self._waiting_arrivals or self._busy:
+                self._raise_error()
+                self._cond.wait(0.1)
+        return self.take_done()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._waiting or self._waiting_arrivals or self._closing):
+                    self._cond.wait()
+                if self._closing and not (self._waiting or self._waiting_arrivals):
+                    return
+                rows = list(self._waiting.values())
+                ts, arrivals = self._waiting_ts, self._waiting_arrivals
+                self._waiting, self._waiting_arrivals = {}, []
+                self._busy = True
+            try:
+                self._write_rows(rows, ts)
+                self._record_lags(arrivals, time.time())
+            except BaseException as exc:  # noqa: BLE001 - handed to the processor's thread
+                log.error("stream: writing features to the online store failed: %s", exc)
+                with self._cond:
+                    self._error = exc
+                    self._busy = False
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._done.extend(r["user_id"] for r in rows)
+                self._busy = False
+                self._cond.notify_all()
 
     def _record_lags(self, arrivals: list[list], done: float) -> None:
         """``arrivals``: [arrival time, events] runs; keeps a reservoir sample of <= 200k lags."""
@@ -71,13 +155,17 @@ class FeastPusher:
                         self.lags[j] = done - a
 
     def push(self, state: StreamState, users: list[int], arrivals: list[list]) -> None:
-        if users:
-            rows = state.features_for(users)
-            ts = state.watermark_iso()
-            for view in self.views:
-                self._write(view, users, rows, ts)
-            self.rows_pushed += len(users)
+        """Write the features of ``users`` now (in the caller's thread)."""
+        self._write_rows(state.features_for(users) if users else [], state.watermark_iso())
         self._record_lags(arrivals, time.time())
+
+    def _write_rows(self, rows: list[dict], ts: str | None) -> None:
+        if not rows:
+            return
+        users = [r["user_id"] for r in rows]
+        for view in self.views:
+            self._write(view, users, rows, ts)
+        self.rows_pushed += len(rows)
 
     def _write(self, view, users: list[int], rows: list[dict], ts: str | None) -> None:
         """One view's stream columns for ``users`` at event time ``ts`` (the watermark)."""

@@ -142,8 +142,10 @@ class StreamState:
         self.wm_day = -(1 << 40)
         self.positions: dict[str, str] = {}
         self.expired_through = -(1 << 40)  # days below this were deleted in memory, not yet on disk
+        self._deleted_before: tuple[int, int] | None = None  # horizon of the last disk delete
         # arrival times of the events applied since the last push: [arrival (s), events] runs
         self.arrivals: list[list] = []
+        self.pushed: list[int] = []  # users written to the online store: cleared at the checkpoint
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
@@ -390,8 +392,11 @@ class StreamState:
             con.executemany("insert or replace into user_day values (?,?,?,?,?,?,?,?,?,?,?)", rows)
             con.executemany("insert or replace into user_total values (?,?)", totals)
             con.executemany("insert or ignore into seen values (?,?)", seen_rows)
-            con.execute("delete from user_day where day < ?", (keep_from,))
-            con.execute("delete from seen where day < ?", (seen_from,))
+            if (keep_from, seen_from) != self._deleted_before:
+                # user_day's key is (user_id, day): this delete scans the table, so only when
+                # the horizon moved (a new day), not at every checkpoint
+                con.execute("delete from user_day where day < ?", (keep_from,))
+                con.execute("delete from seen where day < ?", (seen_from,))
             con.executemany(
                 "insert or replace into offsets values (?,?)", list(self.positions.items())
             )
@@ -404,15 +409,20 @@ class StreamState:
             con.executemany("insert or replace into meta values (?,?)", list(meta.items()))
             if self.track_push:
                 con.executemany(
+                    "delete from push_pending where user_id = ?", [(u,) for u in self.pushed]
+                )
+                con.executemany(
                     "insert or ignore into push_pending values (?)", [(u,) for u in changed_users]
                 )
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
+        self._deleted_before = (keep_from, seen_from)
         self.dirty.clear()
         self.dirty_totals.clear()
         self.new_seen.clear()
+        self.pushed.clear()
         self._evict()
         return changed_users
 
