@@ -36,6 +36,10 @@ def _lake_digest(home: Path) -> dict[str, str]:
     }
 
 
+def _events_only(digests: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in digests.items() if k.startswith("events/")}
+
+
 def _counts(result: dict) -> dict:
     return {k: result["streams"]["events"][k] for k in COUNTS}
 
@@ -81,8 +85,7 @@ def test_changed_file_and_deleted_partition_are_read_again(raw, tmp_path, monkey
     shutil.copytree(raw, tmp_path / "raw2")
     monkeypatch.setenv("VIGIL_HOME", str(fresh_home))
     ingest(tmp_path / "raw2")
-    events_only = lambda d: {k: v for k, v in d.items() if k.startswith("events/")}  # noqa: E731
-    assert events_only(_lake_digest(fresh_home)) == events_only(lake_now)
+    assert _events_only(_lake_digest(fresh_home)) == _events_only(lake_now)
     monkeypatch.setenv("VIGIL_HOME", str(home))
     # 2. a partition is deleted (the fix for a damaged file): the files that fed it are read
     # again and it comes back the same; the others stay skipped
