@@ -38,10 +38,9 @@ class SeenIds:
     def __init__(self) -> None:
         self.sorted: dict[int, np.ndarray] = {}
         self.recent: dict[int, set[bytes]] = {}
-        self.n = 0
 
     def __len__(self) -> int:
-        return self.n
+        return sum(map(len, self.sorted.values())) + sum(map(len, self.recent.values()))
 
     def days(self) -> set[int]:
         return set(self.sorted) | set(self.recent)
@@ -52,7 +51,6 @@ class SeenIds:
             return
         self.recent.setdefault(day, set()).update(digests)
         self._merge(day)
-        self.n = sum(map(len, self.sorted.values())) + sum(map(len, self.recent.values()))
 
     def hits(self, days: list[int], digests: list[bytes]) -> list[bool]:
         """For each (day, digest): is it in that day's sorted array? (the recent sets are not
@@ -91,7 +89,6 @@ class SeenIds:
         if recent is None:
             recent = self.recent[day] = set()
         recent.add(dg)
-        self.n += 1
 
     def compact(self) -> None:
         """Merge the recent sets that grew large into their day's sorted array."""
@@ -113,12 +110,12 @@ class SeenIds:
     def drop_before(self, day: int) -> None:
         """Forget every bucket of a day before ``day``."""
         for d in [d for d in self.days() if d < day]:
-            self.n -= len(self.sorted.pop(d, _EMPTY)) + len(self.recent.pop(d, ()))
+            self.sorted.pop(d, None)
+            self.recent.pop(d, None)
 
     def clear(self) -> None:
         self.sorted.clear()
         self.recent.clear()
-        self.n = 0
 
     def nbytes(self) -> int:
         """Measured memory: the arrays' buffers and objects, the recent sets and their bytes."""
