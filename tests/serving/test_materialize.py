@@ -201,3 +201,57 @@ def test_migrates_a_store_feast_wrote(online_store, home):  # noqa: F811
     result = features.materialize(full=True)
     assert all(result["views"][v]["written"] == 0 for v in features.VIEWS)
     assert stored(fs) == before
+
+
+def test_string_keys_and_values_encode_as_feast_does(home):
+    """The generic paths (non-int64 entity keys, strings, nulls) against Feast's own encoders,
+    value by value, on a view with a string entity like the notes contributor."""
+    from feast import Entity, FeatureView, Field, FileSource, ValueType
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.type_map import python_values_to_proto_values
+    from feast.types import Float64, Int64, String
+
+    who = Entity(name="who", join_keys=["participant_id"], value_type=ValueType.STRING)
+    source = FileSource(name="s", path="unused.parquet", timestamp_field="event_timestamp")
+    view = FeatureView(
+        name="v",
+        entities=[who],
+        schema=[
+            Field(name="participant_id", dtype=String),
+            Field(name="label", dtype=String),
+            Field(name="n", dtype=Int64),
+            Field(name="x", dtype=Float64),
+        ],
+        source=source,
+    )
+    table = pa.table(
+        {
+            "participant_id": ["A1", "b2", "ü-3", "A1"],
+            "label": ["x", None, "", "x"],
+            "n": pa.array([1, None, -(2**40), 0], pa.int64()),
+            "x": [0.5, None, -0.0, float("inf")],
+        }
+    )
+    fs = features.store()
+    version = fs.config.entity_key_serialization_version
+    expected_keys = [
+        serialize_entity_key(
+            EntityKey(join_keys=["participant_id"], entity_values=[v]),
+            entity_key_serialization_version=version,
+        )
+        for v in python_values_to_proto_values(
+            table["participant_id"].to_numpy(zero_copy_only=False), ValueType.STRING
+        )
+    ]
+    assert bulk.entity_keys(fs, view, table) == expected_keys
+    for name, value_type in (
+        ("label", ValueType.STRING),
+        ("n", ValueType.INT64),
+        ("x", ValueType.DOUBLE),
+    ):
+        column = table[name].to_numpy(zero_copy_only=False)
+        expected = [
+            p.SerializeToString() for p in python_values_to_proto_values(column, value_type)
+        ]
+        assert bulk.encode_column(table[name], value_type) == expected, name
