@@ -57,6 +57,9 @@ def test_reingest_skips_every_unchanged_file_with_the_same_counts_and_lake(raw, 
     reread = ingest(raw, manifest=False)
     assert reread["unchanged_files"] == 0
     assert _counts(again) == _counts(reread)
+    assert again["streams"] == reread["streams"]  # users and labels too (skipped as well)
+    assert {k: again[k] for k in COUNTS} == {k: reread[k] for k in COUNTS}
+    assert again["quarantine_rows"] == reread["quarantine_rows"] > 0
     ev = _counts(first)
     # hand check: a re-read loads nothing; every valid line is a duplicate
     assert _counts(again) == {

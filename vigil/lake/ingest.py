@@ -31,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from vigil import config
 from vigil.contracts import label_schema, user_schema
@@ -184,8 +185,16 @@ def _ingest_snapshot(raw: Path, name: str, check, schema, key: str, lake_dir: Pa
         if not dest.exists():  # logs without this file yet: nothing known, an empty snapshot
             write_snapshot(dest, _snapshot_table([], schema), key)
         return counts
-    rows, counts.read, bad = _read_snapshot_file(path, check)
     stream = name.removesuffix(".jsonl")
+    digest = file_hash(path) if run.manifest is not None else None
+    if digest is not None:
+        rec = run.manifest.unchanged(_manifest_key(run, name), digest, run.output)
+        if rec is not None:  # the lake's snapshot is this file's: count it as a re-read would
+            counts.read, counts.quarantined = rec["read"], rec["quarantined"]
+            counts.duplicates = counts.read - counts.quarantined
+            log.info("ingest: %s unchanged since its last ingest: skipped", name)
+            return counts
+    rows, counts.read, bad = _read_snapshot_file(path, check)
     run.sources.add((str(raw), stream, name))
     run.quarantine.extend(
         (stream, str(raw), name, line, reason, text) for line, reason, text in bad
@@ -199,6 +208,8 @@ def _ingest_snapshot(raw: Path, name: str, check, schema, key: str, lake_dir: Pa
         unchanged = 0
         log.warning("ingest: %s has no valid rows; keeping the lake's previous snapshot", name)
     counts.duplicates = in_file_duplicates + unchanged
+    if digest is not None and (table.num_rows or counts.read == 0):
+        run.manifest.record(_manifest_key(run, name), digest, counts.read, len(bad), {stream})
     log.info(
         "ingest: %s: read %d, loaded %d, quarantined %d, duplicates %d",
         name,
@@ -226,6 +237,7 @@ class _Run:
     events: Counts = field(default_factory=Counts)
     days_written: set[date] = field(default_factory=set)
     manifest: Manifest | None = None
+    output: Any = None  # manifest output name -> its file (see _outputs)
     hashes: dict[Path, str] = field(default_factory=dict)  # hour files to read, hashed first
     unchanged_files: int = 0
 
@@ -282,7 +294,7 @@ def _skip_unchanged(run: _Run, files: list[tuple[date, int, Path]], paths) -> li
     are, counting them as a re-read would. Returns the files still to read."""
     if run.manifest is None:
         return files
-    output = _outputs(paths)
+    output = run.output
     todo = []
     for dt, hour, path in files:
         digest = run.hashes[path] = file_hash(path)
@@ -309,11 +321,16 @@ def _rel(run: _Run, path: Path) -> str:
 
 
 def _outputs(paths):
-    """name -> file of the outputs the manifest tracks: a day partition, or the quarantine."""
+    """name -> file of the outputs the manifest tracks: a day partition, a snapshot (users,
+    labels) or the quarantine."""
 
     def output(name: str) -> Path:
         if name == QUARANTINE_KEY:
             return paths.quarantine / "quarantine.parquet"
+        if name == "users":
+            return paths.lake_users / "users.parquet"
+        if name == "labels":
+            return paths.lake_labels / "labels.parquet"
         return paths.lake_events / f"dt={name}" / "events.parquet"
 
     return output
@@ -322,6 +339,8 @@ def _outputs(paths):
 def _ingest_events(run: _Run, files: list[tuple[date, int, Path]], paths) -> None:
     """Validate the hour files day by day and merge each event day into its partition."""
     files = _skip_unchanged(run, files, paths)
+    if not files:
+        return
     pending: dict[date, list] = {}
     con = duckdb_connection(paths)
 
@@ -392,6 +411,7 @@ def ingest(
             run.manifest = Manifest.load(
                 paths.ingest_state / "manifest.json", config.max_event_age_days()
             )
+            run.output = _outputs(paths)
         remove_orphan_temp_files(paths.lake)
         files, skipped = discover_event_files(raw, day)
         for name in skipped:
@@ -403,9 +423,12 @@ def ingest(
         labels = _ingest_snapshot(
             raw, "labels.jsonl", check_label, label_schema(), "post_id", paths.lake_labels, run
         )
-        quarantine_total = write_quarantine(
-            paths.quarantine / "quarantine.parquet", run.quarantine, run.sources
-        )
+        if run.sources or not (paths.quarantine / "quarantine.parquet").exists():
+            quarantine_total = write_quarantine(
+                paths.quarantine / "quarantine.parquet", run.quarantine, run.sources
+            )
+        else:  # nothing read: the quarantine file stays as it is
+            quarantine_total = _parquet_rows(paths.quarantine / "quarantine.parquet")
         if run.manifest is not None:
             run.manifest.save(_outputs(paths))
         streams = {"events": run.events, "users": users, "labels": labels}
@@ -423,6 +446,12 @@ def ingest(
         result["seconds"],
     )
     return result
+
+
+def _parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows
 
 
 def _summary(run: _Run, streams: dict, files, skipped, quarantine_total: int, started) -> dict:
