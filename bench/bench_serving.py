@@ -196,39 +196,49 @@ async def _one_response(reader: asyncio.StreamReader) -> int:
 
 
 async def _open_loop(port: int, requests, rate: float, max_connections: int = 64) -> dict:
+    """Send ``requests`` at ``rate``/s whatever the answers' pace (open loop), over at most
+    ``max_connections`` kept-alive connections; a reset connection counts as an error."""
     loop = asyncio.get_running_loop()
-    idle: list = []
+    idle: asyncio.Queue = asyncio.Queue()
     opened = 0
     latencies: list[float] = []
     errors = 0
     start = loop.time() + 0.2
 
+    async def connection():
+        nonlocal opened
+        if idle.empty() and opened < max_connections:
+            opened += 1
+            return await asyncio.open_connection("127.0.0.1", port)
+        return await idle.get()
+
     async def one(i: int, method: str, path: str, body: bytes) -> None:
-        nonlocal opened, errors
+        nonlocal errors, opened
         scheduled = start + i / rate
         await asyncio.sleep(max(0.0, scheduled - loop.time()))
-        if idle:
-            conn = idle.pop()
-        else:
-            opened += 1
-            conn = await asyncio.open_connection("127.0.0.1", port)
+        conn = await connection()
         reader, writer = conn
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
-        writer.write(head.encode() + body)
-        status = await _one_response(reader)
+        try:
+            writer.write(head.encode() + body)
+            status = await _one_response(reader)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            errors += 1
+            writer.close()
+            opened -= 1
+            return
         latencies.append(loop.time() - scheduled)
         errors += status != 200
-        idle.append(conn)
+        idle.put_nowait(conn)
 
-    semaphore_free = [one(i, *r) for i, r in enumerate(requests)]
     t0 = time.perf_counter()
-    await asyncio.gather(*semaphore_free)
+    await asyncio.gather(*(one(i, *r) for i, r in enumerate(requests)))
     wall = time.perf_counter() - t0
-    for _, writer in idle:
-        writer.close()
+    while not idle.empty():
+        idle.get_nowait()[1].close()
     p50, p95, p99 = _pct(latencies, (50, 95, 99))
     return {
         "p50": p50,
