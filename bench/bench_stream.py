@@ -13,7 +13,8 @@ One run, side by side:
   to ``--clone-users`` users (default 100k) with their real day-record mix, measured again, and
   extrapolated to 1M users. Checkpoint bytes per user (SQLite) are reported too.
 
-    python -m bench stream [--users 3000] [--days 30] [--rate 1000 10000] [--lag-seconds 20]
+    python -m bench stream [--users 3000] [--days 30] [--rate 1000 10000]
+                           [--checkpoint-seconds 0.5 0.25] [--lag-seconds 20]
 
 - Redis end to end: the same lines XADDed (batched entries, 8 partitions; not timed), then one
   consumer reads them all until idle, no push.
@@ -337,7 +338,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="replay rates (events/s) for the lag test",
     )
     parser.add_argument("--lag-seconds", type=float, default=20.0)
-    parser.add_argument("--checkpoint-seconds", type=float, default=0.5)
+    parser.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        nargs="+",
+        default=[0.5, 0.25],
+        help="checkpoint (and push) intervals for the lag test, each at every rate",
+    )
     parser.add_argument("--no-lag", action="store_true", help="skip the Redis + Feast lag test")
     parser.add_argument(
         "--no-redis", action="store_true", help="skip the Redis end-to-end throughput"
@@ -396,8 +403,9 @@ def main(argv: list[str] | None = None) -> dict:
             os.sched_setaffinity(0, affinity)
         if not args.no_lag:
             results["lag"] = [
-                bench_lag(raw, rate, args.lag_seconds, args.checkpoint_seconds)
+                bench_lag(raw, rate, args.lag_seconds, every)
                 for rate in args.rate
+                for every in args.checkpoint_seconds
             ]
     finally:
         if affinity:

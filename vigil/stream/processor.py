@@ -14,10 +14,10 @@ Sources (:mod:`vigil.stream.sources`)
                    only the parts for the users it owns.
 
 State, exactly-once and memory: see :mod:`vigil.stream.state`. Every checkpoint commits state and
-input position together; the changed users' features are then pushed to the Feast online store
-through the push sources ``user_activity_push`` and ``creator_context_push``, and the lag from an
-event's arrival (file read, or XADD time for Redis) to its pushed feature is recorded
-(:mod:`vigil.stream.push`).
+input position together; the changed users' features are then written to the Feast online store
+(the views behind the push sources ``user_activity_push`` and ``creator_context_push``) by a
+writer thread while processing goes on, and the lag from an event's arrival (file read, or XADD
+time for Redis) to its written feature is recorded (:mod:`vigil.stream.push`).
 
 ``vigil stream --replay DIR --rate N`` feeds a source from simulated logs at N events/s
 (:mod:`vigil.stream.replay`).
