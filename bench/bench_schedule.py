@@ -109,6 +109,7 @@ def run_one(kind: str, db: str, args, work: Path) -> dict:
             "WHERE status = 'published'"
         )
     lag = np.array([r["published_at"] - r["scheduled_at"] for r in rows], dtype=float)
+    first = np.array([r["attempts"] == 1 for r in rows], dtype=bool)
     counts = _raw_counts(raw)
     published = {f"sched-{r['id']}" for r in rows}
     store.close()
@@ -125,7 +126,13 @@ def run_one(kind: str, db: str, args, work: Path) -> dict:
         "lag p50 ms": float(np.percentile(lag, 50)) if len(lag) else None,
         "lag p99 ms": float(np.percentile(lag, 99)) if len(lag) else None,
         "lag max ms": float(lag.max()) if len(lag) else None,
+        "lag p99 ms, posts claimed once": _p99(lag[first]),
+        "lag p99 ms, reclaimed posts": _p99(lag[~first]),
     }
+
+
+def _p99(values) -> float | None:
+    return float(np.percentile(values, 99)) if len(values) else None
 
 
 def main(argv: list[str] | None = None) -> None:
