@@ -295,7 +295,7 @@ def bench_lag(raw: Path, rate: float, seconds: float, checkpoint_seconds: float)
                 source="redis",
                 stream_key=key,
                 partitions=partitions,
-                state_path=Path(os.environ["VIGIL_HOME"]) / "lag.sqlite",
+                state_path=Path(os.environ["VIGIL_HOME"]) / f"lag-{key.rsplit(':', 1)[-1]}.sqlite",
                 push=True,
                 checkpoint_seconds=checkpoint_seconds,
                 max_seconds=seconds + 3,
