@@ -313,22 +313,28 @@ class Store:
         """Record each claimed post's outcome (published / held / review) if ``owner`` still holds
         its lease; returns how many rows changed."""
         now = now_ms()
-        changed = 0
+        params = [
+            (
+                o["status"], o.get("reason"), o.get("score"), o.get("model_id"),
+                o.get("review_deadline"), o.get("published_at"), int(o.get("late", 0)),
+                now, o["id"], owner,
+            )
+            for o in outcomes
+        ]  # fmt: skip
+        if not params:
+            return 0
         with self.transaction() as tx:
-            for o in outcomes:
-                changed += tx.run(
+            # one executemany: psycopg pipelines it (one round trip, not one per post)
+            tx.cur.executemany(
+                self._sql(
                     "UPDATE scheduled_posts SET status = ?, reason = ?, score_publish = ?, "
                     "model_id = COALESCE(?, model_id), review_deadline = ?, published_at = ?, "
-                    "late = ?, "
-                    "lease_owner = NULL, lease_until = NULL, updated_at = ? "
-                    "WHERE id = ? AND status = 'claimed' AND lease_owner = ?",
-                    (
-                        o["status"], o.get("reason"), o.get("score"), o.get("model_id"),
-                        o.get("review_deadline"), o.get("published_at"), int(o.get("late", 0)),
-                        now, o["id"], owner,
-                    ),
-                )  # fmt: skip
-        return changed
+                    "late = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? "
+                    "WHERE id = ? AND status = 'claimed' AND lease_owner = ?"
+                ),
+                params,
+            )
+            return int(tx.cur.rowcount)
 
     def expire_reviews(self, now: int) -> int:
         with self.transaction() as tx:
