@@ -196,7 +196,7 @@ def find_tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[T
     """The stage's tables and the temporary files written for them (deleted after the run)."""
     paths = config.paths()
     tables: list[Table] = []
-    in_warehouse: dict[str, str] | None = None
+    in_warehouse: dict[str, str] = {}
     work_files: list[Path] = []
     for suite in load_suites(stage):
         meta = suite.get("meta", {}).get("vigil", {})
@@ -205,50 +205,18 @@ def find_tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[T
         t = Table(name=name, suite=suite)
         if where == "lake_events_day":
             f = paths.lake_events / f"dt={day.isoformat()}" / "events.parquet"
-            t.location = str(f)
-            if f.is_file():
-                check_readable([f])
-                t.query = _parquet_query(f)
-            else:
-                t.missing = f"no lake partition for {day} ({f} does not exist): the day is empty"
+            _parquet_table(
+                t, f, missing=f"no lake partition for {day} ({f} does not exist): the day is empty"
+            )
         elif where == "lake_quarantine":
             f = paths.quarantine / "quarantine.parquet"
-            t.location = str(f)
-            if f.is_file():
-                check_readable([f])
-                t.query = _parquet_query(f)
-            else:
-                t.skip = "no quarantine file: nothing was quarantined"
+            _parquet_table(t, f, skip="no quarantine file: nothing was quarantined")
         elif where == "ingest_run":
-            source, rows = _ingest_counts(day)
-            t.location = f"ingest of {day} ({source})"
-            values = ", ".join(
-                f"({sql_str(r['stream'])}, {r['rows_read']}, {r['loaded']}, {r['quarantined']}, "
-                f"{r['duplicates']}, "
-                f"{(r['quarantined'] / r['rows_read'] if r['rows_read'] else 0.0)!r}::double)"
-                for r in rows
-            )
-            t.query = (
-                f"select * from (values {values}) as ingest_run"
-                "(stream, rows_read, loaded, quarantined, duplicates, quarantine_rate)"
-            )
+            _ingest_run_table(t, day)
         elif where == "warehouse":
-            t.engine = "warehouse"
-            t.location = f"{paths.warehouse}:{name}"
-            if in_warehouse is None:
-                in_warehouse = _warehouse_tables() if paths.warehouse.is_file() else {}
-            if not paths.warehouse.is_file():
-                t.missing = (
-                    f"warehouse {paths.warehouse} does not exist: run `vigil dbt {stage}` first"
-                )
-            elif name not in in_warehouse:
-                t.missing = f"table {name} is not in the warehouse {paths.warehouse}: run `vigil dbt {stage}`"
-            else:
-                t.query = f"select * from {in_warehouse[name]}"
-                if meta.get("day_column"):
-                    t.query += (
-                        f" where {ident(meta['day_column'])} = date {sql_str(day.isoformat())}"
-                    )
+            if not in_warehouse and paths.warehouse.is_file():
+                in_warehouse = _warehouse_tables()
+            _warehouse_table(t, stage, day, meta, in_warehouse)
         elif where == "features":
             candidates = [paths.features / f"{name}.parquet", paths.features / name]
             found = next((c for c in candidates if c.exists()), None)
@@ -261,22 +229,69 @@ def find_tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[T
                 t.query = _parquet_query(found)
         elif where in ("notes_lake", "notes_scores"):
             # Community Notes: lake/notes/<table>.parquet, notes/scores/<table>.parquet (vigil.notes)
-            folder = paths.lake / "notes" if where == "notes_lake" else paths.home / "notes" / "scores"
+            folder = (
+                paths.lake / "notes" if where == "notes_lake" else paths.home / "notes" / "scores"
+            )
             f = folder / f"{name}.parquet"
-            t.location = str(f)
-            if f.is_file():
-                check_readable([f])
-                t.query = _parquet_query(f)
-            elif meta.get("optional"):
-                t.skip = f"{f} does not exist: nothing to check"
+            if meta.get("optional"):
+                _parquet_table(t, f, skip=f"{f} does not exist: nothing to check")
             else:
-                t.missing = f"{f} does not exist: run `vigil notes run` first"
+                _parquet_table(t, f, missing=f"{f} does not exist: run `vigil notes run` first")
         elif where == "training_set":
             _training_set(t, frame, path, work_files)
         else:
             raise UserError(f"suite {suite['name']} has an unknown location {where!r}.")
         tables.append(t)
     return tables, work_files
+
+
+def _parquet_table(
+    t: Table, f: Path, *, missing: str | None = None, skip: str | None = None
+) -> None:
+    """A table read from one Parquet file (its pages verified first); absent: missing or skipped."""
+    t.location = str(f)
+    if f.is_file():
+        check_readable([f])
+        t.query = _parquet_query(f)
+    elif skip is not None:
+        t.skip = skip
+    else:
+        t.missing = missing
+
+
+def _ingest_run_table(t: Table, day: dt.date) -> None:
+    """The ingest run's counts per stream for ``day``, as a VALUES table."""
+    source, rows = _ingest_counts(day)
+    t.location = f"ingest of {day} ({source})"
+    values = ", ".join(
+        f"({sql_str(r['stream'])}, {r['rows_read']}, {r['loaded']}, {r['quarantined']}, "
+        f"{r['duplicates']}, "
+        f"{(r['quarantined'] / r['rows_read'] if r['rows_read'] else 0.0)!r}::double)"
+        for r in rows
+    )
+    t.query = (
+        f"select * from (values {values}) as ingest_run"
+        "(stream, rows_read, loaded, quarantined, duplicates, quarantine_rate)"
+    )
+
+
+def _warehouse_table(
+    t: Table, stage: str, day: dt.date, meta: dict, in_warehouse: dict[str, str]
+) -> None:
+    """A warehouse table, filtered to ``day`` when its suite names a day column."""
+    paths = config.paths()
+    t.engine = "warehouse"
+    t.location = f"{paths.warehouse}:{t.name}"
+    if not paths.warehouse.is_file():
+        t.missing = f"warehouse {paths.warehouse} does not exist: run `vigil dbt {stage}` first"
+    elif t.name not in in_warehouse:
+        t.missing = (
+            f"table {t.name} is not in the warehouse {paths.warehouse}: run `vigil dbt {stage}`"
+        )
+    else:
+        t.query = f"select * from {in_warehouse[t.name]}"
+        if meta.get("day_column"):
+            t.query += f" where {ident(meta['day_column'])} = date {sql_str(day.isoformat())}"
 
 
 def _training_set(t: Table, frame, path, work_files: list[Path]) -> None:
