@@ -323,7 +323,7 @@ def bench_lag(raw: Path, rate: float, seconds: float, checkpoint_seconds: float)
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench stream", description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--days", type=int, default=30)
@@ -350,7 +350,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--no-redis", action="store_true", help="skip the Redis end-to-end throughput"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data root")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     root = Path(tempfile.mkdtemp(prefix="vigil-bench-stream-"))
@@ -366,7 +370,6 @@ def main(argv: list[str] | None = None) -> dict:
         if affinity:
             os.sched_setaffinity(0, {min(affinity)})  # one core
         from sim.world import simulate
-        from vigil.stream.processor import RunOptions, process
 
         raw = root / "raw"
         t = time.perf_counter()
@@ -378,23 +381,7 @@ def main(argv: list[str] | None = None) -> dict:
         (root / "core").mkdir()
         results["baselines"] = bench_baselines(raw, args.baseline_lines, root / "core")
         state_path = root / "stream" / "state.sqlite"
-        run = process(
-            RunOptions(
-                source="files",
-                raw_dir=raw,
-                state_path=state_path,
-                once=True,
-                push=False,
-                checkpoint_seconds=1.0,
-            )
-        )
-        results["stream"] = {
-            "events": run["read"],
-            "seconds": run["seconds"],
-            "events_per_s": run["events_per_s"],
-            "checkpoints": run["checkpoints"],
-            "counters": run["counters"],
-        }
+        results["stream"] = _stream_files(raw, state_path)
         if not args.no_redis:
             results["redis"] = bench_redis_throughput(raw, root)
         results["memory"] = bench_memory(state_path, args.clone_users)
@@ -419,6 +406,29 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.rmtree(root, ignore_errors=True)
     _print(results)
     return results
+
+
+def _stream_files(raw: Path, state_path: Path) -> dict:
+    """One uninterrupted `vigil stream --once` over the raw files, without the Feast push."""
+    from vigil.stream.processor import RunOptions, process
+
+    run = process(
+        RunOptions(
+            source="files",
+            raw_dir=raw,
+            state_path=state_path,
+            once=True,
+            push=False,
+            checkpoint_seconds=1.0,
+        )
+    )
+    return {
+        "events": run["read"],
+        "seconds": run["seconds"],
+        "events_per_s": run["events_per_s"],
+        "checkpoints": run["checkpoints"],
+        "counters": run["counters"],
+    }
 
 
 def _print(r: dict) -> None:
