@@ -105,7 +105,8 @@ def _country_ok(code: str | None) -> bool:
 
 def parse_lines(lines: Sequence[bytes], limits: int | Sequence[int]) -> list[tuple | str]:
     """Validate raw lines: per line ``(event_id, ts_ms, user_id, action, target_user_id,
-    country)`` or the quarantine reason, exactly as :func:`vigil.stream.events.parse_event`.
+    country, post_id, text)`` or the quarantine reason, exactly as
+    :func:`vigil.stream.events.parse_event`.
 
     ``limits``: the latest acceptable event_ts (µs) for all lines, or one per line.
     """
@@ -142,6 +143,8 @@ def parse_lines(lines: Sequence[bytes], limits: int | Sequence[int]) -> list[tup
                 ACTION_OF[type(ev)],
                 ev.target_user_id,
                 country,
+                ev.post_id,
+                ev.text,
             )
         )
     return out

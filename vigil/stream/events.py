@@ -68,12 +68,12 @@ def _exact(raw: bytes, limit_us: int) -> tuple | str:
         _validator = (validation.Bad, validation.check_event, validation.parse_line)
     Bad, check_event, parse_line = _validator
     try:
-        event_id, ts_us, user_id, action, _post, target, _text, country = check_event(
+        event_id, ts_us, user_id, action, post_id, target, text, country = check_event(
             parse_line(raw), limit_us
         )
     except Bad as exc:
         return exc.args[0]
-    return event_id, ts_us // 1000, user_id, action, target, country
+    return event_id, ts_us // 1000, user_id, action, target, country, post_id, text
 
 
 def _pos_id(v: object) -> bool:
@@ -83,8 +83,8 @@ def _pos_id(v: object) -> bool:
 def parse_event(raw: bytes, limit_us: int) -> tuple | str:
     """Validate one raw line exactly as ``vigil ingest`` does.
 
-    Returns ``(event_id, ts_ms, user_id, action, target_user_id, country)`` or the quarantine
-    reason. ``vigil.lake.validation.check_event`` is the definition of a valid event: this function only
+    Returns ``(event_id, ts_ms, user_id, action, target_user_id, country, post_id, text)`` or
+    the quarantine reason (post_id and text are None when the event has none). ``vigil.lake.validation.check_event`` is the definition of a valid event: this function only
     adds a fast path for lines in the canonical form (every field plainly right); anything
     else, and every rejection, goes through ingest's validator, which decides and names the
     reason. ``test_fast_path_agrees_with_ingest_validator`` checks the two agree.
@@ -136,7 +136,7 @@ def parse_event(raw: bytes, limit_us: int) -> tuple | str:
     ts_us = day_us + ((h * 60 + mi) * 60 + sec) * 1_000_000 + int(ts[20:23]) * 1000
     if ts_us > limit_us:
         return _exact(raw, limit_us)
-    return event_id, ts_us // 1000, user_id, action, target, country
+    return event_id, ts_us // 1000, user_id, action, target, country, post_id, text
 
 
 def _utf8_ok(text: str) -> bool:

@@ -64,6 +64,8 @@ class RunOptions:
     consumer: int = 0
     consumers: int = 1
     max_seconds: float | None = None
+    rescore_url: str | None = None  # send re-score requests to `vigil serve` at this URL
+    triggers_file: Path | None = None  # or append them to this JSONL file
     stats: dict = field(default_factory=dict)
 
 
@@ -129,6 +131,35 @@ def _summary(state, state_path, pusher, elapsed: float, read0: int, n_ckpt: int)
     return result
 
 
+def _start_triggers(opts: RunOptions, state: StreamState) -> tuple:
+    """The re-score feed and its deliverer (:mod:`vigil.stream.rescore`), or (None, None)."""
+    if opts.rescore_url is None and opts.triggers_file is None:
+        return None, None
+    from vigil.stream.rescore import Deliverer, RescoreFeed
+
+    feed = RescoreFeed(state.con)
+    feed.attach(state)
+    if opts.rescore_url is not None:
+        deliverer = Deliverer(url=opts.rescore_url, token=config.serve_token())
+    else:
+        deliverer = Deliverer(path=opts.triggers_file)
+    deliverer.submit(feed.committed())  # left in the outbox by a previous run: send again
+    return feed, deliverer
+
+
+def _rescore_summary(feed, deliverer, opts: RunOptions) -> dict:
+    trig = feed.triggers
+    out = {
+        "target": opts.rescore_url or str(opts.triggers_file),
+        "requests": trig.sent,
+        "merged_triggers": trig.merged,
+        "posts": len(trig.posts),
+        **deliverer.counts,
+    }
+    log.info("re-score triggers: %s", out)
+    return out
+
+
 def process(opts: RunOptions) -> dict:
     """Run the stream processor until stopped (SIGINT/SIGTERM) or, with ``once``, until idle."""
     state_path = opts.state_path or default_state_path(opts)
@@ -142,6 +173,7 @@ def process(opts: RunOptions) -> dict:
         owns=owns,
         track_push=pusher is not None,
     )
+    feed, deliverer = _start_triggers(opts, state)
     stop = {"flag": False}
 
     def _stop(signum, frame):
@@ -163,9 +195,13 @@ def process(opts: RunOptions) -> dict:
         nonlocal last_ckpt, since_ckpt, n_ckpt
         if pusher is not None:  # users written since the last checkpoint leave push_pending in it
             state.pushed.extend(pusher.take_done())
+        if feed is not None:  # delivered requests leave the outbox in this checkpoint
+            feed.delivered(deliverer.take_done())
         changed = state.checkpoint()
         source.committed()
         n_ckpt += 1
+        if feed is not None:  # requests committed with their events: deliver them now
+            deliverer.submit(feed.committed())
         if pusher is not None:  # written by the pusher's thread while processing goes on
             arrivals, state.arrivals = state.arrivals, []
             pusher.submit(state.features_for(sorted(changed)), state.watermark_iso(), arrivals)
@@ -199,7 +235,12 @@ def process(opts: RunOptions) -> dict:
         source.close()
         if pusher is not None:
             pusher.close()
+        if feed is not None:  # one more try for what failed; delivered ones leave the outbox
+            feed.delivered(deliverer.close())
+            feed.clear_delivered()
     result = _summary(state, state_path, pusher, time.time() - started, read0, n_ckpt)
+    if feed is not None:
+        result["rescore"] = _rescore_summary(feed, deliverer, opts)
     opts.stats.update(result)
     return result
 
@@ -258,6 +299,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--rate", type=float, default=0.0, help="replay speed, events/s (0: max)")
     parser.add_argument(
+        "--rescore",
+        metavar="URL",
+        default=None,
+        help="send re-score requests on triggers (reports, views, negative replies) to the "
+        "`vigil serve` at URL (token from VIGIL_SERVE_TOKEN); off by default",
+    )
+    parser.add_argument(
+        "--triggers",
+        metavar="FILE",
+        nargs="?",
+        const="",
+        default=None,
+        help="append re-score requests to a JSONL file instead (default "
+        "<data>/stream/rescore.jsonl); off by default",
+    )
+    parser.add_argument(
         "--status", action="store_true", help="print the checkpoint's counters and exit"
     )
     parser.add_argument(
@@ -266,6 +323,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="print every user's features for the window ending that day (JSON lines)",
     )
+
+
+def _triggers_file(args: argparse.Namespace) -> Path | None:
+    if args.triggers is None:
+        return None
+    if args.rescore is not None:
+        raise UserError("give --rescore URL or --triggers FILE, not both.")
+    return Path(args.triggers) if args.triggers else config.paths().stream_state / "rescore.jsonl"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -286,6 +351,8 @@ def run(args: argparse.Namespace) -> int:
         partitions=args.partitions,
         consumer=args.consumer,
         consumers=args.consumers,
+        rescore_url=args.rescore,
+        triggers_file=_triggers_file(args),
     )
     state_path = opts.state_path or default_state_path(opts)
     if args.status or args.features:

@@ -146,6 +146,11 @@ class StreamState:
         # arrival times of the events applied since the last push: [arrival (s), events] runs
         self.arrivals: list[list] = []
         self.pushed: list[int] = []  # users written to the online store: cleared at the checkpoint
+        # re-score triggers (vigil.stream.rescore), None when off: on_applied(events) gets each
+        # batch's applied events in order; on_checkpoint(con) writes inside the checkpoint's
+        # transaction, so trigger state and requests commit with the events that caused them
+        self.on_applied: Callable[[list[tuple]], None] | None = None
+        self.on_checkpoint: Callable[[sqlite3.Connection], None] | None = None
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
@@ -265,12 +270,27 @@ class StreamState:
         hits = self.seen.hits([ev[1] // DAY_MS for ev in events], digests)
         if not isinstance(arrivals, list):
             arrivals = [arrivals] * len(lines)
+        n0 = len(self.new_seen)
         self._apply_events(events, digests, hits, [arrivals[i] for i in good])
+        if self.on_applied is not None and len(self.new_seen) > n0:
+            self._report_applied(events, digests, n0)
 
     def apply_event(self, ev: tuple, arrival: float = 0.0) -> None:
         """Apply one validated event (see :func:`vigil.stream.batch.parse_lines`)."""
         dg = digest(ev[0])
+        n0 = len(self.new_seen)
         self._apply_events([ev], [dg], [self.seen.contains(ev[1] // DAY_MS, dg)], [arrival])
+        if self.on_applied is not None and len(self.new_seen) > n0:
+            self._report_applied([ev], [dg], n0)
+
+    def _report_applied(self, events: list[tuple], digests: list[bytes], n0: int) -> None:
+        """Hand the events this batch applied to ``on_applied``, in order. Every applied event
+        (and only those) added its (day, digest) to ``new_seen``, so the hot loop does no extra
+        work for this: the first event of the batch with that key is the one applied."""
+        by_key: dict[tuple[int, bytes], tuple] = {}
+        for ev, dg in zip(events, digests, strict=True):
+            by_key.setdefault((ev[1] // DAY_MS, dg), ev)
+        self.on_applied([by_key[key] for key in self.new_seen[n0:]])
 
     def _apply_events(  # one loop, inlined: it runs once per event
         self, events: list[tuple], digests: list[bytes], hits: list[bool], arrivals: list[float]
@@ -289,7 +309,7 @@ class StreamState:
         on_disk = self.seen_on_disk
         horizon = self.watermark_ms - self.lateness_ms
         for ev, dg, hit, arrival in zip(events, digests, hits, arrivals, strict=True):
-            _eid, ts_ms, user_id, action, target, country = ev
+            _eid, ts_ms, user_id, action, target, country, _post, _text = ev
             if ts_ms < horizon:
                 too_late += 1
                 continue
@@ -414,6 +434,8 @@ class StreamState:
                 con.executemany(
                     "insert or ignore into push_pending values (?)", [(u,) for u in changed_users]
                 )
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(con)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

@@ -12,8 +12,9 @@ Each request carries the reasons (``first_report``, ``reports_4``, ``views_64``,
 ``negative_replies_5``); the service reads the post's online features at that moment and logs the
 reason as the decision's ``trigger``.
 
-The stream processor does not call this yet: its parsed events (``vigil.stream.batch``) carry no
-post id. :func:`send` posts requests to the service.
+The stream processor feeds its applied events here when started with ``--rescore URL`` or
+``--triggers [FILE]`` (:mod:`vigil.stream.rescore`: trigger state and requests are committed with
+the checkpoint). :func:`send` posts requests to the service.
 """
 
 from __future__ import annotations
@@ -85,22 +86,25 @@ class Triggers:
     def observe(
         self, post_id: int, action: str, ts_ms: int, negative: bool = False
     ) -> list[RescoreRequest]:
-        """Count one event of a post; the requests due now (at most one)."""
+        """Count one event of a post; the requests due by now (at most two: merged triggers
+        whose window ended before ``ts_ms``, sent at that window's end, then this one).
+
+        Merged triggers are always sent at their window's end, whether :meth:`flush` or a later
+        event of the post finds them, so the requests do not depend on when ``flush`` runs."""
         post = self.posts.get(post_id)
         if post is None:
             post = self.posts[post_id] = _Post()
+        out = self.flush_post(post_id, ts_ms) if post.pending else []
         reason = self._reason(post, action, negative)
         if reason is None:
-            return self.flush_post(post_id, ts_ms)
+            return out
         if post.last_sent_ms is None or ts_ms - post.last_sent_ms >= self.debounce_ms:
-            reasons = (*post.pending, reason)
-            post.pending.clear()
             post.last_sent_ms = ts_ms
             self.sent += 1
-            return [RescoreRequest(post_id, ts_ms, reasons)]
+            return [*out, RescoreRequest(post_id, ts_ms, (reason,))]
         post.pending.append(reason)
         self.merged += 1
-        return []
+        return out
 
     def flush_post(self, post_id: int, now_ms: int) -> list[RescoreRequest]:
         post = self.posts.get(post_id)
