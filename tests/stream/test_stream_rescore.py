@@ -26,6 +26,7 @@ from typing import ClassVar
 
 import pytest
 
+from vigil.errors import UserError
 from vigil.stream.processor import RunOptions, process
 from vigil.stream.rescore import DISGUST_PATTERN
 
@@ -246,6 +247,12 @@ def test_failing_service_loses_nothing_and_a_later_run_delivers(tmp_path, monkey
     assert {(p, a) for p, a, _ in _Service.bodies} == {("/v1/score", "Bearer s3cret")}
     got = sorted((b["post_id"], b["trigger"]) for _, _, b in _Service.bodies)
     assert got == sorted((p, trig) for p, _, trig in expected)
+
+
+def test_triggers_refuse_several_redis_consumers(tmp_path):
+    opts = RunOptions(source="redis", consumers=2, partitions=4, triggers_file=tmp_path / "r.jsonl")
+    with pytest.raises(UserError, match="--consumers 1"):
+        process(opts)
 
 
 def _vigil_stream(home: Path, *args: str) -> subprocess.Popen:

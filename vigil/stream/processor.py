@@ -163,6 +163,15 @@ def _rescore_summary(feed, deliverer, opts: RunOptions) -> dict:
 def process(opts: RunOptions) -> dict:
     """Run the stream processor until stopped (SIGINT/SIGTERM) or, with ``once``, until idle."""
     state_path = opts.state_path or default_state_path(opts)
+    triggers_on = opts.rescore_url is not None or opts.triggers_file is not None
+    if triggers_on and opts.consumers > 1:
+        # partitions follow users (actor, author), not posts: one post's events would be
+        # counted by several consumers, each seeing a part
+        raise UserError(
+            f"--rescore/--triggers with --consumers {opts.consumers}: a post's events are spread "
+            "over the partitions of the users acting on it; run the triggers in one processor "
+            "(--consumers 1)."
+        )
     source = _open_source(opts)
     owns = source.owns if isinstance(source, RedisSource) else None
     pusher = FeastPusher() if opts.push else None

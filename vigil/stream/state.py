@@ -286,7 +286,9 @@ class StreamState:
     def _report_applied(self, events: list[tuple], digests: list[bytes], n0: int) -> None:
         """Hand the events this batch applied to ``on_applied``, in order. Every applied event
         (and only those) added its (day, digest) to ``new_seen``, so the hot loop does no extra
-        work for this: the first event of the batch with that key is the one applied."""
+        work for this: the first event of the batch with that key is the one applied (unless an
+        earlier copy with the same id and day, but another time, was too late: then the triggers
+        see the copy's time)."""
         by_key: dict[tuple[int, bytes], tuple] = {}
         for ev, dg in zip(events, digests, strict=True):
             by_key.setdefault((ev[1] // DAY_MS, dg), ev)
