@@ -11,7 +11,9 @@ import atexit
 import gc
 import importlib
 import logging
+import os
 import sys
+import threading
 from importlib.metadata import entry_points
 
 from vigil.errors import UserError
@@ -169,5 +171,26 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+def entry() -> None:
+    """The ``vigil`` console script: :func:`main`, then an exit without the interpreter's teardown.
+
+    Every atexit handler still runs (log handlers flush, duckdb_engine is released, pools close);
+    only the final module teardown is skipped, which is where DuckDB's nanobind bindings print
+    "nanobind: leaked ..." for objects that other libraries (GX, SQLAlchemy, ibis) keep in module
+    globals: `vigil pipeline` ended with ~120 such lines after its summary. When a non-daemon
+    thread is still running, the normal exit waits for it as usual.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
