@@ -58,6 +58,7 @@ def _rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("nan")
 
 
+# 84 lines: the floors and the core are timed interleaved in one loop so they share the machine's state
 def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) -> dict:
     """Events/s on the same first ``limit`` lines, interleaved ``repeats`` times, best of each.
 

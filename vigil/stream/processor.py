@@ -160,9 +160,7 @@ def _rescore_summary(feed, deliverer, opts: RunOptions) -> dict:
     return out
 
 
-def process(opts: RunOptions) -> dict:
-    """Run the stream processor until stopped (SIGINT/SIGTERM) or, with ``once``, until idle."""
-    state_path = opts.state_path or default_state_path(opts)
+def _check_trigger_options(opts: RunOptions) -> None:
     triggers_on = opts.rescore_url is not None or opts.triggers_file is not None
     if triggers_on and opts.consumers > 1:
         # partitions follow users (actor, author), not posts: one post's events would be
@@ -172,6 +170,22 @@ def process(opts: RunOptions) -> dict:
             "over the partitions of the users acting on it; run the triggers in one processor "
             "(--consumers 1)."
         )
+
+
+def _push_leftovers(pusher: FeastPusher | None, state: StreamState) -> None:
+    """Pushes lost in a crash after their checkpoint committed are written first."""
+    if pusher is None:
+        return
+    leftover = state.pending_push()
+    if leftover:
+        pusher.push(state, leftover, [])
+        state.clear_pushed(leftover)
+
+
+def process(opts: RunOptions) -> dict:
+    """Run the stream processor until stopped (SIGINT/SIGTERM) or, with ``once``, until idle."""
+    state_path = opts.state_path or default_state_path(opts)
+    _check_trigger_options(opts)
     source = _open_source(opts)
     owns = source.owns if isinstance(source, RedisSource) else None
     pusher = FeastPusher() if opts.push else None
@@ -194,11 +208,7 @@ def process(opts: RunOptions) -> dict:
     since_ckpt = 0
     n_ckpt = 0
     read0 = state.counters["read"]
-    if pusher is not None:
-        leftover = state.pending_push()
-        if leftover:  # pushes lost in a crash after their checkpoint committed
-            pusher.push(state, leftover, [])
-            state.clear_pushed(leftover)
+    _push_leftovers(pusher, state)
 
     def _checkpoint() -> None:
         nonlocal last_ckpt, since_ckpt, n_ckpt
