@@ -144,13 +144,24 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(parts: Parts) -> FastAPI:
-    """The app; its routes are nested here so they share ``parts`` (each route is short)."""
+    """The app: error handlers, the collection routes and the routes of one post."""
     app = FastAPI(
         title="vigil schedule",
         version="1",
         description="Scheduled posts: checked by the moderation model, published exactly once.",
     )
+    _add_error_handlers(app)
+    _add_collection_routes(app, parts)
+    _add_post_routes(app, parts)
 
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        return {"ok": True, "model_id": parts.moderator.model_id}
+
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         return JSONResponse({"error": _validation_message(exc)}, status_code=422)
@@ -163,28 +174,32 @@ def create_app(parts: Parts) -> FastAPI:
     async def _store_refused(request: Request, exc: ScheduleError):
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
-    def user(authorization: str | None) -> int:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Refused(401, "missing bearer token: send 'Authorization: Bearer <token>'.")
-        found = parts.store.user_for(token.strip())
-        if found is None:
-            raise Refused(401, "unknown token: ask for one with `vigil schedule token --user ID`.")
-        return found
 
-    def check(post_id: int, uid: int, text: str, trigger: str) -> Check:
-        result = parts.moderator.check(text, uid)
-        if parts.decisions is not None:
-            parts.decisions.append(post_id, text, result, trigger)
-        return result
+def _user(parts: Parts, authorization: str | None) -> int:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Refused(401, "missing bearer token: send 'Authorization: Bearer <token>'.")
+    found = parts.store.user_for(token.strip())
+    if found is None:
+        raise Refused(401, "unknown token: ask for one with `vigil schedule token --user ID`.")
+    return found
 
+
+def _check(parts: Parts, post_id: int, uid: int, text: str, trigger: str) -> Check:
+    result = parts.moderator.check(text, uid)
+    if parts.decisions is not None:
+        parts.decisions.append(post_id, text, result, trigger)
+    return result
+
+
+def _add_collection_routes(app: FastAPI, parts: Parts) -> None:
     @app.post("/v1/posts", status_code=201, summary="schedule a post")
     def create(
         body: NewPost,
         authorization: str | None = Header(default=None),
         idempotency_key: str | None = Header(default=None, max_length=200),
     ):
-        uid = user(authorization)
+        uid = _user(parts, authorization)
         now = now_ms()
         text, at = check_text(body.text), check_time(body.scheduled_at, now)
         idem = None
@@ -203,20 +218,22 @@ def create_app(parts: Parts) -> FastAPI:
     def list_posts(
         status: str | None = None, limit: int = 100, authorization: str | None = Header(None)
     ):
-        uid = user(authorization)
+        uid = _user(parts, authorization)
         if status is not None and status not in STATUSES:
             raise Refused(422, f"status {status!r} is unknown: use one of {', '.join(STATUSES)}.")
         if not 1 <= limit <= 1000:
             raise Refused(422, f"limit {limit} is out of range: use 1 to 1000.")
         return {"posts": [public(r) for r in parts.store.list(uid, status, limit)]}
 
+
+def _add_post_routes(app: FastAPI, parts: Parts) -> None:
     @app.get("/v1/posts/{post_id}", summary="one of your posts (with the reason if held)")
     def get_post(post_id: int, authorization: str | None = Header(None)):
-        return public(parts.store.get(user(authorization), post_id))
+        return public(parts.store.get(_user(parts, authorization), post_id))
 
     @app.patch("/v1/posts/{post_id}", summary="edit text and/or time (checked again)")
     def edit_post(post_id: int, body: PostEdit, authorization: str | None = Header(None)):
-        uid = user(authorization)
+        uid = _user(parts, authorization)
         if body.text is None and body.scheduled_at is None:
             raise Refused(422, "nothing to change: send text and/or scheduled_at.")
         row = parts.store.get(uid, post_id)
@@ -232,17 +249,11 @@ def create_app(parts: Parts) -> FastAPI:
             at = check_time(body.scheduled_at, now)
         else:
             at = int(row["scheduled_at"])
-        result = check(post_id, uid, text, "schedule_edit")
+        result = _check(parts, post_id, uid, text, "schedule_edit")
         return public(
             parts.store.edit(uid, post_id, moderated(parts, text, at, result), parts.limits)
         )
 
     @app.delete("/v1/posts/{post_id}", summary="cancel a post before it is published")
     def cancel_post(post_id: int, authorization: str | None = Header(None)):
-        return public(parts.store.cancel(user(authorization), post_id))
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz():
-        return {"ok": True, "model_id": parts.moderator.model_id}
-
-    return app
+        return public(parts.store.cancel(_user(parts, authorization), post_id))
