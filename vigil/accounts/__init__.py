@@ -1,0 +1,1 @@
+"""Account integrity: account features, bots, ban evasion, coordination clusters, review queue."""
