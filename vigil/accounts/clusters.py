@@ -1,0 +1,246 @@
+"""Coordination clusters: accounts that post the same things at the same moments, repeatedly.
+
+Steps (each a function below):
+
+1. ``content_keys``: every post or reply gives keys: each link in it (``link:<url>``), its
+   normalised text without links (``text:<...>``), and, for paraphrases, MinHash-LSH bands of
+   its word 3-shingles (``band:<i>:<hash>``; two texts sharing most shingles share a band).
+2. ``co_posts``: for each key, the posts carrying it within ``window`` of each other by other
+   accounts; a post of account u that meets account v on any key counts once for (u, v).
+3. ``account_graph``: edge weight(u, v) = min(posts of u that met v, posts of v that met u),
+   i.e. the number of separate moments both posted the same thing; edges below
+   ``min_co_posts`` are dropped, so friends sharing one link, or news accounts posting the same
+   headline once, never join. A scipy.sparse matrix.
+4. ``clusters``: connected components of the thresholded graph (optionally Louvain inside large
+   components), keeping those with at least ``min_size`` accounts, each with its evidence: the
+   shared keys, their count, the first and last post, and the size.
+
+Keys carried by a very large share of all posting accounts (greetings, the platform's most
+common sentence) are dropped before pairing, which keeps the pairing sparse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+log = logging.getLogger(__name__)
+
+URL_RE = re.compile(r"https?://[^\s]+")
+WORD_RE = re.compile(r"[a-z0-9']+")
+TEXT_ACTIONS = ("post", "reply")
+CLUSTER_COLUMNS = (
+    "cluster_id",
+    "user_id",
+    "size",
+    "first_post_at",
+    "last_post_at",
+    "shared_items",
+    "top_items",
+)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    window_minutes: float = 10.0
+    min_co_posts: int = 3  # an edge needs this many separate co-posting moments
+    min_size: int = 3  # smaller groups are not reported as campaigns
+    shingle: int = 3
+    bands: int = 8
+    rows_per_band: int = 3
+    min_words_for_bands: int = 6  # shorter texts are matched on their exact text only
+    max_key_accounts_share: float = 0.05  # keys used by more accounts are too common to link
+    method: str = "components"  # or "louvain"
+    seed: int = 0
+
+
+def normalise(text: str) -> str:
+    """Lowercase, links removed, punctuation dropped, whitespace collapsed."""
+    return " ".join(WORD_RE.findall(URL_RE.sub(" ", text.lower())))
+
+
+def _hash64(s: str, salt: int = 0) -> int:
+    digest = hashlib.blake2b(s.encode(), digest_size=8, salt=salt.to_bytes(8, "little"))
+    return int.from_bytes(digest.digest(), "little")
+
+
+def _bands(words: list[str], cfg: ClusterConfig) -> list[str]:
+    k = cfg.shingle
+    shingles = {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
+    if not shingles:
+        return []
+    n_hashes = cfg.bands * cfg.rows_per_band
+    mins = [min(_hash64(s, salt) for s in shingles) for salt in range(n_hashes)]
+    out = []
+    for b in range(cfg.bands):
+        row = mins[b * cfg.rows_per_band : (b + 1) * cfg.rows_per_band]
+        out.append(f"band:{b}:{_hash64(','.join(map(str, row)))}")
+    return out
+
+
+def content_keys(events: pd.DataFrame, config: ClusterConfig | None = None) -> pd.DataFrame:
+    """One row per (post event, key): user_id, ts (ns since epoch), event_id, key."""
+    cfg = config or ClusterConfig()
+    t = events[events["action"].isin(TEXT_ACTIONS) & events["text"].notna()]
+    ts = pd.to_datetime(t["event_ts"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+    rows_user, rows_ts, rows_post, rows_key = [], [], [], []
+    for i, (user, text) in enumerate(zip(t["user_id"].to_numpy(), t["text"].to_numpy())):
+        keys = {f"link:{u.rstrip('.,;:!?)')}" for u in URL_RE.findall(text)}
+        norm = normalise(text)
+        words = norm.split()
+        if words:
+            keys.add(f"text:{norm}")
+        if len(words) >= cfg.min_words_for_bands:
+            keys.update(_bands(words, cfg))
+        for key in keys:
+            rows_user.append(int(user))
+            rows_ts.append(int(ts[i]))
+            rows_post.append(i)
+            rows_key.append(key)
+    return pd.DataFrame({"user_id": rows_user, "ts": rows_ts, "post": rows_post, "key": rows_key})
+
+
+def _drop_common_keys(keys: pd.DataFrame, cfg: ClusterConfig) -> pd.DataFrame:
+    posters = keys["user_id"].nunique()
+    per_key = keys.groupby("key")["user_id"].nunique()
+    limit = max(cfg.max_key_accounts_share * posters, 2 * cfg.min_size, 10)
+    common = per_key.index[per_key > limit]
+    if len(common):
+        log.info("clusters: %d keys used by more than %d accounts dropped", len(common), limit)
+    return keys[~keys["key"].isin(common)]
+
+
+def co_posts(keys: pd.DataFrame, config: ClusterConfig | None = None) -> pd.DataFrame:
+    """(post, user_id, other_user_id, key, ts): a post that met another account's post carrying
+    the same key within the window. Both directions are listed."""
+    cfg = config or ClusterConfig()
+    window = int(cfg.window_minutes * 60e9)
+    keys = _drop_common_keys(keys, cfg)
+    shared = keys.groupby("key")["user_id"].transform("nunique") > 1
+    keys = keys[shared].sort_values(["key", "ts"]).reset_index(drop=True)
+    parts = []
+    key_codes = keys["key"].astype("category").cat.codes.to_numpy()
+    ts = keys["ts"].to_numpy()
+    users = keys["user_id"].to_numpy()
+    # posts of one key sorted by time: pair each with the following ones within the window
+    for lag in range(1, len(keys)):
+        a = np.arange(len(keys) - lag)
+        b = a + lag
+        same = (key_codes[a] == key_codes[b]) & (ts[b] - ts[a] <= window)
+        if not same.any():
+            break
+        a, b = a[same], b[same]
+        other = users[a] != users[b]
+        a, b = a[other], b[other]
+        parts.append(pd.DataFrame({"i": a, "j": b}))
+    if not parts:
+        return pd.DataFrame(columns=["post", "user_id", "other_user_id", "key", "ts"])
+    pairs = pd.concat(parts, ignore_index=True)
+    fwd = pd.DataFrame(
+        {
+            "post": keys["post"].to_numpy()[pairs["i"]],
+            "user_id": users[pairs["i"]],
+            "other_user_id": users[pairs["j"]],
+            "key": keys["key"].to_numpy()[pairs["i"]],
+            "ts": ts[pairs["i"]],
+        }
+    )
+    back = pd.DataFrame(
+        {
+            "post": keys["post"].to_numpy()[pairs["j"]],
+            "user_id": users[pairs["j"]],
+            "other_user_id": users[pairs["i"]],
+            "key": keys["key"].to_numpy()[pairs["j"]],
+            "ts": ts[pairs["j"]],
+        }
+    )
+    return pd.concat([fwd, back], ignore_index=True)
+
+
+def account_graph(
+    co: pd.DataFrame, config: ClusterConfig | None = None
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """(symmetric sparse weight matrix over the accounts that co-posted, their user ids)."""
+    cfg = config or ClusterConfig()
+    met = co.drop_duplicates(["post", "other_user_id"])
+    directed = met.groupby(["user_id", "other_user_id"]).size().rename("n").reset_index()
+    rev = directed.rename(columns={"user_id": "other_user_id", "other_user_id": "user_id"})
+    both = directed.merge(rev, on=["user_id", "other_user_id"], suffixes=("", "_rev"))
+    both["w"] = np.minimum(both["n"], both["n_rev"])
+    kept = both[both["w"] >= cfg.min_co_posts]
+    ids = np.unique(kept[["user_id", "other_user_id"]].to_numpy().ravel())
+    r = np.searchsorted(ids, kept["user_id"].to_numpy())
+    c = np.searchsorted(ids, kept["other_user_id"].to_numpy())
+    graph = sp.csr_matrix((kept["w"].to_numpy(float), (r, c)), shape=(len(ids), len(ids)))
+    log.info(
+        "clusters: %d account pairs co-posted, %d edges with >= %d co-posts over %d accounts",
+        len(both) // 2,
+        len(kept) // 2,
+        cfg.min_co_posts,
+        len(ids),
+    )
+    return graph, ids
+
+
+def _communities(graph: sp.csr_matrix, cfg: ClusterConfig) -> np.ndarray:
+    n_comp, labels = connected_components(graph, directed=False)
+    if cfg.method != "louvain" or graph.nnz == 0:
+        return labels
+    import networkx as nx
+
+    g = nx.from_scipy_sparse_array(graph)
+    out = np.empty(graph.shape[0], dtype=int)
+    for k, members in enumerate(
+        nx.community.louvain_communities(g, weight="weight", seed=cfg.seed)
+    ):
+        out[list(members)] = k
+    return out
+
+
+def find_clusters(events: pd.DataFrame, config: ClusterConfig | None = None) -> pd.DataFrame:
+    """One row per account in a cluster: cluster_id (1 = largest), user_id, size, the cluster's
+    first and last co-post, how many distinct items its members shared, and the top items."""
+    cfg = config or ClusterConfig()
+    keys = content_keys(events, cfg)
+    co = co_posts(keys, cfg)
+    if co.empty:
+        return pd.DataFrame(columns=list(CLUSTER_COLUMNS))
+    graph, ids = account_graph(co, cfg)
+    if len(ids) == 0:
+        return pd.DataFrame(columns=list(CLUSTER_COLUMNS))
+    labels = _communities(graph, cfg)
+    members = pd.DataFrame({"user_id": ids, "label": labels})
+    sizes = members["label"].value_counts()
+    members = members[members["label"].map(sizes) >= cfg.min_size]
+    co = co.merge(members, on="user_id").merge(
+        members.rename(columns={"user_id": "other_user_id", "label": "other_label"}),
+        on="other_user_id",
+    )
+    co = co[co["label"] == co["other_label"]]
+    rows = []
+    for label, group in members.groupby("label"):
+        inner = co[co["label"] == label]
+        items = inner["key"].value_counts()
+        readable = [k for k in items.index if not k.startswith("band:")][:5]
+        rows.append(
+            {
+                "label": label,
+                "size": len(group),
+                "first_post_at": pd.to_datetime(inner["ts"].min(), utc=True),
+                "last_post_at": pd.to_datetime(inner["ts"].max(), utc=True),
+                "shared_items": int(inner.drop_duplicates(["key"]).shape[0]),
+                "top_items": " | ".join(readable),
+            }
+        )
+    summary = pd.DataFrame(rows).sort_values(["size", "first_post_at"], ascending=[False, True])
+    summary["cluster_id"] = np.arange(1, len(summary) + 1)
+    out = members.merge(summary, on="label").drop(columns="label")
+    log.info("clusters: %d clusters, %d accounts", len(summary), len(out))
+    return out[list(CLUSTER_COLUMNS)].sort_values(["cluster_id", "user_id"]).reset_index(drop=True)
