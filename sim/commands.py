@@ -14,4 +14,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sim.scheduling",
         "scheduled posts in a simulated world (people, cron bots, campaigns), published into it",
     ),
+    "simulate-discovery": (
+        "sim.discovery",
+        "a discovery world: topics, events (bursts), follows, impressions, engagement",
+    ),
 }
