@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.discovery_params import DAY, HOUR, MINUTE, REGION_WEIGHTS, REGIONS, DiscoveryParams
+from sim.discovery_params import DAY, HOUR, REGION_WEIGHTS, REGIONS, DiscoveryParams
 from sim.discovery_params import P as DEFAULT_PARAMS
 from sim.text import TextGen
 from sim.vocabulary import BENIGN_TEMPLATES, CLOSERS, OPENERS, TOPIC_NAMES, TOPICS
@@ -106,7 +106,9 @@ def _events(rng, start_ms: int, days: int, users: int, p: DiscoveryParams) -> li
             {
                 "event_id": k + 1,
                 "topic": TOPIC_NAMES[int(rng.integers(N_TOPICS))],
-                "region": None if world else REGIONS[int(rng.choice(len(REGIONS), p=REGION_WEIGHTS))],
+                "region": None
+                if world
+                else REGIONS[int(rng.choice(len(REGIONS), p=REGION_WEIGHTS))],
                 "start_ms": begin,
                 "end_ms": begin + int(hours * HOUR),
                 "posts_per_hour": round(float(rng.uniform(lo, hi)) * users / p.event_rate_users, 1),

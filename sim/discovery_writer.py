@@ -72,19 +72,17 @@ def _write_events(raw: Path, rng, ev: dict, post_text: list[str]) -> int:
 def _write_users(raw: Path, u: dict) -> None:
     created = _iso(u["created_ms"])
     with open(raw / "users.jsonl", "w") as f:
-        for uid, c, r in zip(u["user_id"].tolist(), created, u["region"].tolist(), strict=True):
-            f.write(json.dumps({"user_id": uid, "created_at": c, "home_country": REGIONS[r],
-                                "handle": f"user{uid}"}) + "\n")  # fmt: skip
+        f.writelines(json.dumps({"user_id": uid, "created_at": c, "home_country": REGIONS[r],
+                                "handle": f"user{uid}"}) + "\n" for uid, c, r in zip(u["user_id"].tolist(), created, u["region"].tolist(), strict=True))  # fmt: skip
 
 
 def _write_labels(raw: Path, posts: dict, harm_types: list[str]) -> int:
     removed = np.nonzero(posts["removed_ms"] < np.iinfo(np.int64).max)[0]
     at = _iso(posts["removed_ms"][removed])
     with open(raw / "labels.jsonl", "w") as f:
-        for i, ts in zip(removed.tolist(), at, strict=True):
-            f.write(json.dumps({"post_id": i + 1, "is_harmful": True, "harm_types": [harm_types[i]],
+        f.writelines(json.dumps({"post_id": i + 1, "is_harmful": True, "harm_types": [harm_types[i]],
                                 "labeled_at": ts, "queue": "reported",
-                                "sampling_weight": 1.0}) + "\n")  # fmt: skip
+                                "sampling_weight": 1.0}) + "\n" for i, ts in zip(removed.tolist(), at, strict=True))  # fmt: skip
     return len(removed)
 
 
@@ -92,15 +90,22 @@ def _write_impressions(raw: Path, posts: dict, imp: dict, eng: dict) -> int:
     iso = _iso(imp["ts"])
     pid = posts["post_id"][imp["post"]].tolist()
     with open(raw / "impressions.jsonl", "w") as f:
-        for i, (ts, user, post, pos, surf, dwell) in enumerate(zip(
-            iso, (imp["user"] + 1).tolist(), pid, imp["position"].tolist(),
-            imp["surface"].tolist(), eng["dwell_ms"].tolist(), strict=True,
-        )):  # fmt: skip
-            f.write(
-                f'{{"impression_id": "i{i + 1}", "impression_ts": "{ts}", "user_id": {user}, '
-                f'"post_id": {post}, "surface": "{"explore" if surf else "home"}", '
-                f'"position": {pos}, "dwell_ms": {dwell}}}\n'
+        f.writelines(
+            f'{{"impression_id": "i{i + 1}", "impression_ts": "{ts}", "user_id": {user}, '
+            f'"post_id": {post}, "surface": "{"explore" if surf else "home"}", '
+            f'"position": {pos}, "dwell_ms": {dwell}}}\n'
+            for i, (ts, user, post, pos, surf, dwell) in enumerate(
+                zip(
+                    iso,
+                    (imp["user"] + 1).tolist(),
+                    pid,
+                    imp["position"].tolist(),
+                    imp["surface"].tolist(),
+                    eng["dwell_ms"].tolist(),
+                    strict=True,
+                )
             )
+        )
     return len(iso)
 
 
@@ -120,7 +125,7 @@ def write_world(raw: Path, rng, u, posts, texts, harm_types, follows, events, im
     n_imp = _write_impressions(raw, posts, imp, eng)
     write_truth(raw, u, posts, follows, events)
     return {
-        "posts": int(len(posts["ts"])),
+        "posts": len(posts["ts"]),
         "event_posts": int((posts["event"] > 0).sum()),
         "events": len(events),
         "harmful_posts": int(posts["harmful"].sum()),
