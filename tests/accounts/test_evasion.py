@@ -1,0 +1,119 @@
+"""Ban-evasion matching on a hand-made world: values and ranking computed by hand."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from vigil.accounts import evasion
+
+T0 = pd.Timestamp("2026-10-01T00:00:00Z")
+
+
+def _event(user, hour, text=None, target=None, action="post", day=0):
+    return {
+        "user_id": user,
+        "action": action,
+        "event_ts": T0 + pd.Timedelta(days=day, hours=hour),
+        "text": text,
+        "post_id": None,
+        "target_user_id": target,
+    }
+
+
+@pytest.fixture
+def world():
+    """Suspended: 1 (suspended day 1) and 2 (day 3). New: 3 (created day 4) and 5 (day 4).
+
+    Account 3 writes like 1 (the same words), acts at 1's hour (03h), and logs in from 1's device.
+    It shares a network with 2, a network two more accounts (6, 7) use. It replies to 2's target
+    (account 9). Account 5 writes about something else entirely, at hour 15 like 2, on its own
+    device and network, and no targets."""
+    events = pd.DataFrame(
+        [
+            _event(1, 3, "purple elephants dance tonight"),
+            _event(1, 3, "purple elephants dance tonight", day=1),
+            _event(2, 15, "stock market rally", target=9, action="reply"),
+            _event(3, 3, "purple elephants dance tonight", day=4),
+            _event(3, 3, target=9, action="reply", text="zebra", day=5),
+            _event(5, 15, "gardening tomatoes seasons", day=4),
+        ]
+    )
+    users = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 5, 6, 7],
+            "created_at": [T0 - pd.Timedelta(days=30)] * 2
+            + [T0 + pd.Timedelta(days=4)] * 2
+            + [T0 - pd.Timedelta(days=30)] * 2,
+        }
+    )
+    enforcement = pd.DataFrame(
+        {
+            "user_id": [1, 2],
+            "action": ["suspend", "suspend"],
+            "reason": ["harassment", "bot"],
+            "enforced_at": [T0 + pd.Timedelta(days=1), T0 + pd.Timedelta(days=3)],
+        }
+    )
+    devices = pd.DataFrame(
+        {
+            "user_id": [1, 3, 2, 3, 6, 7, 5],
+            "device_fp": ["dA", "dA", "dB", "dC", "d6", "d7", "d5"],
+            "network_fp": ["n1", "n9", "nS", "nS", "nS", "n7", "n5"],
+        }
+    )
+    return events, users, enforcement, devices
+
+
+def test_new_accounts_and_suspensions(world):
+    events, users, enforcement, devices = world
+    assert sorted(evasion.new_accounts(users, enforcement)["user_id"]) == [3, 5]
+    sus = evasion.suspensions(enforcement)
+    assert sorted(sus["user_id"]) == [1, 2]
+
+
+def test_evidence_values_by_hand(world):
+    events, users, enforcement, devices = world
+    pairs = evasion.evidence(events, users, enforcement, devices).set_index(
+        ["user_id", "candidate_id"]
+    )
+    a, b = pairs.loc[(3, 1)], pairs.loc[(3, 2)]
+    assert a["device_shared"] == 1.0 and b["device_shared"] == 0.0
+    # nS is used by accounts 2, 3 and 6: 1/3; 3 and 1 share no network
+    assert b["network_shared"] == pytest.approx(1 / 3) and a["network_shared"] == 0.0
+    # 3's texts: "purple elephants dance tonight zebra"; 1's the same four words twice, no zebra:
+    # both tf-idf vectors are positive on the four shared words only, so the cosine is < 1 and > 0.
+    # 3 and 2 share no word: 0.
+    assert 0.5 < a["text_cosine"] < 1.0 and b["text_cosine"] == 0.0
+    # 3 and 2 both act on account 9 only: cosine 1; 1 targets nobody
+    assert b["target_cosine"] == pytest.approx(1.0) and a["target_cosine"] == 0.0
+    # hour profiles over the four active accounts (3h: 1, 3; 15h: 2, 5) minus their mean:
+    # 3 and 1 are identical (cosine 1), 3 and 2 opposite (cosine -1, clipped to 0)
+    assert a["hour_cosine"] == pytest.approx(1.0) and b["hour_cosine"] == pytest.approx(0.0)
+    # created day 4: 3 days after 1's suspension, 1 day after 2's
+    assert a["recency"] == pytest.approx(math.exp(-3 / 14))
+    assert b["recency"] == pytest.approx(math.exp(-1 / 14))
+    cfg = evasion.MatchConfig()
+    hand_b = cfg.w_network / 3 + cfg.w_target + cfg.w_recency * math.exp(-1 / 14)
+    assert b["score"] == pytest.approx(hand_b)
+
+
+def test_ranking_and_match_flag(world):
+    events, users, enforcement, devices = world
+    m = evasion.match(events, users, enforcement, devices)
+    three = m[m["user_id"] == 3].sort_values("rank")
+    assert list(three["candidate_id"]) == [1, 2]
+    five = m[m["user_id"] == 5].sort_values("rank")
+    # 5 shares only the hour profile with 2 and nothing with 1: 2 first, both far below a match
+    assert list(five["candidate_id"]) == [2, 1]
+    best = evasion.best_matches(m).set_index("user_id")
+    assert bool(best.loc[3, "is_match"]) and not bool(best.loc[5, "is_match"])
+
+
+def test_suspension_after_creation_is_no_candidate(world):
+    events, users, enforcement, devices = world
+    late = enforcement.assign(
+        enforced_at=[T0 + pd.Timedelta(days=1), T0 + pd.Timedelta(days=10)]
+    )
+    m = evasion.match(events, users, late, devices)
+    assert set(m.loc[m["user_id"] == 3, "candidate_id"]) == {1}
