@@ -10,6 +10,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sim.notes",
         "write a Community Notes world (notes, ratings) beside the posts",
     ),
+    "simulate-accounts": (
+        "sim.accounts",
+        "write an accounts world (bots, evaders, campaigns, look-alikes) with suspensions, devices",
+    ),
     "simulate-schedule": (
         "sim.scheduling",
         "scheduled posts in a simulated world (people, cron bots, campaigns), published into it",
