@@ -66,6 +66,8 @@ class RunOptions:
     max_seconds: float | None = None
     rescore_url: str | None = None  # send re-score requests to `vigil serve` at this URL
     triggers_file: Path | None = None  # or append them to this JSONL file
+    rules_file: Path | None = None  # run the rules engine (vigil.stream.rules) on applied events
+    effects_log: Path | None = None  # its effects log (default: beside the state file)
     stats: dict = field(default_factory=dict)
 
 
@@ -160,7 +162,28 @@ def _rescore_summary(feed, deliverer, opts: RunOptions) -> dict:
     return out
 
 
+def _start_rules(opts: RunOptions, state: StreamState, state_path: Path):
+    """The rules engine's feed (:mod:`vigil.stream.rules`), or None; effects committed by a run
+    that died before writing them to the log are written first."""
+    if opts.rules_file is None:
+        return None
+    from vigil.stream.rules import RulesFeed, default_effects_log
+
+    feed = RulesFeed(
+        state.con, opts.rules_file, opts.effects_log or default_effects_log(state_path)
+    )
+    feed.attach(state)
+    feed.export()
+    return feed
+
+
 def _check_trigger_options(opts: RunOptions) -> None:
+    if opts.rules_file is not None and opts.consumers > 1:
+        # counters keyed by link, post or fingerprint span the partitions of many users
+        raise UserError(
+            f"--rules with --consumers {opts.consumers}: counters per link, post and fingerprint "
+            "need every user's events; run the rules in one processor (--consumers 1)."
+        )
     triggers_on = opts.rescore_url is not None or opts.triggers_file is not None
     if triggers_on and opts.consumers > 1:
         # partitions follow users (actor, author), not posts: one post's events would be
@@ -197,6 +220,7 @@ def process(opts: RunOptions) -> dict:
         track_push=pusher is not None,
     )
     feed, deliverer = _start_triggers(opts, state)
+    rules = _start_rules(opts, state, state_path)
     stop = {"flag": False}
 
     def _stop(signum, frame):
@@ -219,6 +243,8 @@ def process(opts: RunOptions) -> dict:
         changed = state.checkpoint()
         source.committed()
         n_ckpt += 1
+        if rules is not None:  # effects committed with their events: append them to the log
+            rules.export()
         if feed is not None:  # requests committed with their events: deliver them now
             deliverer.submit(feed.committed())
         if pusher is not None:  # written by the pusher's thread while processing goes on
@@ -230,6 +256,8 @@ def process(opts: RunOptions) -> dict:
 
     try:
         while not stop["flag"]:
+            if rules is not None:  # between batches: a changed rules file takes effect here
+                rules.maybe_reload()
             n = source.pump(state, min(opts.checkpoint_events, 20_000))
             since_ckpt += n
             now = time.time()
@@ -260,6 +288,8 @@ def process(opts: RunOptions) -> dict:
     result = _summary(state, state_path, pusher, time.time() - started, read0, n_ckpt)
     if feed is not None:
         result["rescore"] = _rescore_summary(feed, deliverer, opts)
+    if rules is not None:
+        result["rules"] = rules.summary()
     opts.stats.update(result)
     return result
 
@@ -334,6 +364,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "<data>/stream/rescore.jsonl); off by default",
     )
     parser.add_argument(
+        "--rules",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="run the rules in FILE (YAML, docs/rules.md) on every applied event; reloaded when "
+        "the file changes; off by default",
+    )
+    parser.add_argument(
+        "--effects-log",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="the rules' effects log (JSON lines; default <state>.effects.jsonl)",
+    )
+    parser.add_argument(
         "--status", action="store_true", help="print the checkpoint's counters and exit"
     )
     parser.add_argument(
@@ -372,6 +417,8 @@ def run(args: argparse.Namespace) -> int:
         consumers=args.consumers,
         rescore_url=args.rescore,
         triggers_file=_triggers_file(args),
+        rules_file=args.rules,
+        effects_log=args.effects_log,
     )
     state_path = opts.state_path or default_state_path(opts)
     if args.status or args.features:

@@ -1,0 +1,266 @@
+"""The rules engine: windowed counters, distinct counts, labels with expiry, effects.
+
+:meth:`Engine.process` takes one event context (:data:`vigil.rules.language.FIELDS`, built by
+:func:`context`) at a time, in the stream's order: first every counter whose ``when`` covers the
+action counts the event, then each rule for the action evaluates its expression, in file order,
+and fires its effects (a live rule's labels are visible to the rules after it at once).
+
+Counters are exact over bucketed windows: a counter of window W keeps counts (or, for distinct
+counts, the set of values) per bucket of W/60 (at least 1 s) per entity value, and its window at
+an event is the 60 buckets ending with the event's bucket. Memory is bounded by the buckets in
+the window: older buckets are dropped as new ones arrive, and entities idle for a whole window are
+dropped by :meth:`Engine.prune`. All times are event times (ms), so a replay decides the same.
+
+An effect fires at most once per (rule, effect, entity value) within the rule's cooldown. A live
+``label`` effect (and ``throttle``: label ``throttled``; ``suspend``: ``suspended``) sets the label
+on the entity until its expiry; shadow rules only log, tagged ``shadow``.
+
+The engine's state is plain dicts with dirty sets; :mod:`vigil.stream.rules` writes the changes
+inside the stream checkpoint's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from vigil.rules.language import FIELD_INDEX, FIELDS, CounterSpec, Rule, RuleSet
+
+log = logging.getLogger(__name__)
+
+_LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'\""
+
+
+def first_link(text: str | None) -> str | None:
+    """The first http(s) URL in a text, lowercased, without trailing punctuation."""
+    if not text or "http" not in text.lower():
+        return None
+    m = _LINK.search(text)
+    return m.group(0).rstrip(_TRAILING).lower() if m else None
+
+
+def context(ev: tuple) -> tuple:
+    """The rule context of a parsed stream event ``(event_id, ts_ms, user_id, action, target,
+    country, post_id, text[, fingerprint])``: in :data:`FIELDS` order."""
+    event_id, ts, user, action, target, country, post, text = ev[:8]
+    fingerprint = ev[8] if len(ev) > 8 else None
+    return (event_id, ts, user, action, target, country, post, text, first_link(text), fingerprint)
+
+
+def _len(x) -> int:
+    return 0 if x is None else len(x)
+
+
+def _contains(text, part) -> bool:
+    return text is not None and part is not None and str(part).lower() in str(text).lower()
+
+
+class Counter:
+    """One :class:`CounterSpec`'s state: entity value -> [highest bucket, {bucket: n or set}]."""
+
+    __slots__ = ("bucket_ms", "dirty", "distinct", "ei", "n", "oi", "spec", "table")
+
+    def __init__(self, spec: CounterSpec) -> None:
+        self.spec = spec
+        self.table: dict = {}
+        self.dirty: set = set()
+        self.bucket_ms = spec.bucket_ms
+        self.n = spec.n_buckets
+        self.ei = FIELD_INDEX[spec.entity]
+        self.oi = FIELD_INDEX[spec.of] if spec.of else None
+        self.distinct = spec.kind == "distinct"
+
+    def update(self, e: tuple) -> None:
+        v = e[self.ei]
+        if v is None:
+            return
+        if self.distinct:
+            o = e[self.oi]
+            if o is None:
+                return
+        b = e[1] // self.bucket_ms
+        ent = self.table.get(v)
+        if ent is None:
+            ent = self.table[v] = [b, {}]
+        d = ent[1]
+        if self.distinct:
+            s = d.get(b)
+            if s is None:
+                d[b] = {o}
+            else:
+                s.add(o)
+        else:
+            d[b] = d.get(b, 0) + 1
+        if b > ent[0]:
+            ent[0] = b
+            if len(d) > self.n:
+                lo = b - self.n
+                for old in [x for x in d if x <= lo]:
+                    del d[old]
+        self.dirty.add(v)
+
+    def query(self, e: tuple) -> int:
+        ent = self.table.get(e[self.ei])
+        if ent is None:
+            return 0
+        b = e[1] // self.bucket_ms
+        lo = b - self.n
+        if self.distinct:
+            sets = [s for x, s in ent[1].items() if lo < x <= b]
+            return len(set().union(*sets)) if sets else 0
+        return sum(c for x, c in ent[1].items() if lo < x <= b)
+
+    def prune(self, watermark_ms: int) -> None:
+        lo = watermark_ms // self.bucket_ms - self.n
+        for v in [v for v, ent in self.table.items() if ent[0] <= lo]:
+            del self.table[v]
+            self.dirty.add(v)
+
+
+class Engine:
+    """Counters, labels and cooldowns for a :class:`RuleSet`; effects collected in ``effects``.
+
+    ``features(user_id)`` returns the user's features for ``score()`` (None: all 0)."""
+
+    def __init__(self, ruleset: RuleSet, features=None) -> None:
+        self.features = features
+        self.counters: dict[str, Counter] = {}
+        self.labels: dict[tuple, tuple[int | None, str, int]] = {}  # -> (expires, rule, set at)
+        self.fired: dict[tuple, int] = {}  # (rule, effect index, value) -> cooldown end (ms)
+        self.dirty_labels: set[tuple] = set()
+        self.dirty_fired: set[tuple] = set()
+        self.dropped_counters: set[str] = set()
+        self.effects: list[dict] = []
+        self.errors: dict[str, int] = {}
+        self.evaluated = 0
+        self._score_cache: tuple = (None, None)
+        self.set_rules(ruleset)
+
+    # -- rules --------------------------------------------------------------------------------
+    def set_rules(self, ruleset: RuleSet) -> None:
+        """Install a rule set; counters of unchanged specs keep their state, new ones start empty."""
+        self.ruleset = ruleset
+        old = self.counters
+        self.counters = {s.key: old.get(s.key) or Counter(s) for s in ruleset.counters}
+        self.dropped_counters |= set(old) - set(self.counters)
+        self.dropped_counters -= set(self.counters)
+        g = {
+            "__builtins__": {},
+            "L": self._label,
+            "S": self._score,
+            "_len": _len,
+            "_contains": _contains,
+        }
+        self.by_action: dict[str, list] = {}
+        for rule in ruleset.rules:
+            queries = [self.counters[s.key].query for s in rule.counters]
+            fn = eval(rule.code, {**g, "Q": queries})
+            for action in rule.when:
+                self.by_action.setdefault(action, []).append((rule, fn))
+        self.updates: dict[str, list] = {}
+        for c in self.counters.values():
+            for action in c.spec.actions:
+                self.updates.setdefault(action, []).append(c.update)
+
+    # -- functions the expressions call -------------------------------------------------------
+    def _label(self, e: tuple, idx: int, name: str) -> bool:
+        v = e[idx]
+        if v is None:
+            return False
+        got = self.labels.get((FIELDS[idx], v, name))
+        return got is not None and (got[0] is None or got[0] > e[1])
+
+    def _score(self, e: tuple, name: str) -> float:
+        if self.features is None:
+            return 0
+        key, feats = self._score_cache
+        if key != e[0]:
+            feats = self.features(e[2]) or {}
+            self._score_cache = (e[0], feats)
+        return feats.get(name, 0)
+
+    # -- events -------------------------------------------------------------------------------
+    def process(self, e: tuple) -> None:
+        action = e[3]
+        for update in self.updates.get(action, ()):
+            update(e)
+        rules = self.by_action.get(action)
+        if not rules:
+            return
+        for rule, fn in rules:
+            self.evaluated += 1
+            try:
+                hit = fn(e)
+            except Exception as exc:  # noqa: BLE001 - a None field in arithmetic: the rule is false
+                n = self.errors.get(rule.name, 0)
+                self.errors[rule.name] = n + 1
+                if n == 0:
+                    log.warning("rule %s: expression failed on event %s (%s)", rule.name, e[0], exc)
+                continue
+            if hit:
+                self._fire(rule, e)
+
+    def _fire(self, rule: Rule, e: tuple) -> None:
+        ts = e[1]
+        for k, eff in enumerate(rule.effects):
+            v = e[FIELD_INDEX[eff.entity]]
+            if v is None:
+                continue
+            key = (rule.name, k, v)
+            until = self.fired.get(key)
+            if until is not None and until > ts:
+                continue
+            self.fired[key] = ts + rule.cooldown_ms
+            self.dirty_fired.add(key)
+            expires = ts + eff.expires_ms if eff.expires_ms is not None else None
+            if rule.mode == "live" and eff.label is not None:
+                lkey = (eff.entity, v, eff.label)
+                old = self.labels.get(lkey)
+                if old is None or old[0] is not None and (expires is None or expires > old[0]):
+                    self.labels[lkey] = (expires, rule.name, ts)
+                    self.dirty_labels.add(lkey)
+            self.effects.append(
+                {
+                    "rule": rule.name,
+                    "version": rule.version,
+                    "mode": rule.mode,
+                    "effect": eff.do,
+                    "entity": eff.entity,
+                    "entity_id": v,
+                    "label": eff.label,
+                    "expires_ms": expires,
+                    "event_id": e[0],
+                    "event_ms": ts,
+                }
+            )
+
+    def take_effects(self) -> list[dict]:
+        out, self.effects = self.effects, []
+        return out
+
+    def prune(self, watermark_ms: int) -> None:
+        """Forget what no later event can see: idle counter entities, expired labels and
+        cooldowns (by the watermark, in event time)."""
+        for c in self.counters.values():
+            c.prune(watermark_ms)
+        for k in [k for k, v in self.labels.items() if v[0] is not None and v[0] <= watermark_ms]:
+            del self.labels[k]
+            self.dirty_labels.add(k)
+        for k in [k for k, until in self.fired.items() if until <= watermark_ms]:
+            del self.fired[k]
+            self.dirty_fired.add(k)
+
+    def active_labels(self, at_ms: int) -> list[dict]:
+        return [
+            {
+                "entity": ent,
+                "entity_id": v,
+                "label": name,
+                "expires_ms": exp,
+                "rule": rule,
+                "set_ms": set_ms,
+            }
+            for (ent, v, name), (exp, rule, set_ms) in sorted(self.labels.items(), key=str)
+            if exp is None or exp > at_ms
+        ]

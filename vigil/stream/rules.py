@@ -1,0 +1,306 @@
+"""The rules engine in the stream processor (issue 21): ``vigil stream --rules FILE``.
+
+Every applied event (validated, not a duplicate, not too late) goes through the
+:class:`vigil.rules.engine.Engine` in the stream's order. Exactly-once, like the stream's own
+state: the counters, labels and cooldowns that changed, and the effects decided, are written in
+the checkpoint's transaction (tables ``rules_counter``, ``rules_label``, ``rules_fired``,
+``rules_effect``), so after a kill -9 the processor resumes with rule state that counts exactly
+the events its position says were applied. After each commit the new effects are appended to the
+effects log (JSON lines, default ``<state>.effects.jsonl`` beside the checkpoint, under the data
+root) by sequence number; at start the log's last complete line says where it stopped (a torn
+last line is cut), so each effect is in the log exactly once.
+
+Hot reload: :meth:`RulesFeed.maybe_reload` (called between batches) re-reads the rules file when
+its mtime changes. A bad new file keeps the old rules and logs one error; counters whose spec is
+unchanged keep their state, new ones start empty.
+
+``score(name)`` reads the acting user's stream features (:func:`vigil.stream.features.features_of`,
+the values pushed to Feast) for the watermark's day, as of the end of the batch the event came in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+from vigil.rules.engine import Counter, Engine, context
+from vigil.rules.language import RuleError, RuleSet, load_rules
+from vigil.stream.events import ms_to_datetime
+from vigil.stream.features import features_of
+
+log = logging.getLogger(__name__)
+
+FEATURE_NAMES = frozenset(features_of({}, 0, 0))
+PRUNE_EVERY_MS = 60_000
+
+_SCHEMA = """
+create table if not exists rules_counter (spec text not null, entity_id text not null,
+    data text not null, primary key (spec, entity_id)) without rowid;
+create table if not exists rules_label (entity text not null, entity_id text not null,
+    label text not null, expires_ms integer, rule text not null, set_ms integer not null,
+    primary key (entity, entity_id, label)) without rowid;
+create table if not exists rules_fired (rule text not null, effect integer not null,
+    entity_id text not null, until_ms integer not null,
+    primary key (rule, effect, entity_id)) without rowid;
+create table if not exists rules_effect (seq integer primary key autoincrement,
+    effect text not null);
+"""
+
+
+def default_effects_log(state_path: Path) -> Path:
+    return Path(state_path).with_name(Path(state_path).stem + ".effects.jsonl")
+
+
+def effect_row(seq: int, eff: dict) -> dict:
+    """An effects-log line: what the warehouse ingests (``effect_id`` is unique)."""
+    exp = eff["expires_ms"]
+    return {
+        "seq": seq,
+        "effect_id": f"{eff['rule']}:{eff['version']}:{eff['effect']}:{eff['entity']}:"
+        f"{eff['entity_id']}:{eff['event_id']}",
+        "rule": eff["rule"],
+        "rule_version": eff["version"],
+        "mode": eff["mode"],
+        "effect": eff["effect"],
+        "entity": eff["entity"],
+        "entity_id": str(eff["entity_id"]),
+        "label": eff["label"],
+        "expires_at": _iso(exp) if exp is not None else None,
+        "event_id": eff["event_id"],
+        "event_ts": _iso(eff["event_ms"]),
+    }
+
+
+def _iso(ms: int) -> str:
+    return ms_to_datetime(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _sort_key(x) -> tuple:
+    return (isinstance(x, str), x)
+
+
+def _counter_data(c: Counter, ent: list) -> str:
+    hi, d = ent
+    if c.distinct:
+        return json.dumps([hi, [[b, sorted(s, key=_sort_key)] for b, s in sorted(d.items())]])
+    return json.dumps([hi, sorted(d.items())])
+
+
+def user_features(state):
+    """``features(user_id)`` over the stream state, without adding users to its cache."""
+
+    def features(uid: int) -> dict:
+        u = state.users.get(uid)
+        if u is None:
+            if state.complete:
+                return {}
+            u = state._user(uid)
+        return features_of(u.days, u.posts_total, state.wm_day)
+
+    return features
+
+
+class RulesFeed:
+    """Rule state in the stream's checkpoint file and the effects log. Install with
+    :meth:`attach` (beside re-score triggers, if on); call :meth:`export` after each checkpoint."""
+
+    def __init__(self, con: sqlite3.Connection, rules_path: Path, effects_log: Path) -> None:
+        self.con = con
+        self.rules_path = Path(rules_path)
+        self.mtime = self._mtime()
+        self.engine = Engine(load_rules(self.rules_path, FEATURE_NAMES))
+        self.effects_log = Path(effects_log)
+        self.reloads = 0
+        self.reload_errors = 0
+        self.new_effects: list[dict] = []
+        self.state = None
+        self._last_prune = -(1 << 62)
+        con.executescript(_SCHEMA)
+        self._load()
+        self.exported = self._log_tail()
+
+    # -- loading ------------------------------------------------------------------------------
+    def _mtime(self) -> float | None:
+        try:
+            return os.stat(self.rules_path).st_mtime_ns
+        except OSError:
+            return None
+
+    def _load(self) -> None:
+        eng = self.engine
+        n = 0
+        for spec, entity_id, data in self.con.execute("select * from rules_counter"):
+            c = eng.counters.get(spec)
+            if c is None:
+                eng.dropped_counters.add(spec)
+                continue
+            hi, items = json.loads(data)
+            d = {b: set(v) for b, v in items} if c.distinct else {b: v for b, v in items}
+            c.table[json.loads(entity_id)] = [hi, d]
+            n += 1
+        for ent, eid, name, exp, rule, set_ms in self.con.execute("select * from rules_label"):
+            eng.labels[(ent, json.loads(eid), name)] = (exp, rule, set_ms)
+        for rule, k, eid, until in self.con.execute("select * from rules_fired"):
+            eng.fired[(rule, k, json.loads(eid))] = until
+        log.info(
+            "rules %s: %d rules, %d counters (%d entity rows), %d labels loaded",
+            self.rules_path,
+            len(eng.ruleset.rules),
+            len(eng.counters),
+            n,
+            len(eng.labels),
+        )
+
+    def _log_tail(self) -> int:
+        """The last sequence number in the effects log; a torn last line is cut off."""
+        path = self.effects_log
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return 0
+        with path.open("rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - (1 << 16))
+            f.seek(start)
+            tail = f.read()
+            if tail and not tail.endswith(b"\n"):
+                cut = tail.rfind(b"\n")
+                f.truncate(start + cut + 1 if cut >= 0 else start)
+                tail = tail[: cut + 1] if cut >= 0 else b""
+        lines = tail.splitlines()
+        return json.loads(lines[-1])["seq"] if lines else 0
+
+    # -- the stream's hooks -------------------------------------------------------------------
+    def attach(self, state) -> None:
+        self.state = state
+        self.engine.features = user_features(state)
+        before_applied, before_ckpt = state.on_applied, state.on_checkpoint
+
+        def on_applied(events: list[tuple]) -> None:
+            if before_applied is not None:
+                before_applied(events)
+            self.observe(events)
+
+        def on_checkpoint(con: sqlite3.Connection) -> None:
+            if before_ckpt is not None:
+                before_ckpt(con)
+            self.write(con)
+
+        state.on_applied = on_applied
+        state.on_checkpoint = on_checkpoint
+
+    def observe(self, events: list[tuple]) -> None:
+        process = self.engine.process
+        for ev in events:
+            process(context(ev))
+
+    def write(self, con: sqlite3.Connection) -> None:
+        """Inside the checkpoint's transaction: changed rule state and the new effects."""
+        eng = self.engine
+        wm = self.state.watermark_ms if self.state is not None else None
+        if wm is not None and wm - self._last_prune >= PRUNE_EVERY_MS:
+            eng.prune(wm)
+            self._last_prune = wm
+        for spec in sorted(eng.dropped_counters):
+            con.execute("delete from rules_counter where spec = ?", (spec,))
+        eng.dropped_counters.clear()
+        for key, c in eng.counters.items():
+            if not c.dirty:
+                continue
+            ups, dels = [], []
+            for v in c.dirty:
+                ent = c.table.get(v)
+                if ent is None:
+                    dels.append((key, json.dumps(v)))
+                else:
+                    ups.append((key, json.dumps(v), _counter_data(c, ent)))
+            con.executemany("insert or replace into rules_counter values (?,?,?)", ups)
+            con.executemany("delete from rules_counter where spec = ? and entity_id = ?", dels)
+            c.dirty.clear()
+        for k in eng.dirty_labels:
+            got = eng.labels.get(k)
+            if got is None:
+                con.execute(
+                    "delete from rules_label where entity = ? and entity_id = ? and label = ?",
+                    (k[0], json.dumps(k[1]), k[2]),
+                )
+            else:
+                con.execute(
+                    "insert or replace into rules_label values (?,?,?,?,?,?)",
+                    (k[0], json.dumps(k[1]), k[2], *got),
+                )
+        eng.dirty_labels.clear()
+        for k in eng.dirty_fired:
+            until = eng.fired.get(k)
+            args = (k[0], k[1], json.dumps(k[2]))
+            if until is None:
+                con.execute(
+                    "delete from rules_fired where rule = ? and effect = ? and entity_id = ?", args
+                )
+            else:
+                con.execute("insert or replace into rules_fired values (?,?,?,?)", (*args, until))
+        eng.dirty_fired.clear()
+        effects = eng.take_effects()
+        con.executemany(
+            "insert into rules_effect (effect) values (?)",
+            [(json.dumps(e, sort_keys=True),) for e in effects],
+        )
+        self.new_effects.extend(effects)
+
+    def export(self) -> int:
+        """After a commit: append the committed effects not yet in the log; how many."""
+        rows = self.con.execute(
+            "select seq, effect from rules_effect where seq > ? order by seq", (self.exported,)
+        ).fetchall()
+        if not rows:
+            return 0
+        with self.effects_log.open("a", encoding="utf-8") as f:
+            f.write("".join(json.dumps(effect_row(s, json.loads(e))) + "\n" for s, e in rows))
+            f.flush()
+            os.fsync(f.fileno())
+        self.exported = rows[-1][0]
+        return len(rows)
+
+    def maybe_reload(self) -> bool:
+        """Re-read the rules file if its mtime changed; keep the old rules if it is bad."""
+        mtime = self._mtime()
+        if mtime == self.mtime:
+            return False
+        self.mtime = mtime
+        try:
+            ruleset: RuleSet = load_rules(self.rules_path, FEATURE_NAMES)
+        except RuleError as exc:
+            self.reload_errors += 1
+            log.error("rules: the changed rules file is refused, the old rules stay: %s", exc)
+            return False
+        self.engine.set_rules(ruleset)
+        self.reloads += 1
+        log.info(
+            "rules: reloaded %s: %s",
+            self.rules_path,
+            ", ".join(f"{r.name} v{r.version}" for r in ruleset.rules),
+        )
+        return True
+
+    def summary(self) -> dict:
+        (n_effects,) = self.con.execute("select count(*) from rules_effect").fetchone()
+        by_rule = dict(
+            self.con.execute(
+                "select json_extract(effect, '$.rule'), count(*) from rules_effect group by 1"
+            ).fetchall()
+        )
+        out = {
+            "file": str(self.rules_path),
+            "rules": [f"{r.name} v{r.version} ({r.mode})" for r in self.engine.ruleset.rules],
+            "effects_total": n_effects,
+            "effects_by_rule": by_rule,
+            "effects_log": str(self.effects_log),
+            "labels_active": len(self.engine.labels),
+            "reloads": self.reloads,
+            "reload_errors": self.reload_errors,
+            "expression_errors": dict(self.engine.errors),
+        }
+        log.info("rules: %s", out)
+        return out
