@@ -285,11 +285,12 @@ def process(opts: RunOptions) -> dict:
         if feed is not None:  # one more try for what failed; delivered ones leave the outbox
             feed.delivered(deliverer.close())
             feed.clear_delivered()
+    rules_summary = rules.summary() if rules is not None else None  # before the state closes
     result = _summary(state, state_path, pusher, time.time() - started, read0, n_ckpt)
     if feed is not None:
         result["rescore"] = _rescore_summary(feed, deliverer, opts)
-    if rules is not None:
-        result["rules"] = rules.summary()
+    if rules_summary is not None:
+        result["rules"] = rules_summary
     opts.stats.update(result)
     return result
 
