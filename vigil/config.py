@@ -43,6 +43,14 @@ class Paths:
         return self.lake / "labels"
 
     @property
+    def lake_enforcement(self) -> Path:  # account suspensions (issue 21)
+        return self.lake / "enforcement"
+
+    @property
+    def lake_devices(self) -> Path:  # login fingerprints (issue 21)
+        return self.lake / "devices"
+
+    @property
     def quarantine(self) -> Path:
         return self.lake / "quarantine"
 

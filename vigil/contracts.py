@@ -29,8 +29,12 @@ TEXT_ACTIONS = frozenset({"post", "reply"})
 HARM_TYPES = ("harassment", "hate", "spam", "violent_threat")
 # Labeling queues of labels.jsonl.
 QUEUES = frozenset({"reported", "random"})
-# The raw streams, as named in the quarantine table.
-STREAMS = ("events", "users", "labels")
+# The raw streams, as named in the quarantine table (enforcement and devices: section 1.1).
+STREAMS = ("events", "users", "labels", "enforcement", "devices")
+# enforcement.jsonl: the platform's account actions and their reasons.
+ENFORCEMENT_ACTIONS = frozenset({"suspend"})
+ENFORCEMENT_REASONS = frozenset({"bot", "spam", "harassment", "ban_evasion", "coordination"})
+MAX_FINGERPRINT_CHARS = 128
 
 MAX_EVENT_ID_CHARS = 64
 MAX_TEXT_CHARS = 5000
@@ -65,6 +69,20 @@ LABEL_COLUMNS = (
     ("labeled_at", "timestamp"),
     ("queue", "string"),
     ("sampling_weight", "float64"),
+)
+ENFORCEMENT_COLUMNS = (
+    ("enforcement_id", "string"),
+    ("user_id", "int64"),
+    ("action", "string"),
+    ("reason", "string"),
+    ("enforced_at", "timestamp"),
+)
+DEVICE_COLUMNS = (
+    ("seen_id", "string"),
+    ("user_id", "int64"),
+    ("seen_at", "timestamp"),
+    ("device_fp", "string"),
+    ("network_fp", "string"),
 )
 # raw_dir (the resolved raw folder) + source_file (relative to it) name the rejected line's file.
 QUARANTINE_COLUMNS = (
@@ -110,6 +128,16 @@ def user_schema():
 def label_schema():
     """lake/labels/labels.parquet"""
     return arrow_schema(LABEL_COLUMNS)
+
+
+def enforcement_schema():
+    """lake/enforcement/enforcement.parquet"""
+    return arrow_schema(ENFORCEMENT_COLUMNS)
+
+
+def device_schema():
+    """lake/devices/devices.parquet"""
+    return arrow_schema(DEVICE_COLUMNS)
 
 
 def quarantine_schema():

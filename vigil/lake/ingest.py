@@ -14,6 +14,8 @@ Reads the raw-log contract (docs/contracts.md section 1) and writes the lake (se
 - ``users.jsonl`` and ``labels.jsonl`` are snapshots: validated, deduplicated by key (last line
   wins) and written as full files. An empty file is an empty snapshot; a file whose every line is
   rejected keeps the lake's previous snapshot.
+- ``enforcement.jsonl`` and ``devices.jsonl`` (accounts, section 1.1) are snapshots the same way
+  (keys ``enforcement_id``, ``seen_id``), read only when the raw folder has them.
 
 Counts per stream and in total: ``read = loaded + quarantined + duplicates``.
 """
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil import config
-from vigil.contracts import label_schema, user_schema
+from vigil.contracts import device_schema, enforcement_schema, label_schema, user_schema
 from vigil.errors import UserError
 from vigil.lake.bulk import read_event_batch
 from vigil.lake.manifest import QUARANTINE_KEY, Manifest, file_hash
@@ -46,7 +48,15 @@ from vigil.lake.store import (
     remove_orphan_temp_files,
     write_snapshot,
 )
-from vigil.lake.validation import Bad, check_label, check_user, parse_line, raw_text
+from vigil.lake.validation import (
+    Bad,
+    check_device,
+    check_enforcement,
+    check_label,
+    check_user,
+    parse_line,
+    raw_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +341,10 @@ def _outputs(paths):
             return paths.lake_users / "users.parquet"
         if name == "labels":
             return paths.lake_labels / "labels.parquet"
+        if name == "enforcement":
+            return paths.lake_enforcement / "enforcement.parquet"
+        if name == "devices":
+            return paths.lake_devices / "devices.parquet"
         return paths.lake_events / f"dt={name}" / "events.parquet"
 
     return output
@@ -423,6 +437,7 @@ def ingest(
         labels = _ingest_snapshot(
             raw, "labels.jsonl", check_label, label_schema(), "post_id", paths.lake_labels, run
         )
+        accounts = _ingest_account_streams(raw, paths, run)
         if run.sources or not (paths.quarantine / "quarantine.parquet").exists():
             quarantine_total = write_quarantine(
                 paths.quarantine / "quarantine.parquet", run.quarantine, run.sources
@@ -431,7 +446,7 @@ def ingest(
             quarantine_total = _parquet_rows(paths.quarantine / "quarantine.parquet")
         if run.manifest is not None:
             run.manifest.save(_outputs(paths))
-        streams = {"events": run.events, "users": users, "labels": labels}
+        streams = {"events": run.events, "users": users, "labels": labels} | accounts
         result = _summary(run, streams, files, skipped, quarantine_total, started)
         _append_log(paths.ingest_state / "ingest_log.jsonl", raw, day, result)
     log.info(
@@ -446,6 +461,20 @@ def ingest(
         result["seconds"],
     )
     return result
+
+
+def _ingest_account_streams(raw: Path, paths, run: _Run) -> dict:
+    """enforcement.jsonl and devices.jsonl, when the raw folder has them (accounts worlds)."""
+    streams = {
+        "enforcement": (check_enforcement, enforcement_schema(), "enforcement_id"),
+        "devices": (check_device, device_schema(), "seen_id"),
+    }
+    out = {}
+    for name, (check, schema, key) in streams.items():
+        if (raw / f"{name}.jsonl").exists():
+            lake_dir = getattr(paths, f"lake_{name}")
+            out[name] = _ingest_snapshot(raw, f"{name}.jsonl", check, schema, key, lake_dir, run)
+    return out
 
 
 def _parquet_rows(path: Path) -> int:

@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 from vigil.contracts import (
     ACTIONS,
+    ENFORCEMENT_ACTIONS,
+    ENFORCEMENT_REASONS,
+    MAX_FINGERPRINT_CHARS,
     HARM_TYPES,
     MAX_EVENT_ID_CHARS,
     MAX_RAW_CHARS,
@@ -215,6 +218,42 @@ def check_label(obj: dict) -> tuple:
         queue,
         float(weight),
     )
+
+
+def _key(obj: dict, name: str) -> str:
+    value = _str(obj, name, required=True)
+    if not 1 <= len(value) <= MAX_EVENT_ID_CHARS:
+        raise Bad(f"invalid value: {name}")
+    return value
+
+
+def check_enforcement(obj: dict) -> tuple:
+    """One enforcement.jsonl object -> (enforcement_id, user_id, action, reason,
+    enforced_at_us), or raise Bad."""
+    enforcement_id = _key(obj, "enforcement_id")
+    user_id = _id(obj, "user_id", required=True)
+    action = _str(obj, "action", required=True)
+    if action not in ENFORCEMENT_ACTIONS:
+        raise Bad("invalid value: action")
+    reason = _str(obj, "reason", required=True)
+    if reason not in ENFORCEMENT_REASONS:
+        raise Bad("invalid value: reason")
+    return (enforcement_id, user_id, action, reason, _ts(obj, "enforced_at"))
+
+
+def check_device(obj: dict) -> tuple:
+    """One devices.jsonl object -> (seen_id, user_id, seen_at_us, device_fp, network_fp), or
+    raise Bad. Both fingerprints are required (a login without one is not a sighting)."""
+    seen_id = _key(obj, "seen_id")
+    user_id = _id(obj, "user_id", required=True)
+    seen_at = _ts(obj, "seen_at")
+    fps = []
+    for name in ("device_fp", "network_fp"):
+        value = _str(obj, name, required=True)
+        if not 1 <= len(value) <= MAX_FINGERPRINT_CHARS:
+            raise Bad(f"invalid value: {name}")
+        fps.append(value)
+    return (seen_id, user_id, seen_at, fps[0], fps[1])
 
 
 def parse_line(line: bytes) -> dict:
