@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vigil.schedule.cli",
         "scheduled posts: serve the API, publish due posts exactly once, tokens, verdicts",
     ),
+    "rules": (
+        "vigil.stream.rules_cli",
+        "real-time rules: check, test, replay over the lake, active labels",
+    ),
 }
 
 
