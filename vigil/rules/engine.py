@@ -48,6 +48,10 @@ def context(ev: tuple) -> tuple:
     return (event_id, ts, user, action, target, country, post, text, first_link(text), fingerprint)
 
 
+def _sort_key(x) -> tuple:
+    return (isinstance(x, str), x)
+
+
 def _len(x) -> int:
     return 0 if x is None else len(x)
 
@@ -110,6 +114,16 @@ class Counter:
             sets = [s for x, s in ent[1].items() if lo < x <= b]
             return len(set().union(*sets)) if sets else 0
         return sum(c for x, c in ent[1].items() if lo < x <= b)
+
+    def members(self, e: tuple) -> list:
+        """A distinct counter's values in the window at ``e`` (sorted: ints, then strings)."""
+        ent = self.table.get(e[self.ei])
+        if ent is None:
+            return []
+        b = e[1] // self.bucket_ms
+        lo = b - self.n
+        sets = [s for x, s in ent[1].items() if lo < x <= b]
+        return sorted(set().union(*sets), key=_sort_key) if sets else []
 
     def prune(self, watermark_ms: int) -> None:
         lo = watermark_ms // self.bucket_ms - self.n
@@ -202,38 +216,44 @@ class Engine:
                 self._fire(rule, e)
 
     def _fire(self, rule: Rule, e: tuple) -> None:
-        ts = e[1]
         for k, eff in enumerate(rule.effects):
-            v = e[FIELD_INDEX[eff.entity]]
-            if v is None:
-                continue
-            key = (rule.name, k, v)
-            until = self.fired.get(key)
-            if until is not None and until > ts:
-                continue
-            self.fired[key] = ts + rule.cooldown_ms
-            self.dirty_fired.add(key)
-            expires = ts + eff.expires_ms if eff.expires_ms is not None else None
-            if rule.mode == "live" and eff.label is not None:
-                lkey = (eff.entity, v, eff.label)
-                old = self.labels.get(lkey)
-                if old is None or old[0] is not None and (expires is None or expires > old[0]):
-                    self.labels[lkey] = (expires, rule.name, ts)
-                    self.dirty_labels.add(lkey)
-            self.effects.append(
-                {
-                    "rule": rule.name,
-                    "version": rule.version,
-                    "mode": rule.mode,
-                    "effect": eff.do,
-                    "entity": eff.entity,
-                    "entity_id": v,
-                    "label": eff.label,
-                    "expires_ms": expires,
-                    "event_id": e[0],
-                    "event_ms": ts,
-                }
-            )
+            if eff.via is None:
+                v = e[FIELD_INDEX[eff.entity]]
+                if v is not None:
+                    self._effect(rule, k, eff, v, e)
+            else:  # every value of the rule's distinct counter in the window
+                for v in self.counters[rule.counters[eff.via].key].members(e):
+                    self._effect(rule, k, eff, v, e)
+
+    def _effect(self, rule: Rule, k: int, eff, v, e: tuple) -> None:
+        ts = e[1]
+        key = (rule.name, k, v)
+        until = self.fired.get(key)
+        if until is not None and until > ts:
+            return
+        self.fired[key] = ts + rule.cooldown_ms
+        self.dirty_fired.add(key)
+        expires = ts + eff.expires_ms if eff.expires_ms is not None else None
+        if rule.mode == "live" and eff.label is not None:
+            lkey = (eff.entity, v, eff.label)
+            old = self.labels.get(lkey)
+            if old is None or old[0] is not None and (expires is None or expires > old[0]):
+                self.labels[lkey] = (expires, rule.name, ts)
+                self.dirty_labels.add(lkey)
+        self.effects.append(
+            {
+                "rule": rule.name,
+                "version": rule.version,
+                "mode": rule.mode,
+                "effect": eff.do,
+                "entity": eff.entity,
+                "entity_id": v,
+                "label": eff.label,
+                "expires_ms": expires,
+                "event_id": e[0],
+                "event_ms": ts,
+            }
+        )
 
     def take_effects(self) -> list[dict]:
         out, self.effects = self.effects, []

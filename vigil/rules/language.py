@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vigil.contracts import ACTIONS
@@ -66,7 +66,7 @@ _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"([0-9]+)([smhd])")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _RULE_KEYS = {"name", "version", "when", "expr", "mode", "cooldown", "effects", "description"}
-_EFFECT_KEYS = {"do", "entity", "label", "expires"}
+_EFFECT_KEYS = {"do", "entity", "label", "expires", "from"}
 _ALLOWED_NODES = (
     ast.Expression,
     ast.BoolOp,
@@ -137,6 +137,8 @@ class Effect:
     entity: str
     label: str | None = None  # the label set (label, throttle, suspend)
     expires_ms: int | None = None  # None: no expiry
+    source: str | None = None  # `from`: every value in the rule's distinct(source, entity, w)
+    via: int | None = None  # index of that distinct counter in the rule's counters
 
 
 @dataclass
@@ -290,7 +292,33 @@ def _parse_rule(raw, path: Path, line: int, features) -> Rule:
         raise RuleError(f"{path}:{expr_line}: rule {name!r}: `expr` must be a non-empty string.")
     rule = Rule(name, version, tuple(sorted(set(when))), expr, mode, cooldown, effects, line)
     _compile(rule, path, expr_line, features)
+    rule.effects = tuple(_link_sources(rule, path, _key_line(raw, "effects", line)))
     return rule
+
+
+def _link_sources(rule: Rule, path: Path, line: int) -> list[Effect]:
+    """An effect ``from: link`` on ``entity: user`` acts on every user in the rule's
+    ``distinct("link", "user", w)``: find that counter."""
+    out = []
+    for eff in rule.effects:
+        if eff.source is None:
+            out.append(eff)
+            continue
+        via = next(
+            (
+                i
+                for i, s in enumerate(rule.counters)
+                if s.kind == "distinct" and s.entity == eff.source and s.of == eff.entity
+            ),
+            None,
+        )
+        if via is None:
+            raise RuleError(
+                f"{path}:{line}: rule {rule.name!r}: effect from {eff.source!r} on {eff.entity!r} "
+                f"needs distinct({eff.source!r}, {eff.entity!r}, window) in the rule's expr."
+            )
+        out.append(replace(eff, via=via))
+    return out
 
 
 def _parse_effects(raw, name: str, path: Path, line: int) -> tuple[Effect, ...]:
@@ -306,7 +334,7 @@ def _parse_effects(raw, name: str, path: Path, line: int) -> tuple[Effect, ...]:
         unknown = sorted(set(item) - _EFFECT_KEYS)
         if unknown:
             raise RuleError(
-                f"{at}: unknown effect key {unknown[0]!r}; use do, entity, label, expires."
+                f"{at}: unknown effect key {unknown[0]!r}; use do, entity, label, expires, from."
             )
         do = item.get("do")
         if do not in EFFECTS:
@@ -329,7 +357,10 @@ def _parse_effects(raw, name: str, path: Path, line: int) -> tuple[Effect, ...]:
             label = IMPLIED_LABEL.get(do)
         if do == "throttle" and expires is None:
             expires = 3_600_000
-        out.append(Effect(do, entity, label, expires))
+        source = item.get("from")
+        if source is not None and source not in ENTITIES:
+            raise RuleError(f"{at}: from {source!r} is not an entity; use {', '.join(ENTITIES)}.")
+        out.append(Effect(do, entity, label, expires, source))
     return tuple(out)
 
 
