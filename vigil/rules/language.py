@@ -17,7 +17,7 @@ A rules file::
         events: [{t: 0, user: 1, action: post, text: "see https://x.example/1"}, ...]
         expect: [{rule: link_burst, do: label, entity: user, id: 5}]
 
-``expr`` allows literals, comparisons (``== != < <= > >= in not in``), ``and or not``,
+``expr`` allows literals, comparisons (``== != < <= > >= in not in is is not``), ``and or not``,
 ``+ - * / %`` and calls of these functions, with string literals for their names:
 
 ``count(entity, window)``
@@ -90,6 +90,8 @@ _ALLOWED_NODES = (
     ast.GtE,
     ast.In,
     ast.NotIn,
+    ast.Is,
+    ast.IsNot,
     ast.Constant,
     ast.Name,
     ast.Load,

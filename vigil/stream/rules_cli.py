@@ -204,7 +204,8 @@ def _run_lines(rules_path: Path, lines: list[bytes]) -> list[dict]:
             feed.export()
         finally:
             state.close()
-        text = (Path(tmp) / "effects.jsonl").read_text()
+        log_file = Path(tmp) / "effects.jsonl"
+        text = log_file.read_text() if log_file.exists() else ""
     return [json.loads(x) for x in text.splitlines()]
 
 
