@@ -7,9 +7,11 @@ and fires its effects (a live rule's labels are visible to the rules after it at
 
 Counters are exact over bucketed windows: a counter of window W keeps counts (or, for distinct
 counts, the set of values) per bucket of W/60 (at least 1 s) per entity value, and its window at
-an event is the 60 buckets ending with the event's bucket. Memory is bounded by the buckets in
-the window: older buckets are dropped as new ones arrive, and entities idle for a whole window are
-dropped by :meth:`Engine.prune`. All times are event times (ms), so a replay decides the same.
+an event is the 60 buckets ending with the event's bucket. Memory is bounded by the buckets of
+two windows: older buckets are dropped as new ones arrive, so counts are exact for events up to
+one window behind the newest event of their entity (a later one sees what is left of its window),
+and entities idle for two windows are dropped by :meth:`Engine.prune`. All times are event times
+(ms), so a replay decides the same.
 
 An effect fires at most once per (rule, effect, entity value) within the rule's cooldown. A live
 ``label`` effect (and ``throttle``: label ``throttled``; ``suspend``: ``suspended``) sets the label
@@ -98,8 +100,8 @@ class Counter:
             d[b] = d.get(b, 0) + 1
         if b > ent[0]:
             ent[0] = b
-            if len(d) > self.n:
-                lo = b - self.n
+            if len(d) > 2 * self.n:  # two windows kept: a late event still sees its whole window
+                lo = b - 2 * self.n
                 for old in [x for x in d if x <= lo]:
                     del d[old]
         self.dirty.add(v)
@@ -126,7 +128,7 @@ class Counter:
         return sorted(set().union(*sets), key=_sort_key) if sets else []
 
     def prune(self, watermark_ms: int) -> None:
-        lo = watermark_ms // self.bucket_ms - self.n
+        lo = watermark_ms // self.bucket_ms - 2 * self.n
         for v in [v for v, ent in self.table.items() if ent[0] <= lo]:
             del self.table[v]
             self.dirty.add(v)
