@@ -1,0 +1,202 @@
+"""The home timeline: candidates, a learned ranker, a re-rank for diversity and health.
+
+- Candidates for (user, time): posts of the last 48 hours, never removed ones, never the user's
+  own: everything by followed authors (newest 300), then out-of-network posts nearest to the
+  user's interest vector in topic space, up to 500.
+- Ranker: scikit-learn HistGradientBoostingRegressor on the views of the training days, label =
+  like + 2 reply + 3 share - 5 dislike - 10 mute - 20 report (negative feedback weighted heavily),
+  features from :mod:`vigil.ranking.features`.
+- Re-rank (:func:`rerank`): greedy, slot by slot: the standardized score, minus a penalty per
+  earlier pick of the same topic and of the same author, minus a harm demotion; posts above the
+  harm cut are dropped; at most 80% of the top 10 from one follow-graph camp unless the user's own
+  follows lean further.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix, diags
+from scipy.sparse.linalg import eigsh
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from vigil.ranking.data import DAY, HOUR
+from vigil.ranking.features import FEATURES, TOPIC_FEATURES, FeatureContext, build
+
+log = logging.getLogger(__name__)
+
+LABEL_WEIGHTS = {"like": 1.0, "reply": 2.0, "share": 3.0, "dislike": -5.0, "report": -20.0}
+MUTE_WEIGHT = -10.0
+
+
+@dataclass(frozen=True)
+class RankConfig:
+    window_hours: float = 48.0
+    candidates: int = 500
+    max_followed: int = 300
+    topic_penalty: float = 0.35  # standardized score units per earlier pick of the same topic
+    author_penalty: float = 0.6
+    harm_weight: float = 4.0
+    harm_cut: float = 0.5
+    camp_cap: float = 0.8
+    seed: int = 0
+    max_iter: int = 200
+
+
+# --------------------------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------------------------
+
+
+def training_rows(ctx: FeatureContext, lo_ms: int, hi_ms: int):
+    """(users, post rows, times, labels) of the views in [lo, hi)."""
+    m = (ctx.a_act == "view") & (ctx.a_ts >= lo_ms) & (ctx.a_ts < hi_ms) & (ctx.a_row >= 0)
+    users, rows, ts = ctx.a_user[m], ctx.a_row[m], ctx.a_ts[m]
+    key = users.astype(np.int64) * len(ctx.author) + rows
+    label = np.zeros(len(key))
+    order = np.argsort(key)
+    for name, w in LABEL_WEIGHTS.items():
+        e = (ctx.a_act == name) & (ctx.a_row >= 0)
+        ek = ctx.a_user[e].astype(np.int64) * len(ctx.author) + ctx.a_row[e]
+        i = np.searchsorted(key[order], ek)
+        ok = i < len(key)
+        ok[ok] = key[order][i[ok]] == ek[ok]
+        np.add.at(label, order[i[ok]], w)
+    # a mute names the author: charge it to the user's views of that author's posts that minute
+    e = ctx.a_act == "mute"
+    mk = ctx.a_user[e].astype(np.int64) * ctx.n_users + ctx.a_author[e]
+    vk = users.astype(np.int64) * ctx.n_users + ctx.author[rows]
+    near = np.isin(vk, mk)
+    label[near] += MUTE_WEIGHT
+    return users, rows, ts, label
+
+
+def train(ctx: FeatureContext, lo_ms: int, hi_ms: int, features=FEATURES, cfg=RankConfig()):
+    t0 = time.perf_counter()
+    users, rows, ts, y = training_rows(ctx, lo_ms, hi_ms)
+    X = build(ctx, users, rows, ts)
+    cols = [FEATURES.index(f) for f in features]
+    model = HistGradientBoostingRegressor(max_iter=cfg.max_iter, learning_rate=0.08,
+                                          random_state=cfg.seed, early_stopping=False)  # fmt: skip
+    model.fit(X[:, cols], y)
+    model.feature_names_used = tuple(features)
+    log.info("ranker: %d views, %d features, trained in %.1fs", len(y), len(cols),
+             time.perf_counter() - t0)  # fmt: skip
+    return model
+
+
+def predict(model, X: np.ndarray) -> np.ndarray:
+    cols = [FEATURES.index(f) for f in model.feature_names_used]
+    return model.predict(X[:, cols])
+
+
+def without_topics() -> tuple[str, ...]:
+    return tuple(f for f in FEATURES if f not in TOPIC_FEATURES)
+
+
+# --------------------------------------------------------------------------------------------
+# candidates
+# --------------------------------------------------------------------------------------------
+
+
+def candidates(
+    ctx: FeatureContext, user: int, t: int, cfg: RankConfig = RankConfig()
+) -> np.ndarray:
+    """Post rows for ``user`` at ``t``: followed authors' recent posts, then topic neighbours."""
+    lo, hi = np.searchsorted(ctx.created, [t - int(cfg.window_hours * HOUR), t])
+    rows = np.arange(lo, hi)
+    rows = rows[(ctx.author[rows] != user) & ~ctx.removed(rows, t)]
+    if len(rows) <= cfg.candidates:
+        return rows
+    followed = ctx.follows(np.full(len(rows), user), ctx.author[rows])
+    inn = rows[followed][-cfg.max_followed :]
+    rest = rows[~followed]
+    snap = ctx.snapshot(int((t - ctx.origin) // DAY * DAY + ctx.origin))
+    iu = snap.interest[user]
+    need = cfg.candidates - len(inn)
+    if iu.sum() > 0:
+        sim = ctx.topic_vec[rest] @ (iu / np.linalg.norm(iu))
+    else:  # no history: the most viewed
+        sim = ctx.k_views.count(rest, ctx.origin, t).astype(float)
+    oon = rest[np.argsort(-sim, kind="stable")[:need]]
+    return np.sort(np.concatenate([inn, oon]))
+
+
+# --------------------------------------------------------------------------------------------
+# camps (viewpoints) from the follow graph
+# --------------------------------------------------------------------------------------------
+
+
+def follow_camps(ctx: FeatureContext) -> np.ndarray:
+    """+1 / -1 per user id: the sign of the follow graph's second spectral direction."""
+    f = ctx.view.follows
+    n = ctx.n_users
+    a = coo_matrix(
+        (np.ones(len(f)), (f["user_id"].to_numpy(), f["author_id"].to_numpy())), shape=(n, n)
+    ).tocsr()
+    a = a + a.T
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    inv = diags(np.where(deg > 0, 1 / np.sqrt(np.maximum(deg, 1)), 0))
+    _, vecs = eigsh(inv @ a @ inv, k=2, which="LA", v0=np.ones(n))
+    second = vecs[:, 0] * inv.diagonal()
+    return np.where(second >= 0, 1, -1)
+
+
+# --------------------------------------------------------------------------------------------
+# re-rank
+# --------------------------------------------------------------------------------------------
+
+
+def rerank(
+    ctx: FeatureContext,
+    rows: np.ndarray,
+    scores: np.ndarray,
+    harm: np.ndarray,
+    camps: np.ndarray | None = None,
+    user_lean: float = 0.5,
+    k: int = 10,
+    cfg: RankConfig = RankConfig(),
+) -> np.ndarray:
+    """Positions into ``rows`` of the top ``k`` after the diversity and health re-rank."""
+    sd = scores.std() or 1.0
+    base = (scores - scores.mean()) / sd - cfg.harm_weight * harm
+    keep = np.nonzero(harm < cfg.harm_cut)[0]
+    pool = keep[np.argsort(-base[keep], kind="stable")[: 10 * k]]
+    topics = ctx.main_topic[rows]
+    authors = ctx.author[rows]
+    cap = max(cfg.camp_cap, user_lean, 1 - user_lean)
+    picked: list[int] = []
+    n_topic: dict[int, int] = {}
+    n_author: dict[int, int] = {}
+    n_camp = {1: 0, -1: 0}
+    for _ in range(min(k, len(pool))):
+        best, best_v = -1, -np.inf
+        for i in pool:
+            if i in picked:
+                continue
+            if camps is not None:
+                c = int(camps[authors[i]])
+                if (n_camp[c] + 1) / k > cap + 1e-9:
+                    continue
+            v = (base[i] - cfg.topic_penalty * n_topic.get(topics[i], 0)
+                 - cfg.author_penalty * n_author.get(authors[i], 0))  # fmt: skip
+            if v > best_v:
+                best, best_v = i, v
+        if best < 0:
+            break
+        picked.append(best)
+        n_topic[topics[best]] = n_topic.get(topics[best], 0) + 1
+        n_author[authors[best]] = n_author.get(authors[best], 0) + 1
+        if camps is not None:
+            n_camp[int(camps[authors[best]])] += 1
+    return np.array(picked, dtype=np.int64)
+
+
+def user_lean(ctx: FeatureContext, camps: np.ndarray, user: int) -> float:
+    """Share of the user's followed authors in camp +1 (0.5 without follows)."""
+    f = ctx.view.follows
+    mine = f["author_id"].to_numpy()[f["user_id"].to_numpy() == user]
+    return float((camps[mine] == 1).mean()) if len(mine) else 0.5
