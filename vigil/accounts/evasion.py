@@ -12,6 +12,9 @@ Evidence for a pair (new account N, suspended account S, S suspended before N wa
 - ``text_cosine``: cosine of the TF-IDF vectors of all their post and reply texts;
 - ``target_cosine``: cosine of the TF-IDF-weighted counts of the accounts they reply to, follow,
   mention or act on (popular targets weigh little);
+- ``cadence``: for two accounts that both act on a schedule (at least half their gaps within 10%
+  of their median gap), exp(-|ln(median gap ratio)| / 0.05); 0 otherwise. A scheduled bot that
+  comes back keeps its period, and two bots of one farm seldom share one;
 - ``hour_cosine``: cosine of their hour-of-day activity profiles after subtracting the
   population's profile (every human is active in the evening; what is left is the habit);
 - ``recency``: exp(-days between S's suspension and N's creation / ``recency_days``).
@@ -41,6 +44,7 @@ EVIDENCE = (
     "network_shared",
     "text_cosine",
     "target_cosine",
+    "cadence",
     "hour_cosine",
     "recency",
 )
@@ -56,6 +60,7 @@ class MatchConfig:
     w_network: float = 1.0
     w_text: float = 1.5
     w_target: float = 1.5
+    w_cadence: float = 1.0
     w_hour: float = 0.5
     w_recency: float = 0.3
     recency_days: float = 14.0
@@ -69,6 +74,7 @@ class MatchConfig:
             "network_shared": self.w_network,
             "text_cosine": self.w_text,
             "target_cosine": self.w_target,
+            "cadence": self.w_cadence,
             "hour_cosine": self.w_hour,
             "recency": self.w_recency,
         }
@@ -137,7 +143,7 @@ def _text_vectors(events: pd.DataFrame, ids: np.ndarray) -> sp.csr_matrix:
     if not any(texts):
         return sp.csr_matrix((len(ids), 1))
     vec = TfidfVectorizer(
-        sublinear_tf=True, token_pattern=r"https?://\S+|[a-z]{2,}", lowercase=True, min_df=1
+        sublinear_tf=True, token_pattern=r"https?://\S+|@\w+|[a-z]{2,}", lowercase=True, min_df=1
     )
     return _row_normalize(vec.fit_transform(texts).tocsr())
 
@@ -173,6 +179,22 @@ def _hour_vectors(events: pd.DataFrame, ids: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return m / norms
+
+
+def _cadence(events: pd.DataFrame, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log median gap, is regular) per account; regular = >= 5 gaps, half within 10% of it."""
+    e = events[events["user_id"].isin(ids) & (events["action"] != "login")]
+    e = e.assign(ns=_ns(e["event_ts"])).sort_values(["user_id", "ns"])
+    gaps = e.groupby("user_id")["ns"].diff().dropna()
+    gaps = gaps[gaps > 0]
+    users = e.loc[gaps.index, "user_id"]
+    frame = pd.DataFrame({"user_id": users.to_numpy(), "gap": gaps.to_numpy(float)})
+    med = frame.groupby("user_id")["gap"].median()
+    frame["near"] = (frame["gap"] / frame["user_id"].map(med) - 1.0).abs() <= 0.1
+    stats = frame.groupby("user_id").agg(n=("gap", "size"), near=("near", "mean"))
+    regular = (stats["n"] >= 5) & (stats["near"] >= 0.5)
+    log_med = np.log(med.reindex(ids).fillna(1.0).to_numpy())
+    return log_med, regular.reindex(ids).astype("boolean").fillna(False).to_numpy(bool)
 
 
 def _fingerprint_evidence(devices: pd.DataFrame | None, new_ids, sus_ids):
@@ -240,6 +262,10 @@ def evidence(
         "target_cosine": (target[:n] @ target[n:].T).toarray(),
         "hour_cosine": np.clip(hour[:n] @ hour[n:].T, 0.0, None),
     }
+    log_med, regular = _cadence(events, both)
+    both_regular = regular[:n, None] & regular[None, n:]
+    close = np.exp(-np.abs(log_med[:n, None] - log_med[None, n:]) / 0.05)
+    mats["cadence"] = np.where(both_regular, close, 0.0)
     created_ns = _ns(new["created_at"])
     suspended_ns = _ns(sus["suspended_at"])
     gap_days = (created_ns[:, None] - suspended_ns[None, :]) / 86_400e9
