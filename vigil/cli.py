@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vigil.schedule.cli",
         "scheduled posts: serve the API, publish due posts exactly once, tokens, verdicts",
     ),
+    "graph": ("vigil.graph.cli", "GraphSAGE user embeddings: train, publish daily snapshots"),
     "rules": (
         "vigil.stream.rules_cli",
         "real-time rules: check, test, replay over the lake, active labels",
