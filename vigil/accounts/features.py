@@ -212,7 +212,7 @@ def compute(con, window_days: int = WINDOW_DAYS):
     for statement in _sql(window_days).split(";"):
         if statement.strip():
             con.execute(statement)
-    return con.sql(f"select * from {TABLE}").fetch_arrow_table()
+    return con.sql(f"select * from {TABLE}").to_arrow_table()
 
 
 def _lake_views(con, paths) -> None:
