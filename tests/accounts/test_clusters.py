@@ -53,7 +53,12 @@ def test_exact_clusters_on_hand_made_events():
     biggest = found[found["cluster_id"] == 1]
     assert set(biggest["user_id"]) == {4, 5, 6, 7} and set(biggest["size"]) == {4}
     a = found[found["cluster_id"] == 2].iloc[0]
-    assert "link:https://ex.com/m0" in a["top_items"]
+    # evidence: three links and three texts (each 5 words: too short for paraphrase bands)
+    assert a["shared_items"] == 6
+    six = {f"link:https://ex.com/m{w}" for w in range(3)} | {
+        f"text:vote yes on measure {w}" for w in range(3)
+    }
+    assert set(a["top_items"].split(" | ")) <= six and len(a["top_items"].split(" | ")) == 5
     # evidence: campaign A's co-posts span its first wave's first post to its last wave's last
     assert a["first_post_at"] == T0
     assert a["last_post_at"] == T0 + pd.Timedelta(minutes=242)
@@ -87,12 +92,14 @@ def test_co_posts_match_a_brute_force():
             "user_id": rnd.randint(1, 6),
             "ts": rnd.randint(0, 3_600) * 1_000_000_000,
             "post": i,
-            "key": f"link:{rnd.randint(1, 4)}",
+            "key": rnd.randint(1, 4),
         }
         for i in range(120)
     ]
     keys = pd.DataFrame(rows)
-    cfg = clusters.ClusterConfig(window_minutes=5, max_key_accounts_share=1.0)
+    cfg = clusters.ClusterConfig(
+        window_minutes=5, max_key_accounts_share=1.0, max_key_hours=10**6, min_burst_accounts=2
+    )
     co = clusters.co_posts(keys, cfg)
     got = set(zip(co["post"], co["user_id"], co["other_user_id"], co["key"]))
     assert got == _brute_force_pairs(keys, 5 * 60 * 1_000_000_000)

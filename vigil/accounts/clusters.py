@@ -4,7 +4,7 @@ Steps (each a function below):
 
 1. ``content_keys``: every post or reply gives keys: each link in it (``link:<url>``), its
    normalised text without links (``text:<...>``), and, for paraphrases, MinHash-LSH bands of
-   its word 3-shingles (``band:<i>:<hash>``; two texts sharing most shingles share a band).
+   its word 3-shingles (two texts sharing most shingles share a band). Keys are integers.
 2. ``co_posts``: for each key, the posts carrying it within ``window`` of each other by other
    accounts; a post of account u that meets account v on any key counts once for (u, v).
 3. ``account_graph``: edge weight(u, v) = min(posts of u that met v, posts of v that met u),
@@ -15,8 +15,11 @@ Steps (each a function below):
    components), keeping those with at least ``min_size`` accounts, each with its evidence: the
    shared keys, their count, the first and last post, and the size.
 
-Keys carried by a very large share of all posting accounts (greetings, the platform's most
-common sentence) are dropped before pairing, which keeps the pairing sparse.
+Keys that are everyday content are dropped before pairing: carried by a large share of all
+posting accounts (greetings, the platform's most common sentence) or posted in more than
+``max_key_hours`` distinct hours (a bot farm's steady spam, which is not a coordinated moment).
+A co-post counts only inside a burst of at least ``min_burst_accounts`` accounts, so two news
+accounts that happen to post the same headline in the same minute do not pair up.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +61,8 @@ class ClusterConfig:
     rows_per_band: int = 3
     min_words_for_bands: int = 6  # shorter texts are matched on their exact text only
     max_key_accounts_share: float = 0.05  # keys used by more accounts are too common to link
+    max_key_hours: int = 24  # keys seen in more distinct hours are steady content, not a moment
+    min_burst_accounts: int = 3  # a co-post counts when this many accounts posted the item
     method: str = "components"  # or "louvain"
     seed: int = 0
 
@@ -66,60 +72,106 @@ def normalise(text: str) -> str:
     return " ".join(WORD_RE.findall(URL_RE.sub(" ", text.lower())))
 
 
-def _hash64(s: str, salt: int = 0) -> int:
-    digest = hashlib.blake2b(s.encode(), digest_size=8, salt=salt.to_bytes(8, "little"))
-    return int.from_bytes(digest.digest(), "little")
+def _hash62(s: str) -> int:
+    return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") >> 2
 
 
-def _bands(words: list[str], cfg: ClusterConfig) -> list[str]:
+_PRIME = np.uint64(2_147_483_647)  # 2^31 - 1: (a * h + b) stays below 2^63 for h < 2^32
+
+
+def _band_keys(posts: np.ndarray, words: list[list[str]], cfg: ClusterConfig):
+    """(post index, band key) of every post with enough words: MinHash over crc32 of word
+    k-shingles, ``bands`` bands of ``rows_per_band`` rows, each band hashed to one integer."""
     k = cfg.shingle
-    shingles = {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
-    if not shingles:
-        return []
+    owner, hashes = [], []
+    for p, w in zip(posts, words):
+        shingles = {" ".join(w[i : i + k]) for i in range(len(w) - k + 1)}
+        owner.extend([p] * len(shingles))
+        hashes.extend(zlib.crc32(x.encode()) for x in shingles)
+    if not hashes:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    owner_arr = np.asarray(owner)
+    h = np.asarray(hashes, dtype=np.uint64)
     n_hashes = cfg.bands * cfg.rows_per_band
-    mins = [min(_hash64(s, salt) for s in shingles) for salt in range(n_hashes)]
-    out = []
-    for b in range(cfg.bands):
-        row = mins[b * cfg.rows_per_band : (b + 1) * cfg.rows_per_band]
-        out.append(f"band:{b}:{_hash64(','.join(map(str, row)))}")
-    return out
+    rng = np.random.default_rng(12345)  # fixed: the same text gives the same bands in every run
+    a = rng.integers(1, int(_PRIME), n_hashes, dtype=np.uint64)
+    b = rng.integers(0, int(_PRIME), n_hashes, dtype=np.uint64)
+    starts = np.flatnonzero(np.r_[True, owner_arr[1:] != owner_arr[:-1]])
+    mins = np.stack([np.minimum.reduceat((a[j] * h + b[j]) % _PRIME, starts) for j in range(n_hashes)])
+    post_of = owner_arr[starts]
+    keys, owners = [], []
+    for band in range(cfg.bands):
+        rows = mins[band * cfg.rows_per_band : (band + 1) * cfg.rows_per_band]
+        mixed = np.full(len(post_of), np.uint64(band + 1))
+        for row in rows:
+            mixed = (mixed * np.uint64(0x9E3779B97F4A7C15)) ^ row  # wraps: a 64-bit mix
+        keys.append((mixed >> np.uint64(2)).astype(np.int64))
+        owners.append(post_of)
+    return np.concatenate(owners), np.concatenate(keys)
 
 
-def content_keys(events: pd.DataFrame, config: ClusterConfig | None = None) -> pd.DataFrame:
-    """One row per (post event, key): user_id, ts (ns since epoch), event_id, key."""
+@dataclass
+class ContentKeys:
+    """One row per (post, key): user_id, ts (ns since epoch), post, key (int); ``names`` gives
+    the readable item behind link and text keys (bands have none)."""
+
+    frame: pd.DataFrame
+    names: dict
+
+
+def content_keys(events: pd.DataFrame, config: ClusterConfig | None = None) -> ContentKeys:
     cfg = config or ClusterConfig()
     t = events[events["action"].isin(TEXT_ACTIONS) & events["text"].notna()]
     ts = pd.to_datetime(t["event_ts"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
-    rows_user, rows_ts, rows_post, rows_key = [], [], [], []
-    for i, (user, text) in enumerate(zip(t["user_id"].to_numpy(), t["text"].to_numpy())):
-        keys = {f"link:{u.rstrip('.,;:!?)')}" for u in URL_RE.findall(text)}
-        norm = normalise(text)
-        words = norm.split()
+    users = t["user_id"].to_numpy("int64")
+    names: dict[int, str] = {}
+    owner, keys = [], []
+    long_posts, long_words = [], []
+    for i, text in enumerate(t["text"].to_numpy()):
+        items = {f"link:{u.rstrip('.,;:!?)')}" for u in URL_RE.findall(text)}
+        words = normalise(text).split()
         if words:
-            keys.add(f"text:{norm}")
+            items.add("text:" + " ".join(words))
         if len(words) >= cfg.min_words_for_bands:
-            keys.update(_bands(words, cfg))
-        for key in keys:
-            rows_user.append(int(user))
-            rows_ts.append(int(ts[i]))
-            rows_post.append(i)
-            rows_key.append(key)
-    return pd.DataFrame({"user_id": rows_user, "ts": rows_ts, "post": rows_post, "key": rows_key})
+            long_posts.append(i)
+            long_words.append(words)
+        for item in items:
+            key = _hash62(item)
+            names[key] = item
+            owner.append(i)
+            keys.append(key)
+    band_owner, band_keys = _band_keys(np.asarray(long_posts, dtype=np.int64), long_words, cfg)
+    post = np.concatenate([np.asarray(owner, dtype=np.int64), band_owner])
+    key = np.concatenate([np.asarray(keys, dtype=np.int64), band_keys])
+    frame = pd.DataFrame({"user_id": users[post], "ts": ts[post], "post": post, "key": key})
+    log.info("clusters: %d posts -> %d (post, item) keys", len(t), len(frame))
+    return ContentKeys(frame, names)
 
 
 def _drop_common_keys(keys: pd.DataFrame, cfg: ClusterConfig) -> pd.DataFrame:
+    """Drop keys that are everyday content rather than a coordinated moment: used by a large
+    share of the posting accounts, or posted in more distinct hours than ``max_key_hours`` (a
+    farm's steady spam, a popular phrase), so pairing stays sparse."""
     posters = keys["user_id"].nunique()
-    per_key = keys.groupby("key")["user_id"].nunique()
+    g = keys.assign(hour=keys["ts"] // 3_600_000_000_000).groupby("key")
+    accounts = g["user_id"].nunique()
+    hours = g["hour"].nunique()
     limit = max(cfg.max_key_accounts_share * posters, 2 * cfg.min_size, 10)
-    common = per_key.index[per_key > limit]
-    if len(common):
-        log.info("clusters: %d keys used by more than %d accounts dropped", len(common), limit)
+    common = accounts.index[(accounts > limit) | (hours > cfg.max_key_hours)]
+    log.info(
+        "clusters: %d of %d keys dropped as everyday content (> %d accounts or > %d hours)",
+        len(common),
+        len(accounts),
+        limit,
+        cfg.max_key_hours,
+    )
     return keys[~keys["key"].isin(common)]
 
 
 def co_posts(keys: pd.DataFrame, config: ClusterConfig | None = None) -> pd.DataFrame:
     """(post, user_id, other_user_id, key, ts): a post that met another account's post carrying
-    the same key within the window. Both directions are listed."""
+    the same key within the window, when at least ``min_burst_accounts`` accounts (the post's
+    own included) posted that key around it. Both directions are listed."""
     cfg = config or ClusterConfig()
     window = int(cfg.window_minutes * 60e9)
     keys = _drop_common_keys(keys, cfg)
@@ -161,7 +213,9 @@ def co_posts(keys: pd.DataFrame, config: ClusterConfig | None = None) -> pd.Data
             "ts": ts[pairs["j"]],
         }
     )
-    return pd.concat([fwd, back], ignore_index=True)
+    co = pd.concat([fwd, back], ignore_index=True)
+    met = co.groupby(["post", "key"])["other_user_id"].transform("nunique")
+    return co[met >= cfg.min_burst_accounts - 1].reset_index(drop=True)
 
 
 def account_graph(
@@ -208,8 +262,8 @@ def find_clusters(events: pd.DataFrame, config: ClusterConfig | None = None) -> 
     """One row per account in a cluster: cluster_id (1 = largest), user_id, size, the cluster's
     first and last co-post, how many distinct items its members shared, and the top items."""
     cfg = config or ClusterConfig()
-    keys = content_keys(events, cfg)
-    co = co_posts(keys, cfg)
+    content = content_keys(events, cfg)
+    co = co_posts(content.frame, cfg)
     if co.empty:
         return pd.DataFrame(columns=list(CLUSTER_COLUMNS))
     graph, ids = account_graph(co, cfg)
@@ -228,7 +282,7 @@ def find_clusters(events: pd.DataFrame, config: ClusterConfig | None = None) -> 
     for label, group in members.groupby("label"):
         inner = co[co["label"] == label]
         items = inner["key"].value_counts()
-        readable = [k for k in items.index if not k.startswith("band:")][:5]
+        readable = [content.names[k] for k in items.index if k in content.names][:5]
         rows.append(
             {
                 "label": label,
