@@ -199,10 +199,13 @@ class RulesFeed:
     def write(self, con: sqlite3.Connection) -> None:
         """Inside the checkpoint's transaction: changed rule state and the new effects."""
         eng = self.engine
-        wm = self.state.watermark_ms if self.state is not None else None
-        if wm is not None and wm - self._last_prune >= PRUNE_EVERY_MS:
-            eng.prune(wm)
-            self._last_prune = wm
+        if self.state is not None:
+            # only what no event the stream still accepts can see (it drops events older than
+            # watermark - lateness), so when the checkpoints fall never changes a verdict
+            horizon = self.state.watermark_ms - self.state.lateness_ms
+            if horizon - self._last_prune >= PRUNE_EVERY_MS:
+                eng.prune(horizon)
+                self._last_prune = horizon
         for spec in sorted(eng.dropped_counters):
             con.execute("delete from rules_counter where spec = ?", (spec,))
         eng.dropped_counters.clear()
