@@ -2,7 +2,8 @@
 
 ``<data root>/decisions/dt=YYYY-MM-DD/decisions-<pid>.jsonl``; each line has ``post_id``,
 ``decided_at`` (UTC ISO), ``model_id``, ``student``, ``routed_to_heavy``, ``probability``,
-``decision``, ``trigger`` and ``content_hash``. Lines are appended with one ``write`` on an
+``decision``, ``trigger``, ``content_hash``, ``harm_type`` (the type the heavy model rated highest,
+``unknown`` without it) and ``author_age_bucket`` (the appeals report's slices). Lines are appended with one ``write`` on an
 ``O_APPEND`` file, so a reader (DuckDB's ``read_json_auto('decisions/*/*.jsonl')``) never sees
 half a line from a running service. The latest decisions per post are also kept in memory for
 ``GET /v1/decisions/{post_id}``; on start they are rebuilt from the files already there.
@@ -32,6 +33,8 @@ FIELDS = (
     "decision",
     "trigger",
     "content_hash",
+    "harm_type",
+    "author_age_bucket",
 )
 KEEP_PER_POST = 20
 

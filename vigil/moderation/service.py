@@ -4,6 +4,11 @@
                                   -> probability, student, decision, model_id, features used
     GET  /v1/decisions/{post_id}  the post's latest decision and its earlier ones
     GET  /v1/features/{post_id}   the online features of the post and its author
+    POST /v1/appeals              {"post_id": 42, "author_id": 7, "reason": "..."}: the author of a
+                                  removed post appeals (vigil.moderation.appeals)
+    GET  /v1/appeals/{appeal_id}  an appeal and its status; GET /v1/appeals?status=pending lists
+    POST /v1/appeals/{appeal_id}/verdict  {"outcome": "reverse" | "uphold", "reviewer": "..."}
+    POST /v1/appeals/sync         apply the moderators' verdict files to pending appeals
     GET  /healthz                 model, online store, posts known (always open)
     GET  /metrics                 Prometheus text format
     GET  /docs, /openapi.json     OpenAPI
@@ -55,6 +60,7 @@ class Components:
     decisions: Any  # vigil.moderation.decisions.DecisionLog
     metrics: Any  # vigil.moderation.metrics.Metrics
     token: str | None = None
+    appeals: Any = None  # vigil.moderation.appeals.AppealStore (None: no appeal endpoints)
 
 
 def build(heavy: str = "cascade", model_id: str | None = None) -> Components:
@@ -81,7 +87,17 @@ def build(heavy: str = "cascade", model_id: str | None = None) -> Components:
         # One post at a time: intra-op threads only contend (3.6 vs 4.5 ms a heavy score here).
         torch.set_num_threads(1)
     model.warm()
-    return Components(reader, model, PostIndex(), DecisionLog(), Metrics(), config.serve_token())
+    from vigil.moderation.appeals import AppealStore
+
+    return Components(
+        reader,
+        model,
+        PostIndex(),
+        DecisionLog(),
+        Metrics(),
+        config.serve_token(),
+        AppealStore(),
+    )
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -173,6 +189,11 @@ def create_app(parts: Components) -> FastAPI:
             return _error(404, f"post {post_id} not found in the posts mart or the online store.")
         return {k: _finite(v) for k, v in vector.items()}
 
+    if parts.appeals is not None:
+        from vigil.moderation.appeal_routes import add_appeal_routes
+
+        add_appeal_routes(app, parts)
+
     @app.get("/healthz")
     async def healthz():
         return {
@@ -238,7 +259,15 @@ def _endpoint(path: str) -> str:
     for prefix in ("/v1/decisions/", "/v1/features/"):
         if path.startswith(prefix):
             return prefix + "{post_id}"
+    if path.startswith("/v1/appeals"):
+        return _appeal_endpoint(path)
     return path if path in KNOWN_PATHS else "other"
+
+
+def _appeal_endpoint(path: str) -> str:
+    if path in ("/v1/appeals", "/v1/appeals/sync"):
+        return path
+    return "/v1/appeals/{appeal_id}" + ("/verdict" if path.endswith("/verdict") else "")
 
 
 def _refusal(token: str | None, path: str, authorization: str) -> JSONResponse | None:
@@ -299,7 +328,13 @@ def _score(parts: Components, body: ScoreRequest):
         parts.metrics.embedding_cache.labels(cache).inc()
     content_hash = hashlib.sha256(text.encode()).hexdigest()
     record = parts.decisions.append(
-        {**result, "post_id": post_id, "trigger": body.trigger, "content_hash": content_hash}
+        {
+            **result,
+            "post_id": post_id,
+            "trigger": body.trigger,
+            "content_hash": content_hash,
+            **_slices(result, vector),
+        }
     )
     parts.metrics.decisions.labels(result["decision"], body.trigger).inc()
     return {
@@ -318,6 +353,17 @@ def _score(parts: Components, body: ScoreRequest):
         "features": {c: _finite(v) for c, v in used.items()},
         "decided_at": record["decided_at"],
         "trigger": body.trigger,
+    }
+
+
+def _slices(result: dict, vector: dict) -> dict:
+    """The appeals report's slices of a decision: predicted harm type, author age bucket."""
+    from vigil.contracts import HARM_TYPES
+    from vigil.moderation.appeals import AGE_FEATURE, age_bucket, predicted_harm_type
+
+    return {
+        "harm_type": predicted_harm_type(result.get("harm_type_scores"), HARM_TYPES),
+        "author_age_bucket": age_bucket(vector.get(AGE_FEATURE)),
     }
 
 

@@ -1,0 +1,233 @@
+"""Grading the online evaluation's importance sample against the truth (issue 22).
+
+Simulated days are BOOTSTRAP DAYS of a simulated world with the default parameters: the units
+(a post's views on one day, with its truth) of ``vigil simulate`` are pooled and each simulated day
+resamples as many units, with replacement, as an average day holds. The joint distribution of
+views and harm is the world's own; the two models' scores are synthetic and calibrated, set to
+the champions' published quality (docs/benchmarks.md, "Model quality", seed 7: recall at 95%
+precision 0.79 for the baseline = control, 0.92 for the multi-task net = candidate). A benign
+post's signal x ~ N(0, 1); a harmful one EVADES a model with probability e (its x ~ N(0, 1), as
+benign: obfuscated or new vocabulary; nested, so what the candidate misses the control misses
+too) and otherwise has x ~ N(d, 1); the score is the exact posterior P(harmful | x) under that
+mixture at the pool's prevalence (control d = 5.0, e = 0.15; candidate d = 5.5, e = 0.06; both
+remove at 0.8). A removal stops a uniform share of the post's later views (``prevented``).
+
+Each day: inclusion probabilities from :mod:`vigil.evaluation.sampling` (budget 300), a Poisson
+draw, labels from the truth (``--moderator-accuracy`` < 1 flips labels as the simulated
+moderators do), the estimators of :mod:`vigil.evaluation.estimators`. Over the days: coverage of
+the 95% intervals of the true prevalence, precision and harmful views prevented; the relative
+standard error (design RSE sqrt(sum_U (1-pi)/pi y^2) / T, exact for the day); the uniform sample
+size with the same RSE and the ratio to the budget.
+
+``python -m sim.online_eval_harness --days 100 --seeds 1 2 3``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim import truth as sim_truth
+from vigil.evaluation import estimators as est
+from vigil.evaluation.sampling import inclusion_probabilities
+
+log = logging.getLogger(__name__)
+
+TARGETS = {
+    "prevalence_coverage": ("within", (0.93, 0.97)),
+    "prevalence_rse": ("<=", 0.15),
+    "uniform_over_budget": (">=", 4.0),
+}
+MODELS = {"control": (5.0, 0.15), "candidate": (5.5, 0.06)}  # (d, evasion share)
+THRESHOLD = 0.8
+
+
+def impression_pool(raw_dir: Path) -> pd.DataFrame:
+    """One row per (post, day) with views that day (and each post on its creation day, views 0
+    when nobody saw it then): post_id, day, views, is_harmful."""
+    import duckdb
+
+    files = str(Path(raw_dir) / "events" / "dt=*" / "*.jsonl")
+    views = duckdb.sql(
+        f"""select post_id, strftime(try_cast(event_ts as timestamp), '%Y-%m-%d') as day,
+                   count(*) as views
+            from read_json_auto('{files}', format='newline_delimited', ignore_errors=true,
+                                columns={{'event_ts': 'VARCHAR', 'action': 'VARCHAR',
+                                          'post_id': 'BIGINT'}})
+            where action = 'view' and post_id is not null and try_cast(event_ts as timestamp) is not null
+            group by all"""
+    ).df()
+    truth = sim_truth.posts(raw_dir)
+    created = truth[["post_id", "day"]].assign(views=0)
+    units = pd.concat([views, created]).groupby(["post_id", "day"], as_index=False)["views"].max()
+    harmful = truth.drop_duplicates("post_id").set_index("post_id")["is_harmful"]
+    units = units[units["day"].isin(set(truth["day"]))]  # late and garbled lines fall outside
+    units["is_harmful"] = units["post_id"].map(harmful)
+    return units.dropna(subset=["is_harmful"]).astype({"is_harmful": bool}).reset_index(drop=True)
+
+
+def calibrated_scores(
+    harmful: np.ndarray, evades: np.ndarray, d: float, e: float, prior: float, rng
+) -> np.ndarray:
+    """P(harmful | x) for x ~ N(0, 1) (benign or evading) or N(d, 1) (other harmful): the
+    likelihood ratio is (1 - e) exp(d x - d^2 / 2) + e, calibrated by construction."""
+    x = rng.normal(np.where(harmful & ~evades, d, 0.0), 1.0)
+    odds = prior / (1 - prior) * ((1 - e) * np.exp(d * x - d * d / 2) + e)
+    return odds / (1 + odds)
+
+
+def synthetic_day(pool: pd.DataFrame, n_units: int, prior: float, rng) -> pd.DataFrame:
+    """A bootstrap day with both models' scores, removals and prevented views."""
+    day = pool.iloc[rng.integers(0, len(pool), n_units)].reset_index(drop=True)
+    h = day["is_harmful"].to_numpy()
+    views = day["views"].to_numpy()
+    u = rng.random(n_units)
+    for arm, (d, e) in MODELS.items():
+        score = calibrated_scores(h, u < e, d, e, prior, rng)
+        removed = score >= THRESHOLD
+        day[f"score_{arm}"] = score
+        day[f"removed_{arm}"] = removed
+        day[f"prevented_{arm}"] = np.where(removed, rng.binomial(views, rng.random(n_units)), 0)
+    return day
+
+
+def grade_day(day: pd.DataFrame, budget: float, floor: float, accuracy: float, rng) -> dict:
+    """Sample, estimate and compare with the day's truth."""
+    views = day["views"].to_numpy(dtype=float)
+    h = day["is_harmful"].to_numpy()
+    pi, _ = inclusion_probabilities(
+        day[["score_control", "score_candidate"]].to_numpy(), views + 1, budget, floor
+    )
+    drawn = rng.random(len(day)) < pi
+    label = h[drawn] ^ (rng.random(int(drawn.sum())) >= accuracy)
+    p = pi[drawn]
+    y_all = views * h
+    out = {"labels": int(drawn.sum())}
+    prev = est.ht_share(views[drawn] * label, p, views.sum())
+    true_prev = y_all.sum() / views.sum()
+    design_rse = math.sqrt(((1 - pi) / pi * y_all**2).sum()) / y_all.sum()
+    out |= {
+        "prevalence_true": true_prev,
+        "prevalence": prev.estimate,
+        "prevalence_covered": prev.low <= true_prev <= prev.high,
+        "prevalence_rse_est": prev.rse,
+        "prevalence_rse_design": design_rse,
+        "harmful_views": float(y_all.sum()),
+        "design_variance": float(((1 - pi) / pi * y_all**2).sum()),
+        "sum_y2": float((y_all**2).sum()),
+    }
+    for arm in ("control", "candidate"):
+        removed = day[f"removed_{arm}"].to_numpy()
+        prevented = day[f"prevented_{arm}"].to_numpy(dtype=float)
+        precision = est.hajek_ratio(
+            (removed[drawn] & label).astype(float), removed[drawn].astype(float), p
+        )
+        true_precision = h[removed].mean() if removed.any() else math.nan
+        saved = est.ht_total(prevented[drawn] * label, p)
+        true_saved = float((prevented * h).sum())
+        out |= {
+            f"precision_{arm}_true": true_precision,
+            f"precision_{arm}_covered": precision.low <= true_precision <= precision.high,
+            f"prevented_{arm}_true": true_saved,
+            f"prevented_{arm}_covered": saved.low <= true_saved <= saved.high,
+            f"prevented_{arm}_rse": saved.rse,
+        }
+    return out
+
+
+def run(
+    pool: pd.DataFrame,
+    days: int,
+    seed: int,
+    budget: float = 300,
+    floor: float = 0.002,
+    accuracy: float = 1.0,
+    units_per_day: int | None = None,
+) -> dict:
+    """Grade ``days`` bootstrap days; the summary (coverage, RSE, uniform labels) and the days."""
+    rng = np.random.default_rng([seed, 22])
+    n_units = units_per_day or round(len(pool) / pool["day"].nunique())
+    prior = float(pool["is_harmful"].mean())
+    rows = [
+        grade_day(synthetic_day(pool, n_units, prior, rng), budget, floor, accuracy, rng)
+        for _ in range(days)
+    ]
+    frame = pd.DataFrame(rows)
+    # Over the days: RSE = sqrt(mean design variance) / mean harmful views; a uniform sample of n
+    # has variance (N/n - 1) sum y^2 a day, so the n with the same RSE solves
+    # (N/n - 1) mean(sum y^2) = RSE^2 mean(T)^2.
+    mean_t = float(frame["harmful_views"].mean())
+    rse = math.sqrt(float(frame["design_variance"].mean())) / mean_t
+    uniform = n_units / (1 + (rse * mean_t) ** 2 / float(frame["sum_y2"].mean()))
+    summary = {
+        "seed": seed,
+        "days": days,
+        "units_per_day": n_units,
+        "budget": budget,
+        "floor": floor,
+        "moderator_accuracy": accuracy,
+        "labels_mean": float(frame["labels"].mean()),
+        "prevalence_true_mean": float(frame["prevalence_true"].mean()),
+        "prevalence_coverage": float(frame["prevalence_covered"].mean()),
+        "prevalence_rse": rse,
+        "prevalence_rse_design_median": float(frame["prevalence_rse_design"].median()),
+        "prevalence_rse_est_median": float(frame["prevalence_rse_est"].median()),
+        "uniform_labels_same_rse": uniform,
+        "uniform_over_budget": uniform / budget,
+    }
+    for arm in ("control", "candidate"):
+        for what in ("precision", "prevented"):
+            summary[f"{what}_{arm}_coverage"] = float(frame[f"{what}_{arm}_covered"].mean())
+        summary[f"prevented_{arm}_rse_median"] = float(frame[f"prevented_{arm}_rse"].median())
+    summary["targets"] = {name: _met(summary[name], rule) for name, rule in TARGETS.items()}
+    return summary
+
+
+def _met(value: float, rule) -> bool:
+    op, bound = rule
+    if op == "within":
+        return bound[0] <= value <= bound[1]
+    return value <= bound if op == "<=" else value >= bound
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.online_eval_harness", description=__doc__)
+    parser.add_argument("--raw", type=Path, help="a simulated world (default: simulate one)")
+    parser.add_argument("--users", type=int, default=20000)
+    parser.add_argument("--world-days", type=int, default=10)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--budget", type=float, default=300)
+    parser.add_argument("--floor", type=float, default=0.002)
+    parser.add_argument("--moderator-accuracy", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = args.raw
+        if raw is None:
+            from sim.world import simulate
+
+            raw = Path(tmp) / "raw"
+            simulate(raw, users=args.users, days=args.world_days, seed=7, progress=False)
+        pool = impression_pool(raw)
+    log.info("pool: %d units over %d days", len(pool), pool["day"].nunique())
+    results = [
+        run(pool, args.days, s, args.budget, args.floor, args.moderator_accuracy)
+        for s in args.seeds
+    ]
+    for r in results:
+        print(json.dumps(r))
+    return 0 if all(all(r["targets"].values()) for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
