@@ -20,8 +20,9 @@ from vigil.errors import UserError
 
 log = logging.getLogger(__name__)
 
-EVENT_COLUMNS = ["user_id", "action", "event_ts", "post_id", "target_user_id", "text"]
+EVENT_COLUMNS = ["event_id", "user_id", "action", "event_ts", "post_id", "target_user_id", "text"]
 ENFORCEMENT_COLUMNS = ["user_id", "action", "reason", "enforced_at"]
+USER_COLUMNS = ["user_id", "created_at", "home_country", "handle"]
 DEVICE_COLUMNS = ["user_id", "seen_at", "device_fp", "network_fp"]
 
 
@@ -89,7 +90,7 @@ def from_raw(raw: str | Path) -> AccountInputs:
     events = events.sort_values(["event_ts", "user_id"], kind="stable").reset_index(drop=True)
     users = _frame(
         _read_jsonl(raw / "users.jsonl", ("user_id", "created_at"), ("created_at",)),
-        ["user_id", "created_at"],
+        USER_COLUMNS,
         ("created_at",),
     )
     enforcement = _frame(
@@ -131,7 +132,7 @@ def from_lake() -> AccountInputs:
         raise UserError(
             f"the lake at {p.lake} has no events: run `vigil ingest --raw DIR` first."
         )
-    users = _lake_table(p.lake_users, ["user_id", "created_at"], ("created_at",))
-    enforcement = _lake_table(p.lake / "enforcement", ENFORCEMENT_COLUMNS, ("enforced_at",))
-    devices = _lake_table(p.lake / "devices", DEVICE_COLUMNS, ("seen_at",))
+    users = _lake_table(p.lake_users, USER_COLUMNS, ("created_at",))
+    enforcement = _lake_table(p.lake_enforcement, ENFORCEMENT_COLUMNS, ("enforced_at",))
+    devices = _lake_table(p.lake_devices, DEVICE_COLUMNS, ("seen_at",))
     return AccountInputs(events, users, enforcement, devices)

@@ -139,11 +139,20 @@ def build_queue(
     return frame[list(QUEUE_COLUMNS)]
 
 
-def report_queue(events: pd.DataFrame, cut: pd.Timestamp) -> pd.DataFrame:
-    """The baseline: accounts by reports received before the cut (ties: lower user_id)."""
+def report_queue(
+    events: pd.DataFrame, cut: pd.Timestamp, more_reports: pd.Series | None = None
+) -> pd.DataFrame:
+    """The baseline: accounts by reports received before the cut (ties: lower user_id).
+
+    ``more_reports`` (reports per user_id from elsewhere, e.g. reported-and-labeled posts) adds
+    to the report events."""
     cut = pd.Timestamp(cut)
     cut = cut.tz_localize("UTC") if cut.tzinfo is None else cut
-    r = report_counts(events, cut).reset_index().rename(columns={"target_user_id": "user_id"})
+    counts = report_counts(events, cut)
+    if more_reports is not None and len(more_reports):
+        counts = counts.add(more_reports.rename("reports"), fill_value=0).astype("int64")
+    counts.index.name = "user_id"
+    r = counts.rename("reports").reset_index()
     r = r.sort_values(["reports", "user_id"], ascending=[False, True]).reset_index(drop=True)
     r["position"] = np.arange(1, len(r) + 1)
     return r
