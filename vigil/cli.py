@@ -36,6 +36,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("training.score", "score a day's posts with the champion model"),
     "monitor": ("vigil.monitor.drift", "drift checks against the champion's training reference"),
     "serve": ("vigil.moderation.cli", "the scoring service: POST /v1/score on 127.0.0.1"),
+    "appeals": (
+        "vigil.moderation.appeals_cli",
+        "appeals of removals: list, verdict, sync the moderators' verdicts, report rates",
+    ),
+    "online-eval": (
+        "vigil.evaluation.cli",
+        "online evaluation: a day's importance sample of impressions, HT estimates, report",
+    ),
     "notes": (
         "vigil.notes.cli",
         "Community Notes: score, ingest, run the notes pipeline, show a note",
@@ -48,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rules": (
         "vigil.stream.rules_cli",
         "real-time rules: check, test, replay over the lake, active labels",
+    ),
+    "accounts": (
+        "vigil.accounts.cli",
+        "account integrity: ban evasion, coordination clusters, review queue, verdicts",
     ),
 }
 

@@ -1,0 +1,22 @@
+"""``vigil accounts ACTION``: account integrity (issue 21; docs/accounts.md).
+
+Actions come from the modules that own them; each module adds its subparsers and runs its
+actions: :mod:`vigil.accounts.review_cli` (evasion, clusters, queue, show, verdict).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from vigil.accounts import review_cli
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    review_cli.add_parsers(sub)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action in review_cli.ACTIONS:
+        return review_cli.run(args)
+    raise SystemExit(f"vigil accounts: unknown action {args.action!r}")
