@@ -1,0 +1,305 @@
+"""Bot detection: a calibrated classifier over the account features, with a precision guardrail.
+
+Labels come from the platform's side only: an account is a positive when the enforcement log
+suspended it for ``bot`` or ``spam``, or a moderator labeled one of its posts ``spam``
+(labels.jsonl); every other account is a negative (so unlabeled bots are noise the model lives
+with). Training rows are an account's daily feature rows up to its suspension, each account
+weighted 1 in total (an account with 14 rows does not count 14 times more than one with 2).
+
+Accounts are split (by a seeded hash of user_id) into train and validation before anything is
+fitted. A histogram gradient-boosting classifier learns on train; isotonic regression on the
+validation scores calibrates them to P(labeled | x). Platform labels miss bots (not every bot is
+suspended or has an audited spam post), so the labeled/unlabeled classifier is turned into a
+bot probability the positive-unlabeled way (Elkan & Noto, KDD 2008): the label frequency
+c = mean calibrated score of the validation's labeled accounts, P(bot | x) = min(1, g(x) / c),
+and the precision of a flagged set is estimated as (labeled weight / c) / flagged weight. The
+flag threshold is the lowest bot probability whose estimated validation precision
+(account-weighted) stays >= the target (0.95). ``pu=False`` uses the labels as they are.
+``profile`` mode is the baseline: only account age, handle shape and home country.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vigil import config
+from vigil.accounts.features import FEATURES, TABLE
+from vigil.errors import UserError
+
+log = logging.getLogger(__name__)
+
+POSITIVE_REASONS = ("bot", "spam")
+PROFILE_FEATURES = (
+    "account_age_days",
+    "handle_len",
+    "handle_digits",
+    "handle_digit_share",
+    "handle_has_underscore",
+    "home_country_code",
+)
+MODEL_DIR = "accounts_bots"
+
+
+@dataclass
+class BotConfig:
+    seed: int = 0
+    validation_share: float = 0.3
+    target_precision: float = 0.95
+    max_iter: int = 120
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 15
+    mode: str = "behavior"  # behavior (account features + profile) or profile (baseline)
+    pu: bool = True  # correct for unlabeled bots (label frequency), see the module docstring
+
+
+def _hash_unit(user_ids: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded uniform number in [0, 1) per user id (stable split across runs and machines)."""
+    out = np.empty(len(user_ids))
+    for i, u in enumerate(user_ids.tolist()):
+        h = hashlib.blake2b(f"{seed}:{u}".encode(), digest_size=8).digest()
+        out[i] = int.from_bytes(h, "big") / 2**64
+    return out
+
+
+def profile_columns(users: pd.DataFrame) -> pd.DataFrame:
+    """Handle shape and home country per user (the baseline's inputs besides account age)."""
+    h = users["handle"].astype(str)
+    digits = h.str.count(r"[0-9]")
+    countries = sorted(users["home_country"].astype(str).unique())
+    return pd.DataFrame(
+        {
+            "user_id": users["user_id"].to_numpy(),
+            "handle_len": h.str.len().to_numpy(),
+            "handle_digits": digits.to_numpy(),
+            "handle_digit_share": (digits / h.str.len().clip(lower=1)).to_numpy(),
+            "handle_has_underscore": h.str.contains("_").astype(int).to_numpy(),
+            "home_country": users["home_country"].astype(str).to_numpy(),
+        }
+    ).assign(home_country_code=lambda d: d["home_country"].map(countries.index))
+
+
+def platform_labels(
+    enforcement: pd.DataFrame, labels: pd.DataFrame, post_authors: pd.DataFrame
+) -> pd.DataFrame:
+    """user_id -> is_bot_label (1/0 known positives) and labeled_at (the earliest evidence)."""
+    enf = enforcement[enforcement["reason"].isin(POSITIVE_REASONS)]
+    a = enf.groupby("user_id")["enforced_at"].min().rename("labeled_at")
+    spam = labels[labels["harm_types"].astype(str).str.contains("spam")]
+    spam = spam.merge(post_authors, on="post_id")
+    b = spam.groupby("user_id")["labeled_at"].min()
+    both = pd.concat([a, b]).groupby(level=0).min()
+    return pd.DataFrame({"user_id": both.index, "labeled_at": both.to_numpy(), "label": 1})
+
+
+def training_frame(
+    feats: pd.DataFrame, users: pd.DataFrame, labels: pd.DataFrame, enforcement: pd.DataFrame
+) -> pd.DataFrame:
+    """Feature rows + profile columns + label + weight; rows after a suspension are dropped."""
+    df = feats.merge(profile_columns(users), on="user_id", how="left")
+    df = df.merge(labels[["user_id", "label"]], on="user_id", how="left")
+    df["label"] = df["label"].fillna(0).astype(int)
+    susp = enforcement.groupby("user_id")["enforced_at"].min()
+    cut = df["user_id"].map(susp)
+    keep = cut.isna() | (df["event_timestamp"] <= cut + pd.Timedelta(days=1))
+    df = df[keep & (df["events_7d"] > 0)].copy()
+    df["weight"] = 1.0 / df.groupby("user_id")["user_id"].transform("size")
+    return df
+
+
+def _columns(mode: str) -> list[str]:
+    if mode == "profile":
+        return list(PROFILE_FEATURES)
+    if mode == "behavior":
+        return list(dict.fromkeys([*FEATURES, *PROFILE_FEATURES]))
+    raise UserError(f"unknown bot model mode {mode!r}: use behavior or profile.")
+
+
+def _pr_auc(y: np.ndarray, s: np.ndarray, w: np.ndarray | None = None) -> float:
+    from sklearn.metrics import average_precision_score
+
+    if y.sum() == 0 or y.sum() == len(y):
+        return float("nan")
+    return float(average_precision_score(y, s, sample_weight=w))
+
+
+def threshold_for_precision(
+    y, s, w, target: float, label_frequency: float = 1.0
+) -> tuple[float, float, float]:
+    """Lowest score t with weighted precision(score >= t) >= target: (t, precision, recall).
+    ``label_frequency`` c < 1: a labeled positive stands for 1/c true positives (capped at the
+    set's size). Returns (inf, nan, 0) when no threshold reaches the target."""
+    order = np.argsort(-s, kind="stable")
+    ys, ss, ws = y[order], s[order], w[order]
+    total = np.cumsum(ws)
+    tp = np.minimum(np.cumsum(ws * ys) / label_frequency, total)
+    pos = min((ws * ys).sum() / label_frequency, total[-1]) if len(ws) else 0.0
+    # only cut between distinct scores
+    last = np.r_[ss[1:] != ss[:-1], True]
+    prec = tp / np.maximum(total, 1e-12)
+    ok = np.flatnonzero(last & (prec >= target))
+    if len(ok) == 0 or pos == 0:
+        return float("inf"), float("nan"), 0.0
+    i = ok[-1]
+    return float(ss[i]), float(prec[i]), float(tp[i] / pos)
+
+
+def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> dict:
+    """Train, calibrate and pick the threshold; returns the model bundle (a dict)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.isotonic import IsotonicRegression
+
+    cols = _columns(cfg.mode)
+    if exclude:
+        df = df[~df["user_id"].isin(exclude)]
+    users = df["user_id"].unique()
+    if len(users) < 20 or df["label"].nunique() < 2:
+        raise UserError(
+            f"only {len(users)} labeled accounts ({int(df['label'].sum())} positive rows): "
+            "bot training needs both suspended (bot/spam) and other accounts; ingest a larger world."
+        )
+    is_val = dict(zip(users.tolist(), (_hash_unit(users, cfg.seed) < cfg.validation_share)))
+    val = df["user_id"].map(is_val).to_numpy()
+    tr, va = df[~val], df[val]
+    model = HistGradientBoostingClassifier(
+        max_iter=cfg.max_iter,
+        learning_rate=cfg.learning_rate,
+        max_leaf_nodes=cfg.max_leaf_nodes,
+        random_state=cfg.seed,
+        categorical_features=[cols.index("home_country_code")],
+    )
+    model.fit(tr[cols].to_numpy(float), tr["label"].to_numpy(), sample_weight=tr["weight"])
+    raw = model.predict_proba(va[cols].to_numpy(float))[:, 1]
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+    y, w = va["label"].to_numpy(), va["weight"].to_numpy()
+    iso.fit(raw, y, sample_weight=w)
+    cal = iso.predict(raw)
+    c = 1.0
+    if cfg.pu:
+        c = float(np.average(cal[y == 1], weights=w[y == 1]))
+        c = min(max(c, 0.05), 1.0)
+    prob = np.minimum(cal / c, 1.0)
+    thr, prec, rec = threshold_for_precision(y, prob, w, cfg.target_precision, c)
+    metrics = {
+        "train_accounts": int(tr["user_id"].nunique()),
+        "validation_accounts": int(va["user_id"].nunique()),
+        "validation_positive_accounts": int(va.loc[va["label"] == 1, "user_id"].nunique()),
+        "label_frequency": c,
+        "validation_pr_auc": _pr_auc(y, cal, w),
+        "threshold": thr,
+        "validation_precision_at_threshold": prec,
+        "validation_recall_at_threshold": rec,
+    }
+    log.info("accounts bots (%s): %s", cfg.mode, metrics)
+    return {
+        "model": model,
+        "calibrator": iso,
+        "columns": cols,
+        "threshold": thr,
+        "label_frequency": c,
+        "config": dataclasses.asdict(cfg),
+        "metrics": metrics,
+    }
+
+
+def score(bundle: dict, feats: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
+    """user_id, event_timestamp, bot_score (calibrated P(bot)), is_flagged (>= threshold)."""
+    df = feats.merge(profile_columns(users), on="user_id", how="left")
+    raw = bundle["model"].predict_proba(df[bundle["columns"]].to_numpy(float))[:, 1]
+    cal = np.minimum(bundle["calibrator"].predict(raw) / bundle["label_frequency"], 1.0)
+    return pd.DataFrame(
+        {
+            "user_id": df["user_id"].to_numpy(),
+            "event_timestamp": df["event_timestamp"].to_numpy(),
+            "bot_score": cal.astype(float),
+            "bot_score_raw": raw.astype(float),
+            "is_flagged": (cal >= bundle["threshold"]).astype(int),
+        }
+    )
+
+
+# -- the lake side: read inputs, train, save, score --------------------------------------------
+def read_lake() -> dict[str, pd.DataFrame]:
+    """Features (features/account_features.parquet), users, enforcement, labels, post authors."""
+    import duckdb
+
+    paths = config.paths()
+    feats = paths.features / f"{TABLE}.parquet"
+    need = {
+        "features": feats,
+        "users": paths.lake_users / "users.parquet",
+        "enforcement": paths.lake_enforcement / "enforcement.parquet",
+        "labels": paths.lake_labels / "labels.parquet",
+    }
+    for name, p in need.items():
+        if not p.exists():
+            fix = "`vigil accounts features`" if name == "features" else "`vigil ingest --raw RAW`"
+            raise UserError(f"{p} is missing ({name}): run {fix} on an accounts world first.")
+    out = {name: pd.read_parquet(p) for name, p in need.items()}
+    events = sorted(paths.lake_events.glob("dt=*/events.parquet"))
+    files = ", ".join(f"'{p}'" for p in events)
+    con = duckdb.connect()
+    out["post_authors"] = con.sql(
+        f"select distinct post_id, user_id from read_parquet([{files}]) where action = 'post'"
+    ).df()
+    return out
+
+
+def train(cfg: BotConfig, exclude: set[int] | None = None, save: bool = True) -> dict:
+    import joblib
+
+    started = time.perf_counter()
+    data = read_lake()
+    labels = platform_labels(data["enforcement"], data["labels"], data["post_authors"])
+    df = training_frame(data["features"], data["users"], labels, data["enforcement"])
+    bundle = fit(df, cfg, exclude)
+    bundle["data"] = {
+        "feature_rows": int(len(data["features"])),
+        "training_rows": int(len(df)),
+        "positive_accounts": int(labels["user_id"].nunique()),
+        "max_event_timestamp": str(data["features"]["event_timestamp"].max()),
+    }
+    if save:
+        d = config.paths().models / MODEL_DIR / cfg.mode
+        d.mkdir(parents=True, exist_ok=True)
+        joblib.dump(bundle, d / "model.joblib")
+        meta = {k: bundle[k] for k in ("config", "metrics", "data", "columns", "threshold")}
+        (d / "model.json").write_text(json.dumps(meta, indent=1, default=str))
+        bundle["path"] = str(d)
+    bundle["seconds"] = round(time.perf_counter() - started, 2)
+    return bundle
+
+
+def load(mode: str = "behavior") -> dict:
+    import joblib
+
+    p = config.paths().models / MODEL_DIR / mode / "model.joblib"
+    if not p.exists():
+        raise UserError(f"no bot model at {p}: run `vigil accounts train` first.")
+    return joblib.load(p)
+
+
+def score_lake(mode: str = "behavior", out: Path | None = None) -> dict:
+    """Score every feature row of the lake; write features/account_bot_scores.parquet."""
+    bundle = load(mode)
+    data = read_lake()
+    scores = score(bundle, data["features"], data["users"])
+    dest = out or config.paths().features / "account_bot_scores.parquet"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    scores.to_parquet(dest, index=False)
+    latest = scores[scores["event_timestamp"] == scores["event_timestamp"].max()]
+    return {
+        "rows": len(scores),
+        "flagged_latest_day": int(latest["is_flagged"].sum()),
+        "accounts_latest_day": len(latest),
+        "threshold": bundle["threshold"],
+        "path": str(dest),
+    }
