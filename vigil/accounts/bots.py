@@ -262,8 +262,8 @@ def train(cfg: BotConfig, exclude: set[int] | None = None, save: bool = True) ->
     df = training_frame(data["features"], data["users"], labels, data["enforcement"])
     bundle = fit(df, cfg, exclude)
     bundle["data"] = {
-        "feature_rows": int(len(data["features"])),
-        "training_rows": int(len(df)),
+        "feature_rows": len(data["features"]),
+        "training_rows": len(df),
         "positive_accounts": int(labels["user_id"].nunique()),
         "max_event_timestamp": str(data["features"]["event_timestamp"].max()),
     }
