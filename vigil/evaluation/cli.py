@@ -1,0 +1,39 @@
+"""``vigil online-eval run --day D``: a day's importance sample, review requests and report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    run_ = sub.add_parser("run", help="sample a day's impressions, request labels, estimate")
+    run_.add_argument("--day", required=True, help="YYYY-MM-DD (UTC)")
+    run_.add_argument("--control", required=True, help="model id of the control")
+    run_.add_argument("--candidate", required=True, help="model id of the candidate")
+    run_.add_argument("--mode", choices=("shadow", "hash"), default="shadow")
+    run_.add_argument("--budget", type=float, default=300, help="labels a day (expected)")
+    run_.add_argument("--floor", type=float, default=0.002, help="uniform floor of pi")
+    run_.add_argument("--exponent", type=float, default=0.5, help="pi ~ score ** exponent")
+    run_.add_argument("--salt", default="vigil-online-eval", help="arm hash salt (hash mode)")
+    run_.add_argument("--candidate-share", type=float, default=0.5, help="hash mode")
+    run_.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vigil.evaluation.daily import Settings, run_day
+
+    settings = Settings(
+        control=args.control,
+        candidate=args.candidate,
+        mode=args.mode,
+        budget=args.budget,
+        floor=args.floor,
+        exponent=args.exponent,
+        salt=args.salt,
+        candidate_share=args.candidate_share,
+        seed=args.seed,
+    )
+    print(json.dumps(run_day(args.day, settings), indent=2, default=str))
+    return 0

@@ -1,0 +1,254 @@
+"""One day of online evaluation: the impression frame, the importance sample, the estimates.
+
+Frame (one unit per post with views on day D in the lake, or a decision on day D): ``views`` (view
+events that day), per arm its score (the latest logged probability of the arm's model up to the
+end of D), whether it removed the post, and ``prevented`` views (the post's views on D after the
+arm's removal: the simulated world does not react to removals, so these are the views a removal
+stops; a live platform would log them as blocked impressions). Two modes:
+
+- ``shadow``: both models score every post (the decision log holds rows of both); the control
+  acts. Precision and prevented views are measured for both.
+- ``hash``: a post belongs to one arm by a salted SHA-256 of its id (:func:`arm_of`); an arm's
+  removals are its model's removals on its posts; prevented views are also reported scaled to all
+  traffic (divided by the arm's share).
+
+The sample goes to the review queue ``online_eval`` with its inclusion probabilities; verdicts
+already given are read back (the simulated moderators answer at once). Units whose request is
+still pending are treated as missing at random: the answered units' pi is multiplied by the share
+answered (as the score audit does). Estimates: :mod:`vigil.evaluation.estimators`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vigil import config
+from vigil.errors import UserError
+from vigil.evaluation import estimators as est
+from vigil.evaluation.sampling import ARMS, arm_of, draw, inclusion_probabilities
+
+log = logging.getLogger(__name__)
+
+QUEUE = "online_eval"
+
+
+@dataclass
+class Settings:
+    control: str
+    candidate: str
+    mode: str = "shadow"  # or "hash"
+    budget: float = 300
+    floor: float = 0.002
+    exponent: float = 0.5
+    salt: str = "vigil-online-eval"
+    candidate_share: float = 0.5
+    seed: int = 0
+
+
+def _day(day: str) -> date:
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        raise UserError(f"day {day!r} is not YYYY-MM-DD: pass e.g. --day 2026-10-05.") from None
+
+
+def views_of_day(day: str, lake_events: Path | None = None) -> pd.DataFrame:
+    """post_id, event_ts of the day's view events (lake partition dt=D)."""
+    path = Path(lake_events or config.paths().lake_events) / f"dt={day}" / "events.parquet"
+    if not path.is_file():
+        raise UserError(f"no lake events for {day} at {path}: run `vigil ingest` for that day.")
+    frame = pd.read_parquet(path, columns=["action", "post_id", "event_ts"])
+    frame = frame[(frame["action"] == "view") & frame["post_id"].notna()]
+    return frame[["post_id", "event_ts"]].astype({"post_id": "int64"})
+
+
+def decisions_until(end: datetime, directory: Path | None = None) -> pd.DataFrame:
+    """Every decision log row decided before ``end`` (post_id, decided_at, model_id, ...)."""
+    from vigil.moderation import decisions as decision_log
+
+    rows = []
+    for path in sorted(Path(directory or decision_log.root()).glob("dt=*/decisions-*.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    frame = pd.DataFrame(
+        rows, columns=["post_id", "decided_at", "model_id", "probability", "decision", "trigger"]
+    )
+    if frame.empty:
+        return frame
+    frame["decided_at"] = pd.to_datetime(frame["decided_at"], utc=True, format="ISO8601")
+    frame = frame[frame["post_id"].notna() & (frame["decided_at"] < pd.Timestamp(end))]
+    return frame.astype({"post_id": "int64"})
+
+
+def build_frame(views: pd.DataFrame, decisions: pd.DataFrame, s: Settings) -> pd.DataFrame:
+    """The day's units with views, each arm's score, removal and prevented views."""
+    counts = views.groupby("post_id").size().rename("views")
+    ids = counts.index.union(pd.Index(decisions["post_id"].unique(), dtype="int64"))
+    frame = pd.DataFrame(index=pd.Index(ids, name="post_id"))
+    frame["views"] = counts.reindex(ids).fillna(0).astype("int64")
+    frame["arm"] = arm_of(ids, s.salt, s.candidate_share) if s.mode == "hash" else "control"
+    for arm, model in (("control", s.control), ("candidate", s.candidate)):
+        mine = decisions[decisions["model_id"] == model].sort_values("decided_at", kind="stable")
+        latest = mine.drop_duplicates("post_id", keep="last").set_index("post_id")
+        frame[f"score_{arm}"] = latest["probability"].reindex(ids).astype(float)
+        removals = mine[mine["decision"] == "remove"].drop_duplicates("post_id")
+        removed_at = removals.set_index("post_id")["decided_at"].reindex(ids)
+        removed = (latest["decision"].reindex(ids) == "remove").to_numpy() & removed_at.notna()
+        if s.mode == "hash":
+            removed &= (frame["arm"] == arm).to_numpy()
+        frame[f"removed_{arm}"] = removed.to_numpy()
+        after = views.merge(removed_at.rename("at").dropna().reset_index(), on="post_id")
+        prevented = after[after["event_ts"] >= after["at"]].groupby("post_id").size()
+        frame[f"prevented_{arm}"] = np.where(removed, prevented.reindex(ids).fillna(0), 0)
+    # A post a model did not score counts as score 0 for it: drawn at the floor at least.
+    frame[["score_control", "score_candidate"]] = frame[
+        ["score_control", "score_candidate"]
+    ].fillna(0.0)
+    return frame.reset_index()
+
+
+def sample(frame: pd.DataFrame, s: Settings, day: str) -> pd.DataFrame:
+    certain = frame[["removed_control", "removed_candidate"]].any(axis=1).to_numpy()
+    pi, c = inclusion_probabilities(
+        frame[["score_control", "score_candidate"]].to_numpy(),
+        frame["views"].to_numpy() + 1,
+        s.budget,
+        s.floor,
+        s.exponent,
+        certain=certain,
+    )
+    out = frame.assign(pi=pi, drawn=draw(frame["post_id"], pi, s.seed, day))
+    log.info(
+        "online eval %s: %d units, c = %.4g, expected %.1f labels, %d drawn (%d removals at pi=%.2f)",
+        day,
+        len(out),
+        c,
+        pi.sum(),
+        int(out["drawn"].sum()),
+        int(certain.sum()),
+        float(pi[certain].max()) if certain.any() else 1.0,
+    )
+    return out
+
+
+def estimates(units: pd.DataFrame, labels: pd.Series, s: Settings) -> dict:
+    """HT / Hajek estimates on the labeled drawn units (``labels``: post_id -> is_harmful)."""
+    drawn = units[units["drawn"]]
+    answered = drawn[drawn["post_id"].isin(labels.index)]
+    share = len(answered) / len(drawn) if len(drawn) else 0.0
+    if answered.empty:
+        return {"labels": 0, "pending": len(drawn)}
+    pi = answered["pi"].to_numpy() * share
+    h = labels.reindex(answered["post_id"]).to_numpy(dtype=bool)
+    views = answered["views"].to_numpy(dtype=float)
+    out = {
+        "labels": len(answered),
+        "pending": len(drawn) - len(answered),
+        "answered_share": share,
+        "prevalence": est.ht_share(views * h, pi, float(units["views"].sum())).as_dict(),
+    }
+    for arm in ARMS:
+        removed = answered[f"removed_{arm}"].to_numpy(dtype=bool)
+        prevented = answered[f"prevented_{arm}"].to_numpy(dtype=float)
+        arm_out = {
+            "removals": int(units[f"removed_{arm}"].sum()),
+            "precision": est.hajek_ratio(
+                (removed & h).astype(float), removed.astype(float), pi
+            ).as_dict(),
+            "harmful_views_prevented": est.ht_total(prevented * h, pi).as_dict(),
+        }
+        if s.mode == "hash":
+            arm_share = s.candidate_share if arm == "candidate" else 1 - s.candidate_share
+            t = est.ht_total(prevented * h / arm_share, pi)
+            arm_out["harmful_views_prevented_all_traffic"] = t.as_dict()
+        out[arm] = arm_out
+    return out
+
+
+def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
+    """Frame, sample, review requests, estimates and the report files for ``day``."""
+    from vigil.review.files import FileReviewQueue, load_answerer
+
+    d = _day(day)
+    end = datetime(d.year, d.month, d.day) + timedelta(days=1)
+    views = views_of_day(day)
+    decisions = decisions_until(end.replace(tzinfo=UTC))
+    if decisions.empty or not {s.control, s.candidate} & set(decisions["model_id"]):
+        raise UserError(
+            f"the decision log has no decisions of {s.control} or {s.candidate} before the end "
+            f"of {day}: score the day's posts with `vigil serve` (both models in shadow mode)."
+        )
+    units = sample(build_frame(views, decisions, s), s, day)
+    drawn = units[units["drawn"]]
+    queue = FileReviewQueue(QUEUE, budget=2**31 - 1, root=review_root, answer=load_answerer())
+    verdicts = queue.review(
+        drawn["post_id"].tolist(),
+        reason=f"online evaluation {day}",
+        inclusion_probability=drawn["pi"].tolist(),
+    )
+    labels = verdicts.drop_duplicates("post_id").set_index("post_id")["is_harmful"]
+    report = {
+        "day": day,
+        "settings": asdict(s),
+        "units": len(units),
+        "views": int(units["views"].sum()),
+        "expected_labels": float(units["pi"].sum()),
+        "drawn": int(units["drawn"].sum()),
+        "estimator": "Horvitz-Thompson (Poisson sampling variance, normal 95% intervals); "
+        "precision: Hajek ratio with linearized variance",
+        **estimates(units, labels, s),
+    }
+    write_report(report, units)
+    return report
+
+
+def write_report(report: dict, units: pd.DataFrame) -> Path:
+    folder = config.paths().reports / "online_eval" / f"day={report['day']}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    units.to_parquet(folder / "sample.parquet", index=False)
+    (folder / "report.md").write_text(markdown(report))
+    log.info("online eval %s: report in %s", report["day"], folder)
+    return folder
+
+
+def markdown(r: dict) -> str:
+    def ci(e: dict | None, pct: bool = False) -> str:
+        if not e or e.get("estimate") is None or e["estimate"] != e["estimate"]:
+            return "-"
+        f = (lambda x: f"{100 * x:.3f}%") if pct else (lambda x: f"{x:,.1f}")
+        return f"{f(e['estimate'])} [{f(e['low'])}, {f(e['high'])}]"
+
+    lines = [
+        f"# Online evaluation {r['day']}",
+        "",
+        (
+            f"Mode {r['settings']['mode']}; control {r['settings']['control']}, candidate "
+            f"{r['settings']['candidate']}. {r['units']:,} units, {r['views']:,} views; "
+            f"{r['drawn']} drawn (expected {r['expected_labels']:.1f}), {r.get('labels', 0)} labeled, "
+            f"{r.get('pending', 0)} pending. {r['estimator']}."
+        ),
+        "",
+        f"Prevalence (share of views that were harmful): {ci(r.get('prevalence'), True)}",
+        "",
+        "| arm | removals | precision | harmful views prevented |",
+        "|---|---|---|---|",
+    ]
+    for arm in ARMS:
+        a = r.get(arm)
+        if a:
+            lines.append(
+                f"| {arm} | {a['removals']} | {ci(a['precision'], True)} "
+                f"| {ci(a['harmful_views_prevented'])} |"
+            )
+    return "\n".join(lines) + "\n"
