@@ -102,8 +102,13 @@ def grade_day(day: pd.DataFrame, budget: float, floor: float, accuracy: float, r
     """Sample, estimate and compare with the day's truth."""
     views = day["views"].to_numpy(dtype=float)
     h = day["is_harmful"].to_numpy()
+    removed = day[["removed_control", "removed_candidate"]].to_numpy().any(axis=1)
     pi, _ = inclusion_probabilities(
-        day[["score_control", "score_candidate"]].to_numpy(), views + 1, budget, floor
+        day[["score_control", "score_candidate"]].to_numpy(),
+        views + 1,
+        budget,
+        floor,
+        certain=removed,
     )
     drawn = rng.random(len(day)) < pi
     label = h[drawn] ^ (rng.random(int(drawn.sum())) >= accuracy)
