@@ -65,7 +65,7 @@ def _brute_force_c(a, budget, floor):
     """c by scanning the breakpoints of sum max(floor, min(1, c a)) (piecewise linear)."""
     a = np.asarray(a, float)
     points = sorted({floor / x for x in a if x > 0} | {1 / x for x in a if x > 0})
-    total = lambda c: np.maximum(floor, np.minimum(1, c * a)).sum()  # noqa: E731
+    total = lambda c: np.maximum(floor, np.minimum(1, c * a)).sum()
     prev = 0.0
     for p in points:
         if total(p) >= budget:
