@@ -63,7 +63,10 @@ def _contains(text, part) -> bool:
 
 
 class Counter:
-    """One :class:`CounterSpec`'s state: entity value -> [highest bucket, {bucket: n or set}]."""
+    """One :class:`CounterSpec`'s state: entity value -> [highest bucket, {bucket: n or set of
+    values}, the window's aggregate at the highest bucket]. The aggregate (a total, or value ->
+    number of the window's buckets holding it) moves with the highest bucket, so an event in
+    order is counted and answered in O(1); a late event sums its own window."""
 
     __slots__ = ("bucket_ms", "dirty", "distinct", "ei", "n", "oi", "spec", "table")
 
@@ -77,10 +80,54 @@ class Counter:
         self.oi = FIELD_INDEX[spec.of] if spec.of else None
         self.distinct = spec.kind == "distinct"
 
+    def entry(self, hi: int, buckets: dict) -> list:
+        """A table entry from its buckets (as loaded from a checkpoint)."""
+        lo = hi - self.n
+        if self.distinct:
+            agg: dict = {}
+            for x, vals in buckets.items():
+                if lo < x <= hi:
+                    for v in vals:
+                        agg[v] = agg.get(v, 0) + 1
+            return [hi, buckets, agg]
+        return [hi, buckets, sum(c for x, c in buckets.items() if lo < x <= hi)]
+
+    def _advance(self, ent: list, b: int) -> None:
+        """Move the entry's highest bucket to ``b``: buckets leaving the window leave the
+        aggregate; buckets older than two windows are dropped."""
+        hi, d, agg = ent
+        n = self.n
+        if b - hi >= n:
+            ent[2] = {} if self.distinct else 0
+        else:
+            # the buckets hi-n+1 .. b-n leave the window: walk that range or the dict, the shorter
+            lo, top = hi - n, b - n
+            leaving = (
+                range(lo + 1, top + 1) if b - hi <= len(d) else (x for x in d if lo < x <= top)
+            )
+            if self.distinct:
+                for x in [x for x in leaving if x in d]:
+                    for v in d[x]:
+                        c = agg[v] - 1
+                        if c:
+                            agg[v] = c
+                        else:
+                            del agg[v]
+            else:
+                for x in [x for x in leaving if x in d]:
+                    agg -= d[x]
+                ent[2] = agg
+        ent[0] = b
+        if len(d) > 2 * n:  # two windows kept: a late event still sees its whole window
+            lo = b - 2 * n
+            for old in [x for x in d if x <= lo]:
+                del d[old]
+
     def update(self, e: tuple) -> None:
         v = e[self.ei]
         if v is None:
             return
+        o = None
         if self.distinct:
             o = e[self.oi]
             if o is None:
@@ -88,22 +135,24 @@ class Counter:
         b = e[1] // self.bucket_ms
         ent = self.table.get(v)
         if ent is None:
-            ent = self.table[v] = [b, {}]
+            ent = self.table[v] = [b, {}, {} if self.distinct else 0]
+        elif b > ent[0]:
+            self._advance(ent, b)
         d = ent[1]
+        in_window = b > ent[0] - self.n
         if self.distinct:
-            s = d.get(b)
-            if s is None:
-                d[b] = {o}
-            else:
-                s.add(o)
+            vals = d.get(b)
+            if vals is None:
+                vals = d[b] = set()
+            if o not in vals:
+                vals.add(o)
+                if in_window:
+                    agg = ent[2]
+                    agg[o] = agg.get(o, 0) + 1
         else:
             d[b] = d.get(b, 0) + 1
-        if b > ent[0]:
-            ent[0] = b
-            if len(d) > 2 * self.n:  # two windows kept: a late event still sees its whole window
-                lo = b - 2 * self.n
-                for old in [x for x in d if x <= lo]:
-                    del d[old]
+            if in_window:
+                ent[2] += 1
         self.dirty.add(v)
 
     def query(self, e: tuple) -> int:
@@ -111,6 +160,8 @@ class Counter:
         if ent is None:
             return 0
         b = e[1] // self.bucket_ms
+        if b == ent[0]:
+            return len(ent[2]) if self.distinct else ent[2]
         lo = b - self.n
         if self.distinct:
             sets = [s for x, s in ent[1].items() if lo < x <= b]
@@ -123,6 +174,8 @@ class Counter:
         if ent is None:
             return []
         b = e[1] // self.bucket_ms
+        if b == ent[0]:
+            return sorted(ent[2], key=_sort_key)
         lo = b - self.n
         sets = [s for x, s in ent[1].items() if lo < x <= b]
         return sorted(set().union(*sets), key=_sort_key) if sets else []

@@ -83,7 +83,7 @@ def _sort_key(x) -> tuple:
 
 
 def _counter_data(c: Counter, ent: list) -> str:
-    hi, d = ent
+    hi, d = ent[0], ent[1]
     if c.distinct:
         return json.dumps([hi, [[b, sorted(s, key=_sort_key)] for b, s in sorted(d.items())]])
     return json.dumps([hi, sorted(d.items())])
@@ -139,7 +139,7 @@ class RulesFeed:
                 continue
             hi, items = json.loads(data)
             d = {b: set(v) for b, v in items} if c.distinct else {b: v for b, v in items}
-            c.table[json.loads(entity_id)] = [hi, d]
+            c.table[json.loads(entity_id)] = c.entry(hi, d)
             n += 1
         for ent, eid, name, exp, rule, set_ms in self.con.execute("select * from rules_label"):
             eng.labels[(ent, json.loads(eid), name)] = (exp, rule, set_ms)
