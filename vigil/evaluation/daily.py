@@ -252,3 +252,13 @@ def markdown(r: dict) -> str:
                 f"| {ci(a['harmful_views_prevented'])} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def run(day: str, control: str | None, candidate: str | None, **settings) -> dict:
+    """``run_day`` with the settings as keywords (the DAG's task calls this)."""
+    if not control or not candidate:
+        raise UserError(
+            "online evaluation needs both model ids: set the control and candidate params "
+            "(or --control and --candidate)."
+        )
+    return run_day(day, Settings(control=control, candidate=candidate, **settings))
