@@ -1,0 +1,232 @@
+"""Grades discovery (topics, trends, the home timeline) against the world's truth.
+
+``python -m sim.discovery_harness --seed 7`` simulates a discovery world (or takes ``--raw``),
+ingests it into a scratch lake, fits the topic model and the rankers on the first days, and on
+the held-out last days ranks sampled users' candidates five ways (the model with its re-rank, the
+model alone, the model without topic features, reverse-chronological, popularity). NDCG@10 uses
+the true utility (clipped at 0) of :func:`sim.discovery.utility` as gains. Health on the shown
+top 10: harmful share of slots, distinct true topics, users whose top 10 is over 80% one camp.
+Trends: the streaming detector over every post; precision = surfaced trends matching a true
+event (same topic, region or worldwide, detected between its start and its end); latency =
+first match - start. Scale: features + scoring + re-rank for users x 500 candidates, per user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sim.discovery import load_truth, simulate_discovery, utility
+from sim.discovery_params import DAY, MINUTE
+from sim.vocabulary import TOPIC_NAMES
+
+log = logging.getLogger(__name__)
+
+
+def _prepare(raw: Path, home: Path, holdout_days: int):
+    os.environ["VIGIL_HOME"] = str(home)
+    from vigil.lake.ingest import ingest
+    from vigil.ranking import data, topics
+    from vigil.ranking.features import FeatureContext
+
+    ingest(raw)
+    view = data.load(home / "lake")
+    split = view.start_ms + (int((view.end_ms - view.start_ms) // DAY) + 1 - holdout_days) * DAY
+    train_posts = view.posts[view.posts["created_ms"] < split]
+    model = topics.fit(train_posts["text"])
+    topics.save(model, {"posts": len(train_posts), "before_ms": split}, home / "models" / "topics")
+    ctx = FeatureContext(view, model.transform(view.posts["text"]))
+    return view, ctx, split
+
+
+def _topic_map(ctx, truth) -> np.ndarray:
+    """NMF component -> true topic by majority over the posts (grading only)."""
+    k = ctx.topic_vec.shape[1]
+    pid = ctx.view.posts["post_id"].to_numpy()
+    true = truth["posts"]["topic"][pid - 1]
+    out = np.zeros(k, dtype=int)
+    for c in range(k):
+        m = ctx.main_topic == c
+        out[c] = np.bincount(true[m], minlength=len(TOPIC_NAMES)).argmax() if m.any() else -1
+    return out
+
+
+def evaluate_ranking(ctx, truth, split: int, users: int, seed: int, days: int) -> dict:
+    from vigil.ranking import rank
+    from vigil.ranking.features import build
+    from vigil.ranking.metrics import ndcg_at_k
+
+    full = rank.train(ctx, ctx.view.start_ms + DAY, split)
+    no_topic = rank.train(ctx, ctx.view.start_ms + DAY, split, features=rank.without_topics())
+    camps = rank.follow_camps(ctx)
+    rng = np.random.default_rng([seed, 23, 100])
+    uids = rng.choice(ctx.view.users["user_id"].to_numpy(), size=users, replace=False)
+    times = split + rng.integers(2 * 3_600_000, days * DAY - 2 * 3_600_000, size=users)
+    pid_all = ctx.view.posts["post_id"].to_numpy()
+    res = {k: [] for k in ("model_rerank", "model", "model_no_topics", "chron", "popularity")}
+    health = {"harmful_slots": 0, "slots": 0, "topics": [], "camp_over_80": 0, "lean_over_80": 0,
+              "model_harmful_slots": 0}  # fmt: skip
+    t_rank = 0.0
+    for uid, t in zip(uids.tolist(), times.tolist(), strict=True):
+        t0 = time.perf_counter()
+        rows = rank.candidates(ctx, uid, t)
+        if len(rows) < 20:
+            continue
+        X = build(ctx, np.full(len(rows), uid), rows, np.full(len(rows), t))
+        s = rank.predict(full, X)
+        harm = X[:, list(rank.FEATURES).index("harm_prob")]
+        lean = rank.user_lean(ctx, camps, uid)
+        top = rank.rerank(ctx, rows, s, harm, camps, lean)
+        t_rank += time.perf_counter() - t0
+        pids = pid_all[rows]
+        gains = np.maximum(utility(truth, np.full(len(rows), uid - 1), pids - 1, t), 0)
+        res["model_rerank"].append(ndcg_at_k(gains, top))
+        res["model"].append(ndcg_at_k(gains, np.argsort(-s, kind="stable")))
+        res["model_no_topics"].append(
+            ndcg_at_k(gains, np.argsort(-rank.predict(no_topic, X), kind="stable"))
+        )
+        res["chron"].append(ndcg_at_k(gains, np.argsort(-ctx.created[rows], kind="stable")))
+        pop = (
+            X[:, list(rank.FEATURES).index("post_views")]
+            * X[:, list(rank.FEATURES).index("post_like_rate")]
+        )
+        res["popularity"].append(ndcg_at_k(gains, np.argsort(-pop, kind="stable")))
+        harmful = truth["posts"]["harmful"][pids - 1]
+        health["harmful_slots"] += int(harmful[top].sum())
+        health["model_harmful_slots"] += int(harmful[np.argsort(-s)[:10]].sum())
+        health["slots"] += len(top)
+        health["topics"].append(len(set(truth["posts"]["topic"][pids[top] - 1].tolist())))
+        vp = truth["users"]["viewpoint"][truth["posts"]["author"][pids[top] - 1]]
+        share = max((vp == 1).mean(), (vp == -1).mean())
+        fol = np.nonzero(truth["follows"][uid - 1])[0]
+        own = truth["users"]["viewpoint"][fol]
+        own_share = max((own == 1).mean(), (own == -1).mean()) if len(own) else 0.5
+        health["camp_over_80"] += int(share > 0.8 and own_share <= 0.8)
+        health["lean_over_80"] += int(own_share > 0.8)
+    n = len(res["chron"])
+    out = {k: round(float(np.mean(v)), 4) for k, v in res.items()}
+    out["users"] = n
+    out["vs_chron"] = round(out["model_rerank"] / out["chron"] - 1, 4)
+    out["vs_popularity"] = round(out["model_rerank"] / out["popularity"] - 1, 4)
+    out["topic_features_gain"] = round(out["model"] / out["model_no_topics"] - 1, 4)
+    out["harmful_slot_share"] = round(health["harmful_slots"] / max(health["slots"], 1), 5)
+    out["harmful_slot_share_before_rerank"] = round(health["model_harmful_slots"] / (10 * n), 5)
+    out["distinct_topics_top10"] = round(float(np.mean(health["topics"])), 2)
+    out["users_top10_over_80pct_one_camp"] = health["camp_over_80"]
+    out["users_whose_follows_lean_over_80pct"] = health["lean_over_80"]
+    out["rank_seconds_per_user"] = round(t_rank / max(n, 1), 4)
+    return out
+
+
+def evaluate_trends(ctx, truth) -> dict:
+    from vigil.ranking.trends import detect
+
+    posts = ctx.view.posts
+    trends = detect(posts["created_ms"].to_numpy(), ctx.topic_vec, posts["region"].to_numpy(),
+                    ctx.view.start_ms)  # fmt: skip
+    tmap = _topic_map(ctx, truth)
+    events = truth["events"]
+    matched, first = 0, {}
+    for tr in trends:
+        hit = None
+        for e in events:
+            same_topic = TOPIC_NAMES[tmap[tr.topic]] == e["topic"]
+            where = e["region"] is None or tr.region == e["region"]
+            when = e["start_ms"] <= tr.detected_ms <= e["end_ms"]
+            if same_topic and where and when:
+                hit = e
+                break
+        if hit is not None:
+            matched += 1
+            first.setdefault(hit["event_id"], tr.detected_ms - hit["start_ms"])
+    lat = np.array([first[e["event_id"]] for e in events if e["event_id"] in first]) / MINUTE
+    return {
+        "events": len(events),
+        "trends_surfaced": len(trends),
+        "precision": round(matched / max(len(trends), 1), 4),
+        "events_detected": len(first),
+        "events_within_10_min": int((lat <= 10).sum()),
+        "latency_min_median": round(float(np.median(lat)), 2) if len(lat) else None,
+        "latency_min_max": round(float(lat.max()), 2) if len(lat) else None,
+    }
+
+
+def evaluate_scale(ctx, split: int, users: int, seed: int) -> dict:
+    """Features + scoring + re-rank for ``users`` x 500 candidates; seconds and per user."""
+    from vigil.ranking import rank
+    from vigil.ranking.features import build
+
+    model = rank.train(ctx, ctx.view.start_ms + DAY, split)
+    camps = rank.follow_camps(ctx)
+    rng = np.random.default_rng([seed, 23, 200])
+    uids = rng.choice(ctx.view.users["user_id"].to_numpy(), size=users, replace=True)
+    t = split + DAY // 2
+    lo, hi = np.searchsorted(ctx.created, [t - 2 * DAY, t])
+    pool = np.arange(lo, hi)
+    cand = np.stack([rng.choice(pool, size=500, replace=False) for _ in range(users)])
+    t0 = time.perf_counter()
+    X = build(ctx, np.repeat(uids, 500), cand.ravel(), np.full(cand.size, t))
+    t_feat = time.perf_counter() - t0
+    s = rank.predict(model, X).reshape(users, 500)
+    t_score = time.perf_counter() - t0 - t_feat
+    harm = X[:, list(rank.FEATURES).index("harm_prob")].reshape(users, 500)
+    for i in range(users):
+        rank.rerank(ctx, cand[i], s[i], harm[i], camps, 0.5)
+    total = time.perf_counter() - t0
+    return {"users": users, "candidates": 500, "seconds": round(total, 2),
+            "features_s": round(t_feat, 2), "score_s": round(t_score, 2),
+            "rerank_s": round(total - t_feat - t_score, 2),
+            "ms_per_user": round(1000 * total / users, 3),
+            "extrapolated_20k_users_s": round(total / users * 20_000, 1)}  # fmt: skip
+
+
+def run_harness(seed: int = 7, users: int = 2000, days: int = 7, raw: Path | None = None,
+                eval_users: int = 300, holdout_days: int = 2, scale_users: int = 2000,
+                work: Path | None = None) -> dict:  # fmt: skip
+    work = Path(work or tempfile.mkdtemp(prefix="vigil-discovery-"))
+    t0 = time.perf_counter()
+    if raw is None:
+        raw = work / "raw"
+        simulate_discovery(raw, users=users, days=days, seed=seed)
+    truth = load_truth(raw)
+    view, ctx, split = _prepare(raw, work / "home", holdout_days)
+    out = {"seed": seed, "users": users, "days": days, "holdout_days": holdout_days}
+    out["ranking"] = evaluate_ranking(ctx, truth, split, eval_users, seed, holdout_days)
+    out["trends"] = evaluate_trends(ctx, truth)
+    if scale_users:
+        out["scale"] = evaluate_scale(ctx, split, scale_users, seed)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.discovery_harness", description=__doc__)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--users", type=int, default=2000)
+    ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--raw", type=Path, default=None, help="an existing discovery world")
+    ap.add_argument("--eval-users", type=int, default=300)
+    ap.add_argument("--scale-users", type=int, default=2000, help="0 skips the scale run")
+    ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the result here")
+    a = ap.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    r = run_harness(a.seed, a.users, a.days, a.raw, a.eval_users, 2, a.scale_users, a.work)
+    text = json.dumps(r, indent=2)
+    print(text)
+    if a.json:
+        a.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
