@@ -89,7 +89,13 @@ def bag(tmp_path_factory):
 
 def test_dagbag_has_no_import_errors(bag):
     assert bag["import_errors"] == {}
-    assert set(bag["dags"]) == {"vigil_daily", "vigil_monitor", "vigil_train", "vigil_notes"}
+    assert set(bag["dags"]) == {
+        "vigil_daily",
+        "vigil_monitor",
+        "vigil_train",
+        "vigil_notes",
+        "vigil_online_eval",
+    }
 
 
 def test_every_dag_has_tags_owner_and_retries(bag):
