@@ -1,7 +1,7 @@
 """``vigil graph train|embed``: GraphSAGE user embeddings from the lake's social graph.
 
 - ``train --day D``: the graph as of the end of day D, unsupervised GraphSAGE, model saved under
-  ``<data root>/models/graph/``;
+  ``<data root>/graph/``;
 - ``embed --day D [--days N]``: with the saved model, the embedding of every user on each of the
   N days ending on D (each day's own graph), written to the ``user_graph_embedding`` Feast source
   (``<data root>/features/user_graph_embedding.parquet``).

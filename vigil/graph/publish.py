@@ -1,6 +1,6 @@
 """Saving the GraphSAGE model and publishing daily embedding snapshots as a Feast source.
 
-- model: ``<data root>/models/graph/sage.pt`` (weights) + ``meta.json`` (config, feature
+- model: ``<data root>/graph/sage.pt`` (weights) + ``meta.json`` (config, feature
   scaling, the snapshot it was trained on, timings);
 - feature rows: ``<data root>/features/user_graph_embedding.parquet``, one row per user and
   snapshot day (``event_timestamp`` = the end of the day), the embedding columns of
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def model_dir():
-    return paths().models / "graph"
+    # not under models/: the registry reads every models/*/meta.json as a moderation model
+    return paths().home / "graph"
 
 
 def save(emb: Embedder, trained_on: date) -> None:

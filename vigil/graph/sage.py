@@ -10,7 +10,8 @@ Model (Hamilton et al. 2017, "mean" aggregator), two layers::
 features standardised with the training graph's mean and spread (saved with the weights).
 
 Loss: positive pairs from short weighted random walks, negatives drawn in proportion to
-degree^0.75; ``-log s(c z_u.z_v) - sum_k log s(-c z_u.z_k)`` with a fixed scale ``c`` (the
+degree^0.75 (one shared pool per batch);
+``-log s(c z_u.z_v) - K mean_k log s(-c z_u.z_k)`` with a fixed scale ``c`` (the
 embeddings have unit length). Seeded: torch's and numpy's generators come from ``cfg.seed``.
 
 Inductive: the weights do not depend on node ids, so a user who joins after training gets
@@ -39,7 +40,8 @@ class SageConfig:
     fanout: tuple[int, int] = (10, 5)
     walk_length: int = 2
     batch_size: int = 512  # walk starts per step
-    negatives: int = 5  # per positive pair
+    negatives: int = 5  # weight of the negative term: as many negatives per positive pair
+    negative_pool: int = 256  # negatives drawn per batch, shared by its pairs
     negative_power: float = 0.75
     scale: float = 5.0
     lr: float = 0.01
@@ -228,6 +230,18 @@ def train(graph: Graph, features: np.ndarray, cfg: SageConfig | None = None) -> 
     features = np.asarray(features, dtype=np.float64)
     if features.shape[0] != graph.num_nodes:
         raise ValueError(f"{features.shape[0]} feature rows for {graph.num_nodes} nodes")
+    threads = torch.get_num_threads()
+    # One thread: index_add_ over several threads sums in no fixed order, so a seed would not
+    # fix the result (and the cores are shared).
+    torch.set_num_threads(1)
+    try:
+        return _train(graph, features, cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(graph: Graph, features: np.ndarray, cfg: SageConfig) -> Embedder:
+    torch = _torch()
     mean = features.mean(axis=0)
     std = features.std(axis=0)
     std[std < 1e-9] = 1.0
@@ -251,15 +265,17 @@ def train(graph: Graph, features: np.ndarray, cfg: SageConfig | None = None) -> 
             u, v = random_walk_pairs(graph, order[i : i + cfg.batch_size], cfg.walk_length, rng)
             if len(u) == 0:
                 continue
-            neg = rng.choice(len(deg), size=(len(u), cfg.negatives), p=noise)
-            nodes, inverse = np.unique(np.concatenate([u, v, neg.ravel()]), return_inverse=True)
+            # One pool of negatives per batch, shared by its pairs (fewer nodes to embed); each
+            # pair's negative term is the pool mean times cfg.negatives.
+            neg = rng.choice(len(deg), size=cfg.negative_pool, p=noise)
+            nodes, inverse = np.unique(np.concatenate([u, v, neg]), return_inverse=True)
             z = forward_nodes(model, graph, x, nodes, cfg.fanout, rng)
             zu = z[torch.as_tensor(inverse[: len(u)])]
             zv = z[torch.as_tensor(inverse[len(u) : 2 * len(u)])]
-            zn = z[torch.as_tensor(inverse[2 * len(u) :])].view(len(u), cfg.negatives, -1)
+            zn = z[torch.as_tensor(inverse[2 * len(u) :])]
             pos = torch.nn.functional.logsigmoid(cfg.scale * (zu * zv).sum(1))
-            negs = torch.nn.functional.logsigmoid(-cfg.scale * (zn * zu.unsqueeze(1)).sum(2))
-            loss = -(pos.mean() + negs.sum(1).mean())
+            negs = torch.nn.functional.logsigmoid(-cfg.scale * (zu @ zn.T))
+            loss = -(pos.mean() + cfg.negatives * negs.mean())
             opt.zero_grad()
             loss.backward()
             opt.step()
