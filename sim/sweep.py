@@ -96,7 +96,9 @@ def grade(guardrail: bool = True) -> dict:
         summary = evaluate.replay_summary(posts)
         harass = _slice_recall(posts, keys, "harm_type", ("harassment",))
         young = _slice_recall(posts, keys, "account_age_bucket", YOUNG)
-        ranking = metrics["models"].get(name, {})
+        ranking = metrics["models"].get(name) or evaluate.ranking_metrics(
+            test, col, cfg.target_precision
+        )
         out["models"][name] = {
             "recall_at_95p": ranking.get("recall_at_95p", float("nan")),
             "pr_auc": ranking.get("pr_auc", float("nan")),
@@ -172,9 +174,17 @@ def _run_seed(args, seed: int, root: Path) -> dict:
     want = _params(args, seed)
     if result_file.exists():
         saved = json.loads(result_file.read_text())
-        if saved.get("sweep_params") == want:
+        # a child's result (written before its parent added sweep_params) counts when its
+        # world is the one asked for
+        same_world = saved.get("params") == {k: want[k] for k in saved.get("params", {})}
+        if saved.get("sweep_params") == want or (
+            "sweep_params" not in saved and same_world and not want["graph"]
+        ):
             print(f"[seed {seed}] result already in {result_file}, not run again", flush=True)
             return saved
+    if args.collect:
+        print(f"[seed {seed}] no result in {root} yet (--collect: not run)", flush=True)
+        return {"seed": seed, "failed": True}
     root.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, VIGIL_HOME=str(root))
     if args.graph:
@@ -265,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--graph", action="store_true", help="post model with graph embeddings")
     parser.add_argument("--base", type=Path, default=None, help="data roots (default DATA/sweep)")
     parser.add_argument("--write", type=Path, default=None, help="also write the table here")
+    parser.add_argument(
+        "--collect", action="store_true", help="only tabulate the seeds' existing results"
+    )
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(
