@@ -119,12 +119,54 @@ def bench_in_process(rng, posts: int, authors, calls: int) -> dict:
     return {name: _pct(s) for name, s in samples.items()} | {"mismatches": mismatches}
 
 
+# ---- 1b. where a request's time goes, in process ----------------------------------------------
+
+
+def handler_spans(rng, posts: int, calls: int, heavy: str, pool: int) -> dict:
+    """The score handler's steps timed one by one (perf_counter) over ``calls`` requests, as the
+    ASGI handler runs them, plus the response's encoding as FastAPI does it: p50 / p99 ms."""
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    from vigil.moderation import service
+
+    parts = service.build(heavy=heavy)
+    steps = ("parse", "resolve", "feature_read", "model", "decision_log", "encode", "total")
+    samples: dict[str, list[float]] = {k: [] for k in steps}
+    # the heavy runs' first pass (the pool, in order) fills the embedding cache, not timed
+    warm = np.arange(1, pool + 1) if heavy != "never" else np.arange(1, 51)
+    ids = np.r_[warm, rng.integers(1, (pool if heavy != "never" else posts) + 1, size=calls)]
+    for i, p in enumerate(ids):
+        t = [time.perf_counter()]
+        body = service._parse(json.dumps({"post_id": int(p)}).encode())
+        t.append(time.perf_counter())
+        post_id, author_id, text = service._resolve(parts, body)
+        t.append(time.perf_counter())
+        vector = parts.reader.read(post_id=post_id, user_id=author_id)
+        t.append(time.perf_counter())
+        used = {c: vector.get(c) for c in parts.model.feature_columns}
+        result = parts.model.score(text, used)
+        t.append(time.perf_counter())
+        parts.decisions.append({**result, "post_id": post_id, "trigger": "bench"})
+        t.append(time.perf_counter())
+        encoded = JSONResponse(jsonable_encoder({**result, "features": used})).body
+        assert encoded
+        t.append(time.perf_counter())
+        if i >= len(warm):
+            for k, name in enumerate(steps[:-1]):
+                samples[name].append(t[k + 1] - t[k])
+            samples["total"].append(t[-1] - t[0])
+    parts.decisions.close()
+    parts.reader.close()
+    return {name: _pct(v) for name, v in samples.items() if v}
+
+
 # ---- 2. sequential HTTP --------------------------------------------------------------------------
 
 
-def _start(args: list[str], env: dict, health: str, token: str | None = None) -> subprocess.Popen:
+def _start(args: list[str], env: dict, health: str, module: str = "vigil.cli") -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli", *args],
+        [sys.executable, "-m", module, *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -272,6 +314,8 @@ def bench_store(args, kind: str, meta: dict, rng) -> dict:
     features.materialize(full=True)
     authors = meta["authors"]
     entry: dict = {"in_process": bench_in_process(rng, args.posts, authors, args.calls)}
+    entry["handler_spans_student"] = handler_spans(rng, args.posts, args.calls, "never", args.pool)
+    entry["handler_spans_heavy"] = handler_spans(rng, args.posts, args.calls, "always", args.pool)
     env = dict(os.environ)
     if not args.no_http:
         entry |= bench_http(args, env, rng, authors)
@@ -280,8 +324,18 @@ def bench_store(args, kind: str, meta: dict, rng) -> dict:
     return entry
 
 
+def floor_load(args, env: dict, rng) -> dict:
+    """The bare FastAPI endpoint (bench/serving_floor.py) at the same rate: the floor."""
+    port = _free_port()
+    proc = _start(["--port", str(port)], env, "/healthz", module="bench.serving_floor")
+    try:
+        return load(port, _score_requests(rng, args.posts, args.requests), args.rate)
+    finally:
+        _stop(proc)
+
+
 def bench_http(args, env: dict, rng, authors) -> dict:
-    out: dict = {}
+    out: dict = {"load_bare_fastapi_floor": floor_load(args, env, rng)}
     feast_port = _free_port()
     feast = _start(["features", "serve", "--port", str(feast_port)], env, "/health")
     try:
@@ -322,6 +376,14 @@ def bench_http(args, env: dict, rng, authors) -> dict:
             out[f"load_score_heavy_{heavy}"] = load(port, requests, args.rate)
         finally:
             _stop(proc)
+    # the floor again after the service runs: the machine's load may have changed meanwhile
+    out["load_bare_fastapi_floor_after"] = floor_load(args, env, rng)
+    floor = min(out["load_bare_fastapi_floor"]["p99"], out["load_bare_fastapi_floor_after"]["p99"])
+    out["p99_over_floor"] = {
+        k.removeprefix("load_score_"): round(out[k]["p99"] / max(floor, 1e-3), 2)
+        for k in out
+        if k.startswith("load_score_")
+    }
     return out
 
 

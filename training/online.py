@@ -184,6 +184,7 @@ class FastHeavy:
     def __init__(self, model, beh, cre, hashers) -> None:
         self.model = model
         self.beh, self.cre, self.hashers = beh, cre, hashers
+        self.layers = _numpy_layers(model.net)
 
     @classmethod
     def of(cls, model) -> FastHeavy | None:
@@ -204,12 +205,16 @@ class FastHeavy:
         m = self.model
         beh = scaled([row[c] for c in m.behavior_columns], self.beh).astype(np.float32)[None, :]
         cre = scaled([row[c] for c in m.creator_columns], self.cre).astype(np.float32)[None, :]
-        ngrams = None
+        ngrams = parts = None
         if self.hashers is not None:
             n = self.hashers[0].n
             parts = [self.hashers[k](text) for k in (0, 1)]
+            if self.layers is not None:
+                return self._numpy_forward(embedding, beh, cre, parts)
             word, char = (sp.csr_matrix((v, i, [0, len(i)]), shape=(1, n)) for i, v in parts)
             ngrams = (word + char).tocsr()
+        if self.layers is not None:
+            return self._numpy_forward(embedding, beh, cre, None)
         m.net.eval()
         with torch.no_grad():
             logit, rate, types = m.net(
@@ -223,6 +228,74 @@ class FastHeavy:
             "report_rate": (rate.numpy() * m.rate_scale).astype(np.float64),
             "harm_types": torch.sigmoid(types).numpy().astype(np.float64),
         }
+
+    def _numpy_forward(self, embedding, beh, cre, parts) -> dict:
+        """The network's eval-mode forward for one row in float32 NumPy: torch's per-call
+        overhead (~2-3 ms for these few small layers) is most of a heavy score otherwise."""
+        layers = self.layers
+
+        def mlp(x, stack):
+            for weight, bias in stack:
+                x = np.maximum(x @ weight + bias, 0.0)
+            return x
+
+        emb = np.ascontiguousarray(embedding, dtype=np.float32).reshape(1, -1)
+        z = np.concatenate(
+            [mlp(emb, layers["text"]), mlp(beh, layers["behavior"]), mlp(cre, layers["creator"])],
+            axis=1,
+        )
+        h = mlp(z, layers["shared"])
+        logit = (h @ layers["harmful"][0] + layers["harmful"][1])[:, 0]
+        if layers["wide"] is not None and parts is not None:
+            wide = layers["wide"]
+            logit = logit + np.float32(sum(float(v @ wide[i]) for i, v in parts if len(i)))
+        rate = (h @ layers["report_rate"][0] + layers["report_rate"][1])[:, 0]
+        types = h @ layers["harm_types"][0] + layers["harm_types"][1]
+        return {
+            "harmful": _sigmoid(logit.astype(np.float64)),
+            "report_rate": (rate * self.model.rate_scale).astype(np.float64),
+            "harm_types": _sigmoid(types.astype(np.float64)),
+        }
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _numpy_layers(net) -> dict | None:
+    """The late-fusion network's weights as float32 arrays (weight transposed), or None when the
+    network is not the layout :func:`training.multitask._build_net` makes (torch then runs it)."""
+    try:
+        from torch import nn
+
+        def linears(seq, relus: int) -> list:
+            mods = [m for m in seq if not isinstance(m, nn.Dropout)]
+            lin = [m for m in mods if isinstance(m, nn.Linear)]
+            if len(lin) != relus or sum(isinstance(m, nn.ReLU) for m in mods) != relus:
+                raise ValueError("unexpected layers")
+            if any(not isinstance(m, (nn.Linear, nn.ReLU)) for m in mods):
+                raise ValueError("unexpected layers")
+            return [_wb(m) for m in lin]
+
+        out = {
+            "text": linears(net.text, 1),
+            "behavior": linears(net.behavior, 2),
+            "creator": linears(net.creator, 2),
+            "shared": linears(net.shared, 2),
+            "harmful": _wb(net.harmful),
+            "report_rate": _wb(net.report_rate),
+            "harm_types": _wb(net.harm_types),
+        }
+        wide = getattr(net, "wide", None)
+        out["wide"] = None if wide is None else wide.detach().numpy()[:, 0].astype(np.float32)
+        return out
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _wb(linear) -> tuple[np.ndarray, np.ndarray]:
+    weight = linear.weight.detach().numpy().T.astype(np.float32)
+    return np.ascontiguousarray(weight), linear.bias.detach().numpy().astype(np.float32)
 
 
 class OnlineModel:
