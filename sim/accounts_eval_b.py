@@ -185,19 +185,25 @@ def _reported_labels(raw: Path, known: inputs.AccountInputs, cut: pd.Timestamp) 
 
 
 def grade_queue(
-    inp: inputs.AccountInputs, raw: Path, users: pd.DataFrame, cut_day: int, size: int = 100
+    inp: inputs.AccountInputs,
+    raw: Path,
+    users: pd.DataFrame,
+    cut_day: int,
+    size: int = 100,
+    bot_model: bool = True,
 ) -> dict:
     start = inp.events["event_ts"].min().normalize()
     cut = start + pd.Timedelta(days=cut_day)
     known = inp.until(cut)
-    scores, source = _bot_scores(known, raw, cut)
+    scores, source = _bot_scores(known, raw, cut) if bot_model else (None, "none")
     matches = evasion.match(known.events, known.users, known.enforcement, known.devices)
     found = clusters.find_clusters(known.events)
-    q = review_queue.build_queue(known.events, cut, scores, matches, found)
     suspended = set(known.enforcement["user_id"])
-    q = q[~q["user_id"].isin(suspended)].head(size)
-    baseline = review_queue.report_queue(known.events, cut, _reported_labels(raw, known, cut))
-    baseline = baseline[~baseline["user_id"].isin(suspended)].head(size)
+    q = review_queue.build_queue(
+        known.events, cut, scores, matches, found, suspended=suspended
+    ).head(size)
+    more = _reported_labels(raw, known, cut)
+    baseline = review_queue.report_queue(known.events, cut, more, suspended).head(size)
     violating = users[
         users["is_bot"]
         | (users["kind"] == "abusive_human")
@@ -231,14 +237,14 @@ def grade_queue(
 # ---- one world, several seeds --------------------------------------------------------------
 
 
-def grade(raw: str | Path, cut_day: int = 8) -> dict:
+def grade(raw: str | Path, cut_day: int = 8, bot_model: bool = True) -> dict:
     raw = Path(raw)
     users, camps, friends = truth(raw)
     inp = inputs.from_raw(raw)
     out = {"raw": str(raw)}
     out.update(grade_evasion(inp, users))
     out.update(grade_clusters(inp, users, camps, friends))
-    out.update(grade_queue(inp, raw, users, cut_day))
+    out.update(grade_queue(inp, raw, users, cut_day, bot_model=bot_model))
     if out["report_queue_damage_prevented"]:
         out["queue_vs_reports"] = out["queue_damage_prevented"] / out[
             "report_queue_damage_prevented"

@@ -54,6 +54,12 @@ def test_queue_order_by_hand():
     assert list(q["position"]) == [1, 2, 3]
     baseline = queue.report_queue(events(), CUT)
     assert list(baseline["user_id"]) == [40, 30]
+    # an account already suspended leaves both queues; positions stay 1, 2, ...
+    q2 = queue.build_queue(events(), CUT, bots, matches, cl, suspended={10})
+    assert list(q2["user_id"]) == [20, 30] and list(q2["position"]) == [1, 2]
+    more = pd.Series({30: 10})  # reports known elsewhere (reported-and-labeled posts)
+    b2 = queue.report_queue(events(), CUT, more, suspended={40})
+    assert list(b2["user_id"]) == [30] and b2["reports"].iloc[0] == 12
 
 
 def test_p_evader_is_a_logistic_around_the_threshold():

@@ -88,9 +88,11 @@ def build_queue(
     clusters: pd.DataFrame | None = None,
     verdicts: pd.DataFrame | None = None,
     config: QueueConfig | None = None,
+    suspended=None,
 ) -> pd.DataFrame:
     """Every account with P(violation) > 0 and some reach, by expected harm (ties: more reports,
-    then lower user_id); accounts that already have a verdict are left out."""
+    then lower user_id); accounts that already have a verdict, and ``suspended`` ones (user
+    ids already actioned), are left out."""
     cfg = config or QueueConfig()
     cut = pd.Timestamp(cut)
     cut = cut.tz_localize("UTC") if cut.tzinfo is None else cut
@@ -129,6 +131,8 @@ def build_queue(
     frame = frame.reset_index()
     if verdicts is not None and not verdicts.empty:
         frame = frame[~frame["user_id"].isin(verdicts["user_id"])]
+    if suspended is not None:
+        frame = frame[~frame["user_id"].isin(list(suspended))]
     frame = frame[frame["expected_harm"] > 0]
     frame = frame.sort_values(
         ["expected_harm", "reports", "user_id"], ascending=[False, False, True]
@@ -140,7 +144,10 @@ def build_queue(
 
 
 def report_queue(
-    events: pd.DataFrame, cut: pd.Timestamp, more_reports: pd.Series | None = None
+    events: pd.DataFrame,
+    cut: pd.Timestamp,
+    more_reports: pd.Series | None = None,
+    suspended=None,
 ) -> pd.DataFrame:
     """The baseline: accounts by reports received before the cut (ties: lower user_id).
 
@@ -153,6 +160,8 @@ def report_queue(
         counts = counts.add(more_reports.rename("reports"), fill_value=0).astype("int64")
     counts.index.name = "user_id"
     r = counts.rename("reports").reset_index()
+    if suspended is not None:
+        r = r[~r["user_id"].isin(list(suspended))]
     r = r.sort_values(["reports", "user_id"], ascending=[False, True]).reset_index(drop=True)
     r["position"] = np.arange(1, len(r) + 1)
     return r

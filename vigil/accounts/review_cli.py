@@ -126,8 +126,10 @@ def run_queue(inp, size: int, cut: str | None) -> pd.DataFrame:
     matches = run_evasion(known)
     found = run_clusters(known)
     verdicts, _ = queue.read_verdicts()
-    q = queue.build_queue(known.events, at, bot_scores(at), matches, found, verdicts)
-    q = q[~q["user_id"].isin(known.enforcement["user_id"])].head(size)
+    suspended = set(known.enforcement["user_id"])
+    q = queue.build_queue(
+        known.events, at, bot_scores(at), matches, found, verdicts, suspended=suspended
+    ).head(size)
     q.to_parquet(_out_dir() / QUEUE_FILE, index=False)
     print(f"queue at {at.isoformat()}: {len(q)} accounts -> {_out_dir() / QUEUE_FILE}")
     return q
@@ -154,10 +156,10 @@ def show(user_id: int, raw: Path | None) -> None:
     if q is not None and (q["user_id"] == user_id).any():
         r = q[q["user_id"] == user_id].iloc[0]
         print(
-            f"queue position {r['position']}: expected harm {r['expected_harm']:.1f} = "
-            f"P(violation) {r['p_violation']:.3f} x reach {r['reach']} views "
+            f"queue position {int(r['position'])}: expected harm {r['expected_harm']:.1f} = "
+            f"P(violation) {r['p_violation']:.3f} x reach {int(r['reach'])} views "
             f"(p_bot {r['p_bot']:.3f}, p_evader {r['p_evader']:.3f}, "
-            f"p_cluster {r['p_cluster']:.3f}; reports {r['reports']})"
+            f"p_cluster {r['p_cluster']:.3f}; reports {int(r['reports'])})"
         )
     else:
         print("not in the review queue (run `vigil accounts queue`)")
