@@ -6,11 +6,12 @@ resamples as many units, with replacement, as an average day holds. The joint di
 views and harm is the world's own; the two models' scores are synthetic and calibrated, set to
 the champions' published quality (docs/benchmarks.md, "Model quality", seed 7: recall at 95%
 precision 0.79 for the baseline = control, 0.92 for the multi-task net = candidate). A benign
-post's signal x ~ N(0, 1); a harmful one EVADES a model with probability e (its x ~ N(0, 1), as
-benign: obfuscated or new vocabulary; nested, so what the candidate misses the control misses
-too) and otherwise has x ~ N(d, 1); the score is the exact posterior P(harmful | x) under that
-mixture at the pool's prevalence (control d = 5.0, e = 0.15; candidate d = 5.5, e = 0.06; both
-remove at 0.8). A removal stops a uniform share of the post's later views (``prevented``).
+post's signal x ~ N(0, 1), a harmful one's x ~ N(d, 1) (control d = 4.8, candidate d = 5.5: those
+recalls at the pool's prevalence), and the score is the exact posterior P(harmful | x). The
+``--evasion`` scenarios add harm the models cannot see: a harmful post evades the control with
+probability e and the candidate with e / 2 (nested), its x then ~ N(0, 1) like a benign post's,
+and the posterior accounts for it (likelihood ratio (1 - e) exp(d x - d^2/2) + e). Both models
+remove at 0.8. A removal stops a uniform share of the post's later views (``prevented``).
 
 Each day: inclusion probabilities from :mod:`vigil.evaluation.sampling` (budget 300), a Poisson
 draw, labels from the truth (``--moderator-accuracy`` < 1 flips labels as the simulated
@@ -45,7 +46,7 @@ TARGETS = {
     "prevalence_rse": ("<=", 0.15),
     "uniform_over_budget": (">=", 4.0),
 }
-MODELS = {"control": (5.0, 0.15), "candidate": (5.5, 0.06)}  # (d, evasion share)
+MODELS = {"control": (4.8, 0.0), "candidate": (5.5, 0.0)}  # (d, evasion share)
 THRESHOLD = 0.8
 
 
@@ -83,13 +84,15 @@ def calibrated_scores(
     return odds / (1 + odds)
 
 
-def synthetic_day(pool: pd.DataFrame, n_units: int, prior: float, rng) -> pd.DataFrame:
+def synthetic_day(
+    pool: pd.DataFrame, n_units: int, prior: float, rng, models: dict | None = None
+) -> pd.DataFrame:
     """A bootstrap day with both models' scores, removals and prevented views."""
     day = pool.iloc[rng.integers(0, len(pool), n_units)].reset_index(drop=True)
     h = day["is_harmful"].to_numpy()
     views = day["views"].to_numpy()
     u = rng.random(n_units)
-    for arm, (d, e) in MODELS.items():
+    for arm, (d, e) in (models or MODELS).items():
         score = calibrated_scores(h, u < e, d, e, prior, rng)
         removed = score >= THRESHOLD
         day[f"score_{arm}"] = score
@@ -155,13 +158,23 @@ def run(
     floor: float = 0.002,
     accuracy: float = 1.0,
     units_per_day: int | None = None,
+    evasion: float | None = None,
+    separation: tuple[float, float] | None = None,
 ) -> dict:
     """Grade ``days`` bootstrap days; the summary (coverage, RSE, uniform labels) and the days."""
+    models = dict(MODELS)
+    if separation is not None:
+        models = {arm: (d, models[arm][1]) for arm, d in zip(("control", "candidate"), separation)}
+    if evasion is not None:
+        models = {
+            "control": (models["control"][0], evasion),
+            "candidate": (models["candidate"][0], evasion / 2),
+        }
     rng = np.random.default_rng([seed, 22])
     n_units = units_per_day or round(len(pool) / pool["day"].nunique())
     prior = float(pool["is_harmful"].mean())
     rows = [
-        grade_day(synthetic_day(pool, n_units, prior, rng), budget, floor, accuracy, rng)
+        grade_day(synthetic_day(pool, n_units, prior, rng, models), budget, floor, accuracy, rng)
         for _ in range(days)
     ]
     frame = pd.DataFrame(rows)
@@ -173,6 +186,8 @@ def run(
     uniform = n_units / (1 + (rse * mean_t) ** 2 / float(frame["sum_y2"].mean()))
     summary = {
         "seed": seed,
+        "evasion_control": models["control"][1],
+        "d": [models["control"][0], models["candidate"][0]],
         "days": days,
         "units_per_day": n_units,
         "budget": budget,
@@ -212,6 +227,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=300)
     parser.add_argument("--floor", type=float, default=0.002)
     parser.add_argument("--moderator-accuracy", type=float, default=1.0)
+    parser.add_argument(
+        "--evasion",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.005, 0.02],
+        help="share of harmful posts the control cannot see (the candidate: half)",
+    )
+    parser.add_argument(
+        "--separation",
+        type=float,
+        nargs=2,
+        metavar=("D_CONTROL", "D_CANDIDATE"),
+        help="signal separations d (default 4.8 5.5: the published recalls at 95%% precision)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -226,7 +255,17 @@ def main(argv: list[str] | None = None) -> int:
         pool = impression_pool(raw)
     log.info("pool: %d units over %d days", len(pool), pool["day"].nunique())
     results = [
-        run(pool, args.days, s, args.budget, args.floor, args.moderator_accuracy)
+        run(
+            pool,
+            args.days,
+            s,
+            args.budget,
+            args.floor,
+            args.moderator_accuracy,
+            evasion=e,
+            separation=tuple(args.separation) if args.separation else None,
+        )
+        for e in args.evasion
         for s in args.seeds
     ]
     for r in results:

@@ -94,6 +94,7 @@ def build_frame(views: pd.DataFrame, decisions: pd.DataFrame, s: Settings) -> pd
     """The day's units with views, each arm's score, removal and prevented views."""
     counts = views.groupby("post_id").size().rename("views")
     ids = counts.index.union(pd.Index(decisions["post_id"].unique(), dtype="int64"))
+    ids = ids.rename("post_id")
     frame = pd.DataFrame(index=pd.Index(ids, name="post_id"))
     frame["views"] = counts.reindex(ids).fillna(0).astype("int64")
     frame["arm"] = arm_of(ids, s.salt, s.candidate_share) if s.mode == "hash" else "control"
@@ -103,10 +104,11 @@ def build_frame(views: pd.DataFrame, decisions: pd.DataFrame, s: Settings) -> pd
         frame[f"score_{arm}"] = latest["probability"].reindex(ids).astype(float)
         removals = mine[mine["decision"] == "remove"].drop_duplicates("post_id")
         removed_at = removals.set_index("post_id")["decided_at"].reindex(ids)
-        removed = (latest["decision"].reindex(ids) == "remove").to_numpy() & removed_at.notna()
+        removed = (latest["decision"].reindex(ids) == "remove").to_numpy()
+        removed &= removed_at.notna().to_numpy()
         if s.mode == "hash":
             removed &= (frame["arm"] == arm).to_numpy()
-        frame[f"removed_{arm}"] = removed.to_numpy()
+        frame[f"removed_{arm}"] = removed
         after = views.merge(removed_at.rename("at").dropna().reset_index(), on="post_id")
         prevented = after[after["event_ts"] >= after["at"]].groupby("post_id").size()
         frame[f"prevented_{arm}"] = np.where(removed, prevented.reindex(ids).fillna(0), 0)
