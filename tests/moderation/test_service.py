@@ -257,3 +257,113 @@ def test_serving_beyond_loopback_needs_a_token(tmp_path):
     )
     assert proc.returncode != 0
     assert "needs a token: set VIGIL_SERVE_TOKEN" in proc.stderr
+
+
+# Appeals (issue 22): through the same live service. The truth (the world outside) is written
+# here: among the posts the champion removes, those in WRONGFUL are benign.
+WRONGFUL = {3, 9, 21}
+
+
+def _removed_by_the_service(base: str) -> set[int]:
+    removed = set()
+    for p in range(1, world.N_POSTS + 1):
+        status, answer = call(base, "/v1/score", {"post_id": p})
+        assert status == 200, answer
+        if answer["decision"] == "remove":
+            removed.add(p)
+    return removed
+
+
+def _write_truth(home: Path, removed: set[int]) -> Path:
+    raw = Path(home) / "raw"
+    (raw / "_truth").mkdir(parents=True, exist_ok=True)
+    lines = [
+        {
+            "post_id": p,
+            "author_id": world.author_of(p),
+            "created_at": "2026-10-01T00:00:00Z",
+            "is_harmful": p in removed and p not in WRONGFUL,
+            "harm_types": ["harassment"] if p in removed and p not in WRONGFUL else [],
+        }
+        for p in range(1, world.N_POSTS + 1)
+    ]
+    (raw / "_truth" / "posts.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return raw
+
+
+def test_appeals_refused_with_a_clear_4xx(online_store):
+    base = online_store["base"]
+    removed = _removed_by_the_service(base)
+    assert WRONGFUL <= removed and 1 in removed and 2 not in removed
+    bad = [
+        ({"post_id": 424242, "author_id": 1}, 404, "post 424242 not found"),
+        ({"post_id": 2, "author_id": world.author_of(2)}, 409, "was not removed"),
+        ({"post_id": 1, "author_id": world.author_of(1) + 1}, 403, "only its author"),
+        ({"post_id": 1}, 422, "author_id"),
+        ({"post_id": 1, "author_id": world.author_of(1), "reason": "x" * 2001}, 413, "shorten"),
+    ]
+    for body, status, words in bad:
+        got, answer = call(base, "/v1/appeals", body)
+        assert (got, words in answer["detail"]) == (status, True), (body, got, answer)
+    assert call(base, "/v1/appeals", raw=b"{nope")[0] == 400
+    first = {"post_id": 1, "author_id": world.author_of(1), "reason": "satire"}
+    status, appeal = call(base, "/v1/appeals", first)
+    assert status == 201 and appeal["status"] == "pending", appeal
+    status, again = call(base, "/v1/appeals", first)
+    assert status == 409 and "already has appeal" in again["detail"]
+    assert call(base, f"/v1/appeals/{appeal['appeal_id']}")[1]["post_id"] == 1
+    assert call(base, "/v1/appeals/99999")[0] == 404
+    verdict = f"/v1/appeals/{appeal['appeal_id']}/verdict"
+    assert call(base, verdict, {"outcome": "maybe", "reviewer": "r"})[0] == 422
+    status, upheld = call(base, verdict, {"outcome": "uphold", "reviewer": "lead"})
+    assert (status, upheld["status"]) == (200, "upheld")
+    assert call(base, verdict, {"outcome": "reverse", "reviewer": "lead"})[0] == 409
+    assert call(base, "/v1/decisions/1")[1]["latest"]["decision"] == "remove"  # upheld: removed
+    assert call(base, "/v1/appeals", first, token=None)[0] == 401
+    assert online_store["proc"].poll() is None
+
+
+def test_simulated_appeals_reverse_wrongful_removals_end_to_end(online_store):
+    import pandas as pd
+
+    from sim import appeals as sim_appeals
+    from sim import moderators
+    from sim import truth as sim_truth
+    from vigil.moderation import appeals_report
+    from vigil.moderation.appeals import AppealStore
+
+    base, home = online_store["base"], Path(online_store["home"])
+    removed = _removed_by_the_service(base)
+    raw = _write_truth(home, removed)
+    # Every wrongful removal appealed, no rightful one: exactly the WRONGFUL posts.
+    got = sim_appeals.drive(base, range(1, world.N_POSTS + 1), raw, TOKEN, 0, 1.0, 0.0)
+    assert got["appeals"] == got["appeals_wrongful"] == len(WRONGFUL)
+    # The moderators' verdicts (truth through their error rate) decide each appeal.
+    verdicts = moderators.verdicts(sim_truth.posts(raw), sorted(WRONGFUL)).set_index("post_id")
+    expected = {p: "upheld" if verdicts.at[p, "is_harmful"] else "reversed" for p in WRONGFUL}
+    assert got["outcomes"] == expected
+    requests = pd.read_parquet(home / "review" / "requests" / "appeal.parquet")
+    assert WRONGFUL <= set(requests["post_id"])
+    for p, outcome in expected.items():
+        latest = call(base, f"/v1/decisions/{p}")[1]["latest"]
+        if outcome == "reversed":  # restored: a new allow decision, trigger appeal_reversed
+            assert (latest["decision"], latest["trigger"]) == ("allow", "appeal_reversed")
+        else:
+            assert latest["decision"] == "remove"
+    labels = pd.read_json(home / "appeals" / "labels.jsonl", lines=True)
+    reversed_ = {p for p, o in expected.items() if o == "reversed"}
+    assert set(labels["post_id"]) == reversed_
+    assert set(labels["queue"]) == {"appeal"} and not labels["is_harmful"].any()
+    # The report: per model, removals = the posts the service answered `remove` for.
+    rows = appeals_report.report(AppealStore(home / "appeals"), home / "decisions")["rows"]
+    overall = [r for r in rows if r["slice"] == "all"]
+    assert len(overall) == 1
+    row = overall[0]
+    assert row["removals"] == len(removed)
+    assert row["appeals"] == len(WRONGFUL) + 1  # + the upheld appeal on post 1 above
+    assert row["reversed"] == len(reversed_)
+    assert row["appeal_rate"] == pytest.approx((len(WRONGFUL) + 1) / len(removed))
+    assert row["reversal_rate"] == pytest.approx(len(reversed_) / (len(WRONGFUL) + 1))
+    by_age = [r for r in rows if r["slice"] == "author_age_bucket"]
+    assert sum(r["appeals"] for r in by_age) == row["appeals"]
+    assert sum(r["removals"] for r in by_age) == row["removals"]
