@@ -74,7 +74,8 @@ def file_appeal(parts, body: AppealRequest) -> JSONResponse | dict:
             409,
             f"post {body.post_id} was not removed (it {state}): only removals can be appealed.",
         )
-    if post is not None and post.author_id != body.author_id:
+    author = post.author_id if post is not None else latest.get("author_id")
+    if author is not None and author != body.author_id:
         return _error(
             403,
             f"author {body.author_id} did not write post {body.post_id}: only its author can "
@@ -118,6 +119,7 @@ def apply_verdict(parts, appeal: dict, status: str, reviewer: str) -> dict:
                 "probability": appeal["removal_probability"],
                 "decision": "allow",
                 "trigger": "appeal_reversed",
+                "author_id": appeal["author_id"],
                 "harm_type": appeal["harm_type"],
                 "author_age_bucket": appeal["author_age_bucket"],
             }

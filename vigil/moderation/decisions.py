@@ -3,7 +3,8 @@
 ``<data root>/decisions/dt=YYYY-MM-DD/decisions-<pid>.jsonl``; each line has ``post_id``,
 ``decided_at`` (UTC ISO), ``model_id``, ``student``, ``routed_to_heavy``, ``probability``,
 ``decision``, ``trigger``, ``content_hash``, ``harm_type`` (the type the heavy model rated highest,
-``unknown`` without it) and ``author_age_bucket`` (the appeals report's slices). Lines are appended with one ``write`` on an
+``unknown`` without it), ``author_age_bucket`` (the appeals report's slices) and ``author_id`` (who
+may appeal a removal). Lines are appended with one ``write`` on an
 ``O_APPEND`` file, so a reader (DuckDB's ``read_json_auto('decisions/*/*.jsonl')``) never sees
 half a line from a running service. The latest decisions per post are also kept in memory for
 ``GET /v1/decisions/{post_id}``; on start they are rebuilt from the files already there.
@@ -35,6 +36,7 @@ FIELDS = (
     "content_hash",
     "harm_type",
     "author_age_bucket",
+    "author_id",
 )
 KEEP_PER_POST = 20
 

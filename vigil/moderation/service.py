@@ -333,6 +333,7 @@ def _score(parts: Components, body: ScoreRequest):
             "post_id": post_id,
             "trigger": body.trigger,
             "content_hash": content_hash,
+            "author_id": author_id,
             **_slices(result, vector),
         }
     )
