@@ -8,6 +8,7 @@ offline store resolves relative paths against the current directory, not the rep
 from feast import FileSource, PushSource
 
 from vigil.config import paths
+from vigil.graph import features as graph_features
 from vigil.notes import features as note_features
 
 
@@ -70,3 +71,13 @@ note_sources = {
 note_status_source = note_sources["note_status"]
 post_best_note_source = note_sources["post_best_note"]
 contributor_reputation_source = note_sources["contributor_reputation"]
+
+# GraphSAGE user embeddings (`vigil graph embed`, columns in vigil.graph.features): one row per
+# user and snapshot day.
+user_graph_embedding_source = FileSource(
+    name=f"{graph_features.VIEW}_source",
+    path=_parquet(graph_features.VIEW),
+    timestamp_field="event_timestamp",
+    description="Daily GraphSAGE embeddings of users from the follow and interaction graph.",
+    tags={"owner": "trust-and-safety-data"},
+)

@@ -14,11 +14,13 @@ from data_sources import (
     post_behavior_source,
     post_best_note_source,
     user_activity_push,
+    user_graph_embedding_source,
 )
 from entities import contributor, note, post, user
 from feast import FeatureView, Field
 from feast.types import Float64, Int64, String
 
+from vigil.graph import features as graph_features
 from vigil.notes import features as note_features
 
 OWNER = "trust-and-safety-data"
@@ -127,4 +129,19 @@ contributor_reputation_fv = _notes_view(
     contributor,
     contributor_reputation_source,
     "A contributor's reputation, helpfulness and collusion flag.",
+)
+
+# GraphSAGE user embeddings: columns defined once in vigil.graph.features (docs/graph.md).
+user_graph_embedding_fv = FeatureView(
+    name=graph_features.VIEW,
+    entities=[user],
+    ttl=timedelta(days=graph_features.TTL_DAYS),
+    schema=[
+        *[Field(name=name, dtype=Float64) for name in graph_features.FEATURES],
+        Field(name="graph_source", dtype=String, description="graphsage / friends_mean / all_mean"),
+    ],
+    source=user_graph_embedding_source,
+    online=True,
+    description="A user's GraphSAGE embedding as of the end of each day.",
+    tags={"owner": OWNER, "description": "GraphSAGE embedding of the follow + interaction graph"},
 )
