@@ -19,7 +19,9 @@ counted from the lake's view events, are prevented; graded with ``_truth/posts.j
 Heavy-model calls are counted per test day for both schedules. ``--heavy-budget N`` caps the
 triggered schedule's heavy calls at N a day (``fixed``: the fixed schedule's mean calls a day),
 keeping the strongest requests: each day's routing threshold is the N-th highest student score of
-the previous day's candidates (never below tau), and a hard stop at N calls.
+the previous day's candidates (never below tau), and a hard stop at N calls. The budget acts only
+when the triggered schedule needs more calls a day than N (``triggered_final`` is the schedule
+that respects it: ``triggered`` as is, or ``triggered_budget``).
 
 ``python -m sim.rescore_replay --seeds 7 11 --homes DIR...`` (one trained world per home, see
 ``--build``): JSON per world and the mean and spread.
@@ -162,7 +164,7 @@ def run_schedule(
             if day not in day_tau:
                 day_tau[day] = _budget_tau(candidates, day, budget, tau)
             t = day_tau[day]
-            if student < t or calls.get(day, 0) >= budget:
+            if student < t or calls.get(day, 0) >= int(budget):
                 continue
         calls[day] = calls.get(day, 0) + 1
         if heavy >= threshold:
@@ -248,22 +250,46 @@ def replay_world(
     posts = posts[posts["created_at"].dt.strftime("%Y-%m-%d").isin(days)].copy()
     posts["text"] = posts["text"].fillna("")
     events = read_events(days)
-    data_end = max(events["ts"].max(), posts["created_at"].max())
     cfg = from_dict(meta["config"])
     tau, threshold = bundle["cascade_tau"], bundle["thresholds"]["multitask"]["threshold"]
     log.info("replay: %d test posts on %s, %d events", len(posts), days, len(events))
     emb = embeddings(posts, bundle)
-    views = events[events["action"] == "view"][["post_id", "ts"]]
-    fixed = score_moments(
-        fixed_moments(posts, cfg.score_offsets_hours, data_end), posts, bundle, emb
+    result = compare(
+        posts,
+        events,
+        harmful,
+        lambda moments: score_moments(moments, posts, bundle, emb),
+        tau,
+        threshold,
+        cfg.score_offsets_hours,
+        triggers or Triggers(),
+        budget,
     )
-    trig = triggered_moments(posts, events, triggers or Triggers(), data_end)
-    trig_scored = score_moments(trig, posts, bundle, emb)
+    return {"model_id": bundle["model_id"], "test_days": days} | result
+
+
+def compare(
+    posts: pd.DataFrame,
+    events: pd.DataFrame,
+    harmful: pd.Series,
+    scorer,
+    tau: float,
+    threshold: float,
+    offsets_hours,
+    triggers: Triggers,
+    budget: str | float | None = "fixed",
+) -> dict:
+    """Both schedules on ``posts`` (post_id, created_at) and their ``events`` (post_id, ts,
+    ts_ms, action, text); ``scorer(moments)`` adds ``student``, ``heavy`` and ``day`` to moments
+    (post_id, scored_at, trigger); ``harmful``: post_id -> bool (the truth)."""
+    data_end = max(events["ts"].max(), posts["created_at"].max())
+    views = events[events["action"] == "view"][["post_id", "ts"]]
+    fixed = scorer(fixed_moments(posts, offsets_hours, data_end))
+    trig = triggered_moments(posts, events, triggers, data_end)
+    trig_scored = scorer(trig)
     a = prevented(run_schedule(fixed, tau, threshold), views, harmful, posts)
     b = prevented(run_schedule(trig_scored, tau, threshold), views, harmful, posts)
     result = {
-        "model_id": bundle["model_id"],
-        "test_days": days,
         "posts": len(posts),
         "harmful_posts": int(harmful.reindex(posts["post_id"]).fillna(False).sum()),
         "tau": tau,
@@ -277,18 +303,24 @@ def replay_world(
         .value_counts()
         .to_dict(),
     }
+    result["triggered_final"] = b
     if budget is not None:
         n = a["heavy_calls_per_day"] if budget == "fixed" else float(budget)
         result["heavy_budget_per_day"] = n
-        result["triggered_budget"] = prevented(
-            run_schedule(trig_scored, tau, threshold, budget=max(n, 1.0)), views, harmful, posts
-        )
+        # the budget acts only when the triggered schedule needs more heavy calls than it allows
+        if b["heavy_calls_per_day"] > n:
+            result["triggered_final"] = result["triggered_budget"] = prevented(
+                run_schedule(trig_scored, tau, threshold, budget=max(n, 1.0)),
+                views,
+                harmful,
+                posts,
+            )
     return result
 
 
 def summary(results: list[dict]) -> dict:
     out = {}
-    for key in ("fixed", "triggered", "triggered_budget"):
+    for key in ("fixed", "triggered", "triggered_budget", "triggered_final"):
         share = [r[key]["harmful_views_prevented_share"] for r in results if key in r]
         calls = [r[key]["heavy_calls_per_day"] for r in results if key in r]
         if share:
