@@ -283,3 +283,18 @@ def test_kill9_with_rules_on_is_exactly_once(tmp_path):
     assert _rule_tables(tmp_path / "crash.sqlite", rules) == _rule_tables(
         tmp_path / "ref.sqlite", rules
     )
+
+
+def test_rules_and_rescore_triggers_run_side_by_side(tmp_path, monkeypatch):
+    """Both hooks on one stream: each gives what it gives alone."""
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    raw = tmp_path / "raw"
+    write_world(raw, posts=8, events=1200, seed=8)
+    rules = _rules(tmp_path / "rules.yaml")
+    _run(raw, tmp_path / "rules.sqlite", rules)
+    opts = RunOptions(source="files", raw_dir=raw, once=True, push=False)
+    process(replace(opts, state_path=tmp_path / "trig.sqlite", triggers_file=tmp_path / "t1.jsonl"))
+    both = _run(raw, tmp_path / "both.sqlite", rules, triggers_file=tmp_path / "t2.jsonl")
+    assert both["rescore"]["requests"] > 0 and both["rules"]["effects_total"] > 0
+    assert (tmp_path / "t2.jsonl").read_text() == (tmp_path / "t1.jsonl").read_text()
+    assert _log(tmp_path / "both.effects.jsonl") == _log(tmp_path / "rules.effects.jsonl")

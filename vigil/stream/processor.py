@@ -108,7 +108,9 @@ def _log_checkpoint(n_ckpt: int, state: StreamState) -> None:
     )
 
 
-def _summary(state, state_path, pusher, elapsed: float, read0: int, n_ckpt: int) -> dict:
+def _summary(
+    state, state_path, pusher, elapsed: float, read0: int, n_ckpt: int, rules=None
+) -> dict:
     """The run's figures; closes the state and writes them beside it (``.metrics.json``)."""
     read = state.counters["read"] - read0
     result = {
@@ -127,6 +129,8 @@ def _summary(state, state_path, pusher, elapsed: float, read0: int, n_ckpt: int)
         result["rows_pushed"] = pusher.rows_pushed
         result["lag"] = pusher.lag_summary()
         log.info("push lag (arrival -> online): %s", result["lag"])
+    if rules is not None:  # read from the state file: before it closes
+        result["rules"] = rules.summary()
     state.close()
     metrics = Path(state_path).with_suffix(".metrics.json")
     metrics.write_text(json.dumps(result, indent=2))
@@ -162,15 +166,25 @@ def _rescore_summary(feed, deliverer, opts: RunOptions) -> dict:
     return out
 
 
-def _start_rules(opts: RunOptions, state: StreamState, state_path: Path):
+def _load_rules(opts: RunOptions):
+    """The rules file, checked before anything is opened (a bad file: one clear error)."""
+    if opts.rules_file is None:
+        return None
+    from vigil.rules.language import load_rules
+    from vigil.stream.rules import FEATURE_NAMES
+
+    return load_rules(opts.rules_file, FEATURE_NAMES)
+
+
+def _start_rules(opts: RunOptions, state: StreamState, state_path: Path, ruleset):
     """The rules engine's feed (:mod:`vigil.stream.rules`), or None; effects committed by a run
     that died before writing them to the log are written first."""
-    if opts.rules_file is None:
+    if ruleset is None:
         return None
     from vigil.stream.rules import RulesFeed, default_effects_log
 
     feed = RulesFeed(
-        state.con, opts.rules_file, opts.effects_log or default_effects_log(state_path)
+        state.con, opts.rules_file, opts.effects_log or default_effects_log(state_path), ruleset
     )
     feed.attach(state)
     feed.export()
@@ -209,6 +223,7 @@ def process(opts: RunOptions) -> dict:
     """Run the stream processor until stopped (SIGINT/SIGTERM) or, with ``once``, until idle."""
     state_path = opts.state_path or default_state_path(opts)
     _check_trigger_options(opts)
+    ruleset = _load_rules(opts)
     source = _open_source(opts)
     owns = source.owns if isinstance(source, RedisSource) else None
     pusher = FeastPusher() if opts.push else None
@@ -220,7 +235,7 @@ def process(opts: RunOptions) -> dict:
         track_push=pusher is not None,
     )
     feed, deliverer = _start_triggers(opts, state)
-    rules = _start_rules(opts, state, state_path)
+    rules = _start_rules(opts, state, state_path, ruleset)
     stop = {"flag": False}
 
     def _stop(signum, frame):
@@ -285,12 +300,9 @@ def process(opts: RunOptions) -> dict:
         if feed is not None:  # one more try for what failed; delivered ones leave the outbox
             feed.delivered(deliverer.close())
             feed.clear_delivered()
-    rules_summary = rules.summary() if rules is not None else None  # before the state closes
-    result = _summary(state, state_path, pusher, time.time() - started, read0, n_ckpt)
+    result = _summary(state, state_path, pusher, time.time() - started, read0, n_ckpt, rules)
     if feed is not None:
         result["rescore"] = _rescore_summary(feed, deliverer, opts)
-    if rules_summary is not None:
-        result["rules"] = rules_summary
     opts.stats.update(result)
     return result
 

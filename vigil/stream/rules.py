@@ -109,11 +109,17 @@ class RulesFeed:
     """Rule state in the stream's checkpoint file and the effects log. Install with
     :meth:`attach` (beside re-score triggers, if on); call :meth:`export` after each checkpoint."""
 
-    def __init__(self, con: sqlite3.Connection, rules_path: Path, effects_log: Path) -> None:
+    def __init__(
+        self,
+        con: sqlite3.Connection,
+        rules_path: Path,
+        effects_log: Path,
+        ruleset: RuleSet | None = None,
+    ) -> None:
         self.con = con
         self.rules_path = Path(rules_path)
         self.mtime = self._mtime()
-        self.engine = Engine(load_rules(self.rules_path, FEATURE_NAMES))
+        self.engine = Engine(ruleset or load_rules(self.rules_path, FEATURE_NAMES))
         self.effects_log = Path(effects_log)
         self.reloads = 0
         self.reload_errors = 0
