@@ -124,35 +124,49 @@ class Counter:
                 del d[old]
 
     def update(self, e: tuple) -> None:
+        """Count one event (the hot path: a count and a distinct version, no shared branches)."""
+        if self.distinct:
+            self._update_distinct(e)
+            return
         v = e[self.ei]
         if v is None:
             return
-        o = None
-        if self.distinct:
-            o = e[self.oi]
-            if o is None:
-                return
         b = e[1] // self.bucket_ms
         ent = self.table.get(v)
         if ent is None:
-            ent = self.table[v] = [b, {}, {} if self.distinct else 0]
-        elif b > ent[0]:
-            self._advance(ent, b)
-        d = ent[1]
-        in_window = b > ent[0] - self.n
-        if self.distinct:
+            self.table[v] = [b, {b: 1}, 1]
+        else:
+            if b > ent[0]:
+                self._advance(ent, b)
+            d = ent[1]
+            d[b] = d.get(b, 0) + 1
+            if b > ent[0] - self.n:
+                ent[2] += 1
+        self.dirty.add(v)
+
+    def _update_distinct(self, e: tuple) -> None:
+        v = e[self.ei]
+        o = e[self.oi]
+        if v is None or o is None:
+            return
+        b = e[1] // self.bucket_ms
+        ent = self.table.get(v)
+        if ent is None:
+            self.table[v] = [b, {b: {o}}, {o: 1}]
+        else:
+            if b > ent[0]:
+                self._advance(ent, b)
+            d = ent[1]
             vals = d.get(b)
             if vals is None:
-                vals = d[b] = set()
-            if o not in vals:
+                d[b] = {o}
+            elif o in vals:
+                return  # already counted in this bucket: nothing changes
+            else:
                 vals.add(o)
-                if in_window:
-                    agg = ent[2]
-                    agg[o] = agg.get(o, 0) + 1
-        else:
-            d[b] = d.get(b, 0) + 1
-            if in_window:
-                ent[2] += 1
+            if b > ent[0] - self.n:
+                agg = ent[2]
+                agg[o] = agg.get(o, 0) + 1
         self.dirty.add(v)
 
     def query(self, e: tuple) -> int:
