@@ -7,6 +7,7 @@ offline store resolves relative paths against the current directory, not the rep
 
 from feast import FileSource, PushSource
 
+from vigil.accounts import features as account_features
 from vigil.config import paths
 from vigil.graph import features as graph_features
 from vigil.notes import features as note_features
@@ -79,5 +80,14 @@ user_graph_embedding_source = FileSource(
     path=_parquet(graph_features.VIEW),
     timestamp_field="event_timestamp",
     description="Daily GraphSAGE embeddings of users from the follow and interaction graph.",
+    tags={"owner": "trust-and-safety-data"},
+)
+
+# Account integrity (issue 21): daily point-in-time account features (vigil.accounts.features).
+account_features_source = FileSource(
+    name=f"{account_features.TABLE}_source",
+    path=_parquet(account_features.TABLE),
+    timestamp_field="event_timestamp",
+    description="Daily account features: cadence, duplication, churn, fingerprints, targets.",
     tags={"owner": "trust-and-safety-data"},
 )

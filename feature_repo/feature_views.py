@@ -8,6 +8,7 @@ behaviour after a week no longer matters to moderation, so 7 days.
 from datetime import timedelta
 
 from data_sources import (
+    account_features_source,
     contributor_reputation_source,
     creator_context_push,
     note_status_source,
@@ -20,6 +21,7 @@ from entities import contributor, note, post, user
 from feast import FeatureView, Field
 from feast.types import Float64, Int64, String
 
+from vigil.accounts import features as account_features
 from vigil.graph import features as graph_features
 from vigil.notes import features as note_features
 
@@ -144,4 +146,20 @@ user_graph_embedding_fv = FeatureView(
     online=True,
     description="A user's GraphSAGE embedding as of the end of each day.",
     tags={"owner": OWNER, "description": "GraphSAGE embedding of the follow + interaction graph"},
+)
+
+
+# Account features (issue 21): columns defined once in vigil.accounts.features (docs/accounts.md).
+account_features_fv = FeatureView(
+    name=account_features.TABLE,
+    entities=[user],
+    ttl=timedelta(days=account_features.TTL_DAYS),
+    schema=[
+        Field(name=name, dtype=Int64 if kind == "int" else Float64, description=text)
+        for name, (kind, text) in account_features.FEATURES.items()
+    ],
+    source=account_features_source,
+    online=True,
+    description="An account's behaviour features as of the start of each day.",
+    tags={"owner": OWNER, "description": "Account integrity features per user and day"},
 )

@@ -233,6 +233,7 @@ def test_registry_matches_contract_and_moderation_v1(feast_home):
         "post_best_note",
         "contributor_reputation",
         "user_graph_embedding",  # vigil.graph (issue 26)
+        "account_features",  # vigil.accounts (issue 21)
     }
     assert [f.name for f in views["post_behavior"].features] == POST_BEHAVIOR_COLUMNS
     assert [f.name for f in views["creator_context"].features] == CREATOR_CONTEXT_COLUMNS
