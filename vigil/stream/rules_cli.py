@@ -194,6 +194,8 @@ def run_tests(rs: RuleSet) -> list[dict]:
 
 
 def _run_lines(rules_path: Path, lines: list[bytes]) -> list[dict]:
+    for name in ("vigil.stream.state", "vigil.stream.rules"):  # a state per test: no chatter
+        logging.getLogger(name).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="vigil-rules-test-") as tmp:
         state = StreamState(Path(tmp) / "state.sqlite")
         try:
