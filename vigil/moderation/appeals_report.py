@@ -27,7 +27,9 @@ def _removals(directory: Path) -> dict[tuple[str, str, str], set[int]]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if row.get("decision") != "remove" or row.get("trigger") == "appeal_reversed":
+            if row.get("post_id") is None or row.get("decision") != "remove":
+                continue  # a new post scored without an id cannot be appealed
+            if row.get("trigger") == "appeal_reversed":
                 continue
             model, post = str(row.get("model_id")), int(row["post_id"])
             out[(model, "all", "all")].add(post)
