@@ -246,9 +246,9 @@ def grade(raw: str | Path, cut_day: int = 8, bot_model: bool = True) -> dict:
     out.update(grade_clusters(inp, users, camps, friends))
     out.update(grade_queue(inp, raw, users, cut_day, bot_model=bot_model))
     if out["report_queue_damage_prevented"]:
-        out["queue_vs_reports"] = out["queue_damage_prevented"] / out[
-            "report_queue_damage_prevented"
-        ]
+        out["queue_vs_reports"] = (
+            out["queue_damage_prevented"] / out["report_queue_damage_prevented"]
+        )
     return out
 
 
@@ -298,14 +298,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    result = {"per_seed": {"raw": grade(args.raw)}} if args.raw else run_seeds(
-        args.seeds, args.users, args.days
+    result = (
+        {"per_seed": {"raw": grade(args.raw)}}
+        if args.raw
+        else run_seeds(args.seeds, args.users, args.days)
     )
     if not args.raw:
         for name, s in result["summary"].items():
-            extra = f"  target {s['target']} met on every seed: {s['met_every_seed']}" if (
-                "target" in s
-            ) else ""
+            extra = (
+                f"  target {s['target']} met on every seed: {s['met_every_seed']}"
+                if ("target" in s)
+                else ""
+            )
             print(f"{name:34s} mean {s['mean']:.4g}  min {s['min']:.4g}  max {s['max']:.4g}{extra}")
     else:
         print(json.dumps(result["per_seed"]["raw"], indent=1, default=str))

@@ -27,7 +27,9 @@ def hand_made_events() -> pd.DataFrame:
     # each member within 2 minutes of the wave's start
     for wave, start in enumerate([0, 120, 240]):
         for j, user in enumerate([1, 2, 3]):
-            rows.append(_post(user, start + j, f"Vote yes on measure {wave} https://ex.com/m{wave}"))
+            rows.append(
+                _post(user, start + j, f"Vote yes on measure {wave} https://ex.com/m{wave}")
+            )
     # campaign B (accounts 4-7): paraphrases of one long sentence, no shared link, four waves
     base = "the harbour bridge closure was planned by the council to hide the budget gap"
     for wave, start in enumerate([30, 150, 300, 420]):
@@ -79,9 +81,9 @@ def _brute_force_pairs(keys: pd.DataFrame, window_ns: int) -> set:
     out = set()
     rows = keys.to_dict("records")
     for a, b in itertools.permutations(rows, 2):
-        if a["key"] == b["key"] and a["user_id"] != b["user_id"]:
-            if abs(a["ts"] - b["ts"]) <= window_ns:
-                out.add((a["post"], a["user_id"], b["user_id"], a["key"]))
+        same_key = a["key"] == b["key"] and a["user_id"] != b["user_id"]
+        if same_key and abs(a["ts"] - b["ts"]) <= window_ns:
+            out.add((a["post"], a["user_id"], b["user_id"], a["key"]))
     return out
 
 

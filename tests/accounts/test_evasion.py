@@ -66,7 +66,7 @@ def world():
 
 
 def test_new_accounts_and_suspensions(world):
-    events, users, enforcement, devices = world
+    _, users, enforcement, _ = world
     assert sorted(evasion.new_accounts(users, enforcement)["user_id"]) == [3, 5]
     sus = evasion.suspensions(enforcement)
     assert sorted(sus["user_id"]) == [1, 2]
@@ -79,8 +79,9 @@ def test_evidence_values_by_hand(world):
     )
     a, b = pairs.loc[(3, 1)], pairs.loc[(3, 2)]
     assert a["device_shared"] == 1.0 and b["device_shared"] == 0.0
-    # nS is used by accounts 2, 3 and 6: 1/3; 3 and 1 share no network
-    assert b["network_shared"] == pytest.approx(1 / 3) and a["network_shared"] == 0.0
+    # nS is used by accounts 2, 3 and 6: min(1, 2/3); 3 and 1 share no network; dA is used by
+    # 1 and 3 only: min(1, 2/2)
+    assert b["network_shared"] == pytest.approx(2 / 3) and a["network_shared"] == 0.0
     # 3's texts: "purple elephants dance tonight zebra"; 1's the same four words twice, no zebra:
     # both tf-idf vectors are positive on the four shared words only, so the cosine is < 1 and > 0.
     # 3 and 2 share no word: 0.
@@ -94,7 +95,7 @@ def test_evidence_values_by_hand(world):
     assert a["recency"] == pytest.approx(math.exp(-3 / 14))
     assert b["recency"] == pytest.approx(math.exp(-1 / 14))
     cfg = evasion.MatchConfig()
-    hand_b = cfg.w_network / 3 + cfg.w_target + cfg.w_recency * math.exp(-1 / 14)
+    hand_b = cfg.w_network * 2 / 3 + cfg.w_target + cfg.w_recency * math.exp(-1 / 14)
     assert b["score"] == pytest.approx(hand_b)
 
 
@@ -110,10 +111,49 @@ def test_ranking_and_match_flag(world):
     assert bool(best.loc[3, "is_match"]) and not bool(best.loc[5, "is_match"])
 
 
+def test_handle_stems_and_mentions_as_targets(world):
+    events, users, enforcement, devices = world
+    # 5 takes 2's handle with other digits and @mentions 9 (handle "target_nine")
+    users = users.assign(handle=["ann1", "bob_rocket77", "zed3", "bob_rocket1", "x6", "y7"])
+    users = pd.concat(
+        [users, pd.DataFrame({"user_id": [9], "created_at": [T0], "handle": ["target_nine"]})]
+    )
+    mention = pd.DataFrame([_event(5, 15, "hey @Target_Nine look", day=5)])
+    events = pd.concat([events, mention.astype(events.dtypes.to_dict())], ignore_index=True)
+    pairs = evasion.evidence(events, users, enforcement, devices).set_index(
+        ["user_id", "candidate_id"]
+    )
+    assert pairs.loc[(5, 2), "handle_stem"] == 1.0 and pairs.loc[(5, 1), "handle_stem"] == 0.0
+    # 5 and 2 now both aim at account 9 only (2 by a reply, 5 by a mention): cosine 1
+    assert pairs.loc[(5, 2), "target_cosine"] == pytest.approx(1.0)
+
+
+def test_cadence_of_scheduled_accounts():
+    # 1 (suspended) and 3 (new) act every 30 minutes, 2 (suspended) every 45, 5 (new) at random
+    rows = []
+    for k in range(12):
+        rows.append(_event(1, 0.5 * k, action="like", target=8))
+        rows.append(_event(2, 0.75 * k, action="like", target=8))
+        rows.append(_event(3, 0.5 * k, action="like", target=8, day=4))
+    for h in (0.1, 0.2, 3.0, 3.05, 9.0, 13.7):
+        rows.append(_event(5, h, action="like", target=8, day=4))
+    users = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 5],
+            "created_at": [T0 - pd.Timedelta(days=9)] * 2 + [T0 + pd.Timedelta(days=4)] * 2,
+        }
+    )
+    enforcement = pd.DataFrame({"user_id": [1, 2], "enforced_at": [T0 + pd.Timedelta(days=1)] * 2})
+    pairs = evasion.evidence(pd.DataFrame(rows), users, enforcement).set_index(
+        ["user_id", "candidate_id"]
+    )
+    assert pairs.loc[(3, 1), "cadence"] == pytest.approx(1.0)
+    assert pairs.loc[(3, 2), "cadence"] == pytest.approx(math.exp(-math.log(1.5) / 0.05))
+    assert pairs.loc[(5, 1), "cadence"] == 0.0
+
+
 def test_suspension_after_creation_is_no_candidate(world):
     events, users, enforcement, devices = world
-    late = enforcement.assign(
-        enforced_at=[T0 + pd.Timedelta(days=1), T0 + pd.Timedelta(days=10)]
-    )
+    late = enforcement.assign(enforced_at=[T0 + pd.Timedelta(days=1), T0 + pd.Timedelta(days=10)])
     m = evasion.match(events, users, late, devices)
     assert set(m.loc[m["user_id"] == 3, "candidate_id"]) == {1}

@@ -97,7 +97,9 @@ def _band_keys(posts: np.ndarray, words: list[list[str]], cfg: ClusterConfig):
     a = rng.integers(1, int(_PRIME), n_hashes, dtype=np.uint64)
     b = rng.integers(0, int(_PRIME), n_hashes, dtype=np.uint64)
     starts = np.flatnonzero(np.r_[True, owner_arr[1:] != owner_arr[:-1]])
-    mins = np.stack([np.minimum.reduceat((a[j] * h + b[j]) % _PRIME, starts) for j in range(n_hashes)])
+    mins = np.stack(
+        [np.minimum.reduceat((a[j] * h + b[j]) % _PRIME, starts) for j in range(n_hashes)]
+    )
     post_of = owner_arr[starts]
     keys, owners = [], []
     for band in range(cfg.bands):
@@ -244,7 +246,7 @@ def account_graph(
 
 
 def _communities(graph: sp.csr_matrix, cfg: ClusterConfig) -> np.ndarray:
-    n_comp, labels = connected_components(graph, directed=False)
+    _, labels = connected_components(graph, directed=False)
     if cfg.method != "louvain" or graph.nnz == 0:
         return labels
     import networkx as nx

@@ -6,15 +6,19 @@ fingerprints); nothing here knows which accounts really are evaders.
 
 Evidence for a pair (new account N, suspended account S, S suspended before N was created):
 
-- ``device_shared``: 1 when N and S logged in from a common device fingerprint;
-- ``network_shared``: the rarest network fingerprint they share, as 1 / (accounts seen on it),
-  so a network shared by a whole campus counts for little;
+- ``device_shared``: for the rarest device fingerprint both logged in from, min(1, 2 / accounts
+  seen on it): a personal device (the two accounts only) counts 1, a bot farm's device shared
+  by 40 accounts 0.05 (it says "same farm", not "same account");
+- ``network_shared``: the same for network fingerprints, so a network shared by a whole campus
+  counts for little;
 - ``text_cosine``: cosine of the TF-IDF vectors of all their post and reply texts;
 - ``target_cosine``: cosine of the TF-IDF-weighted counts of the accounts they reply to, follow,
-  mention or act on (popular targets weigh little);
-- ``cadence``: for two accounts that both act on a schedule (at least half their gaps within 10%
-  of their median gap), exp(-|ln(median gap ratio)| / 0.05); 0 otherwise. A scheduled bot that
+  @mention (handles resolved through the users table) or act on (popular targets weigh little);
+- ``cadence``: for two accounts that both act on a schedule (of their gaps of 2 minutes or more,
+  at least half within 10% of their median), exp(-|ln(median gap ratio)| / 0.05); 0 otherwise. A scheduled bot that
   comes back keeps its period, and two bots of one farm seldom share one;
+- ``handle_stem``: 1 when both handles are the same once trailing digits are dropped
+  (``quiet_harbor853`` and ``quiet_harbor12``);
 - ``hour_cosine``: cosine of their hour-of-day activity profiles after subtracting the
   population's profile (every human is active in the evening; what is left is the habit);
 - ``recency``: exp(-days between S's suspension and N's creation / ``recency_days``).
@@ -46,6 +50,7 @@ EVIDENCE = (
     "target_cosine",
     "cadence",
     "hour_cosine",
+    "handle_stem",
     "recency",
 )
 MATCH_COLUMNS = ("user_id", "candidate_id", "rank", "score", "suspended_at", *EVIDENCE)
@@ -62,6 +67,7 @@ class MatchConfig:
     w_target: float = 1.5
     w_cadence: float = 1.0
     w_hour: float = 0.5
+    w_handle: float = 0.8
     w_recency: float = 0.3
     recency_days: float = 14.0
     max_gap_days: float = 60.0  # suspended accounts older than this are not candidates
@@ -76,6 +82,7 @@ class MatchConfig:
             "target_cosine": self.w_target,
             "cadence": self.w_cadence,
             "hour_cosine": self.w_hour,
+            "handle_stem": self.w_handle,
             "recency": self.w_recency,
         }
 
@@ -116,9 +123,11 @@ def suspensions(enforcement: pd.DataFrame) -> pd.DataFrame:
     e = enforcement
     if "action" in e.columns:
         e = e[e["action"].fillna("suspend") == "suspend"]
-    s = e.assign(suspended_at=_utc(e["enforced_at"])).groupby("user_id", as_index=False)[
-        "suspended_at"
-    ].min()
+    s = (
+        e.assign(suspended_at=_utc(e["enforced_at"]))
+        .groupby("user_id", as_index=False)["suspended_at"]
+        .min()
+    )
     return s.astype({"user_id": "int64"})
 
 
@@ -148,9 +157,33 @@ def _text_vectors(events: pd.DataFrame, ids: np.ndarray) -> sp.csr_matrix:
     return _row_normalize(vec.fit_transform(texts).tocsr())
 
 
-def _target_vectors(events: pd.DataFrame, ids: np.ndarray) -> sp.csr_matrix:
-    t = events[events["target_user_id"].notna() & events["user_id"].isin(ids)]
-    t = t[t["target_user_id"] != t["user_id"]]
+MENTION_RE = r"@(\w+)"
+MIN_CADENCE_GAP_NS = 120 * 10**9
+
+
+def _targets(events: pd.DataFrame, users: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """(user_id, target_user_id) of every action aimed at another account: the events' targets
+    and the accounts @mentioned in texts (handles resolved through the users table)."""
+    mine = events[events["user_id"].isin(ids)]
+    t = mine.loc[mine["target_user_id"].notna(), ["user_id", "target_user_id"]]
+    if "handle" in users.columns:
+        texts = mine.loc[mine["text"].notna(), ["user_id", "text"]]
+        found = texts["text"].str.extractall(MENTION_RE)
+        if len(found):
+            owner = texts["user_id"].to_numpy()[
+                found.index.get_level_values(0).map({k: i for i, k in enumerate(texts.index)})
+            ]
+            by_handle = users.dropna(subset=["handle"]).drop_duplicates("handle")
+            lookup = dict(zip(by_handle["handle"].str.lower(), by_handle["user_id"]))
+            target = found[0].str.lower().map(lookup)
+            mentions = pd.DataFrame({"user_id": owner, "target_user_id": target.to_numpy()})
+            t = pd.concat([t, mentions.dropna()], ignore_index=True)
+    t = t.astype({"user_id": "int64", "target_user_id": "int64"})
+    return t[t["target_user_id"] != t["user_id"]]
+
+
+def _target_vectors(targets: pd.DataFrame, ids: np.ndarray) -> sp.csr_matrix:
+    t = targets
     if t.empty:
         return sp.csr_matrix((len(ids), 1))
     counts = t.groupby(["user_id", "target_user_id"]).size().reset_index(name="n")
@@ -181,12 +214,21 @@ def _hour_vectors(events: pd.DataFrame, ids: np.ndarray) -> np.ndarray:
     return m / norms
 
 
+def _handle_stems(users: pd.DataFrame, ids: np.ndarray) -> np.ndarray:
+    """The handle without its trailing digits, lowercased ('' when unknown or shorter than 4)."""
+    if "handle" not in users.columns:
+        return np.array([""] * len(ids), dtype=object)
+    stem = users.drop_duplicates("user_id").set_index("user_id")["handle"].reindex(ids)
+    stem = stem.fillna("").astype(str).str.lower().str.rstrip("0123456789_")
+    return np.where(stem.str.len() >= 4, stem, "").astype(object)
+
+
 def _cadence(events: pd.DataFrame, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(log median gap, is regular) per account; regular = >= 5 gaps, half within 10% of it."""
     e = events[events["user_id"].isin(ids) & (events["action"] != "login")]
     e = e.assign(ns=_ns(e["event_ts"])).sort_values(["user_id", "ns"])
     gaps = e.groupby("user_id")["ns"].diff().dropna()
-    gaps = gaps[gaps > 0]
+    gaps = gaps[gaps >= MIN_CADENCE_GAP_NS]  # bursts and in-session clicks say nothing of a period
     users = e.loc[gaps.index, "user_id"]
     frame = pd.DataFrame({"user_id": users.to_numpy(), "gap": gaps.to_numpy(float)})
     med = frame.groupby("user_id")["gap"].median()
@@ -203,32 +245,29 @@ def _fingerprint_evidence(devices: pd.DataFrame | None, new_ids, sus_ids):
     if devices is None or devices.empty:
         return np.zeros(shape), np.zeros(shape)
     out = []
-    for column, rarity in (("device_fp", False), ("network_fp", True)):
+    for column in ("device_fp", "network_fp"):
         d = devices[["user_id", column]].dropna().drop_duplicates()
         fps = np.sort(d[column].astype(str).unique())
         accounts_per_fp = d.groupby(column)["user_id"].nunique().reindex(fps).to_numpy(float)
-        weight = 1.0 / accounts_per_fp if rarity else np.ones(len(fps))
+        weight = np.minimum(1.0, 2.0 / accounts_per_fp)
 
-        def incidence(ids, d=d, fps=fps):
+        def incidence(ids, d=d, fps=fps, column=column):
             sel = d[d["user_id"].isin(ids)]
             r = sel["user_id"].map(_index(ids)).to_numpy()
             c = np.searchsorted(fps, sel[column].astype(str).to_numpy())
             return sp.csr_matrix((np.ones(len(sel)), (r, c)), shape=(len(ids), len(fps)))
 
         a, b = incidence(new_ids), incidence(sus_ids)
-        if rarity:
-            # the rarest shared network: max over common fps of 1/accounts
-            shared = (a @ sp.diags(weight)).tocsr()
-            best = np.zeros(shape)
-            for i in range(shape[0]):
-                row = shared.getrow(i)
-                if row.nnz == 0:
-                    continue
-                cand = b[:, row.indices].multiply(row.data).tocsr()
-                best[i] = np.asarray(cand.max(axis=1).todense()).ravel()
-            out.append(best)
-        else:
-            out.append(np.minimum((a @ b.T).toarray(), 1.0))
+        # the rarest shared fingerprint: max over common fps of its weight
+        shared = (a @ sp.diags(weight)).tocsr()
+        best = np.zeros(shape)
+        for i in range(shape[0]):
+            row = shared.getrow(i)
+            if row.nnz == 0:
+                continue
+            cand = b[:, row.indices].multiply(row.data).tocsr()
+            best[i] = np.asarray(cand.max(axis=1).todense()).ravel()
+        out.append(best)
     return out[0], out[1]
 
 
@@ -252,7 +291,7 @@ def evidence(
     n = len(new_ids)
     # one vocabulary and one target space for both sides, so the cosines compare like with like
     text = _text_vectors(events, both)
-    target = _target_vectors(events, both)
+    target = _target_vectors(_targets(events, users, both), both)
     hour = _hour_vectors(events, both)
     device, network = _fingerprint_evidence(devices, new_ids, sus_ids)
     mats = {
@@ -262,6 +301,9 @@ def evidence(
         "target_cosine": (target[:n] @ target[n:].T).toarray(),
         "hour_cosine": np.clip(hour[:n] @ hour[n:].T, 0.0, None),
     }
+    stems = _handle_stems(users, both)
+    same = stems[:n, None] == stems[None, n:]
+    mats["handle_stem"] = (same & (stems[:n, None] != "")).astype(float)
     log_med, regular = _cadence(events, both)
     both_regular = regular[:n, None] & regular[None, n:]
     close = np.exp(-np.abs(log_med[:n, None] - log_med[None, n:]) / 0.05)

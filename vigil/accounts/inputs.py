@@ -80,7 +80,9 @@ def _read_jsonl(path: Path, required: tuple[str, ...], times: tuple[str, ...]) -
 def from_raw(raw: str | Path) -> AccountInputs:
     raw = Path(raw)
     if not (raw / "users.jsonl").exists():
-        raise UserError(f"{raw} has no users.jsonl: point --raw at a simulated or exported raw folder.")
+        raise UserError(
+            f"{raw} has no users.jsonl: point --raw at a simulated or exported raw folder."
+        )
     files = sorted((raw / "events").glob("dt=*/hour=*.jsonl"))
     parts = [pd.read_json(f, lines=True, dtype=False) for f in files if f.stat().st_size]
     events = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=EVENT_COLUMNS)
@@ -129,9 +131,7 @@ def from_lake() -> AccountInputs:
     p = paths()
     events = _lake_table(p.lake_events, EVENT_COLUMNS, ("event_ts",))
     if events.empty:
-        raise UserError(
-            f"the lake at {p.lake} has no events: run `vigil ingest --raw DIR` first."
-        )
+        raise UserError(f"the lake at {p.lake} has no events: run `vigil ingest --raw DIR` first.")
     users = _lake_table(p.lake_users, USER_COLUMNS, ("created_at",))
     enforcement = _lake_table(p.lake_enforcement, ENFORCEMENT_COLUMNS, ("enforced_at",))
     devices = _lake_table(p.lake_devices, DEVICE_COLUMNS, ("seen_at",))

@@ -27,6 +27,7 @@ QUEUE_FILE = "review_queue.parquet"
 
 def add_parsers(sub) -> None:
     """Add this module's actions to ``vigil accounts``'s subparsers."""
+
     def raw_option(p):
         p.add_argument("--raw", type=Path, help="read this raw folder instead of the lake")
 
