@@ -64,10 +64,11 @@ _SQL = """
 with ev as (
     select user_id, action, target_user_id, text, event_ts
     from read_parquet($events, union_by_name = true)
-    where event_ts < $as_of and user_id is not null
+    where cast(event_ts as timestamptz) < $as_of and user_id is not null
 ),
 users as (
-    select user_id, handle, created_at from read_parquet($users) where created_at < $as_of
+    select user_id, handle, created_at from read_parquet($users)
+    where cast(created_at as timestamptz) < $as_of
 ),
 follow_state as (
     select user_id as a, target_user_id as b, arg_max(action, event_ts) as last_action
@@ -101,7 +102,7 @@ _FEATURES_SQL = """
 with ev as (
     select user_id, action, target_user_id, text
     from read_parquet($events, union_by_name = true)
-    where event_ts < $as_of and user_id is not null
+    where cast(event_ts as timestamptz) < $as_of and user_id is not null
 ),
 made as (
     select user_id,
@@ -158,7 +159,8 @@ def load(day: date) -> UserGraph:
     try:
         con.execute(f"set threads = {duckdb_threads()}")
         users = con.execute(
-            "select user_id, created_at from read_parquet($users) where created_at < $as_of "
+            "select user_id, created_at from read_parquet($users) "
+            "where cast(created_at as timestamptz) < $as_of "
             "order by user_id",
             {"users": params["users"], "as_of": as_of},
         ).df()
