@@ -85,3 +85,18 @@ def test_verdicts_leave_the_queue_and_come_back_as_labels(tmp_path):
     bots = pd.DataFrame({"user_id": [10, 20], "bot_score": [0.5, 0.9]})
     q = queue.build_queue(events(), CUT, bots, verdicts=verdicts)
     assert q.empty
+
+
+def test_verdicts_join_the_training_positives(tmp_path):
+    path = tmp_path / "verdicts.jsonl"
+    t = pd.Timestamp("2026-10-09T10:00:00Z").to_pydatetime()
+    queue.record_verdict(10, True, "bot", "ana", t, path)  # a new positive
+    queue.record_verdict(11, True, "harassment", "ana", t, path)  # not a bot reason
+    queue.record_verdict(12, False, "bot", "ana", t, path)  # judged legitimate
+    queue.record_verdict(13, True, "spam", "ana", t, path)  # already a positive
+    known = pd.DataFrame(
+        {"user_id": [13], "labeled_at": [pd.Timestamp("2026-10-02T00:00:00Z")], "label": [1]}
+    )
+    out = queue.with_verdict_positives(known, ("bot", "spam"), path)
+    assert sorted(out["user_id"]) == [10, 13]
+    assert out.set_index("user_id").loc[10, "labeled_at"] == pd.Timestamp(t)

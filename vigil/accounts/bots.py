@@ -265,6 +265,10 @@ def train(cfg: BotConfig, exclude: set[int] | None = None, save: bool = True) ->
     started = time.perf_counter()
     data = read_lake()
     labels = platform_labels(data["enforcement"], data["labels"], data["post_authors"])
+    # reviewers' verdicts on accounts (`vigil accounts verdict ... --reason bot`) are labels too
+    from vigil.accounts.queue import with_verdict_positives
+
+    labels = with_verdict_positives(labels, POSITIVE_REASONS)
     df = training_frame(data["features"], data["users"], labels, data["enforcement"])
     bundle = fit(df, cfg, exclude)
     bundle["data"] = {

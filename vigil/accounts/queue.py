@@ -247,11 +247,29 @@ def verdict_labels(path: Path | None = None) -> pd.DataFrame:
     """The labels training reads: one row per account (user_id, is_violating, reviewed_at),
     the latest verdict winning (a tie goes to the later line)."""
     frame, _ = read_verdicts(path)
+    cols = ["user_id", "is_violating", "reason", "reviewed_at"]
     if frame.empty:
-        return frame[["user_id", "is_violating", "reviewed_at"]]
+        return frame[cols]
     frame = frame.reset_index().sort_values(["reviewed_at", "index"])
     latest = frame.drop_duplicates("user_id", keep="last")
-    return latest[["user_id", "is_violating", "reviewed_at"]].reset_index(drop=True)
+    return latest[cols].reset_index(drop=True)
+
+
+def with_verdict_positives(
+    labels: pd.DataFrame, reasons: tuple[str, ...], path: Path | None = None
+) -> pd.DataFrame:
+    """``labels`` (user_id, labeled_at, label) plus the accounts reviewers judged violating for
+    one of ``reasons``, labeled at their verdict's time (how training reads verdicts)."""
+    v = verdict_labels(path)
+    v = v[v["is_violating"].astype(bool) & v["reason"].isin(reasons)]
+    v = v[~v["user_id"].isin(labels["user_id"])]
+    if v.empty:
+        return labels
+    extra = pd.DataFrame(
+        {"user_id": v["user_id"].astype("int64"), "labeled_at": v["reviewed_at"], "label": 1}
+    )
+    log.info("labels: %d accounts added from reviewers' verdicts", len(extra))
+    return pd.concat([labels, extra], ignore_index=True)
 
 
 def check_user(user_id: int, known: pd.Series) -> None:
