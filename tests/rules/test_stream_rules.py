@@ -87,16 +87,15 @@ def _verdicts(rows: list[dict]) -> list[tuple]:
 
 
 def _rule_tables(db: Path, rules: Path) -> dict:
-    """The effects table, and the rule state as the engine sees it once everything out of the
-    lateness horizon is pruned (checkpoints at other moments prune at other moments)."""
+    """The rule state as the engine sees it once everything out of the lateness horizon is pruned
+    (checkpoints at other moments prune at other moments); the effects are compared as logs."""
     state = StreamState(db)
     try:
         feed = RulesFeed(state.con, rules, db.with_suffix(".check.jsonl"))
         eng = feed.engine
         eng.prune(state.watermark_ms - state.lateness_ms)
-        effects = state.con.execute("select * from rules_effect order by seq").fetchall()
         counters = {k: {v: ent for v, ent in c.table.items()} for k, c in eng.counters.items()}
-        return {"effects": effects, "labels": eng.labels, "fired": eng.fired, "counters": counters}
+        return {"labels": eng.labels, "fired": eng.fired, "counters": counters}
     finally:
         state.close()
 
@@ -258,7 +257,7 @@ def _vigil_stream(home: Path, *args: str) -> subprocess.Popen:
 @pytest.mark.slow
 def test_kill9_with_rules_on_is_exactly_once(tmp_path):
     raw = tmp_path / "raw"
-    write_world(raw, posts=40, events=40_000, seed=21)
+    write_world(raw, posts=40, events=25_000, seed=21)
     rules = _rules(tmp_path / "rules.yaml")
     common = ["--raw", str(raw), "--once", "--no-push", "--rules", str(rules)]
     common += ["--checkpoint-events", "700", "--checkpoint-seconds", "0.05"]

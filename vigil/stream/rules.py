@@ -4,7 +4,7 @@ Every applied event (validated, not a duplicate, not too late) goes through the
 :class:`vigil.rules.engine.Engine` in the stream's order. Exactly-once, like the stream's own
 state: the counters, labels and cooldowns that changed, and the effects decided, are written in
 the checkpoint's transaction (tables ``rules_counter``, ``rules_label``, ``rules_fired``,
-``rules_effect``), so after a kill -9 the processor resumes with rule state that counts exactly
+``rules_effect``: the effects not yet in the log), so after a kill -9 the processor resumes with rule state that counts exactly
 the events its position says were applied. After each commit the new effects are appended to the
 effects log (JSON lines, default ``<state>.effects.jsonl`` beside the checkpoint, under the data
 root) by sequence number; at start the log's last complete line says where it stopped (a torn
@@ -123,7 +123,7 @@ class RulesFeed:
         self.effects_log = Path(effects_log)
         self.reloads = 0
         self.reload_errors = 0
-        self.new_effects: list[dict] = []
+        self.by_rule: dict[str, int] = {}  # effects decided by this run
         self.state = None
         self._last_prune = -(1 << 62)
         con.executescript(_SCHEMA)
@@ -257,7 +257,10 @@ class RulesFeed:
             "insert into rules_effect (effect) values (?)",
             [(json.dumps(e, sort_keys=True),) for e in effects],
         )
-        self.new_effects.extend(effects)
+        # rows already in the effects log (fsynced) leave the table: it holds only the backlog
+        con.execute("delete from rules_effect where seq <= ?", (self.exported,))
+        for e in effects:
+            self.by_rule[e["rule"]] = self.by_rule.get(e["rule"], 0) + 1
 
     def export(self) -> int:
         """After a commit: append the committed effects not yet in the log; how many."""
@@ -295,17 +298,11 @@ class RulesFeed:
         return True
 
     def summary(self) -> dict:
-        (n_effects,) = self.con.execute("select count(*) from rules_effect").fetchone()
-        by_rule = dict(
-            self.con.execute(
-                "select json_extract(effect, '$.rule'), count(*) from rules_effect group by 1"
-            ).fetchall()
-        )
         out = {
             "file": str(self.rules_path),
             "rules": [f"{r.name} v{r.version} ({r.mode})" for r in self.engine.ruleset.rules],
-            "effects_total": n_effects,
-            "effects_by_rule": by_rule,
+            "effects_total": sum(self.by_rule.values()),
+            "effects_by_rule": dict(sorted(self.by_rule.items())),
             "effects_log": str(self.effects_log),
             "labels_active": len(self.engine.labels),
             "reloads": self.reloads,
