@@ -154,3 +154,27 @@ def test_train_without_features_is_one_clear_error(tmp_path, monkeypatch, capsys
     assert cli.main(["accounts", "train"]) == 2
     err = capsys.readouterr().err
     assert "account_features.parquet is missing" in err and "vigil accounts features" in err
+
+
+def test_gx_suite_covers_every_feature():
+    from vigil.accounts.features import FEATURES
+    from vigil.config import REPO_ROOT
+
+    suite = json.loads(
+        (REPO_ROOT / "expectations" / "accounts" / "account_features.json").read_text()
+    )
+    ranged = {
+        e["kwargs"]["column"]: e["kwargs"]["max_value"]
+        for e in suite["expectations"]
+        if e["type"] == "expect_column_values_to_be_between"
+    }
+    assert set(ranged) == set(FEATURES)
+    assert all(ranged[f] == 1 for f in FEATURES if f.endswith("_share_7d"))
+
+
+def test_accounts_gate_passes_on_the_small_world(trained):
+    from vigil.quality.gate import run_gate
+
+    result = run_gate("accounts", raise_on_failure=False)
+    assert result.success, [r for r in result.results if not r.success]
+    assert len(result.results) >= 2 * 15

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 STAGES = (
     "raw", "staging", "marts", "features", "training_set",
-    "notes_raw", "notes_warehouse", "notes_scores",
+    "notes_raw", "notes_warehouse", "notes_scores", "accounts",
 )  # fmt: skip
 FRESHNESS_AHEAD = dt.timedelta(days=2)  # latest event_timestamp may be at most day + 2 days
 
