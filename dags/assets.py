@@ -28,7 +28,12 @@ NOTES_LAKE = Asset(name="lake_notes", uri="vigil://lake/notes", group="vigil")
 NOTES_WAREHOUSE = Asset(name="warehouse_notes", uri="vigil://warehouse/notes", group="vigil")
 NOTES_FEATURES = Asset(name="features_notes", uri="vigil://features/notes", group="vigil")
 
+# Account integrity (vigil_accounts): the account features after the accounts gate; the bot scores.
+ACCOUNT_FEATURES = Asset(name="features_accounts", uri="vigil://features/accounts", group="vigil")
+ACCOUNT_SCORES = Asset(name="scores_accounts", uri="vigil://scores/accounts", group="vigil")
+
 ALL = (
     LAKE_EVENTS, WAREHOUSE_MARTS, FEATURES, SCORES, MODEL, DRIFT_ALERT,
     NOTES_LAKE, NOTES_WAREHOUSE, NOTES_FEATURES,
+    ACCOUNT_FEATURES, ACCOUNT_SCORES,
 )  # fmt: skip

@@ -95,6 +95,7 @@ def test_dagbag_has_no_import_errors(bag):
         "vigil_train",
         "vigil_notes",
         "vigil_online_eval",
+        "vigil_accounts",
     }
 
 
@@ -150,6 +151,8 @@ GATED_ASSETS = {
     "vigil://lake/notes": ("vigil_notes", "validate_raw"),
     "vigil://warehouse/notes": ("vigil_notes", "validate_warehouse"),
     "vigil://features/notes": ("vigil_notes", "validate_scores"),
+    "vigil://features/accounts": ("vigil_accounts", "validate_features"),
+    "vigil://scores/accounts": ("vigil_accounts", "validate_features"),
 }
 
 

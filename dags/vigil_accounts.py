@@ -1,0 +1,72 @@
+"""vigil_accounts: account integrity, daily: ingest -> account features -> gate -> bot model -> score.
+
+ingest loads the raw folder (default ``<data root>/raw_accounts``, which ``vigil
+simulate-accounts`` writes) with its account streams (enforcement.jsonl, devices.jsonl); features
+rebuilds the point-in-time account features (features/account_features.parquet); the
+``accounts`` GX gate (expectations/accounts) must pass before the bot model is trained on the
+platform's labels and every account-day is scored (features/account_bot_scores.parquet).
+Each task calls one function of :mod:`vigil.accounts.pipeline`; all are idempotent (unchanged
+raw files are skipped, outputs are rewritten whole, training is seeded), so a retry or a rerun
+of the same day changes nothing. Tasks take the one slot of the ``vigil_warehouse`` pool.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from assets import ACCOUNT_FEATURES, ACCOUNT_SCORES
+
+default_args = {
+    "owner": "vigil-data",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "pool": "vigil_warehouse",
+}
+
+
+def _step(name: str, *args, **kwargs) -> dict:
+    from vigil.orchestration.tasks import run_task
+
+    return run_task(f"vigil.accounts.pipeline:{name}", *args, **kwargs)
+
+
+@dag(
+    dag_id="vigil_accounts",
+    schedule=CronTriggerTimetable("30 2 * * *", timezone="UTC"),
+    start_date=datetime(2026, 10, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    tags=["vigil", "accounts", "daily"],
+    params={
+        "raw_dir": Param(None, type=["null", "string"], description="accounts raw folder"),
+        "seed": Param(0, type="integer", description="split and model seed"),
+    },
+    doc_md=__doc__,
+)
+def vigil_accounts():
+    @task
+    def ingest(**context) -> dict:
+        return _step("ingest", context["params"].get("raw_dir") or None)
+
+    @task
+    def features() -> dict:
+        return _step("features")
+
+    @task(outlets=[ACCOUNT_FEATURES])
+    def validate_features() -> dict:
+        return _step("gate")
+
+    @task
+    def train_bots(**context) -> dict:
+        return _step("train", seed=int(context["params"].get("seed") or 0))
+
+    @task(outlets=[ACCOUNT_SCORES])
+    def score_bots() -> dict:
+        return _step("score")
+
+    ingest() >> features() >> validate_features() >> train_bots() >> score_bots()
+
+
+vigil_accounts()
