@@ -107,7 +107,9 @@ def test_certain_units_and_the_rest_of_the_budget():
     assert pi[certain] == pytest.approx([1.0, 1.0])
     assert pi.sum() == pytest.approx(4.0)
     # a = sqrt(s): c (0.1 + 0.1414 + 0.1732 + 0.2) = 2
-    assert pi[~certain] == pytest.approx(2 * np.sqrt(scores[~certain]) / np.sqrt(scores[~certain]).sum())
+    assert pi[~certain] == pytest.approx(
+        2 * np.sqrt(scores[~certain]) / np.sqrt(scores[~certain]).sum()
+    )
     # more certain units than half the budget: they share it
     pi, _ = inclusion_probabilities(scores, np.ones(6), 1, floor=0.0, certain=certain)
     assert pi[certain] == pytest.approx([0.25, 0.25])
