@@ -297,3 +297,67 @@ def test_rules_and_rescore_triggers_run_side_by_side(tmp_path, monkeypatch):
     assert both["rescore"]["requests"] > 0 and both["rules"]["effects_total"] > 0
     assert (tmp_path / "t2.jsonl").read_text() == (tmp_path / "t1.jsonl").read_text()
     assert _log(tmp_path / "both.effects.jsonl") == _log(tmp_path / "rules.effects.jsonl")
+
+
+def test_the_running_processor_reloads_a_changed_rules_file(tmp_path, monkeypatch):
+    """`vigil stream --rules` tailing files: the rules file is rewritten (version 2, threshold 2)
+    and a new hour file arrives while it runs; the new file's effects carry version 2. The test
+    stops the processor with SIGINT, as a user would."""
+    import threading
+
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    raw = tmp_path / "raw"
+    hour = raw / "events" / "dt=2026-09-01"
+    hour.mkdir(parents=True)
+
+    def reports(post, users, minute):
+        return "".join(
+            json.dumps(
+                {
+                    "event_id": f"r{post}-{u}",
+                    "event_ts": f"2026-09-01T{minute // 60:02d}:{minute % 60:02d}:{u:02d}.000Z",
+                    "user_id": u,
+                    "action": "report",
+                    "post_id": post,
+                }
+            )
+            + "\n"
+            for u in users
+        )
+
+    (hour / "hour=00.jsonl").write_text(reports(1, [1, 2, 3], 5))  # 3 reporters: v1 fires
+    rules = _rules(tmp_path / "rules.yaml", version=1, n=3)
+    log_file = tmp_path / "s.effects.jsonl"
+
+    def change_while_running():
+        deadline = time.time() + 30
+        while time.time() < deadline and not log_file.exists():
+            time.sleep(0.05)
+        _rules(rules, version=2, n=2)
+        os.utime(rules, ns=(time.time_ns(), time.time_ns() + 10**9))
+        time.sleep(0.5)
+        (hour / "hour=01.jsonl").write_text(reports(2, [4, 5], 65))  # 2 reporters: v2 fires
+        while time.time() < deadline:
+            if '"entity_id": "2"' in log_file.read_text():
+                os.kill(os.getpid(), signal.SIGINT)  # the processor's handler: stop at next loop
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=change_while_running)
+    t.start()
+    result = process(
+        RunOptions(
+            source="files",
+            raw_dir=raw,
+            state_path=tmp_path / "s.sqlite",
+            push=False,
+            rules_file=rules,
+            checkpoint_seconds=0.05,
+            poll_seconds=0.05,
+            max_seconds=8,
+        )
+    )
+    t.join()
+    got = [(r["entity_id"], r["rule_version"]) for r in _log(log_file) if r["effect"] == "review"]
+    assert got == [("1", 1), ("2", 2)]
+    assert result["rules"]["reloads"] == 1
