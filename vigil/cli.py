@@ -59,7 +59,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "accounts": (
         "vigil.accounts.cli",
-        "account integrity: ban evasion, coordination clusters, review queue, verdicts",
+        "account integrity: features, bot model, ban evasion, clusters, review queue, verdicts",
     ),
 }
 
