@@ -50,6 +50,7 @@ from vigil.stream.triggers import Triggers
 log = logging.getLogger(__name__)
 
 COUNTED = ("view", "report", "reply")
+EXACT_ACTIONS = ("view", "like", "share", "reply", "dislike", "report", "block")
 
 
 # -- the two schedules -----------------------------------------------------------------------
@@ -74,7 +75,7 @@ def triggered_moments(
 ) -> pd.DataFrame:
     """Creation plus the trigger requests of the posts' events (post_id, ts_ms, action, text),
     fed in time order as the stream applies them; merged requests flushed at the end."""
-    ev = events[events["post_id"].isin(set(posts["post_id"]))]
+    ev = events[events["post_id"].isin(set(posts["post_id"])) & events["action"].isin(COUNTED)]
     ev = ev.sort_values(["ts_ms", "post_id"], kind="stable")
     rows: list[tuple[int, int, str]] = []
     observe = triggers.observe
@@ -98,9 +99,17 @@ def triggered_moments(
 
 
 # -- scoring each moment ---------------------------------------------------------------------
-def score_moments(moments: pd.DataFrame, posts: pd.DataFrame, bundle: dict, emb: dict):
+def score_moments(
+    moments: pd.DataFrame,
+    posts: pd.DataFrame,
+    bundle: dict,
+    emb: dict,
+    events: pd.DataFrame | None = None,
+):
     """Student score and the heavy model's calibrated probability of every moment, on Feast's
-    point-in-time features as of the moment (the heavy score is used only where routed)."""
+    point-in-time features as of the moment (the heavy score is used only where routed). With
+    ``events`` (``--features exact``), the post's counters are those of its events up to the
+    moment itself (:func:`exact_counters`) instead of the hourly snapshot's."""
     cfg = from_dict(bundle["meta"]["config"])
     frame = moments.merge(posts[["post_id", "author_id", "created_at", "text"]], on="post_id")
     frame = frame.sort_values(["post_id", "scored_at"], kind="stable").reset_index(drop=True)
@@ -113,12 +122,74 @@ def score_moments(moments: pd.DataFrame, posts: pd.DataFrame, bundle: dict, emb:
         frame, bundle["behavior_columns"], bundle["creator_columns"]
     )
     frame = frame.sort_values("example_id").reset_index(drop=True)
+    if events is not None:
+        frame = exact_counters(frame, events, bundle["behavior_columns"])
     frame["student"] = cascade.student_scores(bundle["student"], frame)
     vectors = np.stack([emb[p] for p in frame["post_id"]])
     raw = bundle["multitask"].predict(frame, vectors)
     frame["heavy"] = bundle["calibrators"]["multitask"].transform(raw)
     frame["day"] = frame["scored_at"].dt.strftime("%Y-%m-%d")
     return frame
+
+
+PRIOR_VIEWS = 100.0  # dbt var prior_views: the pseudo-views of the ratios' Bayesian averaging
+COUNTERS = {
+    "views": ("view",),
+    "likes": ("like",),
+    "shares": ("share",),
+    "replies": ("reply",),
+    "dislikes": ("dislike",),
+    "reports": ("report",),
+    "blocks": ("block",),
+    "negative_replies": ("negative_reply",),
+}
+RATIOS = {
+    "negative_reactions_per_view": ("dislikes", "reports", "blocks", "negative_replies"),
+    "reports_per_view": ("reports",),
+    "shares_per_view": ("shares",),
+}
+
+
+def exact_counters(frame: pd.DataFrame, events: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The post_behavior features as of each moment from the post's events up to it (what a
+    stream keeping per-post counters would serve): counts, the age in hours, and the ratios
+    ``(x + m p) / (views + m)`` with the platform prior ``p`` backed out of the moment's Feast
+    snapshot (the median prior of the moments with one when it has none)."""
+    ev = events[["post_id", "ts", "action"]].copy()
+    negative = events.get("negative", False)
+    ev.loc[(ev["action"] == "reply") & negative, "action"] = "negative_reply"
+    extra = events[(events["action"] == "reply") & negative][["post_id", "ts"]]
+    ev = pd.concat([ev, extra.assign(action="reply")], ignore_index=True)  # also a reply
+    out = frame.copy()
+    name = {c.split("__")[-1]: c for c in columns}
+    snap = {k: out[name[k]].to_numpy(dtype=np.float64) for k in (*COUNTERS, *RATIOS) if k in name}
+    q = out[["post_id", "scored_at"]].reset_index().rename(columns={"scored_at": "ts"})
+    for counter, actions in COUNTERS.items():
+        hits = ev[ev["action"].isin(actions)].sort_values("ts")
+        hits = hits.assign(n=hits.groupby("post_id").cumcount() + 1)
+        got = pd.merge_asof(
+            q.sort_values("ts"), hits[["post_id", "ts", "n"]], on="ts", by="post_id"
+        )
+        counts = got.set_index("index")["n"].reindex(out.index).fillna(0.0)
+        if counter in name:
+            out[name[counter]] = counts.to_numpy()
+        out[f"_exact_{counter}"] = counts.to_numpy()
+    if "post_age_hours" in name:
+        age = (out["scored_at"] - out["created_at"]).dt.total_seconds() / 3600.0
+        out[name["post_age_hours"]] = age.to_numpy()
+    m = PRIOR_VIEWS
+    for ratio, parts in RATIOS.items():
+        if ratio not in name:
+            continue
+        x_snap = sum(snap.get(k, 0.0) for k in parts)
+        prior = (snap[ratio] * (snap["views"] + m) - x_snap) / m if "views" in snap else np.nan
+        prior = np.where(
+            np.isfinite(prior), prior, np.nanmedian(prior) if np.isfinite(prior).any() else 0.0
+        )
+        x = sum(out[f"_exact_{k}"].to_numpy() for k in parts)
+        out[name[ratio]] = (x + m * prior) / (out["_exact_views"].to_numpy() + m)
+    out["has_behavior"] = 1.0
+    return out.drop(columns=[c for c in out.columns if c.startswith("_exact_")])
 
 
 def embeddings(posts: pd.DataFrame, bundle: dict) -> dict[int, np.ndarray]:
@@ -222,18 +293,24 @@ def read_events(days: list[str]) -> pd.DataFrame:
     dataset = ds.dataset(root, format="parquet", partitioning="hive")
     table = dataset.to_table(
         columns=["event_ts", "action", "post_id", "text"],
-        filter=(ds.field("dt") >= min(days)) & ds.field("action").isin(list(COUNTED)),
+        filter=(ds.field("dt") >= min(days)) & ds.field("action").isin(list(EXACT_ACTIONS)),
     )
     ev = table.to_pandas()
     ev = ev[ev["post_id"].notna()].copy()
     ev["post_id"] = ev["post_id"].astype("int64")
     ev["ts"] = pd.to_datetime(ev["event_ts"], utc=True)
     ev["ts_ms"] = (ev["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    ev["negative"] = [
+        a == "reply" and is_negative_reply(t) for a, t in zip(ev["action"], ev["text"])
+    ]
     return ev.drop(columns=["event_ts"])
 
 
 def replay_world(
-    model_id: str | None = None, triggers: Triggers | None = None, budget: str | None = "fixed"
+    model_id: str | None = None,
+    triggers: Triggers | None = None,
+    budget: str | None = "fixed",
+    exact: bool = False,
 ) -> dict:
     """Both schedules on the current world's test days (``budget``: None, ``fixed`` or a number)."""
     bundle = registry.load(model_id)
@@ -258,14 +335,15 @@ def replay_world(
         posts,
         events,
         harmful,
-        lambda moments: score_moments(moments, posts, bundle, emb),
+        lambda moments: score_moments(moments, posts, bundle, emb, events if exact else None),
         tau,
         threshold,
         cfg.score_offsets_hours,
         triggers or Triggers(),
         budget,
     )
-    return {"model_id": bundle["model_id"], "test_days": days} | result
+    features = "exact counters" if exact else "feast point-in-time"
+    return {"model_id": bundle["model_id"], "test_days": days, "features": features} | result
 
 
 def compare(
@@ -342,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model id (default: each world's champion)")
     parser.add_argument("--heavy-budget", default="fixed", help="N a day, 'fixed' or 'none'")
     parser.add_argument("--debounce-min", type=float, default=10.0)
+    parser.add_argument(
+        "--features",
+        choices=("pit", "exact"),
+        default="pit",
+        help="Feast point-in-time (hourly post snapshots) or exact counters as of each moment",
+    )
     parser.add_argument("--out", default=None, help="write the JSON here too")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -355,7 +439,10 @@ def main(argv: list[str] | None = None) -> int:
         for label, home in zip(labels, homes):
             os.environ["VIGIL_HOME"] = home
             r = replay_world(
-                args.model, Triggers(debounce_ms=int(args.debounce_min * 60_000)), budget
+                args.model,
+                Triggers(debounce_ms=int(args.debounce_min * 60_000)),
+                budget,
+                exact=args.features == "exact",
             )
             r["world"] = label
             results.append(r)
