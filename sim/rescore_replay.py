@@ -125,9 +125,15 @@ def score_moments(
     if events is not None:
         frame = exact_counters(frame, events, bundle["behavior_columns"])
     frame["student"] = cascade.student_scores(bundle["student"], frame)
-    vectors = np.stack([emb[p] for p in frame["post_id"]])
-    raw = bundle["multitask"].predict(frame, vectors)
-    frame["heavy"] = bundle["calibrators"]["multitask"].transform(raw)
+    # only moments the student routes ever read the heavy score: encode and score those alone
+    routed = frame["student"].to_numpy() >= bundle["cascade_tau"]
+    frame["heavy"] = 0.0
+    if routed.any():
+        part = frame[routed]
+        emb.fill(part["post_id"])
+        vectors = np.stack([emb[p] for p in part["post_id"]])
+        raw = bundle["multitask"].predict(part, vectors)
+        frame.loc[routed, "heavy"] = bundle["calibrators"]["multitask"].transform(raw)
     frame["day"] = frame["scored_at"].dt.strftime("%Y-%m-%d")
     return frame
 
@@ -192,10 +198,23 @@ def exact_counters(frame: pd.DataFrame, events: pd.DataFrame, columns: list[str]
     return out.drop(columns=[c for c in out.columns if c.startswith("_exact_")])
 
 
-def embeddings(posts: pd.DataFrame, bundle: dict) -> dict[int, np.ndarray]:
-    cfg = from_dict(bundle["meta"]["config"])
-    vectors = text_encoder.encode(posts["text"].tolist(), cfg.encoder_batch_size)
-    return dict(zip(posts["post_id"].astype(int), vectors))
+class Embeddings(dict):
+    """post_id -> sentence embedding, encoded on first use (only routed posts need one)."""
+
+    def __init__(self, posts: pd.DataFrame, bundle: dict) -> None:
+        super().__init__()
+        self.text = dict(zip(posts["post_id"].astype(int), posts["text"]))
+        self.batch = from_dict(bundle["meta"]["config"]).encoder_batch_size
+
+    def __missing__(self, post_id):
+        return self.fill([post_id])[post_id]
+
+    def fill(self, post_ids) -> Embeddings:
+        todo = sorted({int(p) for p in post_ids} - set(self))
+        if todo:
+            vectors = text_encoder.encode([self.text[p] for p in todo], self.batch)
+            self.update(zip(todo, vectors))
+        return self
 
 
 # -- the cascade over a schedule -----------------------------------------------------------
@@ -330,7 +349,7 @@ def replay_world(
     cfg = from_dict(meta["config"])
     tau, threshold = bundle["cascade_tau"], bundle["thresholds"]["multitask"]["threshold"]
     log.info("replay: %d test posts on %s, %d events", len(posts), days, len(events))
-    emb = embeddings(posts, bundle)
+    emb = Embeddings(posts, bundle)
     result = compare(
         posts,
         events,
