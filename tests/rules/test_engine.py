@@ -124,9 +124,7 @@ def _brute_count(events, i, window_ms):
     b = max(1000, window_ms // 60)
     ts_i, user_i = events[i][1], events[i][2]
     return sum(
-        1
-        for ev in events[: i + 1]
-        if ev[2] == user_i and ts_i // b - 60 < ev[1] // b <= ts_i // b
+        1 for ev in events[: i + 1] if ev[2] == user_i and ts_i // b - 60 < ev[1] // b <= ts_i // b
     )
 
 

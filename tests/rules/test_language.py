@@ -166,7 +166,9 @@ def test_file_level_errors(tmp_path):
     assert ":4: rule 'ok': `when` names unknown action 'posting'" in message
     message = _refused(tmp_path, GOOD_RULE.replace("version: 1", "version: one"))
     assert "`version` must be a whole number" in message
-    message = _refused(tmp_path, GOOD_RULE.replace("    version: 1\n", "    version: 1\n    prio: 3\n"))
+    message = _refused(
+        tmp_path, GOOD_RULE.replace("    version: 1\n", "    version: 1\n    prio: 3\n")
+    )
     assert ":4: rule 'ok': unknown key 'prio'" in message
     with pytest.raises(RuleError, match="cannot read the rules file"):
         load_rules(tmp_path / "missing.yaml")
