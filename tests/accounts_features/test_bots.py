@@ -178,3 +178,10 @@ def test_accounts_gate_passes_on_the_small_world(trained):
     result = run_gate("accounts", raise_on_failure=False)
     assert result.success, [r for r in result.results if not r.success]
     assert len(result.results) >= 2 * 15
+
+
+def test_precision_recall_of_a_threshold_by_hand():
+    y, s, w = np.array([1, 0, 1]), np.array([0.9, 0.5, 0.4]), np.ones(3)
+    assert bots._precision_recall(y, s, w, 0.5, 1.0) == (0.5, 0.5)
+    # c = 0.5: the one labeled account flagged stands for two bots among the two flagged
+    assert bots._precision_recall(y, s, w, 0.5, 0.5) == (1.0, pytest.approx(2 / 3))

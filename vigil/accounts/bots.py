@@ -59,6 +59,9 @@ class BotConfig:
     max_leaf_nodes: int = 15
     mode: str = "behavior"  # behavior (account features + profile) or profile (baseline)
     pu: bool = True  # correct for unlabeled bots (label frequency), see the module docstring
+    # also hold the guardrail on validation rows of accounts at most this many days old (their
+    # own rows, one per account and day); 0 = all rows only
+    young_days: float = 2.0
 
 
 def _hash_unit(user_ids: np.ndarray, seed: int) -> np.ndarray:
@@ -152,6 +155,15 @@ def threshold_for_precision(
     return float(ss[i]), float(prec[i]), float(tp[i] / pos)
 
 
+def _precision_recall(y, s, w, t: float, label_frequency: float) -> tuple[float, float]:
+    """Estimated (precision, recall) of the set score >= t, as in threshold_for_precision."""
+    flagged = s >= t
+    tot = w[flagged].sum()
+    tp = min((w * y)[flagged].sum() / label_frequency, tot)
+    pos = min((w * y).sum() / label_frequency, w.sum())
+    return (tp / tot if tot else float("nan")), (tp / pos if pos else 0.0)
+
+
 def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> dict:
     """Train, calibrate and pick the threshold; returns the model bundle (a dict)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -191,6 +203,17 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
         c = min(max(c, 0.05), 1.0)
     prob = np.minimum(cal / c, 1.0)
     thr, prec, rec = threshold_for_precision(y, prob, w, cfg.target_precision, c)
+    young_thr = None
+    if cfg.young_days:
+        # the guardrail must also hold on young accounts (the rows a new bot is judged on), whose
+        # scores rest on a day or two of behaviour: the threshold is the stricter of the two
+        young = va["account_age_days"].to_numpy() <= cfg.young_days + 1
+        if y[young].sum() > 0:
+            young_thr = threshold_for_precision(
+                y[young], prob[young], np.ones(young.sum()), cfg.target_precision, c
+            )[0]
+            if young_thr > thr:
+                thr, prec, rec = young_thr, *_precision_recall(y, prob, w, young_thr, c)
     metrics = {
         "train_accounts": int(tr["user_id"].nunique()),
         "validation_accounts": int(va["user_id"].nunique()),
@@ -198,6 +221,7 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
         "label_frequency": c,
         "validation_pr_auc": _pr_auc(y, cal, w),
         "threshold": thr,
+        "young_threshold": young_thr,
         "validation_precision_at_threshold": prec,
         "validation_recall_at_threshold": rec,
     }
