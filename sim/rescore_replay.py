@@ -170,6 +170,8 @@ def exact_counters(frame: pd.DataFrame, events: pd.DataFrame, columns: list[str]
     name = {c.split("__")[-1]: c for c in columns}
     snap = {k: out[name[k]].to_numpy(dtype=np.float64) for k in (*COUNTERS, *RATIOS) if k in name}
     q = out[["post_id", "scored_at"]].reset_index().rename(columns={"scored_at": "ts"})
+    q["ts"] = q["ts"].astype("datetime64[ns, UTC]")
+    ev["ts"] = ev["ts"].astype("datetime64[ns, UTC]")
     for counter, actions in COUNTERS.items():
         hits = ev[ev["action"].isin(actions)].sort_values("ts")
         hits = hits.assign(n=hits.groupby("post_id").cumcount() + 1)
