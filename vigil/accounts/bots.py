@@ -62,6 +62,7 @@ class BotConfig:
     # also hold the guardrail on validation rows of accounts at most this many days old (their
     # own rows, one per account and day); 0 = all rows only
     young_days: float = 2.0
+    young_weight: float = 4.0  # training weight of those young rows relative to older ones
 
 
 def _hash_unit(user_ids: np.ndarray, seed: int) -> np.ndarray:
@@ -191,7 +192,9 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
     )
     # one OpenMP thread: on a busy machine HGB's threads spin-wait for cores (30x slower)
     with threadpool_limits(1):
-        model.fit(tr[cols].to_numpy(float), tr["label"].to_numpy(), sample_weight=tr["weight"])
+        young_tr = tr["account_age_days"].to_numpy() <= cfg.young_days + 1
+        tw = tr["weight"].to_numpy() * np.where(young_tr, cfg.young_weight, 1.0)
+        model.fit(tr[cols].to_numpy(float), tr["label"].to_numpy(), sample_weight=tw)
     raw = model.predict_proba(va[cols].to_numpy(float))[:, 1]
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
     y, w = va["label"].to_numpy(), va["weight"].to_numpy()
