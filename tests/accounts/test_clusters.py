@@ -106,3 +106,14 @@ def test_co_posts_match_a_brute_force():
     got = set(zip(co["post"], co["user_id"], co["other_user_id"], co["key"]))
     assert got == _brute_force_pairs(keys, 5 * 60 * 1_000_000_000)
     assert len(got) > 50
+
+
+def test_an_account_in_one_wave_with_four_members_joins_their_cluster():
+    events = hand_made_events()
+    base = "the harbour bridge closure was planned by the council to hide the budget gap"
+    # account 15 posts campaign B's sentence in its second wave only (one co-post: no edge),
+    # meeting all four members; account 16 posts it once a day later and meets nobody
+    extra = pd.DataFrame([_post(15, 151, f"{base} 1 !!"), _post(16, 24 * 60 + 150, f"{base} 1 !!")])
+    found = clusters.find_clusters(pd.concat([events, extra], ignore_index=True))
+    groups = {frozenset(g["user_id"]) for _, g in found.groupby("cluster_id")}
+    assert groups == {frozenset({1, 2, 3}), frozenset({4, 5, 6, 7, 15})}

@@ -13,7 +13,9 @@ Steps (each a function below):
    headline once, never join. A scipy.sparse matrix.
 4. ``clusters``: connected components of the thresholded graph (optionally Louvain inside large
    components), keeping those with at least ``min_size`` accounts, each with its evidence: the
-   shared keys, their count, the first and last post, and the size.
+   shared keys, their count, the first and last post, and the size. An account with too few
+   co-posts for an edge joins a cluster when it co-posted with ``attach_min_members`` of its
+   members (a bot suspended after one or two waves).
 
 Keys that are everyday content are dropped before pairing: carried by a large share of all
 posting accounts (greetings, the platform's most common sentence) or posted in more than
@@ -63,6 +65,7 @@ class ClusterConfig:
     max_key_accounts_share: float = 0.05  # keys used by more accounts are too common to link
     max_key_hours: int = 24  # keys seen in more distinct hours are steady content, not a moment
     min_burst_accounts: int = 3  # a co-post counts when this many accounts posted the item
+    attach_min_members: int = 4  # an account meeting this many members of a cluster joins it
     method: str = "components"  # or "louvain"
     seed: int = 0
 
@@ -260,6 +263,23 @@ def _communities(graph: sp.csr_matrix, cfg: ClusterConfig) -> np.ndarray:
     return out
 
 
+def _attach(co: pd.DataFrame, members: pd.DataFrame, cfg: ClusterConfig) -> pd.DataFrame:
+    """Accounts outside every cluster that co-posted with at least ``attach_min_members``
+    distinct members of one cluster (an account that joined a wave or two, then was suspended)
+    join that cluster; friends or news accounts never meet that many members of one."""
+    outside = co[~co["user_id"].isin(members["user_id"])]
+    met = outside.merge(members.rename(columns={"user_id": "other_user_id"}), on="other_user_id")
+    if met.empty:
+        return members
+    counts = met.groupby(["user_id", "label"])["other_user_id"].nunique().reset_index(name="n")
+    counts = counts[counts["n"] >= cfg.attach_min_members]
+    best = counts.sort_values(["user_id", "n", "label"], ascending=[True, False, True])
+    best = best.drop_duplicates("user_id")[["user_id", "label"]]
+    if len(best):
+        log.info("clusters: %d accounts attached to a cluster", len(best))
+    return pd.concat([members, best], ignore_index=True)
+
+
 def find_clusters(events: pd.DataFrame, config: ClusterConfig | None = None) -> pd.DataFrame:
     """One row per account in a cluster: cluster_id (1 = largest), user_id, size, the cluster's
     first and last co-post, how many distinct items its members shared, and the top items."""
@@ -275,6 +295,7 @@ def find_clusters(events: pd.DataFrame, config: ClusterConfig | None = None) -> 
     members = pd.DataFrame({"user_id": ids, "label": labels})
     sizes = members["label"].value_counts()
     members = members[members["label"].map(sizes) >= cfg.min_size]
+    members = _attach(co, members, cfg)
     co = co.merge(members, on="user_id").merge(
         members.rename(columns={"user_id": "other_user_id", "label": "other_label"}),
         on="other_user_id",
