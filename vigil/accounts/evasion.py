@@ -72,7 +72,7 @@ class MatchConfig:
     recency_days: float = 14.0
     max_gap_days: float = 60.0  # suspended accounts older than this are not candidates
     top_k: int = 5
-    match_threshold: float = 1.2  # a top score at or above it is reported as a match
+    match_threshold: float = 1.6  # a top score at or above it is reported as a match
 
     def weights(self) -> dict[str, float]:
         return {
