@@ -1,11 +1,14 @@
-"""vigil_accounts: account integrity, daily: ingest -> account features -> gate -> bot model -> score.
+"""vigil_accounts: account integrity, daily: ingest -> features -> gate -> bot model -> score -> review.
 
 ingest loads the raw folder (default ``<data root>/raw_accounts``, which ``vigil
 simulate-accounts`` writes) with its account streams (enforcement.jsonl, devices.jsonl); features
 rebuilds the point-in-time account features (features/account_features.parquet); the
 ``accounts`` GX gate (expectations/accounts) must pass before the bot model is trained on the
 platform's labels and every account-day is scored (features/account_bot_scores.parquet).
-Each task calls one function of :mod:`vigil.accounts.pipeline`; all are idempotent (unchanged
+review ranks ban-evasion candidates, finds coordination clusters and rebuilds the account review
+queue (``$VIGIL_HOME/accounts/``: evasion_matches, clusters, review_queue; docs/accounts.md).
+Each task calls one function of :mod:`vigil.accounts.pipeline` (review: of
+:mod:`vigil.accounts.review_cli`); all are idempotent (unchanged
 raw files are skipped, outputs are rewritten whole, training is seeded), so a retry or a rerun
 of the same day changes nothing. Tasks take the one slot of the ``vigil_warehouse`` pool.
 """
@@ -66,7 +69,14 @@ def vigil_accounts():
     def score_bots() -> dict:
         return _step("score")
 
-    ingest() >> features() >> validate_features() >> train_bots() >> score_bots()
+    @task
+    def review() -> dict:
+        from vigil.orchestration.tasks import run_task
+
+        return run_task("vigil.accounts.review_cli:daily_review")
+
+    chain = ingest() >> features() >> validate_features() >> train_bots() >> score_bots()
+    chain >> review()
 
 
 vigil_accounts()

@@ -136,6 +136,21 @@ def run_queue(inp, size: int, cut: str | None) -> pd.DataFrame:
     return q
 
 
+def daily_review(size: int = 100) -> dict:
+    """The DAG's step (vigil_accounts ``review``): evasion, clusters and the queue from the lake,
+    at the moment after its last event; the files are rewritten whole (idempotent)."""
+    q = run_queue(_inputs(None), size, None)
+    matches = _read(MATCHES_FILE)
+    found = _read(CLUSTERS_FILE)
+    return {
+        "queue_accounts": len(q),
+        "new_accounts_ranked": int(matches["user_id"].nunique()) if matches is not None else 0,
+        "clusters": int(found["cluster_id"].nunique()) if found is not None and len(found) else 0,
+        "clustered_accounts": len(found) if found is not None else 0,
+        "top_expected_harm": float(q["expected_harm"].iloc[0]) if len(q) else 0.0,
+    }
+
+
 def _print_queue(q: pd.DataFrame, top: int) -> None:
     cols = ["position", "user_id", "expected_harm", "p_violation", "p_bot", "p_evader"]
     cols += ["p_cluster", "reach", "reports", "evasion_candidate", "cluster_id"]
