@@ -332,6 +332,7 @@ def replay_world(
     triggers: Triggers | None = None,
     budget: str | None = "fixed",
     exact: bool = False,
+    also_ages: tuple[float, ...] = (),
 ) -> dict:
     """Both schedules on the current world's test days (``budget``: None, ``fixed`` or a number)."""
     bundle = registry.load(model_id)
@@ -362,6 +363,7 @@ def replay_world(
         cfg.score_offsets_hours,
         triggers or Triggers(),
         budget,
+        also_ages,
     )
     features = "exact counters" if exact else "feast point-in-time"
     return {"model_id": bundle["model_id"], "test_days": days, "features": features} | result
@@ -377,6 +379,7 @@ def compare(
     offsets_hours,
     triggers: Triggers,
     budget: str | float | None = "fixed",
+    also_ages: tuple[float, ...] = (),
 ) -> dict:
     """Both schedules on ``posts`` (post_id, created_at) and their ``events`` (post_id, ts,
     ts_ms, action, text); ``scorer(moments)`` adds ``student``, ``heavy`` and ``day`` to moments
@@ -385,6 +388,8 @@ def compare(
     views = events[events["action"] == "view"][["post_id", "ts"]]
     fixed = scorer(fixed_moments(posts, offsets_hours, data_end))
     trig = triggered_moments(posts, events, triggers, data_end)
+    if also_ages:  # a hybrid: the triggers plus some fixed ages
+        trig = pd.concat([trig, fixed_moments(posts, also_ages, data_end)], ignore_index=True)
     trig_scored = scorer(trig)
     a = prevented(run_schedule(fixed, tau, threshold), views, harmful, posts)
     b = prevented(run_schedule(trig_scored, tau, threshold), views, harmful, posts)
@@ -442,6 +447,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heavy-budget", default="fixed", help="N a day, 'fixed' or 'none'")
     parser.add_argument("--debounce-min", type=float, default=10.0)
     parser.add_argument(
+        "--min-views-power", type=int, default=4, help="views triggers from 2^k (the stream's 4)"
+    )
+    parser.add_argument(
+        "--also-ages",
+        default="",
+        help="fixed ages in hours also scored by the triggered schedule, e.g. 24 (default none)",
+    )
+    parser.add_argument(
         "--features",
         choices=("pit", "exact"),
         default="pit",
@@ -461,9 +474,13 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["VIGIL_HOME"] = home
             r = replay_world(
                 args.model,
-                Triggers(debounce_ms=int(args.debounce_min * 60_000)),
+                Triggers(
+                    min_views_power=args.min_views_power,
+                    debounce_ms=int(args.debounce_min * 60_000),
+                ),
                 budget,
                 exact=args.features == "exact",
+                also_ages=tuple(float(h) for h in args.also_ages.split(",") if h.strip()),
             )
             r["world"] = label
             results.append(r)
