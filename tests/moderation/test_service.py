@@ -367,3 +367,71 @@ def test_simulated_appeals_reverse_wrongful_removals_end_to_end(online_store):
     by_age = [r for r in rows if r["slice"] == "author_age_bucket"]
     assert sum(r["appeals"] for r in by_age) == row["appeals"]
     assert sum(r["removals"] for r in by_age) == row["removals"]
+
+
+def _start(env: dict, *args: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(VIGIL), "serve", "--port", str(port), "--heavy", "never", *args],
+        env={**os.environ, **env, "VIGIL_SERVE_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"vigil serve exited: {proc.stdout.read()[-3000:]}")
+        try:
+            if call(base, "/healthz", token=None)[0] == 200:
+                return proc, base
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail("vigil serve did not answer /healthz within 120 s")
+
+
+def test_candidate_beside_the_champion_by_hash_arms_and_in_shadow(trained):
+    """Online evaluation's arms in the service: a copy of the champion registered as a candidate
+    (same scores, another id), so the decision's model id shows which model decided (student
+    only: the arms do not depend on the heavy model, and the servers start faster)."""
+    import hashlib
+    import shutil
+
+    home, env = trained
+    os.environ.update(env)
+    champion = json.loads((Path(home) / "models" / "champion.json").read_text())["model_id"]
+    shutil.copytree(Path(home) / "models" / champion, Path(home) / "models" / "cand-copy")
+    proc, base = _start(env, "--candidate", "cand-copy", "--arms", "hash", "--salt", "s1")
+    try:
+        for p in range(1, 13):
+            status, answer = call(base, "/v1/score", {"post_id": p, "trigger": "arms"})
+            assert status == 200, answer
+            digest = hashlib.sha256(f"s1:{p}".encode()).digest()[:8]
+            arm = "candidate" if int.from_bytes(digest, "big") / 2**64 < 0.5 else "control"
+            assert answer["arm"] == arm
+            assert answer["model_id"] == ("cand-copy" if arm == "candidate" else champion)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    proc, base = _start(env, "--candidate", "cand-copy", "--arms", "shadow")
+    try:
+        status, answer = call(base, "/v1/score", {"post_id": 17, "trigger": "shadowed"})
+        assert (status, answer["model_id"], answer["arm"]) == (200, champion, "control")
+        latest = call(base, "/v1/decisions/17")[1]["latest"]
+        assert (latest["model_id"], latest["trigger"]) == (champion, "shadowed")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    rows = [
+        json.loads(line)
+        for f in (Path(home) / "decisions").glob("dt=*/*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
+    post17 = [
+        (r["model_id"], r["trigger"])
+        for r in rows
+        if r["post_id"] == 17 and r["trigger"] in ("shadowed", "shadow")
+    ]
+    assert post17 == [(champion, "shadowed"), ("cand-copy", "shadow")]

@@ -24,6 +24,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="heavy-model budget: above the cascade threshold (default), always, never",
     )
     parser.add_argument("--model-id", default=None, help="serve this model instead of the champion")
+    parser.add_argument(
+        "--candidate", default=None, help="online evaluation: a candidate model beside the champion"
+    )
+    parser.add_argument(
+        "--arms",
+        choices=("shadow", "hash"),
+        default="shadow",
+        help="shadow: the champion acts, the candidate is logged (trigger shadow); hash: each "
+        "post decided by its arm's model (salted hash of the post id)",
+    )
+    parser.add_argument("--salt", default="vigil-online-eval", help="the arm hash's salt")
+    parser.add_argument("--candidate-share", type=float, default=0.5, help="hash arms")
 
 
 def check_bind(host: str, port: int) -> None:
@@ -48,13 +60,19 @@ def check_bind(host: str, port: int) -> None:
             ) from None
 
 
-def serve(host: str = "127.0.0.1", port: int = 8700, heavy: str = "cascade", model_id=None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    heavy: str = "cascade",
+    model_id=None,
+    **arms,
+) -> None:
     import uvicorn
 
     from vigil.moderation.service import build, create_app
 
     check_bind(host, port)
-    parts = build(heavy=heavy, model_id=model_id)
+    parts = build(heavy=heavy, model_id=model_id, **arms)
     app = create_app(parts)
     # The model, the posts index and Feast's registry are ~0.6 M long-lived objects: a full
     # garbage collection walking them stalls every request for seconds on a loaded machine.
@@ -78,5 +96,18 @@ def serve(host: str = "127.0.0.1", port: int = 8700, heavy: str = "cascade", mod
 
 
 def run(args: argparse.Namespace) -> int:
-    serve(host=args.host, port=args.port, heavy=args.heavy, model_id=args.model_id)
+    if not 0 < args.candidate_share < 1:
+        raise UserError(
+            f"--candidate-share {args.candidate_share} must be between 0 and 1 (e.g. 0.5)."
+        )
+    serve(
+        host=args.host,
+        port=args.port,
+        heavy=args.heavy,
+        model_id=args.model_id,
+        candidate_id=args.candidate,
+        arms=args.arms,
+        salt=args.salt,
+        candidate_share=args.candidate_share,
+    )
     return 0

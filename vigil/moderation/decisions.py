@@ -65,7 +65,7 @@ class DecisionLog:
                         record = json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line cut by a crash: skipped, the next ones still count
-                    if record.get("post_id") is not None:
+                    if record.get("post_id") is not None and record.get("trigger") != "shadow":
                         self._remember(record)
                         rows += 1
         for history in self._by_post.values():
@@ -89,14 +89,16 @@ class DecisionLog:
             self._day = day
         return self._fd
 
-    def append(self, record: dict) -> dict:
+    def append(self, record: dict, remember: bool = True) -> dict:
+        """Log one decision; ``remember=False`` (a shadow model's row) keeps it out of
+        :meth:`history`, which holds the decisions acted on."""
         now = datetime.now(UTC)
         record = {k: record.get(k) for k in FIELDS} | {"decided_at": now.isoformat()}
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
         with self._lock:
             os.write(self._file(now.date().isoformat()), line)
             self.written += 1
-            if record["post_id"] is not None:
+            if remember and record["post_id"] is not None:
                 self._remember(record)
         return record
 

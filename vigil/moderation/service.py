@@ -61,9 +61,24 @@ class Components:
     metrics: Any  # vigil.moderation.metrics.Metrics
     token: str | None = None
     appeals: Any = None  # vigil.moderation.appeals.AppealStore (None: no appeal endpoints)
+    # Online evaluation (vigil.evaluation): a candidate model beside the champion. ``hash``: each
+    # known post is decided by its arm's model (salted hash of the post id); ``shadow``: the
+    # champion decides, the candidate scores every post too and its row is logged with trigger
+    # ``shadow`` (kept out of GET /v1/decisions).
+    candidate: Any = None
+    arms: str = "shadow"
+    salt: str = "vigil-online-eval"
+    candidate_share: float = 0.5
 
 
-def build(heavy: str = "cascade", model_id: str | None = None) -> Components:
+def build(
+    heavy: str = "cascade",
+    model_id: str | None = None,
+    candidate_id: str | None = None,
+    arms: str = "shadow",
+    salt: str = "vigil-online-eval",
+    candidate_share: float = 0.5,
+) -> Components:
     """Load the champion through the model registry, warm the online store reader, the posts and
     the decision log."""
     from training.online import OnlineModel
@@ -87,6 +102,17 @@ def build(heavy: str = "cascade", model_id: str | None = None) -> Components:
         # One post at a time: intra-op threads only contend (3.6 vs 4.5 ms a heavy score here).
         torch.set_num_threads(1)
     model.warm()
+    candidate = None
+    if candidate_id:
+        candidate = OnlineModel(candidate_id, heavy=heavy)
+        lacking = sorted(set(candidate.feature_columns) - set(reader.columns))
+        if lacking:
+            raise UserError(
+                f"candidate {candidate.model_id} reads features the feature service "
+                f"{reader.feature_service} does not serve ({', '.join(lacking[:5])}): pick a "
+                "candidate trained on the same feature service."
+            )
+        candidate.warm()
     from vigil.moderation.appeals import AppealStore
 
     return Components(
@@ -97,6 +123,10 @@ def build(heavy: str = "cascade", model_id: str | None = None) -> Components:
         Metrics(),
         config.serve_token(),
         AppealStore(),
+        candidate,
+        arms,
+        salt,
+        candidate_share,
     )
 
 
@@ -319,12 +349,13 @@ def _score(parts: Components, body: ScoreRequest):
     known = body.text is None
     vector = parts.reader.read(post_id=post_id if known else None, user_id=author_id)
     parts.metrics.feature_read.observe(time.perf_counter() - started)
-    used = {c: vector.get(c) for c in parts.model.feature_columns}
-    hits = parts.model.embeddings.hits
-    result = parts.model.score(text, used)
+    acting, arm = _acting(parts, post_id)
+    used = {c: vector.get(c) for c in acting.feature_columns}
+    hits = acting.embeddings.hits
+    result = acting.score(text, used)
     if result["routed_to_heavy"]:
         parts.metrics.heavy_calls.inc()
-        cache = "hit" if parts.model.embeddings.hits > hits else "miss"
+        cache = "hit" if acting.embeddings.hits > hits else "miss"
         parts.metrics.embedding_cache.labels(cache).inc()
     content_hash = hashlib.sha256(text.encode()).hexdigest()
     record = parts.decisions.append(
@@ -338,6 +369,8 @@ def _score(parts: Components, body: ScoreRequest):
         }
     )
     parts.metrics.decisions.labels(result["decision"], body.trigger).inc()
+    if parts.candidate is not None and parts.arms == "shadow":
+        _shadow(parts, text, vector, post_id, author_id, content_hash)
     return {
         "post_id": post_id,
         "author_id": author_id,
@@ -347,14 +380,43 @@ def _score(parts: Components, body: ScoreRequest):
         "routed_to_heavy": result["routed_to_heavy"],
         "harm_type_scores": result["harm_type_scores"],
         "thresholds": {
-            "remove": _finite(parts.model.threshold),
-            "cascade_tau": _finite(parts.model.tau),
+            "remove": _finite(acting.threshold),
+            "cascade_tau": _finite(acting.tau),
         },
+        "arm": arm,
         "model_id": result["model_id"],
         "features": {c: _finite(v) for c, v in used.items()},
         "decided_at": record["decided_at"],
         "trigger": body.trigger,
     }
+
+
+def _acting(parts: Components, post_id: int | None) -> tuple[Any, str]:
+    """The model that decides this post and its arm (hash arms: by the post id; a new post
+    without an id, and every post in shadow mode, goes to the control)."""
+    if parts.candidate is None or parts.arms != "hash" or post_id is None:
+        return parts.model, "control"
+    from vigil.evaluation.sampling import arm_of
+
+    arm = str(arm_of([post_id], parts.salt, parts.candidate_share)[0])
+    return (parts.candidate if arm == "candidate" else parts.model), arm
+
+
+def _shadow(parts: Components, text: str, vector: dict, post_id, author_id, content_hash) -> None:
+    """The candidate's would-be decision, logged (trigger ``shadow``) but not acted on."""
+    used = {c: vector.get(c) for c in parts.candidate.feature_columns}
+    result = parts.candidate.score(text, used)
+    parts.decisions.append(
+        {
+            **result,
+            "post_id": post_id,
+            "trigger": "shadow",
+            "content_hash": content_hash,
+            "author_id": author_id,
+            **_slices(result, vector),
+        },
+        remember=False,
+    )
 
 
 def _slices(result: dict, vector: dict) -> dict:
