@@ -22,8 +22,8 @@ for each online store (SQLite, Redis):
    the same rate before the first store and after the last; ``p99_over_floor`` is each score
    run's p99 over the lower floor p99, the figure that means something on a loaded machine.
 
-    python -m bench serving [--posts 2000] [--users 1000] [--calls 500] [--rate 200]
-                            [--requests 2000] [--stall 10000] [--stores sqlite,redis] [--seed 7]
+    python -m bench serving [--posts 2000] [--users 1000] [--calls 300] [--rate 200]
+                            [--requests 1000] [--stall 10000] [--stores sqlite,redis] [--seed 7]
                             [--feast-requests 500]
 """
 
@@ -391,9 +391,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench serving", description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--calls", type=int, default=500, help="sequential reads per reader")
+    parser.add_argument("--calls", type=int, default=300, help="sequential reads per reader")
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop requests/s")
-    parser.add_argument("--requests", type=int, default=2000, help="requests per load run")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per load run")
     parser.add_argument("--pool", type=int, default=300, help="posts in the heavy-model runs")
     parser.add_argument("--stall", type=int, default=10_000, help="sequential reads, stall check")
     parser.add_argument(
