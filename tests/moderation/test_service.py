@@ -369,61 +369,37 @@ def test_simulated_appeals_reverse_wrongful_removals_end_to_end(online_store):
     assert sum(r["removals"] for r in by_age) == row["removals"]
 
 
-def _start(env: dict, *args: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(VIGIL), "serve", "--port", str(port), "--heavy", "never", *args],
-        env={**os.environ, **env, "VIGIL_SERVE_TOKEN": TOKEN},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"vigil serve exited: {proc.stdout.read()[-3000:]}")
-        try:
-            if call(base, "/healthz", token=None)[0] == 200:
-                return proc, base
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail("vigil serve did not answer /healthz within 120 s")
-
-
 def test_candidate_beside_the_champion_by_hash_arms_and_in_shadow(trained):
-    """Online evaluation's arms in the service: a copy of the champion registered as a candidate
-    (same scores, another id), so the decision's model id shows which model decided (student
-    only: the arms do not depend on the heavy model, and the servers start faster)."""
+    """Online evaluation's arms in the service (in process: the app `vigil serve` runs): a copy
+    of the champion registered as a candidate (same scores, another id), so the decision's model
+    id shows which model decided (student only: the arms do not depend on the heavy model)."""
     import hashlib
     import shutil
+
+    from fastapi.testclient import TestClient
+
+    from vigil.moderation.service import build, create_app
 
     home, env = trained
     os.environ.update(env)
     champion = json.loads((Path(home) / "models" / "champion.json").read_text())["model_id"]
     shutil.copytree(Path(home) / "models" / champion, Path(home) / "models" / "cand-copy")
-    proc, base = _start(env, "--candidate", "cand-copy", "--arms", "hash", "--salt", "s1")
-    try:
+    parts = build(heavy="never", candidate_id="cand-copy", arms="hash", salt="s1")
+    with TestClient(create_app(parts)) as client:
         for p in range(1, 13):
-            status, answer = call(base, "/v1/score", {"post_id": p, "trigger": "arms"})
-            assert status == 200, answer
+            answer = client.post("/v1/score", json={"post_id": p, "trigger": "arms"}).json()
             digest = hashlib.sha256(f"s1:{p}".encode()).digest()[:8]
             arm = "candidate" if int.from_bytes(digest, "big") / 2**64 < 0.5 else "control"
             assert answer["arm"] == arm
             assert answer["model_id"] == ("cand-copy" if arm == "candidate" else champion)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    proc, base = _start(env, "--candidate", "cand-copy", "--arms", "shadow")
-    try:
-        status, answer = call(base, "/v1/score", {"post_id": 17, "trigger": "shadowed"})
-        assert (status, answer["model_id"], answer["arm"]) == (200, champion, "control")
-        latest = call(base, "/v1/decisions/17")[1]["latest"]
+    parts.decisions.close()
+    parts = build(heavy="never", candidate_id="cand-copy", arms="shadow")
+    with TestClient(create_app(parts)) as client:
+        answer = client.post("/v1/score", json={"post_id": 17, "trigger": "shadowed"}).json()
+        assert (answer["model_id"], answer["arm"]) == (champion, "control")
+        latest = client.get("/v1/decisions/17").json()["latest"]
         assert (latest["model_id"], latest["trigger"]) == (champion, "shadowed")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    parts.decisions.close()
     rows = [
         json.loads(line)
         for f in (Path(home) / "decisions").glob("dt=*/*.jsonl")
