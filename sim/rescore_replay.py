@@ -10,7 +10,9 @@ For every post created on the champion's test days, two schedules of scoring mom
 
 At each moment the features are Feast's point-in-time features as of that moment (the path
 ``vigil score`` and training use: :func:`training.datasets.fetch_features`; ``post_behavior`` is an
-hourly snapshot, so a moment sees the post's counters up to the top of its hour). The cascade then
+hourly snapshot, so a moment sees the post's counters up to the top of its hour); with
+``--features exact`` the post's counters are those of its events up to the moment itself
+(:func:`exact_counters`: what a stream pushing per-post counters would serve). The cascade then
 decides as it does online: the student scores the moment; at or above tau the heavy model gives
 the calibrated probability; remove at or above the removal threshold. A post's moments after its
 removal are not scored. A removed post gets no views after its removal time: those of its views,
@@ -23,8 +25,9 @@ the previous day's candidates (never below tau), and a hard stop at N calls. The
 when the triggered schedule needs more calls a day than N (``triggered_final`` is the schedule
 that respects it: ``triggered`` as is, or ``triggered_budget``).
 
-``python -m sim.rescore_replay --seeds 7 11 --homes DIR...`` (one trained world per home, see
-``--build``): JSON per world and the mean and spread.
+``python -m sim.rescore_replay [--homes DIR... --seeds LABEL...] [--features pit|exact]``: one
+trained world per home (``vigil pipeline``'s; default ``$VIGIL_HOME``), JSON per world and the
+mean, min and max over the worlds. Docs: docs/rescoring.md.
 """
 
 from __future__ import annotations
