@@ -202,6 +202,10 @@ def grade_queue(
     q = review_queue.build_queue(
         known.events, cut, scores, matches, found, suspended=suspended
     ).head(size)
+    # ablations: the same queue with the bot score only, and accounts by reach alone
+    bots_only = review_queue.build_queue(known.events, cut, scores, suspended=suspended).head(size)
+    by_reach = review_queue.reach(known.events, cut, 7.0).sort_values(ascending=False)
+    by_reach = [u for u in by_reach.index if u not in suspended][:size]
     more = _reported_labels(raw, known, cut)
     baseline = review_queue.report_queue(known.events, cut, more, suspended).head(size)
     violating = users[
@@ -223,6 +227,8 @@ def grade_queue(
         "queue_bot_scores": source,
         "queue_damage_prevented": damage(q["user_id"]),
         "report_queue_damage_prevented": damage(baseline["user_id"]),
+        "bot_score_only_damage_prevented": damage(bots_only["user_id"]),
+        "reach_only_damage_prevented": damage(by_reach),
         "best_possible_damage_prevented": int(fut_violating.head(size).sum()),
         "all_violating_future_views": int(fut_violating.sum()),
         "queue_size": len(q),
