@@ -71,10 +71,11 @@ def views_of_day(day: str, lake_events: Path | None = None) -> pd.DataFrame:
 
 def decisions_until(end: datetime, directory: Path | None = None) -> pd.DataFrame:
     """Every decision log row decided before ``end`` (post_id, decided_at, model_id, ...)."""
-    from vigil.moderation import decisions as decision_log
-
+    # The decision log's documented location (docs/serving.md); read as files, not through
+    # vigil.moderation, which imports this package for its arms (no import cycle).
     rows = []
-    for path in sorted(Path(directory or decision_log.root()).glob("dt=*/decisions-*.jsonl")):
+    root = Path(directory or config.paths().home / "decisions")
+    for path in sorted(root.glob("dt=*/decisions-*.jsonl")):
         for line in path.read_text().splitlines():
             try:
                 rows.append(json.loads(line))
