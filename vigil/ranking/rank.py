@@ -38,9 +38,10 @@ class RankConfig:
     window_hours: float = 48.0
     candidates: int = 500
     max_followed: int = 300
-    topic_penalty: float = 0.15  # standardized score units per earlier pick of the same topic
+    topic_penalty: float = 0.45  # standardized score units per earlier pick of the same topic
     author_penalty: float = 0.3
     harm_weight: float = 4.0
+    pool: int = 500  # the re-rank looks this deep into the scored list
     harm_cut: float = 0.5
     camp_cap: float = 0.8
     seed: int = 0
@@ -169,7 +170,7 @@ def rerank(
     sd = scores.std() or 1.0
     base = (scores - scores.mean()) / sd - cfg.harm_weight * harm
     keep = np.nonzero(harm < cfg.harm_cut)[0]
-    pool = keep[np.argsort(-base[keep], kind="stable")[: 10 * k]]
+    pool = keep[np.argsort(-base[keep], kind="stable")[: cfg.pool]]
     topics = ctx.main_topic[rows]
     authors = ctx.author[rows]
     cap = max(cfg.camp_cap, user_lean, 1 - user_lean)

@@ -6,8 +6,11 @@ For each key (topic, region) and (topic, worldwide) it keeps the post times of t
 ``c`` = posts in the last ``window_min`` minutes, ``mu`` = the key's rate over the day before that
 window times the window. The key fires when ``c >= min_posts`` and the Poisson tail
 P(X >= c | mu) is below ``p_value``. Firing keys are de-duplicated into trends: a key firing on
-a topic with a live trend (one that fired within ``cooldown_min``) extends it; a worldwide firing
-whose window posts come from two or more regions makes the trend worldwide.
+a topic with a live trend (one that fired within ``cooldown_min``) extends it, and so does any
+topic firing within ``merge_min`` of a trend's start (the topic model may split one subject into
+two topics; two unrelated events starting within minutes of each other are merged too, a known
+limit). A trend is regional when a regional key fires first, worldwide when the worldwide key
+fires first with window posts from several regions, or when a second region's key fires.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ class TrendConfig:
     window_min: float = 10.0
     baseline_hours: float = 24.0
     warmup_hours: float = 6.0
-    min_posts: int = 6
-    p_value: float = 1e-6
+    min_posts: int = 8
+    p_value: float = 1e-7
     cooldown_min: float = 60.0
+    merge_min: float = 15.0  # topics bursting within this of a new trend are the same event
     min_strength: float = 0.3  # a post counts for its main topic only if it holds this share
 
 
@@ -43,6 +47,7 @@ class Trend:
     last_ms: int
     posts: int
     regions: set = field(default_factory=set)
+    topics: set = field(default_factory=set)
 
 
 class TrendDetector:
@@ -86,20 +91,27 @@ class TrendDetector:
                 live.last_ms = ts
                 live.posts += 1
                 live.regions.update(regions)
-                if key[1] == WORLD and spread:
-                    live.region = None
+                live.topics.add(topic)
+                if key[1] != WORLD and live.region not in (None, key[1]):
+                    live.region = None  # a second region fired: worldwide
                 continue
-            region_of = (
-                None if key[1] == WORLD and spread else (regions[-1] if key[1] == WORLD else key[1])
-            )
-            t = Trend(len(self.trends) + 1, topic, region_of, ts, ts, len(regions), set(regions))
+            if key[1] != WORLD:
+                region_of = key[1]
+            else:
+                top = max(set(regions), key=regions.count)
+                region_of = None if spread else top
+            t = Trend(len(self.trends) + 1, topic, region_of, ts, ts, len(regions), set(regions),
+                      {topic})  # fmt: skip
             self.trends.append(t)
             new.append(t)
         return new
 
     def _live(self, topic: int, now: int) -> Trend | None:
         for t in reversed(self.trends):
-            if t.topic == topic and now - t.last_ms <= self.cfg.cooldown_min * MINUTE:
+            if topic in t.topics and now - t.last_ms <= self.cfg.cooldown_min * MINUTE:
+                return t
+        for t in reversed(self.trends):  # another topic of an event that has just started
+            if now - t.detected_ms <= self.cfg.merge_min * MINUTE:
                 return t
         return None
 
