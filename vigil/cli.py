@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vigil.accounts.cli",
         "account integrity: features, bot model, ban evasion, clusters, review queue, verdicts",
     ),
+    "rank": ("vigil.ranking.cli", "a user's ranked home timeline with reasons (--explore: trends)"),
 }
 
 
