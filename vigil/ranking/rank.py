@@ -171,33 +171,35 @@ def rerank(
     base = (scores - scores.mean()) / sd - cfg.harm_weight * harm
     keep = np.nonzero(harm < cfg.harm_cut)[0]
     pool = keep[np.argsort(-base[keep], kind="stable")[: cfg.pool]]
-    topics = ctx.main_topic[rows]
-    authors = ctx.author[rows]
+    topics = ctx.main_topic[rows][pool]
+    authors = ctx.author[rows][pool]
+    # dense codes so the per-topic and per-author pick counts are arrays
+    _, t_code = np.unique(topics, return_inverse=True)
+    _, a_code = np.unique(authors, return_inverse=True)
+    n_topic = np.zeros(t_code.max() + 1 if len(pool) else 0)
+    n_author = np.zeros(a_code.max() + 1 if len(pool) else 0)
+    camp = camps[authors] if camps is not None else np.zeros(len(pool), dtype=int)
     cap = max(cfg.camp_cap, user_lean, 1 - user_lean)
-    picked: list[int] = []
-    n_topic: dict[int, int] = {}
-    n_author: dict[int, int] = {}
     n_camp = {1: 0, -1: 0}
+    free = np.ones(len(pool), dtype=bool)
+    vbase = base[pool]
+    picked: list[int] = []
     for _ in range(min(k, len(pool))):
-        best, best_v = -1, -np.inf
-        for i in pool:
-            if i in picked:
-                continue
-            if camps is not None:
-                c = int(camps[authors[i]])
-                if (n_camp[c] + 1) / k > cap + 1e-9:
-                    continue
-            v = (base[i] - cfg.topic_penalty * n_topic.get(topics[i], 0)
-                 - cfg.author_penalty * n_author.get(authors[i], 0))  # fmt: skip
-            if v > best_v:
-                best, best_v = i, v
-        if best < 0:
-            break
-        picked.append(best)
-        n_topic[topics[best]] = n_topic.get(topics[best], 0) + 1
-        n_author[authors[best]] = n_author.get(authors[best], 0) + 1
+        ok = free.copy()
         if camps is not None:
-            n_camp[int(camps[authors[best]])] += 1
+            for c in (1, -1):
+                if (n_camp[c] + 1) / k > cap + 1e-9:
+                    ok &= camp != c
+        if not ok.any():
+            break
+        v = vbase - cfg.topic_penalty * n_topic[t_code] - cfg.author_penalty * n_author[a_code]
+        j = int(np.argmax(np.where(ok, v, -np.inf)))
+        picked.append(int(pool[j]))
+        free[j] = False
+        n_topic[t_code[j]] += 1
+        n_author[a_code[j]] += 1
+        if camps is not None:
+            n_camp[int(camp[j])] += 1
     return np.array(picked, dtype=np.int64)
 
 
