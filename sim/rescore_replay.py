@@ -288,6 +288,12 @@ def prevented(
     after = rem.notna() & (v["ts"] > rem)
     total = int(v["harmful"].sum())
     hit = int((after & v["harmful"]).sum())
+    created = v["post_id"].map(posts.set_index("post_id")["created_at"].dt.strftime("%Y-%m-%d"))
+    by_day = (
+        pd.DataFrame({"day": created, "hit": after & v["harmful"], "harm": v["harmful"]})
+        .groupby("day")[["hit", "harm"]]
+        .sum()
+    )
     removed_ids = set(outcome.removed_at)
     benign_removed = sum(1 for p in removed_ids if not harmful.get(p, False))
     days = sorted(posts["created_at"].dt.strftime("%Y-%m-%d").unique())
@@ -302,6 +308,11 @@ def prevented(
         "heavy_calls_per_day": total_calls / max(len(days), 1),
         "heavy_calls": total_calls,
         "heavy_calls_by_day": dict(zip(days, calls)),
+        # by the post's creation day: the spread of the share over the test days
+        "prevented_share_by_day": {
+            d: round(float(r["hit"] / r["harm"]), 4) if r["harm"] else None
+            for d, r in by_day.iterrows()
+        },
         "moments_scored": outcome.moments_scored,
     }
 
