@@ -88,6 +88,7 @@ def test_hand_made_timeline_both_schedules():
     assert triggered["harmful_views_prevented"] == 80 + 44
     assert triggered["harmful_views_prevented_share"] == pytest.approx(124 / 166)
     assert fixed["harmful_views_prevented_share"] == pytest.approx(60 / 166)
+    assert triggered["prevented_share_by_day"] == {"2026-10-01": round(124 / 166, 4)}
     # heavy calls: only moments with a report by then route (student 0.9 >= tau 0.5): one per
     # harmful post in both schedules, and the removed posts are not scored again.
     assert fixed["heavy_calls"] == triggered["heavy_calls"] == 2
