@@ -38,7 +38,7 @@ class RankConfig:
     window_hours: float = 48.0
     candidates: int = 500
     max_followed: int = 300
-    topic_penalty: float = 0.45  # standardized score units per earlier pick of the same topic
+    topic_penalty: float = 0.55  # standardized score units per earlier pick of the same topic
     author_penalty: float = 0.3
     harm_weight: float = 4.0
     pool: int = 500  # the re-rank looks this deep into the scored list
