@@ -219,6 +219,16 @@ def _push_leftovers(pusher: FeastPusher | None, state: StreamState) -> None:
         state.clear_pushed(leftover)
 
 
+def _open_state(opts: RunOptions, state_path: Path, owns, track_push: bool) -> StreamState:
+    return StreamState(
+        state_path,
+        lateness_ms=int(opts.lateness_hours * 3_600_000),
+        memory_budget_bytes=opts.memory_budget_mb << 20,
+        owns=owns,
+        track_push=track_push,
+    )
+
+
 def process(opts: RunOptions) -> dict:
     """Run the stream processor until stopped (SIGINT/SIGTERM) or, with ``once``, until idle."""
     state_path = opts.state_path or default_state_path(opts)
@@ -227,13 +237,7 @@ def process(opts: RunOptions) -> dict:
     source = _open_source(opts)
     owns = source.owns if isinstance(source, RedisSource) else None
     pusher = FeastPusher() if opts.push else None
-    state = StreamState(
-        state_path,
-        lateness_ms=int(opts.lateness_hours * 3_600_000),
-        memory_budget_bytes=opts.memory_budget_mb << 20,
-        owns=owns,
-        track_push=pusher is not None,
-    )
+    state = _open_state(opts, state_path, owns, pusher is not None)
     feed, deliverer = _start_triggers(opts, state)
     rules = _start_rules(opts, state, state_path, ruleset)
     stop = {"flag": False}
@@ -360,6 +364,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="feed the source from simulated logs in DIR instead of processing",
     )
     parser.add_argument("--rate", type=float, default=0.0, help="replay speed, events/s (0: max)")
+    _add_action_options(parser)
+
+
+def _add_action_options(parser: argparse.ArgumentParser) -> None:
+    """What the processor does besides its tallies: re-score triggers, rules; and the queries."""
     parser.add_argument(
         "--rescore",
         metavar="URL",
