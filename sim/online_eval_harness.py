@@ -37,7 +37,7 @@ import pandas as pd
 
 from sim import truth as sim_truth
 from vigil.evaluation import estimators as est
-from vigil.evaluation.sampling import inclusion_probabilities
+from vigil.evaluation.sampling import LOW, inclusion_probabilities, stratified_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -101,24 +101,45 @@ def synthetic_day(
     return day
 
 
-def grade_day(day: pd.DataFrame, budget: float, floor: float, accuracy: float, rng) -> dict:
-    """Sample, estimate and compare with the day's truth."""
+def grade_day(
+    day: pd.DataFrame,
+    budget: float,
+    floor: float,
+    accuracy: float,
+    rng,
+    design: str = "pps",
+    low_share: float = 0.3,
+    low_cut: float = 0.01,
+) -> dict:
+    """Sample, estimate and compare with the day's truth (``design``: 'pps', the single
+    importance-sampling design with normal intervals, or 'stratified')."""
     views = day["views"].to_numpy(dtype=float)
     h = day["is_harmful"].to_numpy()
     removed = day[["removed_control", "removed_candidate"]].to_numpy().any(axis=1)
-    pi, _ = inclusion_probabilities(
-        day[["score_control", "score_candidate"]].to_numpy(),
-        views + 1,
-        budget,
-        floor,
-        certain=removed,
-    )
+    scores = day[["score_control", "score_candidate"]].to_numpy()
+    if design == "pps":
+        pi, _ = inclusion_probabilities(scores, views + 1, budget, floor, certain=removed)
+    else:
+        pi, stratum = stratified_probabilities(
+            scores, views + 1, budget, floor, certain=removed, low_cut=low_cut, low_share=low_share
+        )
     drawn = rng.random(len(day)) < pi
     label = h[drawn] ^ (rng.random(int(drawn.sum())) >= accuracy)
     p = pi[drawn]
     y_all = views * h
     out = {"labels": int(drawn.sum())}
-    prev = est.ht_share(views[drawn] * label, p, views.sum())
+    if design == "pps":
+        prev = est.ht_share(views[drawn] * label, p, views.sum())
+    else:
+        low = stratum == LOW
+        prev = est.stratified_share(
+            views[drawn] * label,
+            p,
+            stratum[drawn],
+            views.sum(),
+            low_pi=float(pi[low][0]) if low.any() else 0.0,
+            low_unit=float(views[low].mean()) if low.any() else 0.0,
+        )
     true_prev = y_all.sum() / views.sum()
     design_rse = math.sqrt(((1 - pi) / pi * y_all**2).sum()) / y_all.sum()
     out |= {
@@ -126,6 +147,7 @@ def grade_day(day: pd.DataFrame, budget: float, floor: float, accuracy: float, r
         "prevalence": prev.estimate,
         "prevalence_covered": prev.low <= true_prev <= prev.high,
         "prevalence_rse_est": prev.rse,
+        "prevalence_width": (prev.high - prev.low) / true_prev if true_prev else math.nan,
         "prevalence_rse_design": design_rse,
         "harmful_views": float(y_all.sum()),
         "design_variance": float(((1 - pi) / pi * y_all**2).sum()),
@@ -160,6 +182,9 @@ def run(
     units_per_day: int | None = None,
     evasion: float | None = None,
     separation: tuple[float, float] | None = None,
+    design: str = "pps",
+    low_share: float = 0.3,
+    low_cut: float = 0.01,
 ) -> dict:
     """Grade ``days`` bootstrap days; the summary (coverage, RSE, uniform labels) and the days."""
     models = dict(MODELS)
@@ -174,7 +199,16 @@ def run(
     n_units = units_per_day or round(len(pool) / pool["day"].nunique())
     prior = float(pool["is_harmful"].mean())
     rows = [
-        grade_day(synthetic_day(pool, n_units, prior, rng, models), budget, floor, accuracy, rng)
+        grade_day(
+            synthetic_day(pool, n_units, prior, rng, models),
+            budget,
+            floor,
+            accuracy,
+            rng,
+            design,
+            low_share,
+            low_cut,
+        )
         for _ in range(days)
     ]
     frame = pd.DataFrame(rows)
@@ -192,6 +226,9 @@ def run(
         "units_per_day": n_units,
         "budget": budget,
         "floor": floor,
+        "design": design,
+        "low_share": low_share,
+        "low_cut": low_cut,
         "moderator_accuracy": accuracy,
         "labels_mean": float(frame["labels"].mean()),
         "prevalence_true_mean": float(frame["prevalence_true"].mean()),
@@ -199,6 +236,7 @@ def run(
         "prevalence_rse": rse,
         "prevalence_rse_design_median": float(frame["prevalence_rse_design"].median()),
         "prevalence_rse_est_median": float(frame["prevalence_rse_est"].median()),
+        "prevalence_width_median": float(frame["prevalence_width"].median()),
         "uniform_labels_same_rse": uniform,
         "uniform_over_budget": uniform / budget,
     }
@@ -241,18 +279,28 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("D_CONTROL", "D_CANDIDATE"),
         help="signal separations d (default 4.8 5.5: the published recalls at 95%% precision)",
     )
+    parser.add_argument(
+        "--design",
+        choices=("stratified", "pps"),
+        default="pps",
+        help="pps (one importance formula, normal intervals) or stratified (census, scored, "
+        "uniform low-score stratum; Poisson-count + MOVER interval)",
+    )
+    parser.add_argument("--low-share", type=float, default=0.3, help="budget share, low stratum")
+    parser.add_argument("--low-cut", type=float, default=0.01, help="score below: low stratum")
+    parser.add_argument("--pool", type=Path, help="a cached impression pool (parquet)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     with tempfile.TemporaryDirectory() as tmp:
         raw = args.raw
-        if raw is None:
+        if raw is None and args.pool is None:
             from sim.world import simulate
 
             raw = Path(tmp) / "raw"
             simulate(raw, users=args.users, days=args.world_days, seed=7, progress=False)
-        pool = impression_pool(raw)
+        pool = pd.read_parquet(args.pool) if args.pool is not None else impression_pool(raw)
     log.info("pool: %d units over %d days", len(pool), pool["day"].nunique())
     results = [
         run(
@@ -264,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
             args.moderator_accuracy,
             evasion=e,
             separation=tuple(args.separation) if args.separation else None,
+            design=args.design,
+            low_share=args.low_share,
+            low_cut=args.low_cut,
         )
         for e in args.evasion
         for s in args.seeds

@@ -94,3 +94,72 @@ def uniform_sample_size_for(rse: float, prevalence_views: np.ndarray) -> float:
     if total <= 0:
         return math.nan
     return n_units / (1.0 + (rse * total) ** 2 / sq)
+
+
+def poisson_interval(k: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) interval for a Poisson mean after observing ``k`` events: the lower bound
+    l solves P(X >= k | l) = a/2, the upper u solves P(X <= k | u) = a/2 (k = 0: l = 0,
+    u = -log(a/2) = 3.689 at 95%)."""
+    a = (1 - level) / 2
+
+    def cdf(j: int, mu: float) -> float:  # P(X <= j | mu)
+        term = total = math.exp(-mu)
+        for i in range(1, j + 1):
+            term *= mu / i
+            total += term
+        return total
+
+    def solve(f, lo: float, hi: float) -> float:  # f decreasing in mu, root of f(mu) = 0
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+        return (lo + hi) / 2
+
+    top = k + 10 * math.sqrt(k + 1) + 10
+    upper = solve(lambda mu: cdf(k, mu) - a, 0.0, top)
+    lower = 0.0 if k == 0 else solve(lambda mu: cdf(k - 1, mu) - (1 - a), 0.0, top)
+    return lower, upper
+
+
+def stratified_total(y, pi, stratum, low_pi: float, low_unit: float, low: int = 2) -> Estimate:
+    """HT total of a stratified Poisson sample, with a skew-aware 95% interval.
+
+    Point estimate and variance: the per-stratum HT totals and their Poisson-sampling variances
+    sum_s (1 - pi)/pi^2 y^2, added over strata (strata are sampled independently). Interval:
+    per stratum, the normal one; in the UNIFORM low-score stratum (label ``low``, inclusion
+    probability ``low_pi``) also a Poisson-count one: its k drawn units with y > 0 are a Poisson
+    count (rate low_pi times the stratum's positive units), Garwood bounds [l, u] times the mean
+    drawn positive y (``low_unit`` when k = 0: the stratum's mean y for an average unit) over
+    low_pi; the stratum's interval is the wider of the two on each side. Strata are combined by
+    MOVER (Zou & Donner 2008): L = T - sqrt(sum (T_h - l_h)^2), U = T + sqrt(sum (u_h - T_h)^2),
+    which is the normal interval when every stratum's is.
+    """
+    y, pi = _checked(y, pi)
+    stratum = np.asarray(stratum)
+    total, var, down, up = 0.0, 0.0, 0.0, 0.0
+    labels = set(stratum.tolist()) | {low}
+    for h in sorted(labels):
+        mask = stratum == h
+        yh, ph = y[mask], pi[mask]
+        t = float((yh / ph).sum())
+        v = float(((1 - ph) / ph**2 * yh**2).sum())
+        lo_h, hi_h = t - Z95 * math.sqrt(v), t + Z95 * math.sqrt(v)
+        if h == low and low_pi > 0:
+            k = int((yh > 0).sum())
+            size = float(yh[yh > 0].mean()) if k else float(low_unit)
+            pl, pu = poisson_interval(k)
+            lo_h, hi_h = min(lo_h, pl * size / low_pi), max(hi_h, pu * size / low_pi)
+        total, var = total + t, var + v
+        down, up = down + (t - lo_h) ** 2, up + (hi_h - t) ** 2
+    return Estimate(total, math.sqrt(var), total - math.sqrt(down), total + math.sqrt(up), len(y))
+
+
+def stratified_share(
+    y, pi, stratum, denominator: float, low_pi: float, low_unit: float, low: int = 2
+) -> Estimate:
+    """:func:`stratified_total` divided by a known ``denominator`` (clipped to [0, 1])."""
+    t = stratified_total(y, pi, stratum, low_pi, low_unit, low)
+    if denominator <= 0:
+        return Estimate(math.nan, math.nan, math.nan, math.nan, t.n)
+    d = denominator
+    return Estimate(t.estimate / d, t.se / d, max(t.low / d, 0.0), min(t.high / d, 1.0), t.n)

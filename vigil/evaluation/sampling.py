@@ -124,3 +124,69 @@ def draw(post_ids, pi, seed: int, day: str) -> np.ndarray:
     u = np.empty(len(ids))
     u[order] = np.random.default_rng(key).random(len(ids))
     return u < np.asarray(pi, dtype=float)
+
+
+CENSUS, SCORED, LOW = 0, 1, 2  # strata of the stratified design
+
+
+def stratified_probabilities(
+    scores,
+    weights,
+    budget: float,
+    floor: float = 0.002,
+    exponent: float = 0.5,
+    certain=None,
+    certain_share: float = 0.5,
+    low_cut: float = 0.01,
+    low_share: float = 0.3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pi, stratum) of the stratified design: CENSUS = the ``certain`` units (removals, pi as in
+    :func:`inclusion_probabilities`), LOW = the other units whose highest score is below
+    ``low_cut``, sampled UNIFORMLY with ``low_share`` of the budget (pi = low_share * budget /
+    their count), SCORED = the rest, by the importance formula with what is left (floor
+    ``floor``). A uniform low stratum keeps the harm the models miss countable: its drawn harmful
+    units are a Poisson count with one known rate, which the stratified interval
+    (:func:`vigil.evaluation.estimators.stratified_share`) uses.
+    """
+    s = np.asarray(scores, dtype=float)
+    s = s.max(axis=1) if s.ndim == 2 else s
+    w = np.asarray(weights, dtype=float)
+    n = len(s)
+    if not 0 < low_share < 1:
+        raise UserError(
+            f"low-score budget share {low_share} must be within (0, 1): pass e.g. --low-share 0.3."
+        )
+    if np.isnan(s).any() or np.isnan(w).any() or (w < 0).any():
+        raise UserError(
+            "scores or impression weights contain NaN or negative values: score every post and "
+            "count views as non-negative integers before sampling."
+        )
+    take = np.zeros(n, dtype=bool) if certain is None else np.asarray(certain, dtype=bool)
+    stratum = np.where(take, CENSUS, np.where(s < low_cut, LOW, SCORED))
+    if budget >= n:
+        return np.ones(n), stratum
+    pi = np.zeros(n)
+    if take.any():
+        pi[take] = min(1.0, certain_share * budget / take.sum())
+    left = budget - pi[take].sum()
+    low, scored = stratum == LOW, stratum == SCORED
+    if not scored.any():
+        low_budget = left
+    elif not low.any():
+        low_budget = 0.0
+    else:
+        low_budget = min(low_share * budget, left - floor * scored.sum())
+    if scored.any() and left - low_budget >= scored.sum():  # the scored units are a census
+        low_budget = left - scored.sum()
+    if low.any():
+        pi[low] = min(1.0, low_budget / low.sum())
+    if scored.any():
+        rest = left - pi[low].sum()
+        if floor * scored.sum() > rest:
+            raise UserError(
+                f"the uniform floor {floor} over {int(scored.sum())} scored units already asks "
+                f"{floor * scored.sum():.0f} labels, over the budget of {rest:g} left: lower the "
+                "floor or raise the budget."
+            )
+        pi[scored], _ = _solve(s[scored] ** exponent * w[scored], rest, floor)
+    return pi, stratum
