@@ -52,6 +52,7 @@ lint: setup
 	$(BIN)/ruff check vigil training dags tests bench sim || status=1; \
 	$(BIN)/lint-imports --no-cache || status=1; \
 	$(BIN)/python tests/support/check_dag_imports.py || status=1; \
+	$(BIN)/python tests/support/check_test_names.py || status=1; \
 	exit $$status
 
 clean:
