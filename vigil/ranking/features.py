@@ -112,6 +112,8 @@ class FeatureContext:
         rem_rows = self.post_row.reindex(list(v.removed_ms)).dropna().astype(int).to_numpy()
         rem_at = np.array([v.removed_ms[int(p)] for p in v.posts["post_id"].to_numpy()[rem_rows]])
         self.k_author_removed = KeyedTimes(self.author[rem_rows], rem_at.astype(np.int64), o)
+        self.removed_at = np.full(len(self.author), np.iinfo(np.int64).max, dtype=np.int64)
+        self.removed_at[rem_rows] = rem_at
         f = v.follows
         self.follow_codes = np.sort(
             f["user_id"].to_numpy().astype(np.int64) * self.n_users + f["author_id"].to_numpy()
@@ -183,10 +185,7 @@ class FeatureContext:
         return 1 / (1 + np.exp(-np.clip(logit, -30, 30)))
 
     def removed(self, rows: np.ndarray, t) -> np.ndarray:
-        pid = self.view.posts["post_id"].to_numpy()[rows]
-        big = np.iinfo(np.int64).max
-        at = np.array([self.view.removed_ms.get(int(p), big) for p in pid], dtype=np.int64)
-        return at <= np.asarray(t)
+        return self.removed_at[rows] <= np.asarray(t)
 
     def velocity(self, topics: np.ndarray, t) -> np.ndarray:
         t = np.asarray(t)
@@ -195,15 +194,46 @@ class FeatureContext:
         return (now + 1.0) / (base + 1.0)
 
 
+POST_FEATURES = ("topic_velocity", "topic_strength", "age_hours", "post_views",
+                 "post_like_rate", "post_neg_rate", "harm_prob")  # fmt: skip
+
+
 def build(ctx: FeatureContext, users: np.ndarray, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """The feature matrix (len(rows) x len(FEATURES)) for users x post rows at times t."""
+    """The feature matrix (len(rows) x len(FEATURES)) for users x post rows at times t.
+
+    Post features depend only on (post, time): they are computed once per distinct pair, so a
+    day's batch that ranks each post for many users at one time pays for each post once."""
     users = np.asarray(users, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.int64)
     t = np.broadcast_to(np.asarray(t, dtype=np.int64), rows.shape)
     out = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
+    _pair_features(ctx, users, rows, t, out)
+    times, t_code = np.unique(t, return_inverse=True)
+    _, first, inv = np.unique(rows * len(times) + t_code, return_index=True, return_inverse=True)
+    post = _post_features(ctx, rows[first], t[first])
+    out[:, [FEATURES.index(f) for f in POST_FEATURES]] = post[inv]
+    return out
+
+
+def _post_features(ctx: FeatureContext, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The :data:`POST_FEATURES` columns (float64) for post rows at times t."""
+    hour = (t - ctx.origin) // HOUR * HOUR + ctx.origin
+    views = ctx.k_views.count(rows, ctx.origin, hour)
+    return np.column_stack([
+        ctx.velocity(ctx.main_topic[rows], hour),
+        ctx.topic_strength[rows],
+        (t - ctx.created[rows]) / HOUR,
+        views,
+        (ctx.k_pos.count(rows, ctx.origin, hour) + 1) / (views + 5),
+        (ctx.k_neg.count(rows, ctx.origin, hour) + 0.1) / (views + 5),
+        ctx.harm_prob(rows, t),
+    ]).astype(np.float64)  # fmt: skip
+
+
+def _pair_features(ctx, users, rows, t, out: np.ndarray) -> None:
+    """The (user, post) columns: topic match, affinity, follows, region, the user's views."""
     col = {name: i for i, name in enumerate(FEATURES)}
     day = (t - ctx.origin) // DAY * DAY + ctx.origin
-    hour = (t - ctx.origin) // HOUR * HOUR + ctx.origin
     author = ctx.author[rows]
     topic = ctx.main_topic[rows]
     for d in np.unique(day):
@@ -222,14 +252,5 @@ def build(ctx: FeatureContext, users: np.ndarray, rows: np.ndarray, t: np.ndarra
         out[m, col["author_affinity"]] = np.where(hit, snap.affinity[i] if len(i) else 0, 0)
         out[m, col["author_like_rate"]] = snap.author_like_rate[author[m]]
         out[m, col["user_views"]] = snap.user_views[users[m]]
-    out[:, col["topic_velocity"]] = ctx.velocity(topic, hour)
-    out[:, col["topic_strength"]] = ctx.topic_strength[rows]
     out[:, col["follows"]] = ctx.follows(users, author)
-    out[:, col["age_hours"]] = (t - ctx.created[rows]) / HOUR
-    views = ctx.k_views.count(rows, ctx.origin, hour)
-    out[:, col["post_views"]] = views
-    out[:, col["post_like_rate"]] = (ctx.k_pos.count(rows, ctx.origin, hour) + 1) / (views + 5)
-    out[:, col["post_neg_rate"]] = (ctx.k_neg.count(rows, ctx.origin, hour) + 0.1) / (views + 5)
-    out[:, col["harm_prob"]] = ctx.harm_prob(rows, t)
     out[:, col["same_region"]] = ctx.user_region[users] == ctx.user_region[author]
-    return out
