@@ -1,0 +1,170 @@
+"""Harassment judged at the @mention (issue 26): one example per (post, mentioned user).
+
+Read from the lake with DuckDB (events, users, labels Parquet); nothing from the simulator.
+
+- **Example**: a ``post`` or ``reply`` event whose text names an existing ``@handle`` (not the
+  author): mention_id (event id), post_id, author_id, target_id, mentioned_at, text, is_reply.
+- **Pair features**, point in time (only events strictly before the mention): the author follows
+  the target and the target follows the author (the pair's last follow/unfollow is a follow);
+  prior interactions author -> target and target -> author (replies, likes, shares aimed at the
+  other's posts, and earlier mentions); the target's earlier blocks, mutes or reports of the
+  author; how many *other* authors mentioned the same target in the 24 h before.
+- **Labels**: ``target_reaction``: the target blocked, muted or reported the author within
+  ``window_hours`` after the mention (noise: a target who never saw the mention, or did not react,
+  gives a false negative; a target who blocks for another reason a false positive; delay: the
+  label exists only once the window has passed). ``moderator``: a moderator label of the post
+  (``lake/labels``) wins over the reaction where present (delay: hours to two days; the queue
+  over-represents reported posts). ``none``: no reaction, no label -> negative.
+- **Model**: logistic regression on the log1p pair features plus hashed word n-grams of the text,
+  sigmoid-calibrated, seeded. :func:`combine` is how its score feeds the post's decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+PAIR_FEATURES = (
+    "author_follows_target",
+    "target_follows_author",
+    "prior_author_to_target",
+    "prior_target_to_author",
+    "prior_target_negative",
+    "others_mentioning_target_24h",
+)
+WINDOW_HOURS = 24.0
+
+_SQL = """
+with ev as (
+    select event_id, user_id, action, post_id, target_user_id, text, epoch_ms(event_ts) as ts
+    from read_parquet($events, union_by_name = true) where user_id is not null
+    qualify row_number() over (partition by event_id order by event_ts) = 1
+),
+users as (select user_id, handle from read_parquet($users)),
+m as (
+    select e.event_id as mention_id, case when e.action = 'post' then e.post_id end as post_id,
+        e.user_id as author_id, u.user_id as target_id, e.ts, e.text, e.action = 'reply' as is_reply
+    from (select *, unnest(regexp_extract_all(text, '@([A-Za-z0-9_]+)', 1)) as handle
+          from ev where action in ('post', 'reply') and text like '%@%') as e
+    join users as u using (handle)
+    where u.user_id <> e.user_id
+    qualify row_number() over (partition by e.event_id, u.user_id order by e.ts) = 1
+),
+touch as (  -- a -> b interactions: replies, likes, shares of b's posts, and mentions of b
+    select user_id as a, target_user_id as b, ts from ev
+    where action in ('reply', 'like', 'share') and target_user_id is not null
+    union all select author_id, target_id, ts from m
+),
+fol as (select user_id as a, target_user_id as b, action, ts from ev
+        where action in ('follow', 'unfollow')),
+neg as (select user_id as a, target_user_id as b, ts from ev
+        where action in ('block', 'mute', 'report') and target_user_id is not null)
+select m.*,
+    coalesce((select arg_max(f.action, f.ts) = 'follow' from fol as f
+              where f.a = m.author_id and f.b = m.target_id and f.ts < m.ts), false)
+        as author_follows_target,
+    coalesce((select arg_max(f.action, f.ts) = 'follow' from fol as f
+              where f.a = m.target_id and f.b = m.author_id and f.ts < m.ts), false)
+        as target_follows_author,
+    (select count(*) from touch as t where t.a = m.author_id and t.b = m.target_id and t.ts < m.ts)
+        as prior_author_to_target,
+    (select count(*) from touch as t where t.a = m.target_id and t.b = m.author_id and t.ts < m.ts)
+        as prior_target_to_author,
+    (select count(*) from neg as n where n.a = m.target_id and n.b = m.author_id and n.ts < m.ts)
+        as prior_target_negative,
+    (select count(distinct o.author_id) from m as o where o.target_id = m.target_id
+        and o.author_id <> m.author_id and o.ts < m.ts and o.ts >= m.ts - 86400000)
+        as others_mentioning_target_24h,
+    (select min(n.ts) from neg as n where n.a = m.target_id and n.b = m.author_id
+        and n.ts >= m.ts and n.ts < m.ts + $window_ms) as reaction_ms
+from m
+"""
+
+
+def _lake_files(lake: Path) -> tuple[list[str], str, Path]:
+    from vigil.errors import UserError
+
+    events = sorted(str(f) for f in (lake / "events").glob("dt=*/*.parquet"))
+    users = lake / "users" / "users.parquet"
+    if not events or not users.exists():
+        raise UserError(f"no lake events or users under {lake}: ingest first (`vigil ingest`).")
+    return events, str(users), lake / "labels" / "labels.parquet"
+
+
+def build(lake: Path, window_hours: float = WINDOW_HOURS) -> pd.DataFrame:
+    """Every mention in the lake with its pair features and label (see the module doc)."""
+    import duckdb
+
+    events, users, labels_file = _lake_files(lake)
+    con = duckdb.connect()
+    try:
+        params = {"events": events, "users": users, "window_ms": int(window_hours * 3600_000)}
+        df = con.execute(_SQL, params).df()
+    finally:
+        con.close()
+    df["mentioned_at"] = pd.to_datetime(df["ts"], unit="ms", utc=True)
+    labels = pd.read_parquet(labels_file) if labels_file.exists() else pd.DataFrame()
+    df = label(df, labels)
+    df = df.sort_values(["ts", "mention_id", "target_id"]).reset_index(drop=True)
+    log.info(
+        "mentions: %d examples, %d positive (%s)",
+        len(df),
+        int(df["y"].sum()),
+        df["label_source"].value_counts().to_dict(),
+    )
+    return df
+
+
+def label(mentions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """y and label_source: a moderator label of the post wins, else the target's reaction."""
+    out = mentions.copy()
+    reacted = out["reaction_ms"].notna()
+    out["y"] = reacted
+    out["label_source"] = np.where(reacted, "target_reaction", "none")
+    if len(labels):
+        mod = labels.drop_duplicates("post_id", keep="last").set_index("post_id")["is_harmful"]
+        y_mod = out["post_id"].map(mod)
+        has = y_mod.notna()
+        out.loc[has, "y"] = y_mod[has].astype(bool)
+        out.loc[has, "label_source"] = "moderator"
+    out["y"] = out["y"].astype(bool)
+    return out
+
+
+def design(df: pd.DataFrame, n_features: int = 2**14):
+    """The model's input: log1p pair features plus hashed word 1-2-grams of the text."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    num = np.log1p(df[list(PAIR_FEATURES)].astype(float).to_numpy())
+    num = np.column_stack([num, df["is_reply"].astype(float).to_numpy()])
+    text = HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=False)
+    return sparse.hstack([sparse.csr_matrix(num), text.transform(df["text"].fillna(""))]).tocsr()
+
+
+def fit(df: pd.DataFrame, seed: int = 7):
+    """A seeded, sigmoid-calibrated logistic regression on :func:`design` against ``y``."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+
+    base = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced", random_state=seed)
+    model = CalibratedClassifierCV(base, method="sigmoid", cv=3)
+    model.fit(design(df), df["y"].astype(int).to_numpy())
+    return model
+
+
+def score(model, df: pd.DataFrame) -> np.ndarray:
+    return model.predict_proba(design(df))[:, 1]
+
+
+def combine(post_score, post_threshold: float, mention_score, mention_threshold: float):
+    """The post's decision score with the mention model: each score over its own removal
+    threshold, the larger wins (>= 1 removes). A post without mentions keeps its own score."""
+    p = np.asarray(post_score, float) / post_threshold
+    m = np.nan_to_num(np.asarray(mention_score, float), nan=0.0) / mention_threshold
+    return np.maximum(p, m)
