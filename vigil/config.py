@@ -51,6 +51,14 @@ class Paths:
         return self.lake / "devices"
 
     @property
+    def lake_decisions(self) -> Path:  # the scoring service's decision log, ingested (issue 22)
+        return self.lake / "decisions"
+
+    @property
+    def lake_appeal_labels(self) -> Path:  # appeal verdicts as labels, ingested (issue 22)
+        return self.lake / "appeal_labels"
+
+    @property
     def quarantine(self) -> Path:
         return self.lake / "quarantine"
 
@@ -97,6 +105,14 @@ class Paths:
     @property
     def monitor(self) -> Path:
         return self.home / "monitor"
+
+    @property
+    def decision_log(self) -> Path:  # written by `vigil serve`: dt=YYYY-MM-DD/decisions-<pid>.jsonl
+        return self.home / "decisions"
+
+    @property
+    def appeals(self) -> Path:  # appeals.sqlite and the verdicts' labels.jsonl
+        return self.home / "appeals"
 
     @property
     def review(self) -> Path:  # review requests, moderators' verdict files, rejected verdicts

@@ -29,8 +29,13 @@ TEXT_ACTIONS = frozenset({"post", "reply"})
 HARM_TYPES = ("harassment", "hate", "spam", "violent_threat")
 # Labeling queues of labels.jsonl.
 QUEUES = frozenset({"reported", "random"})
-# The raw streams, as named in the quarantine table (enforcement and devices: section 1.1).
-STREAMS = ("events", "users", "labels", "enforcement", "devices")
+# The raw streams, as named in the quarantine table (enforcement and devices: section 1.1;
+# decisions and appeal_labels, the scoring service's own logs: section 1.2).
+STREAMS = ("events", "users", "labels", "enforcement", "devices", "decisions", "appeal_labels")
+# The scoring service's decisions (decision log) and the queue of appeal labels.
+DECISIONS = frozenset({"remove", "review", "allow"})
+APPEAL_QUEUE = "appeal"
+MAX_TRIGGER_CHARS = 64
 # enforcement.jsonl: the platform's account actions and their reasons.
 ENFORCEMENT_ACTIONS = frozenset({"suspend"})
 ENFORCEMENT_REASONS = frozenset({"bot", "spam", "harassment", "ban_evasion", "coordination"})
@@ -84,6 +89,30 @@ DEVICE_COLUMNS = (
     ("device_fp", "string"),
     ("network_fp", "string"),
 )
+# The scoring service's decision log (<data root>/decisions/dt=*/decisions-<pid>.jsonl). A lake
+# row also names its line: decision_id = "<source_file>:<source_line>" (the log is append-only).
+RAW_DECISION_COLUMNS = (
+    ("post_id", "int64"),
+    ("decided_at", "timestamp"),
+    ("model_id", "string"),
+    ("student", "float64"),
+    ("routed_to_heavy", "bool"),
+    ("probability", "float64"),
+    ("decision", "string"),
+    ("trigger", "string"),
+    ("content_hash", "string"),
+    ("harm_type", "string"),
+    ("author_age_bucket", "string"),
+    ("author_id", "int64"),
+)
+DECISION_COLUMNS = (
+    (("decision_id", "string"),)
+    + RAW_DECISION_COLUMNS
+    + (("source_file", "string"), ("source_line", "int64"))
+)
+# Appeal verdicts (<data root>/appeals/labels.jsonl): the labels contract plus the appeal's id
+# and the model whose removal was appealed; queue is always APPEAL_QUEUE.
+APPEAL_LABEL_COLUMNS = (("appeal_id", "int64"),) + LABEL_COLUMNS + (("model_id", "string"),)
 # raw_dir (the resolved raw folder) + source_file (relative to it) name the rejected line's file.
 QUARANTINE_COLUMNS = (
     ("stream", "string"),
@@ -138,6 +167,16 @@ def enforcement_schema():
 def device_schema():
     """lake/devices/devices.parquet"""
     return arrow_schema(DEVICE_COLUMNS)
+
+
+def decision_schema():
+    """lake/decisions/decisions.parquet"""
+    return arrow_schema(DECISION_COLUMNS)
+
+
+def appeal_label_schema():
+    """lake/appeal_labels/appeal_labels.parquet"""
+    return arrow_schema(APPEAL_LABEL_COLUMNS)
 
 
 def quarantine_schema():

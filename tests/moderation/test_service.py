@@ -350,10 +350,14 @@ def test_simulated_appeals_reverse_wrongful_removals_end_to_end(online_store):
             assert (latest["decision"], latest["trigger"]) == ("allow", "appeal_reversed")
         else:
             assert latest["decision"] == "remove"
+    # One label line per decided appeal: reversed -> benign, upheld -> harmful (and post 1's
+    # upheld appeal above).
     labels = pd.read_json(home / "appeals" / "labels.jsonl", lines=True)
     reversed_ = {p for p, o in expected.items() if o == "reversed"}
-    assert set(labels["post_id"]) == reversed_
-    assert set(labels["queue"]) == {"appeal"} and not labels["is_harmful"].any()
+    upheld = {p for p, o in expected.items() if o == "upheld"} | {1}
+    assert set(labels.loc[~labels["is_harmful"], "post_id"]) == reversed_
+    assert set(labels.loc[labels["is_harmful"], "post_id"]) == upheld
+    assert len(labels) == len(reversed_) + len(upheld) and set(labels["queue"]) == {"appeal"}
     # The report: per model, removals = the posts the service answered `remove` for.
     rows = appeals_report.report(AppealStore(home / "appeals"), home / "decisions")["rows"]
     overall = [r for r in rows if r["slice"] == "all"]

@@ -16,6 +16,10 @@ Reads the raw-log contract (docs/contracts.md section 1) and writes the lake (se
   rejected keeps the lake's previous snapshot.
 - ``enforcement.jsonl`` and ``devices.jsonl`` (accounts, section 1.1) are snapshots the same way
   (keys ``enforcement_id``, ``seen_id``), read only when the raw folder has them.
+- the scoring service's own logs, under the data root (section 1.2): the decision log
+  (``decisions/dt=*/decisions-*.jsonl`` -> ``lake/decisions``, :mod:`vigil.lake.service_logs`)
+  and the appeal verdicts (``appeals/labels.jsonl`` -> ``lake/appeal_labels``, a snapshot keyed
+  by ``appeal_id``).
 
 Counts per stream and in total: ``read = loaded + quarantined + duplicates``.
 """
@@ -36,11 +40,18 @@ from pathlib import Path
 from typing import Any
 
 from vigil import config
-from vigil.contracts import device_schema, enforcement_schema, label_schema, user_schema
+from vigil.contracts import (
+    appeal_label_schema,
+    device_schema,
+    enforcement_schema,
+    label_schema,
+    user_schema,
+)
 from vigil.errors import UserError
 from vigil.lake.bulk import read_event_batch
 from vigil.lake.manifest import QUARANTINE_KEY, Manifest, file_hash
 from vigil.lake.quarantine import write_quarantine
+from vigil.lake.service_logs import decision_files, ingest_decisions
 from vigil.lake.store import (
     duckdb_connection,
     keep_last,
@@ -50,6 +61,7 @@ from vigil.lake.store import (
 )
 from vigil.lake.validation import (
     Bad,
+    check_appeal_label,
     check_device,
     check_enforcement,
     check_label,
@@ -184,25 +196,29 @@ def _snapshot_table(rows: list[tuple], schema):
     )
 
 
-def _ingest_snapshot(raw: Path, name: str, check, schema, key: str, lake_dir: Path, run: _Run):
-    """One snapshot file -> its lake file. An empty file is a valid, empty snapshot, and so is
+def _ingest_snapshot(
+    raw: Path, name: str, check, schema, key: str, lake_dir: Path, run: _Run, stream: str = ""
+):
+    """One snapshot file -> its lake file (``lake_dir/<stream>.parquet``; the stream is the
+    file's name unless given). An empty file is a valid, empty snapshot, and so is
     an absent one when the lake has none yet (activity logs before any labels); a file whose
     every line is rejected keeps the lake's previous snapshot (garbage is not news)."""
     counts = Counts()
     path = raw / name
-    dest = lake_dir / name.replace(".jsonl", ".parquet")
+    stream = stream or name.removesuffix(".jsonl")
+    dest = lake_dir / f"{stream}.parquet"
     if not path.exists():
         if not dest.exists():  # logs without this file yet: nothing known, an empty snapshot
             write_snapshot(dest, _snapshot_table([], schema), key)
         return counts
-    stream = name.removesuffix(".jsonl")
+    manifest_key = f"{raw}/{name}"
     digest = file_hash(path) if run.manifest is not None else None
     if digest is not None:
-        rec = run.manifest.unchanged(_manifest_key(run, name), digest, run.output)
+        rec = run.manifest.unchanged(manifest_key, digest, run.output)
         if rec is not None:  # the lake's snapshot is this file's: count it as a re-read would
             counts.read, counts.quarantined = rec["read"], rec["quarantined"]
             counts.duplicates = counts.read - counts.quarantined
-            log.info("ingest: %s unchanged since its last ingest: skipped", name)
+            log.info("ingest: %s unchanged since its last ingest: skipped", path)
             return counts
     rows, counts.read, bad = _read_snapshot_file(path, check)
     run.sources.add((str(raw), stream, name))
@@ -219,10 +235,10 @@ def _ingest_snapshot(raw: Path, name: str, check, schema, key: str, lake_dir: Pa
         log.warning("ingest: %s has no valid rows; keeping the lake's previous snapshot", name)
     counts.duplicates = in_file_duplicates + unchanged
     if digest is not None and (table.num_rows or counts.read == 0):
-        run.manifest.record(_manifest_key(run, name), digest, counts.read, len(bad), {stream})
+        run.manifest.record(manifest_key, digest, counts.read, len(bad), {stream})
     log.info(
         "ingest: %s: read %d, loaded %d, quarantined %d, duplicates %d",
-        name,
+        path,
         counts.read,
         counts.loaded,
         counts.quarantined,
@@ -345,6 +361,10 @@ def _outputs(paths):
             return paths.lake_enforcement / "enforcement.parquet"
         if name == "devices":
             return paths.lake_devices / "devices.parquet"
+        if name == "decisions":
+            return paths.lake_decisions / "decisions.parquet"
+        if name == "appeal_labels":
+            return paths.lake_appeal_labels / "appeal_labels.parquet"
         return paths.lake_events / f"dt={name}" / "events.parquet"
 
     return output
@@ -438,6 +458,7 @@ def ingest(
             raw, "labels.jsonl", check_label, label_schema(), "post_id", paths.lake_labels, run
         )
         accounts = _ingest_account_streams(raw, paths, run)
+        service = _ingest_service_logs(paths, run)
         if run.sources or not (paths.quarantine / "quarantine.parquet").exists():
             quarantine_total = write_quarantine(
                 paths.quarantine / "quarantine.parquet", run.quarantine, run.sources
@@ -446,7 +467,7 @@ def ingest(
             quarantine_total = _parquet_rows(paths.quarantine / "quarantine.parquet")
         if run.manifest is not None:
             run.manifest.save(_outputs(paths))
-        streams = {"events": run.events, "users": users, "labels": labels} | accounts
+        streams = {"events": run.events, "users": users, "labels": labels} | accounts | service
         result = _summary(run, streams, files, skipped, quarantine_total, started)
         _append_log(paths.ingest_state / "ingest_log.jsonl", raw, day, result)
     log.info(
@@ -474,6 +495,35 @@ def _ingest_account_streams(raw: Path, paths, run: _Run) -> dict:
         if (raw / f"{name}.jsonl").exists():
             lake_dir = getattr(paths, f"lake_{name}")
             out[name] = _ingest_snapshot(raw, f"{name}.jsonl", check, schema, key, lake_dir, run)
+    return out
+
+
+def _ingest_service_logs(paths, run: _Run) -> dict:
+    """The scoring service's decision log and appeal labels (under the data root, not the raw
+    folder), reported when the data root has them; their lake files exist either way (empty)."""
+    out = {}
+    manifest = (run.manifest, run.output) if run.manifest is not None else None
+    counts = ingest_decisions(
+        paths.decision_log,
+        paths.lake_decisions / "decisions.parquet",
+        manifest,
+        run.quarantine,
+        run.sources,
+    )
+    if decision_files(paths.decision_log):
+        out["decisions"] = Counts(**counts)
+    labels = _ingest_snapshot(
+        paths.appeals,
+        "labels.jsonl",
+        check_appeal_label,
+        appeal_label_schema(),
+        "appeal_id",
+        paths.lake_appeal_labels,
+        run,
+        stream="appeal_labels",
+    )
+    if (paths.appeals / "labels.jsonl").exists():
+        out["appeal_labels"] = labels
     return out
 
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from vigil.contracts import (
     ACTIONS,
+    APPEAL_QUEUE,
+    DECISIONS,
     ENFORCEMENT_ACTIONS,
     ENFORCEMENT_REASONS,
     HARM_TYPES,
@@ -22,6 +24,7 @@ from vigil.contracts import (
     MAX_FINGERPRINT_CHARS,
     MAX_RAW_CHARS,
     MAX_TEXT_CHARS,
+    MAX_TRIGGER_CHARS,
     POST_ACTIONS,
     QUEUES,
     TARGET_ACTIONS,
@@ -183,9 +186,9 @@ def check_user(obj: dict) -> tuple:
     return (user_id, created_at, home_country, handle)
 
 
-def check_label(obj: dict) -> tuple:
+def check_label(obj: dict, queues=QUEUES) -> tuple:
     """One labels.jsonl object -> (post_id, is_harmful, harm_types, labeled_at_us, queue,
-    sampling_weight), or raise Bad."""
+    sampling_weight), or raise Bad. ``queues``: the labeling queues allowed."""
     post_id = _id(obj, "post_id", required=True)
     is_harmful = obj.get("is_harmful")
     if is_harmful is None:
@@ -201,7 +204,7 @@ def check_label(obj: dict) -> tuple:
         raise Bad("invalid value: harm_types")
     labeled_at = _ts(obj, "labeled_at")
     queue = _str(obj, "queue", required=True)
-    if queue not in QUEUES:
+    if queue not in queues:
         raise Bad("invalid value: queue")
     weight = obj.get("sampling_weight")
     if weight is None:
@@ -217,6 +220,72 @@ def check_label(obj: dict) -> tuple:
         labeled_at,
         queue,
         float(weight),
+    )
+
+
+def check_appeal_label(obj: dict) -> tuple:
+    """One appeals/labels.jsonl object -> (appeal_id, <check_label's row>, model_id), or raise
+    Bad. The labels contract with queue ``appeal`` only, plus the appeal's id (required) and the
+    model whose removal was appealed (a string or null)."""
+    appeal_id = _id(obj, "appeal_id", required=True)
+    row = check_label(obj, queues=(APPEAL_QUEUE,))
+    return (appeal_id, *row, _str(obj, "model_id", required=False))
+
+
+def _number(obj: dict, name: str, low: float = -math.inf, high: float = math.inf) -> float | None:
+    """An optional finite number in [low, high]."""
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Bad(f"wrong type: {name}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise Bad(f"invalid value: {name}")
+    return float(value)
+
+
+def _bool(obj: dict, name: str) -> bool | None:
+    value = obj.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise Bad(f"wrong type: {name}")
+    return value
+
+
+def check_decision(obj: dict) -> tuple:
+    """One decision-log object -> a row in RAW_DECISION_COLUMNS order, or raise Bad.
+
+    Required: ``decided_at``, ``decision`` (remove | review | allow) and ``trigger`` (1-64
+    characters). A new post scored from its text has no ``post_id``; a restoring decision after a
+    reversed appeal has no student or probability of its own: those fields may be null."""
+    post_id = _id(obj, "post_id", required=False)
+    decided_at = _ts(obj, "decided_at")
+    model_id = _str(obj, "model_id", required=False)
+    student = _number(obj, "student")
+    routed_to_heavy = _bool(obj, "routed_to_heavy")
+    probability = _number(obj, "probability", 0.0, 1.0)
+    decision = _str(obj, "decision", required=True)
+    if decision not in DECISIONS:
+        raise Bad("invalid value: decision")
+    trigger = _str(obj, "trigger", required=True)
+    if not 1 <= len(trigger) <= MAX_TRIGGER_CHARS:
+        raise Bad("invalid value: trigger")
+    content_hash = _str(obj, "content_hash", required=False)
+    harm_type = _str(obj, "harm_type", required=False)
+    if harm_type is not None and harm_type != "unknown" and harm_type not in _HARM_TYPE_SET:
+        raise Bad("invalid value: harm_type")
+    return (
+        post_id,
+        decided_at,
+        model_id,
+        student,
+        routed_to_heavy,
+        probability,
+        decision,
+        trigger,
+        content_hash,
+        harm_type,
+        _str(obj, "author_age_bucket", required=False),
+        _id(obj, "author_id", required=False),
     )
 
 

@@ -1,10 +1,12 @@
 """Appeals: the author of a removed post asks for a second look; moderators reverse or uphold.
 
 Storage (under the data root, beside the decision log): ``appeals/appeals.sqlite`` holds one row
-per appeal (one appeal per post), ``appeals/labels.jsonl`` one line per reversal in the
-``labels.jsonl`` contract (``is_harmful`` false, ``queue`` = ``appeal``, ``sampling_weight`` 1):
-a reversal is a labeled false positive that training and precision monitoring read like any
-label. Each new appeal is also a review request in the ``appeal`` queue
+per appeal (one appeal per post), ``appeals/labels.jsonl`` one line per decided appeal in the
+``labels.jsonl`` contract (``queue`` = ``appeal``, ``sampling_weight`` 1, plus ``appeal_id`` and
+``model_id``): a reversal is a labeled false positive (``is_harmful`` false), an upheld removal a
+moderator's harmful label (``harm_types``: the removal's predicted type when it names one).
+``vigil ingest`` loads the file into the lake (``lake/appeal_labels``) and training reads it with
+the other labels (the ``post_labels`` mart). Each new appeal is also a review request in the ``appeal`` queue
 (``review/requests/appeal.parquet``, :mod:`vigil.review.files`), which the reviewers' side reads.
 
 A verdict comes either directly (``POST /v1/appeals/{id}/verdict``, ``vigil appeals verdict``) or
@@ -68,7 +70,7 @@ COLUMNS = (
 
 
 def root() -> Path:
-    return config.paths().home / "appeals"
+    return config.paths().appeals
 
 
 def age_bucket(age_days) -> str:
@@ -90,7 +92,7 @@ def predicted_harm_type(harm_type_scores, harm_types) -> str:
 
 
 class AppealStore:
-    """The appeals table (SQLite, one writer process: the service) and the reversal labels."""
+    """The appeals table (SQLite, one writer process: the service) and the verdicts' labels."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = Path(directory or root())
@@ -140,25 +142,30 @@ class AppealStore:
         return self.get(appeal_id)
 
     def decide(self, appeal_id: int, status: str, reviewer: str, at: str | None = None) -> dict:
-        """Record the outcome of a pending appeal (and, for a reversal, its label line)."""
+        """Record the outcome of a pending appeal and its label line (a decided appeal is left
+        as it is)."""
         decided_at = at or datetime.now(UTC).isoformat()
         with self._lock:
-            self._db.execute(
+            changed = self._db.execute(
                 "update appeals set status = ?, decided_at = ?, reviewer = ? "
                 "where appeal_id = ? and status = 'pending'",
                 (status, decided_at, reviewer, appeal_id),
-            )
+            ).rowcount
             self._db.commit()
         appeal = self.get(appeal_id)
-        if status == "reversed":
+        if changed:
             self._write_label(appeal)
         return appeal
 
     def _write_label(self, appeal: dict) -> None:
+        from vigil.contracts import HARM_TYPES
+
+        upheld = appeal["status"] == "upheld"
+        named = upheld and appeal["harm_type"] in HARM_TYPES
         line = {
             "post_id": appeal["post_id"],
-            "is_harmful": False,
-            "harm_types": [],
+            "is_harmful": upheld,
+            "harm_types": [appeal["harm_type"]] if named else [],
             "labeled_at": appeal["decided_at"],
             "queue": QUEUE,
             "sampling_weight": 1.0,

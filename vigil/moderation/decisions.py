@@ -42,7 +42,7 @@ KEEP_PER_POST = 20
 
 
 def root() -> Path:
-    return config.paths().home / "decisions"
+    return config.paths().decision_log
 
 
 class DecisionLog:

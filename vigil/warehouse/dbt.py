@@ -407,12 +407,19 @@ def _write_state(state: dict) -> None:
 
 
 def _lake_files() -> list[Path]:
-    """The lake files dbt reads: the day partitions and the users and labels snapshots."""
+    """The lake files dbt reads: the day partitions, the users and labels snapshots and the
+    scoring service's logs (decisions, appeal labels)."""
+    from vigil.lake.service_logs import lake_files
+
     paths = config.paths()
     files = sorted(paths.lake_events.glob("dt=*/events.parquet"))
     files += [
         p
-        for p in (paths.lake_users / "users.parquet", paths.lake_labels / "labels.parquet")
+        for p in (
+            paths.lake_users / "users.parquet",
+            paths.lake_labels / "labels.parquet",
+            *lake_files(paths),
+        )
         if p.exists()
     ]
     return files
@@ -450,7 +457,10 @@ def check_lake_pages() -> int:
 
 
 def _check_lake() -> None:
+    from vigil.lake.service_logs import ensure_lake_files
+
     paths = config.paths()
+    ensure_lake_files(paths)
     missing = [
         str(p)
         for p in (paths.lake_users / "users.parquet", paths.lake_labels / "labels.parquet")
