@@ -9,7 +9,7 @@ top 10: harmful share of slots, distinct true topics, users whose top 10 is over
 Trends: the streaming detector over every post; precision = surfaced trends matching a true
 event (one of the trend's topics is the event's, detected between its start and its end; the
 share with the right region, or worldwide, is reported apart); latency =
-first match - start. Scale: features + scoring + re-rank for users x 500 candidates, per user.
+first match - start. Scale: the daily batch (candidates, features, scoring, re-rank), per user.
 """
 
 from __future__ import annotations
@@ -157,31 +157,19 @@ def evaluate_trends(ctx, truth) -> dict:
     }
 
 
-def evaluate_scale(ctx, split: int, users: int, seed: int) -> dict:
-    """Features + scoring + re-rank for ``users`` x 500 candidates; seconds and per user."""
-    from vigil.ranking import rank
-    from vigil.ranking.features import build
+def evaluate_scale(ctx, split: int, users: int, seed: int, workers: int = 1) -> dict:
+    """The daily batch (:func:`vigil.ranking.batch.rank_users`: candidates, features, scoring,
+    re-rank) for ``users`` drawn with replacement at one time; seconds per stage and per user."""
+    from vigil.ranking import batch, rank
 
     model = rank.train(ctx, ctx.view.start_ms + DAY, split)
-    camps = rank.follow_camps(ctx)
     rng = np.random.default_rng([seed, 23, 200])
     uids = rng.choice(ctx.view.users["user_id"].to_numpy(), size=users, replace=True)
-    t = split + DAY // 2
-    lo, hi = np.searchsorted(ctx.created, [t - 2 * DAY, t])
-    pool = np.arange(lo, hi)
-    cand = np.stack([rng.choice(pool, size=500, replace=False) for _ in range(users)])
-    t0 = time.perf_counter()
-    X = build(ctx, np.repeat(uids, 500), cand.ravel(), np.full(cand.size, t))
-    t_feat = time.perf_counter() - t0
-    s = rank.predict(model, X).reshape(users, 500)
-    t_score = time.perf_counter() - t0 - t_feat
-    harm = X[:, list(rank.FEATURES).index("harm_prob")].reshape(users, 500)
-    for i in range(users):
-        rank.rerank(ctx, cand[i], s[i], harm[i], camps, 0.5)
-    total = time.perf_counter() - t0
-    return {"users": users, "candidates": 500, "seconds": round(total, 2),
-            "features_s": round(t_feat, 2), "score_s": round(t_score, 2),
-            "rerank_s": round(total - t_feat - t_score, 2),
+    r = batch.rank_users(ctx, model, uids, split + DAY // 2, workers=workers)
+    total = r.seconds["total"]
+    return {"users": users, "candidates_per_user": round(r.candidates / users, 1),
+            "workers": workers, "seconds": round(total, 2),
+            **{f"{k}_s": round(v, 2) for k, v in r.seconds.items() if k != "total"},
             "ms_per_user": round(1000 * total / users, 3),
             "extrapolated_20k_users_s": round(total / users * 20_000, 1)}  # fmt: skip
 

@@ -47,6 +47,7 @@ class RankConfig:
     seed: int = 0
     max_iter: int = 100
     max_leaf_nodes: int = 15
+    learning_rate: float = 0.1
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,7 +83,7 @@ def train(ctx: FeatureContext, lo_ms: int, hi_ms: int, features=FEATURES, cfg=Ra
     users, rows, ts, y = training_rows(ctx, lo_ms, hi_ms)
     X = build(ctx, users, rows, ts)
     cols = [FEATURES.index(f) for f in features]
-    model = HistGradientBoostingRegressor(max_iter=cfg.max_iter, learning_rate=0.1,
+    model = HistGradientBoostingRegressor(max_iter=cfg.max_iter, learning_rate=cfg.learning_rate,
                                           max_leaf_nodes=cfg.max_leaf_nodes,
                                           random_state=cfg.seed, early_stopping=False)  # fmt: skip
     with threadpool_limits(1):  # OpenMP threads on a shared 2-core machine: 20x slower
