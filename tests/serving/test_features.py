@@ -273,7 +273,8 @@ def test_apply_from_any_directory_via_cli(feast_home, tmp_path, monkeypatch, cap
     monkeypatch.chdir(elsewhere)
     assert main(["features", "apply"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["feature_views"] == 6 and out["feature_services"] == 1  # 3 moderation + 3 notes
+    # 3 moderation + 3 notes + user_graph_embedding + account_features
+    assert out["feature_views"] == 8 and out["feature_services"] == 1
     assert list(elsewhere.iterdir()) == []  # nothing written to the cwd
 
 
