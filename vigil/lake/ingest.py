@@ -41,9 +41,6 @@ from typing import Any
 
 from vigil import config
 from vigil.contracts import (
-    appeal_label_schema,
-    device_schema,
-    enforcement_schema,
     label_schema,
     user_schema,
 )
@@ -51,23 +48,21 @@ from vigil.errors import UserError
 from vigil.lake.bulk import read_event_batch
 from vigil.lake.manifest import QUARANTINE_KEY, Manifest, file_hash
 from vigil.lake.quarantine import write_quarantine
-from vigil.lake.service_logs import decision_files, ingest_decisions
+from vigil.lake.snapshots import (
+    Counts,
+    ingest_account_streams,
+    ingest_service_logs,
+    ingest_snapshot,
+    parquet_rows,
+)
 from vigil.lake.store import (
     duckdb_connection,
-    keep_last,
     merge_day,
     remove_orphan_temp_files,
-    write_snapshot,
 )
 from vigil.lake.validation import (
-    Bad,
-    check_appeal_label,
-    check_device,
-    check_enforcement,
     check_label,
     check_user,
-    parse_line,
-    raw_text,
 )
 
 log = logging.getLogger(__name__)
@@ -78,22 +73,6 @@ PENDING_ROWS_CAP = 6_000_000
 BATCH_BYTES = 32 << 20
 _HOUR_FILE_RE = re.compile(r"dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/hour=([0-9]{2})\.jsonl", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass
-class Counts:
-    read: int = 0
-    loaded: int = 0
-    quarantined: int = 0
-    duplicates: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "read": self.read,
-            "loaded": self.loaded,
-            "quarantined": self.quarantined,
-            "duplicates": self.duplicates,
-        }
 
 
 def _parse_day(value: date | str | None) -> date | None:
@@ -172,79 +151,6 @@ def _lake_lock(state_dir: Path):
 
 # ---------------------------------------------------------------------------------------------
 # Snapshots: users.jsonl and labels.jsonl.
-
-
-def _read_snapshot_file(path: Path, check) -> tuple[list[tuple], int, list]:
-    lines = path.read_bytes().split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    rows, quarantine = [], []
-    for number, line in enumerate(lines, start=1):
-        try:
-            rows.append(check(parse_line(line)))
-        except Bad as bad:
-            quarantine.append((number, bad.args[0], raw_text(line)))
-    return rows, len(lines), quarantine
-
-
-def _snapshot_table(rows: list[tuple], schema):
-    import pyarrow as pa
-
-    cols = list(zip(*rows)) if rows else [[] for _ in schema.names]
-    return pa.Table.from_arrays(
-        [pa.array(c, type=schema.field(i).type) for i, c in enumerate(cols)], schema=schema
-    )
-
-
-def _ingest_snapshot(
-    raw: Path, name: str, check, schema, key: str, lake_dir: Path, run: _Run, stream: str = ""
-):
-    """One snapshot file -> its lake file (``lake_dir/<stream>.parquet``; the stream is the
-    file's name unless given). An empty file is a valid, empty snapshot, and so is
-    an absent one when the lake has none yet (activity logs before any labels); a file whose
-    every line is rejected keeps the lake's previous snapshot (garbage is not news)."""
-    counts = Counts()
-    path = raw / name
-    stream = stream or name.removesuffix(".jsonl")
-    dest = lake_dir / f"{stream}.parquet"
-    if not path.exists():
-        if not dest.exists():  # logs without this file yet: nothing known, an empty snapshot
-            write_snapshot(dest, _snapshot_table([], schema), key)
-        return counts
-    manifest_key = f"{raw}/{name}"
-    digest = file_hash(path) if run.manifest is not None else None
-    if digest is not None:
-        rec = run.manifest.unchanged(manifest_key, digest, run.output)
-        if rec is not None:  # the lake's snapshot is this file's: count it as a re-read would
-            counts.read, counts.quarantined = rec["read"], rec["quarantined"]
-            counts.duplicates = counts.read - counts.quarantined
-            log.info("ingest: %s unchanged since its last ingest: skipped", path)
-            return counts
-    rows, counts.read, bad = _read_snapshot_file(path, check)
-    run.sources.add((str(raw), stream, name))
-    run.quarantine.extend(
-        (stream, str(raw), name, line, reason, text) for line, reason, text in bad
-    )
-    counts.quarantined = len(bad)
-    table = keep_last(_snapshot_table(rows, schema), key)
-    in_file_duplicates = len(rows) - table.num_rows
-    if table.num_rows or counts.read == 0:
-        counts.loaded, unchanged = write_snapshot(dest, table, key)
-    else:
-        unchanged = 0
-        log.warning("ingest: %s has no valid rows; keeping the lake's previous snapshot", name)
-    counts.duplicates = in_file_duplicates + unchanged
-    if digest is not None and (table.num_rows or counts.read == 0):
-        run.manifest.record(manifest_key, digest, counts.read, len(bad), {stream})
-    log.info(
-        "ingest: %s: read %d, loaded %d, quarantined %d, duplicates %d",
-        path,
-        counts.read,
-        counts.loaded,
-        counts.quarantined,
-        counts.duplicates,
-    )
-    return counts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,20 +357,20 @@ def ingest(
         for name in skipped:
             log.warning("ingest: skipping %s: not named events/dt=YYYY-MM-DD/hour=HH.jsonl", name)
         _ingest_events(run, files, paths)
-        users = _ingest_snapshot(
+        users = ingest_snapshot(
             raw, "users.jsonl", check_user, user_schema(), "user_id", paths.lake_users, run
         )
-        labels = _ingest_snapshot(
+        labels = ingest_snapshot(
             raw, "labels.jsonl", check_label, label_schema(), "post_id", paths.lake_labels, run
         )
-        accounts = _ingest_account_streams(raw, paths, run)
-        service = _ingest_service_logs(paths, run)
+        accounts = ingest_account_streams(raw, paths, run)
+        service = ingest_service_logs(paths, run)
         if run.sources or not (paths.quarantine / "quarantine.parquet").exists():
             quarantine_total = write_quarantine(
                 paths.quarantine / "quarantine.parquet", run.quarantine, run.sources
             )
         else:  # nothing read: the quarantine file stays as it is
-            quarantine_total = _parquet_rows(paths.quarantine / "quarantine.parquet")
+            quarantine_total = parquet_rows(paths.quarantine / "quarantine.parquet")
         if run.manifest is not None:
             run.manifest.save(_outputs(paths))
         streams = {"events": run.events, "users": users, "labels": labels} | accounts | service
@@ -482,55 +388,6 @@ def ingest(
         result["seconds"],
     )
     return result
-
-
-def _ingest_account_streams(raw: Path, paths, run: _Run) -> dict:
-    """enforcement.jsonl and devices.jsonl, when the raw folder has them (accounts worlds)."""
-    streams = {
-        "enforcement": (check_enforcement, enforcement_schema(), "enforcement_id"),
-        "devices": (check_device, device_schema(), "seen_id"),
-    }
-    out = {}
-    for name, (check, schema, key) in streams.items():
-        if (raw / f"{name}.jsonl").exists():
-            lake_dir = getattr(paths, f"lake_{name}")
-            out[name] = _ingest_snapshot(raw, f"{name}.jsonl", check, schema, key, lake_dir, run)
-    return out
-
-
-def _ingest_service_logs(paths, run: _Run) -> dict:
-    """The scoring service's decision log and appeal labels (under the data root, not the raw
-    folder), reported when the data root has them; their lake files exist either way (empty)."""
-    out = {}
-    manifest = (run.manifest, run.output) if run.manifest is not None else None
-    counts = ingest_decisions(
-        paths.decision_log,
-        paths.lake_decisions / "decisions.parquet",
-        manifest,
-        run.quarantine,
-        run.sources,
-    )
-    if decision_files(paths.decision_log):
-        out["decisions"] = Counts(**counts)
-    labels = _ingest_snapshot(
-        paths.appeals,
-        "labels.jsonl",
-        check_appeal_label,
-        appeal_label_schema(),
-        "appeal_id",
-        paths.lake_appeal_labels,
-        run,
-        stream="appeal_labels",
-    )
-    if (paths.appeals / "labels.jsonl").exists():
-        out["appeal_labels"] = labels
-    return out
-
-
-def _parquet_rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.read_metadata(path).num_rows
 
 
 def _summary(run: _Run, streams: dict, files, skipped, quarantine_total: int, started) -> dict:
