@@ -17,6 +17,15 @@ Read from the lake with DuckDB (events, users, labels Parquet); nothing from the
   over-represents reported posts). ``none``: no reaction, no label -> negative.
 - **Model**: logistic regression on the log1p pair features plus hashed word n-grams of the text,
   sigmoid-calibrated, seeded. :func:`combine` is how its score feeds the post's decision.
+- **Operating point** (:func:`operating_point`), chosen without truth: the train and validation
+  days are cut into ``k`` contiguous day blocks; each block's mentions are scored by a model fitted
+  on the other blocks (cross-fitted, out-of-fold scores), and the threshold is the lowest
+  out-of-fold score whose removed set has a Wilson lower bound >= 0.95 on its precision, measured
+  on the **moderator labels** of the posts carrying the mentions, weighted by their sampling
+  weights (Kish's effective n, :func:`training.calibrate.removal_threshold`). The moderator queues
+  are a probability sample of all posts, so this estimates the precision at the true prevalence;
+  target reactions train the model but do not grade it (a target who does not react is not a
+  benign label). The model that scores is then fitted on all the train and validation days.
 """
 
 from __future__ import annotations
@@ -126,12 +135,17 @@ def label(mentions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     reacted = out["reaction_ms"].notna()
     out["y"] = reacted
     out["label_source"] = np.where(reacted, "target_reaction", "none")
+    out["label_weight"] = np.nan  # a moderator label's sampling weight (1 / inclusion prob.)
     if len(labels):
-        mod = labels.drop_duplicates("post_id", keep="last").set_index("post_id")["is_harmful"]
-        y_mod = out["post_id"].map(mod)
+        mod = labels.drop_duplicates("post_id", keep="last").set_index("post_id")
+        y_mod = out["post_id"].map(mod["is_harmful"])
         has = y_mod.notna()
         out.loc[has, "y"] = y_mod[has].astype(bool)
         out.loc[has, "label_source"] = "moderator"
+        if "sampling_weight" in mod.columns:
+            out.loc[has, "label_weight"] = out.loc[has, "post_id"].map(mod["sampling_weight"])
+        else:
+            out.loc[has, "label_weight"] = 1.0
     out["y"] = out["y"].astype(bool)
     return out
 
@@ -168,3 +182,50 @@ def combine(post_score, post_threshold: float, mention_score, mention_threshold:
     p = np.asarray(post_score, float) / post_threshold
     m = np.nan_to_num(np.asarray(mention_score, float), nan=0.0) / mention_threshold
     return np.maximum(p, m)
+
+
+# -- the operating point, chosen without truth ------------------------------------------------
+def day_folds(days, k: int) -> dict[str, int]:
+    """``k`` contiguous blocks of the sorted days: day -> fold (block sizes differ by at most 1)."""
+    ordered = sorted(set(map(str, days)))
+    if len(ordered) < k:
+        raise ValueError(f"{len(ordered)} days cannot make {k} folds")
+    return {d: i * k // len(ordered) for i, d in enumerate(ordered)}
+
+
+def cross_fit_scores(df: pd.DataFrame, fold, seed: int = 7, fit_fn=None, score_fn=None):
+    """Out-of-fold scores: each fold's rows scored by a model fitted on the other folds' rows."""
+    fit_fn, score_fn = fit_fn or fit, score_fn or score
+    fold = np.asarray(fold)
+    out = np.full(len(df), np.nan)
+    for f in np.unique(fold):
+        held = fold == f
+        model = fit_fn(df[~held], seed)
+        out[held] = score_fn(model, df[held])
+    return out
+
+
+def choose_threshold(scores, frame: pd.DataFrame, target: float = 0.95) -> dict:
+    """The lowest score whose removed set's precision has a weighted Wilson lower bound >= target,
+    on the moderator-labeled rows of ``frame`` (``label_source``, ``y``, ``label_weight``)."""
+    from training import calibrate
+
+    s = np.asarray(scores, float)
+    m = (frame["label_source"] == "moderator").to_numpy() & np.isfinite(s)
+    w = np.nan_to_num(frame["label_weight"].to_numpy(float)[m], nan=1.0)
+    out = calibrate.removal_threshold(s[m], frame["y"].to_numpy(float)[m], w, target)
+    out["moderator_labels"] = int(m.sum())
+    out["moderator_positive"] = int(frame["y"].to_numpy(bool)[m].sum())
+    return out
+
+
+def operating_point(
+    df: pd.DataFrame, day_col: str = "day", k: int = 4, seed: int = 7, target: float = 0.95
+):
+    """(model, threshold dict) from the mentions of the train and validation days ``df``: the
+    threshold from cross-fitted scores over ``k`` day blocks (module doc), the model on all rows.
+    Mentions without a post (replies) train but do not grade (no moderator label)."""
+    folds = day_folds(df[day_col], k)
+    oof = cross_fit_scores(df, df[day_col].map(folds).to_numpy(), seed)
+    thr = choose_threshold(oof, df, target) | {"rule": f"cross-fitted, {k} day blocks"}
+    return fit(df, seed), thr

@@ -93,3 +93,70 @@ def test_model_is_seeded_and_combine_by_hand():
     # post 0.4 / 0.8 = 0.5, mention 0.9 / 0.6 = 1.5 -> 1.5; no mention (nan) keeps 0.9 / 0.8
     out = mentions.combine([0.4, 0.9], 0.8, [0.9, np.nan], 0.6)
     assert np.allclose(out, [1.5, 1.125])
+
+
+# -- the operating point (threshold rule), by hand ----------------------------------------------
+Z2 = 1.645**2  # Wilson with p = 1: lower bound = n / (n + z^2)
+
+
+def test_day_folds_are_contiguous_blocks():
+    days = [f"2026-10-{d:02d}" for d in range(10, 0, -1)]  # given out of order
+    folds = mentions.day_folds(days, 4)
+    # i * 4 // 10 for i = 0..9 over the sorted days: blocks of 3, 2, 3, 2
+    assert [folds[f"2026-10-{d:02d}"] for d in range(1, 11)] == [0, 0, 0, 1, 1, 2, 2, 2, 3, 3]
+
+
+def test_cross_fit_scores_never_score_a_row_with_a_model_that_saw_it():
+    df = pd.DataFrame({"row": range(6), "y": [1, 0, 1, 1, 0, 0]})
+    fold = np.array([0, 0, 1, 1, 2, 2])
+
+    def fit_fn(train, seed):  # the "model" = the rows it saw and their mean label
+        return set(train["row"]), train["y"].mean()
+
+    def score_fn(model, rows):
+        seen, mean = model
+        return np.array([mean + (100.0 if r in seen else 0.0) for r in rows["row"]])
+
+    out = mentions.cross_fit_scores(df, fold, fit_fn=fit_fn, score_fn=score_fn)
+    # fold 0 scored by rows 2-5 (y 1,1,0,0): 0.5; fold 1 by rows 0,1,4,5: 0.25; fold 2 by 0-3: 0.75
+    assert np.allclose(out, [0.5, 0.5, 0.25, 0.25, 0.75, 0.75])
+
+
+def _frame(sources, ys, weights):
+    return pd.DataFrame({"label_source": sources, "y": ys, "label_weight": weights})
+
+
+def test_threshold_rule_counts_only_weighted_moderator_labels():
+    # 60 moderator positives (scores 0.99 .. 0.40); above them a 'none' mention (a target who did
+    # not react: not a benign label) and a target reaction, both ignored; one benign random-queue
+    # label (weight 250) at 0.30, below every positive.
+    pos = list(np.round(np.linspace(0.99, 0.40, 60), 4))
+    scores = [1.0, 0.995, *pos, 0.30]
+    frame = _frame(
+        ["none", "target_reaction", *["moderator"] * 60, "moderator"],
+        [False, True, *[True] * 60, False],
+        [np.nan, np.nan, *[1.0] * 60, 250.0],
+    )
+    out = mentions.choose_threshold(scores, frame)
+    # the 60 positives: precision 1, lower bound 60 / (60 + z^2) = 0.9569 >= 0.95; adding the
+    # benign label: precision 60 / 310
+    assert out["threshold"] == 0.40 and out["n_removed"] == 60
+    assert abs(out["lower_bound"] - 60 / (60 + Z2)) < 1e-9
+    assert (out["moderator_labels"], out["moderator_positive"]) == (61, 60)
+
+
+def test_threshold_rule_needs_52_clean_labels():
+    # with precision 1 the bound n / (n + z^2) first reaches 0.95 at n = 52 (51: 0.9496)
+    assert 52 / (52 + Z2) >= 0.95 > 51 / (51 + Z2)
+    for n, qualifies in ((51, False), (52, True)):
+        scores = list(np.linspace(0.9, 0.5, n))
+        frame = _frame(["moderator"] * n, [True] * n, [1.11] * n)  # equal weights: n_eff = n
+        out = mentions.choose_threshold(scores, frame)
+        assert bool(np.isfinite(out["threshold"])) is qualifies
+        assert out["n_removed"] == (n if qualifies else 0)
+    # one heavy benign label (weight 250) among 100 clean ones at the top blocks every threshold
+    # that includes it: above it only 10 positives (bound 10 / 12.7 < 0.95)
+    scores = list(np.linspace(0.99, 0.9, 10)) + [0.85] + list(np.linspace(0.8, 0.1, 90))
+    ys = [True] * 10 + [False] + [True] * 90
+    frame = _frame(["moderator"] * 101, ys, [1.0] * 10 + [250.0] + [1.0] * 90)
+    assert not np.isfinite(mentions.choose_threshold(scores, frame)["threshold"])
