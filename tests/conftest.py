@@ -86,6 +86,7 @@ FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
         "test_engines_agree_with_brute_force_and_increment_cleanly": ("dbt",),
         "test_unsorted_day_file_is_counted_by_hash_and_reported": ("dbt",),
     },
+    "quality/test_service_log_gates.py": {"*": ("dbt",)},
     "uam/test_uam_memory.py": {"*": ("dbt",)},
     "uam/test_uam_update.py": {
         "test_update_matches_brute_force_and_dbt": ("dbt",),

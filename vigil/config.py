@@ -190,6 +190,15 @@ def quarantine_rate_threshold() -> float:
     return float(_env("VIGIL_MAX_QUARANTINE_RATE", "0.05"))
 
 
+def orphan_label_rate_threshold() -> float:
+    """Largest acceptable share of appeal labels, decided before the lake's last event, whose
+    post is not in the lake (``VIGIL_MAX_ORPHAN_LABEL_RATE``; docs/quality.md)."""
+    value = float(_env("VIGIL_MAX_ORPHAN_LABEL_RATE", "0.05"))
+    if not 0 <= value <= 1:
+        raise ValueError(f"VIGIL_MAX_ORPHAN_LABEL_RATE={value} must be in [0, 1].")
+    return value
+
+
 def row_count_tolerance() -> float:
     """Volume check of the quality gates: a table's row count may differ from the previous
     accepted run's by at most this factor either way (``VIGIL_ROW_COUNT_TOLERANCE``)."""

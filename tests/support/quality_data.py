@@ -11,7 +11,10 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 from contract_doc import actions
+
+from vigil.contracts import appeal_label_schema, decision_schema
 
 DAY = dt.date(2026, 10, 5)
 PREV_DAY = DAY - dt.timedelta(days=1)
@@ -60,6 +63,13 @@ def write_lake(home: Path, day_events: dict[dt.date, pd.DataFrame], quarantined:
         part = lake / "events" / f"dt={day}"
         part.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(part / "events.parquet", index=False)
+    # the scoring service's logs: empty, as `vigil ingest` writes them when no service ran
+    for name, schema in (
+        ("decisions", decision_schema()),
+        ("appeal_labels", appeal_label_schema()),
+    ):
+        (lake / name).mkdir(parents=True, exist_ok=True)
+        pq.write_table(schema.empty_table(), lake / name / f"{name}.parquet")
     q = pd.DataFrame(
         {
             "stream": ["events"] * quarantined,
@@ -209,6 +219,41 @@ def marts() -> dict[str, pd.DataFrame]:
     return out
 
 
+# dbt's staging models of the service logs (dbt/models/staging/lake), empty: no service ran
+STG_DECISIONS = {
+    "decision_id": "string",
+    "post_id": "Int64",
+    "author_id": "Int64",
+    "decided_at": "datetime64[us, UTC]",
+    "model_id": "string",
+    "student_score": "float64",
+    "is_routed_to_heavy": "boolean",
+    "probability": "float64",
+    "decision": "string",
+    "decision_trigger": "string",
+    "is_shadow": "boolean",
+    "content_hash": "string",
+    "predicted_harm_type": "string",
+    "author_age_bucket": "string",
+    "source_file": "string",
+    "source_line": "int64",
+}
+STG_APPEAL_LABELS = {
+    "appeal_id": "int64",
+    "post_id": "int64",
+    "is_harmful": "boolean",
+    "harm_types": "string",
+    "labeled_at": "datetime64[us, UTC]",
+    "label_queue": "string",
+    "sampling_weight": "float64",
+    "model_id": "string",
+}
+
+
+def _empty(dtypes: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in dtypes.items()})
+
+
 def staging(day_events: dict[dt.date, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     ev = pd.concat(day_events.values(), ignore_index=True)
     stg = pd.DataFrame(
@@ -248,6 +293,8 @@ def staging(day_events: dict[dt.date, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     labels["labeled_at"] = labels["labeled_at"].astype("datetime64[us, UTC]")
     parts = stg.groupby("event_date").size().rename("row_count").reset_index()
     return {
+        "stg_lake__decisions": _empty(STG_DECISIONS),
+        "stg_lake__appeal_labels": _empty(STG_APPEAL_LABELS),
         "stg_lake__events": stg,
         "stg_lake__event_activity": stg[["user_id", "event_at", "event_date"]],
         "stg_lake__event_partitions": parts,

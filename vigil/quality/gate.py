@@ -58,6 +58,10 @@ STAGES = (
     "notes_raw", "notes_warehouse", "notes_scores", "accounts",
 )  # fmt: skip
 FRESHNESS_AHEAD = dt.timedelta(days=2)  # latest event_timestamp may be at most day + 2 days
+# The service logs (decisions, appeal labels) are written live, so "not in the future" is
+# relative to the gate's own clock (a backfill of an old day still sees today's decisions),
+# with this much clock skew between the service's host and the gate's allowed.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def run_gate(
@@ -88,6 +92,11 @@ def run_gate(
         "fresh_max": day_start + FRESHNESS_AHEAD,
         "quarantine_rate_max": config.quarantine_rate_threshold(),
         "row_count_tolerance": config.row_count_tolerance(),
+        "now_max": dt.datetime.now(dt.UTC) + CLOCK_SKEW,
+        "orphan_rate_max": config.orphan_label_rate_threshold(),
+        "lake_events_glob": str(config.paths().lake_events / "dt=*" / "events.parquet").replace(
+            "'", "''"
+        ),
     }
     from vigil.warehouse import lock as warehouse_lock
 

@@ -8,6 +8,7 @@ import datetime as dt
 import math
 import re
 
+from vigil import contracts
 from vigil.errors import UserError
 from vigil.quality.history import previous_rows
 from vigil.quality.results import sql_text
@@ -17,6 +18,47 @@ from vigil.quality.tables import Table
 # 3-day simulation has no blocks at all): below this many rows it is a warning.
 CONSTANT_FEATURE_MIN_ROWS = 1000
 _TOKEN = re.compile(r"\$\{(\w+)\}")
+# Checks against the previous accepted run's row count: within a factor either way (a daily
+# table), or never fewer rows (a cumulative log: decisions, appeal labels). Left out on a
+# table's first run.
+VOLUME_CHECKS = ("volume_vs_previous_run", "volume_never_decreases")
+
+
+def contract_params() -> dict:
+    """Placeholders for the vocabularies and column lists of ``vigil.contracts`` (defined once
+    there; a suite names them, e.g. ``"value_set": "${decisions}"``). Inside SQL a list renders
+    as a DuckDB list literal (``['allow', 'remove']``)."""
+
+    def names(columns):
+        return [name for name, _ in columns]
+
+    return {
+        "streams": list(contracts.STREAMS),
+        "decisions": sorted(contracts.DECISIONS),
+        "harm_types": list(contracts.HARM_TYPES),
+        # a decision's harm_type: a harm type or "unknown" (vigil.lake.validation.check_decision)
+        "decision_harm_types": [*contracts.HARM_TYPES, "unknown"],
+        "appeal_queues": [contracts.APPEAL_QUEUE],
+        "max_trigger_chars": contracts.MAX_TRIGGER_CHARS,
+        "decision_columns": names(contracts.DECISION_COLUMNS),
+        "appeal_label_columns": names(contracts.APPEAL_LABEL_COLUMNS),
+    }
+
+
+def _in_sql(value) -> str:
+    """A placeholder inside a string: a list as a DuckDB list literal of quoted items, anything
+    else as text."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_quoted(v) for v in value) + "]"
+    return sql_text(value)
+
+
+def _quoted(value) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return sql_text(value)
+
+
 _NUMERIC_TYPES = (
     "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
     "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN", "REAL",
@@ -28,7 +70,7 @@ def _substitute(value, params: dict):
         whole = _TOKEN.fullmatch(value)
         if whole:
             return params[whole.group(1)]
-        return _TOKEN.sub(lambda m: sql_text(params[m.group(1)]), value)
+        return _TOKEN.sub(lambda m: _in_sql(params[m.group(1)]), value)
     if isinstance(value, dict):
         return {k: _substitute(v, params) for k, v in value.items()}
     if isinstance(value, list):
@@ -85,12 +127,12 @@ def _generic(meta: dict, columns: dict[str, str], rows: int | None) -> list[dict
 
 def expectations_for(stage: str, t: Table, base: dict, history: dict, day: dt.date) -> list[dict]:
     meta = t.suite.get("meta", {}).get("vigil", {})
-    params = {**base, **meta.get("params", {})}
+    params = {**contract_params(), **base, **meta.get("params", {})}
     previous = previous_rows(history, f"{stage}/{t.name}", day)
     tolerance = params["row_count_tolerance"]
     out = []
     for exp in [*t.suite.get("expectations", []), *_generic(meta, t.columns, t.rows)]:
-        if exp.get("meta", {}).get("check") == "volume_vs_previous_run":
+        if exp.get("meta", {}).get("check") in VOLUME_CHECKS:
             if not previous or not previous["rows"]:
                 continue  # first run: nothing to compare with
             p = previous["rows"]
@@ -98,6 +140,7 @@ def expectations_for(stage: str, t: Table, base: dict, history: dict, day: dt.da
                 **params,
                 "row_count_min": math.floor(p / tolerance),
                 "row_count_max": math.ceil(p * tolerance),
+                "row_count_previous": p,
             }
             exp = {**exp, "meta": {**exp.get("meta", {}), "previous": previous}}
         try:

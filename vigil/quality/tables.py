@@ -213,6 +213,11 @@ def find_tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[T
             _parquet_table(t, f, skip="no quarantine file: nothing was quarantined")
         elif where == "ingest_run":
             _ingest_run_table(t, day)
+        elif where == "lake":
+            # a whole lake table (the service logs: decisions, appeal labels); `vigil ingest`
+            # writes an empty one when there is nothing to load, so absent means not ingested
+            f = paths.lake / meta["path"]
+            _parquet_table(t, f, missing=f"{f} does not exist: run `vigil ingest` first")
         elif where == "warehouse":
             if not in_warehouse and paths.warehouse.is_file():
                 in_warehouse = _warehouse_tables()
