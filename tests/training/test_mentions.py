@@ -160,3 +160,48 @@ def test_threshold_rule_needs_52_clean_labels():
     ys = [True] * 10 + [False] + [True] * 90
     frame = _frame(["moderator"] * 101, ys, [1.0] * 10 + [250.0] + [1.0] * 90)
     assert not np.isfinite(mentions.choose_threshold(scores, frame)["threshold"])
+
+
+class _Queue:
+    """A review queue answering from a dict (post_id -> harmful)."""
+
+    def __init__(self, verdicts):
+        self.verdicts, self.asked = verdicts, []
+
+    def review(self, post_ids, reason="", inclusion_probability=None):
+        self.asked += list(post_ids)
+        return pd.DataFrame(
+            {"post_id": list(post_ids), "is_harmful": [self.verdicts[p] for p in post_ids]}
+        )
+
+
+def test_audit_threshold_by_hand():
+    # 60 queue-labeled harmful posts on top (scores 1.0 .. 0.901); unlabeled below: 2 harmful
+    # (0.85, 0.84), 4 harmful (0.80 .. 0.77), 10 benign (0.70 .. 0.61), 5 more (0.50 .. 0.46).
+    # Budget 4, strata (share, rate) (0.5, 1), (0.25, 0.25), (0.25, 0.1): the top 2 unlabeled all
+    # (pi 1), 1 of the next 4 (pi 1/4), 1 of the next 10 (pi 1/10); the floor = 0.50.
+    lab = pd.Series(np.round(1.0 - np.arange(60) * 0.00167, 5), index=range(1, 61))
+    unl = [0.85, 0.84, 0.80, 0.79, 0.78, 0.77, *np.round(np.linspace(0.70, 0.61, 10), 3)]
+    unl += [0.50, 0.49, 0.48, 0.47, 0.46]
+    scores = pd.concat([lab, pd.Series(unl, index=range(101, 101 + len(unl)))])
+    verdicts = {p: p <= 106 for p in range(101, 101 + len(unl))}
+    queue = _Queue(verdicts)
+    out = mentions.audit_threshold(scores, pd.Series(True, index=lab.index), queue, budget=4)
+    assert len(queue.asked) == 4 and {101, 102} <= set(queue.asked)
+    assert out["floor"] == 0.50 and out["audit_reviews"] == 4 and out["audit_reviews_harmful"] == 3
+    # removed set down to the drawn one of the 4 (weight 4): 62 posts of weight 1 + 1 of weight 4,
+    # all harmful: n_eff = 66^2 / (62 + 16) = 55.85, bound 55.85 / (55.85 + z^2) = 0.9538 >= 0.95;
+    # adding the drawn benign (weight 10): precision 66 / 76 fails.
+    n_eff = 66**2 / 78
+    assert out["n_removed"] == 63 and out["threshold"] in (0.80, 0.79, 0.78, 0.77)
+    assert abs(out["lower_bound"] - n_eff / (n_eff + Z2)) < 1e-9
+
+
+def test_audit_threshold_without_answers_removes_nothing():
+    scores = pd.Series(np.linspace(1.0, 0.1, 80), index=range(80))
+    queue = _Queue({})
+    queue.review = lambda ids, reason="", inclusion_probability=None: pd.DataFrame(
+        columns=["post_id", "is_harmful"]
+    )
+    out = mentions.audit_threshold(scores, pd.Series(True, index=range(60)), queue, budget=4)
+    assert out["threshold"] == float("inf") and out["n_removed"] == 0
