@@ -297,3 +297,22 @@ def test_a_shrinking_decision_log_fails_against_the_previous_run(home):
             history.unlink()
         else:
             history.write_bytes(saved)
+
+
+def test_vigil_validate_and_the_dag_gate_task_stop_on_a_bad_decision(home, capsys):
+    """`vigil validate staging` exits 1 naming the table, column and rule; the vigil_daily gate
+    task (run_task, as dags/vigil_daily.py calls it) fails at once, so dbt_marts (post_labels,
+    which merges appeal verdicts) does not run."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from vigil.cli import main
+    from vigil.orchestration.tasks import run_task
+
+    bad = changed(lake(home, DECISIONS_FILE), 0, decision="ban")
+    with lake_file(home, DECISIONS_FILE, bad):
+        assert main(["validate", "staging", "--date", str(DAY)]) == 1
+        out = capsys.readouterr().out
+        assert "FAIL  stg_lake__decisions.decision: allowed_values" in out and '["ban"]' in out
+        with pytest.raises(AirflowFailException, match=r"stg_lake__decisions\.decision"):
+            run_task("vigil.quality.gate:run_gate", "staging", run_date=str(DAY))
+    assert main(["validate", "staging", "--date", str(DAY)]) == 0
