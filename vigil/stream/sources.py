@@ -37,12 +37,43 @@ def partition_of(user_id: int, partitions: int) -> int:
 
 def event_files(raw_dir: Path) -> list[str]:
     """Hour files in (day, hour) order, named as the raw contract says (others are ignored)."""
+    return [rel for rel, _ in _hour_files(Path(raw_dir))]
+
+
+def _hour_files(raw_dir: Path) -> list[tuple[str, int]]:
+    """(relative path, latest acceptable event_ts in µs) of every hour file, in (day, hour)
+    order: one ``scandir`` of ``events/`` and of each ``dt=`` folder, no glob."""
     out = []
-    for p in raw_dir.glob("events/dt=*/hour=*.jsonl"):
-        rel = str(p.relative_to(raw_dir)).replace(os.sep, "/")
-        if file_limit_us(rel) != NO_LIMIT_US:
-            out.append(rel)
-    return sorted(out)
+    try:
+        days = [e for e in os.scandir(raw_dir / "events") if e.name.startswith("dt=")]
+    except FileNotFoundError:
+        return out
+    for d in days:
+        try:
+            if not d.is_dir():
+                continue
+            names = [e.name for e in os.scandir(d.path) if e.name.startswith("hour=")]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            rel = f"events/{d.name}/{name}"
+            limit = _limit_of(rel)
+            if limit != NO_LIMIT_US:
+                out.append((rel, limit))
+    out.sort()
+    return out
+
+
+_limits: dict[str, int] = {}
+
+
+def _limit_of(rel: str) -> int:
+    limit = _limits.get(rel)
+    if limit is None:
+        if len(_limits) >= 100_000:
+            _limits.clear()
+        limit = _limits[rel] = file_limit_us(rel)
+    return limit
 
 
 class FileSource:
@@ -57,17 +88,16 @@ class FileSource:
     def pump(self, state: StreamState, max_lines: int) -> int:
         """Apply up to about ``max_lines`` new complete lines (whole chunks), first file first."""
         done = 0
-        for rel in event_files(self.raw_dir):
+        for rel, limit_us in _hour_files(self.raw_dir):  # listed once per pump
             key = "file:" + rel
             pos = int(state.positions.get(key, "0"))
-            path = self.raw_dir / rel
+            path = os.path.join(self.raw_dir, rel)
             try:
-                size = path.stat().st_size
+                size = os.stat(path).st_size
             except FileNotFoundError:
                 continue
             if size <= pos:
                 continue
-            limit_us = file_limit_us(rel)
             with open(path, "rb") as f:
                 f.seek(pos)
                 while done < max_lines:
@@ -224,7 +254,7 @@ class RedisSource:
                 continue
             if idt <= checkpointed[key]:
                 continue  # already in the checkpointed state
-            limit_us = file_limit_us(_s(fields.get(b"file", b"")))
+            limit_us = _limit_of(_s(fields.get(b"file", b"")))
             batch = fields.get(b"lines")
             got = batch.split(b"\n") if batch is not None else [fields[b"line"]]
             lines += got

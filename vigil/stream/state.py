@@ -21,8 +21,9 @@ that duplicates are looked up in the checkpoint's (day, digest) index; users fil
 the least recently used records beyond it live only in SQLite.
 
 Lines are applied a batch at a time (:meth:`StreamState.apply_lines`): parsed and validated by
-:mod:`vigil.stream.batch`, their ids checked against the seen arrays in one vectorised step, then
-applied in order (the lateness bound and the watermark depend on the order).
+:mod:`vigil.stream.batch`, then applied by :func:`vigil.stream.apply.apply_bulk`: id codes, the
+seen check, the lateness bound and the state updates per batch, grouped by (user, day), with the
+same result as applying the events one by one in order (:func:`vigil.stream.apply.apply_reference`).
 
 The day record's layout and the features over it: :mod:`vigil.stream.features`; the line
 validator: :mod:`vigil.stream.events`.
@@ -40,19 +41,30 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+
+from vigil.stream.apply import apply_bulk, apply_reference
 from vigil.stream.batch import parse_lines
 from vigil.stream.events import DAY_MS, NO_LIMIT_US, day_of, ms_to_datetime
 from vigil.stream.features import (
     BITMAP_BYTES,
     COUNTRIES,
-    POSTS,
-    TARGET_TALLY,
     WINDOW_DAYS,
-    add_country,
     countries_text,
     features_of,
 )
-from vigil.stream.seen import SeenIds, digest
+from vigil.stream.seen import (
+    DIGEST_BYTES,
+    DIGEST_VERSION,
+    SeenIds,
+    as_bytes,
+    blocks_to_rows,
+    count_seen,
+    digest,
+    digest_of,
+    load_seen,
+    write_seen_blocks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +79,8 @@ create table if not exists user_day (
 create table if not exists user_total (user_id integer primary key, posts_total integer not null);
 create table if not exists seen (day integer not null, digest blob not null,
     primary key (day, digest)) without rowid;
+create table if not exists seen_block (day integer not null, seq integer not null,
+    digests blob not null, primary key (day, seq)) without rowid;
 create table if not exists offsets (source text primary key, position text not null);
 create table if not exists meta (key text primary key, value text not null);
 create table if not exists push_pending (user_id integer primary key);
@@ -133,7 +147,10 @@ class StreamState:
         self.seen = SeenIds()
         self._day_objs: dict[int, int] = {}
         self.seen_on_disk = False  # True: self.seen holds only ids since the last checkpoint
-        self.new_seen: list[tuple[int, bytes]] = []
+        self.new_seen: list[tuple[int, bytes]] = []  # applied by the reference loop
+        self.new_seen_codes: list[tuple] = []  # (days, S16 codes) applied by the bulk path
+        self.seen_blocks: dict[int, int] = {}  # blocks per day in the checkpoint
+        self.digest_version = DIGEST_VERSION
         self.dirty: set[tuple[int, int]] = set()
         self.dirty_totals: set[int] = set()
         self.counters = Counter({name: 0 for name in COUNTER_NAMES})
@@ -163,17 +180,17 @@ class StreamState:
             self.counters.update(json.loads(meta["counters"]))
             self.bad_reasons.update(json.loads(meta["bad_reasons"]))
         self.positions = dict(con.execute("select source, position from offsets"))
+        if "digest_version" in meta:
+            self.digest_version = int(meta["digest_version"])
+        elif "watermark_ms" in meta or con.execute("select 1 from seen limit 1").fetchone():
+            self.digest_version = 1  # written before codes: every id as its BLAKE2b digest
         _migrate_seen(con)
         seen_from = self._seen_from_day()
-        n_seen = con.execute("select count(*) from seen where day >= ?", (seen_from,)).fetchone()[0]
-        if n_seen * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
+        if count_seen(con, seen_from) * SEEN_ID_BYTES > self.memory_budget_bytes // 4:
             self.seen_on_disk = True
+            blocks_to_rows(con)
         else:
-            by_day: dict[int, list[bytes]] = {}
-            for day, dg in con.execute("select day, digest from seen where day >= ?", (seen_from,)):
-                by_day.setdefault(day, []).append(dg)
-            for day, dgs in by_day.items():
-                self.seen.load(day, dgs)
+            self.seen_blocks = load_seen(con, self.seen, seen_from)
         max_users = self._max_users()
         keep_from = self._keep_from_day()
         for uid, total in con.execute("select user_id, posts_total from user_total"):
@@ -266,107 +283,30 @@ class StreamState:
             counters["bad"] += len(bad)
             self.bad_reasons.update(bad)
         events = [parsed[i] for i in good]
-        digests = [digest(ev[0]) for ev in events]
-        hits = self.seen.hits([ev[1] // DAY_MS for ev in events], digests)
-        if not isinstance(arrivals, list):
-            arrivals = [arrivals] * len(lines)
-        n0 = len(self.new_seen)
-        self._apply_events(events, digests, hits, [arrivals[i] for i in good])
-        if self.on_applied is not None and len(self.new_seen) > n0:
-            self._report_applied(events, digests, n0)
+        if isinstance(arrivals, list) and len(good) < len(parsed):
+            arrivals = [arrivals[i] for i in good]
+        if not self.seen_on_disk:
+            apply_bulk(self, events, arrivals)
+            return
+        # over the budget, ids are looked up in the checkpoint, one event at a time
+        dgs = [digest_of(ev[0], self.digest_version) for ev in events]
+        per_event = arrivals if isinstance(arrivals, list) else [arrivals] * len(events)
+        hits = self.seen.hits([ev[1] // DAY_MS for ev in events], dgs)
+        self.apply_reference(events, dgs, hits, per_event)
 
     def apply_event(self, ev: tuple, arrival: float = 0.0) -> None:
         """Apply one validated event (see :func:`vigil.stream.batch.parse_lines`)."""
-        dg = digest(ev[0])
-        n0 = len(self.new_seen)
-        self._apply_events([ev], [dg], [self.seen.contains(ev[1] // DAY_MS, dg)], [arrival])
-        if self.on_applied is not None and len(self.new_seen) > n0:
-            self._report_applied([ev], [dg], n0)
+        dg = digest_of(ev[0], self.digest_version)
+        self.apply_reference([ev], [dg], [self.seen.contains(ev[1] // DAY_MS, dg)], [arrival])
 
-    def _report_applied(self, events: list[tuple], digests: list[bytes], n0: int) -> None:
-        """Hand the events this batch applied to ``on_applied``, in order. Every applied event
-        (and only those) added its (day, digest) to ``new_seen``, so the hot loop does no extra
-        work for this: the first event of the batch with that key is the one applied (unless an
-        earlier copy with the same id and day, but another time, was too late: then the triggers
-        see the copy's time)."""
-        by_key: dict[tuple[int, bytes], tuple] = {}
-        for ev, dg in zip(events, digests, strict=True):
-            by_key.setdefault((ev[1] // DAY_MS, dg), ev)
-        self.on_applied([by_key[key] for key in self.new_seen[n0:]])
-
-    def _apply_events(  # one loop, inlined: it runs once per event
+    def apply_reference(
         self, events: list[tuple], digests: list[bytes], hits: list[bool], arrivals: list[float]
     ) -> None:
-        """Apply validated events in order. ``hits[j]``: event j's id is in its day's sorted
-        seen array (asked for the whole batch); the recent ids are checked here, as they grow."""
-        counters = self.counters
-        too_late = duplicates = applied = 0
-        recent = self.seen.recent
-        day_objs = self._day_objs
-        new_seen = self.new_seen.append
-        dirty = self.dirty.add
-        # a complete cache needs no LRU order: skip _user's bookkeeping on a hit
-        users, user = (self.users if self.complete else {}), self._user
-        owns, track, arr = self.owns, self.track_push, self.arrivals
-        on_disk = self.seen_on_disk
-        horizon = self.watermark_ms - self.lateness_ms
-        for ev, dg, hit, arrival in zip(events, digests, hits, arrivals, strict=True):
-            _eid, ts_ms, user_id, action, target, country, _post, _text = ev
-            if ts_ms < horizon:
-                too_late += 1
-                continue
-            day = ts_ms // DAY_MS
-            rs = recent.get(day)
-            if rs is None:
-                rs = recent[day] = set()
-            if (
-                hit
-                or dg in rs
-                or on_disk
-                and self.con.execute(
-                    "select 1 from seen where day = ? and digest = ?", (day, dg)
-                ).fetchone()
-            ):
-                duplicates += 1
-                continue
-            rs.add(dg)
-            new_seen((day, dg))
-            if ts_ms > self.watermark_ms:
-                self.watermark_ms = ts_ms
-                horizon = ts_ms - self.lateness_ms
-                if day != self.wm_day:
-                    self._advance_day(day)
-            applied += 1
-            if track:
-                if arr and arr[-1][0] == arrival:
-                    arr[-1][1] += 1
-                else:
-                    arr.append([arrival, 1])
-            if owns is None or owns(user_id):
-                u = users.get(user_id) or user(user_id)
-                rec = u.days.get(day)
-                if rec is None:  # one int object per day, shared by all records
-                    rec = u.days[day_objs.setdefault(day, day)] = [0, 0, 0, 0, 0, 0, 0, 0, None]
-                rec[0] |= 1 << ((ts_ms % DAY_MS) // 60_000)
-                if action == "post":
-                    rec[POSTS] += 1
-                    u.posts_total += 1
-                    self.dirty_totals.add(user_id)
-                elif action == "login":
-                    rec[COUNTRIES] = add_country(rec[COUNTRIES], country)
-                dirty((user_id, day))
-            if target is not None:
-                idx = TARGET_TALLY.get(action)
-                if idx is not None and (owns is None or owns(target)):
-                    t = users.get(target) or user(target)
-                    rec = t.days.get(day)
-                    if rec is None:
-                        rec = t.days[day_objs.setdefault(day, day)] = [0, 0, 0, 0, 0, 0, 0, 0, None]
-                    rec[idx] += 1
-                    dirty((target, day))
-        counters["too_late"] += too_late
-        counters["duplicates"] += duplicates
-        counters["applied"] += applied
+        """Apply events one at a time (:func:`vigil.stream.apply.apply_reference`), then hand
+        the applied ones, in order, to ``on_applied``."""
+        applied = apply_reference(self, events, digests, hits, arrivals)
+        if self.on_applied is not None and applied:
+            self.on_applied(applied)
 
     def _advance_day(self, day: int) -> None:
         """The watermark entered a new day: forget day records and seen ids out of the horizon."""
@@ -408,17 +348,26 @@ class StreamState:
                 )
             )
         totals = [(uid, self.users[uid].posts_total) for uid in sorted(self.dirty_totals)]
-        seen_rows = sorted((d, e) for d, e in self.new_seen if d >= seen_from)
+        new_seen = self._new_seen_by_day(seen_from)
         con.execute("begin immediate")
         try:
             con.executemany("insert or replace into user_day values (?,?,?,?,?,?,?,?,?,?,?)", rows)
             con.executemany("insert or replace into user_total values (?,?)", totals)
-            con.executemany("insert or ignore into seen values (?,?)", seen_rows)
+            if self.seen_on_disk:  # the indexed rows answer the per-event lookups
+                con.executemany(
+                    "insert or ignore into seen values (?,?)",
+                    [(d, c) for d, codes in new_seen.items() for c in as_bytes(codes)],
+                )
+            else:
+                write_seen_blocks(con, self.seen, new_seen, self.seen_blocks)
             if (keep_from, seen_from) != self._deleted_before:
                 # user_day's key is (user_id, day): this delete scans the table, so only when
                 # the horizon moved (a new day), not at every checkpoint
                 con.execute("delete from user_day where day < ?", (keep_from,))
                 con.execute("delete from seen where day < ?", (seen_from,))
+                con.execute("delete from seen_block where day < ?", (seen_from,))
+                for d in [d for d in self.seen_blocks if d < seen_from]:
+                    del self.seen_blocks[d]
             con.executemany(
                 "insert or replace into offsets values (?,?)", list(self.positions.items())
             )
@@ -427,6 +376,7 @@ class StreamState:
                 "counters": json.dumps(dict(self.counters), sort_keys=True),
                 "bad_reasons": json.dumps(dict(self.bad_reasons), sort_keys=True),
                 "lateness_ms": str(self.lateness_ms),
+                "digest_version": str(self.digest_version),
             }
             con.executemany("insert or replace into meta values (?,?)", list(meta.items()))
             if self.track_push:
@@ -446,9 +396,25 @@ class StreamState:
         self.dirty.clear()
         self.dirty_totals.clear()
         self.new_seen.clear()
+        self.new_seen_codes.clear()
         self.pushed.clear()
         self._evict()
         return changed_users
+
+    def _new_seen_by_day(self, seen_from: int) -> dict:
+        """The codes applied since the last checkpoint, per day in the horizon (each applied
+        event added its code once: they are distinct)."""
+        days = [np.asarray([d for d, _ in self.new_seen], dtype=np.int64)]
+        codes = [np.array([c for _, c in self.new_seen], dtype=f"S{DIGEST_BYTES}")]
+        for d, c in self.new_seen_codes:
+            days.append(d)
+            codes.append(c)
+        all_days, all_codes = np.concatenate(days), np.concatenate(codes)
+        return {
+            day: all_codes[all_days == day]
+            for day in np.unique(all_days).tolist()
+            if day >= seen_from
+        }
 
     def _evict(self) -> None:
         """After a checkpoint everything in memory is clean: trim it to the memory budget."""
@@ -460,6 +426,8 @@ class StreamState:
                     len(self.seen),
                     self.db_path,
                 )
+                blocks_to_rows(self.con)
+                self.seen_blocks.clear()
             self.seen_on_disk = True
             self.seen.clear()  # all committed: the checkpoint's index answers from now on
         else:
