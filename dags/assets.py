@@ -32,8 +32,14 @@ NOTES_FEATURES = Asset(name="features_notes", uri="vigil://features/notes", grou
 ACCOUNT_FEATURES = Asset(name="features_accounts", uri="vigil://features/accounts", group="vigil")
 ACCOUNT_SCORES = Asset(name="scores_accounts", uri="vigil://scores/accounts", group="vigil")
 
+# Discovery (vigil_ranking, vigil_trends): the day's ranked home timelines after the ranking_home
+# gate; the hour's live trends and Explore pages after the ranking_trends gate.
+RANKED_TIMELINES = Asset(name="ranking_home", uri="vigil://ranking/home", group="vigil")
+TRENDS = Asset(name="ranking_trends", uri="vigil://ranking/trends", group="vigil")
+
 ALL = (
     LAKE_EVENTS, WAREHOUSE_MARTS, FEATURES, SCORES, MODEL, DRIFT_ALERT,
     NOTES_LAKE, NOTES_WAREHOUSE, NOTES_FEATURES,
     ACCOUNT_FEATURES, ACCOUNT_SCORES,
+    RANKED_TIMELINES, TRENDS,
 )  # fmt: skip

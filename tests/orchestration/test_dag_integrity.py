@@ -96,6 +96,8 @@ def test_dagbag_has_no_import_errors(bag):
         "vigil_notes",
         "vigil_online_eval",
         "vigil_accounts",
+        "vigil_ranking",
+        "vigil_trends",
     }
 
 
@@ -153,6 +155,8 @@ GATED_ASSETS = {
     "vigil://features/notes": ("vigil_notes", "validate_scores"),
     "vigil://features/accounts": ("vigil_accounts", "validate_features"),
     "vigil://scores/accounts": ("vigil_accounts", "validate_features"),
+    "vigil://ranking/home": ("vigil_ranking", "validate_timelines"),
+    "vigil://ranking/trends": ("vigil_trends", "validate_trends"),
 }
 
 

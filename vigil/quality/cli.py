@@ -17,7 +17,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("stage", choices=STAGES, help="which gate to run")
     parser.add_argument("--date", help="the run's day YYYY-MM-DD (default: the latest lake day)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--path", help="training_set only: the examples as a Parquet file")
+    parser.add_argument(
+        "--path",
+        help="training_set: the examples as a Parquet file; ranking_home / ranking_trends: the "
+        "run's output folder (ranking/home/dt=D, ranking/trends/dt=D/hour=HH)",
+    )
 
 
 def table_lines(result: GateResult) -> list[str]:

@@ -13,6 +13,8 @@ Stages and what they read (suites: ``expectations/<stage>/<table>.json``, one pe
 - ``staging`` and ``marts``: dbt's tables and views in ``warehouse/vigil.duckdb``.
 - ``features``: the feature marts exported to ``features/<table>.parquet`` (what Feast reads).
 - ``training_set``: the examples training passes in (``frame=`` DataFrame or ``path=`` Parquet).
+- ``ranking_home`` and ``ranking_trends``: one ranking run's output folder (``path=``), written by
+  :mod:`vigil.ranking.pipeline` (home timelines joined to the lake's removals; trends, Explore).
 
 Suites are GX suite JSON with ``${name}`` placeholders filled per run (the run's day, freshness
 bounds, the previous run's row count, thresholds); a placeholder that is a whole value keeps its
@@ -55,7 +57,7 @@ log = logging.getLogger(__name__)
 
 STAGES = (
     "raw", "staging", "marts", "features", "training_set",
-    "notes_raw", "notes_warehouse", "notes_scores", "accounts",
+    "notes_raw", "notes_warehouse", "notes_scores", "accounts", "ranking_home", "ranking_trends",
 )  # fmt: skip
 FRESHNESS_AHEAD = dt.timedelta(days=2)  # latest event_timestamp may be at most day + 2 days
 # The service logs (decisions, appeal labels) are written live, so "not in the future" is
@@ -76,7 +78,8 @@ def run_gate(
 
     ``run_date`` (YYYY-MM-DD) is the day the pipeline processed: the raw gate reads that lake
     partition, freshness and volume checks compare against it. Default: the latest lake day.
-    ``frame`` / ``path`` give the training_set gate its examples.
+    ``frame`` / ``path`` give the training_set gate its examples; ``path`` the ranking gates
+    their output folder.
     """
     if stage not in STAGES:
         raise UserError(f"unknown quality stage {stage!r}: choose one of {', '.join(STAGES)}.")

@@ -244,6 +244,8 @@ def find_tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[T
                 _parquet_table(t, f, missing=f"{f} does not exist: run `vigil notes run` first")
         elif where == "training_set":
             _training_set(t, frame, path, work_files)
+        elif where == "ranking_output":
+            _ranking_table(t, path, meta)
         else:
             raise UserError(f"suite {suite['name']} has an unknown location {where!r}.")
         tables.append(t)
@@ -297,6 +299,32 @@ def _warehouse_table(
         t.query = f"select * from {in_warehouse[t.name]}"
         if meta.get("day_column"):
             t.query += f" where {ident(meta['day_column'])} = date {sql_str(day.isoformat())}"
+
+
+def _ranking_table(t: Table, path, meta: dict) -> None:
+    """A ranking output (:mod:`vigil.ranking.pipeline`): ``<path>/<table>.parquet``. With
+    ``join_removals``, each row also gets ``removed_at``: when moderation removed its post (the
+    lake's ``is_harmful`` labels; null when never), so a suite can check nothing removed was shown."""
+    if path is None:
+        raise UserError(
+            "the ranking gates check one run's output folder: pass path= (e.g. "
+            "`vigil validate ranking_home --path $VIGIL_HOME/ranking/home/dt=D`)."
+        )
+    f = Path(path) / f"{t.name}.parquet"
+    _parquet_table(t, f, missing=f"{f} does not exist: run the ranking pipeline first")
+    if t.query is None or not meta.get("join_removals"):
+        return
+    labels = config.paths().lake / "labels" / "labels.parquet"
+    if labels.is_file():
+        removals = (
+            "select post_id, min(labeled_at) as removed_at from "
+            f"read_parquet({sql_str(str(labels))}) where is_harmful group by post_id"
+        )
+        t.query = (
+            f"select b.*, r.removed_at from ({t.query}) b left join ({removals}) r using (post_id)"
+        )
+    else:
+        t.query = f"select *, null::timestamptz as removed_at from ({t.query})"
 
 
 def _training_set(t: Table, frame, path, work_files: list[Path]) -> None:

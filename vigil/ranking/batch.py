@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from vigil.ranking import rank
+from vigil.ranking import harm, rank
 from vigil.ranking.data import DAY, HOUR
 from vigil.ranking.features import FEATURES, FeatureContext, build
 
@@ -112,6 +112,7 @@ def _rank_chunk(ctx, model, users, t, window, camps, leans, cfg, k) -> tuple[np.
     X = build(ctx, np.repeat(users, sizes), rows, np.full(len(rows), t))
     sec["features"] = time.perf_counter() - t0 - sec["candidates"]
     scores = rank.predict(model, X) if len(rows) else np.zeros(0)
+    risk = harm.rerank_harm(ctx, rows, t, X[:, HARM])
     t1 = time.perf_counter()
     sec["scoring"] = t1 - t0 - sec["candidates"] - sec["features"]
     top = np.full((len(users), k), -1, dtype=np.int64)
@@ -119,7 +120,7 @@ def _rank_chunk(ctx, model, users, t, window, camps, leans, cfg, k) -> tuple[np.
     for i, u in enumerate(users.tolist()):
         a, b = ends[i] - sizes[i], ends[i]
         if b > a:
-            picked = rank.rerank(ctx, rows[a:b], scores[a:b], X[a:b, HARM], camps, leans[u], k,
+            picked = rank.rerank(ctx, rows[a:b], scores[a:b], risk[a:b], camps, leans[u], k,
                                  cfg)  # fmt: skip
             top[i, : len(picked)] = rows[a:b][picked]
     sec["rerank"] = time.perf_counter() - t1

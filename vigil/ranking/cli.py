@@ -38,7 +38,7 @@ def _time(value: str | None, default: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vigil.ranking import data, rank, topics, trends
+    from vigil.ranking import data, harm, rank, topics, trends
     from vigil.ranking.features import FEATURES, FeatureContext, build
 
     view = data.load()
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         model = topics.fit(before["text"])
         topics.save(model, {"posts": len(before), "before_ms": t})
     ctx = FeatureContext(view, model.transform(view.posts["text"]))
+    harm.attach(ctx)
     ranker = rank.train(ctx, view.start_ms + data.DAY, t)
     rows = rank.candidates(ctx, args.user_id, t)
     if len(rows) == 0:
@@ -58,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     X = build(ctx, np.full(len(rows), args.user_id), rows, np.full(len(rows), t))
     s = rank.predict(ranker, X)
-    harm = X[:, FEATURES.index("harm_prob")]
+    risk = harm.rerank_harm(ctx, rows, t, X[:, FEATURES.index("harm_prob")])
     camps = rank.follow_camps(ctx)
-    top = rank.rerank(ctx, rows, s, harm, camps, rank.user_lean(ctx, camps, args.user_id),
+    top = rank.rerank(ctx, rows, s, risk, camps, rank.user_lean(ctx, camps, args.user_id),
                       k=args.top)  # fmt: skip
     words = model.meta["top_words"]
     print(f"home timeline of user {args.user_id} ({len(rows)} candidates, topic model "
@@ -73,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
         if f["topic_velocity"] > 2:
             why.append(f"trending x{f['topic_velocity']:.1f}")
         why.append(f"{f['age_hours']:.1f} h old")
-        if f["harm_prob"] > 0.05:
-            why.append(f"harm {f['harm_prob']:.2f} (demoted)")
+        if risk[i] > 0.05:
+            why.append(f"harm {risk[i]:.2f} (demoted)")
         post = view.posts.iloc[rows[i]]
         print(
             f"{n:>2}. post {post.post_id} by {post.author_id}  score {s[i]:+.2f}  "

@@ -73,6 +73,7 @@ class FeatureContext:
     topic_vec: np.ndarray  # posts x topics (rows of view.posts)
     origin: int = 0
     snapshots: dict[int, Snapshot] = field(default_factory=dict)
+    champion: object = None  # vigil.ranking.harm.ChampionHarm: the champion's scores (re-rank)
 
     def __post_init__(self):
         v = self.view

@@ -111,3 +111,13 @@ def load_latest(root: Path | None = None) -> TopicModel | None:
         return None
     v = versions[-1]
     return TopicModel(joblib.load(v / "model.joblib"), json.loads((v / "meta.json").read_text()))
+
+
+def find(snapshot: dict, cfg: TopicConfig = TopicConfig(), root: Path | None = None):
+    """The newest saved version fitted with ``cfg`` on exactly ``snapshot`` (the same posts), or
+    None: what a re-run reuses instead of saving a duplicate version."""
+    for v in sorted(_root(root).glob("v[0-9][0-9][0-9][0-9]"), reverse=True):
+        meta = json.loads((v / "meta.json").read_text())
+        if meta.get("snapshot") == snapshot and meta.get("config") == asdict(cfg):
+            return TopicModel(joblib.load(v / "model.joblib"), meta)
+    return None
