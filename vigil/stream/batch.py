@@ -70,6 +70,7 @@ _SUFFIX = re.compile(r":[0-5][0-9]\.[0-9]{3}Z", re.ASCII).fullmatch
 _COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII).fullmatch
 _countries: set[str] = set()
 _minute_us: dict[str, int] = {}
+_suffix_ms: dict[str, int] = {}
 
 
 def _minute_start_us(prefix: str) -> int | None:
@@ -94,6 +95,14 @@ def _minute_start_us(prefix: str) -> int | None:
     return us
 
 
+def _second_ms(suffix: str) -> int | None:
+    """Milliseconds into the minute that ``:SS.mmmZ`` names, or None if not canonical."""
+    ms = _suffix_ms.get(suffix)
+    if ms is None and _SUFFIX(suffix) is not None:  # at most 60,000 distinct suffixes
+        ms = _suffix_ms[suffix] = int(suffix[1:3] + suffix[4:7])
+    return ms
+
+
 def _country_ok(code: str | None) -> bool:
     if code is None or code in _countries:
         return True
@@ -115,6 +124,8 @@ def parse_lines(lines: Sequence[bytes], limits: int | Sequence[int]) -> list[tup
     one_limit = isinstance(limits, int)
     limit_us = limits if one_limit else 0
     minute_get = _minute_us.get
+    second_get = _suffix_ms.get
+    countries = _countries
     for i, raw in enumerate(lines):
         if not one_limit:
             limit_us = limits[i]
@@ -127,11 +138,18 @@ def parse_lines(lines: Sequence[bytes], limits: int | Sequence[int]) -> list[tup
             continue
         ts = ev.event_ts
         base = minute_get(ts[:16]) or _minute_start_us(ts[:16])
+        second = second_get(ts[16:])
+        if second is None:
+            second = _second_ms(ts[16:])
         country = ev.country
-        if base is None or _SUFFIX(ts, 16) is None or not _country_ok(country):
+        if (
+            base is None
+            or second is None
+            or not (country is None or country in countries or _country_ok(country))
+        ):
             append(_exact(raw, limit_us))
             continue
-        ts_us = base + int(ts[17:19] + ts[20:23]) * 1000
+        ts_us = base + second * 1000
         if ts_us > limit_us:
             append(_exact(raw, limit_us))
             continue
