@@ -64,15 +64,22 @@ def _mention_frame(root: Path, days: dict[str, set[str]]) -> pd.DataFrame:
     return df
 
 
-def mention_level(df: pd.DataFrame, seed: int = 7) -> tuple[dict, pd.Series, float]:
+def _result_file(root: Path, budget: int) -> Path:
+    tail = "" if budget == mentions.AUDIT_BUDGET else f"-audit{budget}"
+    return root / RESULT_FILE.replace(".json", f"{tail}.json")
+
+
+def mention_level(
+    df: pd.DataFrame, seed: int = 7, budget: int = mentions.AUDIT_BUDGET
+) -> tuple[dict, pd.Series, float]:
     """The operating point and the mention-level grades; (result, post -> mention score, thr)."""
     from vigil.review.files import FileReviewQueue, load_answerer
 
     trval = df[df["split"].isin(["train", "val"])]
     queue = FileReviewQueue(
-        mentions.AUDIT_QUEUE, mentions.AUDIT_BUDGET, answer=load_answerer("sim.moderators:answer")
+        mentions.AUDIT_QUEUE, budget, answer=load_answerer("sim.moderators:answer")
     )
-    model, thr = mentions.operating_point(trval, queue=queue, seed=seed)
+    model, thr = mentions.operating_point(trval, queue=queue, seed=seed, budget=budget)
     t = thr["threshold"]
     te = df[(df["split"] == "test") & df["post_id"].notna()].copy()
     te["score"] = mentions.score(model, te)
@@ -195,12 +202,12 @@ def post_level(mention_score: pd.Series, t_mention: float) -> dict:
     return out
 
 
-def grade_root(root: Path, seed: int = 7) -> dict:
+def grade_root(root: Path, seed: int = 7, budget: int = mentions.AUDIT_BUDGET) -> dict:
     state = json.loads((root / "models" / "champion.json").read_text())
     meta = json.loads((root / "models" / state["model_id"] / "meta.json").read_text())
     days = {k: set(map(str, v)) for k, v in meta["splits"].items()}
     df = _mention_frame(root, days)
-    out, per_post, t = mention_level(df, seed)
+    out, per_post, t = mention_level(df, seed, budget)
     out["root"] = str(root)
     out["post"] = post_level(per_post, t)
     sweep = root / "sweep-result.json"
@@ -270,11 +277,12 @@ def counts(results: list[dict]) -> str:
     return "\n".join(f"- {line}" for line in out) + "\n"
 
 
-def _run_root(root: Path, collect: bool) -> dict | None:
-    result = root / RESULT_FILE
+def _run_root(root: Path, collect: bool, budget: int) -> dict | None:
+    result = _result_file(root, budget)
     if not collect:
         env = dict(os.environ, VIGIL_HOME=str(root))
         cmd = [sys.executable, "-m", "sim.mention_harness", "--one", str(root)]
+        cmd += ["--audit-budget", str(budget)]
         proc = subprocess.run(cmd, env=env, check=False)
         if proc.returncode != 0:
             print(f"{root}: FAILED (exit {proc.returncode})", flush=True)
@@ -287,13 +295,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("roots", nargs="*", type=Path)
     parser.add_argument("--write", type=Path, default=None, help="also write the table here")
     parser.add_argument("--collect", action="store_true", help="tabulate existing results only")
+    parser.add_argument(
+        "--audit-budget", type=int, default=mentions.AUDIT_BUDGET, help="mention audit reviews"
+    )
     parser.add_argument("--one", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        res = grade_root(args.one.resolve())
-        (args.one / RESULT_FILE).write_text(json.dumps(res, indent=1, default=float))
+        res = grade_root(args.one.resolve(), budget=args.audit_budget)
+        _result_file(args.one, args.audit_budget).write_text(
+            json.dumps(res, indent=1, default=float)
+        )
         return 0
-    results = [_run_root(r.resolve(), args.collect) for r in args.roots]
+    results = [_run_root(r.resolve(), args.collect, args.audit_budget) for r in args.roots]
     ok = [r for r in results if r is not None]
     text = table(ok) + "\n" + counts(ok) if ok else "no results\n"
     print(text)
