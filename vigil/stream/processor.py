@@ -10,7 +10,8 @@ Sources (:mod:`vigil.stream.sources`)
                    (``--consumer k --consumers M``) reads partitions p with p % M == k through
                    XREADGROUP in the consumer group ``vigil-stream``, so adding consumers scales
                    the processor out. An event that touches two users (an actor and the author of
-                   the post acted on) is written to both users' partitions; each consumer applies
+                   the post acted on) is written to both users' partitions (in the target's as a
+                   copy, skipped by a consumer that owns every partition); each consumer applies
                    only the parts for the users it owns.
 
 State, exactly-once and memory: see :mod:`vigil.stream.state`. Every checkpoint commits state and

@@ -69,7 +69,9 @@ class _RedisSink:
     raw file) holding that batch's lines (field ``lines``, newline-separated), through a pipeline.
 
     Batched entries are what a log shipper sends (cf. Kafka's record batches): the consumer pays
-    Redis's per-entry cost once per batch instead of once per event.
+    Redis's per-entry cost once per batch instead of once per event. A line goes to its actor's
+    partition (field ``lines``) and, when the target user's partition differs, as a copy to that
+    one too (field ``copies``): a consumer that owns every partition skips the copies.
     """
 
     def __init__(self, stream_key: str, partitions: int) -> None:
@@ -77,7 +79,7 @@ class _RedisSink:
         self.stream_key = stream_key
         self.partitions = partitions
         self.last_ms = 0
-        # (partition, file) -> [lines, number of the last line]
+        # (partition, file) -> [lines, copies, number of the last line]
         self.pending: dict[tuple[int, str], list] = {}
 
     def write(self, rel: str, line: bytes, line_no: int) -> None:
@@ -86,13 +88,13 @@ class _RedisSink:
         except (ValueError, RecursionError):
             obj = None
         users = [obj.get("user_id"), obj.get("target_user_id")] if type(obj) is dict else []
-        parts = {partition_of(u, self.partitions) for u in users if type(u) is int and u > 0}
-        for p in parts or {0}:  # unparseable lines go to partition 0, to be counted
+        parts = [partition_of(u, self.partitions) for u in users if type(u) is int and u > 0]
+        for i, p in enumerate(dict.fromkeys(parts or [0])):  # unparseable: partition 0, counted
             group = self.pending.get((p, rel))
             if group is None:
-                group = self.pending[(p, rel)] = [[], 0]
-            group[0].append(line)
-            group[1] = line_no
+                group = self.pending[(p, rel)] = [[], [], 0]
+            group[0 if i == 0 else 1].append(line)  # the first partition holds the line
+            group[2] = line_no
 
     def flush(self) -> None:
         if not self.pending:
@@ -101,12 +103,15 @@ class _RedisSink:
         # order across partitions (consumers merge their partitions by id)
         self.last_ms = max(self.last_ms, int(time.time() * 1000))
         pipe = self.client.pipeline(transaction=False)
-        for (p, rel), (lines, last_no) in sorted(self.pending.items(), key=lambda kv: kv[1][1]):
-            pipe.xadd(
-                f"{self.stream_key}:{p}",
-                {"lines": b"\n".join(lines), "file": rel},
-                id=f"{self.last_ms}-{last_no}",
-            )
+        for (p, rel), (lines, copies, last_no) in sorted(
+            self.pending.items(), key=lambda kv: kv[1][2]
+        ):
+            fields = {"file": rel}
+            if lines:
+                fields["lines"] = b"\n".join(lines)
+            if copies:
+                fields["copies"] = b"\n".join(copies)
+            pipe.xadd(f"{self.stream_key}:{p}", fields, id=f"{self.last_ms}-{last_no}")
         pipe.execute()
         self.pending.clear()
 

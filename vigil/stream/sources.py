@@ -177,6 +177,9 @@ class RedisSource:
         self.owned = [p for p in range(partitions) if p % consumers == consumer]
         owned = set(self.owned)
         self.owns = lambda uid: partition_of(uid, partitions) in owned
+        # a line's copy in its target's partition (field ``copies``) is only needed by the
+        # consumer that does not also read the line's own partition
+        self.owns_all = len(owned) == partitions
         self.keys = [f"{stream_key}:{p}" for p in self.owned]
         self.name = f"consumer-{consumer}"
         self.block_ms = block_ms
@@ -256,15 +259,23 @@ class RedisSource:
                 continue  # already in the checkpointed state
             limit_us = _limit_of(_s(fields.get(b"file", b"")))
             batch = fields.get(b"lines")
-            got = batch.split(b"\n") if batch is not None else [fields[b"line"]]
+            got = batch.split(b"\n") if batch is not None else []
+            if b"line" in fields:
+                got.append(fields[b"line"])
+            copies = fields.get(b"copies")
+            if copies is not None and not self.owns_all:
+                got += copies.split(b"\n")
+            if not got:
+                last_id[key] = entry_id
+                continue
             lines += got
             limits += [limit_us] * len(got)
             arrivals += [idt[0] / 1000] * len(got)
             last_id[key] = entry_id
         if lines:
             state.apply_lines(lines, limits, arrivals)
-            for key, entry_id in last_id.items():
-                state.positions["redis:" + key] = _s(entry_id)
+        for key, entry_id in last_id.items():
+            state.positions["redis:" + key] = _s(entry_id)
         return len(lines)
 
     def committed(self) -> None:
