@@ -171,9 +171,29 @@ def run_after_training(model_id: str | None = None, with_guardrail: bool = True)
     return out
 
 
+def graded_before(model_id: str | None) -> dict | None:
+    """The truth grading already written for ``model_id`` (reports/models/<id>/truth/metrics.json)
+    when it is newer than the truth file it graded against; None otherwise."""
+    if model_id is None:
+        return None
+    done = paths().reports / "models" / model_id / "truth" / "metrics.json"
+    truth = sim_truth.posts_path(paths().raw)
+    if not (done.is_file() and truth.is_file()):
+        return None
+    if done.stat().st_mtime < truth.stat().st_mtime:
+        return None
+    try:
+        metrics = json.loads(done.read_text())
+        metrics["models"]["multitask"]["pr_auc"], metrics["replay"]["multitask"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return metrics
+
+
 def print_after_training() -> None:
-    """``vigil pipeline``'s step after training: the champion graded on the truth, in two lines."""
-    metrics = evaluate_on_truth()
+    """``vigil pipeline``'s step after training: the champion graded on the truth, in two lines
+    (read back when this champion was already graded on this truth, e.g. on a re-run)."""
+    metrics = graded_before(registry.champion()) or evaluate_on_truth()
     replay = metrics["replay"]["multitask"]
     print(
         f"      graded on the simulator's truth: multitask PR-AUC "

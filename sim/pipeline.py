@@ -357,7 +357,7 @@ def _print_model(train: dict) -> None:
         state = (train.get("states") or {}).get("train_evaluate_register") or "not run"
         _unavailable(f"vigil_train returned no result (task state: {state})")
         return
-    for key in ("model_id", "version", "champion", "promoted", "report", "report_path"):
+    for key in ("model_id", "version", "champion", "promoted", "reused", "report", "report_path"):
         if key in result:
             print(f"  {key:<28} {result[key]}")
     numbers = _flat_numbers(result.get("metrics", result))

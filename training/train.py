@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training import assess, baseline, cascade, datasets, evaluate, registry
+from training import assess, baseline, cascade, datasets, evaluate, fingerprint, registry
 from training import text as text_encoder
 from training.calibrate import (
     Calibrator,
@@ -35,6 +35,7 @@ from training.config import DRY_RUN_OVERRIDES, TrainConfig, from_dict, load
 from training.datasets import TrainingSet
 from training.multitask import MultiTaskModel
 from training.report import write_report
+from vigil.config import paths
 
 log = logging.getLogger(__name__)
 
@@ -384,16 +385,51 @@ def _should_promote(cfg: TrainConfig, metrics: dict) -> bool:
     return metrics["replay"]["multitask"]["harmful_views_prevented_share"] >= old
 
 
+def _reused_summary(meta: dict, seconds: float) -> dict:
+    """The summary of a registered model trained on the same inputs (nothing trained)."""
+    metrics = meta.get("metrics") or {}
+    model_id = meta["model_id"]
+    log.info(
+        "training inputs unchanged (fingerprint %s...): %s was trained on them, reused "
+        "(`vigil train --retrain` trains anew)",
+        meta["input_fingerprint"][:12],
+        model_id,
+    )
+    return {
+        "model_id": model_id,
+        "promoted": False,
+        "reused": True,
+        "champion": registry.champion() == model_id,
+        "report": str(paths().reports / "models" / model_id / "report.html"),
+        "seconds": round(seconds, 2),
+        "examples": meta.get("examples"),
+        **{k: metrics.get(k) for k in ("models", "replay", "cascade", "thresholds")},
+        "slices_flagged": metrics.get("slices_flagged", []),
+        "labels": metrics.get("labels"),
+    }
+
+
 def train(
     config: TrainConfig | dict | str | Path | None = None,
     dry_run: bool = False,
     training_set: TrainingSet | None = None,
+    reuse: bool | None = None,
 ) -> dict:
-    """Build the training set, fit, evaluate, register. Returns a summary dict."""
+    """Build the training set, fit, evaluate, register. Returns a summary dict.
+
+    ``reuse`` (default: on, except for dry runs and a given ``training_set``): when a registered
+    model was trained on the same code, configuration and training set (``training.fingerprint``),
+    return it instead of training a copy."""
     cfg = _resolve_config(config, dry_run)
     seed_everything(cfg.seed)
     started = time.perf_counter()
     ts = training_set if training_set is not None else datasets.build(cfg)
+    if reuse is None:
+        reuse = not dry_run and training_set is None
+    inputs = fingerprint.training_fingerprint(ts, cfg) if reuse else None
+    prior = fingerprint.trained_on(inputs) if inputs else None
+    if prior is not None:
+        return _reused_summary(prior, time.perf_counter() - started)
     objects = fit_models(ts, cfg)
     metrics, test = assess.evaluate_objects(objects, ts, cfg)
     splits = {
@@ -422,6 +458,7 @@ def train(
             "metrics": {k: v for k, v in metrics.items() if k not in ("baseline_top_features",)},
             "examples": len(ts.examples),
             "posts": int(ts.examples["post_id"].nunique()),
+            "input_fingerprint": inputs,
         },
         extra=lambda folder: datasets.save_snapshot(ts, folder),
     )
@@ -454,10 +491,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     parser.add_argument("--seed", type=int, default=None, help="override the random seed")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train even when a registered model was trained on the same inputs",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load(args.config, dry_run=args.dry_run, epochs=args.epochs, seed=args.seed)
-    summary = train(cfg, dry_run=args.dry_run)
+    summary = train(cfg, dry_run=args.dry_run, reuse=False if args.retrain else None)
     print(json.dumps(summary, indent=2, default=evaluate._json_default))
     return 0
