@@ -59,6 +59,14 @@ class Paths:
         return self.lake / "appeal_labels"
 
     @property
+    def lake_rule_effects(self) -> Path:  # the rules engine's effects log, ingested (issue 21)
+        return self.lake / "rule_effects"
+
+    @property
+    def lake_account_verdicts(self) -> Path:  # account reviewers' verdicts, ingested (issue 21)
+        return self.lake / "account_verdicts"
+
+    @property
     def quarantine(self) -> Path:
         return self.lake / "quarantine"
 

@@ -30,8 +30,19 @@ HARM_TYPES = ("harassment", "hate", "spam", "violent_threat")
 # Labeling queues of labels.jsonl.
 QUEUES = frozenset({"reported", "random"})
 # The raw streams, as named in the quarantine table (enforcement and devices: section 1.1;
-# decisions and appeal_labels, the scoring service's own logs: section 1.2).
-STREAMS = ("events", "users", "labels", "enforcement", "devices", "decisions", "appeal_labels")
+# decisions and appeal_labels, the scoring service's own logs: section 1.2; rule_effects and
+# account_verdicts, the rules engine's effects and the account reviewers' verdicts: section 1.3).
+STREAMS = (
+    "events",
+    "users",
+    "labels",
+    "enforcement",
+    "devices",
+    "decisions",
+    "appeal_labels",
+    "rule_effects",
+    "account_verdicts",
+)
 # The scoring service's decisions (decision log) and the queue of appeal labels.
 DECISIONS = frozenset({"remove", "review", "allow"})
 APPEAL_QUEUE = "appeal"
@@ -40,6 +51,24 @@ MAX_TRIGGER_CHARS = 64
 ENFORCEMENT_ACTIONS = frozenset({"suspend"})
 ENFORCEMENT_REASONS = frozenset({"bot", "spam", "harassment", "ban_evasion", "coordination"})
 MAX_FINGERPRINT_CHARS = 128
+# The rules engine's effects log (vigil.stream.rules.effect_row; docs/rules.md): rule modes,
+# effects, the entities a rule acts on, and the labels the throttle/suspend effects set.
+RULE_MODES = frozenset({"live", "shadow"})
+RULE_EFFECTS = frozenset({"label", "review", "throttle", "suspend"})
+RULE_ENTITIES = frozenset({"user", "target", "post", "link", "fingerprint"})
+THROTTLED_LABEL = "throttled"
+SUSPENDED_LABEL = "suspended"
+MAX_RULE_NAME_CHARS = 64
+MAX_ENTITY_ID_CHARS = 512
+# Account reviewers' verdicts (vigil accounts verdict) become labels on the user: a violating
+# verdict "confirmed_<reason>" when the reason is one of ENFORCEMENT_REASONS, else
+# "confirmed_violation"; an ok verdict "cleared" (which ends the rules' labels on the account).
+CLEARED_LABEL = "cleared"
+CONFIRMED_LABEL = "confirmed_violation"
+VERDICT_LABELS = (CLEARED_LABEL, CONFIRMED_LABEL) + tuple(
+    f"confirmed_{reason}" for reason in sorted(ENFORCEMENT_REASONS)
+)
+MAX_VERDICT_REASON_CHARS = 64
 
 MAX_EVENT_ID_CHARS = 64
 MAX_TEXT_CHARS = 5000
@@ -113,6 +142,36 @@ DECISION_COLUMNS = (
 # Appeal verdicts (<data root>/appeals/labels.jsonl): the labels contract plus the appeal's id
 # and the model whose removal was appealed; queue is always APPEAL_QUEUE.
 APPEAL_LABEL_COLUMNS = (("appeal_id", "int64"),) + LABEL_COLUMNS + (("model_id", "string"),)
+# The rules engine's effects log (<data root>/stream/*.effects.jsonl): the log's fields (key
+# effect_id), then the line it came from.
+RULE_EFFECT_COLUMNS = (
+    ("effect_id", "string"),
+    ("seq", "int64"),
+    ("rule", "string"),
+    ("rule_version", "int64"),
+    ("mode", "string"),
+    ("effect", "string"),
+    ("entity", "string"),
+    ("entity_id", "string"),
+    ("label", "string"),
+    ("expires_at", "timestamp"),
+    ("event_id", "string"),
+    ("event_ts", "timestamp"),
+    ("source_file", "string"),
+    ("source_line", "int64"),
+)
+# Account reviewers' verdicts (<data root>/accounts/verdicts.jsonl, append-only): verdict_id =
+# "<source_file>:<source_line>".
+ACCOUNT_VERDICT_COLUMNS = (
+    ("verdict_id", "string"),
+    ("user_id", "int64"),
+    ("is_violating", "bool"),
+    ("reason", "string"),
+    ("reviewer", "string"),
+    ("reviewed_at", "timestamp"),
+    ("source_file", "string"),
+    ("source_line", "int64"),
+)
 # raw_dir (the resolved raw folder) + source_file (relative to it) name the rejected line's file.
 QUARANTINE_COLUMNS = (
     ("stream", "string"),
@@ -177,6 +236,16 @@ def decision_schema():
 def appeal_label_schema():
     """lake/appeal_labels/appeal_labels.parquet"""
     return arrow_schema(APPEAL_LABEL_COLUMNS)
+
+
+def rule_effect_schema():
+    """lake/rule_effects/rule_effects.parquet"""
+    return arrow_schema(RULE_EFFECT_COLUMNS)
+
+
+def account_verdict_schema():
+    """lake/account_verdicts/account_verdicts.parquet"""
+    return arrow_schema(ACCOUNT_VERDICT_COLUMNS)
 
 
 def quarantine_schema():

@@ -20,6 +20,8 @@ Reads the raw-log contract (docs/contracts.md section 1) and writes the lake (se
   (``decisions/dt=*/decisions-*.jsonl`` -> ``lake/decisions``, :mod:`vigil.lake.service_logs`)
   and the appeal verdicts (``appeals/labels.jsonl`` -> ``lake/appeal_labels``, a snapshot keyed
   by ``appeal_id``).
+- the rules engine's effects log and the account reviewers' verdicts, under the data root
+  (section 1.3, :mod:`vigil.lake.rule_logs`): ``lake/rule_effects``, ``lake/account_verdicts``.
 
 Counts per stream and in total: ``read = loaded + quarantined + duplicates``.
 """
@@ -48,6 +50,7 @@ from vigil.errors import UserError
 from vigil.lake.bulk import read_event_batch
 from vigil.lake.manifest import QUARANTINE_KEY, Manifest, file_hash
 from vigil.lake.quarantine import write_quarantine
+from vigil.lake.rule_logs import ingest_rule_logs
 from vigil.lake.snapshots import (
     Counts,
     ingest_account_streams,
@@ -365,6 +368,10 @@ def ingest(
         )
         accounts = ingest_account_streams(raw, paths, run)
         service = ingest_service_logs(paths, run)
+        rules = {
+            name: Counts(**c)
+            for name, c in ingest_rule_logs(paths, run.quarantine, run.sources).items()
+        }
         if run.sources or not (paths.quarantine / "quarantine.parquet").exists():
             quarantine_total = write_quarantine(
                 paths.quarantine / "quarantine.parquet", run.quarantine, run.sources
@@ -374,6 +381,7 @@ def ingest(
         if run.manifest is not None:
             run.manifest.save(_outputs(paths))
         streams = {"events": run.events, "users": users, "labels": labels} | accounts | service
+        streams |= rules
         result = _summary(run, streams, files, skipped, quarantine_total, started)
         _append_log(paths.ingest_state / "ingest_log.jsonl", raw, day, result)
     log.info(

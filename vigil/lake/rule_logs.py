@@ -1,0 +1,250 @@
+"""The rules engine's effects log and the account reviewers' verdicts, loaded into the lake
+(docs/contracts.md section 1.3; issue 21).
+
+- ``<data root>/stream/*.effects.jsonl`` (written by ``vigil stream --rules``,
+  :func:`vigil.stream.rules.effect_row`) -> ``lake/rule_effects/rule_effects.parquet``, keyed by
+  the log's ``effect_id`` (a key seen again, in the same or another log file, is a duplicate: the
+  first line wins);
+- ``<data root>/accounts/verdicts.jsonl`` (``vigil accounts verdict``) ->
+  ``lake/account_verdicts/account_verdicts.parquet``, keyed by ``verdict_id`` =
+  ``<source_file>:<source_line>`` (the file is append-only, so a line keeps its number).
+
+Both logs are append-only files read whole on every run (they are small next to the events):
+a bad line goes to the quarantine with its reason, the rows of the files read replace those
+files' rows in the lake, rows of files no longer on disk stay, and the lake file is rewritten
+only when its content changes, so a re-run over the same files changes no byte. Without a log
+the lake file is written empty (dbt's sources need a file), as for the scoring service's logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vigil.contracts import (
+    MAX_ENTITY_ID_CHARS,
+    MAX_RULE_NAME_CHARS,
+    MAX_VERDICT_REASON_CHARS,
+    RULE_EFFECTS,
+    RULE_ENTITIES,
+    RULE_MODES,
+    SUSPENDED_LABEL,
+    THROTTLED_LABEL,
+    account_verdict_schema,
+    rule_effect_schema,
+)
+from vigil.lake.store import read_parquet, write_parquet
+from vigil.lake.validation import Bad, _bool, _id, _key, _str, _ts, parse_line, raw_text
+
+log = logging.getLogger("vigil.lake.ingest")
+
+# The label an effect must carry: label effects name their own, review effects none.
+_EFFECT_LABELS = {"throttle": THROTTLED_LABEL, "suspend": SUSPENDED_LABEL, "review": None}
+
+
+def _bounded(obj: dict, name: str, limit: int, required: bool = True) -> str | None:
+    value = _str(obj, name, required)
+    if value is not None and not 1 <= len(value) <= limit:
+        raise Bad(f"invalid value: {name}")
+    return value
+
+
+def _one_of(obj: dict, name: str, allowed) -> str:
+    value = _str(obj, name, required=True)
+    if value not in allowed:
+        raise Bad(f"invalid value: {name}")
+    return value
+
+
+def check_rule_effect(obj: dict) -> tuple:
+    """One effects-log object -> (effect_id, seq, rule, rule_version, mode, effect, entity,
+    entity_id, label, expires_at_us, event_id, event_ts_us), or raise Bad.
+
+    The contract is :func:`vigil.stream.rules.effect_row`'s: ``effect_id`` is
+    ``rule:version:effect:entity:entity_id:event_id``; ``label`` and ``throttle`` and ``suspend``
+    effects carry a label (``throttled``, ``suspended`` for the last two), ``review`` none; an
+    expiry, when there is one, is after the event."""
+    seq = _id(obj, "seq", required=True)
+    rule = _bounded(obj, "rule", MAX_RULE_NAME_CHARS)
+    version = _id(obj, "rule_version", required=True)
+    mode = _one_of(obj, "mode", RULE_MODES)
+    effect = _one_of(obj, "effect", RULE_EFFECTS)
+    entity = _one_of(obj, "entity", RULE_ENTITIES)
+    entity_id = _bounded(obj, "entity_id", MAX_ENTITY_ID_CHARS)
+    label = _bounded(obj, "label", MAX_RULE_NAME_CHARS, required=effect != "review")
+    if effect in _EFFECT_LABELS and label != _EFFECT_LABELS[effect]:
+        raise Bad("invalid value: label")
+    event_id = _key(obj, "event_id")
+    event_ts = _ts(obj, "event_ts")
+    expires_at = None if obj.get("expires_at") is None else _ts(obj, "expires_at")
+    if expires_at is not None and expires_at <= event_ts:
+        raise Bad("invalid value: expires_at")
+    effect_id = _str(obj, "effect_id", required=True)
+    if effect_id != f"{rule}:{version}:{effect}:{entity}:{entity_id}:{event_id}":
+        raise Bad("invalid value: effect_id")
+    return (effect_id, seq, rule, version, mode, effect, entity, entity_id, label, expires_at,
+            event_id, event_ts)  # fmt: skip
+
+
+def check_account_verdict(obj: dict) -> tuple:
+    """One verdicts.jsonl object -> (user_id, is_violating, reason, reviewer, reviewed_at_us),
+    or raise Bad. ``reason`` and ``reviewer`` may be absent or null (stored as '')."""
+    user_id = _id(obj, "user_id", required=True)
+    is_violating = _bool(obj, "is_violating")
+    if is_violating is None:
+        raise Bad("missing field: is_violating")
+    reason = _str(obj, "reason", required=False) or ""
+    if len(reason) > MAX_VERDICT_REASON_CHARS:
+        raise Bad("invalid value: reason")
+    reviewer = _str(obj, "reviewer", required=False) or ""
+    return (user_id, is_violating, reason, reviewer, _ts(obj, "reviewed_at"))
+
+
+@dataclass(frozen=True)
+class RuleLog:
+    """One append-only log under the data root and its lake table."""
+
+    stream: str  # the quarantine's stream name (contracts.STREAMS)
+    directory: Path
+    pattern: str  # glob of the log files inside ``directory``
+    dest: Path
+    schema: Callable  # the lake schema (a contracts function)
+    key: str
+    row: Callable[[dict, str, int], tuple]  # (object, file, line) -> lake row, or raise Bad
+
+
+def _effect_row(obj: dict, rel: str, line: int) -> tuple:
+    return (*check_rule_effect(obj), rel, line)
+
+
+def _verdict_row(obj: dict, rel: str, line: int) -> tuple:
+    return (f"{rel}:{line}", *check_account_verdict(obj), rel, line)
+
+
+def rule_logs(paths) -> tuple[RuleLog, RuleLog]:
+    """The effects log(s) of the stream processors under the data root and the verdicts file
+    (where ``vigil.accounts.queue.verdicts_path`` writes it)."""
+    return (
+        RuleLog(
+            "rule_effects",
+            paths.stream_state,
+            "*.effects.jsonl",
+            paths.lake_rule_effects / "rule_effects.parquet",
+            rule_effect_schema,
+            "effect_id",
+            _effect_row,
+        ),
+        RuleLog(
+            "account_verdicts",
+            paths.home / "accounts",
+            "verdicts.jsonl",
+            paths.lake_account_verdicts / "account_verdicts.parquet",
+            account_verdict_schema,
+            "verdict_id",
+            _verdict_row,
+        ),
+    )
+
+
+def _table(rows: list[tuple], schema):
+    import pyarrow as pa
+
+    cols = list(zip(*rows)) if rows else [[] for _ in schema.names]
+    return pa.Table.from_arrays(
+        [pa.array(c, type=schema.field(i).type) for i, c in enumerate(cols)], schema=schema
+    )
+
+
+def _read(spec: RuleLog, path: Path) -> tuple[list[tuple], int, list[tuple]]:
+    """(rows, lines read, [(line, reason, raw)]) of one log file."""
+    rel = path.relative_to(spec.directory).as_posix()
+    lines = path.read_bytes().split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    rows, bad = [], []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(spec.row(parse_line(line), rel, number))
+        except Bad as exc:
+            bad.append((number, exc.args[0], raw_text(line)))
+    return rows, len(lines), bad
+
+
+def _first_per_key(table, key: str):
+    """Rows in (source_file, source_line) order, the first of each key kept."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = table.sort_by([("source_file", "ascending"), ("source_line", "ascending")])
+    index = pa.array(range(table.num_rows), pa.int64())
+    first = (
+        pa.table({"k": table[key], "i": index})
+        .group_by("k", use_threads=False)
+        .aggregate([("i", "min")])
+    )
+    keep = pc.is_in(index, value_set=first["i_min"])
+    return table.filter(keep)
+
+
+def ingest_log(spec: RuleLog, quarantine: list[tuple], sources: set) -> dict[str, int] | None:
+    """Load one log into its lake file. Appends rejected lines to ``quarantine`` (stream,
+    raw_dir, source_file, line, reason, raw) and the files read to ``sources``. Returns
+    read/loaded/quarantined/duplicates, or None when there is no log file (the lake file is then
+    left as it is, or written empty if absent)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    schema = spec.schema()
+    files = sorted(spec.directory.glob(spec.pattern)) if spec.directory.is_dir() else []
+    old = read_parquet(spec.dest, schema) if spec.dest.exists() else None
+    if not files:
+        if old is None:
+            write_parquet(_table([], schema), spec.dest)
+            log.info("lake: %s: no log yet, an empty %s written", spec.stream, spec.dest)
+        return None
+    counts = {"read": 0, "loaded": 0, "quarantined": 0, "duplicates": 0}
+    rows, read_now = [], []
+    for path in files:
+        got, read, bad = _read(spec, path)
+        rel = path.relative_to(spec.directory).as_posix()
+        counts["read"] += read
+        counts["quarantined"] += len(bad)
+        quarantine.extend((spec.stream, str(spec.directory), rel, *b) for b in bad)
+        sources.add((str(spec.directory), spec.stream, rel))
+        rows += got
+        read_now.append(rel)
+    old = old if old is not None else _table([], schema)
+    kept = old.filter(
+        pc.invert(pc.is_in(old["source_file"], value_set=pa.array(read_now, pa.string())))
+    )
+    table = _first_per_key(pa.concat_tables([kept, _table(rows, schema)]), spec.key)
+    fresh = table.filter(pc.is_in(table["source_file"], value_set=pa.array(read_now, pa.string())))
+    counts["loaded"] = fresh.num_rows - (
+        pc.sum(pc.is_in(fresh[spec.key], value_set=old[spec.key])).as_py() or 0
+    )
+    counts["duplicates"] = counts["read"] - counts["quarantined"] - counts["loaded"]
+    if not spec.dest.exists() or not table.equals(old):
+        write_parquet(table, spec.dest)
+    log.info(
+        "ingest: %s %s: %d files, read %d, loaded %d, quarantined %d, duplicates %d",
+        spec.stream,
+        spec.directory,
+        len(files),
+        counts["read"],
+        counts["loaded"],
+        counts["quarantined"],
+        counts["duplicates"],
+    )
+    return counts
+
+
+def ingest_rule_logs(paths, quarantine: list[tuple], sources: set) -> dict[str, dict[str, int]]:
+    """Both logs; counts per stream for the logs that exist (their lake files exist either way)."""
+    out = {}
+    for spec in rule_logs(paths):
+        counts = ingest_log(spec, quarantine, sources)
+        if counts is not None:
+            out[spec.stream] = counts
+    return out
