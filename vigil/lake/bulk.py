@@ -27,6 +27,7 @@ from vigil.contracts import (
     event_schema,
     raw_event_schema,
 )
+from vigil.lake.arrays import from_numpy, from_pylist, scalar
 from vigil.lake.validation import (
     US_PER_SECOND,
     Bad,
@@ -38,6 +39,8 @@ from vigil.lake.validation import (
 
 # Below this many lines a chunk the bulk parser rejects goes line by line instead of being bisected.
 BISECT_MIN_LINES = 32
+# From this many lines on, the per-line validator splits the whole batch into lines first.
+SPLIT_MIN_LINES = 1000
 _CANONICAL_TS_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
 _ROW_HINT_RE = re.compile(r"in row ([0-9]+)")
 
@@ -123,18 +126,23 @@ def _vector_check(table, limit_us, floor_us):
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    # Constants as Arrow scalars: a Python constant would go through pa.scalar (imports pandas).
+    true, false, zero = scalar(True), scalar(False), scalar(0)
     n = table.num_rows
     eid = table["event_id"]
     eid_len = pc.utf8_length(eid)
     ok = pc.fill_null(
-        pc.and_(pc.greater_equal(eid_len, 1), pc.less_equal(eid_len, MAX_EVENT_ID_CHARS)), False
+        pc.and_(
+            pc.greater_equal(eid_len, scalar(1)), pc.less_equal(eid_len, scalar(MAX_EVENT_ID_CHARS))
+        ),
+        false,
     )
 
     ts = table["event_ts"]
-    canonical = pc.fill_null(pc.match_substring_regex(ts, _CANONICAL_TS_RE), False)
+    canonical = pc.fill_null(pc.match_substring_regex(ts, _CANONICAL_TS_RE), false)
     # Python has no year 0
-    canonical = pc.and_(canonical, pc.fill_null(pc.invert(pc.starts_with(ts, "0000")), False))
-    safe_ts = pc.if_else(canonical, ts, "1970-01-01T00:00:00.000Z")
+    canonical = pc.and_(canonical, pc.fill_null(pc.invert(pc.starts_with(ts, "0000")), false))
+    safe_ts = pc.if_else(canonical, ts, scalar("1970-01-01T00:00:00.000Z"))
     local = pc.utf8_slice_codeunits(safe_ts, 0, 23)
     try:  # Arrow's ISO-8601 cast is strict (no Feb 30, hour 24, second 60) and fast
         ts_us = pc.cast(pc.cast(local, pa.timestamp("ms")), pa.timestamp("us")).cast(pa.int64())
@@ -143,43 +151,49 @@ def _vector_check(table, limit_us, floor_us):
         secs = pc.strptime(secs_str, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
         # strptime rolls Feb 30 over to Mar 2: require the round trip to reproduce the text.
         round_trip = pc.fill_null(
-            pc.equal(pc.strftime(secs, format="%Y-%m-%dT%H:%M:%S"), secs_str), False
+            pc.equal(pc.strftime(secs, format="%Y-%m-%dT%H:%M:%S"), secs_str), false
         )
         millis = pc.cast(pc.utf8_slice_codeunits(safe_ts, 20, 23), pa.int64())
         ts_us = pc.add(
-            pc.multiply(pc.fill_null(secs.cast(pa.int64()), 0), US_PER_SECOND),
-            pc.multiply(millis, 1000),
+            pc.multiply(pc.fill_null(secs.cast(pa.int64()), zero), scalar(US_PER_SECOND)),
+            pc.multiply(millis, scalar(1000)),
         )
         canonical = pc.and_(canonical, round_trip)
     ok = pc.and_(ok, canonical)
     ok = pc.and_(ok, pc.less_equal(ts_us, limit_us))
     ok = pc.and_(ok, pc.greater_equal(ts_us, floor_us))
 
-    ok = pc.and_(ok, pc.fill_null(pc.greater(table["user_id"], 0), False))
+    ok = pc.and_(ok, pc.fill_null(pc.greater(table["user_id"], zero), false))
     action = table["action"]
     ok = pc.and_(
-        ok, pc.fill_null(pc.is_in(action, value_set=pa.array(sorted(set(ACTIONS)))), False)
+        ok, pc.fill_null(pc.is_in(action, value_set=_strings(sorted(set(ACTIONS)))), false)
     )
 
     def optional_positive(col):
-        return pc.fill_null(pc.greater(col, 0), True)
+        return pc.fill_null(pc.greater(col, zero), true)
 
     def required_for(col, actions):
-        needs = pc.fill_null(pc.is_in(action, value_set=pa.array(sorted(actions))), False)
+        needs = pc.fill_null(pc.is_in(action, value_set=_strings(sorted(actions))), false)
         return pc.or_(pc.invert(needs), pc.is_valid(col))
 
     post_id, target = table["post_id"], table["target_user_id"]
     ok = pc.and_(ok, pc.and_(optional_positive(post_id), required_for(post_id, POST_ACTIONS)))
     ok = pc.and_(ok, pc.and_(optional_positive(target), required_for(target, TARGET_ACTIONS)))
     text = table["text"]
-    text_ok = pc.fill_null(pc.less_equal(pc.utf8_length(text), MAX_TEXT_CHARS), True)
+    text_ok = pc.fill_null(pc.less_equal(pc.utf8_length(text), scalar(MAX_TEXT_CHARS)), true)
     ok = pc.and_(ok, pc.and_(text_ok, required_for(text, TEXT_ACTIONS)))
     country = table["country"]
-    country_ok = pc.fill_null(pc.match_substring_regex(country, r"^[A-Z]{2}$"), True)
+    country_ok = pc.fill_null(pc.match_substring_regex(country, r"^[A-Z]{2}$"), true)
     ok = pc.and_(ok, pc.and_(country_ok, required_for(country, {"login"})))
-    ok = pc.fill_null(ok, False)  # a null would be neither accepted nor re-checked
+    ok = pc.fill_null(ok, false)  # a null would be neither accepted nor re-checked
     assert len(ok) == n
     return ok, ts_us
+
+
+def _strings(values: list[str]):
+    import pyarrow as pa
+
+    return from_pylist(values, pa.string())
 
 
 @dataclass
@@ -220,7 +234,6 @@ class _BatchReader:
 
     def __init__(self, files: list[tuple[Path, str, int]], max_age_days: float) -> None:
         import numpy as np
-        import pyarrow as pa
 
         self.files = files
         self.data, counts = _join_files(path for path, _, _ in files)
@@ -231,7 +244,7 @@ class _BatchReader:
         windows = [event_window_us(start, max_age_days) for _, _, start in files]
         self._floors = np.array([lo for lo, _ in windows], dtype=np.int64)
         self._limits = np.array([hi for _, hi in windows], dtype=np.int64)
-        self._names = pa.array([name for _, name, _ in files], type=pa.string())
+        self._names = _strings([name for _, name, _ in files])
         self._view = memoryview(self.data)
         self._lines: list[bytes] | None = None  # split only when some line needs a closer look
         self._newlines = None  # positions of the newlines, found only when needed
@@ -245,6 +258,14 @@ class _BatchReader:
             self._lines = self.data.split(b"\n")
             self._lines.pop()  # data ends with a newline
         return self._lines
+
+    def _line(self, g: int) -> bytes:
+        """Line ``g`` without its newline, sliced out (splitting every line costs more when
+        only a few need a closer look)."""
+        if self._lines is not None:
+            return self._lines[g]
+        nl = self.newlines()
+        return self.data[(int(nl[g - 1]) + 1 if g else 0) : int(nl[g])]
 
     def newlines(self):
         import numpy as np
@@ -263,10 +284,10 @@ class _BatchReader:
     def _slow(self, lo: int, hi: int) -> None:
         """Lines [lo, hi) through the exact per-line validator."""
         self.result.slow_lines += hi - lo
-        all_lines = self.lines()
+        line_of = self._line if hi - lo < SPLIT_MIN_LINES else self.lines().__getitem__
         for g in range(lo, hi):
             f = int(self._file_of[g])
-            line = all_lines[g]
+            line = line_of(g)
             try:
                 row = check_event(parse_line(line), int(self._limits[f]), int(self._floors[f]))
             except Bad as bad:
@@ -282,15 +303,23 @@ class _BatchReader:
         """Keep the rows of a bulk-parsed run the vector check accepts; the per-line validator
         gives the others their reason (or accepts them, e.g. a timestamp with an offset)."""
         import numpy as np
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         fidx = self._file_of[lo:hi]
-        ok, ts_us = _vector_check(table, pa.array(self._limits[fidx]), pa.array(self._floors[fidx]))
+        ok, ts_us = _vector_check(
+            table, from_numpy(self._limits[fidx]), from_numpy(self._floors[fidx])
+        )
         where = np.arange(lo, hi, dtype=np.int64)
-        source_lines = pa.array(where - self._starts[fidx] + 1)
+        source_lines = from_numpy(where - self._starts[fidx] + 1)
         self._tables.append(
-            _fast_table(table, ts_us, ok, self._names.take(fidx), source_lines, pa.array(where))
+            _fast_table(
+                table,
+                ts_us,
+                ok,
+                self._names.take(from_numpy(fidx)),
+                source_lines,
+                from_numpy(where),
+            )
         )
         for i in pc.indices_nonzero(pc.invert(ok)).to_pylist():
             self._slow(lo + i, lo + i + 1)
@@ -345,9 +374,12 @@ class _BatchReader:
             cols = list(zip(*rows)) if rows else [[] for _ in EVENT_FIELDS]
             where = np.asarray(self._slow_where, dtype=np.int64)
             fidx = self._file_of[where]
-            arrays = [pa.array(col, type=schema.field(i).type) for i, col in enumerate(cols)]
-            arrays += [self._names.take(fidx), pa.array(where - self._starts[fidx] + 1)]
-            arrays.append(pa.array(where))
+            arrays = [from_pylist(col, schema.field(i).type) for i, col in enumerate(cols)]
+            arrays += [
+                self._names.take(from_numpy(fidx)),
+                from_numpy(where - self._starts[fidx] + 1),
+            ]
+            arrays.append(from_numpy(where))
             tables.append(
                 pa.Table.from_arrays(arrays, schema=schema.append(pa.field("_g", pa.int64())))
             )

@@ -58,11 +58,7 @@ from vigil.lake.snapshots import (
     ingest_snapshot,
     parquet_rows,
 )
-from vigil.lake.store import (
-    duckdb_connection,
-    merge_day,
-    remove_orphan_temp_files,
-)
+from vigil.lake.store import merge_day, remove_orphan_temp_files
 from vigil.lake.validation import (
     check_label,
     check_user,
@@ -285,12 +281,11 @@ def _ingest_events(run: _Run, files: list[tuple[date, int, Path]], paths) -> Non
     if not files:
         return
     pending: dict[date, list] = {}
-    con = duckdb_connection(paths)
 
     def flush(before: date | None) -> None:
         for d in sorted(pending):
             if before is None or d < before:
-                loaded, dups = merge_day(paths.lake_events, d, pending.pop(d), con)
+                loaded, dups = merge_day(paths.lake_events, d, pending.pop(d))
                 run.events.loaded += loaded
                 run.events.duplicates += dups
                 if loaded:
@@ -324,7 +319,6 @@ def _ingest_events(run: _Run, files: list[tuple[date, int, Path]], paths) -> Non
             day_read / elapsed if elapsed else 0.0,
         )
     flush(before=None)
-    con.close()
 
 
 def ingest(
@@ -434,12 +428,13 @@ def _split_by_day(table, pending: dict) -> None:
     if table.num_rows == 0:
         return
     days = pc.cast(table["event_ts"], pa.date32())
-    unique = pc.unique(days).to_pylist()
+    unique = pc.unique(days)
     if len(unique) == 1:
-        pending.setdefault(unique[0], []).append(table)
+        pending.setdefault(unique[0].as_py(), []).append(table)
         return
-    for d in unique:
-        pending.setdefault(d, []).append(table.filter(pc.equal(days, pa.scalar(d, pa.date32()))))
+    for i in range(len(unique)):
+        day = unique[i]  # an Arrow scalar: pa.scalar(...) would import pandas
+        pending.setdefault(day.as_py(), []).append(table.filter(pc.equal(days, day)))
 
 
 def _append_log(path: Path, raw: Path, day: date | None, result: dict) -> None:

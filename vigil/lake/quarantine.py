@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vigil.contracts import quarantine_schema
+from vigil.lake.arrays import from_pylist, scalar, table_from_rows
 from vigil.lake.store import damaged, read_parquet, write_parquet
 
 # A source: (raw_dir, stream, source_file).
@@ -18,13 +19,7 @@ Source = tuple[str, str, str]
 
 
 def _table(rows: list[tuple]):
-    import pyarrow as pa
-
-    schema = quarantine_schema()
-    cols = list(zip(*rows)) if rows else [[] for _ in schema.names]
-    return pa.Table.from_arrays(
-        [pa.array(c, type=schema.field(i).type) for i, c in enumerate(cols)], schema=schema
-    )
+    return table_from_rows(rows, quarantine_schema())
 
 
 def _read_existing(path: Path):
@@ -56,9 +51,12 @@ def write_quarantine(path: Path, rows: list[tuple], sources: set[Source]) -> int
     old = _read_existing(path) if path.exists() else None
     if old is not None and old.num_rows:
         key = pc.binary_join_element_wise(
-            pc.fill_null(old["raw_dir"], ""), old["stream"], old["source_file"], "\x00"
+            pc.fill_null(old["raw_dir"], scalar("")),
+            old["stream"],
+            old["source_file"],
+            scalar("\x00"),
         )
-        read_now = pa.array(sorted("\x00".join(s) for s in sources), type=pa.string())
+        read_now = from_pylist(sorted("\x00".join(s) for s in sources), pa.string())
         kept = old.filter(pc.invert(pc.is_in(key, value_set=read_now)))
         new = pa.concat_tables([kept, new])
     table = new.sort_by(

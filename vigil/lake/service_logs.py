@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vigil.contracts import decision_schema
+from vigil.lake.arrays import from_pylist, table_from_rows
 from vigil.lake.manifest import Manifest, file_hash
 from vigil.lake.store import read_parquet, write_parquet
 from vigil.lake.validation import Bad, check_decision, parse_line, raw_text
@@ -67,13 +68,7 @@ def _read_file(path: Path, rel: str) -> tuple[list[tuple], int, list[tuple]]:
 
 
 def _table(rows: list[tuple]):
-    import pyarrow as pa
-
-    schema = decision_schema()
-    cols = list(zip(*rows)) if rows else [[] for _ in schema.names]
-    return pa.Table.from_arrays(
-        [pa.array(c, type=schema.field(i).type) for i, c in enumerate(cols)], schema=schema
-    )
+    return table_from_rows(rows, decision_schema())
 
 
 def ingest_decisions(
@@ -118,7 +113,7 @@ def ingest_decisions(
     counts["duplicates"] += known
     counts["loaded"] += new.num_rows - known
     kept = old.filter(
-        pc.invert(pc.is_in(old["source_file"], value_set=pa.array(read_now, pa.string())))
+        pc.invert(pc.is_in(old["source_file"], value_set=from_pylist(read_now, pa.string())))
     )
     order = [("source_file", "ascending"), ("source_line", "ascending")]
     table = pa.concat_tables([kept, new]).sort_by(order)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vigil.contracts import appeal_label_schema, device_schema, enforcement_schema
+from vigil.lake.arrays import table_from_rows
 from vigil.lake.manifest import file_hash
 from vigil.lake.service_logs import decision_files, ingest_decisions
 from vigil.lake.store import keep_last, write_snapshot
@@ -56,12 +57,7 @@ def _read_snapshot_file(path: Path, check) -> tuple[list[tuple], int, list]:
 
 
 def _snapshot_table(rows: list[tuple], schema):
-    import pyarrow as pa
-
-    cols = list(zip(*rows)) if rows else [[] for _ in schema.names]
-    return pa.Table.from_arrays(
-        [pa.array(c, type=schema.field(i).type) for i, c in enumerate(cols)], schema=schema
-    )
+    return table_from_rows(rows, schema)
 
 
 def ingest_snapshot(

@@ -12,6 +12,7 @@ from pathlib import Path
 from vigil import config
 from vigil.contracts import event_schema
 from vigil.errors import UserError
+from vigil.lake.arrays import from_numpy, to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ def read_parquet(path: Path, schema, columns=None):
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path, columns=columns, page_checksum_verification=True)
+        # ParquetFile, not pq.read_table: the dataset reader behind read_table imports pandas.
+        with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
+            table = parquet.read(columns=columns)
         if columns is None:
             table = table.select(schema.names).cast(schema)
     # a changed byte in the footer can also surface as a UnicodeDecodeError (a ValueError)
@@ -154,46 +157,56 @@ def _rebuild_command(path: Path) -> str:
     return "`vigil ingest --raw RAW` (RAW: the raw folder it was loaded from)"
 
 
-def _first_new_rows(con, ids, existing_ids=None):
+def first_new_rows(ids, existing_ids=None):
     """Sorted indices of the rows whose id is not in ``existing_ids`` nor in an earlier row,
-    or None when that is every row. DuckDB's hash aggregate is several times faster than
-    Arrow's on strings."""
+    or None when that is every row. ``ids``: non-null strings (an Array or ChunkedArray).
+
+    Arrow's dictionary encoding numbers the distinct ids in order of first appearance, so a row
+    is an id's first exactly when its code exceeds every earlier code (one hash pass and one
+    running maximum; no sort, no DuckDB)."""
     import numpy as np
-    import pyarrow as pa
+    import pyarrow.compute as pc
 
     n = len(ids)
-    try:
-        con.register("new_ids", pa.table({"event_id": ids, "_i": pa.array(np.arange(n))}))
-        if existing_ids is not None:
-            con.register("old_ids", pa.table({"event_id": existing_ids}))
-            sql = (
-                "select min(new_ids._i) as i from new_ids anti join old_ids using (event_id) "
-                "group by new_ids.event_id"
-            )
-        else:
-            sql = "select min(_i) as i from new_ids group by event_id"
-        keep = con.sql(sql).fetchnumpy()["i"]
-    finally:
-        con.unregister("new_ids")
-        if existing_ids is not None:
-            con.unregister("old_ids")
-    if len(keep) == n:
+    codes = _codes(ids)
+    keep = None
+    if n and codes.max() + 1 < n:  # some id repeats
+        earlier_max = np.empty(n, dtype=np.int64)
+        earlier_max[0] = -1
+        np.maximum.accumulate(codes[:-1], out=earlier_max[1:])
+        keep = codes > earlier_max
+    if existing_ids is not None and len(existing_ids):
+        known = to_numpy(pc.is_in(ids, value_set=existing_ids))
+        keep = ~known if keep is None else keep & ~known
+    if keep is None or keep.all():
         return None
-    return np.sort(np.asarray(keep, dtype=np.int64))
+    return np.flatnonzero(keep).astype(np.int64)
 
 
 def keep_last(table, key: str):
+    """The rows of ``table`` that are the last with their ``key`` (null is a key), in table order."""
     import numpy as np
-    import pyarrow as pa
 
     if table.num_rows == 0:
         return table
-    indexed = pa.table({key: table[key], "_i": pa.array(np.arange(table.num_rows))})
-    last = indexed.group_by(key, use_threads=False).aggregate([("_i", "max")])["_i_max"]
-    return table.take(np.sort(last.to_numpy()))
+    codes = _codes(table[key])
+    # np.unique's return_index gives first occurrences: in the reversed codes, the last ones.
+    _, first_from_end = np.unique(codes[::-1], return_index=True)
+    return table.take(from_numpy(np.sort(table.num_rows - 1 - first_from_end)))
 
 
-def merge_day(lake_events: Path, day: date, new_tables: list, con) -> tuple[int, int]:
+def _codes(values):
+    """int64 codes of ``values``, numbered by first appearance (equal values, and nulls, share one)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = values.dictionary_encode(null_encoding="encode")
+    return to_numpy(encoded.indices).astype(np.int64)
+
+
+def merge_day(lake_events: Path, day: date, new_tables: list) -> tuple[int, int]:
     """Merge validated rows into the day's partition. Returns (loaded, duplicates).
 
     Rows whose event_id is already in the partition, or earlier among the new rows, are
@@ -208,9 +221,9 @@ def merge_day(lake_events: Path, day: date, new_tables: list, con) -> tuple[int,
     existing_ids = None
     if dest.exists():
         existing_ids = read_parquet(dest, None, columns=["event_id"])["event_id"]
-    keep = _first_new_rows(con, new["event_id"], existing_ids)
+    keep = first_new_rows(new["event_id"], existing_ids)
     if keep is not None:
-        new = new.take(keep)
+        new = new.take(from_numpy(keep))
     loaded = new.num_rows
     if loaded:
         if dest.exists():
