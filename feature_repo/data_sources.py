@@ -11,6 +11,7 @@ from vigil.accounts import features as account_features
 from vigil.config import paths
 from vigil.graph import features as graph_features
 from vigil.notes import features as note_features
+from vigil.rules import label_features
 
 
 def _parquet(table: str) -> str:
@@ -89,5 +90,15 @@ account_features_source = FileSource(
     path=_parquet(account_features.TABLE),
     timestamp_field="event_timestamp",
     description="Daily account features: cadence, duplication, churn, fingerprints, targets.",
+    tags={"owner": "trust-and-safety-data"},
+)
+
+# Active labels per user (issue 21): the rules' applied labels and reviewers' verdicts, one row
+# per user and moment they change (dbt mart user_labels; vigil.rules.label_features).
+user_labels_source = FileSource(
+    name=f"{label_features.TABLE}_source",
+    path=_parquet(label_features.TABLE),
+    timestamp_field="event_timestamp",
+    description="A user's active labels (rules' effects, reviewers' verdicts) at every change.",
     tags={"owner": "trust-and-safety-data"},
 )

@@ -16,6 +16,7 @@ from data_sources import (
     post_best_note_source,
     user_activity_push,
     user_graph_embedding_source,
+    user_labels_source,
 )
 from entities import contributor, note, post, user
 from feast import FeatureView, Field
@@ -24,6 +25,7 @@ from feast.types import Float64, Int64, String
 from vigil.accounts import features as account_features
 from vigil.graph import features as graph_features
 from vigil.notes import features as note_features
+from vigil.rules import label_features
 
 OWNER = "trust-and-safety-data"
 
@@ -162,4 +164,21 @@ account_features_fv = FeatureView(
     online=True,
     description="An account's behaviour features as of the start of each day.",
     tags={"owner": OWNER, "description": "Account integrity features per user and day"},
+)
+
+
+# Active labels per user (issue 21): columns defined once in vigil.rules.label_features
+# (docs/features.md). A row's values hold until the user's next row.
+user_labels_fv = FeatureView(
+    name=label_features.TABLE,
+    entities=[user],
+    ttl=timedelta(days=label_features.TTL_DAYS),
+    schema=[
+        Field(name=name, dtype=_TYPES[kind], description=text)
+        for name, (kind, text) in label_features.FEATURES.items()
+    ],
+    source=user_labels_source,
+    online=True,
+    description="A user's active labels from the rules and reviewers' verdicts, point in time.",
+    tags={"owner": OWNER, "description": "Active rule labels, throttle/suspend, last verdict"},
 )

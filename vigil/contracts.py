@@ -70,6 +70,14 @@ VERDICT_LABELS = (CLEARED_LABEL, CONFIRMED_LABEL) + tuple(
 )
 MAX_VERDICT_REASON_CHARS = 64
 
+
+def verdict_label(is_violating: bool, reason: str) -> str:
+    """The label a reviewer's verdict on an account becomes (one of VERDICT_LABELS)."""
+    if not is_violating:
+        return CLEARED_LABEL
+    return f"confirmed_{reason}" if reason in ENFORCEMENT_REASONS else CONFIRMED_LABEL
+
+
 MAX_EVENT_ID_CHARS = 64
 MAX_TEXT_CHARS = 5000
 # Longest raw line kept in the quarantine table.
@@ -167,6 +175,7 @@ ACCOUNT_VERDICT_COLUMNS = (
     ("user_id", "int64"),
     ("is_violating", "bool"),
     ("reason", "string"),
+    ("label", "string"),  # verdict_label(is_violating, reason)
     ("reviewer", "string"),
     ("reviewed_at", "timestamp"),
     ("source_file", "string"),

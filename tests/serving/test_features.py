@@ -234,6 +234,7 @@ def test_registry_matches_contract_and_moderation_v1(feast_home):
         "contributor_reputation",
         "user_graph_embedding",  # vigil.graph (issue 26)
         "account_features",  # vigil.accounts (issue 21)
+        "user_labels",  # active labels per user: rules' effects, verdicts (issue 21)
     }
     assert [f.name for f in views["post_behavior"].features] == POST_BEHAVIOR_COLUMNS
     assert [f.name for f in views["creator_context"].features] == CREATOR_CONTEXT_COLUMNS
@@ -273,8 +274,8 @@ def test_apply_from_any_directory_via_cli(feast_home, tmp_path, monkeypatch, cap
     monkeypatch.chdir(elsewhere)
     assert main(["features", "apply"]) == 0
     out = json.loads(capsys.readouterr().out)
-    # 3 moderation + 3 notes + user_graph_embedding + account_features
-    assert out["feature_views"] == 8 and out["feature_services"] == 1
+    # 3 moderation + 3 notes + user_graph_embedding + account_features + user_labels
+    assert out["feature_views"] == 9 and out["feature_services"] == 1
     assert list(elsewhere.iterdir()) == []  # nothing written to the cwd
 
 

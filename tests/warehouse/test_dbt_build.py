@@ -145,6 +145,8 @@ def test_dbt_build_all_is_green_and_exports_features(sim_home):
         "int_creator_received_daily", "int_post_activity_hourly",
         "post_labels", "posts", "user_activity", "user_active_minutes", "uam_histogram",
         "post_behavior", "creator_context",
+        # the rules' effects and the account verdicts (issue 21)
+        "stg_lake__rule_effects", "stg_lake__account_verdicts", "active_labels", "user_labels",
     }
     assert set(summary["nodes"]) == expected and summary["models"] == len(expected)
     # 5 unit tests on DuckDB: the SQL daily UAM model's runs on Spark or with uam_daily_engine=sql

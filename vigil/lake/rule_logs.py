@@ -34,6 +34,7 @@ from vigil.contracts import (
     THROTTLED_LABEL,
     account_verdict_schema,
     rule_effect_schema,
+    verdict_label,
 )
 from vigil.lake.store import read_parquet, write_parquet
 from vigil.lake.validation import Bad, _bool, _id, _key, _str, _ts, parse_line, raw_text
@@ -41,6 +42,8 @@ from vigil.lake.validation import Bad, _bool, _id, _key, _str, _ts, parse_line, 
 log = logging.getLogger("vigil.lake.ingest")
 
 # The label an effect must carry: label effects name their own, review effects none.
+# Entities whose values are ids (the stream's user, target and post ids), written as digits.
+_ID_ENTITIES = frozenset({"user", "target", "post"})
 _EFFECT_LABELS = {"throttle": THROTTLED_LABEL, "suspend": SUSPENDED_LABEL, "review": None}
 
 
@@ -73,6 +76,8 @@ def check_rule_effect(obj: dict) -> tuple:
     effect = _one_of(obj, "effect", RULE_EFFECTS)
     entity = _one_of(obj, "entity", RULE_ENTITIES)
     entity_id = _bounded(obj, "entity_id", MAX_ENTITY_ID_CHARS)
+    if entity in _ID_ENTITIES and not (entity_id.isascii() and entity_id.isdigit()):
+        raise Bad("invalid value: entity_id")
     label = _bounded(obj, "label", MAX_RULE_NAME_CHARS, required=effect != "review")
     if effect in _EFFECT_LABELS and label != _EFFECT_LABELS[effect]:
         raise Bad("invalid value: label")
@@ -89,8 +94,9 @@ def check_rule_effect(obj: dict) -> tuple:
 
 
 def check_account_verdict(obj: dict) -> tuple:
-    """One verdicts.jsonl object -> (user_id, is_violating, reason, reviewer, reviewed_at_us),
-    or raise Bad. ``reason`` and ``reviewer`` may be absent or null (stored as '')."""
+    """One verdicts.jsonl object -> (user_id, is_violating, reason, label, reviewer,
+    reviewed_at_us), or raise Bad. ``reason`` and ``reviewer`` may be absent or null (stored as
+    ''); ``label`` is what the verdict becomes (:func:`vigil.contracts.verdict_label`)."""
     user_id = _id(obj, "user_id", required=True)
     is_violating = _bool(obj, "is_violating")
     if is_violating is None:
@@ -99,7 +105,8 @@ def check_account_verdict(obj: dict) -> tuple:
     if len(reason) > MAX_VERDICT_REASON_CHARS:
         raise Bad("invalid value: reason")
     reviewer = _str(obj, "reviewer", required=False) or ""
-    return (user_id, is_violating, reason, reviewer, _ts(obj, "reviewed_at"))
+    label = verdict_label(is_violating, reason)
+    return (user_id, is_violating, reason, label, reviewer, _ts(obj, "reviewed_at"))
 
 
 @dataclass(frozen=True)
@@ -248,3 +255,18 @@ def ingest_rule_logs(paths, quarantine: list[tuple], sources: set) -> dict[str, 
         if counts is not None:
             out[spec.stream] = counts
     return out
+
+
+def lake_files(paths) -> list[Path]:
+    """The lake files of both logs (what dbt's sources read)."""
+    return [spec.dest for spec in rule_logs(paths)]
+
+
+def ensure_lake_files(paths) -> None:
+    """Write an empty lake file for each log the lake does not have yet (a lake loaded before
+    these logs were ingested, or written by hand): dbt's sources need a file to read.
+    ``vigil ingest`` replaces them."""
+    for spec in rule_logs(paths):
+        if not spec.dest.exists():
+            write_parquet(_table([], spec.schema()), spec.dest)
+            log.info("lake: %s absent: an empty one written (no log ingested yet)", spec.dest)

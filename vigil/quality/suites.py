@@ -42,6 +42,17 @@ def contract_params() -> dict:
         "max_trigger_chars": contracts.MAX_TRIGGER_CHARS,
         "decision_columns": names(contracts.DECISION_COLUMNS),
         "appeal_label_columns": names(contracts.APPEAL_LABEL_COLUMNS),
+        # the rules' effects log and the account verdicts (issue 21)
+        "rule_modes": sorted(contracts.RULE_MODES),
+        "rule_effects": sorted(contracts.RULE_EFFECTS),
+        "rule_entities": sorted(contracts.RULE_ENTITIES),
+        "throttled_label": contracts.THROTTLED_LABEL,
+        "suspended_label": contracts.SUSPENDED_LABEL,
+        "cleared_label": contracts.CLEARED_LABEL,
+        "verdict_labels": list(contracts.VERDICT_LABELS),
+        "max_rule_name_chars": contracts.MAX_RULE_NAME_CHARS,
+        "rule_effect_columns": names(contracts.RULE_EFFECT_COLUMNS),
+        "account_verdict_columns": names(contracts.ACCOUNT_VERDICT_COLUMNS),
     }
 
 

@@ -53,6 +53,11 @@ VIEWS: dict[str, tuple[str, str]] = {
     "creator_context": ("user_id", "creator_context"),
     "post_behavior": ("post_id", "post_behavior"),
 }
+# Views materialized when their source exists (a lake without the logs they come from has none
+# yet); absent, they are skipped with a log line.
+OPTIONAL_VIEWS: dict[str, tuple[str, str]] = {
+    "user_labels": ("user_id", "user_labels"),  # active labels per user (issue 21)
+}
 PUSH_SOURCES = {"user_activity": "user_activity_push", "creator_context": "creator_context_push"}
 
 # What each service's models read, as ``view:feature`` refs (defined once in vigil.serving.services).
@@ -334,7 +339,7 @@ def _require_applied(fs) -> None:
 
 
 def _source_path(view: str) -> Path:
-    return config.paths().features / f"{VIEWS[view][1]}.parquet"
+    return config.paths().features / f"{(VIEWS | OPTIONAL_VIEWS)[view][1]}.parquet"
 
 
 def _source_stats(view: str, start: datetime | None = None, end: datetime | None = None) -> dict:
@@ -346,7 +351,7 @@ def _source_stats(view: str, start: datetime | None = None, end: datetime | None
         raise UserError(
             f"feature mart {path} not found: run `vigil dbt marts` (or `make run`) first."
         )
-    key = VIEWS[view][0]
+    key = (VIEWS | OPTIONAL_VIEWS)[view][0]
     where, params = [], []
     if start is not None:
         where.append("event_timestamp >= ?")
@@ -407,11 +412,12 @@ def _materialize(full: bool = False, engine: str = "bulk") -> dict:
     one_us = timedelta(microseconds=1)
     result: dict[str, Any] = {"views": {}, "rows": 0, "entities": 0}
     started = time.perf_counter()
-    for i, view in enumerate(VIEWS, start=1):
+    views = list(VIEWS) + [v for v in OPTIONAL_VIEWS if _source_path(v).exists()]
+    for i, view in enumerate(views, start=1):
         last_end = None if full else _utc(fs.get_feature_view(view).most_recent_end_time)
         whole = _source_stats(view)
         if whole["rows"] == 0:
-            log.info("feast: [%d/%d] %s: source is empty, nothing to do", i, len(VIEWS), view)
+            log.info("feast: [%d/%d] %s: source is empty, nothing to do", i, len(views), view)
             result["views"][view] = {"rows": 0, "entities": 0, "skipped": True}
             continue
         start = whole["min"] if last_end is None else last_end + one_us
@@ -420,7 +426,7 @@ def _materialize(full: bool = False, engine: str = "bulk") -> dict:
             log.info(
                 "feast: [%d/%d] %s: up to date (materialized to %s), nothing to do",
                 i,
-                len(VIEWS),
+                len(views),
                 view,
                 last_end.isoformat(),
             )
@@ -435,7 +441,7 @@ def _materialize(full: bool = False, engine: str = "bulk") -> dict:
         log.info(
             "feast: [%d/%d] %s: materializing %d rows (%d entities) from %s to %s (%s)",
             i,
-            len(VIEWS),
+            len(views),
             view,
             part["rows"],
             part["entities"],

@@ -41,7 +41,14 @@ STAGES: dict[str, list[str]] = {
 TARGETS = ("duckdb", "spark")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Feature marts (and the training tables) exported for Feast and training: features/<table>.parquet
-EXPORTED_TABLES = ("user_activity", "creator_context", "post_behavior", "posts", "post_labels")
+EXPORTED_TABLES = (
+    "user_activity",
+    "creator_context",
+    "post_behavior",
+    "posts",
+    "post_labels",
+    "user_labels",  # active labels per user (rules' effects, reviewers' verdicts; issue 21)
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,8 +414,10 @@ def _write_state(state: dict) -> None:
 
 
 def _lake_files() -> list[Path]:
-    """The lake files dbt reads: the day partitions, the users and labels snapshots and the
-    scoring service's logs (decisions, appeal labels)."""
+    """The lake files dbt reads: the day partitions, the users and labels snapshots, the
+    scoring service's logs (decisions, appeal labels), the rules' effects and the account
+    verdicts."""
+    from vigil.lake import rule_logs
     from vigil.lake.service_logs import lake_files
 
     paths = config.paths()
@@ -419,6 +428,7 @@ def _lake_files() -> list[Path]:
             paths.lake_users / "users.parquet",
             paths.lake_labels / "labels.parquet",
             *lake_files(paths),
+            *rule_logs.lake_files(paths),
         )
         if p.exists()
     ]
@@ -457,10 +467,12 @@ def check_lake_pages() -> int:
 
 
 def _check_lake() -> None:
+    from vigil.lake import rule_logs
     from vigil.lake.service_logs import ensure_lake_files
 
     paths = config.paths()
     ensure_lake_files(paths)
+    rule_logs.ensure_lake_files(paths)
     missing = [
         str(p)
         for p in (paths.lake_users / "users.parquet", paths.lake_labels / "labels.parquet")
