@@ -47,6 +47,8 @@ from training import text as text_encoder
 from training.config import from_dict
 from vigil.config import paths
 from vigil.errors import UserError
+from vigil.stream.post_counters import FEATURES as POST_FEATURES
+from vigil.stream.post_counters import PostCounters, features_at
 from vigil.stream.rescore import is_negative_reply
 from vigil.stream.triggers import Triggers
 
@@ -108,11 +110,12 @@ def score_moments(
     bundle: dict,
     emb: dict,
     events: pd.DataFrame | None = None,
+    created: dict[int, int] | None = None,
 ):
     """Student score and the heavy model's calibrated probability of every moment, on Feast's
     point-in-time features as of the moment (the heavy score is used only where routed). With
-    ``events`` (``--features exact``), the post's counters are those of its events up to the
-    moment itself (:func:`exact_counters`) instead of the hourly snapshot's."""
+    ``events`` (``--features exact``), the post's features are those the stream's exact counters
+    give at the moment itself (:func:`exact_counters`) instead of the hourly snapshot's."""
     cfg = from_dict(bundle["meta"]["config"])
     frame = moments.merge(posts[["post_id", "author_id", "created_at", "text"]], on="post_id")
     frame = frame.sort_values(["post_id", "scored_at"], kind="stable").reset_index(drop=True)
@@ -126,7 +129,7 @@ def score_moments(
     )
     frame = frame.sort_values("example_id").reset_index(drop=True)
     if events is not None:
-        frame = exact_counters(frame, events, bundle["behavior_columns"])
+        frame = exact_counters(frame, events, bundle["behavior_columns"], created or {})
     frame["student"] = cascade.student_scores(bundle["student"], frame)
     # only moments the student routes ever read the heavy score: encode and score those alone
     routed = frame["student"].to_numpy() >= bundle["cascade_tau"]
@@ -141,66 +144,33 @@ def score_moments(
     return frame
 
 
-PRIOR_VIEWS = 100.0  # dbt var prior_views: the pseudo-views of the ratios' Bayesian averaging
-COUNTERS = {
-    "views": ("view",),
-    "likes": ("like",),
-    "shares": ("share",),
-    "replies": ("reply",),
-    "dislikes": ("dislike",),
-    "reports": ("report",),
-    "blocks": ("block",),
-    "negative_replies": ("negative_reply",),
-}
-RATIOS = {
-    "negative_reactions_per_view": ("dislikes", "reports", "blocks", "negative_replies"),
-    "reports_per_view": ("reports",),
-    "shares_per_view": ("shares",),
-}
-
-
-def exact_counters(frame: pd.DataFrame, events: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The post_behavior features as of each moment from the post's events up to it (what a
-    stream keeping per-post counters would serve): counts, the age in hours, and the ratios
-    ``(x + m p) / (views + m)`` with the platform prior ``p`` backed out of the moment's Feast
-    snapshot (the median prior of the moments with one when it has none)."""
-    ev = events[["post_id", "ts", "action"]].copy()
-    negative = events.get("negative", False)
-    ev.loc[(ev["action"] == "reply") & negative, "action"] = "negative_reply"
-    extra = events[(events["action"] == "reply") & negative][["post_id", "ts"]]
-    ev = pd.concat([ev, extra.assign(action="reply")], ignore_index=True)  # also a reply
+def exact_counters(
+    frame: pd.DataFrame, events: pd.DataFrame, columns: list[str], created: dict[int, int]
+) -> pd.DataFrame:
+    """The post_behavior features as of each moment, as the stream serves them with
+    ``--post-counters``: :func:`vigil.stream.post_counters.features_at` (the platform's own
+    computation, not a copy) counts the posts' events (post_id, ts_ms, action, negative) up to each
+    moment; ``created``: post_id -> creation time (ms) of every post the mart knows, as the stream
+    learns it from the post's creation event."""
+    counters = PostCounters()
+    for pid, ms in created.items():
+        counters.created(pid, ms)
+    ev = events.sort_values("ts_ms", kind="stable")
+    feed = zip(
+        ev["post_id"].tolist(),
+        ev["action"].tolist(),
+        ev["ts_ms"].tolist(),
+        ev["negative"].tolist() if "negative" in ev else [False] * len(ev),
+    )
+    at_ms = (frame["scored_at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    values = features_at(counters, feed, list(zip(frame["post_id"].tolist(), at_ms.tolist())))
     out = frame.copy()
-    name = {c.split("__")[-1]: c for c in columns}
-    snap = {k: out[name[k]].to_numpy(dtype=np.float64) for k in (*COUNTERS, *RATIOS) if k in name}
-    q = out[["post_id", "scored_at"]].reset_index().rename(columns={"scored_at": "ts"})
-    q["ts"] = q["ts"].astype("datetime64[ns, UTC]")
-    ev["ts"] = ev["ts"].astype("datetime64[ns, UTC]")
-    for counter, actions in COUNTERS.items():
-        hits = ev[ev["action"].isin(actions)].sort_values("ts")
-        hits = hits.assign(n=hits.groupby("post_id").cumcount() + 1)
-        got = pd.merge_asof(
-            q.sort_values("ts"), hits[["post_id", "ts", "n"]], on="ts", by="post_id"
-        )
-        counts = got.set_index("index")["n"].reindex(out.index).fillna(0.0)
-        if counter in name:
-            out[name[counter]] = counts.to_numpy()
-        out[f"_exact_{counter}"] = counts.to_numpy()
-    if "post_age_hours" in name:
-        age = (out["scored_at"] - out["created_at"]).dt.total_seconds() / 3600.0
-        out[name["post_age_hours"]] = age.to_numpy()
-    m = PRIOR_VIEWS
-    for ratio, parts in RATIOS.items():
-        if ratio not in name:
-            continue
-        x_snap = sum(snap.get(k, 0.0) for k in parts)
-        prior = (snap[ratio] * (snap["views"] + m) - x_snap) / m if "views" in snap else np.nan
-        prior = np.where(
-            np.isfinite(prior), prior, np.nanmedian(prior) if np.isfinite(prior).any() else 0.0
-        )
-        x = sum(out[f"_exact_{k}"].to_numpy() for k in parts)
-        out[name[ratio]] = (x + m * prior) / (out["_exact_views"].to_numpy() + m)
+    for col in columns:
+        name = col.split("__")[-1]
+        if name in POST_FEATURES:
+            out[col] = np.array([v[name] for v in values], dtype=np.float64)
     out["has_behavior"] = 1.0
-    return out.drop(columns=[c for c in out.columns if c.startswith("_exact_")])
+    return out
 
 
 class Embeddings(dict):
@@ -360,6 +330,14 @@ def replay_world(
     harmful = truth.set_index("post_id")["is_harmful"].astype(bool)
     posts = datasets._read_mart("posts")
     posts["created_at"] = datasets._utc(posts["created_at"])
+    created = dict(
+        zip(
+            posts["post_id"].astype("int64").tolist(),
+            ((posts["created_at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1))
+            .astype("int64")
+            .tolist(),
+        )
+    )
     posts = posts[posts["created_at"].dt.strftime("%Y-%m-%d").isin(days)].copy()
     posts["text"] = posts["text"].fillna("")
     events = read_events(days)
@@ -371,7 +349,9 @@ def replay_world(
         posts,
         events,
         harmful,
-        lambda moments: score_moments(moments, posts, bundle, emb, events if exact else None),
+        lambda moments: score_moments(
+            moments, posts, bundle, emb, events if exact else None, created
+        ),
         tau,
         threshold,
         cfg.score_offsets_hours,

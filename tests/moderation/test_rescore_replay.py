@@ -152,31 +152,34 @@ def test_small_simulated_world_triggered_beats_fixed(tmp_path, monkeypatch):
 
 
 def test_exact_counters_by_hand():
-    """Counters as of each moment from the events up to it; ratios keep the snapshot's prior."""
+    """Features as of each moment from the events up to it, through the stream's own
+    vigil.stream.post_counters (the prior: platform rates by the post's age bucket)."""
     ev = frame([(1, 1, "view"), (1, 2, "view"), (1, 2, "report"), (1, 3, "view"), (1, 3, "reply")])
     ev["negative"] = [False, False, False, False, True]
     cols = ["post_behavior__views", "post_behavior__reports", "post_behavior__replies"]
     cols += ["post_behavior__negative_replies", "post_behavior__reports_per_view"]
-    cols += ["post_behavior__post_age_hours"]
+    cols += ["post_behavior__post_age_hours", "post_behavior__negative_reactions_per_view"]
     moments = pd.DataFrame(
         {
             "post_id": [1, 1],
             "created_at": [T0, T0],
             "scored_at": [minute(2.5), minute(3)],
-            # a snapshot of 0 views and reports whose ratio is the prior itself: 0.01
-            "post_behavior__views": [0.0, 0.0],
-            "post_behavior__reports": [0.0, 0.0],
-            "post_behavior__replies": [0.0, 0.0],
-            "post_behavior__negative_replies": [0.0, 0.0],
-            "post_behavior__reports_per_view": [0.01, float("nan")],
-            "post_behavior__post_age_hours": [float("nan")] * 2,
+            **{c: [float("nan")] * 2 for c in cols},  # the hourly snapshot: replaced
         }
     )
-    got = rr.exact_counters(moments, ev, cols)
+    created = {1: int(T0.value // 1_000_000)}
+    got = rr.exact_counters(moments, ev, cols, created)
     assert list(got["post_behavior__views"]) == [2, 3]
     assert list(got["post_behavior__reports"]) == [1, 1]
     assert list(got["post_behavior__replies"]) == [0, 1]
     assert list(got["post_behavior__negative_replies"]) == [0, 1]
     assert got["post_behavior__post_age_hours"].tolist() == pytest.approx([2.5 / 60, 3 / 60])
-    # (reports + 100 x 0.01) / (views + 100); the second moment has no snapshot: median prior
-    assert got["post_behavior__reports_per_view"].tolist() == pytest.approx([2 / 102, 2 / 103])
+    # every reaction in the first hour (bucket 0): at 2.5 min the platform has 2 views, 1 report
+    # (p = 1/2): (1 + 100/2) / (2 + 100); at 3 min 3 views, 1 report, 1 negative reply:
+    # reports (1 + 100/3) / 103, negative reactions (2 + 100 x 2/3) / 103
+    assert got["post_behavior__reports_per_view"].tolist() == pytest.approx(
+        [51 / 102, (1 + 100 / 3) / 103]
+    )
+    assert got["post_behavior__negative_reactions_per_view"].tolist() == pytest.approx(
+        [51 / 102, (2 + 200 / 3) / 103]
+    )

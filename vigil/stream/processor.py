@@ -36,6 +36,7 @@ from pathlib import Path
 
 from vigil import config
 from vigil.errors import UserError
+from vigil.stream.post_push import push_posts
 from vigil.stream.push import FeastPusher
 from vigil.stream.replay import replay
 from vigil.stream.sources import DEFAULT_PARTITIONS, DEFAULT_STREAM_KEY, FileSource, RedisSource
@@ -69,6 +70,7 @@ class RunOptions:
     triggers_file: Path | None = None  # or append them to this JSONL file
     rules_file: Path | None = None  # run the rules engine (vigil.stream.rules) on applied events
     effects_log: Path | None = None  # its effects log (default: beside the state file)
+    post_counters: bool = False  # exact per-post counters, written to post_behavior online
     stats: dict = field(default_factory=dict)
 
 
@@ -200,14 +202,29 @@ def _check_trigger_options(opts: RunOptions) -> None:
             "need every user's events; run the rules in one processor (--consumers 1)."
         )
     triggers_on = opts.rescore_url is not None or opts.triggers_file is not None
-    if triggers_on and opts.consumers > 1:
+    if (triggers_on or opts.post_counters) and opts.consumers > 1:
         # partitions follow users (actor, author), not posts: one post's events would be
         # counted by several consumers, each seeing a part
         raise UserError(
-            f"--rescore/--triggers with --consumers {opts.consumers}: a post's events are spread "
-            "over the partitions of the users acting on it; run the triggers in one processor "
-            "(--consumers 1)."
+            f"--rescore/--triggers/--post-counters with --consumers {opts.consumers}: a post's "
+            "events are spread over the partitions of the users acting on it; run the triggers "
+            "and post counters in one processor (--consumers 1)."
         )
+
+
+def _start_post_counters(opts: RunOptions, state: StreamState) -> tuple:
+    """The exact post counters (:mod:`vigil.stream.post_counters`) and their writer, or (None,
+    None); posts committed by a run that died before writing them are written first."""
+    if not opts.post_counters:
+        return None, None
+    from vigil.stream.post_counters import PostCounterFeed
+    from vigil.stream.post_push import PostPusher
+
+    feed = PostCounterFeed(state.con)
+    feed.attach(state)
+    pusher = PostPusher() if opts.push else None
+    push_posts(feed, pusher, state, feed.pending())
+    return feed, pusher
 
 
 def _push_leftovers(pusher: FeastPusher | None, state: StreamState) -> None:
@@ -241,6 +258,7 @@ def process(opts: RunOptions) -> dict:
     state = _open_state(opts, state_path, owns, pusher is not None)
     feed, deliverer = _start_triggers(opts, state)
     rules = _start_rules(opts, state, state_path, ruleset)
+    posts, post_pusher = _start_post_counters(opts, state)
     stop = {"flag": False}
 
     def _stop(signum, frame):
@@ -263,6 +281,8 @@ def process(opts: RunOptions) -> dict:
         changed = state.checkpoint()
         source.committed()
         n_ckpt += 1
+        if posts is not None:  # before the re-score requests: they read these counters
+            push_posts(posts, post_pusher, state, posts.last_changed)
         if rules is not None:  # effects committed with their events: append them to the log
             rules.export()
         if feed is not None:  # requests committed with their events: deliver them now
@@ -306,6 +326,11 @@ def process(opts: RunOptions) -> dict:
             feed.delivered(deliverer.close())
             feed.clear_delivered()
     result = _summary(state, state_path, pusher, time.time() - started, read0, n_ckpt, rules)
+    if posts is not None:
+        result["post_counters"] = {
+            "posts": len(posts.counters.posts),
+            "rows_pushed": post_pusher.rows_pushed if post_pusher is not None else 0,
+        }
     if feed is not None:
         result["rescore"] = _rescore_summary(feed, deliverer, opts)
     opts.stats.update(result)
@@ -387,6 +412,12 @@ def _add_action_options(parser: argparse.ArgumentParser) -> None:
         "<data>/stream/rescore.jsonl); off by default",
     )
     parser.add_argument(
+        "--post-counters",
+        action="store_true",
+        help="keep exact per-post counters and write them to the online store's post_behavior "
+        "(what re-scores read; use with --rescore); off by default",
+    )
+    parser.add_argument(
         "--rules",
         metavar="FILE",
         type=Path,
@@ -442,6 +473,7 @@ def run(args: argparse.Namespace) -> int:
         triggers_file=_triggers_file(args),
         rules_file=args.rules,
         effects_log=args.effects_log,
+        post_counters=args.post_counters,
     )
     state_path = opts.state_path or default_state_path(opts)
     if args.status or args.features:
