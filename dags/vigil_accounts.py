@@ -1,12 +1,18 @@
-"""vigil_accounts: account integrity, daily: ingest -> features -> gate -> bot model -> score -> review.
+"""vigil_accounts: account integrity, daily: ingest -> features -> gate -> bot model -> score -> review,
+and ingest -> labels -> review.
 
 ingest loads the raw folder (default ``<data root>/raw_accounts``, which ``vigil
 simulate-accounts`` writes) with its account streams (enforcement.jsonl, devices.jsonl); features
 rebuilds the point-in-time account features (features/account_features.parquet); the
 ``accounts`` GX gate (expectations/accounts) must pass before the bot model is trained on the
 platform's labels and every account-day is scored (features/account_bot_scores.parquet).
+labels builds the rules' labels and reviewers' verdicts (ingested from ``<data root>/stream/
+*.effects.jsonl`` and ``accounts/verdicts.jsonl``) into dbt's ``active_labels`` and
+``user_labels`` (``vigil dbt labels``, its dbt tests the gate) and exports
+``features/user_labels.parquet`` (the Feast view ``user_labels``; docs/features.md).
 review ranks ban-evasion candidates, finds coordination clusters and rebuilds the account review
-queue (``$VIGIL_HOME/accounts/``: evasion_matches, clusters, review_queue; docs/accounts.md).
+queue (``$VIGIL_HOME/accounts/``: evasion_matches, clusters, review_queue; docs/accounts.md);
+accounts a live rule holds suspended at the cut leave the queue, as enforcement's do.
 Each task calls one function of :mod:`vigil.accounts.pipeline` (review: of
 :mod:`vigil.accounts.review_cli`); all are idempotent (unchanged
 raw files are skipped, outputs are rewritten whole, training is seeded), so a retry or a rerun
@@ -70,13 +76,18 @@ def vigil_accounts():
         return _step("score")
 
     @task
+    def labels() -> dict:
+        return _step("labels")
+
+    @task
     def review() -> dict:
         from vigil.orchestration.tasks import run_task
 
         return run_task("vigil.accounts.review_cli:daily_review")
 
-    chain = ingest() >> features() >> validate_features() >> train_bots() >> score_bots()
-    chain >> review()
+    loaded = ingest()
+    chain = loaded >> features() >> validate_features() >> train_bots() >> score_bots()
+    [chain, loaded >> labels()] >> review()
 
 
 vigil_accounts()

@@ -422,3 +422,21 @@ def test_a_bad_row_reaches_the_staging_gate_under_its_staging_name(built):
         ("stg_lake__rule_effects", "not_in_future", "fired_at"),
         ("stg_lake__account_verdicts", "not_in_future", "reviewed_at"),
     }
+
+
+def test_labels_stage_rebuilds_the_view_and_the_review_queue_reads_it(built):
+    import pandas as pd
+
+    from vigil.accounts.review_cli import rule_suspended
+
+    summary = warehouse.build("labels")
+    assert set(summary["nodes"]) == {
+        "stg_lake__rule_effects", "stg_lake__account_verdicts", "active_labels", "user_labels",
+    }  # fmt: skip
+    # change points by hand: user 11 at T0 and at its clear (10-02 00:00, which also ends its
+    # coordinated label); 12 at T0, 06:00, 07:00, its verdict (10-03) and 10-04 00:03; 13 at
+    # 08:00 and its verdict (10-02 12:00)
+    assert summary["exported"] == {"user_labels": 9}
+    assert rule_suspended(pd.Timestamp("2026-10-01T07:59:59Z")) == set()
+    assert rule_suspended(pd.Timestamp("2026-10-01T08:00:00Z")) == {13}
+    assert rule_suspended(pd.Timestamp("2026-12-01T00:00:00Z")) == {13}

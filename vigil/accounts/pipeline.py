@@ -19,6 +19,21 @@ def ingest(raw_dir: str | Path | None = None) -> dict:
     return {"raw": str(raw), "streams": result["streams"], "seconds": result["seconds"]}
 
 
+def labels() -> dict:
+    """The rules' labels and reviewers' verdicts (ingested with the raw folder) -> dbt's
+    active_labels and user_labels (their dbt tests gate the build) -> features/user_labels.parquet,
+    which the review step reads (accounts a rule suspended leave the queue)."""
+    from vigil.warehouse import dbt as warehouse
+
+    summary = warehouse.build("labels")
+    return {
+        "models": summary.get("models"),
+        "tests": summary.get("tests"),
+        "exported": summary.get("exported"),
+        "seconds": summary.get("seconds"),
+    }
+
+
 def features(window_days: int = 7) -> dict:
     from vigil.accounts import features as account_features
 

@@ -118,6 +118,16 @@ def bot_scores(cut: pd.Timestamp | None = None) -> pd.DataFrame | None:
     return s.sort_values("event_timestamp").drop_duplicates("user_id", keep="last")
 
 
+def rule_suspended(at: pd.Timestamp) -> set[int]:
+    """Accounts a live rule holds suspended at ``at`` (the ``user_labels`` feature table, point
+    in time; docs/features.md): acted on already, so out of the queue like enforcement's."""
+    from vigil.config import paths
+    from vigil.rules import label_features
+
+    state = label_features.state_at(paths().features / f"{label_features.TABLE}.parquet", at)
+    return set(state.loc[state["is_suspended"] == 1, "user_id"].astype("int64"))
+
+
 def run_queue(inp, size: int, cut: str | None) -> pd.DataFrame:
     from vigil.accounts import queue
 
@@ -127,7 +137,7 @@ def run_queue(inp, size: int, cut: str | None) -> pd.DataFrame:
     matches = run_evasion(known)
     found = run_clusters(known)
     verdicts, _ = queue.read_verdicts()
-    suspended = set(known.enforcement["user_id"])
+    suspended = set(known.enforcement["user_id"]) | rule_suspended(at)
     q = queue.build_queue(
         known.events, at, bot_scores(at), matches, found, verdicts, suspended=suspended
     ).head(size)
@@ -204,6 +214,25 @@ def show(user_id: int, raw: Path | None) -> None:
     if (labels["user_id"] == user_id).any():
         v = labels[labels["user_id"] == user_id].iloc[0]
         print(f"latest verdict: violating={bool(v['is_violating'])} at {v['reviewed_at']}")
+    _print_labels(user_id)
+
+
+def _print_labels(user_id: int) -> None:
+    """The account's labels in force now (rules and verdicts; features/user_labels.parquet)."""
+    from vigil.config import paths
+    from vigil.rules import label_features
+
+    path = paths().features / f"{label_features.TABLE}.parquet"
+    state = label_features.state_at(path, pd.Timestamp.now(tz="UTC"))
+    row = state[state["user_id"] == user_id]
+    if row.empty:
+        return
+    r = row.iloc[0]
+    print(
+        f"labels since {r['event_timestamp']}: {int(r['active_rule_labels'])} rule label(s), "
+        f"throttled {int(r['is_throttled'])}, suspended {int(r['is_suspended'])}, "
+        f"coordinated {int(r['is_coordinated'])}, last verdict {r['last_verdict']}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

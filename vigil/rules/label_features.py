@@ -23,3 +23,24 @@ FEATURES: dict[str, tuple[str, str]] = {
         "the latest reviewer verdict's label (cleared, confirmed_*), or null",
     ),
 }
+
+
+def state_at(path, at):
+    """Each user's row of ``features/user_labels.parquet`` (``path``) in force at ``at`` (a
+    tz-aware time): the latest row with ``event_timestamp <= at`` (Feast's point-in-time rule).
+    Empty when the file is absent (no labels exported yet)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    columns = ["user_id", "event_timestamp", *FEATURES]
+    if not Path(path).exists():
+        return pd.DataFrame(columns=columns)
+    frame = pd.read_parquet(path, columns=columns)
+    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
+    frame = frame[frame["event_timestamp"] <= pd.Timestamp(at)]
+    return (
+        frame.sort_values(["user_id", "event_timestamp"])
+        .drop_duplicates("user_id", keep="last")
+        .reset_index(drop=True)
+    )

@@ -37,6 +37,9 @@ STAGES: dict[str, list[str]] = {
     "staging": ["path:models/staging"],
     "marts": ["path:models/intermediate", "path:models/marts"],
     "all": ["path:models"],
+    # the rules' labels alone (issue 21): their staging views, active_labels and user_labels
+    # (vigil_accounts' labels task; vigil_daily builds them with the other marts)
+    "labels": ["+user_labels"],
 }
 TARGETS = ("duckdb", "spark")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -308,7 +311,8 @@ def build(
     target: str = "duckdb",
     extra_vars: dict[str, Any] | None = None,
 ) -> dict:
-    """One ``dbt build`` for ``stage`` (staging | marts | all); marts/all also export features.
+    """One ``dbt build`` for ``stage`` (staging | marts | all | labels); marts/all also export
+    features, labels exports user_labels.
 
     ``as_of`` (YYYY-MM-DD) is the last day of the 30-day UAM window (default: latest lake day).
     Returns the run summary (models/tests passed, rows, seconds, exported files).
@@ -340,6 +344,8 @@ def build(
         if target == "duckdb" and stage in ("marts", "all"):
             summary["exported"] = export_features()
             _write_state({"lake": fingerprint, "built_at": time.time()})
+        elif target == "duckdb" and stage == "labels":
+            summary["exported"] = export_features(("user_labels",))
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
 
@@ -500,7 +506,11 @@ def _valid_day(value: str) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("stage", choices=list(STAGES), help="staging, marts (+export) or all")
+    parser.add_argument(
+        "stage",
+        choices=list(STAGES),
+        help="staging, marts (+export), all, or labels (the rules' labels + user_labels export)",
+    )
     parser.add_argument("--as-of", help="last day (YYYY-MM-DD) of the 30-day UAM window")
     parser.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
     parser.add_argument("--target", choices=TARGETS, default="duckdb", help="dbt target")
