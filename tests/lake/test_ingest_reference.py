@@ -166,7 +166,10 @@ def _old_bytes(rows: list[tuple], schema) -> bytes:
     return sink.getvalue()
 
 
-def test_first_ingest_writes_the_reference_bytes(tmp_path, home):
+@pytest.mark.parametrize("piece_bytes", [None, 2048])
+def test_first_ingest_writes_the_reference_bytes(tmp_path, home, monkeypatch, piece_bytes):
+    if piece_bytes:  # many small parse pieces: rejected lines fall inside and between pieces
+        monkeypatch.setattr("vigil.lake.bulk.PARSE_PIECE_BYTES", piece_bytes)
     raw = _world(tmp_path / "raw").resolve()
     result = ingest(raw)
     lake = home / "lake"

@@ -10,6 +10,7 @@ same input).
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ from vigil.lake.validation import (
 
 # Below this many lines a chunk the bulk parser rejects goes line by line instead of being bisected.
 BISECT_MIN_LINES = 32
+# A batch is parsed in pieces of about this many bytes (cut at line ends).
+PARSE_PIECE_BYTES = 512 << 10
 # From this many lines on, the per-line validator splits the whole batch into lines first.
 SPLIT_MIN_LINES = 1000
 _CANONICAL_TS_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
@@ -228,7 +231,8 @@ def _fast_table(table, ts_us, ok, source_files, source_lines, global_index):
 
 class _BatchReader:
     """One batch of hour files joined into one buffer of lines, validated in named steps:
-    :meth:`_route` sends runs of lines to :meth:`_bulk` (parse + :meth:`_accept`) and single
+    :meth:`_route` sends runs of lines to :meth:`_bulk` (parse; :meth:`_accept` checks every
+    parsed piece at once) and single
     lines to :meth:`_slow` (the per-line validator); :meth:`_assemble` puts the rows back in file
     and line order. Lines are numbered globally across the batch; ``_file_of`` maps them back."""
 
@@ -250,6 +254,7 @@ class _BatchReader:
         self._newlines = None  # positions of the newlines, found only when needed
         self.result = _BatchResult(table=None, read=counts)
         self._tables: list = []
+        self._parsed: list[tuple] = []  # (table, lo, hi) of each bulk-parsed piece, in order
         self._slow_rows: list[tuple] = []
         self._slow_where: list[int] = []  # global line index of each slow row
 
@@ -299,17 +304,22 @@ class _BatchReader:
             self._slow_rows.append(row)
             self._slow_where.append(g)
 
-    def _accept(self, table, lo: int, hi: int) -> None:
-        """Keep the rows of a bulk-parsed run the vector check accepts; the per-line validator
-        gives the others their reason (or accepts them, e.g. a timestamp with an offset)."""
+    def _accept(self) -> None:
+        """Keep the rows of every bulk-parsed piece the vector check accepts (one check for the
+        whole batch); the per-line validator gives the others their reason (or accepts them,
+        e.g. a timestamp with an offset)."""
         import numpy as np
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        fidx = self._file_of[lo:hi]
+        if not self._parsed:
+            return
+        table = pa.concat_tables([t for t, _, _ in self._parsed])
+        where = np.concatenate([np.arange(lo, hi, dtype=np.int64) for _, lo, hi in self._parsed])
+        fidx = self._file_of[where]
         ok, ts_us = _vector_check(
             table, from_numpy(self._limits[fidx]), from_numpy(self._floors[fidx])
         )
-        where = np.arange(lo, hi, dtype=np.int64)
         source_lines = from_numpy(where - self._starts[fidx] + 1)
         self._tables.append(
             _fast_table(
@@ -322,10 +332,12 @@ class _BatchReader:
             )
         )
         for i in pc.indices_nonzero(pc.invert(ok)).to_pylist():
-            self._slow(lo + i, lo + i + 1)
+            g = int(where[i])
+            self._slow(g, g + 1)
 
     def _bulk(self, lo: int, hi: int, chunk: bytes | None = None) -> None:
-        """Lines [lo, hi): bulk where possible; a bad line is checked alone, the rest resumes."""
+        """Lines [lo, hi): bulk where possible; a bad line is checked alone, the rest resumes.
+        Parsed pieces wait in ``_parsed`` for :meth:`_accept`."""
         while lo < hi:
             if chunk is None and hi - lo < BISECT_MIN_LINES:
                 self._slow(lo, hi)
@@ -335,7 +347,7 @@ class _BatchReader:
             table, hint = _bulk_parse(chunk, hi - lo)
             chunk = None
             if table is not None:
-                self._accept(table, lo, hi)
+                self._parsed.append((table, lo, hi))
                 return
             if hint is not None and 0 <= hint < hi - lo:
                 self._bulk(lo, lo + hint)  # the rows before the reported one parsed
@@ -349,18 +361,36 @@ class _BatchReader:
                 self._bulk(lo, mid)
                 lo = mid
 
+    def _pieces(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """[lo, hi) cut at line ends into runs of about PARSE_PIECE_BYTES: a line the parser
+        rejects then costs a re-parse of at most one piece, not of everything before it."""
+        import numpy as np
+
+        if hi - lo <= 1:
+            return [(lo, hi)] if hi > lo else []
+        nl = self.newlines()
+        start = int(nl[lo - 1]) + 1 if lo else 0
+        targets = np.arange(start + PARSE_PIECE_BYTES, int(nl[hi - 1]), PARSE_PIECE_BYTES)
+        # cut after the line holding each target byte
+        cuts = (lo + np.searchsorted(nl[lo:hi], targets) + 1).tolist()
+        bounds = [lo, *sorted(set(cuts) - {lo, hi}), hi]
+        return list(itertools.pairwise(bounds))
+
     def _route(self) -> None:
-        """Runs of lines between those the bulk reader must not see go in bulk."""
+        """Runs of lines between those the bulk reader must not see go in bulk, in pieces."""
         bad = _precheck(self.data, self.n_lines, self.newlines)
         if not bad:
-            self._bulk(0, self.n_lines, self.data)
-            return
-        lo = 0
-        for g in bad:
-            self._bulk(lo, g)
-            self._slow(g, g + 1)
-            lo = g + 1
-        self._bulk(lo, self.n_lines)
+            for lo, hi in self._pieces(0, self.n_lines):
+                self._bulk(lo, hi, self._chunk_of(lo, hi))
+        else:
+            lo = 0
+            for g in [*bad, self.n_lines]:
+                for a, b in self._pieces(lo, g):
+                    self._bulk(a, b)
+                if g < self.n_lines:
+                    self._slow(g, g + 1)
+                lo = g + 1
+        self._accept()
 
     def _assemble(self):
         """The accepted rows as one table in file and line order."""
