@@ -26,34 +26,36 @@ is the reference the bulk path is tested against (``tests/stream/test_stream_bul
 
 from __future__ import annotations
 
-from itertools import groupby
-
 import numpy as np
 
+from vigil.contracts import ACTIONS
+from vigil.stream.columns import ACTION_CODE, Columns
 from vigil.stream.events import DAY_MS
-from vigil.stream.features import COUNTRIES, POSTS, TARGET_TALLY, add_country
+from vigil.stream.features import BITMAP_BYTES, COUNTRIES, POSTS, TARGET_TALLY, add_country
 from vigil.stream.seen import as_bytes, digests_of
 
 # ``state`` below is a vigil.stream.state.StreamState (not imported: state imports this module)
 
 _BIT = [1 << m for m in range(1440)]
-# per action: the tally column of the target's record (1-6), POSTS for a post, 8 for a login
-_COLUMN = {**TARGET_TALLY, "post": POSTS, "login": COUNTRIES}
+# per action code: the tally column of the target's record (1-6), 0 for none
+_TARGET_COLUMN = np.array([TARGET_TALLY.get(a, 0) for a in ACTIONS], dtype=np.int64)
+_POST_CODE, _LOGIN_CODE = ACTION_CODE["post"], ACTION_CODE["login"]
+_BYTE_BIT = np.array([1 << b for b in range(8)], dtype=np.float64)
 
 
 def _new_rec() -> list:
     return [0, 0, 0, 0, 0, 0, 0, 0, None]
 
 
-def apply_bulk(state, events: list[tuple], arrivals: float | list[float]) -> None:
-    """Apply validated events in order, a batch at a time (see the module doc)."""
-    n = len(events)
+def apply_bulk(state, cols: Columns, arrivals: float | np.ndarray) -> None:
+    """Apply a batch's validated events (:class:`vigil.stream.columns.Columns`) in order, a
+    batch at a time (see the module doc). ``arrivals``: one time for all, or one per event."""
+    n = len(cols)
     if n == 0:
         return
-    eids, ts_t, uids_t, actions, targets, countries, _posts, _texts = zip(*events, strict=True)
-    ts = np.array(ts_t, dtype=np.int64)
+    ts = cols.ts
     days = ts // DAY_MS
-    codes = digests_of(list(eids), state.digest_version)
+    codes = digests_of(cols.eids, state.digest_version)
     hit = state.seen.hits_array(days, codes)
     first, first_idx = _first_of_key(days, codes)
     candidate = first & ~hit
@@ -65,7 +67,7 @@ def apply_bulk(state, events: list[tuple], arrivals: float | list[float]) -> Non
     too_late = ts < before - state.lateness_ms
     # a later copy of a key whose first copy was too late may apply: the order decides
     if first_idx is not None and (too_late[first_idx] & ~first & ~hit & ~too_late).any():
-        state.apply_reference(events, as_bytes(codes), hit.tolist(), _per_event(arrivals, n))
+        state.apply_reference(cols.tuples(), as_bytes(codes), hit.tolist(), _per_event(arrivals, n))
         return
     applied = candidate & ~too_late
     sel = np.flatnonzero(applied)
@@ -80,10 +82,10 @@ def apply_bulk(state, events: list[tuple], arrivals: float | list[float]) -> Non
     state.new_seen_codes.append((days[sel], codes[sel]))
     if state.track_push:
         _track_arrivals(state, arrivals, sel)
-    _update_users(state, sel.tolist(), days, ts, uids_t, actions, targets, countries)
+    _update_users(state, cols, sel, days)
     _move_watermark(state, ts, applied)
     if state.on_applied is not None:
-        state.on_applied([events[i] for i in sel.tolist()])
+        state.on_applied(cols.tuples(sel.tolist()))
 
 
 def _first_of_key(days: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -125,15 +127,20 @@ def _move_watermark(state, ts: np.ndarray, applied: np.ndarray) -> None:
     state.watermark_ms = top
 
 
-def _per_event(arrivals: float | list[float], n: int) -> list[float]:
-    return arrivals if isinstance(arrivals, list) else [arrivals] * n
+def _per_event(arrivals: float | np.ndarray, n: int) -> list[float]:
+    if isinstance(arrivals, np.ndarray):
+        return arrivals.tolist()
+    return [arrivals] * n
 
 
-def _track_arrivals(state, arrivals: float | list[float], sel: np.ndarray) -> None:
+def _track_arrivals(state, arrivals: float | np.ndarray, sel: np.ndarray) -> None:
     """Arrival-time runs of the applied events, merged as the reference merges them."""
     arr = state.arrivals
-    if isinstance(arrivals, list):
-        runs = [(a, sum(1 for _ in g)) for a, g in groupby(arrivals[i] for i in sel.tolist())]
+    if isinstance(arrivals, np.ndarray):
+        a = arrivals[sel]
+        cut = np.flatnonzero(a[1:] != a[:-1]) + 1
+        bounds = np.concatenate(([0], cut, [len(a)]))
+        runs = zip(a[bounds[:-1]].tolist(), np.diff(bounds).tolist(), strict=True)
     else:
         runs = [(arrivals, len(sel))]
     for a, k in runs:
@@ -143,33 +150,30 @@ def _track_arrivals(state, arrivals: float | list[float], sel: np.ndarray) -> No
             arr.append([a, k])
 
 
-def _update_users(
-    state,
-    sel: list[int],
-    days: np.ndarray,
-    ts: np.ndarray,
-    uids_t: tuple,
-    actions: tuple,
-    targets: tuple,
-    countries: tuple,
-) -> None:
+def _owned(owns, users: np.ndarray) -> np.ndarray:
+    """``owns(user)`` of each user, asked once per distinct user."""
+    uniq, inverse = np.unique(users, return_inverse=True)
+    return np.array([owns(u) for u in uniq.tolist()], dtype=bool)[inverse.reshape(-1)]
+
+
+def _update_users(state, cols: Columns, sel: np.ndarray, days: np.ndarray) -> None:
     """Group the applied events' effects by (user, day) and update each record once."""
-    owns = state.owns
-    column = _COLUMN.get
-    # actor side: the minute bit, posts, login countries
-    act = sel if owns is None else [i for i in sel if owns(uids_t[i])]
-    # target side: one tally of the user acted on
-    tgt = [
-        i
-        for i in sel
-        if targets[i] is not None
-        and 0 < column(actions[i], 0) < POSTS
-        and (owns is None or owns(targets[i]))
-    ]
+    acts = cols.acts[sel]
+    uids = cols.uids[sel]
+    tgt = cols.tgt[sel]
+    tcol = _TARGET_COLUMN[acts]
+    has_tgt = (tgt != 0) & (tcol > 0)
+    if state.owns is not None:  # actor side and target side: only this consumer's users
+        act_ok = _owned(state.owns, uids)
+        has_tgt[has_tgt] = _owned(state.owns, tgt[has_tgt])
+        act = np.flatnonzero(act_ok)
+    else:
+        act = np.arange(len(sel))
+    tg = np.flatnonzero(has_tgt)
     n_act = len(act)
-    users = np.array([uids_t[i] for i in act] + [targets[i] for i in tgt], dtype=np.int64)
-    at = np.array(act + tgt, dtype=np.int64)
-    gdays = days[at]
+    users = np.concatenate([uids[act], tgt[tg]])
+    at = np.concatenate([act, tg])
+    gdays = days[sel][at]
     order = np.lexsort((gdays, users))
     su, sd = users[order], gdays[order]
     start = np.ones(len(order), dtype=bool)
@@ -180,18 +184,12 @@ def _update_users(
     g_days = sd[start].tolist()
     recs, owners = _records(state, g_users, g_days)
     state.dirty.update(zip(g_users, g_days, strict=True))
-    # minute bits: one OR per distinct (group, minute)
     if n_act:
-        minutes = (ts[at[:n_act]] % DAY_MS) // 60_000
-        pairs = np.unique(group[:n_act] * 1440 + minutes)
-        for g, m in zip((pairs // 1440).tolist(), (pairs % 1440).tolist(), strict=True):
-            recs[g][0] |= _BIT[m]
+        _or_minutes(recs, group[:n_act], (cols.ts[sel][act] % DAY_MS) // 60_000)
     # tallies: posts (actor) and received counts (target), one bincount
-    cols = np.array(
-        [POSTS if actions[i] == "post" else 0 for i in act] + [column(actions[i]) for i in tgt],
-        dtype=np.int64,
-    )
-    counts = np.bincount(group * 8 + cols, minlength=len(recs) * 8)
+    is_post = acts[act] == _POST_CODE
+    cols_of = np.concatenate([np.where(is_post, POSTS, 0), tcol[tg]])
+    counts = np.bincount(group * 8 + cols_of, minlength=len(recs) * 8)
     counts[::8] = 0
     nz = np.flatnonzero(counts)
     for cell, c in zip(nz.tolist(), counts[nz].tolist(), strict=True):
@@ -201,10 +199,32 @@ def _update_users(
             owners[g].posts_total += c
             state.dirty_totals.add(g_users[g])
     # login countries, in arrival order
-    for j, i in enumerate(act):
-        if actions[i] == "login":
-            rec = recs[int(group[j])]
+    logins = np.flatnonzero(acts[act] == _LOGIN_CODE)
+    if len(logins):
+        countries = cols.countries
+        at_sel = sel[act[logins]].tolist()
+        for g, i in zip(group[logins].tolist(), at_sel, strict=True):
+            rec = recs[g]
             rec[COUNTRIES] = add_country(rec[COUNTRIES], countries[i])
+
+
+def _or_minutes(recs: list, group: np.ndarray, minutes: np.ndarray) -> None:
+    """OR each event's minute bit into its group's bitmap: one OR per distinct (group,
+    minute) when groups hold few minutes, else one 1440-bit int built per group."""
+    pairs = np.unique(group * 1440 + minutes)
+    gs, ms = pairs // 1440, pairs % 1440
+    n_groups = len(recs)
+    if len(pairs) < 4 * n_groups:
+        for g, m in zip(gs.tolist(), ms.tolist(), strict=True):
+            recs[g][0] |= _BIT[m]
+        return
+    cells = np.bincount(
+        gs * BITMAP_BYTES + (ms >> 3), weights=_BYTE_BIT[ms & 7], minlength=n_groups * BITMAP_BYTES
+    )
+    raw = cells.astype(np.uint8).tobytes()  # distinct bits per byte: the sum is their OR
+    from_bytes = int.from_bytes
+    for g in np.unique(gs).tolist():
+        recs[g][0] |= from_bytes(raw[g * BITMAP_BYTES : (g + 1) * BITMAP_BYTES], "little")
 
 
 def _records(state, g_users: list[int], g_days: list[int]) -> tuple[list, list]:

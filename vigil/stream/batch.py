@@ -39,9 +39,11 @@ Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]  # msgspec yields
 Country = Annotated[str, msgspec.Meta(min_length=2, max_length=2)]
 
 
-class RawEvent(msgspec.Struct, tag_field="action"):
+class RawEvent(msgspec.Struct, tag_field="action", gc=False):
     """A raw event line in canonical form; one subclass per action (the tag), whose required
-    fields are those the contract requires for it. Unknown keys are ignored, as ingest does."""
+    fields are those the contract requires for it. Unknown keys are ignored, as ingest does.
+    Not tracked by the garbage collector (fields are str, int or None: no cycles), so a batch
+    of them does not trigger collections."""
 
     event_id: EventId
     event_ts: CanonicalTs

@@ -17,7 +17,10 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from itertools import chain
 from pathlib import Path
+
+import numpy as np
 
 from vigil import config
 from vigil.errors import UserError
@@ -86,9 +89,15 @@ class FileSource:
         self.final = final
 
     def pump(self, state: StreamState, max_lines: int) -> int:
-        """Apply up to about ``max_lines`` new complete lines (whole chunks), first file first."""
+        """Apply up to about ``max_lines`` new complete lines (whole chunks), first file first,
+        as one batch: the chunks of several files go together, each line with its file's limit."""
+        parts: list[list[bytes]] = []
+        limits: list[int] = []
+        positions: dict[str, str] = {}
         done = 0
         for rel, limit_us in _hour_files(self.raw_dir):  # listed once per pump
+            if done >= max_lines:
+                break
             key = "file:" + rel
             pos = int(state.positions.get(key, "0"))
             path = os.path.join(self.raw_dir, rel)
@@ -115,14 +124,23 @@ class FileSource:
                         cut = len(data)
                     if cut < 0:
                         break  # only a partial last line: wait for the writer
-                    lines = data[:cut].split(b"\n")
-                    state.apply_lines(lines, limit_us, time.time())
-                    done += len(lines)
+                    parts.append(data[:cut].split(b"\n"))
+                    limits.append(limit_us)
+                    done += len(parts[-1])
                     pos += consumed
                     f.seek(pos)
-                    state.positions[key] = str(pos)
-            if done >= max_lines:
-                break
+                    positions[key] = str(pos)
+        if parts:
+            if len(parts) == 1:
+                state.apply_lines(parts[0], limits[0], time.time())
+            else:
+                sizes = [len(p) for p in parts]
+                state.apply_lines(
+                    list(chain.from_iterable(parts)),
+                    np.repeat(np.array(limits, dtype=np.int64), sizes),
+                    time.time(),
+                )
+            state.positions.update(positions)
         return done
 
     def committed(self) -> None:
@@ -151,6 +169,19 @@ def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _entry_lines(fields: dict, owns_all: bool) -> list[bytes]:
+    """The lines of one stream entry: its batch (``lines``), its single ``line``, and the
+    copies of two-user lines (``copies``) unless this consumer reads every partition."""
+    batch = fields.get(b"lines")
+    got = batch.split(b"\n") if batch is not None else []
+    if b"line" in fields:
+        got.append(fields[b"line"])
+    copies = fields.get(b"copies")
+    if copies is not None and not owns_all:
+        got += copies.split(b"\n")
+    return got
+
+
 def _id_tuple(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
@@ -176,10 +207,11 @@ class RedisSource:
         self.partitions = partitions
         self.owned = [p for p in range(partitions) if p % consumers == consumer]
         owned = set(self.owned)
-        self.owns = lambda uid: partition_of(uid, partitions) in owned
         # a line's copy in its target's partition (field ``copies``) is only needed by the
         # consumer that does not also read the line's own partition
         self.owns_all = len(owned) == partitions
+        # which users this consumer keeps; None: all of them (no per-user check)
+        self.owns = None if self.owns_all else lambda uid: partition_of(uid, partitions) in owned
         self.keys = [f"{stream_key}:{p}" for p in self.owned]
         self.name = f"consumer-{consumer}"
         self.block_ms = block_ms
@@ -231,52 +263,72 @@ class RedisSource:
         Merging keeps event time nearly monotonic when one consumer reads several partitions,
         so the lateness bound means the same as for one ordered log. An entry holds one line
         (field ``line``) or a batch of newline-separated lines of one raw file (``lines``).
+        The merge is done for all buffered entries at once (:meth:`_mergeable`): the entries up
+        to the first point where a partition's buffer runs out, in id order.
         """
-        lines: list[bytes] = []
+        parts: list[list[bytes]] = []
         limits: list[int] = []
-        arrivals: list[float] = []
+        times: list[float] = []
         last_id: dict[str, bytes] = {}
         checkpointed = {k: _id_tuple(state.positions.get("redis:" + k, "0-0")) for k in self.keys}
-        while len(lines) < max_lines:
+        done = 0
+        while done < max_lines:
             need = [k for k in self.keys if not self.buf[k] and self.more[k]]
             if need:
-                idle = not lines and not any(self.buf.values())
+                idle = not done and not any(self.buf.values())
                 self._fetch(
                     need, self.block_ms if idle and not any(self.pending_phase.values()) else None
                 )
                 continue
-            heads = [(_id_tuple(_s(self.buf[k][0][0])), k) for k in self.keys if self.buf[k]]
-            if not heads:
+            merged = self._mergeable()
+            if not merged:
                 for k in self.keys:  # all caught up: poll every partition next time
                     self.more[k] = True
                 break
-            idt, key = min(heads)
-            entry_id, fields = self.buf[key].popleft()
-            self.to_ack[key].append(entry_id)
-            if not fields:  # a pending entry trimmed from the stream meanwhile
-                continue
-            if idt <= checkpointed[key]:
-                continue  # already in the checkpointed state
-            limit_us = _limit_of(_s(fields.get(b"file", b"")))
-            batch = fields.get(b"lines")
-            got = batch.split(b"\n") if batch is not None else []
-            if b"line" in fields:
-                got.append(fields[b"line"])
-            copies = fields.get(b"copies")
-            if copies is not None and not self.owns_all:
-                got += copies.split(b"\n")
-            if not got:
+            for n_taken, (idt, key, entry_id, fields) in enumerate(merged):
+                if done >= max_lines:  # the rest go back, in order, for the next pump
+                    for _, k, eid, f in reversed(merged[n_taken:]):
+                        self.buf[k].appendleft((eid, f))
+                    break
+                self.to_ack[key].append(entry_id)
+                if not fields or idt <= checkpointed[key]:
+                    continue  # trimmed from the stream meanwhile, or already checkpointed
+                got = _entry_lines(fields, self.owns_all)
                 last_id[key] = entry_id
-                continue
-            lines += got
-            limits += [limit_us] * len(got)
-            arrivals += [idt[0] / 1000] * len(got)
-            last_id[key] = entry_id
-        if lines:
-            state.apply_lines(lines, limits, arrivals)
+                if got:
+                    parts.append(got)
+                    limits.append(_limit_of(_s(fields.get(b"file", b""))))
+                    times.append(idt[0] / 1000)
+                    done += len(got)
+        if parts:
+            sizes = [len(p) for p in parts]
+            state.apply_lines(
+                list(chain.from_iterable(parts)),
+                np.repeat(np.array(limits, dtype=np.int64), sizes),
+                np.repeat(np.array(times, dtype=np.float64), sizes),
+            )
         for key, entry_id in last_id.items():
             state.positions["redis:" + key] = _s(entry_id)
-        return len(lines)
+        return done
+
+    def _mergeable(self) -> list[tuple]:
+        """Take from the buffers, in entry-id order, every entry that no later fetch can
+        precede: those up to the last buffered id of each partition that may have more.
+        Returns ``(id tuple, key, entry_id, fields)`` in merge order."""
+        live = [k for k in self.keys if self.buf[k]]
+        bounds = [_id_tuple(_s(self.buf[k][-1][0])) for k in live if self.more[k]]
+        bound = min(bounds) if bounds else None
+        out = []
+        for k in live:
+            buf = self.buf[k]
+            while buf:
+                idt = _id_tuple(_s(buf[0][0]))
+                if bound is not None and idt > bound:
+                    break
+                entry_id, fields = buf.popleft()
+                out.append((idt, k, entry_id, fields))
+        out.sort(key=lambda e: (e[0], e[1]))  # equal ids of two streams: by stream key
+        return out
 
     def committed(self) -> None:
         """The checkpoint covering everything read so far committed: acknowledge it."""

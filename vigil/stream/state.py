@@ -21,7 +21,7 @@ that duplicates are looked up in the checkpoint's (day, digest) index; users fil
 the least recently used records beyond it live only in SQLite.
 
 Lines are applied a batch at a time (:meth:`StreamState.apply_lines`): parsed and validated by
-:mod:`vigil.stream.batch`, then applied by :func:`vigil.stream.apply.apply_bulk`: id codes, the
+:mod:`vigil.stream.columns` into columns, then applied by :func:`vigil.stream.apply.apply_bulk`: id codes, the
 seen check, the lateness bound and the state updates per batch, grouped by (user, day), with the
 same result as applying the events one by one in order (:func:`vigil.stream.apply.apply_reference`).
 
@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from vigil.stream.apply import apply_bulk, apply_reference
-from vigil.stream.batch import parse_lines
+from vigil.stream.columns import parse_columns
 from vigil.stream.events import DAY_MS, NO_LIMIT_US, day_of, ms_to_datetime
 from vigil.stream.features import (
     BITMAP_BYTES,
@@ -266,8 +266,8 @@ class StreamState:
     def apply_lines(
         self,
         lines: list[bytes],
-        limits: int | list[int] = NO_LIMIT_US,
-        arrivals: float | list[float] = 0.0,
+        limits: int | list[int] | np.ndarray = NO_LIMIT_US,
+        arrivals: float | list[float] | np.ndarray = 0.0,
     ) -> None:
         """Validate raw lines and apply them in order (or count why not).
 
@@ -276,21 +276,23 @@ class StreamState:
         """
         counters = self.counters
         counters["read"] += len(lines)
-        parsed = parse_lines(lines, limits)
-        good = [i for i, ev in enumerate(parsed) if type(ev) is tuple]
-        if len(good) < len(parsed):
-            bad = [ev for ev in parsed if type(ev) is str]
+        cols, bad, kept = parse_columns(lines, limits)
+        if bad:
             counters["bad"] += len(bad)
             self.bad_reasons.update(bad)
-        events = [parsed[i] for i in good]
-        if isinstance(arrivals, list) and len(good) < len(parsed):
-            arrivals = [arrivals[i] for i in good]
+        if not isinstance(arrivals, int | float):
+            arrivals = np.asarray(arrivals, dtype=np.float64)
+            if kept is not None:
+                arrivals = arrivals[kept]
         if not self.seen_on_disk:
-            apply_bulk(self, events, arrivals)
+            apply_bulk(self, cols, arrivals)
             return
         # over the budget, ids are looked up in the checkpoint, one event at a time
+        events = cols.tuples()
         dgs = [digest_of(ev[0], self.digest_version) for ev in events]
-        per_event = arrivals if isinstance(arrivals, list) else [arrivals] * len(events)
+        per_event = (
+            arrivals.tolist() if isinstance(arrivals, np.ndarray) else [arrivals] * len(events)
+        )
         hits = self.seen.hits([ev[1] // DAY_MS for ev in events], dgs)
         self.apply_reference(events, dgs, hits, per_event)
 
