@@ -3,6 +3,10 @@
 ingest -> validate raw -> dbt build staging -> validate staging -> dbt build marts -> validate marts
 -> Feast apply + materialize -> validate features -> score the day's posts with the champion.
 
+The lake, the gates, dbt and Feast include the rules' effects log and the account reviewers'
+verdicts (issue 21: ``lake/rule_effects``, ``lake/account_verdicts``, their raw and staging suites,
+the ``active_labels`` mart and the ``user_labels`` feature view).
+
 Keyed by the logical date (``ds``): a retry or a re-run rewrites the same day's partitions
 (ingest deduplicates by ``event_id``; dbt and Feast rebuild), so it is idempotent. Every task that
 touches the DuckDB warehouse or the Feast stores takes the one slot of the ``vigil_warehouse`` pool:

@@ -97,6 +97,7 @@ FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
     "uam/test_uam_window_delta.py": {"*": ("dbt",)},
     "warehouse/test_dbt_process.py": {"*": ("dbt",)},
     "warehouse/test_service_logs_dbt.py": {"*": ("dbt",)},
+    "warehouse/test_rule_labels.py": {"*": ("dbt", "feast")},
     "warehouse/test_dbt_build.py": {
         "*": ("dbt",),
         "test_spark_and_duckdb_give_the_same_histogram": ("spark",),

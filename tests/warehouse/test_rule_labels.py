@@ -28,8 +28,6 @@ from vigil.quality.results import GateFailed
 from vigil.serving import features
 from vigil.warehouse import dbt as warehouse
 
-pytestmark = [pytest.mark.dbt, pytest.mark.feast]
-
 DAY = dt.date(2026, 10, 1)
 LINK = "https://camp.example/x"
 
