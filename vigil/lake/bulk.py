@@ -11,6 +11,7 @@ same input).
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +41,9 @@ from vigil.lake.validation import (
 
 # Below this many lines a chunk the bulk parser rejects goes line by line instead of being bisected.
 BISECT_MIN_LINES = 32
-# A batch is parsed in pieces of about this many bytes (cut at line ends).
+# A batch is parsed in pieces of about this many bytes (cut at line ends), on this many threads.
 PARSE_PIECE_BYTES = 512 << 10
+PARSE_THREADS = min(4, os.cpu_count() or 1)
 # From this many lines on, the per-line validator splits the whole batch into lines first.
 SPLIT_MIN_LINES = 1000
 _CANONICAL_TS_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
@@ -335,17 +337,18 @@ class _BatchReader:
             g = int(where[i])
             self._slow(g, g + 1)
 
-    def _bulk(self, lo: int, hi: int, chunk: bytes | None = None) -> None:
+    def _bulk(self, lo: int, hi: int, first: tuple | None = None) -> None:
         """Lines [lo, hi): bulk where possible; a bad line is checked alone, the rest resumes.
-        Parsed pieces wait in ``_parsed`` for :meth:`_accept`."""
+        ``first``: the parse of [lo, hi) when already done. Parsed pieces wait in ``_parsed``
+        for :meth:`_accept`."""
         while lo < hi:
-            if chunk is None and hi - lo < BISECT_MIN_LINES:
+            if first is not None:
+                (table, hint), first = first, None
+            elif hi - lo < BISECT_MIN_LINES:
                 self._slow(lo, hi)
                 return
-            if chunk is None:
-                chunk = self._chunk_of(lo, hi)
-            table, hint = _bulk_parse(chunk, hi - lo)
-            chunk = None
+            else:
+                table, hint = _bulk_parse(self._chunk_of(lo, hi), hi - lo)
             if table is not None:
                 self._parsed.append((table, lo, hi))
                 return
@@ -370,27 +373,44 @@ class _BatchReader:
             return [(lo, hi)] if hi > lo else []
         nl = self.newlines()
         start = int(nl[lo - 1]) + 1 if lo else 0
-        targets = np.arange(start + PARSE_PIECE_BYTES, int(nl[hi - 1]), PARSE_PIECE_BYTES)
+        end = int(nl[hi - 1]) - PARSE_PIECE_BYTES // 2  # no short last piece
+        targets = np.arange(start + PARSE_PIECE_BYTES, end, PARSE_PIECE_BYTES)
         # cut after the line holding each target byte
         cuts = (lo + np.searchsorted(nl[lo:hi], targets) + 1).tolist()
         bounds = [lo, *sorted(set(cuts) - {lo, hi}), hi]
         return list(itertools.pairwise(bounds))
 
     def _route(self) -> None:
-        """Runs of lines between those the bulk reader must not see go in bulk, in pieces."""
+        """Runs of lines between those the bulk reader must not see go in bulk, in pieces parsed
+        on up to PARSE_THREADS threads (the reader releases the GIL); a piece the reader rejects
+        is then split where it says, in order."""
         bad = _precheck(self.data, self.n_lines, self.newlines)
-        if not bad:
-            for lo, hi in self._pieces(0, self.n_lines):
-                self._bulk(lo, hi, self._chunk_of(lo, hi))
-        else:
-            lo = 0
-            for g in [*bad, self.n_lines]:
-                for a, b in self._pieces(lo, g):
-                    self._bulk(a, b)
-                if g < self.n_lines:
-                    self._slow(g, g + 1)
-                lo = g + 1
+        pieces, lo = [], 0
+        for g in [*bad, self.n_lines]:
+            for a, b in self._pieces(lo, g):
+                # short runs between rejected lines go line by line (a clean batch: never)
+                if bad and b - a < BISECT_MIN_LINES:
+                    self._slow(a, b)
+                else:
+                    pieces.append((a, b))
+            if g < self.n_lines:
+                self._slow(g, g + 1)
+            lo = g + 1
+        for (a, b), parsed in zip(pieces, self._parse_all(pieces), strict=True):
+            self._bulk(a, b, first=parsed)
         self._accept()
+
+    def _parse_all(self, pieces: list[tuple[int, int]]) -> list[tuple]:
+        def parse(piece: tuple[int, int]) -> tuple:
+            return _bulk_parse(self._chunk_of(*piece), piece[1] - piece[0])
+
+        threads = min(PARSE_THREADS, len(pieces))
+        if threads <= 1:
+            return [parse(piece) for piece in pieces]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(parse, pieces))
 
     def _assemble(self):
         """The accepted rows as one table in file and line order."""

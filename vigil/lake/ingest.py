@@ -58,7 +58,7 @@ from vigil.lake.snapshots import (
     ingest_snapshot,
     parquet_rows,
 )
-from vigil.lake.store import merge_day, remove_orphan_temp_files
+from vigil.lake.store import DayWriter, remove_orphan_temp_files
 from vigil.lake.validation import (
     check_label,
     check_user,
@@ -281,19 +281,30 @@ def _ingest_events(run: _Run, files: list[tuple[date, int, Path]], paths) -> Non
     if not files:
         return
     pending: dict[date, list] = {}
+    writer = DayWriter(paths.lake_events)  # partitions are merged while the next day is read
 
     def flush(before: date | None) -> None:
         for d in sorted(pending):
             if before is None or d < before:
-                loaded, dups = merge_day(paths.lake_events, d, pending.pop(d))
-                run.events.loaded += loaded
-                run.events.duplicates += dups
-                if loaded:
-                    run.days_written.add(d)
+                writer.submit(d, pending.pop(d))
 
     by_dt: dict[date, list[tuple[int, Path]]] = {}
     for dt, hour, path in files:
         by_dt.setdefault(dt, []).append((hour, path))
+    try:
+        _read_days(run, by_dt, pending, flush)
+    except BaseException:
+        writer.abort()
+        raise
+    for d, loaded, dups in writer.close():
+        run.events.loaded += loaded
+        run.events.duplicates += dups
+        if loaded:
+            run.days_written.add(d)
+
+
+def _read_days(run: _Run, by_dt: dict, pending: dict, flush) -> None:
+    """Read the raw days in order into ``pending``, flushing the days that are complete."""
     for n_dt, (dt, hours) in enumerate(sorted(by_dt.items()), start=1):
         t0 = time.perf_counter()
         day_read, day_bad, day_slow = _read_day(run, dt, hours, pending)

@@ -237,6 +237,45 @@ def merge_day(lake_events: Path, day: date, new_tables: list) -> tuple[int, int]
     return loaded, offered - loaded
 
 
+class DayWriter:
+    """Runs :func:`merge_day` for each submitted day on one background thread, in submission
+    order (a day merged twice sees its first write), so the dedupe, sort and Parquet write of
+    finished days overlap the parsing of the next raw day (Arrow and the Parquet writer release
+    the GIL). At most ``max_waiting`` merges wait; :meth:`close` returns every
+    ``(day, loaded, duplicates)`` and raises the first error."""
+
+    def __init__(self, lake_events: Path, max_waiting: int = 2) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._lake_events = lake_events
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-day-writer")
+        self._waiting: list = []  # (day, future), oldest first
+        self._done: list[tuple[date, int, int]] = []
+        self._max_waiting = max_waiting
+
+    def submit(self, day: date, tables: list) -> None:
+        future = self._pool.submit(merge_day, self._lake_events, day, tables)
+        self._waiting.append((day, future))
+        while len(self._waiting) > self._max_waiting:
+            self._collect_oldest()
+
+    def _collect_oldest(self) -> None:
+        day, future = self._waiting.pop(0)
+        self._done.append((day, *future.result()))
+
+    def close(self) -> list[tuple[date, int, int]]:
+        try:
+            while self._waiting:
+                self._collect_oldest()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        return self._done
+
+    def abort(self) -> None:
+        """Stop after the merge under way (on an error elsewhere); its own errors are dropped."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def write_snapshot(dest: Path, table, key: str) -> tuple[int, int]:
     """Replace a snapshot file. Returns (changed_or_new rows, rows identical to the lake's)."""
     table = table.sort_by([(key, "ascending")])
