@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_right
 from collections import deque
 from itertools import chain
 from pathlib import Path
@@ -182,9 +183,26 @@ def _entry_lines(fields: dict, owns_all: bool) -> list[bytes]:
     return got
 
 
-def _id_tuple(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
+def _id_tuple(entry_id: str | bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-" if isinstance(entry_id, str) else b"-")
     return int(ms), int(seq or 0)
+
+
+def _first(entry: tuple) -> tuple[int, int]:
+    return entry[0]
+
+
+_raw_limits: dict[bytes, int] = {}
+
+
+def _limit_of_raw(rel: bytes) -> int:
+    """:func:`_limit_of` of a file name as a stream entry holds it (bytes)."""
+    limit = _raw_limits.get(rel)
+    if limit is None:
+        if len(_raw_limits) >= 100_000:
+            _raw_limits.clear()
+        limit = _raw_limits[rel] = _limit_of(_s(rel))
+    return limit
 
 
 class RedisSource:
@@ -254,7 +272,8 @@ class RedisSource:
                     self.more[key] = True
                 else:
                     self.more[key] = len(entries) >= self.count
-                self.buf[key].extend(entries)
+                # buffered as (id tuple, key, entry id, fields): ordered by id, then stream key
+                self.buf[key].extend((_id_tuple(eid), key, eid, f) for eid, f in entries)
 
     def pump(self, state: StreamState, max_lines: int) -> int:
         """Apply up to about ``max_lines`` lines (whole entries), merged across partitions in
@@ -285,19 +304,21 @@ class RedisSource:
                 for k in self.keys:  # all caught up: poll every partition next time
                     self.more[k] = True
                 break
-            for n_taken, (idt, key, entry_id, fields) in enumerate(merged):
+            owns_all = self.owns_all
+            for n_taken, entry in enumerate(merged):
                 if done >= max_lines:  # the rest go back, in order, for the next pump
-                    for _, k, eid, f in reversed(merged[n_taken:]):
-                        self.buf[k].appendleft((eid, f))
+                    for rest in reversed(merged[n_taken:]):
+                        self.buf[rest[1]].appendleft(rest)
                     break
+                idt, key, entry_id, fields = entry
                 self.to_ack[key].append(entry_id)
                 if not fields or idt <= checkpointed[key]:
                     continue  # trimmed from the stream meanwhile, or already checkpointed
-                got = _entry_lines(fields, self.owns_all)
+                got = _entry_lines(fields, owns_all)
                 last_id[key] = entry_id
                 if got:
                     parts.append(got)
-                    limits.append(_limit_of(_s(fields.get(b"file", b""))))
+                    limits.append(_limit_of_raw(fields.get(b"file", b"")))
                     times.append(idt[0] / 1000)
                     done += len(got)
         if parts:
@@ -316,18 +337,20 @@ class RedisSource:
         precede: those up to the last buffered id of each partition that may have more.
         Returns ``(id tuple, key, entry_id, fields)`` in merge order."""
         live = [k for k in self.keys if self.buf[k]]
-        bounds = [_id_tuple(_s(self.buf[k][-1][0])) for k in live if self.more[k]]
+        bounds = [self.buf[k][-1][0] for k in live if self.more[k]]
         bound = min(bounds) if bounds else None
-        out = []
+        out: list[tuple] = []
         for k in live:
             buf = self.buf[k]
-            while buf:
-                idt = _id_tuple(_s(buf[0][0]))
-                if bound is not None and idt > bound:
-                    break
-                entry_id, fields = buf.popleft()
-                out.append((idt, k, entry_id, fields))
-        out.sort(key=lambda e: (e[0], e[1]))  # equal ids of two streams: by stream key
+            if bound is None or buf[-1][0] <= bound:
+                out += buf
+                buf.clear()
+                continue
+            entries = list(buf)
+            cut = bisect_right(entries, bound, key=_first)
+            out += entries[:cut]
+            self.buf[k] = deque(entries[cut:])
+        out.sort()  # by (id, stream key): unique, so the fields are never compared
         return out
 
     def committed(self) -> None:
