@@ -6,17 +6,21 @@ the Bayesian ratios of post_behavior.sql), or by a brute force over the generato
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from test_stream_rescore import NEGATIVE
@@ -313,3 +317,59 @@ def test_kill9_then_restart_gives_the_same_post_counters(tmp_path):
     ref_tables = _counters_tables(tmp_path / "ref.sqlite")
     assert _counters_tables(tmp_path / "crash.sqlite") == ref_tables
     assert ref_tables[0] == _brute_counts(truth)
+
+
+class _Scorer(http.server.BaseHTTPRequestHandler):
+    """A stand-in scoring service: on each re-score it reads the post's online features through
+    the service's own reader (built by the test) and records them."""
+
+    reader: ClassVar = None
+    seen: ClassVar[list] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        got = _Scorer.reader.read(post_id=body["post_id"])
+        _Scorer.seen.append((body["trigger"], got["post_behavior__views"]))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.feast
+def test_a_rescore_reads_the_counters_of_the_events_that_triggered_it(tmp_path, feast_store):
+    """Counters are written before the checkpoint's requests are delivered: a views_N re-score
+    reads at least N views (never an older value), with many small checkpoints."""
+    from vigil.serving.online import OnlineReader
+
+    raw = tmp_path / "raw"
+    write_busy_world(raw, posts=3, events=1200, seed=9)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scorer)
+    _Scorer.seen = []
+    _Scorer.reader = OnlineReader("moderation_v1")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        process(
+            RunOptions(
+                source="files",
+                raw_dir=raw,
+                state_path=tmp_path / "s.sqlite",
+                once=True,
+                push=True,
+                post_counters=True,
+                checkpoint_events=50,
+                rescore_url=f"http://127.0.0.1:{server.server_address[1]}",
+            )
+        )
+    finally:
+        server.shutdown()
+    views = [
+        (int(m.group(1)), served)
+        for trigger, served in _Scorer.seen
+        for m in [re.search(r"views_(\d+)", trigger)]
+        if m
+    ]
+    assert len(views) >= 6  # 3 posts x views 16, 32, ...
+    assert all(served >= n for n, served in views), views
