@@ -11,8 +11,9 @@ For every post created on the champion's test days, two schedules of scoring mom
 At each moment the features are Feast's point-in-time features as of that moment (the path
 ``vigil score`` and training use: :func:`training.datasets.fetch_features`; ``post_behavior`` is an
 hourly snapshot, so a moment sees the post's counters up to the top of its hour); with
-``--features exact`` the post's counters are those of its events up to the moment itself
-(:func:`exact_counters`: what a stream pushing per-post counters would serve). The cascade then
+``--features exact`` the post's features are those ``vigil stream --post-counters`` serves at the
+moment itself: counts of its events up to the moment, the age, the ratios with the platform prior
+by age bucket (:func:`exact_counters`, which calls :mod:`vigil.stream.post_counters`). The cascade then
 decides as it does online: the student scores the moment; at or above tau the heavy model gives
 the calibrated probability; remove at or above the removal threshold. A post's moments after its
 removal are not scored. A removed post gets no views after its removal time: those of its views,
