@@ -22,6 +22,7 @@ import io
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ import pytest
 from sim.world import simulate
 from vigil.contracts import event_schema, label_schema, quarantine_schema, user_schema
 from vigil.lake import arrays
+from vigil.lake.bulk import _canonical_ts
 from vigil.lake.ingest import ingest
 from vigil.lake.store import first_new_rows, keep_last
 from vigil.lake.validation import (
@@ -244,6 +246,25 @@ def test_array_builders_equal_pyarrow_array():
     assert arrays.to_numpy(flags.slice(3)).tolist() == flags.slice(3).to_pylist()
     for value in (True, 3, 2.5, "x"):
         assert arrays.scalar(value).equals(pa.scalar(value))
+
+
+def test_canonical_timestamp_check_matches_the_contract_regex():
+    canonical = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
+    good = "2026-10-01T00:00:01.000Z"
+    texts = [good, None, "", "2026-10-01 00:00:01.000Z", "2026-10-01T00:00:01.000z"]
+    texts += ["2026-10-01T00:00:01.0000Z", "2026-10-01T00:00:01Z", "\uff12026-10-01T00:00:01.000Z"]
+    texts += ["2026-1a-01T00:00:01.000Z", "2026-10-01T00:00:01.000Z\n", "0000-01-01T00:00:00.000Z"]
+    texts += ["2026-13-45T25:61:00.000Z", "1696161600", "yesterday", "2026/10/01T00:00:01.000Z"]
+    texts += [good.replace(c, "\u00e9") for c in "0-T:.Z"] + [good.replace("1", "/")]
+    rnd = random.Random(5)
+    texts += ["".join(rnd.choice("0123456789-T:.Z ") for _ in range(24)) for _ in range(300)]
+    expected = [t is not None and canonical.fullmatch(t) is not None for t in texts]
+    assert sum(expected) >= 3
+    whole = pa.array(texts, pa.string())
+    chunked = pa.chunked_array([whole.slice(0, 7), whole.slice(7, 0), whole.slice(7)])
+    for ts in (whole, chunked, whole.slice(3)):
+        want = expected[3:] if len(ts) == len(texts) - 3 else expected
+        assert _canonical_ts(ts).to_pylist() == want
 
 
 def test_first_ingest_imports_neither_pandas_nor_duckdb(tmp_path):

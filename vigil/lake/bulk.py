@@ -29,7 +29,7 @@ from vigil.contracts import (
     event_schema,
     raw_event_schema,
 )
-from vigil.lake.arrays import from_numpy, from_pylist, scalar
+from vigil.lake.arrays import from_numpy, from_pylist, scalar, to_numpy
 from vigil.lake.validation import (
     US_PER_SECOND,
     Bad,
@@ -46,7 +46,9 @@ PARSE_PIECE_BYTES = 512 << 10
 PARSE_THREADS = min(4, os.cpu_count() or 1)
 # From this many lines on, the per-line validator splits the whole batch into lines first.
 SPLIT_MIN_LINES = 1000
-_CANONICAL_TS_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
+# The canonical event_ts, YYYY-MM-DDTHH:MM:SS.mmmZ (24 ASCII bytes): the byte at each position.
+_TS_SEPARATORS = ((4, b"-"), (7, b"-"), (10, b"T"), (13, b":"), (16, b":"), (19, b"."), (23, b"Z"))
+_TS_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22)
 _ROW_HINT_RE = re.compile(r"in row ([0-9]+)")
 
 
@@ -125,6 +127,35 @@ def _precheck(data: bytes, n_lines: int, newlines) -> list[int]:
     return sorted(bad)
 
 
+def _canonical_ts(ts):
+    """Rows whose text is in the canonical form (``_TS_SEPARATORS``, ``_TS_DIGITS``; null: no),
+    as an Arrow bool array: the bytes checked in NumPy on the string buffers, about twice as
+    fast as the equivalent regular expression."""
+    import numpy as np
+    import pyarrow as pa
+
+    parts = []
+    for arr in ts.chunks if isinstance(ts, pa.ChunkedArray) else [ts]:
+        n = len(arr)
+        if n == 0:
+            continue
+        offsets = np.frombuffer(arr.buffers()[1], np.int32, count=n + 1, offset=arr.offset * 4)
+        ok = np.diff(offsets) == 24
+        if arr.null_count:
+            ok &= to_numpy(arr.is_valid())
+        starts = offsets[:-1][ok]
+        if len(starts):
+            data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+            shape = np.ones(len(starts), dtype=bool)
+            for k, char in _TS_SEPARATORS:
+                shape &= data[starts + k] == ord(char)
+            for k in _TS_DIGITS:
+                shape &= (data[starts + k] - ord("0")) < 10  # uint8: below "0" wraps to >= 10
+            ok[np.flatnonzero(ok)] = shape
+        parts.append(ok)
+    return from_numpy(np.concatenate(parts) if parts else np.zeros(0, bool), pa.bool_())
+
+
 def _vector_check(table, limit_us, floor_us):
     """Arrow-vectorised contract check. ``limit_us``, ``floor_us``: latest and earliest event_ts
     per row (arrays). Returns (ok mask, event_ts as int64 us)."""
@@ -144,13 +175,13 @@ def _vector_check(table, limit_us, floor_us):
     )
 
     ts = table["event_ts"]
-    canonical = pc.fill_null(pc.match_substring_regex(ts, _CANONICAL_TS_RE), false)
+    canonical = _canonical_ts(ts)
     # Python has no year 0
     canonical = pc.and_(canonical, pc.fill_null(pc.invert(pc.starts_with(ts, "0000")), false))
     safe_ts = pc.if_else(canonical, ts, scalar("1970-01-01T00:00:00.000Z"))
-    local = pc.utf8_slice_codeunits(safe_ts, 0, 23)
+    utc_ms = pa.timestamp("ms", tz="UTC")
     try:  # Arrow's ISO-8601 cast is strict (no Feb 30, hour 24, second 60) and fast
-        ts_us = pc.cast(pc.cast(local, pa.timestamp("ms")), pa.timestamp("us")).cast(pa.int64())
+        ts_us = pc.cast(pc.cast(safe_ts, utc_ms), pa.timestamp("us", tz="UTC")).cast(pa.int64())
     except pa.ArrowInvalid:  # some canonical-looking text is not a real instant: row by row
         secs_str = pc.utf8_slice_codeunits(safe_ts, 0, 19)
         secs = pc.strptime(secs_str, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
@@ -188,7 +219,12 @@ def _vector_check(table, limit_us, floor_us):
     text_ok = pc.fill_null(pc.less_equal(pc.utf8_length(text), scalar(MAX_TEXT_CHARS)), true)
     ok = pc.and_(ok, pc.and_(text_ok, required_for(text, TEXT_ACTIONS)))
     country = table["country"]
-    country_ok = pc.fill_null(pc.match_substring_regex(country, r"^[A-Z]{2}$"), true)
+    # ^[A-Z]{2}$: two bytes, both ASCII letters, upper case (cheaper than a regex)
+    two_upper = pc.and_(
+        pc.equal(pc.binary_length(country), scalar(2)),
+        pc.and_(pc.ascii_is_alpha(country), pc.ascii_is_upper(country)),
+    )
+    country_ok = pc.fill_null(two_upper, true)
     ok = pc.and_(ok, pc.and_(country_ok, required_for(country, {"login"})))
     ok = pc.fill_null(ok, false)  # a null would be neither accepted nor re-checked
     assert len(ok) == n
