@@ -94,6 +94,9 @@ def hand_made_lines() -> list[bytes]:
         json.dumps(_good(214, "view", country="US")).encode(),  # a country on a view: kept
         json.dumps(_good(215, "follow", text="hi")).encode(),  # text where none is needed
         json.dumps({**_good(216, "login"), "country": "ZZ"}).encode(),  # any 2 capitals
+        json.dumps(_good(217, "view")).encode()[:-1] + b', "zz": "\xed\xa0\x80"}',  # a surrogate
+        json.dumps(_good(218, "post", text="ok 🙌"), ensure_ascii=False).encode(),  # fine
+        b'{"event_id": "e219"' + "🙌".encode()[:2],  # cut inside a character
     ]
     lines += faults
     lines += [json.dumps(_good(300 + k, a)).encode() for k, a in enumerate(actions)]
@@ -121,8 +124,9 @@ def test_columns_equal_the_per_line_reference_on_hand_made_lines(per_line_limits
     assert _per_line(cols, reasons, kept, len(lines)) == expected
     # the hand count: 12 + 12 valid actions, 6 valid timestamps of 20 (2 not canonical), the 4
     # odd but valid lines (a non-ASCII unknown key, a country on a view, text on a follow, ZZ)
-    assert len(cols) == 12 + 12 + 6 + 4
-    assert reasons.count("invalid UTF-8") == 1
+    # and a post with an emoji
+    assert len(cols) == 12 + 12 + 6 + 5
+    assert reasons.count("invalid UTF-8") == 3
 
 
 def test_columns_without_the_non_canonical_line_stay_columnar():

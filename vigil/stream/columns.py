@@ -22,6 +22,7 @@ those of the reference.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,8 +37,8 @@ _CODE_OF = {t: ACTION_CODE[a] for a, t in _STRUCTS.items()}
 _TEMPLATE = np.frombuffer(b"0000-00-00T00:00:00.000Z", dtype=np.uint8)
 _DIGIT = _TEMPLATE == ord("0")
 _SEP = ~_DIGIT
-# cumulative days before each month (index 1-12), common and leap years
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+# days of each month (index 1-12) in a common year
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
 
 
 class Columns:
@@ -134,30 +135,26 @@ def _i64(values) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
-def _utf8(lines: Sequence[bytes]) -> bool:
-    """Is every line valid UTF-8? One check of the lines joined by newlines: a newline byte is
-    never inside a multi-byte sequence, so the whole is valid only if each line is."""
+_LONE_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _bad_utf8(lines: Sequence[bytes]) -> set[int]:
+    """The lines that are not valid UTF-8, found in one decode of the lines joined by newlines:
+    an invalid byte decodes (``surrogateescape``) to a lone surrogate, which valid UTF-8 never
+    gives, and a newline byte is never inside a multi-byte sequence, so the line of each
+    surrogate is the number of newlines before it."""
     joined = b"\n".join(lines)
     if joined.isascii():
-        return True
-    try:
-        joined.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+        return set()
+    text = joined.decode("utf-8", "surrogateescape")
+    return {text.count("\n", 0, m.start()) for m in _LONE_SURROGATE.finditer(text)}
 
 
 def _decode_all(lines: Sequence[bytes]) -> tuple[list, list[int]]:
     """The decoded struct of every line that decodes, and the indices of those that do not."""
-    if not _utf8(lines):  # msgspec skips unknown keys without checking their bytes
-        checked = list(lines)
-        for i, raw in enumerate(lines):
-            if not raw.isascii():
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    checked[i] = b""  # never decodes: goes to the exact validator
-        lines = checked
+    bad = _bad_utf8(lines)  # msgspec skips unknown keys without checking their bytes
+    if bad:
+        lines = [b"" if i in bad else raw for i, raw in enumerate(lines)]  # b"" never decodes
     evs: list = []
     failed: list[int] = []
     it = map(_decode, lines)
@@ -175,17 +172,19 @@ def timestamps_us(ts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     <= 23, minute and second <= 59."""
     m = len(ts)
     raw = "".join(ts).encode("ascii", "replace")  # a non-ASCII character fails the checks
-    a = np.frombuffer(raw, dtype=np.uint8).reshape(m, 24)
-    d = a.astype(np.int64) - ord("0")
-    ok = (a[:, _SEP] == _TEMPLATE[_SEP]).all(axis=1)
-    ok &= ((d[:, _DIGIT] >= 0) & (d[:, _DIGIT] <= 9)).all(axis=1)
-    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    month = d[:, 5] * 10 + d[:, 6]
-    mday = d[:, 8] * 10 + d[:, 9]
-    hour = d[:, 11] * 10 + d[:, 12]
+    # one row per character position (contiguous), digits as uint8: a non-digit wraps past 9
+    chars = np.frombuffer(raw, dtype=np.uint8).reshape(m, 24).T.copy()
+    dig = chars - np.uint8(ord("0"))
+    ok = (chars[_SEP] == _TEMPLATE[_SEP, None]).all(axis=0)
+    ok &= (dig[_DIGIT] <= 9).all(axis=0)
+    d = dig.astype(np.int32)
+    year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
+    month = d[5] * 10 + d[6]
+    mday = d[8] * 10 + d[9]
+    hour = d[11] * 10 + d[12]
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     ok &= (year >= 1) & (month >= 1) & (month <= 12) & (mday >= 1) & (hour <= 23)
-    ok &= (d[:, 14] <= 5) & (d[:, 17] <= 5)
+    ok &= (d[14] <= 5) & (d[17] <= 5)
     month = np.where(ok, month, 1)
     ok &= mday <= _MONTH_DAYS[month] + ((month == 2) & leap)
     # days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
@@ -194,15 +193,15 @@ def timestamps_us(ts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     yoe = y - era * 400
     doy = (153 * ((month + 9) % 12) + 2) // 5 + mday - 1
     days = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
-    ms = (
-        days * DAY_MS
-        + hour * 3_600_000
-        + (d[:, 14] * 10 + d[:, 15]) * 60_000
-        + (d[:, 17] * 10 + d[:, 18]) * 1000
-        + d[:, 20] * 100
-        + d[:, 21] * 10
-        + d[:, 22]
-    )
+    in_day = (
+        hour * 3_600_000
+        + (d[14] * 10 + d[15]) * 60_000
+        + (d[17] * 10 + d[18]) * 1000
+        + d[20] * 100
+        + d[21] * 10
+        + d[22]
+    )  # < 2**31, as are the days: int32 is exact
+    ms = days.astype(np.int64) * DAY_MS + in_day
     return ms * 1000, ok
 
 

@@ -31,6 +31,7 @@ validator: :mod:`vigil.stream.events`.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sqlite3
@@ -274,6 +275,15 @@ class StreamState:
         ``limits`` (latest acceptable event_ts, µs) and ``arrivals`` (arrival time, s) are one
         value for all lines or one per line.
         """
+        collect = gc.isenabled()
+        gc.disable()  # a batch allocates many objects and no cycles: no collections meanwhile
+        try:
+            self._apply_lines(lines, limits, arrivals)
+        finally:
+            if collect:
+                gc.enable()
+
+    def _apply_lines(self, lines, limits, arrivals) -> None:
         counters = self.counters
         counters["read"] += len(lines)
         cols, bad, kept = parse_columns(lines, limits)
