@@ -89,6 +89,9 @@ def _hand_made_lines(first_day_line: bytes) -> list[bytes]:
         _event("h10", "2026-09-20T00:00:00.000Z", 1),  # older than the age limit
         _event(day1["event_id"] + "x", day1["event_ts"], day1["user_id"]),  # same instant as it
         b"not json at all",
+        _event("h12", "2026-02-30T10:00:00.000Z", 3),  # canonical shape, not a real instant
+        _event("h13", "2026-10-04T24:00:00.000Z", 3),  # hour 24
+        _event("h14", "2026-10-04T23:30:00.000Z", 3),  # fine, after them
         _event("h11", "2026-10-04T23:59:59.999Z", 2**40, text="\u00e9t\u00e9 \U0001f600"),
     ]
 

@@ -31,7 +31,6 @@ from vigil.contracts import (
 )
 from vigil.lake.arrays import from_numpy, from_pylist, scalar, to_numpy
 from vigil.lake.validation import (
-    US_PER_SECOND,
     Bad,
     check_event,
     event_window_us,
@@ -156,6 +155,39 @@ def _canonical_ts(ts):
     return from_numpy(np.concatenate(parts) if parts else np.zeros(0, bool), pa.bool_())
 
 
+def _cast_instants(texts, type):
+    """``(texts cast to type, None)``, or ``(None, bool array marking the texts that do not
+    cast)`` when some do not."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(texts, type), None
+    except pa.ArrowInvalid:
+        pass
+    bad: list[int] = []
+
+    def visit(lo: int, hi: int) -> None:
+        try:
+            pc.cast(texts.slice(lo, hi - lo), type)
+        except pa.ArrowInvalid:
+            if hi - lo == 1:
+                bad.append(lo)
+            else:
+                mid = (lo + hi) // 2
+                visit(lo, mid)
+                visit(mid, hi)
+
+    n = len(texts)
+    if n > 1:  # the whole range failed above: look at its halves
+        visit(0, n // 2)
+        visit(n // 2, n)
+    mask = np.zeros(n, dtype=bool)
+    mask[bad if bad else slice(None)] = True  # none found alone: every row to the validator
+    return None, from_numpy(mask, pa.bool_())
+
+
 def _vector_check(table, limit_us, floor_us):
     """Arrow-vectorised contract check. ``limit_us``, ``floor_us``: latest and earliest event_ts
     per row (arrays). Returns (ok mask, event_ts as int64 us)."""
@@ -178,23 +210,17 @@ def _vector_check(table, limit_us, floor_us):
     canonical = _canonical_ts(ts)
     # Python has no year 0
     canonical = pc.and_(canonical, pc.fill_null(pc.invert(pc.starts_with(ts, "0000")), false))
-    safe_ts = pc.if_else(canonical, ts, scalar("1970-01-01T00:00:00.000Z"))
+    placeholder = scalar("1970-01-01T00:00:00.000Z")
     utc_ms = pa.timestamp("ms", tz="UTC")
-    try:  # Arrow's ISO-8601 cast is strict (no Feb 30, hour 24, second 60) and fast
-        ts_us = pc.cast(pc.cast(safe_ts, utc_ms), pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    except pa.ArrowInvalid:  # some canonical-looking text is not a real instant: row by row
-        secs_str = pc.utf8_slice_codeunits(safe_ts, 0, 19)
-        secs = pc.strptime(secs_str, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-        # strptime rolls Feb 30 over to Mar 2: require the round trip to reproduce the text.
-        round_trip = pc.fill_null(
-            pc.equal(pc.strftime(secs, format="%Y-%m-%dT%H:%M:%S"), secs_str), false
-        )
-        millis = pc.cast(pc.utf8_slice_codeunits(safe_ts, 20, 23), pa.int64())
-        ts_us = pc.add(
-            pc.multiply(pc.fill_null(secs.cast(pa.int64()), zero), scalar(US_PER_SECOND)),
-            pc.multiply(millis, scalar(1000)),
-        )
-        canonical = pc.and_(canonical, round_trip)
+    safe_ts = pc.if_else(canonical, ts, placeholder)
+    # Arrow's ISO-8601 cast is strict (no Feb 30, hour 24, second 60) and fast, but fails for the
+    # whole array: rows that are not real instants are found by bisection and left to the
+    # per-line validator.
+    instants, not_instants = _cast_instants(safe_ts, utc_ms)
+    if not_instants is not None:
+        canonical = pc.and_(canonical, pc.invert(not_instants))
+        instants = pc.cast(pc.if_else(canonical, ts, placeholder), utc_ms)
+    ts_us = pc.cast(instants, pa.timestamp("us", tz="UTC")).cast(pa.int64())
     ok = pc.and_(ok, canonical)
     ok = pc.and_(ok, pc.less_equal(ts_us, limit_us))
     ok = pc.and_(ok, pc.greater_equal(ts_us, floor_us))
