@@ -62,6 +62,7 @@ def features(window_days: int = 7) -> pd.DataFrame:
         columns=["event_id", "event_ts", "user_id", "action", "post_id", "target_user_id", "text"],
     )
     ev["event_ts"] = ev["event_ts"].map(ts)
+    ev["country"] = None  # logins' country: this world has no logins in its events
     users = pd.DataFrame(USERS, columns=["user_id", "created_at", "home_country", "handle"])
     users["created_at"] = users["created_at"].map(ts)
     dev = pd.DataFrame(
@@ -74,6 +75,10 @@ def features(window_days: int = 7) -> pd.DataFrame:
     con.execute("create temp view ev as select * from ev_df")
     con.execute("create temp view users as select * from users_df")
     con.execute("create temp view dev as select * from dev_df")
+    con.execute(
+        "create temp table enf (enforcement_id varchar, user_id bigint, action varchar, "
+        "reason varchar, enforced_at timestamptz)"
+    )
     out = compute(con, window_days).to_pandas()
     out["day"] = (out["event_timestamp"] - pd.Timedelta(days=1)).dt.strftime("%m-%d")
     return out.set_index(["user_id", "day"])

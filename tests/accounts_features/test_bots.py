@@ -185,3 +185,71 @@ def test_precision_recall_of_a_threshold_by_hand():
     assert bots._precision_recall(y, s, w, 0.5, 1.0) == (0.5, 0.5)
     # c = 0.5: the one labeled account flagged stands for two bots among the two flagged
     assert bots._precision_recall(y, s, w, 0.5, 0.5) == (1.0, pytest.approx(2 / 3))
+
+
+def test_training_frame_keeps_silent_rows_until_the_day_after_a_suspension():
+    t = pd.Timestamp
+    feats = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 2, 2, 2],
+            "event_timestamp": [t(f"2026-10-0{d}", tz="UTC") for d in (2, 3, 4, 2, 3, 4)],
+            "events_7d": [0, 5, 0, 4, 0, 0],
+        }
+    )
+    users = pd.DataFrame(
+        {"user_id": [1, 2], "handle": ["ann", "bot12345678"], "home_country": ["US", "US"]}
+    )
+    labels = pd.DataFrame({"user_id": [2], "labeled_at": [t("2026-10-02", tz="UTC")], "label": 1})
+    enforcement = pd.DataFrame(
+        {"user_id": [2], "enforced_at": [t("2026-10-01T12:00", tz="UTC")], "reason": ["bot"]}
+    )
+    df = bots.training_frame(feats, users, labels, enforcement).set_index(
+        ["user_id", "event_timestamp"]
+    )
+    # user 1 keeps its three rows, silent ones included (weight 1/3 each); user 2 was suspended
+    # on 10-01 12:00: rows up to 10-02 12:00 stay, i.e. only the 10-02 00:00 row (weight 1)
+    assert df.loc[1, "weight"].tolist() == pytest.approx([1 / 3] * 3)
+    assert df.loc[2].index.tolist() == [t("2026-10-02", tz="UTC")]
+    assert df.loc[(2, t("2026-10-02", tz="UTC")), ["label", "weight"]].tolist() == [1, 1.0]
+
+
+def test_guardrail_is_estimated_on_rows_that_can_be_flagged():
+    # scores 0.9 (labeled, 3 events), 0.8 (unlabeled, silent), 0.7 (labeled, 2 events): over
+    # all rows the precision at 0.7 is 2/3, so the threshold would be 0.9; the silent row can
+    # never be flagged, so over the rest the precision at 0.7 is 2/2 and the threshold is 0.7
+    va = pd.DataFrame({"events_7d": [3, 0, 2], "account_age_days": [30.0, 30.0, 30.0]})
+    y, prob, w = np.array([1, 0, 1]), np.array([0.9, 0.8, 0.7]), np.ones(3)
+    gated = bots._guardrail(va, y, prob, w, 1.0, bots.BotConfig(young_days=0))
+    assert gated[:3] == (0.7, 1.0, 1.0)
+    ungated = bots._guardrail(va, y, prob, w, 1.0, bots.BotConfig(young_days=0, min_events=0))
+    assert ungated[0] == 0.9
+
+
+def test_silent_accounts_are_scored_but_never_flagged():
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
+    cols = ["events_7d", "account_age_days"]
+    model = LogisticRegression().fit(np.array([[0, 1], [0, 2], [9, 1], [9, 2]]), [1, 1, 0, 0])
+    iso = IsotonicRegression(out_of_bounds="clip").fit([0.0, 1.0], [0.0, 1.0])  # identity
+    bundle = {
+        "model": model,
+        "calibrator": iso,
+        "columns": cols,
+        "threshold": 0.5,
+        "label_frequency": 1.0,
+        "config": {"min_events": 1},
+    }
+    feats = pd.DataFrame(
+        {
+            "user_id": [1, 2],
+            "event_timestamp": pd.Timestamp("2026-10-02", tz="UTC"),
+            "events_7d": [0, 1],
+            "account_age_days": [1.0, 1.0],
+        }
+    )
+    users = pd.DataFrame({"user_id": [1, 2], "handle": ["a", "b"], "home_country": ["US", "US"]})
+    out = bots.score(bundle, feats, users).set_index("user_id")
+    # both score above the threshold (few events look like the positives), only 2 is flagged
+    assert (out["bot_score"] > 0.5).all()
+    assert out["is_flagged"].tolist() == [0, 1]

@@ -57,12 +57,16 @@ class BotConfig:
     max_iter: int = 120
     learning_rate: float = 0.1
     max_leaf_nodes: int = 15
+    min_samples_leaf: int = 20
     mode: str = "behavior"  # behavior (account features + profile) or profile (baseline)
     pu: bool = True  # correct for unlabeled bots (label frequency), see the module docstring
     # also hold the guardrail on validation rows of accounts at most this many days old (their
     # own rows, one per account and day); 0 = all rows only
     young_days: float = 2.0
     young_weight: float = 4.0  # training weight of those young rows relative to older ones
+    # flag only rows with at least this many events in the window (a silent account shows no
+    # behaviour to judge and does no harm); the guardrail is estimated on those rows too
+    min_events: int = 1
 
 
 def _hash_unit(user_ids: np.ndarray, seed: int) -> np.ndarray:
@@ -107,14 +111,16 @@ def platform_labels(
 def training_frame(
     feats: pd.DataFrame, users: pd.DataFrame, labels: pd.DataFrame, enforcement: pd.DataFrame
 ) -> pd.DataFrame:
-    """Feature rows + profile columns + label + weight; rows after a suspension are dropped."""
+    """Feature rows + profile columns + label + weight; rows after a suspension are dropped,
+    rows without an event in the window are kept."""
     df = feats.merge(profile_columns(users), on="user_id", how="left")
     df = df.merge(labels[["user_id", "label"]], on="user_id", how="left")
     df["label"] = df["label"].fillna(0).astype(int)
     susp = enforcement.groupby("user_id")["enforced_at"].min()
     cut = df["user_id"].map(susp)
     keep = cut.isna() | (df["event_timestamp"] <= cut + pd.Timedelta(days=1))
-    df = df[keep & (df["events_7d"] > 0)].copy()
+    # silent rows stay: a new account with no event yet is scored too, so the model must see them
+    df = df[keep].copy()
     df["weight"] = 1.0 / df.groupby("user_id")["user_id"].transform("size")
     return df
 
@@ -165,6 +171,26 @@ def _precision_recall(y, s, w, t: float, label_frequency: float) -> tuple[float,
     return (tp / tot if tot else float("nan")), (tp / pos if pos else 0.0)
 
 
+def _guardrail(va: pd.DataFrame, y, prob, w, c: float, cfg: BotConfig):
+    """(threshold, est. precision, est. recall, young threshold) on the validation rows that can
+    be flagged (>= ``min_events`` events)."""
+    can = va["events_7d"].to_numpy() >= cfg.min_events
+    y, prob, w = y[can], prob[can], w[can]
+    thr, prec, rec = threshold_for_precision(y, prob, w, cfg.target_precision, c)
+    young_thr = None
+    if cfg.young_days:
+        # the guardrail must also hold on young accounts (the rows a new bot is judged on), whose
+        # scores rest on a day or two of behaviour: the threshold is the stricter of the two
+        young = va["account_age_days"].to_numpy()[can] <= cfg.young_days + 1
+        if y[young].sum() > 0:
+            young_thr = threshold_for_precision(
+                y[young], prob[young], np.ones(young.sum()), cfg.target_precision, c
+            )[0]
+            if young_thr > thr:
+                thr, prec, rec = young_thr, *_precision_recall(y, prob, w, young_thr, c)
+    return thr, prec, rec, young_thr
+
+
 def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> dict:
     """Train, calibrate and pick the threshold; returns the model bundle (a dict)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -187,6 +213,7 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
         max_iter=cfg.max_iter,
         learning_rate=cfg.learning_rate,
         max_leaf_nodes=cfg.max_leaf_nodes,
+        min_samples_leaf=cfg.min_samples_leaf,
         random_state=cfg.seed,
         categorical_features=[cols.index("home_country_code")],
     )
@@ -205,18 +232,7 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
         c = float(np.average(cal[y == 1], weights=w[y == 1]))
         c = min(max(c, 0.05), 1.0)
     prob = np.minimum(cal / c, 1.0)
-    thr, prec, rec = threshold_for_precision(y, prob, w, cfg.target_precision, c)
-    young_thr = None
-    if cfg.young_days:
-        # the guardrail must also hold on young accounts (the rows a new bot is judged on), whose
-        # scores rest on a day or two of behaviour: the threshold is the stricter of the two
-        young = va["account_age_days"].to_numpy() <= cfg.young_days + 1
-        if y[young].sum() > 0:
-            young_thr = threshold_for_precision(
-                y[young], prob[young], np.ones(young.sum()), cfg.target_precision, c
-            )[0]
-            if young_thr > thr:
-                thr, prec, rec = young_thr, *_precision_recall(y, prob, w, young_thr, c)
+    thr, prec, rec, young_thr = _guardrail(va, y, prob, w, c, cfg)
     metrics = {
         "train_accounts": int(tr["user_id"].nunique()),
         "validation_accounts": int(va["user_id"].nunique()),
@@ -248,13 +264,14 @@ def score(bundle: dict, feats: pd.DataFrame, users: pd.DataFrame) -> pd.DataFram
     with threadpool_limits(1):
         raw = bundle["model"].predict_proba(df[bundle["columns"]].to_numpy(float))[:, 1]
     cal = np.minimum(bundle["calibrator"].predict(raw) / bundle["label_frequency"], 1.0)
+    active = df["events_7d"].to_numpy() >= bundle["config"].get("min_events", 0)
     return pd.DataFrame(
         {
             "user_id": df["user_id"].to_numpy(),
             "event_timestamp": df["event_timestamp"].to_numpy(),
             "bot_score": cal.astype(float),
             "bot_score_raw": raw.astype(float),
-            "is_flagged": (cal >= bundle["threshold"]).astype(int),
+            "is_flagged": ((cal >= bundle["threshold"]) & active).astype(int),
         }
     )
 

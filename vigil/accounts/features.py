@@ -17,6 +17,8 @@ view and the ``accounts`` gate read this list):
   fingerprints (``devices.jsonl``), and device-only;
 - target concentration: the share of replies and @mentions aimed at the top-3 targets;
 - account age in days, and volumes (events, posts, active hours).
+- features that need no history (action mix, session shape, login geography, fingerprint
+  reputation from the enforcement log): :mod:`vigil.accounts.signup`.
 
 Why DuckDB SQL here and not dbt marts: the account streams are snapshots outside the dbt
 sources, and one dbt invocation costs ~5 s of start-up; the SQL is plain and portable and moves
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 from vigil import config
+from vigil.accounts.signup import SIGNUP_FEATURES, signup_sql
 from vigil.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ FEATURES: dict[str, tuple[str, str]] = {
     "device_shared_accounts": ("int", "other accounts seen with one of its device fps"),
     "target_concentration_7d": ("float", "share of replies and mentions to its top-3 targets"),
     "targeted_actions_7d": ("int", "replies and mentions with a target"),
+    **SIGNUP_FEATURES,
 }
 TTL_DAYS = 2
 LINK_RE = r"https?://[^\s]+"
@@ -70,7 +74,7 @@ create or replace temp table days as
               from ev));
 
 create or replace temp table ev2 as
-  select user_id, event_ts, action, post_id, target_user_id, text,
+  select user_id, event_ts, action, post_id, target_user_id, text, country,
          lag(event_ts) over (partition by user_id order by event_ts, event_id) as prev_ts
   from ev;
 
@@ -175,6 +179,8 @@ create or replace temp table fpshare as
   from base b join fppairs p on p.user_id = b.user_id and p.since < b.ets
   group by all;
 
+{signup_sql()}
+
 create or replace temp table {TABLE} as
   select b.user_id, b.ets as event_timestamp,
     (epoch(b.ets) - epoch(b.created_at)) / 86400.0 as account_age_days,
@@ -192,7 +198,8 @@ create or replace temp table {TABLE} as
     coalesce(f.fp_shared_accounts, 0)::bigint as fp_shared_accounts,
     coalesce(f.device_shared_accounts, 0)::bigint as device_shared_accounts,
     coalesce(t.target_concentration_7d, 0)::double as target_concentration_7d,
-    coalesce(t.targeted_actions_7d, 0)::bigint as targeted_actions_7d
+    coalesce(t.targeted_actions_7d, 0)::bigint as targeted_actions_7d,
+    {", ".join(f"s.{name}" for name in SIGNUP_FEATURES)}
   from base b
   left join vol v using (user_id, day)
   left join gapstat g using (user_id, day)
@@ -201,13 +208,14 @@ create or replace temp table {TABLE} as
   left join dup dp using (user_id, day)
   left join fpshare f using (user_id, day)
   left join targ t using (user_id, day)
+  left join signup s using (user_id, day)
   order by b.user_id, event_timestamp;
 """
 
 
 def compute(con, window_days: int = WINDOW_DAYS):
-    """Account features from tables/views ``ev`` (lake events), ``users`` and ``dev`` (devices)
-    already on ``con``; returns an Arrow table sorted by (user_id, event_timestamp)."""
+    """Account features from tables/views ``ev`` (lake events, with the login ``country``),
+    ``users``, ``dev`` (devices) and ``enf`` (the enforcement log) already on ``con``; returns an Arrow table sorted by (user_id, event_timestamp)."""
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
     for statement in _sql(window_days).split(";"):
@@ -222,23 +230,25 @@ def _lake_views(con, paths) -> None:
     events = sorted(paths.lake_events.glob("dt=*/events.parquet"))
     users = paths.lake_users / "users.parquet"
     devices = paths.lake_devices / "devices.parquet"
+    enforcement = paths.lake_enforcement / "enforcement.parquet"
     if not events or not users.exists():
         raise UserError(
             f"the lake at {paths.lake} has no events or users: run `vigil ingest --raw RAW` first."
         )
-    if not devices.exists():
+    if not devices.exists() or not enforcement.exists():
         raise UserError(
-            f"the lake has no {devices}: ingest an accounts world "
+            f"the lake has no {devices} or {enforcement}: ingest an accounts world "
             "(`vigil simulate-accounts --raw RAW` then `vigil ingest --raw RAW`)."
         )
-    check_readable([*events, users, devices])
+    check_readable([*events, users, devices, enforcement])
     files = ", ".join(f"'{p}'" for p in events)
     con.execute(
         "create or replace temp view ev as select event_id, event_ts, user_id, action, post_id, "
-        f"target_user_id, text from read_parquet([{files}])"
+        f"target_user_id, text, country from read_parquet([{files}])"
     )
     con.execute(f"create or replace temp view users as select * from read_parquet('{users}')")
     con.execute(f"create or replace temp view dev as select * from read_parquet('{devices}')")
+    con.execute(f"create or replace temp view enf as select * from read_parquet('{enforcement}')")
 
 
 def build(window_days: int = WINDOW_DAYS, out: Path | None = None) -> dict:
