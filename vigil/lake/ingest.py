@@ -189,28 +189,19 @@ def _read_day(run: _Run, dt: date, hours: list[tuple[int, Path]], pending: dict)
                 f"cannot read {exc.filename}: {exc.strerror}; fix its permissions."
             ) from None
         run.sources.update((raw, "events", name) for _, name, _ in items)
-        _record(run, items, result)
+        _record(run, items, result, _split_by_day(result.table, pending))
         day_read += sum(result.read)
         day_bad += len(result.quarantine)
         day_slow += result.slow_lines
         run.quarantine.extend(("events", raw, *q) for q in result.quarantine)
-        _split_by_day(result.table, pending)
     return day_read, day_bad, day_slow
 
 
-def _record(run: _Run, items: list[tuple], result) -> None:
+def _record(run: _Run, items: list[tuple], result, event_days: list[date]) -> None:
     """Note in the manifest what each file of a batch gave (the batch's days for each file)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if run.manifest is None:
         return
-    days: set[str] = set()
-    if result.table.num_rows:
-        days = {
-            d.isoformat()
-            for d in pc.unique(pc.cast(result.table["event_ts"], pa.date32())).to_pylist()
-        }
+    days = {d.isoformat() for d in event_days}
     bad = Counter(q[0] for q in result.quarantine)
     for (path, name, _), read in zip(items, result.read, strict=True):
         run.manifest.record(_manifest_key(run, name), run.hashes[path], read, bad[name], days)
@@ -432,20 +423,22 @@ def _batches(hours: list[tuple[int, Path]], budget: int):
         yield batch
 
 
-def _split_by_day(table, pending: dict) -> None:
+def _split_by_day(table, pending: dict) -> list[date]:
+    """Add the table's rows to ``pending`` by UTC day of event_ts; returns those days."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if table.num_rows == 0:
-        return
+        return []
     days = pc.cast(table["event_ts"], pa.date32())
     unique = pc.unique(days)
     if len(unique) == 1:
         pending.setdefault(unique[0].as_py(), []).append(table)
-        return
+        return [unique[0].as_py()]
     for i in range(len(unique)):
         day = unique[i]  # an Arrow scalar: pa.scalar(...) would import pandas
         pending.setdefault(day.as_py(), []).append(table.filter(pc.equal(days, day)))
+    return unique.to_pylist()
 
 
 def _append_log(path: Path, raw: Path, day: date | None, result: dict) -> None:

@@ -212,6 +212,7 @@ def merge_day(lake_events: Path, day: date, new_tables: list) -> tuple[int, int]
     Rows whose event_id is already in the partition, or earlier among the new rows, are
     duplicates. The partition is rewritten only when something new arrives.
     """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -222,18 +223,24 @@ def merge_day(lake_events: Path, day: date, new_tables: list) -> tuple[int, int]
     if dest.exists():
         existing_ids = read_parquet(dest, None, columns=["event_id"])["event_id"]
     keep = first_new_rows(new["event_id"], existing_ids)
-    if keep is not None:
-        new = new.take(from_numpy(keep))
-    loaded = new.num_rows
-    if loaded:
-        if dest.exists():
-            existing = read_parquet(dest, event_schema())
-            new = pa.concat_tables([existing, new]).combine_chunks()
-        # Arrow's sort is stable: ties keep partition rows first, then file and line order.
-        order = pc.sort_indices(
-            new, sort_keys=[("user_id", "ascending"), ("event_ts", "ascending")]
-        )
-        write_parquet(new.take(order), dest)
+    loaded = offered if keep is None else len(keep)
+    if not loaded:
+        return 0, offered
+    if dest.exists():
+        if keep is not None:
+            new = new.take(from_numpy(keep))
+        existing = read_parquet(dest, event_schema())
+        new = pa.concat_tables([existing, new]).combine_chunks()
+        keep = None
+    # Arrow's sort is stable: ties keep partition rows first, then file and line order.
+    order = to_numpy(
+        pc.sort_indices(new, sort_keys=[("user_id", "ascending"), ("event_ts", "ascending")])
+    )
+    if keep is not None:  # one take: the stable order of all rows, restricted to the kept ones
+        kept = np.zeros(offered, dtype=bool)
+        kept[keep] = True
+        order = order[kept[order]]
+    write_parquet(new.take(from_numpy(order)), dest)
     return loaded, offered - loaded
 
 
