@@ -68,6 +68,7 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
     """
     from vigil.lake import validation as ingest
     from vigil.stream.batch import parse_lines
+    from vigil.stream.columns import parse_columns
     from vigil.stream.events import file_limit_us, parse_event
     from vigil.stream.state import StreamState
 
@@ -103,6 +104,10 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
         for chunk, lims in chunks:
             parse_lines(chunk, lims)
 
+    def columnar() -> None:  # what the stream uses: the same checks, columns per chunk
+        for chunk, lims in chunks:
+            parse_columns(chunk, lims)
+
     def core() -> None:  # what vigil stream does per chunk, minus reading files
         path = state_dir / f"core-{time.monotonic_ns()}.sqlite"
         state = StreamState(path)
@@ -135,6 +140,7 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
         "ingest_exact_validator": exact,
         "stream_validator": validator,
         "stream_batch_parser": batch,
+        "stream_columnar_parser": columnar,
         "stream_core": core,
         "stream_core_triggers": core_triggers,
     }
@@ -503,7 +509,8 @@ def _print(r: dict) -> None:
         ("floor: read + json.loads only", floor),
         ("ingest's exact validator (per line)", b["ingest_exact_validator"]),
         ("stream validator per line (json + fast path)", b["stream_validator"]),
-        ("stream batch parser (msgspec, chunks)", b["stream_batch_parser"]),
+        ("stream batch parser (msgspec, tuple per line)", b["stream_batch_parser"]),
+        ("stream columnar parser (msgspec + numpy)", b["stream_columnar_parser"]),
         ("stream core: validate+dedupe+state+ckpt", b["stream_core"]),
         ("stream core with re-score triggers", b["stream_core_triggers"]),
     ]
