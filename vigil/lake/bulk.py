@@ -300,11 +300,13 @@ class _BatchReader:
     lines to :meth:`_slow` (the per-line validator); :meth:`_assemble` puts the rows back in file
     and line order. Lines are numbered globally across the batch; ``_file_of`` maps them back."""
 
-    def __init__(self, files: list[tuple[Path, str, int]], max_age_days: float) -> None:
+    def __init__(
+        self, files: list[tuple[Path, str, int]], max_age_days: float, digests: dict | None
+    ) -> None:
         import numpy as np
 
         self.files = files
-        self.data, counts = _join_files(path for path, _, _ in files)
+        self.data, counts = _join_files((path for path, _, _ in files), digests)
         self.n_lines = sum(counts)
         # first global line of each file, and the file of each global line
         self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -511,12 +513,17 @@ class _BatchReader:
         return self.result
 
 
-def _join_files(paths) -> tuple[bytes, list[int]]:
+def _join_files(paths, digests: dict | None = None) -> tuple[bytes, list[int]]:
     """The files' bytes joined, each ending with a newline, and the number of lines of each.
-    A file's final newline ends its last line; it does not start a new one."""
+    A file's final newline ends its last line; it does not start a new one. ``digests``: path ->
+    SHA-256 hex digest, filled in for the files it lacks, of the bytes read."""
+    import hashlib
+
     datas, counts = [], []
     for path in paths:
         data = path.read_bytes()
+        if digests is not None and path not in digests:
+            digests[path] = hashlib.sha256(data).hexdigest()
         n = data.count(b"\n")
         if data and not data.endswith(b"\n"):
             n += 1
@@ -527,15 +534,19 @@ def _join_files(paths) -> tuple[bytes, list[int]]:
 
 
 def read_event_batch(
-    files: list[tuple[Path, str, int]], fast: bool = True, max_age_days: float | None = None
+    files: list[tuple[Path, str, int]],
+    fast: bool = True,
+    max_age_days: float | None = None,
+    digests: dict | None = None,
 ) -> _BatchResult:
     """Validate hour files ``(path, source_file, hour_start_us)`` as one batch: one bulk parse
     and one vector check for all of them, so small files do not pay per-call overheads.
     ``max_age_days``: how far before its file's hour an event may be stamped (default:
-    ``VIGIL_MAX_EVENT_AGE_DAYS``). ``fast=False`` checks every line with the per-line validator."""
+    ``VIGIL_MAX_EVENT_AGE_DAYS``). ``fast=False`` checks every line with the per-line validator.
+    ``digests``: path -> SHA-256 of the bytes read, added for the files it does not hold yet."""
     if max_age_days is None:
         max_age_days = config.max_event_age_days()
-    return _BatchReader(files, max_age_days).read(fast)
+    return _BatchReader(files, max_age_days, digests).read(fast)
 
 
 def read_event_file(path: Path, source_file: str, hour_start_us: int, fast: bool = True):

@@ -183,7 +183,8 @@ def _read_day(run: _Run, dt: date, hours: list[tuple[int, Path]], pending: dict)
             for hour, path in batch
         ]
         try:
-            result = read_event_batch(items, fast=run.fast)
+            digests = run.hashes if run.manifest is not None else None
+            result = read_event_batch(items, fast=run.fast, digests=digests)
         except PermissionError as exc:
             raise UserError(
                 f"cannot read {exc.filename}: {exc.strerror}; fix its permissions."
@@ -212,15 +213,20 @@ def _manifest_key(run: _Run, name: str) -> str:
 
 
 def _skip_unchanged(run: _Run, files: list[tuple[date, int, Path]], paths) -> list:
-    """Hash every hour file (before reading it); drop those the lake already holds as they
-    are, counting them as a re-read would. Returns the files still to read."""
+    """Hash every hour file the manifest knows (before reading it); drop those the lake already
+    holds as they are, counting them as a re-read would. Returns the files still to read. A file
+    the manifest does not know is hashed as it is read (the bytes read: one read, not two)."""
     if run.manifest is None:
         return files
     output = run.output
     todo = []
     for dt, hour, path in files:
+        key = _manifest_key(run, _rel(run, path))
+        if key not in run.manifest.files:
+            todo.append((dt, hour, path))
+            continue
         digest = run.hashes[path] = file_hash(path)
-        rec = run.manifest.unchanged(_manifest_key(run, _rel(run, path)), digest, output)
+        rec = run.manifest.unchanged(key, digest, output)
         if rec is None:
             todo.append((dt, hour, path))
             continue

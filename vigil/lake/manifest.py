@@ -1,7 +1,8 @@
 """The ingest manifest: which raw hour files the lake already holds, so a re-ingest skips them.
 
 For every hour file an ingest read, ``lake/_state/manifest.json`` records its content hash
-(SHA-256 of the bytes, taken *before* the file is read, so bytes appended meanwhile are never
+(SHA-256 of the bytes: taken *before* the file is read when the manifest already knows the file,
+to decide a skip; of the very bytes read otherwise; either way bytes appended meanwhile are never
 taken as ingested), what reading it gave (lines read, lines quarantined), the lake partitions its
 valid rows went to, and the setting that decides validity (``VIGIL_MAX_EVENT_AGE_DAYS``). At the
 end of the run it records each of those partitions and the quarantine file as (size, mtime_ns).
