@@ -219,14 +219,16 @@ def _skip_unchanged(run: _Run, files: list[tuple[date, int, Path]], paths) -> li
     if run.manifest is None:
         return files
     output = run.output
+    keys = {path: _manifest_key(run, _rel(run, path)) for _, _, path in files}
+    known = [path for path, key in keys.items() if key in run.manifest.files]
+    run.hashes.update(zip(known, _hash_files(known), strict=True))
     todo = []
     for dt, hour, path in files:
-        key = _manifest_key(run, _rel(run, path))
+        key = keys[path]
         if key not in run.manifest.files:
             todo.append((dt, hour, path))
             continue
-        digest = run.hashes[path] = file_hash(path)
-        rec = run.manifest.unchanged(key, digest, output)
+        rec = run.manifest.unchanged(key, run.hashes[path], output)
         if rec is None:
             todo.append((dt, hour, path))
             continue
@@ -242,6 +244,17 @@ def _skip_unchanged(run: _Run, files: list[tuple[date, int, Path]], paths) -> li
             len(files),
         )
     return todo
+
+
+def _hash_files(paths: list[Path]) -> list[str]:
+    """SHA-256 of each file, two at a time when there are many (hashlib and reads release the
+    GIL)."""
+    if len(paths) < 8:
+        return [file_hash(path) for path in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        return list(pool.map(file_hash, paths))
 
 
 def _rel(run: _Run, path: Path) -> str:
