@@ -27,7 +27,7 @@ from test_stream_rescore import NEGATIVE
 from test_stream_rescore import write_world as write_busy_world
 
 from vigil.errors import UserError
-from vigil.stream.post_counters import PostCounters, age_bucket, features_at
+from vigil.stream.post_counters import HOUR_MS, PostCounters, _bucket_ms, age_bucket, features_at
 from vigil.stream.processor import RunOptions, process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,6 +137,13 @@ def test_age_buckets_by_hand():
         8,
         8,
     ]
+
+
+def test_integer_buckets_equal_the_log2_definition_at_every_boundary():
+    ages = [-5, 0, 1, HOUR_MS - 1, HOUR_MS, 3 * HOUR_MS - 1, 3 * HOUR_MS, 10**10]
+    ages += [(2**b - 1) * HOUR_MS + d for b in range(1, 11) for d in (-1, 0, 1)]
+    for ms in ages:
+        assert _bucket_ms(ms) == age_bucket(ms / HOUR_MS), ms
 
 
 def test_counters_and_ratios_by_hand():

@@ -53,6 +53,7 @@ RATIOS = {
 }
 # the platform tallies per age bucket: views, negative reactions, reports, shares
 _PLATFORM = {"view": (0,), "dislike": (1,), "block": (1,), "report": (1, 2), "share": (3,)}
+_SLOTS = tuple(_PLATFORM.get(a, ()) for a in sorted(_INDEX, key=_INDEX.get))  # by counter index
 _PRIOR_SLOT = {"negative_reactions_per_view": 1, "reports_per_view": 2, "shares_per_view": 3}
 # what the stream serves of the post_behavior view (author_id is its key to the author)
 FEATURES = ("post_age_hours", *COUNTERS, *RATIOS)
@@ -71,6 +72,14 @@ create table if not exists post_push_pending (post_id integer primary key);
 def age_bucket(age_hours: float) -> int:
     """post_behavior.sql's age bucket: ``least(floor(log2(greatest(age, 0) + 1)), 8)``."""
     return min(math.floor(math.log2(max(age_hours, 0.0) + 1.0)), MAX_AGE_BUCKET)
+
+
+def _bucket_ms(age_ms: int) -> int:
+    """:func:`age_bucket` of an age in whole milliseconds, in integer arithmetic: for an age of h
+    hours, floor(log2(h + 1)) = bit_length(floor(h) + 1) - 1."""
+    if age_ms < HOUR_MS:
+        return 0
+    return min((int(age_ms // HOUR_MS) + 1).bit_length() - 1, MAX_AGE_BUCKET)
 
 
 def bayes_rate(x: float, views: float, prior: float, m: float = PRIOR_VIEWS) -> float:
@@ -100,20 +109,22 @@ class PostCounters:
 
     def observe(self, post_id: int, action: str, ts_ms: int, negative: bool = False) -> bool:
         """Count one applied event of a post (``post``: its creation); True when it counted."""
-        if action == "post":
-            self.created(post_id, ts_ms)
-            return True
         i = _INDEX.get(action)
         if i is None:
+            if action == "post":
+                self.created(post_id, ts_ms)
+                return True
             return False
-        rec = self._post(post_id)
+        rec = self.posts.get(post_id)
+        if rec is None:
+            rec = self.posts[post_id] = [0, 0, 0, 0, 0, 0, 0, 0, None, None]
         rec[i] += 1
-        negative = negative and action == "reply"
+        negative = negative and i == 3  # a reply
         if negative:
             rec[_NEGATIVE_REPLY] += 1
         if rec[8] is not None:
-            tally = self.platform[age_bucket((ts_ms - rec[8]) / HOUR_MS)]
-            for slot in _PLATFORM.get(action, ()):
+            tally = self.platform[_bucket_ms(ts_ms - rec[8])]
+            for slot in _SLOTS[i]:
                 tally[slot] += 1
             if negative:
                 tally[1] += 1
