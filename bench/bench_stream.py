@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -549,6 +550,14 @@ def _print(r: dict) -> None:
     for name, key in (("floor", "floor_all"), ("files", "stream"), ("Redis", "redis")):
         if key in r:
             print(f"  rounds, {name}: " + ", ".join(f"{v:,.0f}" for v in r[key]["rounds"]))
+    for name, key in (("files", "stream"), ("Redis", "redis")):
+        if key in r:  # each round against the floor of the same round: less exposed to bursts
+            per = [v / f for v, f in zip(r[key]["rounds"], fa["rounds"], strict=True)]
+            print(
+                f"  {name} / floor of the same round: "
+                + ", ".join(f"{x:.2f}x" for x in per)
+                + f" (median {statistics.median(per):.2f}x)"
+            )
     print(
         f"\nMemory per user (measured {m['users']:,} users, {m['day_records_per_user']} day "
         f"records each; cloned to {m['clone_users']:,}):"
