@@ -184,6 +184,14 @@ def _counters_tables(db: Path) -> tuple[list, list]:
     return posts, platform
 
 
+def _pending(db: Path) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("select count(*) from post_push_pending").fetchone()[0]
+    finally:
+        con.close()
+
+
 @pytest.fixture(params=["sqlite", "redis"])
 def feast_store(request, tmp_path, monkeypatch):
     """A fresh data root and Feast project, applied, on the SQLite file or the local Redis."""
@@ -232,6 +240,7 @@ def test_stream_writes_exact_counters_the_service_reads(tmp_path, feast_store):
         (1, 2, 1, 1, 1, 1, 1, 0, 1, _ms(T0), 7),
         (2, 2, 0, 0, 1, 0, 0, 0, 0, _ms(T0 + timedelta(hours=3)), 8),
     ]
+    assert _pending(tmp_path / "s.sqlite") == 0  # both written, none left to write again
 
 
 def _brute_counts(truth: list[dict]) -> list[tuple]:
@@ -272,6 +281,7 @@ def test_two_runs_equal_one_and_the_counts_equal_a_brute_force(tmp_path):
     process(RunOptions(raw_dir=split, state_path=tmp_path / "two.sqlite", **opts))
     one = _counters_tables(tmp_path / "one.sqlite")
     assert one == _counters_tables(tmp_path / "two.sqlite")
+    assert _pending(tmp_path / "one.sqlite") == 0  # --no-push keeps no list of posts to write
     assert one[0] == _brute_counts(truth)
 
 

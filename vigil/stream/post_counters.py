@@ -186,9 +186,10 @@ class PostCounterFeed:
     yet written are written at the restart. Install with :meth:`attach`.
     """
 
-    def __init__(self, con: sqlite3.Connection) -> None:
+    def __init__(self, con: sqlite3.Connection, track_push: bool = True) -> None:
         from vigil.stream.rescore import is_negative_reply
 
+        self.track_push = track_push  # False (--no-push): no pending list to keep
         self.is_negative = is_negative_reply
         self.con = con
         con.executescript(_SCHEMA)
@@ -250,12 +251,23 @@ class PostCounterFeed:
         con.executemany(
             "delete from post_push_pending where post_id = ?", [(p,) for p in self.pushed]
         )
-        con.executemany(
-            "insert or ignore into post_push_pending values (?)", [(p,) for p, *_ in rows]
-        )
+        if self.track_push:
+            con.executemany(
+                "insert or ignore into post_push_pending values (?)", [(p,) for p, *_ in rows]
+            )
         self.pushed.clear()
         self.last_changed = [r[0] for r in rows]
         self.dirty.clear()
+
+    def clear_pushed(self) -> None:
+        """At exit, after the last checkpoint: posts written since leave the pending list."""
+        if self.pushed:
+            self.con.execute("begin immediate")
+            self.con.executemany(
+                "delete from post_push_pending where post_id = ?", [(p,) for p in self.pushed]
+            )
+            self.con.execute("commit")
+            self.pushed.clear()
 
     def pending(self) -> list[int]:
         """Posts committed but not yet written to the online store."""

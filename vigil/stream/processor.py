@@ -220,7 +220,7 @@ def _start_post_counters(opts: RunOptions, state: StreamState) -> tuple:
     from vigil.stream.post_counters import PostCounterFeed
     from vigil.stream.post_push import PostPusher
 
-    feed = PostCounterFeed(state.con)
+    feed = PostCounterFeed(state.con, track_push=opts.push)
     feed.attach(state)
     pusher = PostPusher() if opts.push else None
     push_posts(feed, pusher, state, feed.pending())
@@ -316,6 +316,8 @@ def process(opts: RunOptions) -> dict:
             _checkpoint()
         if pusher is not None:
             state.clear_pushed(pusher.flush())
+        if posts is not None:
+            posts.clear_pushed()
     finally:
         for s, h in old.items():
             signal.signal(s, h)
