@@ -288,6 +288,35 @@ def prevented(
     }
 
 
+def missed(
+    scored: pd.DataFrame,
+    outcome: Outcome,
+    views: pd.DataFrame,
+    harmful: pd.Series,
+    posts: pd.DataFrame,
+    tau: float,
+) -> dict:
+    """Where a schedule's missed harmful views are: on harmful posts removed (views before the
+    removal), routed to the heavy model but never removed, or never routed (student < tau at
+    every scored moment)."""
+    is_harmful = scored["post_id"].map(harmful).fillna(False).astype(bool)
+    best = scored[is_harmful].groupby("post_id")["student"].max()
+    v = views[views["post_id"].isin(set(best.index))]
+    rem = v["post_id"].map(pd.Series(outcome.removed_at, dtype="datetime64[ns, UTC]"))
+    miss = v[~(rem.notna() & (v["ts"] > rem))].groupby("post_id").size()
+    kind = pd.Series("never routed", index=best.index)
+    kind[best >= tau] = "routed, not removed"
+    kind[kind.index.isin(list(outcome.removed_at))] = "removed"
+    out = {}
+    for name in ("removed", "routed, not removed", "never routed"):
+        ids = kind.index[kind == name]
+        out[name] = {
+            "posts": len(ids),
+            "missed_harmful_views": int(miss.reindex(ids).fillna(0).sum()),
+        }
+    return out
+
+
 # -- one world --------------------------------------------------------------------------------
 def read_events(days: list[str]) -> pd.DataFrame:
     """The lake's view / report / reply events from the first test day on."""
@@ -387,7 +416,9 @@ def compare(
         trig = pd.concat([trig, fixed_moments(posts, also_ages, data_end)], ignore_index=True)
     trig_scored = scorer(trig)
     a = prevented(run_schedule(fixed, tau, threshold), views, harmful, posts)
-    b = prevented(run_schedule(trig_scored, tau, threshold), views, harmful, posts)
+    trig_outcome = run_schedule(trig_scored, tau, threshold)
+    b = prevented(trig_outcome, views, harmful, posts)
+    b["missed_by_kind"] = missed(trig_scored, trig_outcome, views, harmful, posts, tau)
     result = {
         "posts": len(posts),
         "harmful_posts": int(harmful.reindex(posts["post_id"]).fillna(False).sum()),

@@ -96,6 +96,38 @@ def test_hand_made_timeline_both_schedules():
     assert got["triggers_by_reason"] == {"creation": 3, "views": 8, "first_report": 2}
 
 
+def test_missed_views_by_kind_of_post_by_hand():
+    """The triggered schedule's missed harmful views by kind: post 1 removed at 30 misses its 20
+    views before, post 3 removed at 26 its 22 (66 - 44); with a removal threshold above every
+    heavy score both are routed but never removed (166 missed); with tau above every student
+    score neither is routed."""
+    posts, events, harmful = hand_made()
+    kinds = {}
+    for tau, threshold in ((0.5, 0.8), (0.5, 0.95), (0.95, 0.8)):
+        got = rr.compare(
+            posts, events, harmful, report_scorer(events), tau, threshold, OFFSETS, Triggers(), None
+        )
+        kinds[tau, threshold] = {
+            k: (v["posts"], v["missed_harmful_views"])
+            for k, v in got["triggered"]["missed_by_kind"].items()
+        }
+    assert kinds[0.5, 0.8] == {
+        "removed": (2, 42),
+        "routed, not removed": (0, 0),
+        "never routed": (0, 0),
+    }
+    assert kinds[0.5, 0.95] == {
+        "removed": (0, 0),
+        "routed, not removed": (2, 166),
+        "never routed": (0, 0),
+    }
+    assert kinds[0.95, 0.8] == {
+        "removed": (0, 0),
+        "routed, not removed": (0, 0),
+        "never routed": (2, 166),
+    }
+
+
 def test_budget_keeps_the_strongest_and_stops_at_n():
     day1, day2 = "2026-10-01", "2026-10-02"
     scored = pd.DataFrame(
