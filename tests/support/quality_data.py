@@ -14,7 +14,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 from contract_doc import actions
 
-from vigil.contracts import appeal_label_schema, decision_schema
+from vigil.contracts import (
+    account_verdict_schema,
+    appeal_label_schema,
+    decision_schema,
+    rule_effect_schema,
+)
 
 DAY = dt.date(2026, 10, 5)
 PREV_DAY = DAY - dt.timedelta(days=1)
@@ -63,10 +68,13 @@ def write_lake(home: Path, day_events: dict[dt.date, pd.DataFrame], quarantined:
         part = lake / "events" / f"dt={day}"
         part.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(part / "events.parquet", index=False)
-    # the scoring service's logs: empty, as `vigil ingest` writes them when no service ran
+    # the scoring service's and the rules' logs: empty, as `vigil ingest` writes them when no
+    # service, rule or reviewer ran
     for name, schema in (
         ("decisions", decision_schema()),
         ("appeal_labels", appeal_label_schema()),
+        ("rule_effects", rule_effect_schema()),
+        ("account_verdicts", account_verdict_schema()),
     ):
         (lake / name).mkdir(parents=True, exist_ok=True)
         pq.write_table(schema.empty_table(), lake / name / f"{name}.parquet")
@@ -238,6 +246,35 @@ STG_DECISIONS = {
     "source_file": "string",
     "source_line": "int64",
 }
+# dbt's staging models of the rules' logs, empty: no rule fired, no reviewer judged an account
+STG_RULE_EFFECTS = {
+    "effect_id": "string",
+    "effect_seq": "Int64",
+    "rule_name": "string",
+    "rule_version": "Int64",
+    "rule_mode": "string",
+    "is_shadow": "boolean",
+    "effect": "string",
+    "entity_type": "string",
+    "entity_id": "string",
+    "label": "string",
+    "fired_at": "datetime64[us, UTC]",
+    "expires_at": "datetime64[us, UTC]",
+    "event_id": "string",
+    "source_file": "string",
+    "source_line": "Int64",
+}
+STG_ACCOUNT_VERDICTS = {
+    "verdict_id": "string",
+    "user_id": "Int64",
+    "is_violating": "boolean",
+    "verdict_reason": "string",
+    "verdict_label": "string",
+    "reviewer": "string",
+    "reviewed_at": "datetime64[us, UTC]",
+    "source_file": "string",
+    "source_line": "Int64",
+}
 STG_APPEAL_LABELS = {
     "appeal_id": "int64",
     "post_id": "int64",
@@ -295,6 +332,8 @@ def staging(day_events: dict[dt.date, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {
         "stg_lake__decisions": _empty(STG_DECISIONS),
         "stg_lake__appeal_labels": _empty(STG_APPEAL_LABELS),
+        "stg_lake__rule_effects": _empty(STG_RULE_EFFECTS),
+        "stg_lake__account_verdicts": _empty(STG_ACCOUNT_VERDICTS),
         "stg_lake__events": stg,
         "stg_lake__event_activity": stg[["user_id", "event_at", "event_date"]],
         "stg_lake__event_partitions": parts,

@@ -66,6 +66,26 @@ FRESHNESS_AHEAD = dt.timedelta(days=2)  # latest event_timestamp may be at most 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
+def _parameters(day: dt.date) -> dict:
+    """The values the suites' placeholders take for a gate run on ``day``."""
+    day_start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return {
+        "day": day.isoformat(),
+        "next_day": (day + dt.timedelta(days=1)).isoformat(),
+        "day_start": day_start,
+        "day_end": day_start + dt.timedelta(days=1),
+        "fresh_min": day_start,
+        "fresh_max": day_start + FRESHNESS_AHEAD,
+        "quarantine_rate_max": config.quarantine_rate_threshold(),
+        "row_count_tolerance": config.row_count_tolerance(),
+        "now_max": dt.datetime.now(dt.UTC) + CLOCK_SKEW,
+        "orphan_rate_max": config.orphan_label_rate_threshold(),
+        "lake_events_glob": str(config.paths().lake_events / "dt=*" / "events.parquet").replace(
+            "'", "''"
+        ),
+    }
+
+
 def run_gate(
     stage: str,
     run_date: str | dt.date | None = None,
@@ -85,22 +105,7 @@ def run_gate(
         raise UserError(f"unknown quality stage {stage!r}: choose one of {', '.join(STAGES)}.")
     started = time.monotonic()
     day = resolve_day(run_date)
-    day_start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    base = {
-        "day": day.isoformat(),
-        "next_day": (day + dt.timedelta(days=1)).isoformat(),
-        "day_start": day_start,
-        "day_end": day_start + dt.timedelta(days=1),
-        "fresh_min": day_start,
-        "fresh_max": day_start + FRESHNESS_AHEAD,
-        "quarantine_rate_max": config.quarantine_rate_threshold(),
-        "row_count_tolerance": config.row_count_tolerance(),
-        "now_max": dt.datetime.now(dt.UTC) + CLOCK_SKEW,
-        "orphan_rate_max": config.orphan_label_rate_threshold(),
-        "lake_events_glob": str(config.paths().lake_events / "dt=*" / "events.parquet").replace(
-            "'", "''"
-        ),
-    }
+    base = _parameters(day)
     from vigil.warehouse import lock as warehouse_lock
 
     # a stage whose tables live in the warehouse reads it while no Vigil process writes it
