@@ -147,7 +147,13 @@ def _bad_utf8(lines: Sequence[bytes]) -> set[int]:
     if joined.isascii():
         return set()
     text = joined.decode("utf-8", "surrogateescape")
-    return {text.count("\n", 0, m.start()) for m in _LONE_SURROGATE.finditer(text)}
+    bad: set[int] = set()
+    line = pos = 0
+    for m in _LONE_SURROGATE.finditer(text):  # in order: count the newlines once overall
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        bad.add(line)
+    return bad
 
 
 def _decode_all(lines: Sequence[bytes]) -> tuple[list, list[int]]:
