@@ -12,8 +12,10 @@ check defers it to the per-line validator, which accepts it), repeats within the
 events of earlier days, and late events for a day whose partition was already written in the same
 run (the dedupe against the lake), in a file without a final newline.
 
-Also: the Arrow array builders against ``pyarrow.array``, the Arrow dedupe against a brute-force
-loop, and a first ingest in a fresh process importing neither pandas nor DuckDB.
+Also: the rules engine's effects log and the verdicts file (``vigil.lake.rule_logs``) against
+the same kind of reference (first line of a key in (file, line) order), the Arrow array builders
+against ``pyarrow.array``, the Arrow dedupe against a brute-force loop, and a first ingest in a
+fresh process (the rules-log step included) importing neither pandas nor DuckDB.
 """
 
 from __future__ import annotations
@@ -270,17 +272,128 @@ def test_canonical_timestamp_check_matches_the_contract_regex():
         assert _canonical_ts(ts).to_pylist() == want
 
 
+def _effect(seq: int, user: str, event_id: str, effect: str = "label", **extra) -> dict:
+    label = {"label": "coordinated", "review": None, "throttle": "throttled"}[effect]
+    row = {"seq": seq, "rule": "r", "rule_version": 1, "mode": "live", "effect": effect}
+    row |= {"entity": "user", "entity_id": user, "label": label, "expires_at": None}
+    row |= {"event_id": event_id, "event_ts": "2026-10-01T00:03:00.000Z"}
+    row["effect_id"] = f"r:1:{effect}:user:{user}:{event_id}"
+    return row | extra
+
+
+def _write_jsonl(path: Path, rows: list) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+
+
+def _rule_logs(home: Path) -> None:
+    """Two effects logs (a key repeated within and across them, bad lines) and a verdicts file."""
+    _write_jsonl(
+        home / "stream/a.effects.jsonl",
+        [_effect(1, "11", "e1"), _effect(2, "12", "e1", "review"), _effect(3, "11", "e1"),
+         _effect(4, "13", "e2", "throttle", label="slow"), "{not json",
+         _effect(5, "14", "e3", "throttle", expires_at="2026-10-01T01:03:00.000Z")],
+    )  # fmt: skip
+    _write_jsonl(
+        home / "stream/b.effects.jsonl",
+        [_effect(6, "12", "e1", "review"), _effect(7, "15", "e4")],  # the first: a's line 2
+    )
+    verdict = {"user_id": 11, "is_violating": True, "reason": "bot", "reviewer": "ann"}
+    _write_jsonl(
+        home / "accounts/verdicts.jsonl",
+        [verdict | {"reviewed_at": "2026-10-02T00:00:00Z"}, {"user_id": "x"},
+         verdict | {"is_violating": False, "reason": None, "reviewed_at": "2026-10-03T00:00:00Z"}],
+    )  # fmt: skip
+
+
+def _reference_rule_log(files: dict[str, list[bytes]], row) -> tuple[list[tuple], list]:
+    """Every (file, line) in order through the contract check, the first line of a key kept."""
+    rows, seen, bad = [], set(), []
+    for rel in sorted(files):
+        for number, line in enumerate(files[rel], start=1):
+            try:
+                r = row(parse_line(line), rel, number)
+            except Bad as exc:
+                bad.append((rel, number, exc.args[0]))
+                continue
+            if r[0] not in seen:
+                seen.add(r[0])
+                rows.append(r)
+    return rows, bad
+
+
+def test_rule_logs_write_the_reference_bytes(tmp_path, home):
+    from vigil.contracts import account_verdict_schema, rule_effect_schema
+    from vigil.lake.rule_logs import _effect_row, _verdict_row
+
+    raw = _world(tmp_path / "raw").resolve()
+    _rule_logs(home)
+    effects_dest = home / "lake/rule_effects/rule_effects.parquet"
+    verdicts_dest = home / "lake/account_verdicts/account_verdicts.parquet"
+    a_lines, b_lines = (
+        _lines(home / "stream/a.effects.jsonl"),
+        _lines(home / "stream/b.effects.jsonl"),
+    )
+    result = ingest(raw)
+    effects, effects_bad = _reference_rule_log(
+        {"a.effects.jsonl": a_lines, "b.effects.jsonl": b_lines}, _effect_row
+    )
+    # by hand: a's lines 1, 2, 5 and b's line 2 are kept; a's 3 repeats 1, b's 1 repeats a's 2
+    assert [(r[-2], r[-1]) for r in effects] == [
+        ("a.effects.jsonl", 1),
+        ("a.effects.jsonl", 2),
+        ("a.effects.jsonl", 6),
+        ("b.effects.jsonl", 2),
+    ]
+    assert [b[2] for b in effects_bad] == ["invalid value: label", "not JSON"]
+    assert effects_dest.read_bytes() == _old_bytes(effects, rule_effect_schema())
+    assert result["streams"]["rule_effects"] == {
+        "read": 8,
+        "loaded": 4,
+        "quarantined": 2,
+        "duplicates": 2,
+    }
+    verdicts, _ = _reference_rule_log(
+        {"verdicts.jsonl": _lines(home / "accounts/verdicts.jsonl")}, _verdict_row
+    )
+    assert [r[0] for r in verdicts] == ["verdicts.jsonl:1", "verdicts.jsonl:3"]
+    assert verdicts_dest.read_bytes() == _old_bytes(verdicts, account_verdict_schema())
+
+    # b leaves the disk (its rows stay in the lake), a grows by a repeat of b's kept line and a
+    # new key: a's rows are replaced, and in (file, line) order a's line 7 now comes before b's
+    # line 2, which becomes the duplicate
+    (home / "stream/b.effects.jsonl").unlink()
+    more = [
+        json.dumps(_effect(7, "15", "e4")).encode(),
+        json.dumps(_effect(8, "16", "e5")).encode(),
+    ]
+    with open(home / "stream/a.effects.jsonl", "ab") as f:
+        f.write(b"\n".join(more) + b"\n")
+    result = ingest(raw)
+    effects, _ = _reference_rule_log(
+        {"a.effects.jsonl": a_lines + more, "b.effects.jsonl": b_lines}, _effect_row
+    )
+    assert [r[-1] for r in effects] == [1, 2, 6, 7, 8]  # all a's
+    assert effects_dest.read_bytes() == _old_bytes(effects, rule_effect_schema())
+    assert result["streams"]["rule_effects"] == {
+        "read": 8,
+        "loaded": 1,
+        "quarantined": 2,
+        "duplicates": 5,
+    }
+
+
 def test_first_ingest_imports_neither_pandas_nor_duckdb(tmp_path):
     raw = _world(tmp_path / "raw")
-    # The rules engine's effects log step (vigil/lake/rule_logs.py, another module's work) still
-    # builds its tables with pyarrow.array, which imports pandas: it is left out here.
+    home = tmp_path / "home"
+    _rule_logs(home)  # the rules-log step builds and dedupes real tables
     child = (
         "import sys, vigil.lake.ingest as m\n"
-        "m.ingest_rule_logs = lambda *args: {}\n"
-        f"m.ingest({str(raw)!r})\n"
+        f"r = m.ingest({str(raw)!r})\n"
+        "assert r['streams']['rule_effects']['loaded'] == 4, r['streams']\n"
         "print(sorted(n for n in ('pandas', 'duckdb') if n in sys.modules))\n"
     )
-    env = os.environ | {"VIGIL_HOME": str(tmp_path / "home")}
+    env = os.environ | {"VIGIL_HOME": str(home)}
     proc = subprocess.run(
         [sys.executable, "-c", child],
         check=False,

@@ -36,7 +36,8 @@ from vigil.contracts import (
     rule_effect_schema,
     verdict_label,
 )
-from vigil.lake.store import read_parquet, write_parquet
+from vigil.lake.arrays import from_numpy, from_pylist, table_from_rows
+from vigil.lake.store import first_new_rows, read_parquet, write_parquet
 from vigil.lake.validation import Bad, _bool, _id, _key, _str, _ts, parse_line, raw_text
 
 log = logging.getLogger("vigil.lake.ingest")
@@ -156,12 +157,8 @@ def rule_logs(paths) -> tuple[RuleLog, RuleLog]:
 
 
 def _table(rows: list[tuple], schema):
-    import pyarrow as pa
-
-    cols = list(zip(*rows)) if rows else [[] for _ in schema.names]
-    return pa.Table.from_arrays(
-        [pa.array(c, type=schema.field(i).type) for i, c in enumerate(cols)], schema=schema
-    )
+    # from buffers: pyarrow.array would import pandas (vigil.lake.arrays)
+    return table_from_rows(rows, schema)
 
 
 def _read(spec: RuleLog, path: Path) -> tuple[list[tuple], int, list[tuple]]:
@@ -180,19 +177,11 @@ def _read(spec: RuleLog, path: Path) -> tuple[list[tuple], int, list[tuple]]:
 
 
 def _first_per_key(table, key: str):
-    """Rows in (source_file, source_line) order, the first of each key kept."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+    """Rows in (source_file, source_line) order, the first of each key kept (the Arrow dedupe of
+    :func:`vigil.lake.store.first_new_rows`: no ``group_by``, which imports pandas)."""
     table = table.sort_by([("source_file", "ascending"), ("source_line", "ascending")])
-    index = pa.array(range(table.num_rows), pa.int64())
-    first = (
-        pa.table({"k": table[key], "i": index})
-        .group_by("k", use_threads=False)
-        .aggregate([("i", "min")])
-    )
-    keep = pc.is_in(index, value_set=first["i_min"])
-    return table.filter(keep)
+    keep = first_new_rows(table[key])
+    return table.combine_chunks() if keep is None else table.take(from_numpy(keep))
 
 
 def ingest_log(spec: RuleLog, quarantine: list[tuple], sources: set) -> dict[str, int] | None:
@@ -223,11 +212,10 @@ def ingest_log(spec: RuleLog, quarantine: list[tuple], sources: set) -> dict[str
         rows += got
         read_now.append(rel)
     old = old if old is not None else _table([], schema)
-    kept = old.filter(
-        pc.invert(pc.is_in(old["source_file"], value_set=pa.array(read_now, pa.string())))
-    )
+    read_now_set = from_pylist(read_now, pa.string())
+    kept = old.filter(pc.invert(pc.is_in(old["source_file"], value_set=read_now_set)))
     table = _first_per_key(pa.concat_tables([kept, _table(rows, schema)]), spec.key)
-    fresh = table.filter(pc.is_in(table["source_file"], value_set=pa.array(read_now, pa.string())))
+    fresh = table.filter(pc.is_in(table["source_file"], value_set=read_now_set))
     counts["loaded"] = fresh.num_rows - (
         pc.sum(pc.is_in(fresh[spec.key], value_set=old[spec.key])).as_py() or 0
     )
