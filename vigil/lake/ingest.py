@@ -48,7 +48,7 @@ from vigil.contracts import (
 )
 from vigil.errors import UserError
 from vigil.lake.bulk import read_event_batch
-from vigil.lake.manifest import QUARANTINE_KEY, Manifest, file_hash
+from vigil.lake.manifest import QUARANTINE_KEY, Manifest
 from vigil.lake.quarantine import write_quarantine
 from vigil.lake.rule_logs import ingest_rule_logs
 from vigil.lake.snapshots import (
@@ -213,15 +213,20 @@ def _manifest_key(run: _Run, name: str) -> str:
 
 
 def _skip_unchanged(run: _Run, files: list[tuple[date, int, Path]], paths) -> list:
-    """Hash every hour file the manifest knows (before reading it); drop those the lake already
-    holds as they are, counting them as a re-read would. Returns the files still to read. A file
-    the manifest does not know is hashed as it is read (the bytes read: one read, not two)."""
+    """Take the content hash of every hour file the manifest knows (from the stat cache, or
+    by hashing it before reading it); drop those the lake already holds as they are, counting
+    them as a re-read would. Returns the files still to read. A file the manifest does not know
+    is hashed as it is read (the bytes read: one read, not two); its stat is taken before."""
     if run.manifest is None:
         return files
     output = run.output
     keys = {path: _manifest_key(run, _rel(run, path)) for _, _, path in files}
-    known = [path for path, key in keys.items() if key in run.manifest.files]
-    run.hashes.update(zip(known, _hash_files(known), strict=True))
+    known = [(key, path) for path, key in keys.items() if key in run.manifest.files]
+    for path, key in keys.items():
+        if key not in run.manifest.files:
+            run.manifest.note_stat(key, path)
+    digests = run.manifest.digests(known)
+    run.hashes.update((path, digests[key]) for key, path in known)
     todo = []
     for dt, hour, path in files:
         key = keys[path]
@@ -239,22 +244,13 @@ def _skip_unchanged(run: _Run, files: list[tuple[date, int, Path]], paths) -> li
     if run.unchanged_files:
         log.info(
             "ingest: %d of %d hour files unchanged since their last ingest (same content hash, "
-            "lake partitions intact): skipped",
+            "lake partitions intact): skipped; %d known files hashed (the others' stat vouched for "
+            "their content)",
             run.unchanged_files,
             len(files),
+            run.manifest.hashed,
         )
     return todo
-
-
-def _hash_files(paths: list[Path]) -> list[str]:
-    """SHA-256 of each file, two at a time when there are many (hashlib and reads release the
-    GIL)."""
-    if len(paths) < 8:
-        return [file_hash(path) for path in paths]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        return list(pool.map(file_hash, paths))
 
 
 def _rel(run: _Run, path: Path) -> str:
@@ -280,6 +276,10 @@ def _outputs(paths):
             return paths.lake_decisions / "decisions.parquet"
         if name == "appeal_labels":
             return paths.lake_appeal_labels / "appeal_labels.parquet"
+        if name == "rule_effects":
+            return paths.lake_rule_effects / "rule_effects.parquet"
+        if name == "account_verdicts":
+            return paths.lake_account_verdicts / "account_verdicts.parquet"
         return paths.lake_events / f"dt={name}" / "events.parquet"
 
     return output
@@ -348,6 +348,7 @@ def ingest(
     *,
     fast: bool = True,
     manifest: bool = True,
+    verify: bool = False,
 ) -> dict:
     """Load ``raw_dir`` (all of events/, or only events/dt=<day>/, plus users and labels).
 
@@ -356,7 +357,9 @@ def ingest(
     ``skipped_files``, ``reasons`` (quarantine reason -> count) and ``seconds``.
     ``fast=False`` validates every line with the per-line path (the benchmark's baseline).
     ``manifest=False`` reads every hour file even if the lake holds it unchanged
-    (:mod:`vigil.lake.manifest`; ``unchanged_files`` counts those skipped).
+    (:mod:`vigil.lake.manifest`; ``unchanged_files`` counts those skipped). ``verify=True``
+    hashes every file the manifest knows instead of trusting its recorded stat
+    (``hashed_files`` counts the known files hashed).
     """
     started = time.perf_counter()
     raw = Path(raw_dir).expanduser().resolve()
@@ -367,7 +370,7 @@ def ingest(
     with _lake_lock(paths.ingest_state):
         if manifest:
             run.manifest = Manifest.load(
-                paths.ingest_state / "manifest.json", config.max_event_age_days()
+                paths.ingest_state / "manifest.json", config.max_event_age_days(), verify=verify
             )
             run.output = _outputs(paths)
         remove_orphan_temp_files(paths.lake)
@@ -376,25 +379,17 @@ def ingest(
             log.warning("ingest: skipping %s: not named events/dt=YYYY-MM-DD/hour=HH.jsonl", name)
         _ingest_events(run, files, paths)
         users = ingest_snapshot(
-            raw, "users.jsonl", check_user, user_schema(), "user_id", paths.lake_users, run
+            raw, "users.jsonl", check_user, user_schema, "user_id", paths.lake_users, run
         )
         labels = ingest_snapshot(
-            raw, "labels.jsonl", check_label, label_schema(), "post_id", paths.lake_labels, run
+            raw, "labels.jsonl", check_label, label_schema, "post_id", paths.lake_labels, run
         )
         accounts = ingest_account_streams(raw, paths, run)
         service = ingest_service_logs(paths, run)
-        rules = {
-            name: Counts(**c)
-            for name, c in ingest_rule_logs(paths, run.quarantine, run.sources).items()
-        }
-        if run.sources or not (paths.quarantine / "quarantine.parquet").exists():
-            quarantine_total = write_quarantine(
-                paths.quarantine / "quarantine.parquet", run.quarantine, run.sources
-            )
-        else:  # nothing read: the quarantine file stays as it is
-            quarantine_total = parquet_rows(paths.quarantine / "quarantine.parquet")
+        rules = {name: Counts(**c) for name, c in ingest_rule_logs(paths, run).items()}
+        quarantine_total = _write_quarantine(run, paths)
         if run.manifest is not None:
-            run.manifest.save(_outputs(paths))
+            run.manifest.save(_outputs(paths), quarantine_total)
         streams = {"events": run.events, "users": users, "labels": labels} | accounts | service
         streams |= rules
         result = _summary(run, streams, files, skipped, quarantine_total, started)
@@ -413,6 +408,19 @@ def ingest(
     return result
 
 
+def _write_quarantine(run: _Run, paths) -> int:
+    """Replace the quarantine rows of the sources read; its row count. When nothing was read
+    the file stays as it is, and its count is the manifest's if the file is as that run left it
+    (no Parquet read: a re-ingest of unchanged input does not import pyarrow)."""
+    dest = paths.quarantine / "quarantine.parquet"
+    if run.sources:
+        return write_quarantine(dest, run.quarantine, run.sources)
+    if not dest.exists():  # nothing read and no rejected row yet: no file (write_quarantine's)
+        return 0
+    recorded = run.manifest.recorded_quarantine_rows(dest) if run.manifest is not None else None
+    return parquet_rows(dest) if recorded is None else recorded
+
+
 def _summary(run: _Run, streams: dict, files, skipped, quarantine_total: int, started) -> dict:
     for name, c in streams.items():
         assert c.read == c.loaded + c.quarantined + c.duplicates, (name, c)
@@ -422,6 +430,7 @@ def _summary(run: _Run, streams: dict, files, skipped, quarantine_total: int, st
         "days": [d.isoformat() for d in sorted(run.days_written)],
         "files": len(files),
         "unchanged_files": run.unchanged_files,
+        "hashed_files": run.manifest.hashed if run.manifest is not None else 0,
         "skipped_files": skipped,
         "reasons": dict(Counter(q[4] for q in run.quarantine).most_common()),
         "quarantine_rows": quarantine_total,
@@ -496,11 +505,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="only load events/dt=YYYY-MM-DD/ (plus users and labels); default: every day",
     )
     parser.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="hash every raw file the manifest knows instead of trusting its recorded size, "
+        "mtime, ctime and inode (a full check; still skips files whose content is unchanged)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     raw = args.raw if args.raw is not None else config.paths().raw
-    result = ingest(raw, day=args.day)
+    result = ingest(raw, day=args.day, verify=args.verify)
     if args.json:
         print(json.dumps(result))
         return 0

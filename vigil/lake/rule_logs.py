@@ -184,44 +184,40 @@ def _first_per_key(table, key: str):
     return table.combine_chunks() if keep is None else table.take(from_numpy(keep))
 
 
-def ingest_log(spec: RuleLog, quarantine: list[tuple], sources: set) -> dict[str, int] | None:
-    """Load one log into its lake file. Appends rejected lines to ``quarantine`` (stream,
-    raw_dir, source_file, line, reason, raw) and the files read to ``sources``. Returns
-    read/loaded/quarantined/duplicates, or None when there is no log file (the lake file is then
-    left as it is, or written empty if absent)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    schema = spec.schema()
+def ingest_log(spec: RuleLog, run) -> dict[str, int] | None:
+    """Load one log into its lake file. Appends rejected lines to ``run.quarantine`` (stream,
+    raw_dir, source_file, line, reason, raw) and the files read to ``run.sources``; with a
+    manifest (``run.manifest``) skips the log when every file of it is unchanged, and records
+    the files read. Returns read/loaded/quarantined/duplicates, or None when there is no log
+    file (the lake file is then left as it is, or written empty if absent)."""
     files = sorted(spec.directory.glob(spec.pattern)) if spec.directory.is_dir() else []
-    old = read_parquet(spec.dest, schema) if spec.dest.exists() else None
     if not files:
-        if old is None:
-            write_parquet(_table([], schema), spec.dest)
+        if not spec.dest.exists():
+            write_parquet(_table([], spec.schema()), spec.dest)
             log.info("lake: %s: no log yet, an empty %s written", spec.stream, spec.dest)
         return None
+    digests = {}
+    if run.manifest is not None:
+        keys = [(f"{spec.directory}/{_rel(spec, p)}", p) for p in files]
+        digests = run.manifest.digests(keys)
+        skipped = _unchanged_counts(spec, digests, run)
+        if skipped is not None:
+            return skipped
     counts = {"read": 0, "loaded": 0, "quarantined": 0, "duplicates": 0}
     rows, read_now = [], []
     for path in files:
         got, read, bad = _read(spec, path)
-        rel = path.relative_to(spec.directory).as_posix()
+        rel = _rel(spec, path)
         counts["read"] += read
         counts["quarantined"] += len(bad)
-        quarantine.extend((spec.stream, str(spec.directory), rel, *b) for b in bad)
-        sources.add((str(spec.directory), spec.stream, rel))
+        run.quarantine.extend((spec.stream, str(spec.directory), rel, *b) for b in bad)
+        run.sources.add((str(spec.directory), spec.stream, rel))
         rows += got
         read_now.append(rel)
-    old = old if old is not None else _table([], schema)
-    read_now_set = from_pylist(read_now, pa.string())
-    kept = old.filter(pc.invert(pc.is_in(old["source_file"], value_set=read_now_set)))
-    table = _first_per_key(pa.concat_tables([kept, _table(rows, schema)]), spec.key)
-    fresh = table.filter(pc.is_in(table["source_file"], value_set=read_now_set))
-    counts["loaded"] = fresh.num_rows - (
-        pc.sum(pc.is_in(fresh[spec.key], value_set=old[spec.key])).as_py() or 0
-    )
-    counts["duplicates"] = counts["read"] - counts["quarantined"] - counts["loaded"]
-    if not spec.dest.exists() or not table.equals(old):
-        write_parquet(table, spec.dest)
+        key = f"{spec.directory}/{rel}"
+        if key in digests:
+            run.manifest.record(key, digests[key], read, len(bad), {spec.stream})
+    _merge(spec, rows, read_now, counts)
     log.info(
         "ingest: %s %s: %d files, read %d, loaded %d, quarantined %d, duplicates %d",
         spec.stream,
@@ -235,11 +231,49 @@ def ingest_log(spec: RuleLog, quarantine: list[tuple], sources: set) -> dict[str
     return counts
 
 
-def ingest_rule_logs(paths, quarantine: list[tuple], sources: set) -> dict[str, dict[str, int]]:
-    """Both logs; counts per stream for the logs that exist (their lake files exist either way)."""
+def _rel(spec: RuleLog, path: Path) -> str:
+    return path.relative_to(spec.directory).as_posix()
+
+
+def _unchanged_counts(spec: RuleLog, digests: dict[str, str], run) -> dict[str, int] | None:
+    """The counts a re-read would give if the manifest holds every file of the log unchanged
+    (same content hash, the lake file and quarantine as the last run left them); else None."""
+    recs = [run.manifest.unchanged(key, digest, run.output) for key, digest in digests.items()]
+    if not spec.dest.exists() or any(rec is None for rec in recs):
+        return None
+    read, bad = sum(r["read"] for r in recs), sum(r["quarantined"] for r in recs)
+    log.info(
+        "ingest: %s: %d files unchanged since their last ingest: skipped", spec.stream, len(recs)
+    )
+    return {"read": read, "loaded": 0, "quarantined": bad, "duplicates": read - bad}
+
+
+def _merge(spec: RuleLog, rows: list[tuple], read_now: list[str], counts: dict) -> None:
+    """Replace the rows of the files read in the lake file, keep the first line of each key,
+    count what is new; rewrite the file only if its content changes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    schema = spec.schema()
+    old = read_parquet(spec.dest, schema) if spec.dest.exists() else _table([], schema)
+    read_now_set = from_pylist(read_now, pa.string())
+    kept = old.filter(pc.invert(pc.is_in(old["source_file"], value_set=read_now_set)))
+    table = _first_per_key(pa.concat_tables([kept, _table(rows, schema)]), spec.key)
+    fresh = table.filter(pc.is_in(table["source_file"], value_set=read_now_set))
+    counts["loaded"] = fresh.num_rows - (
+        pc.sum(pc.is_in(fresh[spec.key], value_set=old[spec.key])).as_py() or 0
+    )
+    counts["duplicates"] = counts["read"] - counts["quarantined"] - counts["loaded"]
+    if not spec.dest.exists() or not table.equals(old):
+        write_parquet(table, spec.dest)
+
+
+def ingest_rule_logs(paths, run) -> dict[str, dict[str, int]]:
+    """Both logs; counts per stream for the logs that exist (their lake files exist either way).
+    ``run``: the ingest run (quarantine, sources, manifest and its outputs)."""
     out = {}
     for spec in rule_logs(paths):
-        counts = ingest_log(spec, quarantine, sources)
+        counts = ingest_log(spec, run)
         if counts is not None:
             out[spec.stream] = counts
     return out

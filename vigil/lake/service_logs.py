@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vigil.contracts import decision_schema
 from vigil.lake.arrays import from_pylist, table_from_rows
-from vigil.lake.manifest import Manifest, file_hash
+from vigil.lake.manifest import Manifest
 from vigil.lake.store import read_parquet, write_parquet
 from vigil.lake.validation import Bad, check_decision, parse_line, raw_text
 
@@ -82,14 +82,16 @@ def ingest_decisions(
     manifest and its output-name -> file function (None: read every file). Appends rejected
     lines to ``quarantine`` (stream, raw_dir, source_file, line, reason, raw) and the files read
     to ``sources``. Returns read/loaded/quarantined/duplicates."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     counts = {"read": 0, "loaded": 0, "quarantined": 0, "duplicates": 0}
     new_rows, read_now = [], []
-    for path in decision_files(directory):
+    files = [
+        (f"{directory}/{p.relative_to(directory).as_posix()}", p) for p in decision_files(directory)
+    ]
+    # the content hashes (the stat cache's where it vouches for them), before any read
+    digests = manifest[0].digests(files) if manifest is not None else {}
+    for key, path in files:
         rel = path.relative_to(directory).as_posix()
-        key, digest = f"{directory}/{rel}", file_hash(path)
+        digest = digests[key] if manifest is not None else None
         rec = manifest[0].unchanged(key, digest, manifest[1]) if manifest is not None else None
         if rec is not None:  # counted as a re-read would count it
             counts["read"] += rec["read"]
@@ -107,6 +109,9 @@ def ingest_decisions(
             manifest[0].record(key, digest, read, len(bad), {STREAM})
     if not read_now and dest.exists():
         return counts
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     new = _table(new_rows)
     old = read_parquet(dest, decision_schema()) if dest.exists() else _table([])
     known = pc.sum(pc.is_in(new["decision_id"], value_set=old["decision_id"])).as_py() or 0

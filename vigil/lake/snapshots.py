@@ -12,7 +12,6 @@ from pathlib import Path
 
 from vigil.contracts import appeal_label_schema, device_schema, enforcement_schema
 from vigil.lake.arrays import table_from_rows
-from vigil.lake.manifest import file_hash
 from vigil.lake.service_logs import decision_files, ingest_decisions
 from vigil.lake.store import keep_last, write_snapshot
 from vigil.lake.validation import (
@@ -63,7 +62,8 @@ def _snapshot_table(rows: list[tuple], schema):
 def ingest_snapshot(
     raw: Path, name: str, check, schema, key: str, lake_dir: Path, run, stream: str = ""
 ):
-    """One snapshot file -> its lake file (``lake_dir/<stream>.parquet``; the stream is the
+    """One snapshot file -> its lake file (``lake_dir/<stream>.parquet``; ``schema``: a
+    contracts schema function, called only when the file is read; the stream is the
     file's name unless given). An empty file is a valid, empty snapshot, and so is
     an absent one when the lake has none yet (activity logs before any labels); a file whose
     every line is rejected keeps the lake's previous snapshot (garbage is not news)."""
@@ -73,11 +73,12 @@ def ingest_snapshot(
     dest = lake_dir / f"{stream}.parquet"
     if not path.exists():
         if not dest.exists():  # logs without this file yet: nothing known, an empty snapshot
-            write_snapshot(dest, _snapshot_table([], schema), key)
+            write_snapshot(dest, _snapshot_table([], schema()), key)
         return counts
     manifest_key = f"{raw}/{name}"
-    digest = file_hash(path) if run.manifest is not None else None
-    if digest is not None:
+    digest = None
+    if run.manifest is not None:
+        digest = run.manifest.digests([(manifest_key, path)])[manifest_key]
         rec = run.manifest.unchanged(manifest_key, digest, run.output)
         if rec is not None:  # the lake's snapshot is this file's: count it as a re-read would
             counts.read, counts.quarantined = rec["read"], rec["quarantined"]
@@ -90,7 +91,7 @@ def ingest_snapshot(
         (stream, str(raw), name, line, reason, text) for line, reason, text in bad
     )
     counts.quarantined = len(bad)
-    table = keep_last(_snapshot_table(rows, schema), key)
+    table = keep_last(_snapshot_table(rows, schema()), key)
     in_file_duplicates = len(rows) - table.num_rows
     if table.num_rows or counts.read == 0:
         counts.loaded, unchanged = write_snapshot(dest, table, key)
@@ -114,8 +115,8 @@ def ingest_snapshot(
 def ingest_account_streams(raw: Path, paths, run) -> dict:
     """enforcement.jsonl and devices.jsonl, when the raw folder has them (accounts worlds)."""
     streams = {
-        "enforcement": (check_enforcement, enforcement_schema(), "enforcement_id"),
-        "devices": (check_device, device_schema(), "seen_id"),
+        "enforcement": (check_enforcement, enforcement_schema, "enforcement_id"),
+        "devices": (check_device, device_schema, "seen_id"),
     }
     out = {}
     for name, (check, schema, key) in streams.items():
@@ -143,7 +144,7 @@ def ingest_service_logs(paths, run) -> dict:
         paths.appeals,
         "labels.jsonl",
         check_appeal_label,
-        appeal_label_schema(),
+        appeal_label_schema,
         "appeal_id",
         paths.lake_appeal_labels,
         run,
