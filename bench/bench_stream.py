@@ -292,6 +292,7 @@ def bench_redis_throughput(raw: Path, root: Path, state_name: str = "redis-tp.sq
     client = redis.Redis(host=host, port=int(port.split("/")[0] or 6379))
     try:
         fill = replay(raw, 0, sink="redis", stream_key=key, partitions=partitions)
+        cpu = time.process_time()
         run = process(
             RunOptions(
                 source="redis",
@@ -307,6 +308,7 @@ def bench_redis_throughput(raw: Path, root: Path, state_name: str = "redis-tp.sq
         client.delete(*[f"{key}:{p}" for p in range(partitions)])
         client.close()
     return {
+        "cpu_s": time.process_time() - cpu,
         "lines": fill["events"],
         "entries_read": run["read"],
         "seconds": run["seconds"],
@@ -458,6 +460,7 @@ def _stream_files(raw: Path, state_path: Path) -> dict:
     """One uninterrupted `vigil stream --once` over the raw files, without the Feast push."""
     from vigil.stream.processor import RunOptions, process
 
+    cpu = time.process_time()
     run = process(
         RunOptions(
             source="files",
@@ -472,6 +475,7 @@ def _stream_files(raw: Path, state_path: Path) -> dict:
         "events": run["read"],
         "seconds": run["seconds"],
         "events_per_s": run["events_per_s"],
+        "cpu_s": time.process_time() - cpu,
         "checkpoints": run["checkpoints"],
         "counters": run["counters"],
     }
@@ -480,7 +484,7 @@ def _stream_files(raw: Path, state_path: Path) -> dict:
 def _floor_all(raw: Path) -> dict:
     """The floor on every line, as ``vigil stream`` gets them: read each hour file, split it
     into lines, ``json.loads`` each."""
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     n = 0
     for f in sorted(raw.glob("events/dt=*/hour=*.jsonl")):
         for line in f.read_bytes().split(b"\n")[:-1]:
@@ -489,8 +493,8 @@ def _floor_all(raw: Path) -> dict:
                 json.loads(line)
             except ValueError:  # the simulator's corrupt lines
                 pass
-    seconds = time.perf_counter() - t
-    return {"events": n, "seconds": seconds, "events_per_s": _rate(n, seconds)}
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    return {"events": n, "seconds": seconds, "events_per_s": _rate(n, seconds), "cpu_s": cpu}
 
 
 def _end_to_end(raw: Path, root: Path, state_path: Path, rounds: int, redis: bool) -> dict:
@@ -508,7 +512,11 @@ def _end_to_end(raw: Path, root: Path, state_path: Path, rounds: int, redis: boo
     best = {}
     for name, done in runs.items():
         key = "lines_per_s" if name == "redis" else "events_per_s"
-        best[name] = {**max(done, key=lambda run: run[key]), "rounds": [d[key] for d in done]}
+        best[name] = {
+            **max(done, key=lambda run: run[key]),
+            "rounds": [d[key] for d in done],
+            "cpu_rounds": [d["cpu_s"] for d in done],
+        }
     return best
 
 
@@ -557,6 +565,21 @@ def _print(r: dict) -> None:
                 f"  {name} / floor of the same round: "
                 + ", ".join(f"{x:.2f}x" for x in per)
                 + f" (median {statistics.median(per):.2f}x)"
+            )
+    # CPU seconds of this process (not the time waiting for a core on a shared machine; the
+    # Redis server's own CPU is not in it): floor CPU / end-to-end CPU on the same lines
+    print("  CPU time of the process, floor / end to end, per round:")
+    for name, key in (("files", "stream"), ("Redis", "redis")):
+        if key in r:
+            per = [f / e for f, e in zip(fa["cpu_rounds"], r[key]["cpu_rounds"], strict=True)]
+            print(
+                f"    {name}: "
+                + ", ".join(f"{x:.2f}x" for x in per)
+                + f" (median {statistics.median(per):.2f}x; floor CPU "
+                + ", ".join(f"{c:.2f}" for c in fa["cpu_rounds"])
+                + " s, end to end "
+                + ", ".join(f"{c:.2f}" for c in r[key]["cpu_rounds"])
+                + " s)"
             )
     print(
         f"\nMemory per user (measured {m['users']:,} users, {m['day_records_per_user']} day "
