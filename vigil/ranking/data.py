@@ -60,7 +60,8 @@ def load(lake: Path | None = None) -> LakeView:
     con = duckdb.connect(":memory:")
     src = f"read_parquet({[str(f) for f in files]!r})"
     users = con.sql(
-        f"select user_id, home_country as region from read_parquet('{lake}/users/users.parquet')"
+        f"select user_id, home_country as region from read_parquet('{lake}/users/users.parquet') "
+        "order by user_id"
     ).df()
     posts = con.sql(
         f"select post_id, user_id as author_id, {_ms('event_ts')} as created_ms, text "
@@ -72,11 +73,12 @@ def load(lake: Path | None = None) -> LakeView:
         f"select {_ms('event_ts')} as ts, user_id, action, coalesce(post_id, 0) as post_id, "
         f"coalesce(target_user_id, 0) as author_id from {src} "
         "where action in ('view','like','reply','share','dislike','mute','report') "
-        "order by ts"
+        # ties in ts broken by every column: the order feeds the ranker's training rows
+        "order by ts, user_id, action, post_id, author_id"
     ).df()
     follows = con.sql(
         f"select {_ms('event_ts')} as ts, user_id, target_user_id as author_id from {src} "
-        "where action = 'follow' order by ts"
+        "where action = 'follow' order by ts, user_id, author_id"
     ).df()
     removed: dict[int, int] = {}
     labels = lake / "labels" / "labels.parquet"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -64,8 +65,11 @@ def champion_id() -> str | None:
         return None
 
 
-def load(ctx, model_id: str | None = None) -> ChampionHarm | None:
-    """The champion's scores of the context's posts, or None (and a log line saying why)."""
+def load(ctx, model_id: str | None = None, scores_root=None) -> ChampionHarm | None:
+    """The champion's scores of the context's posts, or None (and a log line saying why).
+
+    ``scores_root``: where the ``dt=*/scores.parquet`` files are (default
+    ``$VIGIL_HOME/scores``; an evaluation may keep its own copy elsewhere)."""
     import duckdb
 
     model_id = model_id or champion_id()
@@ -73,7 +77,8 @@ def load(ctx, model_id: str | None = None) -> ChampionHarm | None:
         log.info("harm join: no champion model in the registry; the re-rank demotes by the "
                  "naive-Bayes harm probability alone")  # fmt: skip
         return None
-    files = sorted((config.paths().home / "scores").glob("dt=*/scores.parquet"))
+    root = Path(scores_root) if scores_root is not None else config.paths().home / "scores"
+    files = sorted(root.glob("dt=*/scores.parquet"))
     if not files:
         log.info("harm join: champion %s has written no scores (scores/dt=*/scores.parquet); "
                  "the re-rank demotes by the naive-Bayes harm probability alone", model_id)  # fmt: skip
