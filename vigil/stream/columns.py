@@ -22,8 +22,8 @@ those of the reference.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from itertools import filterfalse
 
 import numpy as np
 
@@ -135,25 +135,20 @@ def _i64(values) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
-_LONE_SURROGATE = re.compile("[\udc80-\udcff]")
-
-
 def _bad_utf8(lines: Sequence[bytes]) -> set[int]:
-    """The lines that are not valid UTF-8, found in one decode of the lines joined by newlines:
-    an invalid byte decodes (``surrogateescape``) to a lone surrogate, which valid UTF-8 never
-    gives, and a newline byte is never inside a multi-byte sequence, so the line of each
-    surrogate is the number of newlines before it."""
-    joined = b"\n".join(lines)
-    if joined.isascii():
+    """The lines that are not valid UTF-8: only the non-ASCII lines are decoded (each alone, so
+    no batch-wide text is built), and indices are looked up only when one fails."""
+    if all(map(bytes.isascii, lines)):
         return set()
-    text = joined.decode("utf-8", "surrogateescape")
-    bad: set[int] = set()
-    line = pos = 0
-    for m in _LONE_SURROGATE.finditer(text):  # in order: count the newlines once overall
-        line += text.count("\n", pos, m.start())
-        pos = m.start()
-        bad.add(line)
-    return bad
+    wrong = set()
+    for raw in filterfalse(bytes.isascii, lines):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            wrong.add(id(raw))
+    if not wrong:
+        return set()
+    return {i for i, raw in enumerate(lines) if id(raw) in wrong}
 
 
 def _decode_all(lines: Sequence[bytes]) -> tuple[list, list[int]]:
