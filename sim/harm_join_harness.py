@@ -179,7 +179,7 @@ def spread(results: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.harm_join_harness", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    ap.add_argument("--home", type=Path, required=True, help="a default world's data root")
+    ap.add_argument("--home", type=Path, default=None, help="a default world's data root")
     ap.add_argument("--scores", type=Path, default=None,
                     help="the champion's scores/ folder (default HOME/scores)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=7, help="sample seed (the world's own seed)")
@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = [json.loads(Path(f).read_text()) for f in a.combine]
         r["seeds"] = [x["seed"] for x in runs]
         r["spread"] = spread(runs)
+    elif a.home is None:
+        ap.error("--home is required (a default world's data root), unless --combine is given")
     else:
         import os
 
