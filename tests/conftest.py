@@ -1,5 +1,6 @@
 """Suite-wide test settings: no test writes into ./data, nothing phones home."""
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -31,6 +32,29 @@ def _isolated_environment(tmp_path_factory):
     os.environ.setdefault("VIGIL_REVIEW_ANSWERER", "sim.moderators:answer")
     # A test that forgets to set VIGIL_HOME writes into a throwaway root, never the user's ./data.
     os.environ["VIGIL_HOME"] = str(tmp_path_factory.mktemp("vigil-home"))
+    yield
+
+
+def _closed_stream_handlers():
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    for lg in loggers:
+        for handler in list(lg.handlers):
+            if getattr(getattr(handler, "stream", None), "closed", False):
+                yield lg, handler
+
+
+@pytest.fixture(autouse=True)
+def _no_handlers_on_closed_streams():
+    """Airflow configures logging when it is first imported: root, flask_appbuilder, uvicorn and
+    gunicorn get StreamHandlers on the sys.stdout/sys.stderr of that moment. When that moment is
+    inside a test that captures output (capsys), those streams are closed when the test ends, and
+    every later record in the same worker prints "--- Logging error --- Traceback ..." into the
+    next test's stderr. Drop such handlers before each test (test-process hygiene only: a real
+    process never swaps its stdout)."""
+    for lg, handler in _closed_stream_handlers():
+        lg.removeHandler(handler)
     yield
 
 
