@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ import time
 import uuid
 from datetime import date
 from pathlib import Path
+
+from bench.stream_report import print_report
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,24 @@ def _rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("nan")
 
 
-# 84 lines: the floors and the core are timed interleaved in one loop so they share the machine's state
+def _core_run(path: Path, chunks: list, n: int, feed=None) -> None:
+    """The stream core over ``chunks`` (checkpoint every second), with ``feed`` attached if given."""
+    from vigil.stream.state import StreamState
+
+    state = StreamState(path)
+    if feed is not None:
+        feed(state.con).attach(state)
+    last = time.perf_counter()
+    for i, (chunk, lims) in enumerate(chunks):
+        state.apply_lines(chunk, lims)
+        if time.perf_counter() - last >= 1.0:
+            state.checkpoint({"bench": str(i)})
+            last = time.perf_counter()
+    state.checkpoint({"bench": str(n)})
+    state.close()
+
+
+# 83 lines: the floors and the core are timed interleaved in one loop so they share the machine's state
 def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) -> dict:
     """Events/s on the same first ``limit`` lines, interleaved ``repeats`` times, best of each.
 
@@ -71,7 +89,6 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
     from vigil.stream.batch import parse_lines
     from vigil.stream.columns import parse_columns
     from vigil.stream.events import file_limit_us, parse_event
-    from vigil.stream.state import StreamState
 
     lines = _lines(raw, limit)
     limits = [file_limit_us(rel) for rel, _ in lines]
@@ -110,46 +127,24 @@ def bench_baselines(raw: Path, limit: int, state_dir: Path, repeats: int = 3) ->
             parse_columns(chunk, lims)
 
     def core() -> None:  # what vigil stream does per chunk, minus reading files
-        path = state_dir / f"core-{time.monotonic_ns()}.sqlite"
-        state = StreamState(path)
-        last = time.perf_counter()
-        for i, (chunk, lims) in enumerate(chunks):
-            state.apply_lines(chunk, lims)
-            if time.perf_counter() - last >= 1.0:
-                state.checkpoint({"bench": str(i)})
-                last = time.perf_counter()
-        state.checkpoint({"bench": str(len(pairs))})
-        state.close()
+        _core_run(state_dir / f"core-{time.monotonic_ns()}.sqlite", chunks, len(pairs))
 
     def core_triggers() -> None:  # the same with re-score triggers on (issue 22): outbox only
         from vigil.stream.rescore import RescoreFeed
 
-        path = state_dir / f"core-trig-{time.monotonic_ns()}.sqlite"
-        state = StreamState(path)
-        RescoreFeed(state.con).attach(state)
-        last = time.perf_counter()
-        for i, (chunk, lims) in enumerate(chunks):
-            state.apply_lines(chunk, lims)
-            if time.perf_counter() - last >= 1.0:
-                state.checkpoint({"bench": str(i)})
-                last = time.perf_counter()
-        state.checkpoint({"bench": str(len(pairs))})
-        state.close()
+        _core_run(
+            state_dir / f"core-trig-{time.monotonic_ns()}.sqlite", chunks, len(pairs), RescoreFeed
+        )
 
     def core_posts() -> None:  # the core with exact post counters (issue 22): no online write
         from vigil.stream.post_counters import PostCounterFeed
 
-        path = state_dir / f"core-posts-{time.monotonic_ns()}.sqlite"
-        state = StreamState(path)
-        PostCounterFeed(state.con).attach(state)
-        last = time.perf_counter()
-        for i, (chunk, lims) in enumerate(chunks):
-            state.apply_lines(chunk, lims)
-            if time.perf_counter() - last >= 1.0:
-                state.checkpoint({"bench": str(i)})
-                last = time.perf_counter()
-        state.checkpoint({"bench": str(len(pairs))})
-        state.close()
+        _core_run(
+            state_dir / f"core-posts-{time.monotonic_ns()}.sqlite",
+            chunks,
+            len(pairs),
+            PostCounterFeed,
+        )
 
     paths = {
         "floor_json_loads": floor,
@@ -452,7 +447,7 @@ def main(argv: list[str] | None = None) -> dict:
                 os.environ[k] = v
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    _print(results)
+    print_report(results)
     return results
 
 
@@ -518,102 +513,6 @@ def _end_to_end(raw: Path, root: Path, state_path: Path, rounds: int, redis: boo
             "cpu_rounds": [d["cpu_s"] for d in done],
         }
     return best
-
-
-def _print(r: dict) -> None:
-    b, s, m = r["baselines"], r["stream"], r["memory"]
-    floor = b["floor_json_loads"]
-    print(
-        f"\nStream throughput, one core ({r['lines']:,} simulated lines; baselines on the first "
-        f"{b['lines']:,}):"
-    )
-    print(
-        f"{'path (best of ' + str(b['repeats']) + ' interleaved rounds)':<44} {'events/s':>12} {'vs floor':>9}"
-    )
-    rows = [
-        ("floor: read + json.loads only", floor),
-        ("ingest's exact validator (per line)", b["ingest_exact_validator"]),
-        ("stream validator per line (json + fast path)", b["stream_validator"]),
-        ("stream batch parser (msgspec, tuple per line)", b["stream_batch_parser"]),
-        ("stream columnar parser (msgspec + numpy)", b["stream_columnar_parser"]),
-        ("stream core: validate+dedupe+state+ckpt", b["stream_core"]),
-        ("stream core with re-score triggers", b["stream_core_triggers"]),
-        ("stream core with exact post counters", b["stream_core_post_counters"]),
-    ]
-    for name, v in rows:
-        print(f"{name:<44} {v:>12,.0f} {v / floor:>8.2f}x")
-    fa = r["floor_all"]
-    print(
-        f"\nEnd to end on all {fa['events']:,} lines, best of {len(fa['rounds'])} rounds "
-        "interleaved with the floor on the same lines:"
-    )
-    rows = [
-        ("floor: read + json.loads, all lines", fa["events_per_s"]),
-        ("vigil stream end to end (files, all lines)", s["events_per_s"]),
-    ]
-    if "redis" in r:
-        rows.append(("vigil stream end to end (Redis, all lines)", r["redis"]["lines_per_s"]))
-    for name, v in rows:
-        print(f"{name:<44} {v:>12,.0f} {v / fa['events_per_s']:>8.2f}x")
-    for name, key in (("floor", "floor_all"), ("files", "stream"), ("Redis", "redis")):
-        if key in r:
-            print(f"  rounds, {name}: " + ", ".join(f"{v:,.0f}" for v in r[key]["rounds"]))
-    for name, key in (("files", "stream"), ("Redis", "redis")):
-        if key in r:  # each round against the floor of the same round: less exposed to bursts
-            per = [v / f for v, f in zip(r[key]["rounds"], fa["rounds"], strict=True)]
-            print(
-                f"  {name} / floor of the same round: "
-                + ", ".join(f"{x:.2f}x" for x in per)
-                + f" (median {statistics.median(per):.2f}x)"
-            )
-    # CPU seconds of this process (not the time waiting for a core on a shared machine; the
-    # Redis server's own CPU is not in it): floor CPU / end-to-end CPU on the same lines
-    print("  CPU time of the process, floor / end to end, per round:")
-    for name, key in (("files", "stream"), ("Redis", "redis")):
-        if key in r:
-            per = [f / e for f, e in zip(fa["cpu_rounds"], r[key]["cpu_rounds"], strict=True)]
-            print(
-                f"    {name}: "
-                + ", ".join(f"{x:.2f}x" for x in per)
-                + f" (median {statistics.median(per):.2f}x; floor CPU "
-                + ", ".join(f"{c:.2f}" for c in fa["cpu_rounds"])
-                + " s, end to end "
-                + ", ".join(f"{c:.2f}" for c in r[key]["cpu_rounds"])
-                + " s)"
-            )
-    print(
-        f"\nMemory per user (measured {m['users']:,} users, {m['day_records_per_user']} day "
-        f"records each; cloned to {m['clone_users']:,}):"
-    )
-    print(f"{'measure':<36} {'bytes/user':>11} {'per 1M users':>14}")
-    for name, key in (
-        ("RSS, loaded checkpoint", "rss_bytes_per_user"),
-        ("deep size, loaded checkpoint", "deep_bytes_per_user"),
-        (f"RSS, {m['clone_users']:,} cloned users", "clone_rss_bytes_per_user"),
-        (f"deep size, {m['clone_users']:,} cloned", "clone_deep_bytes_per_user"),
-        ("SQLite checkpoint on disk", "sqlite_bytes_per_user"),
-        ("seen event ids (lateness horizon)", "seen_bytes_per_user"),
-    ):
-        print(f"{name:<36} {m[key]:>11,.0f} {m[key] * 1e6 / 2**30:>11.2f} GiB")
-    sn = r["seen"]
-    print(
-        f"\nSeen event ids in the lateness horizon ({sn['ids']:,} ids, {sn['users']:,} users): "
-        f"sets of str {sn['sets_bytes_per_user']:,.0f} B/user ({sn['sets_bytes_per_id']:.0f} B/id), "
-        f"digest arrays {sn['digests_bytes_per_user']:,.0f} B/user "
-        f"({sn['digests_bytes_per_id']:.1f} B/id): "
-        f"{sn['sets_bytes_per_user'] / max(sn['digests_bytes_per_user'], 1e-9):.1f}x less"
-    )
-    for lag in r.get("lag", []):
-        print(
-            f"\nLag, Redis -> vigil stream -> Feast online (sqlite), {lag['rate']:.0f} events/s, "
-            f"checkpoint every {lag['checkpoint_seconds']} s: {lag['events']:,} events, "
-            f"{lag['rows_pushed']:,} rows pushed"
-        )
-        if lag.get("events"):
-            print(
-                f"  p50 {lag['p50_s'] * 1000:,.0f} ms   p99 {lag['p99_s'] * 1000:,.0f} ms   "
-                f"max {lag['max_s'] * 1000:,.0f} ms   processed {lag['processed_per_s']:,.0f}/s"
-            )
 
 
 if __name__ == "__main__":
