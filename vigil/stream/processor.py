@@ -321,22 +321,30 @@ def process(opts: RunOptions) -> dict:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        source.close()
-        if pusher is not None:
-            pusher.close()
-        if feed is not None:  # one more try for what failed; delivered ones leave the outbox
-            feed.delivered(deliverer.close())
-            feed.clear_delivered()
+        _shut_down(source, pusher, feed, deliverer)
     result = _summary(state, state_path, pusher, time.time() - started, read0, n_ckpt, rules)
     if posts is not None:
-        result["post_counters"] = {
-            "posts": len(posts.counters.posts),
-            "rows_pushed": post_pusher.rows_pushed if post_pusher is not None else 0,
-        }
+        result["post_counters"] = _post_counter_summary(posts, post_pusher)
     if feed is not None:
         result["rescore"] = _rescore_summary(feed, deliverer, opts)
     opts.stats.update(result)
     return result
+
+
+def _shut_down(source, pusher, feed, deliverer) -> None:
+    source.close()
+    if pusher is not None:
+        pusher.close()
+    if feed is not None:  # one more try for what failed; delivered ones leave the outbox
+        feed.delivered(deliverer.close())
+        feed.clear_delivered()
+
+
+def _post_counter_summary(posts, post_pusher) -> dict:
+    return {
+        "posts": len(posts.counters.posts),
+        "rows_pushed": post_pusher.rows_pushed if post_pusher is not None else 0,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
