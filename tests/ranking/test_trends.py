@@ -1,8 +1,9 @@
 """The streaming trend detector on a hand-made burst and on flat Poisson noise."""
 
 import numpy as np
+import pytest
 
-from vigil.ranking.trends import HOUR, MINUTE, TrendDetector
+from vigil.ranking.trends import HOUR, MINUTE, Trend, TrendDetector
 
 START = 1_790_000_000_000
 
@@ -45,3 +46,47 @@ def test_worldwide_burst_is_worldwide():
 def test_flat_noise_gives_no_trend():
     for seed in range(5):
         assert _run(_noise(np.random.default_rng(10 + seed), 48, per_hour=6)) == []
+
+
+def _burst(at: int, topic: int, vec, n: int = 60, region: str = "GB"):
+    """``n`` posts, one every 20 s, on ``topic`` with topic distribution ``vec``."""
+    return [(at + i * 20_000, topic, region, np.asarray(vec, dtype=np.float32)) for i in range(n)]
+
+
+def _run_vec(posts):
+    det = TrendDetector(START)
+    for ts, topic, region, *vec in sorted(posts, key=lambda p: p[0]):
+        det.push(ts, topic, region, vec[0] if vec else None)
+    return det.trends
+
+
+def test_trend_similarity_is_the_cosine_of_mean_topic_distributions():
+    t = Trend(1, 0, "GB", 0, 0, 0)
+    t.absorb([np.array([1.0, 2.0, 0.0]), np.array([2.0, 2.0, 0.0])])  # sum (3, 4, 0)
+    assert t.similarity(np.array([0.0, 1.0, 0.0])) == pytest.approx(0.8)  # 4 / 5
+    assert t.similarity(np.array([0.0, 0.0, 1.0])) == 0.0
+    assert t.similarity(np.array([0.0, 0.0, 0.0, 1.0])) == 0.0  # longer: padded with zeros
+
+
+def test_split_topic_burst_joins_the_live_trend_and_another_subject_opens_its_own():
+    posts = [(*p, None) for p in _noise(np.random.default_rng(3), 24, per_hour=3)]
+    at = START + 14 * HOUR
+    posts += _burst(at, 0, [0.9, 0.1, 0.0, 0.0])
+    # 25 min later (well past the start) the same event's posts under topic 1; they keep
+    # weight on topic 0. The trend's profile lies between (0.9, 0.1) and the noise's (1, 0),
+    # so the cosine is at least 0.4 / 0.721 = 0.55 >= 0.2
+    posts += _burst(at + 25 * MINUTE, 1, [0.4, 0.6, 0.0, 0.0])
+    # a concurrent burst on another subject: the trend's profile has weight on topics 0 and 1
+    # only, so the cosine is at most 0.05 / 0.951 = 0.053 < 0.2
+    posts += _burst(at + 30 * MINUTE, 2, [0.05, 0.0, 0.95, 0.0], region="US")
+    trends = _run_vec(posts)
+    assert [(t.topics, t.region) for t in trends] == [({0, 1}, "GB"), ({2}, "US")]
+    assert at <= trends[0].detected_ms <= at + 10 * MINUTE
+
+
+def test_without_topic_distributions_different_topics_never_merge():
+    posts = _noise(np.random.default_rng(4), 24, per_hour=3)
+    at = START + 14 * HOUR
+    posts += [(at + i * 20_000, 0, "GB") for i in range(60)]
+    posts += [(at + 2 * MINUTE + i * 20_000, 1, "GB") for i in range(60)]
+    assert [t.topics for t in _run(posts)] == [{0}, {1}]
