@@ -53,8 +53,11 @@ ENFORCEMENT_REASONS = frozenset({"bot", "spam", "harassment", "ban_evasion", "co
 MAX_FINGERPRINT_CHARS = 128
 # The rules engine's effects log (vigil.stream.rules.effect_row; docs/rules.md): rule modes,
 # effects, the entities a rule acts on, and the labels the throttle/suspend effects set.
+# UNLABEL_EFFECT is not a rule's: the engine logs it when a reviewer's cleared verdict ends a
+# live label (event_id = the verdict's id, event_ts = its time, label = the label ended).
 RULE_MODES = frozenset({"live", "shadow"})
-RULE_EFFECTS = frozenset({"label", "review", "throttle", "suspend"})
+UNLABEL_EFFECT = "unlabel"
+RULE_EFFECTS = frozenset({"label", "review", "throttle", "suspend", UNLABEL_EFFECT})
 RULE_ENTITIES = frozenset({"user", "target", "post", "link", "fingerprint"})
 THROTTLED_LABEL = "throttled"
 SUSPENDED_LABEL = "suspended"

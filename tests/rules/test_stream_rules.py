@@ -130,9 +130,28 @@ def test_replay_over_the_lake_gives_the_live_streams_verdicts(tmp_path, monkeypa
     monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
     raw = tmp_path / "raw"
     simulate_accounts(raw, replace(AccountsParams(), seed=4, users=300, days=6))
+    # reviewers clear every posting account on 10-03 at noon and 10-05 at noon (the same file
+    # for live and replay): the labels active then end, with one unlabel effect each
+    users = sorted(
+        {json.loads(x)["user_id"] for f in raw.glob("events/dt=*/*.jsonl") for x in f.open()}
+    )
+    verdicts = tmp_path / "accounts" / "verdicts.jsonl"
+    verdicts.parent.mkdir()
+    verdicts.write_text(
+        "".join(
+            json.dumps(
+                {"user_id": u, "is_violating": False, "reviewed_at": f"2026-10-0{d}T12:00:00Z"}
+            )
+            + "\n"
+            for d in (3, 5)
+            for u in users
+        )
+    )
     live = _run(raw, tmp_path / "s.sqlite", DEFAULT_RULES, checkpoint_events=1000)
     live_rows = _log(tmp_path / "s.effects.jsonl")
     assert live["rules"]["effects_by_rule"]["coordinated_link"] > 0
+    unlabels = [r for r in live_rows if r["effect"] == "unlabel"]
+    assert unlabels and {r["event_ts"][:13] for r in unlabels} <= {"2026-10-03T12", "2026-10-05T12"}
     from vigil.lake.ingest import ingest
 
     ingest(raw)

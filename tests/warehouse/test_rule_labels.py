@@ -65,6 +65,10 @@ EFFECTS = [
     effect(6, "slow_down", 1, "throttle", "user", "12", "throttled", "e2",
            "2026-10-01T06:00:00.000Z", "2026-10-01T07:00:00.000Z"),
     effect(7, "farm", 3, "suspend", "user", "13", "suspended", "e3", "2026-10-01T08:00:00.000Z"),
+    # the stream engine reading verdict 1 (11 cleared on 10-02): it ends 11's coordinated label
+    effect(8, "coordinated_link", 2, "unlabel", "user", "11", "coordinated", "verdicts.jsonl:1",
+           "2026-10-02T00:00:00.000Z",
+           effect_id="coordinated_link:2:unlabel:coordinated:user:11:verdicts.jsonl:1"),
 ]  # fmt: skip
 BAD_EFFECTS = [  # (line, reason)
     (effect(8, "slow_down", 1, "throttle", "user", "13", "slow", "e4", T0), "invalid value: label"),
@@ -210,15 +214,15 @@ def built(tmp_path_factory):
 
 def test_ingest_counts_quarantines_with_reasons_and_reruns_change_nothing(built):
     home, first, again = built["home"], built["first"], built["again"]
-    # effects: 7 good + 4 bad + 1 duplicate line; verdicts: 3 good + 2 bad
+    # effects: 8 good + 4 bad + 1 duplicate line; verdicts: 3 good + 2 bad
     assert first["streams"]["rule_effects"] == {
-        "read": 12, "loaded": 7, "quarantined": 4, "duplicates": 1,
+        "read": 13, "loaded": 8, "quarantined": 4, "duplicates": 1,
     }  # fmt: skip
     assert first["streams"]["account_verdicts"] == {
         "read": 5, "loaded": 3, "quarantined": 2, "duplicates": 0,
     }  # fmt: skip
     assert again["streams"]["rule_effects"] == {
-        "read": 12, "loaded": 0, "quarantined": 4, "duplicates": 8,
+        "read": 13, "loaded": 0, "quarantined": 4, "duplicates": 9,
     }  # fmt: skip
     assert again["streams"]["account_verdicts"] == {
         "read": 5, "loaded": 0, "quarantined": 2, "duplicates": 3,
@@ -227,7 +231,7 @@ def test_ingest_counts_quarantines_with_reasons_and_reruns_change_nothing(built)
         assert path.read_bytes() == data, path
     q = pq.read_table(home / "lake" / "quarantine" / "quarantine.parquet").to_pylist()
     got = {(r["stream"], r["line_number"], r["reason"]) for r in q}
-    expected = {("rule_effects", 8 + i, reason) for i, (_, reason) in enumerate(BAD_EFFECTS)}
+    expected = {("rule_effects", 9 + i, reason) for i, (_, reason) in enumerate(BAD_EFFECTS)}
     expected |= {("account_verdicts", 4 + i, reason) for i, (_, reason) in enumerate(BAD_VERDICTS)}
     assert got == expected
     verdicts = pq.read_table(home / "lake/account_verdicts/account_verdicts.parquet").to_pylist()
@@ -263,7 +267,8 @@ def test_staging_and_the_mart_hold_the_valid_lines(built):
         home, "select effect_id, is_shadow from main.stg_lake__rule_effects order by effect_seq"
     )
     assert effects == [(e["effect_id"], e["mode"] == "shadow") for e in EFFECTS]
-    # the mart: 5 applied rule labels (not the review effect, not the shadow throttle) + 3 verdicts
+    # the mart: 5 applied rule labels (not the review effect, not the shadow throttle, not the
+    # unlabel line) + 3 verdicts
     labels = _rows(
         home,
         "select label_source, entity_id, label, rule_name, rule_version, ended_by "
@@ -279,6 +284,21 @@ def test_staging_and_the_mart_hold_the_valid_lines(built):
         ("verdict", "13", "confirmed_bot", "account_review", None, None),
         ("verdict", "12", "confirmed_violation", "account_review", None, None),
     ]
+
+
+def test_the_streams_unlabel_lines_are_the_labels_the_mart_ends_by_a_clearance(built):
+    """The effects log and the warehouse agree: each rule label active_labels ends by a cleared
+    verdict is one unlabel line of the stream, at the verdict's time (here: 11's coordinated)."""
+    ended = _rows(
+        built["home"],
+        "select entity_id, label, expires_at from main.active_labels where ended_by = 'cleared'",
+    )
+    unlabels = _rows(
+        built["home"],
+        "select entity_id, label, fired_at from main.stg_lake__rule_effects "
+        "where effect = 'unlabel'",
+    )
+    assert ended == unlabels == [("11", "coordinated", dt.datetime(2026, 10, 2, tzinfo=dt.UTC))]
 
 
 @pytest.mark.parametrize("at", list(EXPECTED_AT))

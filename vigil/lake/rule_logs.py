@@ -32,6 +32,7 @@ from vigil.contracts import (
     RULE_MODES,
     SUSPENDED_LABEL,
     THROTTLED_LABEL,
+    UNLABEL_EFFECT,
     account_verdict_schema,
     rule_effect_schema,
     verdict_label,
@@ -67,9 +68,11 @@ def check_rule_effect(obj: dict) -> tuple:
     entity_id, label, expires_at_us, event_id, event_ts_us), or raise Bad.
 
     The contract is :func:`vigil.stream.rules.effect_row`'s: ``effect_id`` is
-    ``rule:version:effect:entity:entity_id:event_id``; ``label`` and ``throttle`` and ``suspend``
-    effects carry a label (``throttled``, ``suspended`` for the last two), ``review`` none; an
-    expiry, when there is one, is after the event."""
+    ``rule:version:effect:entity:entity_id:event_id`` (``unlabel:<label>`` for the effect of an
+    unlabel: a cleared verdict ending a live user label, no expiry, event_id the verdict's id);
+    ``label`` and ``throttle`` and ``suspend`` effects carry a label (``throttled``,
+    ``suspended`` for the last two), ``review`` none; an expiry, when there is one, is after the
+    event."""
     seq = _id(obj, "seq", required=True)
     rule = _bounded(obj, "rule", MAX_RULE_NAME_CHARS)
     version = _id(obj, "rule_version", required=True)
@@ -87,8 +90,11 @@ def check_rule_effect(obj: dict) -> tuple:
     expires_at = None if obj.get("expires_at") is None else _ts(obj, "expires_at")
     if expires_at is not None and expires_at <= event_ts:
         raise Bad("invalid value: expires_at")
+    if effect == UNLABEL_EFFECT and (mode != "live" or entity != "user" or expires_at is not None):
+        raise Bad("invalid value: effect")  # a cleared verdict ends a live user label, no expiry
+    what = f"{effect}:{label}" if effect == UNLABEL_EFFECT else effect
     effect_id = _str(obj, "effect_id", required=True)
-    if effect_id != f"{rule}:{version}:{effect}:{entity}:{entity_id}:{event_id}":
+    if effect_id != f"{rule}:{version}:{what}:{entity}:{entity_id}:{event_id}":
         raise Bad("invalid value: effect_id")
     return (effect_id, seq, rule, version, mode, effect, entity, entity_id, label, expires_at,
             event_id, event_ts)  # fmt: skip

@@ -17,6 +17,12 @@ An effect fires at most once per (rule, effect, entity value) within the rule's 
 ``label`` effect (and ``throttle``: label ``throttled``; ``suspend``: ``suspended``) sets the label
 on the entity until its expiry; shadow rules only log, tagged ``shadow``.
 
+Reviewers' ``cleared`` verdicts (:meth:`Engine.add_clears`) wait in ``pending`` until the stream's
+event time passes them: a verdict at t is applied before the first event with a time after t, and
+ends every label on its user active at t (set at or before t, expiring after it; the same rule as
+the warehouse's ``active_labels``): the label's expiry becomes t and an ``unlabel`` effect is
+logged for it with the verdict's id. Labels set later stand; other entities are untouched.
+
 The engine's state is plain dicts with dirty sets; :mod:`vigil.stream.rules` writes the changes
 inside the stream checkpoint's transaction.
 """
@@ -215,6 +221,9 @@ class Engine:
         self.dirty_fired: set[tuple] = set()
         self.dropped_counters: set[str] = set()
         self.effects: list[dict] = []
+        # cleared verdicts not yet applied: (time ms, order read, verdict id, user id), sorted
+        self.pending: list[tuple[int, int, str, int]] = []
+        self.pending_dirty = False
         self.errors: dict[str, int] = {}
         self.evaluated = 0
         self._score_cache: tuple = (None, None)
@@ -265,6 +274,8 @@ class Engine:
 
     # -- events -------------------------------------------------------------------------------
     def process(self, e: tuple) -> None:
+        if self.pending and e[1] > self.pending[0][0]:
+            self._apply_clears(e[1])
         action = e[3]
         for update in self.updates.get(action, ()):
             update(e)
@@ -323,6 +334,52 @@ class Engine:
                 "event_ms": ts,
             }
         )
+
+    # -- reviewers' verdicts ------------------------------------------------------------------
+    def add_clears(self, clears: list[tuple[int, int, str, int]]) -> None:
+        """Queue cleared verdicts ``(reviewed_at ms, order read, verdict id, user id)``."""
+        if clears:
+            # a set: a line read again (the same time and line) is queued once
+            self.pending = sorted(set(self.pending) | set(clears))
+            self.pending_dirty = True
+
+    def _apply_clears(self, ts: int) -> None:
+        """Apply every pending verdict at or before ``ts`` (before the event at ``ts``)."""
+        n = 0
+        while n < len(self.pending) and self.pending[n][0] < ts:
+            t, _, verdict_id, user = self.pending[n]
+            self.clear_user(t, verdict_id, user)
+            n += 1
+        del self.pending[:n]
+        self.pending_dirty = True
+
+    def clear_user(self, t: int, verdict_id: str, user: int) -> int:
+        """End the user's labels active at ``t`` (set at or before t, expiring after it): their
+        expiry becomes t, an ``unlabel`` effect is logged for each. How many."""
+        versions = {r.name: r.version for r in self.ruleset.rules}
+        ended = 0
+        for key in sorted(k for k in self.labels if k[0] == "user" and k[1] == user):
+            exp, rule, set_ms = self.labels[key]
+            if set_ms > t or (exp is not None and exp <= t):
+                continue
+            self.labels[key] = (t, rule, set_ms)
+            self.dirty_labels.add(key)
+            ended += 1
+            self.effects.append(
+                {
+                    "rule": rule,
+                    "version": versions.get(rule, 1),
+                    "mode": "live",
+                    "effect": "unlabel",
+                    "entity": "user",
+                    "entity_id": user,
+                    "label": key[2],
+                    "expires_ms": None,
+                    "event_id": verdict_id,
+                    "event_ms": t,
+                }
+            )
+        return ended
 
     def take_effects(self) -> list[dict]:
         out, self.effects = self.effects, []

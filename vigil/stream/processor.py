@@ -184,11 +184,10 @@ def _start_rules(opts: RunOptions, state: StreamState, state_path: Path, ruleset
     that died before writing them to the log are written first."""
     if ruleset is None:
         return None
-    from vigil.stream.rules import RulesFeed, default_effects_log
+    from vigil.stream.rules import RulesFeed, default_effects_log, default_verdicts
 
-    feed = RulesFeed(
-        state.con, opts.rules_file, opts.effects_log or default_effects_log(state_path), ruleset
-    )
+    effects_log = opts.effects_log or default_effects_log(state_path)
+    feed = RulesFeed(state.con, opts.rules_file, effects_log, ruleset, default_verdicts())
     feed.attach(state)
     feed.export()
     return feed
@@ -296,8 +295,9 @@ def process(opts: RunOptions) -> dict:
 
     try:
         while not stop["flag"]:
-            if rules is not None:  # between batches: a changed rules file takes effect here
+            if rules is not None:  # between batches: a changed rules file, new verdicts
                 rules.maybe_reload()
+                rules.read_verdicts()
             n = source.pump(state, min(opts.checkpoint_events, 20_000))
             since_ckpt += n
             now = time.time()

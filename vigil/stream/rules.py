@@ -14,6 +14,14 @@ Hot reload: :meth:`RulesFeed.maybe_reload` (called between batches) re-reads the
 its mtime changes. A bad new file keeps the old rules and logs one error; counters whose spec is
 unchanged keep their state, new ones start empty.
 
+Reviewers' verdicts (``<data root>/accounts/verdicts.jsonl``, ``vigil accounts verdict``): the
+feed reads the file's new complete lines at start and between batches (:meth:`RulesFeed.read_verdicts`)
+and hands the ``cleared`` ones to the engine, which applies each when the stream's event time
+passes it (:meth:`vigil.rules.engine.Engine.add_clears`). The file offset and the verdicts not yet
+applied are written in the checkpoint's transaction (``rules_verdict_offset``,
+``rules_verdict_pending``), so after a kill -9 the lines read since the last checkpoint are read
+again, once, with the rule state they were read against.
+
 ``score(name)`` reads the acting user's stream features (:func:`vigil.stream.features.features_of`,
 the values pushed to Feast) for the watermark's day, as of the end of the batch the event came in.
 """
@@ -48,6 +56,10 @@ create table if not exists rules_fired (rule text not null, effect integer not n
     primary key (rule, effect, entity_id)) without rowid;
 create table if not exists rules_effect (seq integer primary key autoincrement,
     effect text not null);
+create table if not exists rules_verdict_offset (path text primary key, offset integer not null,
+    line integer not null) without rowid;
+create table if not exists rules_verdict_pending (t_ms integer not null, line integer not null,
+    verdict_id text not null, user_id integer not null, primary key (t_ms, line)) without rowid;
 """
 
 
@@ -58,9 +70,12 @@ def default_effects_log(state_path: Path) -> Path:
 def effect_row(seq: int, eff: dict) -> dict:
     """An effects-log line: what the warehouse ingests (``effect_id`` is unique)."""
     exp = eff["expires_ms"]
+    # an unlabel effect (a cleared verdict ending a label) names the label: one verdict can end
+    # several labels one rule set on the user
+    what = f"unlabel:{eff['label']}" if eff["effect"] == "unlabel" else eff["effect"]
     return {
         "seq": seq,
-        "effect_id": f"{eff['rule']}:{eff['version']}:{eff['effect']}:{eff['entity']}:"
+        "effect_id": f"{eff['rule']}:{eff['version']}:{what}:{eff['entity']}:"
         f"{eff['entity_id']}:{eff['event_id']}",
         "rule": eff["rule"],
         "rule_version": eff["version"],
@@ -91,6 +106,13 @@ def _key(v) -> str:
     return str(v) if type(v) is int else json.dumps(v)
 
 
+def default_verdicts() -> Path:
+    """Where ``vigil accounts verdict`` appends (``vigil.accounts.queue.verdicts_path``)."""
+    from vigil.config import paths
+
+    return paths().home / "accounts" / "verdicts.jsonl"
+
+
 def user_features(state):
     """``features(user_id)`` over the stream state, without adding users to its cache."""
 
@@ -115,8 +137,15 @@ class RulesFeed:
         rules_path: Path,
         effects_log: Path,
         ruleset: RuleSet | None = None,
+        verdicts: Path | None = None,
     ) -> None:
+        """``verdicts``: the reviewers' verdicts file to read (None: no verdicts)."""
         self.con = con
+        self.verdicts_path = Path(verdicts) if verdicts is not None else None
+        self.verdict_offset = 0
+        self.verdict_line = 0
+        self.verdicts_read = 0
+        self.verdicts_bad = 0
         self.rules_path = Path(rules_path)
         self.mtime = self._mtime()
         self.engine = Engine(ruleset or load_rules(self.rules_path, FEATURE_NAMES))
@@ -129,6 +158,7 @@ class RulesFeed:
         con.executescript(_SCHEMA)
         self._load()
         self.exported = self._log_tail()
+        self.read_verdicts()
 
     # -- loading ------------------------------------------------------------------------------
     def _mtime(self) -> float | None:
@@ -152,6 +182,15 @@ class RulesFeed:
             eng.labels[(ent, json.loads(eid), name)] = (exp, rule, set_ms)
         for rule, k, eid, until in self.con.execute("select * from rules_fired"):
             eng.fired[(rule, k, json.loads(eid))] = until
+        if self.verdicts_path is not None:
+            got = self.con.execute(
+                "select offset, line from rules_verdict_offset where path = ?",
+                (str(self.verdicts_path),),
+            ).fetchone()
+            self.verdict_offset, self.verdict_line = got or (0, 0)
+            eng.pending = [tuple(r) for r in self.con.execute(
+                "select t_ms, line, verdict_id, user_id from rules_verdict_pending order by 1, 2"
+            )]  # fmt: skip
         log.info(
             "rules %s: %d rules, %d counters (%d entity rows), %d labels loaded",
             self.rules_path,
@@ -178,6 +217,53 @@ class RulesFeed:
                 tail = tail[: cut + 1] if cut >= 0 else b""
         lines = tail.splitlines()
         return json.loads(lines[-1])["seq"] if lines else 0
+
+    # -- reviewers' verdicts ------------------------------------------------------------------
+    def read_verdicts(self) -> int:
+        """Hand the verdicts file's new complete lines to the engine (the cleared ones); lines
+        the lake would quarantine are skipped with a warning. How many lines were read."""
+        path = self.verdicts_path
+        if path is None or not path.exists():
+            return 0
+        with path.open("rb") as f:
+            f.seek(self.verdict_offset)
+            chunk = f.read()
+        end = chunk.rfind(b"\n") + 1  # a line still being written waits for its newline
+        if end == 0:
+            return 0
+        from vigil.lake.rule_logs import check_account_verdict
+        from vigil.lake.validation import Bad, parse_line
+
+        clears = []
+        lines = chunk[:end].split(b"\n")[:-1]
+        for raw in lines:
+            self.verdict_line += 1
+            try:  # the lake's checks: what it quarantines, the engine skips
+                user, is_violating, _, _, _, at_us = check_account_verdict(parse_line(raw))
+            except Bad as exc:
+                self.verdicts_bad += 1
+                log.warning("rules: verdicts %s line %d skipped (%s)", path, self.verdict_line, exc)
+                continue
+            if not is_violating:  # the lake's verdict_id: <file>:<line>
+                verdict_id = f"{path.name}:{self.verdict_line}"
+                clears.append((at_us // 1000, self.verdict_line, verdict_id, user))
+        self.verdict_offset += end
+        self.verdicts_read += len(lines)
+        self.engine.add_clears(clears)
+        self.engine.pending_dirty = True  # the offset moved: the next checkpoint writes it
+        return len(lines)
+
+    def _write_verdicts(self, con: sqlite3.Connection) -> None:
+        eng = self.engine
+        if self.verdicts_path is None or not eng.pending_dirty:
+            return
+        con.execute(
+            "insert or replace into rules_verdict_offset values (?,?,?)",
+            (str(self.verdicts_path), self.verdict_offset, self.verdict_line),
+        )
+        con.execute("delete from rules_verdict_pending")
+        con.executemany("insert into rules_verdict_pending values (?,?,?,?)", eng.pending)
+        eng.pending_dirty = False
 
     # -- the stream's hooks -------------------------------------------------------------------
     def attach(self, state) -> None:
@@ -252,6 +338,7 @@ class RulesFeed:
             else:
                 con.execute("insert or replace into rules_fired values (?,?,?,?)", (*args, until))
         eng.dirty_fired.clear()
+        self._write_verdicts(con)
         effects = eng.take_effects()
         con.executemany(
             "insert into rules_effect (effect) values (?)",
@@ -308,6 +395,10 @@ class RulesFeed:
             "reloads": self.reloads,
             "reload_errors": self.reload_errors,
             "expression_errors": dict(self.engine.errors),
+            "verdicts": str(self.verdicts_path) if self.verdicts_path else None,
+            "verdict_lines_read": self.verdicts_read,
+            "verdict_lines_bad": self.verdicts_bad,
+            "cleared_pending": len(self.engine.pending),
         }
         log.info("rules: %s", out)
         return out

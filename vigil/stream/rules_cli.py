@@ -31,7 +31,7 @@ from vigil.contracts import POST_ACTIONS, TARGET_ACTIONS, TEXT_ACTIONS
 from vigil.errors import UserError
 from vigil.rules.language import RuleError, RuleSet, load_rules
 from vigil.stream.events import DAY_MS, day_of, ms_to_datetime
-from vigil.stream.rules import FEATURE_NAMES, RulesFeed, effect_row
+from vigil.stream.rules import FEATURE_NAMES, RulesFeed, default_verdicts, effect_row
 from vigil.stream.state import StreamState
 
 log = logging.getLogger(__name__)
@@ -308,7 +308,9 @@ def replay_events(rules_path: Path, events: list[tuple], lateness_ms: int = 2 * 
     with tempfile.TemporaryDirectory(prefix="vigil-rules-replay-") as tmp:
         state = StreamState(Path(tmp) / "state.sqlite", lateness_ms=lateness_ms)
         try:
-            feed = RulesFeed(state.con, rules_path, Path(tmp) / "effects.jsonl")
+            feed = RulesFeed(
+                state.con, rules_path, Path(tmp) / "effects.jsonl", verdicts=default_verdicts()
+            )
             feed.attach(state)
             effects = []
             for i, ev in enumerate(events):

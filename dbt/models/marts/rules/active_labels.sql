@@ -7,7 +7,9 @@
 --   from the verdict until the account's next verdict (the latest verdict wins; at the same
 --   instant the later line).
 -- - A "cleared" verdict ends the rule labels on its account active at that moment (expires_at =
---   the verdict's time, ended_by = cleared); labels applied later stand.
+--   the verdict's time, ended_by = cleared); labels applied later stand. The stream engine applies
+--   the same rule and logs an 'unlabel' effect per label it ends (event_id = the verdict's id):
+--   those lines end labels, they are not labels, so they are left out here.
 with effects as (
 
     select * from {{ ref('stg_lake__rule_effects') }}
@@ -35,6 +37,7 @@ rule_labels as (
     from effects
     where not is_shadow
         and label is not null
+        and effect != 'unlabel'
 
 ),
 
