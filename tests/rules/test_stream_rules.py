@@ -3,6 +3,7 @@ restarts and kill -9 exactly once, rule tests and labels from the command line."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -50,6 +51,17 @@ rules:
     cooldown: 30m
     effects:
       - {{do: throttle, entity: user, expires: 10m}}
+"""
+
+
+HEAVY_VIEWER = """\
+  - name: heavy_viewer
+    version: 1
+    when: view
+    expr: count("user", "1h") >= 8
+    cooldown: 6h
+    effects:
+      - {do: label, entity: user, label: heavy, expires: 1d}
 """
 
 
@@ -278,6 +290,21 @@ def test_kill9_with_rules_on_is_exactly_once(tmp_path):
     raw = tmp_path / "raw"
     write_world(raw, posts=40, events=25_000, seed=21)
     rules = _rules(tmp_path / "rules.yaml")
+    rules.write_text(rules.read_text() + HEAVY_VIEWER)
+    # reviewers clear users 1-50 twice (the run reads the file at start, applies the verdicts
+    # as its event time passes them, and checkpoints the offset and the pending ones)
+    verdicts = tmp_path / "accounts" / "verdicts.jsonl"
+    verdicts.parent.mkdir()
+    verdicts.write_text(
+        "".join(
+            json.dumps(
+                {"user_id": u, "is_violating": False, "reviewed_at": f"2026-09-0{d}T00:00:00Z"}
+            )
+            + "\n"
+            for d in (2, 3)
+            for u in range(1, 51)
+        )
+    )
     common = ["--raw", str(raw), "--once", "--no-push", "--rules", str(rules)]
     common += ["--checkpoint-events", "700", "--checkpoint-seconds", "0.05"]
     t = time.time()
@@ -298,9 +325,15 @@ def test_kill9_with_rules_on_is_exactly_once(tmp_path):
     assert final.wait(timeout=300) == 0, final.stderr.read().decode()[-2000:]
     ref_log = (tmp_path / "ref.effects.jsonl").read_text()
     assert ref_log and (tmp_path / "crash.effects.jsonl").read_text() == ref_log  # exactly once
+    assert '"effect": "unlabel"' in ref_log
     assert _rule_tables(tmp_path / "crash.sqlite", rules) == _rule_tables(
         tmp_path / "ref.sqlite", rules
     )
+    read = []
+    for db in ("ref.sqlite", "crash.sqlite"):
+        with contextlib.closing(sqlite3.connect(tmp_path / db)) as con:
+            read.append(con.execute("select offset, line from rules_verdict_offset").fetchall())
+    assert read[0] == read[1] == [(verdicts.stat().st_size, 100)]
 
 
 def test_rules_and_rescore_triggers_run_side_by_side(tmp_path, monkeypatch):
