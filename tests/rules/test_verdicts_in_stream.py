@@ -210,3 +210,46 @@ def test_a_verdict_waits_for_the_stream_to_pass_its_time_across_checkpoints(tmp_
         finally:
             state.close()
     assert _effects(tmp_path / "p.sqlite.effects.jsonl") == EXPECTED
+
+
+def test_a_late_events_label_active_at_an_applied_verdict_ends_there(tmp_path):
+    """11 is labeled at 60 s and 14 is cleared at 600 s; the event at 900 s applies both
+    verdicts (11's label ends at 600; 14 has none yet). Then two late events of 14 (300, 310 s,
+    within the lateness) label it at 310 for a day: active at 600, so the applied verdict ends it
+    at 600 (as active_labels ends that row), with an unlabel line; follow_up at 310 still sees
+    the label (it was active then). At 1200 s 14's label is gone: follow_up stays quiet."""
+    (tmp_path / "rules.yaml").write_text(RULES)
+    _write(
+        tmp_path / "verdicts.jsonl",
+        [
+            {"user_id": 11, "is_violating": False, "reviewed_at": _ts(600)},
+            {"user_id": 14, "is_violating": False, "reviewed_at": _ts(600)},
+        ],
+    )
+    events = [(0, 11), (60, 11), (900, 12), (300, 14), (310, 14), (1200, 14)]
+    state, feed = _feed(tmp_path, "late.sqlite")
+    try:
+        state.apply_lines([_line(i, s, u) for i, (s, u) in enumerate(events)])
+        state.checkpoint()
+        feed.export()
+        labels = dict(feed.engine.labels)
+    finally:
+        state.close()
+    assert _effects(tmp_path / "late.sqlite.effects.jsonl") == [
+        ("spam", 3, "label", "11", "spammer", "e1", _ts(60)),
+        ("follow_up", 1, "review", "11", None, "e1", _ts(60)),
+        ("spam", 3, "unlabel", "11", "spammer", "verdicts.jsonl:1", _ts(600)),
+        ("spam", 3, "label", "14", "spammer", "e4", _ts(310)),
+        ("spam", 3, "unlabel", "14", "spammer", "verdicts.jsonl:2", _ts(600)),
+        ("follow_up", 1, "review", "14", None, "e4", _ts(310)),
+    ]
+    rows = [
+        json.loads(x) for x in (tmp_path / "late.sqlite.effects.jsonl").read_text().splitlines()
+    ]
+    # the label line keeps the rule's expiry (310 s + 1 day): the warehouse ends it by the verdict
+    first_14 = next(r for r in rows if r["entity_id"] == "14")
+    assert first_14["effect"] == "label" and first_14["expires_at"] == "2026-10-02T00:05:10.000Z"
+    assert labels == {
+        ("user", 11, "spammer"): (T0 + 600_000, "spam", T0 + 60_000),
+        ("user", 14, "spammer"): (T0 + 600_000, "spam", T0 + 310_000),
+    }

@@ -224,6 +224,10 @@ class Engine:
         # cleared verdicts not yet applied: (time ms, order read, verdict id, user id), sorted
         self.pending: list[tuple[int, int, str, int]] = []
         self.pending_dirty = False
+        # cleared verdicts applied, per user: [(time ms, verdict id)], sorted, kept to the
+        # lateness horizon: a late event's label active at one of them ends there too
+        self.cleared: dict[int, list[tuple[int, str]]] = {}
+        self.cleared_dirty = False
         self.errors: dict[str, int] = {}
         self.evaluated = 0
         self._score_cache: tuple = (None, None)
@@ -314,11 +318,17 @@ class Engine:
         self.fired[key] = ts + rule.cooldown_ms
         self.dirty_fired.add(key)
         expires = ts + eff.expires_ms if eff.expires_ms is not None else None
+        ended = None
         if rule.mode == "live" and eff.label is not None:
+            until = expires
+            if self.cleared and eff.entity == "user":
+                ended = self._cleared_at(v, ts, expires)
+                if ended is not None:
+                    until = ended[0]
             lkey = (eff.entity, v, eff.label)
             old = self.labels.get(lkey)
-            if old is None or old[0] is not None and (expires is None or expires > old[0]):
-                self.labels[lkey] = (expires, rule.name, ts)
+            if old is None or old[0] is not None and (until is None or until > old[0]):
+                self.labels[lkey] = (until, rule.name, ts)
                 self.dirty_labels.add(lkey)
         self.effects.append(
             {
@@ -334,6 +344,8 @@ class Engine:
                 "event_ms": ts,
             }
         )
+        if ended is not None:  # a late event's label, ended by a verdict already applied
+            self._unlabel(rule.name, rule.version, v, eff.label, ended[1], ended[0])
 
     # -- reviewers' verdicts ------------------------------------------------------------------
     def add_clears(self, clears: list[tuple[int, int, str, int]]) -> None:
@@ -349,6 +361,8 @@ class Engine:
         while n < len(self.pending) and self.pending[n][0] < ts:
             t, _, verdict_id, user = self.pending[n]
             self.clear_user(t, verdict_id, user)
+            self.cleared[user] = sorted([*self.cleared.get(user, ()), (t, verdict_id)])
+            self.cleared_dirty = True
             n += 1
         del self.pending[:n]
         self.pending_dirty = True
@@ -365,21 +379,32 @@ class Engine:
             self.labels[key] = (t, rule, set_ms)
             self.dirty_labels.add(key)
             ended += 1
-            self.effects.append(
-                {
-                    "rule": rule,
-                    "version": versions.get(rule, 1),
-                    "mode": "live",
-                    "effect": "unlabel",
-                    "entity": "user",
-                    "entity_id": user,
-                    "label": key[2],
-                    "expires_ms": None,
-                    "event_id": verdict_id,
-                    "event_ms": t,
-                }
-            )
+            self._unlabel(rule, versions.get(rule, 1), user, key[2], verdict_id, t)
         return ended
+
+    def _unlabel(self, rule: str, version: int, user, label: str, verdict_id: str, t: int) -> None:
+        self.effects.append(
+            {
+                "rule": rule,
+                "version": version,
+                "mode": "live",
+                "effect": "unlabel",
+                "entity": "user",
+                "entity_id": user,
+                "label": label,
+                "expires_ms": None,
+                "event_id": verdict_id,
+                "event_ms": t,
+            }
+        )
+
+    def _cleared_at(self, user, ts: int, expires: int | None) -> tuple[int, str] | None:
+        """The first applied cleared verdict that ends a label set on ``user`` at ``ts`` (a late
+        event's: at or after ts, before the expiry), or None."""
+        for t, verdict_id in self.cleared.get(user, ()):
+            if t >= ts and (expires is None or t < expires):
+                return t, verdict_id
+        return None
 
     def take_effects(self) -> list[dict]:
         out, self.effects = self.effects, []
@@ -396,6 +421,14 @@ class Engine:
         for k in [k for k, until in self.fired.items() if until <= watermark_ms]:
             del self.fired[k]
             self.dirty_fired.add(k)
+        for user, clears in list(self.cleared.items()):
+            keep = [c for c in clears if c[0] >= watermark_ms]
+            if len(keep) < len(clears):
+                self.cleared_dirty = True
+                if keep:
+                    self.cleared[user] = keep
+                else:
+                    del self.cleared[user]
 
     def active_labels(self, at_ms: int) -> list[dict]:
         return [

@@ -19,7 +19,8 @@ feed reads the file's new complete lines at start and between batches (:meth:`Ru
 and hands the ``cleared`` ones to the engine, which applies each when the stream's event time
 passes it (:meth:`vigil.rules.engine.Engine.add_clears`). The file offset and the verdicts not yet
 applied are written in the checkpoint's transaction (``rules_verdict_offset``,
-``rules_verdict_pending``), so after a kill -9 the lines read since the last checkpoint are read
+``rules_verdict_pending``; the verdicts applied, kept to the lateness horizon for late events:
+``rules_verdict_applied``), so after a kill -9 the lines read since the last checkpoint are read
 again, once, with the rule state they were read against.
 
 ``score(name)`` reads the acting user's stream features (:func:`vigil.stream.features.features_of`,
@@ -60,6 +61,8 @@ create table if not exists rules_verdict_offset (path text primary key, offset i
     line integer not null) without rowid;
 create table if not exists rules_verdict_pending (t_ms integer not null, line integer not null,
     verdict_id text not null, user_id integer not null, primary key (t_ms, line)) without rowid;
+create table if not exists rules_verdict_applied (user_id integer not null, t_ms integer not null,
+    verdict_id text not null, primary key (user_id, t_ms, verdict_id)) without rowid;
 """
 
 
@@ -191,6 +194,10 @@ class RulesFeed:
             eng.pending = [tuple(r) for r in self.con.execute(
                 "select t_ms, line, verdict_id, user_id from rules_verdict_pending order by 1, 2"
             )]  # fmt: skip
+            for user, t, verdict_id in self.con.execute(
+                "select * from rules_verdict_applied order by 1, 2, 3"
+            ):
+                eng.cleared.setdefault(user, []).append((t, verdict_id))
         log.info(
             "rules %s: %d rules, %d counters (%d entity rows), %d labels loaded",
             self.rules_path,
@@ -255,6 +262,13 @@ class RulesFeed:
 
     def _write_verdicts(self, con: sqlite3.Connection) -> None:
         eng = self.engine
+        if eng.cleared_dirty:
+            con.execute("delete from rules_verdict_applied")
+            con.executemany(
+                "insert into rules_verdict_applied values (?,?,?)",
+                [(u, t, vid) for u, clears in eng.cleared.items() for t, vid in clears],
+            )
+            eng.cleared_dirty = False
         if self.verdicts_path is None or not eng.pending_dirty:
             return
         con.execute(
