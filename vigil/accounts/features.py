@@ -62,7 +62,7 @@ TTL_DAYS = 2
 LINK_RE = r"https?://[^\s]+"
 
 
-# ~140 lines: one SQL script (temp tables in order, then the feature table)
+# ~150 lines: one SQL script (temp tables in order, then the feature table)
 def _sql(window_days: int) -> str:
     w = int(window_days)
     return f"""

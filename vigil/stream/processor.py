@@ -246,6 +246,7 @@ def _open_state(opts: RunOptions, state_path: Path, owns, track_push: bool) -> S
     )
 
 
+# 83 lines: the loop and its checkpoint closure share the loop's counters; every step is a call
 def process(opts: RunOptions) -> dict:
     """Run the stream processor until stopped (SIGINT/SIGTERM) or, with ``once``, until idle."""
     state_path = opts.state_path or default_state_path(opts)
