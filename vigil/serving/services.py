@@ -7,19 +7,25 @@ cheaply. ``feature_repo/feature_services.py`` builds the Feast ``FeatureService`
 
 from __future__ import annotations
 
+# post_behavior's counters of a post's reactions, in this order (the stream's exact post
+# counters, vigil.stream.post_counters, keep the same ones).
+POST_COUNTERS: tuple[str, ...] = (
+    "views",
+    "likes",
+    "shares",
+    "replies",
+    "dislikes",
+    "reports",
+    "blocks",
+    "negative_replies",
+)
+
 # moderation_v1: the harmful-content models (training/). Every feature of the three views but
 # post_behavior.author_id (a key, not a signal) and user_activity.uam_1d (one day is noise).
 MODERATION_V1: dict[str, tuple[str, ...]] = {
     "post_behavior": (
         "post_age_hours",
-        "views",
-        "likes",
-        "shares",
-        "replies",
-        "dislikes",
-        "reports",
-        "blocks",
-        "negative_replies",
+        *POST_COUNTERS,
         "negative_reactions_per_view",
         "reports_per_view",
         "shares_per_view",

@@ -25,23 +25,17 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+
+from vigil.serving.services import POST_COUNTERS
+from vigil.stream.hooks import chain_hooks
 
 log = logging.getLogger(__name__)
 
 PRIOR_VIEWS = 100.0  # dbt var prior_views (dbt/dbt_project.yml): pseudo-views of the ratios
 MAX_AGE_BUCKET = 8  # post_behavior.sql's max_bucket
 HOUR_MS = 3_600_000
-COUNTERS = (
-    "views",
-    "likes",
-    "shares",
-    "replies",
-    "dislikes",
-    "reports",
-    "blocks",
-    "negative_replies",
-)
+COUNTERS = POST_COUNTERS  # the order _INDEX and the stored rows use
 _INDEX = {"view": 0, "like": 1, "share": 2, "reply": 3, "dislike": 4, "report": 5, "block": 6}
 _NEGATIVE_REPLY = 7
 # ratio -> the counters of its numerator (negative reactions = dislikes, reports, blocks and
@@ -207,21 +201,7 @@ class PostCounterFeed:
     def attach(self, state) -> None:
         """Chain onto the state's hooks (the re-score triggers and rules may be there too)."""
         self.state = state
-        before_applied: Callable | None = state.on_applied
-        before_ckpt: Callable | None = state.on_checkpoint
-
-        def on_applied(events: list[tuple]) -> None:
-            if before_applied is not None:
-                before_applied(events)
-            self.observe(events)
-
-        def on_checkpoint(con: sqlite3.Connection) -> None:
-            if before_ckpt is not None:
-                before_ckpt(con)
-            self.write(con)
-
-        state.on_applied = on_applied
-        state.on_checkpoint = on_checkpoint
+        chain_hooks(state, self.observe, self.write)
 
     def observe(self, events: list[tuple]) -> None:
         """Applied events ``(event_id, ts_ms, user_id, action, target, country, post_id,

@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from vigil.stream.hooks import chain_hooks
 from vigil.stream.triggers import Triggers, _Post
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,7 @@ class RescoreFeed:
 
     def attach(self, state) -> None:
         self.state = state
-        state.on_applied = self.observe
-        state.on_checkpoint = self.write
+        chain_hooks(state, self.observe, self.write)
 
     def observe(self, events: list[tuple]) -> None:
         """Count applied events ``(event_id, ts_ms, user_id, action, target, country, post_id,

@@ -40,6 +40,7 @@ from vigil.rules.engine import Engine, context
 from vigil.rules.language import RuleError, RuleSet, load_rules
 from vigil.stream.events import ms_to_datetime
 from vigil.stream.features import features_of
+from vigil.stream.hooks import chain_hooks
 
 log = logging.getLogger(__name__)
 
@@ -283,20 +284,7 @@ class RulesFeed:
     def attach(self, state) -> None:
         self.state = state
         self.engine.features = user_features(state)
-        before_applied, before_ckpt = state.on_applied, state.on_checkpoint
-
-        def on_applied(events: list[tuple]) -> None:
-            if before_applied is not None:
-                before_applied(events)
-            self.observe(events)
-
-        def on_checkpoint(con: sqlite3.Connection) -> None:
-            if before_ckpt is not None:
-                before_ckpt(con)
-            self.write(con)
-
-        state.on_applied = on_applied
-        state.on_checkpoint = on_checkpoint
+        chain_hooks(state, self.observe, self.write)
 
     def observe(self, events: list[tuple]) -> None:
         process = self.engine.process
