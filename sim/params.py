@@ -294,6 +294,58 @@ class WorldParams:
     p_spam_obfuscated: float = 0.1
     p_spam_no_link: float = 0.12
     p_reply_closer: float = 0.2
+    # the graph world (sim.population, sim.posts, sim.views; only with WorldOptions switched on)
+    community_size_alpha: float = 2.0  # community shares ~ Dirichlet(alpha, ..., alpha)
+    abusive_communities: int = 2  # abusers and bots cluster in the first few communities
+    p_abuser_clustered: float = 0.8  # an abuser (or bot) lives in an abusive community
+    p_follow_within: float = 0.85  # a follow goes to the follower's own community
+    p_view_within: float = 0.7  # a view goes to an in-session user of the author's community
+    p_mention_within: float = 0.85  # a mention (or a victim) is someone of the author's community
+    arrival_wave_days: int = 2  # a wave of new users lasts this many days
+    arrival_abusive_share: float = 0.08  # of the arriving accounts (new abusive accounts)
+    arrival_bot_share: float = 0.03
+    campaign_authors_min: int = 3  # a harassment campaign: at least this many accounts ...
+    campaign_authors_max: int = 8
+    campaign_window_hours: float = 6.0  # ... pile onto one target within this many hours
+    campaign_posts_max: int = 3  # each author writes 1 to this many posts naming the target
+    p_campaign_young_author: float = 0.5  # an author is a newly arrived abuser when there is one
 
 
 P = WorldParams()
+
+
+@dataclass(frozen=True)
+class WorldOptions:
+    """Switches of the graph world (issue 26); all off by default, so the default world's files
+    (and every figure measured on them) stay the same.
+
+    ``communities``: users belong to this many communities and follow, view (so reply) and
+    mention mostly within them; abusers, bots and their victims cluster (0: no communities).
+    ``arrival_share``: this share of ``--users`` arrives during the month instead of before it,
+    in ``arrival_waves`` waves of ``P.arrival_wave_days`` days, more often abusive than the rest.
+    ``campaigns``: this many harassment campaigns, several accounts piling onto one target.
+    """
+
+    communities: int = 0
+    arrival_share: float = 0.0
+    arrival_waves: int = 3
+    campaigns: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self != WorldOptions()
+
+    def to_dict(self) -> dict:
+        return {
+            "communities": self.communities,
+            "arrival_share": self.arrival_share,
+            "arrival_waves": self.arrival_waves,
+            "campaigns": self.campaigns,
+        }
+
+
+# Named worlds for `vigil simulate --world` and `python -m sim.sweep --world`.
+WORLDS = {
+    "default": WorldOptions(),
+    "graph": WorldOptions(communities=20, arrival_share=0.1, arrival_waves=3, campaigns=12),
+}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim import graph_world, vocabulary
 from sim import text as sim_text
-from sim import vocabulary
 from sim.params import (
     ABU,
     BOT,
@@ -20,6 +20,7 @@ from sim.params import (
     ORD,
     REMOTE_COUNTRIES,
     P,
+    WorldOptions,
 )
 
 
@@ -46,6 +47,12 @@ class World:
     handle_adj: np.ndarray
     handle_noun: np.ndarray
     handle_num: np.ndarray
+    # the graph world (sim.graph_world); defaults: one community, nobody arrives, no campaigns
+    options: WorldOptions = field(default_factory=WorldOptions)
+    community: np.ndarray | None = None
+    arrival_day: np.ndarray | None = None  # 0-based day an account arrives in a wave, or -1
+    comm_index: graph_world.CommunityIndex | None = None
+    campaigns: graph_world.CampaignPlan | None = None
 
     def handle(self, i: int) -> str:
         return sim_text.handle(
@@ -53,19 +60,43 @@ class World:
         )
 
 
-def make_world(users: int, days: int, start_ms: int, seed: int, drift_day: int | None) -> World:
-    """Every account's kind and habits, drawn in a fixed order from one seeded generator."""
+def make_world(
+    users: int,
+    days: int,
+    start_ms: int,
+    seed: int,
+    drift_day: int | None,
+    options: WorldOptions | None = None,
+) -> World:
+    """Every account's kind and habits, drawn in a fixed order from one seeded generator; the
+    graph world's options (``sim.graph_world``) draw from a second one, so with every option off
+    the world is the default one, draw for draw."""
+    opts = options or WorldOptions()
     rng = np.random.default_rng([seed, 0])
+    g = np.random.default_rng([seed, 5])
     n_campaign = max(5, round(users * P.campaign_bot_share)) if drift_day else 0
     kind, campaign = _kinds(rng, users, n_campaign)
+    arrival_day = np.full(len(kind), -1, np.int64)
+    if opts.arrival_share > 0:
+        arrival_day, kind = graph_world.arrivals(g, kind, users, days, opts)
     fields = {"n": len(kind), "kind": kind, "campaign": campaign}
     fields |= _habits(rng, kind)
     fields |= _homes(rng, len(kind))
     fields["created"] = _created(rng, kind, campaign, days, start_ms, drift_day)
+    idx, when = graph_world.arrival_times(g, arrival_day, start_ms)
+    fields["created"][idx] = when
     fields |= _audience(rng, kind, users)
     fields |= _takeovers(rng, kind, days, start_ms)
     fields |= _handles(rng, len(kind))
-    return World(**fields)
+    w = World(**fields, options=opts, arrival_day=arrival_day)
+    w.community = np.zeros(w.n, np.int64)
+    if opts.communities > 0:
+        w.community = graph_world.communities(g, kind, opts.communities)
+        w.victims = graph_world.victims(g, w.community, w.followers, kind, users)
+        w.comm_index = graph_world.CommunityIndex(w.community, w.followers, users)
+    if opts.campaigns > 0:
+        w.campaigns = graph_world.plan_campaigns(g, w, users, days, start_ms, opts.campaigns)
+    return w
 
 
 def _kinds(rng, users: int, n_campaign: int) -> tuple[np.ndarray, np.ndarray]:

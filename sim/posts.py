@@ -69,9 +69,10 @@ class _PostsMixin:
             }
         )
 
-    def _post_texts(self, rng, trng, tg, tg_drift, p_author, p_sk, p_ts, drifted):
+    def _post_texts(self, rng, trng, tg, tg_drift, p_author, p_sk, p_ts, drifted, pile_on=None):
         """Each post's text and hidden truth: harmful or not, harm types, obfuscation, whom it
-        mentions (-1: nobody), whether it belongs to the drift's spam campaign."""
+        mentions (-1: nobody), whether it belongs to the drift's spam campaign. ``pile_on``: per
+        post the harassment campaign it belongs to (-1: none; ``sim.graph_world``)."""
         w = self.w
         n_p = len(p_author)
         pk = w.kind[p_author]
@@ -81,6 +82,8 @@ class _PostsMixin:
             [u < P.p_harmful_attacker, u < P.p_harmful_bot, u < P.p_harmful_abuser],
             u < P.p_harmful_ordinary,
         )
+        if pile_on is not None:
+            harm |= pile_on >= 0
         is_campaign = w.campaign[p_author] & harm
         texts: list[str] = []
         types = np.zeros(n_p, np.uint8)
@@ -97,7 +100,12 @@ class _PostsMixin:
                 p_ts.tolist(),
             )
         ):
-            if h:
+            if pile_on is not None and pile_on[j] >= 0:
+                text, o, names, mention_of[j] = self._pile_on_post(trng, tg, int(pile_on[j]))
+                for name in names:
+                    types[j] |= HT_BIT[name]
+                obf[j] = o
+            elif h:
                 text, o, names, mention_of[j] = self._harmful_post(trng, gens, a, k, sk, camp, ts)
                 for name in names:
                     types[j] |= HT_BIT[name]
@@ -129,6 +137,21 @@ class _PostsMixin:
         gen = tg_drift if (drifted and k == ABU) else tg
         text, o = gen.harmful(names, self.w.handle(target) if target >= 0 else None)
         return text, o, names, target
+
+    def _pile_on_post(self, r, tg, campaign: int):
+        """A harassment campaign's post: harassment (sometimes hateful) naming its target."""
+        names = ["harassment"]
+        if r.random() < P.p_harassment_also_hate:
+            names.append("hate")
+        target = int(self.w.campaigns.target[campaign])
+        text, o = tg.harmful(names, self.w.handle(target))
+        return text, o, names, target
+
+    def _campaign_posts(self, day_start: int, day_end: int):
+        """(author, time, campaign) of the planned campaign posts written today."""
+        plan = self.w.campaigns
+        lo, hi = np.searchsorted(plan.post_ts, [day_start, day_end])
+        return plan.post_author[lo:hi], plan.post_ts[lo:hi], plan.post_campaign[lo:hi]
 
     @staticmethod
     def _harm_types(r, k: int) -> list[str]:
@@ -167,8 +190,15 @@ class _PostsMixin:
         return target
 
     def _other_user(self, r, a: int, ts: int) -> int:
-        """Someone other than ``a`` whose account already exists at ``ts`` (-1 after 20 tries)."""
+        """Someone other than ``a`` whose account already exists at ``ts`` (-1 after 20 tries);
+        in the graph world mostly someone of ``a``'s community."""
         created = self.w.created
+        index = self.w.comm_index
+        if index is not None and r.random() < P.p_mention_within:
+            for _ in range(20):
+                t = index.uniform(r, int(self.w.community[a]))
+                if t != a and created[t] < ts:
+                    return t
         for _ in range(20):
             t = r.randrange(self.users)
             if t != a and created[t] < ts:

@@ -33,6 +33,10 @@ class _Views(NamedTuple):
     pool: np.ndarray
     cnt: np.ndarray
     ptr: np.ndarray
+    # the graph world: the same pool sorted by (community, minute), with counts and starts
+    cpool: np.ndarray | None = None
+    ccnt: np.ndarray | None = None
+    cptr: np.ndarray | None = None
 
 
 class _ViewsMixin:
@@ -66,6 +70,8 @@ class _ViewsMixin:
         )
         edges = [0, *sorted(set(bounds.tolist())), n_live]
         views = _Views(nv, f1, f2, pool, cnt, ptr)
+        if self.w.comm_index is not None:
+            views = views._replace(**self._community_pools(np.repeat(hu, hd), mins))
         for lo, hi in itertools.pairwise(edges):
             if hi > lo:
                 self._view_slice(rng, b, tg, day_start, views, lo, hi)
@@ -87,6 +93,16 @@ class _ViewsMixin:
                 texts=texts,
             )
 
+    def _community_pools(self, users: np.ndarray, mins: np.ndarray) -> dict[str, np.ndarray]:
+        """In-session users sorted by (community, minute): who can see a post in its community."""
+        key = self.w.community[users] * 1440 + mins
+        cnt = np.bincount(key, minlength=(int(self.w.community.max()) + 1) * 1440)
+        return {
+            "cpool": users[np.argsort(key, kind="stable")],
+            "ccnt": cnt,
+            "cptr": np.concatenate([[0], np.cumsum(cnt)]),
+        }
+
     def _view_slice(self, rng, b, tg, day_start: int, views: _Views, lo: int, hi: int) -> None:
         """Views of live posts ``lo:hi`` today, and the reactions they trigger."""
         vi, vts, viewer = self._draw_views(rng, b, day_start, views, lo, hi)
@@ -95,7 +111,7 @@ class _ViewsMixin:
 
     def _draw_views(self, rng, b, day_start: int, views: _Views, lo: int, hi: int):
         """Each view's post (live index), time and viewer; writes the views and refreshes."""
-        nv, f1, f2, pool, cnt, ptr = views
+        nv, f1, f2, pool, cnt, ptr = views[:6]
         a = self.live.a
         day_end = day_start + DAY
         vi = np.repeat(np.arange(lo, hi), nv[lo:hi])
@@ -108,6 +124,12 @@ class _ViewsMixin:
         c = cnt[vmin]
         pick = ptr[vmin] + (rng.random(len(vi)) * c).astype(np.int64)
         viewer = pool[np.minimum(pick, len(pool) - 1)]
+        if views.cpool is not None:  # the graph world: most views stay in the author's community
+            key = self.w.community[a["author"][vi]] * 1440 + vmin
+            cc = views.ccnt[key]
+            cpick = views.cptr[key] + (rng.random(len(vi)) * cc).astype(np.int64)
+            home = (rng.random(len(vi)) < P.p_view_within) & (cc > 0)
+            viewer = np.where(home, views.cpool[np.minimum(cpick, len(views.cpool) - 1)], viewer)
         keep = (c > 0) & (viewer != a["author"][vi])
         vi, vts, viewer = vi[keep], vts[keep], viewer[keep]
         nvw = len(vi)
@@ -280,6 +302,9 @@ class _ViewsMixin:
             (rng.random(len(fi)) * sdur[fi] * MINUTE).astype(np.int64),
             rng.integers(0, 120_000, len(fi)),
         )
+        if w.comm_index is not None:  # the graph world: most follows stay in the community
+            home = np.flatnonzero(rng.random(len(fi)) < P.p_follow_within)
+            tgt[home] = w.comm_index.by_followers(rng, w.community[su[fi][home]])
         ok = tgt != su[fi]
         b.add(s_ms[fi][ok] + offs[ok], su[fi][ok] + 1, ACT["follow"], target=tgt[ok] + 1)
         uf = np.flatnonzero((skind == 0) & (rng.random(n_s) < P.p_human_unfollows))

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sim import graph_world, vocabulary
 from sim import text as sim_text
-from sim import vocabulary
 from sim.events import _Batch, _Live, _ms
 from sim.labeling import _LabelingMixin
 from sim.params import (
@@ -55,7 +55,9 @@ from sim.params import (
     N_HOME,
     REMOTE_COUNTRIES,
     VIEW_HORIZON_H,
+    WORLDS,
     P,
+    WorldOptions,
 )
 from sim.population import make_world
 from sim.posts import _PostsMixin
@@ -77,6 +79,7 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         seed: int,
         drift_day: int | None,
         corrupt_rate: float,
+        options: WorldOptions | None = None,
     ):
         self.out = out
         self.days = days
@@ -86,7 +89,7 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         self.start_ms = _ms(datetime(start.year, start.month, start.day, tzinfo=UTC))
         self.end_ms = self.start_ms + days * DAY
         self.start = start
-        self.w = make_world(users, days, self.start_ms, seed, drift_day)
+        self.w = make_world(users, days, self.start_ms, seed, drift_day, options)
         self.users = users
         self.live = _Live()
         self.next_pid = 1
@@ -115,6 +118,7 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         self.sm = [f"{s:02d}.{ms:03d}Z" for s in range(60) for ms in range(1000)]
         self.country_json = [f'"{c}"' for c in COUNTRY_CODES] + ["null"]
         self.truth_posts = None
+        self.pile_on_posts: dict[int, list[int]] = {}  # harassment campaign -> its post ids
 
     # -- sessions -------------------------------------------------------------------------
     def _sessions(self, rng, day_start: int):
@@ -199,12 +203,20 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         self._logins(rng, b, su, s_ms, skind, scountry)
 
         p_author, p_ts, p_sk = self._post_times(rng, su, s_ms, sdur, skind, day_end)
+        pile_on = None
+        if self.w.campaigns is not None:
+            p_author, p_ts, p_sk, pile_on = self._with_campaign_posts(
+                p_author, p_ts, p_sk, day_start, day_end
+            )
         n_p = len(p_author)
         pids = np.arange(self.next_pid, self.next_pid + n_p, dtype=np.int64)
         self.next_pid += n_p
         post_texts, harm, types, obf, mention_of, campaign = self._post_texts(
-            rng, trng, tg, tg_drift, p_author, p_sk, p_ts, drifted
+            rng, trng, tg, tg_drift, p_author, p_sk, p_ts, drifted, pile_on
         )
+        if pile_on is not None:
+            for c, pid in zip(pile_on[pile_on >= 0].tolist(), pids[pile_on >= 0].tolist()):
+                self.pile_on_posts.setdefault(c, []).append(pid)
         b.add(p_ts, p_author + 1, ACT["post"], post=pids, texts=post_texts)
         self._write_truth_posts(pids, p_author, p_ts, harm, types, obf, campaign)
         self._go_live(rng, pids, p_author, p_ts, harm, types, mention_of)
@@ -218,6 +230,17 @@ class _Sim(_PostsMixin, _ViewsMixin, _WriterMixin, _LabelingMixin):
         cut = int(np.searchsorted(self.live.a["created"], day_end - int(VIEW_HORIZON_H * HOUR)))
         self.live.cut(cut)
         return {"events": events, "posts": n_p, "harmful": int(harm.sum()), "sessions": len(su)}
+
+    def _with_campaign_posts(self, p_author, p_ts, p_sk, day_start: int, day_end: int):
+        """Today's posts plus the harassment campaigns' posts of today, in time order, and per
+        post its campaign (-1: none)."""
+        ca, cts, cid = self._campaign_posts(day_start, day_end)
+        author = np.concatenate([p_author, ca])
+        ts = np.concatenate([p_ts, cts])
+        sk = np.concatenate([p_sk, np.zeros(len(ca), p_sk.dtype)])
+        pile_on = np.concatenate([np.full(len(p_author), -1, np.int64), cid])
+        order = np.argsort(ts, kind="stable")
+        return author[order], ts[order], sk[order], pile_on[order]
 
     def drift_info(self) -> dict:
         if self.drift_day is None:
@@ -253,19 +276,22 @@ def simulate(
     drift_day: int | None = None,
     corrupt_rate: float = 0.0002,
     progress: bool = True,
+    world: WorldOptions | str | None = None,
 ) -> dict:
     """Write raw logs for ``days`` days of a ``users``-account network into ``out_dir``; return counts.
 
     A previous simulation in ``out_dir`` is replaced (events/, _truth/, users.jsonl, labels.jsonl),
-    so the same arguments always give byte-identical files.
+    so the same arguments always give byte-identical files. ``world``: the graph world's options
+    (a :class:`sim.params.WorldOptions` or a name in ``sim.params.WORLDS``; default: all off).
     """
     _check_arguments(users, days, drift_day, corrupt_rate)
+    options = graph_world.resolve(world)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: give a directory.")
     t0 = time.perf_counter()
     _clear_output(out)
-    sim = _Sim(out, users, days, start, seed, drift_day, corrupt_rate)
+    sim = _Sim(out, users, days, start, seed, drift_day, corrupt_rate, options)
     log.info(
         "simulating %d users (+%d campaign bots) for %d days from %s, seed %d",
         users,
@@ -377,6 +403,8 @@ def _write_summaries(sim: _Sim, out: Path, days: int, seed: int) -> dict:
         "actions": sim.counts,
         "user_kinds": {k: int((sim.w.kind == i).sum()) for i, k in enumerate(KINDS)},
     }
+    if sim.w.options.active:  # the default world's summary keeps its keys
+        result |= graph_world.write_truth(out, sim.w, sim.pile_on_posts)
     (out / "_truth" / "drift.json").write_text(json.dumps(sim.drift_info(), indent=2) + "\n")
     (out / "_truth" / "corruptions.json").write_text(
         json.dumps(
@@ -436,6 +464,30 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="share of extra garbage lines mixed into the log (default 0.0002)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = parser.add_argument_group("graph world (issue 26; all off by default)")
+    g.add_argument(
+        "--world",
+        choices=sorted(WORLDS),
+        default="default",
+        help="a named world: 'graph' switches on communities, arrival waves and campaigns",
+    )
+    g.add_argument("--communities", type=int, default=None, help="number of communities (0: off)")
+    g.add_argument(
+        "--arrival-share", type=float, default=None, help="share of --users arriving in waves"
+    )
+    g.add_argument("--arrival-waves", type=int, default=None, help="number of arrival waves")
+    g.add_argument("--campaigns", type=int, default=None, help="number of harassment campaigns")
+
+
+def world_options(args: argparse.Namespace) -> WorldOptions:
+    """The graph world's options from the command line (``--world`` then explicit flags)."""
+    return graph_world.resolve(
+        getattr(args, "world", None),
+        communities=getattr(args, "communities", None),
+        arrival_share=getattr(args, "arrival_share", None),
+        arrival_waves=getattr(args, "arrival_waves", None),
+        campaigns=getattr(args, "campaigns", None),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -451,6 +503,7 @@ def run(args: argparse.Namespace) -> int:
         drift_day=args.drift_day,
         corrupt_rate=args.corrupt_rate,
         progress=not args.no_progress,
+        world=world_options(args),
     )
     acts = ", ".join(f"{k} {v:,}" for k, v in r["actions"].items())
     print(
@@ -470,4 +523,9 @@ def run(args: argparse.Namespace) -> int:
         f"{r['labels_reported_queue']:,} from the reported queue)"
     )
     print(f"  users   {', '.join(f'{k} {v:,}' for k, v in r['user_kinds'].items())}")
+    if "world" in r:
+        print(
+            f"  graph   {r['world']}: {r['arrivals']:,} arrivals, {r['harassment_campaigns']} "
+            f"harassment campaigns ({r['harassment_campaign_posts']:,} posts)"
+        )
     return 0
