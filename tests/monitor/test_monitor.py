@@ -86,14 +86,16 @@ def test_run_checks_writes_time_series_and_alerts(tmp_path, monkeypatch, shift, 
     monitor.run_checks(run_day)
     monitor.run_checks(run_day)  # idempotent: the day's rows are replaced, not appended
     checks = pd.read_parquet(monitor.checks_path())
-    assert sorted(checks["check"]) == ["report_rate", "text_oov"]
+    assert sorted(checks["check"]) == ["report_rate", "text_new_posts", "text_oov"]
     alerts = monitor.read_alerts(run_day)
     assert (len(alerts) > 0) == expect_alerts
     if expect_alerts:
         # hand-computed: reference 1 report per view-100 on half the posts -> rate 0.01; recent 3x
         rate = checks.set_index("check").loc["report_rate", "value"]
         assert rate == pytest.approx(3.0)
-        assert set(alerts["check"]) == {"report_rate", "text_oov"}
+        assert set(alerts["check"]) == {"report_rate", "text_new_posts", "text_oov"}
+        # every recent post is "spamword offer click N": all hold the new words, none before
+        assert checks.set_index("check").loc["text_new_posts", "value"] == pytest.approx(1.0)
 
 
 def test_oov_share_min_count_keeps_only_repeated_new_tokens():
@@ -102,6 +104,34 @@ def test_oov_share_min_count_keeps_only_repeated_new_tokens():
     texts = ["hello world vigx", "hello vigx typo1", "vigx"]
     assert monitor.oov_share(texts, vocab) == pytest.approx(4 / 7)
     assert monitor.oov_share(texts, vocab, min_count=3) == pytest.approx(3 / 7)
+
+
+def test_new_token_posts_counts_posts_holding_a_repeated_new_token():
+    vocab = {"hello", "world"}
+    # new tokens per post: {vigx}, {vigx}, {typo1}, {vigx, airdrop}, {} -> vigx is in 3 posts,
+    # typo1 and airdrop in 1: with min_posts=2 only vigx counts, 3 of 5 posts hold it
+    texts = ["hello vigx", "vigx world", "hello typo1", "vigx airdrop @bob", "hello world"]
+    out = monitor.new_token_posts(texts, vocab, min_posts=2)
+    assert out["share"] == pytest.approx(3 / 5) and out["tokens"] == ["vigx"]
+    assert monitor.new_token_posts(texts, vocab, min_posts=4)["share"] == 0.0
+
+
+def test_text_drift_per_post_share_sees_a_few_new_words_the_token_share_dilutes():
+    ref = [
+        f"lovely {w} day at the {w}"
+        for w in ["park", "beach", "lake", "park", "beach", "lake"] * 20
+    ]
+    # 36 ordinary posts (6 tokens each) and 4 campaign posts "claim vigx now park" (4 tokens,
+    # 3 new, each new token in 4 posts >= min_count 3)
+    cur = ref[:36] + ["claim vigx now park"] * 4
+    out = monitor.text_drift(ref, cur, min_count=3)
+    # per post: 4 of 40 posts hold a new repeated token; the held-out half has none
+    assert out["post_excess"] == pytest.approx(4 / 40)
+    # per token: 12 new of 36 * 6 + 4 * 4 = 232 tokens, about half the per-post share
+    assert out["excess"] == pytest.approx(12 / 232)
+    assert out["new_tokens"] == ["claim", "now", "vigx"]
+    assert out["post_excess"] > monitor.DriftThresholds().text_new_posts
+    assert monitor.text_drift(ref, ref[:40], min_count=3)["post_excess"] == 0.0
 
 
 def test_thresholds_file_and_alert_exclusion(tmp_path):

@@ -144,7 +144,9 @@ def _feature_pair(win, thresholds, subject, ref, cur, data_start) -> list[CheckR
 
 
 def text_rows(win: Windows, thresholds: DriftThresholds) -> list[CheckRow]:
-    """``text_oov``: the excess share of new, repeated tokens in the recent posts."""
+    """``text_oov`` (the excess share of new, repeated tokens among the recent posts' tokens) and
+    ``text_new_posts`` (the excess share of recent posts holding such a token; its detail names
+    the new tokens): see :func:`vigil.monitor.statistics.text_drift`."""
     posts = _load_features("posts")
     ref_posts = _window(posts, "created_at", *win.reference)
     cur_posts = _window(posts, "created_at", *win.recent)
@@ -155,17 +157,35 @@ def text_rows(win: Windows, thresholds: DriftThresholds) -> list[CheckRow]:
         list(cur_posts["text"].fillna("")),
         thresholds.new_token_min_count,
     )
+    words = ", ".join(text["new_tokens"][:10]) or "none"
     return [
         CheckRow(
             win.day.isoformat(),
-            "text_oov",
+            check,
             "posts:text",
-            text["excess"],
-            thresholds.text_oov,
-            text["excess"] > thresholds.text_oov,
+            value,
+            limit,
+            bool(value > limit),
             len(ref_posts),
             len(cur_posts),
-            f"current_oov={text['current_oov']:.4f} baseline_oov={text['baseline_oov']:.4f}",
+            detail,
+        )
+        for check, value, limit, detail in (
+            (
+                "text_oov",
+                text["excess"],
+                thresholds.text_oov,
+                f"current_oov={text['current_oov']:.4f} baseline_oov={text['baseline_oov']:.4f}",
+            ),
+            (
+                "text_new_posts",
+                text["post_excess"],
+                thresholds.text_new_posts,
+                (
+                    f"current={text['current_new_posts']:.4f} "
+                    f"baseline={text['baseline_new_posts']:.4f} new tokens: {words}"
+                ),
+            ),
         )
     ]
 

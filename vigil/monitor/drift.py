@@ -6,6 +6,9 @@ Checks (each one row in ``monitor/checks.parquet``, a time series keyed by ``run
   statistic per feature of the champion's feature service, recent window vs training reference.
 - ``text_oov``: share of post tokens not in the reference vocabulary, minus the reference's own
   held-out share (new words: abusers changing vocabulary, a new spam template).
+- ``text_new_posts``: share of recent posts holding a new token that several posts repeat, minus
+  the reference's held-out share; it names the new tokens. Per post, not per token, so a few new
+  words in many posts (a vocabulary switch, a spam campaign) are not diluted by ordinary words.
 - ``score_psi``: PSI of the champion's scores (recent vs reference days).
 - ``report_rate``: reports per view in the recent window vs the reference (proxy outcome drift).
 - ``confirmed_rate``: among the posts the champion removed (score decision ``remove``), the share
@@ -51,7 +54,15 @@ from vigil.monitor.checks import (
     text_rows,
     utc,
 )
-from vigil.monitor.statistics import ks_statistic, oov_share, psi, text_drift, tokens, vocabulary
+from vigil.monitor.statistics import (
+    ks_statistic,
+    new_token_posts,
+    oov_share,
+    psi,
+    text_drift,
+    tokens,
+    vocabulary,
+)
 from vigil.monitor.store import CheckRow, alerts_path, checks_path, read_alerts, store_rows
 from vigil.monitor.thresholds import DriftThresholds
 
@@ -67,6 +78,7 @@ __all__ = [
     "confirmed_share",
     "ks_statistic",
     "monitored_features",
+    "new_token_posts",
     "oov_share",
     "psi",
     "read_alerts",

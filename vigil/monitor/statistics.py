@@ -68,13 +68,35 @@ def oov_share(texts: Iterable[str], vocab: set[str], min_count: int = 1) -> floa
     return unseen / total if total else float("nan")
 
 
+def new_token_posts(texts: Sequence[str], vocab: set[str], min_posts: int = 5) -> dict:
+    """Share of ``texts`` holding a *new repeated* token: one the vocabulary has not seen that
+    occurs in at least ``min_posts`` of ``texts`` (distinct posts; handles and links skipped).
+
+    A vocabulary switch or a spam campaign changes a few words in many posts: counted per token it
+    is a small share of all tokens (diluted by every ordinary word of every post), counted per post
+    it is the share of traffic that speaks the new words. Returns ``{"share", "tokens"}`` with the
+    new repeated tokens, most frequent first.
+    """
+    per_post = [{t for t in tokens(text) if not t.startswith("@")} - vocab for text in texts]
+    posts_with = Counter(t for new in per_post for t in new)
+    frequent = {t for t, n in posts_with.items() if n >= min_posts}
+    hit = sum(1 for new in per_post if new & frequent)
+    ranked = sorted(frequent, key=lambda t: (-posts_with[t], t))
+    return {"share": hit / len(texts) if len(texts) else float("nan"), "tokens": ranked}
+
+
 def text_drift(
     reference_texts: Sequence[str], current_texts: Sequence[str], min_count: int = 1
 ) -> dict:
-    """OOV share of the recent texts minus the reference's own held-out OOV share.
+    """Two views of new words in the recent texts, each minus the reference's own held-out value.
 
-    The reference is split in two halves (even/odd rows): the vocabulary of one half and the OOV
-    share of the other tell how many new words an undrifted day brings; only the excess counts.
+    - ``excess``: OOV share of the recent tokens (unseen tokens occurring ``min_count`` times)
+      minus the held-out OOV share;
+    - ``post_excess``: share of recent posts holding a new token that ``min_count`` posts repeat
+      (:func:`new_token_posts`) minus the same share on the held-out half.
+
+    The reference is split in two halves (even/odd rows): the vocabulary of one half and the
+    shares of the other tell how many new words an undrifted window brings; only the excess counts.
     The held-out half is subsampled to the size of ``current_texts`` so ``min_count`` means the same.
     """
     vocab = vocabulary(reference_texts)
@@ -85,4 +107,14 @@ def text_drift(
         held_out = [held_out[int(i * step)] for i in range(len(current_texts))]
     baseline = oov_share(held_out, half_vocab, min_count)
     current = oov_share(current_texts, vocab, min_count)
-    return {"current_oov": current, "baseline_oov": baseline, "excess": current - baseline}
+    base_posts = new_token_posts(held_out, half_vocab, min_count)
+    cur_posts = new_token_posts(current_texts, vocab, min_count)
+    return {
+        "current_oov": current,
+        "baseline_oov": baseline,
+        "excess": current - baseline,
+        "current_new_posts": cur_posts["share"],
+        "baseline_new_posts": base_posts["share"],
+        "post_excess": cur_posts["share"] - base_posts["share"],
+        "new_tokens": cur_posts["tokens"],
+    }

@@ -29,6 +29,9 @@ class DriftThresholds:
         "*_per_view",
     )  # fnmatch on the feature name
     text_oov: float = 0.01  # excess share of recent tokens that are new AND frequent
+    # excess share of recent posts holding a new token that at least new_token_min_count posts
+    # repeat (a vocabulary switch or spam campaign: a few new words in many posts)
+    text_new_posts: float = 0.005
     new_token_min_count: int = 5  # a new token counts once it occurs this often in the window
     score_psi: float = 0.25
     report_rate_ratio: float = 1.5
