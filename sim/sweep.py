@@ -157,9 +157,37 @@ def run_one(seed: int, users: int, days: int, drift_day: int | None) -> dict:
     return {"params": params, "timings": timings, **graded}
 
 
+def retrain_one(seed: int, train_config: Path | None) -> dict:
+    """Train anew on a world whose DAGs already ran (``vigil train --retrain``, promoted so the
+    grade reads it) and grade it: the cheap loop for a model change (no simulate, no vigil_daily)."""
+    from training import train as training_train
+    from training.config import load
+
+    p = config.paths()
+    if not (p.home / "sweep-dags-done.json").exists():
+        raise UserError(
+            f"seed {seed}: no finished sweep run in {p.home}: run the sweep without --retrain first."
+        )
+    os.environ.setdefault("VIGIL_REVIEW_ANSWERER", "sim.moderators:answer")
+    cfg = load(train_config, promote="always")
+    t0 = time.monotonic()
+    summary = training_train.train(cfg, reuse=False)
+    timings = {"train": round(time.monotonic() - t0, 1)}
+    t0 = time.monotonic()
+    graded = grade()
+    timings["grade"] = round(time.monotonic() - t0, 1)
+    params = json.loads((p.home / "sweep-dags-done.json").read_text())
+    return {"params": params, "timings": timings, "trained": summary["model_id"], **graded}
+
+
+def result_file(tag: str | None) -> str:
+    """The result file of a sweep run (``sweep-result.json``) or of a retrain tagged ``tag``."""
+    return RESULT_FILE if not tag else f"sweep-result-{tag}.json"
+
+
 # -- the sweep (parent) -----------------------------------------------------------------------
 def _params(args, seed: int) -> dict:
-    return {
+    out = {
         "users": args.users,
         "days": args.days,
         "start": START,
@@ -167,10 +195,14 @@ def _params(args, seed: int) -> dict:
         "drift_day": args.drift_day,
         "graph": bool(args.graph),
     }
+    if getattr(args, "retrain", None):
+        cfg = args.train_config
+        out |= {"retrain": args.retrain, "train_config": str(cfg.resolve()) if cfg else None}
+    return out
 
 
 def _run_seed(args, seed: int, root: Path) -> dict:
-    result_file = root / RESULT_FILE
+    result_file = root / result_file_name(args)
     want = _params(args, seed)
     if result_file.exists():
         saved = json.loads(result_file.read_text())
@@ -191,6 +223,9 @@ def _run_seed(args, seed: int, root: Path) -> dict:
     cmd += ["--users", str(args.users), "--days", str(args.days)]
     if args.drift_day is not None:
         cmd += ["--drift-day", str(args.drift_day)]
+    if args.retrain:
+        cmd += ["--retrain", args.retrain]
+        cmd += ["--train-config", str(args.train_config.resolve())] if args.train_config else []
     print(f"[seed {seed}] data root {root}", flush=True)
     started = time.monotonic()
     proc = subprocess.run(cmd, env=env, cwd=str(config.REPO_ROOT), check=False)
@@ -202,6 +237,10 @@ def _run_seed(args, seed: int, root: Path) -> dict:
     saved["wall_seconds"] = round(time.monotonic() - started, 1)
     result_file.write_text(json.dumps(saved, indent=2, default=str))
     return saved
+
+
+def result_file_name(args) -> str:
+    return result_file(getattr(args, "retrain", None))
 
 
 def _stats(values: list[float]) -> tuple[float, float, float, float]:
@@ -280,6 +319,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--collect", action="store_true", help="only tabulate the seeds' existing results"
     )
+    parser.add_argument(
+        "--retrain",
+        metavar="TAG",
+        default=None,
+        help="on worlds the sweep already ran: train anew with the current code (skips simulate "
+        "and the DAGs), grade, keep the result as sweep-result-TAG.json",
+    )
+    parser.add_argument(
+        "--train-config", type=Path, default=None, help="with --retrain: TrainConfig overrides"
+    )
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -292,12 +341,17 @@ def main(argv: list[str] | None = None) -> int:
                 "(docs/graph.md, not done); run the sweep without it."
             )
         if args.one is not None:
-            result = run_one(args.one, args.users, args.days, args.drift_day)
-            (config.paths().home / RESULT_FILE).write_text(
+            if args.retrain:
+                result = retrain_one(args.one, args.train_config)
+            else:
+                result = run_one(args.one, args.users, args.days, args.drift_day)
+            (config.paths().home / result_file_name(args)).write_text(
                 json.dumps(result, indent=2, default=str)
             )
             return 0
         suffix = "-graph" if args.graph else ""
+        # a drifted world is another world: its own data root beside the undrifted one
+        suffix += f"-drift{args.drift_day}" if args.drift_day is not None else ""
         base = (args.base or config.paths().home / "sweep").resolve()
         results = [_run_seed(args, s, base / f"seed-{s}{suffix}") for s in args.seeds]
     except UserError as exc:
@@ -312,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd += f" --users {args.users} --days {args.days}"
         cmd += f" --drift-day {args.drift_day}" if args.drift_day is not None else ""
         cmd += " --graph" if args.graph else ""
+        cmd += f" --retrain {args.retrain}" if args.retrain else ""
         args.write.write_text(f"{stamp}, `{cmd}`\n\n{text}\n" + "\n".join(targets(results)) + "\n")
     return 0 if all(not r.get("failed") for r in results) else 1
 
