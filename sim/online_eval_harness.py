@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from sim import truth as sim_truth
+from vigil.evaluation import calibration
 from vigil.evaluation import estimators as est
 from vigil.evaluation.sampling import LOW, inclusion_probabilities, stratified_probabilities
 
@@ -75,30 +76,98 @@ def impression_pool(raw_dir: Path) -> pd.DataFrame:
 
 
 def calibrated_scores(
-    harmful: np.ndarray, evades: np.ndarray, d: float, e: float, prior: float, rng
+    harmful: np.ndarray,
+    evades: np.ndarray,
+    d: float,
+    e: float,
+    prior: float,
+    rng,
+    shared: np.ndarray | None = None,
+    correlation: float = 0.0,
+    blind: bool = False,
 ) -> np.ndarray:
     """P(harmful | x) for x ~ N(0, 1) (benign or evading) or N(d, 1) (other harmful): the
-    likelihood ratio is (1 - e) exp(d x - d^2 / 2) + e, calibrated by construction."""
-    x = rng.normal(np.where(harmful & ~evades, d, 0.0), 1.0)
-    odds = prior / (1 - prior) * ((1 - e) * np.exp(d * x - d * d / 2) + e)
+    likelihood ratio is (1 - e) exp(d x - d^2 / 2) + e, calibrated by construction. ``shared``
+    noise (weight sqrt(correlation)) correlates the models' signals (each stays N(., 1));
+    ``blind``: the model does not know what it misses (likelihood ratio exp(d x - d^2 / 2), so
+    its scores are too low wherever evading harm hides)."""
+    noise = rng.normal(0.0, 1.0, len(harmful))
+    if shared is not None and correlation > 0:
+        noise = np.sqrt(correlation) * shared + np.sqrt(1 - correlation) * noise
+    x = np.where(harmful & ~evades, d, 0.0) + noise
+    e_known = 0.0 if blind else e
+    odds = prior / (1 - prior) * ((1 - e_known) * np.exp(d * x - d * d / 2) + e_known)
     return odds / (1 + odds)
 
 
 def synthetic_day(
-    pool: pd.DataFrame, n_units: int, prior: float, rng, models: dict | None = None
+    pool: pd.DataFrame,
+    n_units: int,
+    prior: float,
+    rng,
+    models: dict | None = None,
+    correlation: float = 0.0,
+    blind: bool = False,
 ) -> pd.DataFrame:
     """A bootstrap day with both models' scores, removals and prevented views."""
     day = pool.iloc[rng.integers(0, len(pool), n_units)].reset_index(drop=True)
     h = day["is_harmful"].to_numpy()
     views = day["views"].to_numpy()
     u = rng.random(n_units)
+    shared = rng.normal(0.0, 1.0, n_units) if correlation > 0 else None
     for arm, (d, e) in (models or MODELS).items():
-        score = calibrated_scores(h, u < e, d, e, prior, rng)
+        score = calibrated_scores(h, u < e, d, e, prior, rng, shared, correlation, blind)
         removed = score >= THRESHOLD
         day[f"score_{arm}"] = score
         day[f"removed_{arm}"] = removed
         day[f"prevented_{arm}"] = np.where(removed, rng.binomial(views, rng.random(n_units)), 0)
     return day
+
+
+def _sample_design(day: pd.DataFrame, budget: float, floor: float, design: str, opts: dict):
+    """(pi, stratum or None, q or None) of the day's units under ``design``."""
+    views = day["views"].to_numpy(dtype=float)
+    removed = day[["removed_control", "removed_candidate"]].to_numpy().any(axis=1)
+    scores = day[["score_control", "score_candidate"]].to_numpy()
+    if design == "pps":
+        pi, _ = inclusion_probabilities(scores, views + 1, budget, floor, certain=removed)
+        return pi, None, None
+    if design == "stratified":
+        pi, stratum = stratified_probabilities(
+            scores,
+            views + 1,
+            budget,
+            floor,
+            certain=removed,
+            low_cut=opts.get("low_cut", 0.01),
+            low_share=opts.get("low_share", 0.3),
+        )
+        return pi, stratum, None
+    q = calibration.probabilities(opts.get("model"), scores, views)
+    pi, _ = inclusion_probabilities(q, views + 1, budget, floor, certain=removed)
+    return pi, None, q
+
+
+def _prevalence(day, pi, stratum, q, drawn, label, design) -> tuple[est.Estimate, est.Estimate]:
+    """(the design's prevalence estimate, the same HT estimate with the sample's own variance)."""
+    views = day["views"].to_numpy(dtype=float)
+    y, p, total = views[drawn] * label, pi[drawn], views.sum()
+    sample_var = est.ht_share(y, p, total)
+    if design == "pps":
+        return sample_var, sample_var
+    if design == "calibrated":
+        v = calibration.expected_variance(pi, views, q)
+        return est.ht_share_expected_variance(y, p, total, v), sample_var
+    low = stratum == LOW
+    strat = est.stratified_share(
+        y,
+        p,
+        stratum[drawn],
+        total,
+        low_pi=float(pi[low][0]) if low.any() else 0.0,
+        low_unit=float(views[low].mean()) if low.any() else 0.0,
+    )
+    return strat, sample_var
 
 
 def grade_day(
@@ -107,51 +176,40 @@ def grade_day(
     floor: float,
     accuracy: float,
     rng,
-    design: str = "pps",
+    design: str = "calibrated",
     low_share: float = 0.3,
     low_cut: float = 0.01,
+    model: calibration.LabelModel | None = None,
 ) -> dict:
-    """Sample, estimate and compare with the day's truth (``design``: 'pps', the single
-    importance-sampling design with normal intervals, or 'stratified')."""
+    """Sample, estimate and compare with the day's truth. ``design``: 'calibrated' (the label
+    model's sample and expected-variance interval, ``model`` fitted on earlier days), 'pps' (the
+    scores' sample, normal interval from the sample's variance) or 'stratified'. The drawn units
+    (scores, views, label, pi) are under the key ``_drawn`` for the next days' label model."""
     views = day["views"].to_numpy(dtype=float)
     h = day["is_harmful"].to_numpy()
-    removed = day[["removed_control", "removed_candidate"]].to_numpy().any(axis=1)
-    scores = day[["score_control", "score_candidate"]].to_numpy()
-    if design == "pps":
-        pi, _ = inclusion_probabilities(scores, views + 1, budget, floor, certain=removed)
-    else:
-        pi, stratum = stratified_probabilities(
-            scores, views + 1, budget, floor, certain=removed, low_cut=low_cut, low_share=low_share
-        )
+    opts = {"low_share": low_share, "low_cut": low_cut, "model": model}
+    pi, stratum, q = _sample_design(day, budget, floor, design, opts)
     drawn = rng.random(len(day)) < pi
     label = h[drawn] ^ (rng.random(int(drawn.sum())) >= accuracy)
     p = pi[drawn]
     y_all = views * h
-    out = {"labels": int(drawn.sum())}
-    if design == "pps":
-        prev = est.ht_share(views[drawn] * label, p, views.sum())
-    else:
-        low = stratum == LOW
-        prev = est.stratified_share(
-            views[drawn] * label,
-            p,
-            stratum[drawn],
-            views.sum(),
-            low_pi=float(pi[low][0]) if low.any() else 0.0,
-            low_unit=float(views[low].mean()) if low.any() else 0.0,
-        )
+    prev, sample_var = _prevalence(day, pi, stratum, q, drawn, label, design)
     true_prev = y_all.sum() / views.sum()
     design_rse = math.sqrt(((1 - pi) / pi * y_all**2).sum()) / y_all.sum()
-    out |= {
+    scores = day[["score_control", "score_candidate"]].to_numpy()
+    out = {
+        "labels": int(drawn.sum()),
         "prevalence_true": true_prev,
         "prevalence": prev.estimate,
         "prevalence_covered": prev.low <= true_prev <= prev.high,
+        "prevalence_covered_sample_variance": sample_var.low <= true_prev <= sample_var.high,
         "prevalence_rse_est": prev.rse,
         "prevalence_width": (prev.high - prev.low) / true_prev if true_prev else math.nan,
         "prevalence_rse_design": design_rse,
         "harmful_views": float(y_all.sum()),
         "design_variance": float(((1 - pi) / pi * y_all**2).sum()),
         "sum_y2": float((y_all**2).sum()),
+        "_drawn": (scores[drawn], views[drawn], label, p),
     }
     for arm in ("control", "candidate"):
         removed = day[f"removed_{arm}"].to_numpy()
@@ -172,6 +230,29 @@ def grade_day(
     return out
 
 
+def _fit_history(history: list, ridge: float) -> calibration.LabelModel | None:
+    """The label model on the drawn units of the days in ``history``."""
+    if not history:
+        return None
+    scores, views, labels, pi = (np.concatenate([d[i] for d in history]) for i in range(4))
+    return calibration.fit(scores, views, labels, pi, ridge)
+
+
+def scenario_models(
+    evasion: float | None = None, separation: tuple[float, float] | None = None
+) -> dict:
+    """{arm: (d, evasion share)}: the published quality unless ``separation`` / ``evasion``."""
+    models = dict(MODELS)
+    if separation is not None:
+        models = {arm: (d, models[arm][1]) for arm, d in zip(("control", "candidate"), separation)}
+    if evasion is not None:
+        models = {
+            "control": (models["control"][0], evasion),
+            "candidate": (models["candidate"][0], evasion / 2),
+        }
+    return models
+
+
 def run(
     pool: pd.DataFrame,
     days: int,
@@ -182,36 +263,54 @@ def run(
     units_per_day: int | None = None,
     evasion: float | None = None,
     separation: tuple[float, float] | None = None,
-    design: str = "pps",
+    design: str = "calibrated",
     low_share: float = 0.3,
     low_cut: float = 0.01,
+    history: int = 7,
+    ridge: float = 1.0,
+    correlation: float = 0.0,
+    blind: bool = False,
 ) -> dict:
-    """Grade ``days`` bootstrap days; the summary (coverage, RSE, uniform labels) and the days."""
-    models = dict(MODELS)
-    if separation is not None:
-        models = {arm: (d, models[arm][1]) for arm, d in zip(("control", "candidate"), separation)}
-    if evasion is not None:
-        models = {
-            "control": (models["control"][0], evasion),
-            "candidate": (models["candidate"][0], evasion / 2),
-        }
+    """Grade ``days`` bootstrap days; the summary (coverage, RSE, uniform labels).
+
+    With the ``calibrated`` design each day's label model is fitted on the labels of the
+    ``history`` days before it; ``history`` warm-up days (not graded) come first, so every graded
+    day has a full history."""
+    models = scenario_models(evasion, separation)
     rng = np.random.default_rng([seed, 22])
     n_units = units_per_day or round(len(pool) / pool["day"].nunique())
     prior = float(pool["is_harmful"].mean())
-    rows = [
-        grade_day(
-            synthetic_day(pool, n_units, prior, rng, models),
-            budget,
-            floor,
-            accuracy,
-            rng,
-            design,
-            low_share,
-            low_cut,
-        )
-        for _ in range(days)
-    ]
-    frame = pd.DataFrame(rows)
+    warm = history if design == "calibrated" else 0
+    past: list = []
+    rows = []
+    for t in range(warm + days):
+        model = _fit_history(past, ridge) if design == "calibrated" else None
+        day = synthetic_day(pool, n_units, prior, rng, models, correlation, blind)
+        row = grade_day(day, budget, floor, accuracy, rng, design, low_share, low_cut, model)
+        past = ([*past, row.pop("_drawn")])[-history:] if history else []
+        if t >= warm:
+            rows.append(row)
+    settings = {
+        "seed": seed,
+        "evasion_control": models["control"][1],
+        "d": [models["control"][0], models["candidate"][0]],
+        "correlation": correlation,
+        "blind": blind,
+        "days": days,
+        "units_per_day": n_units,
+        "budget": budget,
+        "floor": floor,
+        "design": design,
+        "history": history,
+        "low_share": low_share,
+        "low_cut": low_cut,
+        "moderator_accuracy": accuracy,
+    }
+    return settings | summarize(pd.DataFrame(rows), n_units, budget)
+
+
+def summarize(frame: pd.DataFrame, n_units: int, budget: float) -> dict:
+    """Coverage, RSE, interval width and the uniform sample size with the same RSE."""
     # Over the days: RSE = sqrt(mean design variance) / mean harmful views; a uniform sample of n
     # has variance (N/n - 1) sum y^2 a day, so the n with the same RSE solves
     # (N/n - 1) mean(sum y^2) = RSE^2 mean(T)^2.
@@ -219,20 +318,12 @@ def run(
     rse = math.sqrt(float(frame["design_variance"].mean())) / mean_t
     uniform = n_units / (1 + (rse * mean_t) ** 2 / float(frame["sum_y2"].mean()))
     summary = {
-        "seed": seed,
-        "evasion_control": models["control"][1],
-        "d": [models["control"][0], models["candidate"][0]],
-        "days": days,
-        "units_per_day": n_units,
-        "budget": budget,
-        "floor": floor,
-        "design": design,
-        "low_share": low_share,
-        "low_cut": low_cut,
-        "moderator_accuracy": accuracy,
         "labels_mean": float(frame["labels"].mean()),
         "prevalence_true_mean": float(frame["prevalence_true"].mean()),
         "prevalence_coverage": float(frame["prevalence_covered"].mean()),
+        "prevalence_coverage_sample_variance": float(
+            frame["prevalence_covered_sample_variance"].mean()
+        ),
         "prevalence_rse": rse,
         "prevalence_rse_design_median": float(frame["prevalence_rse_design"].median()),
         "prevalence_rse_est_median": float(frame["prevalence_rse_est"].median()),
@@ -253,6 +344,25 @@ def _met(value: float, rule) -> bool:
     if op == "within":
         return bound[0] <= value <= bound[1]
     return value <= bound if op == "<=" else value >= bound
+
+
+def _pool(args) -> pd.DataFrame:
+    """The impression pool: the cache, or built from --raw (or a fresh world) and cached."""
+    if args.pool is not None and args.pool.is_file():
+        return pd.read_parquet(args.pool)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = args.raw
+        if raw is None:
+            from sim.world import simulate
+
+            raw = Path(tmp) / "raw"
+            simulate(raw, users=args.users, days=args.world_days, seed=7, progress=False)
+        pool = impression_pool(raw)
+    if args.pool is not None:
+        args.pool.parent.mkdir(parents=True, exist_ok=True)
+        pool.to_parquet(args.pool, index=False)
+        log.info("impression pool cached in %s", args.pool)
+    return pool
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,26 +391,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--design",
-        choices=("stratified", "pps"),
-        default="pps",
-        help="pps (one importance formula, normal intervals) or stratified (census, scored, "
-        "uniform low-score stratum; Poisson-count + MOVER interval)",
+        choices=("calibrated", "pps", "stratified"),
+        default="calibrated",
+        help="calibrated (label model from the previous days: sample by it, interval from its "
+        "expected variance), pps (the scores' importance formula, the sample's own variance) or "
+        "stratified (census, scored, uniform low-score stratum; Poisson-count + MOVER interval)",
+    )
+    parser.add_argument("--history", type=int, default=7, help="days the label model learns from")
+    parser.add_argument("--ridge", type=float, default=1.0, help="label-model penalty")
+    parser.add_argument(
+        "--correlation", type=float, default=0.0, help="correlation of the two models' signals"
+    )
+    parser.add_argument(
+        "--blind",
+        action="store_true",
+        help="scores ignore the evasion (too low where invisible harm hides)",
     )
     parser.add_argument("--low-share", type=float, default=0.3, help="budget share, low stratum")
     parser.add_argument("--low-cut", type=float, default=0.01, help="score below: low stratum")
-    parser.add_argument("--pool", type=Path, help="a cached impression pool (parquet)")
+    parser.add_argument(
+        "--pool",
+        type=Path,
+        help="impression pool cache (parquet): read when it exists, else built from --raw and "
+        "written there",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = args.raw
-        if raw is None and args.pool is None:
-            from sim.world import simulate
-
-            raw = Path(tmp) / "raw"
-            simulate(raw, users=args.users, days=args.world_days, seed=7, progress=False)
-        pool = pd.read_parquet(args.pool) if args.pool is not None else impression_pool(raw)
+    pool = _pool(args)
     log.info("pool: %d units over %d days", len(pool), pool["day"].nunique())
     results = [
         run(
@@ -315,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
             design=args.design,
             low_share=args.low_share,
             low_cut=args.low_cut,
+            history=args.history,
+            ridge=args.ridge,
+            correlation=args.correlation,
+            blind=args.blind,
         )
         for e in args.evasion
         for s in args.seeds

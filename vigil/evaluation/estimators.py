@@ -70,6 +70,20 @@ def ht_share(y, pi, denominator: float) -> Estimate:
     return _interval(t.estimate / denominator, t.se / denominator, t.n, (0.0, 1.0))
 
 
+def ht_share_expected_variance(y, pi, denominator: float, variance: float) -> Estimate:
+    """The HT share of :func:`ht_share` with a GIVEN variance of the total (the label model's
+    expected design variance, :func:`vigil.evaluation.calibration.expected_variance`) instead of
+    the sample's own estimate: interval share +- z sqrt(variance) / denominator, clipped to [0, 1].
+    """
+    t = ht_total(y, pi)
+    if denominator <= 0:
+        return Estimate(math.nan, math.nan, math.nan, math.nan, t.n)
+    if not variance >= 0:
+        raise ValueError(f"variance {variance} must be >= 0")
+    se = math.sqrt(variance) / denominator
+    return _interval(t.estimate / denominator, se, t.n, (0.0, 1.0))
+
+
 def hajek_ratio(y, z, pi) -> Estimate:
     """sum_U y / sum_U z with both totals estimated from the sample (linearized variance)."""
     y, pi = _checked(y, pi)
