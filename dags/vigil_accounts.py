@@ -13,10 +13,14 @@ labels builds the rules' labels and reviewers' verdicts (ingested from ``<data r
 review ranks ban-evasion candidates, finds coordination clusters and rebuilds the account review
 queue (``$VIGIL_HOME/accounts/``: evasion_matches, clusters, review_queue; docs/accounts.md);
 accounts a live rule holds suspended at the cut leave the queue, as enforcement's do.
-Each task calls one function of :mod:`vigil.accounts.pipeline` (review: of
-:mod:`vigil.accounts.review_cli`); all are idempotent (unchanged
-raw files are skipped, outputs are rewritten whole, training is seeded), so a retry or a rerun
-of the same day changes nothing. Tasks take the one slot of the ``vigil_warehouse`` pool.
+Each task calls one function of :mod:`vigil.accounts.pipeline`; all are idempotent (unchanged
+raw files are skipped; a step whose inputs, parameters and code are unchanged reuses its last
+result, ``reused: true`` in its XCom, unless the ``recompute`` param is set; otherwise outputs
+are rewritten whole and training is seeded), so a retry or a rerun of the same day changes
+nothing. Param ``data_root``: the data root the tasks read and write (default: the data root);
+``make run`` sets it to the accounts world's own (``<data root>/accounts_world``), whose accounts
+are another population than the posts world's. Tasks take the one slot of the
+``vigil_warehouse`` pool.
 """
 
 from __future__ import annotations
@@ -34,10 +38,16 @@ default_args = {
 }
 
 
-def _step(name: str, *args, **kwargs) -> dict:
+def _step(name: str, context: dict, *args, **kwargs) -> dict:
+    """``vigil.accounts.pipeline.<name>`` inside the run's data root (param ``data_root``)."""
+    from vigil import config
     from vigil.orchestration.tasks import run_task
 
-    return run_task(f"vigil.accounts.pipeline:{name}", *args, **kwargs)
+    params = context["params"]
+    if name != "ingest":
+        kwargs["force"] = bool(params.get("recompute"))
+    with config.using_home(params.get("data_root") or None):
+        return run_task(f"vigil.accounts.pipeline:{name}", *args, **kwargs)
 
 
 @dag(
@@ -51,39 +61,41 @@ def _step(name: str, *args, **kwargs) -> dict:
     params={
         "raw_dir": Param(None, type=["null", "string"], description="accounts raw folder"),
         "seed": Param(0, type="integer", description="split and model seed"),
+        "data_root": Param(
+            None, type=["null", "string"], description="data root (default: VIGIL_HOME)"
+        ),
+        "recompute": Param(False, type="boolean", description="recompute unchanged steps"),
     },
     doc_md=__doc__,
 )
 def vigil_accounts():
     @task
     def ingest(**context) -> dict:
-        return _step("ingest", context["params"].get("raw_dir") or None)
+        return _step("ingest", context, context["params"].get("raw_dir") or None)
 
     @task
-    def features() -> dict:
-        return _step("features")
+    def features(**context) -> dict:
+        return _step("features", context)
 
     @task(outlets=[ACCOUNT_FEATURES])
-    def validate_features() -> dict:
-        return _step("gate")
+    def validate_features(**context) -> dict:
+        return _step("gate", context)
 
     @task
     def train_bots(**context) -> dict:
-        return _step("train", seed=int(context["params"].get("seed") or 0))
+        return _step("train", context, seed=int(context["params"].get("seed") or 0))
 
     @task(outlets=[ACCOUNT_SCORES])
-    def score_bots() -> dict:
-        return _step("score")
+    def score_bots(**context) -> dict:
+        return _step("score", context)
 
     @task
-    def labels() -> dict:
-        return _step("labels")
+    def labels(**context) -> dict:
+        return _step("labels", context)
 
     @task
-    def review() -> dict:
-        from vigil.orchestration.tasks import run_task
-
-        return run_task("vigil.accounts.review_cli:daily_review")
+    def review(**context) -> dict:
+        return _step("review", context)
 
     loaded = ingest()
     chain = loaded >> features() >> validate_features() >> train_bots() >> score_bots()

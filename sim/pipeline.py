@@ -6,6 +6,9 @@
    ``{"backfill": true}`` (one ingest, one dbt build per stage, one materialize for the whole
    history), against the metadata DB under the data root (migrated automatically).
    Then ``airflow dags test vigil_notes``: the notes pipeline on the simulated download.
+   Then ``airflow dags test vigil_accounts`` on the accounts world (sim.accounts_pipeline: bots,
+   evaders, campaigns in their own data root ``<data root>/accounts_world``, simulated and run
+   through the stream's rules in the background while vigil_daily runs).
 3. ``airflow dags test vigil_train <last day>``: training set, models, evaluation, registry.
 4. Print a summary read back from what the runs produced: ingest counts, the UAM histogram, gate
    results, a served feature vector, model metrics and where the HTML reports are. A part whose
@@ -413,6 +416,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drift-day", type=int, default=DEFAULTS["drift_day"])
     parser.add_argument("--resimulate", action="store_true", help="simulate even if present")
     parser.add_argument("--skip-train", action="store_true", help="do not run vigil_train")
+    parser.add_argument(
+        "--skip-accounts", action="store_true", help="no accounts world, no vigil_accounts"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -429,6 +435,10 @@ def run(args: argparse.Namespace) -> int:
     from sim import notes_pipeline
 
     notes_pipeline.ensure_notes(raw_dir, notes_pipeline.notes_params(args), args.resimulate)
+    from sim import accounts_pipeline as accounts
+
+    accounts_params = accounts.accounts_params(args)
+    prep = None if args.skip_accounts else accounts.start(p.home, accounts_params, args.resimulate)
 
     print(f"[2/4] airflow: vigil_daily {last_day} (backfill: all days in {raw_dir})", flush=True)
     env = airflow_env.build_env()
@@ -442,6 +452,9 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"[2/4] airflow: vigil_notes {last_day} (Community Notes in {raw_dir / 'notes'})")
     notes_run = notes_pipeline.run_dag(dags_test, last_day, raw_dir, env)
+    if prep is not None:
+        print(f"[2/4] airflow: vigil_accounts (account integrity in {prep.root})", flush=True)
+    accounts_run = accounts.run_dag(dags_test, prep, accounts_params, env)
 
     train_run = None
     if args.skip_train:
@@ -465,8 +478,10 @@ def run(args: argparse.Namespace) -> int:
     daily: dict = {}
     train: dict = {}
     notes: dict = {}
+    accounts_results: dict = {}
     try:
         notes = run_results("vigil_notes")
+        accounts_results = run_results("vigil_accounts") if accounts_run else {}
         daily = run_results("vigil_daily")
         train = run_results("vigil_train") if train_run else {}
     except Exception as exc:  # noqa: BLE001 - the summary still shows what the data root holds
@@ -482,8 +497,14 @@ def run(args: argparse.Namespace) -> int:
         "Community Notes (vigil_notes)",
         lambda: notes_pipeline.print_summary(notes_run, notes, _unavailable),
     )
+    if prep is not None:
+        _guard(
+            "Account integrity (vigil_accounts, stream rules)",
+            lambda: accounts.print_summary(accounts_run, accounts_results, prep.root, _unavailable),
+        )
     _guard("HTML reports", _print_reports)
     ok = daily_run["ok"] and notes_run["ok"] and (train_run is None or train_run["ok"])
+    ok = ok and (prep is None or bool(accounts_run and accounts_run["ok"]))
     print(
         f"\nvigil pipeline {'finished' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s."
         f" Airflow UI on these runs: make airflow",

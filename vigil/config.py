@@ -6,6 +6,8 @@ Everything produced at run time lives under one data root, ``VIGIL_HOME`` (defau
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +136,26 @@ def home() -> Path:
 
 def paths() -> Paths:
     return Paths(home())
+
+
+@contextmanager
+def using_home(root: str | Path | None) -> Iterator[Path]:
+    """Run a block with ``root`` as the data root (``VIGIL_HOME``), for this process and the
+    subprocesses it starts, then restore the previous one; None leaves it unchanged. For a task
+    whose world has its own data root (``vigil_accounts``'s ``data_root`` param). Not for
+    threads: the environment is the process's."""
+    if root is None:
+        yield home()
+        return
+    old = os.environ.get("VIGIL_HOME")
+    os.environ["VIGIL_HOME"] = str(Path(root).expanduser().resolve())
+    try:
+        yield home()
+    finally:
+        if old is None:
+            os.environ.pop("VIGIL_HOME", None)
+        else:
+            os.environ["VIGIL_HOME"] = old
 
 
 def duckdb_memory_limit() -> str:

@@ -1,17 +1,33 @@
 """The daily account-integrity steps the ``vigil_accounts`` DAG calls, one function per task.
 
 ingest (the raw folder, account streams included) -> features -> the ``accounts`` gate -> train
-the bot model -> score. Each returns a small JSON-able dict (XCom). Idempotent: ingest skips
-unchanged files, features and scores are rewritten whole, training is seeded.
+the bot model -> score; ingest -> labels; both -> review. Each returns a small JSON-able dict
+(XCom). Idempotent: ingest skips unchanged files, the other steps reuse their last result when
+their inputs, parameters and code are unchanged (:mod:`vigil.accounts.reuse`; the result says
+``reused``), and otherwise rewrite their outputs whole (training is seeded). ``force=True``
+recomputes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from vigil import config
+from vigil.accounts import reuse
+
+REPO = config.REPO_ROOT
+
+
+def _lake_inputs() -> list[Path]:
+    p = config.paths()
+    return [p.lake_events, p.lake_users, p.lake_enforcement, p.lake_devices]
+
+
+def _verdicts() -> Path:
+    return config.paths().home / "accounts" / "verdicts.jsonl"
+
 
 def ingest(raw_dir: str | Path | None = None) -> dict:
-    from vigil import config
     from vigil.lake.ingest import ingest as lake_ingest
 
     raw = Path(raw_dir) if raw_dir else config.paths().home / "raw_accounts"
@@ -19,45 +35,115 @@ def ingest(raw_dir: str | Path | None = None) -> dict:
     return {"raw": str(raw), "streams": result["streams"], "seconds": result["seconds"]}
 
 
-def labels() -> dict:
+def labels(force: bool = False) -> dict:
     """The rules' labels and reviewers' verdicts (ingested with the raw folder) -> dbt's
     active_labels and user_labels (their dbt tests gate the build) -> features/user_labels.parquet,
     which the review step reads (accounts a rule suspended leave the queue)."""
-    from vigil.warehouse import dbt as warehouse
 
-    summary = warehouse.build("labels")
-    return {
-        "models": summary.get("models"),
-        "tests": summary.get("tests"),
-        "exported": summary.get("exported"),
-        "seconds": summary.get("seconds"),
-    }
+    def build() -> dict:
+        from vigil.warehouse import dbt as warehouse
+
+        summary = warehouse.build("labels")
+        return {
+            "models": summary.get("models"),
+            "tests": summary.get("tests"),
+            "exported": summary.get("exported"),
+            "seconds": summary.get("seconds"),
+        }
+
+    p = config.paths()
+    return reuse.run(
+        "labels",
+        build,
+        inputs=[p.lake_rule_effects, p.lake_account_verdicts, p.lake_users],
+        outputs=[p.features / "user_labels.parquet", p.warehouse],
+        code=[REPO / "dbt" / "models", REPO / "vigil" / "warehouse"],
+        force=force,
+    )
 
 
-def features(window_days: int = 7) -> dict:
+def features(window_days: int = 7, force: bool = False) -> dict:
     from vigil.accounts import features as account_features
 
-    return account_features.build(window_days=window_days)
+    return reuse.run(
+        "features",
+        lambda: account_features.build(window_days=window_days),
+        inputs=_lake_inputs(),
+        outputs=[config.paths().features / "account_features.parquet"],
+        params={"window_days": window_days},
+        force=force,
+    )
 
 
-def gate() -> dict:
-    from vigil.quality.gate import run_gate
+def gate(force: bool = False) -> dict:
+    def check() -> dict:
+        from vigil.quality.gate import run_gate
 
-    r = run_gate("accounts")  # raises GateFailed (a UserError) on a critical failure
-    return {"success": r.success, "checks": len(r.results), "report": r.report_path}
+        r = run_gate("accounts")  # raises GateFailed (a UserError) on a critical failure
+        return {"success": r.success, "checks": len(r.results), "report": r.report_path}
+
+    return reuse.run(
+        "gate",
+        check,
+        inputs=[config.paths().features / "account_features.parquet"],
+        code=[REPO / "expectations" / "accounts", REPO / "vigil" / "quality"],
+        force=force,
+    )
 
 
-def train(seed: int = 0) -> dict:
-    from vigil.accounts import bots
+def train(seed: int = 0, force: bool = False) -> dict:
+    def fit() -> dict:
+        from vigil.accounts import bots
 
-    out = {}
-    for mode in ("behavior", "profile"):
-        b = bots.train(bots.BotConfig(seed=seed, mode=mode))
-        out[mode] = b["metrics"] | {"path": b.get("path")}
-    return out
+        out = {}
+        for mode in ("behavior", "profile"):
+            b = bots.train(bots.BotConfig(seed=seed, mode=mode))
+            out[mode] = b["metrics"] | {"path": b.get("path")}
+        return out
+
+    p = config.paths()
+    models = p.models / "accounts_bots"
+    return reuse.run(
+        "train",
+        fit,
+        inputs=[p.features / "account_features.parquet", p.lake_users, p.lake_enforcement]
+        + [p.lake_labels, p.lake_events, _verdicts()],
+        outputs=[models / mode / "model.joblib" for mode in ("behavior", "profile")],
+        params={"seed": seed},
+        force=force,
+    )
 
 
-def score() -> dict:
-    from vigil.accounts import bots
+def score(force: bool = False) -> dict:
+    def run() -> dict:
+        from vigil.accounts import bots
 
-    return bots.score_lake("behavior")
+        return bots.score_lake("behavior")
+
+    p = config.paths()
+    return reuse.run(
+        "score",
+        run,
+        inputs=[p.features / "account_features.parquet", p.models / "accounts_bots" / "behavior"],
+        outputs=[p.features / "account_bot_scores.parquet"],
+        force=force,
+    )
+
+
+def review(size: int = 100, force: bool = False) -> dict:
+    """Ban evasion, clusters and the review queue (:func:`review_cli.daily_review`)."""
+    from vigil.accounts import review_cli
+
+    p = config.paths()
+    out = p.home / "accounts"
+    files = (review_cli.MATCHES_FILE, review_cli.CLUSTERS_FILE, review_cli.QUEUE_FILE)
+    return reuse.run(
+        "review",
+        lambda: review_cli.daily_review(size),
+        inputs=_lake_inputs()
+        + [p.features / "account_bot_scores.parquet", p.features / "user_labels.parquet"]
+        + [p.lake_labels, _verdicts()],
+        outputs=[out / name for name in files],
+        params={"size": size},
+        force=force,
+    )
