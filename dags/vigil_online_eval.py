@@ -11,7 +11,9 @@ Idempotent: the draw is seeded by (seed, day) over the post ids, so a retry or a
 the same posts; review requests already made are not repeated and the report is rewritten.
 
 Params: ``control``, ``candidate`` (model ids; required), ``mode`` (shadow | hash), ``budget``
-(labels a day), ``floor`` (uniform floor of pi), ``seed``.
+(labels a day), ``floor`` (uniform floor of pi), ``seed``, ``design`` (calibrated: sample by the
+label model learned from the previous ``history`` days' labels and take the prevalence interval
+from its expected variance; pps: the scores' formula and the sample's own variance).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ default_args = {
         "budget": Param(300, type="number", minimum=1, description="labels a day (expected)"),
         "floor": Param(0.002, type="number", minimum=0, maximum=1, description="pi floor"),
         "seed": Param(0, type="integer", description="seed of the draw"),
+        "design": Param("calibrated", enum=["calibrated", "pps"], description="sample design"),
+        "history": Param(7, type="integer", minimum=0, description="label-model history, days"),
     },
     doc_md=__doc__,
 )
@@ -61,6 +65,8 @@ def vigil_online_eval():
             budget=float(params.get("budget") or 300),
             floor=float(params.get("floor") or 0.002),
             seed=int(params.get("seed") or 0),
+            design=params.get("design") or "calibrated",
+            history=int(params.get("history") if params.get("history") is not None else 7),
         )
 
     sample_label_estimate()

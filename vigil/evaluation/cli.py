@@ -19,6 +19,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     run_.add_argument("--salt", default="vigil-online-eval", help="arm hash salt (hash mode)")
     run_.add_argument("--candidate-share", type=float, default=0.5, help="hash mode")
     run_.add_argument("--seed", type=int, default=0)
+    run_.add_argument(
+        "--design",
+        choices=("calibrated", "pps"),
+        default="calibrated",
+        help="calibrated: sample by the label model learned from the previous days' labels, "
+        "prevalence interval from its expected variance; pps: the scores' formula, the sample's "
+        "own variance (docs/online_eval.md)",
+    )
+    run_.add_argument("--history", type=int, default=7, help="days the label model learns from")
+    run_.add_argument("--ridge", type=float, default=1.0, help="label-model penalty")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
         salt=args.salt,
         candidate_share=args.candidate_share,
         seed=args.seed,
+        design=args.design,
+        history=args.history,
+        ridge=args.ridge,
     )
     print(json.dumps(run_day(args.day, settings), indent=2, default=str))
     return 0

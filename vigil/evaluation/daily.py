@@ -16,6 +16,12 @@ The sample goes to the review queue ``online_eval`` with its inclusion probabili
 already given are read back (the simulated moderators answer at once). Units whose request is
 still pending are treated as missing at random: the answered units' pi is multiplied by the share
 answered (as the score audit does). Estimates: :mod:`vigil.evaluation.estimators`.
+
+Design ``calibrated`` (default): the label model (:mod:`vigil.evaluation.calibration`) is fitted
+on the labeled samples of the ``history`` days before D (their ``sample.parquet`` and the review
+verdicts) and saved as ``label_model.json`` beside the report, so a rerun of D reuses it and draws
+the same posts; pi follows its probability, and the prevalence interval takes the variance it
+expects over the day's units. Design ``pps``: pi from the highest score, the sample's own variance.
 """
 
 from __future__ import annotations
@@ -31,12 +37,19 @@ import pandas as pd
 
 from vigil import config
 from vigil.errors import UserError
+from vigil.evaluation import calibration
 from vigil.evaluation import estimators as est
 from vigil.evaluation.sampling import ARMS, arm_of, draw, inclusion_probabilities
 
 log = logging.getLogger(__name__)
 
 QUEUE = "online_eval"
+ESTIMATORS = {
+    "calibrated": "Horvitz-Thompson; prevalence interval from the label model's expected design "
+    "variance (normal 95%); precision: Hajek ratio with linearized variance",
+    "pps": "Horvitz-Thompson (Poisson sampling variance, normal 95% intervals); "
+    "precision: Hajek ratio with linearized variance",
+}
 
 
 @dataclass
@@ -50,6 +63,9 @@ class Settings:
     salt: str = "vigil-online-eval"
     candidate_share: float = 0.5
     seed: int = 0
+    design: str = "calibrated"  # or "pps" (the scores' formula, the sample's own variance)
+    history: int = 7  # days of earlier labeled samples the label model learns from
+    ridge: float = 1.0  # label-model penalty toward the scores' own calibration
 
 
 def _day(day: str) -> date:
@@ -120,17 +136,22 @@ def build_frame(views: pd.DataFrame, decisions: pd.DataFrame, s: Settings) -> pd
     return frame.reset_index()
 
 
-def sample(frame: pd.DataFrame, s: Settings, day: str) -> pd.DataFrame:
+def sample(
+    frame: pd.DataFrame, s: Settings, day: str, model: calibration.LabelModel | None = None
+) -> pd.DataFrame:
+    """The day's units with ``q`` (the label model's probability; the highest score with
+    design pps or no model yet), ``pi`` and ``drawn``."""
+    if s.design not in ("calibrated", "pps"):
+        raise UserError(f"design {s.design!r} is unknown: pass --design calibrated or pps.")
     certain = frame[["removed_control", "removed_candidate"]].any(axis=1).to_numpy()
-    pi, c = inclusion_probabilities(
-        frame[["score_control", "score_candidate"]].to_numpy(),
-        frame["views"].to_numpy() + 1,
-        s.budget,
-        s.floor,
-        s.exponent,
-        certain=certain,
+    scores = frame[["score_control", "score_candidate"]].to_numpy()
+    q = calibration.probabilities(
+        model if s.design == "calibrated" else None, scores, frame["views"]
     )
-    out = frame.assign(pi=pi, drawn=draw(frame["post_id"], pi, s.seed, day))
+    pi, c = inclusion_probabilities(
+        q, frame["views"].to_numpy() + 1, s.budget, s.floor, s.exponent, certain=certain
+    )
+    out = frame.assign(q=q, pi=pi, drawn=draw(frame["post_id"], pi, s.seed, day))
     log.info(
         "online eval %s: %d units, c = %.4g, expected %.1f labels, %d drawn (%d removals at pi=%.2f)",
         day,
@@ -142,6 +163,55 @@ def sample(frame: pd.DataFrame, s: Settings, day: str) -> pd.DataFrame:
         float(pi[certain].max()) if certain.any() else 1.0,
     )
     return out
+
+
+def label_history(day: str, s: Settings, labels: pd.Series) -> pd.DataFrame:
+    """The labeled drawn units of the ``s.history`` days before ``day`` (their sample files
+    under reports/online_eval/, labels = post_id -> is_harmful from the review verdicts)."""
+    d = _day(day)
+    root = config.paths().reports / "online_eval"
+    frames = []
+    for back in range(1, s.history + 1):
+        path = root / f"day={(d - timedelta(days=back)).isoformat()}" / "sample.parquet"
+        if path.is_file():
+            units = pd.read_parquet(path)
+            frames.append(units[units["drawn"] & units["post_id"].isin(labels.index)])
+    if not frames:
+        return pd.DataFrame(columns=["score_control", "score_candidate", "views", "pi", "label"])
+    past = pd.concat(frames, ignore_index=True)
+    return past.assign(label=labels.reindex(past["post_id"]).to_numpy(dtype=bool))
+
+
+def label_model(day: str, s: Settings, labels: pd.Series) -> calibration.LabelModel | None:
+    """The day's label model: the one saved by an earlier run of the same day (a rerun draws the
+    same posts), else fitted on :func:`label_history` and saved. None with design pps or too few
+    labels (then q = the highest score)."""
+    if s.design != "calibrated":
+        return None
+    path = config.paths().reports / "online_eval" / f"day={day}" / "label_model.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved is None:
+            return None
+        return calibration.LabelModel(np.array(saved["coef"]), saved["labels"], saved["harmful"])
+    past = label_history(day, s, labels)
+    model = calibration.fit(
+        past[["score_control", "score_candidate"]].to_numpy(dtype=float),
+        past["views"].to_numpy(dtype=float),
+        past["label"].to_numpy(dtype=float),
+        past["pi"].to_numpy(dtype=float),
+        s.ridge,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model.as_dict() if model else None))
+    log.info(
+        "online eval %s: label model from %d labeled units of the %d days before: %s",
+        day,
+        len(past),
+        s.history,
+        model.as_dict() if model else "none (too few labels: q = the highest score)",
+    )
+    return model
 
 
 def estimates(units: pd.DataFrame, labels: pd.Series, s: Settings) -> dict:
@@ -158,7 +228,7 @@ def estimates(units: pd.DataFrame, labels: pd.Series, s: Settings) -> dict:
         "labels": len(answered),
         "pending": len(drawn) - len(answered),
         "answered_share": share,
-        "prevalence": est.ht_share(views * h, pi, float(units["views"].sum())).as_dict(),
+        **_prevalence(units, views * h, pi, share, s),
     }
     for arm in ARMS:
         removed = answered[f"removed_{arm}"].to_numpy(dtype=bool)
@@ -178,9 +248,23 @@ def estimates(units: pd.DataFrame, labels: pd.Series, s: Settings) -> dict:
     return out
 
 
+def _prevalence(units: pd.DataFrame, y, pi, share: float, s: Settings) -> dict:
+    """Prevalence with the design's interval (calibrated: the label model's expected variance
+    over every unit of the day; pps: the sample's own variance) and the sample-variance one."""
+    denominator = float(units["views"].sum())
+    own = est.ht_share(y, pi, denominator)
+    if s.design != "calibrated":
+        return {"prevalence": own.as_dict()}
+    variance = calibration.expected_variance(
+        units["pi"].to_numpy() * share, units["views"].to_numpy(), units["q"].to_numpy()
+    )
+    assisted = est.ht_share_expected_variance(y, pi, denominator, variance)
+    return {"prevalence": assisted.as_dict(), "prevalence_sample_variance": own.as_dict()}
+
+
 def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
     """Frame, sample, review requests, estimates and the report files for ``day``."""
-    from vigil.review.files import FileReviewQueue, load_answerer
+    from vigil.review.files import FileReviewQueue, load_answerer, read_verdicts
 
     d = _day(day)
     end = datetime(d.year, d.month, d.day) + timedelta(days=1)
@@ -191,7 +275,9 @@ def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
             f"the decision log has no decisions of {s.control} or {s.candidate} before the end "
             f"of {day}: score the day's posts with `vigil serve` (both models in shadow mode)."
         )
-    units = sample(build_frame(views, decisions, s), s, day)
+    known, _ = read_verdicts(Path(review_root or config.paths().review) / "verdicts")
+    model = label_model(day, s, known.set_index("post_id")["is_harmful"].astype(bool))
+    units = sample(build_frame(views, decisions, s), s, day, model)
     drawn = units[units["drawn"]]
     queue = FileReviewQueue(QUEUE, budget=2**31 - 1, root=review_root, answer=load_answerer())
     verdicts = queue.review(
@@ -207,8 +293,8 @@ def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
         "views": int(units["views"].sum()),
         "expected_labels": float(units["pi"].sum()),
         "drawn": int(units["drawn"].sum()),
-        "estimator": "Horvitz-Thompson (Poisson sampling variance, normal 95% intervals); "
-        "precision: Hajek ratio with linearized variance",
+        "estimator": ESTIMATORS[s.design],
+        "label_model": model.as_dict() if model else None,
         **estimates(units, labels, s),
     }
     write_report(report, units)
@@ -244,6 +330,8 @@ def markdown(r: dict) -> str:
         "",
         f"Prevalence (share of views that were harmful): {ci(r.get('prevalence'), True)}",
         "",
+        _model_line(r),
+        "",
         "| arm | removals | precision | harmful views prevented |",
         "|---|---|---|---|",
     ]
@@ -255,6 +343,23 @@ def markdown(r: dict) -> str:
                 f"| {ci(a['harmful_views_prevented'])} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _model_line(r: dict) -> str:
+    if r["settings"].get("design") != "calibrated":
+        return "Design pps: pi from the highest score; interval from the sample's own variance."
+    m = r.get("label_model")
+    if not m:
+        return (
+            "Design calibrated, no label model yet (too few labels in the previous "
+            f"{r['settings']['history']} days): pi from the highest score; interval from the "
+            "scores' expected variance."
+        )
+    return (
+        f"Design calibrated: label model from {m['labels']:,} labeled units ({m['harmful']:,} "
+        f"harmful) of the previous {r['settings']['history']} days; the interval's variance is its "
+        "expectation over the day's units."
+    )
 
 
 def run(day: str, control: str | None, candidate: str | None, **settings) -> dict:
