@@ -144,7 +144,8 @@ def _sample_design(day: pd.DataFrame, budget: float, floor: float, design: str, 
         )
         return pi, stratum, None
     q = calibration.probabilities(opts.get("model"), scores, views)
-    pi, _ = inclusion_probabilities(q, views + 1, budget, floor, certain=removed)
+    by = scores if opts.get("sample_by") == "scores" else q
+    pi, _ = inclusion_probabilities(by, views + 1, budget, floor, certain=removed)
     return pi, None, q
 
 
@@ -180,6 +181,7 @@ def grade_day(
     low_share: float = 0.3,
     low_cut: float = 0.01,
     model: calibration.LabelModel | None = None,
+    sample_by: str = "label_model",
 ) -> dict:
     """Sample, estimate and compare with the day's truth. ``design``: 'calibrated' (the label
     model's sample and expected-variance interval, ``model`` fitted on earlier days), 'pps' (the
@@ -187,7 +189,7 @@ def grade_day(
     (scores, views, label, pi) are under the key ``_drawn`` for the next days' label model."""
     views = day["views"].to_numpy(dtype=float)
     h = day["is_harmful"].to_numpy()
-    opts = {"low_share": low_share, "low_cut": low_cut, "model": model}
+    opts = {"low_share": low_share, "low_cut": low_cut, "model": model, "sample_by": sample_by}
     pi, stratum, q = _sample_design(day, budget, floor, design, opts)
     drawn = rng.random(len(day)) < pi
     label = h[drawn] ^ (rng.random(int(drawn.sum())) >= accuracy)
@@ -270,6 +272,7 @@ def run(
     ridge: float = 1.0,
     correlation: float = 0.0,
     blind: bool = False,
+    sample_by: str = "label_model",
 ) -> dict:
     """Grade ``days`` bootstrap days; the summary (coverage, RSE, uniform labels).
 
@@ -286,7 +289,9 @@ def run(
     for t in range(warm + days):
         model = _fit_history(past, ridge) if design == "calibrated" else None
         day = synthetic_day(pool, n_units, prior, rng, models, correlation, blind)
-        row = grade_day(day, budget, floor, accuracy, rng, design, low_share, low_cut, model)
+        row = grade_day(
+            day, budget, floor, accuracy, rng, design, low_share, low_cut, model, sample_by
+        )
         past = ([*past, row.pop("_drawn")])[-history:] if history else []
         if t >= warm:
             rows.append(row)
@@ -302,6 +307,7 @@ def run(
         "floor": floor,
         "design": design,
         "history": history,
+        "sample_by": sample_by,
         "low_share": low_share,
         "low_cut": low_cut,
         "moderator_accuracy": accuracy,
@@ -400,6 +406,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=7, help="days the label model learns from")
     parser.add_argument("--ridge", type=float, default=1.0, help="label-model penalty")
     parser.add_argument(
+        "--sample-by",
+        choices=("label-model", "scores"),
+        default="label-model",
+        help="calibrated design: pi from the label model (default) or from the highest score",
+    )
+    parser.add_argument(
         "--correlation", type=float, default=0.0, help="correlation of the two models' signals"
     )
     parser.add_argument(
@@ -438,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             ridge=args.ridge,
             correlation=args.correlation,
             blind=args.blind,
+            sample_by=args.sample_by.replace("-", "_"),
         )
         for e in args.evasion
         for s in args.seeds
