@@ -84,22 +84,23 @@ class WorldOutput:
     def _write_events(self) -> None:
         out = self.out
         lines_by_hour: dict[tuple[str, int], list[str]] = {}
+        device_of = {(ts, uid): dev for ts, uid, dev, _net in self.devices}  # one per login
         for i, (ts, uid, act, pid, target, text, country) in enumerate(self.events):
             if not self.t0 <= ts < self.t1:
                 continue
-            line = json.dumps(
-                {
-                    "event_id": f"ac{i + 1:010d}",
-                    "event_ts": _iso(ts),
-                    "user_id": uid,
-                    "action": act,
-                    "post_id": pid,
-                    "target_user_id": target,
-                    "text": text,
-                    "country": country,
-                },
-                ensure_ascii=False,
-            )
+            row = {
+                "event_id": f"ac{i + 1:010d}",
+                "event_ts": _iso(ts),
+                "user_id": uid,
+                "action": act,
+                "post_id": pid,
+                "target_user_id": target,
+                "text": text,
+                "country": country,
+            }
+            if act == "login":  # the login's device fingerprint (raw contract, issue 21)
+                row["fingerprint"] = device_of.get((ts, uid))
+            line = json.dumps(row, ensure_ascii=False)
             dt = datetime.fromtimestamp(ts / 1000, tz=UTC)
             lines_by_hour.setdefault((dt.date().isoformat(), dt.hour), []).append(line)
         for d in range(self.p.days):

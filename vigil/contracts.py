@@ -97,7 +97,12 @@ RAW_EVENT_COLUMNS = (
     ("target_user_id", "int64"),
     ("text", "string"),
     ("country", "string"),
+    # the device fingerprint of a login (optional, any action; 1-128 characters; issue 21)
+    ("fingerprint", "string"),
 )
+# Columns added to the event contract after lakes were written without them: a partition that
+# lacks one reads it as null (vigil.lake.store.read_parquet).
+ADDED_EVENT_COLUMNS = ("fingerprint",)
 EVENT_FIELDS = tuple(name for name, _ in RAW_EVENT_COLUMNS)
 # Where a lake event row came from: its raw file (relative to the raw folder) and 1-based line.
 EVENT_COLUMNS = RAW_EVENT_COLUMNS + (("source_file", "string"), ("source_line", "int64"))

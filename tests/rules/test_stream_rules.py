@@ -242,7 +242,7 @@ def test_rule_tests_from_the_file_and_a_failing_one(tmp_path):
     )
     (tmp_path / "wrong.yaml").write_text(wrong)
     results = run_tests(load_rules(tmp_path / "wrong.yaml", FEATURE_NAMES))
-    assert [r["ok"] for r in results] == [True, True, False]
+    assert [r["ok"] for r in results] == [True, True, False, True]
 
 
 def test_labels_command_and_refusals(tmp_path, monkeypatch):

@@ -22,6 +22,7 @@ from vigil.contracts import (
     ACTIONS,
     EVENT_FIELDS,
     MAX_EVENT_ID_CHARS,
+    MAX_FINGERPRINT_CHARS,
     MAX_TEXT_CHARS,
     POST_ACTIONS,
     TARGET_ACTIONS,
@@ -252,6 +253,11 @@ def _vector_check(table, limit_us, floor_us):
     )
     country_ok = pc.fill_null(two_upper, true)
     ok = pc.and_(ok, pc.and_(country_ok, required_for(country, {"login"})))
+    fp_len = pc.utf8_length(table["fingerprint"])
+    fp_ok = pc.and_(
+        pc.greater_equal(fp_len, scalar(1)), pc.less_equal(fp_len, scalar(MAX_FINGERPRINT_CHARS))
+    )
+    ok = pc.and_(ok, pc.fill_null(fp_ok, true))
     ok = pc.fill_null(ok, false)  # a null would be neither accepted nor re-checked
     assert len(ok) == n
     return ok, ts_us
@@ -285,6 +291,7 @@ def _fast_table(table, ts_us, ok, source_files, source_lines, global_index):
         table["target_user_id"],
         table["text"],
         table["country"],
+        table["fingerprint"],
         source_files,
         source_lines,
         global_index,

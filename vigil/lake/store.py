@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from vigil import config
-from vigil.contracts import event_schema
+from vigil.contracts import ADDED_EVENT_COLUMNS, event_schema
 from vigil.errors import UserError
 from vigil.lake.arrays import from_numpy, to_numpy
 
@@ -81,6 +81,9 @@ def read_parquet(path: Path, schema, columns=None):
         with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
             table = parquet.read(columns=columns)
         if columns is None:
+            for name in ADDED_EVENT_COLUMNS:  # a partition written before the column existed
+                if name in schema.names and name not in table.column_names:
+                    table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
             table = table.select(schema.names).cast(schema)
     # a changed byte in the footer can also surface as a UnicodeDecodeError (a ValueError)
     except (pa.ArrowException, OSError, KeyError, ValueError) as exc:

@@ -168,11 +168,14 @@ def check_event(obj: dict, limit_us: int, floor_us: int | None = None) -> tuple:
     if text is not None and len(text) > MAX_TEXT_CHARS:
         raise Bad(R_TEXT)
     country = _country(obj, "country", required=action == "login")
+    fingerprint = _str(obj, "fingerprint", required=False)
+    if fingerprint is not None and not 1 <= len(fingerprint) <= MAX_FINGERPRINT_CHARS:
+        raise Bad("invalid value: fingerprint")
     if ts > limit_us:
         raise Bad(R_FUTURE)
     if floor_us is not None and ts < floor_us:
         raise Bad(R_PAST)
-    return (event_id, ts, user_id, action, post_id, target_user_id, text, country)
+    return (event_id, ts, user_id, action, post_id, target_user_id, text, country, fingerprint)
 
 
 def check_user(obj: dict) -> tuple:

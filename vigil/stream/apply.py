@@ -268,7 +268,7 @@ def apply_reference(  # one loop, inlined: it runs once per event
     on_disk = state.seen_on_disk
     horizon = state.watermark_ms - state.lateness_ms
     for ev, dg, hit, arrival in zip(events, digests, hits, arrivals, strict=True):
-        _eid, ts_ms, user_id, action, target, country, _post, _text = ev
+        _eid, ts_ms, user_id, action, target, country = ev[:6]
         if ts_ms < horizon:
             too_late += 1
             continue

@@ -22,6 +22,7 @@ import msgspec
 from vigil.contracts import (
     ACTIONS,
     MAX_EVENT_ID_CHARS,
+    MAX_FINGERPRINT_CHARS,
     MAX_TEXT_CHARS,
     POST_ACTIONS,
     TARGET_ACTIONS,
@@ -37,6 +38,7 @@ EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EVENT_ID_CHAR
 CanonicalTs = Annotated[str, msgspec.Meta(min_length=24, max_length=24)]
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]  # msgspec yields no lone surrogate
 Country = Annotated[str, msgspec.Meta(min_length=2, max_length=2)]
+Fingerprint = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_FINGERPRINT_CHARS)]
 
 
 class RawEvent(msgspec.Struct, tag_field="action", gc=False):
@@ -57,6 +59,7 @@ def _event_type(action: str) -> type:
         ("target_user_id", PositiveId, action in TARGET_ACTIONS),
         ("text", Text, action in TEXT_ACTIONS),
         ("country", Country, action == "login"),
+        ("fingerprint", Fingerprint, False),
     ):
         fields.append((name, typ) if required else (name, typ | None, None))
     fields.sort(key=lambda f: len(f) == 3)  # required fields first
@@ -116,7 +119,7 @@ def _country_ok(code: str | None) -> bool:
 
 def parse_lines(lines: Sequence[bytes], limits: int | Sequence[int]) -> list[tuple | str]:
     """Validate raw lines: per line ``(event_id, ts_ms, user_id, action, target_user_id,
-    country, post_id, text)`` or the quarantine reason, exactly as
+    country, post_id, text, fingerprint)`` or the quarantine reason, exactly as
     :func:`vigil.stream.events.parse_event`.
 
     ``limits``: the latest acceptable event_ts (µs) for all lines, or one per line.
@@ -165,6 +168,7 @@ def parse_lines(lines: Sequence[bytes], limits: int | Sequence[int]) -> list[tup
                 country,
                 ev.post_id,
                 ev.text,
+                ev.fingerprint,
             )
         )
     return out

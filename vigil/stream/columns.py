@@ -53,6 +53,7 @@ class Columns:
 
     __slots__ = (
         "_evs",
+        "_fps",
         "_posts",
         "_texts",
         "acts",
@@ -65,7 +66,7 @@ class Columns:
     )
 
     def __init__(
-        self, eids, ts, uids, acts, targets, countries, posts=None, texts=None, evs=None
+        self, eids, ts, uids, acts, targets, countries, posts=None, texts=None, evs=None, fps=None
     ) -> None:
         self.eids: list[str] = eids
         self.ts: np.ndarray = ts
@@ -74,7 +75,7 @@ class Columns:
         self.targets: list = targets
         self.tgt: np.ndarray = np.array([t or 0 for t in targets], dtype=np.int64)
         self.countries: list = countries
-        self._posts, self._texts, self._evs = posts, texts, evs
+        self._posts, self._texts, self._evs, self._fps = posts, texts, evs, fps
 
     @property
     def posts(self) -> list:
@@ -88,16 +89,25 @@ class Columns:
             self._texts = [e.text for e in self._evs]
         return self._texts
 
+    @property
+    def fps(self) -> list:
+        if self._fps is None:
+            self._fps = [e.fingerprint for e in self._evs]
+        return self._fps
+
     def __len__(self) -> int:
         return len(self.eids)
 
     @classmethod
     def from_tuples(cls, events: Sequence[tuple]) -> Columns:
         """Columns of reference tuples ``(event_id, ts_ms, user_id, action, target_user_id,
-        country, post_id, text)``."""
+        country, post_id, text[, fingerprint])``."""
         if not events:
-            return cls([], _i64([]), _i64([]), np.zeros(0, np.int8), [], [], [], [])
-        eids, ts, uids, acts, targets, countries, posts, texts = map(list, zip(*events))
+            return cls([], _i64([]), _i64([]), np.zeros(0, np.int8), [], [], [], [], fps=[])
+        eids, ts, uids, acts, targets, countries, posts, texts = map(
+            list, zip(*(ev[:8] for ev in events))
+        )
+        fps = [ev[8] if len(ev) > 8 else None for ev in events]
         return cls(
             eids,
             _i64(ts),
@@ -107,6 +117,7 @@ class Columns:
             countries,
             posts,
             texts,
+            fps=fps,
         )
 
     def tuples(self, idx: Sequence[int] | None = None) -> list[tuple]:
@@ -115,7 +126,7 @@ class Columns:
             idx = range(len(self.eids))
         eids, ts, uids = self.eids, self.ts.tolist(), self.uids.tolist()
         acts, targets, countries = self.acts.tolist(), self.targets, self.countries
-        posts, texts = self.posts, self.texts
+        posts, texts, fps = self.posts, self.texts, self.fps
         return [
             (
                 eids[i],
@@ -126,6 +137,7 @@ class Columns:
                 countries[i],
                 posts[i],
                 texts[i],
+                fps[i],
             )
             for i in idx
         ]

@@ -11,7 +11,7 @@ import json
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from vigil.contracts import ACTIONS
+from vigil.contracts import ACTIONS, MAX_FINGERPRINT_CHARS
 from vigil.contracts import POST_ACTIONS as _NEEDS_POST
 from vigil.contracts import TARGET_ACTIONS as _NEEDS_TARGET
 from vigil.contracts import TEXT_ACTIONS as _NEEDS_TEXT
@@ -68,12 +68,12 @@ def _exact(raw: bytes, limit_us: int) -> tuple | str:
         _validator = (validation.Bad, validation.check_event, validation.parse_line)
     Bad, check_event, parse_line = _validator
     try:
-        event_id, ts_us, user_id, action, post_id, target, text, country = check_event(
+        event_id, ts_us, user_id, action, post_id, target, text, country, fp = check_event(
             parse_line(raw), limit_us
         )
     except Bad as exc:
         return exc.args[0]
-    return event_id, ts_us // 1000, user_id, action, target, country, post_id, text
+    return event_id, ts_us // 1000, user_id, action, target, country, post_id, text, fp
 
 
 def _pos_id(v: object) -> bool:
@@ -83,7 +83,8 @@ def _pos_id(v: object) -> bool:
 def parse_event(raw: bytes, limit_us: int) -> tuple | str:
     """Validate one raw line exactly as ``vigil ingest`` does.
 
-    Returns ``(event_id, ts_ms, user_id, action, target_user_id, country, post_id, text)`` or
+    Returns ``(event_id, ts_ms, user_id, action, target_user_id, country, post_id, text,
+    fingerprint)`` or
     the quarantine reason (post_id and text are None when the event has none). ``vigil.lake.validation.check_event`` is the definition of a valid event: this function only
     adds a fast path for lines in the canonical form (every field plainly right); anything
     else, and every rejection, goes through ingest's validator, which decides and names the
@@ -98,6 +99,7 @@ def parse_event(raw: bytes, limit_us: int) -> tuple | str:
     g = obj.get
     event_id, ts, user_id, action = g("event_id"), g("event_ts"), g("user_id"), g("action")
     post_id, target, text, country = g("post_id"), g("target_user_id"), g("text"), g("country")
+    fp = g("fingerprint")
     if not (
         type(event_id) is str
         and 1 <= len(event_id) <= 64
@@ -120,6 +122,14 @@ def parse_event(raw: bytes, limit_us: int) -> tuple | str:
             if country is not None
             else action != "login"
         )
+        and (
+            fp is None
+            or (
+                type(fp) is str
+                and 1 <= len(fp) <= MAX_FINGERPRINT_CHARS
+                and (fp.isascii() or _utf8_ok(fp))
+            )
+        )
     ):
         return _exact(raw, limit_us)
     day_us = _day_us.get(ts[:10])
@@ -136,7 +146,7 @@ def parse_event(raw: bytes, limit_us: int) -> tuple | str:
     ts_us = day_us + ((h * 60 + mi) * 60 + sec) * 1_000_000 + int(ts[20:23]) * 1000
     if ts_us > limit_us:
         return _exact(raw, limit_us)
-    return event_id, ts_us // 1000, user_id, action, target, country, post_id, text
+    return event_id, ts_us // 1000, user_id, action, target, country, post_id, text, fp
 
 
 def _utf8_ok(text: str) -> bool:

@@ -136,7 +136,8 @@ def _ts(ev: dict, where: str) -> datetime:
 
 
 def event_line(i: int, ev: dict, where: str) -> bytes:
-    """A raw event line for a test event ``{t|ts, user, action, post, target, text, country}``."""
+    """A raw event line for a test event ``{t|ts, user, action, post, target, text, country,
+    fingerprint}``."""
     action = ev.get("action", "post")
     ts = _ts(ev, where)
     row = {
@@ -153,6 +154,8 @@ def event_line(i: int, ev: dict, where: str) -> bytes:
         row["text"] = str(ev.get("text", ""))
     if "country" in ev or action == "login":
         row["country"] = str(ev.get("country", "US"))
+    if "fingerprint" in ev:
+        row["fingerprint"] = str(ev["fingerprint"])
     return json.dumps(row).encode()
 
 
@@ -222,13 +225,17 @@ def lake_events(lake: Path, first: date, last: date):
     import pyarrow.parquet as pq
 
     cols = ["event_id", "event_ts", "user_id", "action", "target_user_id", "country", "post_id"]
-    cols += ["text", "source_file", "source_line"]
+    cols += ["text", "fingerprint", "source_file", "source_line"]
     tables = []
     d = first
     while d <= last:
         f = lake / "events" / f"dt={d.isoformat()}" / "events.parquet"
         if f.exists():
-            tables.append(pq.read_table(f, columns=cols))
+            names = pq.read_schema(f).names
+            t = pq.read_table(f, columns=[c for c in cols if c in names])
+            if "fingerprint" not in names:  # a partition written before events carried it
+                t = t.append_column("fingerprint", pa.nulls(t.num_rows, pa.string()))
+            tables.append(t.select(cols))
         d += timedelta(days=1)
     if not tables:
         return []
@@ -236,10 +243,10 @@ def lake_events(lake: Path, first: date, last: date):
         [("source_file", "ascending"), ("source_line", "ascending")]
     )
     ts = t["event_ts"].cast(pa.int64()).to_pylist()  # µs since the epoch
-    columns = [t[c].to_pylist() for c in cols[:8]]
+    columns = [t[c].to_pylist() for c in cols[:9]]
     return [
-        (eid, us // 1000, uid, action, target, country, pid, text)
-        for eid, us, uid, action, target, country, pid, text in zip(
+        (eid, us // 1000, uid, action, target, country, pid, text, fp)
+        for eid, us, uid, action, target, country, pid, text, fp in zip(
             columns[0], ts, *columns[2:], strict=True
         )
     ]
