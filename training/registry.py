@@ -3,6 +3,8 @@
     models/<model_id>/meta.json     config, feature service, training data windows, metrics, git revision
     models/<model_id>/model.joblib  the fitted objects (baseline, multi-task net, student, calibrators, thresholds)
     models/<model_id>/training_set.parquet  the data snapshot the model was trained on
+    models/<model_id>/mention.joblib  the harassment-at-the-mention model and its threshold
+                                    (training.mentions.for_training), when it was trained
     models/champion.json            {"model_id": ..., "history": [earlier champions, oldest first]}
 
 A model folder appears whole or not at all: it is written under ``models/.staging/`` and renamed
@@ -325,6 +327,37 @@ def load(model_id: str | None = None, feature_service: str = FEATURE_SERVICE) ->
             f"{_meta_fix(model_id)}"
         ) from None
     return {**objects, "meta": info, "model_id": model_id}
+
+
+MENTION_FILE = "mention.joblib"
+
+
+def save_mention(folder: Path, mention: dict | None) -> None:
+    """Write the mention model (``{"model", "threshold", ...}``) into a model folder being saved
+    (call it from :func:`save`'s ``extra``); nothing when there is none."""
+    import joblib
+
+    if mention is not None:
+        joblib.dump(
+            {k: mention[k] for k in ("model", "threshold")}, folder / MENTION_FILE, compress=3
+        )
+
+
+def load_mention(model_id: str | None = None) -> dict | None:
+    """The mention model saved beside a registered model (default: the champion), or None."""
+    import joblib
+
+    model_id = model_id or champion()
+    path = root() / model_id / MENTION_FILE if model_id else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return joblib.load(path)
+    except UNREADABLE_MODEL as exc:
+        raise UserError(
+            f"mention model file {path} cannot be read ({type(exc).__name__}): "
+            f"{_meta_fix(model_id)}"
+        ) from None
 
 
 # -- CLI: vigil models ----------------------------------------------------------------------------

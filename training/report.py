@@ -47,6 +47,129 @@ SLICE_COLUMNS = (
     "flag",
 )
 
+# Author-age groups of the new-account slice: (name, training.datasets.account_age_bucket values).
+AGE_GROUPS = (("<7d", ("<7d",)), ("7-30d", ("7-30d",)), (">=30d", ("30-180d", ">180d")))
+NEW_ACCOUNT_COLUMNS = (
+    "model",
+    "author_age",
+    "harmful_posts",
+    "recall",
+    "recall_low",
+    "recall_high",
+    "removed_posts",
+    "precision",
+    "precision_low",
+    "precision_high",
+)
+MENTION_COLUMNS = (
+    "threshold",
+    "mentions",
+    "positive",
+    "flagged",
+    "precision",
+    "precision_low",
+    "precision_high",
+    "recall",
+    "recall_low",
+    "recall_high",
+    "pr_auc",
+    "recall_at_95p",
+)
+
+
+def new_account_rows(test: pd.DataFrame, models: dict[str, tuple[str, float]]) -> list[dict]:
+    """Recall and precision of removals by author age (< 7 days, 7-30, >= 30), per model.
+
+    ``models``: name -> (score column, removal threshold). A post is removed when any of its
+    scoring events reaches the threshold; recall and precision are weighted by
+    ``sampling_weight``, each with a 95% Wilson interval on Kish's effective n
+    (:func:`training.evaluate.recall_interval`)."""
+    from training.evaluate import recall_interval
+
+    rows = []
+    for name, (col, threshold) in models.items():
+        if col not in test.columns:
+            continue
+        pm = test.groupby("post_id").agg(
+            score=(col, "max"),
+            y=("is_harmful", "first"),
+            w=("sampling_weight", "first"),
+            age=("account_age_bucket", "first"),
+        )
+        y, w = pm["y"].astype(bool).to_numpy(), pm["w"].to_numpy(float)
+        rem = (pm["score"] >= threshold).to_numpy()
+        known = {b for _, bs in AGE_GROUPS for b in bs}
+        unknown = tuple(sorted(set(pm["age"].astype(str)) - known))
+        groups = [*AGE_GROUPS, *([("unknown", unknown)] if unknown else [])]
+        for group, buckets in groups:
+            m = pm["age"].astype(str).isin(buckets).to_numpy()
+            pos, out = m & y, m & rem
+            r_low, r_high = recall_interval(rem[pos], w[pos])
+            p_low, p_high = recall_interval(y[out], w[out])
+            rows.append(
+                {
+                    "model": name,
+                    "author_age": group,
+                    "harmful_posts": int(pos.sum()),
+                    "recall": float((w * rem)[pos].sum() / w[pos].sum()) if pos.any() else math.nan,
+                    "recall_low": r_low,
+                    "recall_high": r_high,
+                    "removed_posts": int(out.sum()),
+                    "precision": float((w * y)[out].sum() / w[out].sum())
+                    if out.any()
+                    else math.nan,
+                    "precision_low": p_low,
+                    "precision_high": p_high,
+                }
+            )
+    return rows
+
+
+def harassment_section(harassment: dict | None) -> str:
+    """The mention model's metrics on the test days against the logged labels, and the label
+    sources with their noise and delay (training.mentions)."""
+    from training.mentions import LABEL_SOURCES
+
+    head = "<h2>Harassment at the @mention (mention level, test days, logged labels)</h2>"
+    if not harassment:
+        return head + (
+            "<p>No mention model was trained (no mentions in the lake, or too few train and "
+            "validation days).</p>"
+        )
+    op = harassment.get("operating_point", {})
+    counts = harassment.get("label_sources", {})
+    sources = [
+        {
+            "source": src,
+            "what": what,
+            "noise": noise,
+            "delay": delay,
+            "mentions": counts.get(src, {}).get("mentions", 0),
+            "positive": counts.get(src, {}).get("positive", 0),
+            "flagged": counts.get(src, {}).get("flagged", 0),
+        }
+        for src, (what, noise, delay) in LABEL_SOURCES.items()
+    ]
+    return "\n".join(
+        [
+            head,
+            (
+                "<p>One example per (post or reply, mentioned user). A mention is positive when a "
+                "moderator labeled its post harmful, else when the target blocked, muted or "
+                "reported the author soon after; flagged = mention score at or above the "
+                f"threshold ({html.escape(str(op.get('labels', '')))}; "
+                f"{html.escape(str(op.get('rule', '')))}). Trained on "
+                f"{harassment.get('train_mentions', 0)} mentions of the train and validation days "
+                f"({harassment.get('train_positive', 0)} positive).</p>"
+            ),
+            _table([harassment], MENTION_COLUMNS),
+            "<h3>Label sources</h3>",
+            _table(
+                sources, ("source", "what", "noise", "delay", "mentions", "positive", "flagged")
+            ),
+        ]
+    )
+
 
 def _plots(
     test: pd.DataFrame, score_cols: dict[str, str], cal_col: str, slices: list[dict], out: Path
@@ -192,13 +315,23 @@ def write_report(
     """metrics.json + report.html + PNGs under reports/models/<model_id>/ (or ``out_dir``)."""
     out = Path(out_dir or paths().reports / "models" / model_id)
     out.mkdir(parents=True, exist_ok=True)
+    thresholds = metrics.get("thresholds", {})
+    metrics = metrics | {
+        "new_accounts": new_account_rows(
+            test,
+            {
+                m: (f"{m}_cal", thresholds[f"{m}_threshold"])
+                for m in ("baseline", "multitask")
+                if f"{m}_threshold" in thresholds and "account_age_bucket" in test.columns
+            },
+        )
+    }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
     images = _plots(test, score_cols, cal_col, metrics.get("slices", []), out)
     model_rows = [
         {"model": k, **{m: v for m, v in vals.items() if not isinstance(v, (dict, list))}}
         for k, vals in metrics.get("models", {}).items()
     ]
-    thresholds = metrics.get("thresholds", {})
     others = {k: v for k, v in thresholds.items() if not k.startswith(("baseline_", "multitask_"))}
     name = html.escape(model_id)
     parts = [
@@ -224,6 +357,9 @@ def write_report(
         _table([metrics.get("cascade", {})]),
         "<h2>Slices (heavy model removals; recall with a 95% Wilson interval)</h2>",
         _table(metrics.get("slices", []), SLICE_COLUMNS),
+        "<h2>New accounts (removals by author age; 95% Wilson intervals)</h2>",
+        _table(metrics["new_accounts"], NEW_ACCOUNT_COLUMNS),
+        harassment_section(metrics.get("harassment")),
         "<h2>Baseline top features</h2>",
         _table(metrics.get("baseline_top_features", [])[:20]),
     ]

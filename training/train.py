@@ -23,7 +23,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training import assess, baseline, cascade, datasets, evaluate, fingerprint, registry
+from training import (
+    assess,
+    baseline,
+    cascade,
+    datasets,
+    evaluate,
+    fingerprint,
+    mentions,
+    registry,
+)
 from training import text as text_encoder
 from training.calibrate import (
     Calibrator,
@@ -437,7 +446,9 @@ def train(
         for s in datasets.SPLITS
     }
     model_id = registry.new_model_id()
+    harassment = mentions.for_training(paths().lake, splits, cfg.seed)  # harassment at the @mention
     metrics |= {
+        "harassment": (harassment or {}).get("metrics"),
         "model_id": model_id,
         "feature_service": cfg.feature_service,
         "windows": ts.windows,
@@ -460,7 +471,10 @@ def train(
             "posts": int(ts.examples["post_id"].nunique()),
             "input_fingerprint": inputs,
         },
-        extra=lambda folder: datasets.save_snapshot(ts, folder),
+        extra=lambda folder: (
+            datasets.save_snapshot(ts, folder),
+            registry.save_mention(folder, harassment),
+        ),
     )
     report = write_report(model_id, metrics, test, assess.SCORE_COLUMNS, "multitask_cal")
     promoted = _should_promote(cfg, metrics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from training import mentions
 
@@ -205,3 +206,102 @@ def test_audit_threshold_without_answers_removes_nothing():
     )
     out = mentions.audit_threshold(scores, pd.Series(True, index=range(60)), queue, budget=4)
     assert out["threshold"] == float("inf") and out["n_removed"] == 0
+
+
+# -- the platform's mention model: metrics against the logged labels, training, registry ---------
+def test_mention_metrics_by_hand():
+    frame = pd.DataFrame(
+        {
+            "y": [True, True, True, False, False, False],
+            "label_source": [
+                "moderator",
+                "target_reaction",
+                "moderator",
+                "moderator",
+                "none",
+                "none",
+            ],
+        }
+    )
+    scores = [0.9, 0.6, 0.2, 0.7, 0.1, 0.05]
+    m = mentions.mention_metrics(frame, scores, 0.5)
+    # flagged: rows 0, 1 (positive) and 3 (negative) -> precision 2/3; recall 2 of 3 positives
+    assert (m["flagged"], m["positive"], m["mentions"]) == (3, 3, 6)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    # Wilson at 2 of 3: centre (2/3 + z^2/6) / (1 + z^2/3)
+    z = 1.96
+    centre = (2 / 3 + z**2 / 6) / (1 + z**2 / 3)
+    half = z * np.sqrt((2 / 9) / 3 + z**2 / 36) / (1 + z**2 / 3)
+    assert (m["precision_low"], m["precision_high"]) == pytest.approx(
+        (centre - half, centre + half)
+    )
+    # ranking: 0.9 T, 0.7 F, 0.6 T, 0.2 T -> average precision (1 + 2/3 + 3/4) / 3
+    assert m["pr_auc"] == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
+    assert m["recall_at_95p"] == pytest.approx(1 / 3)  # only the top mention is clean
+    assert m["label_sources"] == {
+        "moderator": {"mentions": 3, "positive": 2, "flagged": 2},
+        "target_reaction": {"mentions": 1, "positive": 1, "flagged": 1},
+        "none": {"mentions": 2, "positive": 0, "flagged": 0},
+    }
+    none_flagged = mentions.mention_metrics(frame, scores, float("inf"))
+    assert none_flagged["flagged"] == 0 and none_flagged["recall"] == 0.0
+    assert np.isnan(none_flagged["precision"])
+
+
+def _days_lake(tmp_path, n_days=8):
+    """Every day: bob mentions ann and ann blocks him 5 minutes later (positive); cat mentions
+    dan twice and nobody reacts (negatives); dan's first mention has a benign moderator label."""
+    events, labels, i = [], [], 0
+    for d in range(n_days):
+        base = d * 24 * 60
+        for minute, user, action, post, target, text in (
+            (10, 2, "post", 100 + 10 * d, None, "@ann you again? nobody asked"),
+            (15, 1, "block", None, 2, None),
+            (20, 3, "post", 101 + 10 * d, None, "saw @dan at the park"),
+            (30, 3, "post", 102 + 10 * d, None, "@dan hello there"),
+        ):
+            i += 1
+            events.append(_ev(i, base + minute, user, action, post, target, text))
+        labels.append({"post_id": 101 + 10 * d, "is_harmful": False, "sampling_weight": 250.0})
+    return _lake(tmp_path, events, labels)
+
+
+def test_for_training_fits_and_grades_on_the_logged_labels(tmp_path):
+    from vigil.review.files import FileReviewQueue
+
+    lake = _days_lake(tmp_path)
+    days = [f"2026-10-0{d + 1}" for d in range(8)]
+    splits = {"train": days[:4], "val": days[4:6], "test": days[6:]}
+    queue = FileReviewQueue(mentions.AUDIT_QUEUE, mentions.AUDIT_BUDGET, root=tmp_path / "r")
+    out = mentions.for_training(lake, splits, seed=7, queue=queue)
+    m = out["metrics"]
+    assert out["threshold"] == float("inf")  # no review answered: the score removes nothing
+    assert (m["train_mentions"], m["train_positive"]) == (18, 6)  # 6 days x 3, one reacted a day
+    assert (m["mentions"], m["positive"], m["flagged"]) == (6, 2, 0)
+    assert m["label_sources"]["target_reaction"] == {"mentions": 2, "positive": 2, "flagged": 0}
+    assert m["label_sources"]["moderator"]["mentions"] == 2
+    assert m["pr_auc"] == pytest.approx(1.0)  # the reacted mentions rank first
+    too_short = {"train": days[:2], "val": days[2:3], "test": days[3:]}
+    assert mentions.for_training(lake, too_short, queue=queue) is None  # < 4 days to fit on
+
+
+def test_the_mention_model_is_saved_beside_the_post_models(tmp_path, monkeypatch):
+    from training import registry
+
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path / "home"))
+    df = pd.DataFrame({f: [0, 1] * 10 for f in mentions.PAIR_FEATURES})
+    df["is_reply"] = False
+    df["text"] = ["@x hi", "@x you again"] * 10
+    df["y"] = [False, True] * 10
+    model = mentions.fit(df)
+    registry.save(
+        "m1",
+        {"x": 1},
+        {"feature_service": "moderation_v1"},
+        extra=lambda folder: registry.save_mention(folder, {"model": model, "threshold": 0.5}),
+    )
+    loaded = registry.load_mention("m1")
+    assert loaded["threshold"] == 0.5
+    assert np.allclose(mentions.score(loaded["model"], df), mentions.score(model, df))
+    registry.save("m2", {"x": 1}, {"feature_service": "moderation_v1"})
+    assert registry.load_mention("m2") is None  # trained without mentions: nothing saved

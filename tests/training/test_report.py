@@ -1,5 +1,6 @@
 """The model report a reviewer reads (training.report) and the slice intervals behind it."""
 
+import json
 import math
 
 import numpy as np
@@ -83,3 +84,81 @@ def test_report_names_its_labels_and_describes_every_plot(tmp_path):
     assert "<td>test</td><td>a</td><td>b</td>" in page
     images = page.count("<img ")
     assert images == 3 and page.count(" alt='") == images
+
+
+Z = 1.96
+
+
+def _wilson(k: float, n: float) -> tuple[float, float]:
+    """Two-sided 95% Wilson interval of k successes in n, written out from the formula."""
+    p = k / n
+    centre = (p + Z**2 / (2 * n)) / (1 + Z**2 / n)
+    half = Z * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n**2)) / (1 + Z**2 / n)
+    return centre - half, centre + half
+
+
+def test_new_account_slice_by_hand():
+    # Threshold 0.5; a post is removed when any of its scoring events reaches it.
+    rows = [  # post, score, harmful, weight, age bucket
+        (1, 0.3, True, 1.0, "<7d"),
+        (1, 0.9, True, 1.0, "<7d"),  # post 1 removed at its second scoring
+        (2, 0.2, True, 1.0, "<7d"),  # missed
+        (3, 0.7, False, 10.0, "<7d"),  # benign, removed (weight 10)
+        (4, 0.6, True, 1.0, "7-30d"),  # removed
+        (5, 0.1, True, 1.0, "30-180d"),  # missed
+        (6, 0.8, False, 1.0, ">180d"),  # benign, removed
+        (7, 0.95, True, 1.0, ">180d"),  # removed
+        (8, 0.99, True, 1.0, "unknown"),
+    ]
+    test = pd.DataFrame(rows, columns=["post_id", "s", "is_harmful", "sampling_weight", "age"])
+    test = test.rename(columns={"age": "account_age_bucket"})
+    out = {r["author_age"]: r for r in report.new_account_rows(test, {"m": ("s", 0.5)})}
+    assert list(out) == ["<7d", "7-30d", ">=30d", "unknown"]
+    young = out["<7d"]  # harmful 1 (removed) and 2 (missed); removed 1 (harmful) and 3 (w 10)
+    assert (young["harmful_posts"], young["recall"]) == (2, 0.5)
+    assert young["removed_posts"] == 2 and young["precision"] == pytest.approx(1 / 11)
+    assert (young["recall_low"], young["recall_high"]) == pytest.approx(_wilson(1, 2))
+    # precision interval on Kish's n = (1 + 10)^2 / (1 + 100) = 121 / 101
+    assert (young["precision_low"], young["precision_high"]) == pytest.approx(
+        _wilson(121 / 101 / 11, 121 / 101)
+    )
+    mid = out["7-30d"]
+    assert (mid["recall"], mid["precision"], mid["removed_posts"]) == (1.0, 1.0, 1)
+    assert mid["recall_low"] == pytest.approx(1 / (1 + Z**2))
+    old = out[">=30d"]  # 30-180d and >180d together: harmful 5 (missed), 7 (removed)
+    assert (old["harmful_posts"], old["recall"]) == (2, 0.5)
+    assert (old["removed_posts"], old["precision"]) == (2, 0.5)
+    assert (old["precision_low"], old["precision_high"]) == pytest.approx(_wilson(1, 2))
+    assert out["unknown"]["harmful_posts"] == 1
+
+
+def test_report_has_the_harassment_section_and_the_new_account_slice(tmp_path):
+    from training import mentions
+
+    test = pd.DataFrame(
+        {
+            "post_id": [1, 2, 3],
+            "is_harmful": [True, False, True],
+            "sampling_weight": 1.0,
+            "multitask_cal": [0.9, 0.2, 0.1],
+            "account_age_bucket": ["<7d", ">180d", "7-30d"],
+        }
+    )
+    frame = pd.DataFrame(
+        {"y": [True, True, False], "label_source": ["moderator", "target_reaction", "none"]}
+    )
+    harassment = mentions.mention_metrics(frame, [0.9, 0.1, 0.8], 0.5)
+    harassment |= {"operating_point": {"labels": "queue + mention audit"}, "train_mentions": 40}
+    metrics = {"thresholds": {"multitask_threshold": 0.5}, "harassment": harassment}
+    page = report.write_report(
+        "m1", metrics, test, {"m": "multitask_cal"}, "multitask_cal", out_dir=tmp_path
+    ).read_text()
+    assert "Harassment at the @mention" in page and "New accounts" in page
+    for src in ("moderator", "target_reaction", "none"):
+        assert f"<td>{src}</td>" in page
+    assert "queue + mention audit" in page
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    ages = {r["author_age"]: r["recall"] for r in saved["new_accounts"]}
+    assert (ages["<7d"], ages["7-30d"]) == (1.0, 0.0) and math.isnan(ages[">=30d"])
+    empty = report.write_report("m2", {}, test, {"m": "multitask_cal"}, "multitask_cal", tmp_path)
+    assert "No mention model was trained" in empty.read_text()
