@@ -120,7 +120,33 @@ def grade(guardrail: bool = True) -> dict:
     return out
 
 
-def run_one(seed: int, users: int, days: int, drift_day: int | None) -> dict:
+def _simulate_world(raw: Path, params: dict) -> None:
+    """A named world (``--world``, sim.params.WORLDS) simulated with its options and marked the
+    way ``sim.pipeline.ensure_simulation`` marks a world, so that it finds it there."""
+    from sim import pipeline
+    from sim.world import simulate
+
+    marker = raw / pipeline.SIM_MARKER
+    done = marker.exists() and (raw / "events").is_dir()
+    if done and json.loads(marker.read_text()).get("params") == params:
+        return
+    counts = simulate(
+        raw,
+        users=params["users"],
+        days=params["days"],
+        start=date.fromisoformat(params["start"]),
+        seed=params["seed"],
+        drift_day=params["drift_day"],
+        world=params["world"],
+        progress=False,
+    )
+    counts = json.loads(json.dumps(counts, default=str))
+    marker.write_text(json.dumps({"params": params, "counts": counts}, indent=2))
+
+
+def run_one(
+    seed: int, users: int, days: int, drift_day: int | None, world: str = "default"
+) -> dict:
     """Simulate, run the DAGs and grade one world in the current data root."""
     from sim import pipeline
     from vigil.orchestration import airflow_env
@@ -129,6 +155,9 @@ def run_one(seed: int, users: int, days: int, drift_day: int | None) -> dict:
     params = {"users": users, "days": days, "start": START, "seed": seed, "drift_day": drift_day}
     started = time.monotonic()
     timings: dict[str, float] = {}
+    if world != "default":  # the default world's params (and results) keep their keys
+        params["world"] = world
+        _simulate_world(p.raw.resolve(), params)
     pipeline.ensure_simulation(p.raw.resolve(), params)
     timings["simulate"] = round(time.monotonic() - started, 1)
     last_day = (date.fromisoformat(START) + timedelta(days=days - 1)).isoformat()
@@ -195,6 +224,8 @@ def _params(args, seed: int) -> dict:
         "drift_day": args.drift_day,
         "graph": bool(args.graph),
     }
+    if getattr(args, "world", "default") != "default":
+        out["world"] = args.world
     if getattr(args, "retrain", None):
         cfg = args.train_config
         out |= {"retrain": args.retrain, "train_config": str(cfg.resolve()) if cfg else None}
@@ -223,6 +254,7 @@ def _run_seed(args, seed: int, root: Path) -> dict:
     cmd += ["--users", str(args.users), "--days", str(args.days)]
     if args.drift_day is not None:
         cmd += ["--drift-day", str(args.drift_day)]
+    cmd += ["--world", args.world]
     if args.retrain:
         cmd += ["--retrain", args.retrain]
         cmd += ["--train-config", str(args.train_config.resolve())] if args.train_config else []
@@ -314,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="post model with graph embeddings (not built yet: refused)",
     )
+    parser.add_argument(
+        "--world",
+        choices=("default", "graph"),
+        default="default",
+        help="the simulated world: 'graph' = communities, arrival waves, harassment campaigns",
+    )
     parser.add_argument("--base", type=Path, default=None, help="data roots (default DATA/sweep)")
     parser.add_argument("--write", type=Path, default=None, help="also write the table here")
     parser.add_argument(
@@ -344,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.retrain:
                 result = retrain_one(args.one, args.train_config)
             else:
-                result = run_one(args.one, args.users, args.days, args.drift_day)
+                result = run_one(args.one, args.users, args.days, args.drift_day, args.world)
             (config.paths().home / result_file_name(args)).write_text(
                 json.dumps(result, indent=2, default=str)
             )
@@ -352,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         suffix = "-graph" if args.graph else ""
         # a drifted world is another world: its own data root beside the undrifted one
         suffix += f"-drift{args.drift_day}" if args.drift_day is not None else ""
+        suffix += f"-{args.world}-world" if args.world != "default" else ""
         base = (args.base or config.paths().home / "sweep").resolve()
         results = [_run_seed(args, s, base / f"seed-{s}{suffix}") for s in args.seeds]
     except UserError as exc:
@@ -366,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd += f" --users {args.users} --days {args.days}"
         cmd += f" --drift-day {args.drift_day}" if args.drift_day is not None else ""
         cmd += " --graph" if args.graph else ""
+        cmd += f" --world {args.world}" if args.world != "default" else ""
         cmd += f" --retrain {args.retrain}" if args.retrain else ""
         args.write.write_text(f"{stamp}, `{cmd}`\n\n{text}\n" + "\n".join(targets(results)) + "\n")
     return 0 if all(not r.get("failed") for r in results) else 1
