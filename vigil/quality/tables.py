@@ -74,6 +74,21 @@ def _parquet_query(path: Path) -> str:
     return f"select * from read_parquet({sql_str(target)}, hive_partitioning = false)"
 
 
+def _with_added_event_columns(query: str, path: Path) -> str:
+    """A partition written before an event column was added (``ADDED_EVENT_COLUMNS``) reads it
+    as null, as the lake's own reader does (vigil.lake.store.read_parquet)."""
+    import pyarrow.parquet as pq
+
+    from vigil.contracts import ADDED_EVENT_COLUMNS
+
+    names = set(pq.read_schema(path).names)
+    extra = [c for c in ADDED_EVENT_COLUMNS if c not in names]
+    if not extra:
+        return query
+    nulls = ", ".join(f"cast(null as varchar) as {c}" for c in extra)
+    return f"select *, {nulls} from ({query})"
+
+
 def _latest_lake_day() -> dt.date | None:
     days = []
     base = config.paths().lake_events
@@ -208,6 +223,8 @@ def find_tables(stage: str, day: dt.date, frame=None, path=None) -> tuple[list[T
             _parquet_table(
                 t, f, missing=f"no lake partition for {day} ({f} does not exist): the day is empty"
             )
+            if t.query:
+                t.query = _with_added_event_columns(t.query, f)
         elif where == "lake_quarantine":
             f = paths.quarantine / "quarantine.parquet"
             _parquet_table(t, f, skip="no quarantine file: nothing was quarantined")
