@@ -149,7 +149,9 @@ def _sample_design(day: pd.DataFrame, budget: float, floor: float, design: str, 
     return pi, None, q
 
 
-def _prevalence(day, pi, stratum, q, drawn, label, design) -> tuple[est.Estimate, est.Estimate]:
+def _prevalence(
+    day, pi, stratum, q, drawn, label, design, label_error: float = 0.0
+) -> tuple[est.Estimate, est.Estimate]:
     """(the design's prevalence estimate, the same HT estimate with the sample's own variance)."""
     views = day["views"].to_numpy(dtype=float)
     y, p, total = views[drawn] * label, pi[drawn], views.sum()
@@ -157,7 +159,8 @@ def _prevalence(day, pi, stratum, q, drawn, label, design) -> tuple[est.Estimate
     if design == "pps":
         return sample_var, sample_var
     if design == "calibrated":
-        v = calibration.expected_variance(pi, views, q)
+        v = calibration.expected_variance(pi, views, q, label_error)
+        y = views[drawn] * calibration.corrected_labels(label, label_error)
         return est.ht_share_expected_variance(y, p, total, v), sample_var
     low = stratum == LOW
     strat = est.stratified_share(
@@ -182,6 +185,7 @@ def grade_day(
     low_cut: float = 0.01,
     model: calibration.LabelModel | None = None,
     sample_by: str = "label_model",
+    label_error: float = 0.0,
 ) -> dict:
     """Sample, estimate and compare with the day's truth. ``design``: 'calibrated' (the label
     model's sample and expected-variance interval, ``model`` fitted on earlier days), 'pps' (the
@@ -195,7 +199,7 @@ def grade_day(
     label = h[drawn] ^ (rng.random(int(drawn.sum())) >= accuracy)
     p = pi[drawn]
     y_all = views * h
-    prev, sample_var = _prevalence(day, pi, stratum, q, drawn, label, design)
+    prev, sample_var = _prevalence(day, pi, stratum, q, drawn, label, design, label_error)
     true_prev = y_all.sum() / views.sum()
     design_rse = math.sqrt(((1 - pi) / pi * y_all**2).sum()) / y_all.sum()
     scores = day[["score_control", "score_candidate"]].to_numpy()
@@ -273,6 +277,7 @@ def run(
     correlation: float = 0.0,
     blind: bool = False,
     sample_by: str = "label_model",
+    label_error: float = 0.0,
 ) -> dict:
     """Grade ``days`` bootstrap days; the summary (coverage, RSE, uniform labels).
 
@@ -290,7 +295,17 @@ def run(
         model = _fit_history(past, ridge) if design == "calibrated" else None
         day = synthetic_day(pool, n_units, prior, rng, models, correlation, blind)
         row = grade_day(
-            day, budget, floor, accuracy, rng, design, low_share, low_cut, model, sample_by
+            day,
+            budget,
+            floor,
+            accuracy,
+            rng,
+            design,
+            low_share,
+            low_cut,
+            model,
+            sample_by,
+            label_error,
         )
         past = ([*past, row.pop("_drawn")])[-history:] if history else []
         if t >= warm:
@@ -308,6 +323,7 @@ def run(
         "design": design,
         "history": history,
         "sample_by": sample_by,
+        "label_error": label_error,
         "low_share": low_share,
         "low_cut": low_cut,
         "moderator_accuracy": accuracy,
@@ -371,7 +387,7 @@ def _pool(args) -> pd.DataFrame:
     return pool
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sim.online_eval_harness", description=__doc__)
     parser.add_argument("--raw", type=Path, help="a simulated world (default: simulate one)")
     parser.add_argument("--users", type=int, default=20000)
@@ -406,6 +422,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=7, help="days the label model learns from")
     parser.add_argument("--ridge", type=float, default=1.0, help="label-model penalty")
     parser.add_argument(
+        "--label-error",
+        type=float,
+        default=0.0,
+        help="calibrated design: the moderators' known error rate, corrected for (Rogan-Gladen)",
+    )
+    parser.add_argument(
         "--sample-by",
         choices=("label-model", "scores"),
         default="label-model",
@@ -427,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         help="impression pool cache (parquet): read when it exists, else built from --raw and "
         "written there",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -451,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             correlation=args.correlation,
             blind=args.blind,
             sample_by=args.sample_by.replace("-", "_"),
+            label_error=args.label_error,
         )
         for e in args.evasion
         for s in args.seeds

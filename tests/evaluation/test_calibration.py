@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vigil.errors import UserError
 from vigil.evaluation import calibration
 from vigil.evaluation import estimators as est
 
@@ -122,3 +123,17 @@ def test_the_daily_label_model_learns_from_the_days_before_and_is_reused_on_a_re
     assert label_model("2026-10-04", s, labels) is None
     assert label_model("2026-10-13", s, labels) is None
     assert label_model("2026-10-05", Settings("a", "b", design="pps"), labels) is None
+
+
+def test_label_error_correction_by_hand():
+    # e = 0.1: a harmful label counts (1 - 0.1) / 0.8 = 1.125, a benign one -0.1 / 0.8 = -0.125;
+    # unbiased: harmful post 0.9 * 1.125 + 0.1 * -0.125 = 1, benign 0.1 * 1.125 - 0.9 * 0.125 = 0
+    assert calibration.corrected_labels([1, 0], 0.1) == pytest.approx([1.125, -0.125])
+    assert calibration.corrected_labels([1, 0], 0.0) == pytest.approx([1.0, 0.0])
+    # q = 0.5 -> P(harmful label) = 0.1 + 0.8 * 0.5 = 0.5; E[corrected^2] = 0.5 * 1.125^2 +
+    # 0.5 * 0.125^2 = 0.640625; (1 - 0.5)/0.5 * 2^2 * 0.640625 = 2.5625
+    assert calibration.expected_variance([0.5], [2], [0.5], label_error=0.1) == pytest.approx(
+        2.5625
+    )
+    with pytest.raises(UserError, match="label error rate"):
+        calibration.corrected_labels([1], 0.5)

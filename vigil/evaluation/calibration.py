@@ -108,10 +108,34 @@ def probabilities(model: LabelModel | None, scores, views) -> np.ndarray:
     return s.max(axis=1) if s.ndim == 2 else s
 
 
-def expected_variance(pi, views, q) -> float:
+def expected_variance(pi, views, q, label_error: float = 0.0) -> float:
     """E[sum_U (1 - pi)/pi y^2] with y = views * harmful, harmful ~ Bernoulli(q): the design
-    variance of the HT total of harmful views expected under the label model."""
+    variance of the HT total of harmful views expected under the label model.
+
+    With ``label_error`` e > 0 (the moderators call a post the wrong way with probability e) the
+    total is of the corrected labels views * (label - e) / (1 - 2e) (:func:`corrected_labels`),
+    whose second moment is views^2 (p (1 - e)^2 + (1 - p) e^2) / (1 - 2e)^2 with p = e + (1 - 2e) q
+    the probability of a harmful label."""
     pi, v, q = (np.asarray(a, dtype=float) for a in (pi, views, q))
     if ((pi <= 0) | (pi > 1)).any():
         raise ValueError("inclusion probabilities must be in (0, 1]")
-    return float(((1 - pi) / pi * v**2 * q).sum())
+    e = _checked_error(label_error)
+    p = e + (1 - 2 * e) * q
+    second = (p * (1 - e) ** 2 + (1 - p) * e**2) / (1 - 2 * e) ** 2
+    return float(((1 - pi) / pi * v**2 * second).sum())
+
+
+def corrected_labels(labels, label_error: float = 0.0) -> np.ndarray:
+    """(label - e) / (1 - 2e): unbiased for the true 0/1 harm when each label is wrong with
+    probability e (Rogan & Gladen 1978, per unit); the labels themselves when e = 0."""
+    e = _checked_error(label_error)
+    return (np.asarray(labels, dtype=float) - e) / (1 - 2 * e)
+
+
+def _checked_error(e: float) -> float:
+    if not 0 <= e < 0.5:
+        raise UserError(
+            f"label error rate {e} must be within [0, 0.5): pass the moderators' measured "
+            "error rate, e.g. --label-error 0.01."
+        )
+    return float(e)

@@ -29,6 +29,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     run_.add_argument("--history", type=int, default=7, help="days the label model learns from")
     run_.add_argument("--ridge", type=float, default=1.0, help="label-model penalty")
+    run_.add_argument(
+        "--label-error",
+        type=float,
+        default=0.0,
+        help="the moderators' measured error rate: calibrated prevalence corrects for it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         design=args.design,
         history=args.history,
         ridge=args.ridge,
+        label_error=args.label_error,
     )
     print(json.dumps(run_day(args.day, settings), indent=2, default=str))
     return 0

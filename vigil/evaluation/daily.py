@@ -66,6 +66,7 @@ class Settings:
     design: str = "calibrated"  # or "pps" (the scores' formula, the sample's own variance)
     history: int = 7  # days of earlier labeled samples the label model learns from
     ridge: float = 1.0  # label-model penalty toward the scores' own calibration
+    label_error: float = 0.0  # moderators' known error rate (calibrated design corrects for it)
 
 
 def _day(day: str) -> date:
@@ -228,7 +229,7 @@ def estimates(units: pd.DataFrame, labels: pd.Series, s: Settings) -> dict:
         "labels": len(answered),
         "pending": len(drawn) - len(answered),
         "answered_share": share,
-        **_prevalence(units, views * h, pi, share, s),
+        **_prevalence(units, views, h, pi, share, s),
     }
     for arm in ARMS:
         removed = answered[f"removed_{arm}"].to_numpy(dtype=bool)
@@ -248,17 +249,21 @@ def estimates(units: pd.DataFrame, labels: pd.Series, s: Settings) -> dict:
     return out
 
 
-def _prevalence(units: pd.DataFrame, y, pi, share: float, s: Settings) -> dict:
+def _prevalence(units: pd.DataFrame, views_drawn, h, pi, share: float, s: Settings) -> dict:
     """Prevalence with the design's interval (calibrated: the label model's expected variance
     over every unit of the day; pps: the sample's own variance) and the sample-variance one."""
     denominator = float(units["views"].sum())
-    own = est.ht_share(y, pi, denominator)
+    own = est.ht_share(views_drawn * h, pi, denominator)
     if s.design != "calibrated":
         return {"prevalence": own.as_dict()}
     variance = calibration.expected_variance(
-        units["pi"].to_numpy() * share, units["views"].to_numpy(), units["q"].to_numpy()
+        units["pi"].to_numpy() * share,
+        units["views"].to_numpy(),
+        units["q"].to_numpy(),
+        s.label_error,
     )
-    assisted = est.ht_share_expected_variance(y, pi, denominator, variance)
+    corrected = views_drawn * calibration.corrected_labels(h, s.label_error)
+    assisted = est.ht_share_expected_variance(corrected, pi, denominator, variance)
     return {"prevalence": assisted.as_dict(), "prevalence_sample_variance": own.as_dict()}
 
 
