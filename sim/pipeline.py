@@ -421,6 +421,27 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _train(args: argparse.Namespace, daily_run: dict, last_day: str, env: dict) -> dict | None:
+    """``airflow dags test vigil_train`` unless skipped; then the new champion's scores and the
+    grading on the truth. The run's result, None when it did not run."""
+    if args.skip_train:
+        print("[3/4] airflow: vigil_train skipped (--skip-train)")
+        return None
+    if not daily_run["ok"]:
+        print("[3/4] airflow: vigil_train skipped: vigil_daily did not succeed")
+        return None
+    print(f"[3/4] airflow: vigil_train {last_day}", flush=True)
+    train_run = dags_test("vigil_train", last_day, env=env)
+    status = "succeeded" if train_run["ok"] else "FAILED"
+    print(f"      vigil_train {status} in {train_run['seconds']:.0f}s (log: {train_run['log']})")
+    if train_run["ok"]:
+        _score_with_a_new_champion(last_day)
+        from sim import harness
+
+        _guard("model graded on the simulator's truth", harness.print_after_training)
+    return train_run
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     p = config.paths()
@@ -456,23 +477,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"[2/4] airflow: vigil_accounts (account integrity in {prep.root})", flush=True)
     accounts_run = accounts.run_dag(dags_test, prep, accounts_params, env)
 
-    train_run = None
-    if args.skip_train:
-        print("[3/4] airflow: vigil_train skipped (--skip-train)")
-    elif not daily_run["ok"]:
-        print("[3/4] airflow: vigil_train skipped: vigil_daily did not succeed")
-    else:
-        print(f"[3/4] airflow: vigil_train {last_day}", flush=True)
-        train_run = dags_test("vigil_train", last_day, env=env)
-        status = "succeeded" if train_run["ok"] else "FAILED"
-        print(
-            f"      vigil_train {status} in {train_run['seconds']:.0f}s (log: {train_run['log']})"
-        )
-        if train_run["ok"]:
-            _score_with_a_new_champion(last_day)
-            from sim import harness
-
-            _guard("model graded on the simulator's truth", harness.print_after_training)
+    train_run = _train(args, daily_run, last_day, env)
 
     print("[4/4] summary", flush=True)
     daily: dict = {}
