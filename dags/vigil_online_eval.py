@@ -13,7 +13,8 @@ the same posts; review requests already made are not repeated and the report is 
 Params: ``control``, ``candidate`` (model ids; required), ``mode`` (shadow | hash), ``budget``
 (labels a day), ``floor`` (uniform floor of pi), ``seed``, ``design`` (calibrated: sample by the
 label model learned from the previous ``history`` days' labels and take the prevalence interval
-from its expected variance; pps: the scores' formula and the sample's own variance).
+from its expected variance; pps: the scores' formula and the sample's own variance),
+``label_error`` (the moderators' measured error rate, corrected for by the calibrated design).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ default_args = {
         "seed": Param(0, type="integer", description="seed of the draw"),
         "design": Param("calibrated", enum=["calibrated", "pps"], description="sample design"),
         "history": Param(7, type="integer", minimum=0, description="label-model history, days"),
+        "label_error": Param(
+            0.0, type="number", minimum=0, maximum=0.49, description="moderators' error rate"
+        ),
     },
     doc_md=__doc__,
 )
@@ -67,6 +71,7 @@ def vigil_online_eval():
             seed=int(params.get("seed") or 0),
             design=params.get("design") or "calibrated",
             history=int(params.get("history") if params.get("history") is not None else 7),
+            label_error=float(params.get("label_error") or 0.0),
         )
 
     sample_label_estimate()
