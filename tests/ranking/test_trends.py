@@ -90,3 +90,46 @@ def test_without_topic_distributions_different_topics_never_merge():
     posts += [(at + i * 20_000, 0, "GB") for i in range(60)]
     posts += [(at + 2 * MINUTE + i * 20_000, 1, "GB") for i in range(60)]
     assert [t.topics for t in _run(posts)] == [{0}, {1}]
+
+
+def test_back_to_back_events_on_one_subject_are_two_trends():
+    # two 20-min bursts on topic 2 in GB, the second 40 min after the first ended: the key is
+    # quiet (no elevated post) for far longer than quiet_min (20 min) in between, so the second
+    # burst opens its own trend, detected within 10 minutes of its start
+    posts = _noise(np.random.default_rng(5), 24, per_hour=3)
+    first, second = START + 12 * HOUR, START + 12 * HOUR + 60 * MINUTE
+    posts += [(first + int(i * MINUTE / 3), 2, "GB") for i in range(60)]
+    posts += [(second + int(i * MINUTE / 3), 2, "GB") for i in range(60)]
+    trends = _run(posts)
+    assert [(t.topic, t.region) for t in trends] == [(2, "GB"), (2, "GB")]
+    assert first <= trends[0].detected_ms <= first + 10 * MINUTE
+    assert second <= trends[1].detected_ms <= second + 10 * MINUTE
+
+
+def test_a_second_region_joins_only_soon_after_detection():
+    # a burst on topic 1 in GB; its own region's key keeps it, a US burst on the same topic
+    # 5 min later joins (a worldwide event spreading: the trend becomes worldwide), while an
+    # IN burst on topic 3 starting 40 min after a GB burst on topic 3 is another event
+    posts = _noise(np.random.default_rng(6), 24, per_hour=3)
+    at = START + 10 * HOUR
+    posts += [(at + int(i * MINUTE / 3), 1, "GB") for i in range(90)]
+    posts += [(at + 5 * MINUTE + int(i * MINUTE / 3), 1, "US") for i in range(90)]
+    later = START + 16 * HOUR
+    posts += [(later + int(i * MINUTE / 3), 3, "GB") for i in range(150)]
+    posts += [(later + 40 * MINUTE + int(i * MINUTE / 3), 3, "IN") for i in range(60)]
+    trends = _run(posts)
+    assert [(t.topic, t.region) for t in trends] == [(1, None), (3, "GB"), (3, "IN")]
+    assert later + 40 * MINUTE <= trends[2].detected_ms <= later + 50 * MINUTE
+
+
+def test_evidence_is_the_detecting_window():
+    det = TrendDetector(START)
+    for i in range(200):  # quiet background on topic 0 for 8 h: one post every 2.4 min
+        det.push(START + int(i * 2.4 * MINUTE), 0, "US", ref=("bg", i))
+    at = START + 9 * HOUR
+    for i in range(30):  # then one post every 20 s
+        det.push(at + i * 20_000, 0, "US", ref=("burst", i))
+    (t,) = det.trends
+    # the window at detection: the burst's posts so far (no background post in the last 10 min)
+    assert t.evidence == [("burst", i) for i in range(len(t.evidence))]
+    assert t.detected_ms == at + (len(t.evidence) - 1) * 20_000
