@@ -224,6 +224,10 @@ def create_app(parts: Components) -> FastAPI:
 
         add_appeal_routes(app, parts)
 
+    from vigil.serving.timeline import add_timeline_routes  # GET /v1/timeline/{user_id}
+
+    add_timeline_routes(app)
+
     @app.get("/healthz")
     async def healthz():
         return {
