@@ -10,7 +10,9 @@ the bulk path, health re-rank joined with the champion harm model's scores when 
 champion: ``ranking/home/dt=D/timelines.parquet`` + ``meta.json`` with the counts) ->
 validate_timelines (the GX suite expectations/ranking_home: nothing removed or above the harm cut
 shown, no post twice per user, finite scores). The Asset ``vigil://ranking/home`` is emitted by
-the gate only when it passed.
+the gate only when it passed. -> report_ranking (``ranking/report/dt=D/``: report.html with
+plots and report.json: replay NDCG@10 by ranker with the topic ablation on the held-out day
+before D, the shown timelines' topic and viewpoint diversity and removed slots).
 
 Idempotent: the inputs are the lake before a fixed time, training is seeded, outputs are
 rewritten whole at paths keyed by D, so a retry or a re-run writes the same timelines.
@@ -80,7 +82,11 @@ def vigil_ranking():
     def validate_timelines(**context) -> dict:
         return _step("gate_timelines", _day(context))
 
-    fit_topics() >> train_ranker() >> rank_timelines() >> validate_timelines()
+    @task
+    def report_ranking(**context) -> dict:
+        return _step("report", _day(context))
+
+    fit_topics() >> train_ranker() >> rank_timelines() >> validate_timelines() >> report_ranking()
 
 
 vigil_ranking()

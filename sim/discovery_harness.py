@@ -61,72 +61,94 @@ def _topic_map(ctx, truth) -> np.ndarray:
     return out
 
 
-def evaluate_ranking(ctx, truth, split: int, users: int, seed: int, days: int, cfg=None) -> dict:
-    from vigil.ranking import rank
-    from vigil.ranking.features import build
-    from vigil.ranking.metrics import ndcg_at_k
+def _health(truth, uid: int, pids: np.ndarray, top: np.ndarray) -> tuple[int, int, int, int]:
+    """(harmful slots, distinct true topics, over 80% one camp unexplained, follows lean)."""
+    harmful = int(truth["posts"]["harmful"][pids[top] - 1].sum())
+    topics = len(set(truth["posts"]["topic"][pids[top] - 1].tolist()))
+    vp = truth["users"]["viewpoint"][truth["posts"]["author"][pids[top] - 1]]
+    share = max((vp == 1).mean(), (vp == -1).mean())
+    own = truth["users"]["viewpoint"][np.nonzero(truth["follows"][uid - 1])[0]]
+    own_share = max((own == 1).mean(), (own == -1).mean()) if len(own) else 0.5
+    return harmful, topics, int(share > 0.8 and own_share <= 0.8), int(own_share > 0.8)
 
-    cfg = cfg or rank.RankConfig()
-    full = rank.train(ctx, ctx.view.start_ms + DAY, split)
-    no_topic = rank.train(ctx, ctx.view.start_ms + DAY, split, features=rank.without_topics())
-    camps = rank.follow_camps(ctx)
-    rng = np.random.default_rng([seed, 23, 100])
-    uids = rng.choice(ctx.view.users["user_id"].to_numpy(), size=users, replace=False)
-    times = split + rng.integers(2 * 3_600_000, days * DAY - 2 * 3_600_000, size=users)
-    pid_all = ctx.view.posts["post_id"].to_numpy()
-    res = {k: [] for k in ("model_rerank", "model", "model_no_topics", "chron", "popularity")}
-    health = {"harmful_slots": 0, "slots": 0, "topics": [], "camp_over_80": 0, "lean_over_80": 0,
-              "model_harmful_slots": 0}  # fmt: skip
-    t_rank = 0.0
-    for uid, t in zip(uids.tolist(), times.tolist(), strict=True):
-        t0 = time.perf_counter()
-        rows = rank.candidates(ctx, uid, t)
-        if len(rows) < 20:
-            continue
-        X = build(ctx, np.full(len(rows), uid), rows, np.full(len(rows), t))
-        s = rank.predict(full, X)
-        harm = X[:, list(rank.FEATURES).index("harm_prob")]
-        lean = rank.user_lean(ctx, camps, uid)
-        top = rank.rerank(ctx, rows, s, harm, camps, lean, cfg=cfg)
-        t_rank += time.perf_counter() - t0
-        pids = pid_all[rows]
-        gains = np.maximum(utility(truth, np.full(len(rows), uid - 1), pids - 1, t), 0)
-        res["model_rerank"].append(ndcg_at_k(gains, top))
-        res["model"].append(ndcg_at_k(gains, np.argsort(-s, kind="stable")))
-        res["model_no_topics"].append(
-            ndcg_at_k(gains, np.argsort(-rank.predict(no_topic, X), kind="stable"))
-        )
-        res["chron"].append(ndcg_at_k(gains, np.argsort(-ctx.created[rows], kind="stable")))
-        pop = (
-            X[:, list(rank.FEATURES).index("post_views")]
-            * X[:, list(rank.FEATURES).index("post_like_rate")]
-        )
-        res["popularity"].append(ndcg_at_k(gains, np.argsort(-pop, kind="stable")))
-        harmful = truth["posts"]["harmful"][pids - 1]
-        health["harmful_slots"] += int(harmful[top].sum())
-        health["model_harmful_slots"] += int(harmful[np.argsort(-s)[:10]].sum())
-        health["slots"] += len(top)
-        health["topics"].append(len(set(truth["posts"]["topic"][pids[top] - 1].tolist())))
-        vp = truth["users"]["viewpoint"][truth["posts"]["author"][pids[top] - 1]]
-        share = max((vp == 1).mean(), (vp == -1).mean())
-        fol = np.nonzero(truth["follows"][uid - 1])[0]
-        own = truth["users"]["viewpoint"][fol]
-        own_share = max((own == 1).mean(), (own == -1).mean()) if len(own) else 0.5
-        health["camp_over_80"] += int(share > 0.8 and own_share <= 0.8)
-        health["lean_over_80"] += int(own_share > 0.8)
-    n = len(res["chron"])
+
+def _summary(res: dict, health: dict, n: int) -> dict:
     out = {k: round(float(np.mean(v)), 4) for k, v in res.items()}
     out["users"] = n
     out["vs_chron"] = round(out["model_rerank"] / out["chron"] - 1, 4)
     out["vs_popularity"] = round(out["model_rerank"] / out["popularity"] - 1, 4)
     out["topic_features_gain"] = round(out["model"] / out["model_no_topics"] - 1, 4)
-    out["harmful_slot_share"] = round(health["harmful_slots"] / max(health["slots"], 1), 5)
-    out["harmful_slot_share_before_rerank"] = round(health["model_harmful_slots"] / (10 * n), 5)
+    out["harmful_slot_share"] = round(health["harmful"] / max(health["slots"], 1), 5)
+    out["harmful_slot_share_before_rerank"] = round(health["model_harmful"] / (10 * n), 5)
     out["distinct_topics_top10"] = round(float(np.mean(health["topics"])), 2)
-    out["users_top10_over_80pct_one_camp"] = health["camp_over_80"]
-    out["users_whose_follows_lean_over_80pct"] = health["lean_over_80"]
-    out["rank_seconds_per_user"] = round(t_rank / max(n, 1), 4)
+    out["users_top10_over_80pct_one_camp"] = health["camp"]
+    out["users_whose_follows_lean_over_80pct"] = health["lean"]
     return out
+
+
+def evaluate_ranking(ctx, truth, split: int, users: int, seed: int, days: int, cfg=None) -> dict:
+    """NDCG@10 against true utility and the health of the shown top 10, for each ranker
+    (:data:`vigil.ranking.rank.RANKERS`) in the same run on the same users and candidates; the
+    top-level figures are the configured (default) ranker's, ``rankers`` holds every one's."""
+    from dataclasses import replace
+
+    from vigil.ranking import rank
+    from vigil.ranking.features import build
+    from vigil.ranking.metrics import ndcg_at_k
+
+    cfg = cfg or rank.RankConfig()
+    lo = ctx.view.start_ms + DAY
+    models = {}
+    for name in rank.RANKERS:
+        c = replace(cfg, ranker=name)
+        models[name] = (rank.train(ctx, lo, split, cfg=c),
+                        rank.train(ctx, lo, split, features=rank.without_topics(), cfg=c))  # fmt: skip
+    camps = rank.follow_camps(ctx)
+    rng = np.random.default_rng([seed, 23, 100])
+    uids = rng.choice(ctx.view.users["user_id"].to_numpy(), size=users, replace=False)
+    times = split + rng.integers(2 * 3_600_000, days * DAY - 2 * 3_600_000, size=users)
+    pid_all = ctx.view.posts["post_id"].to_numpy()
+    res = {m: {k: [] for k in ("model_rerank", "model", "model_no_topics", "chron", "popularity")}
+           for m in models}  # fmt: skip
+    health = {m: {"harmful": 0, "slots": 0, "topics": [], "camp": 0, "lean": 0,
+                  "model_harmful": 0} for m in models}  # fmt: skip
+    for uid, t in zip(uids.tolist(), times.tolist(), strict=True):
+        rows = rank.candidates(ctx, uid, t)
+        if len(rows) < 20:
+            continue
+        X = build(ctx, np.full(len(rows), uid), rows, np.full(len(rows), t))
+        harm = X[:, list(rank.FEATURES).index("harm_prob")]
+        lean = rank.user_lean(ctx, camps, uid)
+        pids = pid_all[rows]
+        gains = np.maximum(utility(truth, np.full(len(rows), uid - 1), pids - 1, t), 0)
+        chron = ndcg_at_k(gains, np.argsort(-ctx.created[rows], kind="stable"))
+        f = list(rank.FEATURES)
+        pop = X[:, f.index("post_views")] * X[:, f.index("post_like_rate")]
+        pop = ndcg_at_k(gains, np.argsort(-pop, kind="stable"))
+        for m, (full, no_topic) in models.items():
+            s = rank.predict(full, X)
+            top = rank.rerank(ctx, rows, s, harm, camps, lean, cfg=cfg)
+            r = res[m]
+            r["model_rerank"].append(ndcg_at_k(gains, top))
+            r["model"].append(ndcg_at_k(gains, np.argsort(-s, kind="stable")))
+            r["model_no_topics"].append(
+                ndcg_at_k(gains, np.argsort(-rank.predict(no_topic, X), kind="stable"))
+            )
+            r["chron"].append(chron)
+            r["popularity"].append(pop)
+            h = health[m]
+            harmful, n_topics, camp, lean_80 = _health(truth, uid, pids, top)
+            h["harmful"] += harmful
+            h["model_harmful"] += int(
+                truth["posts"]["harmful"][pids[np.argsort(-s)[:10]] - 1].sum()
+            )
+            h["slots"] += len(top)
+            h["topics"].append(n_topics)
+            h["camp"] += camp
+            h["lean"] += lean_80
+    n = len(res[cfg.ranker]["chron"])
+    by = {m: _summary(res[m], health[m], n) for m in models}
+    return {**by[cfg.ranker], "ranker": cfg.ranker, "rankers": by}
 
 
 def _latency_figures(events: list[dict], first: dict, suffix: str = "") -> dict:

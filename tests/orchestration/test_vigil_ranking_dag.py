@@ -27,7 +27,8 @@ from sim.discovery import simulate_discovery
 DAY = "2026-10-04"
 AT = "2026-10-04T01:00:00+00:00"  # a trend in the seed-7 world is live (detected 00:28)
 T = int(pd.Timestamp(DAY, tz="UTC").value // 1_000_000)
-RANKING_TASKS = ["fit_topics", "train_ranker", "rank_timelines", "validate_timelines"]
+RANKING_TASKS = ["fit_topics", "train_ranker", "rank_timelines", "validate_timelines",
+                 "report_ranking"]
 CHAMPION = "stand-in-champion"
 
 AIRFLOW_RUN = r"""

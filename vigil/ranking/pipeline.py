@@ -69,7 +69,8 @@ def _ts(ms) -> pd.Series | pd.Timestamp:
     if np.ndim(ms) == 0:
         return pd.Timestamp(int(ms), unit="ms", tz="UTC").as_unit("us")
     return pd.Series(pd.to_datetime(np.asarray(ms, dtype=np.int64), unit="ms", utc=True)).astype(
-        "datetime64[us, UTC]")
+        "datetime64[us, UTC]"
+    )
 
 
 def _iso(ms: int) -> str:
@@ -297,7 +298,8 @@ def trends(at: str) -> dict:
         for n, tr in enumerate(detector.explore(live, t, snap.interest[u], str(region[u])), 1):
             pages.append((u, n, tr.trend_id))
     explore = pd.DataFrame(pages, columns=["user_id", "rank", "trend_id"]).astype(
-        {"user_id": "int64", "rank": "int32", "trend_id": "int64"})
+        {"user_id": "int64", "rank": "int32", "trend_id": "int64"}
+    )
     explore["computed_at"] = _ts(t)
     out = trends_dir(t)
     _write_parquet(trend_rows, out / "trends.parquet")
@@ -318,3 +320,28 @@ def gate_trends(at: str) -> dict:
     t = hour_ms(at)
     r = run_gate("ranking_trends", run_date=_iso(t)[:10], path=trends_dir(t))
     return {"success": r.success, "checks": len(r.results), "report": r.report_path}
+
+
+# --------------------------------------------------------------------------------------------
+# the ranking report
+# --------------------------------------------------------------------------------------------
+
+
+def report_dir(day: str | date) -> Path:
+    return config.paths().home / "ranking" / "report" / f"dt={str(day)[:10]}"
+
+
+def report(day: str) -> dict:
+    """``ranking/report/dt=D/``: replay NDCG by ranker with the topic ablation, and the shown
+    timelines' diversity and health (:mod:`vigil.ranking.report`)."""
+    from vigil.ranking import report as ranking_report
+
+    f = home_dir(day) / "timelines.parquet"
+    if not f.is_file():
+        raise UserError(f"no timelines for {day} ({f}): run the rank_timelines task first.")
+    view = data.load()
+    t = day_ms(day)
+    ctx = _context(view, _topic_model(view, t))
+    rep = ranking_report.write(ctx, pd.read_parquet(f), t, str(day)[:10], report_dir(day))
+    return {"day": str(day)[:10], "path": str(report_dir(day)), "sessions": rep["replay"]["sessions"],
+            "ndcg": rep["replay"]["ndcg"]}  # fmt: skip

@@ -3,9 +3,11 @@
 - Candidates for (user, time): posts of the last 48 hours, never removed ones, never the user's
   own: everything by followed authors (newest 300), then out-of-network posts nearest to the
   user's interest vector in topic space, up to 500.
-- Ranker: scikit-learn HistGradientBoostingRegressor on the views of the training days, label =
-  like + 2 reply + 3 share - 5 dislike - 10 mute - 20 report (negative feedback weighted heavily),
-  features from :mod:`vigil.ranking.features`.
+- Ranker, on the views of the training days, label = like + 2 reply + 3 share - 5 dislike
+  - 10 mute - 20 report (negative feedback weighted heavily), features from
+  :mod:`vigil.ranking.features`: ``pointwise``, scikit-learn's HistGradientBoostingRegressor on
+  the label; or ``lambdarank``, LightGBM's LambdaRank on the label's grades (:func:`grades`)
+  with each session's views as one query (:func:`sessions`).
 - Re-rank (:func:`rerank`): greedy, slot by slot: the standardized score, minus a penalty per
   earlier pick of the same topic and of the same author, minus a harm demotion; posts above the
   harm cut are dropped; at most 80% of the top 10 from one follow-graph camp unless the user's own
@@ -48,6 +50,8 @@ class RankConfig:
     max_iter: int = 100
     max_leaf_nodes: int = 15
     learning_rate: float = 0.1
+    ranker: str = "pointwise"  # or "lambdarank" (LightGBM, graded labels per session)
+    session_gap_min: float = 5.0  # a user's views this close in time are one query (session)
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,19 +82,59 @@ def training_rows(ctx: FeatureContext, lo_ms: int, hi_ms: int):
     return users, rows, ts, label
 
 
+RANKERS = ("pointwise", "lambdarank")
+
+
+def grades(label: np.ndarray) -> np.ndarray:
+    """LambdaRank relevance from the multi-objective label: 0 negative feedback, 1 a plain
+    view, 2 a like or reply, 3 a share or more (a label of 3 and up)."""
+    return np.select([label < 0, label == 0, label < 3], [0, 1, 2], 3).astype(np.int32)
+
+
+def sessions(users: np.ndarray, ts: np.ndarray, gap_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, group sizes): rows sorted by (user, time), cut into queries where the user
+    changes or the time jumps by more than ``gap_ms``."""
+    order = np.lexsort((ts, users))
+    u, t = users[order], ts[order]
+    cut = np.ones(len(u), dtype=bool)
+    cut[1:] = (u[1:] != u[:-1]) | (t[1:] - t[:-1] > gap_ms)
+    starts = np.flatnonzero(cut)
+    return order, np.diff(np.append(starts, len(u)))
+
+
 def train(ctx: FeatureContext, lo_ms: int, hi_ms: int, features=FEATURES, cfg=RankConfig()):
+    if cfg.ranker not in RANKERS:
+        raise ValueError(f"ranker={cfg.ranker!r}: use one of {', '.join(RANKERS)}.")
     t0 = time.perf_counter()
     users, rows, ts, y = training_rows(ctx, lo_ms, hi_ms)
     X = build(ctx, users, rows, ts)
     cols = [FEATURES.index(f) for f in features]
-    model = HistGradientBoostingRegressor(max_iter=cfg.max_iter, learning_rate=cfg.learning_rate,
-                                          max_leaf_nodes=cfg.max_leaf_nodes,
-                                          random_state=cfg.seed, early_stopping=False)  # fmt: skip
-    with threadpool_limits(1):  # OpenMP threads on a shared 2-core machine: 20x slower
-        model.fit(X[:, cols], y)
+    if cfg.ranker == "lambdarank":
+        model = _lambdarank(X[:, cols], y, users, ts, cfg)
+    else:
+        model = HistGradientBoostingRegressor(max_iter=cfg.max_iter,
+                                              learning_rate=cfg.learning_rate,
+                                              max_leaf_nodes=cfg.max_leaf_nodes,
+                                              random_state=cfg.seed,
+                                              early_stopping=False)  # fmt: skip
+        with threadpool_limits(1):  # OpenMP threads on a shared 2-core machine: 20x slower
+            model.fit(X[:, cols], y)
     model.feature_names_used = tuple(features)
-    log.info("ranker: %d views, %d features, trained in %.1fs", len(y), len(cols),
-             time.perf_counter() - t0)  # fmt: skip
+    log.info("ranker (%s): %d views, %d features, trained in %.1fs", cfg.ranker, len(y),
+             len(cols), time.perf_counter() - t0)  # fmt: skip
+    return model
+
+
+def _lambdarank(X: np.ndarray, y: np.ndarray, users, ts, cfg: RankConfig):
+    """LightGBM LambdaRank on the sessions' graded views (NDCG@10), one thread, seeded."""
+    from lightgbm import LGBMRanker
+
+    order, groups = sessions(users, ts, int(cfg.session_gap_min * 60_000))
+    model = LGBMRanker(objective="lambdarank", n_estimators=cfg.max_iter,
+                       learning_rate=cfg.learning_rate, num_leaves=cfg.max_leaf_nodes,
+                       random_state=cfg.seed, n_jobs=1, deterministic=True, force_row_wise=True,
+                       lambdarank_truncation_level=20, verbose=-1)  # fmt: skip
+    model.fit(X[order], grades(y[order]), group=groups)
     return model
 
 
