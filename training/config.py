@@ -49,6 +49,12 @@ class TrainConfig:
     # in the harmful logit (0 = off).
     wide_ngrams: int = 2**16
     wide_lr: float = 0.02
+    # Stacked wide part: the wide weights are a logistic regression on the n-grams (C =
+    # wide_stack_C), fixed; the deep part trains on its out-of-fold logits (wide_stack_folds folds
+    # by post) and learns what the n-grams miss. False: the wide weights train with the net.
+    wide_stack: bool = True
+    wide_stack_folds: int = 5
+    wide_stack_C: float = 1.0
     epochs: int = 12
     batch_size: int = 256
     lr: float = 2e-3

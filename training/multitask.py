@@ -57,6 +57,43 @@ def _torch_sparse(csr):
     )
 
 
+def stacked_wide(ngrams, y, w, groups, cfg: TrainConfig) -> dict:
+    """The wide part as a logistic regression on the hashed n-grams (weights ``w``): its
+    coefficients and intercept fitted on every row, and out-of-fold logits: the rows split into
+    ``cfg.wide_stack_folds`` folds by ``groups`` (a post's scoring events stay together, seeded),
+    each fold scored by the regression fitted on the other folds (0 where a fold's complement
+    holds one class only)."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.asarray(y).astype(int)
+    w = np.asarray(w, dtype=np.float64)
+
+    def fit(rows):
+        clf = LogisticRegression(
+            C=cfg.wide_stack_C, solver="liblinear", max_iter=cfg.baseline_max_iter,
+            random_state=cfg.seed,
+        )  # fmt: skip
+        return clf.fit(ngrams[rows], y[rows], sample_weight=w[rows])
+
+    groups = np.asarray(groups)
+    uniq = np.unique(groups)
+    shuffled = np.random.default_rng([cfg.seed, 41]).permutation(uniq)
+    fold_of = pd.Series(np.arange(len(uniq)) % cfg.wide_stack_folds, index=shuffled)
+    fold = fold_of.reindex(groups).to_numpy()
+    oof = np.zeros(len(y))
+    for f in range(cfg.wide_stack_folds):
+        out = fold == f
+        if out.any() and len(np.unique(y[~out])) == 2:
+            oof[out] = fit(~out).decision_function(ngrams[out])
+    full = fit(np.ones(len(y), dtype=bool))
+    return {"oof": oof, "coef": full.coef_.ravel(), "intercept": float(full.intercept_[0])}
+
+
+def stack_logit(stack: dict, ngrams) -> np.ndarray:
+    """The full-data wide regression's logit for rows of hashed n-grams (float32)."""
+    return (ngrams @ stack["coef"] + stack["intercept"]).astype(np.float32)
+
+
 def _build_net(n_text: int, n_beh: int, n_cre: int, cfg: TrainConfig, n_wide: int = 0):
     import torch
     from torch import nn
@@ -94,12 +131,14 @@ def _build_net(n_text: int, n_beh: int, n_cre: int, cfg: TrainConfig, n_wide: in
             self.report_rate = nn.Linear(cfg.hidden_shared, 1)
             self.harm_types = nn.Linear(cfg.hidden_shared, len(HARM_COLUMNS))
 
-        def forward(self, emb, beh, cre, ngrams=None):
+        def forward(self, emb, beh, cre, ngrams=None, offset=None):
             z = torch.cat([self.text(emb), self.behavior(beh), self.creator(cre)], dim=1)
             h = self.shared(z)
             logit = self.harmful(h).squeeze(1)
             if self.wide is not None and ngrams is not None:
                 logit = logit + torch.sparse.mm(_torch_sparse(ngrams), self.wide).squeeze(1)
+            if offset is not None:  # training a stacked wide part: its out-of-fold logit
+                logit = logit + offset
             return logit, self.report_rate(h).squeeze(1), self.harm_types(h)
 
     return LateFusionNet()
@@ -195,7 +234,40 @@ class MultiTaskModel:
             0 if x[3] is None else x[3].shape[1],
         )
         self.net = _build_net(*self.dims[:3], cfg, *self.dims[3:])
-        wide = [p for n, p in self.net.named_parameters() if n == "wide"]
+        xv = tv = None
+        if val is not None and len(val):
+            xv, tv = self._inputs(val, val_emb), self._targets(val)
+        stack = None
+        if cfg.wide_stack and x[3] is not None:
+            # the wide part is the n-gram logistic regression, fixed: the deep part learns what
+            # it misses, trained on its out-of-fold logits (a logit it fitted itself would leave
+            # no residual to learn); its full-data weights go into the net at the end
+            posts = train["post_id"] if "post_id" in train else np.arange(len(train))
+            stack = stacked_wide(x[3], t[0].numpy(), t[1].numpy(), posts, cfg)
+            self.net.wide.requires_grad_(False)
+            x = (*x[:3], None, torch.from_numpy(stack["oof"].astype(np.float32)))
+            if xv is not None:
+                xv = (*xv[:3], None, torch.from_numpy(stack_logit(stack, xv[3])))
+        best_state = self._train_epochs(x, t, xv, tv, val)
+        if best_state is not None:
+            self.net.load_state_dict(best_state)
+            log.info(
+                "multitask: kept epoch %d (select_epoch=%s)", self.best_epoch, cfg.select_epoch
+            )
+        if stack is not None:
+            with torch.no_grad():
+                self.net.wide[:, 0] = torch.from_numpy(stack["coef"].astype(np.float32))
+                self.net.harmful.bias += float(stack["intercept"])
+        self.net.eval()
+        return self
+
+    def _train_epochs(self, x, t, xv, tv, val: pd.DataFrame | None):
+        """The epochs; returns the kept epoch's weights (``cfg.select_epoch``), None without
+        validation. ``x`` = (embeddings, behavior, creator, n-grams or None[, offset])."""
+        import torch
+
+        cfg = self.cfg
+        wide = [p for n, p in self.net.named_parameters() if n == "wide" and p.requires_grad]
         deep = [p for n, p in self.net.named_parameters() if n != "wide"]
         # the wide n-gram weights start at 0 and each sees few examples: a larger step size
         opt = torch.optim.AdamW(
@@ -204,10 +276,8 @@ class MultiTaskModel:
             weight_decay=cfg.weight_decay,
         )
         gen = torch.Generator().manual_seed(cfg.seed)
-        n = len(train)
+        n = len(t[0])
         best_state, best_val = None, math.inf
-        if val is not None and len(val):
-            xv, tv = self._inputs(val, val_emb), self._targets(val)
         for epoch in range(cfg.epochs):
             self.net.train()
             order = torch.randperm(n, generator=gen)
@@ -215,16 +285,16 @@ class MultiTaskModel:
             for start in range(0, n, cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
                 rows = idx.numpy()
-                out = self.net(
-                    x[0][idx], x[1][idx], x[2][idx], None if x[3] is None else x[3][rows]
-                )
+                ngrams = None if x[3] is None else x[3][rows]
+                offset = x[4][idx] if len(x) > 4 else None
+                out = self.net(x[0][idx], x[1][idx], x[2][idx], ngrams, offset)
                 loss, _ = self.loss(out, tuple(tt[idx] for tt in t))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(idx)
             record = {"epoch": epoch + 1, "train_loss": total / max(n, 1)}
-            if val is not None and len(val):
+            if xv is not None:
                 vloss, parts = self.evaluate_loss(xv, tv)
                 record.update(val_loss=vloss, **{f"val_{k}": v for k, v in parts.items()})
                 # Early stopping by selection: keep the epoch with the lowest validation loss of
@@ -243,13 +313,7 @@ class MultiTaskModel:
                 cfg.epochs,
                 ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch"),
             )
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
-            log.info(
-                "multitask: kept epoch %d (select_epoch=%s)", self.best_epoch, cfg.select_epoch
-            )
-        self.net.eval()
-        return self
+        return best_state
 
     def _val_pr_auc(self, x, val: pd.DataFrame) -> float:
         import torch
