@@ -60,3 +60,15 @@ def test_targets_name_what_fails():
     assert "removals >= 95% harmful (all models)" in lines[1]
     assert "net beats baseline (views prevented)" not in lines[1]
     assert lines[2] == "seed 3: FAILED"
+
+
+def test_retrain_results_are_kept_apart_and_need_a_finished_world(tmp_path, monkeypatch):
+    import pytest
+
+    from vigil.errors import UserError
+
+    assert sweep.result_file(None) == "sweep-result.json"
+    assert sweep.result_file("stack") == "sweep-result-stack.json"
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    with pytest.raises(UserError, match="without --retrain first"):
+        sweep.retrain_one(1, None)
