@@ -44,8 +44,7 @@ def _step(name: str, context: dict, *args, **kwargs) -> dict:
     from vigil.orchestration.tasks import run_task
 
     params = context["params"]
-    if name != "ingest":
-        kwargs["force"] = bool(params.get("recompute"))
+    kwargs["force"] = bool(params.get("recompute"))
     with config.using_home(params.get("data_root") or None):
         return run_task(f"vigil.accounts.pipeline:{name}", *args, **kwargs)
 

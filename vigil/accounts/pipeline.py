@@ -27,12 +27,28 @@ def _verdicts() -> Path:
     return config.paths().home / "accounts" / "verdicts.jsonl"
 
 
-def ingest(raw_dir: str | Path | None = None) -> dict:
-    from vigil.lake.ingest import ingest as lake_ingest
+def ingest(raw_dir: str | Path | None = None, force: bool = False) -> dict:
+    """The raw folder, the rules' effects logs and the reviewers' verdicts -> the lake; skipped
+    when none of those files changed since the last ingest (the lake already holds them)."""
 
-    raw = Path(raw_dir) if raw_dir else config.paths().home / "raw_accounts"
-    result = lake_ingest(raw)
-    return {"raw": str(raw), "streams": result["streams"], "seconds": result["seconds"]}
+    def load() -> dict:
+        from vigil.lake.ingest import ingest as lake_ingest
+
+        result = lake_ingest(raw)
+        return {"raw": str(raw), "streams": result["streams"], "seconds": result["seconds"]}
+
+    p = config.paths()
+    raw = Path(raw_dir) if raw_dir else p.home / "raw_accounts"
+    effects = sorted(p.stream_state.glob("*.effects.jsonl"))
+    return reuse.run(
+        "ingest",
+        load,
+        inputs=[raw, *effects, _verdicts()],
+        outputs=[p.lake_events, p.lake_users],
+        params={"raw": str(raw.resolve()), "effects_logs": [e.name for e in effects]},
+        code=[REPO / "vigil" / "lake"],
+        force=force,
+    )
 
 
 def labels(force: bool = False) -> dict:
