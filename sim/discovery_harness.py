@@ -127,7 +127,7 @@ def evaluate_ranking(ctx, truth, split: int, users: int, seed: int, days: int, c
         pop = ndcg_at_k(gains, np.argsort(-pop, kind="stable"))
         for m, (full, no_topic) in models.items():
             s = rank.predict(full, X)
-            top = rank.rerank(ctx, rows, s, harm, camps, lean, cfg=cfg)
+            top = rank.rerank(ctx, rows, s, harm, camps, lean, cfg=replace(cfg, ranker=m))
             r = res[m]
             r["model_rerank"].append(ndcg_at_k(gains, top))
             r["model"].append(ndcg_at_k(gains, np.argsort(-s, kind="stable")))

@@ -40,7 +40,9 @@ class RankConfig:
     window_hours: float = 48.0
     candidates: int = 500
     max_followed: int = 300
-    topic_penalty: float = 0.55  # standardized score units per earlier pick of the same topic
+    # standardized score units per earlier pick of the same topic (None: the ranker's default,
+    # TOPIC_PENALTY: the scores' spread differs between rankers)
+    topic_penalty: float | None = None
     author_penalty: float = 0.3
     harm_weight: float = 4.0
     pool: int = 500  # the re-rank looks this deep into the scored list
@@ -50,7 +52,7 @@ class RankConfig:
     max_iter: int = 100
     max_leaf_nodes: int = 15
     learning_rate: float = 0.1
-    ranker: str = "pointwise"  # or "lambdarank" (LightGBM, graded labels per session)
+    ranker: str = "lambdarank"  # LightGBM on graded labels per session, or "pointwise"
     session_gap_min: float = 5.0  # a user's views this close in time are one query (session)
 
 
@@ -83,6 +85,11 @@ def training_rows(ctx: FeatureContext, lo_ms: int, hi_ms: int):
 
 
 RANKERS = ("pointwise", "lambdarank")
+TOPIC_PENALTY = {"pointwise": 0.6, "lambdarank": 0.9}
+
+
+def topic_penalty(cfg: RankConfig) -> float:
+    return TOPIC_PENALTY[cfg.ranker] if cfg.topic_penalty is None else cfg.topic_penalty
 
 
 def grades(label: np.ndarray) -> np.ndarray:
@@ -228,6 +235,7 @@ def rerank(
     n_camp = {1: 0, -1: 0}
     free = np.ones(len(pool), dtype=bool)
     vbase = base[pool]
+    penalty = topic_penalty(cfg)
     picked: list[int] = []
     for _ in range(min(k, len(pool))):
         ok = free.copy()
@@ -237,7 +245,7 @@ def rerank(
                     ok &= camp != c
         if not ok.any():
             break
-        v = vbase - cfg.topic_penalty * n_topic[t_code] - cfg.author_penalty * n_author[a_code]
+        v = vbase - penalty * n_topic[t_code] - cfg.author_penalty * n_author[a_code]
         j = int(np.argmax(np.where(ok, v, -np.inf)))
         picked.append(int(pool[j]))
         free[j] = False
