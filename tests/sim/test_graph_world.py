@@ -141,3 +141,15 @@ def test_named_worlds_and_flags():
         graph_world.resolve("nope")
     with pytest.raises(UserError, match="--arrival-share"):
         graph_world.resolve("default", arrival_share=0.9)
+
+
+def test_vigil_simulate_takes_the_world_and_its_flags(tmp_path, capsys):
+    from vigil.cli import main as cli_main
+
+    out = tmp_path / "raw"
+    args = ["simulate", "--out", str(out), "--users", "300", "--days", "4", "--seed", "2"]
+    assert cli_main([*args, "--world", "graph", "--campaigns", "1", "--no-progress"]) == 0
+    summary = json.loads((out / "_truth" / "summary.json").read_text())
+    assert summary["world"] == WORLDS["graph"].to_dict() | {"campaigns": 1}
+    assert summary["harassment_campaigns"] == 1 and summary["arrivals"] == 30  # 10% of 300
+    assert "harassment campaigns" in capsys.readouterr().out
