@@ -64,8 +64,8 @@ def arrivals(rng, kind: np.ndarray, users: int, days: int, opts: WorldOptions):
     return day_of, kind
 
 
-def arrival_times(rng, day_of: np.ndarray, start_ms: int) -> np.ndarray:
-    """Creation time (ms) of each arriving account: uniform within its arrival day."""
+def arrival_times(rng, day_of: np.ndarray, start_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """(arriving accounts, their creation times in ms): uniform within the arrival day."""
     idx = np.flatnonzero(day_of >= 0)
     return idx, start_ms + day_of[idx] * DAY + rng.integers(0, DAY, len(idx))
 
@@ -137,7 +137,7 @@ class CampaignPlan:
 
 def plan_campaigns(rng, w, users: int, days: int, start_ms: int, n: int) -> CampaignPlan:
     """``n`` campaigns on targets of the abusive communities (ordinary accounts that exist from
-    the start), at uniform times from day 2 on (a campaign needs accounts to exist before it)."""
+    the start), at uniform times from the second day on (its accounts must exist before it)."""
     window = int(P.campaign_window_hours * HOUR)
     ordinary = np.flatnonzero((w.kind[:users] == ORD) & (w.created[:users] < start_ms))
     k = max(1, min(P.abusive_communities, int(w.community.max()) + 1))
