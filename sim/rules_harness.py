@@ -13,6 +13,10 @@ compare with ``_truth/accounts_*``:
   members / all users a campaign rule acted on (live).
 
 Target: precision >= 0.95 (with recall reported). ``python -m sim.rules_harness --seeds 1 2 3``.
+
+Per rule acting on users (live or shadow), ``per_rule``: the users it acted on, the share of them
+that are violating accounts in the truth (bots, evaders, abusive humans, campaign members) and the
+share of the world's bots it reached (e.g. ``shared_device``, the fingerprint rule).
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ def grade(raw: Path, effects_log: Path, campaign_rules=CAMPAIGN_RULES) -> dict:
         if e["rule"] in campaign_rules and e["mode"] == "live" and e["entity"] == "user":
             uid, ts = int(e["entity_id"]), _ms(e["event_ts"])
             acted[uid] = min(ts, acted.get(uid, ts))
+    per_rule = users_per_rule(raw, effects_log)
     in_time = [m for m, t in first.items() if m in acted and acted[m] - t <= WITHIN_MS]
     delays = sorted((acted[m] - first[m]) / 60_000 for m in first if m in acted)
     true_pos = len(set(acted) & members)
@@ -89,6 +94,37 @@ def grade(raw: Path, effects_log: Path, campaign_rules=CAMPAIGN_RULES) -> dict:
         "false_positives": sorted(set(acted) - members),
         "delay_min_median": round(statistics.median(delays), 2) if delays else None,
         "effects_by_rule": by_rule,
+        "per_rule": per_rule,
+    }
+
+
+def users_per_rule(raw: Path, effects_log: Path) -> dict[str, dict]:
+    """Per rule with user effects: users acted on, share violating in the truth, bots reached."""
+    truth = {}
+    for line in (raw / "_truth" / "accounts_users.jsonl").read_text().splitlines():
+        t = json.loads(line)
+        truth[t["user_id"]] = t
+    violating = {
+        u
+        for u, t in truth.items()
+        if t.get("is_bot")
+        or t.get("evader_of") is not None
+        or t.get("campaign") is not None
+        or t.get("kind") == "abusive_human"
+    }
+    bots = {u for u, t in truth.items() if t.get("is_bot")}
+    users: dict[str, set] = {}
+    for line in effects_log.read_text().splitlines() if effects_log.exists() else []:
+        e = json.loads(line)
+        if e["entity"] == "user":
+            users.setdefault(e["rule"], set()).add(int(e["entity_id"]))
+    return {
+        rule: {
+            "users": len(us),
+            "precision_violating": round(len(us & violating) / len(us), 4),
+            "bots_reached": round(len(us & bots) / len(bots), 4) if bots else None,
+        }
+        for rule, us in sorted(users.items())
     }
 
 
