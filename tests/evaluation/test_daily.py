@@ -148,3 +148,33 @@ def test_cli_refuses_a_bad_day_and_missing_models_in_one_sentence(tmp_path):
         timeout=120,
     )
     assert none.returncode == 2 and "has no decisions of x or y" in none.stderr
+
+
+def test_posts_decided_on_earlier_days_without_views_today_are_not_units(tmp_path, monkeypatch):
+    # post 7 was decided the day before and nobody saw it on DAY: not a unit of DAY (its views
+    # of the day are none); post 3, decided on DAY before anyone saw it, is one.
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    _world(tmp_path)
+    earlier = tmp_path / "decisions" / "dt=2026-10-04"
+    earlier.mkdir(parents=True)
+    (earlier / "decisions-1.jsonl").write_text(
+        json.dumps(
+            {
+                "post_id": 7,
+                "decided_at": "2026-10-04T12:00:00+00:00",
+                "model_id": "m-control",
+                "probability": 0.5,
+                "decision": "allow",
+                "trigger": "request",
+            }
+        )
+        + "\n"
+    )
+    from vigil.evaluation.daily import Settings, build_frame, decisions_until, views_of_day
+
+    start = pd.Timestamp(f"{DAY}T00:00", tz="UTC")
+    decisions = decisions_until((start + pd.Timedelta(days=1)).to_pydatetime())
+    s = Settings("m-control", "m-cand")
+    frame = build_frame(views_of_day(DAY), decisions, s, since=start.to_pydatetime())
+    assert sorted(frame["post_id"]) == [1, 2, 3, 4, 5, 6]
+    assert sorted(build_frame(views_of_day(DAY), decisions, s)["post_id"]) == [1, 2, 3, 4, 5, 6, 7]

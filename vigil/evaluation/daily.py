@@ -108,10 +108,17 @@ def decisions_until(end: datetime, directory: Path | None = None) -> pd.DataFram
     return frame.astype({"post_id": "int64"})
 
 
-def build_frame(views: pd.DataFrame, decisions: pd.DataFrame, s: Settings) -> pd.DataFrame:
-    """The day's units with views, each arm's score, removal and prevented views."""
+def build_frame(
+    views: pd.DataFrame, decisions: pd.DataFrame, s: Settings, since: datetime | None = None
+) -> pd.DataFrame:
+    """The day's units with views, each arm's score, removal and prevented views. A post without
+    views on the day is a unit only when it was decided at or after ``since`` (the day's start):
+    the posts decided on earlier days and not seen today hold no views of the day."""
     counts = views.groupby("post_id").size().rename("views")
-    ids = counts.index.union(pd.Index(decisions["post_id"].unique(), dtype="int64"))
+    today = (
+        decisions if since is None else decisions[decisions["decided_at"] >= pd.Timestamp(since)]
+    )
+    ids = counts.index.union(pd.Index(today["post_id"].unique(), dtype="int64"))
     ids = ids.rename("post_id")
     frame = pd.DataFrame(index=pd.Index(ids, name="post_id"))
     frame["views"] = counts.reindex(ids).fillna(0).astype("int64")
@@ -282,7 +289,8 @@ def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
         )
     known, _ = read_verdicts(Path(review_root or config.paths().review) / "verdicts")
     model = label_model(day, s, known.set_index("post_id")["is_harmful"].astype(bool))
-    units = sample(build_frame(views, decisions, s), s, day, model)
+    start = end.replace(tzinfo=UTC) - timedelta(days=1)
+    units = sample(build_frame(views, decisions, s, since=start), s, day, model)
     drawn = units[units["drawn"]]
     queue = FileReviewQueue(QUEUE, budget=2**31 - 1, root=review_root, answer=load_answerer())
     verdicts = queue.review(
