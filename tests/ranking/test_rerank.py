@@ -49,3 +49,23 @@ def test_camp_cap():
     # a user whose follows are 95% camp +1 keeps their lean
     top = rerank(ctx, np.arange(15), scores, np.zeros(15), camps, user_lean=0.95, k=10)
     assert (camps[top] == 1).sum() == 9
+
+
+def test_too_few_topics_redo_the_pass_with_the_penalty_doubled():
+    # rows 0-5 topic 0 (scores 1.0 .. 0.95), rows 6, 7, 8 topics 1, 2, 3 (0.5, 0.49, 0.48);
+    # 12 rows in all, rows 9-11 topic 0 at 0.0 (they only widen the spread)
+    ctx = _ctx([0] * 6 + [1, 2, 3] + [0] * 3, list(range(12)))
+    scores = np.array([1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.5, 0.49, 0.48, 0.0, 0.0, 0.0])
+    harm = np.zeros(12)
+    sd = scores.std()  # 0.4042: row 1 is (0.99 - 0.5) / sd = 1.21 above row 6
+    cfg = RankConfig(topic_penalty=0.5, author_penalty=0, min_topics=1)
+    # penalty 0.5: slot 2, row 1 (1.21 - 0.5 x 1 above row 6) wins; slot 3, row 2 (1.19 - 0.5 x 2)
+    # still wins; slot 4, row 3 (1.16 - 1.5 < 0) loses to row 6
+    assert (0.98 - 0.5) / sd > 2 * 0.5 > (0.97 - 0.5) / sd - 1.0
+    assert list(rerank(ctx, np.arange(12), scores, harm, k=4, cfg=cfg)) == [0, 1, 2, 6]
+    # asking for 4 topics: 0.5 gives 2, 1.0 gives 3 ([0, 1, 6, 7]), 2.0 gives 4
+    floor = RankConfig(topic_penalty=0.5, author_penalty=0, min_topics=4)
+    assert list(rerank(ctx, np.arange(12), scores, harm, k=4, cfg=floor)) == [0, 6, 7, 8]
+    # with no retries the base pass stands
+    none = RankConfig(topic_penalty=0.5, author_penalty=0, min_topics=4, topic_retries=0)
+    assert list(rerank(ctx, np.arange(12), scores, harm, k=4, cfg=none)) == [0, 1, 2, 6]

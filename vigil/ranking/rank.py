@@ -44,6 +44,8 @@ class RankConfig:
     # TOPIC_PENALTY: the scores' spread differs between rankers)
     topic_penalty: float | None = None
     author_penalty: float = 0.3
+    min_topics: int = 5  # fewer topics in a top k: redo the greedy pass, topic penalty doubled
+    topic_retries: int = 3
     harm_weight: float = 4.0
     pool: int = 500  # the re-rank looks this deep into the scored list
     harm_cut: float = 0.5
@@ -85,7 +87,7 @@ def training_rows(ctx: FeatureContext, lo_ms: int, hi_ms: int):
 
 
 RANKERS = ("pointwise", "lambdarank")
-TOPIC_PENALTY = {"pointwise": 0.6, "lambdarank": 0.9}
+TOPIC_PENALTY = {"pointwise": 0.35, "lambdarank": 0.5}
 
 
 def topic_penalty(cfg: RankConfig) -> float:
@@ -218,7 +220,10 @@ def rerank(
     k: int = 10,
     cfg: RankConfig = RankConfig(),
 ) -> np.ndarray:
-    """Positions into ``rows`` of the top ``k`` after the diversity and health re-rank."""
+    """Positions into ``rows`` of the top ``k`` after the diversity and health re-rank. When
+    the picks hold fewer than ``cfg.min_topics`` topics, the greedy pass is redone with the
+    topic penalty doubled (up to ``cfg.topic_retries`` times), so users whose best posts share
+    one subject get the floor of variety while the others keep the base penalty."""
     sd = scores.std() or 1.0
     base = (scores - scores.mean()) / sd - cfg.harm_weight * harm
     keep = np.nonzero(harm < cfg.harm_cut)[0]
@@ -228,32 +233,43 @@ def rerank(
     # dense codes so the per-topic and per-author pick counts are arrays
     _, t_code = np.unique(topics, return_inverse=True)
     _, a_code = np.unique(authors, return_inverse=True)
-    n_topic = np.zeros(t_code.max() + 1 if len(pool) else 0)
-    n_author = np.zeros(a_code.max() + 1 if len(pool) else 0)
-    camp = camps[authors] if camps is not None else np.zeros(len(pool), dtype=int)
+    camp = camps[authors] if camps is not None else None
     cap = max(cfg.camp_cap, user_lean, 1 - user_lean)
-    n_camp = {1: 0, -1: 0}
-    free = np.ones(len(pool), dtype=bool)
-    vbase = base[pool]
     penalty = topic_penalty(cfg)
+    want = min(cfg.min_topics, int(t_code.max()) + 1 if len(pool) else 0)
+    for _ in range(cfg.topic_retries + 1):
+        picked = _greedy(base[pool], t_code, a_code, camp, cap, k, penalty, cfg.author_penalty)
+        if len(np.unique(t_code[picked])) >= want or penalty == 0:
+            break
+        penalty *= 2
+    return pool[np.asarray(picked, dtype=np.int64)]
+
+
+def _greedy(vbase, t_code, a_code, camp, cap, k, penalty, author_penalty) -> list[int]:
+    """Slot by slot, the best of the pool after the topic and author penalties and the cap on
+    one camp's share (``camp`` None: no cap); positions into the pool."""
+    n_topic = np.zeros(t_code.max() + 1 if len(vbase) else 0)
+    n_author = np.zeros(a_code.max() + 1 if len(vbase) else 0)
+    n_camp = {1: 0, -1: 0}
+    free = np.ones(len(vbase), dtype=bool)
     picked: list[int] = []
-    for _ in range(min(k, len(pool))):
+    for _ in range(min(k, len(vbase))):
         ok = free.copy()
-        if camps is not None:
+        if camp is not None:
             for c in (1, -1):
                 if (n_camp[c] + 1) / k > cap + 1e-9:
                     ok &= camp != c
         if not ok.any():
             break
-        v = vbase - penalty * n_topic[t_code] - cfg.author_penalty * n_author[a_code]
+        v = vbase - penalty * n_topic[t_code] - author_penalty * n_author[a_code]
         j = int(np.argmax(np.where(ok, v, -np.inf)))
-        picked.append(int(pool[j]))
+        picked.append(j)
         free[j] = False
         n_topic[t_code[j]] += 1
         n_author[a_code[j]] += 1
-        if camps is not None:
+        if camp is not None:
             n_camp[int(camp[j])] += 1
-    return np.array(picked, dtype=np.int64)
+    return picked
 
 
 def user_lean(ctx: FeatureContext, camps: np.ndarray, user: int) -> float:
