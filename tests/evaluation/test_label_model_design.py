@@ -74,7 +74,7 @@ def test_a_strong_penalty_keeps_the_scores_own_calibration_and_few_labels_give_n
     scores = rng.uniform(0.01, 0.99, (80, 2))
     labels = np.ones(80)  # all harmful: unpenalized, the fit would run to infinity
     model = calibration.fit(scores, np.ones(80), labels, np.ones(80), ridge=1e9)
-    assert model.coef == pytest.approx([0.0, 0.5, 0.5, 0.0], abs=1e-4)
+    assert model.coef == pytest.approx([0.0, 0.5, 0.5, 0.0, 0.0], abs=1e-4)
     # logit q = mean of the logits: scores 0.2 and 0.8 -> q = 0.5
     assert model.predict([[0.2, 0.8]], [5])[0] == pytest.approx(0.5, abs=1e-4)
     assert calibration.fit(scores[:49], np.ones(49), labels[:49], np.ones(49)) is None
@@ -137,3 +137,15 @@ def test_label_error_correction_by_hand():
     )
     with pytest.raises(UserError, match="label error rate"):
         calibration.corrected_labels([1], 0.5)
+
+
+def test_posts_logged_without_a_score_get_their_own_rate():
+    # The cascade logs probability 0 below its threshold: those units are a block of one value.
+    # Two covariate patterns, so the fit is saturated: block (scores 0): 3 harmful at pi 0.5
+    # (weight 2) and 57 benign at pi 1 -> 6 / 63; scored (0.5, 0.5): 30 of 60 harmful -> 1/2.
+    scores = np.r_[np.zeros((60, 2)), np.full((60, 2), 0.5)]
+    labels = np.r_[np.ones(3), np.zeros(57), np.ones(30), np.zeros(30)]
+    pi = np.r_[np.full(3, 0.5), np.ones(117)]
+    model = calibration.fit(scores, np.zeros(120), labels, pi, ridge=1e-9)
+    got = model.predict([[0.0, 0.0], [0.5, 0.5]], [0, 0])
+    assert got == pytest.approx([6 / 63, 0.5], rel=1e-4)

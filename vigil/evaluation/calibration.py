@@ -13,11 +13,11 @@ The online evaluation's default design (``calibrated``) uses one small model for
   frame does not depend on which units were drawn.
 
 The model is a logistic regression of the label on (1, logit of each model's score, log(1 +
-views)), fitted by penalized iteratively reweighted least squares on the labeled units of the
+views), an indicator of "no score" (0 logged, as the cascade does below its threshold)), fitted by penalized iteratively reweighted least squares on the labeled units of the
 previous ``history`` days (never the day itself: the variance would again depend on the day's
 draw), each weighted 1/pi (a design-weighted fit: it describes the whole population, not the
 over-sampled high scores). The penalty ``ridge`` * ||b - b0||^2 pulls the coefficients toward the
-scores' own calibration b0 = (0, 1/k, ..., 1/k, 0) (k models), which keeps the fit finite when the
+scores' own calibration b0 = (0, 1/k, ..., 1/k, 0, 0) (k models), which keeps the fit finite when the
 labels separate perfectly (published-quality models, whose removals are all harmful). The point
 estimate stays the design-unbiased Horvitz-Thompson total whatever the model: a wrong model
 costs efficiency and interval accuracy, never bias.
@@ -36,14 +36,17 @@ MIN_LABELS = 50  # fewer labeled units in the history: no model (fall back to th
 
 
 def features(scores, views) -> np.ndarray:
-    """Design matrix: 1, logit of each model's score, log(1 + views)."""
+    """Design matrix: 1, logit of each model's score, log(1 + views), and an indicator of "no
+    score" (every model's score at or below :data:`CLIP`: the cascade logs 0 for the posts below
+    its threshold tau, a block of identical values whose harm rate the logit line cannot give)."""
     s = np.asarray(scores, dtype=float)
     s = s[:, None] if s.ndim == 1 else s
     v = np.asarray(views, dtype=float)
     if len(s) != len(v):
         raise ValueError(f"{len(s)} score rows but {len(v)} view counts")
     p = np.clip(s, CLIP, 1 - CLIP)
-    return np.column_stack([np.ones(len(v)), np.log(p / (1 - p)), np.log1p(v)])
+    unscored = (s <= CLIP).all(axis=1).astype(float)
+    return np.column_stack([np.ones(len(v)), np.log(p / (1 - p)), np.log1p(v), unscored])
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -52,7 +55,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LabelModel:
-    coef: np.ndarray  # intercept, one slope per model's logit, slope of log(1 + views)
+    coef: np.ndarray  # intercept, a slope per model's logit, log(1 + views), the no-score block
     labels: int  # labeled units it was fitted on
     harmful: int  # of which harmful
 
@@ -69,11 +72,11 @@ class LabelModel:
 
 def prior_coef(models: int) -> np.ndarray:
     """The scores' own calibration: logit q = mean of the models' logits."""
-    return np.concatenate([[0.0], np.full(models, 1.0 / models), [0.0]])
+    return np.concatenate([[0.0], np.full(models, 1.0 / models), [0.0, 0.0]])
 
 
 def fit(scores, views, labels, pi, ridge: float = 1.0, iterations: int = 100) -> LabelModel | None:
-    """Penalized, 1/pi-weighted logistic regression (Newton / IRLS); None when fewer than
+    """Penalized, 1/pi-weighted logistic regression (Newton with step halving); None when fewer than
     :data:`MIN_LABELS` labeled units (the caller falls back to the scores)."""
     x = features(scores, views)
     h = np.asarray(labels, dtype=float)
@@ -87,15 +90,25 @@ def fit(scores, views, labels, pi, ridge: float = 1.0, iterations: int = 100) ->
     if ((pi <= 0) | (pi > 1)).any():
         raise ValueError("inclusion probabilities must be in (0, 1]")
     w = 1.0 / pi
-    b0 = prior_coef(x.shape[1] - 2)
+    b0 = prior_coef(x.shape[1] - 3)
+
+    def objective(b: np.ndarray) -> float:  # penalized weighted log-likelihood
+        z = x @ b
+        return float((w * (h * z - np.logaddexp(0.0, z))).sum() - ridge / 2 * ((b - b0) ** 2).sum())
+
     b = b0.copy()
     penalty = ridge * np.eye(len(b))
     for _ in range(iterations):
         p = _sigmoid(x @ b)
         hessian = x.T @ (x * (w * p * (1 - p))[:, None]) + penalty
         step = np.linalg.solve(hessian, x.T @ (w * (h - p)) - ridge * (b - b0))
-        b = b + step
-        if np.abs(step).max() < 1e-10:
+        # Newton with step halving: far from the optimum (scores of 0 give p ~ 1e-6 and a flat
+        # Hessian) a full step overshoots by orders of magnitude.
+        t, now = 1.0, objective(b)
+        while objective(b + t * step) < now and t > 1e-10:
+            t /= 2
+        b = b + t * step
+        if np.abs(t * step).max() < 1e-10:
             break
     return LabelModel(b, len(h), int(h.sum()))
 
