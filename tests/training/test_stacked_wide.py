@@ -71,7 +71,7 @@ def test_folded_in_net_scores_deep_plus_regression_logit():
     train, emb_train = _tiny_frame(120, 1)
     val, emb_val = _tiny_frame(60, 2)
     cfg = TrainConfig(epochs=2, batch_size=32, hidden_text=8, hidden_tabular=4, hidden_shared=8,
-                      wide_ngrams=2**8, wide_stack_folds=3)  # fmt: skip
+                      wide_ngrams=2**8, wide_stack=True, wide_stack_folds=3)  # fmt: skip
     model = MultiTaskModel(cfg, ["b1"], ["c1"]).fit(train, emb_train, val, emb_val)
     x = model._inputs(val, emb_val)
     with torch.no_grad():
