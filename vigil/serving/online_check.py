@@ -50,8 +50,11 @@ def check_online_store(path: Path | None = None) -> bool:
         return False
     started = time.perf_counter()
     try:
-        # read-only: the check never creates, repairs or rolls back anything
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+        # mode=rw, not ro: the check never creates the file, but a writer killed mid-transaction
+        # leaves a hot journal that SQLite rolls back on the first read (its crash recovery,
+        # which the next writer would do anyway); a read-only connection cannot, and fails with
+        # "attempt to write a readonly database", which is not damage
+        con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60)
         try:
             problems = [row[0] for row in con.execute("pragma integrity_check").fetchall()]
         finally:
