@@ -38,6 +38,7 @@ import pandas as pd
 from sim import truth as sim_truth
 from vigil.evaluation import calibration
 from vigil.evaluation import estimators as est
+from vigil.evaluation.cli import add_label_model_options
 from vigil.evaluation.sampling import LOW, inclusion_probabilities, stratified_probabilities
 
 log = logging.getLogger(__name__)
@@ -419,14 +420,7 @@ def _parser() -> argparse.ArgumentParser:
         "expected variance), pps (the scores' importance formula, the sample's own variance) or "
         "stratified (census, scored, uniform low-score stratum; Poisson-count + MOVER interval)",
     )
-    parser.add_argument("--history", type=int, default=7, help="days the label model learns from")
-    parser.add_argument("--ridge", type=float, default=1.0, help="label-model penalty")
-    parser.add_argument(
-        "--label-error",
-        type=float,
-        default=0.0,
-        help="calibrated design: the moderators' known error rate, corrected for (Rogan-Gladen)",
-    )
+    add_label_model_options(parser)
     parser.add_argument(
         "--sample-by",
         choices=("label-model", "scores"),

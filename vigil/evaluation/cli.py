@@ -27,13 +27,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "prevalence interval from its expected variance; pps: the scores' formula, the sample's "
         "own variance (docs/online_eval.md)",
     )
-    run_.add_argument("--history", type=int, default=7, help="days the label model learns from")
-    run_.add_argument("--ridge", type=float, default=1.0, help="label-model penalty")
-    run_.add_argument(
+    add_label_model_options(run_)
+
+
+def add_label_model_options(parser: argparse.ArgumentParser) -> None:
+    """The calibrated design's options, shared with the simulator's grading harness."""
+    parser.add_argument("--history", type=int, default=7, help="days the label model learns from")
+    parser.add_argument("--ridge", type=float, default=1.0, help="label-model penalty")
+    parser.add_argument(
         "--label-error",
         type=float,
         default=0.0,
-        help="the moderators' measured error rate: calibrated prevalence corrects for it",
+        help="calibrated design: the moderators' known error rate, corrected for (Rogan-Gladen)",
     )
 
 
