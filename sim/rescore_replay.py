@@ -43,154 +43,23 @@ import numpy as np
 import pandas as pd
 
 from sim import truth as sim_truth
-from training import cascade, datasets, registry
-from training import text as text_encoder
+from training import registry
+from training import rescore_head as head_mod
 from training.config import from_dict
+from training.rescore_moments import (  # noqa: F401 (the replay's names, used by its tests)
+    Embeddings,
+    exact_counters,
+    fixed_moments,
+    read_events,
+    read_posts,
+    score_moments,
+    triggered_moments,
+)
 from vigil.config import paths
 from vigil.errors import UserError
-from vigil.stream.post_counters import FEATURES as POST_FEATURES
-from vigil.stream.post_counters import PostCounters, features_at
-from vigil.stream.rescore import is_negative_reply
 from vigil.stream.triggers import Triggers
 
 log = logging.getLogger(__name__)
-
-COUNTED = ("view", "report", "reply")
-EXACT_ACTIONS = ("view", "like", "share", "reply", "dislike", "report", "block")
-
-
-# -- the two schedules -----------------------------------------------------------------------
-def fixed_moments(posts: pd.DataFrame, offsets_hours, data_end: pd.Timestamp) -> pd.DataFrame:
-    """(post_id, scored_at, trigger) at each fixed age that falls before the data ends."""
-    parts = [
-        pd.DataFrame(
-            {
-                "post_id": posts["post_id"].to_numpy(),
-                "scored_at": posts["created_at"] + pd.to_timedelta(float(h), unit="h"),
-                "trigger": "creation" if h == 0 else f"age_{h:g}h",
-            }
-        )
-        for h in offsets_hours
-    ]
-    out = pd.concat(parts, ignore_index=True)
-    return out[out["scored_at"] <= data_end].reset_index(drop=True)
-
-
-def triggered_moments(
-    posts: pd.DataFrame, events: pd.DataFrame, triggers: Triggers, data_end: pd.Timestamp
-) -> pd.DataFrame:
-    """Creation plus the trigger requests of the posts' events (post_id, ts_ms, action, text),
-    fed in time order as the stream applies them; merged requests flushed at the end."""
-    ev = events[events["post_id"].isin(set(posts["post_id"])) & events["action"].isin(COUNTED)]
-    ev = ev.sort_values(["ts_ms", "post_id"], kind="stable")
-    rows: list[tuple[int, int, str]] = []
-    observe = triggers.observe
-    for pid, ts, action, text in zip(
-        ev["post_id"].to_numpy(), ev["ts_ms"].to_numpy(), ev["action"], ev["text"]
-    ):
-        for r in observe(int(pid), action, int(ts), action == "reply" and is_negative_reply(text)):
-            rows.append((r.post_id, r.at_ms, r.trigger))
-    end_ms = int(data_end.value // 1_000_000)
-    for r in triggers.flush(end_ms):
-        rows.append((r.post_id, r.at_ms, r.trigger))
-    trig = pd.DataFrame(rows, columns=["post_id", "at_ms", "trigger"])
-    trig["scored_at"] = pd.to_datetime(trig["at_ms"], unit="ms", utc=True)
-    creation = pd.DataFrame(
-        {"post_id": posts["post_id"].to_numpy(), "scored_at": posts["created_at"].to_numpy()}
-    )
-    creation["trigger"] = "creation"
-    out = pd.concat([creation, trig[["post_id", "scored_at", "trigger"]]], ignore_index=True)
-    out["scored_at"] = pd.to_datetime(out["scored_at"], utc=True)
-    return out[out["scored_at"] <= data_end].reset_index(drop=True)
-
-
-# -- scoring each moment ---------------------------------------------------------------------
-def score_moments(
-    moments: pd.DataFrame,
-    posts: pd.DataFrame,
-    bundle: dict,
-    emb: dict,
-    events: pd.DataFrame | None = None,
-    created: dict[int, int] | None = None,
-):
-    """Student score and the heavy model's calibrated probability of every moment, on Feast's
-    point-in-time features as of the moment (the heavy score is used only where routed). With
-    ``events`` (``--features exact``), the post's features are those the stream's exact counters
-    give at the moment itself (:func:`exact_counters`) instead of the hourly snapshot's."""
-    cfg = from_dict(bundle["meta"]["config"])
-    frame = moments.merge(posts[["post_id", "author_id", "created_at", "text"]], on="post_id")
-    frame = frame.sort_values(["post_id", "scored_at"], kind="stable").reset_index(drop=True)
-    frame["example_id"] = np.arange(len(frame), dtype=np.int64)
-    frame, _, _ = datasets.fetch_features(frame, cfg.feature_service)
-    for col in [*bundle["behavior_columns"], *bundle["creator_columns"]]:
-        if col not in frame.columns:
-            frame[col] = np.nan
-    frame = datasets.add_missing_indicators(
-        frame, bundle["behavior_columns"], bundle["creator_columns"]
-    )
-    frame = frame.sort_values("example_id").reset_index(drop=True)
-    if events is not None:
-        frame = exact_counters(frame, events, bundle["behavior_columns"], created or {})
-    frame["student"] = cascade.student_scores(bundle["student"], frame)
-    # only moments the student routes ever read the heavy score: encode and score those alone
-    routed = frame["student"].to_numpy() >= bundle["cascade_tau"]
-    frame["heavy"] = 0.0
-    if routed.any():
-        part = frame[routed]
-        emb.fill(part["post_id"])
-        vectors = np.stack([emb[p] for p in part["post_id"]])
-        raw = bundle["multitask"].predict(part, vectors)
-        frame.loc[routed, "heavy"] = bundle["calibrators"]["multitask"].transform(raw)
-    frame["day"] = frame["scored_at"].dt.strftime("%Y-%m-%d")
-    return frame
-
-
-def exact_counters(
-    frame: pd.DataFrame, events: pd.DataFrame, columns: list[str], created: dict[int, int]
-) -> pd.DataFrame:
-    """The post_behavior features as of each moment, as the stream serves them with
-    ``--post-counters``: :func:`vigil.stream.post_counters.features_at` (the platform's own
-    computation, not a copy) counts the posts' events (post_id, ts_ms, action, negative) up to each
-    moment; ``created``: post_id -> creation time (ms) of every post the mart knows, as the stream
-    learns it from the post's creation event."""
-    counters = PostCounters()
-    for pid, ms in created.items():
-        counters.created(pid, ms)
-    ev = events.sort_values("ts_ms", kind="stable")
-    feed = zip(
-        ev["post_id"].tolist(),
-        ev["action"].tolist(),
-        ev["ts_ms"].tolist(),
-        ev["negative"].tolist() if "negative" in ev else [False] * len(ev),
-    )
-    at_ms = (frame["scored_at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
-    values = features_at(counters, feed, list(zip(frame["post_id"].tolist(), at_ms.tolist())))
-    out = frame.copy()
-    for col in columns:
-        name = col.split("__")[-1]
-        if name in POST_FEATURES:
-            out[col] = np.array([v[name] for v in values], dtype=np.float64)
-    out["has_behavior"] = 1.0
-    return out
-
-
-class Embeddings(dict):
-    """post_id -> sentence embedding, encoded on first use (only routed posts need one)."""
-
-    def __init__(self, posts: pd.DataFrame, bundle: dict) -> None:
-        super().__init__()
-        self.text = dict(zip(posts["post_id"].astype(int), posts["text"]))
-        self.batch = from_dict(bundle["meta"]["config"]).encoder_batch_size
-
-    def __missing__(self, post_id):
-        return self.fill([post_id])[post_id]
-
-    def fill(self, post_ids) -> Embeddings:
-        todo = sorted({int(p) for p in post_ids} - set(self))
-        if todo:
-            vectors = text_encoder.encode([self.text[p] for p in todo], self.batch)
-            self.update(zip(todo, vectors))
-        return self
 
 
 # -- the cascade over a schedule -----------------------------------------------------------
@@ -202,10 +71,16 @@ class Outcome:
 
 
 def run_schedule(
-    scored: pd.DataFrame, tau: float, threshold: float, budget: float | None = None
+    scored: pd.DataFrame,
+    tau: float,
+    threshold: float,
+    budget: float | None = None,
+    verdict: str = "heavy",
 ) -> Outcome:
     """Moments in time order; a post's moments after its removal are skipped. Routed: student
-    >= the day's routing threshold (tau; with a budget, see the module doc) and calls left."""
+    >= the day's routing threshold (tau; with a budget, see the module doc) and calls left;
+    a routed moment removes when its ``verdict`` column (the heavy model's probability, or the
+    re-score head's) is at or above ``threshold``."""
     removed: dict[int, pd.Timestamp] = {}
     calls: dict[str, int] = {}
     candidates: dict[str, list[float]] = {}
@@ -217,7 +92,7 @@ def run_schedule(
         order["scored_at"],
         order["day"].to_numpy(),
         order["student"].to_numpy(),
-        order["heavy"].to_numpy(),
+        order[verdict].to_numpy(),
     ):
         if pid in removed:
             continue
@@ -318,37 +193,17 @@ def missed(
 
 
 # -- one world --------------------------------------------------------------------------------
-def read_events(days: list[str]) -> pd.DataFrame:
-    """The lake's view / report / reply events from the first test day on."""
-    import pyarrow.dataset as ds
-
-    root = paths().lake / "events"
-    if not root.is_dir():
-        raise UserError(f"no lake events under {root}: build a world first (vigil pipeline).")
-    dataset = ds.dataset(root, format="parquet", partitioning="hive")
-    table = dataset.to_table(
-        columns=["event_ts", "action", "post_id", "text"],
-        filter=(ds.field("dt") >= min(days)) & ds.field("action").isin(list(EXACT_ACTIONS)),
-    )
-    ev = table.to_pandas()
-    ev = ev[ev["post_id"].notna()].copy()
-    ev["post_id"] = ev["post_id"].astype("int64")
-    ev["ts"] = pd.to_datetime(ev["event_ts"], utc=True)
-    ev["ts_ms"] = (ev["ts"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
-    ev["negative"] = [
-        a == "reply" and is_negative_reply(t) for a, t in zip(ev["action"], ev["text"])
-    ]
-    return ev.drop(columns=["event_ts"])
-
-
 def replay_world(
     model_id: str | None = None,
     triggers: Triggers | None = None,
     budget: str | None = "fixed",
     exact: bool = False,
     also_ages: tuple[float, ...] = (),
+    verdict: str = "heavy",
 ) -> dict:
-    """Both schedules on the current world's test days (``budget``: None, ``fixed`` or a number)."""
+    """Both schedules on the current world's test days (``budget``: None, ``fixed`` or a number;
+    ``verdict``: ``heavy``, the heavy model's probability, or ``head``, the re-score head of
+    :mod:`training.rescore_head`, fitted on the training days when the model has none saved)."""
     bundle = registry.load(model_id)
     meta = bundle["meta"]
     days = [str(d) for d in meta["splits"]["test"]]
@@ -358,39 +213,44 @@ def replay_world(
             f"no simulator truth under {paths().raw}: the replay needs a simulated world."
         )
     harmful = truth.set_index("post_id")["is_harmful"].astype(bool)
-    posts = datasets._read_mart("posts")
-    posts["created_at"] = datasets._utc(posts["created_at"])
-    created = dict(
-        zip(
-            posts["post_id"].astype("int64").tolist(),
-            ((posts["created_at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1))
-            .astype("int64")
-            .tolist(),
-        )
-    )
+    posts, created = read_posts()
     posts = posts[posts["created_at"].dt.strftime("%Y-%m-%d").isin(days)].copy()
-    posts["text"] = posts["text"].fillna("")
     events = read_events(days)
     cfg = from_dict(meta["config"])
     tau, threshold = bundle["cascade_tau"], bundle["thresholds"]["multitask"]["threshold"]
     log.info("replay: %d test posts on %s, %d events", len(posts), days, len(events))
     emb = Embeddings(posts, bundle)
+    head = None
+    if verdict == "head":
+        head = head_mod.load(bundle["model_id"]) or head_mod.fit_registered(bundle["model_id"])
+        threshold = head.threshold
+
+    def scorer(moments: pd.DataFrame) -> pd.DataFrame:
+        frame = score_moments(moments, posts, bundle, emb, events if exact else None, created)
+        if head is not None:
+            routed = frame["student"].to_numpy() >= tau
+            frame["head"] = 0.0
+            frame.loc[routed, "head"] = head.score(frame[routed])
+        return frame
+
     result = compare(
         posts,
         events,
         harmful,
-        lambda moments: score_moments(
-            moments, posts, bundle, emb, events if exact else None, created
-        ),
+        scorer,
         tau,
         threshold,
         cfg.score_offsets_hours,
         triggers or Triggers(),
         budget,
         also_ages,
+        verdict,
     )
     features = "exact counters" if exact else "feast point-in-time"
-    return {"model_id": bundle["model_id"], "test_days": days, "features": features} | result
+    out = {"model_id": bundle["model_id"], "test_days": days, "features": features}
+    if head is not None:
+        out["head"] = head.info
+    return out | {"verdict": verdict} | result
 
 
 def compare(
@@ -404,10 +264,12 @@ def compare(
     triggers: Triggers,
     budget: str | float | None = "fixed",
     also_ages: tuple[float, ...] = (),
+    verdict: str = "heavy",
 ) -> dict:
     """Both schedules on ``posts`` (post_id, created_at) and their ``events`` (post_id, ts,
-    ts_ms, action, text); ``scorer(moments)`` adds ``student``, ``heavy`` and ``day`` to moments
-    (post_id, scored_at, trigger); ``harmful``: post_id -> bool (the truth)."""
+    ts_ms, action, text); ``scorer(moments)`` adds ``student``, ``heavy`` (and the ``verdict``
+    column the removal reads, if another) and ``day`` to moments (post_id, scored_at, trigger);
+    ``harmful``: post_id -> bool (the truth)."""
     data_end = max(events["ts"].max(), posts["created_at"].max())
     views = events[events["action"] == "view"][["post_id", "ts"]]
     fixed = scorer(fixed_moments(posts, offsets_hours, data_end))
@@ -415,8 +277,8 @@ def compare(
     if also_ages:  # a hybrid: the triggers plus some fixed ages
         trig = pd.concat([trig, fixed_moments(posts, also_ages, data_end)], ignore_index=True)
     trig_scored = scorer(trig)
-    a = prevented(run_schedule(fixed, tau, threshold), views, harmful, posts)
-    trig_outcome = run_schedule(trig_scored, tau, threshold)
+    a = prevented(run_schedule(fixed, tau, threshold, verdict=verdict), views, harmful, posts)
+    trig_outcome = run_schedule(trig_scored, tau, threshold, verdict=verdict)
     b = prevented(trig_outcome, views, harmful, posts)
     b["missed_by_kind"] = missed(trig_scored, trig_outcome, views, harmful, posts, tau)
     result = {
@@ -440,7 +302,7 @@ def compare(
         # the budget acts only when the triggered schedule needs more heavy calls than it allows
         if b["heavy_calls_per_day"] > n:
             result["triggered_final"] = result["triggered_budget"] = prevented(
-                run_schedule(trig_scored, tau, threshold, budget=max(n, 1.0)),
+                run_schedule(trig_scored, tau, threshold, max(n, 1.0), verdict),
                 views,
                 harmful,
                 posts,
@@ -486,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         default="pit",
         help="Feast point-in-time (hourly post snapshots) or exact counters as of each moment",
     )
+    parser.add_argument(
+        "--verdict",
+        choices=("heavy", "head"),
+        default="heavy",
+        help="removal verdict at routed moments: the heavy model's probability, or the re-score "
+        "head (training.rescore_head; fitted on the training days if the model has none)",
+    )
     parser.add_argument("--out", default=None, help="write the JSON here too")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -507,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
                 budget,
                 exact=args.features == "exact",
                 also_ages=tuple(float(h) for h in args.also_ages.split(",") if h.strip()),
+                verdict=args.verdict,
             )
             r["world"] = label
             results.append(r)
