@@ -11,6 +11,7 @@ from vigil.accounts import features as account_features
 from vigil.config import paths
 from vigil.graph import features as graph_features
 from vigil.notes import features as note_features
+from vigil.ranking import feature_tables as ranking_features
 from vigil.rules import label_features
 
 
@@ -102,3 +103,20 @@ user_labels_source = FileSource(
     description="A user's active labels (rules' effects, reviewers' verdicts) at every change.",
     tags={"owner": "trust-and-safety-data"},
 )
+
+# The ranking features (issue 23): the dbt marts over the topic step's post topics
+# (vigil.ranking.feature_tables), one row per key and the moment its values became true.
+ranking_sources = {
+    table: FileSource(
+        name=f"{table}_source",
+        path=_parquet(table),
+        timestamp_field="event_timestamp",
+        description=f"Ranking feature mart {table} (empty without a topic model).",
+        tags={"owner": "trust-and-safety-data"},
+    )
+    for table in ranking_features.VIEWS
+}
+post_topics_source = ranking_sources["post_topics"]
+user_topic_interest_source = ranking_sources["user_topic_interest"]
+user_author_affinity_source = ranking_sources["user_author_affinity"]
+topic_velocity_source = ranking_sources["topic_velocity"]

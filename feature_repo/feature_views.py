@@ -14,17 +14,19 @@ from data_sources import (
     note_status_source,
     post_behavior_source,
     post_best_note_source,
+    ranking_sources,
     user_activity_push,
     user_graph_embedding_source,
     user_labels_source,
 )
-from entities import contributor, note, post, user
+from entities import author, contributor, note, post, topic, user
 from feast import FeatureView, Field
 from feast.types import Float64, Int64, String
 
 from vigil.accounts import features as account_features
 from vigil.graph import features as graph_features
 from vigil.notes import features as note_features
+from vigil.ranking import feature_tables as ranking_features
 from vigil.rules import label_features
 
 OWNER = "trust-and-safety-data"
@@ -182,3 +184,38 @@ user_labels_fv = FeatureView(
     description="A user's active labels from the rules and reviewers' verdicts, point in time.",
     tags={"owner": OWNER, "description": "Active rule labels, throttle/suspend, last verdict"},
 )
+
+
+# The ranking features (issue 23): columns defined once in vigil.ranking.feature_tables
+# (docs/ranking.md). Offline only (the daily batch ranks with point-in-time joins), so
+# `vigil features materialize` does not copy them online.
+_RANKING_ENTITIES = {"user_id": user, "post_id": post, "topic_id": topic, "author_id": author}
+_RANKING_DESCRIPTIONS = {
+    "post_topics": "A post's topic weights and main topic, from its creation.",
+    "user_topic_interest": "A user's decayed engagement per topic as of each day's start.",
+    "user_author_affinity": "A user's decayed engagement with an author as of each day's start.",
+    "topic_velocity": "A topic's posts in the last hour against the 24 h before, hourly.",
+}
+
+
+def _ranking_view(table: str) -> FeatureView:
+    keys, fields = ranking_features.VIEWS[table]
+    return FeatureView(
+        name=table,
+        entities=[_RANKING_ENTITIES[k] for k in keys],
+        ttl=timedelta(days=ranking_features.TTL_DAYS),
+        schema=[
+            Field(name=name, dtype=_TYPES[kind], description=text)
+            for name, (kind, text) in fields.items()
+        ],
+        source=ranking_sources[table],
+        online=False,
+        description=_RANKING_DESCRIPTIONS[table],
+        tags={"owner": OWNER, "description": _RANKING_DESCRIPTIONS[table]},
+    )
+
+
+post_topics_fv = _ranking_view("post_topics")
+user_topic_interest_fv = _ranking_view("user_topic_interest")
+user_author_affinity_fv = _ranking_view("user_author_affinity")
+topic_velocity_fv = _ranking_view("topic_velocity")

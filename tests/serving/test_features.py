@@ -275,7 +275,8 @@ def test_apply_from_any_directory_via_cli(feast_home, tmp_path, monkeypatch, cap
     assert main(["features", "apply"]) == 0
     out = json.loads(capsys.readouterr().out)
     # 3 moderation + 3 notes + user_graph_embedding + account_features + user_labels
-    assert out["feature_views"] == 9 and out["feature_services"] == 1
+    # + 4 ranking (post_topics, user_topic_interest, user_author_affinity, topic_velocity)
+    assert out["feature_views"] == 13 and out["feature_services"] == 1
     assert list(elsewhere.iterdir()) == []  # nothing written to the cwd
 
 

@@ -363,6 +363,20 @@ def write_features(home: Path, tables: dict[str, pd.DataFrame]) -> None:
         # Feast's created timestamp: when the row was written
         frame["created"] = frame["event_timestamp"]
         frame.to_parquet(home / "features" / f"{name}.parquet", index=False)
+    # the ranking feature marts (issue 23) as dbt exports them on a world without topics: empty
+    empty = {
+        "post_topics": {"post_id": "int64", "topic_id": "int64", "topic_weight": "float64",
+                        "is_main_topic": "int64", "topics_version": "object"},
+        "user_topic_interest": {"user_id": "int64", "topic_id": "int64", "interest": "float64",
+                                "interest_share": "float64"},
+        "user_author_affinity": {"user_id": "int64", "author_id": "int64", "affinity": "float64"},
+        "topic_velocity": {"topic_id": "int64", "posts_last_hour": "int64",
+                           "posts_prior_24h": "int64", "velocity": "float64"},
+    }  # fmt: skip
+    for name, columns in empty.items():
+        frame = pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+        frame["event_timestamp"] = pd.Series(dtype="datetime64[us, UTC]")
+        frame.to_parquet(home / "features" / f"{name}.parquet", index=False)
 
 
 def training_set() -> pd.DataFrame:

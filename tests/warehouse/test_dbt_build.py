@@ -138,19 +138,44 @@ def test_dbt_build_all_is_green_and_exports_features(sim_home):
     assert not summary["errors"] and not summary["failures"]
     # every model of the `all` selector, listed by hand from the project's models/ folders
     expected = {
-        "stg_lake__events", "stg_lake__event_activity", "stg_lake__event_partitions",
-        "stg_lake__labels", "stg_lake__users", "stg_lake__decisions", "stg_lake__appeal_labels",
-        "int_calendar_days", "int_posts_created", "int_user_login_countries_daily",
-        "int_user_active_minutes_daily", "int_post_events_attributed",
-        "int_creator_received_daily", "int_post_activity_hourly",
-        "post_labels", "posts", "user_activity", "user_active_minutes", "uam_histogram",
-        "post_behavior", "creator_context",
+        "stg_lake__events",
+        "stg_lake__event_activity",
+        "stg_lake__event_partitions",
+        "stg_lake__labels",
+        "stg_lake__users",
+        "stg_lake__decisions",
+        "stg_lake__appeal_labels",
+        "int_calendar_days",
+        "int_posts_created",
+        "int_user_login_countries_daily",
+        "int_user_active_minutes_daily",
+        "int_post_events_attributed",
+        "int_creator_received_daily",
+        "int_post_activity_hourly",
+        "post_labels",
+        "posts",
+        "user_activity",
+        "user_active_minutes",
+        "uam_histogram",
+        "post_behavior",
+        "creator_context",
         # the rules' effects and the account verdicts (issue 21)
-        "stg_lake__rule_effects", "stg_lake__account_verdicts", "active_labels", "user_labels",
+        "stg_lake__rule_effects",
+        "stg_lake__account_verdicts",
+        "active_labels",
+        "user_labels",
+        # the ranking features (issue 23): built empty without the topic step's post topics
+        "stg_lake__post_topics",
+        "post_topics",
+        "user_topic_interest",
+        "user_author_affinity",
+        "topic_velocity",
     }
     assert set(summary["nodes"]) == expected and summary["models"] == len(expected)
     # 5 unit tests on DuckDB: the SQL daily UAM model's runs on Spark or with uam_daily_engine=sql
     assert summary["tests"] >= 50 and summary["unit_tests"] >= 5
+    for table in ("post_topics", "user_topic_interest", "user_author_affinity", "topic_velocity"):
+        assert summary["exported"][table] == 0, table  # no topic model ran on this world
     for table in warehouse.EXPORTED_TABLES:
         schema = pq.read_schema(home / "features" / f"{table}.parquet")
         for name in ("event_timestamp", "created_at", "labeled_at"):

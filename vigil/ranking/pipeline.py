@@ -4,7 +4,8 @@
 
 - :func:`fit_topics`: the topic model fitted on the posts created before D, saved as the next
   ``models/topics/vNNNN``; a version fitted on exactly those posts with the same config is
-  reused, so a re-run adds no version;
+  reused, so a re-run adds no version; every lake post's topic weights go to
+  ``lake/post_topics`` (:mod:`vigil.ranking.feature_tables`), the next marts build's source;
 - :func:`train_ranker`: the ranker on the views from the lake's second day to D, saved to
   ``models/ranker/dt=D/`` (``model.joblib``, ``meta.json``);
 - :func:`rank_timelines`: every user's top 10 at D through the bulk path
@@ -38,7 +39,7 @@ import pandas as pd
 
 from vigil import config
 from vigil.errors import UserError
-from vigil.ranking import data, topics
+from vigil.ranking import data, feature_tables, topics
 from vigil.ranking.data import DAY, HOUR
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,10 @@ def fit_topics(day: str) -> dict:
         topics.save(model, snap)
     log.info("topics for %s: %s (%s, %d posts)", day, model.meta["version"],
              "reused" if reused else "fitted", snap["posts"])  # fmt: skip
+    # every lake post's distribution, the dbt source of the ranking feature marts
+    feature_tables.write_post_topics(
+        view.posts["post_id"].to_numpy(), model.transform(view.posts["text"]), model.meta["version"]
+    )
     return {"day": str(day)[:10], "version": model.meta["version"], "reused": reused,
             "posts": snap["posts"], "topics": model.n_topics}  # fmt: skip
 

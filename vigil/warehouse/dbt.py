@@ -51,6 +51,11 @@ EXPORTED_TABLES = (
     "posts",
     "post_labels",
     "user_labels",  # active labels per user (rules' effects, reviewers' verdicts; issue 21)
+    # the ranking features (issue 23; vigil/ranking/feature_tables.py): empty without post topics
+    "post_topics",
+    "user_topic_interest",
+    "user_author_affinity",
+    "topic_velocity",
 )
 
 
@@ -423,7 +428,7 @@ def _lake_files() -> list[Path]:
     """The lake files dbt reads: the day partitions, the users and labels snapshots, the
     scoring service's logs (decisions, appeal labels), the rules' effects and the account
     verdicts."""
-    from vigil.lake import rule_logs
+    from vigil.lake import post_topics, rule_logs
     from vigil.lake.service_logs import lake_files
 
     paths = config.paths()
@@ -435,6 +440,7 @@ def _lake_files() -> list[Path]:
             paths.lake_labels / "labels.parquet",
             *lake_files(paths),
             *rule_logs.lake_files(paths),
+            post_topics.path(paths),
         )
         if p.exists()
     ]
@@ -473,12 +479,13 @@ def check_lake_pages() -> int:
 
 
 def _check_lake() -> None:
-    from vigil.lake import rule_logs
+    from vigil.lake import post_topics, rule_logs
     from vigil.lake.service_logs import ensure_lake_files
 
     paths = config.paths()
     ensure_lake_files(paths)
     rule_logs.ensure_lake_files(paths)
+    post_topics.ensure_lake_file(paths)
     missing = [
         str(p)
         for p in (paths.lake_users / "users.parquet", paths.lake_labels / "labels.parquet")
