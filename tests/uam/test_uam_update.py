@@ -148,6 +148,21 @@ def test_update_matches_brute_force_and_dbt(tmp_path, monkeypatch):
     reference = _dbt_full_refresh_of(lake, tmp_path / "reference2", monkeypatch)
     assert _tables(config.paths().warehouse) == reference
 
+    # a run stopped after the window moved and before the histogram (dbt commits each model on
+    # its own; CI killed `vigil uam-update` there): the state says up to date, the histogram is
+    # the old one; the next update sees it and rebuilds it
+    new = random_views(7, [(days[33] + timedelta(days=1)).isoformat()], users=25, per_day=30)
+    write_events(lake, new)
+    events += new
+    warehouse.run_dbt("run", MODELS[:4], dbt_vars={"uam_interval": INTERVAL})
+    stale = _tables(config.paths().warehouse)["uam_histogram"]
+    assert stale != _histogram(brute_force_uam(events, days[33] + timedelta(days=1)), INTERVAL)
+    result = uam_update.update_once()
+    assert (result["kind"], result["days"]) == ("delta", [])
+    assert "uam_histogram is behind user_active_minutes" in result["reason"]
+    _check(events, days[33] + timedelta(days=1))
+    assert uam_update.update_once()["kind"] == "noop"
+
 
 def _write_day_atomically(lake: Path, events: list[dict], scratch: Path) -> None:
     """As ingest does: write elsewhere, then rename into the lake."""

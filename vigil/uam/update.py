@@ -21,8 +21,9 @@ Anything the delta cannot do exactly (no state yet, a changed day on or before A
 moving by 30 days or more, an empty histogram) runs the same three dbt models instead and says
 why. A later dbt run finds the new days already done (its incremental model selects none, and the
 window moves by zero days), so dbt and this updater can alternate on one warehouse;
-tests/dbt/test_uam_update.py checks both against a brute-force count and against dbt's own
-full refresh, table by table.
+tests/uam/test_uam_update.py checks both against a brute-force count and against dbt's own
+full refresh, table by table. A run stopped between the window and the histogram (dbt commits
+each model on its own) is finished by the next update, which finds the histogram behind the window.
 
 ``--watch`` is the resident form: one process, imports loaded once, polling the lake's day files
 and applying each change. It holds the warehouse only while applying (DuckDB allows one process per
@@ -58,6 +59,7 @@ from vigil.uam.window import (
     UAM,
     WINDOW_DAYS,
     Totals,
+    histogram_is_current,
     move_window,
     rebuild_histogram,
 )
@@ -165,6 +167,11 @@ def plan(con: Any) -> Plan:
             interval=interval,
         )
     if not days and shift == 0:
+        if not histogram_is_current(con, interval):
+            # an earlier run stopped after moving the window, before the histogram: redo the
+            # (empty) move, which rebuilds the histogram in the delta's transaction
+            return Plan("delta", f"uam_histogram is behind user_active_minutes (window ends {a}; "
+                        "an earlier run stopped between them)", [], (a, b), interval)  # fmt: skip
         return Plan("noop", f"nothing new in the lake (window ends {a})", window=(a, b),
                     interval=interval)  # fmt: skip
     return Plan("delta", f"window {a} -> {b}", days, (a, b), interval)

@@ -158,13 +158,11 @@ def move_window(con: Any, a: str, b: str, totals: Totals | None) -> bool:
     return moved_in_memory
 
 
-def rebuild_histogram(con: Any, interval: int) -> None:
-    """``uam_histogram`` as uam_histogram.sql builds it: every bucket of width ``interval`` from 0
-    to the highest non-empty one."""
+def histogram_sql(interval: int) -> str:
+    """The select of uam_histogram.sql over ``user_active_minutes``: every bucket of width
+    ``interval`` from 0 to the highest non-empty one."""
     s = int(interval)
-    con.execute(
-        f"""
-        create or replace table {HISTOGRAM} as
+    return f"""
         with bucketed as (
             select cast(floor(uam / {s}) as bigint) as bucket, count(*) as users
             from {UAM} group by 1
@@ -181,4 +179,29 @@ def rebuild_histogram(con: Any, interval: int) -> None:
         from buckets
         left join bucketed on bucketed.bucket = buckets.bucket
         """
-    )
+
+
+def rebuild_histogram(con: Any, interval: int) -> None:
+    """``uam_histogram`` as uam_histogram.sql builds it, from ``user_active_minutes``."""
+    con.execute(f"create or replace table {HISTOGRAM} as {histogram_sql(interval)}")
+
+
+def histogram_is_current(con: Any, interval: int) -> bool:
+    """Whether ``uam_histogram`` holds exactly the buckets ``user_active_minutes`` gives now.
+
+    dbt builds the two in separate transactions, so a run stopped between them (a kill, a crash)
+    leaves the window moved and its state recorded, but the old histogram: the state alone would
+    call the warehouse up to date. Grouping the window's users is cheap (one pass over one row per
+    user)."""
+    differing = con.execute(
+        f"""
+        select count(*) from (
+            (select lower, upper, users from {HISTOGRAM}
+             except all select * from ({histogram_sql(interval)}))
+            union all
+            (select * from ({histogram_sql(interval)})
+             except all select lower, upper, users from {HISTOGRAM})
+        )
+        """
+    ).fetchone()[0]
+    return differing == 0
