@@ -18,7 +18,9 @@ view and the ``accounts`` gate read this list):
 - target concentration: the share of replies and @mentions aimed at the top-3 targets;
 - account age in days, and volumes (events, posts, active hours).
 - features that need no history (action mix, session shape, login geography, fingerprint
-  reputation from the enforcement log): :mod:`vigil.accounts.signup`.
+  reputation from the enforcement log): :mod:`vigil.accounts.signup`;
+- content reputation (does it post the texts, links and domains of accounts suspended for
+  spam before the cut): :mod:`vigil.accounts.reputation`.
 
 Why DuckDB SQL here and not dbt marts: the account streams are snapshots outside the dbt
 sources, and one dbt invocation costs ~5 s of start-up; the SQL is plain and portable and moves
@@ -32,6 +34,12 @@ import time
 from pathlib import Path
 
 from vigil import config
+from vigil.accounts.reputation import (
+    LINK_RE,
+    REPUTATION_FEATURES,
+    normalised_text_sql,
+    reputation_sql,
+)
 from vigil.accounts.signup import SIGNUP_FEATURES, signup_sql
 from vigil.errors import UserError
 
@@ -57,9 +65,9 @@ FEATURES: dict[str, tuple[str, str]] = {
     "target_concentration_7d": ("float", "share of replies and mentions to its top-3 targets"),
     "targeted_actions_7d": ("int", "replies and mentions with a target"),
     **SIGNUP_FEATURES,
+    **REPUTATION_FEATURES,
 }
 TTL_DAYS = 2
-LINK_RE = r"https?://[^\s]+"
 
 
 # ~150 lines: one SQL script (temp tables in order, then the feature table)
@@ -121,8 +129,7 @@ create or replace temp table hourent as
 
 create or replace temp table posts as
   select day, user_id,
-    nullif(trim(regexp_replace(regexp_replace(regexp_replace(lower(text),
-      '{LINK_RE}', ' ', 'g'), '@[a-z0-9_]+', ' ', 'g'), '[^a-z]+', ' ', 'g')), '') as norm,
+    {normalised_text_sql("text")} as norm,
     regexp_extract(text, '{LINK_RE}') as link
   from ew where action in ('post', 'reply') and text is not null;
 
@@ -181,6 +188,8 @@ create or replace temp table fpshare as
 
 {signup_sql()}
 
+{reputation_sql()}
+
 create or replace temp table {TABLE} as
   select b.user_id, b.ets as event_timestamp,
     (epoch(b.ets) - epoch(b.created_at)) / 86400.0 as account_age_days,
@@ -199,7 +208,8 @@ create or replace temp table {TABLE} as
     coalesce(f.device_shared_accounts, 0)::bigint as device_shared_accounts,
     coalesce(t.target_concentration_7d, 0)::double as target_concentration_7d,
     coalesce(t.targeted_actions_7d, 0)::bigint as targeted_actions_7d,
-    {", ".join(f"s.{name}" for name in SIGNUP_FEATURES)}
+    {", ".join(f"s.{name}" for name in SIGNUP_FEATURES)},
+    {", ".join(f"coalesce(r.{name}, 0)::double as {name}" for name in REPUTATION_FEATURES)}
   from base b
   left join vol v using (user_id, day)
   left join gapstat g using (user_id, day)
@@ -209,6 +219,7 @@ create or replace temp table {TABLE} as
   left join fpshare f using (user_id, day)
   left join targ t using (user_id, day)
   left join signup s using (user_id, day)
+  left join reputation r using (user_id, day)
   order by b.user_id, event_timestamp;
 """
 
