@@ -302,8 +302,8 @@ def simulate_discovery(
     params: DiscoveryParams = DEFAULT_PARAMS,
 ) -> dict:
     """Write a discovery world into ``raw_dir`` (raw logs + ``_truth/discovery_*``); return counts."""
-    if not 50 <= users <= 6000:
-        raise UserError(f"--users {users} is out of range: give 50 to 6000.")
+    if not 50 <= users <= 20_000:  # the follow matrix is dense: 20k users take 1.6 GB
+        raise UserError(f"--users {users} is out of range: give 50 to 20000.")
     if not 2 <= days <= 30:
         raise UserError(f"--days {days} is out of range: give 2 to 30.")
     raw = Path(raw_dir)
@@ -419,7 +419,7 @@ def _parse_date(value: str) -> date:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw", "--out", dest="out", type=Path, default=None,
                         help="raw directory (default: $VIGIL_HOME/raw_discovery)")  # fmt: skip
-    parser.add_argument("--users", type=int, default=2000, help="default 2000 (50..6000)")
+    parser.add_argument("--users", type=int, default=2000, help="default 2000 (50..20000)")
     parser.add_argument("--days", type=int, default=7, help="default 7")
     parser.add_argument("--start", type=_parse_date, default=date(2026, 10, 1), help="YYYY-MM-DD")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
