@@ -79,6 +79,7 @@ def ensure_simulation(raw_dir: Path, params: dict, force: bool = False) -> dict:
         start=date.fromisoformat(params["start"]),
         seed=params["seed"],
         drift_day=params["drift_day"],
+        world=params.get("world"),  # a named world (sim.params.WORLDS); absent: the default
     )
     counts = json.loads(json.dumps(counts or {}, default=str))
     marker.write_text(json.dumps({"params": params, "counts": counts}, indent=2))

@@ -120,30 +120,6 @@ def grade(guardrail: bool = True) -> dict:
     return out
 
 
-def _simulate_world(raw: Path, params: dict) -> None:
-    """A named world (``--world``, sim.params.WORLDS) simulated with its options and marked the
-    way ``sim.pipeline.ensure_simulation`` marks a world, so that it finds it there."""
-    from sim import pipeline
-    from sim.world import simulate
-
-    marker = raw / pipeline.SIM_MARKER
-    done = marker.exists() and (raw / "events").is_dir()
-    if done and json.loads(marker.read_text()).get("params") == params:
-        return
-    counts = simulate(
-        raw,
-        users=params["users"],
-        days=params["days"],
-        start=date.fromisoformat(params["start"]),
-        seed=params["seed"],
-        drift_day=params["drift_day"],
-        world=params["world"],
-        progress=False,
-    )
-    counts = json.loads(json.dumps(counts, default=str))
-    marker.write_text(json.dumps({"params": params, "counts": counts}, indent=2))
-
-
 def run_one(
     seed: int, users: int, days: int, drift_day: int | None, world: str = "default"
 ) -> dict:
@@ -157,7 +133,6 @@ def run_one(
     timings: dict[str, float] = {}
     if world != "default":  # the default world's params (and results) keep their keys
         params["world"] = world
-        _simulate_world(p.raw.resolve(), params)
     pipeline.ensure_simulation(p.raw.resolve(), params)
     timings["simulate"] = round(time.monotonic() - started, 1)
     last_day = (date.fromisoformat(START) + timedelta(days=days - 1)).isoformat()
