@@ -91,11 +91,13 @@ def test_evidence_values_by_hand(world):
     # hour profiles over the four active accounts (3h: 1, 3; 15h: 2, 5) minus their mean:
     # 3 and 1 are identical (cosine 1), 3 and 2 opposite (cosine -1, clipped to 0)
     assert a["hour_cosine"] == pytest.approx(1.0) and b["hour_cosine"] == pytest.approx(0.0)
-    # created day 4: 3 days after 1's suspension, 1 day after 2's
-    assert a["recency"] == pytest.approx(math.exp(-3 / 14))
-    assert b["recency"] == pytest.approx(math.exp(-1 / 14))
+    # created day 4: 3 days after 1's suspension, 1 day after 2's (recency scale 3 days)
+    assert a["recency"] == pytest.approx(math.exp(-3 / 3))
+    assert b["recency"] == pytest.approx(math.exp(-1 / 3))
+    # no home country on these profiles: no country evidence
+    assert a["same_country"] == 0.0 and b["same_country"] == 0.0
     cfg = evasion.MatchConfig()
-    hand_b = cfg.w_network * 2 / 3 + cfg.w_target + cfg.w_recency * math.exp(-1 / 14)
+    hand_b = cfg.w_network * 2 / 3 + cfg.w_target + cfg.w_recency * math.exp(-1 / 3)
     assert b["score"] == pytest.approx(hand_b)
 
 
@@ -157,3 +159,22 @@ def test_suspension_after_creation_is_no_candidate(world):
     late = enforcement.assign(enforced_at=[T0 + pd.Timedelta(days=1), T0 + pd.Timedelta(days=10)])
     m = evasion.match(events, users, late, devices)
     assert set(m.loc[m["user_id"] == 3, "candidate_id"]) == {1}
+
+
+def test_same_country_by_hand(world):
+    events, users, enforcement, devices = world
+    # 3 and 1 are from BR, 5 from US like 2; 6 and 7 (no candidates) from BR; 2 has no country
+    users = users.assign(home_country=["BR", None, "BR", "US", "BR", "BR"])
+    pairs = evasion.evidence(events, users, enforcement, devices).set_index(
+        ["user_id", "candidate_id"]
+    )
+    assert pairs.loc[(3, 1), "same_country"] == 1.0
+    assert pairs.loc[(3, 2), "same_country"] == 0.0  # unknown is no match
+    assert pairs.loc[(5, 1), "same_country"] == 0.0 and pairs.loc[(5, 2), "same_country"] == 0.0
+    cfg = evasion.MatchConfig()
+    # 5 and 1 share no evidence but recency (5 was created 3 days after 1's suspension)
+    assert pairs.loc[(5, 1), "score"] == pytest.approx(cfg.w_recency * math.exp(-3 / 3))
+    # the country adds its weight to 3 -> 1 and nothing else changes
+    before = evasion.evidence(events, users.drop(columns="home_country"), enforcement, devices)
+    before = before.set_index(["user_id", "candidate_id"])
+    assert pairs.loc[(3, 1), "score"] - before.loc[(3, 1), "score"] == pytest.approx(cfg.w_country)

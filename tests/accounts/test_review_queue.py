@@ -38,7 +38,7 @@ def events() -> pd.DataFrame:
 
 def test_queue_order_by_hand():
     bots = pd.DataFrame({"user_id": [10, 20], "bot_score": [0.5, 0.9]})
-    matches = pd.DataFrame({"user_id": [30], "candidate_id": [7], "rank": [1], "score": [1.6]})
+    matches = pd.DataFrame({"user_id": [30], "candidate_id": [7], "rank": [1], "score": [1.8]})
     cl = pd.DataFrame({"user_id": [20, 30], "cluster_id": [1, 1]})
     q = queue.build_queue(events(), CUT, bots, matches, cl).set_index("user_id")
     # 10: p = 0.5, reach 100 -> 50

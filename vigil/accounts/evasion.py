@@ -21,7 +21,11 @@ Evidence for a pair (new account N, suspended account S, S suspended before N wa
   (``quiet_harbor853`` and ``quiet_harbor12``);
 - ``hour_cosine``: cosine of their hour-of-day activity profiles after subtracting the
   population's profile (every human is active in the evening; what is left is the habit);
-- ``recency``: exp(-days between S's suspension and N's creation / ``recency_days``).
+- ``same_country``: 1 when both profiles give the same home country (weak alone: most
+  accounts share a few countries; it breaks ties between candidates that look alike);
+- ``recency``: exp(-days between S's suspension and N's creation / ``recency_days``, 3): an
+  evader comes back within days, so of two look-alike candidates the one suspended just before
+  N was created is the likelier.
 
 The score is hand-weighted (``MatchConfig``): a weighted sum of the evidence. The weights were
 set once from the evidence's meaning (a shared device is near proof, a shared rare network
@@ -51,6 +55,7 @@ EVIDENCE = (
     "cadence",
     "hour_cosine",
     "handle_stem",
+    "same_country",
     "recency",
 )
 MATCH_COLUMNS = ("user_id", "candidate_id", "rank", "score", "suspended_at", *EVIDENCE)
@@ -68,11 +73,12 @@ class MatchConfig:
     w_cadence: float = 1.0
     w_hour: float = 0.5
     w_handle: float = 0.8
-    w_recency: float = 0.3
-    recency_days: float = 14.0
+    w_country: float = 0.3
+    w_recency: float = 0.6
+    recency_days: float = 3.0  # evaders come back within days: older suspensions fade fast
     max_gap_days: float = 60.0  # suspended accounts older than this are not candidates
     top_k: int = 5
-    match_threshold: float = 1.6  # a top score at or above it is reported as a match
+    match_threshold: float = 1.8  # a top score at or above it is reported as a match
 
     def weights(self) -> dict[str, float]:
         return {
@@ -83,6 +89,7 @@ class MatchConfig:
             "cadence": self.w_cadence,
             "hour_cosine": self.w_hour,
             "handle_stem": self.w_handle,
+            "same_country": self.w_country,
             "recency": self.w_recency,
         }
 
@@ -223,6 +230,16 @@ def _handle_stems(users: pd.DataFrame, ids: np.ndarray) -> np.ndarray:
     return np.where(stem.str.len() >= 4, stem, "").astype(object)
 
 
+def _same_country(users: pd.DataFrame, new_ids: np.ndarray, sus_ids: np.ndarray) -> np.ndarray:
+    """1 where both accounts have the same home country on their profile (0 when unknown)."""
+    if "home_country" not in users.columns:
+        return np.zeros((len(new_ids), len(sus_ids)))
+    home = users.drop_duplicates("user_id").set_index("user_id")["home_country"]
+    a = home.reindex(new_ids).fillna("").astype(str).to_numpy()
+    b = home.reindex(sus_ids).fillna("").astype(str).to_numpy()
+    return ((a[:, None] == b[None, :]) & (a[:, None] != "")).astype(float)
+
+
 def _cadence(events: pd.DataFrame, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(log median gap, is regular) per account; regular = >= 5 gaps, half within 10% of it."""
     e = events[events["user_id"].isin(ids) & (events["action"] != "login")]
@@ -304,6 +321,7 @@ def evidence(
     stems = _handle_stems(users, both)
     same = stems[:n, None] == stems[None, n:]
     mats["handle_stem"] = (same & (stems[:n, None] != "")).astype(float)
+    mats["same_country"] = _same_country(users, new_ids, sus_ids)
     log_med, regular = _cadence(events, both)
     both_regular = regular[:n, None] & regular[None, n:]
     close = np.exp(-np.abs(log_med[:n, None] - log_med[None, n:]) / 0.05)

@@ -49,7 +49,7 @@ VERDICT_FIELDS = ("user_id", "is_violating", "reason", "reviewer", "reviewed_at"
 @dataclass(frozen=True)
 class QueueConfig:
     reach_days: float = 7.0
-    evasion_midpoint: float = 1.6  # the evasion match threshold
+    evasion_midpoint: float = 1.8  # the evasion match threshold (evasion.MatchConfig)
     evasion_slope: float = 6.0
     cluster_prior: float = 0.9
     size: int = 100
