@@ -120,6 +120,38 @@ def bootstrap_removal_threshold(
     return best
 
 
+def isotonic_removal_threshold(scores, y, w, target: float = 0.95) -> dict:
+    """Lowest score whose *local* precision, the weighted isotonic (PAV) fit of y on the score,
+    is >= target: every post removed then sits where harmful posts make up >= target of the
+    labels at that score, and the removed set's precision is >= target too.
+
+    Unlike a lower bound on the cumulative precision, one benign label high in the ranking is
+    pooled with the harmful labels around it instead of capping the threshold above it; a run of
+    benign labels still pulls the fit down. A point estimate: ``precision`` is the removed set's
+    weighted precision, ``lower_bound`` is None.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    best = {"threshold": math.inf, "precision": None, "lower_bound": None, "n_removed": 0}
+    if not len(s):
+        return best
+    fit = IsotonicRegression(increasing=True).fit(s, y, sample_weight=w).predict(s)
+    ok = fit >= target
+    if ok.any():
+        t = float(s[ok].min())
+        m = s >= t
+        best = {
+            "threshold": t,
+            "precision": float((w[m] * y[m]).sum() / w[m].sum()),
+            "lower_bound": None,
+            "n_removed": int(m.sum()),
+        }
+    return best
+
+
 class Calibrator:
     """Monotone map from raw model scores to probabilities at the true prevalence."""
 

@@ -68,6 +68,9 @@ class TrainConfig:
     # The floor keeps posts with 0 views (log(1) = 0) in the loss.
     view_weight_cap: float = 5.0
     view_weight_floor: float = 0.5
+    # The net's harmful output blended with the baseline's: logit = (1 - net_blend) x the net's
+    # + net_blend x the baseline's (0 = the net alone).
+    net_blend: float = 0.0
     # Which epoch's weights the net keeps: "val_loss" (lowest validation loss of the training
     # objective, alpha * primary + beta * reports + gamma * types, on every validation label) or
     # "pr_auc" (highest validation PR-AUC at the true prevalence: it rests on the few heavy-weight
@@ -92,8 +95,11 @@ class TrainConfig:
     threshold_weights: str = "sampling"
     # How the precision lower bound is computed: "bootstrap" (stratified bootstrap of the
     # Horvitz-Thompson precision, strata = labeling queues) or "wilson" (Wilson with Kish's n).
+    # "isotonic": the lowest score whose local precision (weighted isotonic fit of the labels on
+    # the score) is >= the target, a point estimate that one high benign label cannot cap.
     threshold_method: str = "bootstrap"
     threshold_bootstrap: int = 1000
+    threshold_level: float = 0.95  # bootstrap: the bound is the (1 - level) quantile
     # Labels behind calibration and the removal threshold: "audit" (the validation days' queue
     # labels plus a score-stratified audit from the review queue, see training.audit; falls back
     # to "queues" when no review queue exists) or "queues" (the labeling queues only).
@@ -159,6 +165,13 @@ def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainC
         clean["audit_strata"] = tuple(tuple(float(x) for x in s) for s in clean["audit_strata"])
     if clean.get("select_epoch", "val_loss") not in ("val_loss", "pr_auc"):
         raise UserError(f"select_epoch={clean['select_epoch']!r}: use 'val_loss' or 'pr_auc'.")
+    if clean.get("threshold_method", "bootstrap") not in ("bootstrap", "wilson", "isotonic"):
+        raise UserError(
+            f"threshold_method={clean['threshold_method']!r}: use 'bootstrap', 'wilson' or "
+            "'isotonic'."
+        )
+    if not 0.0 <= float(clean.get("net_blend", 0.0)) <= 1.0:
+        raise UserError(f"net_blend={clean['net_blend']!r}: use a weight in [0, 1].")
     if clean.get("threshold_labels", "audit") not in ("audit", "queues"):
         raise UserError(f"threshold_labels={clean['threshold_labels']!r}: use 'audit' or 'queues'.")
     return dataclasses.replace(base, **clean)

@@ -144,6 +144,14 @@ def _build_net(n_text: int, n_beh: int, n_cre: int, cfg: TrainConfig, n_wide: in
     return LateFusionNet()
 
 
+def blend_logits(net_logit, base, weight: float, frame: pd.DataFrame) -> np.ndarray:
+    """(1 - weight) x the net's harmful logit + weight x the baseline's logit on ``frame``."""
+    from training import baseline
+
+    p = np.clip(baseline.predict(base, frame).astype(np.float64), 1e-7, 1 - 1e-7)
+    return (1.0 - weight) * np.asarray(net_logit, dtype=np.float64) + weight * np.log(p / (1 - p))
+
+
 class MultiTaskModel:
     """Preprocessing + network; ``predict_frame`` scores examples (probability of harmful)."""
 
@@ -337,6 +345,14 @@ class MultiTaskModel:
             loss, parts = self.loss(self.net(*x), t)
         return float(loss), parts
 
+    def blend_with(self, base, weight: float) -> MultiTaskModel:
+        """Blend the harmful output with the fitted baseline ``base``: logit = (1 - weight) x the
+        net's + weight x the baseline's (``TrainConfig.net_blend``; 0 = the net alone)."""
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"net_blend={weight}: use a weight in [0, 1]")
+        self.blend = (base, float(weight)) if weight > 0 else None
+        return self
+
     # -- pickling: the network class is built lazily (torch is a heavy import), so pickle weights --
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -361,8 +377,12 @@ class MultiTaskModel:
         x = self._inputs(frame, embeddings)
         with torch.no_grad():
             logit, rate, types = self.net(*x)
+        harmful_logit = logit.numpy().astype(np.float64)
+        blend = getattr(self, "blend", None)  # models pickled before the blend have none
+        if blend is not None:
+            harmful_logit = blend_logits(harmful_logit, blend[0], blend[1], frame)
         return {
-            "harmful": torch.sigmoid(logit).numpy().astype(np.float64),
+            "harmful": 1.0 / (1.0 + np.exp(-harmful_logit)),
             "report_rate": (rate.numpy() * self.rate_scale).astype(np.float64),
             "harm_types": torch.sigmoid(types).numpy().astype(np.float64),
         }

@@ -199,6 +199,19 @@ class FastHeavy:
         return cls(model, beh, cre, hashers)
 
     def predict_all(self, text: str, row: dict[str, float], embedding: np.ndarray) -> dict:
+        out = self._predict_net(text, row, embedding)
+        blend = getattr(self.model, "blend", None)
+        if blend is not None:  # TrainConfig.net_blend: the baseline's logit mixed in
+            import pandas as pd
+
+            from training.multitask import blend_logits
+
+            logit = np.log(out["harmful"]) - np.log1p(-out["harmful"])
+            frame = pd.DataFrame([{"text": text, **row}])
+            out["harmful"] = _sigmoid(blend_logits(logit, blend[0], blend[1], frame))
+        return out
+
+    def _predict_net(self, text: str, row: dict[str, float], embedding: np.ndarray) -> dict:
         import scipy.sparse as sp
         import torch
 

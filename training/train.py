@@ -38,6 +38,7 @@ from training.calibrate import (
     Calibrator,
     RemainingViews,
     bootstrap_removal_threshold,
+    isotonic_removal_threshold,
     removal_threshold,
 )
 from training.config import DRY_RUN_OVERRIDES, TrainConfig, from_dict, load
@@ -81,13 +82,16 @@ def queue_threshold(pm: pd.DataFrame, cfg: TrainConfig, floor: float = -math.inf
     """The removal threshold rule on per-post (score, y, w) rows: candidates above ``floor``."""
     pm = pm[pm["score"] > floor]
     tw = pm["w"] if cfg.threshold_weights == "sampling" else None
+    if cfg.threshold_method == "isotonic":
+        w = np.ones(len(pm)) if tw is None else tw
+        return isotonic_removal_threshold(pm["score"], pm["y"], w, cfg.target_precision)
     if cfg.threshold_method == "bootstrap":
         return bootstrap_removal_threshold(
             pm["score"],
             pm["y"],
             np.ones(len(pm)) if tw is None else tw,
             cfg.target_precision,
-            level=0.95,
+            level=cfg.threshold_level,
             n_boot=cfg.threshold_bootstrap,
             seed=cfg.seed,
         )
@@ -304,6 +308,7 @@ def fit_estimators(
         train, emb_train, val, emb_val
     )
     timings["multitask_s"] = time.perf_counter() - t
+    heavy.blend_with(base, cfg.net_blend)
 
     heavy_train = heavy.predict(train, emb_train)
     t = time.perf_counter()
