@@ -104,7 +104,7 @@ def _world_outputs(root):
         {
             "user_id": [10, 10, 11, 12],
             "rank": [1, 2, 1, 1],
-            "score": [2.5, 1.0, 1.7, 0.4],  # matches: 10 and 11 (>= 1.6); 12 is below
+            "score": [2.5, 1.0, 1.9, 0.4],  # matches: 10 and 11 (>= 1.8); 12 is below
         }
     ).to_parquet(out / "evasion_matches.parquet")
     pd.DataFrame({"user_id": [1, 2, 3, 4, 5, 6, 7], "cluster_id": [1, 1, 1, 1, 2, 2, 2]}).assign(
