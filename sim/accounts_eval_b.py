@@ -160,6 +160,7 @@ def _bot_scores(inp: inputs.AccountInputs, raw: Path, cut: pd.Timestamp) -> tupl
     con.register("ev", inp.events)
     con.register("users", inp.users)
     con.register("dev", inp.devices)
+    con.register("enf", inp.enforcement)  # fingerprint and content reputation read it
     feats = features.compute(con).to_pandas()
     feats = feats[pd.to_datetime(feats["event_timestamp"], utc=True) <= cut]
     labels = pd.read_json(raw / "labels.jsonl", lines=True)

@@ -20,7 +20,17 @@ from vigil.errors import UserError
 
 log = logging.getLogger(__name__)
 
-EVENT_COLUMNS = ["event_id", "user_id", "action", "event_ts", "post_id", "target_user_id", "text"]
+# country: the login's country (the account features' logins abroad read it)
+EVENT_COLUMNS = [
+    "event_id",
+    "user_id",
+    "action",
+    "event_ts",
+    "post_id",
+    "target_user_id",
+    "text",
+    "country",
+]
 ENFORCEMENT_COLUMNS = ["user_id", "action", "reason", "enforced_at"]
 USER_COLUMNS = ["user_id", "created_at", "home_country", "handle"]
 DEVICE_COLUMNS = ["user_id", "seen_at", "device_fp", "network_fp"]
