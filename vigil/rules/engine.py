@@ -210,10 +210,13 @@ class Counter:
 class Engine:
     """Counters, labels and cooldowns for a :class:`RuleSet`; effects collected in ``effects``.
 
-    ``features(user_id)`` returns the user's features for ``score()`` (None: all 0)."""
+    ``features(user_id)`` returns the user's features for ``score()`` (None: all 0).
+    ``counter_factory(spec)`` makes each counter: in process (:class:`Counter`, the default) or
+    in Redis (:func:`vigil.rules.redis_counters.redis_counter_factory`)."""
 
-    def __init__(self, ruleset: RuleSet, features=None) -> None:
+    def __init__(self, ruleset: RuleSet, features=None, counter_factory=None) -> None:
         self.features = features
+        self.counter_factory = counter_factory or Counter
         self.counters: dict[str, Counter] = {}
         self.labels: dict[tuple, tuple[int | None, str, int]] = {}  # -> (expires, rule, set at)
         self.fired: dict[tuple, int] = {}  # (rule, effect index, value) -> cooldown end (ms)
@@ -238,7 +241,8 @@ class Engine:
         """Install a rule set; counters of unchanged specs keep their state, new ones start empty."""
         self.ruleset = ruleset
         old = self.counters
-        self.counters = {s.key: old.get(s.key) or Counter(s) for s in ruleset.counters}
+        make = self.counter_factory
+        self.counters = {s.key: old.get(s.key) or make(s) for s in ruleset.counters}
         self.dropped_counters |= set(old) - set(self.counters)
         self.dropped_counters -= set(self.counters)
         g = {
