@@ -228,3 +228,22 @@ def test_features_gate_passes_the_marts_and_catches_broken_rows(marts, tmp_path,
         ("post_topics", "main_topic_is_largest"),
         ("user_topic_interest", "key_unique"),
     }
+
+
+def test_compare_with_memory_reports_agreement_and_a_changed_value(marts, tmp_path, monkeypatch):
+    import shutil
+
+    summary, frames, _ = marts
+    home = tmp_path / "home"
+    shutil.copytree(Path(summary["home"]), home)
+    monkeypatch.setenv("VIGIL_HOME", str(home))
+    r = feature_tables.compare_with_memory()
+    assert (r["interest_rows"], r["affinity_rows"], r["velocity_rows"]) == (13, 8, 192)
+    assert r["interest_rows_mismatched"] == r["affinity_days_mismatched"] == 0
+    assert r["main_topic_mismatches"] == r["posts_without_topics"] == 0
+    assert max(r["interest_max_rel_diff"], r["affinity_max_rel_diff"]) < 1e-12
+    assert r["velocity_max_rel_diff"] < 1e-12
+    af = frames["user_author_affinity"].copy()
+    af.loc[0, "affinity"] *= 1.5  # 50% more than the ranker computes
+    af.to_parquet(home / "features" / "user_author_affinity.parquet", index=False)
+    assert feature_tables.compare_with_memory()["affinity_max_rel_diff"] == pytest.approx(1 / 3)

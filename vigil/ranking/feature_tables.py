@@ -93,3 +93,73 @@ def write_post_topics(post_ids, topic_vec: np.ndarray, version: str) -> Path:
     os.replace(tmp, dest)
     log.info("post topics: %d posts x %d topics (%s) -> %s", n, k, version, dest)
     return dest
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = np.maximum(np.abs(a), np.abs(b))
+    diff = np.divide(np.abs(a - b), scale, out=np.zeros_like(scale), where=scale > 0)
+    return float(diff.max()) if len(diff) else 0.0
+
+
+def compare_with_memory(features_dir: Path | None = None) -> dict:
+    """The exported marts against :class:`~vigil.ranking.features.FeatureContext` on the same
+    lake and post topics: rows one side has and the other lacks, and the largest relative
+    difference, per mart. A check for a real world (tests/ranking/test_feature_marts.py holds
+    it on a hand-made one)."""
+    import pandas as pd
+
+    from vigil import config
+    from vigil.ranking import data
+    from vigil.ranking.features import FeatureContext
+
+    out_dir = Path(features_dir) if features_dir is not None else config.paths().features
+    marts = {t: pd.read_parquet(out_dir / f"{t}.parquet") for t in TABLES}
+    view = data.load()
+    pt = marts["post_topics"]
+    k = int(pt["topic_id"].max()) + 1
+    dense = pt.pivot(index="post_id", columns="topic_id", values="topic_weight")
+    vec = dense.reindex(view.posts["post_id"].to_numpy()).fillna(0.0).to_numpy(np.float32)
+    ctx = FeatureContext(view, vec[:, :k])
+    report = {"posts": len(view.posts), "posts_without_topics": int(
+        (~view.posts["post_id"].isin(dense.index)).sum())}  # fmt: skip
+    it, af = marts["user_topic_interest"], marts["user_author_affinity"]
+    days = sorted(set(it["event_timestamp"]) | set(af["event_timestamp"]))
+    worst = {"interest": 0.0, "affinity": 0.0}
+    mismatched = {"interest": 0, "affinity": 0}
+    for day in days:
+        snap = ctx.snapshot(int(day.value // 1_000_000))  # ns -> ms
+        rows = it[it["event_timestamp"] == day]
+        got = np.zeros_like(snap.interest)
+        got[rows["user_id"], rows["topic_id"]] = rows["interest"]
+        mismatched["interest"] += int(((got > 0) != (snap.interest > 0)).sum())
+        worst["interest"] = max(worst["interest"], _rel(got.ravel(), snap.interest.ravel()))
+        rows = af[af["event_timestamp"] == day]
+        keys = rows["user_id"].to_numpy() * ctx.n_users + rows["author_id"].to_numpy()
+        order = np.argsort(keys)
+        same = len(keys) == len(snap.affinity_keys) and bool(
+            (keys[order] == snap.affinity_keys).all()
+        )
+        if not same:
+            mismatched["affinity"] += abs(len(keys) - len(snap.affinity_keys)) or 1
+            continue
+        worst["affinity"] = max(
+            worst["affinity"], _rel(rows["affinity"].to_numpy()[order], snap.affinity)
+        )
+    tv = marts["topic_velocity"]
+    hours = (tv["event_timestamp"].astype("datetime64[ms, UTC]").astype("int64")).to_numpy()
+    main = pt[pt["is_main_topic"] == 1].set_index("post_id")["topic_id"]
+    report.update({
+        "days": len(days),
+        "interest_rows": len(it), "interest_rows_mismatched": mismatched["interest"],
+        "interest_max_rel_diff": worst["interest"],
+        "affinity_rows": len(af), "affinity_days_mismatched": mismatched["affinity"],
+        "affinity_max_rel_diff": worst["affinity"],
+        "velocity_rows": len(tv), "velocity_max_rel_diff": _rel(
+            tv["velocity"].to_numpy(), ctx.velocity(tv["topic_id"].to_numpy(), hours)),
+        "main_topic_mismatches": int(
+            (main.reindex(view.posts["post_id"].to_numpy()).fillna(-1).to_numpy()
+             != ctx.main_topic).sum()),
+    })  # fmt: skip
+    log.info("ranking marts vs in-memory features: %s", report)
+    return report
