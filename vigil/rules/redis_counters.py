@@ -17,9 +17,11 @@ Keys (``<prefix><spec hash>:<entity>``, the entity typed ``i:42`` / ``s:https://
 - ``...:idx``: a sorted set of the entity's buckets (score = bucket);
 - ``<prefix><spec hash>:entities``: a sorted set of entities by their newest bucket (for prune).
 
-One update is one Lua call (add, index, drop old buckets) and one query one more, so a rule
-evaluation costs a round trip per counter it reads: the in-process counters remain the fast
-path of one processor; these are for processors that share counters.
+An update is a Lua call (add, index, drop old buckets) queued on a pipeline the counters of
+one factory share; the queue is sent before any query, members or prune (and by :meth:`flush`),
+so the updates of the events between two rule evaluations travel in one round trip, and a query
+is one more. The in-process counters remain the fast path of one processor; these are for
+processors that share counters. Call :meth:`RedisCounter.flush` before others read the keys.
 """
 
 from __future__ import annotations
@@ -90,12 +92,26 @@ def _sort_key(x) -> tuple:
     return (isinstance(x, str), x)
 
 
+class _Batch:
+    """A pipeline of queued updates, shared by the counters of one factory."""
+
+    def __init__(self, client) -> None:
+        self.pipe = client.pipeline(transaction=False)
+        self.queued = 0
+
+    def flush(self) -> None:
+        if self.queued:
+            self.pipe.execute()
+            self.queued = 0
+
+
 class RedisCounter:
     """One :class:`CounterSpec` kept in Redis (see the module doc)."""
 
-    def __init__(self, spec: CounterSpec, client, prefix: str) -> None:
+    def __init__(self, spec: CounterSpec, client, prefix: str, batch: _Batch | None = None) -> None:
         self.spec = spec
         self.client = client
+        self.batch = batch or _Batch(client)
         digest = hashlib.sha1(spec.key.encode()).hexdigest()[:12]
         self.base = f"{prefix}{digest}:"
         self.bucket_ms = spec.bucket_ms
@@ -120,12 +136,22 @@ class RedisCounter:
         if v is None or member is None:
             return
         b = e[1] // self.bucket_ms
-        self._update(keys=self._keys(v, b), args=[_encode(member), b, 2 * self.n, _encode(v)])
+        self._update(
+            keys=self._keys(v, b),
+            args=[_encode(member), b, 2 * self.n, _encode(v)],
+            client=self.batch.pipe,
+        )
+        self.batch.queued += 1
+
+    def flush(self) -> None:
+        """Send the queued updates (of every counter of the same factory)."""
+        self.batch.flush()
 
     def _window(self, e: tuple, members: bool):
         v = e[self.ei]
         if v is None:
             return [] if members else 0
+        self.batch.flush()
         b = e[1] // self.bucket_ms
         ent = f"{self.base}{_encode(v)}"
         distinct = "1" if (self.distinct or members) else "0"
@@ -143,14 +169,9 @@ class RedisCounter:
 
     def prune(self, watermark_ms: int) -> None:
         """Forget entities whose newest bucket is two windows behind the watermark."""
+        self.batch.flush()
         lo = watermark_ms // self.bucket_ms - 2 * self.n
         self._prune(keys=[f"{self.base}entities"], args=[lo, self.base])
-
-    def clear(self) -> None:
-        """Delete every key of this counter (tests, or a counter the rules no longer use)."""
-        keys = list(self.client.scan_iter(match=f"{self.base}*", count=1000))
-        if keys:
-            self.client.delete(*keys)
 
 
 def redis_counter_factory(client, prefix: str):
@@ -160,7 +181,9 @@ def redis_counter_factory(client, prefix: str):
             "a Redis key prefix is required (e.g. 'vigil:rules:'), so keys never collide"
         )
 
+    batch = _Batch(client)
+
     def make(spec: CounterSpec) -> RedisCounter:
-        return RedisCounter(spec, client, prefix)
+        return RedisCounter(spec, client, prefix, batch)
 
     return make
