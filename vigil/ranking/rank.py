@@ -178,7 +178,9 @@ def candidates(
     iu = snap.interest[user]
     need = cfg.candidates - len(inn)
     if iu.sum() > 0:
-        sim = ctx.topic_vec[rest] @ (iu / np.linalg.norm(iu))
+        # float32: equal topic vectors tie whatever rounding the product took (batch.py's
+        # block product rounds the same way)
+        sim = (ctx.topic_vec[rest] @ (iu / np.linalg.norm(iu))).astype(np.float32)
     else:  # no history: the most viewed
         sim = ctx.k_views.count(rest, ctx.origin, t).astype(float)
     oon = rest[np.argsort(-sim, kind="stable")[:need]]
