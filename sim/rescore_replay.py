@@ -223,14 +223,14 @@ def replay_world(
     head = None
     if verdict == "head":
         head = head_mod.load(bundle["model_id"]) or head_mod.fit_registered(bundle["model_id"])
-        threshold = head.threshold
+        threshold = head.remove_at
 
     def scorer(moments: pd.DataFrame) -> pd.DataFrame:
         frame = score_moments(moments, posts, bundle, emb, events if exact else None, created)
         if head is not None:
             routed = frame["student"].to_numpy() >= tau
             frame["head"] = 0.0
-            frame.loc[routed, "head"] = head.score(frame[routed])
+            frame.loc[routed, "head"] = head.verdict(frame[routed])
         return frame
 
     result = compare(

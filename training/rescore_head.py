@@ -1,21 +1,26 @@
-"""The re-score head: the removal verdict at a re-score moment from the moment's evidence (issue 22).
+"""The re-score head: a second removal path at re-score moments, from the moment's evidence (issue 22).
 
-At a re-score moment the cascade knows more than the heavy model's text-and-features score: the
-reports, negative replies and views the post has gathered so far, its age, and the student's
-score. The head is a small logistic regression on those (log-scaled counters, as the stream's
-exact post counters give them, :mod:`vigil.stream.post_counters`) and the two models' scores on
-the logit scale; it replaces the heavy model's probability as the removal verdict at the moments
-the student routes (it needs the heavy score, so it never adds heavy-model calls).
+At a re-score moment the cascade knows more than the heavy model's score: the reports, negative
+replies and views the post has gathered so far, its age, and the student's score. The head is a
+small logistic regression on those (the student's score on the logit scale, the counters as
+log(1 + x), as the stream's exact post counters give them, :mod:`vigil.stream.post_counters`). At
+a moment the student routes (the heavy model runs there anyway: no added heavy calls) the post is
+removed when the heavy model's calibrated probability reaches its removal threshold (as today) OR
+the head's reaches the head's threshold.
+
+The heavy model's score is not an input: on the training days it scores the posts it was trained
+on, where it is near certain (in-sample), so a head fitted there learns to trust it and little
+else (tried: standardized coefficient 13.9 on the heavy logit, negative on reports).
 
 - **Fit** on the champion's TRAINING days only: every moderator-labeled post created then (the
   labeling queues' ``post_labels``, with their sampling weights), scored at its triggered moments
   (:func:`training.rescore_moments.triggered_moments`, the stream's triggers) on exact counters,
   cut at the end of the training window; each routed moment is one example with the post's label,
   weighted by the post's sampling weight shared over its routed moments.
-- **Threshold** on the VALIDATION days, the same way built: the lowest head score whose removed
-  posts (a post is removed when any routed moment reaches it) have a stratified-bootstrap lower
-  bound on precision >= ``target_precision`` (:func:`training.calibrate.
-  bootstrap_removal_threshold`, as the heavy model's threshold).
+- **Threshold** on the VALIDATION days, built the same way: the lowest head score at which the
+  posts removed by either path (heavy or head, at any routed moment) have a stratified-bootstrap
+  lower bound on precision >= ``target_precision`` (:func:`training.calibrate.
+  bootstrap_removal_threshold`, the heavy model's rule). None: the head adds no removal.
 - Test days are never read. Saved beside the model as ``rescore_head.joblib``.
 
 ``python -m training.rescore_head [--model ID]`` fits and saves the head of a registered model.
@@ -44,7 +49,8 @@ log = logging.getLogger(__name__)
 HEAD_FILE = "rescore_head.joblib"
 # the moment's counters the head reads (post_behavior feature names, as the stream serves them)
 COUNTERS = ("views", "reports", "negative_replies", "post_age_hours")
-INPUTS = ("heavy_logit", "student_logit", *(f"log_{c}" for c in COUNTERS))
+INPUTS = ("student_logit", *(f"log_{c}" for c in COUNTERS))
+HEAVY_PATH = 2.0  # the verdict of a moment the heavy model removes: above every head probability
 
 
 def _logit(p) -> np.ndarray:
@@ -61,9 +67,9 @@ def _counter(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def head_inputs(frame: pd.DataFrame) -> np.ndarray:
-    """The head's inputs (:data:`INPUTS`) of moments with ``heavy``, ``student`` and the post
-    counters: the scores on the logit scale (clipped at 1e-4), the counters as log(1 + x)."""
-    cols = [_logit(frame["heavy"]), _logit(frame["student"])]
+    """The head's inputs (:data:`INPUTS`) of moments with ``student`` and the post counters: the
+    student's score on the logit scale (clipped at 1e-4), the counters as log(1 + x)."""
+    cols = [_logit(frame["student"])]
     for name in COUNTERS:
         cols.append(np.log1p(np.maximum(np.nan_to_num(_counter(frame, name)), 0.0)))
     return np.column_stack(cols)
@@ -71,18 +77,31 @@ def head_inputs(frame: pd.DataFrame) -> np.ndarray:
 
 @dataclass
 class RescoreHead:
-    """A fitted head: ``model`` (scaler + logistic regression), ``threshold`` (removal at or
-    above), and the record of how both were chosen."""
+    """A fitted head: ``model`` (scaler + logistic regression), ``threshold`` (the head's removal
+    threshold, inf: none), ``heavy_threshold`` (the heavy model's, kept as the first path), and the
+    record of how they were chosen."""
 
     model: object
     threshold: float
+    heavy_threshold: float
     info: dict = field(default_factory=dict)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(harmful) of each moment (the moments need ``heavy``, ``student``, the counters)."""
+        """The head's P(harmful) of each moment (moments with ``student`` and the counters)."""
         if frame.empty:
             return np.zeros(0)
         return self.model.predict_proba(head_inputs(frame))[:, 1]
+
+    def verdict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each routed moment's verdict score: :data:`HEAVY_PATH` where the heavy model's
+        probability (``heavy``) reaches its threshold, else the head's probability; the moment
+        removes at or above :attr:`remove_at`."""
+        heavy = frame["heavy"].to_numpy(dtype=np.float64) >= self.heavy_threshold
+        return np.where(heavy, HEAVY_PATH, self.score(frame))
+
+    @property
+    def remove_at(self) -> float:
+        return min(self.threshold, HEAVY_PATH)
 
 
 def fit_model(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int, c: float = 1.0):
@@ -104,21 +123,44 @@ def post_weights(moments: pd.DataFrame) -> np.ndarray:
     return moments["sampling_weight"].to_numpy(dtype=np.float64) / n
 
 
-def choose_threshold(moments: pd.DataFrame, scores: np.ndarray, target: float, seed: int) -> dict:
-    """The removal threshold on labeled posts' routed moments (post_id, is_harmful,
-    sampling_weight): per post its highest head score (removed when any moment reaches the
-    threshold), the heavy model's rule (:func:`bootstrap_removal_threshold`)."""
-    per = (
-        moments.assign(head=scores)
-        .groupby("post_id")
-        .agg(score=("head", "max"), y=("is_harmful", "first"), w=("sampling_weight", "first"))
+def choose_threshold(
+    moments: pd.DataFrame, scores: np.ndarray, heavy_threshold: float, target: float, seed: int
+) -> dict:
+    """The head's removal threshold on labeled posts' routed moments (post_id, heavy, is_harmful,
+    sampling_weight) and their head ``scores``: a post is removed when any moment's heavy
+    probability reaches ``heavy_threshold`` or its head score reaches the threshold, so per post
+    its verdict is :data:`HEAVY_PATH` or its highest head score; the heavy model's rule
+    (:func:`bootstrap_removal_threshold`) on those. ``threshold`` inf: the head adds nothing."""
+    frame = moments.assign(head=scores, by_heavy=moments["heavy"] >= heavy_threshold)
+    per = frame.groupby("post_id").agg(
+        head=("head", "max"),
+        by_heavy=("by_heavy", "max"),
+        y=("is_harmful", "first"),
+        w=("sampling_weight", "first"),
     )
-    return bootstrap_removal_threshold(
-        per["score"], per["y"].astype(float), per["w"], target, level=0.95, seed=seed
-    ) | {"posts": len(per), "harmful_posts": int(per["y"].astype(bool).sum())}
+    verdict = np.where(per["by_heavy"], HEAVY_PATH, per["head"])
+    out = bootstrap_removal_threshold(
+        verdict, per["y"].astype(float), per["w"], target, level=0.95, seed=seed
+    )
+    if out["threshold"] >= HEAVY_PATH:
+        out["threshold"] = float("inf")
+    added = ~per["by_heavy"] & (per["head"] >= out["threshold"])
+    return out | {
+        "posts": len(per),
+        "harmful_posts": int(per["y"].astype(bool).sum()),
+        "removed_by_heavy": int(per["by_heavy"].sum()),
+        "added_by_head": int(added.sum()),
+        "added_by_head_harmful": int(per.loc[added, "y"].astype(bool).sum()),
+    }
 
 
-def fit(train: pd.DataFrame, val: pd.DataFrame, target: float = 0.95, seed: int = 7) -> RescoreHead:
+def fit(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    heavy_threshold: float,
+    target: float = 0.95,
+    seed: int = 7,
+) -> RescoreHead:
     """The head from routed, labeled moments (``heavy``, ``student``, counters, post_id,
     is_harmful, sampling_weight) of the training days, thresholded on the validation days'."""
     for name, part in (("training", train), ("validation", val)):
@@ -128,17 +170,19 @@ def fit(train: pd.DataFrame, val: pd.DataFrame, target: float = 0.95, seed: int 
                 "head needs harmful and benign labels there (simulate more days)."
             )
     model = fit_model(head_inputs(train), train["is_harmful"].to_numpy(), post_weights(train), seed)
-    threshold = choose_threshold(val, model.predict_proba(head_inputs(val))[:, 1], target, seed)
+    scores = model.predict_proba(head_inputs(val))[:, 1]
+    threshold = choose_threshold(val, scores, heavy_threshold, target, seed)
     coef = model.named_steps["logisticregression"].coef_[0]
     info = {
         "inputs": list(INPUTS),
         "coefficients_standardized": dict(zip(INPUTS, np.round(coef, 4).tolist())),
         "train_moments": len(train),
         "train_posts": int(train["post_id"].nunique()),
+        "heavy_threshold": heavy_threshold,
         "validation": threshold,
     }
     log.info("re-score head: %s", json.dumps(info))
-    return RescoreHead(model, float(threshold["threshold"]), info)
+    return RescoreHead(model, float(threshold["threshold"]), heavy_threshold, info)
 
 
 # -- the labeled moments of a registered model's training and validation days -----------------
@@ -181,7 +225,8 @@ def fit_registered(model_id: str | None = None, save: bool = True) -> RescoreHea
     bundle = registry.load(model_id)
     cfg = from_dict(bundle["meta"]["config"])
     parts = labeled_moments(bundle)
-    head = fit(parts["train"], parts["val"], cfg.target_precision, cfg.seed)
+    heavy_threshold = float(bundle["thresholds"]["multitask"]["threshold"])
+    head = fit(parts["train"], parts["val"], heavy_threshold, cfg.target_precision, cfg.seed)
     head.info["model_id"] = bundle["model_id"]
     if save:
         import joblib
@@ -215,8 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model id (default: the champion)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # through the module's import name: a head pickled from ``__main__`` would not load elsewhere
+    import importlib
+
     try:
-        head = fit_registered(args.model)
+        head = importlib.import_module("training.rescore_head").fit_registered(args.model)
     except UserError as exc:
         print(f"error: {exc}")
         return 2

@@ -37,17 +37,16 @@ def test_inputs_by_hand():
     m = moments([(1, 0.5, 0.8, 0, 1, 3, 0.25, True, 1.0), (2, 1.0, 0.0, 15, 0, 0, 1.0, False, 1)])
     x = rh.head_inputs(m)
     assert rh.INPUTS == (
-        "heavy_logit",
         "student_logit",
         "log_views",
         "log_reports",
         "log_negative_replies",
         "log_post_age_hours",
     )
-    # logit(0.5) = 0, logit(0.8) = log 4; log(1 + x) of 0, 1, 3, 0.25
-    assert x[0] == pytest.approx([0.0, math.log(4), 0.0, math.log(2), math.log(4), math.log(1.25)])
-    # scores clipped at 1e-4 from 0 and 1: logit(1 - 1e-4) = log(9999); 15 views: log 16
-    assert x[1] == pytest.approx([math.log(9999), -math.log(9999), math.log(16), 0, 0, math.log(2)])
+    # logit(0.8) = log 4; log(1 + x) of 0, 1, 3, 0.25
+    assert x[0] == pytest.approx([math.log(4), 0.0, math.log(2), math.log(4), math.log(1.25)])
+    # the student's score clipped at 1e-4 from 0: logit(1e-4) = -log(9999); 15 views: log 16
+    assert x[1] == pytest.approx([-math.log(9999), math.log(16), 0, 0, math.log(2)])
 
 
 def test_missing_counter_is_one_clear_error():
@@ -65,21 +64,50 @@ def test_post_weights_share_the_sampling_weight_over_moments():
 
 def test_threshold_on_each_posts_highest_moment():
     """40 harmful posts whose best moment scores 0.60..0.99 (their other moment 0.2) and 40 benign
-    posts whose best moment is 0.5 (other 0.05), all weight 1: any threshold at or below 0.5
-    removes the benign posts (precision 1/2), so the lowest threshold with precision >= 0.95 in
-    every bootstrap replicate is the lowest harmful best, 0.60 (40 removed, all harmful)."""
+    posts whose best moment is 0.5 (other 0.05), all weight 1, none removed by the heavy model:
+    any threshold at or below 0.5 removes the benign posts (precision 1/2), so the lowest
+    threshold with precision >= 0.95 in every bootstrap replicate is the lowest harmful best, 0.60
+    (40 removed, all harmful)."""
     best = np.linspace(0.60, 0.99, 40)
     rows, scores = [], []
     for i, s in enumerate(best):
-        rows += [(i, 0, 0, 0, 0, 0, 0, True, 1.0)] * 2
+        rows += [(i, 0.1, 0, 0, 0, 0, 0, True, 1.0)] * 2
         scores += [0.2, s]
     for i in range(40, 80):
-        rows += [(i, 0, 0, 0, 0, 0, 0, False, 1.0)] * 2
+        rows += [(i, 0.1, 0, 0, 0, 0, 0, False, 1.0)] * 2
         scores += [0.5, 0.05]
-    got = rh.choose_threshold(moments(rows), np.array(scores), 0.95, seed=0)
+    got = rh.choose_threshold(moments(rows), np.array(scores), 0.9, 0.95, seed=0)
     assert got["threshold"] == pytest.approx(0.60)
     assert got["n_removed"] == 40 and got["precision"] == 1.0
     assert got["posts"] == 80 and got["harmful_posts"] == 40
+    assert (
+        got["removed_by_heavy"] == 0 and got["added_by_head"] == got["added_by_head_harmful"] == 40
+    )
+
+
+def test_threshold_counts_the_heavy_models_removals():
+    """The same 80 posts, but the heavy model removes 10 benign posts (a moment at 0.95 >= 0.9)
+    and 30 harmful ones (among the head's 40 best): with those removed anyway, the head's
+    removals must keep the union at precision >= 0.95, which no head threshold can (30 harmful
+    of 40 removed is 0.75 already): the head adds nothing (threshold inf). Without the benign
+    heavy removals (heavy 0.95 only on harmful posts) the head's threshold is 0.60 again."""
+    best = np.linspace(0.60, 0.99, 40)
+    rows, scores = [], []
+    for i, s in enumerate(best):
+        heavy = 0.95 if i >= 10 else 0.1
+        rows += [(i, heavy, 0, 0, 0, 0, 0, True, 1.0), (i, 0.1, 0, 0, 0, 0, 0, True, 1.0)]
+        scores += [0.2, s]
+    for i in range(40, 80):
+        heavy = 0.95 if i < 50 else 0.1
+        rows += [(i, heavy, 0, 0, 0, 0, 0, False, 1.0), (i, 0.1, 0, 0, 0, 0, 0, False, 1.0)]
+        scores += [0.5, 0.05]
+    got = rh.choose_threshold(moments(rows), np.array(scores), 0.9, 0.95, seed=0)
+    assert got["threshold"] == math.inf and got["added_by_head"] == 0
+    assert got["removed_by_heavy"] == 40
+    clean = moments(rows).assign(heavy=lambda m: np.where(m["is_harmful"], m["heavy"], 0.1))
+    got = rh.choose_threshold(clean, np.array(scores), 0.9, 0.95, seed=0)
+    assert got["threshold"] == pytest.approx(0.60)
+    assert got["removed_by_heavy"] == 30 and got["added_by_head"] == 10
 
 
 def report_world(seed: int, n: int = 400) -> pd.DataFrame:
@@ -102,9 +130,9 @@ def test_fit_finds_the_reports_the_heavy_model_misses():
     second moment; the heavy score cannot tell) and keep the removals' precision at the target,
     with the threshold chosen on a second draw and checked on a third. The heavy score alone
     cannot separate them: its per-post best is in 0.3-0.7 for both classes."""
-    head = rh.fit(report_world(1), report_world(2), target=0.95, seed=0)
+    head = rh.fit(report_world(1), report_world(2), heavy_threshold=0.9, target=0.95, seed=0)
     coef = head.info["coefficients_standardized"]
-    assert coef["log_reports"] > 0 and abs(coef["log_reports"]) > 10 * abs(coef["heavy_logit"])
+    assert coef["log_reports"] > 0 and abs(coef["log_reports"]) > 10 * abs(coef["student_logit"])
     test = report_world(3)
     per_post = test.assign(head=head.score(test)).groupby("post_id")["head"].max()
     removed = per_post >= head.threshold
@@ -114,13 +142,35 @@ def test_fit_finds_the_reports_the_heavy_model_misses():
     # the reports carry it: a harmful post's moment with reports outscores every benign moment
     reported = test[test["post_behavior__reports"] > 0]
     assert head.score(reported).min() > head.score(test[~test["is_harmful"]]).max()
+    # the verdict: the heavy path wherever the heavy score reaches its threshold, else the head's
+    both = test.iloc[:2].assign(heavy=[0.95, 0.2])
+    assert head.verdict(both).tolist() == [rh.HEAVY_PATH, head.score(both.iloc[1:])[0]]
+    assert head.remove_at == head.threshold < 1
+
+
+def test_saved_head_loads_beside_its_model(tmp_path, monkeypatch):
+    """Saved as the registry's model folder file and read back by another process's import path:
+    the same verdicts; a model without a head has none (None), a damaged file is one clear error."""
+    import joblib
+
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    head = rh.fit(report_world(1), report_world(2), heavy_threshold=0.9, seed=0)
+    folder = rh.registry.root() / "m1"
+    folder.mkdir(parents=True)
+    joblib.dump(head, folder / rh.HEAD_FILE)
+    test = report_world(3)
+    assert rh.load("m1").verdict(test).tolist() == head.verdict(test).tolist()
+    assert rh.load("m2") is None
+    (folder / rh.HEAD_FILE).write_bytes(b"not a pickle")
+    with pytest.raises(UserError, match="cannot be read"):
+        rh.load("m1")
 
 
 def test_fit_needs_both_classes_in_each_split():
     one_class = report_world(1)
     one_class["is_harmful"] = False
     with pytest.raises(UserError, match="validation days"):
-        rh.fit(report_world(1), one_class)
+        rh.fit(report_world(1), one_class, heavy_threshold=0.9)
 
 
 def test_replay_decides_with_the_head_column():
