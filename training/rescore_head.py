@@ -18,9 +18,10 @@ else (tried: standardized coefficient 13.9 on the heavy logit, negative on repor
   cut at the end of the training window; each routed moment is one example with the post's label,
   weighted by the post's sampling weight shared over its routed moments.
 - **Threshold** on the VALIDATION days, built the same way: the lowest head score at which the
-  posts removed by either path (heavy or head, at any routed moment) have a stratified-bootstrap
-  lower bound on precision >= ``target_precision`` (:func:`training.calibrate.
-  bootstrap_removal_threshold`, the heavy model's rule). None: the head adds no removal.
+  posts the head removes and the heavy model does not (at any routed moment) have a
+  stratified-bootstrap lower bound on precision >= ``target_precision`` (:func:`training.
+  calibrate.bootstrap_removal_threshold`, the heavy model's rule). None: the head adds nothing.
+- The head acts only at moments with a report or a negative reply (:data:`EVIDENCE`).
 - Test days are never read. Saved beside the model as ``rescore_head.joblib``.
 
 ``python -m training.rescore_head [--model ID]`` fits and saves the head of a registered model.
@@ -50,6 +51,10 @@ HEAD_FILE = "rescore_head.joblib"
 # the moment's counters the head reads (post_behavior feature names, as the stream serves them)
 COUNTERS = ("views", "reports", "negative_replies", "post_age_hours")
 INPUTS = ("student_logit", *(f"log_{c}" for c in COUNTERS))
+# the head acts only on moments with users' evidence: reported posts are labeled at a high rate, so
+# the validation precision of its removals rests on many labels (unreported posts are sampled at
+# 0.4-2.5%, and a head that also acted on them removed benign posts no label had shown)
+EVIDENCE = ("reports", "negative_replies")
 HEAVY_PATH = 2.0  # the verdict of a moment the heavy model removes: above every head probability
 
 
@@ -64,6 +69,11 @@ def _counter(frame: pd.DataFrame, name: str) -> np.ndarray:
     if not cols:
         raise UserError(f"the moments carry no {name!r} counter: the head needs post_behavior.")
     return frame[cols[0]].to_numpy(dtype=np.float64)
+
+
+def has_evidence(frame: pd.DataFrame) -> np.ndarray:
+    """Moments with at least one report or negative reply so far (:data:`EVIDENCE`)."""
+    return np.column_stack([np.nan_to_num(_counter(frame, c)) > 0 for c in EVIDENCE]).any(axis=1)
 
 
 def head_inputs(frame: pd.DataFrame) -> np.ndarray:
@@ -87,10 +97,11 @@ class RescoreHead:
     info: dict = field(default_factory=dict)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
-        """The head's P(harmful) of each moment (moments with ``student`` and the counters)."""
+        """The head's P(harmful) of each moment with evidence (:func:`has_evidence`), 0 for the
+        others (moments with ``student`` and the counters)."""
         if frame.empty:
             return np.zeros(0)
-        return self.model.predict_proba(head_inputs(frame))[:, 1]
+        return self.model.predict_proba(head_inputs(frame))[:, 1] * has_evidence(frame)
 
     def verdict(self, frame: pd.DataFrame) -> np.ndarray:
         """Each routed moment's verdict score: :data:`HEAVY_PATH` where the heavy model's
@@ -128,9 +139,10 @@ def choose_threshold(
 ) -> dict:
     """The head's removal threshold on labeled posts' routed moments (post_id, heavy, is_harmful,
     sampling_weight) and their head ``scores``: a post is removed when any moment's heavy
-    probability reaches ``heavy_threshold`` or its head score reaches the threshold, so per post
-    its verdict is :data:`HEAVY_PATH` or its highest head score; the heavy model's rule
-    (:func:`bootstrap_removal_threshold`) on those. ``threshold`` inf: the head adds nothing."""
+    probability reaches ``heavy_threshold`` or its head score reaches the threshold; the head's
+    threshold is the heavy model's rule (:func:`bootstrap_removal_threshold`) on the highest head
+    score of each post the heavy model does not remove, so the head's own removals hold the
+    target precision. ``threshold`` inf: the head adds nothing."""
     frame = moments.assign(head=scores, by_heavy=moments["heavy"] >= heavy_threshold)
     per = frame.groupby("post_id").agg(
         head=("head", "max"),
@@ -138,11 +150,13 @@ def choose_threshold(
         y=("is_harmful", "first"),
         w=("sampling_weight", "first"),
     )
-    verdict = np.where(per["by_heavy"], HEAVY_PATH, per["head"])
+    # the head's own removals (posts the heavy model leaves) must hold the target by themselves:
+    # then adding them cannot pull the removals' precision below it
+    rest = per[~per["by_heavy"]]
     out = bootstrap_removal_threshold(
-        verdict, per["y"].astype(float), per["w"], target, level=0.95, seed=seed
+        rest["head"], rest["y"].astype(float), rest["w"], target, level=0.95, seed=seed
     )
-    if out["threshold"] >= HEAVY_PATH:
+    if out["threshold"] <= 0:  # a head score of 0 is a moment without evidence: never removes
         out["threshold"] = float("inf")
     added = ~per["by_heavy"] & (per["head"] >= out["threshold"])
     return out | {
@@ -163,6 +177,7 @@ def fit(
 ) -> RescoreHead:
     """The head from routed, labeled moments (``heavy``, ``student``, counters, post_id,
     is_harmful, sampling_weight) of the training days, thresholded on the validation days'."""
+    train = train[has_evidence(train)]
     for name, part in (("training", train), ("validation", val)):
         if part.empty or part["is_harmful"].nunique() < 2:
             raise UserError(
@@ -170,7 +185,7 @@ def fit(
                 "head needs harmful and benign labels there (simulate more days)."
             )
     model = fit_model(head_inputs(train), train["is_harmful"].to_numpy(), post_weights(train), seed)
-    scores = model.predict_proba(head_inputs(val))[:, 1]
+    scores = model.predict_proba(head_inputs(val))[:, 1] * has_evidence(val)
     threshold = choose_threshold(val, scores, heavy_threshold, target, seed)
     coef = model.named_steps["logisticregression"].coef_[0]
     info = {
