@@ -26,6 +26,11 @@ the previous day's candidates (never below tau), and a hard stop at N calls. The
 when the triggered schedule needs more calls a day than N (``triggered_final`` is the schedule
 that respects it: ``triggered`` as is, or ``triggered_budget``).
 
+With ``--verdict head`` a routed moment also removes when the re-score head
+(:mod:`training.rescore_head`: the student score and the moment's counters, fitted on the training
+days and thresholded on the validation days) reaches its threshold. The moments' code (schedules,
+exact counters, scoring) is the platform's, :mod:`training.rescore_moments`.
+
 ``python -m sim.rescore_replay [--homes DIR... --seeds LABEL...] [--features pit|exact]``: one
 trained world per home (``vigil pipeline``'s; default ``$VIGIL_HOME``), JSON per world and the
 mean, min and max over the worlds. Docs: docs/rescoring.md.
