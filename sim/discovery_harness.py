@@ -76,6 +76,7 @@ def _summary(res: dict, health: dict, n: int) -> dict:
     out = {k: round(float(np.mean(v)), 4) for k, v in res.items()}
     out["users"] = n
     out["vs_chron"] = round(out["model_rerank"] / out["chron"] - 1, 4)
+    out["vs_chron_followed"] = round(out["model_rerank"] / out["chron_followed"] - 1, 4)
     out["vs_popularity"] = round(out["model_rerank"] / out["popularity"] - 1, 4)
     out["topic_features_gain"] = round(out["model"] / out["model_no_topics"] - 1, 4)
     out["harmful_slot_share"] = round(health["harmful"] / max(health["slots"], 1), 5)
@@ -108,8 +109,8 @@ def evaluate_ranking(ctx, truth, split: int, users: int, seed: int, days: int, c
     uids = rng.choice(ctx.view.users["user_id"].to_numpy(), size=users, replace=False)
     times = split + rng.integers(2 * 3_600_000, days * DAY - 2 * 3_600_000, size=users)
     pid_all = ctx.view.posts["post_id"].to_numpy()
-    res = {m: {k: [] for k in ("model_rerank", "model", "model_no_topics", "chron", "popularity")}
-           for m in models}  # fmt: skip
+    kinds = ("model_rerank", "model", "model_no_topics", "chron", "chron_followed", "popularity")
+    res = {m: {k: [] for k in kinds} for m in models}
     health = {m: {"harmful": 0, "slots": 0, "topics": [], "camp": 0, "lean": 0,
                   "model_harmful": 0} for m in models}  # fmt: skip
     for uid, t in zip(uids.tolist(), times.tolist(), strict=True):
@@ -123,6 +124,9 @@ def evaluate_ranking(ctx, truth, split: int, users: int, seed: int, days: int, c
         gains = np.maximum(utility(truth, np.full(len(rows), uid - 1), pids - 1, t), 0)
         chron = ndcg_at_k(gains, np.argsort(-ctx.created[rows], kind="stable"))
         f = list(rank.FEATURES)
+        # a "Latest" timeline: followed authors' posts newest first, then the others newest first
+        latest = X[:, f.index("follows")] * 1e15 + ctx.created[rows]
+        chron_followed = ndcg_at_k(gains, np.argsort(-latest, kind="stable"))
         pop = X[:, f.index("post_views")] * X[:, f.index("post_like_rate")]
         pop = ndcg_at_k(gains, np.argsort(-pop, kind="stable"))
         for m, (full, no_topic) in models.items():
@@ -135,6 +139,7 @@ def evaluate_ranking(ctx, truth, split: int, users: int, seed: int, days: int, c
                 ndcg_at_k(gains, np.argsort(-rank.predict(no_topic, X), kind="stable"))
             )
             r["chron"].append(chron)
+            r["chron_followed"].append(chron_followed)
             r["popularity"].append(pop)
             h = health[m]
             harmful, n_topics, camp, lean_80 = _health(truth, uid, pids, top)

@@ -13,6 +13,7 @@ def test_tiny_world(tmp_path, monkeypatch):
     assert rk["users"] >= 30
     # the learned ranker beats both baselines against the true utility
     assert rk["model"] > rk["chron"] and rk["model"] > rk["popularity"]
+    assert rk["model"] > rk["chron_followed"]  # the "Latest" timeline: followed, newest first
     assert rk["harmful_slot_share"] <= rk["harmful_slot_share_before_rerank"]
     assert rk["users_top10_over_80pct_one_camp"] == 0
     assert tr["events_detected"] >= 1 and tr["precision"] >= 0.5
