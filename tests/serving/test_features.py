@@ -235,6 +235,10 @@ def test_registry_matches_contract_and_moderation_v1(feast_home):
         "user_graph_embedding",  # vigil.graph (issue 26)
         "account_features",  # vigil.accounts (issue 21)
         "user_labels",  # active labels per user: rules' effects, verdicts (issue 21)
+        "post_topics",  # vigil.ranking's feature marts (issue 23)
+        "user_topic_interest",
+        "user_author_affinity",
+        "topic_velocity",
     }
     assert [f.name for f in views["post_behavior"].features] == POST_BEHAVIOR_COLUMNS
     assert [f.name for f in views["creator_context"].features] == CREATOR_CONTEXT_COLUMNS
