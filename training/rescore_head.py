@@ -33,6 +33,7 @@ import argparse
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,26 @@ INPUTS = ("student_logit", *(f"log_{c}" for c in COUNTERS))
 # 0.4-2.5%, and a head that also acted on them removed benign posts no label had shown)
 EVIDENCE = ("reports", "negative_replies")
 HEAVY_PATH = 2.0  # the verdict of a moment the heavy model removes: above every head probability
+# a re-score request's trigger (vigil.stream.triggers reasons joined by "+", e.g. "first_report",
+# "views_64+reports_2", "negative_replies_3"; also the plain "report", "negative_reply", "rescore")
+_RESCORE_REASON = re.compile(
+    r"first_report|reports?(_\d+)?|views_\d+|negative_repl(y|ies)(_\d+)?|rescore"
+)
+
+
+def is_rescore_trigger(trigger: str | None) -> bool:
+    """Whether a scoring request is a re-score moment (every ``+``-joined reason is one of the
+    stream's trigger reasons), where the head may act; a creation-time score (no trigger, or
+    ``request`` / ``creation``) is not."""
+    if not trigger:
+        return False
+    return all(_RESCORE_REASON.fullmatch(part) for part in str(trigger).split("+"))
+
+
+def missing_counters(columns) -> list[str]:
+    """The head's counters (:data:`COUNTERS`) that none of ``columns`` (feature names, bare or
+    ``view__name``) serves."""
+    return [c for c in COUNTERS if not any(col == c or col.endswith(f"__{c}") for col in columns)]
 
 
 def _logit(p) -> np.ndarray:
@@ -102,6 +123,14 @@ class RescoreHead:
         if frame.empty:
             return np.zeros(0)
         return self.model.predict_proba(head_inputs(frame))[:, 1] * has_evidence(frame)
+
+    def score_one(self, student: float, features: dict) -> float:
+        """The head's probability of one moment: the student's score and the moment's features
+        by name, as the online store serves them (None: missing, counted 0)."""
+        return float(self.score(pd.DataFrame([{**features, "student": student}]))[0])
+
+    def fires(self, probability: float) -> bool:
+        return bool(probability > 0 and probability >= self.threshold)
 
     def verdict(self, frame: pd.DataFrame) -> np.ndarray:
         """Each routed moment's verdict score: :data:`HEAVY_PATH` where the heavy model's
@@ -235,9 +264,12 @@ def labeled_moments(bundle: dict, triggers: Triggers | None = None) -> dict[str,
     return out
 
 
-def fit_registered(model_id: str | None = None, save: bool = True) -> RescoreHead:
-    """Fit the head of a registered model (default: the champion) and save it beside it."""
-    bundle = registry.load(model_id)
+def fit_registered(
+    model_id: str | None = None, save: bool = True, bundle: dict | None = None
+) -> RescoreHead:
+    """Fit the head of a registered model (default: the champion) and save it beside it;
+    ``bundle``: the model's objects already in memory (``vigil train`` right after saving it)."""
+    bundle = bundle if bundle is not None else registry.load(model_id)
     cfg = from_dict(bundle["meta"]["config"])
     parts = labeled_moments(bundle)
     heavy_threshold = float(bundle["thresholds"]["multitask"]["threshold"])

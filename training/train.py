@@ -46,6 +46,7 @@ from training.datasets import TrainingSet
 from training.multitask import MultiTaskModel
 from training.report import write_report
 from vigil.config import paths
+from vigil.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -482,6 +483,7 @@ def train(
         ),
     )
     report = write_report(model_id, metrics, test, assess.SCORE_COLUMNS, "multitask_cal")
+    head = fit_rescore_head(model_id, {k: v for k, v in objects.items() if k != "timings"})
     promoted = _should_promote(cfg, metrics)
     if promoted:
         registry.promote(model_id)
@@ -499,7 +501,27 @@ def train(
         "thresholds": metrics["thresholds"],
         "slices_flagged": metrics["slices_flagged"],
         "labels": metrics["labels"],
+        "rescore_head": head,
     }
+
+
+def fit_rescore_head(model_id: str, objects: dict) -> dict:
+    """Fit the re-score head (:mod:`training.rescore_head`) of the model just registered and save
+    it beside it. When the training labels do not allow one (or anything else goes wrong), log why
+    and save none: the head is a second removal path, never a reason to lose the trained model."""
+    from training import rescore_head
+
+    bundle = {**objects, "meta": registry.meta(model_id), "model_id": model_id}
+    try:
+        head = rescore_head.fit_registered(model_id, bundle=bundle)
+    except UserError as exc:
+        log.warning("re-score head of %s not fitted: %s", model_id, exc)
+        return {"saved": False, "reason": str(exc)}
+    except Exception as exc:  # the model is registered; the head is optional
+        log.exception("re-score head of %s failed; the model has none", model_id)
+        return {"saved": False, "reason": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    threshold = head.threshold if math.isfinite(head.threshold) else None
+    return {"saved": True, **head.info.get("validation", {}), "threshold": threshold}
 
 
 # -- CLI: vigil train -------------------------------------------------------------------------------
