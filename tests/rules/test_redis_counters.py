@@ -1,5 +1,5 @@
 """Counters kept in Redis (vigil.rules.redis_counters) against the definition and against the
-in-process counters, on the Redis server at 127.0.0.1:6379 (keys under ``vigil-acct-test:``,
+in-process counters, on the Redis server at 127.0.0.1:6379 (keys under ``vigil-rules:test:``,
 deleted after each test): a brute force over random events (some late), the default rules'
 verdicts on a replayed stream, idempotent updates and pruning."""
 
@@ -27,7 +27,7 @@ def redis_prefix():
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=6379)
-    prefix = f"vigil-acct-test:{uuid.uuid4().hex[:8]}:"
+    prefix = f"vigil-rules:test:{uuid.uuid4().hex[:8]}:"
     yield client, prefix
     keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
     if keys:

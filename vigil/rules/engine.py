@@ -212,7 +212,7 @@ class Engine:
 
     ``features(user_id)`` returns the user's features for ``score()`` (None: all 0).
     ``counter_factory(spec)`` makes each counter: in process (:class:`Counter`, the default) or
-    in Redis (:func:`vigil.rules.redis_counters.redis_counter_factory`)."""
+    in Redis (:class:`vigil.rules.redis_counters.RedisCounters`, batched: :meth:`process_all`)."""
 
     def __init__(self, ruleset: RuleSet, features=None, counter_factory=None) -> None:
         self.features = features
@@ -262,6 +262,19 @@ class Engine:
         for c in self.counters.values():
             for action in c.spec.actions:
                 self.updates.setdefault(action, []).append(c.update)
+        # counters kept outside (Redis): per action, (counters updated, counters queried), sent
+        # for a batch of events at once (process_all)
+        self.batched = getattr(make, "batched", False)
+        self.plan: dict[str, tuple[list, list]] = {}
+        for c in self.counters.values():
+            for action in c.spec.actions:
+                self.plan.setdefault(action, ([], []))[0].append(c)
+        for action, pairs in self.by_action.items():
+            queried = self.plan.setdefault(action, ([], []))[1]
+            for rule, _ in pairs:
+                for s in rule.counters:
+                    if self.counters[s.key] not in queried:
+                        queried.append(self.counters[s.key])
 
     # -- functions the expressions call -------------------------------------------------------
     def _label(self, e: tuple, idx: int, name: str) -> bool:
@@ -282,12 +295,38 @@ class Engine:
 
     # -- events -------------------------------------------------------------------------------
     def process(self, e: tuple) -> None:
+        if self.batched:
+            self.process_all((e,))
+            return
         if self.pending and e[1] > self.pending[0][0]:
             self._apply_clears(e[1])
-        action = e[3]
-        for update in self.updates.get(action, ()):
+        for update in self.updates.get(e[3], ()):
             update(e)
-        rules = self.by_action.get(action)
+        self._evaluate(e)
+
+    def process_all(self, events) -> None:
+        """Process events in order; with counters kept outside (Redis), their updates and
+        queries go out in batches first, then the rules evaluate on the answers."""
+        if not self.batched:
+            for e in events:
+                self.process(e)
+            return
+        make = self.counter_factory
+        p = make.position
+        answers = make.run(self.plan, list(events))
+        for e, got in zip(events, answers):
+            p += 1
+            make.current = p
+            for c, value in got:
+                c.answer_for, c.answer = e, value
+            if self.pending and e[1] > self.pending[0][0]:
+                self._apply_clears(e[1])
+            self._evaluate(e)
+        for c in self.counters.values():
+            c.answer_for = None
+
+    def _evaluate(self, e: tuple) -> None:
+        rules = self.by_action.get(e[3])
         if not rules:
             return
         for rule, fn in rules:

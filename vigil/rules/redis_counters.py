@@ -1,27 +1,35 @@
 """Windowed counters and distinct counts kept in Redis: the rules engine's counters for a
 deployment where the state lives outside the processor (issue 21).
 
-:class:`RedisCounter` has the interface of :class:`vigil.rules.engine.Counter` (``update``,
-``query``, ``members``, ``prune``) and the same windows: buckets of ``spec.bucket_ms``, the
-window at an event is the ``spec.n_buckets`` buckets ending with the event's bucket, buckets two
-windows older than the entity's newest one are dropped. ``Engine(ruleset,
-counter_factory=redis_counter_factory(client, prefix))`` runs every counter of a rule set on
-Redis; the rules, labels and cooldowns stay in the engine.
+``Engine(ruleset, counter_factory=RedisCounters(client, prefix))`` runs every counter of a rule
+set on Redis; the rules, labels and cooldowns stay in the engine. The windows are the in-process
+counters' (:class:`vigil.rules.engine.Counter`): buckets of ``spec.bucket_ms``, the window at an
+event is the ``spec.n_buckets`` buckets ending with the event's bucket, and only buckets less
+than two windows older than the entity's newest one count.
+
+**Positions.** Every event the engine processes gets the next stream position (1, 2, ...; the
+stream checkpoints the last one with its offsets, so after a crash the events replayed from the
+checkpoint get the positions they had). Each set member is scored by the position that added it
+(the lowest, for a value counted again), and a query at position p counts only members scored
+<= p, with "the entity's newest bucket" taken as of p too. So an event replayed after a crash
+sees exactly what it saw the first time, although Redis already holds the later events of the
+lost tail (which the replay then adds again, unchanged: same members, same positions). Nothing
+an event after the last checkpoint can still see is deleted: buckets are dropped two windows
+behind the newest bucket *as of the committed position* (:attr:`RedisCounters.committed`), and
+the watermark prune runs one checkpoint late (the horizon of a committed checkpoint).
+
+**One script per batch.** :meth:`RedisCounters.run` sends the updates and queries of up to
+``chunk`` events in one Lua call, in the engine's order (each event's updates, then every query
+its action's rules can make); the engine then evaluates the rules on the answers. A query has no
+side effect, so asking every query up front decides the same as the in-process engine's lazy
+``and``/``or``. ``members`` (for ``from:`` effects, when a rule fires) is one more call.
 
 Keys (``<prefix><spec hash>:<entity>``, the entity typed ``i:42`` / ``s:https://...``):
-
-- ``...:b:<bucket>``: a set per bucket; a count's members are the events' ids, a distinct
-  count's the counted values. Counting by event id makes an update idempotent: an event applied
-  again (a batch replayed after a crash, before its checkpoint committed) changes nothing, so
-  the counts stay exact without a transaction spanning Redis and the checkpoint;
-- ``...:idx``: a sorted set of the entity's buckets (score = bucket);
-- ``<prefix><spec hash>:entities``: a sorted set of entities by their newest bucket (for prune).
-
-An update is a Lua call (add, index, drop old buckets) queued on a pipeline the counters of
-one factory share; the queue is sent before any query, members or prune (and by :meth:`flush`),
-so the updates of the events between two rule evaluations travel in one round trip, and a query
-is one more. The in-process counters remain the fast path of one processor; these are for
-processors that share counters. Call :meth:`RedisCounter.flush` before others read the keys.
+``...:b:<bucket>`` a sorted set per bucket (a count's members are the events' ids, a distinct
+count's the counted values; score: position), ``...:i`` the entity's buckets, ``...:h`` the
+entity's newest-bucket history (member: bucket, score: the position it became the newest), and
+``<prefix><spec hash>:entities`` entities by newest bucket (for the watermark prune). The
+scripts touch keys they build, so a Redis Cluster would need one hash tag per counter.
 """
 
 from __future__ import annotations
@@ -30,48 +38,92 @@ import hashlib
 
 from vigil.rules.language import FIELD_INDEX, CounterSpec
 
-# KEYS: bucket set, index, entities; ARGV: member, bucket, 2 windows (buckets), entity
-_UPDATE = """
-local b = tonumber(ARGV[2])
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], b, b)
-redis.call('ZADD', KEYS[3], 'GT', b, ARGV[4])
-local lo = tonumber(redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]) - tonumber(ARGV[3])
-local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', lo)
-if #old > 0 then
-  local base = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[2])
-  for _, x in ipairs(old) do redis.call('DEL', base .. x) end
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', lo)
+# ARGV: n counters, committed position, n x (key base, buckets per window, distinct 1/0), then
+# ops: P <position> | U <counter> <entity> <member> <bucket> | Q|M <counter> <entity> <bucket>
+_BATCH = """
+local nc, committed = tonumber(ARGV[1]), tonumber(ARGV[2])
+local base, nb, dist = {}, {}, {}
+local i = 3
+for c = 1, nc do
+  base[c], nb[c], dist[c] = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
+  i = i + 3
 end
-return 1
-"""
-# KEYS: index; ARGV: lowest bucket (exclusive), bucket, key base, distinct (1/0), members (1/0)
-_QUERY = """
-local buckets = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], ARGV[2])
-if #buckets == 0 then
-  if ARGV[5] == '1' then return {} end
-  return 0
+local function newest(ent, p)
+  local h = redis.call('ZREVRANGEBYSCORE', ent .. ':h', p, '-inf', 'LIMIT', 0, 1)
+  if #h == 0 then return nil end
+  return tonumber(h[1])
 end
-if ARGV[4] == '1' then
-  local keys = {}
-  for i, x in ipairs(buckets) do keys[i] = ARGV[3] .. x end
-  local all = redis.call('SUNION', unpack(keys))
-  if ARGV[5] == '1' then return all end
-  return #all
+local function update(c, e, mem, bs, p)
+  local ent, b = base[c] .. e, tonumber(bs)
+  redis.call('ZADD', ent .. ':b:' .. bs, 'LT', p, mem)
+  redis.call('ZADD', ent .. ':i', b, bs)
+  local nw = newest(ent, p)
+  if nw ~= nil and b <= nw then return end
+  redis.call('ZADD', ent .. ':h', 'LT', p, bs)
+  redis.call('ZADD', base[c] .. 'entities', 'GT', b, e)
+  local nw_c = newest(ent, committed)
+  if nw_c == nil then return end
+  local lo = nw_c - 2 * nb[c]
+  for _, x in ipairs(redis.call('ZRANGEBYSCORE', ent .. ':i', '-inf', lo)) do
+    redis.call('DEL', ent .. ':b:' .. x)
+  end
+  redis.call('ZREMRANGEBYSCORE', ent .. ':i', '-inf', lo)
+  local since = redis.call('ZSCORE', ent .. ':h', tostring(nw_c))
+  redis.call('ZREMRANGEBYSCORE', ent .. ':h', '-inf', '(' .. since)
 end
-local n = 0
-for _, x in ipairs(buckets) do n = n + redis.call('SCARD', ARGV[3] .. x) end
-return n
+local function window(c, e, bs, p, members)
+  local ent, b = base[c] .. e, tonumber(bs)
+  local nw = newest(ent, p)
+  if nw == nil then
+    if members then return {} end
+    return 0
+  end
+  local lo = math.max(b - nb[c], nw - 2 * nb[c])
+  local buckets = redis.call('ZRANGEBYSCORE', ent .. ':i', '(' .. lo, b)
+  if dist[c] or members then
+    local seen, n, out = {}, 0, {}
+    for _, x in ipairs(buckets) do
+      for _, m in ipairs(redis.call('ZRANGEBYSCORE', ent .. ':b:' .. x, '-inf', p)) do
+        if not seen[m] then
+          seen[m] = true
+          n = n + 1
+          out[n] = m
+        end
+      end
+    end
+    if members then return out end
+    return n
+  end
+  local n = 0
+  for _, x in ipairs(buckets) do n = n + redis.call('ZCOUNT', ent .. ':b:' .. x, '-inf', p) end
+  return n
+end
+local out, k, p = {}, 0, 0
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'P' then
+    p = tonumber(ARGV[i + 1])
+    i = i + 2
+  elseif op == 'U' then
+    update(tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], p)
+    i = i + 5
+  else
+    k = k + 1
+    out[k] = window(tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], p, op == 'M')
+    i = i + 4
+  end
+end
+return out
 """
 # KEYS: entities; ARGV: highest bucket to forget, key base of the spec
 _PRUNE = """
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 for _, ent in ipairs(gone) do
-  local idx = ARGV[2] .. ent .. ':idx'
-  for _, x in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
-    redis.call('DEL', ARGV[2] .. ent .. ':b:' .. x)
+  local e = ARGV[2] .. ent
+  for _, x in ipairs(redis.call('ZRANGE', e .. ':i', 0, -1)) do
+    redis.call('DEL', e .. ':b:' .. x)
   end
-  redis.call('DEL', idx)
+  redis.call('DEL', e .. ':i', e .. ':h')
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return #gone
@@ -92,98 +144,142 @@ def _sort_key(x) -> tuple:
     return (isinstance(x, str), x)
 
 
-class _Batch:
-    """A pipeline of queued updates, shared by the counters of one factory."""
-
-    def __init__(self, client) -> None:
-        self.pipe = client.pipeline(transaction=False)
-        self.queued = 0
-
-    def flush(self) -> None:
-        if self.queued:
-            self.pipe.execute()
-            self.queued = 0
-
-
 class RedisCounter:
-    """One :class:`CounterSpec` kept in Redis (see the module doc)."""
+    """One :class:`CounterSpec` kept in Redis (see the module doc). ``query(e)`` for the event
+    the engine is evaluating returns the answer :meth:`RedisCounters.run` fetched; for any other
+    event it asks Redis at the last position processed."""
 
-    def __init__(self, spec: CounterSpec, client, prefix: str, batch: _Batch | None = None) -> None:
+    def __init__(self, spec: CounterSpec, owner: RedisCounters) -> None:
         self.spec = spec
-        self.client = client
-        self.batch = batch or _Batch(client)
+        self.owner = owner
         digest = hashlib.sha1(spec.key.encode()).hexdigest()[:12]
-        self.base = f"{prefix}{digest}:"
+        self.base = f"{owner.prefix}{digest}:"
         self.bucket_ms = spec.bucket_ms
         self.n = spec.n_buckets
         self.ei = FIELD_INDEX[spec.entity]
         self.oi = FIELD_INDEX[spec.of] if spec.of else None
         self.distinct = spec.kind == "distinct"
+        self.answer_for = None  # the event whose answer ``answer`` is
+        self.answer = 0
+        self.next_prune: int | None = None  # deferred: the watermark of the last checkpoint
         # the checkpoint writes these for in-process counters: nothing to write here
         self.table: dict = {}
         self.dirty: set = set()
-        self._update = client.register_script(_UPDATE)
-        self._query = client.register_script(_QUERY)
-        self._prune = client.register_script(_PRUNE)
-
-    def _keys(self, v, b: int) -> list[str]:
-        ent = f"{self.base}{_encode(v)}"
-        return [f"{ent}:b:{b}", f"{ent}:idx", f"{self.base}entities"]
 
     def update(self, e: tuple) -> None:
-        v = e[self.ei]
-        member = e[self.oi] if self.distinct else e[0]
-        if v is None or member is None:
-            return
-        b = e[1] // self.bucket_ms
-        self._update(
-            keys=self._keys(v, b),
-            args=[_encode(member), b, 2 * self.n, _encode(v)],
-            client=self.batch.pipe,
-        )
-        self.batch.queued += 1
+        """Apply one event alone, at the next position (the engine batches; see ``run``)."""
+        self.owner.run({e[3]: ([self], [])}, [e])
 
-    def flush(self) -> None:
-        """Send the queued updates (of every counter of the same factory)."""
-        self.batch.flush()
-
-    def _window(self, e: tuple, members: bool):
+    def _ask(self, e: tuple, op: str):
         v = e[self.ei]
         if v is None:
-            return [] if members else 0
-        self.batch.flush()
-        b = e[1] // self.bucket_ms
-        ent = f"{self.base}{_encode(v)}"
-        distinct = "1" if (self.distinct or members) else "0"
-        return self._query(
-            keys=[f"{ent}:idx"],
-            args=[b - self.n, b, f"{ent}:b:", distinct, "1" if members else "0"],
-        )
+            return [] if op == "M" else 0
+        p = self.owner.current if e is self.answer_for else self.owner.position
+        head = [1, self.owner.committed, self.base, self.n, int(self.distinct)]
+        return self.owner.script(args=[*head, "P", p, op, 1, _encode(v), e[1] // self.bucket_ms])[0]
 
     def query(self, e: tuple) -> int:
-        return int(self._window(e, members=False))
+        if e is self.answer_for:
+            return self.answer
+        return int(self._ask(e, "Q"))
 
     def members(self, e: tuple) -> list:
         """A distinct counter's values in the window at ``e`` (sorted: ints, then strings)."""
-        return sorted((_decode(x) for x in self._window(e, members=True)), key=_sort_key)
+        return sorted((_decode(x) for x in self._ask(e, "M")), key=_sort_key)
 
     def prune(self, watermark_ms: int) -> None:
-        """Forget entities whose newest bucket is two windows behind the watermark."""
-        self.batch.flush()
+        """Forget entities whose newest bucket is two windows behind the watermark (with
+        ``owner.defer_prune``: the watermark given at the previous call, a committed one)."""
+        if self.owner.defer_prune:
+            watermark_ms, self.next_prune = self.next_prune, watermark_ms
+            if watermark_ms is None:
+                return
         lo = watermark_ms // self.bucket_ms - 2 * self.n
-        self._prune(keys=[f"{self.base}entities"], args=[lo, self.base])
+        self.owner.prune_script(keys=[f"{self.base}entities"], args=[lo, self.base])
 
 
-def redis_counter_factory(client, prefix: str):
-    """``Engine(..., counter_factory=...)``: every counter spec kept in Redis under ``prefix``."""
-    if not prefix:
-        raise ValueError(
-            "a Redis key prefix is required (e.g. 'vigil:rules:'), so keys never collide"
+class RedisCounters:
+    """The counter factory (``Engine(..., counter_factory=RedisCounters(client, prefix))``) and
+    the positions: ``position`` is the last event's, ``committed`` the last checkpoint's (set by
+    the stream; 0 outside it: then nothing is dropped before it)."""
+
+    batched = True
+
+    def __init__(self, client, prefix: str, chunk: int = 500, defer_prune: bool = False) -> None:
+        if not prefix:
+            raise ValueError(
+                "a Redis key prefix is required (e.g. 'vigil:rules:'), so keys never collide"
+            )
+        self.client = client
+        self.prefix = prefix
+        self.chunk = chunk
+        self.defer_prune = defer_prune
+        self.position = 0
+        self.committed = 0
+        self.current = 0  # the position of the event being evaluated
+        self.calls = 0
+        self.script = client.register_script(_BATCH)
+        self.prune_script = client.register_script(_PRUNE)
+
+    def __call__(self, spec: CounterSpec) -> RedisCounter:
+        return RedisCounter(spec, self)
+
+    def has_keys(self) -> bool:
+        """Whether any key under the prefix exists (a fresh stream must start on none)."""
+        return (
+            next(iter(self.client.scan_iter(match=f"{self.prefix}*", count=1000)), None) is not None
         )
 
-    batch = _Batch(client)
+    def run(self, plan: dict, events: list[tuple]) -> list[list[tuple]]:
+        """Apply ``events`` (the next positions) and answer their queries, ``chunk`` events a
+        call. ``plan[action] = (counters updated, counters queried)``. Per event: [(counter,
+        answer)] for the counters queried."""
+        out: list[list[tuple]] = []
+        for i in range(0, len(events), self.chunk):
+            out.extend(self._run(plan, events[i : i + self.chunk]))
+        return out
 
-    def make(spec: CounterSpec) -> RedisCounter:
-        return RedisCounter(spec, client, prefix, batch)
+    def _run(self, plan: dict, events: list[tuple]) -> list[list[tuple]]:
+        index: dict[int, int] = {}  # id(counter) -> its number in this call
+        head: list = []
+        ops: list = []
+        asked: list[list] = []
+        p = self.position
+        for e in events:
+            p += 1
+            ups, qs = plan.get(e[3], ((), ()))
+            ops += ("P", p)
+            for c in ups:
+                v = e[c.ei]
+                m = e[c.oi] if c.distinct else e[0]
+                if v is None or m is None:
+                    continue
+                k = index.get(id(c))
+                if k is None:
+                    k = index[id(c)] = len(index) + 1
+                    head += (c.base, c.n, int(c.distinct))
+                ops += ("U", k, _encode(v), _encode(m), e[1] // c.bucket_ms)
+            mine = []
+            for c in qs:
+                v = e[c.ei]
+                if v is None:
+                    mine.append((c, None))
+                    continue
+                k = index.get(id(c))
+                if k is None:
+                    k = index[id(c)] = len(index) + 1
+                    head += (c.base, c.n, int(c.distinct))
+                ops += ("Q", k, _encode(v), e[1] // c.bucket_ms)
+                mine.append((c, 1))
+            asked.append(mine)
+        got = iter(())
+        if index:
+            got = iter(self.script(args=[len(index), self.committed, *head, *ops]))
+            self.calls += 1
+        self.position = p
+        return [[(c, 0 if x is None else next(got)) for c, x in mine] for mine in asked]
 
-    return make
+
+def redis_counter_factory(client, prefix: str) -> RedisCounters:
+    """``Engine(..., counter_factory=...)``: every counter spec kept in Redis under ``prefix``."""
+    return RedisCounters(client, prefix)
