@@ -195,12 +195,11 @@ def histogram_is_current(con: Any, interval: int) -> bool:
     user)."""
     differing = con.execute(
         f"""
+        with expected as materialized ({histogram_sql(interval)})
         select count(*) from (
-            (select lower, upper, users from {HISTOGRAM}
-             except all select * from ({histogram_sql(interval)}))
+            (select lower, upper, users from {HISTOGRAM} except all select * from expected)
             union all
-            (select * from ({histogram_sql(interval)})
-             except all select lower, upper, users from {HISTOGRAM})
+            (select * from expected except all select lower, upper, users from {HISTOGRAM})
         )
         """
     ).fetchone()[0]
