@@ -79,6 +79,11 @@ class TrainConfig:
     # "pr_auc" (highest validation PR-AUC at the true prevalence: it rests on the few heavy-weight
     # random-queue labels and swings from epoch to epoch).
     select_epoch: str = "val_loss"
+    # The author's GraphSAGE embedding (Feast view user_graph_embedding, `vigil graph embed`) as of
+    # the latest daily snapshot at or before each scoring time, added to the creator features of
+    # the baseline and the net (training.graph_features). Off: the graph world's lift is in
+    # docs/graph.md; serving online does not read the view yet.
+    graph_embeddings: bool = False
 
     # --- student / cascade ----------------------------------------------------------------
     student_hash_features: int = 2**16

@@ -157,8 +157,12 @@ def fetch_features(
     examples: pd.DataFrame,
     feature_service: str,
     historical_features: Callable[..., pd.DataFrame] | None = None,
+    graph: bool = False,
 ) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """Point-in-time features for each example; returns (frame, behavior cols, creator cols)."""
+    """Point-in-time features for each example; returns (frame, behavior cols, creator cols).
+
+    ``graph`` (``TrainConfig.graph_embeddings``): the author's graph embedding joins the creator
+    columns (:mod:`training.graph_features`)."""
     historical_features = historical_features or _default_historical_features()
     entity_df = pd.DataFrame(
         {
@@ -189,6 +193,11 @@ def fetch_features(
     frame = feats[["example_id", *feature_cols]].copy()
     frame[feature_cols] = frame[feature_cols].astype("float64")
     out = examples.merge(frame, on="example_id", how="left")
+    if graph:
+        from training import graph_features
+
+        out = graph_features.join(out)
+        creator_cols = [*creator_cols, *graph_features.COLUMNS]
     log.info(
         "feast: %d feature columns (%d behavior, %d creator/user)",
         len(feature_cols),
@@ -236,7 +245,7 @@ def build(
 
     examples = build_examples(lab, cfg.score_offsets_hours, data_end)
     examples, behavior_cols, creator_cols = fetch_features(
-        examples, cfg.feature_service, historical_features
+        examples, cfg.feature_service, historical_features, graph=cfg.graph_embeddings
     )
     examples = add_missing_indicators(examples, behavior_cols, creator_cols)
     examples = _attach_slices(examples)
@@ -355,7 +364,7 @@ def build_population(
         return pop
     events = build_examples(pop, cfg.score_offsets_hours, data_end)
     events, behavior_cols, creator_cols = fetch_features(
-        events, cfg.feature_service, historical_features
+        events, cfg.feature_service, historical_features, graph=cfg.graph_embeddings
     )
     events = add_missing_indicators(events, behavior_cols, creator_cols)
     log.info(

@@ -112,7 +112,9 @@ def scoring_events(posts: pd.DataFrame, bundle: dict, cfg) -> pd.DataFrame:
     )
     data_end = max(datasets._utc(pd.Series([behavior_end])).iloc[0], posts["created_at"].max())
     events = datasets.build_examples(posts, cfg.score_offsets_hours, data_end)
-    events, _, _ = datasets.fetch_features(events, cfg.feature_service)
+    events, _, _ = datasets.fetch_features(
+        events, cfg.feature_service, graph=getattr(cfg, "graph_embeddings", False)
+    )
     for col in [*bundle["behavior_columns"], *bundle["creator_columns"]]:
         if col not in events.columns:
             events[col] = np.nan
