@@ -255,6 +255,17 @@ def stream_source() -> str:
     return value
 
 
+def rules_counters() -> str:
+    """Where ``vigil stream --rules`` keeps its windowed counters: ``memory`` (default) or
+    ``redis`` (production profile, at ``VIGIL_REDIS_URL``)."""
+    value = _env("VIGIL_RULES_COUNTERS", "memory").lower()
+    if value not in ("memory", "redis"):
+        raise ValueError(
+            f"VIGIL_RULES_COUNTERS={value!r} is not supported: use 'memory' or 'redis'."
+        )
+    return value
+
+
 def stream_lateness_hours() -> float:
     """How late (behind the newest event seen) an event may arrive and still be applied."""
     return float(_env("VIGIL_STREAM_LATENESS_HOURS", "48"))

@@ -313,7 +313,8 @@ class Engine:
             return
         make = self.counter_factory
         p = make.position
-        answers = make.run(self.plan, list(events))
+        events = list(events)
+        answers = make.run(self.plan, events)
         for e, got in zip(events, answers):
             p += 1
             make.current = p

@@ -70,6 +70,8 @@ class RunOptions:
     triggers_file: Path | None = None  # or append them to this JSONL file
     rules_file: Path | None = None  # run the rules engine (vigil.stream.rules) on applied events
     effects_log: Path | None = None  # its effects log (default: beside the state file)
+    rules_counters: str = "memory"  # or "redis": the rules' counters in Redis (RedisCounters)
+    rules_redis_prefix: str | None = None  # their key prefix (default vigil:rules:<state stem>:)
     post_counters: bool = False  # exact per-post counters, written to post_behavior online
     stats: dict = field(default_factory=dict)
 
@@ -187,7 +189,18 @@ def _start_rules(opts: RunOptions, state: StreamState, state_path: Path, ruleset
     from vigil.stream.rules import RulesFeed, default_effects_log, default_verdicts
 
     effects_log = opts.effects_log or default_effects_log(state_path)
-    feed = RulesFeed(state.con, opts.rules_file, effects_log, ruleset, default_verdicts())
+    counters = None
+    if opts.rules_counters == "redis":
+        from vigil.rules.redis_counters import RedisCounters
+        from vigil.stream.sources import redis_client
+
+        prefix = opts.rules_redis_prefix or f"vigil:rules:{Path(state_path).stem}:"
+        counters = RedisCounters(redis_client(), prefix, defer_prune=True)
+    elif opts.rules_counters != "memory":
+        raise UserError(f"--rules-counters {opts.rules_counters!r}: use 'memory' or 'redis'.")
+    feed = RulesFeed(
+        state.con, opts.rules_file, effects_log, ruleset, default_verdicts(), counters=counters
+    )
     feed.attach(state)
     feed.export()
     return feed
@@ -444,6 +457,19 @@ def _add_action_options(parser: argparse.ArgumentParser) -> None:
         help="the rules' effects log (JSON lines; default <state>.effects.jsonl)",
     )
     parser.add_argument(
+        "--rules-counters",
+        choices=("memory", "redis"),
+        default=None,
+        help="where the rules' windowed counters live: memory (in this processor and its "
+        "checkpoint, default) or redis (VIGIL_REDIS_URL, shared; default from "
+        "VIGIL_RULES_COUNTERS)",
+    )
+    parser.add_argument(
+        "--rules-redis-prefix",
+        default=None,
+        help="key prefix of the rules' counters in Redis (default vigil:rules:<state stem>:)",
+    )
+    parser.add_argument(
         "--status", action="store_true", help="print the checkpoint's counters and exit"
     )
     parser.add_argument(
@@ -484,6 +510,8 @@ def run(args: argparse.Namespace) -> int:
         triggers_file=_triggers_file(args),
         rules_file=args.rules,
         effects_log=args.effects_log,
+        rules_counters=args.rules_counters or config.rules_counters(),
+        rules_redis_prefix=args.rules_redis_prefix,
         post_counters=args.post_counters,
     )
     state_path = opts.state_path or default_state_path(opts)

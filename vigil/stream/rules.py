@@ -64,6 +64,7 @@ create table if not exists rules_verdict_pending (t_ms integer not null, line in
     verdict_id text not null, user_id integer not null, primary key (t_ms, line)) without rowid;
 create table if not exists rules_verdict_applied (user_id integer not null, t_ms integer not null,
     verdict_id text not null, primary key (user_id, t_ms, verdict_id)) without rowid;
+create table if not exists rules_meta (key text primary key, value text not null) without rowid;
 """
 
 
@@ -142,9 +143,13 @@ class RulesFeed:
         effects_log: Path,
         ruleset: RuleSet | None = None,
         verdicts: Path | None = None,
+        counters=None,
     ) -> None:
-        """``verdicts``: the reviewers' verdicts file to read (None: no verdicts)."""
+        """``verdicts``: the reviewers' verdicts file to read (None: no verdicts). ``counters``:
+        a :class:`vigil.rules.redis_counters.RedisCounters` to keep the counters in Redis (None:
+        in process, in this checkpoint)."""
         self.con = con
+        self.redis = counters
         self.verdicts_path = Path(verdicts) if verdicts is not None else None
         self.verdict_offset = 0
         self.verdict_line = 0
@@ -152,7 +157,9 @@ class RulesFeed:
         self.verdicts_bad = 0
         self.rules_path = Path(rules_path)
         self.mtime = self._mtime()
-        self.engine = Engine(ruleset or load_rules(self.rules_path, FEATURE_NAMES))
+        self.engine = Engine(
+            ruleset or load_rules(self.rules_path, FEATURE_NAMES), counter_factory=counters
+        )
         self.effects_log = Path(effects_log)
         self.reloads = 0
         self.reload_errors = 0
@@ -171,9 +178,32 @@ class RulesFeed:
         except OSError:
             return None
 
+    def _load_counters_meta(self) -> None:
+        """The counters' home recorded in the checkpoint must be this run's; with Redis counters,
+        the position the checkpoint committed (a fresh checkpoint must find no keys)."""
+        meta = dict(self.con.execute("select key, value from rules_meta"))
+        has_rows = self.con.execute("select 1 from rules_counter limit 1").fetchone() is not None
+        was = meta.get("counters", "memory" if has_rows else None)
+        now = f"redis:{self.redis.prefix}" if self.redis is not None else "memory"
+        if was and was != now:
+            raise RuleError(
+                f"the stream state keeps its rule counters in {was!r}, this run in {now!r}: "
+                "run with the same --rules-counters (and prefix), or start a new --state."
+            )
+        if self.redis is None:
+            return
+        position = int(meta.get("position", 0))
+        if position == 0 and self.redis.has_keys():
+            raise RuleError(
+                f"Redis already holds keys under {self.redis.prefix!r} but the stream state has no "
+                "rule position: delete those keys or give another --rules-redis-prefix."
+            )
+        self.redis.position = self.redis.committed = position
+
     def _load(self) -> None:
         eng = self.engine
         n = 0
+        self._load_counters_meta()
         for spec, entity_id, data in self.con.execute("select * from rules_counter"):
             c = eng.counters.get(spec)
             if c is None:
@@ -287,6 +317,9 @@ class RulesFeed:
         chain_hooks(state, self.observe, self.write)
 
     def observe(self, events: list[tuple]) -> None:
+        if self.redis is not None:  # one Lua call per chunk of events (their updates, queries)
+            self.engine.process_all([context(ev) for ev in events])
+            return
         process = self.engine.process
         for ev in events:
             process(context(ev))
@@ -341,6 +374,16 @@ class RulesFeed:
                 con.execute("insert or replace into rules_fired values (?,?,?,?)", (*args, until))
         eng.dirty_fired.clear()
         self._write_verdicts(con)
+        if self.redis is not None:  # the position this checkpoint's offsets correspond to
+            con.executemany(
+                "insert or replace into rules_meta values (?, ?)",
+                [
+                    ("counters", f"redis:{self.redis.prefix}"),
+                    ("position", str(self.redis.position)),
+                ],
+            )
+            # the next events are applied after this transaction commits
+            self.redis.committed = self.redis.position
         effects = eng.take_effects()
         con.executemany(
             "insert into rules_effect (effect) values (?)",
