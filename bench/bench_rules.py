@@ -1,10 +1,16 @@
-"""Rules engine in the stream processor (issue 21): throughput with 20 rules on vs off.
+"""Rules engine in the stream processor (issue 21): throughput with 20 rules on vs off, and
+with the rules' counters in Redis (``--rules-counters redis``) vs in process.
 
 On one core (the process pinned to one CPU), over the same raw lines of a simulated accounts
 world (links, campaigns, bots), the stream's core path -- parse and validate a chunk of lines,
 dedupe, apply, SQLite checkpoints every 1 s -- runs side by side with and without a 20-rule set
 attached (:mod:`vigil.stream.rules`: counters, labels, effects committed in the checkpoint).
 Paths are interleaved ``--repeats`` times and each keeps its best round (the machine is shared).
+
+With Redis at ``VIGIL_REDIS_URL`` (skipped when it is not reachable), a third path runs the same
+20 rules with their counters in Redis (:class:`vigil.rules.redis_counters.RedisCounters`, keys
+under ``vigil-rules:bench:<run>:``, deleted after each round); its CPU time adds the Redis
+server's (``INFO cpu``, the server is not pinned).
 
 The 20 rules: the 5 default rules (vigil/rules/default_rules.yaml) and 15 more over users,
 posts, links and targets, windows from 1 minute to 1 day, live and shadow (:func:`rules_text`).
@@ -94,6 +100,30 @@ def _lines(raw: Path) -> list[tuple[str, bytes]]:
     return out
 
 
+def _redis():
+    """A client of the Redis at VIGIL_REDIS_URL, or None (the Redis path is then skipped)."""
+    from vigil.errors import UserError
+    from vigil.stream.sources import redis_client
+
+    try:
+        return redis_client()
+    except UserError as exc:
+        log.warning("bench rules: no Redis path (%s)", exc)
+        return None
+
+
+def _redis_cpu(client) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def _drop_keys(client, prefix: str) -> None:
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for i in range(0, len(keys), 1000):
+        client.delete(*keys[i : i + 1000])
+
+
+# 85 lines: three paths share one loop and its tallies; a class would only move them around
 def bench_rules(raw: Path, rules: Path, work: Path, repeats: int) -> dict:
     from vigil.stream.events import file_limit_us
     from vigil.stream.rules import RulesFeed
@@ -107,12 +137,22 @@ def bench_rules(raw: Path, rules: Path, work: Path, repeats: int) -> dict:
     ]
     effects = {}
 
-    def run(with_rules: bool) -> None:
-        path = work / f"s-{with_rules}-{time.monotonic_ns()}.sqlite"
+    client = _redis()
+    server_cpu = {}
+
+    def run(with_rules: bool, in_redis: bool = False) -> None:
+        path = work / f"s-{with_rules}-{in_redis}-{time.monotonic_ns()}.sqlite"
         state = StreamState(path)
-        feed = None
+        feed = counters = None
+        if in_redis:
+            from vigil.rules.redis_counters import RedisCounters
+
+            counters = RedisCounters(client, f"vigil-rules:bench:{path.stem}:", defer_prune=True)
+            cpu0 = _redis_cpu(client)
         if with_rules:
-            feed = RulesFeed(state.con, rules, path.with_suffix(".effects.jsonl"))
+            feed = RulesFeed(
+                state.con, rules, path.with_suffix(".effects.jsonl"), counters=counters
+            )
             feed.attach(state)
         last = time.perf_counter()
         for i, (chunk, lims) in enumerate(chunks):
@@ -127,20 +167,43 @@ def bench_rules(raw: Path, rules: Path, work: Path, repeats: int) -> dict:
         state.checkpoint({"bench": str(len(chunks))})
         if feed is not None:
             feed.export()
-            effects.update(feed.summary())
-            effects["rules_evaluated"] = feed.engine.evaluated
+            key = "redis" if in_redis else "memory"
+            effects[key] = feed.effects_log.read_bytes()
+            if not in_redis:
+                effects.update(feed.summary())
+                effects["rules_evaluated"] = feed.engine.evaluated
         state.close()
+        if in_redis:
+            server_cpu["last"] = _redis_cpu(client) - cpu0
+            effects["redis_calls"] = counters.calls
+            _drop_keys(client, counters.prefix)
 
     paths = {"stream_core": lambda: run(False), "stream_core_20_rules": lambda: run(True)}
+    if client is not None:
+        paths["stream_core_20_rules_redis"] = lambda: run(True, in_redis=True)
     best = dict.fromkeys(paths, 0.0)
     best_cpu = dict.fromkeys(paths, 0.0)
     for _ in range(repeats):
         for name, fn in paths.items():
             t, c = time.perf_counter(), time.process_time()
+            server_cpu["last"] = 0.0
             fn()
             best[name] = max(best[name], len(lines) / (time.perf_counter() - t))
-            best_cpu[name] = max(best_cpu[name], len(lines) / (time.process_time() - c))
+            cpu = time.process_time() - c + server_cpu["last"]
+            best_cpu[name] = max(best_cpu[name], len(lines) / cpu)
+    redis = {}
+    if client is not None:
+        r, m = best["stream_core_20_rules_redis"], best["stream_core_20_rules"]
+        rc, mc = best_cpu["stream_core_20_rules_redis"], best_cpu["stream_core_20_rules"]
+        redis = {
+            "ratio_redis_vs_memory": round(r / m, 3),
+            "ratio_redis_vs_memory_cpu": round(rc / mc, 3),
+            "redis_calls": effects.get("redis_calls"),
+            # the same effects log, byte for byte, with the counters in Redis
+            "redis_effects_equal": effects.get("redis") == effects.get("memory"),
+        }
     return {
+        **redis,
         "lines": len(lines),
         "repeats": repeats,
         **{k: round(v, 1) for k, v in best.items()},
@@ -194,4 +257,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"{r['ratio_rules_vs_core_cpu']:.2f}x the core)\n"
         f"  rule evaluations {r['rules_evaluated']:,}, effects {r['effects']:,}"
     )
+    if "ratio_redis_vs_memory" in r:
+        print(
+            f"  + counters in Redis    {r['stream_core_20_rules_redis']:>10,.0f} "
+            f"{r['stream_core_20_rules_redis_cpu']:>10,.0f}  ({r['ratio_redis_vs_memory']:.3f}x / "
+            f"{r['ratio_redis_vs_memory_cpu']:.3f}x in process; CPU incl. the Redis server; "
+            f"{r['redis_calls']:,} Lua calls; same effects: {r['redis_effects_equal']})"
+        )
     return result
