@@ -1,7 +1,8 @@
 """vigil_daily: one day of raw logs -> lake -> warehouse -> features -> scores.
 
 ingest -> validate raw -> dbt build staging -> validate staging -> dbt build marts -> validate marts
--> Feast apply + materialize -> validate features -> score the day's posts with the champion.
+-> graph embeddings (when a graph model exists) -> Feast apply + materialize -> validate features
+-> score the day's posts with the champion.
 
 The lake, the gates, dbt and Feast include the rules' effects log and the account reviewers'
 verdicts (issue 21: ``lake/rule_effects``, ``lake/account_verdicts``, their raw and staging suites,
@@ -113,6 +114,14 @@ def vigil_daily():
         return _gate("marts", context)
 
     @task
+    def graph_embed(**context) -> dict:
+        """The day's GraphSAGE snapshot (docs/graph.md); skipped without a trained graph model."""
+        from vigil.orchestration.tasks import run_task
+
+        day, _, backfill = _run_args(context)
+        return run_task("vigil.graph.publish:for_daily_run", day, backfill)
+
+    @task
     def feast_materialize(**context) -> dict:
         from vigil.orchestration.tasks import run_task
 
@@ -137,6 +146,7 @@ def vigil_daily():
         >> validate_staging()
         >> dbt_marts()
         >> validate_marts()
+        >> graph_embed()
         >> feast_materialize()
         >> validate_features()
         >> score()

@@ -21,6 +21,7 @@ DAILY_CHAIN = [
     "validate_staging",
     "dbt_marts",
     "validate_marts",
+    "graph_embed",  # the day's graph embeddings when a graph model exists (issue 26)
     "feast_materialize",
     "validate_features",
     "score",

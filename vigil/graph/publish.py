@@ -103,3 +103,25 @@ def publish(days: list[date]) -> dict:
     new.to_parquet(tmp, index=False)
     tmp.replace(target)
     return {"path": str(target), "rows": len(new), "days": counts}
+
+
+def for_daily_run(day: str, backfill: bool = False) -> dict:
+    """What ``vigil_daily``'s ``graph_embed`` task does: with a trained graph model, publish the
+    day's snapshot (``backfill``: every day of the lake's events up to ``day``); without one,
+    nothing (the view stays as it is, and no model reads it unless configured to)."""
+    from datetime import timedelta
+
+    if not (model_dir() / "sage.pt").exists():
+        return {"skipped": f"no graph model in {model_dir()} (`vigil graph train` makes one)"}
+    last = date.fromisoformat(day)
+    days = [last]
+    if backfill:
+        found = sorted(
+            date.fromisoformat(p.name.removeprefix("dt="))
+            for p in paths().lake_events.glob("dt=*")
+            if p.name.removeprefix("dt=") <= day
+        )
+        first = found[0] if found else last
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    out = publish(days)
+    return {"path": out["path"], "rows": out["rows"], "days": len(days)}

@@ -57,6 +57,8 @@ VIEWS: dict[str, tuple[str, str]] = {
 # yet); absent, they are skipped with a log line.
 OPTIONAL_VIEWS: dict[str, tuple[str, str]] = {
     "user_labels": ("user_id", "user_labels"),  # active labels per user (issue 21)
+    # GraphSAGE embeddings, written by `vigil graph embed` (vigil.graph.publish; issue 26)
+    "user_graph_embedding": ("user_id", "user_graph_embedding"),
 }
 PUSH_SOURCES = {"user_activity": "user_activity_push", "creator_context": "creator_context_push"}
 
