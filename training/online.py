@@ -335,6 +335,9 @@ class OnlineModel:
         self.fast_heavy = FastHeavy.of(bundle["multitask"])
         if self.fast_student is None:
             log.warning("online model %s: unexpected student layout, scoring via sklearn", model_id)
+        self.head = _load_head(self.model_id)
+        # the moment's counters the head reads, by their online feature names
+        self.head_columns = head_columns(self.feature_columns) if self.head is not None else []
         log.info(
             "online model %s: tau %.4f, remove threshold %s, heavy model: %s, %d features",
             self.model_id,
@@ -367,8 +370,24 @@ class OnlineModel:
     def routes(self, student: float) -> bool:
         return self.heavy == "always" or (self.heavy == "cascade" and student >= self.tau)
 
-    def score(self, text: str, features: dict[str, Any]) -> dict[str, Any]:
-        """Student score, whether the heavy model ran, calibrated probability and decision."""
+    def score(
+        self, text: str, features: dict[str, Any], trigger: str | None = None
+    ) -> dict[str, Any]:
+        """Student score, whether the heavy model ran, calibrated probability and decision.
+
+        At a re-score moment (``trigger`` a re-score request's, :func:`training.rescore_head.
+        is_rescore_trigger`) a routed post is also scored by the re-score head when the model has
+        one: the decision is remove when the cascade or the head fires; ``path`` says which
+        (``cascade`` first), ``head`` is the head's probability (None where it did not run)."""
+        out = self._cascade(text, features)
+        out["head"], out["path"] = None, "cascade" if out["decision"] == "remove" else None
+        if self.head is not None and out["routed_to_heavy"] and _rescore(trigger):
+            out["head"] = self.head.score_one(out["student"], features)
+            if out["path"] is None and self.head.fires(out["head"]):
+                out["decision"], out["path"] = "remove", "head"
+        return out
+
+    def _cascade(self, text: str, features: dict[str, Any]) -> dict[str, Any]:
         text = "" if text is None else str(text)
         row = self.row(features)
         with self._lock:
@@ -398,6 +417,34 @@ class OnlineModel:
         """Load the encoder now (seconds) instead of on the first heavy request."""
         if self.heavy != "never":
             text_encoder.encode_uncached(["warm up"], 1)
+
+
+def _rescore(trigger: str | None) -> bool:
+    from training.rescore_head import is_rescore_trigger
+
+    return is_rescore_trigger(trigger)
+
+
+def _load_head(model_id: str):
+    """The model's re-score head (``rescore_head.joblib`` beside it), or None when it has none."""
+    from training import rescore_head
+
+    head = rescore_head.load(model_id)
+    if head is not None:
+        log.info("online model %s: re-score head, threshold %s", model_id, head.threshold)
+    return head
+
+
+def head_columns(columns: list[str]) -> list[str]:
+    """The online feature names of the head's counters: the model's own column for a counter it
+    reads, else ``post_behavior__<counter>`` (the feature service's full name)."""
+    from training.rescore_head import COUNTERS
+
+    out = []
+    for name in COUNTERS:
+        mine = [c for c in columns if c == name or c.endswith(f"__{name}")]
+        out.append(mine[0] if mine else f"post_behavior__{name}")
+    return out
 
 
 def _float(value) -> float:

@@ -73,12 +73,6 @@ def is_rescore_trigger(trigger: str | None) -> bool:
     return all(_RESCORE_REASON.fullmatch(part) for part in str(trigger).split("+"))
 
 
-def missing_counters(columns) -> list[str]:
-    """The head's counters (:data:`COUNTERS`) that none of ``columns`` (feature names, bare or
-    ``view__name``) serves."""
-    return [c for c in COUNTERS if not any(col == c or col.endswith(f"__{c}") for col in columns)]
-
-
 def _logit(p) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-4, 1 - 1e-4)
     return np.log(p / (1 - p))

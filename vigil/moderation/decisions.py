@@ -4,7 +4,9 @@
 ``decided_at`` (UTC ISO), ``model_id``, ``student``, ``routed_to_heavy``, ``probability``,
 ``decision``, ``trigger``, ``content_hash``, ``harm_type`` (the type the heavy model rated highest,
 ``unknown`` without it), ``author_age_bucket`` (the appeals report's slices) and ``author_id`` (who
-may appeal a removal). Lines are appended with one ``write`` on an
+may appeal a removal), ``path`` (which removal path fired: ``cascade``, or ``head`` -- the re-score
+head at a re-score request -- null when not removed) and ``head`` (the head's probability, null where
+it did not run). Lines are appended with one ``write`` on an
 ``O_APPEND`` file, so a reader (DuckDB's ``read_json_auto('decisions/*/*.jsonl')``) never sees
 half a line from a running service. The latest decisions per post are also kept in memory for
 ``GET /v1/decisions/{post_id}``; on start they are rebuilt from the files already there.
@@ -37,6 +39,8 @@ FIELDS = (
     "harm_type",
     "author_age_bucket",
     "author_id",
+    "path",
+    "head",
 )
 KEEP_PER_POST = 20
 

@@ -101,6 +101,7 @@ def build(
 
         # One post at a time: intra-op threads only contend (3.6 vs 4.5 ms a heavy score here).
         torch.set_num_threads(1)
+    _check_head(model, reader)
     model.warm()
     candidate = None
     if candidate_id:
@@ -112,6 +113,7 @@ def build(
                 f"{reader.feature_service} does not serve ({', '.join(lacking[:5])}): pick a "
                 "candidate trained on the same feature service."
             )
+        _check_head(candidate, reader)
         candidate.warm()
     from vigil.moderation.appeals import AppealStore
 
@@ -128,6 +130,20 @@ def build(
         salt,
         candidate_share,
     )
+
+
+def _check_head(model, reader) -> None:
+    """A re-score head whose counters the feature service does not serve is not used (logged)."""
+    missing = sorted(set(model.head_columns) - set(reader.columns))
+    if model.head is not None and missing:
+        log.warning(
+            "model %s: its re-score head reads %s, which the feature service %s does not serve: "
+            "the head is not used",
+            model.model_id,
+            ", ".join(missing),
+            reader.feature_service,
+        )
+        model.head, model.head_columns = None, []
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -354,9 +370,9 @@ def _score(parts: Components, body: ScoreRequest):
     vector = parts.reader.read(post_id=post_id if known else None, user_id=author_id)
     parts.metrics.feature_read.observe(time.perf_counter() - started)
     acting, arm = _acting(parts, post_id)
-    used = {c: vector.get(c) for c in acting.feature_columns}
+    used = {c: vector.get(c) for c in [*acting.feature_columns, *acting.head_columns]}
     hits = acting.embeddings.hits
-    result = acting.score(text, used)
+    result = acting.score(text, used, body.trigger)
     if result["routed_to_heavy"]:
         parts.metrics.heavy_calls.inc()
         cache = "hit" if acting.embeddings.hits > hits else "miss"
@@ -374,7 +390,7 @@ def _score(parts: Components, body: ScoreRequest):
     )
     parts.metrics.decisions.labels(result["decision"], body.trigger).inc()
     if parts.candidate is not None and parts.arms == "shadow":
-        _shadow(parts, text, vector, post_id, author_id, content_hash)
+        _shadow(parts, text, vector, post_id, author_id, content_hash, body.trigger)
     return {
         "post_id": post_id,
         "author_id": author_id,
@@ -382,10 +398,13 @@ def _score(parts: Components, body: ScoreRequest):
         "probability": result["probability"],
         "student": result["student"],
         "routed_to_heavy": result["routed_to_heavy"],
+        "head": result["head"],
+        "path": result["path"],
         "harm_type_scores": result["harm_type_scores"],
         "thresholds": {
             "remove": _finite(acting.threshold),
             "cascade_tau": _finite(acting.tau),
+            "head": _finite(acting.head.threshold) if acting.head is not None else None,
         },
         "arm": arm,
         "model_id": result["model_id"],
@@ -406,10 +425,14 @@ def _acting(parts: Components, post_id: int | None) -> tuple[Any, str]:
     return (parts.candidate if arm == "candidate" else parts.model), arm
 
 
-def _shadow(parts: Components, text: str, vector: dict, post_id, author_id, content_hash) -> None:
-    """The candidate's would-be decision, logged (trigger ``shadow``) but not acted on."""
-    used = {c: vector.get(c) for c in parts.candidate.feature_columns}
-    result = parts.candidate.score(text, used)
+def _shadow(
+    parts: Components, text: str, vector: dict, post_id, author_id, content_hash, trigger: str
+) -> None:
+    """The candidate's would-be decision (at the same moment: its re-score head too), logged
+    (trigger ``shadow``) but not acted on."""
+    model = parts.candidate
+    used = {c: vector.get(c) for c in [*model.feature_columns, *model.head_columns]}
+    result = model.score(text, used, trigger)
     parts.decisions.append(
         {
             **result,
