@@ -24,12 +24,20 @@ its action's rules can make); the engine then evaluates the rules on the answers
 side effect, so asking every query up front decides the same as the in-process engine's lazy
 ``and``/``or``. ``members`` (for ``from:`` effects, when a rule fires) is one more call.
 
+**Fast path.** The key ``<prefix>maxpos`` holds the highest position applied. An event above
+it (not a replay) reads running tallies: a count's total of the window ending at the entity's
+newest bucket (moved like the in-process counter's), a distinct count's values by last bucket,
+and the newest buckets memoized for the call; an event replayed at or below it (after a crash)
+reads the members with their positions, bucket by bucket.
+
 Keys (``<prefix><spec hash>:<entity>``, the entity typed ``i:42`` / ``s:https://...``):
 ``...:b:<bucket>`` a sorted set per bucket (a count's members are the events' ids, a distinct
-count's the counted values; score: position), ``...:i`` the entity's buckets, ``...:h`` the
-entity's newest-bucket history (member: bucket, score: the position it became the newest), and
-``<prefix><spec hash>:entities`` entities by newest bucket (for the watermark prune). The
-scripts touch keys they build, so a Redis Cluster would need one hash tag per counter.
+count's the counted values; score: position), ``...:c`` members per bucket (a hash),
+``...:h`` the entity's newest-bucket history (member: bucket, score: the position it became the
+newest), ``...:a`` a count's window total ("<newest bucket> <total>"), ``...:l`` a distinct
+count's values by their last bucket, and ``<prefix><spec hash>:entities`` entities by newest
+bucket (for the watermark prune). The scripts touch keys they build, so a Redis Cluster would
+need one hash tag per counter.
 """
 
 from __future__ import annotations
@@ -38,64 +46,136 @@ import hashlib
 
 from vigil.rules.language import FIELD_INDEX, CounterSpec
 
-# ARGV: n counters, committed position, n x (key base, buckets per window, distinct 1/0), then
-# ops: P <position> | U <counter> <entity> <member> <bucket> | Q|M <counter> <entity> <bucket>
+# ARGV: n counters, committed position, the prefix's max-position key, n x (key base, buckets
+# per window, distinct 1/0), then ops: P <position> | U <counter> <entity> <member> <bucket> |
+# Q|M <counter> <entity> <bucket>
 _BATCH = """
-local nc, committed = tonumber(ARGV[1]), tonumber(ARGV[2])
+local nc, committed, maxkey = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local base, nb, dist = {}, {}, {}
-local i = 3
+local i = 4
 for c = 1, nc do
   base[c], nb[c], dist[c] = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
   i = i + 3
 end
-local function newest(ent, p)
+-- fast: no member in Redis above the event's position (not replaying a lost tail); then the
+-- newest buckets are memoized and the running tallies (:c, :l) answer queries
+local maxpos0 = tonumber(redis.call('GET', maxkey)) or 0
+local fast, memo = false, {}
+local function newest_at(ent, p)
   local h = redis.call('ZREVRANGEBYSCORE', ent .. ':h', p, '-inf', 'LIMIT', 0, 1)
-  if #h == 0 then return nil end
-  return tonumber(h[1])
+  if #h > 0 then return tonumber(h[1]) end
+  return false
+end
+local function newest(ent, p)
+  if not fast then return newest_at(ent, p) end
+  local v = memo[ent]
+  if v == nil then
+    v = newest_at(ent, p)
+    memo[ent] = v
+  end
+  return v
+end
+-- the entity's newest bucket for the watermark prune (lagging it by less than a window), and
+-- what no position after the committed one sees: buckets two windows behind the newest then
+local function cleanup(c, e, ent, b)
+  redis.call('ZADD', base[c] .. 'entities', 'GT', b, e)
+  local nw_c = newest_at(ent, committed)
+  if not nw_c then return end
+  local lo, old = nw_c - 2 * nb[c], {}
+  for _, x in ipairs(redis.call('HKEYS', ent .. ':c')) do
+    if tonumber(x) <= lo then
+      old[#old + 1] = x
+      redis.call('DEL', ent .. ':b:' .. x)
+    end
+  end
+  if #old > 0 then redis.call('HDEL', ent .. ':c', unpack(old)) end
+  if dist[c] then redis.call('ZREMRANGEBYSCORE', ent .. ':l', '-inf', lo) end
+  local since = redis.call('ZSCORE', ent .. ':h', tostring(nw_c))
+  redis.call('ZREMRANGEBYSCORE', ent .. ':h', '-inf', '(' .. since)
+end
+-- a count's running total of the window ending at the entity's highest bucket (:a = "hi n"),
+-- over every member in Redis (moved as the in-process counter's: buckets leaving it subtracted)
+local function tally(c, ent, b)
+  local n, a = nb[c], redis.call('GET', ent .. ':a')
+  local hi, agg = b, 0
+  if a then
+    local sp = string.find(a, ' ')
+    hi, agg = tonumber(string.sub(a, 1, sp - 1)), tonumber(string.sub(a, sp + 1))
+  end
+  if b > hi then
+    if b - hi >= n then
+      agg = 0
+    else
+      local f = {}
+      for x = hi - n + 1, b - n do f[#f + 1] = x end
+      for _, v in ipairs(redis.call('HMGET', ent .. ':c', unpack(f))) do
+        agg = agg - (tonumber(v) or 0)
+      end
+    end
+    hi = b
+  end
+  if b > hi - n then agg = agg + 1 end
+  redis.call('SET', ent .. ':a', hi .. ' ' .. agg)
 end
 local function update(c, e, mem, bs, p)
   local ent, b = base[c] .. e, tonumber(bs)
-  redis.call('ZADD', ent .. ':b:' .. bs, 'LT', p, mem)
-  redis.call('ZADD', ent .. ':i', b, bs)
-  local nw = newest(ent, p)
-  if nw ~= nil and b <= nw then return end
-  redis.call('ZADD', ent .. ':h', 'LT', p, bs)
-  redis.call('ZADD', base[c] .. 'entities', 'GT', b, e)
-  local nw_c = newest(ent, committed)
-  if nw_c == nil then return end
-  local lo = nw_c - 2 * nb[c]
-  for _, x in ipairs(redis.call('ZRANGEBYSCORE', ent .. ':i', '-inf', lo)) do
-    redis.call('DEL', ent .. ':b:' .. x)
+  if redis.call('ZADD', ent .. ':b:' .. bs, 'LT', p, mem) == 1 then
+    redis.call('HINCRBY', ent .. ':c', bs, 1)
+    if dist[c] then
+      redis.call('ZADD', ent .. ':l', 'GT', b, mem)
+    else
+      tally(c, ent, b)
+    end
   end
-  redis.call('ZREMRANGEBYSCORE', ent .. ':i', '-inf', lo)
-  local since = redis.call('ZSCORE', ent .. ':h', tostring(nw_c))
-  redis.call('ZREMRANGEBYSCORE', ent .. ':h', '-inf', '(' .. since)
+  local nw = newest(ent, p)
+  if nw and b <= nw then return end
+  redis.call('ZADD', ent .. ':h', 'LT', p, bs)
+  if fast then memo[ent] = b end
+  -- at most once per window of advance
+  if not nw or math.floor(b / nb[c]) > math.floor(nw / nb[c]) then cleanup(c, e, ent, b) end
 end
 local function window(c, e, bs, p, members)
   local ent, b = base[c] .. e, tonumber(bs)
   local nw = newest(ent, p)
-  if nw == nil then
+  if not nw then
     if members then return {} end
     return 0
   end
   local lo = math.max(b - nb[c], nw - 2 * nb[c])
-  local buckets = redis.call('ZRANGEBYSCORE', ent .. ':i', '(' .. lo, b)
-  if dist[c] or members then
-    local seen, n, out = {}, 0, {}
-    for _, x in ipairs(buckets) do
-      for _, m in ipairs(redis.call('ZRANGEBYSCORE', ent .. ':b:' .. x, '-inf', p)) do
-        if not seen[m] then
-          seen[m] = true
-          n = n + 1
-          out[n] = m
-        end
-      end
+  if fast and not members and dist[c] and b >= nw then
+    return redis.call('ZCOUNT', ent .. ':l', '(' .. lo, b)
+  end
+  if fast and not members and not dist[c] and b == nw then
+    local a = redis.call('GET', ent .. ':a')
+    local sp = a and string.find(a, ' ')
+    if sp and tonumber(string.sub(a, 1, sp - 1)) == b then return tonumber(string.sub(a, sp + 1)) end
+  end
+  if fast and not members and not dist[c] then
+    local kv, n = redis.call('HGETALL', ent .. ':c'), 0
+    for j = 1, #kv, 2 do
+      local x = tonumber(kv[j])
+      if x > lo and x <= b then n = n + tonumber(kv[j + 1]) end
     end
-    if members then return out end
     return n
   end
-  local n = 0
-  for _, x in ipairs(buckets) do n = n + redis.call('ZCOUNT', ent .. ':b:' .. x, '-inf', p) end
+  local seen, n, out = {}, 0, {}
+  for _, x in ipairs(redis.call('HKEYS', ent .. ':c')) do
+    local xb = tonumber(x)
+    if xb > lo and xb <= b then
+      if dist[c] or members then
+        for _, m in ipairs(redis.call('ZRANGEBYSCORE', ent .. ':b:' .. x, '-inf', p)) do
+          if not seen[m] then
+            seen[m] = true
+            n = n + 1
+            out[n] = m
+          end
+        end
+      else
+        n = n + redis.call('ZCOUNT', ent .. ':b:' .. x, '-inf', p)
+      end
+    end
+  end
+  if members then return out end
   return n
 end
 local out, k, p = {}, 0, 0
@@ -103,6 +183,7 @@ while i <= #ARGV do
   local op = ARGV[i]
   if op == 'P' then
     p = tonumber(ARGV[i + 1])
+    fast = p >= maxpos0
     i = i + 2
   elseif op == 'U' then
     update(tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], p)
@@ -113,6 +194,7 @@ while i <= #ARGV do
     i = i + 4
   end
 end
+if p > maxpos0 then redis.call('SET', maxkey, p) end
 return out
 """
 # KEYS: entities; ARGV: highest bucket to forget, key base of the spec
@@ -120,10 +202,10 @@ _PRUNE = """
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 for _, ent in ipairs(gone) do
   local e = ARGV[2] .. ent
-  for _, x in ipairs(redis.call('ZRANGE', e .. ':i', 0, -1)) do
+  for _, x in ipairs(redis.call('HKEYS', e .. ':c')) do
     redis.call('DEL', e .. ':b:' .. x)
   end
-  redis.call('DEL', e .. ':i', e .. ':h')
+  redis.call('DEL', e .. ':c', e .. ':h', e .. ':l', e .. ':a')
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return #gone
@@ -175,7 +257,7 @@ class RedisCounter:
         if v is None:
             return [] if op == "M" else 0
         p = self.owner.current if e is self.answer_for else self.owner.position
-        head = [1, self.owner.committed, self.base, self.n, int(self.distinct)]
+        head = [1, self.owner.committed, self.owner.maxkey, self.base, self.n, int(self.distinct)]
         return self.owner.script(args=[*head, "P", p, op, 1, _encode(v), e[1] // self.bucket_ms])[0]
 
     def query(self, e: tuple) -> int:
@@ -214,6 +296,7 @@ class RedisCounters:
         self.prefix = prefix
         self.chunk = chunk
         self.defer_prune = defer_prune
+        self.maxkey = f"{prefix}maxpos"  # the highest position applied: above it, a replay
         self.position = 0
         self.committed = 0
         self.current = 0  # the position of the event being evaluated
@@ -274,7 +357,7 @@ class RedisCounters:
             asked.append(mine)
         got = iter(())
         if index:
-            got = iter(self.script(args=[len(index), self.committed, *head, *ops]))
+            got = iter(self.script(args=[len(index), self.committed, self.maxkey, *head, *ops]))
             self.calls += 1
         self.position = p
         return [[(c, 0 if x is None else next(got)) for c, x in mine] for mine in asked]
