@@ -178,3 +178,40 @@ def test_posts_decided_on_earlier_days_without_views_today_are_not_units(tmp_pat
     frame = build_frame(views_of_day(DAY), decisions, s, since=start.to_pydatetime())
     assert sorted(frame["post_id"]) == [1, 2, 3, 4, 5, 6]
     assert sorted(build_frame(views_of_day(DAY), decisions, s)["post_id"]) == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_posts_below_the_cascade_threshold_rank_by_the_students_score(tmp_path, monkeypatch):
+    # the cascade logs probability 0 below tau; the student's score is logged for every post:
+    # post 2 (not routed, student 0.07) and post 5 (not routed, student 0.004) rank by it, post 4
+    # (routed) keeps its calibrated probability 0.2; the candidate's rows carry no student score
+    # (an older log) and keep their probability.
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    _world(tmp_path)
+    log = tmp_path / "decisions" / f"dt={DAY}" / "decisions-2.jsonl"
+    rows = [(2, 0.07, False, 0.0), (5, 0.004, False, 0.0), (4, 0.6, True, 0.2)]
+    log.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "post_id": p,
+                    "decided_at": f"{DAY}T20:00:00+00:00",
+                    "model_id": "m-control",
+                    "student": student,
+                    "routed_to_heavy": routed,
+                    "probability": prob,
+                    "decision": "allow",
+                    "trigger": "views_16",
+                }
+            )
+            + "\n"
+            for p, student, routed, prob in rows
+        )
+    )
+    from vigil.evaluation.daily import Settings, build_frame, decisions_until, views_of_day
+
+    end = pd.Timestamp(f"{DAY}T00:00", tz="UTC") + pd.Timedelta(days=1)
+    frame = build_frame(
+        views_of_day(DAY), decisions_until(end.to_pydatetime()), Settings("m-control", "m-cand")
+    ).set_index("post_id")
+    assert frame["score_control"].to_dict() == {1: 0.9, 2: 0.07, 3: 0.95, 4: 0.2, 5: 0.004, 6: 0.0}
+    assert frame["score_candidate"].to_dict() == {1: 0.95, 2: 0.0, 3: 0.3, 4: 0.85, 5: 0.02, 6: 0.0}

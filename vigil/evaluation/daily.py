@@ -1,8 +1,9 @@
 """One day of online evaluation: the impression frame, the importance sample, the estimates.
 
 Frame (one unit per post with views on day D in the lake, or a decision on day D): ``views`` (view
-events that day), per arm its score (the latest logged probability of the arm's model up to the
-end of D), whether it removed the post, and ``prevented`` views (the post's views on D after the
+events that day), per arm its score (the latest logged score of the arm's model up to the end of
+D: the heavy model's calibrated probability where the cascade routed the post, else the student's
+score, :func:`ranking_scores`), whether it removed the post, and ``prevented`` views (the post's views on D after the
 arm's removal: the simulated world does not react to removals, so these are the views a removal
 stops; a live platform would log them as blocked impressions). Two modes:
 
@@ -98,14 +99,27 @@ def decisions_until(end: datetime, directory: Path | None = None) -> pd.DataFram
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-    frame = pd.DataFrame(
-        rows, columns=["post_id", "decided_at", "model_id", "probability", "decision", "trigger"]
-    )
+    columns = ["post_id", "decided_at", "model_id", "probability", "decision", "trigger"]
+    frame = pd.DataFrame(rows, columns=[*columns, "student", "routed_to_heavy"])
     if frame.empty:
-        return frame
+        return frame[columns]
+    frame["probability"] = ranking_scores(frame)
+    frame = frame[columns]
     frame["decided_at"] = pd.to_datetime(frame["decided_at"], utc=True, format="ISO8601")
     frame = frame[frame["post_id"].notna() & (frame["decided_at"] < pd.Timestamp(end))]
     return frame.astype({"post_id": "int64"})
+
+
+def ranking_scores(decisions: pd.DataFrame) -> pd.Series:
+    """The score each decision ranks its post by: the logged probability where the cascade routed
+    the post to the heavy model, else the student's score (logged for every scored post: the
+    probability is 0 below the cascade threshold, ~90% of the posts, which would leave them one
+    block the sample cannot rank). Rows without a student score (older logs, a restoring decision
+    after an appeal) keep the probability."""
+    student = pd.to_numeric(decisions["student"], errors="coerce")
+    routed = decisions["routed_to_heavy"].astype("boolean").fillna(False).astype(bool)
+    keep = routed | student.isna()
+    return decisions["probability"].astype(float).where(keep, student)
 
 
 def build_frame(
