@@ -161,9 +161,11 @@ def run_one(
     return {"params": params, "timings": timings, **graded}
 
 
-def retrain_one(seed: int, train_config: Path | None) -> dict:
+def retrain_one(seed: int, train_config: Path | None, graph: bool = False) -> dict:
     """Train anew on a world whose DAGs already ran (``vigil train --retrain``, promoted so the
-    grade reads it) and grade it: the cheap loop for a model change (no simulate, no vigil_daily)."""
+    grade reads it) and grade it: the cheap loop for a model change (no simulate, no vigil_daily).
+    ``graph``: first train and publish the graph embeddings (:mod:`sim.graph_sweep`), then train
+    with ``graph_embeddings = True``."""
     from training import train as training_train
     from training.config import load
 
@@ -173,7 +175,12 @@ def retrain_one(seed: int, train_config: Path | None) -> dict:
             f"seed {seed}: no finished sweep run in {p.home}: run the sweep without --retrain first."
         )
     os.environ.setdefault("VIGIL_REVIEW_ANSWERER", "sim.moderators:answer")
-    cfg = load(train_config, promote="always")
+    graph_info = None
+    if graph:
+        from sim import graph_sweep
+
+        graph_info = graph_sweep.ensure_embeddings(seed)
+    cfg = load(train_config, promote="always", graph_embeddings=True if graph else None)
     t0 = time.monotonic()
     summary = training_train.train(cfg, reuse=False)
     timings = {"train": round(time.monotonic() - t0, 1)}
@@ -181,7 +188,8 @@ def retrain_one(seed: int, train_config: Path | None) -> dict:
     graded = grade()
     timings["grade"] = round(time.monotonic() - t0, 1)
     params = json.loads((p.home / "sweep-dags-done.json").read_text())
-    return {"params": params, "timings": timings, "trained": summary["model_id"], **graded}
+    out = {"params": params, "timings": timings, "trained": summary["model_id"], **graded}
+    return out | ({"graph": graph_info} if graph_info else {})
 
 
 def result_file(tag: str | None) -> str:
@@ -231,7 +239,7 @@ def _run_seed(args, seed: int, root: Path) -> dict:
         cmd += ["--drift-day", str(args.drift_day)]
     cmd += ["--world", args.world]
     if args.retrain:
-        cmd += ["--retrain", args.retrain]
+        cmd += ["--retrain", args.retrain] + (["--graph"] if args.graph else [])
         cmd += ["--train-config", str(args.train_config.resolve())] if args.train_config else []
     print(f"[seed {seed}] data root {root}", flush=True)
     started = time.monotonic()
@@ -319,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--graph",
         action="store_true",
-        help="post model with graph embeddings (not built yet: refused)",
+        help="with --retrain: train and publish GraphSAGE embeddings on the world, then "
+        "retrain the post model with graph_embeddings on (sim.graph_sweep)",
     )
     parser.add_argument(
         "--world",
@@ -348,21 +357,21 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        if args.graph:
+        if args.graph and not args.retrain:
             raise UserError(
-                "--graph: the post model does not read the graph embeddings yet "
-                "(docs/graph.md, not done); run the sweep without it."
+                "--graph needs --retrain TAG: run the sweep on the worlds first (without "
+                "--graph), then `--retrain TAG --graph` trains the embeddings and the post model."
             )
         if args.one is not None:
             if args.retrain:
-                result = retrain_one(args.one, args.train_config)
+                result = retrain_one(args.one, args.train_config, args.graph)
             else:
                 result = run_one(args.one, args.users, args.days, args.drift_day, args.world)
             (config.paths().home / result_file_name(args)).write_text(
                 json.dumps(result, indent=2, default=str)
             )
             return 0
-        suffix = "-graph" if args.graph else ""
+        suffix = ""  # --graph retrains on the same world (its own result file, --retrain TAG)
         # a drifted world is another world: its own data root beside the undrifted one
         suffix += f"-drift{args.drift_day}" if args.drift_day is not None else ""
         suffix += f"-{args.world}-world" if args.world != "default" else ""
