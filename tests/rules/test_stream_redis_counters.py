@@ -18,6 +18,9 @@ import pytest
 from tests.rules.test_stream_rules import HEAVY_VIEWER, _rules, _run, _vigil_stream
 from tests.stream.test_stream_rescore import write_world
 from vigil.rules.language import RuleError
+from vigil.rules.redis_counters import RedisCounters
+from vigil.stream.rules import RulesFeed
+from vigil.stream.state import StreamState
 
 pytestmark = pytest.mark.redis
 
@@ -35,11 +38,19 @@ VIEW_MARKS = """\
 """
 
 
-@pytest.fixture
-def prefix():
+def _client():
     import redis
 
-    client = redis.Redis(host="127.0.0.1", port=6379)
+    return redis.Redis(host="127.0.0.1", port=6379)
+
+
+def _lines(path) -> list[bytes]:
+    return path.read_bytes().split(b"\n")[:-1]
+
+
+@pytest.fixture
+def prefix():
+    client = _client()
     name = f"vigil-rules:test:{uuid.uuid4().hex[:8]}:"
     yield name
     keys = list(client.scan_iter(match=f"{name}*", count=1000))
@@ -61,6 +72,15 @@ def test_redis_counters_in_the_stream_equal_the_in_process_ones(tmp_path, prefix
     rules = _rules(tmp_path / "rules.yaml")
     rules.write_text(rules.read_text() + HEAVY_VIEWER)
     _run(raw, tmp_path / "mem.sqlite", rules, checkpoint_events=300)
+    # a first run dies before its first checkpoint: its counts are in Redis, no position committed
+    state = StreamState(tmp_path / "red.sqlite")
+    feed = RulesFeed(
+        state.con, rules, tmp_path / "x.jsonl", counters=RedisCounters(_client(), prefix)
+    )
+    feed.attach(state)
+    state.apply_lines([x for f in sorted(raw.glob("events/*/*.jsonl")) for x in _lines(f)])
+    assert feed.engine.counter_factory.position > 1000 and feed.engine.take_effects()
+    state.close()
     _run(
         raw,
         tmp_path / "red.sqlite",
@@ -75,7 +95,7 @@ def test_redis_counters_in_the_stream_equal_the_in_process_ones(tmp_path, prefix
     assert (tmp_path / "red.effects.jsonl").read_text() == want
     assert _tables(tmp_path / "red.sqlite") == _tables(tmp_path / "mem.sqlite")
     # the checkpoint holds no counters; a run on it with in-process counters is refused, and a
-    # fresh state on keys already there too
+    # fresh state on keys already there too (the killed run's state was not fresh: its own keys)
     with contextlib.closing(sqlite3.connect(tmp_path / "red.sqlite")) as con:
         assert con.execute("select count(*) from rules_counter").fetchone() == (0,)
     with pytest.raises(RuleError, match="--rules-counters"):

@@ -192,13 +192,18 @@ class RulesFeed:
             )
         if self.redis is None:
             return
-        position = int(meta.get("position", 0))
-        if position == 0 and self.redis.has_keys():
-            raise RuleError(
-                f"Redis already holds keys under {self.redis.prefix!r} but the stream state has no "
-                "rule position: delete those keys or give another --rules-redis-prefix."
-            )
-        self.redis.position = self.redis.committed = position
+        if was is None:  # a fresh state: the prefix must be fresh too; then it is this state's
+            if self.redis.has_keys():
+                raise RuleError(
+                    f"Redis already holds keys under {self.redis.prefix!r} but the stream state "
+                    "has no rule counters there: delete those keys or give another "
+                    "--rules-redis-prefix."
+                )
+            # committed before any key is written: a run killed before its first checkpoint
+            # restarts on its own keys (from position 0: the events are applied again, the same)
+            self.con.execute("insert into rules_meta values ('counters', ?)", (now,))
+            self.con.commit()
+        self.redis.position = self.redis.committed = int(meta.get("position", 0))
 
     def _load(self) -> None:
         eng = self.engine
