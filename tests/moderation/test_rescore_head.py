@@ -148,6 +148,19 @@ def test_fit_finds_the_reports_the_heavy_model_misses():
     assert 0 < head.remove_at == head.threshold <= head.score(both.iloc[1:])[0] < 1
 
 
+def test_crossfit_threshold_on_training_and_validation_labels():
+    """The cross-fitted head (thresholded on out-of-fold scores of both draws' posts) must, on the
+    report world, also remove exactly the harmful posts of a third draw; its threshold rests on
+    every post of both draws (800), not on the validation draw's 400."""
+    val = report_world(2).assign(post_id=lambda f: f["post_id"] + 1000)  # other days' posts
+    head = rh.crossfit(report_world(1), val, heavy_threshold=0.9, folds=5, seed=0)
+    assert head.info["validation"]["posts"] == 800
+    test = report_world(3)
+    per_post = test.assign(v=head.verdict(test)).groupby("post_id")["v"].max()
+    harmful = test.groupby("post_id")["is_harmful"].first()
+    assert ((per_post >= head.remove_at) == harmful).all()
+
+
 def test_saved_head_loads_beside_its_model(tmp_path, monkeypatch):
     """Saved as the registry's model folder file and read back by another process's import path:
     the same verdicts; a model without a head has none (None), a damaged file is one clear error."""
