@@ -123,7 +123,37 @@ def _drop_keys(client, prefix: str) -> None:
         client.delete(*keys[i : i + 1000])
 
 
-# 85 lines: three paths share one loop and its tallies; a class would only move them around
+def _redis_summary(best: dict, best_cpu: dict, effects: dict) -> dict:
+    """The Redis path against the in-process one (empty without Redis)."""
+    if "stream_core_20_rules_redis" not in best:
+        return {}
+    r, m = best["stream_core_20_rules_redis"], best["stream_core_20_rules"]
+    rc, mc = best_cpu["stream_core_20_rules_redis"], best_cpu["stream_core_20_rules"]
+    return {
+        "ratio_redis_vs_memory": round(r / m, 3),
+        "ratio_redis_vs_memory_cpu": round(rc / mc, 3),
+        "redis_calls": effects.get("redis_calls"),
+        # the same effects log, byte for byte, with the counters in Redis
+        "redis_effects_equal": effects.get("redis") == effects.get("memory"),
+    }
+
+
+def _time_paths(paths: dict, n: int, repeats: int, server_cpu: dict) -> tuple[dict, dict]:
+    """Each path's best events/s over ``repeats`` interleaved rounds: of wall time, and of CPU
+    time (this process's plus the Redis server's that the path reports in ``server_cpu``)."""
+    best = dict.fromkeys(paths, 0.0)
+    best_cpu = dict.fromkeys(paths, 0.0)
+    for _ in range(repeats):
+        for name, fn in paths.items():
+            t, c = time.perf_counter(), time.process_time()
+            server_cpu["last"] = 0.0
+            fn()
+            best[name] = max(best[name], n / (time.perf_counter() - t))
+            cpu = time.process_time() - c + server_cpu["last"]
+            best_cpu[name] = max(best_cpu[name], n / cpu)
+    return best, best_cpu
+
+
 def bench_rules(raw: Path, rules: Path, work: Path, repeats: int) -> dict:
     from vigil.stream.events import file_limit_us
     from vigil.stream.rules import RulesFeed
@@ -136,7 +166,6 @@ def bench_rules(raw: Path, rules: Path, work: Path, repeats: int) -> dict:
         for i in range(0, len(lines), CHUNK)
     ]
     effects = {}
-
     client = _redis()
     server_cpu = {}
 
@@ -181,29 +210,9 @@ def bench_rules(raw: Path, rules: Path, work: Path, repeats: int) -> dict:
     paths = {"stream_core": lambda: run(False), "stream_core_20_rules": lambda: run(True)}
     if client is not None:
         paths["stream_core_20_rules_redis"] = lambda: run(True, in_redis=True)
-    best = dict.fromkeys(paths, 0.0)
-    best_cpu = dict.fromkeys(paths, 0.0)
-    for _ in range(repeats):
-        for name, fn in paths.items():
-            t, c = time.perf_counter(), time.process_time()
-            server_cpu["last"] = 0.0
-            fn()
-            best[name] = max(best[name], len(lines) / (time.perf_counter() - t))
-            cpu = time.process_time() - c + server_cpu["last"]
-            best_cpu[name] = max(best_cpu[name], len(lines) / cpu)
-    redis = {}
-    if client is not None:
-        r, m = best["stream_core_20_rules_redis"], best["stream_core_20_rules"]
-        rc, mc = best_cpu["stream_core_20_rules_redis"], best_cpu["stream_core_20_rules"]
-        redis = {
-            "ratio_redis_vs_memory": round(r / m, 3),
-            "ratio_redis_vs_memory_cpu": round(rc / mc, 3),
-            "redis_calls": effects.get("redis_calls"),
-            # the same effects log, byte for byte, with the counters in Redis
-            "redis_effects_equal": effects.get("redis") == effects.get("memory"),
-        }
+    best, best_cpu = _time_paths(paths, len(lines), repeats, server_cpu)
     return {
-        **redis,
+        **_redis_summary(best, best_cpu, effects),
         "lines": len(lines),
         "repeats": repeats,
         **{k: round(v, 1) for k, v in best.items()},
