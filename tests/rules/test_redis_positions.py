@@ -17,6 +17,7 @@ from vigil.rules.redis_counters import RedisCounters
 pytestmark = pytest.mark.redis
 
 S = 1000
+MIN = 60 * S
 
 COUNT_RULE = """\
 rules:
@@ -71,9 +72,9 @@ def _post(i, ts, user, link, action="post"):
     return context((f"e{i}", ts, user, action, None, None, None, text, None))
 
 
-def _restart(rs, client, prefix, position: int, labels=None, fired=None) -> Engine:
+def _restart(rs, client, prefix, position: int, labels=None, fired=None, defer=True) -> Engine:
     """A new processor on the same Redis keys, resuming at a checkpoint's position and state."""
-    counters = RedisCounters(client, prefix, chunk=3, defer_prune=True)
+    counters = RedisCounters(client, prefix, chunk=3, defer_prune=defer)
     counters.position = counters.committed = position
     eng = Engine(rs, counter_factory=counters)
     eng.labels, eng.fired = dict(labels or {}), dict(fired or {})
@@ -169,3 +170,31 @@ def test_crashes_and_replays_give_the_uninterrupted_runs_effects(tmp_path, redis
     assert got == want
     old = _run_with_crashes(rs, client, prefix + "old:", events, seed=7, restore_position=False)
     assert old != want
+
+
+@pytest.mark.parametrize("defer", [True, False])
+def test_the_watermark_prune_waits_for_a_committed_checkpoint(tmp_path, redis_prefix, defer):
+    """Link A posted at 0, 10 and 15 s; checkpoint. The next batch posts A at 20 s (the 4th post
+    in 5 minutes: the rule fires there, from the definition) and other links for an hour; the
+    checkpoint after it prunes at its horizon (the hour's end minus 10 minutes of lateness, where
+    A has been idle for far more than two windows) and dies before committing. The replay of A
+    at 20 s must still see A's first three posts: it does when the prune runs one checkpoint late
+    (the committed horizon), and not when it runs at once."""
+    client, prefix = redis_prefix
+    rs = _ruleset(tmp_path, COUNT_RULE)
+    lateness = 10 * 60 * S
+    first = [_post(0, 0, 1, "a"), _post(1, 10 * S, 2, "a"), _post(2, 15 * S, 3, "a")]
+    lost = [_post(3, 20 * S, 4, "a")]
+    lost += [_post(4 + k, 30 * S + k * MIN, 5, f"b{k}") for k in range(60)]
+    eng = _restart(rs, client, prefix, 0, defer=defer)
+    eng.process_all(first)
+    eng.prune(first[-1][1] - lateness)  # the checkpoint after the first batch: committed
+    eng.counter_factory.committed = eng.counter_factory.position
+    assert eng.take_effects() == []
+    eng.process_all(lost)
+    assert [e["event_id"] for e in eng.take_effects()] == ["e3"]  # lost with the crash
+    eng.prune(lost[-1][1] - lateness)  # inside the next checkpoint, which never commits
+    replay = _restart(rs, client, prefix, 3, defer=defer)
+    replay.process_all(lost)
+    fired = [e["event_id"] for e in replay.take_effects()]
+    assert fired == (["e3"] if defer else [])
