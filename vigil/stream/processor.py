@@ -490,6 +490,10 @@ def _triggers_file(args: argparse.Namespace) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     source = args.source or config.stream_source()
+    try:
+        rules_counters = args.rules_counters or config.rules_counters()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     opts = RunOptions(
         source=source,
         raw_dir=args.raw,
@@ -510,7 +514,7 @@ def run(args: argparse.Namespace) -> int:
         triggers_file=_triggers_file(args),
         rules_file=args.rules,
         effects_log=args.effects_log,
-        rules_counters=args.rules_counters or config.rules_counters(),
+        rules_counters=rules_counters,
         rules_redis_prefix=args.rules_redis_prefix,
         post_counters=args.post_counters,
     )
