@@ -1,15 +1,15 @@
-"""vigil_accounts: account integrity, daily: ingest -> features -> gate -> bot model -> score -> review,
-and ingest -> labels -> review.
+"""vigil_accounts: account integrity, daily: ingest -> features -> gate -> bot model -> score -> review.
 
 ingest loads the raw folder (default ``<data root>/raw_accounts``, which ``vigil
-simulate-accounts`` writes) with its account streams (enforcement.jsonl, devices.jsonl); features
-rebuilds the point-in-time account features (features/account_features.parquet); the
-``accounts`` GX gate (expectations/accounts) must pass before the bot model is trained on the
-platform's labels and every account-day is scored (features/account_bot_scores.parquet).
-labels builds the rules' labels and reviewers' verdicts (ingested from ``<data root>/stream/
-*.effects.jsonl`` and ``accounts/verdicts.jsonl``) into dbt's ``active_labels`` and
-``user_labels`` (``vigil dbt labels``, its dbt tests the gate) and exports
-``features/user_labels.parquet`` (the Feast view ``user_labels``; docs/features.md).
+simulate-accounts`` writes) with its account streams (enforcement.jsonl, devices.jsonl), the
+rules' effects (``<data root>/stream/*.effects.jsonl``) and the reviewers' verdicts
+(``accounts/verdicts.jsonl``); features is one dbt build (``vigil dbt accounts``, its dbt tests
+the gate) of the point-in-time account features (the ``account_features`` mart, exported to
+features/account_features.parquet) and of the rules' labels and verdicts (``active_labels``,
+``user_labels``, exported to features/user_labels.parquet: the Feast view ``user_labels``;
+docs/features.md); the ``accounts`` GX gate (expectations/accounts) must pass before the bot
+model is trained on the platform's labels and every account-day is scored
+(features/account_bot_scores.parquet).
 review ranks ban-evasion candidates, finds coordination clusters and rebuilds the account review
 queue (``$VIGIL_HOME/accounts/``: evasion_matches, clusters, review_queue; docs/accounts.md);
 accounts a live rule holds suspended at the cut leave the queue, as enforcement's do.
@@ -89,16 +89,10 @@ def vigil_accounts():
         return _step("score", context)
 
     @task
-    def labels(**context) -> dict:
-        return _step("labels", context)
-
-    @task
     def review(**context) -> dict:
         return _step("review", context)
 
-    loaded = ingest()
-    chain = loaded >> features() >> validate_features() >> train_bots() >> score_bots()
-    [chain, loaded >> labels()] >> review()
+    ingest() >> features() >> validate_features() >> train_bots() >> score_bots() >> review()
 
 
 vigil_accounts()

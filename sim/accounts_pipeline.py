@@ -13,8 +13,9 @@ state, ``accounts/``), while its Airflow runs are recorded with the others (the 
    stream would have done; its checkpoint makes a re-run read nothing new). :func:`finish` waits
    for it and prints what it did.
 2. :func:`run_dag`: ``airflow dags test vigil_accounts`` with ``{"data_root": <accounts world>}``:
-   ingest (the raw folder and the rules' effects log) -> features -> gate -> bot model -> score,
-   labels -> review (evasion, clusters, queue). Unchanged steps reuse their last result.
+   ingest (the raw folder and the rules' effects log) -> features (one dbt build: the account
+   features and the rules' labels) -> gate -> bot model -> score -> review (evasion, clusters,
+   queue). Unchanged steps reuse their last result.
 3. :func:`print_summary`: bots flagged at the guardrail, evasion matches, clusters, the top of
    the account queue and the rules' effects, read back from the run's results and files.
 """

@@ -78,6 +78,14 @@ FIXTURE_MARKS: dict[str | tuple[str, str], tuple[str, ...]] = {
 }
 
 FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "accounts_features/test_account_features.py": {"*": ("dbt",)},
+    "accounts_features/test_account_reputation_features.py": {"*": ("dbt",)},
+    "accounts_features/test_account_signup_features.py": {"*": ("dbt",)},
+    "accounts_features/test_bots.py": {
+        "test_scores_beat_the_profile_baseline_against_truth": ("dbt",),
+        "test_scores_are_calibrated_probabilities": ("dbt",),
+        "test_accounts_gate_passes_on_the_small_world": ("dbt",),
+    },
     "bench/test_bench_uam.py": {
         "test_bench_uam_runs_dbt_and_uam_update_on_a_small_lake": ("dbt",),
     },

@@ -19,11 +19,11 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-import duckdb
 import pandas as pd
 import pytest
 
-from vigil.accounts.features import FEATURES, compute
+from tests.support.accountlake import build_account_features
+from vigil.accounts.features import FEATURES
 
 
 def ts(s: str) -> pd.Timestamp:
@@ -55,8 +55,8 @@ DEVICES = [
 ]
 
 
-def features(window_days: int = 7) -> pd.DataFrame:
-    con = duckdb.connect()
+def features(home, window_days: int = 7) -> pd.DataFrame:
+    """The feature table as the dbt ``accounts`` stage builds it from this world."""
     ev = pd.DataFrame(
         EVENTS,
         columns=["event_id", "event_ts", "user_id", "action", "post_id", "target_user_id", "text"],
@@ -69,24 +69,20 @@ def features(window_days: int = 7) -> pd.DataFrame:
         DEVICES, columns=["seen_id", "user_id", "seen_at", "device_fp", "network_fp"]
     )
     dev["seen_at"] = dev["seen_at"].map(ts)
-    con.register("ev_df", ev)
-    con.register("users_df", users)
-    con.register("dev_df", dev)
-    con.execute("create temp view ev as select * from ev_df")
-    con.execute("create temp view users as select * from users_df")
-    con.execute("create temp view dev as select * from dev_df")
-    con.execute(
-        "create temp table enf (enforcement_id varchar, user_id bigint, action varchar, "
-        "reason varchar, enforced_at timestamptz)"
-    )
-    out = compute(con, window_days).to_pandas()
+    enf = pd.DataFrame(columns=["enforcement_id", "user_id", "action", "reason", "enforced_at"])
+    out = build_account_features(home, ev, users, dev, enf, window_days)
     out["day"] = (out["event_timestamp"] - pd.Timedelta(days=1)).dt.strftime("%m-%d")
     return out.set_index(["user_id", "day"])
 
 
 @pytest.fixture(scope="module")
-def f() -> pd.DataFrame:
-    return features()
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("account-features")
+
+
+@pytest.fixture(scope="module")
+def f(home) -> pd.DataFrame:
+    return features(home)
 
 
 def test_columns_are_the_declared_features(f):
@@ -147,7 +143,7 @@ def test_later_events_do_not_leak_into_earlier_rows(f):
     assert f.loc[(1, "10-02"), "events_7d"] == 5
 
 
-def test_window_drops_gaps_that_start_before_it():
-    f1 = features(window_days=1)
+def test_window_drops_gaps_that_start_before_it(home):
+    f1 = features(home, window_days=1)
     row = f1.loc[(1, "10-02")]
     assert row["events_7d"] == 1 and row["gap_cv_7d"] == 0.0 and row["follow_churn_7d"] == 0.0

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import duckdb
 import pandas as pd
 import pytest
 
-from vigil.accounts.features import FEATURES, compute
+from tests.support.accountlake import build_account_features
+from vigil.accounts.features import FEATURES
 from vigil.accounts.reputation import REPUTATION_FEATURES
 
 
@@ -68,9 +68,9 @@ ENFORCEMENT = [
 COLS = ["text_bad_share_7d", "link_bad_share_7d", "domain_bad_rate_7d"]
 
 
-def features(cut: str | None = None) -> pd.DataFrame:
-    """The feature table; with ``cut``, from only the inputs known before it."""
-    con = duckdb.connect()
+def features(home, cut: str | None = None) -> pd.DataFrame:
+    """The feature table (the dbt ``accounts`` stage); with ``cut``, from only the inputs
+    known before it."""
     ev = pd.DataFrame(
         EVENTS, columns=["event_id", "event_ts", "user_id", "action", "post_id", "text"]
     )
@@ -96,17 +96,19 @@ def features(cut: str | None = None) -> pd.DataFrame:
         c = ts(cut)
         ev, enf = ev[ev["event_ts"] < c], enf[enf["enforced_at"] < c]
         users = users[users["created_at"] < c]
-    for name, frame in (("ev", ev), ("users", users), ("dev", dev), ("enf", enf)):
-        con.register(f"{name}_df", frame)
-        con.execute(f"create temp view {name} as select * from {name}_df")
-    out = compute(con).to_pandas()
+    out = build_account_features(home, ev, users, dev, enf)
     out["day"] = (out["event_timestamp"] - pd.Timedelta(days=1)).dt.strftime("%m-%d")
     return out.set_index(["user_id", "day"])
 
 
 @pytest.fixture(scope="module")
-def f() -> pd.DataFrame:
-    return features()
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("account-features")
+
+
+@pytest.fixture(scope="module")
+def f(home) -> pd.DataFrame:
+    return features(home)
 
 
 def test_reputation_features_are_declared_once():
@@ -135,11 +137,11 @@ def test_an_account_without_posts_has_zero_reputation(f):
 
 
 @pytest.mark.parametrize("cut", ["2026-10-02T00:00:00", "2026-10-02T07:00:00"])
-def test_rows_before_a_cut_equal_those_from_inputs_truncated_at_it(f, cut):
+def test_rows_before_a_cut_equal_those_from_inputs_truncated_at_it(f, home, cut):
     # brute force: drop every post, suspension and account from the cut on and recompute;
     # each row whose event_timestamp <= cut must not change
     before = f[f["event_timestamp"] <= ts(cut)]
-    truncated = features(cut)
+    truncated = features(home, cut)
     truncated = truncated.loc[before.index]
     assert len(before) == 5  # users 1-5 on 10-01
     pd.testing.assert_frame_equal(before[list(FEATURES)], truncated[list(FEATURES)])

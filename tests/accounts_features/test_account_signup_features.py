@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import duckdb
 import pandas as pd
 import pytest
 
-from vigil.accounts.features import FEATURES, compute
+from tests.support.accountlake import build_account_features
+from vigil.accounts.features import FEATURES
 from vigil.accounts.signup import SIGNUP_FEATURES
 
 
@@ -77,9 +77,9 @@ ENFORCEMENT = [
 ]
 
 
-def features(cut: str | None = None) -> pd.DataFrame:
-    """The feature table; with ``cut``, from only the inputs known before it."""
-    con = duckdb.connect()
+def features(home, cut: str | None = None) -> pd.DataFrame:
+    """The feature table (the dbt ``accounts`` stage); with ``cut``, from only the inputs
+    known before it."""
     ev = pd.DataFrame(
         EVENTS,
         columns=[
@@ -108,17 +108,19 @@ def features(cut: str | None = None) -> pd.DataFrame:
         c = ts(cut)
         ev, dev = ev[ev["event_ts"] < c], dev[dev["seen_at"] < c]
         enf, users = enf[enf["enforced_at"] < c], users[users["created_at"] < c]
-    for name, frame in (("ev", ev), ("users", users), ("dev", dev), ("enf", enf)):
-        con.register(f"{name}_df", frame)
-        con.execute(f"create temp view {name} as select * from {name}_df")
-    out = compute(con).to_pandas()
+    out = build_account_features(home, ev, users, dev, enf)
     out["day"] = (out["event_timestamp"] - pd.Timedelta(days=1)).dt.strftime("%m-%d")
     return out.set_index(["user_id", "day"])
 
 
 @pytest.fixture(scope="module")
-def f() -> pd.DataFrame:
-    return features()
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("account-features")
+
+
+@pytest.fixture(scope="module")
+def f(home) -> pd.DataFrame:
+    return features(home)
 
 
 def test_signup_features_are_declared_once():
@@ -155,11 +157,11 @@ def test_fingerprint_reputation_by_hand(f):
 
 
 @pytest.mark.parametrize("cut", ["2026-10-02T00:00:00", "2026-10-02T00:00:00.000001"])
-def test_rows_before_a_cut_equal_those_from_inputs_truncated_at_it(f, cut):
+def test_rows_before_a_cut_equal_those_from_inputs_truncated_at_it(f, home, cut):
     # brute force: drop every event, sighting, suspension and account from the cut on and
     # recompute; each row whose event_timestamp <= cut must not change, feature by feature
     before = f[f["event_timestamp"] <= ts(cut)]
-    truncated = features(cut)
+    truncated = features(home, cut)
     truncated = truncated[truncated["event_timestamp"] <= ts(cut)]
     assert len(before) == 4  # users 1-4 on 10-01
     pd.testing.assert_frame_equal(

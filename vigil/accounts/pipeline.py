@@ -1,11 +1,11 @@
 """The daily account-integrity steps the ``vigil_accounts`` DAG calls, one function per task.
 
-ingest (the raw folder, account streams included) -> features -> the ``accounts`` gate -> train
-the bot model -> score; ingest -> labels; both -> review. Each returns a small JSON-able dict
-(XCom). Idempotent: ingest skips unchanged files, the other steps reuse their last result when
-their inputs, parameters and code are unchanged (:mod:`vigil.accounts.reuse`; the result says
-``reused``), and otherwise rewrite their outputs whole (training is seeded). ``force=True``
-recomputes.
+ingest (the raw folder, account streams included) -> features (one dbt build: the account
+features and the rules' labels) -> the ``accounts`` gate -> train the bot model -> score ->
+review. Each returns a small JSON-able dict (XCom). Idempotent: ingest skips unchanged files,
+the other steps reuse their last result when their inputs, parameters and code are unchanged
+(:mod:`vigil.accounts.reuse`; the result says ``reused``), and otherwise rewrite their outputs
+whole (training is seeded). ``force=True`` recomputes.
 """
 
 from __future__ import annotations
@@ -51,42 +51,26 @@ def ingest(raw_dir: str | Path | None = None, force: bool = False) -> dict:
     )
 
 
-def labels(force: bool = False) -> dict:
-    """The rules' labels and reviewers' verdicts (ingested with the raw folder) -> dbt's
-    active_labels and user_labels (their dbt tests gate the build) -> features/user_labels.parquet,
-    which the review step reads (accounts a rule suspended leave the queue)."""
-
-    def build() -> dict:
-        from vigil.warehouse import dbt as warehouse
-
-        summary = warehouse.build("labels")
-        return {
-            "models": summary.get("models"),
-            "tests": summary.get("tests"),
-            "exported": summary.get("exported"),
-            "seconds": summary.get("seconds"),
-        }
+def features(window_days: int = 7, force: bool = False) -> dict:
+    """One dbt build (stage ``accounts``): the point-in-time account features and the rules'
+    labels and reviewers' verdicts (ingested with the raw folder) -> ``active_labels`` and
+    ``user_labels``, their dbt tests the gate -> ``features/account_features.parquet`` (the gate,
+    the bot model) and ``features/user_labels.parquet`` (the review step: accounts a rule
+    suspended leave the queue)."""
+    from vigil.accounts import features as account_features
 
     p = config.paths()
     return reuse.run(
-        "labels",
-        build,
-        inputs=[p.lake_rule_effects, p.lake_account_verdicts, p.lake_users],
-        outputs=[p.features / "user_labels.parquet", p.warehouse],
-        code=[REPO / "dbt" / "models", REPO / "vigil" / "warehouse"],
-        force=force,
-    )
-
-
-def features(window_days: int = 7, force: bool = False) -> dict:
-    from vigil.accounts import features as account_features
-
-    return reuse.run(
         "features",
         lambda: account_features.build(window_days=window_days),
-        inputs=_lake_inputs(),
-        outputs=[config.paths().features / "account_features.parquet"],
+        inputs=_lake_inputs() + [p.lake_rule_effects, p.lake_account_verdicts],
+        outputs=[
+            p.features / "account_features.parquet",
+            p.features / "user_labels.parquet",
+            p.warehouse,
+        ],
         params={"window_days": window_days},
+        code=[REPO / "dbt" / "models", REPO / "dbt" / "macros", REPO / "vigil" / "warehouse"],
         force=force,
     )
 

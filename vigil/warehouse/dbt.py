@@ -40,6 +40,16 @@ STAGES: dict[str, list[str]] = {
     # the rules' labels alone (issue 21): their staging views, active_labels and user_labels
     # (vigil_accounts' labels task; vigil_daily builds them with the other marts)
     "labels": ["+user_labels"],
+    # an accounts world (issue 21): the labels and the account features (models/*/accounts,
+    # enabled by the `accounts` var) in one invocation (vigil_accounts' features task)
+    "accounts": ["+user_labels", "+account_features"],
+}
+# stages that need dbt vars set: the optional models they build are off by default
+STAGE_VARS: dict[str, dict[str, Any]] = {"accounts": {"accounts": True}}
+# what each stage exports to features/ after a successful DuckDB build (marts/all: EXPORTED_TABLES)
+STAGE_EXPORTS: dict[str, tuple[str, ...]] = {
+    "labels": ("user_labels",),
+    "accounts": ("user_labels", "account_features"),
 }
 TARGETS = ("duckdb", "spark")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -57,6 +67,9 @@ EXPORTED_TABLES = (
     "user_author_affinity",
     "topic_velocity",
 )
+# exported in this order (the default is DuckDB's, which preserve_insertion_order = false leaves
+# unspecified): the account features as the DuckDB script wrote them, by (user_id, event_timestamp)
+EXPORT_ORDER: dict[str, str] = {"account_features": "user_id, event_timestamp"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,8 +329,8 @@ def build(
     target: str = "duckdb",
     extra_vars: dict[str, Any] | None = None,
 ) -> dict:
-    """One ``dbt build`` for ``stage`` (staging | marts | all | labels); marts/all also export
-    features, labels exports user_labels.
+    """One ``dbt build`` for ``stage`` (staging | marts | all | labels | accounts); marts/all
+    also export features, labels exports user_labels, accounts user_labels and account_features.
 
     ``as_of`` (YYYY-MM-DD) is the last day of the 30-day UAM window (default: latest lake day).
     Returns the run summary (models/tests passed, rows, seconds, exported files).
@@ -325,7 +338,7 @@ def build(
     if stage not in STAGES:
         raise UserError(f"unknown dbt stage {stage!r}: use one of {', '.join(STAGES)}.")
     _check_lake()
-    dbt_vars: dict[str, Any] = dict(extra_vars or {})
+    dbt_vars: dict[str, Any] = STAGE_VARS.get(stage, {}) | dict(extra_vars or {})
     if as_of:
         dbt_vars["as_of"] = _valid_day(as_of)
     started = time.perf_counter()
@@ -349,8 +362,8 @@ def build(
         if target == "duckdb" and stage in ("marts", "all"):
             summary["exported"] = export_features()
             _write_state({"lake": fingerprint, "built_at": time.time()})
-        elif target == "duckdb" and stage == "labels":
-            summary["exported"] = export_features(("user_labels",))
+        elif target == "duckdb" and stage in STAGE_EXPORTS:
+            summary["exported"] = export_features(STAGE_EXPORTS[stage])
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
 
@@ -383,8 +396,9 @@ def export_features(tables: tuple[str, ...] = EXPORTED_TABLES) -> dict[str, int]
         for table in tables:
             final = out_dir / f"{table}.parquet"
             partial = out_dir / f".{table}.parquet.partial"
+            order = f" order by {EXPORT_ORDER[table]}" if table in EXPORT_ORDER else ""
             con.execute(
-                f"copy (select * from main.{table}) to '{partial}' "
+                f"copy (select * from main.{table}{order}) to '{partial}' "
                 "(format parquet, compression zstd, row_group_size 122880)"
             )
             os.replace(partial, final)
@@ -516,7 +530,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "stage",
         choices=list(STAGES),
-        help="staging, marts (+export), all, or labels (the rules' labels + user_labels export)",
+        help="staging, marts (+export), all, labels (the rules' labels + user_labels export), "
+        "or accounts (labels + the account features, on an accounts world)",
     )
     parser.add_argument("--as-of", help="last day (YYYY-MM-DD) of the 30-day UAM window")
     parser.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
