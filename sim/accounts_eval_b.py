@@ -152,16 +152,11 @@ def _bot_scores(inp: inputs.AccountInputs, raw: Path, cut: pd.Timestamp) -> tupl
     is installed: (scores, source)."""
     if importlib.util.find_spec("vigil.accounts.bots") is None:
         return None, "none"
-    import duckdb
+    from sim.accounts_lake import account_features
+    from vigil.accounts import bots
 
-    from vigil.accounts import bots, features
-
-    con = duckdb.connect()
-    con.register("ev", inp.events)
-    con.register("users", inp.users)
-    con.register("dev", inp.devices)
-    con.register("enf", inp.enforcement)  # fingerprint and content reputation read it
-    feats = features.compute(con).to_pandas()
+    # the platform's features (dbt) from what it knew before the cut, in a scratch data root
+    feats = account_features(inp.events, inp.users, inp.devices, inp.enforcement)
     feats = feats[pd.to_datetime(feats["event_timestamp"], utc=True) <= cut]
     labels = pd.read_json(raw / "labels.jsonl", lines=True)
     labels["labeled_at"] = pd.to_datetime(labels["labeled_at"], utc=True)
