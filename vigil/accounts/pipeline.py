@@ -70,7 +70,8 @@ def features(window_days: int = 7, force: bool = False) -> dict:
             p.warehouse,
         ],
         params={"window_days": window_days},
-        code=[REPO / "dbt" / "models", REPO / "dbt" / "macros", REPO / "vigil" / "warehouse"],
+        code=[REPO / "dbt" / d for d in ("models", "macros", "dbt_project.yml")]
+        + [REPO / "vigil" / "warehouse"],
         force=force,
     )
 
