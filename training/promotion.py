@@ -158,7 +158,15 @@ def decide(champion: dict | None, challenger: dict, cfg: PromotionConfig) -> dic
     checks["recall_better"] = bool(
         challenger["recall_at_95p"] > champion["recall_at_95p"] + cfg.min_recall_gain
     )
-    checks["views_prevented_better"] = bool(
+    # Views a champion "prevents" with removals the holdout shows below the guardrail (its own
+    # one-sided upper bound < precision_guardrail) set no bar: it would keep its seat by removing
+    # benign posts. NaN (it removed nothing) is no evidence: its views count as they are.
+    champion_upper = precision_upper_bound(
+        champion["removal_precision"],
+        champion.get("removed_effective_n", float("nan")),
+        cfg.guardrail_confidence,
+    )
+    checks["views_prevented_better"] = bool(champion_upper < cfg.precision_guardrail) or bool(
         challenger["harmful_views_prevented_share"]
         > champion["harmful_views_prevented_share"] + cfg.min_views_gain
     )
@@ -183,6 +191,7 @@ def decide(champion: dict | None, challenger: dict, cfg: PromotionConfig) -> dic
         "reason": reason,
         "checks": checks,
         "challenger_precision_upper_bound": upper,
+        "champion_precision_upper_bound": champion_upper,
     }
 
 
@@ -263,6 +272,7 @@ def retrain_and_decide(
         "reason": verdict["reason"],
         "checks": verdict["checks"],
         "challenger_precision_upper_bound": verdict.get("challenger_precision_upper_bound"),
+        "champion_precision_upper_bound": verdict.get("champion_precision_upper_bound"),
         "champion": champion_id,
         "challenger": challenger_id,
         "champion_after": registry.champion(),

@@ -30,6 +30,16 @@ def _m(recall, views, precision, removed=100.0):
         (_m(0.40, 0.50, 0.97), _m(0.60, 0.70, 0.90), False, ["precision_guardrail"]),
         # the same 90% over only 10 removals is no evidence against 95% (upper bound 0.9774)
         (_m(0.40, 0.50, 0.97), _m(0.60, 0.70, 0.90, removed=10.0), True, []),
+        # worse views prevented, but the champion's removals are 90% harmful over 100 posts
+        # (upper bound 0.9393 < 0.95, as above): its views set no bar, promote
+        (_m(0.40, 0.90, 0.90), _m(0.60, 0.50, 0.97), True, []),
+        # the champion's 90% over 10 removals is no evidence against it (0.9774): keep
+        (
+            _m(0.40, 0.90, 0.90, removed=10.0),
+            _m(0.60, 0.50, 0.97),
+            False,
+            ["views_prevented_better"],
+        ),
         # a tie is not better
         (_m(0.40, 0.50, 0.97), _m(0.40, 0.70, 0.97), False, ["recall_better"]),
         # challenger removes nothing: precision NaN fails the guardrail
