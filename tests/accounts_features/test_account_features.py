@@ -147,3 +147,13 @@ def test_window_drops_gaps_that_start_before_it(home):
     f1 = features(home, window_days=1)
     row = f1.loc[(1, "10-02")]
     assert row["events_7d"] == 1 and row["gap_cv_7d"] == 0.0 and row["follow_churn_7d"] == 0.0
+
+
+def test_the_accounts_stage_refuses_spark_with_one_clear_error():
+    from vigil.errors import UserError
+    from vigil.warehouse import dbt as warehouse
+
+    with pytest.raises(
+        UserError, match="DuckDB SQL: build the accounts stage with --target duckdb"
+    ):
+        warehouse.build("accounts", target="spark")

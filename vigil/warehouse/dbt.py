@@ -337,6 +337,11 @@ def build(
     """
     if stage not in STAGES:
         raise UserError(f"unknown dbt stage {stage!r}: use one of {', '.join(STAGES)}.")
+    if stage == "accounts" and target != "duckdb":
+        raise UserError(
+            "the account features' dbt models are DuckDB SQL: build the accounts stage with "
+            "--target duckdb (or the labels stage alone on Spark)."
+        )
     _check_lake()
     dbt_vars: dict[str, Any] = STAGE_VARS.get(stage, {}) | dict(extra_vars or {})
     if as_of:
