@@ -98,7 +98,7 @@ select m.*,
         as others_mentioning_target_24h,
     (select min(n.ts) from neg as n where n.a = m.target_id and n.b = m.author_id
         and n.ts >= m.ts and n.ts < m.ts + $window_ms) as reaction_ms
-from m
+from m where m.ts >= $from_ms and m.ts < $until_ms
 """
 
 
@@ -112,14 +112,18 @@ def _lake_files(lake: Path) -> tuple[list[str], str, Path]:
     return events, str(users), lake / "labels" / "labels.parquet"
 
 
-def build(lake: Path, window_hours: float = WINDOW_HOURS) -> pd.DataFrame:
-    """Every mention in the lake with its pair features and label (see the module doc)."""
+def build(lake: Path, window_hours: float = WINDOW_HOURS, since=None, until=None) -> pd.DataFrame:
+    """Every mention in the lake with its pair features and label (see the module doc); with
+    ``since`` / ``until`` (timestamps) only the mentions made in [since, until), their features
+    still from every earlier event."""
     import duckdb
 
     events, users, labels_file = _lake_files(lake)
     con = duckdb.connect()
     try:
         params = {"events": events, "users": users, "window_ms": int(window_hours * 3600_000)}
+        params["from_ms"] = _epoch_ms(since, -(2**62))
+        params["until_ms"] = _epoch_ms(until, 2**62)
         df = con.execute(_SQL, params).df()
     finally:
         con.close()
@@ -134,6 +138,14 @@ def build(lake: Path, window_hours: float = WINDOW_HOURS) -> pd.DataFrame:
         df["label_source"].value_counts().to_dict(),
     )
     return df
+
+
+def _epoch_ms(when, default: int) -> int:
+    if when is None:
+        return default
+    ts = pd.Timestamp(when)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    return int(ts.value // 1_000_000)
 
 
 def label(mentions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
@@ -189,6 +201,35 @@ def combine(post_score, post_threshold: float, mention_score, mention_threshold:
     p = np.asarray(post_score, float) / post_threshold
     m = np.nan_to_num(np.asarray(mention_score, float), nan=0.0) / mention_threshold
     return np.maximum(p, m)
+
+
+def post_scores(model, lake: Path, since, until) -> pd.Series:
+    """The mention score of every post made in [since, until) that names someone: its highest
+    mention's (index post_id). Pair features as of the mention (earlier events only), so the
+    score is the same at every scoring point of the post. Mentions in replies have no post."""
+    df = build(lake, since=since, until=until)
+    df = df[df["post_id"].notna()]
+    if df.empty:
+        return pd.Series(dtype=float, name="mention_score")
+    df = df.assign(post_id=df["post_id"].astype("int64"), mention_score=score(model, df))
+    return df.groupby("post_id")["mention_score"].max()
+
+
+def decide_with_mentions(
+    decision, probability, post_threshold: float, mention_score, mention_threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(decision, removed_by) with the mention path: remove when :func:`combine` >= 1, i.e. the
+    post path (probability >= its threshold) or the mention path (mention score >= its threshold)
+    fires; ``removed_by`` is "post", "mention", "both" or None. A mention removal overrides the
+    post path's review / allow; other decisions are kept."""
+    dec = np.asarray(decision, dtype=object).copy()
+    post = np.asarray(probability, float) >= post_threshold
+    ms = np.nan_to_num(np.asarray(mention_score, float), nan=-np.inf)
+    ment = ms >= mention_threshold if math.isfinite(mention_threshold) else np.zeros_like(post)
+    dec[ment] = "remove"
+    by = np.full(dec.shape, None, dtype=object)
+    by[post & ~ment], by[ment & ~post], by[post & ment] = "post", "mention", "both"
+    return dec, by
 
 
 # -- the operating point, chosen without truth ------------------------------------------------

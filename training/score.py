@@ -45,6 +45,8 @@ OUT_COLUMNS = [
     "predicted_remaining_views",
     "review_priority",
     "model_id",
+    "mention_score",
+    "removed_by",
 ]
 
 
@@ -73,6 +75,7 @@ def score_day(day: date | str) -> dict:
     events = scoring_events(posts, bundle, cfg)
     events = route_and_score(events, bundle, cfg)
     events = decide_and_prioritise(events, bundle, cfg)
+    events = apply_mentions(events, bundle, day)
     path = write_scores(events, day)
     counts = events["decision"].value_counts().to_dict()
     threshold = bundle["thresholds"]["multitask"]["threshold"]
@@ -85,6 +88,7 @@ def score_day(day: date | str) -> dict:
         "remove": int(counts.get("remove", 0)),
         "review": int(counts.get("review", 0)),
         "allow": int(counts.get("allow", 0)),
+        "removed_by_mention": int((events["removed_by"] == "mention").sum()),
         "threshold": threshold if math.isfinite(threshold) else None,
         "path": str(path),
     }
@@ -153,6 +157,33 @@ def decide_and_prioritise(events: pd.DataFrame, bundle: dict, cfg) -> pd.DataFra
         0.0,
     )
     events["model_id"] = bundle["model_id"]
+    return events
+
+
+def apply_mentions(events: pd.DataFrame, bundle: dict, day: date, mention=None, lake=None):
+    """The mention path (issue 26): with the model's mention model (``mention.joblib``, default
+    :func:`registry.load_mention`) and a finite threshold, a post that names someone is removed
+    when the post path or its mention score fires (:func:`mentions.decide_with_mentions`, the
+    rule of :func:`mentions.combine`). Adds ``mention_score`` (the post's highest mention's; NaN
+    without a mention or a mention model) and ``removed_by`` (post / mention / both / None)."""
+    from training import mentions
+
+    threshold = bundle["thresholds"]["multitask"]["threshold"]
+    if mention is None:
+        mention = registry.load_mention(bundle["model_id"])
+    m_threshold = float(mention["threshold"]) if mention is not None else math.inf
+    events["mention_score"] = np.nan
+    if math.isfinite(m_threshold):
+        since = pd.Timestamp(day.isoformat(), tz="UTC")
+        scores = mentions.post_scores(
+            mention["model"], lake or paths().lake, since, since + pd.Timedelta(days=1)
+        )
+        events["mention_score"] = events["post_id"].map(scores).astype(float)
+    decision, by = mentions.decide_with_mentions(
+        events["decision"], events["probability"], threshold, events["mention_score"], m_threshold
+    )
+    events["review_priority"] = np.where(decision == "remove", 0.0, events["review_priority"])
+    events["decision"], events["removed_by"] = decision, pd.array(by, dtype="string")
     return events
 
 
