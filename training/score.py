@@ -4,7 +4,9 @@ Each post created on day D is scored at its scoring points (creation, +1 h, +6 h
 before the data ends, with point-in-time features from Feast. The student scores every event; only
 events above the cascade threshold reach the heavy model (and need a sentence embedding). Output:
 ``<data root>/scores/dt=D/scores.parquet`` with the decision (remove / review / allow) and, for the
-review band, the priority (expected harmful views = p x predicted remaining views).
+review band, the priority (expected harmful views = p x predicted remaining views). With the
+champion's mention model (issue 26, :func:`apply_mentions`) a post that names someone is also
+removed when its mention score reaches the mention threshold (``mention_score``, ``removed_by``).
 """
 
 from __future__ import annotations
