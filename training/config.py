@@ -56,6 +56,10 @@ class TrainConfig:
     wide_stack: bool = False
     wide_stack_folds: int = 5
     wide_stack_C: float = 1.0
+    # Numeric linear term: a linear term on the scaled behavior + creator features into the
+    # harmful logit (as the baseline reads them), trained with the wide part (wide_lr, no weight
+    # decay). Off by default (docs/sweep.md, drift section, issue 26).
+    wide_numeric: bool = False
     epochs: int = 12
     batch_size: int = 256
     lr: float = 2e-3

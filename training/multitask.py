@@ -128,6 +128,12 @@ def _build_net(n_text: int, n_beh: int, n_cre: int, cfg: TrainConfig, n_wide: in
             # wide text part (wide & deep): a linear term on hashed word/char n-grams into the
             # harmful logit, for the exact rare tokens (obfuscations) a sentence encoder blurs.
             self.wide = nn.Parameter(torch.zeros(n_wide, 1)) if n_wide else None
+            # numeric linear term (cfg.wide_numeric): the scaled behavior + creator features
+            # straight into the harmful logit, as the logistic baseline reads them
+            self.numeric = None
+            if getattr(cfg, "wide_numeric", False):
+                self.numeric = nn.Linear(n_beh + n_cre, 1, bias=False)
+                nn.init.zeros_(self.numeric.weight)
             self.report_rate = nn.Linear(cfg.hidden_shared, 1)
             self.harm_types = nn.Linear(cfg.hidden_shared, len(HARM_COLUMNS))
 
@@ -137,6 +143,8 @@ def _build_net(n_text: int, n_beh: int, n_cre: int, cfg: TrainConfig, n_wide: in
             logit = self.harmful(h).squeeze(1)
             if self.wide is not None and ngrams is not None:
                 logit = logit + torch.sparse.mm(_torch_sparse(ngrams), self.wide).squeeze(1)
+            if self.numeric is not None:
+                logit = logit + self.numeric(torch.cat([beh, cre], dim=1)).squeeze(1)
             if offset is not None:  # training a stacked wide part: its out-of-fold logit
                 logit = logit + offset
             return logit, self.report_rate(h).squeeze(1), self.harm_types(h)
@@ -275,9 +283,12 @@ class MultiTaskModel:
         import torch
 
         cfg = self.cfg
-        wide = [p for n, p in self.net.named_parameters() if n == "wide" and p.requires_grad]
-        deep = [p for n, p in self.net.named_parameters() if n != "wide"]
-        # the wide n-gram weights start at 0 and each sees few examples: a larger step size
+        linear = ("wide", "numeric.weight")
+        named = list(self.net.named_parameters())
+        wide = [p for n, p in named if n in linear and p.requires_grad]
+        deep = [p for n, p in named if n not in linear]
+        # the wide n-gram (and numeric) weights start at 0, the n-grams each see few examples: a
+        # larger step size, no weight decay
         opt = torch.optim.AdamW(
             [{"params": deep}, {"params": wide, "lr": cfg.wide_lr, "weight_decay": 0.0}],
             lr=cfg.lr,

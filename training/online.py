@@ -262,6 +262,8 @@ class FastHeavy:
         if layers["wide"] is not None and parts is not None:
             wide = layers["wide"]
             logit = logit + np.float32(sum(float(v @ wide[i]) for i, v in parts if len(i)))
+        if layers.get("numeric") is not None:  # TrainConfig.wide_numeric
+            logit = logit + (np.concatenate([beh, cre], axis=1) @ layers["numeric"])
         rate = (h @ layers["report_rate"][0] + layers["report_rate"][1])[:, 0]
         types = h @ layers["harm_types"][0] + layers["harm_types"][1]
         return {
@@ -301,9 +303,16 @@ def _numpy_layers(net) -> dict | None:
         }
         wide = getattr(net, "wide", None)
         out["wide"] = None if wide is None else wide.detach().numpy()[:, 0].astype(np.float32)
+        numeric = getattr(net, "numeric", None)
+        out["numeric"] = None if numeric is None else _wb_nobias(numeric)
         return out
     except (AttributeError, TypeError, ValueError):
         return None
+
+
+def _wb_nobias(linear) -> np.ndarray:
+    """A bias-free linear layer's weight, transposed to a float32 column vector."""
+    return linear.weight.detach().numpy()[0].astype(np.float32)
 
 
 def _wb(linear) -> tuple[np.ndarray, np.ndarray]:
