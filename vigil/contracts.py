@@ -149,7 +149,16 @@ RAW_DECISION_COLUMNS = (
     ("harm_type", "string"),
     ("author_age_bucket", "string"),
     ("author_id", "int64"),
+    # which removal path fired (DECISION_PATHS; null: not removed) and the re-score head's
+    # probability (null where it did not run); optional, added by issue 22's re-score head
+    ("path", "string"),
+    ("head", "float64"),
 )
+# A removal's path in the decision log: the cascade, or the re-score head at a re-score request.
+DECISION_PATHS = frozenset({"cascade", "head"})
+# Columns added to the decision contract after lakes were written without them: a lake file that
+# lacks one reads it as null (vigil.lake.store.read_parquet), and ingest re-reads the logs.
+ADDED_DECISION_COLUMNS = (("path", "string"), ("head", "float64"))
 DECISION_COLUMNS = (
     (("decision_id", "string"),)
     + RAW_DECISION_COLUMNS

@@ -35,13 +35,14 @@ def test_decisions_and_appeal_labels_land_in_the_lake(home):
     assert _counts(result["streams"]["appeal_labels"]) == (7, 4, 3, 0)
     lake = home / "lake"
     rows = _sql(
-        "select decision_id, post_id, decision, trigger, probability, student, source_line "
-        f"from '{lake}/decisions/decisions.parquet' order by source_file, source_line"
+        "select decision_id, post_id, decision, trigger, probability, student, path, head, "
+        f"source_line from '{lake}/decisions/decisions.parquet' order by source_file, source_line"
     )
     assert rows == [
-        (f"{sl.DAY1_FILE}:1", 10, "remove", "created", 0.97, 0.93, 1),
-        (f"{sl.DAY1_FILE}:2", 10, "remove", "shadow", 0.97, 0.93, 2),
-        (f"{sl.DAY2_FILE}:1", 10, "allow", "appeal_reversed", None, None, 1),
+        (f"{sl.DAY1_FILE}:1", 10, "remove", "created", 0.97, 0.93, "cascade", None, 1),
+        (f"{sl.DAY1_FILE}:2", 10, "remove", "shadow", 0.97, 0.93, "head", 0.88, 2),
+        # logged without path and head (as before they existed): null
+        (f"{sl.DAY2_FILE}:1", 10, "allow", "appeal_reversed", None, None, None, None, 1),
     ]
     appeals = _sql(
         "select appeal_id, post_id, is_harmful, harm_types, queue "
@@ -99,3 +100,70 @@ def test_data_root_without_service_logs_gets_empty_lake_files(home, tmp_path):
     lake = home / "lake"
     assert _sql(f"select count(*) from '{lake}/decisions/decisions.parquet'") == [(0,)]
     assert _sql(f"select count(*) from '{lake}/appeal_labels/appeal_labels.parquet'") == [(0,)]
+
+
+DAY3_FILE = "dt=2026-10-03/decisions-303.jsonl"
+# The re-score head's fields on a day of their own: two valid lines, six rejected.
+PATH_LINES = [
+    sl.DECISION | {"trigger": "reports", "path": "head", "head": 0.81},  # loaded: the head removed
+    # loaded: the head ran (0.4) and did not fire; not a removal, so no path
+    sl.DECISION | {"decision": "allow", "probability": 0.2, "head": 0.4},
+    sl.DECISION | {"path": "rule"},  # not a path
+    sl.DECISION
+    | {"decision": "allow", "path": "cascade"},  # a path on a decision that is no removal
+    sl.DECISION | {"head": 1.5},  # not a probability
+    sl.DECISION | {"head": "0.9"},
+    sl.DECISION | {"path": ["head"]},
+    sl.DECISION | {"path": "head"},  # the head removed without its probability
+]
+PATH_REASONS = {
+    3: "invalid value: path",
+    4: "invalid value: path",
+    5: "invalid value: head",
+    6: "wrong type: head",
+    7: "wrong type: path",
+    8: "missing field: head",
+}
+
+
+def test_path_and_head_are_optional_and_a_bad_value_is_quarantined(home):
+    raw = sl.write_root(home)
+    target = home / "decisions" / DAY3_FILE
+    target.parent.mkdir(parents=True)
+    target.write_text("".join(json.dumps(line) + "\n" for line in PATH_LINES))
+    result = ingest(raw)
+    # 7 + 1 + 8 lines; loaded 3 (days 1-2) + 2; quarantined 5 (day 1) + 6
+    assert _counts(result["streams"]["decisions"]) == (16, 5, 11, 0)
+    lake = home / "lake"
+    rows = _sql(
+        "select source_line, decision, trigger, path, head "
+        f"from '{lake}/decisions/decisions.parquet' where source_file = '{DAY3_FILE}' order by 1"
+    )
+    assert rows == [(1, "remove", "reports", "head", 0.81), (2, "allow", "created", None, 0.4)]
+    quarantine = _sql(
+        "select line_number, reason from "
+        f"'{lake}/quarantine/quarantine.parquet' where source_file = '{DAY3_FILE}' order by 1"
+    )
+    assert quarantine == sorted(PATH_REASONS.items())
+
+
+def test_a_lake_file_written_before_path_and_head_is_rebuilt_from_the_logs(home):
+    import pyarrow.parquet as pq
+
+    from vigil.lake.store import write_parquet
+
+    raw = sl.write_root(home)
+    ingest(raw)
+    dest = home / "lake" / "decisions" / "decisions.parquet"
+    old = pq.read_table(dest).drop_columns(["path", "head"])
+    write_parquet(old, dest)  # as an ingest before the fields existed wrote it
+    again = ingest(raw)  # the log files are unchanged, yet read again to fill the new columns
+    assert _counts(again["streams"]["decisions"]) == (8, 0, 5, 3)
+    assert pq.read_schema(dest).names[-4:] == ["path", "head", "source_file", "source_line"]
+    assert _sql(f"select source_line, path, head from '{dest}' order by source_file, 1") == [
+        (1, "cascade", None),
+        (2, "head", 0.88),
+        (1, None, None),
+    ]
+    quarantine = home / "lake" / "quarantine" / "quarantine.parquet"
+    assert _sql(f"select count(*) from '{quarantine}' where stream = 'decisions'") == [(5,)]

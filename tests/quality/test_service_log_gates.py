@@ -220,6 +220,22 @@ def test_unknown_decision_and_probability_above_1_fail_both_gates(home):
         assert probability.unexpected_count == 1 and probability.unexpected_sample == [1.5]
 
 
+def test_unknown_removal_path_and_head_above_1_fail_both_gates(home):
+    bad = changed(changed(lake(home, DECISIONS_FILE), 1, path="rule"), 2, head=1.5)
+    with lake_file(home, DECISIONS_FILE, bad):
+        raw, staging = gate_fails("raw"), gate_fails("staging")
+    for result, table, path, head in (
+        (raw, "decisions", "path", "head"),
+        (staging, "stg_lake__decisions", "removal_path", "head_score"),
+    ):
+        assert failures(result) == {
+            (table, "allowed_values", path),
+            (table, "probability_in_0_1", head),
+        }
+        assert named(result, table, "allowed_values", path).unexpected_sample == ["rule"]
+        assert named(result, table, "probability_in_0_1", head).unexpected_sample == [1.5]
+
+
 def test_decision_from_the_future_and_a_line_logged_twice_fail(home):
     good = lake(home, DECISIONS_FILE)
     tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)

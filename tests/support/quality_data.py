@@ -243,6 +243,8 @@ STG_DECISIONS = {
     "content_hash": "string",
     "predicted_harm_type": "string",
     "author_age_bucket": "string",
+    "removal_path": "string",
+    "head_score": "float64",
     "source_file": "string",
     "source_line": "int64",
 }

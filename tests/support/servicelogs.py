@@ -94,9 +94,12 @@ RESTORED = {
     "author_age_bucket": "30-180d",
     "author_id": 1,
 }
+# The re-score head's fields (path, head), optional: the first two lines carry them, the others
+# are logged as before them (null in the lake).
 DECISIONS_DAY1 = [
-    json.dumps(DECISION),  # loaded
-    json.dumps(DECISION | {"trigger": "shadow", "model_id": "m2"}),  # loaded (shadow)
+    json.dumps(DECISION | {"path": "cascade", "head": None}),  # loaded
+    # loaded (shadow): the candidate's re-score head removes it
+    json.dumps(DECISION | {"trigger": "shadow", "model_id": "m2", "path": "head", "head": 0.88}),
     json.dumps(DECISION | {"decision": "ban"}),  # invalid value: decision
     '{"post_id": 11, "decided_at": ',  # not JSON (a line cut by a crash)
     json.dumps(DECISION | {"post_id": 11, "probability": 1.2}),  # invalid value: probability

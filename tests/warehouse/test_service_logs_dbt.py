@@ -44,13 +44,14 @@ def _rows(home, query: str) -> list[tuple]:
 def test_staging_models_hold_the_valid_lines(built):
     decisions = _rows(
         built,
-        "select decision_id, post_id, decision, decision_trigger, is_shadow, probability "
-        "from main.stg_lake__decisions order by decision_id",
+        "select decision_id, post_id, decision, decision_trigger, is_shadow, probability, "
+        "student_score, removal_path, head_score from main.stg_lake__decisions order by decision_id",
     )
     assert decisions == [
-        (f"{sl.DAY1_FILE}:1", 10, "remove", "created", False, 0.97),
-        (f"{sl.DAY1_FILE}:2", 10, "remove", "shadow", True, 0.97),
-        (f"{sl.DAY2_FILE}:1", 10, "allow", "appeal_reversed", False, None),
+        (f"{sl.DAY1_FILE}:1", 10, "remove", "created", False, 0.97, 0.93, "cascade", None),
+        (f"{sl.DAY1_FILE}:2", 10, "remove", "shadow", True, 0.97, 0.93, "head", 0.88),
+        # logged without path and head: null
+        (f"{sl.DAY2_FILE}:1", 10, "allow", "appeal_reversed", False, None, None, None, None),
     ]
     appeals = _rows(
         built,

@@ -7,6 +7,8 @@ line keeps its number). A file whose content hash the manifest holds (and whose 
 is skipped; a changed file (lines appended since) is read again whole and its rows replace the
 lake's rows of that file, so the lines already loaded count as duplicates and a re-run over the
 same files changes no byte. Rows of files no longer on disk (retention) stay in the lake.
+A lake file written before ``path`` and ``head`` existed is rebuilt: every file is read again
+(rows of deleted files keep them null).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from vigil.contracts import decision_schema
+from vigil.contracts import ADDED_DECISION_COLUMNS, decision_schema
 from vigil.lake.arrays import from_pylist, table_from_rows
 from vigil.lake.manifest import Manifest
 from vigil.lake.store import read_parquet, write_parquet
@@ -67,6 +69,19 @@ def _read_file(path: Path, rel: str) -> tuple[list[tuple], int, list[tuple]]:
     return rows, len(lines), bad
 
 
+def _outdated(dest: Path) -> bool:
+    """Whether the lake file lacks a column of the contract (ADDED_DECISION_COLUMNS)."""
+    import pyarrow.parquet as pq
+
+    if not dest.exists():
+        return False
+    try:
+        names = set(pq.read_schema(dest).names)
+    except Exception:  # noqa: BLE001 - a damaged file: read_parquet names it below
+        return False
+    return any(name not in names for name, _ in ADDED_DECISION_COLUMNS)
+
+
 def _table(rows: list[tuple]):
     return table_from_rows(rows, decision_schema())
 
@@ -89,10 +104,12 @@ def ingest_decisions(
     ]
     # the content hashes (the stat cache's where it vouches for them), before any read
     digests = manifest[0].digests(files) if manifest is not None else {}
+    # a lake file written before a column was added: every file is read again to fill it
+    skip = manifest is not None and not _outdated(dest)
     for key, path in files:
         rel = path.relative_to(directory).as_posix()
         digest = digests[key] if manifest is not None else None
-        rec = manifest[0].unchanged(key, digest, manifest[1]) if manifest is not None else None
+        rec = manifest[0].unchanged(key, digest, manifest[1]) if skip else None
         if rec is not None:  # counted as a re-read would count it
             counts["read"] += rec["read"]
             counts["quarantined"] += rec["quarantined"]
@@ -107,7 +124,7 @@ def ingest_decisions(
         read_now.append(rel)
         if manifest is not None:
             manifest[0].record(key, digest, read, len(bad), {STREAM})
-    if not read_now and dest.exists():
+    if not read_now and dest.exists() and not _outdated(dest):
         return counts
     import pyarrow as pa
     import pyarrow.compute as pc

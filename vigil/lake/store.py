@@ -10,11 +10,12 @@ from datetime import date
 from pathlib import Path
 
 from vigil import config
-from vigil.contracts import ADDED_EVENT_COLUMNS, event_schema
+from vigil.contracts import ADDED_DECISION_COLUMNS, ADDED_EVENT_COLUMNS, event_schema
 from vigil.errors import UserError
 from vigil.lake.arrays import from_numpy, to_numpy
 
 log = logging.getLogger(__name__)
+_ADDED_COLUMNS = tuple((name, "string") for name in ADDED_EVENT_COLUMNS) + ADDED_DECISION_COLUMNS
 
 # Dictionary-encode only low-cardinality columns: trying it on ids and text costs time.
 LOW_CARDINALITY = frozenset(
@@ -81,9 +82,11 @@ def read_parquet(path: Path, schema, columns=None):
         with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
             table = parquet.read(columns=columns)
         if columns is None:
-            for name in ADDED_EVENT_COLUMNS:  # a partition written before the column existed
+            # a file written before the column existed (an event partition, a decisions file)
+            for name, kind in _ADDED_COLUMNS:
                 if name in schema.names and name not in table.column_names:
-                    table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+                    nulls = pa.nulls(table.num_rows, pa.type_for_alias(kind))
+                    table = table.append_column(name, nulls)
             table = table.select(schema.names).cast(schema)
     # a changed byte in the footer can also surface as a UnicodeDecodeError (a ValueError)
     except (pa.ArrowException, OSError, KeyError, ValueError) as exc:

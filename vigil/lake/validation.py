@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from vigil.contracts import (
     ACTIONS,
     APPEAL_QUEUE,
+    DECISION_PATHS,
     DECISIONS,
     ENFORCEMENT_ACTIONS,
     ENFORCEMENT_REASONS,
@@ -259,7 +260,9 @@ def check_decision(obj: dict) -> tuple:
 
     Required: ``decided_at``, ``decision`` (remove | review | allow) and ``trigger`` (1-64
     characters). A new post scored from its text has no ``post_id``; a restoring decision after a
-    reversed appeal has no student or probability of its own: those fields may be null."""
+    reversed appeal has no student or probability of its own: those fields may be null.
+    ``path`` and ``head`` (optional: logs written before them stay valid) are checked by
+    :func:`_removal_path`."""
     post_id = _id(obj, "post_id", required=False)
     decided_at = _ts(obj, "decided_at")
     model_id = _str(obj, "model_id", required=False)
@@ -289,7 +292,20 @@ def check_decision(obj: dict) -> tuple:
         harm_type,
         _str(obj, "author_age_bucket", required=False),
         _id(obj, "author_id", required=False),
+        *_removal_path(obj, decision),
     )
+
+
+def _removal_path(obj: dict, decision: str) -> tuple[str | None, float | None]:
+    """(path, head) of a decision: ``path`` is ``cascade`` or ``head`` on a removal, null
+    otherwise; ``head`` a probability in [0, 1] or null, required when the head removed."""
+    path = _str(obj, "path", required=False)
+    head = _number(obj, "head", 0.0, 1.0)
+    if path is not None and (path not in DECISION_PATHS or decision != "remove"):
+        raise Bad("invalid value: path")
+    if path == "head" and head is None:
+        raise Bad("missing field: head")
+    return path, head
 
 
 def _key(obj: dict, name: str) -> str:

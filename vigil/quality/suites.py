@@ -38,6 +38,7 @@ def contract_params() -> dict:
         "harm_types": list(contracts.HARM_TYPES),
         # a decision's harm_type: a harm type or "unknown" (vigil.lake.validation.check_decision)
         "decision_harm_types": [*contracts.HARM_TYPES, "unknown"],
+        "decision_paths": sorted(contracts.DECISION_PATHS),
         "appeal_queues": [contracts.APPEAL_QUEUE],
         "max_trigger_chars": contracts.MAX_TRIGGER_CHARS,
         "decision_columns": names(contracts.DECISION_COLUMNS),

@@ -22,6 +22,10 @@ renamed as (
         cast(content_hash as string) as content_hash,
         cast(harm_type as string) as predicted_harm_type,
         cast(author_age_bucket as string) as author_age_bucket,
+        -- cascade | head (the re-score head at a re-score request); null: not removed, or logged
+        -- before the field existed
+        cast(path as string) as removal_path,
+        cast(head as double) as head_score,
         cast(source_file as string) as source_file,
         cast(source_line as bigint) as source_line
     from source
