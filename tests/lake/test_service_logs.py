@@ -167,3 +167,21 @@ def test_a_lake_file_written_before_path_and_head_is_rebuilt_from_the_logs(home)
     ]
     quarantine = home / "lake" / "quarantine" / "quarantine.parquet"
     assert _sql(f"select count(*) from '{quarantine}' where stream = 'decisions'") == [(5,)]
+
+
+def test_an_empty_decisions_file_written_before_path_and_head_gains_them(home, tmp_path):
+    """No decision log at all: the empty lake file an older ingest wrote (without the two
+    columns) is rewritten with them, and the run after that leaves it as it is."""
+    import pyarrow.parquet as pq
+
+    from vigil.lake.store import write_parquet
+
+    raw = sl.write_root(tmp_path / "elsewhere")  # no decision log under this home
+    ingest(raw)
+    dest = home / "lake" / "decisions" / "decisions.parquet"
+    write_parquet(pq.read_table(dest).drop_columns(["path", "head"]), dest)
+    ingest(raw)
+    assert {"path", "head"} <= set(pq.read_schema(dest).names)
+    before = dest.stat().st_mtime_ns, dest.read_bytes()
+    ingest(raw)
+    assert (dest.stat().st_mtime_ns, dest.read_bytes()) == before

@@ -81,6 +81,8 @@ class Manifest:
     outputs: dict[str, list[int] | None] = field(default_factory=dict)
     verify: bool = False  # hash every file, trust no recorded stat
     quarantine_rows: int | None = None  # rows of the quarantine file as the last run left it
+    # output name -> {"stat": file_stat, "columns": [...]}: a lake file's columns as a run left it
+    schemas: dict[str, dict] = field(default_factory=dict)
     hashed: int = 0  # known files hashed this run (the stat cache could not vouch for them)
     _stats: dict[str, list[int] | None] = field(default_factory=dict)  # key -> stat this run
     _hashed_keys: set[str] = field(default_factory=set)
@@ -102,6 +104,7 @@ class Manifest:
         m.files = data.get("files", {})
         m.outputs = data.get("outputs", {})
         m.quarantine_rows = data.get("quarantine_rows")
+        m.schemas = data.get("schemas", {})
         return m
 
     def note_stat(self, key: str, path: Path) -> list[int] | None:
@@ -180,6 +183,7 @@ class Manifest:
             "files": dict(sorted(self.files.items())),
             "outputs": self.outputs,
             "quarantine_rows": quarantine_rows,
+            "schemas": dict(sorted(self.schemas.items())),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")

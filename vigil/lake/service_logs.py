@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vigil.contracts import ADDED_DECISION_COLUMNS, decision_schema
 from vigil.lake.arrays import from_pylist, table_from_rows
-from vigil.lake.manifest import Manifest
+from vigil.lake.manifest import Manifest, file_stat
 from vigil.lake.store import read_parquet, write_parquet
 from vigil.lake.validation import Bad, check_decision, parse_line, raw_text
 
@@ -69,17 +69,30 @@ def _read_file(path: Path, rel: str) -> tuple[list[tuple], int, list[tuple]]:
     return rows, len(lines), bad
 
 
-def _outdated(dest: Path) -> bool:
-    """Whether the lake file lacks a column of the contract (ADDED_DECISION_COLUMNS)."""
-    import pyarrow.parquet as pq
+def _outdated(dest: Path, manifest: tuple[Manifest, Callable[[str], Path]] | None) -> bool:
+    """Whether the lake file lacks a column of the contract (ADDED_DECISION_COLUMNS). The
+    manifest keeps the file's columns as the last run left it (by its stat), so a run over
+    unchanged logs reads no Parquet footer (and imports no pyarrow)."""
+    stat = file_stat(dest)
+    if stat is None:
+        return False
+    known = manifest[0].schemas.get(STREAM) if manifest is not None else None
+    if known is not None and known.get("stat") == stat:
+        names = set(known["columns"])
+    else:
+        import pyarrow.parquet as pq
 
-    if not dest.exists():
-        return False
-    try:
-        names = set(pq.read_schema(dest).names)
-    except Exception:  # noqa: BLE001 - a damaged file: read_parquet names it below
-        return False
+        try:
+            names = set(pq.read_schema(dest).names)
+        except Exception:  # noqa: BLE001 - a damaged file: read_parquet names it below
+            return False
+        _note_columns(dest, manifest, sorted(names))
     return any(name not in names for name, _ in ADDED_DECISION_COLUMNS)
+
+
+def _note_columns(dest: Path, manifest, columns: list[str]) -> None:
+    if manifest is not None:
+        manifest[0].schemas[STREAM] = {"stat": file_stat(dest), "columns": columns}
 
 
 def _table(rows: list[tuple]):
@@ -105,7 +118,8 @@ def ingest_decisions(
     # the content hashes (the stat cache's where it vouches for them), before any read
     digests = manifest[0].digests(files) if manifest is not None else {}
     # a lake file written before a column was added: every file is read again to fill it
-    skip = manifest is not None and not _outdated(dest)
+    outdated = _outdated(dest, manifest)
+    skip = manifest is not None and not outdated
     for key, path in files:
         rel = path.relative_to(directory).as_posix()
         digest = digests[key] if manifest is not None else None
@@ -124,7 +138,7 @@ def ingest_decisions(
         read_now.append(rel)
         if manifest is not None:
             manifest[0].record(key, digest, read, len(bad), {STREAM})
-    if not read_now and dest.exists() and not _outdated(dest):
+    if not read_now and dest.exists() and not outdated:
         return counts
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -139,8 +153,9 @@ def ingest_decisions(
     )
     order = [("source_file", "ascending"), ("source_line", "ascending")]
     table = pa.concat_tables([kept, new]).sort_by(order)
-    if not dest.exists() or not table.equals(old.sort_by(order)):
+    if not dest.exists() or outdated or not table.equals(old.sort_by(order)):
         write_parquet(table, dest)
+    _note_columns(dest, manifest, list(table.column_names))
     log.info(
         "ingest: decision log %s: %d files read, read %d, loaded %d, quarantined %d, duplicates %d",
         directory,
