@@ -8,6 +8,10 @@ then grade the held-out accounts against ``_truth/accounts_users.jsonl``:
 - **day 2**: accounts created in the window (bots, humans, evaders), scored on the row at the
   end of their second day of life (event_timestamp = creation date + 2 days), the issue's
   "by the second day of a bot's life";
+- **day 2 of activity** (``day2_activity``): the same accounts, scored on the row at the end of
+  the second day after their first event (event_timestamp = the first event's date + 2 days;
+  :func:`activity_day2_rows`). An account with no event before the last row is left out (and
+  counted: ``never_active``): nothing it did can be judged, by anyone;
 - **all**: every held-out account on the last day.
 
 For each: PR-AUC (average precision) of the model and of the profile baseline, precision and
@@ -21,6 +25,7 @@ over the active ones: the model never flags an account with no event in its wind
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -36,6 +41,7 @@ from sim.accounts_params import AccountsParams
 
 log = logging.getLogger(__name__)
 TARGET_PRECISION = 0.95
+POPULATIONS = ("day2", "day2_activity", "all")
 
 
 def _truth(raw: Path) -> pd.DataFrame:
@@ -52,6 +58,20 @@ def best_recall_at_precision(y: np.ndarray, s: np.ndarray, target: float) -> flo
     last = np.r_[ss[1:] != ss[:-1], True]
     ok = last & (tp / n >= target)
     return float(tp[ok].max() / ys.sum()) if ok.any() and ys.sum() else 0.0
+
+
+def activity_day2_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """The row at the end of the second day after each account's first event.
+
+    ``scores`` holds one row per (user_id, event_timestamp) with ``events_7d`` (the events in the
+    window that ends at event_timestamp, which holds the day just ended). An account's first
+    event falls on the day before its first row with ``events_7d >= 1``; its second day of
+    activity is the day after that, so its row is that first active row + 1 day. Accounts with
+    no active row, or whose row is past the last one, have none."""
+    active = scores[scores["events_7d"] >= 1]
+    first = active.groupby("user_id")["event_timestamp"].min()
+    want = scores["user_id"].map(first) + pd.Timedelta(days=1)
+    return scores[scores["event_timestamp"] == want]
 
 
 def _grade(rows: pd.DataFrame, threshold: float) -> dict:
@@ -74,26 +94,47 @@ def _grade(rows: pd.DataFrame, threshold: float) -> dict:
             y, np.where(active, s, -1.0), TARGET_PRECISION
         ),
         "silent_bots": int(((~active) & (y == 1)).sum()),
+        # the best recall a model that flags only active accounts can reach
+        "recall_ceiling_active": float((active & (y == 1)).sum() / y.sum()) if y.sum() else 0.0,
+        "false_positives": int((flagged & (y == 0)).sum()),
     }
 
 
-def run_seed(seed: int, users: int, days: int, work: Path) -> dict:
-    from vigil.accounts import bots, features
+def _build_world(params: AccountsParams, raw: Path, home: Path) -> None:
+    """Simulate, ingest and build the features, unless ``home`` holds that world already
+    (a marker with the params, written last: a half-built world is rebuilt)."""
+    import shutil
+
+    from vigil.accounts import features
     from vigil.lake.ingest import ingest
+
+    marker = home / "harness_world.json"
+    want = json.dumps(dataclasses.asdict(params), default=str, sort_keys=True)
+    if marker.exists() and marker.read_text() == want:
+        return
+    for d in (raw, home):
+        shutil.rmtree(d, ignore_errors=True)
+    simulate_accounts(raw, params)
+    ingest(raw)
+    features.build()
+    marker.write_text(want)
+
+
+def run_seed(seed: int, users: int, days: int, work: Path, overrides: dict | None = None) -> dict:
+    from vigil.accounts import bots
 
     raw, home = work / f"raw{seed}", work / f"home{seed}"
     os.environ["VIGIL_HOME"] = str(home)
     params = replace(AccountsParams(), seed=seed, users=users, days=days)
-    simulate_accounts(raw, params)
-    ingest(raw)
-    features.build()
+    _build_world(params, raw, home)
     truth = _truth(raw)
     ids = truth["user_id"].to_numpy()
     held = set(ids[bots._hash_unit(ids, 10_000 + seed) < 0.3].tolist())
     data = bots.read_lake()
     out = {"seed": seed}
     for mode in ("behavior", "profile"):
-        bundle = bots.train(bots.BotConfig(seed=seed, mode=mode), exclude=held, save=False)
+        cfg = bots.BotConfig(seed=seed, mode=mode, **(overrides or {}))
+        bundle = bots.train(cfg, exclude=held, save=False)
         scores = bots.score(bundle, data["features"], data["users"])
         scores = scores[scores["user_id"].isin(held)].merge(
             truth[["user_id", "is_bot", "created_at", "kind"]], on="user_id"
@@ -107,8 +148,19 @@ def run_seed(seed: int, users: int, days: int, work: Path) -> dict:
         second = scores["created_at"].dt.floor("D") + pd.Timedelta(days=2)
         day2 = scores[(scores["created_at"] >= t0) & (scores["event_timestamp"] == second)]
         last = scores[scores["event_timestamp"] == end]
+        new = scores[scores["created_at"] >= t0]
+        act2 = activity_day2_rows(new)
         out[mode] = {
             "day2": _grade(day2, bundle["threshold"]),
+            "day2_activity": {
+                **_grade(act2, bundle["threshold"]),
+                "never_active": int(new["user_id"].nunique() - act2["user_id"].nunique()),
+                "never_active_bots": int(
+                    new.loc[~new["user_id"].isin(act2["user_id"]), ["user_id", "is_bot"]]
+                    .drop_duplicates()["is_bot"]
+                    .sum()
+                ),
+            },
             "all": _grade(last, bundle["threshold"]),
             "validation": bundle["metrics"],
         }
@@ -125,7 +177,7 @@ def summarize(results: list[dict]) -> dict:
         }
 
     s = {}
-    for pop in ("day2", "all"):
+    for pop in POPULATIONS:
         for key in (
             "pr_auc",
             "recall_at_threshold",
@@ -133,13 +185,22 @@ def summarize(results: list[dict]) -> dict:
             "best_recall_at_p95",
             "best_recall_at_p95_active",
             "silent_bots",
+            "recall_ceiling_active",
         ):
             s[f"{pop}.{key}"] = spread([r["behavior"][pop][key] for r in results])
         s[f"{pop}.profile_pr_auc"] = spread([r["profile"][pop]["pr_auc"] for r in results])
         s[f"{pop}.pr_auc_gain"] = spread(
             [r["behavior"][pop]["pr_auc"] - r["profile"][pop]["pr_auc"] for r in results]
         )
+        s[f"{pop}.target_met"] = {
+            "seeds": [r["seed"] for r in results if target_met(r["behavior"][pop])]
+        }
     return s
+
+
+def target_met(g: dict) -> bool:
+    """recall >= 0.9 at the model's own threshold, with precision >= 0.95 there."""
+    return bool(g["precision_at_threshold"] >= TARGET_PRECISION and g["recall_at_threshold"] >= 0.9)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,14 +209,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", type=int, default=AccountsParams.users)
     ap.add_argument("--days", type=int, default=AccountsParams.days)
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep the worlds here and reuse them on the next run (default: a temporary folder)",
+    )
+    ap.add_argument(
+        "--bot-config",
+        type=json.loads,
+        default=None,
+        help="BotConfig fields for both models as JSON, e.g. '{\"young_days\": 3}'",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     results = []
     with tempfile.TemporaryDirectory(prefix="accounts-harness-") as tmp:
+        work = args.work or Path(tmp)
         for seed in args.seeds:
-            r = run_seed(seed, args.users, args.days, Path(tmp))
+            r = run_seed(seed, args.users, args.days, work, args.bot_config)
             results.append(r)
-            for pop in ("day2", "all"):
+            for pop in POPULATIONS:
                 b, p = r["behavior"][pop], r["profile"][pop]
                 print(
                     f"seed {seed} {pop:4s}: {b['accounts']} accounts, {b['bots']} bots | "
@@ -163,12 +237,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"precision {b['precision_at_threshold']:.3f} recall "
                     f"{b['recall_at_threshold']:.3f} | best recall at P>=0.95 "
                     f"{b['best_recall_at_p95']:.3f} (active {b['best_recall_at_p95_active']:.3f}; "
-                    f"{b['silent_bots']} silent bots)",
+                    f"{b['silent_bots']} silent bots; {b['false_positives']} FP; "
+                    f"met {target_met(b)})",
                     flush=True,
                 )
     summary = summarize(results)
     for key, v in summary.items():
-        print(f"{key:32s} mean {v['mean']:.3f}  spread {v['min']:.3f}..{v['max']:.3f}")
+        if "seeds" in v:
+            print(f"{key:32s} seeds {v['seeds']}")
+        else:
+            print(f"{key:32s} mean {v['mean']:.3f}  spread {v['min']:.3f}..{v['max']:.3f}")
     if args.out:
         args.out.write_text(json.dumps({"seeds": results, "summary": summary}, indent=1))
     return 0
