@@ -56,6 +56,7 @@ from training.rescore_moments import (  # noqa: F401 (the replay's names, used b
     exact_counters,
     fixed_moments,
     read_events,
+    read_history,
     read_posts,
     score_moments,
     triggered_moments,
@@ -205,10 +206,13 @@ def replay_world(
     exact: bool = False,
     also_ages: tuple[float, ...] = (),
     verdict: str = "heavy",
+    head_history: bool = False,
 ) -> dict:
     """Both schedules on the current world's test days (``budget``: None, ``fixed`` or a number;
     ``verdict``: ``heavy``, the heavy model's probability, or ``head``, the re-score head of
-    :mod:`training.rescore_head`, fitted on the training days when the model has none saved)."""
+    :mod:`training.rescore_head`, fitted on the training days when the model has none saved;
+    ``head_history``: a head that also reads the reporters' and the creator's label history,
+    the saved one if it does, else fitted here and not saved)."""
     bundle = registry.load(model_id)
     meta = bundle["meta"]
     days = [str(d) for d in meta["splits"]["test"]]
@@ -219,23 +223,31 @@ def replay_world(
         )
     harmful = truth.set_index("post_id")["is_harmful"].astype(bool)
     posts, created = read_posts()
+    all_posts = posts
     posts = posts[posts["created_at"].dt.strftime("%Y-%m-%d").isin(days)].copy()
     events = read_events(days)
     cfg = from_dict(meta["config"])
     tau, threshold = bundle["cascade_tau"], bundle["thresholds"]["multitask"]["threshold"]
     log.info("replay: %d test posts on %s, %d events", len(posts), days, len(events))
     emb = Embeddings(posts, bundle)
-    head = None
+    head = known = None
     if verdict == "head":
-        head = head_mod.load(bundle["model_id"]) or head_mod.fit_registered(bundle["model_id"])
+        head = head_mod.load(bundle["model_id"])
+        if head_history and not getattr(head, "history", False):
+            head = head_mod.fit_registered(bundle["model_id"], save=False, history=True)
+        elif head is None:
+            head = head_mod.fit_registered(bundle["model_id"])
         threshold = head.remove_at
+        if getattr(head, "history", False):  # heads saved before it existed: False
+            known = read_history(all_posts)
 
     def scorer(moments: pd.DataFrame) -> pd.DataFrame:
         frame = score_moments(moments, posts, bundle, emb, events if exact else None, created)
         if head is not None:
             routed = frame["student"].to_numpy() >= tau
             frame["head"] = 0.0
-            frame.loc[routed, "head"] = head.verdict(frame[routed])
+            part = frame[routed] if known is None else known.add(frame[routed])
+            frame.loc[routed, "head"] = head.verdict(part)
         return frame
 
     result = compare(
@@ -360,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
         help="removal verdict at routed moments: the heavy model's probability, or the re-score "
         "head (training.rescore_head; fitted on the training days if the model has none)",
     )
+    parser.add_argument(
+        "--head-history",
+        action="store_true",
+        help="with --verdict head: a head that also reads the reporters' reputation and the "
+        "creator's labeled posts (point in time; fitted here, not saved, unless the saved one does)",
+    )
     parser.add_argument("--out", default=None, help="write the JSON here too")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -382,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
                 exact=args.features == "exact",
                 also_ages=tuple(float(h) for h in args.also_ages.split(",") if h.strip()),
                 verdict=args.verdict,
+                head_history=args.head_history,
             )
             r["world"] = label
             results.append(r)

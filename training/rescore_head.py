@@ -52,6 +52,9 @@ HEAD_FILE = "rescore_head.joblib"
 # the moment's counters the head reads (post_behavior feature names, as the stream serves them)
 COUNTERS = ("views", "reports", "negative_replies", "post_age_hours")
 INPUTS = ("student_logit", *(f"log_{c}" for c in COUNTERS))
+# with ``history``: what the moderators' labels said so far of the post's reporters and creator
+# (:class:`training.rescore_moments.History`, point in time, the post's own label left out)
+HISTORY_INPUTS = ("reporter_reputation", "log_creator_harmful_labels", "log_creator_benign_labels")
 # the head acts only on moments with users' evidence: reported posts are labeled at a high rate, so
 # the validation precision of its removals rests on many labels (unreported posts are sampled at
 # 0.4-2.5%, and a head that also acted on them removed benign posts no label had shown)
@@ -91,32 +94,50 @@ def has_evidence(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack([np.nan_to_num(_counter(frame, c)) > 0 for c in EVIDENCE]).any(axis=1)
 
 
-def head_inputs(frame: pd.DataFrame) -> np.ndarray:
+def head_inputs(frame: pd.DataFrame, history: bool = False) -> np.ndarray:
     """The head's inputs (:data:`INPUTS`) of moments with ``student`` and the post counters: the
-    student's score on the logit scale (clipped at 1e-4), the counters as log(1 + x)."""
+    student's score on the logit scale (clipped at 1e-4), the counters as log(1 + x); with
+    ``history`` also :data:`HISTORY_INPUTS` from the moments' :data:`training.rescore_moments.
+    HISTORY` columns (the reporters' reputation as is, the creator's label counts as log(1 + x))."""
     cols = [_logit(frame["student"])]
     for name in COUNTERS:
         cols.append(np.log1p(np.maximum(np.nan_to_num(_counter(frame, name)), 0.0)))
+    if history:
+        missing = [c for c in rm.HISTORY if c not in frame.columns]
+        if missing:
+            raise UserError(
+                f"the moments carry no {', '.join(missing)}: this re-score head reads the "
+                "reporters' and the creator's label history (training.rescore_moments.History)."
+            )
+        cols.append(np.nan_to_num(frame["reporter_reputation"].to_numpy(np.float64), nan=0.5))
+        for name in rm.HISTORY[1:]:
+            cols.append(np.log1p(np.maximum(np.nan_to_num(frame[name].to_numpy(np.float64)), 0)))
     return np.column_stack(cols)
+
+
+def input_names(history: bool = False) -> tuple[str, ...]:
+    return (*INPUTS, *HISTORY_INPUTS) if history else INPUTS
 
 
 @dataclass
 class RescoreHead:
     """A fitted head: ``model`` (scaler + logistic regression), ``threshold`` (the head's removal
     threshold, inf: none), ``heavy_threshold`` (the heavy model's, kept as the first path), and the
-    record of how they were chosen."""
+    record of how they were chosen; ``history``: it also reads :data:`HISTORY_INPUTS`."""
 
     model: object
     threshold: float
     heavy_threshold: float
     info: dict = field(default_factory=dict)
+    history: bool = False
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """The head's P(harmful) of each moment with evidence (:func:`has_evidence`), 0 for the
         others (moments with ``student`` and the counters)."""
         if frame.empty:
             return np.zeros(0)
-        return self.model.predict_proba(head_inputs(frame))[:, 1] * has_evidence(frame)
+        x = head_inputs(frame, getattr(self, "history", False))  # heads saved before: False
+        return self.model.predict_proba(x)[:, 1] * has_evidence(frame)
 
     def score_one(self, student: float, features: dict) -> float:
         """The head's probability of one moment: the student's score and the moment's features
@@ -197,9 +218,11 @@ def fit(
     heavy_threshold: float,
     target: float = 0.95,
     seed: int = 7,
+    history: bool = False,
 ) -> RescoreHead:
     """The head from routed, labeled moments (``heavy``, ``student``, counters, post_id,
-    is_harmful, sampling_weight) of the training days, thresholded on the validation days'."""
+    is_harmful, sampling_weight; with ``history`` also the :data:`training.rescore_moments.
+    HISTORY` columns) of the training days, thresholded on the validation days'."""
     train = train[has_evidence(train)]
     for name, part in (("training", train), ("validation", val)):
         if part.empty or part["is_harmful"].nunique() < 2:
@@ -207,20 +230,22 @@ def fit(
                 f"the {name} days have no routed labeled moments of both classes: the re-score "
                 "head needs harmful and benign labels there (simulate more days)."
             )
-    model = fit_model(head_inputs(train), train["is_harmful"].to_numpy(), post_weights(train), seed)
-    scores = model.predict_proba(head_inputs(val))[:, 1] * has_evidence(val)
+    x = head_inputs(train, history)
+    model = fit_model(x, train["is_harmful"].to_numpy(), post_weights(train), seed)
+    scores = model.predict_proba(head_inputs(val, history))[:, 1] * has_evidence(val)
     threshold = choose_threshold(val, scores, heavy_threshold, target, seed)
     coef = model.named_steps["logisticregression"].coef_[0]
+    names = input_names(history)
     info = {
-        "inputs": list(INPUTS),
-        "coefficients_standardized": dict(zip(INPUTS, np.round(coef, 4).tolist())),
+        "inputs": list(names),
+        "coefficients_standardized": dict(zip(names, np.round(coef, 4).tolist())),
         "train_moments": len(train),
         "train_posts": int(train["post_id"].nunique()),
         "heavy_threshold": heavy_threshold,
         "validation": threshold,
     }
     log.info("re-score head: %s", json.dumps(info))
-    return RescoreHead(model, float(threshold["threshold"]), heavy_threshold, info)
+    return RescoreHead(model, float(threshold["threshold"]), heavy_threshold, info, history)
 
 
 def crossfit(
@@ -230,6 +255,7 @@ def crossfit(
     folds: int = 5,
     target: float = 0.95,
     seed: int = 7,
+    history: bool = False,
 ) -> RescoreHead:
     """More labels for the threshold (tried for seed 11, where the 24 validation posts the heavy
     model leaves gave none): the labeled posts of the training AND validation days are split in
@@ -254,31 +280,37 @@ def crossfit(
         if pool.loc[rows, "is_harmful"].nunique() < 2:
             continue  # a fold that cannot be fitted scores 0: it adds nothing
         model = fit_model(
-            head_inputs(pool[rows]),
+            head_inputs(pool[rows], history),
             pool.loc[rows, "is_harmful"].to_numpy(),
             post_weights(pool[rows]),
             seed,
         )
         held = fold == k
-        scores[held] = model.predict_proba(head_inputs(pool[held]))[:, 1] * evidence[held]
+        x = head_inputs(pool[held], history)
+        scores[held] = model.predict_proba(x)[:, 1] * evidence[held]
     threshold = choose_threshold(pool, scores, heavy_threshold, target, seed)
     part = pool[evidence]
-    model = fit_model(head_inputs(part), part["is_harmful"].to_numpy(), post_weights(part), seed)
+    x = head_inputs(part, history)
+    model = fit_model(x, part["is_harmful"].to_numpy(), post_weights(part), seed)
     info = {
         "crossfit_folds": folds,
+        "inputs": list(input_names(history)),
         "train_moments": len(part),
         "train_posts": int(part["post_id"].nunique()),
         "heavy_threshold": heavy_threshold,
         "validation": threshold,
     }
     log.info("re-score head (cross-fitted): %s", json.dumps(info, default=str))
-    return RescoreHead(model, float(threshold["threshold"]), heavy_threshold, info)
+    return RescoreHead(model, float(threshold["threshold"]), heavy_threshold, info, history)
 
 
 # -- the labeled moments of a registered model's training and validation days -----------------
-def labeled_moments(bundle: dict, triggers: Triggers | None = None) -> dict[str, pd.DataFrame]:
+def labeled_moments(
+    bundle: dict, triggers: Triggers | None = None, history: bool = False
+) -> dict[str, pd.DataFrame]:
     """Routed moments of the labeled posts of the model's training and validation days
-    (triggered schedule, exact counters), each split cut at the end of its own window."""
+    (triggered schedule, exact counters; with ``history`` the :class:`training.rescore_moments.
+    History` columns too, point in time), each split cut at the end of its own window."""
     meta = bundle["meta"]
     splits = {s: [str(d) for d in meta["splits"][s]] for s in ("train", "val")}
     posts, created = rm.read_posts()
@@ -287,6 +319,7 @@ def labeled_moments(bundle: dict, triggers: Triggers | None = None) -> dict[str,
     end = {s: pd.Timestamp(ds[-1], tz="UTC") + pd.Timedelta(days=1) for s, ds in splits.items()}
     events = events[events["ts"] < end["val"]]
     emb = rm.Embeddings(posts, bundle)
+    known = rm.read_history(posts) if history else None
     out = {}
     for name, days in splits.items():
         lab = labels[labels["day"].isin(set(days))]
@@ -296,6 +329,8 @@ def labeled_moments(bundle: dict, triggers: Triggers | None = None) -> dict[str,
         moments = moments[moments["scored_at"] < end[name]]
         scored = rm.score_moments(moments, posts, bundle, emb, ev, created)
         scored = scored[scored["student"] >= bundle["cascade_tau"]]
+        if known is not None:
+            scored = known.add(scored)
         keep = lab.set_index("post_id")[["is_harmful", "sampling_weight"]]
         out[name] = scored.join(keep, on="post_id").reset_index(drop=True)
         log.info(
@@ -311,21 +346,34 @@ def labeled_moments(bundle: dict, triggers: Triggers | None = None) -> dict[str,
 
 
 def fit_registered(
-    model_id: str | None = None, save: bool = True, bundle: dict | None = None, folds: int = 0
+    model_id: str | None = None,
+    save: bool = True,
+    bundle: dict | None = None,
+    folds: int = 0,
+    history: bool = False,
 ) -> RescoreHead:
     """Fit the head of a registered model (default: the champion) and save it beside it;
     ``bundle``: the model's objects already in memory (``vigil train`` right after saving it);
-    ``folds`` > 1: thresholded on cross-fitted training and validation labels (:func:`crossfit`)."""
+    ``folds`` > 1: thresholded on cross-fitted training and validation labels (:func:`crossfit`);
+    ``history``: the head also reads the reporters' and the creator's label history."""
     bundle = bundle if bundle is not None else registry.load(model_id)
     cfg = from_dict(bundle["meta"]["config"])
-    parts = labeled_moments(bundle)
+    parts = labeled_moments(bundle, history=history)
     heavy_threshold = float(bundle["thresholds"]["multitask"]["threshold"])
     if folds > 1:
         head = crossfit(
-            parts["train"], parts["val"], heavy_threshold, folds, cfg.target_precision, cfg.seed
+            parts["train"],
+            parts["val"],
+            heavy_threshold,
+            folds,
+            cfg.target_precision,
+            cfg.seed,
+            history,
         )
     else:
-        head = fit(parts["train"], parts["val"], heavy_threshold, cfg.target_precision, cfg.seed)
+        head = fit(
+            parts["train"], parts["val"], heavy_threshold, cfg.target_precision, cfg.seed, history
+        )
     head.info["model_id"] = bundle["model_id"]
     if save:
         import joblib
@@ -365,6 +413,15 @@ def main(argv: list[str] | None = None) -> int:
         help="threshold on K-fold cross-fitted training + validation labels (default: off, the "
         "validation days' labels only)",
     )
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="the head also reads the reporters' reputation and the creator's labeled posts "
+        "(point in time, from post_labels)",
+    )
+    parser.add_argument(
+        "--no-save", action="store_true", help="fit and report, keep the saved head as is"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # through the module's import name: a head pickled from ``__main__`` would not load elsewhere
@@ -372,7 +429,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         module = importlib.import_module("training.rescore_head")
-        head = module.fit_registered(args.model, folds=args.crossfit)
+        head = module.fit_registered(
+            args.model, save=not args.no_save, folds=args.crossfit, history=args.history
+        )
     except UserError as exc:
         print(f"error: {exc}")
         return 2

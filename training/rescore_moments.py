@@ -201,3 +201,143 @@ def score_moments(
         frame.loc[routed, "heavy"] = bundle["calibrators"]["multitask"].transform(raw)
     frame["day"] = frame["scored_at"].dt.strftime("%Y-%m-%d")
     return frame
+
+
+# -- the post's reporters and creator, as the moderators' labels judged them so far -----------
+HISTORY = ("reporter_reputation", "creator_harmful_labels", "creator_benign_labels")
+
+
+def read_reports() -> pd.DataFrame:
+    """Every report in the lake: user_id (the reporter), post_id, ts_ms."""
+    import pyarrow.dataset as ds
+
+    root = paths().lake / "events"
+    if not root.is_dir():
+        raise UserError(f"no lake events under {root}: build a world first (vigil pipeline).")
+    dataset = ds.dataset(root, format="parquet", partitioning="hive")
+    table = dataset.to_table(
+        columns=["event_ts", "user_id", "post_id"], filter=ds.field("action") == "report"
+    )
+    rep = table.to_pandas()
+    rep = rep[rep["post_id"].notna() & rep["user_id"].notna()]
+    ts = pd.to_datetime(rep["event_ts"], utc=True)
+    return pd.DataFrame(
+        {
+            "user_id": rep["user_id"].astype("int64").to_numpy(),
+            "post_id": rep["post_id"].astype("int64").to_numpy(),
+            "ts_ms": ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).to_numpy(),
+        }
+    )
+
+
+def _ms(values) -> np.ndarray:
+    ts = pd.to_datetime(pd.Series(values), utc=True)
+    return ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).to_numpy(np.int64)
+
+
+class _Record:
+    """Judgements in time order: (known_ms, harmful) with a key each; ``at(t, skip)`` counts
+    those known at or before ``t`` (harmful, all), leaving out the one keyed ``skip``."""
+
+    def __init__(self, rows: list[tuple[int, bool, int]]) -> None:
+        rows.sort()
+        self.ms = np.array([r[0] for r in rows], dtype=np.int64)
+        self.harm = np.cumsum([int(r[1]) for r in rows])
+        self.key = {r[2]: (r[0], bool(r[1])) for r in rows}
+
+    def at(self, t: int, skip: int) -> tuple[int, int]:
+        n = int(np.searchsorted(self.ms, t, side="right"))
+        harm = int(self.harm[n - 1]) if n else 0
+        own = self.key.get(skip)
+        if own is not None and own[0] <= t:
+            n, harm = n - 1, harm - int(own[1])
+        return harm, n
+
+
+class History:
+    """What the platform knows at a moment about the post's reporters and its creator, from the
+    moderators' labels (``post_labels``; never the truth), point in time, the post's own label
+    left out:
+
+    - ``reporter_reputation``: the mean, over the post's distinct reporters so far (reports at or
+      before the moment), of each reporter's upheld share ``(h + 1) / (n + 2)``: ``n`` of the
+      reporter's reports on OTHER posts whose label was known at the moment (labeled at or
+      before it, and the report made by then), ``h`` of them labeled harmful; 0.5 (no
+      information) for a post nobody has reported yet;
+    - ``creator_harmful_labels`` / ``creator_benign_labels``: the creator's other posts labeled
+      at or before the moment, harmful / benign.
+
+    ``reports``: user_id, post_id, ts_ms (:func:`read_reports`); ``labels``: post_id,
+    is_harmful, labeled_at; ``authors``: post_id -> author_id (every post the labels name).
+    """
+
+    def __init__(self, reports: pd.DataFrame, labels: pd.DataFrame, authors: dict) -> None:
+        lab = labels.drop_duplicates("post_id")
+        label = dict(
+            zip(
+                lab["post_id"].astype("int64").tolist(),
+                zip(_ms(lab["labeled_at"]).tolist(), lab["is_harmful"].astype(bool).tolist()),
+            )
+        )
+        first = reports.groupby(["user_id", "post_id"], sort=False)["ts_ms"].min()
+        self.reports: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        by_reporter: dict[int, list[tuple[int, bool, int]]] = {}
+        for (user, post), ms in first.items():
+            user, post, ms = int(user), int(post), int(ms)
+            if post in label:
+                known, harmful = label[post]
+                by_reporter.setdefault(user, []).append((max(known, ms), harmful, post))
+        self.reporter = {u: _Record(rows) for u, rows in by_reporter.items()}
+        # each post's reporters in order of their first report
+        per_post = first.reset_index().sort_values("ts_ms", kind="stable")
+        for post, part in per_post.groupby("post_id", sort=False):
+            self.reports[int(post)] = (
+                part["ts_ms"].to_numpy(np.int64),
+                part["user_id"].to_numpy(np.int64),
+            )
+        by_creator: dict[int, list[tuple[int, bool, int]]] = {}
+        for post, (known, harmful) in label.items():
+            if post in authors:
+                by_creator.setdefault(int(authors[post]), []).append((known, harmful, post))
+        self.creator = {a: _Record(rows) for a, rows in by_creator.items()}
+        self.authors = authors
+
+    def at(self, post_id: int, at_ms: int) -> dict:
+        """The three features of one moment."""
+        rep = 0.5
+        got = self.reports.get(post_id)
+        if got is not None:
+            n = int(np.searchsorted(got[0], at_ms, side="right"))
+            if n:
+                shares = []
+                for user in got[1][:n].tolist():
+                    record = self.reporter.get(user)
+                    h, k = record.at(at_ms, post_id) if record is not None else (0, 0)
+                    shares.append((h + 1) / (k + 2))
+                rep = float(np.mean(shares))
+        record = self.creator.get(self.authors.get(post_id))
+        h, k = record.at(at_ms, post_id) if record is not None else (0, 0)
+        return {
+            "reporter_reputation": rep,
+            "creator_harmful_labels": float(h),
+            "creator_benign_labels": float(k - h),
+        }
+
+    def add(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (post_id, scored_at) with the :data:`HISTORY` columns of each moment."""
+        at_ms = (frame["scored_at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+        values = [self.at(int(p), int(t)) for p, t in zip(frame["post_id"], at_ms)]
+        out = frame.copy()
+        for name in HISTORY:
+            out[name] = np.array([v[name] for v in values], dtype=np.float64)
+        return out
+
+
+def read_history(posts: pd.DataFrame) -> History:
+    """:class:`History` from the lake's reports and the ``post_labels`` mart; ``posts``: the
+    posts mart (post_id, author_id)."""
+    labels = datasets._read_mart("post_labels")
+    authors = dict(
+        zip(posts["post_id"].astype("int64").tolist(), posts["author_id"].astype("int64").tolist())
+    )
+    return History(read_reports(), labels, authors)

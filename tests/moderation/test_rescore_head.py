@@ -221,3 +221,62 @@ def test_replay_decides_with_the_head_column():
     head = rr.compare(*args, Triggers(), None, verdict="head")
     assert head["triggered"]["harmful_views_prevented"] == 80 + 44
     assert head["triggered"]["benign_posts_removed"] == 0
+
+
+# -- the reporters' reputation and the creator's labeled posts (training.rescore_moments.History)
+def _history():
+    from training.rescore_moments import History
+
+    ms = lambda t: T0 + pd.Timedelta(milliseconds=t)
+    labels = pd.DataFrame(
+        [(10, True, 100), (11, False, 200), (12, False, 50), (13, True, 60), (20, True, 300)],
+        columns=["post_id", "is_harmful", "labeled_at"],
+    ).assign(labeled_at=lambda d: d["labeled_at"].map(ms))
+    t0 = (T0 - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    reports = pd.DataFrame(
+        [
+            (5, 10, 40),
+            (5, 12, 30),
+            (5, 13, 20),
+            (5, 20, 150),
+            (5, 20, 160),
+            (6, 11, 250),
+            (6, 20, 260),
+            (7, 20, 500),
+        ],
+        columns=["user_id", "post_id", "ts_ms"],
+    ).assign(ts_ms=lambda d: d["ts_ms"] + t0)
+    authors = {10: 1, 11: 1, 12: 2, 13: 3, 20: 1, 30: 9}
+    return History(reports, labels, authors), ms
+
+
+def test_history_by_hand():
+    known, ms = _history()
+    frame = pd.DataFrame(
+        {"post_id": [20, 20, 20, 30], "scored_at": [ms(150), ms(400), ms(10), ms(400)]}
+    )
+    out = known.add(frame)
+    # at 150: reporter 5 only; its other reports known by then: posts 10 (harmful, known at
+    # max(report 40, label 100)), 12 (benign, 50), 13 (harmful, 60) -> (2 + 1) / (3 + 2) = 0.6;
+    # the creator (1): post 10 harmful by then (post 11 labeled at 200, its own label left out)
+    assert out["reporter_reputation"].tolist()[0] == pytest.approx(0.6)
+    assert out.loc[0, ["creator_harmful_labels", "creator_benign_labels"]].tolist() == [1, 0]
+    # at 400: reporters 5 (0.6, its report on this post left out though labeled at 300) and
+    # 6 (post 11 benign, known at 250: (0 + 1) / (1 + 2)); reporter 7 reports at 500
+    assert out["reporter_reputation"].tolist()[1] == pytest.approx((0.6 + 1 / 3) / 2)
+    assert out.loc[1, ["creator_harmful_labels", "creator_benign_labels"]].tolist() == [1, 1]
+    # nobody has reported yet / a post with no history: 0.5 and no labels
+    assert out["reporter_reputation"].tolist()[2:] == [0.5, 0.5]
+    assert out.loc[2, ["creator_harmful_labels", "creator_benign_labels"]].tolist() == [0, 0]
+    assert out.loc[3, ["creator_harmful_labels", "creator_benign_labels"]].tolist() == [0, 0]
+    # the head's history inputs: the reputation as is, the label counts as log(1 + x)
+    x = rh.head_inputs(
+        out.assign(student=0.5, views=0.0, reports=1.0, negative_replies=0.0, post_age_hours=1.0),
+        history=True,
+    )
+    assert x[1, 5:] == pytest.approx([(0.6 + 1 / 3) / 2, math.log(2), math.log(2)])
+    with pytest.raises(UserError, match="reporter_reputation"):
+        rh.head_inputs(
+            frame.assign(student=0.5, views=0, reports=0, negative_replies=0, post_age_hours=0),
+            history=True,
+        )
