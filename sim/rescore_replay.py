@@ -82,28 +82,55 @@ def run_schedule(
     threshold: float,
     budget: float | None = None,
     verdict: str = "heavy",
+    spare: tuple[float, float] | None = None,
 ) -> Outcome:
     """Moments in time order; a post's moments after its removal are skipped. Routed: student
     >= the day's routing threshold (tau; with a budget, see the module doc) and calls left;
     a routed moment removes when its ``verdict`` column (the heavy model's probability, or the
-    re-score head's) is at or above ``threshold``."""
+    re-score head's) is at or above ``threshold``.
+
+    ``spare`` = (floor, N): the heavy calls a day the schedule leaves unused out of N go to
+    re-score moments (``trigger`` not ``creation``) with floor <= student < tau: each day's
+    threshold for them is the k-th highest student score among the previous day's such moments,
+    k = N - the previous day's calls at tau (floor if fewer; none on the first day or when k <=
+    0), and they stop when the day's calls reach N."""
     removed: dict[int, pd.Timestamp] = {}
     calls: dict[str, int] = {}
     candidates: dict[str, list[float]] = {}
+    extra: dict[str, list[float]] = {}  # the spare path's candidates by day
+    extra_calls: dict[str, int] = {}
+    extra_tau: dict[str, float] = {}
     scored_n = 0
     day_tau: dict[str, float] = {}
     order = scored.sort_values(["scored_at", "post_id"], kind="stable")
-    for pid, at, day, student, heavy in zip(
+    rescore = (
+        (order["trigger"] != "creation").to_numpy()
+        if spare is not None
+        else np.zeros(len(order), bool)
+    )
+    for pid, at, day, student, heavy, again in zip(
         order["post_id"].to_numpy(),
         order["scored_at"],
         order["day"].to_numpy(),
         order["student"].to_numpy(),
         order[verdict].to_numpy(),
+        rescore,
     ):
         if pid in removed:
             continue
         scored_n += 1
         if student < tau:
+            if not again or student < spare[0]:
+                continue
+            extra.setdefault(day, []).append(student)
+            if day not in extra_tau:
+                extra_tau[day] = _spare_tau(extra, calls, extra_calls, day, spare)
+            if student < extra_tau[day] or calls.get(day, 0) >= int(spare[1]):
+                continue
+            calls[day] = calls.get(day, 0) + 1
+            extra_calls[day] = extra_calls.get(day, 0) + 1
+            if heavy >= threshold:
+                removed[int(pid)] = at
             continue
         t = tau
         if budget is not None:
@@ -117,6 +144,25 @@ def run_schedule(
         if heavy >= threshold:
             removed[int(pid)] = at
     return Outcome(removed, calls, scored_n)
+
+
+def _spare_tau(
+    extra: dict[str, list[float]],
+    calls: dict[str, int],
+    extra_calls: dict[str, int],
+    day: str,
+    spare: tuple[float, float],
+) -> float:
+    """The spare path's threshold of ``day`` (see :func:`run_schedule`)."""
+    earlier = sorted(d for d in extra if d < day)
+    if not earlier:
+        return math.inf
+    prev = earlier[-1]
+    k = int(spare[1]) - (calls.get(prev, 0) - extra_calls.get(prev, 0))
+    if k <= 0:
+        return math.inf
+    scores = sorted(extra[prev], reverse=True)
+    return scores[k - 1] if len(scores) >= k else spare[0]
 
 
 def _budget_tau(candidates: dict[str, list[float]], day: str, budget: float, tau: float) -> float:
@@ -207,12 +253,15 @@ def replay_world(
     also_ages: tuple[float, ...] = (),
     verdict: str = "heavy",
     head_history: bool = False,
+    spare_floor: float | None = None,
 ) -> dict:
     """Both schedules on the current world's test days (``budget``: None, ``fixed`` or a number;
     ``verdict``: ``heavy``, the heavy model's probability, or ``head``, the re-score head of
     :mod:`training.rescore_head`, fitted on the training days when the model has none saved;
     ``head_history``: a head that also reads the reporters' and the creator's label history,
-    the saved one if it does, else fitted here and not saved)."""
+    the saved one if it does, else fitted here and not saved; ``spare_floor``: the triggered
+    schedule spends the heavy calls it leaves unused (out of the fixed schedule's) on re-score
+    moments with student >= spare_floor x tau, :func:`run_schedule`)."""
     bundle = registry.load(model_id)
     meta = bundle["meta"]
     days = [str(d) for d in meta["splits"]["test"]]
@@ -241,10 +290,14 @@ def replay_world(
         if getattr(head, "history", False):  # heads saved before it existed: False
             known = read_history(all_posts)
 
+    route_at = tau if spare_floor is None else min(tau, spare_floor * tau)
+
     def scorer(moments: pd.DataFrame) -> pd.DataFrame:
-        frame = score_moments(moments, posts, bundle, emb, events if exact else None, created)
+        frame = score_moments(
+            moments, posts, bundle, emb, events if exact else None, created, route_at
+        )
         if head is not None:
-            routed = frame["student"].to_numpy() >= tau
+            routed = frame["student"].to_numpy() >= route_at
             frame["head"] = 0.0
             part = frame[routed] if known is None else known.add(frame[routed])
             frame.loc[routed, "head"] = head.verdict(part)
@@ -262,6 +315,7 @@ def replay_world(
         budget,
         also_ages,
         verdict,
+        None if spare_floor is None else route_at,
     )
     features = "exact counters" if exact else "feast point-in-time"
     out = {"model_id": bundle["model_id"], "test_days": days, "features": features}
@@ -282,6 +336,7 @@ def compare(
     budget: str | float | None = "fixed",
     also_ages: tuple[float, ...] = (),
     verdict: str = "heavy",
+    spare_at: float | None = None,
 ) -> dict:
     """Both schedules on ``posts`` (post_id, created_at) and their ``events`` (post_id, ts,
     ts_ms, action, text); ``scorer(moments)`` adds ``student``, ``heavy`` (and the ``verdict``
@@ -295,7 +350,8 @@ def compare(
         trig = pd.concat([trig, fixed_moments(posts, also_ages, data_end)], ignore_index=True)
     trig_scored = scorer(trig)
     a = prevented(run_schedule(fixed, tau, threshold, verdict=verdict), views, harmful, posts)
-    trig_outcome = run_schedule(trig_scored, tau, threshold, verdict=verdict)
+    spare = None if spare_at is None else (spare_at, a["heavy_calls_per_day"])
+    trig_outcome = run_schedule(trig_scored, tau, threshold, verdict=verdict, spare=spare)
     b = prevented(trig_outcome, views, harmful, posts)
     b["missed_by_kind"] = missed(trig_scored, trig_outcome, views, harmful, posts, tau)
     result = {
@@ -313,6 +369,8 @@ def compare(
         .to_dict(),
     }
     result["triggered_final"] = b
+    if spare is not None:
+        result["spare"] = {"route_at": spare_at, "calls_per_day": spare[1]}
     if budget is not None:
         n = a["heavy_calls_per_day"] if budget == "fixed" else float(budget)
         result["heavy_budget_per_day"] = n
@@ -378,6 +436,13 @@ def main(argv: list[str] | None = None) -> int:
         help="with --verdict head: a head that also reads the reporters' reputation and the "
         "creator's labeled posts (point in time; fitted here, not saved, unless the saved one does)",
     )
+    parser.add_argument(
+        "--spare-floor",
+        type=float,
+        default=None,
+        help="the triggered schedule spends the heavy calls it leaves unused (out of the fixed "
+        "schedule's a day) on re-score moments with student >= this x tau (default: off)",
+    )
     parser.add_argument("--out", default=None, help="write the JSON here too")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -401,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
                 also_ages=tuple(float(h) for h in args.also_ages.split(",") if h.strip()),
                 verdict=args.verdict,
                 head_history=args.head_history,
+                spare_floor=args.spare_floor,
             )
             r["world"] = label
             results.append(r)

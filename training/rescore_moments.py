@@ -170,10 +170,11 @@ def score_moments(
     emb: dict,
     events: pd.DataFrame | None = None,
     created: dict[int, int] | None = None,
+    route_at: float | None = None,
 ) -> pd.DataFrame:
     """Student score and the heavy model's calibrated probability of every moment, on Feast's
     point-in-time features as of the moment (the heavy score is computed only where routed, 0
-    elsewhere). With ``events``, the post's features are those the stream's exact counters give
+    elsewhere: student >= ``route_at``, default the cascade's tau). With ``events``, the post's features are those the stream's exact counters give
     at the moment itself (:func:`exact_counters`) instead of the hourly snapshot's."""
     cfg = from_dict(bundle["meta"]["config"])
     frame = moments.merge(posts[["post_id", "author_id", "created_at", "text"]], on="post_id")
@@ -191,7 +192,8 @@ def score_moments(
         frame = exact_counters(frame, events, bundle["behavior_columns"], created or {})
     frame["student"] = cascade.student_scores(bundle["student"], frame)
     # only moments the student routes ever read the heavy score: encode and score those alone
-    routed = frame["student"].to_numpy() >= bundle["cascade_tau"]
+    tau = bundle["cascade_tau"] if route_at is None else min(route_at, bundle["cascade_tau"])
+    routed = frame["student"].to_numpy() >= tau
     frame["heavy"] = 0.0
     if routed.any():
         part = frame[routed]

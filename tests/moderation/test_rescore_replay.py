@@ -148,6 +148,41 @@ def test_budget_keeps_the_strongest_and_stops_at_n():
     assert set(capped.removed_at) == {1, 2, 5, 6}
 
 
+def test_spare_calls_go_to_rescore_moments_below_tau():
+    day1, day2 = "2026-10-01", "2026-10-02"
+    rows = [  # (post, minute, student, trigger)
+        (1, 10, 0.3, "creation"),
+        (2, 20, 0.4, "reports_1"),
+        (3, 30, 0.6, "views_16"),
+        (4, 40, 0.35, "first_report"),
+        (5, 50, 0.1, "views_32"),
+        (6, 1450, 0.36, "first_report"),
+        (7, 1460, 0.45, "creation"),
+        (8, 1470, 0.34, "views_16"),
+        (9, 1480, 0.7, "views_16"),
+        (10, 1490, 0.5, "views_64"),
+        (11, 1500, 0.4, "first_report"),
+        (12, 1510, 0.9, "views_16"),
+    ]
+    scored = pd.DataFrame(rows, columns=["post_id", "minute", "student", "trigger"])
+    scored = scored.assign(
+        scored_at=[minute(m) for m in scored["minute"]],
+        day=[day1 if m < 1440 else day2 for m in scored["minute"]],
+        heavy=0.9,
+    )
+    plain = rr.run_schedule(scored, tau=0.5, threshold=0.8)
+    assert plain.heavy_calls == {day1: 1, day2: 3}
+    assert set(plain.removed_at) == {3, 9, 10, 12}
+    spare = rr.run_schedule(scored, tau=0.5, threshold=0.8, spare=(0.2, 3))
+    # day 1: no earlier day, no spare path (posts 2 and 4 are its candidates; 5 is below the
+    # floor, 1 a creation). Day 2: 3 - 1 call at tau on day 1 = 2 spare calls: the threshold is
+    # the 2nd highest of day 1's candidates, 0.35: post 6 (0.36) is routed and removed, 7 is a
+    # creation, 8 (0.34) is below; 9 and 10 at tau make 3 calls, so 11 (0.4) is stopped; 12 is
+    # at tau (the spare path never holds back the cascade's own routing)
+    assert spare.heavy_calls == {day1: 1, day2: 4}
+    assert set(spare.removed_at) == {3, 6, 9, 10, 12}
+
+
 @pytest.mark.slow
 def test_small_simulated_world_triggered_beats_fixed(tmp_path, monkeypatch):
     """A small simulated world's events, ingested into the lake, through the real trigger logic,
