@@ -8,7 +8,13 @@ Read from the lake with DuckDB (events, users, labels Parquet); nothing from the
   the target and the target follows the author (the pair's last follow/unfollow is a follow);
   prior interactions author -> target and target -> author (replies, likes, shares aimed at the
   other's posts, and earlier mentions); the target's earlier blocks, mutes or reports of the
-  author; how many *other* authors mentioned the same target in the 24 h before.
+  author; how many *other* authors mentioned the same target in the 24 h before. The pile-on
+  features (``CAMPAIGN_FEATURES``, for harassment campaigns: several accounts on one target within
+  hours): distinct other authors and their mentions of the target in the ``RECENT_HOURS`` before;
+  distinct others the target blocked, muted or reported in the 24 h before; and of the others who
+  named the target in the 24 h before, how many the target blocked, muted or reported after their
+  mention and before this one. Built always; a model reads them only when fitted with
+  ``features=WITH_CAMPAIGN_FEATURES`` (the default, ``PAIR_FEATURES``, is vigil train's).
 - **Labels**: ``target_reaction``: the target blocked, muted or reported the author within
   ``window_hours`` after the mention (noise: a target who never saw the mention, or did not react,
   gives a false negative; a target who blocks for another reason a false positive; delay: the
@@ -50,6 +56,17 @@ PAIR_FEATURES = (
     "prior_target_negative",
     "others_mentioning_target_24h",
 )
+# the pile-on features (issue 26, harassment campaigns): computed by build(), used by a model only
+# when asked (fit(..., features=WITH_CAMPAIGN_FEATURES)); vigil train's default stays PAIR_FEATURES
+CAMPAIGN_FEATURES = (
+    "others_mentioning_target_recent",  # distinct other authors naming the target, RECENT_HOURS
+    "mentions_of_target_recent",  # mentions of the target by others, RECENT_HOURS before
+    "target_negative_others_24h",  # distinct others the target blocked/muted/reported, 24 h
+    "target_negative_mentioners_24h",  # ... of them, others who named it in the 24 h and
+    # whom it blocked/muted/reported after their mention and before this one
+)
+WITH_CAMPAIGN_FEATURES = PAIR_FEATURES + CAMPAIGN_FEATURES
+RECENT_HOURS = 6.0
 WINDOW_HOURS = 24.0
 AUDIT_QUEUE = "mention_audit"
 AUDIT_BUDGET = 300  # reviews per training run
@@ -96,6 +113,20 @@ select m.*,
     (select count(distinct o.author_id) from m as o where o.target_id = m.target_id
         and o.author_id <> m.author_id and o.ts < m.ts and o.ts >= m.ts - 86400000)
         as others_mentioning_target_24h,
+    (select count(distinct o.author_id) from m as o where o.target_id = m.target_id
+        and o.author_id <> m.author_id and o.ts < m.ts and o.ts >= m.ts - $recent_ms)
+        as others_mentioning_target_recent,
+    (select count(*) from m as o where o.target_id = m.target_id
+        and o.author_id <> m.author_id and o.ts < m.ts and o.ts >= m.ts - $recent_ms)
+        as mentions_of_target_recent,
+    (select count(distinct n.b) from neg as n where n.a = m.target_id and n.b <> m.author_id
+        and n.ts < m.ts and n.ts >= m.ts - 86400000)
+        as target_negative_others_24h,
+    (select count(distinct o.author_id) from m as o join neg as n
+        on n.a = o.target_id and n.b = o.author_id and n.ts >= o.ts and n.ts < m.ts
+        where o.target_id = m.target_id and o.author_id <> m.author_id
+        and o.ts < m.ts and o.ts >= m.ts - 86400000)
+        as target_negative_mentioners_24h,
     (select min(n.ts) from neg as n where n.a = m.target_id and n.b = m.author_id
         and n.ts >= m.ts and n.ts < m.ts + $window_ms) as reaction_ms
 from m where m.ts >= $from_ms and m.ts < $until_ms
@@ -122,6 +153,7 @@ def build(lake: Path, window_hours: float = WINDOW_HOURS, since=None, until=None
     con = duckdb.connect()
     try:
         params = {"events": events, "users": users, "window_ms": int(window_hours * 3600_000)}
+        params["recent_ms"] = int(RECENT_HOURS * 3600_000)
         params["from_ms"] = _epoch_ms(since, -(2**62))
         params["until_ms"] = _epoch_ms(until, 2**62)
         df = con.execute(_SQL, params).df()
@@ -169,30 +201,38 @@ def label(mentions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def design(df: pd.DataFrame, n_features: int = 2**14):
-    """The model's input: log1p pair features plus hashed word 1-2-grams of the text."""
+def design(df: pd.DataFrame, n_features: int = 2**14, features=PAIR_FEATURES):
+    """The model's input: log1p pair ``features`` plus hashed word 1-2-grams of the text."""
     from scipy import sparse
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    num = np.log1p(df[list(PAIR_FEATURES)].astype(float).to_numpy())
+    num = np.log1p(df[list(features)].astype(float).to_numpy())
     num = np.column_stack([num, df["is_reply"].astype(float).to_numpy()])
     text = HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=False)
     return sparse.hstack([sparse.csr_matrix(num), text.transform(df["text"].fillna(""))]).tocsr()
 
 
-def fit(df: pd.DataFrame, seed: int = 7):
-    """A seeded, sigmoid-calibrated logistic regression on :func:`design` against ``y``."""
+def features_of(model) -> tuple[str, ...]:
+    """The pair features a fitted mention model reads (``PAIR_FEATURES`` for models saved before
+    the campaign features existed)."""
+    return tuple(getattr(model, "vigil_features", PAIR_FEATURES))
+
+
+def fit(df: pd.DataFrame, seed: int = 7, features=PAIR_FEATURES):
+    """A seeded, sigmoid-calibrated logistic regression on :func:`design` against ``y``; the model
+    remembers its ``features`` (:func:`features_of`), so :func:`score` reads the same ones."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
 
     base = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced", random_state=seed)
     model = CalibratedClassifierCV(base, method="sigmoid", cv=3)
-    model.fit(design(df), df["y"].astype(int).to_numpy())
+    model.fit(design(df, features=features), df["y"].astype(int).to_numpy())
+    model.vigil_features = tuple(features)
     return model
 
 
 def score(model, df: pd.DataFrame) -> np.ndarray:
-    return model.predict_proba(design(df))[:, 1]
+    return model.predict_proba(design(df, features=features_of(model)))[:, 1]
 
 
 def combine(post_score, post_threshold: float, mention_score, mention_threshold: float):
@@ -313,11 +353,17 @@ def operating_point(
     budget: int = AUDIT_BUDGET,
     fit_fn=None,
     score_fn=None,
+    features=PAIR_FEATURES,
 ) -> tuple:
     """(model, threshold dict) from the mentions of the train and validation days ``df``: the
     threshold from cross-fitted scores over ``k`` day blocks and the audit (module doc), the model
     on all rows. Without a review ``queue`` (or no answer yet) the threshold is +inf: the mention
-    score removes nothing. Mentions in replies train but are not graded (no post, no label)."""
+    score removes nothing. Mentions in replies train but are not graded (no post, no label).
+    ``features``: the pair features of the default :func:`fit` (ignored with ``fit_fn``)."""
+    if fit_fn is None:
+        import functools
+
+        fit_fn = functools.partial(fit, features=tuple(features))
     folds = day_folds(df[day_col], k)
     oof = cross_fit_scores(df, df[day_col].map(folds).to_numpy(), seed, fit_fn, score_fn)
     posts = df.assign(oof=oof)[df["post_id"].notna()]
@@ -329,10 +375,12 @@ def operating_point(
         thr = {"threshold": math.inf, "labels": "none: no review queue"}
     else:
         thr = audit_threshold(per_post, mod.astype(bool), queue, budget, seed)
-    return (fit_fn or fit)(df, seed), thr | info
+    return fit_fn(df, seed), thr | info
 
 
-def fast_model_fns(df: pd.DataFrame, none_share: float = FAST_NONE_SHARE):
+def fast_model_fns(
+    df: pd.DataFrame, none_share: float = FAST_NONE_SHARE, features=PAIR_FEATURES
+):
     """(fit_fn, score_fn) for rows of ``df`` with the design built once: a liblinear logistic
     regression, sigmoid-calibrated over 2 folds, fitted on every labeled or reacted mention and a
     seeded ``none_share`` of the unlabeled ones (about 10x cheaper than :func:`fit`; what
@@ -340,7 +388,7 @@ def fast_model_fns(df: pd.DataFrame, none_share: float = FAST_NONE_SHARE):
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
 
-    x = design(df)
+    x = design(df, features=features)
     pos = pd.Series(np.arange(len(df)), index=df.index)
 
     def rows(d: pd.DataFrame):
@@ -354,7 +402,9 @@ def fast_model_fns(df: pd.DataFrame, none_share: float = FAST_NONE_SHARE):
             C=1.0, solver="liblinear", class_weight="balanced", random_state=seed
         )
         model = CalibratedClassifierCV(base, method="sigmoid", cv=2)
-        return model.fit(rows(d), d["y"].astype(int).to_numpy())
+        model.fit(rows(d), d["y"].astype(int).to_numpy())
+        model.vigil_features = tuple(features)
+        return model
 
     def score_fn(model, d: pd.DataFrame) -> np.ndarray:
         return model.predict_proba(rows(d))[:, 1]
@@ -419,7 +469,9 @@ def mention_metrics(frame: pd.DataFrame, scores, threshold: float) -> dict:
     }
 
 
-def for_training(lake: Path, splits: dict, seed: int = 7, queue=None) -> dict | None:
+def for_training(
+    lake: Path, splits: dict, seed: int = 7, queue=None, features=PAIR_FEATURES
+) -> dict | None:
     """The mention model ``vigil train`` registers beside the post models, or None without
     mentions: fitted on the train and validation days' mentions (labels from the logs), its
     threshold by :func:`operating_point` (the audit of the review ``queue``, by default the
@@ -446,7 +498,7 @@ def for_training(lake: Path, splits: dict, seed: int = 7, queue=None) -> dict | 
     if fit_rows["y"].nunique() < 2 or fit_rows["day"].nunique() < 4:
         log.warning("mention model skipped: %d mentions on the train/val days", len(fit_rows))
         return None
-    fit_fn, score_fn = fast_model_fns(pd.concat([fit_rows, test]))
+    fit_fn, score_fn = fast_model_fns(pd.concat([fit_rows, test]), features=features)
     model, thr = operating_point(fit_rows, queue=queue, seed=seed, fit_fn=fit_fn, score_fn=score_fn)
     threshold = float(thr["threshold"])
     metrics = mention_metrics(test, score_fn(model, test), threshold) if len(test) else {}
