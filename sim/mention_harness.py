@@ -1,6 +1,7 @@
 """Grading the mention model (``training.mentions``) on the simulator's truth, per seed root.
 
-``python -m sim.mention_harness ROOT [ROOT ...] [--write FILE] [--collect]`` where each ROOT is a
+``python -m sim.mention_harness ROOT [ROOT ...] [--features base|campaign] [--write FILE]
+[--collect]`` where each ROOT is a
 data root with a lake and a registered champion (e.g. ``DATA/mention-sweep/seed-N`` left by
 ``python -m sim.sweep``). Each root is graded in a child process (``VIGIL_HOME`` = the root) that
 leaves ``mention-result.json`` there; the parent prints the table (per seed, mean, std).
@@ -23,6 +24,12 @@ Per root:
    mentions) by :func:`training.mentions.combine`: harassment recall (the sweep's slice), recall of
    all harmful posts and precision of removals (weighted by the sample), per post model.
 
+``--features campaign`` fits the mention model on the pair features plus the pile-on features
+(``training.mentions.CAMPAIGN_FEATURES``); its results go to ``mention-result-campaign.json``. On a
+graph world with harassment campaigns (``_truth/harassment_campaigns.jsonl``) each root's result
+also counts the test-day campaign posts and how many the mention score and each post model
+remove (``campaigns``).
+
 Mentions in replies train the model but are not graded (a reply has no post id of its own).
 """
 
@@ -43,6 +50,7 @@ from sim import truth as sim_truth
 from training import evaluate, mentions
 
 RESULT_FILE = "mention-result.json"
+FEATURE_SETS = {"base": mentions.PAIR_FEATURES, "campaign": mentions.WITH_CAMPAIGN_FEATURES}
 MODELS = (  # post model, score column, threshold key (the sweep's choice)
     ("baseline", "baseline_cal", "baseline"),
     ("multitask", "multitask_cal", "multitask"),
@@ -64,13 +72,26 @@ def _mention_frame(root: Path, days: dict[str, set[str]]) -> pd.DataFrame:
     return df
 
 
-def _result_file(root: Path, budget: int) -> Path:
-    tail = "" if budget == mentions.AUDIT_BUDGET else f"-audit{budget}"
+def _result_file(root: Path, budget: int, features: str = "base") -> Path:
+    tail = "" if features == "base" else f"-{features}"
+    tail += "" if budget == mentions.AUDIT_BUDGET else f"-audit{budget}"
     return root / RESULT_FILE.replace(".json", f"{tail}.json")
 
 
+def campaign_posts(raw: Path) -> set[int]:
+    """The post ids of the harassment campaigns (graph world truth; empty when there are none)."""
+    f = raw / "_truth" / "harassment_campaigns.jsonl"
+    if not f.exists():
+        return set()
+    with open(f) as fh:
+        return {int(p) for line in fh if line.strip() for p in json.loads(line)["post_ids"]}
+
+
 def mention_level(
-    df: pd.DataFrame, seed: int = 7, budget: int = mentions.AUDIT_BUDGET
+    df: pd.DataFrame,
+    seed: int = 7,
+    budget: int = mentions.AUDIT_BUDGET,
+    features=mentions.PAIR_FEATURES,
 ) -> tuple[dict, pd.Series, float]:
     """The operating point and the mention-level grades; (result, post -> mention score, thr)."""
     from vigil.review.files import FileReviewQueue, load_answerer
@@ -79,7 +100,9 @@ def mention_level(
     queue = FileReviewQueue(
         mentions.AUDIT_QUEUE, budget, answer=load_answerer("sim.moderators:answer")
     )
-    model, thr = mentions.operating_point(trval, queue=queue, seed=seed, budget=budget)
+    model, thr = mentions.operating_point(
+        trval, queue=queue, seed=seed, budget=budget, features=features
+    )
     t = thr["threshold"]
     te = df[(df["split"] == "test") & df["post_id"].notna()].copy()
     te["score"] = mentions.score(model, te)
@@ -100,7 +123,8 @@ def mention_level(
         "test_posts_removed_by_mention": len(removed),
         "test_posts_removed_by_mention_harmful": int(removed["truth"].sum()),
         "queue_only_rule_on_test": _removed_at(per_post, thr["queue_only"]["threshold"]),
-        "val_only_rule": _val_only(df, seed),
+        "features": list(features),
+        "val_only_rule": _val_only(df, seed, features),
         "label_sources": _label_sources(df[df["post_id"].notna()]),
         "label_recall_vs_truth": float(df.loc[df["truth"], "y"].mean()),
     }
@@ -112,10 +136,12 @@ def _removed_at(per_post: pd.DataFrame, t: float) -> dict:
     return {"threshold": t, "posts_removed": len(r), "harmful": int(r["truth"].sum())}
 
 
-def _val_only(df: pd.DataFrame, seed: int) -> dict:
+def _val_only(df: pd.DataFrame, seed: int, features=mentions.PAIR_FEATURES) -> dict:
     """The earlier rule: fitted on the train days, threshold on the validation days only."""
     tr, va = df[df["split"] == "train"], df[df["split"] == "val"]
-    return mentions.choose_threshold(mentions.score(mentions.fit(tr, seed), va), va)
+    return mentions.choose_threshold(
+        mentions.score(mentions.fit(tr, seed, features=features), va), va
+    )
 
 
 def _label_sources(df: pd.DataFrame) -> dict:
@@ -160,7 +186,7 @@ def truth_sample(raw: Path, days: list[str], seed: int, mention_posts) -> pd.Dat
     return out.sort_values("post_id").reset_index(drop=True)
 
 
-def post_level(mention_score: pd.Series, t_mention: float) -> dict:
+def post_level(mention_score: pd.Series, t_mention: float, campaign: set | None = None) -> dict:
     """The champion alone and combined with the mention score, on the sweep's truth sample."""
     from sim.sweep import _slice_recall
     from training import assess, datasets, registry
@@ -186,7 +212,10 @@ def post_level(mention_score: pd.Series, t_mention: float) -> dict:
         ):
             summary = evaluate.replay_summary(posts)
             harass = _slice_recall(posts, keys, "harm_type", ("harassment",))
+            in_campaign = posts.index.isin(list(campaign or ())) & posts["is_harmful"].astype(bool)
             row[tag] = {
+                "campaign_posts_removed": int(posts.loc[in_campaign, "removed"].sum()),
+                "campaign_posts": int(in_campaign.sum()),
                 "harassment_recall": harass["recall"],
                 "harmful_recall": summary["harmful_posts_removed_share"],
                 "removal_precision": summary["removal_precision"],
@@ -202,14 +231,22 @@ def post_level(mention_score: pd.Series, t_mention: float) -> dict:
     return out
 
 
-def grade_root(root: Path, seed: int = 7, budget: int = mentions.AUDIT_BUDGET) -> dict:
+def grade_root(
+    root: Path, seed: int = 7, budget: int = mentions.AUDIT_BUDGET, features: str = "base"
+) -> dict:
     state = json.loads((root / "models" / "champion.json").read_text())
     meta = json.loads((root / "models" / state["model_id"] / "meta.json").read_text())
     days = {k: set(map(str, v)) for k, v in meta["splits"].items()}
     df = _mention_frame(root, days)
-    out, per_post, t = mention_level(df, seed, budget)
+    out, per_post, t = mention_level(df, seed, budget, FEATURE_SETS[features])
     out["root"] = str(root)
-    out["post"] = post_level(per_post, t)
+    camp = campaign_posts(root / "raw")
+    test_camp = per_post[per_post.index.isin(list(camp))]
+    out["campaigns"] = {
+        "test_campaign_posts_with_mention": len(test_camp),
+        "removed_by_mention": int((test_camp >= t).sum()),
+    }
+    out["post"] = post_level(per_post, t, camp)
     sweep = root / "sweep-result.json"
     if sweep.exists():  # the guardrail (every test-day post) of the champion alone, for reference
         res = json.loads(sweep.read_text())
@@ -245,7 +282,22 @@ def table(results: list[dict]) -> str:
     row("mention recall@95%P", [r["recall_at_95p"] for r in results])
     row("mention precision at the threshold", [r["precision"] for r in results])
     row("mention recall at the threshold", [r["recall"] for r in results])
+    if all("campaigns" in r for r in results):
+        row(
+            "test-day campaign posts with a mention",
+            [r["campaigns"]["test_campaign_posts_with_mention"] for r in results],
+            "{:.0f}",
+        )
+        row(
+            "... removed by the mention score",
+            [r["campaigns"]["removed_by_mention"] for r in results],
+            "{:.0f}",
+        )
     for name, _, _ in MODELS:
+        if all("campaign_posts" in r["post"]["models"][name]["with"] for r in results):
+            for tag in ("without", "with"):
+                vals = [r["post"]["models"][name][tag]["campaign_posts_removed"] for r in results]
+                row(f"{name} campaign posts removed, {tag} mentions", vals, "{:.0f}")
         for metric, label in (
             ("harassment_recall", "harassment recall"),
             ("harmful_recall", "harmful posts removed"),
@@ -277,12 +329,12 @@ def counts(results: list[dict]) -> str:
     return "\n".join(f"- {line}" for line in out) + "\n"
 
 
-def _run_root(root: Path, collect: bool, budget: int) -> dict | None:
-    result = _result_file(root, budget)
+def _run_root(root: Path, collect: bool, budget: int, features: str = "base") -> dict | None:
+    result = _result_file(root, budget, features)
     if not collect:
         env = dict(os.environ, VIGIL_HOME=str(root))
         cmd = [sys.executable, "-m", "sim.mention_harness", "--one", str(root)]
-        cmd += ["--audit-budget", str(budget)]
+        cmd += ["--audit-budget", str(budget), "--features", features]
         proc = subprocess.run(cmd, env=env, check=False)
         if proc.returncode != 0:
             print(f"{root}: FAILED (exit {proc.returncode})", flush=True)
@@ -298,15 +350,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--audit-budget", type=int, default=mentions.AUDIT_BUDGET, help="mention audit reviews"
     )
+    parser.add_argument(
+        "--features",
+        choices=tuple(FEATURE_SETS),
+        default="base",
+        help="the mention model's pair features: base, or campaign (plus the pile-on features)",
+    )
     parser.add_argument("--one", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        res = grade_root(args.one.resolve(), budget=args.audit_budget)
-        _result_file(args.one, args.audit_budget).write_text(
+        res = grade_root(args.one.resolve(), budget=args.audit_budget, features=args.features)
+        _result_file(args.one, args.audit_budget, args.features).write_text(
             json.dumps(res, indent=1, default=float)
         )
         return 0
-    results = [_run_root(r.resolve(), args.collect, args.audit_budget) for r in args.roots]
+    results = [
+        _run_root(r.resolve(), args.collect, args.audit_budget, args.features) for r in args.roots
+    ]
     ok = [r for r in results if r is not None]
     text = table(ok) + "\n" + counts(ok) if ok else "no results\n"
     print(text)

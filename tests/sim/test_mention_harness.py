@@ -68,3 +68,22 @@ def test_no_qualifying_mention_threshold_changes_nothing():
         test, timelines, "multitask_cal", 0.8, math.inf
     )
     assert without["removed"].equals(with_["removed"])
+
+
+def test_campaign_posts_and_result_files(tmp_path):
+    import json
+    from pathlib import Path
+
+    assert mention_harness.campaign_posts(tmp_path) == set()  # a world without campaigns
+    (tmp_path / "_truth").mkdir()
+    rows = [{"campaign": 0, "post_ids": [5, 7]}, {"campaign": 1, "post_ids": [9]}]
+    (tmp_path / "_truth" / "harassment_campaigns.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows)
+    )
+    assert mention_harness.campaign_posts(tmp_path) == {5, 7, 9}
+    root = Path("/r")
+    assert mention_harness._result_file(root, 300).name == "mention-result.json"
+    assert mention_harness._result_file(root, 300, "campaign").name == "mention-result-campaign.json"
+    assert mention_harness._result_file(root, 1000, "campaign").name == (
+        "mention-result-campaign-audit1000.json"
+    )
