@@ -212,7 +212,8 @@ class Engine:
 
     ``features(user_id)`` returns the user's features for ``score()`` (None: all 0).
     ``counter_factory(spec)`` makes each counter: in process (:class:`Counter`, the default) or
-    in Redis (:class:`vigil.rules.redis_counters.RedisCounters`, batched: :meth:`process_all`)."""
+    in Redis (:class:`vigil.rules.redis_counters.RedisCounters`, batched: :meth:`process_all`
+    reads and writes them per chunk of events)."""
 
     def __init__(self, ruleset: RuleSet, features=None, counter_factory=None) -> None:
         self.features = features
@@ -262,8 +263,8 @@ class Engine:
         for c in self.counters.values():
             for action in c.spec.actions:
                 self.updates.setdefault(action, []).append(c.update)
-        # counters kept outside (Redis): per action, (counters updated, counters queried), sent
-        # for a batch of events at once (process_all)
+        # counters kept outside (Redis): per action, (counters updated, counters queried), what
+        # a batch of events needs read first (process_all)
         self.batched = getattr(make, "batched", False)
         self.plan: dict[str, tuple[list, list]] = {}
         for c in self.counters.values():
@@ -304,27 +305,30 @@ class Engine:
             update(e)
         self._evaluate(e)
 
+    def _process_one(self, e: tuple) -> None:
+        """``process`` for a counter that is batched (its chunk loaded)."""
+        if self.pending and e[1] > self.pending[0][0]:
+            self._apply_clears(e[1])
+        for update in self.updates.get(e[3], ()):
+            update(e)
+        self._evaluate(e)
+
     def process_all(self, events) -> None:
-        """Process events in order; with counters kept outside (Redis), their updates and
-        queries go out in batches first, then the rules evaluate on the answers."""
+        """Process events in order. With counters kept outside (Redis), ``chunk`` events at a
+        time: the counters read what the chunk needs first (``load``), the events are counted
+        and evaluated here as in process, then the changes are written back (``flush``)."""
         if not self.batched:
             for e in events:
                 self.process(e)
             return
         make = self.counter_factory
-        p = make.position
         events = list(events)
-        answers = make.run(self.plan, events)
-        for e, got in zip(events, answers):
-            p += 1
-            make.current = p
-            for c, value in got:
-                c.answer_for, c.answer = e, value
-            if self.pending and e[1] > self.pending[0][0]:
-                self._apply_clears(e[1])
-            self._evaluate(e)
-        for c in self.counters.values():
-            c.answer_for = None
+        for i in range(0, len(events), make.chunk):
+            part = events[i : i + make.chunk]
+            make.load(self.plan, part)
+            for e in part:
+                self._process_one(e)
+            make.flush(len(part))
 
     def _evaluate(self, e: tuple) -> None:
         rules = self.by_action.get(e[3])

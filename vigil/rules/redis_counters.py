@@ -7,209 +7,117 @@ counters' (:class:`vigil.rules.engine.Counter`): buckets of ``spec.bucket_ms``, 
 event is the ``spec.n_buckets`` buckets ending with the event's bucket, and only buckets less
 than two windows older than the entity's newest one count.
 
-**Positions.** Every event the engine processes gets the next stream position (1, 2, ...; the
-stream checkpoints the last one with its offsets, so after a crash the events replayed from the
-checkpoint get the positions they had). Each set member is scored by the position that added it
-(the lowest, for a value counted again), and a query at position p counts only members scored
-<= p, with "the entity's newest bucket" taken as of p too. So an event replayed after a crash
-sees exactly what it saw the first time, although Redis already holds the later events of the
-lost tail (which the replay then adds again, unchanged: same members, same positions). Nothing
-an event after the last checkpoint can still see is deleted: buckets are dropped two windows
-behind the newest bucket *as of the committed position* (:attr:`RedisCounters.committed`), and
-the watermark prune runs one checkpoint late (the horizon of a committed checkpoint).
+**Layout.** One Redis hash per (counter, entity value): bucket -> the bucket's count, or for a
+distinct count the bucket's values (a JSON list); ``<spec hash>:entities`` ranks the entities by
+newest bucket (for the watermark prune). An event costs O(1) Redis work: the bucket it lands in
+is written once per batch, whatever the number of its events.
 
-**One script per batch.** :meth:`RedisCounters.run` sends the updates and queries of up to
-``chunk`` events in one Lua call, in the engine's order (each event's updates, then every query
-its action's rules can make); the engine then evaluates the rules on the answers. A query has no
-side effect, so asking every query up front decides the same as the in-process engine's lazy
-``and``/``or``. ``members`` (for ``from:`` effects, when a rule fires) is one more call.
+**Write-through, arithmetic in the processor.** :class:`RedisCounter` is the in-process
+:class:`~vigil.rules.engine.Counter` (same code, so the same answers) over the entities the
+processor has read or written: the engine counts and evaluates each batch of ``chunk`` events
+locally (:meth:`RedisCounters.load` first reads from Redis the entities the batch needs that it
+does not hold, one pipelined round trip), then :meth:`RedisCounters.flush` writes the buckets the
+batch changed (and drops the ones that left two windows) in one Lua call. A run on a fresh
+prefix (position 0) holds every entity there is and reads nothing; after a restart the
+entities are read as events touch them.
 
-**Fast path.** The key ``<prefix>maxpos`` holds the highest position applied. An event above
-it (not a replay) reads running tallies: a count's total of the window ending at the entity's
-newest bucket (moved like the in-process counter's), a distinct count's values by last bucket,
-and the newest buckets memoized for the call; an event replayed at or below it (after a crash)
-reads the members with their positions, bucket by bucket.
+**Versioned, exactly once.** Every event gets the next stream position (the stream checkpoints
+the last one with its offsets). Redis keeps the position it holds (``<prefix>pos``): a flush
+applies only on top of the position the processor wrote last (else one error: another writer).
+Before a field first changes after a checkpoint, its value as of that checkpoint is kept in an
+undo hash (``<prefix>undo``, epoch ``<prefix>epoch`` = the checkpoint's position; the first
+flush after the next checkpoint drops it). A processor restarting at checkpoint position P on a
+Redis that holds position V > P (the lost tail: events applied after the last checkpoint, their
+effects never committed) restores the undo hash first, so Redis holds the counters as of P
+exactly and the replayed events count once (:meth:`RedisCounters.recover`). The watermark prune
+deletes entities without undo, so it runs one checkpoint late (at a committed horizon: nothing it
+deletes is visible to an event the stream can still accept, replayed or not).
 
-Keys (``<prefix><spec hash>:<entity>``, the entity typed ``i:42`` / ``s:https://...``):
-``...:b:<bucket>`` a sorted set per bucket (a count's members are the events' ids, a distinct
-count's the counted values; score: position), ``...:c`` members per bucket (a hash),
-``...:h`` the entity's newest-bucket history (member: bucket, score: the position it became the
-newest), ``...:a`` a count's window total ("<newest bucket> <total>"), ``...:l`` a distinct
-count's values by their last bucket, and ``<prefix><spec hash>:entities`` entities by newest
-bucket (for the watermark prune). The scripts touch keys they build, so a Redis Cluster would
-need one hash tag per counter.
+The scripts touch keys they build, so a Redis Cluster would need one hash tag per prefix.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 
-from vigil.rules.language import FIELD_INDEX, CounterSpec
+from vigil.rules.engine import Counter
+from vigil.rules.language import CounterSpec
 
-# ARGV: n counters, committed position, the prefix's max-position key, n x (key base, buckets
-# per window, distinct 1/0), then ops: P <position> | U <counter> <entity> <member> <bucket> |
-# Q|M <counter> <entity> <bucket>
-_BATCH = """
-local nc, committed, maxkey = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local base, nb, dist = {}, {}, {}
-local i = 4
-for c = 1, nc do
-  base[c], nb[c], dist[c] = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
-  i = i + 3
+# ARGV: expected position, new position, epoch, pos key, epoch key, undo key, then per entity:
+# key, index key, member, newest bucket, n set, n del, n undo, n set x (field, value),
+# n del x field, n undo x field (fields whose value before this epoch goes to the undo hash)
+_FLUSH = """
+local cur = redis.call('GET', ARGV[4]) or '0'
+if cur ~= ARGV[1] then
+  return redis.error_reply('VIGIL position ' .. cur .. ' in Redis, expected ' .. ARGV[1])
 end
--- fast: no member in Redis above the event's position (not replaying a lost tail); then the
--- newest buckets are memoized and the running tallies (:c, :l) answer queries
-local maxpos0 = tonumber(redis.call('GET', maxkey)) or 0
-local fast, memo = false, {}
-local function newest_at(ent, p)
-  local h = redis.call('ZREVRANGEBYSCORE', ent .. ':h', p, '-inf', 'LIMIT', 0, 1)
-  if #h > 0 then return tonumber(h[1]) end
-  return false
+local undo = ARGV[6]
+if (redis.call('GET', ARGV[5]) or '0') ~= ARGV[3] then
+  redis.call('DEL', undo)
+  redis.call('SET', ARGV[5], ARGV[3])
 end
-local function newest(ent, p)
-  if not fast then return newest_at(ent, p) end
-  local v = memo[ent]
-  if v == nil then
-    v = newest_at(ent, p)
-    memo[ent] = v
-  end
-  return v
-end
--- the entity's newest bucket for the watermark prune (lagging it by less than a window), and
--- what no position after the committed one sees: buckets two windows behind the newest then
-local function cleanup(c, e, ent, b)
-  redis.call('ZADD', base[c] .. 'entities', 'GT', b, e)
-  local nw_c = newest_at(ent, committed)
-  if not nw_c then return end
-  local lo, old = nw_c - 2 * nb[c], {}
-  for _, x in ipairs(redis.call('HKEYS', ent .. ':c')) do
-    if tonumber(x) <= lo then
-      old[#old + 1] = x
-      redis.call('DEL', ent .. ':b:' .. x)
+local i, n = 7, #ARGV
+while i <= n do
+  local key, ns, nd, nu = ARGV[i], tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
+  local idx, mem, hi = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  i = i + 7
+  local sd = i + 2 * ns
+  local su = sd + nd
+  if nu > 0 then
+    local fs = {}
+    for j = 1, nu do fs[j] = ARGV[su + j - 1] end
+    local olds = redis.call('HMGET', key, unpack(fs))
+    local u = {}
+    for j = 1, nu do
+      u[2 * j - 1] = key .. '|' .. fs[j]
+      u[2 * j] = olds[j] or ''
     end
+    redis.call('HSET', undo, unpack(u))
   end
-  if #old > 0 then redis.call('HDEL', ent .. ':c', unpack(old)) end
-  if dist[c] then redis.call('ZREMRANGEBYSCORE', ent .. ':l', '-inf', lo) end
-  local since = redis.call('ZSCORE', ent .. ':h', tostring(nw_c))
-  redis.call('ZREMRANGEBYSCORE', ent .. ':h', '-inf', '(' .. since)
+  if ns > 0 then redis.call('HSET', key, unpack(ARGV, i, sd - 1)) end
+  if nd > 0 then redis.call('HDEL', key, unpack(ARGV, sd, su - 1)) end
+  if hi ~= '' then redis.call('ZADD', idx, 'GT', hi, mem) end
+  i = su + nu
 end
--- a count's running total of the window ending at the entity's highest bucket (:a = "hi n"),
--- over every member in Redis (moved as the in-process counter's: buckets leaving it subtracted)
-local function tally(c, ent, b)
-  local n, a = nb[c], redis.call('GET', ent .. ':a')
-  local hi, agg = b, 0
-  if a then
-    local sp = string.find(a, ' ')
-    hi, agg = tonumber(string.sub(a, 1, sp - 1)), tonumber(string.sub(a, sp + 1))
-  end
-  if b > hi then
-    if b - hi >= n then
-      agg = 0
-    else
-      local f = {}
-      for x = hi - n + 1, b - n do f[#f + 1] = x end
-      for _, v in ipairs(redis.call('HMGET', ent .. ':c', unpack(f))) do
-        agg = agg - (tonumber(v) or 0)
-      end
-    end
-    hi = b
-  end
-  if b > hi - n then agg = agg + 1 end
-  redis.call('SET', ent .. ':a', hi .. ' ' .. agg)
-end
-local function update(c, e, mem, bs, p)
-  local ent, b = base[c] .. e, tonumber(bs)
-  if redis.call('ZADD', ent .. ':b:' .. bs, 'LT', p, mem) == 1 then
-    redis.call('HINCRBY', ent .. ':c', bs, 1)
-    if dist[c] then
-      redis.call('ZADD', ent .. ':l', 'GT', b, mem)
-    else
-      tally(c, ent, b)
-    end
-  end
-  local nw = newest(ent, p)
-  if nw and b <= nw then return end
-  redis.call('ZADD', ent .. ':h', 'LT', p, bs)
-  if fast then memo[ent] = b end
-  -- at most once per window of advance
-  if not nw or math.floor(b / nb[c]) > math.floor(nw / nb[c]) then cleanup(c, e, ent, b) end
-end
-local function window(c, e, bs, p, members)
-  local ent, b = base[c] .. e, tonumber(bs)
-  local nw = newest(ent, p)
-  if not nw then
-    if members then return {} end
-    return 0
-  end
-  local lo = math.max(b - nb[c], nw - 2 * nb[c])
-  if fast and not members and dist[c] and b >= nw then
-    return redis.call('ZCOUNT', ent .. ':l', '(' .. lo, b)
-  end
-  if fast and not members and not dist[c] and b == nw then
-    local a = redis.call('GET', ent .. ':a')
-    local sp = a and string.find(a, ' ')
-    if sp and tonumber(string.sub(a, 1, sp - 1)) == b then return tonumber(string.sub(a, sp + 1)) end
-  end
-  if fast and not members and not dist[c] then
-    local kv, n = redis.call('HGETALL', ent .. ':c'), 0
-    for j = 1, #kv, 2 do
-      local x = tonumber(kv[j])
-      if x > lo and x <= b then n = n + tonumber(kv[j + 1]) end
-    end
-    return n
-  end
-  local seen, n, out = {}, 0, {}
-  for _, x in ipairs(redis.call('HKEYS', ent .. ':c')) do
-    local xb = tonumber(x)
-    if xb > lo and xb <= b then
-      if dist[c] or members then
-        for _, m in ipairs(redis.call('ZRANGEBYSCORE', ent .. ':b:' .. x, '-inf', p)) do
-          if not seen[m] then
-            seen[m] = true
-            n = n + 1
-            out[n] = m
-          end
-        end
-      else
-        n = n + redis.call('ZCOUNT', ent .. ':b:' .. x, '-inf', p)
-      end
-    end
-  end
-  if members then return out end
-  return n
-end
-local out, k, p = {}, 0, 0
-while i <= #ARGV do
-  local op = ARGV[i]
-  if op == 'P' then
-    p = tonumber(ARGV[i + 1])
-    fast = p >= maxpos0
-    i = i + 2
-  elseif op == 'U' then
-    update(tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], p)
-    i = i + 5
+redis.call('SET', ARGV[4], ARGV[2])
+return 1
+"""
+# ARGV: the checkpoint's position, pos key, epoch key, undo key. Returns {status, position,
+# epoch, fields restored}: status 0 nothing to do, 1 rolled back, -1 behind, -2 cannot roll back
+_RECOVER = """
+local p = tonumber(ARGV[1])
+local v = tonumber(redis.call('GET', ARGV[2]) or '0')
+local e = tonumber(redis.call('GET', ARGV[3]) or '0')
+if v == p then return {0, v, e, 0} end
+if v < p then return {-1, v, e, 0} end
+if e ~= p then return {-2, v, e, 0} end
+local kv = redis.call('HGETALL', ARGV[4])
+for j = 1, #kv, 2 do
+  local key, f = string.match(kv[j], '^(.*)|(%-?%d+)$')
+  if kv[j + 1] == '' then
+    redis.call('HDEL', key, f)
   else
-    k = k + 1
-    out[k] = window(tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], p, op == 'M')
-    i = i + 4
+    redis.call('HSET', key, f, kv[j + 1])
   end
 end
-if p > maxpos0 then redis.call('SET', maxkey, p) end
-return out
+redis.call('DEL', ARGV[4])
+redis.call('SET', ARGV[2], ARGV[1])
+return {1, v, e, #kv / 2}
 """
 # KEYS: entities; ARGV: highest bucket to forget, key base of the spec
 _PRUNE = """
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 for _, ent in ipairs(gone) do
-  local e = ARGV[2] .. ent
-  for _, x in ipairs(redis.call('HKEYS', e .. ':c')) do
-    redis.call('DEL', e .. ':b:' .. x)
-  end
-  redis.call('DEL', e .. ':c', e .. ':h', e .. ':l', e .. ':a')
+  redis.call('DEL', ARGV[2] .. ent)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return #gone
 """
+
+
+class RedisStateError(RuntimeError):
+    """Redis does not hold the counters the stream's checkpoint expects."""
 
 
 def _encode(v) -> str:
@@ -217,77 +125,106 @@ def _encode(v) -> str:
     return f"i:{v}" if isinstance(v, int) else f"s:{v}"
 
 
-def _decode(s: bytes | str):
-    s = s.decode() if isinstance(s, bytes) else s
-    return int(s[2:]) if s.startswith("i:") else s[2:]
+class RedisCounter(Counter):
+    """One :class:`CounterSpec`: the in-process counter over the entities held, plus what the
+    current batch changed (``touched``: (entity, bucket); ``dropped``: (entity, [buckets]) that
+    left two windows), written to Redis by :meth:`RedisCounters.flush`. ``table`` is this
+    processor's copy; ``dirty`` stays empty (nothing goes to the stream's checkpoint)."""
 
-
-def _sort_key(x) -> tuple:
-    return (isinstance(x, str), x)
-
-
-class RedisCounter:
-    """One :class:`CounterSpec` kept in Redis (see the module doc). ``query(e)`` for the event
-    the engine is evaluating returns the answer :meth:`RedisCounters.run` fetched; for any other
-    event it asks Redis at the last position processed."""
+    __slots__ = ("absent", "base", "dropped", "index_key", "owner", "touched")
 
     def __init__(self, spec: CounterSpec, owner: RedisCounters) -> None:
-        self.spec = spec
+        super().__init__(spec)
         self.owner = owner
         digest = hashlib.sha1(spec.key.encode()).hexdigest()[:12]
         self.base = f"{owner.prefix}{digest}:"
-        self.bucket_ms = spec.bucket_ms
-        self.n = spec.n_buckets
-        self.ei = FIELD_INDEX[spec.entity]
-        self.oi = FIELD_INDEX[spec.of] if spec.of else None
-        self.distinct = spec.kind == "distinct"
-        self.answer_for = None  # the event whose answer ``answer`` is
-        self.answer = 0
-        self.next_prune: int | None = None  # deferred: the watermark of the last checkpoint
-        # the checkpoint writes these for in-process counters: nothing to write here
-        self.table: dict = {}
-        self.dirty: set = set()
+        self.index_key = f"{self.base}entities"
+        self.touched: set = set()
+        self.dropped: list = []
+        self.absent: set = set()  # entities read from Redis and not there
+
+    def _drops(self, v, d: dict, b: int) -> None:
+        """The buckets ``Counter._advance`` to ``b`` will drop (two windows behind)."""
+        if len(d) > 2 * self.n:
+            lo = b - 2 * self.n
+            old = [x for x in d if x <= lo]
+            if old:
+                self.dropped.append((v, old))
 
     def update(self, e: tuple) -> None:
-        """Apply one event alone, at the next position (the engine batches; see ``run``)."""
-        self.owner.run({e[3]: ([self], [])}, [e])
-
-    def _ask(self, e: tuple, op: str):
+        """Count one event (``Counter.update``, recording the bucket for the flush)."""
+        if self.distinct:
+            self._update_distinct(e)
+            return
         v = e[self.ei]
         if v is None:
-            return [] if op == "M" else 0
-        p = self.owner.current if e is self.answer_for else self.owner.position
-        head = [1, self.owner.committed, self.owner.maxkey, self.base, self.n, int(self.distinct)]
-        return self.owner.script(args=[*head, "P", p, op, 1, _encode(v), e[1] // self.bucket_ms])[0]
+            return
+        b = e[1] // self.bucket_ms
+        ent = self.table.get(v)
+        if ent is None:
+            self.table[v] = [b, {b: 1}, 1]
+        else:
+            d = ent[1]
+            if b > ent[0]:
+                self._drops(v, d, b)
+                self._advance(ent, b)
+            d[b] = d.get(b, 0) + 1
+            if b > ent[0] - self.n:
+                ent[2] += 1
+        self.touched.add((v, b))
 
-    def query(self, e: tuple) -> int:
-        if e is self.answer_for:
-            return self.answer
-        return int(self._ask(e, "Q"))
-
-    def members(self, e: tuple) -> list:
-        """A distinct counter's values in the window at ``e`` (sorted: ints, then strings)."""
-        return sorted((_decode(x) for x in self._ask(e, "M")), key=_sort_key)
+    def _update_distinct(self, e: tuple) -> None:
+        v = e[self.ei]
+        o = e[self.oi]
+        if v is None or o is None:
+            return
+        b = e[1] // self.bucket_ms
+        ent = self.table.get(v)
+        if ent is None:
+            self.table[v] = [b, {b: {o}}, {o: 1}]
+        else:
+            d = ent[1]
+            if b > ent[0]:
+                self._drops(v, d, b)
+                self._advance(ent, b)
+            vals = d.get(b)
+            if vals is None:
+                d[b] = {o}
+            elif o in vals:
+                return  # already counted in this bucket: nothing changes
+            else:
+                vals.add(o)
+            if b > ent[0] - self.n:
+                agg = ent[2]
+                agg[o] = agg.get(o, 0) + 1
+        self.touched.add((v, b))
 
     def prune(self, watermark_ms: int) -> None:
-        """Forget entities whose newest bucket is two windows behind the watermark (with
-        ``owner.defer_prune``: the watermark given at the previous call, a committed one)."""
+        """Forget entities whose newest bucket is two windows behind the watermark, here and in
+        Redis (with ``owner.defer_prune``: the watermark given at the previous call, a committed
+        one: the prune keeps no undo)."""
         if self.owner.defer_prune:
-            watermark_ms, self.next_prune = self.next_prune, watermark_ms
+            watermark_ms, self.owner.next_prune[self.spec.key] = (
+                self.owner.next_prune.get(self.spec.key),
+                watermark_ms,
+            )
             if watermark_ms is None:
                 return
         lo = watermark_ms // self.bucket_ms - 2 * self.n
-        self.owner.prune_script(keys=[f"{self.base}entities"], args=[lo, self.base])
+        for v in [v for v, ent in self.table.items() if ent[0] <= lo]:
+            del self.table[v]
+        self.absent.clear()
+        self.owner.prune_script(keys=[self.index_key], args=[lo, self.base])
 
 
 class RedisCounters:
     """The counter factory (``Engine(..., counter_factory=RedisCounters(client, prefix))``) and
-    the positions: ``position`` is the last event's, ``committed`` the last checkpoint's (set by
-    the stream; 0 outside it: then nothing is dropped before it)."""
+    the positions: ``position`` is the last event's, ``committed`` the last checkpoint's (both
+    set by the stream at start; ``committed`` at each checkpoint, before its commit)."""
 
     batched = True
 
-    def __init__(self, client, prefix: str, chunk: int = 500, defer_prune: bool = False) -> None:
+    def __init__(self, client, prefix: str, chunk: int = 5000, defer_prune: bool = False) -> None:
         if not prefix:
             raise ValueError(
                 "a Redis key prefix is required (e.g. 'vigil:rules:'), so keys never collide"
@@ -296,16 +233,26 @@ class RedisCounters:
         self.prefix = prefix
         self.chunk = chunk
         self.defer_prune = defer_prune
-        self.maxkey = f"{prefix}maxpos"  # the highest position applied: above it, a replay
+        self.next_prune: dict[str, int] = {}
+        self.poskey, self.epochkey, self.undokey = (f"{prefix}{k}" for k in ("pos", "epoch", "undo"))
         self.position = 0
         self.committed = 0
-        self.current = 0  # the position of the event being evaluated
+        self.counters: list[RedisCounter] = []
+        self.recovered: dict | None = None  # what recover() found, once it ran
+        self.complete = False  # every entity in Redis is held here (a run from position 0)
+        self.written = 0  # the position Redis holds (after recover())
+        self.epoch: int | None = None  # the checkpoint position ``recorded`` is for
+        self.recorded: set = set()  # (key, bucket) whose pre-epoch value is in the undo hash
         self.calls = 0
-        self.script = client.register_script(_BATCH)
+        self.reads = 0
+        self.flush_script = client.register_script(_FLUSH)
+        self.recover_script = client.register_script(_RECOVER)
         self.prune_script = client.register_script(_PRUNE)
 
     def __call__(self, spec: CounterSpec) -> RedisCounter:
-        return RedisCounter(spec, self)
+        c = RedisCounter(spec, self)
+        self.counters.append(c)
+        return c
 
     def has_keys(self) -> bool:
         """Whether any key under the prefix exists (a fresh stream must start on none)."""
@@ -313,54 +260,120 @@ class RedisCounters:
             next(iter(self.client.scan_iter(match=f"{self.prefix}*", count=1000)), None) is not None
         )
 
-    def run(self, plan: dict, events: list[tuple]) -> list[list[tuple]]:
-        """Apply ``events`` (the next positions) and answer their queries, ``chunk`` events a
-        call. ``plan[action] = (counters updated, counters queried)``. Per event: [(counter,
-        answer)] for the counters queried."""
-        out: list[list[tuple]] = []
-        for i in range(0, len(events), self.chunk):
-            out.extend(self._run(plan, events[i : i + self.chunk]))
-        return out
+    def recover(self) -> dict:
+        """Bring Redis to the checkpoint's position (``committed``): roll back what a run that
+        died after it wrote (the undo hash). Then only a run from position 0 holds everything."""
+        p = self.committed
+        status, v, e, n = self.recover_script(args=[p, self.poskey, self.epochkey, self.undokey])
+        if status == -1:
+            raise RedisStateError(
+                f"Redis holds the rule counters under {self.prefix!r} at stream position {v}, "
+                f"behind the checkpoint's {p} (keys lost?): start a new --state and prefix."
+            )
+        if status == -2:
+            raise RedisStateError(
+                f"Redis holds the rule counters under {self.prefix!r} at stream position {v}, "
+                f"ahead of the checkpoint's {p}, with undo for position {e} only: cannot roll "
+                "back (was the state file replaced?); start a new --state and prefix."
+            )
+        self.position = self.written = p
+        self.complete = p == 0
+        self.recovered = {"position": p, "redis_position": v, "rolled_back_fields": n}
+        for c in self.counters:
+            c.table.clear()
+            c.absent.clear()
+        return self.recovered
 
-    def _run(self, plan: dict, events: list[tuple]) -> list[list[tuple]]:
-        index: dict[int, int] = {}  # id(counter) -> its number in this call
-        head: list = []
-        ops: list = []
-        asked: list[list] = []
-        p = self.position
+    def load(self, plan: dict, events: list[tuple]) -> None:
+        """Read from Redis the entities ``events`` touch that are not held here (one pipelined
+        round trip); nothing on a run from position 0. ``plan[action] = (counters updated,
+        counters queried)``."""
+        if self.recovered is None:
+            self.recover()
+        if self.complete:
+            return
+        want: dict = {}
         for e in events:
-            p += 1
             ups, qs = plan.get(e[3], ((), ()))
-            ops += ("P", p)
-            for c in ups:
+            for c in (*ups, *qs):
                 v = e[c.ei]
-                m = e[c.oi] if c.distinct else e[0]
-                if v is None or m is None:
-                    continue
-                k = index.get(id(c))
-                if k is None:
-                    k = index[id(c)] = len(index) + 1
-                    head += (c.base, c.n, int(c.distinct))
-                ops += ("U", k, _encode(v), _encode(m), e[1] // c.bucket_ms)
-            mine = []
-            for c in qs:
-                v = e[c.ei]
-                if v is None:
-                    mine.append((c, None))
-                    continue
-                k = index.get(id(c))
-                if k is None:
-                    k = index[id(c)] = len(index) + 1
-                    head += (c.base, c.n, int(c.distinct))
-                ops += ("Q", k, _encode(v), e[1] // c.bucket_ms)
-                mine.append((c, 1))
-            asked.append(mine)
-        got = iter(())
-        if index:
-            got = iter(self.script(args=[len(index), self.committed, self.maxkey, *head, *ops]))
+                if v is not None and v not in c.table and v not in c.absent:
+                    want[(id(c), v)] = (c, v)
+        if not want:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for c, v in want.values():
+            pipe.hgetall(c.base + _encode(v))
+        self.reads += len(want)
+        for (c, v), got in zip(want.values(), pipe.execute(), strict=True):
+            if not got:
+                c.absent.add(v)
+                continue
+            if c.distinct:
+                d = {int(k): set(json.loads(x)) for k, x in got.items()}
+            else:
+                d = {int(k): int(x) for k, x in got.items()}
+            c.table[v] = c.entry(max(d), d)
+
+    def flush(self, n: int) -> None:
+        """Write what the last ``n`` events changed, on top of the position Redis holds (the one
+        this processor wrote), and move the positions by ``n``."""
+        if self.epoch != self.committed:  # a checkpoint committed: a new undo epoch
+            self.epoch = self.committed
+            self.recorded = set()
+        recorded = self.recorded
+        args: list = []
+        for c in self.counters:
+            if not c.touched and not c.dropped:
+                continue
+            fields: dict = {}
+            for v, b in c.touched:
+                fields.setdefault(v, set()).add(b)
+            dropped: dict = {}
+            for v, old in c.dropped:
+                dropped.setdefault(v, []).extend(old)
+                fields.setdefault(v, set())
+            c.touched.clear()
+            c.dropped.clear()
+            table, distinct, base = c.table, c.distinct, c.base
+            for v, bs in fields.items():
+                ent = table.get(v)
+                d = ent[1] if ent is not None else {}
+                enc = _encode(v)
+                key = base + enc
+                sets, dels = [], [b for b in dropped.get(v, ()) if b not in bs]
+                for b in bs:
+                    x = d.get(b)
+                    if x is None:
+                        dels.append(b)
+                    elif distinct:
+                        sets += (b, json.dumps(list(x)))
+                    else:
+                        sets += (b, x)
+                undo = []
+                for b in (*bs, *dels):
+                    if (key, b) not in recorded:
+                        recorded.add((key, b))
+                        undo.append(b)
+                hi = ent[0] if ent is not None else ""
+                args += (key, c.index_key, enc, hi, len(sets) // 2, len(dels), len(undo))
+                args += sets
+                args += dels
+                args += undo
+        new = self.position + n
+        if args or new != self.written:
+            head = [self.written, new, self.epoch, self.poskey, self.epochkey, self.undokey]
+            try:
+                self.flush_script(args=head + args)
+            except Exception as exc:
+                if "VIGIL position" in str(exc):
+                    raise RedisStateError(
+                        f"the rule counters under {self.prefix!r} changed under this processor "
+                        f"({exc}): another processor on the same prefix?"
+                    ) from exc
+                raise
             self.calls += 1
-        self.position = p
-        return [[(c, 0 if x is None else next(got)) for c, x in mine] for mine in asked]
+        self.position = self.written = new
 
 
 def redis_counter_factory(client, prefix: str) -> RedisCounters:
