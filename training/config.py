@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,13 @@ class TrainConfig:
     # the baseline's recall@95%P on every seed (alone: 1 of 5), but on the drift world
     # (tests/monitor/test_drift_e2e.py) the retrained challenger then removes 9 posts and loses
     # views prevented (0.21 vs 0.93), so it is off by default (docs/sweep.md, issue 26).
-    net_blend: float = 0.0
+    # "auto": the weight is chosen after training from net_blend_grid, per world, on the
+    # validation days' labels (the score audit's, else the labeling queues'): the weight whose
+    # removal threshold (the threshold rule at target_precision) removes the most harmful
+    # validation posts (Horvitz-Thompson estimate); ties -> the smaller weight
+    # (training.train.choose_blend; docs/sweep.md).
+    net_blend: float | str = 0.0
+    net_blend_grid: tuple[float, ...] = (0.0, 0.15, 0.3, 0.5, 0.7)
     # Which epoch's weights the net keeps: "val_loss" (lowest validation loss of the training
     # objective, alpha * primary + beta * reports + gamma * types, on every validation label) or
     # "pr_auc" (highest validation PR-AUC at the true prevalence: it rests on the few heavy-weight
@@ -138,6 +145,7 @@ class TrainConfig:
         out = dataclasses.asdict(self)
         out["score_offsets_hours"] = list(self.score_offsets_hours)
         out["audit_strata"] = [list(s) for s in self.audit_strata]
+        out["net_blend_grid"] = list(self.net_blend_grid)
         return out
 
 
@@ -184,11 +192,36 @@ def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainC
             f"threshold_method={clean['threshold_method']!r}: use 'bootstrap', 'wilson' or "
             "'isotonic'."
         )
-    if not 0.0 <= float(clean.get("net_blend", 0.0)) <= 1.0:
-        raise UserError(f"net_blend={clean['net_blend']!r}: use a weight in [0, 1].")
+    if "net_blend" in clean:
+        clean["net_blend"] = _net_blend(clean["net_blend"])
+    if "net_blend_grid" in clean:
+        grid = clean["net_blend_grid"]
+        try:
+            grid = tuple(sorted({float(x) for x in grid}))
+        except (TypeError, ValueError):
+            grid = ()
+        if not grid or not all(0.0 <= x <= 1.0 for x in grid):
+            raise UserError(
+                f"net_blend_grid={clean['net_blend_grid']!r}: use a non-empty list of weights "
+                "in [0, 1]."
+            )
+        clean["net_blend_grid"] = grid
     if clean.get("threshold_labels", "audit") not in ("audit", "queues"):
         raise UserError(f"threshold_labels={clean['threshold_labels']!r}: use 'audit' or 'queues'.")
     return dataclasses.replace(base, **clean)
+
+
+def _net_blend(value: Any) -> float | str:
+    """``net_blend``: "auto" or a weight in [0, 1]."""
+    if value == "auto":
+        return "auto"
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        weight = math.nan
+    if not 0.0 <= weight <= 1.0:
+        raise UserError(f"net_blend={value!r}: use a weight in [0, 1] or 'auto'.")
+    return weight
 
 
 def load(path: str | Path | None = None, dry_run: bool = False, **overrides: Any) -> TrainConfig:

@@ -156,8 +156,20 @@ def blend_logits(net_logit, base, weight: float, frame: pd.DataFrame) -> np.ndar
     """(1 - weight) x the net's harmful logit + weight x the baseline's logit on ``frame``."""
     from training import baseline
 
-    p = np.clip(baseline.predict(base, frame).astype(np.float64), 1e-7, 1 - 1e-7)
+    return mix_logits(net_logit, baseline.predict(base, frame), weight)
+
+
+def mix_logits(net_logit, base_probability, weight: float) -> np.ndarray:
+    """(1 - weight) x the net's harmful logit + weight x the logit of the baseline's probability
+    (clipped to [1e-7, 1 - 1e-7]); what :func:`blend_logits` computes, from scores already at hand
+    (``TrainConfig.net_blend = "auto"`` tries several weights on the same scores)."""
+    p = np.clip(np.asarray(base_probability, dtype=np.float64), 1e-7, 1 - 1e-7)
     return (1.0 - weight) * np.asarray(net_logit, dtype=np.float64) + weight * np.log(p / (1 - p))
+
+
+def sigmoid(logit) -> np.ndarray:
+    """The harmful probability of a logit, as :meth:`MultiTaskModel.predict_all` computes it."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logit, dtype=np.float64)))
 
 
 class MultiTaskModel:
@@ -359,8 +371,8 @@ class MultiTaskModel:
     def blend_with(self, base, weight: float) -> MultiTaskModel:
         """Blend the harmful output with the fitted baseline ``base``: logit = (1 - weight) x the
         net's + weight x the baseline's (``TrainConfig.net_blend``; 0 = the net alone)."""
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"net_blend={weight}: use a weight in [0, 1]")
+        if isinstance(weight, str) or not 0.0 <= weight <= 1.0:
+            raise ValueError(f"net_blend={weight!r}: use a weight in [0, 1]")
         self.blend = (base, float(weight)) if weight > 0 else None
         return self
 
@@ -393,10 +405,20 @@ class MultiTaskModel:
         if blend is not None:
             harmful_logit = blend_logits(harmful_logit, blend[0], blend[1], frame)
         return {
-            "harmful": 1.0 / (1.0 + np.exp(-harmful_logit)),
+            "harmful": sigmoid(harmful_logit),
             "report_rate": (rate.numpy() * self.rate_scale).astype(np.float64),
             "harm_types": torch.sigmoid(types).numpy().astype(np.float64),
         }
 
     def predict(self, frame: pd.DataFrame, embeddings: np.ndarray | None = None) -> np.ndarray:
         return self.predict_all(frame, embeddings)["harmful"]
+
+    def net_logit(self, frame: pd.DataFrame, embeddings: np.ndarray | None = None) -> np.ndarray:
+        """The network's own harmful logit (no blend): with the baseline's probability,
+        :func:`mix_logits` gives any blend's logit without running the network again."""
+        import torch
+
+        self.net.eval()
+        with torch.no_grad():
+            logit = self.net(*self._inputs(frame, embeddings))[0]
+        return logit.numpy().astype(np.float64)

@@ -43,7 +43,7 @@ from training.calibrate import (
 )
 from training.config import DRY_RUN_OVERRIDES, TrainConfig, from_dict, load
 from training.datasets import TrainingSet
-from training.multitask import MultiTaskModel
+from training.multitask import MultiTaskModel, mix_logits, sigmoid
 from training.report import write_report
 from vigil.config import paths
 from vigil.errors import UserError
@@ -123,11 +123,18 @@ def prescreen(pop: pd.DataFrame, student, cfg: TrainConfig) -> tuple[pd.DataFram
 
 
 def score_population(pop: pd.DataFrame, base, heavy, cfg: TrainConfig) -> pd.DataFrame:
-    """Raw baseline and multi-task scores of population events."""
+    """Raw baseline and multi-task scores of population events (``net_blend = "auto"``: also the
+    network's own logit, ``multitask_net``, from which :func:`choose_blend` mixes each weight)."""
     pop = pop.copy()
     emb = text_encoder.encode(pop["text"].tolist(), cfg.encoder_batch_size)
     pop["baseline"] = baseline.predict(base, pop)
-    pop["multitask"] = heavy.predict(pop, emb)
+    if cfg.net_blend == "auto":
+        if getattr(heavy, "blend", None) is not None:
+            raise ValueError("net_blend='auto': the audit scores the net alone (no blend yet)")
+        pop["multitask_net"] = heavy.net_logit(pop, emb)
+        pop["multitask"] = sigmoid(pop["multitask_net"].to_numpy())
+    else:
+        pop["multitask"] = heavy.predict(pop, emb)
     return pop
 
 
@@ -210,7 +217,7 @@ def audit_calibrate_and_threshold(info: dict, name: str, cfg: TrainConfig):
     )
     pm = pd.DataFrame(
         {
-            "score": cal.transform(smax[obs_above].to_numpy()),
+            "score": cal.transform(smax[obs_above].to_numpy()) if obs_above.any() else [],
             "y": aud.loc[obs_above, "y"].to_numpy(),
             "w": w_post[obs_above].to_numpy(),
         },
@@ -220,6 +227,7 @@ def audit_calibrate_and_threshold(info: dict, name: str, cfg: TrainConfig):
     # Candidates are the observed posts' scores above the floor (raw and calibrated order agree).
     out = queue_threshold(pm, cfg)
     out |= {
+        "harmful_removed_est": harmful_removed(pm, out["threshold"]),
         "labels": "audit",
         "audit_floor": cal_floor,
         "audit_posts": int(obs_above.sum()),
@@ -238,6 +246,91 @@ def audit_calibrate_and_threshold(info: dict, name: str, cfg: TrainConfig):
     return cal, out
 
 
+def harmful_removed(pm: pd.DataFrame, threshold: float) -> float:
+    """Weighted count of harmful posts at or above ``threshold`` among per-post (score, y, w) rows:
+    the Horvitz-Thompson estimate of the harmful validation posts the threshold removes."""
+    if not math.isfinite(threshold):
+        return 0.0
+    m = pm["score"].to_numpy() >= threshold
+    return float((pm["w"].to_numpy()[m] * pm["y"].to_numpy()[m].astype(float)).sum())
+
+
+def blend_floor(audit: pd.DataFrame, scores: pd.Series) -> float:
+    """The audit floor of any score on the audited population: the highest score of a post no
+    audit stratum covers (inclusion probability 0); -inf when every post is covered."""
+    uncovered = audit.index[audit["pi"].to_numpy() <= 0]
+    vals = scores.reindex(uncovered).dropna()
+    return float(vals.max()) if len(vals) else -math.inf
+
+
+def blend_candidate(
+    weight: float, audit_info: dict | None, val: pd.DataFrame, cfg: TrainConfig
+) -> tuple[Any, dict, dict | None]:
+    """Calibrator and removal threshold of the net blended at ``weight`` (the net alone at 0),
+    by the platform's own rule on the labels it already has: the score audit's
+    (:func:`audit_calibrate_and_threshold`; the floor at weight 0 is the net's own, else the
+    blend's over the posts the audit never covers) or, without an audit, the validation queue
+    labels. Reads the network's logit (``multitask_net``) and the baseline's probability
+    (``baseline``) of the events. Returns (calibrator, threshold record, the audit info of
+    this weight or None)."""
+    mixed = sigmoid(mix_logits(val["multitask_net"], val["baseline"], weight))
+    val_w = val.assign(multitask=mixed)
+    if audit_info is None:
+        cal = Calibrator(cfg.calibration).fit(
+            val_w["multitask"], val_w["is_harmful"], val_w["sampling_weight"].to_numpy()
+        )
+        pm = evaluate.post_max(
+            val_w.assign(multitask_cal=cal.transform(val_w["multitask"])), "multitask_cal"
+        )
+        thr = queue_threshold(pm, cfg) | {"labels": "queues"}
+        thr["harmful_removed_est"] = harmful_removed(pm, thr["threshold"])
+        return cal, thr, None
+    pop = audit_info["population"]
+    pop = pop.assign(multitask=sigmoid(mix_logits(pop["multitask_net"], pop["baseline"], weight)))
+    scores = pop.groupby("post_id")["multitask"].max()
+    floor = (
+        audit_info["floors"]["multitask"]
+        if weight == 0
+        else blend_floor(audit_info["audit"], scores)
+    )
+    info = {
+        **audit_info,
+        "population": pop,
+        "post_scores": {**audit_info["post_scores"], "multitask": scores},
+        "floors": {**audit_info["floors"], "multitask": floor},
+    }
+    cal, thr = audit_calibrate_and_threshold(info, "multitask", cfg)
+    return cal, thr, info
+
+
+def choose_blend(
+    audit_info: dict | None, val: pd.DataFrame, cfg: TrainConfig
+) -> tuple[float, list[dict], tuple]:
+    """``net_blend = "auto"``: the weight of ``cfg.net_blend_grid`` whose removal threshold removes
+    the most harmful validation posts (``harmful_removed_est``: the threshold rule keeps the
+    removed set's precision bound >= target_precision, so this is recall at the target precision,
+    up to the common denominator); ties -> the smaller weight. Only validation-day labels (queue
+    labels and score-audit reviews) are read. Returns (weight, one record per weight, the chosen
+    weight's (calibrator, threshold, audit info))."""
+    best, best_w, best_fit, table = -math.inf, None, None, []
+    for weight in sorted(cfg.net_blend_grid):
+        cal, thr, info = blend_candidate(weight, audit_info, val, cfg)
+        est = thr["harmful_removed_est"]
+        table.append(
+            {
+                "weight": weight,
+                "harmful_removed_est": est,
+                "n_removed": thr["n_removed"],
+                "threshold": thr["threshold"],
+                "precision": thr["precision"],
+            }
+        )
+        if est > best:  # ascending weights: a tie keeps the smaller
+            best, best_w, best_fit = est, weight, (cal, thr, info)
+    log.info("net_blend auto: weight %s chosen from %s", best_w, table)
+    return best_w, table, best_fit
+
+
 def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
     """Fit every model, calibrate and choose thresholds on validation. Returns the fitted objects."""
     seed_everything(cfg.seed)
@@ -246,9 +339,26 @@ def fit_models(ts: TrainingSet, cfg: TrainConfig) -> dict[str, Any]:
     fitted, emb_val = fit_estimators(train, val, ts, cfg)
     val = val.copy()
     val["baseline"] = baseline.predict(fitted["baseline"], val)
-    val["multitask"] = fitted["multitask"].predict(val, emb_val)
+    if cfg.net_blend == "auto":  # the net alone until calibrate_and_threshold chooses the weight
+        val["multitask_net"] = fitted["multitask"].net_logit(val, emb_val)
+        val["multitask"] = sigmoid(val["multitask_net"].to_numpy())
+    else:
+        val["multitask"] = fitted["multitask"].predict(val, emb_val)
     val["student"] = cascade.student_scores(fitted["student"], val)
     calibrators, thresholds = calibrate_and_threshold(ts, val, fitted, cfg)
+    weight = thresholds["multitask"].get("net_blend")
+    if cfg.net_blend == "auto" and weight:
+        # The student learns the chosen blend, as with a fixed net_blend (the audit's prescreen
+        # used the student of the net alone: its inclusion probabilities hold whoever drew them).
+        t = time.perf_counter()
+        blended = sigmoid(
+            mix_logits(
+                fitted["train_net_logit"], baseline.predict(fitted["baseline"], train), weight
+            )
+        )
+        fitted["student"] = cascade.fit_student(train, blended, ts.numeric_columns, cfg)
+        fitted["timings"]["student_s"] += time.perf_counter() - t
+        val["student"] = cascade.student_scores(fitted["student"], val)
     tau, val_cascade = choose_cascade(val, thresholds["multitask"]["threshold"], cfg)
     vcol = views_column(ts.behavior_columns)
     remaining = RemainingViews().fit(
@@ -309,9 +419,11 @@ def fit_estimators(
         train, emb_train, val, emb_val
     )
     timings["multitask_s"] = time.perf_counter() - t
-    heavy.blend_with(base, cfg.net_blend)
+    auto = cfg.net_blend == "auto"  # the net alone until the weight is chosen (choose_blend)
+    heavy.blend_with(base, 0.0 if auto else cfg.net_blend)
 
-    heavy_train = heavy.predict(train, emb_train)
+    train_net_logit = heavy.net_logit(train, emb_train) if auto else None
+    heavy_train = sigmoid(train_net_logit) if auto else heavy.predict(train, emb_train)
     t = time.perf_counter()
     student = cascade.fit_student(train, heavy_train, num, cfg)
     timings["student_s"] = time.perf_counter() - t
@@ -321,6 +433,7 @@ def fit_estimators(
         "student": student,
         "top_features": top,
         "timings": timings,
+        "train_net_logit": train_net_logit,
     }
     return fitted, emb_val
 
@@ -337,8 +450,22 @@ def calibrate_and_threshold(
             ts, cfg, fitted["baseline"], fitted["multitask"], fitted["student"]
         )
     calibrators, thresholds = {}, {}
-    for name in ("baseline", "multitask"):
+    chosen = None
+    if cfg.net_blend == "auto":
+        weight, table, chosen = choose_blend(audit_info, val, cfg)
+        fitted["multitask"].blend_with(fitted["baseline"], weight)
+        val["multitask"] = sigmoid(mix_logits(val["multitask_net"], val["baseline"], weight))
         if audit_info is not None:
+            audit_info = chosen[2]
+    for name in ("baseline", "multitask"):
+        if chosen is not None and name == "multitask":
+            cal, thresholds[name] = chosen[0], chosen[1]
+            thresholds[name] |= {"net_blend": weight, "net_blend_choice": table}
+            if audit_info is not None:
+                thresholds[name]["queue_labels_raw_threshold"] = queue_threshold(
+                    evaluate.post_max(val, name), cfg
+                )["threshold"]
+        elif audit_info is not None:
             cal, thresholds[name] = audit_calibrate_and_threshold(audit_info, name, cfg)
             # For the record: what the queue labels alone would choose (raw score, same order).
             thresholds[name]["queue_labels_raw_threshold"] = queue_threshold(

@@ -68,3 +68,200 @@ def test_config_rejects_a_weight_outside_0_1():
     assert from_dict({"net_blend": 0.3}).net_blend == 0.3
     with pytest.raises(Exception, match="net_blend"):
         from_dict({"net_blend": -0.1})
+
+
+# -- net_blend = "auto": the weight chosen on the validation labels ----------------------------------
+# A hand-made validation set, one scoring event per post, unit weights. Logits (net, baseline):
+#   10 harmful posts H: (3, 3)        -> blend 3 at every weight
+#   B_top, benign:      (5, -5)       -> 5 - 10 a: 5, 3.5, 2, 0, -2 at a = 0, .15, .3, .5, .7
+#   B_base, benign:     (-5, 13)      -> -5 + 18 a: -5, -2.3, 0.4, 4, 7.6
+#   9 benign B:         (-3, -3)      -> -3
+# With the isotonic threshold rule (the lowest score whose isotonic fit of y is >= 0.95), a benign
+# post above the harmful block pools with it (10 harmful + 1 benign = 0.909 < 0.95): nothing is
+# removed. So by hand: a = 0 and 0.15 remove nothing (B_top on top), 0.3 removes the 10 harmful
+# posts (B_top at 2 and B_base at 0.4 below 3), 0.5 and 0.7 nothing (B_base on top): a = 0.3.
+GRID = (0.0, 0.15, 0.3, 0.5, 0.7)
+
+
+def _sig(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+
+
+def _validation(rows):
+    """(net logit, baseline logit, harmful) rows -> the validation frame choose_blend reads."""
+    import pandas as pd
+
+    net, base, y = (np.array(c, dtype=float) for c in zip(*rows))
+    return pd.DataFrame(
+        {
+            "post_id": np.arange(1, len(rows) + 1),
+            "multitask_net": net,
+            "baseline": _sig(base),
+            "is_harmful": y.astype(bool),
+            "sampling_weight": 1.0,
+        }
+    )
+
+
+HARMFUL = [(3.0, 3.0, 1)] * 10
+BENIGN = [(-3.0, -3.0, 0)] * 9
+B_TOP = (5.0, -5.0, 0)
+B_BASE = (-5.0, 13.0, 0)
+
+
+def _cfg(**more):
+    return from_dict(
+        {"threshold_method": "isotonic", "net_blend": "auto", "net_blend_grid": list(GRID), **more}
+    )
+
+
+def test_auto_chooses_the_weight_that_removes_the_most_harmful_validation_posts():
+    from training.train import choose_blend
+
+    val = _validation([*HARMFUL, B_TOP, B_BASE, *BENIGN])
+    weight, table, (cal, thr, info) = choose_blend(None, val, _cfg())
+    removed = {row["weight"]: row["harmful_removed_est"] for row in table}
+    assert removed == {0.0: 0.0, 0.15: 0.0, 0.3: 10.0, 0.5: 0.0, 0.7: 0.0}
+    assert weight == 0.3 and info is None
+    assert thr["n_removed"] == 10 and thr["precision"] == 1.0
+    # the chosen threshold sits on the harmful block's calibrated score: sigmoid(3) raw
+    assert cal.transform([_sig(3.0)])[0] == pytest.approx(thr["threshold"])
+
+
+def test_auto_ties_go_to_the_smaller_weight():
+    from training.train import choose_blend
+
+    # without B_base, a = 0.3, 0.5 and 0.7 all remove the 10 harmful posts: 0.3 (the smallest)
+    val = _validation([*HARMFUL, B_TOP, *BENIGN])
+    weight, table, _ = choose_blend(None, val, _cfg())
+    assert [row["harmful_removed_est"] for row in table] == [0.0, 0.0, 10.0, 10.0, 10.0]
+    assert weight == 0.3
+    # a net that already separates the classes: every weight removes all 10; a = 0 (the net alone)
+    val = _validation([*HARMFUL, *BENIGN])
+    assert choose_blend(None, val, _cfg())[0] == 0.0
+
+
+def _audit_info(val, uncovered):
+    """The score audit's record for the hand-made posts: every post of ``val`` observed (a queue
+    label, pi 1), plus ``uncovered`` posts no stratum covers (pi 0, no label)."""
+    import pandas as pd
+
+    extra = _validation(uncovered)
+    extra["post_id"] += len(val)
+    pop = pd.concat([val, extra], ignore_index=True)
+    idx = pd.Index(pop["post_id"])
+    audit = pd.DataFrame(
+        {
+            "pi": np.r_[np.ones(len(val)), np.zeros(len(extra))],
+            "y": np.r_[val["is_harmful"].astype(float), np.full(len(extra), np.nan)],
+            "source": ["queue"] * len(val) + ["none"] * len(extra),
+            "phase1_rate": 1.0,
+            "sampling_weight": 1.0,
+        },
+        index=idx,
+    )
+    audit["observed"] = audit["y"].notna()
+    net_alone = pd.Series(_sig(pop["multitask_net"]), index=idx)
+    return {
+        "population": pop,
+        "post_scores": {
+            "baseline": pd.Series(pop["baseline"].to_numpy(), index=idx),
+            "multitask": net_alone,
+        },
+        "audit": audit,
+        # the net alone's floor: the highest net score of an uncovered post
+        "floors": {"baseline": -np.inf, "multitask": float(net_alone[~audit["observed"]].max())},
+        "reviews": 0,
+        "pending": 0,
+        "population_posts": len(pop),
+    }
+
+
+def test_auto_on_the_score_audit_keeps_thresholds_above_each_blends_floor():
+    from training.train import choose_blend
+
+    # U: never labeled, no audit stratum covers it (pi 0), logits (4, 1): blend 4 - 3 a =
+    # 4, 3.55, 3.1, 2.5, 1.9. Its blended score is the floor below which no threshold may go
+    # (the posts there have no chance of review). At a = 0.3 the floor (3.1) is above the harmful
+    # block (3): nothing can be removed; at 0.5 and 0.7 the floor is below: all 10 harmful.
+    # (a = 0, 0.15: B_top on top, nothing.) By hand: a = 0.5.
+    val = _validation([*HARMFUL, B_TOP, *BENIGN])
+    info = _audit_info(val, [(4.0, 1.0, 0)])
+    weight, table, (_cal, thr, chosen) = choose_blend(info, val, _cfg())
+    assert [row["harmful_removed_est"] for row in table] == [0.0, 0.0, 0.0, 10.0, 10.0]
+    assert weight == 0.5
+    assert chosen["floors"]["multitask"] == pytest.approx(_sig(2.5))
+    assert thr["labels"] == "audit" and thr["n_removed"] == 10
+    # the chosen blend's population scores are the blend's, the baseline's untouched
+    assert chosen["population"]["multitask"].iloc[0] == pytest.approx(_sig(3.0))
+    assert chosen["post_scores"]["baseline"].equals(info["post_scores"]["baseline"])
+
+
+def test_config_net_blend_auto_and_grid():
+    cfg = from_dict({"net_blend": "auto", "net_blend_grid": [0.5, 0, 0.5]})
+    assert cfg.net_blend == "auto" and cfg.net_blend_grid == (0.0, 0.5)
+    assert from_dict({"net_blend": "0.3"}).net_blend == 0.3
+    for bad in ({"net_blend": "best"}, {"net_blend_grid": []}, {"net_blend_grid": [0.2, 1.5]}):
+        with pytest.raises(Exception, match="net_blend"):
+            from_dict(bad)
+
+
+@pytest.mark.slow
+def test_train_with_auto_records_the_choice_and_scores_with_it(vigil_home, monkeypatch):
+    """A dry-run training with net_blend "auto" on the hand-made set, thresholds from the queue
+    labels, then from the score audit (verdict files by the generator's abusive words): the
+    record lists every grid weight, the chosen one removes the most harmful validation posts
+    (ties -> smaller), and the registered net scores with that blend."""
+    import json
+
+    import pandas as pd
+
+    from tests.training.test_no_truth import ABUSIVE, with_population
+    from training import registry
+    from training.config import load
+    from training.train import train
+
+    monkeypatch.delenv("VIGIL_REVIEW_ANSWERER", raising=False)
+    cfg = load(
+        dry_run=True,
+        target_precision=0.8,
+        audit_budget=15,
+        audit_prescreen_share=0.5,
+        audit_prescreen_rate=1.0,
+        threshold_method="wilson",
+        net_blend="auto",
+    )
+    ts = with_population(make_training_set())
+    for round_ in ("queues", "audit"):
+        summary = train(cfg, training_set=ts)
+        thr = summary["thresholds"]
+        assert thr["multitask_labels"] == round_
+        table = thr["multitask_net_blend_choice"]
+        assert [row["weight"] for row in table] == list(GRID)
+        est = [row["harmful_removed_est"] for row in table]
+        first_best = GRID[est.index(max(est))]
+        assert thr["multitask_net_blend"] == first_best
+        bundle = registry.load(summary["model_id"])
+        net = bundle["multitask"]
+        assert (net.blend is None) == (first_best == 0.0)
+        val = ts.split("val").head(20).reset_index(drop=True)
+        emb = np.zeros((len(val), 384), dtype=np.float32)
+        base_logit = bundle["baseline"].decision_function(val[base_cols(bundle["baseline"])])
+        want = (1 - first_best) * net.net_logit(val, emb) + first_best * base_logit
+        assert _logit(net.predict(val, emb)) == pytest.approx(want, abs=1e-5)
+        if round_ == "queues":  # the moderators answer the audit's requests
+            requests = pd.read_parquet(vigil_home / "review" / "requests" / "score_audit.parquet")
+            text = ts.population.groupby("post_id")["text"].first()
+            verdicts = vigil_home / "review" / "verdicts"
+            verdicts.mkdir(parents=True)
+            with open(verdicts / "shift-1.jsonl", "w") as f:
+                for pid in requests["post_id"]:
+                    harmful = bool(ABUSIVE & set(text[pid].split()))
+                    row = {
+                        "post_id": int(pid),
+                        "is_harmful": harmful,
+                        "harm_types": ["harassment"] if harmful else [],
+                        "reviewer": "test",
+                        "reviewed_at": "2026-10-07T09:00:00Z",
+                    }
+                    f.write(json.dumps(row) + "\n")
