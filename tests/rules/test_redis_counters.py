@@ -90,8 +90,10 @@ def test_redis_counters_equal_a_brute_force_on_random_events_some_late(tmp_path,
         {ev[2] for ev in events if ev[8] == last[8] and ev[1] // 120_000 > last[1] // 120_000 - 60}
     )
     assert distinct.members(last) == want
-    # pruning two windows after the last event leaves no key of these counters (only the
-    # position Redis holds, the undo epoch and the undo hash)
+    # written to Redis, then pruned two windows after the last event: no key of these counters
+    # is left (only the position Redis holds, the undo epoch and the undo hash)
+    remote.counter_factory.flush()
+    assert len(list(client.scan_iter(match=f"{prefix}*"))) > 10
     remote.prune(events[-1][1] + 5 * 60 * MIN)
     left = {k.decode()[len(prefix) :] for k in client.scan_iter(match=f"{prefix}*")}
     assert left <= {"pos", "epoch", "undo"} and "pos" in left
@@ -111,6 +113,7 @@ def test_a_batch_applied_again_after_a_crash_is_counted_once(tmp_path, redis_pre
     eng.process_all([e1])
     first.committed = first.position  # the checkpoint
     eng.process_all([e2, e3])  # lost with the crash
+    first.flush()  # inside the next checkpoint: Redis written, then the process dies
     again = RedisCounters(client, prefix)
     again.position = again.committed = 1
     eng = Engine(rs, counter_factory=again)

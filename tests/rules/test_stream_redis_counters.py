@@ -75,11 +75,15 @@ def test_redis_counters_in_the_stream_equal_the_in_process_ones(tmp_path, prefix
     # a first run dies before its first checkpoint: its counts are in Redis, no position committed
     state = StreamState(tmp_path / "red.sqlite")
     feed = RulesFeed(
-        state.con, rules, tmp_path / "x.jsonl", counters=RedisCounters(_client(), prefix)
+        state.con,
+        rules,
+        tmp_path / "x.jsonl",
+        counters=RedisCounters(_client(), prefix, flush_events=500),
     )
     feed.attach(state)
     state.apply_lines([x for f in sorted(raw.glob("events/*/*.jsonl")) for x in _lines(f)])
-    assert feed.engine.counter_factory.position > 1000 and feed.engine.take_effects()
+    counters = feed.engine.counter_factory
+    assert counters.position > 1000 and counters.written > 1000 and feed.engine.take_effects()
     state.close()
     _run(
         raw,

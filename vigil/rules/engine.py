@@ -315,8 +315,9 @@ class Engine:
 
     def process_all(self, events) -> None:
         """Process events in order. With counters kept outside (Redis), ``chunk`` events at a
-        time: the counters read what the chunk needs first (``load``), the events are counted
-        and evaluated here as in process, then the changes are written back (``flush``)."""
+        time: the counters read what the chunk needs first (``load``), then the events are counted
+        and evaluated here as in process (``done``: the counters write the changes back when
+        they choose: at the next checkpoint)."""
         if not self.batched:
             for e in events:
                 self.process(e)
@@ -328,7 +329,7 @@ class Engine:
             make.load(self.plan, part)
             for e in part:
                 self._process_one(e)
-            make.flush(len(part))
+            make.done(len(part))
 
     def _evaluate(self, e: tuple) -> None:
         rules = self.by_action.get(e[3])

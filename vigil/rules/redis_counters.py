@@ -44,9 +44,9 @@ import json
 from vigil.rules.engine import Counter
 from vigil.rules.language import CounterSpec
 
-# ARGV: expected position, new position, epoch, pos key, epoch key, undo key, then per entity:
-# key, index key, member, newest bucket, n set, n del, n undo, n set x (field, value),
-# n del x field, n undo x field (fields whose value before this epoch goes to the undo hash)
+# ARGV: expected position, new position, epoch, pos key, epoch key, undo key, undo record, then
+# per counter: key base, index key, n entities, then per entity: member, newest bucket ('' if
+# gone), n set, n del, n set x (field, value), n del x field
 _FLUSH = """
 local cur = redis.call('GET', ARGV[4]) or '0'
 if cur ~= ARGV[1] then
@@ -57,53 +57,48 @@ if (redis.call('GET', ARGV[5]) or '0') ~= ARGV[3] then
   redis.call('DEL', undo)
   redis.call('SET', ARGV[5], ARGV[3])
 end
-local i, n = 7, #ARGV
+redis.call('APPEND', undo, ARGV[7])
+local i, n = 8, #ARGV
 while i <= n do
-  local key, ns, nd, nu = ARGV[i], tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
-  local idx, mem, hi = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  i = i + 7
-  local sd = i + 2 * ns
-  local su = sd + nd
-  if nu > 0 then
-    local fs = {}
-    for j = 1, nu do fs[j] = ARGV[su + j - 1] end
-    local olds = redis.call('HMGET', key, unpack(fs))
-    local u = {}
-    for j = 1, nu do
-      u[2 * j - 1] = key .. '|' .. fs[j]
-      u[2 * j] = olds[j] or ''
+  local base, idx, ne = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  local zs, k = {}, 0
+  for _ = 1, ne do
+    local mem, hi, ns, nd = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+    local key = base .. mem
+    i = i + 4
+    local sd = i + 2 * ns
+    if ns > 0 then redis.call('HSET', key, unpack(ARGV, i, sd - 1)) end
+    if nd > 0 then redis.call('HDEL', key, unpack(ARGV, sd, sd + nd - 1)) end
+    if hi ~= '' then
+      zs[k + 1], zs[k + 2] = hi, mem
+      k = k + 2
     end
-    redis.call('HSET', undo, unpack(u))
+    i = sd + nd
   end
-  if ns > 0 then redis.call('HSET', key, unpack(ARGV, i, sd - 1)) end
-  if nd > 0 then redis.call('HDEL', key, unpack(ARGV, sd, su - 1)) end
-  if hi ~= '' then redis.call('ZADD', idx, 'GT', hi, mem) end
-  i = su + nu
+  for j = 1, k, 4000 do
+    redis.call('ZADD', idx, 'GT', unpack(zs, j, math.min(j + 3999, k)))
+  end
 end
 redis.call('SET', ARGV[4], ARGV[2])
 return 1
 """
-# ARGV: the checkpoint's position, pos key, epoch key, undo key. Returns {status, position,
-# epoch, fields restored}: status 0 nothing to do, 1 rolled back, -1 behind, -2 cannot roll back
-_RECOVER = """
-local p = tonumber(ARGV[1])
-local v = tonumber(redis.call('GET', ARGV[2]) or '0')
-local e = tonumber(redis.call('GET', ARGV[3]) or '0')
-if v == p then return {0, v, e, 0} end
-if v < p then return {-1, v, e, 0} end
-if e ~= p then return {-2, v, e, 0} end
-local kv = redis.call('HGETALL', ARGV[4])
-for j = 1, #kv, 2 do
-  local key, f = string.match(kv[j], '^(.*)|(%-?%d+)$')
-  if kv[j + 1] == '' then
-    redis.call('HDEL', key, f)
+# ARGV: the checkpoint's position, the position Redis holds, pos key, undo key, then (key,
+# field, value before the epoch; '' absent) triples
+_RESTORE = """
+if (redis.call('GET', ARGV[3]) or '0') ~= ARGV[2] then
+  return redis.error_reply('VIGIL position changed during the roll back')
+end
+for j = 5, #ARGV, 3 do
+  if ARGV[j + 2] == '' then
+    redis.call('HDEL', ARGV[j], ARGV[j + 1])
   else
-    redis.call('HSET', key, f, kv[j + 1])
+    redis.call('HSET', ARGV[j], ARGV[j + 1], ARGV[j + 2])
   end
 end
 redis.call('DEL', ARGV[4])
-redis.call('SET', ARGV[2], ARGV[1])
-return {1, v, e, #kv / 2}
+redis.call('SET', ARGV[3], ARGV[1])
+return 1
 """
 # KEYS: entities; ARGV: highest bucket to forget, key base of the spec
 _PRUNE = """
@@ -126,12 +121,13 @@ def _encode(v) -> str:
 
 
 class RedisCounter(Counter):
-    """One :class:`CounterSpec`: the in-process counter over the entities held, plus what the
-    current batch changed (``touched``: (entity, bucket); ``dropped``: (entity, [buckets]) that
-    left two windows), written to Redis by :meth:`RedisCounters.flush`. ``table`` is this
-    processor's copy; ``dirty`` stays empty (nothing goes to the stream's checkpoint)."""
+    """One :class:`CounterSpec`: the in-process counter over the entities held, plus what
+    changed since the last flush: ``touched[entity][bucket]`` = the bucket's value before its
+    first change (a count, 0 if absent; a distinct count's values, None if absent), the undo
+    record. ``table`` is this processor's copy; ``dirty`` stays empty (nothing goes to the
+    stream's checkpoint)."""
 
-    __slots__ = ("absent", "base", "dropped", "index_key", "owner", "touched")
+    __slots__ = ("absent", "base", "index_key", "ints", "owner", "touched")
 
     def __init__(self, spec: CounterSpec, owner: RedisCounters) -> None:
         super().__init__(spec)
@@ -139,20 +135,23 @@ class RedisCounter(Counter):
         digest = hashlib.sha1(spec.key.encode()).hexdigest()[:12]
         self.base = f"{owner.prefix}{digest}:"
         self.index_key = f"{self.base}entities"
-        self.touched: set = set()
-        self.dropped: list = []
+        self.touched: dict = {}  # entity -> {bucket: its value before the first change}
         self.absent: set = set()  # entities read from Redis and not there
+        self.ints = True  # a distinct count's values all ints so far (stored as str(list))
 
     def _drops(self, v, d: dict, b: int) -> None:
-        """The buckets ``Counter._advance`` to ``b`` will drop (two windows behind)."""
+        """Before ``Counter._advance`` to ``b``: the buckets it drops (two windows behind)."""
         if len(d) > 2 * self.n:
             lo = b - 2 * self.n
-            old = [x for x in d if x <= lo]
-            if old:
-                self.dropped.append((v, old))
+            t = self.touched.get(v)
+            if t is None:
+                t = self.touched[v] = {}
+            for x, val in d.items():
+                if x <= lo and x not in t:
+                    t[x] = tuple(val) if self.distinct else val
 
     def update(self, e: tuple) -> None:
-        """Count one event (``Counter.update``, recording the bucket for the flush)."""
+        """Count one event (``Counter.update``, recording the bucket's value before)."""
         if self.distinct:
             self._update_distinct(e)
             return
@@ -163,15 +162,25 @@ class RedisCounter(Counter):
         ent = self.table.get(v)
         if ent is None:
             self.table[v] = [b, {b: 1}, 1]
+            t = self.touched.get(v)
+            if t is None:
+                self.touched[v] = {b: 0}
+            elif b not in t:
+                t[b] = 0
         else:
             d = ent[1]
             if b > ent[0]:
                 self._drops(v, d, b)
                 self._advance(ent, b)
-            d[b] = d.get(b, 0) + 1
+            x = d.get(b, 0)
+            t = self.touched.get(v)
+            if t is None:
+                self.touched[v] = {b: x}
+            elif b not in t:
+                t[b] = x
+            d[b] = x + 1
             if b > ent[0] - self.n:
                 ent[2] += 1
-        self.touched.add((v, b))
 
     def _update_distinct(self, e: tuple) -> None:
         v = e[self.ei]
@@ -179,25 +188,39 @@ class RedisCounter(Counter):
         if v is None or o is None:
             return
         b = e[1] // self.bucket_ms
+        if self.ints and type(o) is not int:
+            self.ints = False
         ent = self.table.get(v)
+        t = self.touched.get(v)
         if ent is None:
             self.table[v] = [b, {b: {o}}, {o: 1}]
+            if t is None:
+                self.touched[v] = {b: None}
+            elif b not in t:
+                t[b] = None
+            return
+        d = ent[1]
+        if b > ent[0]:
+            self._drops(v, d, b)
+            self._advance(ent, b)
+            t = self.touched.get(v)
+        vals = d.get(b)
+        if vals is None:
+            d[b] = {o}
+            pre = None
+        elif o in vals:
+            return  # already counted in this bucket: nothing changes
         else:
-            d = ent[1]
-            if b > ent[0]:
-                self._drops(v, d, b)
-                self._advance(ent, b)
-            vals = d.get(b)
-            if vals is None:
-                d[b] = {o}
-            elif o in vals:
-                return  # already counted in this bucket: nothing changes
-            else:
-                vals.add(o)
-            if b > ent[0] - self.n:
-                agg = ent[2]
-                agg[o] = agg.get(o, 0) + 1
-        self.touched.add((v, b))
+            pre = vals
+        if t is None:
+            self.touched[v] = {b: None if pre is None else tuple(pre)}
+        elif b not in t:
+            t[b] = None if pre is None else tuple(pre)
+        if pre is not None:
+            pre.add(o)
+        if b > ent[0] - self.n:
+            agg = ent[2]
+            agg[o] = agg.get(o, 0) + 1
 
     def prune(self, watermark_ms: int) -> None:
         """Forget entities whose newest bucket is two windows behind the watermark, here and in
@@ -224,7 +247,14 @@ class RedisCounters:
 
     batched = True
 
-    def __init__(self, client, prefix: str, chunk: int = 5000, defer_prune: bool = False) -> None:
+    def __init__(
+        self,
+        client,
+        prefix: str,
+        chunk: int = 5000,
+        defer_prune: bool = False,
+        flush_events: int = 50_000,
+    ) -> None:
         if not prefix:
             raise ValueError(
                 "a Redis key prefix is required (e.g. 'vigil:rules:'), so keys never collide"
@@ -235,18 +265,18 @@ class RedisCounters:
         self.defer_prune = defer_prune
         self.next_prune: dict[str, int] = {}
         self.poskey, self.epochkey, self.undokey = (f"{prefix}{k}" for k in ("pos", "epoch", "undo"))
+        self.flush_events = flush_events
         self.position = 0
-        self.committed = 0
+        self._committed = 0
         self.counters: list[RedisCounter] = []
         self.recovered: dict | None = None  # what recover() found, once it ran
         self.complete = False  # every entity in Redis is held here (a run from position 0)
         self.written = 0  # the position Redis holds (after recover())
-        self.epoch: int | None = None  # the checkpoint position ``recorded`` is for
-        self.recorded: set = set()  # (key, bucket) whose pre-epoch value is in the undo hash
+        self.epoch = 0  # the checkpoint position the undo records in Redis go back to
         self.calls = 0
         self.reads = 0
         self.flush_script = client.register_script(_FLUSH)
-        self.recover_script = client.register_script(_RECOVER)
+        self.restore_script = client.register_script(_RESTORE)
         self.prune_script = client.register_script(_PRUNE)
 
     def __call__(self, spec: CounterSpec) -> RedisCounter:
@@ -262,26 +292,47 @@ class RedisCounters:
 
     def recover(self) -> dict:
         """Bring Redis to the checkpoint's position (``committed``): roll back what a run that
-        died after it wrote (the undo hash). Then only a run from position 0 holds everything."""
-        p = self.committed
-        status, v, e, n = self.recover_script(args=[p, self.poskey, self.epochkey, self.undokey])
-        if status == -1:
+        died after it wrote (the undo records of the epoch, the earliest value of each field
+        restored, in one script). Then only a run from position 0 holds everything."""
+        p = self._committed
+        v, e, blob = self.client.mget(self.poskey, self.epochkey, self.undokey)
+        v, e = int(v or 0), int(e or 0)
+        restored = 0
+        if v < p:
             raise RedisStateError(
                 f"Redis holds the rule counters under {self.prefix!r} at stream position {v}, "
                 f"behind the checkpoint's {p} (keys lost?): start a new --state and prefix."
             )
-        if status == -2:
-            raise RedisStateError(
-                f"Redis holds the rule counters under {self.prefix!r} at stream position {v}, "
-                f"ahead of the checkpoint's {p}, with undo for position {e} only: cannot roll "
-                "back (was the state file replaced?); start a new --state and prefix."
-            )
+        if v > p:
+            if e != p:
+                raise RedisStateError(
+                    f"Redis holds the rule counters under {self.prefix!r} at stream position "
+                    f"{v}, ahead of the checkpoint's {p}, with undo for position {e} only: "
+                    "cannot roll back (was the state file replaced?); start a new --state and "
+                    "prefix."
+                )
+            before: dict = {}  # (key, field) -> its value before the epoch: the earliest record
+            for line in (blob or b"").split(b"\n"):
+                if line:
+                    rec = json.loads(line)  # [key, {field: value before}, ...] per flush
+                    for j in range(0, len(rec), 2):
+                        for field, x in rec[j + 1].items():
+                            before.setdefault((rec[j], field), x)
+            args: list = [p, v, self.poskey, self.undokey]
+            for (key, field), x in before.items():
+                if not x:  # 0 / None: absent
+                    args += (key, field, "")
+                else:
+                    args += (key, field, json.dumps(x) if isinstance(x, list) else x)
+            self.restore_script(args=args)
+            restored = len(before)
         self.position = self.written = p
         self.complete = p == 0
-        self.recovered = {"position": p, "redis_position": v, "rolled_back_fields": n}
+        self.recovered = {"position": p, "redis_position": v, "rolled_back_fields": restored}
         for c in self.counters:
             c.table.clear()
             c.absent.clear()
+            c.touched.clear()
         return self.recovered
 
     def load(self, plan: dict, events: list[tuple]) -> None:
@@ -315,65 +366,77 @@ class RedisCounters:
                 d = {int(k): int(x) for k, x in got.items()}
             c.table[v] = c.entry(max(d), d)
 
-    def flush(self, n: int) -> None:
-        """Write what the last ``n`` events changed, on top of the position Redis holds (the one
-        this processor wrote), and move the positions by ``n``."""
-        if self.epoch != self.committed:  # a checkpoint committed: a new undo epoch
-            self.epoch = self.committed
-            self.recorded = set()
-        recorded = self.recorded
+    def done(self, n: int) -> None:
+        """The engine counted and evaluated ``n`` more events (the next positions); their
+        changes are written at the next checkpoint (``committed`` set) or once ``flush_events``
+        are pending."""
+        self.position += n
+        if self.position - self.written >= self.flush_events:
+            self.flush()
+
+    @property
+    def committed(self) -> int:
+        return self._committed
+
+    @committed.setter
+    def committed(self, position: int) -> None:
+        """The stream sets it inside its checkpoint's transaction, before the commit: the
+        pending changes are written first (so Redis holds the checkpoint's position when it
+        commits), then a new undo epoch starts at the next flush."""
+        if self.recovered is not None and self.written != self.position:
+            self.flush()
+        self._committed = position
+
+    def flush(self) -> None:
+        """Write the changes of the events since the last flush (with their undo record), on
+        top of the position Redis holds (the one this processor wrote), in one Lua call."""
+        if self.recovered is None:
+            self.recover()
+        self.epoch = self._committed
+        dumps = json.dumps
         args: list = []
+        undo: list = []
         for c in self.counters:
-            if not c.touched and not c.dropped:
+            touched = c.touched
+            if not touched:
                 continue
-            fields: dict = {}
-            for v, b in c.touched:
-                fields.setdefault(v, set()).add(b)
-            dropped: dict = {}
-            for v, old in c.dropped:
-                dropped.setdefault(v, []).extend(old)
-                fields.setdefault(v, set())
-            c.touched.clear()
-            c.dropped.clear()
+            c.touched = {}
             table, distinct, base = c.table, c.distinct, c.base
-            for v, bs in fields.items():
+            enc_vals = str if c.ints else dumps
+            args += (base, c.index_key, len(touched))
+            for v, t in touched.items():
                 ent = table.get(v)
-                d = ent[1] if ent is not None else {}
                 enc = _encode(v)
-                key = base + enc
-                sets, dels = [], [b for b in dropped.get(v, ()) if b not in bs]
-                for b in bs:
-                    x = d.get(b)
-                    if x is None:
-                        dels.append(b)
-                    elif distinct:
-                        sets += (b, json.dumps(list(x)))
-                    else:
-                        sets += (b, x)
-                undo = []
-                for b in (*bs, *dels):
-                    if (key, b) not in recorded:
-                        recorded.add((key, b))
-                        undo.append(b)
-                hi = ent[0] if ent is not None else ""
-                args += (key, c.index_key, enc, hi, len(sets) // 2, len(dels), len(undo))
-                args += sets
-                args += dels
-                args += undo
-        new = self.position + n
-        if args or new != self.written:
-            head = [self.written, new, self.epoch, self.poskey, self.epochkey, self.undokey]
-            try:
-                self.flush_script(args=head + args)
-            except Exception as exc:
-                if "VIGIL position" in str(exc):
-                    raise RedisStateError(
-                        f"the rule counters under {self.prefix!r} changed under this processor "
-                        f"({exc}): another processor on the same prefix?"
-                    ) from exc
-                raise
-            self.calls += 1
-        self.position = self.written = new
+                undo += (base + enc, t)
+                if ent is None:  # pruned since
+                    args += (enc, "", 0, len(t), *t)
+                    continue
+                d = ent[1]
+                if distinct:
+                    sets = [y for b in t if (x := d.get(b)) for y in (b, enc_vals(list(x)))]
+                else:
+                    sets = [y for b in t if (x := d.get(b)) for y in (b, x)]
+                if len(sets) == 2 * len(t):
+                    args += (enc, ent[0], len(t), 0)
+                    args += sets
+                else:
+                    dels = [b for b in t if b not in d]
+                    args += (enc, ent[0], len(sets) // 2, len(dels))
+                    args += sets
+                    args += dels
+        head = [self.written, self.position, self.epoch, self.poskey, self.epochkey, self.undokey]
+        head.append(dumps(undo) + "\n" if undo else "")
+        try:
+            self.flush_script(args=head + args)
+        except Exception as exc:
+            if "VIGIL position" in str(exc):
+                raise RedisStateError(
+                    f"the rule counters under {self.prefix!r} changed under this processor "
+                    f"({exc}): another processor on the same prefix?"
+                ) from exc
+            raise
+        self.calls += 1
+        self.written = self.position
 
 
 def redis_counter_factory(client, prefix: str) -> RedisCounters:
