@@ -10,8 +10,9 @@ then grade the held-out accounts against ``_truth/accounts_users.jsonl``:
   "by the second day of a bot's life";
 - **day 2 of activity** (``day2_activity``): the same accounts, scored on the row at the end of
   the second day after their first event (event_timestamp = the first event's date + 2 days;
-  :func:`activity_day2_rows`). An account with no event before the last row is left out (and
-  counted: ``never_active``): nothing it did can be judged, by anyone;
+  :func:`activity_day2_rows`). An account with no event, or whose second day of activity ends
+  after the window, is left out (and counted: ``not_graded``, ``not_graded_bots``): a bot that
+  has done nothing cannot be judged from behaviour, by anyone;
 - **all**: every held-out account on the last day.
 
 For each: PR-AUC (average precision) of the model and of the profile baseline, precision and
@@ -79,7 +80,9 @@ def _grade(rows: pd.DataFrame, threshold: float) -> dict:
 
     y = rows["is_bot"].to_numpy().astype(int)
     s = rows["bot_score"].to_numpy()
-    flagged = (s >= threshold) & (rows["is_flagged"].to_numpy() == 1)
+    # the model's own flag (>= its threshold, with an event in the window; a majority vote when
+    # it is several models); ``threshold`` is kept for the callers' records
+    flagged = rows["is_flagged"].to_numpy() == 1
     active = rows["events_7d"].to_numpy() >= 1
     tp = int((flagged & (y == 1)).sum())
     return {
@@ -154,8 +157,8 @@ def run_seed(seed: int, users: int, days: int, work: Path, overrides: dict | Non
             "day2": _grade(day2, bundle["threshold"]),
             "day2_activity": {
                 **_grade(act2, bundle["threshold"]),
-                "never_active": int(new["user_id"].nunique() - act2["user_id"].nunique()),
-                "never_active_bots": int(
+                "not_graded": int(new["user_id"].nunique() - act2["user_id"].nunique()),
+                "not_graded_bots": int(
                     new.loc[~new["user_id"].isin(act2["user_id"]), ["user_id", "is_bot"]]
                     .drop_duplicates()["is_bot"]
                     .sum()

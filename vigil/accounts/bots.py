@@ -67,6 +67,18 @@ class BotConfig:
     # flag only rows with at least this many events in the window (a silent account shows no
     # behaviour to judge and does no harm); the guardrail is estimated on those rows too
     min_events: int = 1
+    # label maturity: the guardrail (and with ``maturity_scope`` "calibration" also the calibration
+    # and label frequency) reads only validation accounts created at least this many days before
+    # the data's last row; a newer account has not had time to be suspended, so its missing label
+    # says little. 0 = every account (off)
+    label_maturity_days: float = 0.0
+    maturity_scope: str = "guardrail"  # guardrail | calibration
+    # never flag a row whose P(bot) is below this (0 = no floor)
+    min_flag_probability: float = 0.0
+    # > 1: fit this many models, each on its own seeded train/validation split with its own
+    # calibration and guardrail threshold; bot_score is their mean P(bot), a row is flagged when
+    # a majority of them flag it (each threshold is noisy on ~650 validation accounts)
+    splits: int = 1
 
 
 def _hash_unit(user_ids: np.ndarray, seed: int) -> np.ndarray:
@@ -175,6 +187,8 @@ def _guardrail(va: pd.DataFrame, y, prob, w, c: float, cfg: BotConfig):
     """(threshold, est. precision, est. recall, young threshold) on the validation rows that can
     be flagged (>= ``min_events`` events)."""
     can = va["events_7d"].to_numpy() >= cfg.min_events
+    if cfg.label_maturity_days:
+        can &= _mature(va, cfg.label_maturity_days)
     y, prob, w = y[can], prob[can], w[can]
     thr, prec, rec = threshold_for_precision(y, prob, w, cfg.target_precision, c)
     young_thr = None
@@ -188,7 +202,16 @@ def _guardrail(va: pd.DataFrame, y, prob, w, c: float, cfg: BotConfig):
             )[0]
             if young_thr > thr:
                 thr, prec, rec = young_thr, *_precision_recall(y, prob, w, young_thr, c)
+    if cfg.min_flag_probability and thr < cfg.min_flag_probability:
+        thr = cfg.min_flag_probability
+        prec, rec = _precision_recall(y, prob, w, thr, c)
     return thr, prec, rec, young_thr
+
+
+def _mature(va: pd.DataFrame, days: float) -> np.ndarray:
+    """Rows of accounts created at least ``days`` before the last row of the frame."""
+    created = va["event_timestamp"] - pd.to_timedelta(va["account_age_days"], unit="D")
+    return (created <= va["event_timestamp"].max() - pd.Timedelta(days=days)).to_numpy()
 
 
 def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> dict:
@@ -197,6 +220,21 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
     from sklearn.isotonic import IsotonicRegression
     from threadpoolctl import threadpool_limits
 
+    if cfg.splits > 1:
+        members = [
+            fit(df, dataclasses.replace(cfg, splits=1, seed=cfg.seed + 7919 * k), exclude)
+            for k in range(cfg.splits)
+        ]
+        keys = ("validation_pr_auc", "validation_precision_at_threshold", "label_frequency")
+        metrics = {k: float(np.mean([m["metrics"][k] for m in members])) for k in keys}
+        metrics["member_thresholds"] = [m["threshold"] for m in members]
+        return {
+            "members": members,
+            "columns": members[0]["columns"],
+            "threshold": float(np.median([m["threshold"] for m in members])),
+            "config": dataclasses.asdict(cfg),
+            "metrics": metrics,
+        }
     cols = _columns(cfg.mode)
     if exclude:
         df = df[~df["user_id"].isin(exclude)]
@@ -225,11 +263,15 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
     raw = model.predict_proba(va[cols].to_numpy(float))[:, 1]
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
     y, w = va["label"].to_numpy(), va["weight"].to_numpy()
-    iso.fit(raw, y, sample_weight=w)
+    fit_rows = np.ones(len(va), bool)
+    if cfg.label_maturity_days and cfg.maturity_scope == "calibration":
+        fit_rows = _mature(va, cfg.label_maturity_days)
+    iso.fit(raw[fit_rows], y[fit_rows], sample_weight=w[fit_rows])
     cal = iso.predict(raw)
     c = 1.0
     if cfg.pu:
-        c = float(np.average(cal[y == 1], weights=w[y == 1]))
+        lab = (y == 1) & fit_rows
+        c = float(np.average(cal[lab], weights=w[lab]))
         c = min(max(c, 0.05), 1.0)
     prob = np.minimum(cal / c, 1.0)
     thr, prec, rec, young_thr = _guardrail(va, y, prob, w, c, cfg)
@@ -258,6 +300,14 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
 
 def score(bundle: dict, feats: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     """user_id, event_timestamp, bot_score (calibrated P(bot)), is_flagged (>= threshold)."""
+    if "members" in bundle:
+        parts = [score(m, feats, users) for m in bundle["members"]]
+        out = parts[0].copy()
+        out["bot_score"] = np.mean([p["bot_score"].to_numpy() for p in parts], axis=0)
+        out["bot_score_raw"] = np.mean([p["bot_score_raw"].to_numpy() for p in parts], axis=0)
+        votes = np.sum([p["is_flagged"].to_numpy() for p in parts], axis=0)
+        out["is_flagged"] = (votes * 2 > len(parts)).astype(int)
+        return out
     df = feats.merge(profile_columns(users), on="user_id", how="left")
     from threadpoolctl import threadpool_limits
 
