@@ -87,6 +87,8 @@ def grade(guardrail: bool = True) -> dict:
     keys = evaluate.slice_keys(test)
     thr = bundle["thresholds"]
     out: dict = {"model_id": bundle["model_id"], "models": {}}
+    # the net's blend weight: TrainConfig.net_blend, or the one "auto" chose on validation
+    out["net_blend"] = bundle["thresholds"]["multitask"].get("net_blend", cfg.net_blend)
     for name, col, t in (
         ("baseline", "baseline_cal", thr["baseline"]["threshold"]),
         ("multitask", "multitask_cal", thr["multitask"]["threshold"]),
@@ -288,7 +290,8 @@ def table(results: list[dict]) -> str:
         f"{r['models']['multitask']['young_posts']} by authors < 30 days)"
         for r in ok
     )
-    return "\n".join(lines) + f"\n\nTest days: {counts}.\n"
+    blends = ", ".join(f"seed {r['params']['seed']}: {r.get('net_blend', '?')}" for r in ok)
+    return "\n".join(lines) + f"\n\nTest days: {counts}.\n\nThe net's blend weight: {blends}.\n"
 
 
 def targets(results: list[dict]) -> list[str]:
