@@ -254,12 +254,15 @@ def replay_world(
     verdict: str = "heavy",
     head_history: bool = False,
     spare_floor: float | None = None,
+    head_fit_on: str = "evidence",
 ) -> dict:
     """Both schedules on the current world's test days (``budget``: None, ``fixed`` or a number;
     ``verdict``: ``heavy``, the heavy model's probability, or ``head``, the re-score head of
     :mod:`training.rescore_head`, fitted on the training days when the model has none saved;
     ``head_history``: a head that also reads the reporters' and the creator's label history,
-    the saved one if it does, else fitted here and not saved; ``spare_floor``: the triggered
+    the saved one if it does, else fitted here and not saved; ``head_fit_on``: the head's
+    training moments (:func:`training.rescore_head.fit`; not the saved head's: fitted here, not
+    saved); ``spare_floor``: the triggered
     schedule spends the heavy calls it leaves unused (out of the fixed schedule's) on re-score
     moments with student >= spare_floor x tau, :func:`run_schedule`)."""
     bundle = registry.load(model_id)
@@ -282,10 +285,13 @@ def replay_world(
     head = known = None
     if verdict == "head":
         head = head_mod.load(bundle["model_id"])
-        if head_history and not getattr(head, "history", False):
-            head = head_mod.fit_registered(bundle["model_id"], save=False, history=True)
-        elif head is None:
-            head = head_mod.fit_registered(bundle["model_id"])
+        wanted = (head_history, head_fit_on)
+        if head is None or _head_kind(head) != wanted:
+            # the default head is saved when the model has none; another kind is not
+            save = head is None and wanted == (False, "evidence")
+            head = head_mod.fit_registered(
+                bundle["model_id"], save=save, history=head_history, fit_on=head_fit_on
+            )
         threshold = head.remove_at
         if getattr(head, "history", False):  # heads saved before it existed: False
             known = read_history(all_posts)
@@ -322,6 +328,11 @@ def replay_world(
     if head is not None:
         out["head"] = head.info
     return out | {"verdict": verdict} | result
+
+
+def _head_kind(head) -> tuple[bool, str]:
+    """(reads the label history, training moments) of a head (heads saved before: the default)."""
+    return getattr(head, "history", False), head.info.get("fit_on", "evidence")
 
 
 def compare(
@@ -437,6 +448,13 @@ def main(argv: list[str] | None = None) -> int:
         "creator's labeled posts (point in time; fitted here, not saved, unless the saved one does)",
     )
     parser.add_argument(
+        "--head-fit-on",
+        choices=head_mod.FIT_ON,
+        default="evidence",
+        help="with --verdict head: the head's training moments (training.rescore_head.fit); "
+        "another than the saved head's: fitted here, not saved",
+    )
+    parser.add_argument(
         "--spare-floor",
         type=float,
         default=None,
@@ -467,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
                 verdict=args.verdict,
                 head_history=args.head_history,
                 spare_floor=args.spare_floor,
+                head_fit_on=args.head_fit_on,
             )
             r["world"] = label
             results.append(r)

@@ -59,6 +59,7 @@ HISTORY_INPUTS = ("reporter_reputation", "log_creator_harmful_labels", "log_crea
 # the validation precision of its removals rests on many labels (unreported posts are sampled at
 # 0.4-2.5%, and a head that also acted on them removed benign posts no label had shown)
 EVIDENCE = ("reports", "negative_replies")
+FIT_ON = ("evidence", "routed")  # the training moments of the head (:func:`fit`)
 HEAVY_PATH = 2.0  # the verdict of a moment the heavy model removes: above every head probability
 # a re-score request's trigger (vigil.stream.triggers reasons joined by "+", e.g. "first_report",
 # "views_64+reports_2", "negative_replies_3"; also the plain "report", "negative_reply", "rescore")
@@ -219,11 +220,18 @@ def fit(
     target: float = 0.95,
     seed: int = 7,
     history: bool = False,
+    fit_on: str = "evidence",
 ) -> RescoreHead:
     """The head from routed, labeled moments (``heavy``, ``student``, counters, post_id,
     is_harmful, sampling_weight; with ``history`` also the :data:`training.rescore_moments.
-    HISTORY` columns) of the training days, thresholded on the validation days'."""
-    train = train[has_evidence(train)]
+    HISTORY` columns) of the training days, thresholded on the validation days'. ``fit_on``:
+    ``evidence``, the moments with a report or negative reply (where the head acts), or
+    ``routed``, every routed moment (the unreported posts' labels, few but weighted up to the
+    population, teach it what the evidence means); it acts at moments with evidence either way."""
+    if fit_on not in FIT_ON:
+        raise UserError(f"fit_on must be one of {', '.join(FIT_ON)}, not {fit_on!r}.")
+    if fit_on == "evidence":
+        train = train[has_evidence(train)]
     for name, part in (("training", train), ("validation", val)):
         if part.empty or part["is_harmful"].nunique() < 2:
             raise UserError(
@@ -241,6 +249,7 @@ def fit(
         "coefficients_standardized": dict(zip(names, np.round(coef, 4).tolist())),
         "train_moments": len(train),
         "train_posts": int(train["post_id"].nunique()),
+        "fit_on": fit_on,
         "heavy_threshold": heavy_threshold,
         "validation": threshold,
     }
@@ -351,11 +360,13 @@ def fit_registered(
     bundle: dict | None = None,
     folds: int = 0,
     history: bool = False,
+    fit_on: str = "evidence",
 ) -> RescoreHead:
     """Fit the head of a registered model (default: the champion) and save it beside it;
     ``bundle``: the model's objects already in memory (``vigil train`` right after saving it);
     ``folds`` > 1: thresholded on cross-fitted training and validation labels (:func:`crossfit`);
-    ``history``: the head also reads the reporters' and the creator's label history."""
+    ``history``: the head also reads the reporters' and the creator's label history; ``fit_on``:
+    see :func:`fit`."""
     bundle = bundle if bundle is not None else registry.load(model_id)
     cfg = from_dict(bundle["meta"]["config"])
     parts = labeled_moments(bundle, history=history)
@@ -372,7 +383,13 @@ def fit_registered(
         )
     else:
         head = fit(
-            parts["train"], parts["val"], heavy_threshold, cfg.target_precision, cfg.seed, history
+            parts["train"],
+            parts["val"],
+            heavy_threshold,
+            cfg.target_precision,
+            cfg.seed,
+            history,
+            fit_on,
         )
     head.info["model_id"] = bundle["model_id"]
     if save:
@@ -420,6 +437,13 @@ def main(argv: list[str] | None = None) -> int:
         "(point in time, from post_labels)",
     )
     parser.add_argument(
+        "--fit-on",
+        choices=FIT_ON,
+        default="evidence",
+        help="the training moments: those with a report or negative reply (default) or every "
+        "routed one; the head acts at moments with evidence either way",
+    )
+    parser.add_argument(
         "--no-save", action="store_true", help="fit and report, keep the saved head as is"
     )
     args = parser.parse_args(argv)
@@ -430,7 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = importlib.import_module("training.rescore_head")
         head = module.fit_registered(
-            args.model, save=not args.no_save, folds=args.crossfit, history=args.history
+            args.model,
+            save=not args.no_save,
+            folds=args.crossfit,
+            history=args.history,
+            fit_on=args.fit_on,
         )
     except UserError as exc:
         print(f"error: {exc}")
