@@ -234,6 +234,7 @@ class RedisCounter(Counter):
             if watermark_ms is None:
                 return
         lo = watermark_ms // self.bucket_ms - 2 * self.n
+        self.owner.drain()
         for v in [v for v, ent in self.table.items() if ent[0] <= lo]:
             del self.table[v]
         self.absent.clear()
@@ -253,7 +254,7 @@ class RedisCounters:
         prefix: str,
         chunk: int = 5000,
         defer_prune: bool = False,
-        flush_events: int = 50_000,
+        flush_events: int = 20_000,
     ) -> None:
         if not prefix:
             raise ValueError(
@@ -275,7 +276,9 @@ class RedisCounters:
         self.epoch = 0  # the checkpoint position the undo records in Redis go back to
         self.calls = 0
         self.reads = 0
-        self.flush_script = client.register_script(_FLUSH)
+        self.flush_sha = hashlib.sha1(_FLUSH.encode()).hexdigest()
+        self.conn = None  # the connection the flushes go out on (the first opens it)
+        self.in_flight = False
         self.restore_script = client.register_script(_RESTORE)
         self.prune_script = client.register_script(_PRUNE)
 
@@ -295,6 +298,7 @@ class RedisCounters:
         died after it wrote (the undo records of the epoch, the earliest value of each field
         restored, in one script). Then only a run from position 0 holds everything."""
         p = self._committed
+        self.drain()
         v, e, blob = self.client.mget(self.poskey, self.epochkey, self.undokey)
         v, e = int(v or 0), int(e or 0)
         restored = 0
@@ -343,6 +347,7 @@ class RedisCounters:
             self.recover()
         if self.complete:
             return
+        self.drain()
         want: dict = {}
         for e in events:
             ups, qs = plan.get(e[3], ((), ()))
@@ -372,7 +377,7 @@ class RedisCounters:
         are pending."""
         self.position += n
         if self.position - self.written >= self.flush_events:
-            self.flush()
+            self.flush(wait=False)
 
     @property
     def committed(self) -> int:
@@ -383,13 +388,17 @@ class RedisCounters:
         """The stream sets it inside its checkpoint's transaction, before the commit: the
         pending changes are written first (so Redis holds the checkpoint's position when it
         commits), then a new undo epoch starts at the next flush."""
-        if self.recovered is not None and self.written != self.position:
-            self.flush()
+        if self.recovered is not None:
+            if self.written != self.position:
+                self.flush()
+            self.drain()
         self._committed = position
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = True) -> None:
         """Write the changes of the events since the last flush (with their undo record), on
-        top of the position Redis holds (the one this processor wrote), in one Lua call."""
+        top of the position Redis holds (the one this processor wrote), in one Lua call on the
+        processor's own connection; ``wait=False``: its answer is read at the next flush or
+        :meth:`drain` (Redis applies it while the engine goes on)."""
         if self.recovered is None:
             self.recover()
         self.epoch = self._committed
@@ -426,17 +435,34 @@ class RedisCounters:
                     args += dels
         head = [self.written, self.position, self.epoch, self.poskey, self.epochkey, self.undokey]
         head.append(dumps(undo) + "\n" if undo else "")
+        self.drain()  # the previous flush's answer (one in flight at most)
+        if self.conn is None:
+            self.client.script_load(_FLUSH)
+            self.conn = self.client.connection_pool.get_connection()
+        self.conn.send_command("EVALSHA", self.flush_sha, 0, *head, *args)
+        self.in_flight = True
+        self.calls += 1
+        self.written = self.position
+        if wait:
+            self.drain()
+
+    def drain(self) -> None:
+        """Wait for the flush in flight, if any (before anything else reads or writes Redis,
+        and before a checkpoint commits)."""
+        if not self.in_flight:
+            return
+        self.in_flight = False
         try:
-            self.flush_script(args=head + args)
+            self.conn.read_response()
         except Exception as exc:
+            self.conn.disconnect()
+            self.conn = None
             if "VIGIL position" in str(exc):
                 raise RedisStateError(
                     f"the rule counters under {self.prefix!r} changed under this processor "
                     f"({exc}): another processor on the same prefix?"
                 ) from exc
             raise
-        self.calls += 1
-        self.written = self.position
 
 
 def redis_counter_factory(client, prefix: str) -> RedisCounters:
