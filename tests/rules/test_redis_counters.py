@@ -174,3 +174,41 @@ def test_default_rules_decide_the_same_with_redis_counters(tmp_path, redis_prefi
 def test_a_prefix_is_required():
     with pytest.raises(ValueError, match="prefix"):
         redis_counter_factory(object(), "")
+
+
+def test_redis_holds_the_in_process_buckets_and_a_second_writer_is_refused(tmp_path, redis_prefix):
+    """After a flush, each (counter, entity) hash in Redis holds the in-process counter's buckets
+    (counts; a distinct count's values as a JSON list), so another process can read them; a
+    second processor writing on the same prefix is refused with one error."""
+    import json
+
+    from vigil.rules.redis_counters import RedisStateError
+
+    client, prefix = redis_prefix
+    local, remote = _engines(tmp_path, RULE, client, prefix)
+    rng = random.Random(9)
+    events = [
+        _ev(i, i * 3 * S, rng.randrange(1, 5), text=f"x https://l.example/{rng.randrange(3)}")
+        for i in range(300)
+    ]
+    local.process_all(events)
+    remote.process_all(events)
+    remote.counter_factory.flush()
+    for key, c in local.counters.items():
+        r = remote.counters[key]
+        assert c.table, key
+        for v, (_, buckets, _) in c.table.items():
+            enc = f"i:{v}" if isinstance(v, int) else f"s:{v}"
+            got = client.hgetall(r.base + enc)
+            if c.distinct:
+                got = {int(b): set(json.loads(x)) for b, x in got.items()}
+            else:
+                got = {int(b): int(x) for b, x in got.items()}
+            assert got == buckets, (key, v)
+    other = RedisCounters(client, prefix)
+    other.position = other.committed = remote.counter_factory.position
+    Engine(load_rules(tmp_path / "rules.yaml"), counter_factory=other).process_all(events[:5])
+    other.flush()
+    remote.process_all(events[:5])
+    with pytest.raises(RedisStateError, match="another processor"):
+        remote.counter_factory.flush()

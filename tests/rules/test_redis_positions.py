@@ -1,7 +1,7 @@
-"""Counters in Redis scored by stream position (vigil.rules.redis_counters): after a crash the
-events replayed from the last checkpoint see what they saw the first time, although Redis
-already holds the later events of the lost tail. On the Redis server at 127.0.0.1:6379 (keys
-under ``vigil-rules:test:``, deleted after each test)."""
+"""Counters in Redis versioned by stream position (vigil.rules.redis_counters): after a crash
+the events replayed from the last checkpoint see what they saw the first time, although Redis
+already holds the later events of the lost tail (rolled back from the undo records). On the
+Redis server at 127.0.0.1:6379 (keys under ``vigil-rules:test:``, deleted after each test)."""
 
 from __future__ import annotations
 

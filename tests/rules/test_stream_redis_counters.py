@@ -1,7 +1,7 @@
 """`vigil stream --rules FILE --rules-counters redis`: the rules' counters in Redis, the offsets,
 labels, cooldowns and effects in the SQLite checkpoint. The effects equal the in-process
 counters' run; kill -9 and restart give an effects log byte-identical to an uninterrupted run's
-(the events replayed from the last checkpoint count only the events up to their stream position).
+(Redis is rolled back to the checkpoint's stream position before the events are replayed).
 On the Redis server at 127.0.0.1:6379, keys under ``vigil-rules:test:`` (deleted after)."""
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from vigil.stream.state import StreamState
 pytestmark = pytest.mark.redis
 
 # fires each time a post's views in the day reach a multiple of 25: a view replayed after a
-# crash that counted the lost tail's views of its post (the same 24-minute bucket) would fire
-# at another view
+# crash that counted the lost tail's views of its post again (the same 24-minute bucket) would
+# fire at another view
 VIEW_MARKS = """\
   - name: view_marks
     version: 1

@@ -1,37 +1,40 @@
 """Windowed counters and distinct counts kept in Redis: the rules engine's counters for a
 deployment where the state lives outside the processor (issue 21).
 
-``Engine(ruleset, counter_factory=RedisCounters(client, prefix))`` runs every counter of a rule
-set on Redis; the rules, labels and cooldowns stay in the engine. The windows are the in-process
+``Engine(ruleset, counter_factory=RedisCounters(client, prefix))`` keeps every counter of a rule
+set in Redis; the rules, labels and cooldowns stay in the engine. The windows are the in-process
 counters' (:class:`vigil.rules.engine.Counter`): buckets of ``spec.bucket_ms``, the window at an
 event is the ``spec.n_buckets`` buckets ending with the event's bucket, and only buckets less
 than two windows older than the entity's newest one count.
 
-**Layout.** One Redis hash per (counter, entity value): bucket -> the bucket's count, or for a
-distinct count the bucket's values (a JSON list); ``<spec hash>:entities`` ranks the entities by
-newest bucket (for the watermark prune). An event costs O(1) Redis work: the bucket it lands in
-is written once per batch, whatever the number of its events.
+**Layout.** One Redis hash per (counter, entity value), ``<prefix><spec hash>:<entity>`` (the
+entity typed ``i:42`` / ``s:https://...``): bucket -> the bucket's count, or for a distinct count
+the bucket's values as a JSON list; ``<prefix><spec hash>:entities`` ranks the entities by newest
+bucket (for the watermark prune). Another process reads an entity's window from its hash.
 
 **Write-through, arithmetic in the processor.** :class:`RedisCounter` is the in-process
-:class:`~vigil.rules.engine.Counter` (same code, so the same answers) over the entities the
-processor has read or written: the engine counts and evaluates each batch of ``chunk`` events
-locally (:meth:`RedisCounters.load` first reads from Redis the entities the batch needs that it
-does not hold, one pipelined round trip), then :meth:`RedisCounters.flush` writes the buckets the
-batch changed (and drops the ones that left two windows) in one Lua call. A run on a fresh
-prefix (position 0) holds every entity there is and reads nothing; after a restart the
-entities are read as events touch them.
+:class:`~vigil.rules.engine.Counter` (the same code, so the same answers) over the entities this
+processor holds, recording the value each bucket had before its first change since the last
+flush. The engine counts and evaluates a chunk of events locally (:meth:`RedisCounters.load`
+first reads from Redis, in one pipelined round trip, the entities the chunk needs that are not
+held: none on a run from position 0, which holds everything there is); :meth:`RedisCounters.flush`
+writes the changed buckets (one ``HSET`` per changed entity, whatever the number of its events,
+and an ``HDEL`` of the buckets that left two windows) in one Lua call, every ``flush_events``
+events without waiting for the answer (Redis applies it while the engine goes on; one flush in
+flight) and at each checkpoint, waiting, before the checkpoint commits.
 
 **Versioned, exactly once.** Every event gets the next stream position (the stream checkpoints
-the last one with its offsets). Redis keeps the position it holds (``<prefix>pos``): a flush
-applies only on top of the position the processor wrote last (else one error: another writer).
-Before a field first changes after a checkpoint, its value as of that checkpoint is kept in an
-undo hash (``<prefix>undo``, epoch ``<prefix>epoch`` = the checkpoint's position; the first
-flush after the next checkpoint drops it). A processor restarting at checkpoint position P on a
-Redis that holds position V > P (the lost tail: events applied after the last checkpoint, their
-effects never committed) restores the undo hash first, so Redis holds the counters as of P
-exactly and the replayed events count once (:meth:`RedisCounters.recover`). The watermark prune
-deletes entities without undo, so it runs one checkpoint late (at a committed horizon: nothing it
-deletes is visible to an event the stream can still accept, replayed or not).
+the last one with its offsets). Redis keeps the position it holds (``<prefix>pos``); a flush
+applies only on top of the position this processor wrote last (else one error: another writer on
+the prefix). Each flush appends its undo record (per changed field, the value before this flush;
+``<prefix>undo``) to the epoch's (``<prefix>epoch``: the last committed checkpoint's position;
+the first flush after the next checkpoint starts a new one). A processor restarting at
+checkpoint position P on a Redis that holds V > P (the lost tail: events applied after the last
+checkpoint, their effects never committed) restores each field's earliest recorded value in one
+script (:meth:`RedisCounters.recover`), so Redis holds the counters as of P exactly and the
+replayed events count once. V < P (keys lost) or an undo epoch other than P is refused. The
+watermark prune deletes entities without undo, so it runs one checkpoint late (at a committed
+horizon: nothing it deletes is visible to an event the stream can still accept, replayed or not).
 
 The scripts touch keys they build, so a Redis Cluster would need one hash tag per prefix.
 """
