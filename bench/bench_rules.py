@@ -8,12 +8,15 @@ attached (:mod:`vigil.stream.rules`: counters, labels, effects committed in the 
 Paths are interleaved ``--repeats`` times and each keeps its best round (the machine is shared).
 
 With Redis at ``VIGIL_REDIS_URL`` (skipped when it is not reachable), a third path runs the same
-20 rules with their counters in Redis (:class:`vigil.rules.redis_counters.RedisCounters`, keys
-under ``vigil-rules:bench:<run>:``, deleted after each round); its CPU time adds the Redis
-server's (``INFO cpu``, the server is not pinned).
+20 rules with their counters in Redis (:class:`vigil.rules.redis_counters.RedisCounters`, the
+stream's settings: written every 20k events and at each checkpoint; keys under
+``vigil-rules:bench:<run>:``, deleted after each round); its CPU time adds the Redis server's
+(``INFO cpu``, the server is not pinned). The load average before and after is reported (wall
+rates on a shared machine count the other processes' turns).
 
-The 20 rules: the 5 default rules (vigil/rules/default_rules.yaml) and 15 more over users,
-posts, links and targets, windows from 1 minute to 1 day, live and shadow (:func:`rules_text`).
+The rules: the default rules (vigil/rules/default_rules.yaml, 6 since ``shared_device``: 21 in
+all, printed as such) and 15 more over users, posts, links and targets, windows from 1 minute to
+1 day, live and shadow (:func:`rules_text`).
 
     python -m bench rules [--users 3000] [--days 14] [--seed 21] [--repeats 3]
 """
@@ -251,7 +254,9 @@ def main(argv: list[str] | None = None) -> dict:
         simulate_accounts(raw, params)
         rules = root / "rules20.yaml"
         rules.write_text(rules_text())
+        load_before = os.getloadavg()
         result = {"params": vars(args), **bench_rules(raw, rules, root, args.repeats)}
+        result["load_average"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
     finally:
         if affinity:
             os.sched_setaffinity(0, affinity)
@@ -271,6 +276,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"  + counters in Redis    {r['stream_core_20_rules_redis']:>10,.0f} "
             f"{r['stream_core_20_rules_redis_cpu']:>10,.0f}  ({r['ratio_redis_vs_memory']:.3f}x / "
             f"{r['ratio_redis_vs_memory_cpu']:.3f}x in process; CPU incl. the Redis server; "
-            f"{r['redis_calls']:,} Lua calls; same effects: {r['redis_effects_equal']})"
+            f"{r['redis_calls']:,} flushes; same effects: {r['redis_effects_equal']})"
         )
+    la = r["load_average"]
+    print(f"  load average 1/5/15 min: before {la[0]}/{la[1]}/{la[2]}, after {la[3]}/{la[4]}/{la[5]}")
     return result
