@@ -247,7 +247,12 @@ class RedisCounter(Counter):
 class RedisCounters:
     """The counter factory (``Engine(..., counter_factory=RedisCounters(client, prefix))``) and
     the positions: ``position`` is the last event's, ``committed`` the last checkpoint's (both
-    set by the stream at start; ``committed`` at each checkpoint, before its commit)."""
+    set by the stream at start; ``committed`` at each checkpoint, before its commit).
+
+    ``flush_events``: write every that many events (and at each checkpoint). ``hold``: after a
+    flush, a counter holding more entities than that forgets them all (they are read back from
+    Redis as events need them; None, the default: the processor holds every entity it touched,
+    the in-process counters' memory)."""
 
     batched = True
 
@@ -258,6 +263,7 @@ class RedisCounters:
         chunk: int = 5000,
         defer_prune: bool = False,
         flush_events: int = 20_000,
+        hold: int | None = None,
     ) -> None:
         if not prefix:
             raise ValueError(
@@ -270,6 +276,7 @@ class RedisCounters:
         self.next_prune: dict[str, int] = {}
         self.poskey, self.epochkey, self.undokey = (f"{prefix}{k}" for k in ("pos", "epoch", "undo"))
         self.flush_events = flush_events
+        self.hold = hold  # entities held per counter after a flush (None: all)
         self.position = 0
         self._committed = 0
         self.counters: list[RedisCounter] = []
@@ -408,12 +415,15 @@ class RedisCounters:
         dumps = json.dumps
         args: list = []
         undo: list = []
+        evict: list = []
         for c in self.counters:
             touched = c.touched
             if not touched:
                 continue
             c.touched = {}
             table, distinct, base = c.table, c.distinct, c.base
+            if self.hold is not None and len(table) > self.hold:
+                evict.append(c)
             enc_vals = str if c.ints else dumps
             args += (base, c.index_key, len(touched))
             for v, t in touched.items():
@@ -446,6 +456,10 @@ class RedisCounters:
         self.in_flight = True
         self.calls += 1
         self.written = self.position
+        for c in evict:  # in Redis once this flush is applied (read after a drain)
+            c.table.clear()
+            c.absent.clear()
+            self.complete = False
         if wait:
             self.drain()
 
