@@ -148,6 +148,25 @@ def test_fit_finds_the_reports_the_heavy_model_misses():
     assert 0 < head.remove_at == head.threshold <= head.score(both.iloc[1:])[0] < 1
 
 
+def test_fit_on_every_routed_moment():
+    """fit_on="routed": trained on every moment of the report world (400 posts x 2 moments, the
+    creation moments without reports too, against the moments with a report when fitted on
+    evidence: the 100 harmful posts' second moments and the benign posts' with p % 3 == 0: 134
+    multiples of 3 below 400 less the 34 of 12, which are harmful); it still acts only at
+    moments with evidence and removes exactly the harmful posts of a third draw."""
+    evidence = rh.fit(report_world(1), report_world(2), heavy_threshold=0.9, seed=0)
+    assert evidence.info["train_moments"] == 100 + (134 - 34)
+    head = rh.fit(report_world(1), report_world(2), 0.9, seed=0, fit_on="routed")
+    assert head.info["train_moments"] == 800 and head.info["fit_on"] == "routed"
+    test = report_world(3)
+    assert (head.score(test[test["post_behavior__reports"] == 0]) == 0).all()
+    per_post = test.assign(v=head.verdict(test)).groupby("post_id")["v"].max()
+    harmful = test.groupby("post_id")["is_harmful"].first()
+    assert ((per_post >= head.remove_at) == harmful).all()
+    with pytest.raises(UserError, match="fit_on"):
+        rh.fit(report_world(1), report_world(2), 0.9, fit_on="everything")
+
+
 def test_crossfit_threshold_on_training_and_validation_labels():
     """The cross-fitted head (thresholded on out-of-fold scores of both draws' posts) must, on the
     report world, also remove exactly the harmful posts of a third draw; its threshold rests on
