@@ -237,3 +237,15 @@ def test_redis_holds_the_in_process_buckets_and_a_second_writer_is_refused(tmp_p
     remote.process_all(events[:5])
     with pytest.raises(RedisStateError, match="another processor"):
         remote.counter_factory.flush()
+
+
+@pytest.mark.parametrize("bad", ["0", "ten", "-5"])
+def test_a_bad_flush_setting_is_one_error(redis_prefix, monkeypatch, bad):
+    from vigil.errors import UserError
+
+    client, prefix = redis_prefix
+    monkeypatch.setenv("VIGIL_RULES_REDIS_FLUSH_EVENTS", bad)
+    with pytest.raises(UserError, match="VIGIL_RULES_REDIS_FLUSH_EVENTS"):
+        RedisCounters(client, prefix)
+    monkeypatch.setenv("VIGIL_RULES_REDIS_FLUSH_EVENTS", "250")
+    assert RedisCounters(client, prefix).flush_events == 250

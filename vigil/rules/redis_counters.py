@@ -43,9 +43,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 
+from vigil.errors import UserError
 from vigil.rules.engine import Counter
 from vigil.rules.language import CounterSpec
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVENTS = 20_000  # the default: a flush every that many events (and at each checkpoint)
+
+
+def flush_events_setting() -> int:
+    """``VIGIL_RULES_REDIS_FLUSH_EVENTS`` (default :data:`FLUSH_EVENTS`)."""
+    raw = os.environ.get("VIGIL_RULES_REDIS_FLUSH_EVENTS", "").strip()
+    if not raw:
+        return FLUSH_EVENTS
+    if not raw.isdigit() or int(raw) < 1:
+        raise UserError(
+            f"VIGIL_RULES_REDIS_FLUSH_EVENTS={raw!r}: give a whole number of events >= 1 "
+            f"(default {FLUSH_EVENTS})."
+        )
+    return int(raw)
 
 # ARGV: expected position, new position, epoch, pos key, epoch key, undo key, undo record, then
 # per counter: key base, index key, n entities, then per entity: member, newest bucket ('' if
@@ -249,7 +269,8 @@ class RedisCounters:
     the positions: ``position`` is the last event's, ``committed`` the last checkpoint's (both
     set by the stream at start; ``committed`` at each checkpoint, before its commit).
 
-    ``flush_events``: write every that many events (and at each checkpoint). ``hold``: after a
+    ``flush_events``: write every that many events (and at each checkpoint; None: the setting
+    ``VIGIL_RULES_REDIS_FLUSH_EVENTS``, default 20,000). ``hold``: after a
     flush, a counter holding more entities than that forgets them all (they are read back from
     Redis as events need them; None, the default: the processor holds every entity it touched,
     the in-process counters' memory)."""
@@ -262,7 +283,7 @@ class RedisCounters:
         prefix: str,
         chunk: int = 5000,
         defer_prune: bool = False,
-        flush_events: int = 20_000,
+        flush_events: int | None = None,
         hold: int | None = None,
     ) -> None:
         if not prefix:
@@ -271,11 +292,11 @@ class RedisCounters:
             )
         self.client = client
         self.prefix = prefix
-        self.chunk = chunk
         self.defer_prune = defer_prune
         self.next_prune: dict[str, int] = {}
         self.poskey, self.epochkey, self.undokey = (f"{prefix}{k}" for k in ("pos", "epoch", "undo"))
-        self.flush_events = flush_events
+        self.flush_events = flush_events or flush_events_setting()
+        self.chunk = min(chunk, self.flush_events)  # the engine's unit: load, evaluate, done
         self.hold = hold  # entities held per counter after a flush (None: all)
         self.position = 0
         self._committed = 0
@@ -340,6 +361,14 @@ class RedisCounters:
                     args += (key, field, json.dumps(x) if isinstance(x, list) else x)
             self.restore_script(args=args)
             restored = len(before)
+            log.info(
+                "rules: Redis counters under %r rolled back from stream position %d to the "
+                "checkpoint's %d (%d fields restored)",
+                self.prefix,
+                v,
+                p,
+                restored,
+            )
         self.position = self.written = p
         self.complete = p == 0
         self.recovered = {"position": p, "redis_position": v, "rolled_back_fields": restored}
