@@ -123,14 +123,13 @@ def prescreen(pop: pd.DataFrame, student, cfg: TrainConfig) -> tuple[pd.DataFram
 
 
 def score_population(pop: pd.DataFrame, base, heavy, cfg: TrainConfig) -> pd.DataFrame:
-    """Raw baseline and multi-task scores of population events (``net_blend = "auto"``: also the
-    network's own logit, ``multitask_net``, from which :func:`choose_blend` mixes each weight)."""
+    """Raw baseline and multi-task scores of population events (``net_blend = "auto"`` before the
+    weight is chosen: also the network's own logit, ``multitask_net``, from which
+    :func:`choose_blend` mixes each weight)."""
     pop = pop.copy()
     emb = text_encoder.encode(pop["text"].tolist(), cfg.encoder_batch_size)
     pop["baseline"] = baseline.predict(base, pop)
-    if cfg.net_blend == "auto":
-        if getattr(heavy, "blend", None) is not None:
-            raise ValueError("net_blend='auto': the audit scores the net alone (no blend yet)")
+    if cfg.net_blend == "auto" and getattr(heavy, "blend", None) is None:  # not chosen yet
         pop["multitask_net"] = heavy.net_logit(pop, emb)
         pop["multitask"] = sigmoid(pop["multitask_net"].to_numpy())
     else:
