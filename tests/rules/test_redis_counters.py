@@ -249,3 +249,34 @@ def test_a_bad_flush_setting_is_one_error(redis_prefix, monkeypatch, bad):
         RedisCounters(client, prefix)
     monkeypatch.setenv("VIGIL_RULES_REDIS_FLUSH_EVENTS", "250")
     assert RedisCounters(client, prefix).flush_events == 250
+
+
+def test_values_read_back_after_a_restart_stay_json(tmp_path, redis_prefix):
+    """Distinct users per link, one user id a string ("u1", as hand-made events may have) and
+    the next an int, in one bucket across a restart (the bucket read back from Redis): the
+    bucket in Redis stays a JSON list, which a third processor reads back."""
+    import json
+
+    client, prefix = redis_prefix
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULE)
+    rs = load_rules(path)
+    e1 = _ev(1, 10 * S, "u1", text="see https://a.example/x")
+    e2 = _ev(2, 11 * S, 5, text="see https://a.example/x")
+    first = RedisCounters(client, prefix)
+    Engine(rs, counter_factory=first).process_all([e1])
+    first.committed = first.position
+    again = RedisCounters(client, prefix)
+    again.position = again.committed = 1
+    eng = Engine(rs, counter_factory=again)
+    eng.process_all([e2])
+    again.committed = again.position
+    distinct = next(c for c in eng.counters.values() if c.distinct)
+    assert distinct.query(e2) == 2
+    (raw,) = client.hgetall(distinct.base + "s:https://a.example/x").values()
+    assert sorted(json.loads(raw), key=str) == [5, "u1"]
+    third = RedisCounters(client, prefix)
+    third.position = third.committed = 2
+    eng = Engine(rs, counter_factory=third)
+    third.load(eng.plan, [e2])
+    assert next(c for c in eng.counters.values() if c.distinct).members(e2) == [5, "u1"]

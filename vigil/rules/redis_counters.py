@@ -406,6 +406,8 @@ class RedisCounters:
                 continue
             if c.distinct:
                 d = {int(k): set(json.loads(x)) for k, x in got.items()}
+                if c.ints and any(type(o) is not int for vals in d.values() for o in vals):
+                    c.ints = False  # written as JSON from now on
             else:
                 d = {int(k): int(x) for k, x in got.items()}
             c.table[v] = c.entry(max(d), d)
