@@ -266,6 +266,18 @@ def rules_counters() -> str:
     return value
 
 
+def rules_redis_flush_events() -> int:
+    """With the rules' counters in Redis: events between two writes to Redis (each checkpoint
+    writes too; ``VIGIL_RULES_REDIS_FLUSH_EVENTS``, default 20,000)."""
+    raw = _env("VIGIL_RULES_REDIS_FLUSH_EVENTS", "20000").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(
+            f"VIGIL_RULES_REDIS_FLUSH_EVENTS={raw!r}: give a whole number of events >= 1 "
+            "(default 20000)."
+        )
+    return int(raw)
+
+
 def stream_lateness_hours() -> float:
     """How late (behind the newest event seen) an event may arrive and still be applied."""
     return float(_env("VIGIL_STREAM_LATENESS_HOURS", "48"))

@@ -44,7 +44,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 
 from vigil.errors import UserError
 from vigil.rules.engine import Counter
@@ -52,20 +51,17 @@ from vigil.rules.language import CounterSpec
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVENTS = 20_000  # the default: a flush every that many events (and at each checkpoint)
-
 
 def flush_events_setting() -> int:
-    """``VIGIL_RULES_REDIS_FLUSH_EVENTS`` (default :data:`FLUSH_EVENTS`)."""
-    raw = os.environ.get("VIGIL_RULES_REDIS_FLUSH_EVENTS", "").strip()
-    if not raw:
-        return FLUSH_EVENTS
-    if not raw.isdigit() or int(raw) < 1:
-        raise UserError(
-            f"VIGIL_RULES_REDIS_FLUSH_EVENTS={raw!r}: give a whole number of events >= 1 "
-            f"(default {FLUSH_EVENTS})."
-        )
-    return int(raw)
+    """``VIGIL_RULES_REDIS_FLUSH_EVENTS`` (:func:`vigil.config.rules_redis_flush_events`); a bad
+    value is one error."""
+    from vigil import config
+
+    try:
+        return config.rules_redis_flush_events()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
 
 # ARGV: expected position, new position, epoch, pos key, epoch key, undo key, undo record, then
 # per counter: key base, index key, n entities, then per entity: member, newest bucket ('' if
