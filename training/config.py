@@ -84,7 +84,9 @@ class TrainConfig:
     # validation days' labels (the score audit's, else the labeling queues'): the weight whose
     # removal threshold (the threshold rule at target_precision) removes the most harmful
     # validation posts (Horvitz-Thompson estimate); ties -> the smaller weight
-    # (training.train.choose_blend; docs/sweep.md).
+    # (training.train.choose_blend). Off: on six sweep worlds it beats the baseline's recall@95%P
+    # on each and passes test_drift_e2e (picks 0 there), but on seed 1 its removals are 0.924
+    # harmful, below the guardrail (docs/sweep.md, issue 26).
     net_blend: float | str = 0.0
     net_blend_grid: tuple[float, ...] = (0.0, 0.15, 0.3, 0.5, 0.7)
     # Which epoch's weights the net keeps: "val_loss" (lowest validation loss of the training
