@@ -254,7 +254,7 @@ def replay_world(
     verdict: str = "heavy",
     head_history: bool = False,
     spare_floor: float | None = None,
-    head_fit_on: str = "evidence",
+    head_fit_on: str = head_mod.DEFAULT_FIT_ON,
 ) -> dict:
     """Both schedules on the current world's test days (``budget``: None, ``fixed`` or a number;
     ``verdict``: ``heavy``, the heavy model's probability, or ``head``, the re-score head of
@@ -288,7 +288,7 @@ def replay_world(
         wanted = (head_history, head_fit_on)
         if head is None or _head_kind(head) != wanted:
             # the default head is saved when the model has none; another kind is not
-            save = head is None and wanted == (False, "evidence")
+            save = head is None and wanted == (False, head_mod.DEFAULT_FIT_ON)
             head = head_mod.fit_registered(
                 bundle["model_id"], save=save, history=head_history, fit_on=head_fit_on
             )
@@ -331,7 +331,8 @@ def replay_world(
 
 
 def _head_kind(head) -> tuple[bool, str]:
-    """(reads the label history, training moments) of a head (heads saved before: the default)."""
+    """(reads the label history, training moments) of a head (heads saved before fit_on existed
+    were fitted on evidence moments)."""
     return getattr(head, "history", False), head.info.get("fit_on", "evidence")
 
 
@@ -450,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--head-fit-on",
         choices=head_mod.FIT_ON,
-        default="evidence",
+        default=head_mod.DEFAULT_FIT_ON,
         help="with --verdict head: the head's training moments (training.rescore_head.fit); "
         "another than the saved head's: fitted here, not saved",
     )

@@ -16,7 +16,10 @@ else (tried: standardized coefficient 13.9 on the heavy logit, negative on repor
   labeling queues' ``post_labels``, with their sampling weights), scored at its triggered moments
   (:func:`training.rescore_moments.triggered_moments`, the stream's triggers) on exact counters,
   cut at the end of the training window; each routed moment is one example with the post's label,
-  weighted by the post's sampling weight shared over its routed moments.
+  weighted by the post's sampling weight shared over its routed moments. ``vigil train`` fits on
+  every routed moment (:data:`DEFAULT_FIT_ON`: the unreported posts' audit labels teach it what a
+  report means against the student's score); ``fit_on="evidence"`` keeps only the moments with a
+  report or negative reply (the first design: on seed 11 it found no threshold).
 - **Threshold** on the VALIDATION days, built the same way: the lowest head score at which the
   posts the head removes and the heavy model does not (at any routed moment) have a
   stratified-bootstrap lower bound on precision >= ``target_precision`` (:func:`training.
@@ -60,6 +63,9 @@ HISTORY_INPUTS = ("reporter_reputation", "log_creator_harmful_labels", "log_crea
 # 0.4-2.5%, and a head that also acted on them removed benign posts no label had shown)
 EVIDENCE = ("reports", "negative_replies")
 FIT_ON = ("evidence", "routed")  # the training moments of the head (:func:`fit`)
+# what `vigil train` fits (fit_registered): every routed moment (issue 22: seed 11's head found
+# no threshold when fitted on evidence moments alone; docs/rescoring.md)
+DEFAULT_FIT_ON = "routed"
 HEAVY_PATH = 2.0  # the verdict of a moment the heavy model removes: above every head probability
 # a re-score request's trigger (vigil.stream.triggers reasons joined by "+", e.g. "first_report",
 # "views_64+reports_2", "negative_replies_3"; also the plain "report", "negative_reply", "rescore")
@@ -360,7 +366,7 @@ def fit_registered(
     bundle: dict | None = None,
     folds: int = 0,
     history: bool = False,
-    fit_on: str = "evidence",
+    fit_on: str = DEFAULT_FIT_ON,
 ) -> RescoreHead:
     """Fit the head of a registered model (default: the champion) and save it beside it;
     ``bundle``: the model's objects already in memory (``vigil train`` right after saving it);
@@ -439,9 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fit-on",
         choices=FIT_ON,
-        default="evidence",
-        help="the training moments: those with a report or negative reply (default) or every "
-        "routed one; the head acts at moments with evidence either way",
+        default=DEFAULT_FIT_ON,
+        help="the training moments: every routed one (default) or those with a report or "
+        "negative reply; the head acts at moments with evidence either way",
     )
     parser.add_argument(
         "--no-save", action="store_true", help="fit and report, keep the saved head as is"
