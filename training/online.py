@@ -8,7 +8,8 @@ sentence embedding: kept in memory by content hash (an LRU), and on a miss read 
 the shared embedding cache (:func:`training.text.encode`).
 
 ``heavy`` sets the heavy-model budget: ``cascade`` (above tau, as trained), ``always`` or
-``never`` (student only).
+``never`` (student only). ``spare`` (off by default; :class:`SpareCalls`) spends the heavy calls a
+day the cascade leaves unused out of a daily budget at re-score requests below tau.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import logging
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -320,14 +323,90 @@ def _wb(linear) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(weight), linear.bias.detach().numpy().astype(np.float32)
 
 
+class SpareCalls:
+    """The spare heavy calls (issue 22; the replay's ``--spare-floor``,
+    ``sim.rescore_replay.run_schedule``'s ``spare``): out of ``budget`` heavy calls a UTC day, the
+    ones the cascade leaves unused go to re-score requests with ``floor`` x tau <= student < tau.
+
+    The day's threshold for them, set at the day's first such request, is the k-th highest student
+    score among the last earlier day's such requests, k = ``budget`` - that day's calls at tau
+    (floor x tau when it had fewer than k; none, i.e. no spare call, on the first day seen or when
+    k <= 0); they stop when the day's heavy calls (at tau and spare) reach ``budget``. The state
+    lives in the process: a restart starts again with no earlier day.
+    """
+
+    def __init__(
+        self, budget: int, floor: float, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+            raise ValueError(f"spare heavy calls: budget {budget!r} must be a whole number >= 1.")
+        if not 0 < floor < 1:
+            raise ValueError(f"spare heavy calls: floor {floor!r} must be between 0 and 1 (0.5).")
+        self.budget, self.floor = budget, float(floor)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.day: date | None = None
+        self.calls = 0  # today's heavy calls, at tau and spare
+        self.spare = 0  # today's spare calls
+        self.candidates: list[float] = []  # today's re-score students in [floor x tau, tau)
+        self.threshold: float | None = None  # today's, set at today's first candidate
+        # the last earlier day with candidates: its candidates and its calls at tau
+        self.previous: tuple[list[float], int] | None = None
+
+    def _today(self) -> None:
+        day = self.clock().astimezone(UTC).date()
+        if day != self.day:
+            if self.candidates:
+                self.previous = (self.candidates, self.calls - self.spare)
+            self.day, self.calls, self.spare, self.candidates = day, 0, 0, []
+            self.threshold = None
+
+    def count(self) -> None:
+        """A heavy call at tau (the cascade's own)."""
+        self._today()
+        self.calls += 1
+
+    def take(self, student: float, tau: float) -> bool:
+        """Whether a re-score request with this student score gets a spare heavy call (counted)."""
+        self._today()
+        if not self.floor * tau <= student < tau:
+            return False
+        self.candidates.append(student)
+        if self.threshold is None:
+            self.threshold = self._threshold(tau)
+        if student < self.threshold or self.calls >= self.budget:
+            return False
+        self.calls += 1
+        self.spare += 1
+        return True
+
+    def _threshold(self, tau: float) -> float:
+        if self.previous is None:
+            return math.inf
+        scores, at_tau = self.previous
+        k = self.budget - at_tau
+        if k <= 0:
+            return math.inf
+        ranked = sorted(scores, reverse=True)
+        return ranked[k - 1] if len(ranked) >= k else self.floor * tau
+
+
 class OnlineModel:
     """The registered champion (or ``model_id``), loaded once, scoring one post per call."""
 
     def __init__(
-        self, model_id: str | None = None, heavy: str = "cascade", cache_size: int = 10_000
+        self,
+        model_id: str | None = None,
+        heavy: str = "cascade",
+        cache_size: int = 10_000,
+        spare: SpareCalls | None = None,
     ) -> None:
         if heavy not in HEAVY_POLICIES:
             raise ValueError(f"heavy must be one of {HEAVY_POLICIES}, not {heavy!r}")
+        if spare is not None and heavy != "cascade":
+            raise ValueError(
+                f"spare heavy calls need the cascade's routing (heavy 'cascade', not {heavy!r})."
+            )
+        self.spare = spare
         bundle = registry.load(model_id)
         self.bundle = bundle
         self.model_id: str = bundle["model_id"]
@@ -387,8 +466,9 @@ class OnlineModel:
         At a re-score moment (``trigger`` a re-score request's, :func:`training.rescore_head.
         is_rescore_trigger`) a routed post is also scored by the re-score head when the model has
         one: the decision is remove when the cascade or the head fires; ``path`` says which
-        (``cascade`` first), ``head`` is the head's probability (None where it did not run)."""
-        out = self._cascade(text, features)
+        (``cascade`` first), ``head`` is the head's probability (None where it did not run).
+        ``spare``: the heavy model ran as a spare call (:class:`SpareCalls`, re-score only)."""
+        out = self._cascade(text, features, _rescore(trigger))
         out["head"], out["path"] = None, "cascade" if out["decision"] == "remove" else None
         if self.head is not None and out["routed_to_heavy"] and _rescore(trigger):
             out["head"] = self.head.score_one(out["student"], features)
@@ -396,12 +476,18 @@ class OnlineModel:
                 out["decision"], out["path"] = "remove", "head"
         return out
 
-    def _cascade(self, text: str, features: dict[str, Any]) -> dict[str, Any]:
+    def _cascade(self, text: str, features: dict[str, Any], rescore: bool = False) -> dict:
         text = "" if text is None else str(text)
         row = self.row(features)
         with self._lock:
             student = self.student_score(text, row)
             routed = self.routes(student)
+            spare = False
+            if self.spare is not None:
+                if routed:
+                    self.spare.count()
+                elif rescore:
+                    spare = routed = self.spare.take(student, self.tau)
             probability, harm_types = 0.0, None
             if routed:
                 emb = self.embeddings.get(text)[None, :]
@@ -416,6 +502,7 @@ class OnlineModel:
         return {
             "student": student,
             "routed_to_heavy": routed,
+            "spare": spare,
             "probability": probability,
             "harm_type_scores": harm_types,
             "decision": decision,

@@ -5,6 +5,7 @@ Everything produced at run time lives under one data root, ``VIGIL_HOME`` (defau
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -199,6 +200,30 @@ def serve_token() -> str | None:
     """Bearer token for ``vigil serve`` (``VIGIL_SERVE_TOKEN``): needed to bind beyond loopback;
     when set, every endpoint but ``/healthz`` asks for it."""
     return _env("VIGIL_SERVE_TOKEN", "").strip() or None
+
+
+def serve_spare_heavy() -> tuple[int, float] | None:
+    """``vigil serve``'s spare heavy calls (issue 22, off by default): the daily heavy-call budget
+    (``VIGIL_SERVE_HEAVY_BUDGET``, whole calls a UTC day) and the floor F
+    (``VIGIL_SERVE_SPARE_FLOOR``, in (0, 1)); (budget, floor) when both are set, else None."""
+    budget = _env("VIGIL_SERVE_HEAVY_BUDGET", "").strip()
+    floor = _env("VIGIL_SERVE_SPARE_FLOOR", "").strip()
+    if not budget and not floor:
+        return None
+    if not budget or not floor:
+        raise ValueError(
+            "spare heavy calls need both VIGIL_SERVE_HEAVY_BUDGET (calls a day, e.g. 216) and "
+            "VIGIL_SERVE_SPARE_FLOOR (e.g. 0.5): set both, or neither (off)."
+        )
+    if not budget.isdigit() or int(budget) < 1:
+        raise ValueError(f"VIGIL_SERVE_HEAVY_BUDGET={budget!r}: give a whole number >= 1.")
+    try:
+        value = float(floor)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise ValueError(f"VIGIL_SERVE_SPARE_FLOOR={floor!r}: give a number between 0 and 1.")
+    return int(budget), value
 
 
 def airflow_db() -> str:

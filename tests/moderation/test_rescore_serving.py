@@ -138,3 +138,118 @@ def test_no_evidence_or_a_cascade_removal_keeps_the_cascades_decision(served):
         if first["decision"] == "remove":  # the cascade fires first
             assert (again["decision"], again["path"]) == ("remove", "cascade")
             assert first["path"] == "cascade"
+
+
+def test_spare_heavy_calls_budget_per_utc_day_and_off_unchanged(served):
+    """The spare heavy calls (``vigil serve --heavy-budget B --spare-floor F``) on the same world,
+    the cascade's routing, a clock the test sets. Expectations from the replay's rule by hand:
+    no spare call on the first day; on a day, re-score requests with F x tau <= student < tau get
+    the heavy model when the student is at or above the k-th highest such score of the day before
+    (k = B - that day's calls at tau) and the day's heavy calls are under B."""
+    from datetime import UTC, datetime
+
+    from vigil.moderation.service import build
+
+    always, _, home = served
+    ref = {p: always.post("/v1/score", json={"post_id": p}).json() for p in range(1, world.N_POSTS)}
+    # the small world's tau (0.29) routes every post (students 0.47-0.58): both services get a
+    # stricter cascade, tau 0.55, so that some posts fall below it
+    tau = 0.55
+    below = sorted((p for p in ref if ref[p]["student"] < tau), key=lambda p: ref[p]["student"])
+    above = [p for p in ref if ref[p]["student"] >= tau]
+    assert len(below) >= 4 and len(above) >= 2, (len(below), len(above))
+    students = [ref[p]["student"] for p in below]
+    assert len(set(students)) == len(students)  # no ties: the k-th highest is one post
+    budget, floor = 3, 0.999 * min(students) / tau  # every post below tau is a candidate
+    top = below[::-1]  # highest student first
+
+    off = build(heavy="cascade")
+    on = build(heavy="cascade", spare=(budget, floor))
+    off.model.tau = on.model.tau = tau
+    now = [datetime(2026, 11, 2, 12, tzinfo=UTC)]
+    on.model.spare.clock = lambda: now[0]
+    from fastapi.testclient import TestClient
+
+    from vigil.moderation.service import create_app
+
+    def check(answer, p, spare, off_answer):
+        assert answer["spare"] is spare and answer["routed_to_heavy"] is spare
+        if spare:  # the heavy model's probability, as when it scores every post
+            assert answer["probability"] == pytest.approx(ref[p]["probability"], rel=1e-9)
+            assert answer["decision"] == (
+                "remove" if answer["path"] == "head" else ref[p]["decision"]
+            )
+        else:  # unchanged: what the service without spare calls decides
+            assert answer["probability"] == off_answer["probability"] == 0.0
+            assert answer["decision"] == off_answer["decision"]
+
+    with TestClient(create_app(on)) as c_on, TestClient(create_app(off)) as c_off:
+
+        def both(p, trigger):
+            body = {"post_id": p, "trigger": trigger}
+            return c_on.post("/v1/score", json=body).json(), c_off.post(
+                "/v1/score", json=body
+            ).json()
+
+        # day 1: the first day seen, no spare call; creation requests never
+        for p in below:
+            for trigger in ("request", "first_report"):
+                a, o = both(p, trigger)
+                check(a, p, False, o)
+                assert o["spare"] is False and o["routed_to_heavy"] is False
+        # day 2: k = 3 - 0 calls at tau on day 1 -> the 3rd highest of day 1: the top 3 posts,
+        # exactly `budget` spare calls (in ascending order: all under the budget when they come)
+        now[0] = datetime(2026, 11, 3, 0, 5, tzinfo=UTC)
+        day2 = {p: both(p, "views_16") for p in below}
+        for p, (a, o) in day2.items():
+            check(a, p, p in top[:budget], o)
+        assert sum(a["spare"] for a, _ in day2.values()) == budget
+        a, _ = both(above[0], "views_16")  # the cascade's own call: never stopped
+        assert a["routed_to_heavy"] is True and a["spare"] is False
+        # day 3 (reset): k = 3 - 1 call at tau on day 2 -> the 2nd highest of day 2; two calls at
+        # tau first, so the budget leaves 1 spare call: the highest post only
+        now[0] = datetime(2026, 11, 4, 23, 59, tzinfo=UTC)
+        for p in above[:2]:
+            a, _ = both(p, "views_32")
+            assert a["routed_to_heavy"] is True and a["spare"] is False
+        day3 = {p: both(p, "views_32") for p in top}
+        for p, (a, o) in day3.items():
+            check(a, p, p == top[0], o)
+        assert on.model.spare.threshold == ref[top[1]]["student"]
+        # the same day again: the budget is spent
+        a, o = both(top[0], "views_64")
+        check(a, top[0], False, o)
+    for parts in (on, off):
+        parts.decisions.close()
+    rows = [
+        json.loads(line)
+        for f in (Path(home) / "decisions").glob("dt=*/*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
+    logged = sorted((r["trigger"], r["post_id"]) for r in rows if r.get("spare"))
+    expected = [("views_16", p) for p in top[:budget]] + [("views_32", top[0])]
+    assert logged == sorted(expected)
+
+
+def test_spare_setting_needs_both_values(monkeypatch):
+    from vigil import config
+    from vigil.errors import UserError
+    from vigil.moderation.cli import spare_setting
+
+    for name in ("VIGIL_SERVE_HEAVY_BUDGET", "VIGIL_SERVE_SPARE_FLOOR"):
+        monkeypatch.delenv(name, raising=False)
+    assert config.serve_spare_heavy() is None and spare_setting(None, None) is None
+    assert spare_setting(216, 0.5) == (216, 0.5)
+    monkeypatch.setenv("VIGIL_SERVE_HEAVY_BUDGET", "216")
+    with pytest.raises(ValueError, match="VIGIL_SERVE_SPARE_FLOOR"):
+        config.serve_spare_heavy()
+    monkeypatch.setenv("VIGIL_SERVE_SPARE_FLOOR", "0.5")
+    assert config.serve_spare_heavy() == (216, 0.5) == spare_setting(None, None)
+    for budget, floor in (("0", "0.5"), ("2.5", "0.5"), ("216", "1"), ("216", "x")):
+        monkeypatch.setenv("VIGIL_SERVE_HEAVY_BUDGET", budget)
+        monkeypatch.setenv("VIGIL_SERVE_SPARE_FLOOR", floor)
+        with pytest.raises(UserError):
+            spare_setting(None, None)
+    for budget, floor in ((216, None), (None, 0.5), (0, 0.5), (216, 0.0)):
+        with pytest.raises(UserError):
+            spare_setting(budget, floor)

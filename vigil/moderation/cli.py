@@ -23,6 +23,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default="cascade",
         help="heavy-model budget: above the cascade threshold (default), always, never",
     )
+    parser.add_argument(
+        "--heavy-budget",
+        type=int,
+        default=None,
+        help="spare heavy calls (off by default; with --spare-floor): heavy calls a UTC day "
+        "(VIGIL_SERVE_HEAVY_BUDGET)",
+    )
+    parser.add_argument(
+        "--spare-floor",
+        type=float,
+        default=None,
+        help="spare heavy calls: re-score requests with student >= F x tau may use the day's "
+        "unused calls (VIGIL_SERVE_SPARE_FLOOR, e.g. 0.5)",
+    )
     parser.add_argument("--model-id", default=None, help="serve this model instead of the champion")
     parser.add_argument(
         "--candidate", default=None, help="online evaluation: a candidate model beside the champion"
@@ -73,6 +87,12 @@ def serve(
 
     check_bind(host, port)
     parts = build(heavy=heavy, model_id=model_id, **arms)
+    if parts.model.spare is not None:
+        log.info(
+            "serve: spare heavy calls: budget %d a day, floor %.2f x tau",
+            parts.model.spare.budget,
+            parts.model.spare.floor,
+        )
     app = create_app(parts)
     # The model, the posts index and Feast's registry are ~0.6 M long-lived objects: a full
     # garbage collection walking them stalls every request for seconds on a loaded machine.
@@ -100,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"--candidate-share {args.candidate_share} must be between 0 and 1 (e.g. 0.5)."
         )
+    spare = spare_setting(args.heavy_budget, args.spare_floor)
     serve(
         host=args.host,
         port=args.port,
@@ -109,5 +130,24 @@ def run(args: argparse.Namespace) -> int:
         arms=args.arms,
         salt=args.salt,
         candidate_share=args.candidate_share,
+        spare=spare,
     )
     return 0
+
+
+def spare_setting(budget: int | None, floor: float | None) -> tuple[int, float] | None:
+    """(budget, floor) of the spare heavy calls from the flags, else the settings; None: off."""
+    if budget is None and floor is None:
+        try:
+            return config.serve_spare_heavy()
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    if budget is None or floor is None:
+        raise UserError(
+            "spare heavy calls need both --heavy-budget and --spare-floor (or neither)."
+        )
+    if budget < 1 or not 0 < floor < 1:
+        raise UserError(
+            f"--heavy-budget {budget} must be >= 1 and --spare-floor {floor} between 0 and 1."
+        )
+    return budget, floor

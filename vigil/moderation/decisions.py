@@ -41,6 +41,7 @@ FIELDS = (
     "author_id",
     "path",
     "head",
+    "spare",  # the heavy model ran as a spare call (training.online.SpareCalls); not in the lake
 )
 KEEP_PER_POST = 20
 

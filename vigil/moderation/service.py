@@ -78,17 +78,24 @@ def build(
     arms: str = "shadow",
     salt: str = "vigil-online-eval",
     candidate_share: float = 0.5,
+    spare: tuple[int, float] | None = None,
 ) -> Components:
     """Load the champion through the model registry, warm the online store reader, the posts and
-    the decision log."""
-    from training.online import OnlineModel
+    the decision log. ``spare`` = (daily heavy-call budget, floor): the champion's spare heavy
+    calls (:class:`training.online.SpareCalls`; None: off)."""
+    from training.online import OnlineModel, SpareCalls
     from vigil import config
     from vigil.moderation.decisions import DecisionLog
     from vigil.moderation.metrics import Metrics
     from vigil.moderation.posts import PostIndex
     from vigil.serving.online import OnlineReader
 
-    model = OnlineModel(model_id, heavy=heavy)
+    if spare is not None and heavy != "cascade":
+        raise UserError(
+            f"spare heavy calls spend the cascade's unused calls: drop them or use --heavy "
+            f"cascade (not {heavy})."
+        )
+    model = OnlineModel(model_id, heavy=heavy, spare=None if spare is None else SpareCalls(*spare))
     reader = OnlineReader(model.cfg.feature_service)
     missing = sorted(set(model.feature_columns) - set(reader.columns))
     if missing:
@@ -398,6 +405,7 @@ def _score(parts: Components, body: ScoreRequest):
         "probability": result["probability"],
         "student": result["student"],
         "routed_to_heavy": result["routed_to_heavy"],
+        "spare": result.get("spare", False),
         "head": result["head"],
         "path": result["path"],
         "harm_type_scores": result["harm_type_scores"],
