@@ -86,19 +86,20 @@ def calibrated_scores(
     shared: np.ndarray | None = None,
     correlation: float = 0.0,
     blind: bool = False,
-) -> np.ndarray:
+    return_signal: bool = False,
+):
     """P(harmful | x) for x ~ N(0, 1) (benign or evading) or N(d, 1) (other harmful): the
     likelihood ratio is (1 - e) exp(d x - d^2 / 2) + e, calibrated by construction. ``shared``
     noise (weight sqrt(correlation)) correlates the models' signals (each stays N(., 1));
     ``blind``: the model does not know what it misses (likelihood ratio exp(d x - d^2 / 2), so
-    its scores are too low wherever evading harm hides)."""
+    its scores are too low wherever evading harm hides). ``return_signal``: (score, x)."""
     noise = rng.normal(0.0, 1.0, len(harmful))
     if shared is not None and correlation > 0:
         noise = np.sqrt(correlation) * shared + np.sqrt(1 - correlation) * noise
     x = np.where(harmful & ~evades, d, 0.0) + noise
     e_known = 0.0 if blind else e
     odds = prior / (1 - prior) * ((1 - e_known) * np.exp(d * x - d * d / 2) + e_known)
-    return odds / (1 + odds)
+    return (odds / (1 + odds), x) if return_signal else odds / (1 + odds)
 
 
 def synthetic_day(
@@ -117,12 +118,110 @@ def synthetic_day(
     u = rng.random(n_units)
     shared = rng.normal(0.0, 1.0, n_units) if correlation > 0 else None
     for arm, (d, e) in (models or MODELS).items():
-        score = calibrated_scores(h, u < e, d, e, prior, rng, shared, correlation, blind)
+        score, x = calibrated_scores(
+            h, u < e, d, e, prior, rng, shared, correlation, blind, return_signal=True
+        )
         removed = score >= THRESHOLD
         day[f"score_{arm}"] = score
+        day[f"signal_{arm}"] = x  # for the oracle only (never seen by the designs)
         day[f"removed_{arm}"] = removed
         day[f"prevented_{arm}"] = np.where(removed, rng.binomial(views, rng.random(n_units)), 0)
     return day
+
+
+# --- The oracle: the best importance sample of a given size (task: is RSE <= 15% reachable?) ---
+#
+# For the HT total of y_i = views_i h_i under Poisson sampling the variance is
+# sum (1 - pi)/pi y^2; its expectation given what is known before labeling (both models' signals
+# and the views) is sum (1 - pi)/pi views^2 P_i with P_i = P(h_i | signals, views). Minimized at a
+# fixed expected size sum pi = n (Lagrange; Neyman/optimal PPS allocation): pi_i = min(1, c
+# sqrt(E[y_i^2])) = min(1, c views_i sqrt(P_i)). With the TRUE conditional P this is a lower
+# bound on the variance of any Poisson sample of that size that sees only the scores and views
+# (any label model, exponent, floor).
+
+
+def true_posterior(
+    signals: np.ndarray, prior_by_unit: np.ndarray, models: dict, correlation: float = 0.0
+) -> np.ndarray:
+    """P(harmful | both models' signals, views) in the harness's world: benign signals ~ N((0, 0),
+    S), harmful ones ~ N((d_c, d_k), S) except the evading ones (nested: one uniform u, an arm
+    misses the post when u < its evasion share; its mean is then 0), S = [[1, rho], [rho, 1]].
+    ``signals``: (n, 2) control, candidate; ``prior_by_unit``: P(harmful | views) per unit."""
+    x = np.asarray(signals, dtype=float)
+    (d1, e1), (d2, e2) = models["control"], models["candidate"]
+    inv = np.linalg.inv(np.array([[1.0, correlation], [correlation, 1.0]]))
+    lo, hi = sorted((e1, e2))
+    # mixture components of the harmful signal: (weight, mean)
+    comps = [
+        (lo, (0.0, 0.0)),
+        (hi - lo, (0.0, d2) if e1 >= e2 else (d1, 0.0)),
+        (1.0 - hi, (d1, d2)),
+    ]
+    lr = np.zeros(len(x))
+    for weight, mean in comps:
+        if weight <= 0:
+            continue
+        m = np.asarray(mean)
+        lr += weight * np.exp(x @ (inv @ m) - 0.5 * m @ inv @ m)
+    p = np.asarray(prior_by_unit, dtype=float)
+    # a view count at which every pool unit is harmful (p = 1) or none is (p = 0) decides alone
+    return np.where(p >= 1, 1.0, p * lr / (p * lr + (1 - p)))
+
+
+def prior_by_views(pool: pd.DataFrame) -> pd.Series:
+    """P(harmful | views) of a bootstrap day's unit: the pool's harmful share at each view count
+    (a bootstrap day draws from the pool, so this is the true conditional, not an estimate)."""
+    return pool.groupby("views")["is_harmful"].mean()
+
+
+def optimal_probabilities(views, p_harm, budget: float) -> np.ndarray:
+    """pi_i = min(1, c views_i sqrt(p_i)), sum pi = budget: the minimum-variance Poisson design
+    for the HT total of views * harmful (0 for units with no views: their y is 0)."""
+    pi, _ = inclusion_probabilities(p_harm, views, budget, floor=0.0, exponent=0.5)
+    return pi
+
+
+def design_variance(pi, y) -> float:
+    """sum (1 - pi)/pi y^2 (units with y = 0 add nothing, whatever their pi)."""
+    pi, y = np.asarray(pi, dtype=float), np.asarray(y, dtype=float)
+    hit = y != 0
+    if (pi[hit] <= 0).any():
+        return math.inf
+    return float(((1 - pi[hit]) / pi[hit] * y[hit] ** 2).sum())
+
+
+def expected_design_variance(pi, views, p_harm) -> float:
+    """E[sum (1 - pi)/pi y^2] = sum (1 - pi)/pi views^2 P (units with no views add nothing)."""
+    pi, v, p = (np.asarray(a, dtype=float) for a in (pi, views, p_harm))
+    hit = (v != 0) & (p > 0)
+    if (pi[hit] <= 0).any():
+        return math.inf
+    return float(((1 - pi[hit]) / pi[hit] * v[hit] ** 2 * p[hit]).sum())
+
+
+def oracle_rse(days: list, budget: float) -> float:
+    """sqrt(mean over days of the oracle design's variance) / mean harmful views, the harness's
+    RSE definition; ``days``: (views, P, y) per day."""
+    var = [design_variance(optimal_probabilities(v, p, budget), y) for v, p, y in days]
+    return math.sqrt(float(np.mean(var))) / float(np.mean([y.sum() for _, _, y in days]))
+
+
+def oracle_budget(days: list, target: float = 0.15, n_units: int | None = None) -> float:
+    """The smallest expected sample size whose oracle RSE is at most ``target`` (bisection; the
+    oracle variance falls as the budget grows), to 1 label."""
+    n_max = n_units or max(len(v) for v, _, _ in days)
+    lo, hi = 1.0, 300.0
+    while oracle_rse(days, hi) > target:
+        lo, hi = hi, min(2 * hi, n_max)
+        if hi == n_max:
+            break
+    while hi - lo > 1.0:
+        mid = (lo + hi) / 2
+        if oracle_rse(days, mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def _sample_design(day: pd.DataFrame, budget: float, floor: float, design: str, opts: dict):
@@ -292,6 +391,8 @@ def run(
     warm = history if design == "calibrated" else 0
     past: list = []
     rows = []
+    oracle_days: list = []
+    harm_given_views = prior_by_views(pool)
     for t in range(warm + days):
         model = _fit_history(past, ridge) if design == "calibrated" else None
         day = synthetic_day(pool, n_units, prior, rng, models, correlation, blind)
@@ -310,6 +411,8 @@ def run(
         )
         past = ([*past, row.pop("_drawn")])[-history:] if history else []
         if t >= warm:
+            row |= _oracle_row(day, harm_given_views, models, correlation, budget, floor)
+            oracle_days.append(row.pop("_oracle"))
             rows.append(row)
     settings = {
         "seed": seed,
@@ -329,7 +432,28 @@ def run(
         "low_cut": low_cut,
         "moderator_accuracy": accuracy,
     }
-    return settings | summarize(pd.DataFrame(rows), n_units, budget)
+    summary = summarize(pd.DataFrame(rows), n_units, budget)
+    summary["oracle_budget_rse_15"] = oracle_budget(oracle_days, 0.15, n_units)
+    return settings | summary
+
+
+def _oracle_row(day, harm_given_views, models, correlation, budget, floor) -> dict:
+    """The oracle's variances on one day: the optimal allocation with the true P(harmful |
+    signals, views) (``oracle_variance``), and the calibrated design's own rule (floor, removals
+    taken with certainty, views + 1) fed the true P instead of the label model's q
+    (``oracle_design_variance``): what a perfect label model would give that design."""
+    views = day["views"].to_numpy(dtype=float)
+    y = views * day["is_harmful"].to_numpy()
+    signals = day[["signal_control", "signal_candidate"]].to_numpy()
+    prior = day["views"].map(harm_given_views).to_numpy(dtype=float)
+    p = true_posterior(signals, prior, models, correlation)
+    removed = day[["removed_control", "removed_candidate"]].to_numpy().any(axis=1)
+    pi_rule, _ = inclusion_probabilities(p, views + 1, budget, floor, certain=removed)
+    return {
+        "oracle_variance": design_variance(optimal_probabilities(views, p, budget), y),
+        "oracle_design_variance": design_variance(pi_rule, y),
+        "_oracle": (views, p, y),
+    }
 
 
 def summarize(frame: pd.DataFrame, n_units: int, budget: float) -> dict:
@@ -354,6 +478,14 @@ def summarize(frame: pd.DataFrame, n_units: int, budget: float) -> dict:
         "uniform_labels_same_rse": uniform,
         "uniform_over_budget": uniform / budget,
     }
+    if "oracle_variance" in frame:
+        # the best Poisson sample of the budget's size given the scores and views (true P), and
+        # the calibrated design's rule with the true P: lower bounds on the RSE above
+        for key, col in (
+            ("oracle_rse", "oracle_variance"),
+            ("oracle_design_rse", "oracle_design_variance"),
+        ):
+            summary[key] = math.sqrt(float(frame[col].mean())) / mean_t
     for arm in ("control", "candidate"):
         for what in ("precision", "prevented"):
             summary[f"{what}_{arm}_coverage"] = float(frame[f"{what}_{arm}_covered"].mean())
