@@ -199,6 +199,18 @@ def expected_design_variance(pi, views, p_harm) -> float:
     return float(((1 - pi[hit]) / pi[hit] * v[hit] ** 2 * p[hit]).sum())
 
 
+def godambe_joshi_variance(views, p_harm, budget: float) -> float:
+    """The Godambe-Joshi lower bound for ANY design-unbiased estimator of the total (HT,
+    model-assisted with the true P, ...) at expected size ``budget``: min over pi of
+    sum (1/pi - 1) sigma^2 with sigma^2 = Var(y | signals, views) = views^2 P (1 - P), reached at
+    pi = min(1, c sigma)."""
+    v, p = np.asarray(views, dtype=float), np.asarray(p_harm, dtype=float)
+    sigma2 = v**2 * p * (1 - p)
+    pi, _ = inclusion_probabilities(p * (1 - p), v, budget, floor=0.0, exponent=0.5)
+    hit = sigma2 > 0
+    return float(((1 - pi[hit]) / pi[hit] * sigma2[hit]).sum())
+
+
 def oracle_rse(days: list, budget: float) -> float:
     """sqrt(mean over days of the oracle design's variance) / mean harmful views, the harness's
     RSE definition; ``days``: (views, P, y) per day."""
@@ -452,6 +464,7 @@ def _oracle_row(day, harm_given_views, models, correlation, budget, floor) -> di
     return {
         "oracle_variance": design_variance(optimal_probabilities(views, p, budget), y),
         "oracle_design_variance": design_variance(pi_rule, y),
+        "oracle_gj_variance": godambe_joshi_variance(views, p, budget),
         "_oracle": (views, p, y),
     }
 
@@ -484,6 +497,7 @@ def summarize(frame: pd.DataFrame, n_units: int, budget: float) -> dict:
         for key, col in (
             ("oracle_rse", "oracle_variance"),
             ("oracle_design_rse", "oracle_design_variance"),
+            ("oracle_gj_rse", "oracle_gj_variance"),
         ):
             summary[key] = math.sqrt(float(frame[col].mean())) / mean_t
     for arm in ("control", "candidate"):

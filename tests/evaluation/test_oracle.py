@@ -112,3 +112,16 @@ def test_oracle_budget_is_the_smallest_reaching_the_target():
     n = harness.oracle_budget(days, 0.15)
     assert harness.oracle_rse(days, n) <= 0.15 < harness.oracle_rse(days, n - 1.0)
     assert harness.oracle_rse(days, 2 * n) < harness.oracle_rse(days, n)
+
+
+def test_godambe_joshi_bound_by_hand():
+    # sigma^2 = v^2 p (1 - p) = (0, 3, 0.75, 0.0384), sigma = (0, 1.732, 0.866, 0.196);
+    # budget 1 among units 1-3 (unit 0 has sigma 0): c = 1 / 2.794..., pi = sigma c;
+    # bound = sum (1/pi - 1) sigma^2 = (sum sigma)^2 / 1 - sum sigma^2
+    sigma = np.sqrt(np.array([3.0, 0.75, 0.0384]))
+    expected = sigma.sum() ** 2 - (sigma**2).sum()
+    got = harness.godambe_joshi_variance(VIEWS, P, 1.0)
+    assert got == pytest.approx(expected, rel=1e-9)
+    # below the HT oracle's expected variance at the same size (it also uses 1 - P)
+    pi = harness.optimal_probabilities(VIEWS, P, 1.0)
+    assert got < harness.expected_design_variance(pi, VIEWS, P)

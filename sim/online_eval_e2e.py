@@ -1,0 +1,175 @@
+"""The online evaluation end to end on a full pipeline world's real scores (issue 22).
+
+Two steps around ``vigil online-eval run`` (docs/online_eval.md, "End to end"):
+
+- ``decisions``: the batch path to the decision log. Each post created on the given days is scored
+  as ``vigil score`` does (``training.score``: the cascade at creation, +1 h, +6 h, +24 h with
+  point-in-time Feast features) by each registered model given, and every scoring event becomes one
+  decision-log row (``<data root>/decisions/dt=D/decisions-e2e-<n>.jsonl``, the service's fields)
+  with ``decided_at`` = the simulated scoring time (the service writes the wall clock, which a
+  replay of past days cannot use). ``--no-student`` leaves the student's score out of the rows:
+  the log as the evaluation read it before ``ranking_scores`` (the probability is 0 below the
+  cascade threshold).
+- ``grade``: each day's report against the truth: true prevalence = harmful views / views over the
+  day's units (``sample.parquet``), whether the interval covers it, its width / the prevalence.
+
+``python -m sim.online_eval_e2e decisions --days 2026-10-20 ... --models A B``
+``python -m sim.online_eval_e2e grade --days 2026-10-21 ...``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from sim import truth as sim_truth
+from vigil.config import paths
+
+log = logging.getLogger(__name__)
+
+
+def decision_rows(events: pd.DataFrame, student: bool = True) -> list[dict]:
+    """Decision-log rows of scored events (``training.score`` columns)."""
+    rows = []
+    for e in events.itertuples(index=False):
+        at = pd.Timestamp(e.scored_at).tz_convert("UTC").isoformat()
+        rows.append(
+            {
+                "post_id": int(e.post_id),
+                "decided_at": at,
+                "model_id": e.model_id,
+                "student": float(e.student) if student else None,
+                "routed_to_heavy": bool(e.routed_to_heavy) if student else None,
+                "probability": float(e.probability),
+                "decision": e.decision,
+                "trigger": f"schedule+{int(e.offset_hours)}h",
+                "author_id": int(e.author_id),
+                "event_at": at,
+            }
+        )
+    return rows
+
+
+def score_days(days: list[str], model_ids: list[str], student: bool = True) -> dict:
+    """Score the posts created on ``days`` with each model and append the decision log."""
+    from training import datasets, registry
+    from training import score as batch
+    from training.config import from_dict
+
+    bundles = [registry.load(m) for m in model_ids]
+    all_posts = datasets._read_mart("posts")
+    all_posts["created_at"] = datasets._utc(all_posts["created_at"])
+    root = paths().decision_log
+    counts: dict = {}
+    for day in days:
+        d = date.fromisoformat(day)
+        posts = all_posts[all_posts["created_at"].dt.date == d][
+            ["post_id", "author_id", "created_at", "text"]
+        ].copy()
+        posts["text"] = posts["text"].fillna("")
+        features: dict = {}
+        for n, bundle in enumerate(bundles):
+            cfg = from_dict(bundle["meta"]["config"])
+            key = (cfg.feature_service, tuple(cfg.score_offsets_hours))
+            if key not in features:  # same feature service and offsets: one Feast read
+                features[key] = batch.scoring_events(posts, bundle, cfg)
+            events = features[key].copy()
+            events = batch.route_and_score(events, bundle, cfg)
+            events = batch.decide_and_prioritise(events, bundle, cfg)
+            events = batch.apply_mentions(events, bundle, d)
+            rows = decision_rows(events, student)
+            by_day: dict[str, list[str]] = {}
+            for r in rows:
+                by_day.setdefault(r["decided_at"][:10], []).append(json.dumps(r) + "\n")
+            for dt, lines in by_day.items():
+                folder = root / f"dt={dt}"
+                folder.mkdir(parents=True, exist_ok=True)
+                with open(folder / f"decisions-e2e-{n}.jsonl", "a") as f:
+                    f.writelines(lines)
+            counts[(day, bundle["model_id"])] = {
+                "events": len(events),
+                "routed": int(events["routed_to_heavy"].sum()),
+                "remove": int((events["decision"] == "remove").sum()),
+            }
+            log.info(
+                "e2e decisions %s %s: %s",
+                day,
+                bundle["model_id"],
+                counts[(day, bundle["model_id"])],
+            )
+    return {f"{d} {m}": c for (d, m), c in counts.items()}
+
+
+def grade_day(report: dict, units: pd.DataFrame, harmful: pd.Series) -> dict:
+    """The day's prevalence interval against the truth over the day's units."""
+    views = units["views"].to_numpy(dtype=float)
+    h = units["post_id"].map(harmful).fillna(False).to_numpy(dtype=bool)
+    truth = float((views * h).sum() / views.sum())
+    prev = report["prevalence"]
+    out = {
+        "day": report["day"],
+        "prevalence_true": truth,
+        "estimate": prev["estimate"],
+        "low": prev["low"],
+        "high": prev["high"],
+        "covered": bool(prev["low"] <= truth <= prev["high"]),
+        "width_over_true": (prev["high"] - prev["low"]) / truth if truth else math.nan,
+        "labels": report.get("labels"),
+        "units": report["units"],
+        "label_model_labels": (report.get("label_model") or {}).get("labels", 0),
+    }
+    own = report.get("prevalence_sample_variance")
+    if own:
+        out["covered_sample_variance"] = bool(own["low"] <= truth <= own["high"])
+    for arm in ("control", "candidate"):
+        if arm in report:
+            out[f"precision_{arm}"] = report[arm]["precision"]["estimate"]
+            out[f"removals_{arm}"] = report[arm]["removals"]
+    return out
+
+
+def grade(days: list[str], reports: Path | None = None, raw: Path | None = None) -> list[dict]:
+    truth = sim_truth.posts(raw or paths().raw)
+    harmful = truth.drop_duplicates("post_id").set_index("post_id")["is_harmful"].astype(bool)
+    folder = Path(reports or paths().reports / "online_eval")
+    out = []
+    for day in days:
+        d = folder / f"day={day}"
+        report = json.loads((d / "report.json").read_text())
+        out.append(grade_day(report, pd.read_parquet(d / "sample.parquet"), harmful))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.online_eval_e2e", description=__doc__)
+    sub = parser.add_subparsers(dest="action", required=True)
+    dec = sub.add_parser("decisions", help="score days with models, write the decision log")
+    dec.add_argument("--days", nargs="+", required=True)
+    dec.add_argument("--models", nargs="+", required=True)
+    dec.add_argument("--no-student", action="store_true", help="rows without the student score")
+    gr = sub.add_parser("grade", help="grade the days' reports against the truth")
+    gr.add_argument("--days", nargs="+", required=True)
+    gr.add_argument("--reports", type=Path, help="default: $VIGIL_HOME/reports/online_eval")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.action == "decisions":
+        print(json.dumps(score_days(args.days, args.models, not args.no_student), indent=1))
+        return 0
+    rows = grade(args.days, args.reports)
+    for r in rows:
+        print(json.dumps(r))
+    covered = sum(r["covered"] for r in rows)
+    print(json.dumps({"covered": covered, "days": len(rows)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
