@@ -89,6 +89,16 @@ class TrainConfig:
     # harmful, below the guardrail (docs/sweep.md, issue 26).
     net_blend: float | str = 0.0
     net_blend_grid: tuple[float, ...] = (0.0, 0.15, 0.3, 0.5, 0.7)
+    # How "auto" compares the weights. "most": each weight's threshold at the platform's own
+    # confidence (threshold_level / confidence_z); the most harmful validation posts removed wins.
+    # "strict": the same comparison with every weight's threshold at the Bonferroni level over the
+    # grid (one-sided 1 - (1 - threshold_level) / len(grid); Wilson: the z of that level), so the
+    # winner's precision bound holds jointly over the weights it beat (a weight that wins only
+    # because its threshold sits low by chance no longer wins); the chosen weight keeps the
+    # platform's threshold; "joint": as "strict", and the chosen weight keeps the stricter
+    # threshold too (the joint bound then holds for the removals). Not defined for
+    # threshold_method "isotonic" (no confidence level).
+    net_blend_rule: str = "most"
     # Which epoch's weights the net keeps: "val_loss" (lowest validation loss of the training
     # objective, alpha * primary + beta * reports + gamma * types, on every validation label) or
     # "pr_auc" (highest validation PR-AUC at the true prevalence: it rests on the few heavy-weight
@@ -208,6 +218,19 @@ def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainC
                 "in [0, 1]."
             )
         clean["net_blend_grid"] = grid
+    if clean.get("net_blend_rule", base.net_blend_rule) not in ("most", "strict", "joint"):
+        raise UserError(
+            f"net_blend_rule={clean['net_blend_rule']!r}: use 'most', 'strict' or 'joint'."
+        )
+    if (
+        clean.get("net_blend_rule", base.net_blend_rule) in ("strict", "joint")
+        and clean.get("threshold_method", base.threshold_method) == "isotonic"
+    ):
+        raise UserError(
+            "net_blend_rule 'strict' / 'joint' compare the weights at a stricter confidence level; "
+            "threshold_method='isotonic' has none: use 'bootstrap' or 'wilson', or "
+            "net_blend_rule='most'."
+        )
     if clean.get("threshold_labels", "audit") not in ("audit", "queues"):
         raise UserError(f"threshold_labels={clean['threshold_labels']!r}: use 'audit' or 'queues'.")
     return dataclasses.replace(base, **clean)

@@ -12,6 +12,7 @@ A dry run is a tiny, fast end-to-end pass (a few hundred posts, one epoch) used 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -302,31 +303,65 @@ def blend_candidate(
     return cal, thr, info
 
 
+def strict_config(cfg: TrainConfig) -> TrainConfig:
+    """``net_blend_rule = "strict"``: the threshold rule at the Bonferroni level over the blend grid,
+    one-sided 1 - (1 - level) / K for K weights (bootstrap: ``threshold_level``; Wilson: the level
+    of ``confidence_z``, turned back into a z). With K = 1 it is ``cfg`` itself."""
+    from statistics import NormalDist
+
+    k = len(cfg.net_blend_grid)
+    z_level = NormalDist().cdf(cfg.confidence_z)
+    return dataclasses.replace(
+        cfg,
+        threshold_level=1.0 - (1.0 - cfg.threshold_level) / k,
+        confidence_z=NormalDist().inv_cdf(1.0 - (1.0 - z_level) / k),
+    )
+
+
 def choose_blend(
     audit_info: dict | None, val: pd.DataFrame, cfg: TrainConfig
 ) -> tuple[float, list[dict], tuple]:
     """``net_blend = "auto"``: the weight of ``cfg.net_blend_grid`` whose removal threshold removes
     the most harmful validation posts (``harmful_removed_est``: the threshold rule keeps the
     removed set's precision bound >= target_precision, so this is recall at the target precision,
-    up to the common denominator); ties -> the smaller weight. Only validation-day labels (queue
-    labels and score-audit reviews) are read. Returns (weight, one record per weight, the chosen
-    weight's (calibrator, threshold, audit info))."""
+    up to the common denominator); ties -> the smaller weight. ``net_blend_rule``: "most" compares
+    the weights at the platform's own threshold; "strict" at the threshold of the Bonferroni level
+    over the grid (:func:`strict_config`; ``harmful_removed_strict`` in the record), so that the
+    winner's precision bound holds jointly over the K weights compared: picking the maximum of K
+    noisy estimates favours the weight whose threshold sits lowest by chance, and a win bought with
+    a benign post just above the harmful ones does not survive the stricter bound. "strict": the
+    chosen weight keeps the platform's own threshold (so 0 is the net alone, bit for bit);
+    "joint": it keeps the stricter one, where the joint bound holds. Only validation-day labels (queue labels and
+    score-audit reviews) are read. Returns (weight, one record per weight, the chosen weight's
+    (calibrator, threshold, audit info))."""
+    strict = cfg.net_blend_rule in ("strict", "joint")
+    scfg = strict_config(cfg) if strict else None
     best, best_w, best_fit, table = -math.inf, None, None, []
     for weight in sorted(cfg.net_blend_grid):
         cal, thr, info = blend_candidate(weight, audit_info, val, cfg)
+        row = {
+            "weight": weight,
+            "harmful_removed_est": thr["harmful_removed_est"],
+            "n_removed": thr["n_removed"],
+            "threshold": thr["threshold"],
+            "precision": thr["precision"],
+            "lower_bound": thr["lower_bound"],
+        }
         est = thr["harmful_removed_est"]
-        table.append(
-            {
-                "weight": weight,
-                "harmful_removed_est": est,
-                "n_removed": thr["n_removed"],
-                "threshold": thr["threshold"],
-                "precision": thr["precision"],
+        if strict:
+            scal, sthr, sinfo = blend_candidate(weight, audit_info, val, scfg)
+            est = sthr["harmful_removed_est"]
+            if cfg.net_blend_rule == "joint":  # the chosen weight keeps the stricter threshold
+                cal, thr, info = scal, sthr, sinfo
+            row |= {
+                "harmful_removed_strict": est,
+                "n_removed_strict": sthr["n_removed"],
+                "threshold_strict": sthr["threshold"],
             }
-        )
+        table.append(row)
         if est > best:  # ascending weights: a tie keeps the smaller
             best, best_w, best_fit = est, weight, (cal, thr, info)
-    log.info("net_blend auto: weight %s chosen from %s", best_w, table)
+    log.info("net_blend auto (%s): weight %s chosen from %s", cfg.net_blend_rule, best_w, table)
     return best_w, table, best_fit
 
 

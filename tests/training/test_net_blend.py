@@ -197,6 +197,107 @@ def test_auto_on_the_score_audit_keeps_thresholds_above_each_blends_floor():
     assert chosen["post_scores"]["baseline"].equals(info["post_scores"]["baseline"])
 
 
+# -- net_blend_rule "strict" / "joint": the weights compared at the Bonferroni level --------------
+# Wilson bounds (deterministic), target precision 0.8, unit weights, grid (0, 0.15, 0.3): K = 3,
+# the platform's z = 1.645 (one-sided 95%), the strict level 1 - 0.05 / 3 = 0.98333, z = 2.128.
+# Wilson lower bound LB(k of n, z) = (p + z^2/2n - z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n):
+#                 z = 1.645   z = 2.128
+#   20 of 20      0.881       0.815      (a clean block passes at both levels)
+#   20 of 21      0.812       0.752
+#   21 of 22      0.820       0.761      (one benign post inside: passes only at the platform's z)
+#   20 of 22      0.759                  21 of 23  0.768   20 of 23  0.715   21 of 24  0.725
+# Posts, logits (net, baseline) -> blend at a = 0 / 0.15 / 0.3:
+#   20 harmful H     (3, 3)       3 / 3 / 3
+#   harmful H_x      (-0.5, 9.5)  -0.5 / 1.0 / 2.5
+#   benign B_x       (-2, 14)     -2 / 0.4 / 2.8      (just above H_x at a = 0.3 only)
+#   3 benign B_low   (2.5, 0)     2.5 / 2.125 / 1.75  (above H_x at a = 0.15)
+#   3 benign B_top   (5, -15)     5 / 2 / -1          (on top at a = 0)
+#   9 benign         (-3, -3)     -3
+# (baseline logits within +-16: mix_logits clips the baseline's probability to [1e-7, 1 - 1e-7])
+STRICT_GRID = (0.0, 0.15, 0.3)
+H_X = (-0.5, 9.5, 1)
+B_X = (-2.0, 14.0, 0)
+B_LOW = [(2.5, 0.0, 0)] * 3
+B_TOP3 = [(5.0, -15.0, 0)] * 3
+
+
+def _wilson_cfg(rule):
+    return from_dict(
+        {
+            "threshold_method": "wilson",
+            "target_precision": 0.8,
+            "net_blend": "auto",
+            "net_blend_grid": list(STRICT_GRID),
+            "net_blend_rule": rule,
+        }
+    )
+
+
+def test_strict_config_is_the_bonferroni_level_over_the_grid():
+    from training.train import strict_config
+
+    s = strict_config(_wilson_cfg("strict"))
+    assert s.confidence_z == pytest.approx(2.128, abs=1e-3)  # Phi^-1(1 - 0.05 / 3)
+    assert s.threshold_level == pytest.approx(1 - 0.05 / 3)
+    five = strict_config(from_dict({"net_blend": "auto", "net_blend_rule": "strict"}))
+    assert five.threshold_level == pytest.approx(0.99)  # bootstrap: 1 - 0.05 / 5
+    assert five.confidence_z == pytest.approx(2.326, abs=1e-3)
+    one = from_dict({"net_blend": "auto", "net_blend_grid": [0.3], "net_blend_rule": "strict"})
+    assert strict_config(one).confidence_z == pytest.approx(one.confidence_z)
+
+
+def test_a_one_post_win_bought_with_a_benign_post_does_not_move_the_weight():
+    """Seed 1 of the sweep in miniature: a = 0.3 removes one harmful post more than a = 0.15
+    because a benign post (B_x) sits just above it; "most" moves to 0.3, "strict" does not."""
+    from training.train import choose_blend
+
+    # a = 0: B_top on top, then 20 of 23, 21 of 24, ...: nothing passes. a = 0.15: the block
+    # (20 of 20) passes at both z, then 20 of 23 (B_low), 20 of 26 (B_top), 21 of 27 (H_x) fail:
+    # 20 at both.
+    # a = 0.3: the block, then 20 of 21 (B_x), 21 of 22 (H_x) pass at 1.645 (21 harmful removed),
+    # fail at 2.128 (the block alone: 20).
+    val = _validation([*HARMFUL * 2, H_X, B_X, *B_LOW, *B_TOP3, *BENIGN])
+    weight, table, (_cal, thr, _) = choose_blend(None, val, _wilson_cfg("most"))
+    assert [row["harmful_removed_est"] for row in table] == [0.0, 20.0, 21.0]
+    assert weight == 0.3 and thr["n_removed"] == 22
+    for rule in ("strict", "joint"):
+        weight, table, (_cal, thr, _) = choose_blend(None, val, _wilson_cfg(rule))
+        assert [row["harmful_removed_strict"] for row in table] == [0.0, 20.0, 20.0]
+        assert [row["harmful_removed_est"] for row in table] == [0.0, 20.0, 21.0]
+        assert weight == 0.15  # a tie at the strict level: the smaller weight
+        assert thr["n_removed"] == 20 and thr["precision"] == 1.0
+
+
+def test_joint_keeps_the_strict_threshold_strict_the_platforms():
+    """Only a = 0.3 removes anything; "strict" keeps its platform threshold (B_x and H_x in the
+    removed set), "joint" the strict one (the clean block)."""
+    from training.train import choose_blend
+
+    # B_mid (9, -15): 9 / 5.4 / 1.8, two of them on top at a = 0.15: 20 of 22, then 20 of 25
+    # (B_top), 21 of 26 (H_x) fail; at a = 0.3 they sit below H_x.
+    b_mid = [(9.0, -15.0, 0)] * 2
+    val = _validation([*HARMFUL * 2, H_X, B_X, *b_mid, *B_TOP3, *BENIGN])
+    weight, table, (_cal, thr, _) = choose_blend(None, val, _wilson_cfg("strict"))
+    assert [row["harmful_removed_strict"] for row in table] == [0.0, 0.0, 20.0]
+    assert weight == 0.3
+    assert thr["n_removed"] == 22 and thr["precision"] == pytest.approx(21 / 22)
+    assert thr["lower_bound"] == pytest.approx(0.820, abs=1e-3)
+    weight, _, (_cal, thr, _) = choose_blend(None, val, _wilson_cfg("joint"))
+    assert weight == 0.3 and thr["n_removed"] == 20 and thr["precision"] == 1.0
+    assert thr["lower_bound"] == pytest.approx(0.815, abs=1e-3)
+
+
+def test_config_net_blend_rule():
+    assert from_dict({}).net_blend_rule == "most"
+    for bad in (
+        {"net_blend_rule": "best"},
+        {"net_blend_rule": "strict", "threshold_method": "isotonic"},
+        {"net_blend_rule": "joint", "threshold_method": "isotonic"},
+    ):
+        with pytest.raises(Exception, match="net_blend_rule"):
+            from_dict(bad)
+
+
 def test_config_net_blend_auto_and_grid():
     cfg = from_dict({"net_blend": "auto", "net_blend_grid": [0.5, 0, 0.5]})
     assert cfg.net_blend == "auto" and cfg.net_blend_grid == (0.0, 0.5)
