@@ -75,6 +75,10 @@ class BotConfig:
     maturity_scope: str = "guardrail"  # guardrail | calibration
     # never flag a row whose P(bot) is below this (0 = no floor)
     min_flag_probability: float = 0.0
+    # cut only at a P(bot) level where validation holds a labeled account: the threshold is the
+    # score of a labeled validation row (the lowest flagged tie group holds evidence), so the
+    # flagged set is never extended over a plateau the platform never labeled a bot on
+    labeled_cuts: bool = False
     # > 1: fit this many models, each on its own seeded train/validation split with its own
     # calibration and guardrail threshold; bot_score is their mean P(bot), a row is flagged when
     # a majority of them flag it (each threshold is noisy on ~650 validation accounts)
@@ -154,11 +158,12 @@ def _pr_auc(y: np.ndarray, s: np.ndarray, w: np.ndarray | None = None) -> float:
 
 
 def threshold_for_precision(
-    y, s, w, target: float, label_frequency: float = 1.0
+    y, s, w, target: float, label_frequency: float = 1.0, labeled_cuts: bool = False
 ) -> tuple[float, float, float]:
     """Lowest score t with weighted precision(score >= t) >= target: (t, precision, recall).
     ``label_frequency`` c < 1: a labeled positive stands for 1/c true positives (capped at the
-    set's size). Returns (inf, nan, 0) when no threshold reaches the target."""
+    set's size). ``labeled_cuts``: t must be the score of a labeled row (of a tie group with a
+    positive). Returns (inf, nan, 0) when no threshold reaches the target."""
     order = np.argsort(-s, kind="stable")
     ys, ss, ws = y[order], s[order], w[order]
     total = np.cumsum(ws)
@@ -167,7 +172,11 @@ def threshold_for_precision(
     # only cut between distinct scores
     last = np.r_[ss[1:] != ss[:-1], True]
     prec = tp / np.maximum(total, 1e-12)
-    ok = np.flatnonzero(last & (prec >= target))
+    ok = last & (prec >= target)
+    if labeled_cuts and len(ss):
+        group = np.r_[0, np.cumsum(last)[:-1]]  # tie group of each sorted row
+        ok &= np.bincount(group, weights=ys)[group] > 0
+    ok = np.flatnonzero(ok)
     if len(ok) == 0 or pos == 0:
         return float("inf"), float("nan"), 0.0
     i = ok[-1]
@@ -190,7 +199,7 @@ def _guardrail(va: pd.DataFrame, y, prob, w, c: float, cfg: BotConfig):
     if cfg.label_maturity_days:
         can &= _mature(va, cfg.label_maturity_days)
     y, prob, w = y[can], prob[can], w[can]
-    thr, prec, rec = threshold_for_precision(y, prob, w, cfg.target_precision, c)
+    thr, prec, rec = threshold_for_precision(y, prob, w, cfg.target_precision, c, cfg.labeled_cuts)
     young_thr = None
     if cfg.young_days:
         # the guardrail must also hold on young accounts (the rows a new bot is judged on), whose
@@ -198,7 +207,12 @@ def _guardrail(va: pd.DataFrame, y, prob, w, c: float, cfg: BotConfig):
         young = va["account_age_days"].to_numpy()[can] <= cfg.young_days + 1
         if y[young].sum() > 0:
             young_thr = threshold_for_precision(
-                y[young], prob[young], np.ones(young.sum()), cfg.target_precision, c
+                y[young],
+                prob[young],
+                np.ones(young.sum()),
+                cfg.target_precision,
+                c,
+                cfg.labeled_cuts,
             )[0]
             if young_thr > thr:
                 thr, prec, rec = young_thr, *_precision_recall(y, prob, w, young_thr, c)
