@@ -332,7 +332,9 @@ class SpareCalls:
     score among the last earlier day's such requests, k = ``budget`` - that day's calls at tau
     (floor x tau when it had fewer than k; none, i.e. no spare call, on the first day seen or when
     k <= 0); they stop when the day's heavy calls (at tau and spare) reach ``budget``. The state
-    lives in the process: a restart starts again with no earlier day.
+    lives in the process: a restart starts again with no earlier day. The day is the request's
+    event time when it carries one (``at``: the stream's trigger time, so a replay or a lagging
+    stream counts the day the events happened), else the clock's.
     """
 
     def __init__(
@@ -352,22 +354,26 @@ class SpareCalls:
         # the last earlier day with candidates: its candidates and its calls at tau
         self.previous: tuple[list[float], int] | None = None
 
-    def _today(self) -> None:
-        day = self.clock().astimezone(UTC).date()
+    def _today(self, at: datetime | None = None) -> None:
+        day = (at or self.clock()).astimezone(UTC).date()
+        if self.day is not None and day < self.day:
+            return  # a late request (an earlier day's): counted on the day under way
         if day != self.day:
             if self.candidates:
                 self.previous = (self.candidates, self.calls - self.spare)
             self.day, self.calls, self.spare, self.candidates = day, 0, 0, []
             self.threshold = None
 
-    def count(self) -> None:
-        """A heavy call at tau (the cascade's own)."""
-        self._today()
+    def count(self, at: datetime | None = None) -> None:
+        """A heavy call at tau (the cascade's own); ``at``: the request's event time (default the
+        clock)."""
+        self._today(at)
         self.calls += 1
 
-    def take(self, student: float, tau: float) -> bool:
-        """Whether a re-score request with this student score gets a spare heavy call (counted)."""
-        self._today()
+    def take(self, student: float, tau: float, at: datetime | None = None) -> bool:
+        """Whether a re-score request with this student score gets a spare heavy call (counted);
+        ``at``: the request's event time (the stream's trigger time; default the clock)."""
+        self._today(at)
         if not self.floor * tau <= student < tau:
             return False
         self.candidates.append(student)
@@ -459,7 +465,11 @@ class OnlineModel:
         return self.heavy == "always" or (self.heavy == "cascade" and student >= self.tau)
 
     def score(
-        self, text: str, features: dict[str, Any], trigger: str | None = None
+        self,
+        text: str,
+        features: dict[str, Any],
+        trigger: str | None = None,
+        at: datetime | None = None,
     ) -> dict[str, Any]:
         """Student score, whether the heavy model ran, calibrated probability and decision.
 
@@ -467,8 +477,9 @@ class OnlineModel:
         is_rescore_trigger`) a routed post is also scored by the re-score head when the model has
         one: the decision is remove when the cascade or the head fires; ``path`` says which
         (``cascade`` first), ``head`` is the head's probability (None where it did not run).
-        ``spare``: the heavy model ran as a spare call (:class:`SpareCalls`, re-score only)."""
-        out = self._cascade(text, features, _rescore(trigger))
+        ``spare``: the heavy model ran as a spare call (:class:`SpareCalls`, re-score only; its
+        day is ``at``'s, the request's event time, when given)."""
+        out = self._cascade(text, features, _rescore(trigger), at)
         out["head"], out["path"] = None, "cascade" if out["decision"] == "remove" else None
         if self.head is not None and out["routed_to_heavy"] and _rescore(trigger):
             out["head"] = self.head.score_one(out["student"], features)
@@ -476,7 +487,13 @@ class OnlineModel:
                 out["decision"], out["path"] = "remove", "head"
         return out
 
-    def _cascade(self, text: str, features: dict[str, Any], rescore: bool = False) -> dict:
+    def _cascade(
+        self,
+        text: str,
+        features: dict[str, Any],
+        rescore: bool = False,
+        at: datetime | None = None,
+    ) -> dict:
         text = "" if text is None else str(text)
         row = self.row(features)
         with self._lock:
@@ -485,9 +502,9 @@ class OnlineModel:
             spare = False
             if self.spare is not None:
                 if routed:
-                    self.spare.count()
+                    self.spare.count(at)
                 elif rescore:
-                    spare = routed = self.spare.take(student, self.tau)
+                    spare = routed = self.spare.take(student, self.tau, at)
             probability, harm_types = 0.0, None
             if routed:
                 emb = self.embeddings.get(text)[None, :]

@@ -37,6 +37,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="spare heavy calls: re-score requests with student >= F x tau may use the day's "
         "unused calls (VIGIL_SERVE_SPARE_FLOOR, e.g. 0.5)",
     )
+    parser.add_argument(
+        "--skip-removed",
+        action="store_true",
+        help="answer a re-score request for a post already removed with that removal, without "
+        "scoring it again (no heavy call; as the re-scoring replay does); off by default",
+    )
     parser.add_argument("--model-id", default=None, help="serve this model instead of the champion")
     parser.add_argument(
         "--candidate", default=None, help="online evaluation: a candidate model beside the champion"
@@ -131,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         salt=args.salt,
         candidate_share=args.candidate_share,
         spare=spare,
+        skip_removed=args.skip_removed,
     )
     return 0
 

@@ -6,7 +6,8 @@
 ``unknown`` without it), ``author_age_bucket`` (the appeals report's slices) and ``author_id`` (who
 may appeal a removal), ``path`` (which removal path fired: ``cascade``, or ``head`` -- the re-score
 head at a re-score request -- null when not removed) and ``head`` (the head's probability, null where
-it did not run). Lines are appended with one ``write`` on an
+it did not run), ``event_at`` (the event time a stream request carries, its trigger's; null for
+a request without one; ``decided_at`` is always the wall clock). Lines are appended with one ``write`` on an
 ``O_APPEND`` file, so a reader (DuckDB's ``read_json_auto('decisions/*/*.jsonl')``) never sees
 half a line from a running service. The latest decisions per post are also kept in memory for
 ``GET /v1/decisions/{post_id}``; on start they are rebuilt from the files already there.
@@ -42,6 +43,7 @@ FIELDS = (
     "path",
     "head",
     "spare",  # the heavy model ran as a spare call (training.online.SpareCalls); not in the lake
+    "event_at",  # the request's event time (the stream's trigger time), UTC ISO; not in the lake
 )
 KEEP_PER_POST = 20
 

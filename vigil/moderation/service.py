@@ -27,6 +27,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,6 +49,12 @@ class ScoreRequest(BaseModel):
     text: str | None = Field(None, description=f"a new post's text (<= {MAX_TEXT_CHARS} chars)")
     author_id: int | None = Field(None, ge=0, description="a new post's author")
     trigger: str = Field("request", max_length=64, description="why it is scored (logged)")
+    at_ms: int | None = Field(
+        None,
+        ge=0,
+        description="the trigger's event time, ms since the epoch (the stream sends it): logged as "
+        "the decision's event_at and the day of the spare heavy calls; default: now",
+    )
 
 
 @dataclass
@@ -69,6 +76,9 @@ class Components:
     arms: str = "shadow"
     salt: str = "vigil-online-eval"
     candidate_share: float = 0.5
+    # a re-score request for a post whose latest decision is a removal is answered with it, not
+    # scored again (no heavy call): what the re-scoring replay does (issue 22); off by default
+    skip_removed: bool = False
 
 
 def build(
@@ -79,6 +89,7 @@ def build(
     salt: str = "vigil-online-eval",
     candidate_share: float = 0.5,
     spare: tuple[int, float] | None = None,
+    skip_removed: bool = False,
 ) -> Components:
     """Load the champion through the model registry, warm the online store reader, the posts and
     the decision log. ``spare`` = (daily heavy-call budget, floor): the champion's spare heavy
@@ -136,6 +147,7 @@ def build(
         arms,
         salt,
         candidate_share,
+        skip_removed,
     )
 
 
@@ -372,6 +384,10 @@ def _score(parts: Components, body: ScoreRequest):
     if isinstance(resolved, JSONResponse):
         return resolved
     post_id, author_id, text = resolved
+    removed = _removed(parts, post_id, body.trigger)
+    if removed is not None:
+        return removed
+    at = None if body.at_ms is None else datetime.fromtimestamp(body.at_ms / 1000, UTC)
     started = time.perf_counter()
     known = body.text is None
     vector = parts.reader.read(post_id=post_id if known else None, user_id=author_id)
@@ -379,7 +395,7 @@ def _score(parts: Components, body: ScoreRequest):
     acting, arm = _acting(parts, post_id)
     used = {c: vector.get(c) for c in [*acting.feature_columns, *acting.head_columns]}
     hits = acting.embeddings.hits
-    result = acting.score(text, used, body.trigger)
+    result = acting.score(text, used, body.trigger, at)
     if result["routed_to_heavy"]:
         parts.metrics.heavy_calls.inc()
         cache = "hit" if acting.embeddings.hits > hits else "miss"
@@ -390,6 +406,7 @@ def _score(parts: Components, body: ScoreRequest):
             **result,
             "post_id": post_id,
             "trigger": body.trigger,
+            "event_at": None if at is None else at.isoformat(),
             "content_hash": content_hash,
             "author_id": author_id,
             **_slices(result, vector),
@@ -418,7 +435,32 @@ def _score(parts: Components, body: ScoreRequest):
         "model_id": result["model_id"],
         "features": {c: _finite(v) for c, v in used.items()},
         "decided_at": record["decided_at"],
+        "event_at": record["event_at"],
         "trigger": body.trigger,
+    }
+
+
+def _removed(parts: Components, post_id: int | None, trigger: str) -> dict | None:
+    """With ``skip_removed``, a re-score request (the stream's trigger) for a post whose latest
+    decision is a removal: the post is gone, so it is not scored again (no heavy call, no new decision): the answer is
+    that decision with ``rescored: false``. None: score it (a reversed appeal's ``allow`` is the
+    latest decision then, and the post is re-scored again)."""
+    from training.rescore_head import is_rescore_trigger
+
+    if not parts.skip_removed or post_id is None or not is_rescore_trigger(trigger):
+        return None
+    history = parts.decisions.history(post_id)
+    if not history or history[-1].get("decision") != "remove":
+        return None
+    latest = history[-1]
+    return {
+        "post_id": post_id,
+        "decision": "remove",
+        "rescored": False,
+        "model_id": latest.get("model_id"),
+        "decided_at": latest.get("decided_at"),
+        "event_at": latest.get("event_at"),
+        "trigger": trigger,
     }
 
 

@@ -73,6 +73,12 @@ class RunOptions:
     rules_counters: str = "memory"  # or "redis": the rules' counters in Redis (RedisCounters)
     rules_redis_prefix: str | None = None  # their key prefix (default vigil:rules:<state stem>:)
     post_counters: bool = False  # exact per-post counters, written to post_behavior online
+    # issue 22, replays driving the service: a ``creation`` request at each post's creation event,
+    # each checkpoint's requests answered before the next events (re-scores read the counters as
+    # of their checkpoint), and the users' features left to the batch (post counters only)
+    score_created: bool = False
+    rescore_wait: bool = False
+    push_users: bool = True
     stats: dict = field(default_factory=dict)
 
 
@@ -148,12 +154,14 @@ def _start_triggers(opts: RunOptions, state: StreamState) -> tuple:
         return None, None
     from vigil.stream.rescore import Deliverer, RescoreFeed
 
-    feed = RescoreFeed(state.con)
+    feed = RescoreFeed(state.con, creation=opts.score_created)
     feed.attach(state)
     if opts.rescore_url is not None:
-        deliverer = Deliverer(url=opts.rescore_url, token=config.serve_token())
+        deliverer = Deliverer(
+            url=opts.rescore_url, token=config.serve_token(), wait=opts.rescore_wait
+        )
     else:
-        deliverer = Deliverer(path=opts.triggers_file)
+        deliverer = Deliverer(path=opts.triggers_file, wait=opts.rescore_wait)
     deliverer.submit(feed.committed())  # left in the outbox by a previous run: send again
     return feed, deliverer
 
@@ -267,7 +275,7 @@ def process(opts: RunOptions) -> dict:
     ruleset = _load_rules(opts)
     source = _open_source(opts)
     owns = source.owns if isinstance(source, RedisSource) else None
-    pusher = FeastPusher() if opts.push else None
+    pusher = FeastPusher() if opts.push and opts.push_users else None
     state = _open_state(opts, state_path, owns, pusher is not None)
     feed, deliverer = _start_triggers(opts, state)
     rules = _start_rules(opts, state, state_path, ruleset)
@@ -442,6 +450,24 @@ def _add_action_options(parser: argparse.ArgumentParser) -> None:
         "(what re-scores read; use with --rescore); off by default",
     )
     parser.add_argument(
+        "--score-created",
+        action="store_true",
+        help="with --rescore/--triggers: also a 'creation' request at each post's creation event "
+        "(the creation-time score); off by default",
+    )
+    parser.add_argument(
+        "--rescore-wait",
+        action="store_true",
+        help="with --rescore: wait for each checkpoint's requests to be answered before reading "
+        "on (replays: a re-score reads the counters of its checkpoint); off by default",
+    )
+    parser.add_argument(
+        "--no-user-push",
+        action="store_true",
+        help="do not write the users' stream features online (with --post-counters: the posts' "
+        "counters only; the users' features keep the batch values)",
+    )
+    parser.add_argument(
         "--rules",
         metavar="FILE",
         type=Path,
@@ -517,6 +543,9 @@ def run(args: argparse.Namespace) -> int:
         rules_counters=rules_counters,
         rules_redis_prefix=args.rules_redis_prefix,
         post_counters=args.post_counters,
+        score_created=args.score_created,
+        rescore_wait=args.rescore_wait,
+        push_users=not args.no_user_push,
     )
     state_path = opts.state_path or default_state_path(opts)
     if args.status or args.features:

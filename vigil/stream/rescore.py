@@ -64,9 +64,12 @@ class RescoreFeed:
     requests to the :class:`Deliverer`.
     """
 
-    def __init__(self, con: sqlite3.Connection, triggers: Triggers | None = None) -> None:
+    def __init__(
+        self, con: sqlite3.Connection, triggers: Triggers | None = None, creation: bool = False
+    ) -> None:
         self.con = con
         self.triggers = triggers or Triggers()
+        self.creation = creation  # a "creation" request at each post's creation event
         con.executescript(_SCHEMA)
         for pid, reports, views, negative, last_sent, pending in con.execute(
             "select * from trigger_post"
@@ -91,7 +94,12 @@ class RescoreFeed:
         observe, dirty, new = self.triggers.observe, self.dirty, self.new
         for ev in events:
             post_id = ev[6]
-            if post_id is None or ev[3] not in _COUNTED:
+            if post_id is None:
+                continue
+            if ev[3] == "post" and self.creation:  # not a trigger: no counter, no debounce
+                new.append((post_id, ev[1], "creation"))
+                continue
+            if ev[3] not in _COUNTED:
                 continue
             dirty.add(post_id)
             for r in observe(post_id, ev[3], ev[1], ev[3] == "reply" and is_negative_reply(ev[7])):
@@ -147,7 +155,13 @@ class Deliverer:
     """Sends outbox rows from a thread: POST /v1/score to ``url`` (with ``token``), or appends
     JSON lines to ``path``. Rows that failed are kept and tried again with the next batch."""
 
-    def __init__(self, url: str | None = None, path: Path | None = None, token: str | None = None):
+    def __init__(
+        self,
+        url: str | None = None,
+        path: Path | None = None,
+        token: str | None = None,
+        wait: bool = False,
+    ):
         if (url is None) == (path is None):
             raise ValueError("give a service URL or a file")
         self.url = url.rstrip("/") if url else None
@@ -155,6 +169,7 @@ class Deliverer:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.token = token
+        self.wait = wait  # submit returns when its rows have been tried (replays)
         self.counts = {"delivered": 0, "rejected": 0, "failed": 0}
         self._done: list[int] = []
         self._retry: list[tuple] = []
@@ -165,6 +180,8 @@ class Deliverer:
 
     def submit(self, rows: list[tuple]) -> None:
         self._queue.put(rows)
+        if self.wait:
+            self._queue.join()
 
     def take_done(self) -> list[int]:
         with self._lock:
@@ -182,20 +199,26 @@ class Deliverer:
     def _run(self) -> None:
         while True:
             rows = self._queue.get()
-            if rows is None:
-                return
-            batch, self._retry = self._retry + rows, []
-            if not batch:
-                continue
             try:
-                done = self._write(batch) if self.path else self._post(batch)
-            except Exception:  # never let the thread die: keep the rows for the next try
-                log.exception("re-score delivery failed; %d requests kept for retry", len(batch))
-                done = []
-            sent = set(done)
-            self._retry = [r for r in batch if r[0] not in sent]
-            with self._lock:
-                self._done.extend(done)
+                if rows is None:
+                    return
+                self._deliver(rows)
+            finally:
+                self._queue.task_done()
+
+    def _deliver(self, rows: list[tuple]) -> None:
+        batch, self._retry = self._retry + rows, []
+        if not batch:
+            return
+        try:
+            done = self._write(batch) if self.path else self._post(batch)
+        except Exception:  # never let the thread die: keep the rows for the next try
+            log.exception("re-score delivery failed; %d requests kept for retry", len(batch))
+            done = []
+        sent = set(done)
+        self._retry = [r for r in batch if r[0] not in sent]
+        with self._lock:
+            self._done.extend(done)
 
     def _write(self, batch: list[tuple]) -> list[int]:
         with self.path.open("a", encoding="utf-8") as f:
@@ -206,8 +229,9 @@ class Deliverer:
 
     def _post(self, batch: list[tuple]) -> list[int]:
         done = []
-        for i, (seq, post_id, _at_ms, trigger) in enumerate(batch):
-            body = json.dumps({"post_id": post_id, "trigger": trigger}).encode()
+        for i, (seq, post_id, at_ms, trigger) in enumerate(batch):
+            # the trigger's event time: the decision's event_at, the spare calls' day
+            body = json.dumps({"post_id": post_id, "trigger": trigger, "at_ms": at_ms}).encode()
             req = urllib.request.Request(f"{self.url}/v1/score", data=body, method="POST")
             req.add_header("Content-Type", "application/json")
             if self.token:
