@@ -62,3 +62,76 @@ def test_guardrail_applies_labeled_cuts_to_the_young_rows_too():
     assert cut[0] == 0.8 and cut[3] == 0.8
     # at 0.8: 2 flagged, est. TP min(2 / 0.5, 2) = 2 -> precision 1; recall 2 / min(4, 4) = 0.5
     assert cut[1:3] == (1.0, 0.5)
+
+
+# -- low_evidence_events: a separate calibration for rows with few events -------------------------
+def _rows():
+    # validation rows: raw score, label, events in the window. Busy rows (>= 3 events): raw 0.2,
+    # 0.4 unlabeled, 0.6, 0.8 labeled. Low-evidence rows (< 3 events): raw 0.3, 0.6 unlabeled,
+    # 0.9 labeled
+    raw = np.array([0.2, 0.4, 0.6, 0.8, 0.3, 0.6, 0.9])
+    y = np.array([0, 0, 1, 1, 0, 0, 1])
+    events = np.array([5, 5, 5, 5, 1, 2, 2])
+    return raw, y, events
+
+
+def test_one_calibration_pools_the_busy_and_the_quiet_rows():
+    raw, y, _events = _rows()
+    _iso, iso_low, cal = bots.fit_calibration(raw, y, np.ones(7), np.zeros(7, bool))
+    assert iso_low is None
+    # sorted by raw: 0.2:0, 0.3:0, 0.4:0, 0.6:{1, 0} (ties averaged: 0.5), 0.8:1, 0.9:1 -> already
+    # non-decreasing, so the isotonic fit is those means
+    assert cal.tolist() == [0.0, 0.0, 0.5, 1.0, 0.0, 0.5, 1.0]
+
+
+def test_low_evidence_rows_get_their_own_calibration():
+    raw, y, events = _rows()
+    low = events < 3
+    iso, iso_low, cal = bots.fit_calibration(raw, y, np.ones(7), low)
+    # busy: 0.2:0, 0.4:0, 0.6:1, 0.8:1; quiet: 0.3:0, 0.6:0, 0.9:1 -> the same raw 0.6 is 1 for a
+    # busy row and 0 for a quiet one
+    assert cal.tolist() == [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]
+    # between knots the isotonic fit interpolates: busy 0.5 -> halfway 0.4:0 .. 0.6:1 = 0.5;
+    # quiet 0.75 -> halfway 0.6:0 .. 0.9:1 = 0.5
+    assert iso.predict([0.5]).tolist() == [0.5]
+    assert iso_low.predict([0.75]).tolist() == [0.5]
+
+
+def test_score_uses_the_low_evidence_calibrator_by_row():
+    raw, y, events = _rows()
+    iso, iso_low, _ = bots.fit_calibration(raw, y, np.ones(7), events < 3)
+    bundle = {
+        "model": _Column(),
+        "calibrator": iso,
+        "calibrator_low": iso_low,
+        "columns": ["x"],
+        "threshold": 0.5,
+        "label_frequency": 0.8,
+        "config": {"min_events": 1, "low_evidence_events": 3},
+    }
+    feats = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "event_timestamp": pd.Timestamp("2026-10-02", tz="UTC"),
+            "x": [0.6, 0.6, 0.75, 0.5],
+            "events_7d": [4, 2, 1, 3],
+        }
+    )
+    users = pd.DataFrame(
+        {"user_id": [1, 2, 3, 4], "handle": ["ab", "cd", "ef", "gh"], "home_country": "US"}
+    )
+    out = bots.score(bundle, feats, users)
+    # P(bot) = min(1, cal / 0.8): busy 0.6 -> 1 / 0.8 -> 1; quiet 0.6 -> 0; quiet 0.75 -> 0.5 /
+    # 0.8 = 0.625; busy 0.5 -> 0.625 (3 events is not low evidence)
+    assert out["bot_score"].tolist() == [1.0, 0.0, 0.625, 0.625]
+    assert out["is_flagged"].tolist() == [1, 0, 1, 1]
+    # without the low-evidence calibrator every row reads the busy one: the quiet 0.6 -> 1
+    bundle["calibrator_low"] = None
+    assert bots.score(bundle, feats, users)["bot_score"].tolist() == [1.0, 1.0, 1.0, 0.625]
+
+
+class _Column:
+    """A 'model' whose P(positive) is the first input column."""
+
+    def predict_proba(self, x):
+        return np.c_[1 - x[:, 0], x[:, 0]]

@@ -79,6 +79,11 @@ class BotConfig:
     # score of a labeled validation row (the lowest flagged tie group holds evidence), so the
     # flagged set is never extended over a plateau the platform never labeled a bot on
     labeled_cuts: bool = False
+    # > 0: rows with fewer than this many events in their window get their own isotonic
+    # calibration (fitted on the validation rows with that little evidence): a new account with a
+    # login and a like shares the raw score of busier accounts, not their bot rate. 0 = one
+    # calibration for every row
+    low_evidence_events: int = 0
     # > 1: fit this many models, each on its own seeded train/validation split with its own
     # calibration and guardrail threshold; bot_score is their mean P(bot), a row is flagged when
     # a majority of them flag it (each threshold is noisy on ~650 validation accounts)
@@ -228,10 +233,46 @@ def _mature(va: pd.DataFrame, days: float) -> np.ndarray:
     return (created <= va["event_timestamp"].max() - pd.Timedelta(days=days)).to_numpy()
 
 
+def _low_evidence(rows: pd.DataFrame, events: int) -> np.ndarray:
+    """Rows with fewer than ``events`` events in their window (none when ``events`` is 0)."""
+    return rows["events_7d"].to_numpy() < events
+
+
+def _isotonic(raw, y, w):
+    from sklearn.isotonic import IsotonicRegression
+
+    return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+        raw, y, sample_weight=w
+    )
+
+
+def fit_calibration(raw, y, w, low, fit_rows=None):
+    """(calibrator, low-evidence calibrator or None, calibrated scores of the rows): isotonic
+    regressions of the label on the raw score, one on the ``low`` rows and one on the others
+    when both exist (one on all rows otherwise), fitted on ``fit_rows`` (default all)."""
+    fit_rows = np.ones(len(raw), bool) if fit_rows is None else fit_rows
+    if (low & fit_rows).any() and (~low & fit_rows).any():
+        iso_low = _isotonic(raw[fit_rows & low], y[fit_rows & low], w[fit_rows & low])
+        iso = _isotonic(raw[fit_rows & ~low], y[fit_rows & ~low], w[fit_rows & ~low])
+        return iso, iso_low, np.where(low, iso_low.predict(raw), iso.predict(raw))
+    iso = _isotonic(raw[fit_rows], y[fit_rows], w[fit_rows])
+    return iso, None, iso.predict(raw)
+
+
+def _calibrate(bundle: dict, raw: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    """Calibrated P(labeled | x): the low-evidence calibrator on rows with too few events."""
+    cal = bundle["calibrator"].predict(raw)
+    iso_low = bundle.get("calibrator_low")
+    if iso_low is not None:
+        low = _low_evidence(rows, bundle["config"].get("low_evidence_events", 0))
+        if low.any():
+            cal[low] = iso_low.predict(raw[low])
+    return cal
+
+
 def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> dict:
     """Train, calibrate and pick the threshold; returns the model bundle (a dict)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.isotonic import IsotonicRegression
     from threadpoolctl import threadpool_limits
 
     if cfg.splits > 1:
@@ -275,13 +316,12 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
         tw = tr["weight"].to_numpy() * np.where(young_tr, cfg.young_weight, 1.0)
         model.fit(tr[cols].to_numpy(float), tr["label"].to_numpy(), sample_weight=tw)
     raw = model.predict_proba(va[cols].to_numpy(float))[:, 1]
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
     y, w = va["label"].to_numpy(), va["weight"].to_numpy()
     fit_rows = np.ones(len(va), bool)
     if cfg.label_maturity_days and cfg.maturity_scope == "calibration":
         fit_rows = _mature(va, cfg.label_maturity_days)
-    iso.fit(raw[fit_rows], y[fit_rows], sample_weight=w[fit_rows])
-    cal = iso.predict(raw)
+    low = _low_evidence(va, cfg.low_evidence_events)
+    iso, iso_low, cal = fit_calibration(raw, y, w, low, fit_rows)
     c = 1.0
     if cfg.pu:
         lab = (y == 1) & fit_rows
@@ -304,6 +344,7 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
     return {
         "model": model,
         "calibrator": iso,
+        "calibrator_low": iso_low,
         "columns": cols,
         "threshold": thr,
         "label_frequency": c,
@@ -327,7 +368,7 @@ def score(bundle: dict, feats: pd.DataFrame, users: pd.DataFrame) -> pd.DataFram
 
     with threadpool_limits(1):
         raw = bundle["model"].predict_proba(df[bundle["columns"]].to_numpy(float))[:, 1]
-    cal = np.minimum(bundle["calibrator"].predict(raw) / bundle["label_frequency"], 1.0)
+    cal = np.minimum(_calibrate(bundle, raw, df) / bundle["label_frequency"], 1.0)
     active = df["events_7d"].to_numpy() >= bundle["config"].get("min_events", 0)
     return pd.DataFrame(
         {
