@@ -320,7 +320,8 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
     fit_rows = np.ones(len(va), bool)
     if cfg.label_maturity_days and cfg.maturity_scope == "calibration":
         fit_rows = _mature(va, cfg.label_maturity_days)
-    low = _low_evidence(va, cfg.low_evidence_events)
+    # the profile baseline sees no behaviour: its calibration does not split on the event count
+    low = _low_evidence(va, cfg.low_evidence_events if cfg.mode == "behavior" else 0)
     iso, iso_low, cal = fit_calibration(raw, y, w, low, fit_rows)
     c = 1.0
     if cfg.pu:
