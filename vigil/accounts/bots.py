@@ -15,6 +15,10 @@ c = mean calibrated score of the validation's labeled accounts, P(bot | x) = min
 and the precision of a flagged set is estimated as (labeled weight / c) / flagged weight. The
 flag threshold is the lowest bot probability whose estimated validation precision
 (account-weighted) stays >= the target (0.95). ``pu=False`` uses the labels as they are.
+Two options sharpen the guardrail (docs/accounts.md): ``labeled_cuts`` lets the threshold sit only
+on a P(bot) level where validation holds a labeled account (the 1/c credit otherwise lets an
+unlabeled plateau of quiet new accounts ride on the labels above it), and
+``low_evidence_events`` N fits a separate calibration for rows with fewer than N events.
 ``profile`` mode is the baseline: only account age, handle shape and home country.
 """
 
