@@ -135,3 +135,24 @@ class _Column:
 
     def predict_proba(self, x):
         return np.c_[1 - x[:, 0], x[:, 0]]
+
+
+def test_train_command_passes_the_options(monkeypatch, capsys):
+    import argparse
+
+    from vigil.accounts import bots_cli
+
+    seen = {}
+
+    def fake_train(cfg):
+        seen["cfg"] = cfg
+        return {"path": "x", "seconds": 0.0, "metrics": {}}
+
+    monkeypatch.setattr(bots, "train", fake_train)
+    ap = argparse.ArgumentParser()
+    bots_cli.add_parsers(ap.add_subparsers(dest="action"))
+    args = ap.parse_args(["train", "--labeled-cuts", "--low-evidence-events", "3"])
+    assert bots_cli.run(args) == 0
+    assert seen["cfg"].labeled_cuts is True and seen["cfg"].low_evidence_events == 3
+    bots_cli.run(ap.parse_args(["train"]))
+    assert seen["cfg"].labeled_cuts is False and seen["cfg"].low_evidence_events == 0

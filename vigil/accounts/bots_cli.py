@@ -24,6 +24,18 @@ def add_parsers(sub) -> None:
     p.add_argument("--mode", choices=("behavior", "profile"), default="behavior")
     p.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
     p.add_argument("--target-precision", type=float, default=0.95, help="guardrail (default 0.95)")
+    p.add_argument(
+        "--labeled-cuts",
+        action="store_true",
+        help="threshold only on a P(bot) level where validation holds a labeled account (off)",
+    )
+    p.add_argument(
+        "--low-evidence-events",
+        type=int,
+        default=0,
+        metavar="N",
+        help="separate calibration for rows with fewer than N events (default 0: off)",
+    )
     p = sub.add_parser("score", help="score every account-day with the trained bot model")
     p.add_argument("--mode", choices=("behavior", "profile"), default="behavior")
 
@@ -44,7 +56,15 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "train":
         if not 0 < args.target_precision < 1:
             raise UserError(f"--target-precision {args.target_precision}: use a value in (0, 1).")
-        cfg = bots.BotConfig(seed=args.seed, mode=args.mode, target_precision=args.target_precision)
+        if args.low_evidence_events < 0:
+            raise UserError(f"--low-evidence-events {args.low_evidence_events}: use 0 or more.")
+        cfg = bots.BotConfig(
+            seed=args.seed,
+            mode=args.mode,
+            target_precision=args.target_precision,
+            labeled_cuts=args.labeled_cuts,
+            low_evidence_events=args.low_evidence_events,
+        )
         b = bots.train(cfg)
         print(f"Bot model ({args.mode}) -> {b['path']} in {b['seconds']}s")
         print(json.dumps(b["metrics"], indent=1))
