@@ -255,6 +255,7 @@ def replay_world(
     head_history: bool = False,
     spare_floor: float | None = None,
     head_fit_on: str = head_mod.DEFAULT_FIT_ON,
+    outcomes: dict | None = None,
 ) -> dict:
     """Both schedules on the current world's test days (``budget``: None, ``fixed`` or a number;
     ``verdict``: ``heavy``, the heavy model's probability, or ``head``, the re-score head of
@@ -264,7 +265,9 @@ def replay_world(
     training moments (:func:`training.rescore_head.fit`; not the saved head's: fitted here, not
     saved); ``spare_floor``: the triggered
     schedule spends the heavy calls it leaves unused (out of the fixed schedule's) on re-score
-    moments with student >= spare_floor x tau, :func:`run_schedule`)."""
+    moments with student >= spare_floor x tau, :func:`run_schedule`; ``outcomes``: a dict that
+    :func:`compare` fills with the schedules' moments and outcomes, for
+    ``sim.rescore_service_harness``)."""
     bundle = registry.load(model_id)
     meta = bundle["meta"]
     days = [str(d) for d in meta["splits"]["test"]]
@@ -322,6 +325,7 @@ def replay_world(
         also_ages,
         verdict,
         None if spare_floor is None else route_at,
+        outcomes,
     )
     features = "exact counters" if exact else "feast point-in-time"
     out = {"model_id": bundle["model_id"], "test_days": days, "features": features}
@@ -349,6 +353,7 @@ def compare(
     also_ages: tuple[float, ...] = (),
     verdict: str = "heavy",
     spare_at: float | None = None,
+    outcomes: dict | None = None,
 ) -> dict:
     """Both schedules on ``posts`` (post_id, created_at) and their ``events`` (post_id, ts,
     ts_ms, action, text); ``scorer(moments)`` adds ``student``, ``heavy`` (and the ``verdict``
@@ -366,6 +371,8 @@ def compare(
     trig_outcome = run_schedule(trig_scored, tau, threshold, verdict=verdict, spare=spare)
     b = prevented(trig_outcome, views, harmful, posts)
     b["missed_by_kind"] = missed(trig_scored, trig_outcome, views, harmful, posts, tau)
+    if outcomes is not None:  # the triggered schedule as replayed, for a harness to compare
+        outcomes.update(triggered=trig_outcome, triggered_scored=trig_scored, spare=spare)
     result = {
         "posts": len(posts),
         "harmful_posts": int(harmful.reindex(posts["post_id"]).fillna(False).sum()),
