@@ -5,7 +5,7 @@ Two steps around ``vigil online-eval run`` (docs/online_eval.md, "End to end"):
 - ``decisions``: the batch path to the decision log. Each post created on the given days is scored
   as ``vigil score`` does (``training.score``: the cascade at creation, +1 h, +6 h, +24 h with
   point-in-time Feast features) by each registered model given, and every scoring event becomes one
-  decision-log row (``<data root>/decisions/dt=D/decisions-e2e-<n>.jsonl``, the service's fields)
+  decision-log row (``<data root>/decisions/dt=D/decisions-e2e-<model id>.jsonl``, the service's fields)
   with ``decided_at`` = the simulated scoring time (the service writes the wall clock, which a
   replay of past days cannot use). ``--no-student`` leaves the student's score out of the rows:
   the log as the evaluation read it before ``ranking_scores`` (the probability is 0 below the
@@ -74,7 +74,7 @@ def score_days(days: list[str], model_ids: list[str], student: bool = True) -> d
         ].copy()
         posts["text"] = posts["text"].fillna("")
         features: dict = {}
-        for n, bundle in enumerate(bundles):
+        for bundle in bundles:
             cfg = from_dict(bundle["meta"]["config"])
             key = (cfg.feature_service, tuple(cfg.score_offsets_hours))
             if key not in features:  # same feature service and offsets: one Feast read
@@ -90,7 +90,7 @@ def score_days(days: list[str], model_ids: list[str], student: bool = True) -> d
             for dt, lines in by_day.items():
                 folder = root / f"dt={dt}"
                 folder.mkdir(parents=True, exist_ok=True)
-                with open(folder / f"decisions-e2e-{n}.jsonl", "a") as f:
+                with open(folder / f"decisions-e2e-{bundle['model_id']}.jsonl", "a") as f:
                     f.writelines(lines)
             counts[(day, bundle["model_id"])] = {
                 "events": len(events),
@@ -134,15 +134,40 @@ def grade_day(report: dict, units: pd.DataFrame, harmful: pd.Series) -> dict:
     return out
 
 
-def grade(days: list[str], reports: Path | None = None, raw: Path | None = None) -> list[dict]:
+def grade(
+    days: list[str],
+    reports: Path | None = None,
+    raw: Path | None = None,
+    label_error: float | None = None,
+    truth_labels: bool = False,
+) -> list[dict]:
+    """Grade each day's report; with ``label_error`` the day's estimates are first recomputed from
+    its saved sample and the review verdicts with that error rate (what ``vigil online-eval run
+    --label-error e`` reports on a rerun: same label model, same draw, same labels); with
+    ``truth_labels`` from the same draw labeled by the truth (perfect moderators; the label model
+    of the day is unchanged)."""
     truth = sim_truth.posts(raw or paths().raw)
     harmful = truth.drop_duplicates("post_id").set_index("post_id")["is_harmful"].astype(bool)
     folder = Path(reports or paths().reports / "online_eval")
+    labels = None
+    if truth_labels:
+        labels, label_error = harmful, label_error or 0.0
+    elif label_error is not None:
+        from vigil.review.files import read_verdicts
+
+        known, _ = read_verdicts(paths().review / "verdicts")
+        labels = known.drop_duplicates("post_id", keep="last").set_index("post_id")["is_harmful"]
     out = []
     for day in days:
         d = folder / f"day={day}"
         report = json.loads((d / "report.json").read_text())
-        out.append(grade_day(report, pd.read_parquet(d / "sample.parquet"), harmful))
+        units = pd.read_parquet(d / "sample.parquet")
+        if labels is not None:
+            from vigil.evaluation import daily
+
+            s = daily.Settings(**{**report["settings"], "label_error": label_error})
+            report = {**report, **daily.estimates(units, labels.astype(bool), s)}
+        out.append(grade_day(report, units, harmful))
     return out
 
 
@@ -156,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     gr = sub.add_parser("grade", help="grade the days' reports against the truth")
     gr.add_argument("--days", nargs="+", required=True)
     gr.add_argument("--reports", type=Path, help="default: $VIGIL_HOME/reports/online_eval")
+    gr.add_argument(
+        "--label-error",
+        type=float,
+        help="recompute the estimates from the saved sample with this moderator error rate",
+    )
+    gr.add_argument(
+        "--truth-labels", action="store_true", help="recompute with the truth as the labels"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -163,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "decisions":
         print(json.dumps(score_days(args.days, args.models, not args.no_student), indent=1))
         return 0
-    rows = grade(args.days, args.reports)
+    rows = grade(
+        args.days, args.reports, label_error=args.label_error, truth_labels=args.truth_labels
+    )
     for r in rows:
         print(json.dumps(r))
     covered = sum(r["covered"] for r in rows)
