@@ -97,7 +97,9 @@ class TrainConfig:
     # because its threshold sits low by chance no longer wins); the chosen weight keeps the
     # platform's threshold; "joint": as "strict", and the chosen weight keeps the stricter
     # threshold too (the joint bound then holds for the removals). Not defined for
-    # threshold_method "isotonic" (no confidence level).
+    # threshold_method "isotonic" (no confidence level). "most" stays the default: "strict" fixes
+    # seed 1's guardrail (removals 0.924 -> 0.983 harmful) and keeps seeds 4, 5, 8's weights, but
+    # auto still loses views prevented on seeds 4 and 8 (docs/sweep.md, issue 26).
     net_blend_rule: str = "most"
     # Which epoch's weights the net keeps: "val_loss" (lowest validation loss of the training
     # objective, alpha * primary + beta * reports + gamma * types, on every validation label) or
