@@ -141,3 +141,14 @@ def test_draw_is_seeded_and_follows_pi():
     assert not (a == draw(ids, pi, seed=2, day="2026-10-05")).all()
     assert a[::2].mean() == pytest.approx(0.1, abs=0.01)
     assert a[1::2].mean() == pytest.approx(0.4, abs=0.015)
+
+
+def test_budget_left_after_every_weighted_unit_goes_uniformly_to_the_unweighted():
+    # 2 units with a score, 8 at score 0 (the cascade's probability below tau); budget 4, floor
+    # 0.1: the weighted units at pi = 1 take 2, the floor would give the others 0.8 only: the 2
+    # left are spread over the 8 (0.25 each) instead of c growing to infinity (inf * 0 = NaN)
+    scores = np.array([0.5, 0.2, *np.zeros(8)])
+    pi, c = inclusion_probabilities(scores, np.ones(10), 4, floor=0.1)
+    assert not np.isnan(pi).any()
+    assert pi == pytest.approx([1.0, 1.0, *np.full(8, 0.25)])
+    assert pi.sum() == pytest.approx(4.0) and c == math.inf

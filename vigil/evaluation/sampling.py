@@ -98,6 +98,14 @@ def _solve(a: np.ndarray, budget: float, floor: float) -> tuple[np.ndarray, floa
         return np.ones(len(a)), float("inf")
     if a.sum() == 0:  # no signal at all: uniform
         return np.full(len(a), budget / len(a)), 0.0
+    weighted = a > 0
+    if weighted.sum() + floor * (~weighted).sum() <= budget:
+        # every unit with a weight at pi = 1 still leaves budget (e.g. a day where the scores are 0
+        # but for a few posts): the rest goes uniformly to the units without weight, above the
+        # floor, instead of c growing without bound (inf * 0 = NaN)
+        pi = np.ones(len(a))
+        pi[~weighted] = (budget - weighted.sum()) / (~weighted).sum()
+        return pi, float("inf")
 
     def expected(c: float) -> float:
         return float(np.maximum(floor, np.minimum(1.0, c * a)).sum())
