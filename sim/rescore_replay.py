@@ -507,16 +507,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}")
         return 2
     report = {"worlds": results, "summary": summary(results)}
-    text = json.dumps(report, indent=2, default=_json)
-    if args.out:
-        from pathlib import Path
-
-        Path(args.out).write_text(text)
-    print(text)
+    write_json(report, args.out)
     return 0
 
 
-def _json(value):
+def write_json(report: dict, out: str | None = None) -> None:
+    """``report`` as indented JSON on stdout, and into the file ``out`` too if given (the
+    replay's and ``sim.rescore_service_harness``'s output)."""
+    text = json.dumps(report, indent=2, default=json_default)
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text)
+    print(text)
+
+
+def json_default(value):
+    """JSON for what ``json`` cannot write: numpy numbers as numbers, anything else as text."""
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     if isinstance(value, float) and math.isinf(value):

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import shutil
 import socket
@@ -404,19 +403,10 @@ def main(argv: list[str] | None = None) -> int:
         replay=not args.no_replay,
         skip_removed=not args.rescore_removed,
     )
-    text = json.dumps(out, indent=2, default=_json)
-    if args.out:
-        Path(args.out).write_text(text)
-    print(text)
+    from sim.rescore_replay import write_json
+
+    write_json(out, args.out)
     return 0
-
-
-def _json(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, float) and math.isinf(value):
-        return str(value)
-    return str(value)
 
 
 if __name__ == "__main__":

@@ -72,3 +72,29 @@ def test_requests_compared_up_to_the_replays_removal():
     got = compare_requests(log, scored, {1: ts("2026-10-25 10:20")})
     assert (got["replay_moments"], got["service_requests"], got["both"]) == (3, 3, 2)
     assert got["replay_only"] == 1 and got["service_only"] == 1
+
+
+def test_report_json_is_the_replays_numpy_numbers_as_numbers(tmp_path, capsys):
+    """The harness writes its report with the replay's helper: numpy integers and floats as
+    JSON numbers, anything else JSON cannot write (a timestamp) as its text; the file and
+    stdout hold the same text."""
+    import numpy as np
+
+    from sim import rescore_service_harness
+    from sim.rescore_replay import write_json
+
+    assert not hasattr(rescore_service_harness, "_json")  # no copy of the helper left
+    report = {
+        "calls": np.int64(194),
+        "share": np.float64(0.75),
+        "at": pd.Timestamp("2026-10-25 10:20", tz="UTC"),
+        "ids": [1, 2],
+    }
+    out = tmp_path / "r.json"
+    write_json(report, str(out))
+    expected = (
+        '{\n  "calls": 194,\n  "share": 0.75,\n  "at": "2026-10-25 10:20:00+00:00",\n'
+        '  "ids": [\n    1,\n    2\n  ]\n}'
+    )
+    assert out.read_text() == expected
+    assert capsys.readouterr().out == expected + "\n"
