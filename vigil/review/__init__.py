@@ -10,6 +10,7 @@ file contract is in docs/contracts.md ("Review requests and verdicts").
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 import pandas as pd
@@ -17,6 +18,21 @@ import pandas as pd
 from vigil.contracts import HARM_TYPES
 
 VERDICT_COLUMNS = ("post_id", "is_harmful", *(f"is_{h}" for h in HARM_TYPES), "queue")
+_REPEAT = re.compile(r"^(.+)-review([2-9]|[1-9][0-9]+)$")
+
+
+def repeat_review_queue(queue: str, k: int) -> str:
+    """The queue of the k-th independent review (k >= 2) of ``queue``'s posts: ``<queue>-review<k>``.
+    Its verdicts must not come from an earlier round's (its moderators do not see them)."""
+    if k < 2:
+        raise ValueError(f"review round {k}: repeat reviews start at 2")
+    return f"{queue}-review{k}"
+
+
+def review_round(queue: str) -> int:
+    """1 for a first review; k for a queue named by :func:`repeat_review_queue`."""
+    match = _REPEAT.match(queue)
+    return int(match.group(2)) if match else 1
 
 
 class ReviewQueue(Protocol):
