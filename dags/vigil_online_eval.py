@@ -14,7 +14,9 @@ Params: ``control``, ``candidate`` (model ids; required), ``mode`` (shadow | has
 (labels a day), ``floor`` (uniform floor of pi), ``seed``, ``design`` (calibrated: sample by the
 label model learned from the previous ``history`` days' labels and take the prevalence interval
 from its expected variance; pps: the scores' formula and the sample's own variance),
-``label_error`` (the moderators' measured error rate, corrected for by the calibrated design).
+``label_error`` (the moderators' measured error rate, corrected for by the calibrated design),
+``double_review`` (null = off; W: review again every drawn harmful label of weight views / pi
+above W, a third review on disagreement).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ default_args = {
         "label_error": Param(
             0.0, type="number", minimum=0, maximum=0.49, description="moderators' error rate"
         ),
+        "double_review": Param(
+            None, type=["null", "number"], description="re-review harmful labels above this weight"
+        ),
     },
     doc_md=__doc__,
 )
@@ -72,6 +77,9 @@ def vigil_online_eval():
             design=params.get("design") or "calibrated",
             history=int(params.get("history") if params.get("history") is not None else 7),
             label_error=float(params.get("label_error") or 0.0),
+            double_review=(
+                float(params["double_review"]) if params.get("double_review") is not None else None
+            ),
         )
 
     sample_label_estimate()

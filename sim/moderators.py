@@ -6,14 +6,18 @@ files back. In simulation, the setting ``VIGIL_REVIEW_ANSWERER=sim.moderators:an
 it writes one verdict file, as human moderators would. Each verdict is the truth
 (:mod:`sim.truth`) passed through the simulated labeling queue's error rate
 (``sim.params.MODERATOR_ACCURACY``): wrong with probability 1 - accuracy, drawn once per
-(seed, post_id), so asking twice gives the same answer. Posts the truth does not know (or a data
-root without truth) get no verdict: they stay pending.
+(seed, post_id), so asking twice gives the same answer. A repeat review (a queue named
+``<queue>-review<k>``, :func:`vigil.review.repeat_review_queue`: the second or third opinion the
+online evaluation asks for heavy-weight harmful labels) is another moderator: its error is drawn
+per (seed, post_id, queue name), independent of the first review's and of other queues'. Posts
+the truth does not know (or a data root without truth) get no verdict: they stay pending.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +27,7 @@ import pandas as pd
 from sim import truth as sim_truth
 from sim.params import MODERATOR_ACCURACY
 from vigil.config import paths
+from vigil.review import review_round
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +38,21 @@ SEED = 7
 
 
 def verdicts(
-    truth: pd.DataFrame, post_ids, seed: int = SEED, accuracy: float = MODERATOR_ACCURACY
+    truth: pd.DataFrame,
+    post_ids,
+    seed: int = SEED,
+    accuracy: float = MODERATOR_ACCURACY,
+    queue: str | None = None,
 ) -> pd.DataFrame:
-    """post_id, is_harmful, harm_types for the ``post_ids`` the truth knows (in request order)."""
+    """post_id, is_harmful, harm_types for the ``post_ids`` the truth knows (in request order).
+    ``queue``: a repeat-review queue draws its own errors (other queues share the first draw)."""
     known = truth.drop_duplicates("post_id").set_index("post_id")
     ids = [int(p) for p in pd.unique(np.asarray(post_ids, dtype=np.int64)) if p in known.index]
     rows = known.loc[ids]
-    # One uniform per post id (independent of the request order) decides a moderator error.
-    u = np.array([np.random.default_rng([seed, 17, p]).random() for p in ids], dtype=float)
+    # One uniform per post id (independent of the request order) decides a moderator error; a
+    # repeat review keys it by its queue as well, so the second opinion errs independently.
+    extra = [zlib.crc32(queue.encode())] if queue and review_round(queue) > 1 else []
+    u = np.array([np.random.default_rng([seed, 17, p, *extra]).random() for p in ids], dtype=float)
     true = rows["is_harmful"].astype(bool).to_numpy()
     verdict = np.where(u < accuracy, true, ~true)
     types = [sorted(t or []) if v else [] for v, t in zip(verdict, rows["harm_types"].to_numpy())]
@@ -53,11 +65,11 @@ def answer(requests: pd.DataFrame, verdicts_dir: Path, raw_dir: Path | None = No
     if truth is None:
         log.warning("simulated moderators: no truth under %s; requests stay pending", paths().raw)
         return
-    out = verdicts(truth, requests["post_id"].to_numpy())
+    queue = str(requests["queue"].iloc[0]) if "queue" in requests and len(requests) else "review"
+    out = verdicts(truth, requests["post_id"].to_numpy(), queue=queue)
     if out.empty:
         return
     now = datetime.now(UTC)
-    queue = str(requests["queue"].iloc[0]) if "queue" in requests else "review"
     path = Path(verdicts_dir) / f"{REVIEWER}-{queue}-{now:%Y%m%dT%H%M%S%f}.jsonl"
     stamp = now.isoformat()
     with open(path, "w") as f:

@@ -121,6 +121,7 @@ def grade_day(report: dict, units: pd.DataFrame, harmful: pd.Series) -> dict:
         "covered": bool(prev["low"] <= truth <= prev["high"]),
         "width_over_true": (prev["high"] - prev["low"]) / truth if truth else math.nan,
         "labels": report.get("labels"),
+        "labels_used": (report.get("reviews") or {}).get("labels_used", report.get("labels")),
         "units": report["units"],
         "label_model_labels": (report.get("label_model") or {}).get("labels", 0),
     }
@@ -163,10 +164,13 @@ def grade(
         report = json.loads((d / "report.json").read_text())
         units = pd.read_parquet(d / "sample.parquet")
         if labels is not None:
-            from vigil.evaluation import daily
+            from vigil.evaluation import daily, double_review
 
             s = daily.Settings(**{**report["settings"], "label_error": label_error})
-            report = {**report, **daily.estimates(units, labels.astype(bool), s)}
+            day_labels = labels.astype(bool)
+            if s.double_review is not None and not truth_labels:  # the adjudicated labels
+                day_labels = double_review.final_labels(day_labels, paths().review, daily.QUEUE)
+            report = {**report, **daily.estimates(units, day_labels, s)}
         out.append(grade_day(report, units, harmful))
     return out
 

@@ -121,28 +121,44 @@ def probabilities(model: LabelModel | None, scores, views) -> np.ndarray:
     return s.max(axis=1) if s.ndim == 2 else s
 
 
-def expected_variance(pi, views, q, label_error: float = 0.0) -> float:
+def error_rates(label_error: float, double=None) -> tuple[np.ndarray, np.ndarray]:
+    """(P(harmful label | benign), P(harmful label | harmful)) per unit when each verdict is wrong
+    with probability e: (e, 1 - e) for one review; where ``double`` (the unit's harmful verdict is
+    reviewed again, and a third time on disagreement: the majority wins), a benign unit ends
+    harmful only if the first verdict and then one of the next two err, e^2 (2 - e), and a harmful
+    unit stays harmful with probability (1 - e)^2 (1 + e)."""
+    e = _checked_error(label_error)
+    twice = np.asarray(double if double is not None else False, dtype=bool)
+    fpr = np.where(twice, e * e * (2 - e), e)
+    tpr = np.where(twice, (1 - e) ** 2 * (1 + e), 1 - e)
+    return fpr, tpr
+
+
+def expected_variance(pi, views, q, label_error: float = 0.0, double=None) -> float:
     """E[sum_U (1 - pi)/pi y^2] with y = views * harmful, harmful ~ Bernoulli(q): the design
     variance of the HT total of harmful views expected under the label model.
 
     With ``label_error`` e > 0 (the moderators call a post the wrong way with probability e) the
-    total is of the corrected labels views * (label - e) / (1 - 2e) (:func:`corrected_labels`),
-    whose second moment is views^2 (p (1 - e)^2 + (1 - p) e^2) / (1 - 2e)^2 with p = e + (1 - 2e) q
-    the probability of a harmful label."""
+    total is of the corrected labels views * (label - fpr) / (tpr - fpr) (:func:`corrected_labels`,
+    :func:`error_rates`; fpr = e, tpr = 1 - e for a single review), whose second moment is
+    views^2 (p (1 - fpr)^2 + (1 - p) fpr^2) / (tpr - fpr)^2 with p = fpr + (tpr - fpr) q the
+    probability of a harmful label. ``double``: the units whose harmful label is double-reviewed."""
     pi, v, q = (np.asarray(a, dtype=float) for a in (pi, views, q))
     if ((pi <= 0) | (pi > 1)).any():
         raise ValueError("inclusion probabilities must be in (0, 1]")
-    e = _checked_error(label_error)
-    p = e + (1 - 2 * e) * q
-    second = (p * (1 - e) ** 2 + (1 - p) * e**2) / (1 - 2 * e) ** 2
+    fpr, tpr = error_rates(label_error, double)
+    p = fpr + (tpr - fpr) * q
+    second = (p * (1 - fpr) ** 2 + (1 - p) * fpr**2) / (tpr - fpr) ** 2
     return float(((1 - pi) / pi * v**2 * second).sum())
 
 
-def corrected_labels(labels, label_error: float = 0.0) -> np.ndarray:
-    """(label - e) / (1 - 2e): unbiased for the true 0/1 harm when each label is wrong with
-    probability e (Rogan & Gladen 1978, per unit); the labels themselves when e = 0."""
-    e = _checked_error(label_error)
-    return (np.asarray(labels, dtype=float) - e) / (1 - 2 * e)
+def corrected_labels(labels, label_error: float = 0.0, double=None) -> np.ndarray:
+    """(label - fpr) / (tpr - fpr): unbiased for the true 0/1 harm when a label is harmful with
+    probability fpr for a benign unit and tpr for a harmful one (Rogan & Gladen 1978, per unit;
+    :func:`error_rates`: (e, 1 - e) for one review, so (label - e) / (1 - 2e)); the labels
+    themselves when e = 0."""
+    fpr, tpr = error_rates(label_error, double)
+    return (np.asarray(labels, dtype=float) - fpr) / (tpr - fpr)
 
 
 def _checked_error(e: float) -> float:

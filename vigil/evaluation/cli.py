@@ -28,6 +28,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "own variance (docs/online_eval.md)",
     )
     add_label_model_options(run_)
+    run_.add_argument(
+        "--double-review",
+        type=float,
+        default=None,
+        metavar="W",
+        help="review again every drawn unit labeled harmful whose weight views / pi exceeds W "
+        "(a third review on disagreement, the majority wins); off by default",
+    )
 
 
 def add_label_model_options(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         history=args.history,
         ridge=args.ridge,
         label_error=args.label_error,
+        double_review=args.double_review,
     )
     print(json.dumps(run_day(args.day, settings), indent=2, default=str))
     return 0

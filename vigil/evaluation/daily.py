@@ -23,6 +23,10 @@ on the labeled samples of the ``history`` days before D (their ``sample.parquet`
 verdicts) and saved as ``label_model.json`` beside the report, so a rerun of D reuses it and draws
 the same posts; pi follows its probability, and the prevalence interval takes the variance it
 expects over the day's units. Design ``pps``: pi from the highest score, the sample's own variance.
+
+``double_review`` W (views; off by default): every drawn unit labeled harmful whose weight
+views / pi exceeds W is reviewed again by other moderators (a third review on disagreement, the
+majority wins; :mod:`vigil.evaluation.double_review`); the report counts every label used.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import pandas as pd
 
 from vigil import config
 from vigil.errors import UserError
-from vigil.evaluation import calibration
+from vigil.evaluation import calibration, double_review
 from vigil.evaluation import estimators as est
 from vigil.evaluation.sampling import ARMS, arm_of, draw, inclusion_probabilities
 
@@ -68,6 +72,7 @@ class Settings:
     history: int = 7  # days of earlier labeled samples the label model learns from
     ridge: float = 1.0  # label-model penalty toward the scores' own calibration
     label_error: float = 0.0  # moderators' known error rate (calibrated design corrects for it)
+    double_review: float | None = None  # re-review harmful labels of weight views / pi above this
 
 
 def _day(day: str) -> date:
@@ -245,12 +250,11 @@ def estimates(units: pd.DataFrame, labels: pd.Series, s: Settings) -> dict:
         return {"labels": 0, "pending": len(drawn)}
     pi = answered["pi"].to_numpy() * share
     h = labels.reindex(answered["post_id"]).to_numpy(dtype=bool)
-    views = answered["views"].to_numpy(dtype=float)
     out = {
         "labels": len(answered),
         "pending": len(drawn) - len(answered),
         "answered_share": share,
-        **_prevalence(units, views, h, pi, share, s),
+        **_prevalence(units, answered, h, pi, share, s),
     }
     for arm in ARMS:
         removed = answered[f"removed_{arm}"].to_numpy(dtype=bool)
@@ -270,10 +274,13 @@ def estimates(units: pd.DataFrame, labels: pd.Series, s: Settings) -> dict:
     return out
 
 
-def _prevalence(units: pd.DataFrame, views_drawn, h, pi, share: float, s: Settings) -> dict:
+def _prevalence(
+    units: pd.DataFrame, answered: pd.DataFrame, h, pi, share: float, s: Settings
+) -> dict:
     """Prevalence with the design's interval (calibrated: the label model's expected variance
     over every unit of the day; pps: the sample's own variance) and the sample-variance one."""
     denominator = float(units["views"].sum())
+    views_drawn = answered["views"].to_numpy(dtype=float)
     own = est.ht_share(views_drawn * h, pi, denominator)
     if s.design != "calibrated":
         return {"prevalence": own.as_dict()}
@@ -282,8 +289,11 @@ def _prevalence(units: pd.DataFrame, views_drawn, h, pi, share: float, s: Settin
         units["views"].to_numpy(),
         units["q"].to_numpy(),
         s.label_error,
+        double_review.eligible(units, s.double_review),
     )
-    corrected = views_drawn * calibration.corrected_labels(h, s.label_error)
+    corrected = views_drawn * calibration.corrected_labels(
+        h, s.label_error, double_review.eligible(answered, s.double_review)
+    )
     assisted = est.ht_share_expected_variance(corrected, pi, denominator, variance)
     return {"prevalence": assisted.as_dict(), "prevalence_sample_variance": own.as_dict()}
 
@@ -301,18 +311,30 @@ def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
             f"the decision log has no decisions of {s.control} or {s.candidate} before the end "
             f"of {day}: score the day's posts with `vigil serve` (both models in shadow mode)."
         )
-    known, _ = read_verdicts(Path(review_root or config.paths().review) / "verdicts")
-    model = label_model(day, s, known.set_index("post_id")["is_harmful"].astype(bool))
+    root = Path(review_root or config.paths().review)
+    known, _ = read_verdicts(root / "verdicts")
+    known = known.set_index("post_id")["is_harmful"].astype(bool)
+    if s.double_review is not None:  # the earlier days' labels after their second reviews
+        known = double_review.final_labels(known, root, QUEUE)
+    model = label_model(day, s, known)
     start = end.replace(tzinfo=UTC) - timedelta(days=1)
     units = sample(build_frame(views, decisions, s, since=start), s, day, model)
     drawn = units[units["drawn"]]
-    queue = FileReviewQueue(QUEUE, budget=2**31 - 1, root=review_root, answer=load_answerer())
+    answer = load_answerer()
+    queue = FileReviewQueue(QUEUE, budget=2**31 - 1, root=root, answer=answer)
     verdicts = queue.review(
         drawn["post_id"].tolist(),
         reason=f"online evaluation {day}",
         inclusion_probability=drawn["pi"].tolist(),
     )
-    labels = verdicts.drop_duplicates("post_id").set_index("post_id")["is_harmful"]
+    labels = verdicts.drop_duplicates("post_id").set_index("post_id")["is_harmful"].astype(bool)
+    reviews = {"first": len(labels)}
+    if s.double_review is not None:
+        labels, counts = double_review.adjudicate(
+            drawn, labels, s.double_review, root, QUEUE, answer, f"online evaluation {day}"
+        )
+        reviews |= {"second": counts["second"], "third": counts["third"], "double_review": counts}
+    reviews["labels_used"] = reviews["first"] + reviews.get("second", 0) + reviews.get("third", 0)
     report = {
         "day": day,
         "settings": asdict(s),
@@ -322,6 +344,7 @@ def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
         "drawn": int(units["drawn"].sum()),
         "estimator": ESTIMATORS[s.design],
         "label_model": model.as_dict() if model else None,
+        "reviews": reviews,
         **estimates(units, labels, s),
     }
     write_report(report, units)
@@ -355,6 +378,10 @@ def markdown(r: dict) -> str:
             f"{r.get('pending', 0)} pending. {r['estimator']}."
         ),
         "",
+        _review_line(r),
+        "",
+        (f"Labels used: {r.get('reviews', {}).get('labels_used', r.get('labels', 0))}."),
+        "",
         f"Prevalence (share of views that were harmful): {ci(r.get('prevalence'), True)}",
         "",
         _model_line(r),
@@ -370,6 +397,19 @@ def markdown(r: dict) -> str:
                 f"| {ci(a['harmful_views_prevented'])} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _review_line(r: dict) -> str:
+    counts = r.get("reviews", {}).get("double_review")
+    if not counts:
+        return "Single review: each drawn unit's first verdict is its label."
+    return (
+        f"Double review of harmful labels with weight views / pi > {counts['threshold']:g}: "
+        f"{counts['eligible_harmful']} units, {counts['second']} second reviews "
+        f"({counts['second_disagree']} disagreeing, {counts['second_pending']} pending), "
+        f"{counts['third']} third reviews ({counts['third_pending']} pending), "
+        f"{counts['overturned']} labels overturned to benign."
+    )
 
 
 def _model_line(r: dict) -> str:

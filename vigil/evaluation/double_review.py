@@ -20,7 +20,7 @@ label multiplied by a large weight; a false benign label on a heavy unit removes
 unit's true harm (and the harmful units with large weights are few). With independent moderators
 each wrong with probability e, a doubly reviewed eligible unit's final label is harmful with
 probability fpr = e^2 (2 - e) when it is benign and tpr = (1 - e)^2 (1 + e) when it is harmful
-(:func:`error_rates`), against e and 1 - e for a single review; the label-error correction uses
+(:func:`vigil.evaluation.calibration.error_rates`), against e and 1 - e for a single review; the label-error correction uses
 these for the eligible units.
 
 Idempotent: the request files keep each post's first request, so a rerun of the day asks nothing
@@ -133,13 +133,3 @@ def adjudicate(
     }
     log.info("double review (weight > %g): %s", threshold, counts)
     return labels, counts
-
-
-def error_rates(label_error: float, double: bool) -> tuple[float, float]:
-    """(P(harmful label | benign), P(harmful label | harmful)) of a unit's final label when each
-    verdict is wrong with probability e: (e, 1 - e) for one review; with double review of the
-    harmful verdicts and a third on disagreement, (e^2 (2 - e), (1 - e)^2 (1 + e))."""
-    e = float(label_error)
-    if not double:
-        return e, 1 - e
-    return e * e * (2 - e), (1 - e) ** 2 * (1 + e)
