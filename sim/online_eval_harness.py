@@ -15,7 +15,10 @@ remove at 0.8. A removal stops a uniform share of the post's later views (``prev
 
 Each day: inclusion probabilities from :mod:`vigil.evaluation.sampling` (budget 300), a Poisson
 draw, labels from the truth (``--moderator-accuracy`` < 1 flips labels as the simulated
-moderators do), the estimators of :mod:`vigil.evaluation.estimators`. Over the days: coverage of
+moderators do; ``--double-review W`` gives every drawn harmful label of weight views / pi > W a
+second independent verdict and a third on disagreement, the majority wins, as ``vigil online-eval
+run --double-review W`` does; the extra verdicts come from their own generator so the days and
+the first verdicts are those of the run without it), the estimators of :mod:`vigil.evaluation.estimators`. Over the days: coverage of
 the 95% intervals of the true prevalence, precision and harmful views prevented; the relative
 standard error (design RSE sqrt(sum_U (1-pi)/pi y^2) / T, exact for the day); the uniform sample
 size with the same RSE and the ratio to the budget.
@@ -262,7 +265,7 @@ def _sample_design(day: pd.DataFrame, budget: float, floor: float, design: str, 
 
 
 def _prevalence(
-    day, pi, stratum, q, drawn, label, design, label_error: float = 0.0
+    day, pi, stratum, q, drawn, label, design, label_error: float = 0.0, double=None
 ) -> tuple[est.Estimate, est.Estimate]:
     """(the design's prevalence estimate, the same HT estimate with the sample's own variance)."""
     views = day["views"].to_numpy(dtype=float)
@@ -271,8 +274,9 @@ def _prevalence(
     if design == "pps":
         return sample_var, sample_var
     if design == "calibrated":
-        v = calibration.expected_variance(pi, views, q, label_error)
-        y = views[drawn] * calibration.corrected_labels(label, label_error)
+        v = calibration.expected_variance(pi, views, q, label_error, double)
+        twice = None if double is None else double[drawn]
+        y = views[drawn] * calibration.corrected_labels(label, label_error, twice)
         return est.ht_share_expected_variance(y, p, total, v), sample_var
     low = stratum == LOW
     strat = est.stratified_share(
@@ -298,6 +302,8 @@ def grade_day(
     model: calibration.LabelModel | None = None,
     sample_by: str = "label_model",
     label_error: float = 0.0,
+    double_review: float | None = None,
+    review_rng=None,
 ) -> dict:
     """Sample, estimate and compare with the day's truth. ``design``: 'calibrated' (the label
     model's sample and expected-variance interval, ``model`` fitted on earlier days), 'pps' (the
@@ -309,14 +315,21 @@ def grade_day(
     pi, stratum, q = _sample_design(day, budget, floor, design, opts)
     drawn = rng.random(len(day)) < pi
     label = h[drawn] ^ (rng.random(int(drawn.sum())) >= accuracy)
+    double = None
+    extra = (0, 0, 0)
+    if double_review is not None:
+        double = views / pi > double_review
+        label, extra = double_review_labels(label, h[drawn], double[drawn], accuracy, review_rng)
     p = pi[drawn]
     y_all = views * h
-    prev, sample_var = _prevalence(day, pi, stratum, q, drawn, label, design, label_error)
+    prev, sample_var = _prevalence(day, pi, stratum, q, drawn, label, design, label_error, double)
     true_prev = y_all.sum() / views.sum()
     design_rse = math.sqrt(((1 - pi) / pi * y_all**2).sum()) / y_all.sum()
     scores = day[["score_control", "score_candidate"]].to_numpy()
     out = {
         "labels": int(drawn.sum()),
+        "labels_used": int(drawn.sum()) + extra[0] + extra[1],
+        "overturned": extra[2],
         "prevalence_true": true_prev,
         "prevalence": prev.estimate,
         "prevalence_covered": prev.low <= true_prev <= prev.high,
@@ -346,6 +359,20 @@ def grade_day(
             f"prevented_{arm}_rse": saved.rse,
         }
     return out
+
+
+def double_review_labels(label, truth, heavy, accuracy: float, rng) -> tuple[np.ndarray, tuple]:
+    """Final labels of the drawn units: where ``heavy`` and the first label is harmful, a second
+    verdict (the truth, wrong with probability 1 - accuracy, independent) and a third where the
+    second disagrees; the majority wins. Returns (labels, (second, third, overturned))."""
+    label = np.asarray(label, dtype=bool).copy()
+    truth = np.asarray(truth, dtype=bool)
+    again = np.flatnonzero(np.asarray(heavy, dtype=bool) & label)
+    second = truth[again] ^ (rng.random(len(again)) >= accuracy)
+    split = again[~second]
+    third = truth[split] ^ (rng.random(len(split)) >= accuracy)
+    label[split] = third
+    return label, (len(again), len(split), int((~third).sum()))
 
 
 def _fit_history(history: list, ridge: float) -> calibration.LabelModel | None:
@@ -390,6 +417,7 @@ def run(
     blind: bool = False,
     sample_by: str = "label_model",
     label_error: float = 0.0,
+    double_review: float | None = None,
 ) -> dict:
     """Grade ``days`` bootstrap days; the summary (coverage, RSE, uniform labels).
 
@@ -398,6 +426,7 @@ def run(
     day has a full history."""
     models = scenario_models(evasion, separation)
     rng = np.random.default_rng([seed, 22])
+    review_rng = np.random.default_rng([seed, 22, 2])  # second and third verdicts only
     n_units = units_per_day or round(len(pool) / pool["day"].nunique())
     prior = float(pool["is_harmful"].mean())
     warm = history if design == "calibrated" else 0
@@ -420,6 +449,8 @@ def run(
             model,
             sample_by,
             label_error,
+            double_review,
+            review_rng,
         )
         past = ([*past, row.pop("_drawn")])[-history:] if history else []
         if t >= warm:
@@ -440,6 +471,7 @@ def run(
         "history": history,
         "sample_by": sample_by,
         "label_error": label_error,
+        "double_review": double_review,
         "low_share": low_share,
         "low_cut": low_cut,
         "moderator_accuracy": accuracy,
@@ -479,6 +511,8 @@ def summarize(frame: pd.DataFrame, n_units: int, budget: float) -> dict:
     uniform = n_units / (1 + (rse * mean_t) ** 2 / float(frame["sum_y2"].mean()))
     summary = {
         "labels_mean": float(frame["labels"].mean()),
+        "labels_used_mean": float(frame["labels_used"].mean()),
+        "overturned_per_day": float(frame["overturned"].mean()),
         "prevalence_true_mean": float(frame["prevalence_true"].mean()),
         "prevalence_coverage": float(frame["prevalence_covered"].mean()),
         "prevalence_coverage_sample_variance": float(
@@ -568,6 +602,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_label_model_options(parser)
     parser.add_argument(
+        "--double-review",
+        type=float,
+        metavar="W",
+        help="second (and on disagreement third) verdict for drawn harmful labels of weight "
+        "views / pi > W",
+    )
+    parser.add_argument(
         "--sample-by",
         choices=("label-model", "scores"),
         default="label-model",
@@ -619,6 +660,7 @@ def main(argv: list[str] | None = None) -> int:
             blind=args.blind,
             sample_by=args.sample_by.replace("-", "_"),
             label_error=args.label_error,
+            double_review=args.double_review,
         )
         for e in args.evasion
         for s in args.seeds

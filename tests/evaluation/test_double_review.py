@@ -255,3 +255,29 @@ def test_the_simulated_second_opinion_errs_independently():
     # asking the same repeat queue twice gives the same answers
     again = moderators.verdicts(truth, ids, accuracy=0.8, queue=R2)["is_harmful"].to_numpy()
     assert ((again != truth["is_harmful"].to_numpy()) == wrong[R2]).all()
+
+
+class ScriptedUniforms:
+    """A generator stand-in whose .random(n) returns the next n scripted uniforms."""
+
+    def __init__(self, values):
+        self.values = list(values)
+
+    def random(self, n):
+        out, self.values = self.values[:n], self.values[n:]
+        return np.array(out, dtype=float)
+
+
+def test_the_harness_double_review_by_hand():
+    from sim.online_eval_harness import double_review_labels
+
+    truth = np.array([False, True, False, False, True, False])
+    first = np.array([True, True, True, True, False, True])  # 0, 2, 3, 5 wrong
+    heavy = np.array([True, True, True, True, True, False])
+    # second verdicts for 0, 1, 2, 3 (heavy and harmful): uniform >= 0.9 errs -> 0 right (benign),
+    # 1 right (harmful), 2 wrong (harmful), 3 right (benign); third for 0 and 3: 0 wrong, 3 right
+    rng = ScriptedUniforms([0.1, 0.2, 0.95, 0.3, 0.99, 0.5])
+    labels, counts = double_review_labels(first, truth, heavy, 0.9, rng)
+    assert labels.tolist() == [True, True, True, False, False, True]
+    assert counts == (4, 2, 1)  # 4 second verdicts, 2 third, 1 overturned (3)
+    assert rng.values == []
