@@ -297,6 +297,9 @@ def fit(df: pd.DataFrame, cfg: BotConfig, exclude: set[int] | None = None) -> di
     cols = _columns(cfg.mode)
     if exclude:
         df = df[~df["user_id"].isin(exclude)]
+    # the fit depends on row order (the early-stopping split of the boosting picks rows by
+    # position): fix it by the rows' key, whatever order the frame came in
+    df = df.sort_values(["user_id", "event_timestamp"], kind="stable")
     users = df["user_id"].unique()
     if len(users) < 20 or df["label"].nunique() < 2:
         raise UserError(

@@ -87,9 +87,11 @@ select
                                     false) then 1.0 else 0.0 end)
              / nullif(count(*) filter (where p.link <> ''), 0), 0) as link_bad_share_7d,
     -- the other posters of the domain: the account itself leaves both counts
-    coalesce(avg((dr.n_bad - case when coalesce(me.bot_suspended_at < d.ets, false)
-                                  then 1 else 0 end) / nullif(dr.n - 1, 0))
-             filter (where p.link <> ''), 0) as domain_bad_rate_7d
+    -- a float mean over a sorted list: avg() adds in thread order (account_features.sql)
+    coalesce(list_avg(list_sort(list(
+        (dr.n_bad - case when coalesce(me.bot_suspended_at < d.ets, false) then 1 else 0 end)
+        / nullif(dr.n - 1, 0)
+    ) filter (where p.link <> '' and dr.n > 1))), 0) as domain_bad_rate_7d
 from {{ ref('int_account_posts') }} as p
 inner join {{ ref('int_account_days') }} as d on d.day = p.day
 left join susp as me on me.user_id = p.user_id

@@ -28,19 +28,34 @@ vol as (
 -- gaps between consecutive events of the account, both inside the window
 gaps as (
 
-    select user_id, day, epoch(event_ts) - epoch(prev_ts) as gap_s
+    select
+        user_id,
+        day,
+        -- from integer microseconds: epoch() doubles near 1.8e9 s are only good to ~2e-7 s
+        (epoch_us(event_ts) - epoch_us(prev_ts)) / 1000000.0 as gap_s,
+        epoch_us(event_ts) - epoch_us(prev_ts) as gap_us
     from ew
     where prev_ts is not null and prev_ts >= wstart
 
 ),
 
+-- Reproducible float aggregates: DuckDB's parallel hash aggregation adds a group's doubles in an
+-- order that depends on thread scheduling, so sum/avg/stddev of doubles can differ in the last
+-- bit from run to run, and that is enough to move the bot model's histogram bins (issue 21,
+-- docs/accounts.md). Hence: the CV from exact integer moments of the gaps in microseconds
+-- (sd / mean = sqrt(n * sum(g^2) - sum(g)^2) / sum(g)), and float sums over a sorted list.
 gapstat as (
 
     select
         user_id,
         day,
-        case when count(*) >= 2 and avg(gap_s) > 0 then stddev_pop(gap_s) / avg(gap_s) else 0 end
-            as gap_cv_7d
+        case
+            when count(*) >= 2 and sum(gap_us) > 0
+                then sqrt(cast(
+                    count(*) * sum(cast(gap_us as hugeint) * gap_us) - sum(gap_us) * sum(gap_us)
+                    as double)) / cast(sum(gap_us) as double)
+            else 0
+        end as gap_cv_7d
     from gaps
     group by all
 
@@ -48,7 +63,7 @@ gapstat as (
 
 gapent as (
 
-    select user_id, day, -sum(p * log2(p)) as gap_entropy_7d
+    select user_id, day, -list_sum(list_sort(list(p * log2(p)))) as gap_entropy_7d
     from (
         select user_id, day, count(*) / sum(count(*)) over (partition by user_id, day) as p
         from gaps
@@ -60,7 +75,7 @@ gapent as (
 
 hourent as (
 
-    select user_id, day, -sum(p * log2(p)) as hour_entropy_7d
+    select user_id, day, -list_sum(list_sort(list(p * log2(p)))) as hour_entropy_7d
     from (
         select user_id, day, count(*) / sum(count(*)) over (partition by user_id, day) as p
         from ew
