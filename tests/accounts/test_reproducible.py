@@ -28,6 +28,9 @@ from sim.accounts_params import AccountsParams
 # small enough for seconds, large enough for DuckDB to aggregate a window's events from several
 # day files (lake partitions) in parallel
 PARAMS = replace(AccountsParams(), users=500, days=6, seed=13)
+# two full builds (simulate, ingest, dbt, train, score) in subprocesses: ~55 s on a busy 2-core
+# machine; smaller worlds stop DuckDB from splitting the aggregates across threads
+pytestmark = pytest.mark.slow
 
 BUILD = """
 import sys
