@@ -23,6 +23,17 @@ Design (per model, on the per-post maximum raw score over its scoring events, va
 - requests nobody has answered yet stay unobserved; the answered ones then stand for all drawn
   posts (answers assumed missing at random): their inclusion probability is multiplied by the
   share answered. With every request answered this changes nothing.
+
+Second review (``second_review``, off by default): the queue-labeled posts in the *threshold
+region* (a score at or above the lowest score of some model's first stratum, the census where the
+removal threshold is decided) get a review too. Where the review and the queue label agree, the
+label stands; where they disagree, the post counts as unobserved (``source`` ``disagree``): one of
+the two is wrong and there is no third opinion. Why: near the top one queue label error (a harmful
+post labeled benign) caps the precision bound for every threshold below it. Dropping the
+disagreements keeps the precision estimate unbiased when the two labelings err independently and
+at the same rate for harmful and benign posts (a post is then equally likely to be dropped
+whatever its class); the posts kept carry a label wrong only when both are wrong. Every second
+review is a label paid for: it counts in the queue's reviews.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 QUEUE = "score_audit"
+SECOND_REVIEW = "second_review"  # request reason of the second reviews
 DEFAULT_STRATA = ((0.5, 1.0), (0.25, 0.25), (0.25, 0.1))
 
 
@@ -87,6 +99,26 @@ def draw(plan: pd.DataFrame, seed) -> pd.Index:
     return pd.Index(np.sort(np.concatenate(picked)) if picked else np.array([], dtype=np.int64))
 
 
+def threshold_region(
+    plans: dict[str, pd.DataFrame], post_scores: dict[str, pd.Series]
+) -> pd.Series:
+    """Posts whose score under some model is at or above the lowest score of that model's first
+    stratum (stratum 0 of :func:`design`); when every post is labeled, every post; when the first
+    stratum is empty otherwise (no budget), none."""
+    region = None
+    for name, plan in plans.items():
+        scores = post_scores[name].reindex(plan.index).astype(float)
+        stratum = plan["stratum"].to_numpy()
+        first = stratum == 0
+        if first.any():
+            low = float(scores[first].min())
+        else:
+            low = -math.inf if (stratum == -1).all() else math.inf
+        inside = scores >= low
+        region = inside if region is None else region | inside
+    return region.fillna(False).astype(bool)
+
+
 def union_pi(pis: list[pd.Series]) -> pd.Series:
     """Inclusion probability of independent samples' union: 1 - prod (1 - pi_m)."""
     frame = pd.concat(pis, axis=1).fillna(0.0)
@@ -100,6 +132,7 @@ def run(
     budget: int,
     seed: int,
     strata=DEFAULT_STRATA,
+    second_review: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Design, draw and review for every model; returns (audit, floors).
 
@@ -107,7 +140,9 @@ def run(
     population); ``labels``: queue label (bool) of the labeled posts, indexed by post_id.
     ``audit`` has one row per post of the population: ``observed`` (labeled or reviewed), ``y``
     (the label or the review verdict; NaN when not observed), ``pi`` (union inclusion
-    probability), ``source`` (queue / score_audit / none).
+    probability), ``source`` (queue / score_audit / none; with ``second_review``: disagree) and
+    ``second_review`` (the second review's verdict of a queue-labeled post in the threshold
+    region, else NaN; see the module doc).
     """
     index = next(iter(post_scores.values())).index
     labeled = pd.Series(index.isin(labels.index), index=index)
@@ -149,8 +184,11 @@ def run(
         audit.loc[v.index, "source"] = QUEUE
         # Unanswered requests: the answered posts stand for all drawn ones (missing at random).
         audit.loc[v.index, "pi"] *= len(v) / len(ids)
+    audit["second_review"] = np.nan
+    if second_review:
+        _second_review(audit, queue, threshold_region(plans, post_scores))
     audit["observed"] = audit["y"].notna()
-    audit.loc[audit["source"] == "queue", "pi"] = 1.0
+    audit.loc[audit["source"].isin(["queue", "disagree"]), "pi"] = 1.0
     log.info(
         "score audit: %d posts requested, %d answered (%d harmful), %d pending; %d queue labels",
         len(ids),
@@ -160,3 +198,32 @@ def run(
         int((audit["source"] == "queue").sum()),
     )
     return audit, floors
+
+
+def _second_review(audit: pd.DataFrame, queue, region: pd.Series) -> None:
+    """Review the queue-labeled posts of ``region`` (in place): a disagreeing verdict makes the
+    post unobserved (``source`` disagree, ``y`` NaN); no verdict yet: the queue label stands."""
+    ids = audit.index[(audit["source"] == "queue") & region.reindex(audit.index, fill_value=False)]
+    if not len(ids):
+        return
+    verdicts = queue.review(
+        ids.to_numpy(), reason=SECOND_REVIEW, inclusion_probability=np.ones(len(ids))
+    )
+    if not len(verdicts):
+        log.info("score audit second review: %d requested, none answered yet", len(ids))
+        return
+    v = verdicts.set_index("post_id")["is_harmful"].astype(float)
+    audit.loc[v.index, "second_review"] = v
+    disagree = v.index[v.to_numpy() != audit.loc[v.index, "y"].to_numpy()]
+    audit.loc[disagree, "y"] = np.nan
+    audit.loc[disagree, "source"] = "disagree"
+    log.info(
+        "score audit second review: %d queue-labeled posts in the threshold region requested, "
+        "%d answered, %d disagree with their queue label and are now unobserved (queue harmful, "
+        "review benign: %d; queue benign, review harmful: %d)",
+        len(ids),
+        len(v),
+        len(disagree),
+        int((v.loc[disagree] == 0).sum()),
+        int((v.loc[disagree] == 1).sum()),
+    )

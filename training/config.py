@@ -146,6 +146,11 @@ class TrainConfig:
     audit_budget: int = 500  # reviews per model (a post drawn for both models is reviewed once)
     # (share of the budget, sampling rate) per stratum, highest scores first.
     audit_strata: tuple[tuple[float, float], ...] = ((0.5, 1.0), (0.25, 0.25), (0.25, 0.1))
+    # Second review: the queue-labeled validation posts in the threshold region (at or above the
+    # lowest score of a model's first stratum) are reviewed too; a review that disagrees with the
+    # queue label makes the post unobserved (training.audit). Costs one review per such post.
+    # Off by default (docs/sweep.md, issue 26).
+    audit_second_review: bool = False
     review_band: float = 0.5  # review scores in [review_band * remove_threshold, remove_threshold)
 
     # --- evaluation ------------------------------------------------------------------------

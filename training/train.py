@@ -160,14 +160,22 @@ def score_audit(ts: TrainingSet, cfg: TrainConfig, base, heavy, student) -> dict
     if pop is None or pop.empty:
         log.warning("score audit: no validation population; thresholds from queue labels")
         return None
-    queue = FileReviewQueue(audit.QUEUE, 2 * cfg.audit_budget, answer=load_answerer())
     pop, r = prescreen(pop, student, cfg)
     pop = score_population(pop, base, heavy, cfg)
     first = ts.population.groupby("post_id").first()
     post_scores = {name: pop.groupby("post_id")[name].max() for name in ("baseline", "multitask")}
     labels = first.loc[first["labeled"].astype(bool), "is_harmful"].astype(bool)
+    # the second reviews (audit_second_review) are at most one per queue-labeled post
+    budget = 2 * cfg.audit_budget + (len(labels) if cfg.audit_second_review else 0)
+    queue = FileReviewQueue(audit.QUEUE, budget, answer=load_answerer())
     result, floors = audit.run(
-        post_scores, labels, queue, cfg.audit_budget, cfg.seed, cfg.audit_strata
+        post_scores,
+        labels,
+        queue,
+        cfg.audit_budget,
+        cfg.seed,
+        cfg.audit_strata,
+        second_review=cfg.audit_second_review,
     )
     if not (result["source"] == audit.QUEUE).any():
         log.warning(
@@ -233,6 +241,10 @@ def audit_calibrate_and_threshold(info: dict, name: str, cfg: TrainConfig):
         "audit_posts": int(obs_above.sum()),
         "audit_reviews": int(info["reviews"]),
         "audit_pending": int(info["pending"]),
+        "audit_second_reviews": int(aud["second_review"].notna().sum())
+        if "second_review" in aud
+        else 0,
+        "audit_disagreements": int((aud["source"] == "disagree").sum()),
         "population_posts": info["population_posts"],
         "population_removed_est": float(
             ((cal.transform(smax.to_numpy()) >= out["threshold"]) / aud["phase1_rate"]).sum()
