@@ -89,6 +89,12 @@ def grade(guardrail: bool = True) -> dict:
     out: dict = {"model_id": bundle["model_id"], "models": {}}
     # the net's blend weight: TrainConfig.net_blend, or the one "auto" chose on validation
     out["net_blend"] = bundle["thresholds"]["multitask"].get("net_blend", cfg.net_blend)
+    # labels the threshold rule paid for on the validation days: the score audit's reviews (its
+    # second reviews included, training.audit) and how many second reviews disagreed
+    net_thr = bundle["thresholds"]["multitask"]
+    out["audit_labels"] = {
+        k: net_thr.get(f"audit_{k}") for k in ("reviews", "second_reviews", "disagreements")
+    }
     for name, col, t in (
         ("baseline", "baseline_cal", thr["baseline"]["threshold"]),
         ("multitask", "multitask_cal", thr["multitask"]["threshold"]),
@@ -119,6 +125,7 @@ def grade(guardrail: bool = True) -> dict:
             row = rows.get(f"{name}/audit") or {}
             out["models"][name]["removal_precision"] = row.get("true_precision")
             out["models"][name]["benign_removed"] = row.get("benign_removed")
+            out["models"][name]["posts_removed"] = row.get("posts_removed")
     return out
 
 
@@ -291,7 +298,14 @@ def table(results: list[dict]) -> str:
         for r in ok
     )
     blends = ", ".join(f"seed {r['params']['seed']}: {r.get('net_blend', '?')}" for r in ok)
-    return "\n".join(lines) + f"\n\nTest days: {counts}.\n\nThe net's blend weight: {blends}.\n"
+    reviews = ", ".join(
+        f"seed {r['params']['seed']}: {lab.get('reviews')} ({lab.get('second_reviews') or 0} "
+        f"second, {lab.get('disagreements') or 0} disagreeing)"
+        for r in ok
+        if (lab := r.get("audit_labels"))
+    )
+    text = "\n".join(lines) + f"\n\nTest days: {counts}.\n\nThe net's blend weight: {blends}.\n"
+    return text + (f"\nScore-audit reviews (labels paid for): {reviews}.\n" if reviews else "")
 
 
 def targets(results: list[dict]) -> list[str]:
