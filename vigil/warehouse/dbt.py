@@ -67,9 +67,22 @@ EXPORTED_TABLES = (
     "user_author_affinity",
     "topic_velocity",
 )
-# exported in this order (the default is DuckDB's, which preserve_insertion_order = false leaves
-# unspecified): the account features as the DuckDB script wrote them, by (user_id, event_timestamp)
-EXPORT_ORDER: dict[str, str] = {"account_features": "user_id, event_timestamp"}
+# exported in this order, each table by its grain's key (DuckDB's own order, which
+# preserve_insertion_order = false leaves unspecified, differed between two builds of one world:
+# docs/warehouse.md "Reproducible builds"), so the same build writes the same bytes
+EXPORT_ORDER: dict[str, str] = {
+    "user_activity": "user_id, event_timestamp",
+    "creator_context": "user_id, event_timestamp",
+    "post_behavior": "post_id, event_timestamp",
+    "posts": "post_id",
+    "post_labels": "post_id",
+    "user_labels": "user_id, event_timestamp",
+    "post_topics": "post_id, topic_id",
+    "user_topic_interest": "user_id, topic_id, event_timestamp",
+    "user_author_affinity": "user_id, author_id, event_timestamp",
+    "topic_velocity": "topic_id, event_timestamp",
+    "account_features": "user_id, event_timestamp",
+}
 
 
 # ---------------------------------------------------------------------------------------------

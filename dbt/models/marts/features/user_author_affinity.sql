@@ -50,11 +50,12 @@ daily as (
         user_id,
         author_id,
         next_day,
-        sum(
-            action_weight
-            * {{ vigil.engagement_decay(vigil.epoch_millis(vigil.day_start('next_day'))
-                                        ~ ' - ' ~ vigil.epoch_millis('event_at')) }}
-        ) as day_affinity
+        -- a float sum in a fixed order (vigil.ordered_sum): sum() adds in thread order
+        {{ vigil.ordered_sum(
+            'action_weight * '
+            ~ vigil.engagement_decay(vigil.epoch_millis(vigil.day_start('next_day'))
+                                     ~ ' - ' ~ vigil.epoch_millis('event_at'))
+        ) }} as day_affinity
     from positive
     group by user_id, author_id, next_day
 
@@ -72,11 +73,11 @@ affinity as (
         daily.user_id,
         daily.author_id,
         snapshot_days.snapshot_date,
-        sum(
-            daily.day_affinity
-            * {{ vigil.engagement_decay(dbt.datediff('daily.next_day', 'snapshot_days.snapshot_date', 'day')
-                                        ~ ' * 86400000.0') }}
-        ) as affinity
+        {{ vigil.ordered_sum(
+            'daily.day_affinity * '
+            ~ vigil.engagement_decay(dbt.datediff('daily.next_day', 'snapshot_days.snapshot_date', 'day')
+                                     ~ ' * 86400000.0')
+        ) }} as affinity
     from daily
     inner join snapshot_days
         on daily.next_day <= snapshot_days.snapshot_date

@@ -50,11 +50,12 @@ daily as (
         positive.user_id,
         post_topics.topic_id,
         positive.next_day,
-        sum(
-            positive.action_weight * post_topics.topic_weight
-            * {{ vigil.engagement_decay(vigil.epoch_millis(vigil.day_start('positive.next_day'))
-                                        ~ ' - ' ~ vigil.epoch_millis('positive.event_at')) }}
-        ) as day_interest
+        -- a float sum in a fixed order (vigil.ordered_sum): sum() adds in thread order
+        {{ vigil.ordered_sum(
+            'positive.action_weight * post_topics.topic_weight * '
+            ~ vigil.engagement_decay(vigil.epoch_millis(vigil.day_start('positive.next_day'))
+                                     ~ ' - ' ~ vigil.epoch_millis('positive.event_at'))
+        ) }} as day_interest
     from positive
     inner join post_topics
         on positive.post_id = post_topics.post_id
@@ -75,11 +76,11 @@ interest as (
         daily.user_id,
         daily.topic_id,
         snapshot_days.snapshot_date,
-        sum(
-            daily.day_interest
-            * {{ vigil.engagement_decay(dbt.datediff('daily.next_day', 'snapshot_days.snapshot_date', 'day')
-                                        ~ ' * 86400000.0') }}
-        ) as interest
+        {{ vigil.ordered_sum(
+            'daily.day_interest * '
+            ~ vigil.engagement_decay(dbt.datediff('daily.next_day', 'snapshot_days.snapshot_date', 'day')
+                                     ~ ' * 86400000.0')
+        ) }} as interest
     from daily
     inner join snapshot_days
         on daily.next_day <= snapshot_days.snapshot_date
