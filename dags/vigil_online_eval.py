@@ -15,8 +15,8 @@ Params: ``control``, ``candidate`` (model ids; required), ``mode`` (shadow | has
 label model learned from the previous ``history`` days' labels and take the prevalence interval
 from its expected variance; pps: the scores' formula and the sample's own variance),
 ``label_error`` (the moderators' measured error rate, corrected for by the calibrated design),
-``double_review`` (null = off; W: review again every drawn harmful label of weight views / pi
-above W, a third review on disagreement).
+``double_review`` (default 30; null = off; W: review again every drawn harmful label of weight
+views / pi above W, a third review on disagreement).
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ default_args = {
             0.0, type="number", minimum=0, maximum=0.49, description="moderators' error rate"
         ),
         "double_review": Param(
-            None, type=["null", "number"], description="re-review harmful labels above this weight"
+            30,
+            type=["null", "number"],
+            description="re-review harmful labels above this weight (null: off)",
         ),
     },
     doc_md=__doc__,

@@ -30,12 +30,29 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_label_model_options(run_)
     run_.add_argument(
         "--double-review",
-        type=float,
-        default=None,
-        metavar="W",
+        type=_double_review,
+        default=30.0,
+        metavar="W|off",
         help="review again every drawn unit labeled harmful whose weight views / pi exceeds W "
-        "(a third review on disagreement, the majority wins); off by default",
+        "(a third review on disagreement, the majority wins); default 30 (chosen on simulated "
+        "seeds 1-3 and held out on 4-5 and on real-score days: docs/online_eval.md); off: trust "
+        "single reviews",
     )
+
+
+def _double_review(value: str) -> float | None:
+    """``--double-review``: a weight >= 0, or ``off``."""
+    if value.strip().lower() in ("off", "none"):
+        return None
+    try:
+        w = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a weight: give views / pi, e.g. 30, or 'off'"
+        ) from None
+    if not w >= 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: the weight must be >= 0, or 'off'")
+    return w
 
 
 def add_label_model_options(parser: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ verdicts) and saved as ``label_model.json`` beside the report, so a rerun of D r
 the same posts; pi follows its probability, and the prevalence interval takes the variance it
 expects over the day's units. Design ``pps``: pi from the highest score, the sample's own variance.
 
-``double_review`` W (views; off by default): every drawn unit labeled harmful whose weight
+``double_review`` W (views; default 30, None: off): every drawn unit labeled harmful whose weight
 views / pi exceeds W is reviewed again by other moderators (a third review on disagreement, the
 majority wins; :mod:`vigil.evaluation.double_review`); the report counts every label used.
 """
@@ -72,7 +72,8 @@ class Settings:
     history: int = 7  # days of earlier labeled samples the label model learns from
     ridge: float = 1.0  # label-model penalty toward the scores' own calibration
     label_error: float = 0.0  # moderators' known error rate (calibrated design corrects for it)
-    double_review: float | None = None  # re-review harmful labels of weight views / pi above this
+    # re-review harmful labels of weight views / pi above this; None: off
+    double_review: float | None = 30.0
 
 
 def _day(day: str) -> date:
