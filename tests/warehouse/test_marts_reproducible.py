@@ -16,6 +16,7 @@ table could not catch the hazard. And the feature export writes every table sort
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ MODELS = {
     "user_topic_interest": (["user_id", "topic_id", "event_timestamp"], ["interest"]),
     "user_author_affinity": (["user_id", "author_id", "event_timestamp"], ["affinity"]),
 }
+LABEL_MODELS = ("stg_lake__labels", "post_labels")
 ORDERED = "list_sum(list_sort(list(cast("
 ORDERED_END = " as double))))"
 
@@ -44,9 +46,9 @@ def compiled(tmp_path_factory):
     mp.setenv("VIGIL_HOME", str(home))
     try:
         feature_tables.write_post_topics([1, 2], np.array([[0.5, 0.5], [1.0, 0.0]]), "v0")
-        warehouse.run_dbt("compile", list(MODELS))
+        warehouse.run_dbt("compile", [*MODELS, *LABEL_MODELS])
         base = warehouse.dbt_dirs()["target"] / "compiled" / "vigil" / "models"
-        return {m: next(base.glob(f"**/{m}.sql")).read_text() for m in MODELS}
+        return {m: next(base.glob(f"**/{m}.sql")).read_text() for m in [*MODELS, *LABEL_MODELS]}
     finally:
         mp.undo()
 
@@ -160,3 +162,64 @@ def test_every_exported_table_is_written_in_key_order(tmp_path, monkeypatch):
     want = got.sort_values(["post_id", "event_timestamp"]).reset_index(drop=True)
     assert len(got) == 15000
     pd.testing.assert_frame_equal(got, want)
+
+
+def _tied_labels(seed: int) -> pd.DataFrame:
+    """Four labels per post at the same second with the same (empty) harm types, differing in
+    queue, verdict and weight: which one is the post's label must not depend on the rows' order."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "post_id": np.repeat(np.arange(3_000), 4),
+            "is_harmful": np.tile([True, False, True, False], 3_000),
+            "harm_types": "",
+            "labeled_at": pd.Timestamp("2026-10-02 12:00", tz="UTC"),
+            "queue": np.tile(["reports", "reports", "reports", "spam"], 3_000),
+            "sampling_weight": np.tile([1.0, 2.0, 3.0, 9.0], 3_000),
+        }
+    )
+    return frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
+
+
+def _labels_run(compiled: dict, model: str, seed: int) -> pd.DataFrame:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("set threads = 4")
+        con.register("labels_df", _tied_labels(seed))
+        staging = re.sub(r"read_parquet\('[^']*labels\.parquet'\)", "labels_df", compiled[model])
+        if model == "post_labels":
+            # its inputs: the tied rows as staged labels (no dedupe), no appeal, every post known
+            con.execute("attach ':memory:' as vigil")
+            con.execute("use vigil")
+            con.execute(
+                "create table main.stg_lake__labels as select post_id, is_harmful, harm_types, "
+                "labeled_at, queue as label_queue, sampling_weight from labels_df"
+            )
+            con.execute(
+                "create table main.stg_lake__appeal_labels as select * from main.stg_lake__labels "
+                "where false"
+            )
+            con.execute(
+                "create table main.int_posts_created as select range as post_id from range(3000)"
+            )
+        else:
+            assert staging != compiled[model]  # the source was swapped for the hand-made rows
+        df = con.sql(f"select * from ({staging}) as m").df()
+    finally:
+        con.close()
+    return df.sort_values("post_id").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("model", LABEL_MODELS)
+def test_a_tied_latest_label_is_picked_by_value_not_by_row_order(compiled, model):
+    a, b = _labels_run(compiled, model, 1), _labels_run(compiled, model, 2)
+    assert len(a) == 3_000
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    # the tie-breakers by hand: queue 'reports' before 'spam', then harmful first, then the
+    # larger weight: the third label (reports, harmful, 3.0) of every post
+    queue = "queue" if model == "post_labels" else "label_queue"
+    picked = set(zip(a[queue], a["is_harmful"], a["sampling_weight"], strict=True))
+    assert picked == {("reports", True, 3.0)}

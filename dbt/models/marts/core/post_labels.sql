@@ -35,7 +35,8 @@ latest as (
     select
         *,
         row_number() over (
-            partition by post_id order by labeled_at desc, label_queue, harm_types desc
+            partition by post_id
+            order by labeled_at desc, label_queue, harm_types desc, is_harmful desc, sampling_weight desc
         ) as label_rank
     from unioned
 

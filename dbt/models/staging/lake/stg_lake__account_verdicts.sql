@@ -26,7 +26,10 @@ deduplicated as (
 
     select
         *,
-        row_number() over (partition by verdict_id order by reviewed_at) as copy_number
+        -- the source line breaks a tie on reviewed_at (not the thread order)
+        row_number() over (
+            partition by verdict_id order by reviewed_at, source_file, source_line
+        ) as copy_number
     from renamed
 
 ),

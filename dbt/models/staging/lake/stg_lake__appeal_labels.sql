@@ -25,7 +25,12 @@ deduplicated as (
 
     select
         *,
-        row_number() over (partition by appeal_id order by labeled_at desc) as copy_number
+        -- every column in the order: a tie on labeled_at must not pick by thread order
+        row_number() over (
+            partition by appeal_id
+            order by labeled_at desc, post_id, is_harmful desc, harm_types desc, label_queue,
+                sampling_weight desc, model_id
+        ) as copy_number
     from renamed
 
 ),

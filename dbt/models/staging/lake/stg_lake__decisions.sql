@@ -36,7 +36,10 @@ deduplicated as (
 
     select
         *,
-        row_number() over (partition by decision_id order by decided_at) as copy_number
+        -- the source line breaks a tie on decided_at (not the thread order)
+        row_number() over (
+            partition by decision_id order by decided_at, source_file, source_line
+        ) as copy_number
     from renamed
 
 ),

@@ -22,7 +22,11 @@ deduplicated as (
 
     select
         *,
-        row_number() over (partition by post_id order by labeled_at desc, harm_types desc) as copy_number
+        -- every column in the order: a tie on (labeled_at, harm_types) must not pick by thread order
+        row_number() over (
+            partition by post_id
+            order by labeled_at desc, harm_types desc, label_queue, is_harmful desc, sampling_weight desc
+        ) as copy_number
     from renamed
 
 ),

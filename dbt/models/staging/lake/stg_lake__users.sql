@@ -20,7 +20,10 @@ deduplicated as (
 
     select
         *,
-        row_number() over (partition by user_id order by created_at desc, handle) as copy_number
+        -- every column in the order: a tie must not pick by thread order
+        row_number() over (
+            partition by user_id order by created_at desc, handle, home_country_code
+        ) as copy_number
     from renamed
 
 ),

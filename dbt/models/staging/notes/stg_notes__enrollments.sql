@@ -19,7 +19,10 @@ deduplicated as (
 
     select
         *,
-        row_number() over (partition by participant_id order by enrollment_state) as copy_number
+        -- every column in the order: a tie on enrollment_state must not pick by thread order
+        row_number() over (
+            partition by participant_id order by enrollment_state, modeling_population
+        ) as copy_number
     from renamed
 
 ),
