@@ -148,8 +148,10 @@ class TrainConfig:
     audit_strata: tuple[tuple[float, float], ...] = ((0.5, 1.0), (0.25, 0.25), (0.25, 0.1))
     # Second review: the queue-labeled validation posts in the threshold region (at or above the
     # lowest score of a model's first stratum) are reviewed too; a review that disagrees with the
-    # queue label makes the post unobserved (training.audit). Costs one review per such post.
-    # Off by default (docs/sweep.md, issue 26).
+    # queue label makes the post unobserved (training.audit). Costs one review per such post
+    # (48-66 on the sweep worlds). Off: with the strict blend rule it fixes seed 4 (net views
+    # prevented 0.009 -> 0.599) but tips seed 1's blend to 0.15 (net removals 0.924 harmful) and
+    # changes nothing on seeds 2, 3, 5, 8 (docs/sweep.md, issue 26).
     audit_second_review: bool = False
     review_band: float = 0.5  # review scores in [review_band * remove_threshold, remove_threshold)
 
