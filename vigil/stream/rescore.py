@@ -82,28 +82,36 @@ class RescoreFeed:
         self.handed = 0  # highest outbox seq handed to the deliverer
         self.done: list[int] = []  # delivered seqs, deleted at the next checkpoint
         self.state = None
+        self.known_ms = -(1 << 62)  # the latest event time applied so far
         log.info("re-score triggers: %d posts' counters loaded", len(self.triggers.posts))
 
     def attach(self, state) -> None:
         self.state = state
+        self.known_ms = state.watermark_ms  # the restored watermark after a restart
         chain_hooks(state, self.observe, self.write)
 
     def observe(self, events: list[tuple]) -> None:
         """Count applied events ``(event_id, ts_ms, user_id, action, target, country, post_id,
-        text)`` in order."""
+        text)`` in arrival order. Each is counted at the time the stream knew of it: its event
+        time, or, for a late event, the latest event time applied before it (a view stamped a day
+        ago that arrives now cannot have triggered a re-score a day ago; stamping the request with
+        its own time would let a replay or a grader act before the stream could have)."""
         observe, dirty, new = self.triggers.observe, self.dirty, self.new
+        known = self.known_ms
         for ev in events:
+            known = max(known, ev[1])
             post_id = ev[6]
             if post_id is None:
                 continue
             if ev[3] == "post" and self.creation:  # not a trigger: no counter, no debounce
-                new.append((post_id, ev[1], "creation"))
+                new.append((post_id, known, "creation"))
                 continue
             if ev[3] not in _COUNTED:
                 continue
             dirty.add(post_id)
-            for r in observe(post_id, ev[3], ev[1], ev[3] == "reply" and is_negative_reply(ev[7])):
+            for r in observe(post_id, ev[3], known, ev[3] == "reply" and is_negative_reply(ev[7])):
                 new.append((r.post_id, r.at_ms, r.trigger))
+        self.known_ms = known
 
     def write(self, con: sqlite3.Connection) -> None:
         """Inside the checkpoint's transaction: merged triggers due by the watermark, the changed
