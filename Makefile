@@ -32,8 +32,10 @@ run: setup
 serve: setup
 	$(BIN)/vigil serve
 
+# Four workers on two cores: the slow tests mostly wait (Airflow schedulers, servers, subprocesses),
+# so the suite is wait-bound; see docs/benchmarks.md#test-suite for two vs four workers.
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -n 4 --dist loadfile --durations=25
 
 # Everything that needs no dbt, Spark, Airflow or browser run and is not slow or fault injection.
 test-fast: setup
