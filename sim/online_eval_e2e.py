@@ -109,7 +109,7 @@ def score_days(days: list[str], model_ids: list[str], student: bool = True) -> d
 def grade_day(report: dict, units: pd.DataFrame, harmful: pd.Series) -> dict:
     """The day's prevalence interval against the truth over the day's units."""
     views = units["views"].to_numpy(dtype=float)
-    h = units["post_id"].map(harmful).fillna(False).to_numpy(dtype=bool)
+    h = units["post_id"].map(harmful).eq(True).to_numpy(dtype=bool)  # not in the truth: benign
     truth = float((views * h).sum() / views.sum())
     prev = report["prevalence"]
     out = {
