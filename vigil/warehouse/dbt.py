@@ -414,7 +414,7 @@ def export_features(tables: tuple[str, ...] = EXPORTED_TABLES) -> dict[str, int]
         for table in tables:
             final = out_dir / f"{table}.parquet"
             partial = out_dir / f".{table}.parquet.partial"
-            order = f" order by {EXPORT_ORDER[table]}" if table in EXPORT_ORDER else ""
+            order = f" order by {EXPORT_ORDER[table]}"  # every exported table has its key
             con.execute(
                 f"copy (select * from main.{table}{order}) to '{partial}' "
                 "(format parquet, compression zstd, row_group_size 122880)"
