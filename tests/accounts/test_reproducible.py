@@ -1,7 +1,8 @@
 """Re-running the accounts pipeline changes nothing (issue 21, docs/accounts.md): the same raw
 accounts world, ingested and built in two separate data roots by two processes with different
 hash seeds, gives the same account features, the same bot model threshold and the same bot
-scores, bit for bit.
+scores, bit for bit, and then the same ban-evasion matches, coordination clusters and account
+review queue (part B reads those scores).
 
 The cause this guards against: DuckDB's parallel hash aggregation adds a group's doubles in an
 order set by thread scheduling, so `sum`/`avg`/`stddev_pop` of doubles in the account feature
@@ -41,6 +42,9 @@ for argv in (
     ["accounts", "features"],
     ["accounts", "train", "--mode", "behavior", "--seed", "13"],
     ["accounts", "score"],
+    ["accounts", "evasion"],
+    ["accounts", "clusters"],
+    ["accounts", "queue"],
 ):
     if cli.main(argv) != 0:
         raise SystemExit(f"vigil {' '.join(argv)} failed")
@@ -133,3 +137,23 @@ def test_feature_sql_does_not_depend_on_duckdbs_thread_count(builds, model, colu
         runs.append(df.sort_values(key).reset_index(drop=True)[key + columns])
     assert len(runs[0]) > 100
     pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "informative"),
+    [
+        ("evasion_matches.parquet", ["user_id", "candidate_id"], "score"),
+        ("clusters.parquet", ["cluster_id", "user_id"], "user_id"),
+        ("review_queue.parquet", ["user_id"], "expected_harm"),
+    ],
+)
+def test_review_outputs_are_identical(builds, name, key, informative):
+    """Part B after the same features and scores: the evasion ranking, the clusters (Louvain
+    with a fixed seed, MinHash bands with a fixed seed) and the queue, row for row and in the
+    same row order, in both builds."""
+    a, b = (pd.read_parquet(h / "accounts" / name) for h in builds)
+    assert len(a) > 0, name
+    assert set(key) <= set(a.columns), (name, list(a.columns))
+    # the compared column must vary, or equality would say nothing
+    assert a[informative].nunique() > 1, (name, informative)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
