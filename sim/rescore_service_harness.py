@@ -3,15 +3,17 @@
 The replay (:mod:`sim.rescore_replay`) decides the triggered schedule offline with the same model
 objects. This harness drives the real path instead, on a built world (``vigil pipeline``):
 
-1. ``vigil serve`` (a subprocess: the champion, its re-score head, ``--heavy-budget N
-   --spare-floor F``) on a free 127.0.0.1 port, with a fresh decision log (an earlier one is moved
-   aside to ``decisions.before-harness-<n>``);
-2. the stream processor (:func:`vigil.stream.processor.process`, in this process) over the test
-   days' raw event files, one day at a time, with ``--rescore URL --post-counters
-   --score-created --rescore-wait --no-user-push``: a ``creation`` request at each post's creation
-   event (the replay's creation moment), the trigger requests, each carrying its event time
-   (``at_ms``), the post's exact counters written to the online store before the requests that
-   read them, and each checkpoint's requests answered before the stream reads on;
+1. ``vigil serve --heavy-budget N`` (a subprocess: the champion, its re-score head; its defaults:
+   removed posts skipped, the spare calls' floor 0.5) on a free 127.0.0.1 port, with a fresh
+   decision log (an earlier one is moved aside to ``decisions.before-harness-<n>``);
+2. the stream processor (:func:`vigil.stream.processor.process`, in this process, its options
+   parsed from ``vigil stream``'s arguments) over the test days' raw event files, one day at a
+   time, with ``--rescore URL`` and two replay devices, ``--rescore-wait --no-user-push``; by
+   default ``--rescore`` sends a ``creation`` request at each post's creation event (the
+   replay's creation moment) and keeps the exact post counters: the trigger requests, each
+   carrying its event time (``at_ms``), the post's exact counters written to the online store
+   before the requests that read them, and each checkpoint's requests answered before the
+   stream reads on;
 3. before each test day, the users' daily features (``creator_context``, ``user_activity``) are
    materialized to the online store as of that day's start, what the replay's point-in-time join
    reads at every moment of the day (rows are stamped at the next day's start); the stream does
@@ -25,9 +27,9 @@ Checkpoint granularity: the stream writes the counters at each checkpoint, so a 
 counts as of the checkpoint's last event; the file source reads whole chunks, so the harness reads
 ``--chunk-kb`` (default 16 KB, about a minute of events) at a time, one checkpoint each.
 
-``python -m sim.rescore_service_harness --home H --heavy-budget N [--spare-floor 0.5] [--out F]``
-(N: the replay's fixed schedule's heavy calls a day on exact counters, whole part). Docs:
-docs/rescoring.md.
+``python -m sim.rescore_service_harness --home H [--heavy-budget N] [--spare-floor F | --no-spare]
+[--out F]`` (N by default: the replay's fixed schedule's heavy calls a day on exact counters,
+whole part). Docs: docs/rescoring.md.
 """
 
 from __future__ import annotations
@@ -58,6 +60,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def serve_command(
+    port: int,
+    budget: int | str | None,
+    floor: float | None,
+    model_id: str | None,
+    skip_removed: bool = True,
+) -> list[str]:
+    """``vigil serve``'s command: its defaults (removed posts skipped, the spare floor 0.5 with
+    a budget) plus only what differs from them."""
+    cmd = [str(Path(sys.executable).parent / "vigil"), "serve", "--port", str(port)]
+    if not skip_removed:
+        cmd.append("--no-skip-removed")
+    if budget is not None:
+        cmd += ["--heavy-budget", str(budget)]
+        if floor is not None:
+            cmd += ["--spare-floor", str(floor)]
+    if model_id:
+        cmd += ["--model-id", model_id]
+    return cmd
+
+
 def start_service(
     home: Path,
     port: int,
@@ -67,13 +90,8 @@ def start_service(
     logf,
     skip_removed: bool = True,
 ) -> subprocess.Popen:
-    cmd = [str(Path(sys.executable).parent / "vigil"), "serve", "--port", str(port)]
-    if skip_removed:
-        cmd.append("--skip-removed")
-    if budget is not None:
-        cmd += ["--heavy-budget", str(budget), "--spare-floor", str(floor)]
-    if model_id:
-        cmd += ["--model-id", model_id]
+    cmd = serve_command(port, budget, floor, model_id, skip_removed)
+    log.info("harness: %s", " ".join(cmd[1:]))
     env = os.environ | {"VIGIL_HOME": str(home)}
     env.pop("VIGIL_SERVE_TOKEN", None)
     proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT)
@@ -123,24 +141,28 @@ def link_day(raw: Path, run_raw: Path, day: str) -> None:
             target.symlink_to(f.resolve())
 
 
-def stream_day(run_raw: Path, state: Path, url: str, checkpoint_events: int) -> dict:
-    from vigil.stream.processor import RunOptions, process
+def stream_args(run_raw: Path, state: Path, url: str, checkpoint_events: int) -> list[str]:
+    """``vigil stream``'s arguments for a test day: ``--rescore URL`` with its defaults (the exact
+    post counters and the creation requests on) and the replay devices only: the files read once,
+    a checkpoint per chunk, each checkpoint's requests answered before reading on
+    (``--rescore-wait``), the users' features left to the batch (``--no-user-push``)."""
+    return [
+        *("--source", "files", "--raw", str(run_raw), "--state", str(state), "--once"),
+        *("--checkpoint-seconds", "1e9", "--checkpoint-events", str(checkpoint_events)),
+        *("--lateness-hours", "48", "--rescore", url, "--rescore-wait", "--no-user-push"),
+    ]
 
-    opts = RunOptions(
-        source="files",
-        raw_dir=run_raw,
-        state_path=state,
-        once=True,
-        checkpoint_seconds=1e9,
-        checkpoint_events=checkpoint_events,
-        rescore_url=url,
-        post_counters=True,
-        score_created=True,
-        rescore_wait=True,
-        push_users=False,
-        lateness_hours=48,
-    )
-    return process(opts)
+
+def stream_day(run_raw: Path, state: Path, url: str, checkpoint_events: int) -> dict:
+    """The stream processor over the day's files, its options parsed as ``vigil stream``'s."""
+    from vigil.stream import processor
+
+    parser = argparse.ArgumentParser(prog="vigil stream")
+    processor.configure_parser(parser)
+    args = parser.parse_args(stream_args(run_raw, state, url, checkpoint_events))
+    opts = processor.options_from_args(args)
+    assert opts.post_counters and opts.score_created  # the defaults the figures need
+    return processor.process(opts)
 
 
 def read_decisions(directory: Path) -> pd.DataFrame:
@@ -262,9 +284,17 @@ def run(
     chunk_kb: int = 16,
     replay: bool = True,
     skip_removed: bool = True,
+    spare: bool = True,
 ) -> dict:
     """Drive the service on the world at ``home`` and grade it (module doc); with ``replay``,
-    the replay's triggered schedule beside it, request by request and post by post."""
+    the replay's triggered schedule beside it, request by request and post by post. ``spare``:
+    the spare heavy calls at ``floor`` (None: ``vigil serve``'s default, not passed) with the
+    budget ``budget`` (None: the replay's fixed schedule's calls a day)."""
+    from vigil.moderation.cli import SPARE_FLOOR
+
+    replay_floor = (SPARE_FLOOR if floor is None else floor) if spare else None
+    if not spare:
+        budget, floor = None, None
     home = Path(home).resolve()
     os.environ["VIGIL_HOME"] = str(home)
     from sim import truth as sim_truth
@@ -277,9 +307,14 @@ def run(
     test_days = [str(d) for d in bundle["meta"]["splits"]["test"]]
     reference = None
     if replay:  # first: with budget None, N is the replay's fixed schedule's calls a day
-        reference = replay_reference(bundle["model_id"], floor)
-        if budget is None and floor is not None:
+        reference = replay_reference(bundle["model_id"], replay_floor)
+        if budget is None and spare:
             budget = int(reference[0]["spare"]["calls_per_day"])
+    batch = None
+    if budget == "auto":  # vigil serve --heavy-budget auto: the daily batch's calls a day
+        from vigil.moderation.cli import batch_heavy_calls
+
+        batch = batch_heavy_calls()
     decisions_dir, stream_stats, seconds = drive(
         home, test_days, bundle["model_id"], budget, floor, chunk_kb, skip_removed
     )
@@ -300,8 +335,12 @@ def run(
         "model_id": bundle["model_id"],
         "test_days": test_days,
         "heavy_budget": budget,
-        "spare_floor": floor,
+        "batch_heavy_calls": batch,
+        "spare_floor": replay_floor,
         "skip_removed": skip_removed,
+        # what ran: vigil serve's and vigil stream's arguments (ports, paths as placeholders)
+        "serve_args": serve_command(0, budget, floor, model_id, skip_removed)[2:],
+        "stream_args": stream_args(Path("RAW"), Path("STATE"), "URL", 1),
         "chunk_kb": chunk_kb,
         "service_seconds": round(seconds, 1),
         "stream": stream_stats,
@@ -368,28 +407,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", required=True, help="a built world's VIGIL_HOME")
     parser.add_argument(
         "--heavy-budget",
-        type=int,
+        type=lambda v: v if v == "auto" else int(v),
         default=None,
-        help="vigil serve's N a day (default with --spare-floor: the replay's fixed schedule's "
-        "heavy calls a day on exact counters, whole part)",
+        metavar="N|auto",
+        help="vigil serve's N a day (default: the replay's fixed schedule's heavy calls a day "
+        "on exact counters, whole part; auto: vigil serve's, the daily batch's calls a day)",
     )
-    parser.add_argument("--spare-floor", type=float, default=None)
+    parser.add_argument(
+        "--spare-floor",
+        type=float,
+        default=None,
+        help="passed to vigil serve (default: not passed, the service's 0.5)",
+    )
+    parser.add_argument("--no-spare", action="store_true", help="no budget: no spare calls")
     parser.add_argument("--model", default=None)
     parser.add_argument("--chunk-kb", type=int, default=16)
     parser.add_argument("--no-replay", action="store_true", help="skip the replay's comparison")
     parser.add_argument(
         "--rescore-removed",
         action="store_true",
-        help="the service re-scores removed posts (vigil serve without --skip-removed)",
+        help="the service re-scores removed posts (vigil serve --no-skip-removed)",
     )
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    if args.heavy_budget is not None and args.spare_floor is None:
-        parser.error("--heavy-budget needs --spare-floor")
-    if args.spare_floor is not None and args.heavy_budget is None and args.no_replay:
-        parser.error(
-            "--spare-floor without --heavy-budget takes N from the replay: drop --no-replay"
-        )
+    if args.no_spare and (args.heavy_budget is not None or args.spare_floor is not None):
+        parser.error("--no-spare takes no --heavy-budget nor --spare-floor")
+    if not args.no_spare and args.heavy_budget is None and args.no_replay:
+        parser.error("without --heavy-budget N is taken from the replay: drop --no-replay")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -402,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         args.chunk_kb,
         replay=not args.no_replay,
         skip_removed=not args.rescore_removed,
+        spare=not args.no_spare,
     )
     from sim.rescore_replay import write_json
 

@@ -202,18 +202,21 @@ def serve_token() -> str | None:
     return _env("VIGIL_SERVE_TOKEN", "").strip() or None
 
 
-def serve_spare_heavy() -> tuple[int, float] | None:
-    """``vigil serve``'s spare heavy calls (issue 22, off by default): the daily heavy-call budget
-    (``VIGIL_SERVE_HEAVY_BUDGET``, whole calls a UTC day) and the floor F
-    (``VIGIL_SERVE_SPARE_FLOOR``, in (0, 1)); (budget, floor) when both are set, else None."""
+def serve_spare_heavy(default_floor: float | None = None) -> tuple[int, float] | None:
+    """``vigil serve``'s spare heavy calls (issue 22, off without a budget): the daily heavy-call
+    budget (``VIGIL_SERVE_HEAVY_BUDGET``, whole calls a UTC day) and the floor F
+    (``VIGIL_SERVE_SPARE_FLOOR``, in (0, 1); ``default_floor`` when unset); (budget, floor) when
+    the budget is set, else None."""
     budget = _env("VIGIL_SERVE_HEAVY_BUDGET", "").strip()
     floor = _env("VIGIL_SERVE_SPARE_FLOOR", "").strip()
     if not budget and not floor:
         return None
+    if budget and not floor and default_floor is not None:
+        floor = str(default_floor)
     if not budget or not floor:
         raise ValueError(
-            "spare heavy calls need both VIGIL_SERVE_HEAVY_BUDGET (calls a day, e.g. 216) and "
-            "VIGIL_SERVE_SPARE_FLOOR (e.g. 0.5): set both, or neither (off)."
+            "spare heavy calls need VIGIL_SERVE_HEAVY_BUDGET (calls a day, e.g. 216) and "
+            "VIGIL_SERVE_SPARE_FLOOR (e.g. 0.5): set the budget, or neither (off)."
         )
     if not budget.isdigit() or int(budget) < 1:
         raise ValueError(f"VIGIL_SERVE_HEAVY_BUDGET={budget!r}: give a whole number >= 1.")

@@ -67,7 +67,8 @@ def test_event_time_logged_and_removed_posts_skipped(served):
 
     build, create_app, home = served
     at_ms = int(D1.timestamp() * 1000) + 123
-    parts = build(heavy="always", skip_removed=True)
+    parts = build(heavy="always")  # skip_removed: on by default
+    assert parts.skip_removed is True
     with TestClient(create_app(parts)) as client:
         stamped = client.post(
             "/v1/score", json={"post_id": 2, "trigger": "views_16", "at_ms": at_ms}
@@ -99,8 +100,8 @@ def test_event_time_logged_and_removed_posts_skipped(served):
         assert "rescored" not in k and k["routed_to_heavy"] is True
         assert len(_log(home)) == n_rows + 2
     parts.decisions.close()
-    # off (the default): the removed post is scored again
-    parts = build(heavy="always")
+    # off (`vigil serve --no-skip-removed`): the removed post is scored again
+    parts = build(heavy="always", skip_removed=False)
     with TestClient(create_app(parts)) as client:
         again = client.post("/v1/score", json={"post_id": p, "trigger": "first_report"}).json()
         assert "rescored" not in again and again["routed_to_heavy"] is True
@@ -123,7 +124,7 @@ def test_spare_calls_follow_the_requests_event_time(served):
     below = sorted((p for p in ref if ref[p]["student"] < tau), key=lambda p: -ref[p]["student"])
     assert len(below) >= 3
     floor = 0.999 * min(ref[p]["student"] for p in below) / tau
-    parts = build(heavy="cascade", spare=(2, floor))
+    parts = build(heavy="cascade", spare=(2, floor), skip_removed=False)
     parts.model.tau = tau
     parts.model.spare.clock = lambda: FROZEN
     d1, d2 = (int(d.timestamp() * 1000) for d in (D1, D2))

@@ -98,3 +98,26 @@ def test_report_json_is_the_replays_numpy_numbers_as_numbers(tmp_path, capsys):
     )
     assert out.read_text() == expected
     assert capsys.readouterr().out == expected + "\n"
+
+
+def test_the_harness_runs_the_commands_defaults(tmp_path, monkeypatch):
+    """What the harness runs is `vigil serve --heavy-budget N` and `vigil stream --rescore URL`
+    with only the replay devices: the figures come from the commands' defaults."""
+    import argparse
+
+    from sim.rescore_service_harness import serve_command, stream_args
+    from vigil.stream import processor
+
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    assert serve_command(8700, 298, None, None)[1:] == [
+        *("serve", "--port", "8700", "--heavy-budget", "298"),
+    ]
+    assert "--no-skip-removed" in serve_command(1, None, None, None, skip_removed=False)
+    argv = stream_args(tmp_path, tmp_path / "s.sqlite", "http://127.0.0.1:1", 1)
+    flags = {a for a in argv if a.startswith("--")}
+    assert flags & {"--post-counters", "--score-created", "--skip-removed"} == set()
+    parser = argparse.ArgumentParser()
+    processor.configure_parser(parser)
+    opts = processor.options_from_args(parser.parse_args(argv))
+    assert opts.post_counters and opts.score_created and opts.rescore_wait
+    assert not opts.push_users and opts.rescore_url == "http://127.0.0.1:1"

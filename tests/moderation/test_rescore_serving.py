@@ -77,7 +77,7 @@ def served(tmp_path_factory):
     bundle = registry.load()
     head = hand_made_head(float(bundle["thresholds"]["multitask"]["threshold"]))
     joblib.dump(head, registry.root() / bundle["model_id"] / rh.HEAD_FILE)
-    parts = build(heavy="always")
+    parts = build(heavy="always", skip_removed=False)  # re-scores of removed posts asserted
     assert parts.model.head is not None
     with TestClient(create_app(parts)) as client:
         yield client, head, home
@@ -163,8 +163,8 @@ def test_spare_heavy_calls_budget_per_utc_day_and_off_unchanged(served):
     budget, floor = 3, 0.999 * min(students) / tau  # every post below tau is a candidate
     top = below[::-1]  # highest student first
 
-    off = build(heavy="cascade")
-    on = build(heavy="cascade", spare=(budget, floor))
+    off = build(heavy="cascade", skip_removed=False)
+    on = build(heavy="cascade", spare=(budget, floor), skip_removed=False)
     off.model.tau = on.model.tau = tau
     now = [datetime(2026, 11, 2, 12, tzinfo=UTC)]
     on.model.spare.clock = lambda: now[0]
@@ -231,7 +231,7 @@ def test_spare_heavy_calls_budget_per_utc_day_and_off_unchanged(served):
     assert logged == sorted(expected)
 
 
-def test_spare_setting_needs_both_values(monkeypatch):
+def test_spare_setting_a_budget_alone_takes_the_floor_half(monkeypatch):
     from vigil import config
     from vigil.errors import UserError
     from vigil.moderation.cli import spare_setting
@@ -239,17 +239,22 @@ def test_spare_setting_needs_both_values(monkeypatch):
     for name in ("VIGIL_SERVE_HEAVY_BUDGET", "VIGIL_SERVE_SPARE_FLOOR"):
         monkeypatch.delenv(name, raising=False)
     assert config.serve_spare_heavy() is None and spare_setting(None, None) is None
-    assert spare_setting(216, 0.5) == (216, 0.5)
+    assert spare_setting(216, 0.75) == (216, 0.75)
+    assert spare_setting(216, None) == (216, 0.5)  # --heavy-budget alone
     monkeypatch.setenv("VIGIL_SERVE_HEAVY_BUDGET", "216")
     with pytest.raises(ValueError, match="VIGIL_SERVE_SPARE_FLOOR"):
-        config.serve_spare_heavy()
-    monkeypatch.setenv("VIGIL_SERVE_SPARE_FLOOR", "0.5")
-    assert config.serve_spare_heavy() == (216, 0.5) == spare_setting(None, None)
+        config.serve_spare_heavy()  # the settings alone name no floor
+    assert spare_setting(None, None) == (216, 0.5)  # vigil serve's: the floor 0.5
+    monkeypatch.setenv("VIGIL_SERVE_SPARE_FLOOR", "0.75")
+    assert config.serve_spare_heavy() == (216, 0.75) == spare_setting(None, None)
+    monkeypatch.delenv("VIGIL_SERVE_HEAVY_BUDGET")
+    with pytest.raises(UserError, match="VIGIL_SERVE_HEAVY_BUDGET"):
+        spare_setting(None, None)  # a floor without a budget
     for budget, floor in (("0", "0.5"), ("2.5", "0.5"), ("216", "1"), ("216", "x")):
         monkeypatch.setenv("VIGIL_SERVE_HEAVY_BUDGET", budget)
         monkeypatch.setenv("VIGIL_SERVE_SPARE_FLOOR", floor)
         with pytest.raises(UserError):
             spare_setting(None, None)
-    for budget, floor in ((216, None), (None, 0.5), (0, 0.5), (216, 0.0)):
+    for budget, floor in ((None, 0.5), (0, 0.5), (0, None), (216, 0.0)):
         with pytest.raises(UserError):
             spare_setting(budget, floor)

@@ -76,9 +76,10 @@ class Components:
     arms: str = "shadow"
     salt: str = "vigil-online-eval"
     candidate_share: float = 0.5
-    # a re-score request for a post whose latest decision is a removal is answered with it, not
-    # scored again (no heavy call): what the re-scoring replay does (issue 22); off by default
-    skip_removed: bool = False
+    # a re-score request for a post whose latest logged decision is a removal is
+    # answered with it, not scored again (no heavy call): what the re-scoring replay does (issue
+    # 22); on by default (`vigil serve --no-skip-removed`: off)
+    skip_removed: bool = True
 
 
 def build(
@@ -89,7 +90,7 @@ def build(
     salt: str = "vigil-online-eval",
     candidate_share: float = 0.5,
     spare: tuple[int, float] | None = None,
-    skip_removed: bool = False,
+    skip_removed: bool = True,
 ) -> Components:
     """Load the champion through the model registry, warm the online store reader, the posts and
     the decision log. ``spare`` = (daily heavy-call budget, floor): the champion's spare heavy

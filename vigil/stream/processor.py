@@ -73,9 +73,10 @@ class RunOptions:
     rules_counters: str = "memory"  # or "redis": the rules' counters in Redis (RedisCounters)
     rules_redis_prefix: str | None = None  # their key prefix (default vigil:rules:<state stem>:)
     post_counters: bool = False  # exact per-post counters, written to post_behavior online
-    # issue 22, replays driving the service: a ``creation`` request at each post's creation event,
-    # each checkpoint's requests answered before the next events (re-scores read the counters as
-    # of their checkpoint), and the users' features left to the batch (post counters only)
+    # issue 22: a ``creation`` request at each post's creation event (``vigil stream --rescore``
+    # turns it and the post counters on: :func:`options_from_args`); for replays driving the
+    # service, each checkpoint's requests answered before the next events (re-scores read the
+    # counters as of their checkpoint) and the users' features left to the batch
     score_created: bool = False
     rescore_wait: bool = False
     push_users: bool = True
@@ -445,21 +446,24 @@ def _add_action_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--post-counters",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="keep exact per-post counters and write them to the online store's post_behavior "
-        "(what re-scores read; use with --rescore); off by default",
+        "(what re-scores read); on by default with --rescore/--triggers, off without",
     )
     parser.add_argument(
         "--score-created",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="with --rescore/--triggers: also a 'creation' request at each post's creation event "
-        "(the creation-time score); off by default",
+        "(the creation-time score); on by default with them (--no-score-created: triggers only)",
     )
     parser.add_argument(
         "--rescore-wait",
         action="store_true",
         help="with --rescore: wait for each checkpoint's requests to be answered before reading "
-        "on (replays: a re-score reads the counters of its checkpoint); off by default",
+        "on (a replay device: a re-score reads the counters of its checkpoint; a live stream "
+        "must not block on the service); off by default",
     )
     parser.add_argument(
         "--no-user-push",
@@ -514,13 +518,24 @@ def _triggers_file(args: argparse.Namespace) -> Path | None:
     return Path(args.triggers) if args.triggers else config.paths().stream_state / "rescore.jsonl"
 
 
-def run(args: argparse.Namespace) -> int:
+def options_from_args(args: argparse.Namespace) -> RunOptions:
+    """The processor's options from ``vigil stream``'s arguments. With ``--rescore URL`` or
+    ``--triggers`` the exact post counters and the creation-time requests are on unless turned
+    off (``--no-post-counters``, ``--no-score-created``): what the re-scoring figures measured
+    (docs/rescoring.md). ``RunOptions`` itself keeps them off (the library's plain defaults)."""
     source = args.source or config.stream_source()
     try:
         rules_counters = args.rules_counters or config.rules_counters()
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    opts = RunOptions(
+    triggers_file = _triggers_file(args)
+    triggers_on = args.rescore is not None or triggers_file is not None
+    if args.score_created and not triggers_on:
+        raise UserError(
+            "--score-created sends creation requests with the re-score requests: add --rescore "
+            "URL or --triggers [FILE], or drop it."
+        )
+    return RunOptions(
         source=source,
         raw_dir=args.raw,
         state_path=args.state,
@@ -537,16 +552,21 @@ def run(args: argparse.Namespace) -> int:
         consumer=args.consumer,
         consumers=args.consumers,
         rescore_url=args.rescore,
-        triggers_file=_triggers_file(args),
+        triggers_file=triggers_file,
         rules_file=args.rules,
         effects_log=args.effects_log,
         rules_counters=rules_counters,
         rules_redis_prefix=args.rules_redis_prefix,
-        post_counters=args.post_counters,
-        score_created=args.score_created,
+        post_counters=triggers_on if args.post_counters is None else args.post_counters,
+        score_created=triggers_on if args.score_created is None else args.score_created,
         rescore_wait=args.rescore_wait,
         push_users=not args.no_user_push,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = options_from_args(args)
+    source = opts.source
     state_path = opts.state_path or default_state_path(opts)
     if args.status or args.features:
         if not Path(state_path).exists():
