@@ -35,10 +35,13 @@ CLIP = 1e-6  # scores are clipped to [CLIP, 1 - CLIP] before the logit
 MIN_LABELS = 50  # fewer labeled units in the history: no model (fall back to the scores)
 
 
-def features(scores, views) -> np.ndarray:
-    """Design matrix: 1, logit of each model's score, log(1 + views), and an indicator of "no
+def features(scores, views, reports=None) -> np.ndarray:
+    """Design matrix: 1, logit of each model's score, log(1 + views), an indicator of "no
     score" (every model's score at or below :data:`CLIP`: the cascade logs 0 for the posts below
-    its threshold tau, a block of identical values whose harm rate the logit line cannot give)."""
+    its threshold tau, a block of identical values whose harm rate the logit line cannot give),
+    and with ``reports`` (the unit's user reports of the day) log(1 + reports), a signal that
+    does not come from the models, so it still sees the harm they miss, and log(1 + views) for the
+    units nobody reported (their own views slope)."""
     s = np.asarray(scores, dtype=float)
     s = s[:, None] if s.ndim == 1 else s
     v = np.asarray(views, dtype=float)
@@ -46,7 +49,18 @@ def features(scores, views) -> np.ndarray:
         raise ValueError(f"{len(s)} score rows but {len(v)} view counts")
     p = np.clip(s, CLIP, 1 - CLIP)
     unscored = (s <= CLIP).all(axis=1).astype(float)
-    return np.column_stack([np.ones(len(v)), np.log(p / (1 - p)), np.log1p(v), unscored])
+    columns = [np.ones(len(v)), np.log(p / (1 - p)), np.log1p(v), unscored]
+    if reports is not None:
+        r = np.asarray(reports, dtype=float)
+        if len(r) != len(v) or np.isnan(r).any() or (r < 0).any():
+            raise UserError(
+                "user report counts must be one non-negative number per unit: count each post's "
+                "report events of the day (0 when none)."
+            )
+        # a harmful post's viewers report it, so its chance of no report falls with its views:
+        # unreported views are evidence of benign content, a slope of their own
+        columns += [np.log1p(r), np.log1p(v) * (r == 0)]
+    return np.column_stack(columns)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -58,27 +72,34 @@ class LabelModel:
     coef: np.ndarray  # intercept, a slope per model's logit, log(1 + views), the no-score block
     labels: int  # labeled units it was fitted on
     harmful: int  # of which harmful
+    reports: bool = False  # two last coefficients: log(1 + reports), unreported log(1 + views)
 
-    def predict(self, scores, views) -> np.ndarray:
-        return _sigmoid(features(scores, views) @ self.coef)
+    def predict(self, scores, views, reports=None) -> np.ndarray:
+        if self.reports and reports is None:
+            raise ValueError("this label model uses user reports: pass the units' report counts")
+        return _sigmoid(features(scores, views, reports if self.reports else None) @ self.coef)
 
     def as_dict(self) -> dict:
         return {
             "coef": [float(c) for c in self.coef],
             "labels": self.labels,
             "harmful": self.harmful,
+            "reports": self.reports,
         }
 
 
-def prior_coef(models: int) -> np.ndarray:
-    """The scores' own calibration: logit q = mean of the models' logits."""
-    return np.concatenate([[0.0], np.full(models, 1.0 / models), [0.0, 0.0]])
+def prior_coef(models: int, reports: bool = False) -> np.ndarray:
+    """The scores' own calibration: logit q = mean of the models' logits (reports: slope 0)."""
+    return np.concatenate([[0.0], np.full(models, 1.0 / models), [0.0, 0.0], [0.0, 0.0] * reports])
 
 
-def fit(scores, views, labels, pi, ridge: float = 1.0, iterations: int = 100) -> LabelModel | None:
+def fit(
+    scores, views, labels, pi, ridge: float = 1.0, iterations: int = 100, reports=None
+) -> LabelModel | None:
     """Penalized, 1/pi-weighted logistic regression (Newton with step halving); None when fewer than
-    :data:`MIN_LABELS` labeled units (the caller falls back to the scores)."""
-    x = features(scores, views)
+    :data:`MIN_LABELS` labeled units (the caller falls back to the scores). ``reports``: the
+    labeled units' user reports (adds the log(1 + reports) term)."""
+    x = features(scores, views, reports)
     h = np.asarray(labels, dtype=float)
     pi = np.asarray(pi, dtype=float)
     if len(h) != len(x) or len(pi) != len(x):
@@ -90,7 +111,7 @@ def fit(scores, views, labels, pi, ridge: float = 1.0, iterations: int = 100) ->
     if ((pi <= 0) | (pi > 1)).any():
         raise ValueError("inclusion probabilities must be in (0, 1]")
     w = 1.0 / pi
-    b0 = prior_coef(x.shape[1] - 3)
+    b0 = prior_coef(x.shape[1] - 3 - 2 * (reports is not None), reports is not None)
 
     def objective(b: np.ndarray) -> float:  # penalized weighted log-likelihood
         z = x @ b
@@ -110,13 +131,13 @@ def fit(scores, views, labels, pi, ridge: float = 1.0, iterations: int = 100) ->
         b = b + t * step
         if np.abs(t * step).max() < 1e-10:
             break
-    return LabelModel(b, len(h), int(h.sum()))
+    return LabelModel(b, len(h), int(h.sum()), reports is not None)
 
 
-def probabilities(model: LabelModel | None, scores, views) -> np.ndarray:
+def probabilities(model: LabelModel | None, scores, views, reports=None) -> np.ndarray:
     """q per unit: the label model's, or the highest score when there is no model yet."""
     if model is not None:
-        return model.predict(scores, views)
+        return model.predict(scores, views, reports)
     s = np.asarray(scores, dtype=float)
     return s.max(axis=1) if s.ndim == 2 else s
 

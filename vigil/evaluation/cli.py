@@ -28,6 +28,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "own variance (docs/online_eval.md)",
     )
     add_label_model_options(run_)
+    add_reports_option(run_, default="off")
     run_.add_argument(
         "--double-review",
         type=_double_review,
@@ -67,6 +68,18 @@ def add_label_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_reports_option(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--reports``: user reports in the design (shared with the simulator's grading harness)."""
+    parser.add_argument(
+        "--reports",
+        choices=("off", "model", "census"),
+        default=default,
+        help="user reports, a signal the models do not give: census (every unit reported that "
+        "day is drawn with certainty and the label model has a log(1 + reports) term), model "
+        f"(the term only) or off; default {default} (docs/online_eval.md)",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from vigil.evaluation.daily import Settings, run_day
 
@@ -85,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         ridge=args.ridge,
         label_error=args.label_error,
         double_review=args.double_review,
+        reports=args.reports,
     )
     print(json.dumps(run_day(args.day, settings), indent=2, default=str))
     return 0

@@ -24,6 +24,12 @@ verdicts) and saved as ``label_model.json`` beside the report, so a rerun of D r
 the same posts; pi follows its probability, and the prevalence interval takes the variance it
 expects over the day's units. Design ``pps``: pi from the highest score, the sample's own variance.
 
+``reports`` (user reports, a signal the models do not give: the harm they cannot see is still
+reported by some viewers): ``census`` counts each unit's report events of the day (lake partition
+dt=D), takes every reported unit with certainty like the removals and gives the label model a
+log(1 + reports) term (:func:`vigil.evaluation.sampling.reported`); ``model``: the term only;
+``off``: neither.
+
 ``double_review`` W (views; default 30, None: off): every drawn unit labeled harmful whose weight
 views / pi exceeds W is reviewed again by other moderators (a third review on disagreement, the
 majority wins; :mod:`vigil.evaluation.double_review`); the report counts every label used.
@@ -44,11 +50,12 @@ from vigil import config
 from vigil.errors import UserError
 from vigil.evaluation import calibration, double_review
 from vigil.evaluation import estimators as est
-from vigil.evaluation.sampling import ARMS, arm_of, draw, inclusion_probabilities
+from vigil.evaluation.sampling import ARMS, arm_of, draw, inclusion_probabilities, reported
 
 log = logging.getLogger(__name__)
 
 QUEUE = "online_eval"
+REPORTS = ("off", "model", "census")
 ESTIMATORS = {
     "calibrated": "Horvitz-Thompson; prevalence interval from the label model's expected design "
     "variance (normal 95%); precision: Hajek ratio with linearized variance",
@@ -74,6 +81,8 @@ class Settings:
     label_error: float = 0.0  # moderators' known error rate (calibrated design corrects for it)
     # re-review harmful labels of weight views / pi above this; None: off
     double_review: float | None = 30.0
+    # user reports: census (reported units taken with certainty + label-model term), model, off
+    reports: str = "off"
 
 
 def _day(day: str) -> date:
@@ -83,14 +92,20 @@ def _day(day: str) -> date:
         raise UserError(f"day {day!r} is not YYYY-MM-DD: pass e.g. --day 2026-10-05.") from None
 
 
-def views_of_day(day: str, lake_events: Path | None = None) -> pd.DataFrame:
-    """post_id, event_ts of the day's view events (lake partition dt=D)."""
+def views_of_day(day: str, lake_events: Path | None = None, action: str = "view") -> pd.DataFrame:
+    """post_id, event_ts of the day's view events (lake partition dt=D); ``action`` 'report':
+    its user reports."""
     path = Path(lake_events or config.paths().lake_events) / f"dt={day}" / "events.parquet"
     if not path.is_file():
         raise UserError(f"no lake events for {day} at {path}: run `vigil ingest` for that day.")
     frame = pd.read_parquet(path, columns=["action", "post_id", "event_ts"])
-    frame = frame[(frame["action"] == "view") & frame["post_id"].notna()]
+    frame = frame[(frame["action"] == action) & frame["post_id"].notna()]
     return frame[["post_id", "event_ts"]].astype({"post_id": "int64"})
+
+
+def reports_of_day(day: str, lake_events: Path | None = None) -> pd.Series:
+    """post_id -> the number of user reports of the post on day D (lake partition dt=D)."""
+    return views_of_day(day, lake_events, action="report").groupby("post_id").size()
 
 
 def decisions_until(end: datetime, directory: Path | None = None) -> pd.DataFrame:
@@ -129,9 +144,14 @@ def ranking_scores(decisions: pd.DataFrame) -> pd.Series:
 
 
 def build_frame(
-    views: pd.DataFrame, decisions: pd.DataFrame, s: Settings, since: datetime | None = None
+    views: pd.DataFrame,
+    decisions: pd.DataFrame,
+    s: Settings,
+    since: datetime | None = None,
+    reports: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """The day's units with views, each arm's score, removal and prevented views. A post without
+    """The day's units with views, each arm's score, removal and prevented views, and ``reports``
+    (post_id -> the day's user reports; 0 for the others and when not given). A post without
     views on the day is a unit only when it was decided at or after ``since`` (the day's start):
     the posts decided on earlier days and not seen today hold no views of the day."""
     counts = views.groupby("post_id").size().rename("views")
@@ -142,6 +162,8 @@ def build_frame(
     ids = ids.rename("post_id")
     frame = pd.DataFrame(index=pd.Index(ids, name="post_id"))
     frame["views"] = counts.reindex(ids).fillna(0).astype("int64")
+    counted = pd.Series(dtype="int64") if reports is None else reports
+    frame["reports"] = counted.reindex(ids).fillna(0).astype("int64").to_numpy()
     frame["arm"] = arm_of(ids, s.salt, s.candidate_share) if s.mode == "hash" else "control"
     for arm, model in (("control", s.control), ("candidate", s.candidate)):
         mine = decisions[decisions["model_id"] == model].sort_values("decided_at", kind="stable")
@@ -171,17 +193,21 @@ def sample(
     design pps or no model yet), ``pi`` and ``drawn``."""
     if s.design not in ("calibrated", "pps"):
         raise UserError(f"design {s.design!r} is unknown: pass --design calibrated or pps.")
+    _check_reports(s)
+    reports = frame["reports"].to_numpy() if "reports" in frame else np.zeros(len(frame))
     certain = frame[["removed_control", "removed_candidate"]].any(axis=1).to_numpy()
+    certain |= reported(reports, 1 if s.reports == "census" else None)
     scores = frame[["score_control", "score_candidate"]].to_numpy()
     q = calibration.probabilities(
-        model if s.design == "calibrated" else None, scores, frame["views"]
+        model if s.design == "calibrated" else None, scores, frame["views"], reports
     )
     pi, c = inclusion_probabilities(
         q, frame["views"].to_numpy() + 1, s.budget, s.floor, s.exponent, certain=certain
     )
     out = frame.assign(q=q, pi=pi, drawn=draw(frame["post_id"], pi, s.seed, day))
     log.info(
-        "online eval %s: %d units, c = %.4g, expected %.1f labels, %d drawn (%d removals at pi=%.2f)",
+        "online eval %s: %d units, c = %.4g, expected %.1f labels, %d drawn (%d removals or "
+        "reported at pi=%.2f)",
         day,
         len(out),
         c,
@@ -205,7 +231,10 @@ def label_history(day: str, s: Settings, labels: pd.Series) -> pd.DataFrame:
             units = pd.read_parquet(path)
             frames.append(units[units["drawn"] & units["post_id"].isin(labels.index)])
     if not frames:
-        return pd.DataFrame(columns=["score_control", "score_candidate", "views", "pi", "label"])
+        columns = ["score_control", "score_candidate", "views", "reports", "pi", "label"]
+        return pd.DataFrame(columns=columns)
+    if any("reports" not in f for f in frames):  # days sampled before reports were counted
+        frames = [f.drop(columns="reports", errors="ignore") for f in frames]
     past = pd.concat(frames, ignore_index=True)
     return past.assign(label=labels.reindex(past["post_id"]).to_numpy(dtype=bool))
 
@@ -221,14 +250,19 @@ def label_model(day: str, s: Settings, labels: pd.Series) -> calibration.LabelMo
         saved = json.loads(path.read_text())
         if saved is None:
             return None
-        return calibration.LabelModel(np.array(saved["coef"]), saved["labels"], saved["harmful"])
+        return calibration.LabelModel(
+            np.array(saved["coef"]), saved["labels"], saved["harmful"], saved.get("reports", False)
+        )
     past = label_history(day, s, labels)
+    # the reports term needs every history day's counts (days sampled before: fit without it)
+    with_reports = s.reports != "off" and "reports" in past
     model = calibration.fit(
         past[["score_control", "score_candidate"]].to_numpy(dtype=float),
         past["views"].to_numpy(dtype=float),
         past["label"].to_numpy(dtype=float),
         past["pi"].to_numpy(dtype=float),
         s.ridge,
+        reports=past["reports"].to_numpy(dtype=float) if with_reports else None,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(model.as_dict() if model else None))
@@ -319,7 +353,9 @@ def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
         known = double_review.final_labels(known, root, QUEUE)
     model = label_model(day, s, known)
     start = end.replace(tzinfo=UTC) - timedelta(days=1)
-    units = sample(build_frame(views, decisions, s, since=start), s, day, model)
+    _check_reports(s)
+    reports = reports_of_day(day) if s.reports != "off" else None
+    units = sample(build_frame(views, decisions, s, since=start, reports=reports), s, day, model)
     drawn = units[units["drawn"]]
     answer = load_answerer()
     queue = FileReviewQueue(QUEUE, budget=2**31 - 1, root=root, answer=answer)
@@ -350,6 +386,13 @@ def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
     }
     write_report(report, units)
     return report
+
+
+def _check_reports(s: Settings) -> None:
+    if s.reports not in REPORTS:
+        raise UserError(
+            f"reports setting {s.reports!r} is unknown: pass --reports census, model or off."
+        )
 
 
 def write_report(report: dict, units: pd.DataFrame) -> Path:

@@ -89,6 +89,40 @@ def inclusion_probabilities(
     return pi, c
 
 
+def reported(reports, at_least: int | None) -> np.ndarray:
+    """Units with at least ``at_least`` user reports (None: no unit): the design takes them with
+    certainty, like the removals. Reports come from viewers, not from the models, so a harmful
+    post the models cannot see is still reported by some of its viewers and drawn."""
+    r = np.asarray(reports, dtype=float)
+    if at_least is None:
+        return np.zeros(len(r), dtype=bool)
+    if at_least < 1:
+        raise UserError(
+            f"report threshold {at_least} must be >= 1: pass e.g. --report-census 1, or off."
+        )
+    if np.isnan(r).any() or (r < 0).any():
+        raise UserError(
+            "user report counts contain NaN or negative values: count each post's report events "
+            "of the day (0 when none)."
+        )
+    return r >= at_least
+
+
+def views_mixture(pi, weights, budget: float, share: float, floor: float = 0.002, certain=None):
+    """(1 - share) * pi + share * pi_views, with pi_views proportional to the impression weights
+    (PPS on views + 1, the same ``certain`` units at the same probability, the same floor, summing
+    to ``budget``): a defensive mixture whose every unit has pi >= share * pi_views, which bounds
+    its weight views / pi whatever the scores say. ``share`` 0: ``pi`` itself."""
+    if not 0 <= share < 1:
+        raise UserError(f"views share {share} must be within [0, 1): pass e.g. --views-share 0.1.")
+    pi = np.asarray(pi, dtype=float)
+    if share == 0:
+        return pi
+    w = np.asarray(weights, dtype=float)
+    pi_views, _ = inclusion_probabilities(np.ones(len(w)), w, budget, floor, certain=certain)
+    return (1 - share) * pi + share * pi_views
+
+
 def _solve(a: np.ndarray, budget: float, floor: float) -> tuple[np.ndarray, float]:
     """max(floor, min(1, c a)) with c such that the sum is ``budget`` (bisection: the sum is
     continuous and non-decreasing in c)."""
