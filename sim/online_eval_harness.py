@@ -41,8 +41,14 @@ import pandas as pd
 from sim import truth as sim_truth
 from vigil.evaluation import calibration
 from vigil.evaluation import estimators as est
-from vigil.evaluation.cli import add_label_model_options
-from vigil.evaluation.sampling import LOW, inclusion_probabilities, stratified_probabilities
+from vigil.evaluation.cli import add_label_model_options, add_reports_option
+from vigil.evaluation.sampling import (
+    LOW,
+    inclusion_probabilities,
+    reported,
+    stratified_probabilities,
+    views_mixture,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +63,39 @@ THRESHOLD = 0.8
 
 def impression_pool(raw_dir: Path) -> pd.DataFrame:
     """One row per (post, day) with views that day (and each post on its creation day, views 0
-    when nobody saw it then): post_id, day, views, is_harmful."""
+    when nobody saw it then): post_id, day, views, reports (the post's user reports that day: the
+    world's viewers and mentioned users report harm whatever a model scores), is_harmful,
+    obfuscated (the world's harmful posts written to dodge text models)."""
     import duckdb
 
     files = str(Path(raw_dir) / "events" / "dt=*" / "*.jsonl")
-    views = duckdb.sql(
+    counts = duckdb.sql(
         f"""select post_id, strftime(try_cast(event_ts as timestamp), '%Y-%m-%d') as day,
-                   count(*) as views
+                   count(*) filter (where action = 'view') as views,
+                   count(*) filter (where action = 'report') as reports
             from read_json_auto('{files}', format='newline_delimited', ignore_errors=true,
                                 columns={{'event_ts': 'VARCHAR', 'action': 'VARCHAR',
                                           'post_id': 'BIGINT'}})
-            where action = 'view' and post_id is not null and try_cast(event_ts as timestamp) is not null
+            where action in ('view', 'report') and post_id is not null
+                  and try_cast(event_ts as timestamp) is not null
             group by all"""
     ).df()
     truth = sim_truth.posts(raw_dir)
-    created = truth[["post_id", "day"]].assign(views=0)
-    units = pd.concat([views, created]).groupby(["post_id", "day"], as_index=False)["views"].max()
-    harmful = truth.drop_duplicates("post_id").set_index("post_id")["is_harmful"]
+    created = truth[["post_id", "day"]].assign(views=0, reports=0)
+    units = (
+        pd.concat([counts, created])
+        .groupby(["post_id", "day"], as_index=False)[["views", "reports"]]
+        .max()
+    )
+    first = truth.drop_duplicates("post_id").set_index("post_id")
     units = units[units["day"].isin(set(truth["day"]))]  # late and garbled lines fall outside
-    units["is_harmful"] = units["post_id"].map(harmful)
-    return units.dropna(subset=["is_harmful"]).astype({"is_harmful": bool}).reset_index(drop=True)
+    units["is_harmful"] = units["post_id"].map(first["is_harmful"])
+    obfuscated = first["obfuscated"] if "obfuscated" in first else pd.Series(False, first.index)
+    units["obfuscated"] = units["post_id"].map(obfuscated.astype(bool)).eq(True)
+    units = units.dropna(subset=["is_harmful"]).astype(
+        {"is_harmful": bool, "views": "int64", "reports": "int64"}
+    )
+    return units.reset_index(drop=True)
 
 
 def calibrated_scores(
@@ -113,12 +132,25 @@ def synthetic_day(
     models: dict | None = None,
     correlation: float = 0.0,
     blind: bool = False,
+    evader_reports: float = 1.0,
+    report_rng=None,
 ) -> pd.DataFrame:
-    """A bootstrap day with both models' scores, removals and prevented views."""
+    """A bootstrap day with both models' scores, removals and prevented views. A unit keeps the
+    user reports the world gave it (``reports``): the posts that evade the models are drawn among
+    the harmful ones whatever their reports, so hidden harm is reported as the world's harm is
+    (the world's obfuscated posts are too); ``evader_reports`` < 1 keeps only that share of an
+    evading post's reports (binomial thinning, a sensitivity check: harm that hides from viewers
+    too). The thinning draws come from their own generator, so the days are otherwise the same."""
     day = pool.iloc[rng.integers(0, len(pool), n_units)].reset_index(drop=True)
     h = day["is_harmful"].to_numpy()
     views = day["views"].to_numpy()
     u = rng.random(n_units)
+    if "reports" not in day:
+        day["reports"] = 0
+    if evader_reports < 1:
+        hidden = h & (u < max(e for _, e in (models or MODELS).values()))
+        kept = report_rng.binomial(day["reports"].to_numpy(), evader_reports)
+        day["reports"] = np.where(hidden, kept, day["reports"].to_numpy())
     shared = rng.normal(0.0, 1.0, n_units) if correlation > 0 else None
     for arm, (d, e) in (models or MODELS).items():
         score, x = calibrated_scores(
@@ -240,13 +272,18 @@ def oracle_budget(days: list, target: float = 0.15, n_units: int | None = None) 
 
 
 def _sample_design(day: pd.DataFrame, budget: float, floor: float, design: str, opts: dict):
-    """(pi, stratum or None, q or None) of the day's units under ``design``."""
+    """(pi, stratum or None, q or None) of the day's units under ``design``. ``opts``:
+    ``report_census`` (take the units with at least that many user reports with certainty, like
+    the removals; None: off), ``views_share`` (defensive mixture with PPS on views); the label
+    model ``model`` uses the reports when it was fitted with them."""
     views = day["views"].to_numpy(dtype=float)
     removed = day[["removed_control", "removed_candidate"]].to_numpy().any(axis=1)
+    certain = removed | reported(day["reports"], opts.get("report_census"))
     scores = day[["score_control", "score_candidate"]].to_numpy()
+    share = opts.get("views_share", 0.0)
     if design == "pps":
-        pi, _ = inclusion_probabilities(scores, views + 1, budget, floor, certain=removed)
-        return pi, None, None
+        pi, _ = inclusion_probabilities(scores, views + 1, budget, floor, certain=certain)
+        return views_mixture(pi, views + 1, budget, share, floor, certain), None, None
     if design == "stratified":
         pi, stratum = stratified_probabilities(
             scores,
@@ -258,16 +295,29 @@ def _sample_design(day: pd.DataFrame, budget: float, floor: float, design: str, 
             low_share=opts.get("low_share", 0.3),
         )
         return pi, stratum, None
-    q = calibration.probabilities(opts.get("model"), scores, views)
+    model = opts.get("model")
+    reports = day["reports"].to_numpy() if model is not None and model.reports else None
+    q = calibration.probabilities(model, scores, views, reports)
     by = scores if opts.get("sample_by") == "scores" else q
-    pi, _ = inclusion_probabilities(by, views + 1, budget, floor, certain=removed)
-    return pi, None, q
+    pi, _ = inclusion_probabilities(by, views + 1, budget, floor, certain=certain)
+    return views_mixture(pi, views + 1, budget, share, floor, certain), None, q
 
 
 def _prevalence(
-    day, pi, stratum, q, drawn, label, design, label_error: float = 0.0, double=None
+    day,
+    pi,
+    stratum,
+    q,
+    drawn,
+    label,
+    design,
+    label_error: float = 0.0,
+    double=None,
+    variance: str = "expected",
 ) -> tuple[est.Estimate, est.Estimate]:
-    """(the design's prevalence estimate, the same HT estimate with the sample's own variance)."""
+    """(the design's prevalence estimate, the same HT estimate with the sample's own variance).
+    ``variance`` (calibrated design): 'expected' (the label model's expectation) or 'max' (the
+    larger of it and the sample's own unbiased estimate)."""
     views = day["views"].to_numpy(dtype=float)
     y, p, total = views[drawn] * label, pi[drawn], views.sum()
     sample_var = est.ht_share(y, p, total)
@@ -277,6 +327,8 @@ def _prevalence(
         v = calibration.expected_variance(pi, views, q, label_error, double)
         twice = None if double is None else double[drawn]
         y = views[drawn] * calibration.corrected_labels(label, label_error, twice)
+        if variance == "max":
+            v = max(v, float(((1 - p) / p**2 * y**2).sum()))
         return est.ht_share_expected_variance(y, p, total, v), sample_var
     low = stratum == LOW
     strat = est.stratified_share(
@@ -304,6 +356,9 @@ def grade_day(
     label_error: float = 0.0,
     double_review: float | None = None,
     review_rng=None,
+    report_census: int | None = None,
+    views_share: float = 0.0,
+    variance: str = "expected",
 ) -> dict:
     """Sample, estimate and compare with the day's truth. ``design``: 'calibrated' (the label
     model's sample and expected-variance interval, ``model`` fitted on earlier days), 'pps' (the
@@ -311,7 +366,14 @@ def grade_day(
     (scores, views, label, pi) are under the key ``_drawn`` for the next days' label model."""
     views = day["views"].to_numpy(dtype=float)
     h = day["is_harmful"].to_numpy()
-    opts = {"low_share": low_share, "low_cut": low_cut, "model": model, "sample_by": sample_by}
+    opts = {
+        "low_share": low_share,
+        "low_cut": low_cut,
+        "model": model,
+        "sample_by": sample_by,
+        "report_census": report_census,
+        "views_share": views_share,
+    }
     pi, stratum, q = _sample_design(day, budget, floor, design, opts)
     drawn = rng.random(len(day)) < pi
     label = h[drawn] ^ (rng.random(int(drawn.sum())) >= accuracy)
@@ -322,7 +384,9 @@ def grade_day(
         label, extra = double_review_labels(label, h[drawn], double[drawn], accuracy, review_rng)
     p = pi[drawn]
     y_all = views * h
-    prev, sample_var = _prevalence(day, pi, stratum, q, drawn, label, design, label_error, double)
+    prev, sample_var = _prevalence(
+        day, pi, stratum, q, drawn, label, design, label_error, double, variance
+    )
     true_prev = y_all.sum() / views.sum()
     design_rse = math.sqrt(((1 - pi) / pi * y_all**2).sum()) / y_all.sum()
     scores = day[["score_control", "score_candidate"]].to_numpy()
@@ -340,7 +404,7 @@ def grade_day(
         "harmful_views": float(y_all.sum()),
         "design_variance": float(((1 - pi) / pi * y_all**2).sum()),
         "sum_y2": float((y_all**2).sum()),
-        "_drawn": (scores[drawn], views[drawn], label, p),
+        "_drawn": (scores[drawn], views[drawn], label, p, day["reports"].to_numpy()[drawn]),
     }
     for arm in ("control", "candidate"):
         removed = day[f"removed_{arm}"].to_numpy()
@@ -375,12 +439,15 @@ def double_review_labels(label, truth, heavy, accuracy: float, rng) -> tuple[np.
     return label, (len(again), len(split), int((~third).sum()))
 
 
-def _fit_history(history: list, ridge: float) -> calibration.LabelModel | None:
-    """The label model on the drawn units of the days in ``history``."""
+def _fit_history(
+    history: list, ridge: float, reports: bool = False
+) -> calibration.LabelModel | None:
+    """The label model on the drawn units of the days in ``history`` (``reports``: with the
+    log(1 + user reports) term)."""
     if not history:
         return None
-    scores, views, labels, pi = (np.concatenate([d[i] for d in history]) for i in range(4))
-    return calibration.fit(scores, views, labels, pi, ridge)
+    scores, views, labels, pi, counts = (np.concatenate([d[i] for d in history]) for i in range(5))
+    return calibration.fit(scores, views, labels, pi, ridge, reports=counts if reports else None)
 
 
 def scenario_models(
@@ -418,8 +485,15 @@ def run(
     sample_by: str = "label_model",
     label_error: float = 0.0,
     double_review: float | None = None,
+    reports: str = "off",
+    views_share: float = 0.0,
+    variance: str = "expected",
+    evader_reports: float = 1.0,
 ) -> dict:
     """Grade ``days`` bootstrap days; the summary (coverage, RSE, uniform labels).
+
+    ``reports``: 'off', 'model' (the label model's log(1 + reports) term) or 'census' (that term
+    and every unit with a user report taken with certainty).
 
     With the ``calibrated`` design each day's label model is fitted on the labels of the
     ``history`` days before it; ``history`` warm-up days (not graded) come first, so every graded
@@ -427,6 +501,9 @@ def run(
     models = scenario_models(evasion, separation)
     rng = np.random.default_rng([seed, 22])
     review_rng = np.random.default_rng([seed, 22, 2])  # second and third verdicts only
+    report_rng = np.random.default_rng([seed, 22, 3])  # thinning the evaders' reports only
+    if reports not in ("off", "model", "census"):
+        raise ValueError(f"reports {reports!r}: off, model or census")
     n_units = units_per_day or round(len(pool) / pool["day"].nunique())
     prior = float(pool["is_harmful"].mean())
     warm = history if design == "calibrated" else 0
@@ -435,8 +512,10 @@ def run(
     oracle_days: list = []
     harm_given_views = prior_by_views(pool)
     for t in range(warm + days):
-        model = _fit_history(past, ridge) if design == "calibrated" else None
-        day = synthetic_day(pool, n_units, prior, rng, models, correlation, blind)
+        model = _fit_history(past, ridge, reports != "off") if design == "calibrated" else None
+        day = synthetic_day(
+            pool, n_units, prior, rng, models, correlation, blind, evader_reports, report_rng
+        )
         row = grade_day(
             day,
             budget,
@@ -451,6 +530,9 @@ def run(
             label_error,
             double_review,
             review_rng,
+            report_census=1 if reports == "census" else None,
+            views_share=views_share,
+            variance=variance,
         )
         past = ([*past, row.pop("_drawn")])[-history:] if history else []
         if t >= warm:
@@ -472,6 +554,10 @@ def run(
         "sample_by": sample_by,
         "label_error": label_error,
         "double_review": double_review,
+        "reports": reports,
+        "views_share": views_share,
+        "variance": variance,
+        "evader_reports": evader_reports,
         "low_share": low_share,
         "low_cut": low_cut,
         "moderator_accuracy": accuracy,
@@ -622,6 +708,26 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="scores ignore the evasion (too low where invisible harm hides)",
     )
+    add_reports_option(parser, default="off")
+    parser.add_argument(
+        "--views-share",
+        type=float,
+        default=0.0,
+        help="defensive mixture: this share of the budget drawn by PPS on views",
+    )
+    parser.add_argument(
+        "--variance",
+        choices=("expected", "max"),
+        default="expected",
+        help="calibrated interval: the label model's expected variance, or the larger of it and "
+        "the sample's own estimate",
+    )
+    parser.add_argument(
+        "--evader-reports",
+        type=float,
+        default=1.0,
+        help="share of an evading harmful post's user reports kept (1: as the world reports it)",
+    )
     parser.add_argument("--low-share", type=float, default=0.3, help="budget share, low stratum")
     parser.add_argument("--low-cut", type=float, default=0.01, help="score below: low stratum")
     parser.add_argument(
@@ -661,6 +767,10 @@ def main(argv: list[str] | None = None) -> int:
             sample_by=args.sample_by.replace("-", "_"),
             label_error=args.label_error,
             double_review=args.double_review,
+            reports=args.reports,
+            views_share=args.views_share,
+            variance=args.variance,
+            evader_reports=args.evader_reports,
         )
         for e in args.evasion
         for s in args.seeds
