@@ -9,6 +9,7 @@ the reports the world gave it."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -210,3 +211,66 @@ def test_hidden_harm_keeps_the_reports_the_world_gave_it():
     assert (thinned.loc[~harmful, "reports"] == kept.loc[~harmful, "reports"]).all()
     # the thinning uses its own generator: the days are otherwise the same
     assert (thinned["score_control"] == kept["score_control"]).all()
+
+
+def test_online_eval_run_draws_the_reported_post_and_saves_its_reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    monkeypatch.setenv("VIGIL_REVIEW_ANSWERER", "sim.moderators:answer")
+    # three posts seen on the day; post 2 is scored ~0 by both models but reported twice
+    views = {1: 5, 2: 5, 3: 2}
+    rows = [
+        {"action": a, "post_id": p, "event_ts": pd.Timestamp(f"{DAY}T{h:02d}:30", tz="UTC")}
+        for a, counts in (("view", views), ("report", {2: 2}))
+        for p, n in counts.items()
+        for h in range(n)
+    ]
+    lake = tmp_path / "lake" / "events" / f"dt={DAY}"
+    lake.mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(lake / "events.parquet")
+    log = tmp_path / "decisions" / f"dt={DAY}"
+    log.mkdir(parents=True)
+    (log / "decisions-1.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "post_id": p,
+                    "decided_at": f"{DAY}T00:00:00+00:00",
+                    "model_id": m,
+                    "probability": prob,
+                    "decision": "allow",
+                    "trigger": "request",
+                }
+            )
+            + "\n"
+            for p, prob in ((1, 0.25), (2, 1e-4), (3, 0.25))
+            for m in ("a", "b")
+        )
+    )
+    truth = tmp_path / "raw" / "_truth"
+    truth.mkdir(parents=True)
+    (truth / "posts.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "post_id": p,
+                    "author_id": 100 + p,
+                    "created_at": f"{DAY}T00:00:00Z",
+                    "is_harmful": p == 2,
+                    "harm_types": ["hate"] if p == 2 else [],
+                }
+            )
+            + "\n"
+            for p in (1, 2, 3)
+        )
+    )
+    from vigil.evaluation.daily import run
+
+    report = run(DAY, "a", "b", budget=2.2, floor=0.01, reports="census")
+    assert report["settings"]["reports"] == "census"
+    folder = tmp_path / "reports" / "online_eval" / f"day={DAY}"
+    units = pd.read_parquet(folder / "sample.parquet").set_index("post_id")
+    assert units["reports"].to_dict() == {1: 0, 2: 2, 3: 0}
+    assert units["pi"].to_dict() == pytest.approx({1: 0.8, 2: 1.0, 3: 0.4})
+    assert units.loc[2, "drawn"]
+    requests = pd.read_parquet(tmp_path / "review" / "requests" / "online_eval.parquet")
+    assert 2 in set(requests["post_id"])
