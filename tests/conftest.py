@@ -103,6 +103,7 @@ FILE_MARKS: dict[str, dict[str, tuple[str, ...]]] = {
     "orchestration/test_airflow_listeners.py": {"*": ("airflow",)},
     "orchestration/test_vigil_notes_dag.py": {"*": ("airflow", "dbt", "feast")},
     "orchestration/test_vigil_ranking_dag.py": {"*": ("airflow",)},
+    "orchestration/test_vigil_online_eval_dag.py": {"*": ("airflow",)},
     "orchestration/test_airflow_ui_e2e.py": {"*": ("airflow", "dbt", "feast")},
     "orchestration/test_dag_integrity.py": {"*": ("airflow",)},
     "orchestration/test_pipeline_e2e.py": {"*": ("airflow", "dbt", "feast")},
