@@ -98,6 +98,7 @@ def _world(home: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_double_review_param_in_a_real_dag_run(tmp_path):
     home = tmp_path / "vigil"
     _world(home)
