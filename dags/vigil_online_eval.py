@@ -16,7 +16,8 @@ label model learned from the previous ``history`` days' labels and take the prev
 from its expected variance; pps: the scores' formula and the sample's own variance),
 ``label_error`` (the moderators' measured error rate, corrected for by the calibrated design),
 ``double_review`` (default 30; null = off; W: review again every drawn harmful label of weight
-views / pi above W, a third review on disagreement).
+views / pi above W, a third review on disagreement), ``review_removals`` (default benign: review
+again the drawn removals labeled benign; all; off).
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ default_args = {
             type=["null", "number"],
             description="re-review harmful labels above this weight (null: off)",
         ),
+        "review_removals": Param(
+            "benign",
+            enum=["benign", "all", "off"],
+            description="re-review removals' benign labels (benign), every removal (all), off",
+        ),
     },
     doc_md=__doc__,
 )
@@ -82,6 +88,7 @@ def vigil_online_eval():
             double_review=(
                 float(params["double_review"]) if params.get("double_review") is not None else None
             ),
+            review_removals=params.get("review_removals") or "benign",
         )
 
     sample_label_estimate()

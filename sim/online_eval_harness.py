@@ -18,7 +18,10 @@ draw, labels from the truth (``--moderator-accuracy`` < 1 flips labels as the si
 moderators do; ``--double-review W`` gives every drawn harmful label of weight views / pi > W a
 second independent verdict and a third on disagreement, the majority wins, as ``vigil online-eval
 run --double-review W`` does; the extra verdicts come from their own generator so the days and
-the first verdicts are those of the run without it), the estimators of :mod:`vigil.evaluation.estimators`. Over the days: coverage of
+the first verdicts are those of the run without it; ``--review-removals benign|all`` re-reviews
+the drawn removals' benign verdicts, or all of theirs, the same way, as ``vigil online-eval run
+--review-removals`` does: these enter the estimates but not the label model, ``--removal-labels``),
+the estimators of :mod:`vigil.evaluation.estimators`. Over the days: coverage of
 the 95% intervals of the true prevalence, precision and harmful views prevented; the relative
 standard error (design RSE sqrt(sum_U (1-pi)/pi y^2) / T, exact for the day); the uniform sample
 size with the same RSE and the ratio to the budget.
@@ -356,6 +359,9 @@ def grade_day(
     label_error: float = 0.0,
     double_review: float | None = None,
     review_rng=None,
+    review_removals: str = "off",
+    heavy_benign: bool = False,
+    removal_labels: str = "estimate",
     report_census: int | None = None,
     views_share: float = 0.0,
     variance: str = "expected",
@@ -377,11 +383,28 @@ def grade_day(
     pi, stratum, q = _sample_design(day, budget, floor, design, opts)
     drawn = rng.random(len(day)) < pi
     label = h[drawn] ^ (rng.random(int(drawn.sum())) >= accuracy)
-    double = None
+    double = None if double_review is None else views / pi > double_review
+    heavy = np.zeros(len(day), dtype=bool) if double is None else double
+    removed_any = day[["removed_control", "removed_candidate"]].to_numpy().any(axis=1)
+    # re-reviewed when the first verdict is harmful / benign (vigil.evaluation.double_review)
+    again_harmful = heavy | (removed_any if review_removals == "all" else False)
+    again_benign = (removed_any if review_removals != "off" else False) | (heavy & heavy_benign)
     extra = (0, 0, 0)
-    if double_review is not None:
-        double = views / pi > double_review
-        label, extra = double_review_labels(label, h[drawn], double[drawn], accuracy, review_rng)
+    first = label
+    if again_harmful.any():
+        label, extra = double_review_labels(
+            label, h[drawn], again_harmful[drawn], accuracy, review_rng
+        )
+    final = label  # the arms' labels; ``label``: prevalence's, ``history``: the label model's
+    if again_benign.any():
+        none = np.zeros(int(drawn.sum()), dtype=bool)
+        benign, more = double_review_labels(
+            first, h[drawn], none, accuracy, review_rng, again_benign[drawn]
+        )
+        final = np.where(first, label, benign)
+        extra = tuple(a + b for a, b in zip(extra, more, strict=True))
+    history = final if removal_labels in ("all", "arms_model") else label
+    label = final if removal_labels in ("all", "estimate") else label
     p = pi[drawn]
     y_all = views * h
     prev, sample_var = _prevalence(
@@ -404,16 +427,16 @@ def grade_day(
         "harmful_views": float(y_all.sum()),
         "design_variance": float(((1 - pi) / pi * y_all**2).sum()),
         "sum_y2": float((y_all**2).sum()),
-        "_drawn": (scores[drawn], views[drawn], label, p, day["reports"].to_numpy()[drawn]),
+        "_drawn": (scores[drawn], views[drawn], history, p, day["reports"].to_numpy()[drawn]),
     }
     for arm in ("control", "candidate"):
         removed = day[f"removed_{arm}"].to_numpy()
         prevented = day[f"prevented_{arm}"].to_numpy(dtype=float)
         precision = est.hajek_ratio(
-            (removed[drawn] & label).astype(float), removed[drawn].astype(float), p
+            (removed[drawn] & final).astype(float), removed[drawn].astype(float), p
         )
         true_precision = h[removed].mean() if removed.any() else math.nan
-        saved = est.ht_total(prevented[drawn] * label, p)
+        saved = est.ht_total(prevented[drawn] * final, p)
         true_saved = float((prevented * h).sum())
         out |= {
             f"precision_{arm}_true": true_precision,
@@ -421,22 +444,30 @@ def grade_day(
             f"prevented_{arm}_true": true_saved,
             f"prevented_{arm}_covered": saved.low <= true_saved <= saved.high,
             f"prevented_{arm}_rse": saved.rse,
+            f"removals_{arm}": int(removed.sum()),
+            f"precision_{arm}_width": precision.high - precision.low,
+            f"prevented_{arm}_width": (saved.high - saved.low) / true_saved if true_saved else 0.0,
         }
     return out
 
 
-def double_review_labels(label, truth, heavy, accuracy: float, rng) -> tuple[np.ndarray, tuple]:
-    """Final labels of the drawn units: where ``heavy`` and the first label is harmful, a second
-    verdict (the truth, wrong with probability 1 - accuracy, independent) and a third where the
-    second disagrees; the majority wins. Returns (labels, (second, third, overturned))."""
-    label = np.asarray(label, dtype=bool).copy()
+def double_review_labels(
+    label, truth, heavy, accuracy: float, rng, benign=None
+) -> tuple[np.ndarray, tuple]:
+    """Final labels of the drawn units: where ``heavy`` and the first label is harmful, or
+    ``benign`` and the first label is benign, a second verdict (the truth, wrong with probability
+    1 - accuracy, independent) and a third where the second disagrees with the first; the
+    majority wins. Returns (labels, (second, third, overturned))."""
+    first = np.asarray(label, dtype=bool)
+    label = first.copy()
     truth = np.asarray(truth, dtype=bool)
-    again = np.flatnonzero(np.asarray(heavy, dtype=bool) & label)
+    again_benign = np.zeros(len(label), dtype=bool) if benign is None else np.asarray(benign)
+    again = np.flatnonzero((np.asarray(heavy, dtype=bool) & first) | (again_benign & ~first))
     second = truth[again] ^ (rng.random(len(again)) >= accuracy)
-    split = again[~second]
+    split = again[second != first[again]]
     third = truth[split] ^ (rng.random(len(split)) >= accuracy)
     label[split] = third
-    return label, (len(again), len(split), int((~third).sum()))
+    return label, (len(again), len(split), int((third != first[split]).sum()))
 
 
 def _fit_history(
@@ -485,6 +516,9 @@ def run(
     sample_by: str = "label_model",
     label_error: float = 0.0,
     double_review: float | None = None,
+    review_removals: str = "off",
+    heavy_benign: bool = False,
+    removal_labels: str = "estimate",
     reports: str = "off",
     views_share: float = 0.0,
     variance: str = "expected",
@@ -530,6 +564,9 @@ def run(
             label_error,
             double_review,
             review_rng,
+            review_removals,
+            heavy_benign,
+            removal_labels=removal_labels,
             report_census=1 if reports == "census" else None,
             views_share=views_share,
             variance=variance,
@@ -554,6 +591,9 @@ def run(
         "sample_by": sample_by,
         "label_error": label_error,
         "double_review": double_review,
+        "review_removals": review_removals,
+        "heavy_benign": heavy_benign,
+        "removal_labels": removal_labels,
         "reports": reports,
         "views_share": views_share,
         "variance": variance,
@@ -624,6 +664,9 @@ def summarize(frame: pd.DataFrame, n_units: int, budget: float) -> dict:
         for what in ("precision", "prevented"):
             summary[f"{what}_{arm}_coverage"] = float(frame[f"{what}_{arm}_covered"].mean())
         summary[f"prevented_{arm}_rse_median"] = float(frame[f"prevented_{arm}_rse"].median())
+        for what in ("precision", "prevented"):  # precision: points; prevented: / the truth
+            summary[f"{what}_{arm}_width_median"] = float(frame[f"{what}_{arm}_width"].median())
+        summary[f"removals_{arm}_mean"] = float(frame[f"removals_{arm}"].mean())
     summary["targets"] = {name: _met(summary[name], rule) for name, rule in TARGETS.items()}
     return summary
 
@@ -693,6 +736,26 @@ def _parser() -> argparse.ArgumentParser:
         metavar="W",
         help="second (and on disagreement third) verdict for drawn harmful labels of weight "
         "views / pi > W",
+    )
+    parser.add_argument(
+        "--review-removals",
+        choices=("off", "benign", "all"),
+        default="off",
+        help="second (and third) verdict for the drawn removals of either arm whose first verdict "
+        "is benign (benign) or for every removal (all)",
+    )
+    parser.add_argument(
+        "--removal-labels",
+        choices=("estimate", "all", "arms", "arms_model"),
+        default="estimate",
+        help="where the re-reviewed benign removal labels go: every estimate but not the label "
+        "model (estimate, as vigil online-eval run), everywhere (all), the arms' precision and "
+        "prevented views only (arms), those and the label model (arms_model)",
+    )
+    parser.add_argument(
+        "--heavy-benign",
+        action="store_true",
+        help="with --double-review W: benign first verdicts of weight > W are reviewed again too",
     )
     parser.add_argument(
         "--sample-by",
@@ -767,6 +830,9 @@ def main(argv: list[str] | None = None) -> int:
             sample_by=args.sample_by.replace("-", "_"),
             label_error=args.label_error,
             double_review=args.double_review,
+            review_removals=args.review_removals,
+            heavy_benign=args.heavy_benign,
+            removal_labels=args.removal_labels,
             reports=args.reports,
             views_share=args.views_share,
             variance=args.variance,

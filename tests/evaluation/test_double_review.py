@@ -110,7 +110,9 @@ def test_adjudication_and_the_ht_total_by_hand(tmp_path):
     }
     assert counts == {
         "threshold": 100,
+        "removals": "off",
         "eligible_harmful": 4,
+        "eligible_removals": 0,
         "second": 3,
         "second_pending": 1,
         "second_disagree": 2,
@@ -228,7 +230,9 @@ def test_a_day_with_double_review_counts_every_label_and_a_rerun_asks_nothing_ne
     assert again["reviews"] == report["reviews"]
 
     # without the option the same day trusts the first verdicts (and asks nothing new either)
-    single = daily.run(DAY, "m-control", "m-cand", budget=100, double_review=None)
+    single = daily.run(
+        DAY, "m-control", "m-cand", budget=100, double_review=None, review_removals="off"
+    )
     assert single["prevalence"]["estimate"] == pytest.approx(36 / 37)
     assert single["reviews"] == {"first": 6, "labels_used": 6} and len(mods.calls) == 3
 

@@ -142,17 +142,26 @@ def probabilities(model: LabelModel | None, scores, views, reports=None) -> np.n
     return s.max(axis=1) if s.ndim == 2 else s
 
 
-def error_rates(label_error: float, double=None) -> tuple[np.ndarray, np.ndarray]:
+def error_rates(
+    label_error: float, double=None, benign_double=None
+) -> tuple[np.ndarray, np.ndarray]:
     """(P(harmful label | benign), P(harmful label | harmful)) per unit when each verdict is wrong
     with probability e: (e, 1 - e) for one review; where ``double`` (the unit's harmful verdict is
     reviewed again, and a third time on disagreement: the majority wins), a benign unit ends
     harmful only if the first verdict and then one of the next two err, e^2 (2 - e), and a harmful
-    unit stays harmful with probability (1 - e)^2 (1 + e)."""
+    unit stays harmful with probability (1 - e)^2 (1 + e). ``benign_double``: the unit's BENIGN
+    first verdict is reviewed again the same way (a removal's, :mod:`double_review`). With p the
+    probability that one verdict says harmful (e for a benign unit, 1 - e for a harmful one):
+    P(harmful label) = p (double ? p + (1 - p) p : 1) + (1 - p) (benign_double ? p^2 : 0)."""
     e = _checked_error(label_error)
     twice = np.asarray(double if double is not None else False, dtype=bool)
-    fpr = np.where(twice, e * e * (2 - e), e)
-    tpr = np.where(twice, (1 - e) ** 2 * (1 + e), 1 - e)
-    return fpr, tpr
+    back = np.asarray(benign_double if benign_double is not None else False, dtype=bool)
+
+    def harmful_label(p: float) -> np.ndarray:
+        kept = np.where(twice, p + (1 - p) * p, 1.0)
+        return p * kept + (1 - p) * np.where(back, p * p, 0.0)
+
+    return harmful_label(e), harmful_label(1 - e)
 
 
 def expected_variance(pi, views, q, label_error: float = 0.0, double=None) -> float:
@@ -173,12 +182,14 @@ def expected_variance(pi, views, q, label_error: float = 0.0, double=None) -> fl
     return float(((1 - pi) / pi * v**2 * second).sum())
 
 
-def corrected_labels(labels, label_error: float = 0.0, double=None) -> np.ndarray:
+def corrected_labels(
+    labels, label_error: float = 0.0, double=None, benign_double=None
+) -> np.ndarray:
     """(label - fpr) / (tpr - fpr): unbiased for the true 0/1 harm when a label is harmful with
     probability fpr for a benign unit and tpr for a harmful one (Rogan & Gladen 1978, per unit;
     :func:`error_rates`: (e, 1 - e) for one review, so (label - e) / (1 - 2e)); the labels
     themselves when e = 0."""
-    fpr, tpr = error_rates(label_error, double)
+    fpr, tpr = error_rates(label_error, double, benign_double)
     return (np.asarray(labels, dtype=float) - fpr) / (tpr - fpr)
 
 

@@ -40,6 +40,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "single reviews",
     )
 
+    run_.add_argument(
+        "--review-removals",
+        choices=("benign", "all", "off"),
+        default="benign",
+        help="review again the drawn removals whose first verdict is benign (a third review on "
+        "disagreement, the majority wins): the arms' precision and prevented views are a census "
+        "of the removals that one false benign moves; default benign (chosen on simulated seeds "
+        "1-3, held out on 4-7: docs/online_eval.md); all: every removal; off",
+    )
+
 
 def _double_review(value: str) -> float | None:
     """``--double-review``: a weight >= 0, or ``off``."""
@@ -98,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         ridge=args.ridge,
         label_error=args.label_error,
         double_review=args.double_review,
+        review_removals=args.review_removals,
         reports=args.reports,
     )
     print(json.dumps(run_day(args.day, settings), indent=2, default=str))

@@ -33,6 +33,10 @@ log(1 + reports) term (:func:`vigil.evaluation.sampling.reported`); ``model``: t
 ``double_review`` W (views; default 30, None: off): every drawn unit labeled harmful whose weight
 views / pi exceeds W is reviewed again by other moderators (a third review on disagreement, the
 majority wins; :mod:`vigil.evaluation.double_review`); the report counts every label used.
+``review_removals`` (default ``benign``; ``all``, ``off``): the drawn removals whose first verdict
+is benign go through the same rounds (the arms' precision and prevented views are a census of the
+removals: one false benign moves them); these re-reviews enter the estimates, not the label
+model's history.
 """
 
 from __future__ import annotations
@@ -81,6 +85,8 @@ class Settings:
     label_error: float = 0.0  # moderators' known error rate (calibrated design corrects for it)
     # re-review harmful labels of weight views / pi above this; None: off
     double_review: float | None = 30.0
+    # re-review the removals' benign first verdicts (benign), every removal verdict (all) or none
+    review_removals: str = "benign"
     # user reports: census (reported units taken with certainty + label-model term), model, off
     reports: str = "off"
 
@@ -324,13 +330,21 @@ def _prevalence(
         units["views"].to_numpy(),
         units["q"].to_numpy(),
         s.label_error,
-        double_review.eligible(units, s.double_review),
+        _rounds(units, s)[0],
     )
-    corrected = views_drawn * calibration.corrected_labels(
-        h, s.label_error, double_review.eligible(answered, s.double_review)
-    )
+    corrected = views_drawn * calibration.corrected_labels(h, s.label_error, *_rounds(answered, s))
     assisted = est.ht_share_expected_variance(corrected, pi, denominator, variance)
     return {"prevalence": assisted.as_dict(), "prevalence_sample_variance": own.as_dict()}
+
+
+def _rounds(units: pd.DataFrame, s: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """(harmful first verdict reviewed again, benign first verdict reviewed again) per unit, for
+    the label-error rates (:func:`vigil.evaluation.calibration.error_rates`)."""
+    removed = np.zeros(len(units), dtype=bool)
+    if s.review_removals != "off":
+        removed = units[["removed_control", "removed_candidate"]].any(axis=1).to_numpy()
+    heavy = double_review.eligible(units, s.double_review)
+    return heavy | (removed if s.review_removals == "all" else False), removed
 
 
 def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
@@ -349,8 +363,11 @@ def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
     root = Path(review_root or config.paths().review)
     known, _ = read_verdicts(root / "verdicts")
     known = known.set_index("post_id")["is_harmful"].astype(bool)
-    if s.double_review is not None:  # the earlier days' labels after their second reviews
-        known = double_review.final_labels(known, root, QUEUE)
+    double_review.check_removals(s.review_removals)
+    if s.double_review is not None or s.review_removals != "off":
+        # the earlier days' labels after their second reviews; the removals' benign first
+        # verdicts stay as given for the label model (double_review.history_labels)
+        known = double_review.history_labels(known, double_review.final_labels(known, root, QUEUE))
     model = label_model(day, s, known)
     start = end.replace(tzinfo=UTC) - timedelta(days=1)
     _check_reports(s)
@@ -366,9 +383,16 @@ def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
     )
     labels = verdicts.drop_duplicates("post_id").set_index("post_id")["is_harmful"].astype(bool)
     reviews = {"first": len(labels)}
-    if s.double_review is not None:
+    if s.double_review is not None or s.review_removals != "off":
         labels, counts = double_review.adjudicate(
-            drawn, labels, s.double_review, root, QUEUE, answer, f"online evaluation {day}"
+            drawn,
+            labels,
+            s.double_review,
+            root,
+            QUEUE,
+            answer,
+            f"online evaluation {day}",
+            removals=s.review_removals,
         )
         reviews |= {"second": counts["second"], "third": counts["third"], "double_review": counts}
     reviews["labels_used"] = reviews["first"] + reviews.get("second", 0) + reviews.get("third", 0)
@@ -447,12 +471,18 @@ def _review_line(r: dict) -> str:
     counts = r.get("reviews", {}).get("double_review")
     if not counts:
         return "Single review: each drawn unit's first verdict is its label."
+    heavy = (
+        "off"
+        if counts["threshold"] is None
+        else f"with weight views / pi > {counts['threshold']:g}"
+    )
     return (
-        f"Double review of harmful labels with weight views / pi > {counts['threshold']:g}: "
-        f"{counts['eligible_harmful']} units, {counts['second']} second reviews "
+        f"Second review of harmful labels {heavy}: {counts['eligible_harmful']} units; of the "
+        f"removals' labels ({counts.get('removals', 'off')}): {counts.get('eligible_removals', 0)} "
+        f"units; {counts['second']} second reviews "
         f"({counts['second_disagree']} disagreeing, {counts['second_pending']} pending), "
         f"{counts['third']} third reviews ({counts['third_pending']} pending), "
-        f"{counts['overturned']} labels overturned to benign."
+        f"{counts['overturned']} labels overturned."
     )
 
 

@@ -9,19 +9,33 @@ and whose weight exceeds W goes back to moderators:
 
 - **second review**: the queue ``<queue>-review2`` (a distinct request: its own request and
   verdict files under ``review/rounds/<queue>-review2/``, never answered from the first verdict,
-  which the moderators of that queue do not see); harmful again -> harmful;
+  which the moderators of that queue do not see); agreeing with the first -> that label;
 - **third review** on disagreement: the queue ``<queue>-review3``; its verdict decides (the
   majority of the three);
 - while a second or third verdict is pending, the first verdict stands (what a single review
   gives today) and the report counts the pending ones.
 
-Benign first verdicts are not re-reviewed: the failure this guards against is a false harmful
+Benign first verdicts of heavy units are not re-reviewed (those of removals are, below): the failure this guards against is a false harmful
 label multiplied by a large weight; a false benign label on a heavy unit removes at most that
 unit's true harm (and the harmful units with large weights are few). With independent moderators
 each wrong with probability e, a doubly reviewed eligible unit's final label is harmful with
 probability fpr = e^2 (2 - e) when it is benign and tpr = (1 - e)^2 (1 + e) when it is harmful
-(:func:`vigil.evaluation.calibration.error_rates`), against e and 1 - e for a single review; the label-error correction uses
-these for the eligible units.
+(:func:`vigil.evaluation.calibration.error_rates`, which also gives the rates when benign first
+verdicts are reviewed again), against e and 1 - e for a single review; the label-error correction
+uses these for the eligible units.
+
+**Removals** (``--review-removals``, default ``benign``): the removals of either arm are a census
+(pi = 1, weight = views), so an arm's precision and harmful views prevented are sums over them with
+no sampling variance, and a single wrong verdict moves them outside their (point) interval. The
+error that moves them most is a false benign on a harmful removal (most removals are harmful:
+with 1% error and ~75 removals a day, ~0.7 false benigns a day against ~0.02 false harmfuls), so
+every drawn removal whose first verdict is benign goes
+through the same rounds (second review; third on disagreement; the majority wins); ``all``
+re-reviews every removal's verdict, ``off`` none. These re-reviews enter every estimate but not the
+label model's history (:func:`history_labels`): the label model describes the labels of the
+prevalence protocol (first verdict, heavy harmful ones reviewed again), and fitted on the removals'
+corrected labels it became overconfident about the low scores (simulated prevalence coverage
+0.76-0.82 instead of 0.96-0.99; docs/online_eval.md).
 
 Idempotent: the request files keep each post's first request, so a rerun of the day asks nothing
 new (the same draw, the same first verdicts, the same eligible units).
@@ -70,41 +84,69 @@ def _round_verdicts(review_root: Path, queue: str, k: int) -> pd.Series:
     return known.set_index("post_id")["is_harmful"].astype(bool)
 
 
+REMOVALS = ("off", "benign", "all")
+
+
+def check_removals(value: str) -> str:
+    if value not in REMOVALS:
+        raise UserError(
+            f"review-removals {value!r} is unknown: pass benign (re-review removals labeled "
+            "benign), all or off."
+        )
+    return value
+
+
 def final_labels(first: pd.Series, review_root: Path, queue: str) -> pd.Series:
     """post_id -> final label: the first verdict, replaced by the majority where a second review
-    exists (second harmful -> harmful; second benign -> the third verdict, or the first while the
-    third is pending). Reads every verdict of rounds 2 and 3 (all days)."""
+    exists (the second agrees with the first -> that label; it disagrees -> the third verdict, or
+    the first while the third is pending). Reads every verdict of rounds 2 and 3 (all days)."""
     second = _round_verdicts(review_root, queue, 2)
     third = _round_verdicts(review_root, queue, 3)
     out = first.astype(bool).copy()
     both = second.index.intersection(out.index)
-    agree = both[second.loc[both].to_numpy()]
-    out.loc[agree] = True
-    split = both[~second.loc[both].to_numpy()]
+    split = both[second.loc[both].to_numpy() != out.loc[both].to_numpy()]
     decided = split.intersection(third.index)
     out.loc[decided] = third.loc[decided].to_numpy()
     return out
 
 
+def history_labels(first: pd.Series, final: pd.Series) -> pd.Series:
+    """The label model's labels: the final label where the first verdict is harmful (the heavy
+    harmful labels' rounds), the first verdict where it is benign (a removal's benign verdict
+    stays as given: see the module's docstring). ``first`` and ``final``: post_id -> bool."""
+    return first.astype(bool) & final.reindex(first.index).fillna(first).astype(bool)
+
+
 def adjudicate(
     drawn: pd.DataFrame,
     first: pd.Series,
-    threshold: float,
+    threshold: float | None,
     review_root: Path,
     queue: str,
     answer=None,
     reason: str = "",
+    removals: str = "off",
 ) -> tuple[pd.Series, dict]:
-    """Second and third reviews of the drawn units (post_id, views, pi) that are eligible and
-    labeled harmful by ``first`` (post_id -> bool); (final labels of the answered units, counts)."""
+    """Second and third reviews of the drawn units (post_id, views, pi, and removed_<arm> when
+    ``removals`` is not off) whose first verdict (``first``: post_id -> bool) is harmful with a
+    weight above ``threshold`` (None: none), or that a model removed and whose first verdict is
+    benign (``removals`` benign) or whatever it is (``all``); (final labels of the answered
+    units, counts)."""
     from vigil.review.files import FileReviewQueue
 
+    check_removals(removals)
     answered = drawn[drawn["post_id"].isin(first.index)]
-    heavy = answered[eligible(answered, threshold)]
-    heavy = heavy[first.reindex(heavy["post_id"]).to_numpy(dtype=bool)]
+    said = first.reindex(answered["post_id"]).to_numpy(dtype=bool)
+    heavy = eligible(answered, threshold) & said
+    removed = np.zeros(len(answered), dtype=bool)
+    if removals != "off":
+        removed = answered[["removed_control", "removed_candidate"]].any(axis=1).to_numpy()
+    benign = removed & ~said
+    again = heavy | benign | (removed if removals == "all" else False)
     rounds = {}
-    ids = heavy["post_id"].tolist()
-    pis = heavy.set_index("post_id")["pi"]
+    ids = answered["post_id"][again].tolist()
+    pis = answered.set_index("post_id")["pi"]
+    labels = first.reindex(answered["post_id"]).astype(bool)
     for k in (2, 3):
         q = FileReviewQueue(
             repeat_review_queue(queue, k),
@@ -116,20 +158,22 @@ def adjudicate(
         rounds[k] = got.drop_duplicates("post_id").set_index("post_id")["is_harmful"].astype(bool)
         rounds[k] = rounds[k].reindex([p for p in ids if p in rounds[k].index])
         if k == 2:  # the third review: only where the second disagrees with the first
-            ids = rounds[2].index[~rounds[2].to_numpy()].tolist()
-    labels = first.reindex(answered["post_id"]).astype(bool)
-    labels.loc[rounds[2].index[rounds[2].to_numpy()]] = True
+            disagree = rounds[2].to_numpy() != labels.loc[rounds[2].index].to_numpy()
+            ids = rounds[2].index[disagree].tolist()
     labels.loc[rounds[3].index] = rounds[3].to_numpy()
-    overturned = int(len(heavy) - labels.reindex(heavy["post_id"]).sum())
+    again_ids = answered["post_id"][again]
+    overturned = int((labels.loc[again_ids] != first.reindex(again_ids).astype(bool)).sum())
     counts = {
         "threshold": threshold,
-        "eligible_harmful": len(heavy),
+        "removals": removals,
+        "eligible_harmful": int(heavy.sum()),
+        "eligible_removals": int((again & ~heavy).sum()),
         "second": len(rounds[2]),
-        "second_pending": len(heavy) - len(rounds[2]),
-        "second_disagree": int((~rounds[2]).sum()),
+        "second_pending": int(again.sum()) - len(rounds[2]),
+        "second_disagree": len(ids),
         "third": len(rounds[3]),
-        "third_pending": int((~rounds[2]).sum()) - len(rounds[3]),
+        "third_pending": len(ids) - len(rounds[3]),
         "overturned": overturned,
     }
-    log.info("double review (weight > %g): %s", threshold, counts)
+    log.info("double review (weight > %s, removals %s): %s", threshold, removals, counts)
     return labels, counts
