@@ -362,6 +362,7 @@ def grade_day(
     review_removals: str = "off",
     heavy_benign: bool = False,
     removal_labels: str = "estimate",
+    removal_rng=None,
     report_census: int | None = None,
     views_share: float = 0.0,
     variance: str = "expected",
@@ -386,24 +387,27 @@ def grade_day(
     double = None if double_review is None else views / pi > double_review
     heavy = np.zeros(len(day), dtype=bool) if double is None else double
     removed_any = day[["removed_control", "removed_candidate"]].to_numpy().any(axis=1)
-    # re-reviewed when the first verdict is harmful / benign (vigil.evaluation.double_review)
-    again_harmful = heavy | (removed_any if review_removals == "all" else False)
+    # re-reviewed when the first verdict is harmful / benign (vigil.evaluation.double_review):
+    # the heavy harmful labels from ``review_rng`` (as without the removals' reviews), the
+    # removals' from ``removal_rng``, so the days, draws and label models are those of the run
+    # without them (a paired comparison)
+    more_harmful = removed_any & ~heavy if review_removals == "all" else np.zeros(len(day), bool)
     again_benign = (removed_any if review_removals != "off" else False) | (heavy & heavy_benign)
     extra = (0, 0, 0)
     first = label
-    if again_harmful.any():
-        label, extra = double_review_labels(
-            label, h[drawn], again_harmful[drawn], accuracy, review_rng
-        )
+    if heavy.any():
+        label, extra = double_review_labels(label, h[drawn], heavy[drawn], accuracy, review_rng)
     final = label  # the arms' labels; ``label``: prevalence's, ``history``: the label model's
-    if again_benign.any():
-        none = np.zeros(int(drawn.sum()), dtype=bool)
-        benign, more = double_review_labels(
-            first, h[drawn], none, accuracy, review_rng, again_benign[drawn]
+    if more_harmful.any() or again_benign.any():
+        removal, more = double_review_labels(
+            first, h[drawn], more_harmful[drawn], accuracy, removal_rng, again_benign[drawn]
         )
-        final = np.where(first, label, benign)
+        final = np.where(first & heavy[drawn], label, removal)
         extra = tuple(a + b for a, b in zip(extra, more, strict=True))
-    history = final if removal_labels in ("all", "arms_model") else label
+    # the label model: as vigil online-eval run (double_review.history_labels), or a variant
+    history = {"estimate": first & final, "all": final, "arms_model": final}.get(
+        removal_labels, label
+    )
     label = final if removal_labels in ("all", "estimate") else label
     p = pi[drawn]
     y_all = views * h
@@ -535,6 +539,7 @@ def run(
     models = scenario_models(evasion, separation)
     rng = np.random.default_rng([seed, 22])
     review_rng = np.random.default_rng([seed, 22, 2])  # second and third verdicts only
+    removal_rng = np.random.default_rng([seed, 22, 4])  # the removals' repeat verdicts only
     report_rng = np.random.default_rng([seed, 22, 3])  # thinning the evaders' reports only
     if reports not in ("off", "model", "census"):
         raise ValueError(f"reports {reports!r}: off, model or census")
@@ -567,6 +572,7 @@ def run(
             review_removals,
             heavy_benign,
             removal_labels=removal_labels,
+            removal_rng=removal_rng,
             report_census=1 if reports == "census" else None,
             views_share=views_share,
             variance=variance,
