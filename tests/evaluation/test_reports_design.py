@@ -102,6 +102,21 @@ def test_views_mixture_by_hand():
         views_mixture(np.full(4, 0.5), [1, 2, 3, 4], 2, 1.0)
 
 
+def test_census_of_reported_units_is_the_default_of_the_run_and_off_in_the_harness():
+    import argparse
+
+    from sim.online_eval_harness import _parser
+    from vigil.evaluation.cli import configure_parser
+
+    assert Settings("a", "b").reports == "census"
+    cli = argparse.ArgumentParser()
+    configure_parser(cli)
+    args = ["run", "--day", DAY, "--control", "a", "--candidate", "b"]
+    assert cli.parse_args(args).reports == "census"
+    assert cli.parse_args([*args, "--reports", "off"]).reports == "off"
+    assert _parser().parse_args([]).reports == "off"  # the harness reproduces the old tables
+
+
 def test_report_threshold_and_counts_are_checked():
     assert reported([0, 1, 3], 1).tolist() == [False, True, True]
     assert reported([0, 1, 3], 2).tolist() == [False, False, True]

@@ -28,7 +28,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "own variance (docs/online_eval.md)",
     )
     add_label_model_options(run_)
-    add_reports_option(run_, default="off")
+    add_reports_option(run_, default="census")
     run_.add_argument(
         "--double-review",
         type=_double_review,

@@ -25,7 +25,7 @@ the same posts; pi follows its probability, and the prevalence interval takes th
 expects over the day's units. Design ``pps``: pi from the highest score, the sample's own variance.
 
 ``reports`` (user reports, a signal the models do not give: the harm they cannot see is still
-reported by some viewers): ``census`` counts each unit's report events of the day (lake partition
+reported by some viewers): ``census`` (default) counts each unit's report events of the day (lake partition
 dt=D), takes every reported unit with certainty like the removals and gives the label model a
 log(1 + reports) term (:func:`vigil.evaluation.sampling.reported`); ``model``: the term only;
 ``off``: neither.
@@ -87,8 +87,9 @@ class Settings:
     double_review: float | None = 30.0
     # re-review the removals' benign first verdicts (benign), every removal verdict (all) or none
     review_removals: str = "benign"
-    # user reports: census (reported units taken with certainty + label-model term), model, off
-    reports: str = "off"
+    # user reports: census (reported units taken with certainty + label-model term; the default
+    # since 2026-12-07, docs/online_eval.md), model (the term only), off
+    reports: str = "census"
 
 
 def _day(day: str) -> date:
