@@ -121,3 +121,19 @@ def test_the_harness_runs_the_commands_defaults(tmp_path, monkeypatch):
     opts = processor.options_from_args(parser.parse_args(argv))
     assert opts.post_counters and opts.score_created and opts.rescore_wait
     assert not opts.push_users and opts.rescore_url == "http://127.0.0.1:1"
+    # exactly the options the harness set by hand before 8b62a03 (the runs in docs/rescoring.md)
+    before = processor.RunOptions(
+        source="files",
+        raw_dir=tmp_path,
+        state_path=tmp_path / "s.sqlite",
+        once=True,
+        checkpoint_seconds=1e9,
+        checkpoint_events=1,
+        rescore_url="http://127.0.0.1:1",
+        post_counters=True,
+        score_created=True,
+        rescore_wait=True,
+        push_users=False,
+        lateness_hours=48,
+    )
+    assert opts == before
