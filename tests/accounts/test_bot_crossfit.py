@@ -140,3 +140,22 @@ def test_crossfit_needs_two_folds_and_a_known_scoring():
         bots.fit(df, bots.BotConfig(mode="profile", crossfit_folds=1))
     with pytest.raises(UserError, match="crossfit_scoring 'max'"):
         bots.fit(df, bots.BotConfig(mode="profile", crossfit_folds=3, crossfit_scoring="max"))
+
+
+def test_credit_per_level_carries_no_surplus_down():
+    # two labeled rows at 0.9, two unlabeled at 0.5; c = 0.5: the labels stand for 4 bots.
+    # Cumulative credit: min(4, 2) = 2 of 2 at 0.9, min(4, 4) = 4 of 4 at 0.5 -> precision 1
+    # at 0.5. Per level: 0.9 gets min(4, 2) = 2, 0.5 gets min(0, 2) = 0 -> 2 of 4 = 0.5 at 0.5,
+    # so the cut stays at 0.9 (precision 1, recall 2 of the 2 credited)
+    y, s, w = np.array([1, 1, 0, 0]), np.array([0.9, 0.9, 0.5, 0.5]), np.ones(4)
+    assert bots.threshold_for_precision(y, s, w, 0.95, 0.5) == (0.5, 1.0, 1.0)
+    assert bots.threshold_for_precision(y, s, w, 0.95, 0.5, per_level=True) == (0.9, 1.0, 1.0)
+    # a level with its own labels keeps them: one labeled of the two at 0.5 -> credit
+    # min(2, 2) = 2 -> 4 of 4 -> 0.5; recall 4 / (2 + 2)
+    y2 = np.array([1, 1, 1, 0])
+    assert bots.threshold_for_precision(y2, s, w, 0.95, 0.5, per_level=True) == (0.5, 1.0, 1.0)
+    # the guardrail passes the option on (young_days 0: all rows only)
+    va = pd.DataFrame({"event_timestamp": [T] * 4, "account_age_days": 30.0, "events_7d": 2})
+    cfg = bots.BotConfig(young_days=0, credit_per_level=True)
+    assert bots._guardrail(va, y, s, w, 0.5, cfg)[0] == 0.9
+    assert bots._guardrail(va, y, s, w, 0.5, bots.BotConfig(young_days=0))[0] == 0.5

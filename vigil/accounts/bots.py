@@ -105,6 +105,10 @@ class BotConfig:
     # own: c_young = mean calibrated score of the labeled young validation rows (labels miss more
     # on new accounts), used for their P(bot) and in the guardrail's credit
     young_label_frequency: bool = False
+    # the guardrail credits each P(bot) level (tie group) with at most its own size in bots: the
+    # surplus of a level where labels are dense (labeled / c > its size) does not carry down to
+    # vouch for levels below it
+    credit_per_level: bool = False
 
 
 def _hash_unit(user_ids: np.ndarray, seed: int) -> np.ndarray:
@@ -180,12 +184,20 @@ def _pr_auc(y: np.ndarray, s: np.ndarray, w: np.ndarray | None = None) -> float:
 
 
 def threshold_for_precision(
-    y, s, w, target: float, label_frequency: float = 1.0, labeled_cuts: bool = False
+    y,
+    s,
+    w,
+    target: float,
+    label_frequency: float = 1.0,
+    labeled_cuts: bool = False,
+    per_level: bool = False,
 ) -> tuple[float, float, float]:
     """Lowest score t with weighted precision(score >= t) >= target: (t, precision, recall).
     ``label_frequency`` c < 1: a labeled positive stands for 1/c true positives (capped at the
-    set's size); an array gives each row its own c. ``labeled_cuts``: t must be the score of a labeled row (of a tie group with a
-    positive). Returns (inf, nan, 0) when no threshold reaches the target."""
+    set's size); an array gives each row its own c. ``labeled_cuts``: t must be the score of a
+    labeled row (of a tie group with a positive). ``per_level``: each tie group is credited with at most its own weight in positives
+    (no surplus carried from the groups above). Returns (inf, nan, 0) when no threshold reaches
+    the target."""
     order = np.argsort(-s, kind="stable")
     ys, ss, ws = y[order], s[order], w[order]
     cs = np.broadcast_to(np.asarray(label_frequency, float), s.shape)[order]
@@ -194,6 +206,13 @@ def threshold_for_precision(
     pos = min((ws * ys / cs).sum(), total[-1]) if len(ws) else 0.0
     # only cut between distinct scores
     last = np.r_[ss[1:] != ss[:-1], True]
+    if per_level and len(ss):
+        group = np.r_[0, np.cumsum(last)[:-1]]
+        credit = np.minimum(
+            np.bincount(group, weights=ws * ys / cs), np.bincount(group, weights=ws)
+        )
+        tp = np.cumsum(credit)[group]  # read at each group's last row only
+        pos = credit.sum()
     prec = tp / np.maximum(total, 1e-12)
     ok = last & (prec >= target)
     if labeled_cuts and len(ss):
@@ -224,7 +243,9 @@ def _guardrail(va: pd.DataFrame, y, prob, w, c: float, cfg: BotConfig):
         can &= _mature(va, cfg.label_maturity_days)
     y, prob, w = y[can], prob[can], w[can]
     c = np.broadcast_to(np.asarray(c, float), can.shape)[can]
-    thr, prec, rec = threshold_for_precision(y, prob, w, cfg.target_precision, c, cfg.labeled_cuts)
+    thr, prec, rec = threshold_for_precision(
+        y, prob, w, cfg.target_precision, c, cfg.labeled_cuts, cfg.credit_per_level
+    )
     young_thr = None
     if cfg.young_days:
         # the guardrail must also hold on young accounts (the rows a new bot is judged on), whose
@@ -238,6 +259,7 @@ def _guardrail(va: pd.DataFrame, y, prob, w, c: float, cfg: BotConfig):
                 cfg.target_precision,
                 c[young],
                 cfg.labeled_cuts,
+                cfg.credit_per_level,
             )[0]
             if young_thr > thr:
                 thr, prec, rec = young_thr, *_precision_recall(y, prob, w, young_thr, c)
