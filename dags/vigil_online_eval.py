@@ -17,7 +17,8 @@ from its expected variance; pps: the scores' formula and the sample's own varian
 ``label_error`` (the moderators' measured error rate, corrected for by the calibrated design),
 ``double_review`` (default 30; null = off; W: review again every drawn harmful label of weight
 views / pi above W, a third review on disagreement), ``review_removals`` (default benign: review
-again the drawn removals labeled benign; all; off).
+again the drawn removals labeled benign; all; off), ``arm_variance`` (default expected: the arms'
+intervals from the label model's expected variance; sample).
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ default_args = {
             enum=["benign", "all", "off"],
             description="re-review removals' benign labels (benign), every removal (all), off",
         ),
+        "arm_variance": Param(
+            "expected",
+            enum=["expected", "sample"],
+            description="arms' intervals: label model's expected variance, or the sample's",
+        ),
     },
     doc_md=__doc__,
 )
@@ -89,6 +95,7 @@ def vigil_online_eval():
                 float(params["double_review"]) if params.get("double_review") is not None else None
             ),
             review_removals=params.get("review_removals") or "benign",
+            arm_variance=params.get("arm_variance") or "expected",
         )
 
     sample_label_estimate()

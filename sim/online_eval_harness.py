@@ -363,6 +363,7 @@ def grade_day(
     heavy_benign: bool = False,
     removal_labels: str = "estimate",
     removal_rng=None,
+    arm_variance: str = "expected",
     report_census: int | None = None,
     views_share: float = 0.0,
     variance: str = "expected",
@@ -442,6 +443,9 @@ def grade_day(
         true_precision = h[removed].mean() if removed.any() else math.nan
         saved = est.ht_total(prevented[drawn] * final, p)
         true_saved = float((prevented * h).sum())
+        if arm_variance == "expected" and q is not None:
+            precision = est.ratio_expected_variance(precision, removed, pi, q)
+            saved = est.total_expected_variance(saved, prevented, pi, q)
         out |= {
             f"precision_{arm}_true": true_precision,
             f"precision_{arm}_covered": precision.low <= true_precision <= precision.high,
@@ -523,6 +527,7 @@ def run(
     review_removals: str = "off",
     heavy_benign: bool = False,
     removal_labels: str = "estimate",
+    arm_variance: str = "expected",
     reports: str = "off",
     views_share: float = 0.0,
     variance: str = "expected",
@@ -573,6 +578,7 @@ def run(
             heavy_benign,
             removal_labels=removal_labels,
             removal_rng=removal_rng,
+            arm_variance=arm_variance,
             report_census=1 if reports == "census" else None,
             views_share=views_share,
             variance=variance,
@@ -600,6 +606,7 @@ def run(
         "review_removals": review_removals,
         "heavy_benign": heavy_benign,
         "removal_labels": removal_labels,
+        "arm_variance": arm_variance,
         "reports": reports,
         "views_share": views_share,
         "variance": variance,
@@ -709,6 +716,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--users", type=int, default=20000)
     parser.add_argument("--world-days", type=int, default=10)
     parser.add_argument("--days", type=int, default=100)
+    parser.add_argument(
+        "--units-per-day", type=int, help="units of a bootstrap day (default: the world's mean)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--budget", type=float, default=300)
     parser.add_argument("--floor", type=float, default=0.002)
@@ -757,6 +767,14 @@ def _parser() -> argparse.ArgumentParser:
         help="where the re-reviewed benign removal labels go: every estimate but not the label "
         "model (estimate, as vigil online-eval run), everywhere (all), the arms' precision and "
         "prevented views only (arms), those and the label model (arms_model)",
+    )
+    parser.add_argument(
+        "--arm-variance",
+        choices=("expected", "sample"),
+        default="expected",
+        help="calibrated design: the arms' precision and prevented-views intervals from the label "
+        "model's expected design variance over every removal (expected, as vigil online-eval run) "
+        "or from the sample's own (sample)",
     )
     parser.add_argument(
         "--heavy-benign",
@@ -824,6 +842,7 @@ def main(argv: list[str] | None = None) -> int:
             args.budget,
             args.floor,
             args.moderator_accuracy,
+            units_per_day=args.units_per_day,
             evasion=e,
             separation=tuple(args.separation) if args.separation else None,
             design=args.design,
@@ -839,6 +858,7 @@ def main(argv: list[str] | None = None) -> int:
             review_removals=args.review_removals,
             heavy_benign=args.heavy_benign,
             removal_labels=args.removal_labels,
+            arm_variance=args.arm_variance,
             reports=args.reports,
             views_share=args.views_share,
             variance=args.variance,

@@ -82,8 +82,8 @@ def test_benign_removals_are_reviewed_again_and_the_majority_wins(tmp_path):
     history = double_review.history_labels(first, final)
     assert history.to_dict() == {21: False, 22: False, 23: True, 24: False, 25: True, 26: False}
 
-    # the estimates by hand, all pi = 0.5 (weight 2)
-    got = daily.estimates(units, labels, daily.Settings("c", "k"))
+    # the estimates by hand, all pi = 0.5 (weight 2), the label model's q = 0.5 everywhere
+    got = daily.estimates(units, labels, daily.Settings("c", "k", arm_variance="sample"))
     # control removes 21, 22, 24: harmful 21 -> precision 1/3; Hajek variance
     # sum (1 - pi)/pi^2 (y - R z)^2 / (sum z/pi)^2 = 2 [(2/3)^2 + 2 (1/3)^2] / 6^2
     c = got["control"]["precision"]
@@ -97,6 +97,18 @@ def test_benign_removals_are_reviewed_again_and_the_majority_wins(tmp_path):
     assert pv["estimate"] == pytest.approx(12) and pv["se"] == pytest.approx(math.sqrt(72))
     assert pv["low"] == pytest.approx(12 - 1.959963984540054 * math.sqrt(72))
     assert got["candidate"]["harmful_views_prevented"]["estimate"] == pytest.approx(10)
+
+    # the default: the label model's expected variance over every removal (all drawn here),
+    # sum z (1 - pi)/pi (q (1 - 2R) + R^2) / (sum z)^2 and sum (1 - pi)/pi prevented^2 q
+    exp = daily.estimates(units, labels, daily.Settings("c", "k"))
+    c, k = exp["control"], exp["candidate"]
+    assert c["precision"]["estimate"] == pytest.approx(1 / 3)
+    assert c["precision"]["se"] == pytest.approx(math.sqrt(3 * (0.5 / 3 + 1 / 9) / 9))  # 5/54
+    assert k["precision"]["se"] == pytest.approx(math.sqrt(2 * 0.25 / 4))  # R = 1/2: q*0 + 1/4
+    assert c["harmful_views_prevented"]["se"] == pytest.approx(math.sqrt((36 + 4 + 16) * 0.5))
+    assert k["harmful_views_prevented"]["se"] == pytest.approx(math.sqrt((9 + 25) * 0.5))
+    assert c["precision_sample_variance"] == got["control"]["precision"]
+    assert c["harmful_views_prevented_sample_variance"]["se"] == pytest.approx(math.sqrt(72))
     # single review: control precision 0 (21 missed) and nothing prevented
     single = daily.estimates(units, first, daily.Settings("c", "k"))
     assert single["control"]["precision"]["estimate"] == 0.0
@@ -198,3 +210,23 @@ def test_the_cli_option_defaults_to_benign():
     assert parser.parse_args([*base, "--review-removals", "off"]).review_removals == "off"
     with pytest.raises(SystemExit):
         parser.parse_args([*base, "--review-removals", "some"])
+
+
+def test_the_expected_variance_of_the_arms_counts_undrawn_removals_by_hand():
+    from vigil.evaluation import estimators as est
+
+    # four removals, pi 1, 0.5, 0.5, 0.25, label model q 0.9, 0.8, 0.5, 0.2; R = 0.75 given:
+    # (1 - pi)/pi (q (1 - 2R) + R^2) = 0, 0.1625, 0.3125, 3 x 0.4625 -> 1.8625 / 4^2
+    ratio = est.Estimate(0.75, 0.0, 0.75, 0.75, 2)
+    got = est.ratio_expected_variance(
+        ratio, [1, 1, 1, 1, 0], [1, 0.5, 0.5, 0.25, 0.1], [0.9, 0.8, 0.5, 0.2, 0.9]
+    )
+    assert got.se == pytest.approx(math.sqrt(1.8625 / 16))
+    assert got.low == pytest.approx(0.75 - 1.959963984540054 * math.sqrt(1.8625 / 16))
+    assert got.high == 1.0  # clipped to a share
+    # prevented views 10, 0, 4, 2 (and a non-removal with 0): (1 - pi)/pi v^2 q = 0 + 0 + 8 + 2.4
+    total = est.Estimate(12.0, 0.0, 12.0, 12.0, 2)
+    got = est.total_expected_variance(
+        total, [10, 0, 4, 2, 0], [1, 0.5, 0.5, 0.25, 0.1], [0.9, 0.8, 0.5, 0.2, 0.9]
+    )
+    assert got.se == pytest.approx(math.sqrt(8 + 2.4)) and got.estimate == 12.0

@@ -50,6 +50,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "1-3, held out on 4-7: docs/online_eval.md); all: every removal; off",
     )
 
+    run_.add_argument(
+        "--arm-variance",
+        choices=("expected", "sample"),
+        default="expected",
+        help="design calibrated: the arms' precision and prevented-views intervals from the label "
+        "model's expected variance over every removal (default; it matters when removals are "
+        "sampled, pi < 1) or the sample's own (docs/online_eval.md)",
+    )
+
 
 def _double_review(value: str) -> float | None:
     """``--double-review``: a weight >= 0, or ``off``."""
@@ -109,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         label_error=args.label_error,
         double_review=args.double_review,
         review_removals=args.review_removals,
+        arm_variance=args.arm_variance,
         reports=args.reports,
     )
     print(json.dumps(run_day(args.day, settings), indent=2, default=str))

@@ -36,7 +36,11 @@ majority wins; :mod:`vigil.evaluation.double_review`); the report counts every l
 ``review_removals`` (default ``benign``; ``all``, ``off``): the drawn removals whose first verdict
 is benign go through the same rounds (the arms' precision and prevented views are a census of the
 removals: one false benign moves them); these re-reviews enter the estimates, not the label
-model's history.
+model's history. ``arm_variance`` (design calibrated; default ``expected``): the arms' precision
+and prevented-views intervals take the variance the label model expects over every removal of
+the day (drawn or not; :func:`vigil.evaluation.estimators.ratio_expected_variance`), as the
+prevalence interval does; it matters when the removals are more than half the budget and are
+sampled (pi < 1); ``sample``: the sample's own variance.
 """
 
 from __future__ import annotations
@@ -87,6 +91,9 @@ class Settings:
     double_review: float | None = 30.0
     # re-review the removals' benign first verdicts (benign), every removal verdict (all) or none
     review_removals: str = "benign"
+    # calibrated design: the arms' intervals from the label model's expected variance over every
+    # removal (expected) or the sample's own (sample)
+    arm_variance: str = "expected"
     # user reports: census (reported units taken with certainty + label-model term; the default
     # since 2026-12-07, docs/online_eval.md), model (the term only), off
     reports: str = "census"
@@ -298,20 +305,30 @@ def estimates(units: pd.DataFrame, labels: pd.Series, s: Settings) -> dict:
         "answered_share": share,
         **_prevalence(units, answered, h, pi, share, s),
     }
+    expected = s.design == "calibrated" and s.arm_variance == "expected" and "q" in units
+    pi_all = units["pi"].to_numpy(dtype=float) * share
     for arm in ARMS:
         removed = answered[f"removed_{arm}"].to_numpy(dtype=bool)
         prevented = answered[f"prevented_{arm}"].to_numpy(dtype=float)
-        arm_out = {
-            "removals": int(units[f"removed_{arm}"].sum()),
-            "precision": est.hajek_ratio(
-                (removed & h).astype(float), removed.astype(float), pi
-            ).as_dict(),
-            "harmful_views_prevented": est.ht_total(prevented * h, pi).as_dict(),
-        }
+        precision = est.hajek_ratio((removed & h).astype(float), removed.astype(float), pi)
+        saved = est.ht_total(prevented * h, pi)
+        arm_share = 1.0
         if s.mode == "hash":
             arm_share = s.candidate_share if arm == "candidate" else 1 - s.candidate_share
-            t = est.ht_total(prevented * h / arm_share, pi)
-            arm_out["harmful_views_prevented_all_traffic"] = t.as_dict()
+        every = est.ht_total(prevented * h / arm_share, pi)
+        arm_out = {"removals": int(units[f"removed_{arm}"].sum())}
+        if expected:  # the label model's expected variance over every removal (estimators)
+            arm_out["precision_sample_variance"] = precision.as_dict()
+            arm_out["harmful_views_prevented_sample_variance"] = saved.as_dict()
+            z, q = units[f"removed_{arm}"].to_numpy(dtype=float), units["q"].to_numpy(dtype=float)
+            values = units[f"prevented_{arm}"].to_numpy(dtype=float)
+            precision = est.ratio_expected_variance(precision, z, pi_all, q)
+            saved = est.total_expected_variance(saved, values, pi_all, q)
+            every = est.total_expected_variance(every, values / arm_share, pi_all, q)
+        arm_out["precision"] = precision.as_dict()
+        arm_out["harmful_views_prevented"] = saved.as_dict()
+        if s.mode == "hash":
+            arm_out["harmful_views_prevented_all_traffic"] = every.as_dict()
         out[arm] = arm_out
     return out
 
@@ -365,6 +382,11 @@ def run_day(day: str, s: Settings, review_root: Path | None = None) -> dict:
     known, _ = read_verdicts(root / "verdicts")
     known = known.set_index("post_id")["is_harmful"].astype(bool)
     double_review.check_removals(s.review_removals)
+    if s.arm_variance not in ("expected", "sample"):
+        raise UserError(
+            f"arm-variance {s.arm_variance!r} is unknown: pass expected (the label model's) or "
+            "sample (the sample's own)."
+        )
     if s.double_review is not None or s.review_removals != "off":
         # the earlier days' labels after their second reviews; the removals' benign first
         # verdicts stay as given for the label model (double_review.history_labels)

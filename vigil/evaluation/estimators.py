@@ -97,6 +97,30 @@ def hajek_ratio(y, z, pi) -> Estimate:
     return _interval(r, math.sqrt(var), n, (0.0, 1.0))
 
 
+def ratio_expected_variance(ratio: Estimate, z, pi, q) -> Estimate:
+    """The Hajek ratio ``ratio`` (e.g. an arm's precision, from :func:`hajek_ratio`) with the
+    variance its design is EXPECTED to have under a label model: over every unit of the
+    population (drawn or not) with z_i (0/1: a removal), inclusion probability pi_i and
+    P(harmful) q_i, the linearized variance sum z (1 - pi)/pi E[(h - R)^2] / (sum z)^2 with
+    E[(h - R)^2] = q (1 - 2R) + R^2 (the denominator sum z is known: the day's removals). As for
+    prevalence, the sample's own variance collapses on the days few benign removals are drawn."""
+    z, pi, q = (np.asarray(a, dtype=float) for a in (z, pi, q))
+    if math.isnan(ratio.estimate) or z.sum() <= 0:
+        return ratio
+    r = ratio.estimate
+    var = float((z * (1 - pi) / pi * (q * (1 - 2 * r) + r * r)).sum()) / float(z.sum()) ** 2
+    return _interval(r, math.sqrt(max(var, 0.0)), ratio.n, (0.0, 1.0))
+
+
+def total_expected_variance(total: Estimate, values, pi, q) -> Estimate:
+    """The HT total ``total`` of values x harmful (e.g. harmful views prevented, from
+    :func:`ht_total`) with its expected design variance under a label model: sum over every unit
+    (drawn or not) of (1 - pi)/pi values^2 q."""
+    v, pi, q = (np.asarray(a, dtype=float) for a in (values, pi, q))
+    var = float(((1 - pi) / pi * v**2 * q).sum())
+    return _interval(total.estimate, math.sqrt(var), total.n)
+
+
 def uniform_sample_size_for(rse: float, prevalence_views: np.ndarray) -> float:
     """Expected size of a UNIFORM Poisson sample (pi = n/N for all) whose HT estimate of the
     harmful-views total has relative standard error ``rse``, computed from the population's y.
