@@ -11,7 +11,10 @@ Two steps around ``vigil online-eval run`` (docs/online_eval.md, "End to end"):
   the log as the evaluation read it before ``ranking_scores`` (the probability is 0 below the
   cascade threshold).
 - ``grade``: each day's report against the truth: true prevalence = harmful views / views over the
-  day's units (``sample.parquet``), whether the interval covers it, its width / the prevalence.
+  day's units (``sample.parquet``), whether the interval covers it, its width / the prevalence;
+  per arm the true precision of the day's removals and the harmful views they prevented, and
+  whether the report's intervals cover them; the labels used (first + second + third reviews) and
+  the reported units of the day and how many were drawn. The last line sums the days up.
 
 ``python -m sim.online_eval_e2e decisions --days 2026-10-20 ... --models A B``
 ``python -m sim.online_eval_e2e grade --days 2026-10-21 ...``
@@ -106,12 +109,45 @@ def score_days(days: list[str], model_ids: list[str], student: bool = True) -> d
     return {f"{d} {m}": c for (d, m), c in counts.items()}
 
 
+def _covered(interval: dict | None, truth: float) -> bool | None:
+    if not interval or interval.get("low") is None or interval["low"] != interval["low"]:
+        return None
+    return bool(interval["low"] <= truth <= interval["high"])
+
+
+def grade_arm(report_arm: dict, units: pd.DataFrame, h, arm: str) -> dict:
+    """An arm's precision and harmful views prevented against the truth over the day's units:
+    precision = harmful removals / removals, prevented = sum of prevented views of harmful units."""
+    removed = units[f"removed_{arm}"].to_numpy(dtype=bool)
+    prevented = units[f"prevented_{arm}"].to_numpy(dtype=float)
+    precision = float((removed & h).sum() / removed.sum()) if removed.any() else math.nan
+    saved = float((prevented * h).sum())
+    p, v = report_arm["precision"], report_arm["harmful_views_prevented"]
+    return {
+        f"removals_{arm}": report_arm["removals"],
+        f"removals_drawn_{arm}": int((removed & units["drawn"].to_numpy(dtype=bool)).sum()),
+        f"precision_true_{arm}": precision,
+        f"precision_{arm}": p["estimate"],
+        f"precision_low_{arm}": p.get("low"),
+        f"precision_high_{arm}": p.get("high"),
+        f"precision_covered_{arm}": _covered(p, precision),
+        f"prevented_true_{arm}": saved,
+        f"prevented_{arm}": v["estimate"],
+        f"prevented_low_{arm}": v.get("low"),
+        f"prevented_high_{arm}": v.get("high"),
+        f"prevented_covered_{arm}": _covered(v, saved),
+    }
+
+
 def grade_day(report: dict, units: pd.DataFrame, harmful: pd.Series) -> dict:
-    """The day's prevalence interval against the truth over the day's units."""
+    """The day's prevalence interval against the truth over the day's units, each arm's
+    precision and prevented views (:func:`grade_arm`), the labels used (first + second + third
+    reviews) and the reported units (``reports`` > 0 in the sample) and how many were drawn."""
     views = units["views"].to_numpy(dtype=float)
     h = units["post_id"].map(harmful).eq(True).to_numpy(dtype=bool)  # not in the truth: benign
     truth = float((views * h).sum() / views.sum())
     prev = report["prevalence"]
+    reviews = report.get("reviews") or {}
     out = {
         "day": report["day"],
         "prevalence_true": truth,
@@ -121,17 +157,33 @@ def grade_day(report: dict, units: pd.DataFrame, harmful: pd.Series) -> dict:
         "covered": bool(prev["low"] <= truth <= prev["high"]),
         "width_over_true": (prev["high"] - prev["low"]) / truth if truth else math.nan,
         "labels": report.get("labels"),
-        "labels_used": (report.get("reviews") or {}).get("labels_used", report.get("labels")),
+        "labels_used": reviews.get("labels_used", report.get("labels")),
+        "reviews_first": reviews.get("first", report.get("labels")),
+        "reviews_second": reviews.get("second", 0),
+        "reviews_third": reviews.get("third", 0),
         "units": report["units"],
+        "drawn": int(units["drawn"].sum()) if "drawn" in units else report.get("drawn"),
         "label_model_labels": (report.get("label_model") or {}).get("labels", 0),
     }
+    if "reports" in units:
+        rep = units["reports"].to_numpy() > 0
+        drawn = units["drawn"].to_numpy(dtype=bool)
+        out["reported_units"] = int(rep.sum())
+        out["reported_drawn"] = int((rep & drawn).sum())
+        out["reported_harmful"] = int((rep & h).sum())
+        out["reported_harmful_views_share"] = (
+            float((views * (rep & h)).sum() / (views * h).sum()) if h.any() else math.nan
+        )
     own = report.get("prevalence_sample_variance")
     if own:
         out["covered_sample_variance"] = bool(own["low"] <= truth <= own["high"])
     for arm in ("control", "candidate"):
         if arm in report:
-            out[f"precision_{arm}"] = report[arm]["precision"]["estimate"]
-            out[f"removals_{arm}"] = report[arm]["removals"]
+            if f"removed_{arm}" in units:
+                out.update(grade_arm(report[arm], units, h, arm))
+            else:
+                out[f"precision_{arm}"] = report[arm]["precision"]["estimate"]
+                out[f"removals_{arm}"] = report[arm]["removals"]
     return out
 
 
@@ -175,6 +227,22 @@ def grade(
     return out
 
 
+def summary(rows: list[dict]) -> dict:
+    """Days covered (prevalence and each arm's precision and prevented views), labels used and
+    reported units drawn over the graded days."""
+    out: dict = {"days": len(rows), "covered": sum(r["covered"] for r in rows)}
+    for key in ("precision_covered", "prevented_covered"):
+        for arm in ("control", "candidate"):
+            got = [r[f"{key}_{arm}"] for r in rows if r.get(f"{key}_{arm}") is not None]
+            if got:
+                out[f"{key}_{arm}"] = sum(got)
+    for key in ("labels_used", "reported_drawn"):
+        got = [r[key] for r in rows if r.get(key) is not None]
+        if got:
+            out[key] = [min(got), max(got), sum(got)]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.online_eval_e2e", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
@@ -205,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for r in rows:
         print(json.dumps(r))
-    covered = sum(r["covered"] for r in rows)
-    print(json.dumps({"covered": covered, "days": len(rows)}))
+    print(json.dumps(summary(rows)))
     return 0
 
 
