@@ -202,8 +202,12 @@ def threshold_for_precision(
     ys, ss, ws = y[order], s[order], w[order]
     cs = np.broadcast_to(np.asarray(label_frequency, float), s.shape)[order]
     total = np.cumsum(ws)
-    tp = np.minimum(np.cumsum(ws * ys / cs), total)
-    pos = min((ws * ys / cs).sum(), total[-1]) if len(ws) else 0.0
+    if np.ndim(label_frequency) == 0:  # one c: divide once (the default's exact arithmetic)
+        tp = np.minimum(np.cumsum(ws * ys) / label_frequency, total)
+        pos = min((ws * ys).sum() / label_frequency, total[-1]) if len(ws) else 0.0
+    else:
+        tp = np.minimum(np.cumsum(ws * ys / cs), total)
+        pos = min((ws * ys / cs).sum(), total[-1]) if len(ws) else 0.0
     # only cut between distinct scores
     last = np.r_[ss[1:] != ss[:-1], True]
     if per_level and len(ss):
@@ -228,10 +232,14 @@ def threshold_for_precision(
 def _precision_recall(y, s, w, t: float, label_frequency: float) -> tuple[float, float]:
     """Estimated (precision, recall) of the set score >= t, as in threshold_for_precision."""
     flagged = s >= t
-    c = np.broadcast_to(np.asarray(label_frequency, float), s.shape)
     tot = w[flagged].sum()
-    tp = min((w * y / c)[flagged].sum(), tot)
-    pos = min((w * y / c).sum(), w.sum())
+    if np.ndim(label_frequency) == 0:
+        tp = min((w * y)[flagged].sum() / label_frequency, tot)
+        pos = min((w * y).sum() / label_frequency, w.sum())
+    else:
+        c = np.asarray(label_frequency, float)
+        tp = min((w * y / c)[flagged].sum(), tot)
+        pos = min((w * y / c).sum(), w.sum())
     return (tp / tot if tot else float("nan")), (tp / pos if pos else 0.0)
 
 
@@ -242,7 +250,8 @@ def _guardrail(va: pd.DataFrame, y, prob, w, c: float, cfg: BotConfig):
     if cfg.label_maturity_days:
         can &= _mature(va, cfg.label_maturity_days)
     y, prob, w = y[can], prob[can], w[can]
-    c = np.broadcast_to(np.asarray(c, float), can.shape)[can]
+    if np.ndim(c):  # a label frequency per row (young rows' own)
+        c = np.asarray(c, float)[can]
     thr, prec, rec = threshold_for_precision(
         y, prob, w, cfg.target_precision, c, cfg.labeled_cuts, cfg.credit_per_level
     )
@@ -257,7 +266,7 @@ def _guardrail(va: pd.DataFrame, y, prob, w, c: float, cfg: BotConfig):
                 prob[young],
                 np.ones(young.sum()),
                 cfg.target_precision,
-                c[young],
+                c[young] if np.ndim(c) else c,
                 cfg.labeled_cuts,
                 cfg.credit_per_level,
             )[0]
