@@ -187,6 +187,21 @@ def grade_day(report: dict, units: pd.DataFrame, harmful: pd.Series) -> dict:
     return out
 
 
+def with_lake_reports(units: pd.DataFrame, day: str) -> pd.DataFrame:
+    """``units`` with each unit's user reports of ``day`` counted from the lake (a run with
+    ``--reports off`` saves zeros), so its reported units drawn are graded too; unchanged when
+    the lake has no partition for the day."""
+    from vigil.errors import UserError
+    from vigil.evaluation import daily
+
+    try:
+        counted = daily.reports_of_day(day)
+    except UserError:
+        return units
+    reports = units["post_id"].map(counted).fillna(0).astype("int64")
+    return units.assign(reports=reports.to_numpy())
+
+
 def grade(
     days: list[str],
     reports: Path | None = None,
@@ -215,6 +230,8 @@ def grade(
         d = folder / f"day={day}"
         report = json.loads((d / "report.json").read_text())
         units = pd.read_parquet(d / "sample.parquet")
+        if (report.get("settings") or {}).get("reports", "off") == "off":
+            units = with_lake_reports(units, day)
         if labels is not None:
             from vigil.evaluation import daily, double_review
 

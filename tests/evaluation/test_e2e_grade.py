@@ -105,3 +105,25 @@ def test_grade_day_arms_labels_and_reports_by_hand():
     assert total["precision_covered_control"] == 1 and total["prevented_covered_control"] == 1
     assert total["precision_covered_candidate"] == 2 and total["prevented_covered_candidate"] == 2
     assert total["labels_used"] == [6, 6, 12] and total["reported_drawn"] == [2, 2, 4]
+
+
+def test_reports_counted_from_the_lake_for_a_run_without_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    units = pd.DataFrame({"post_id": [1, 2, 3], "reports": [0, 0, 0]})
+    # no lake partition: unchanged
+    assert e2e.with_lake_reports(units, "2026-10-21")["reports"].tolist() == [0, 0, 0]
+    from vigil.config import paths
+
+    part = paths().lake_events / "dt=2026-10-21"
+    part.mkdir(parents=True)
+    ts = pd.Timestamp("2026-10-21 12:00", tz="UTC")
+    pd.DataFrame(
+        {
+            # post 1: two reports, post 3: one report and a view; post 9 is not a unit
+            "action": ["report", "report", "view", "report", "report"],
+            "post_id": [1, 1, 3, 3, 9],
+            "event_ts": [ts] * 5,
+        }
+    ).to_parquet(part / "events.parquet")
+    got = e2e.with_lake_reports(units, "2026-10-21")
+    assert got["reports"].tolist() == [2, 0, 1]
