@@ -19,6 +19,10 @@ Two options sharpen the guardrail (docs/accounts.md): ``labeled_cuts`` lets the 
 on a P(bot) level where validation holds a labeled account (the 1/c credit otherwise lets an
 unlabeled plateau of quiet new accounts ride on the labels above it), and
 ``low_evidence_events`` N fits a separate calibration for rows with fewer than N events.
+``crossfit_folds`` K calibrates and places the threshold on out-of-fold scores of every account
+(the K fold models also score), ``young_label_frequency`` gives young rows their own c and
+``credit_per_level`` caps each P(bot) level's credit at its size (all off; docs/accounts.md,
+"Threshold noise, cross-fitted calibration, ...").
 ``profile`` mode is the baseline: only account age, handle shape and home country.
 """
 
