@@ -14,12 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-DAY = "2026-10-05"
+# the day's lake views and decision log: the hand-made census day of the double-review tests
+from tests.evaluation.test_double_review import DAY, _world
+
 LOGICAL = "2026-10-06T02:30:00+00:00"  # the DAG measures the logical date's previous day
-VIEWS = {1: 10, 2: 4, 4: 20, 5: 2, 6: 1}  # post 3: removed before anyone saw it
 
 ANSWERER = """
 import json
@@ -64,38 +64,6 @@ for name, conf in (("w3", {**base, "double_review": 3}), ("default", base)):
                  "reviews": report["reviews"], "prevalence": report["prevalence"]["estimate"]}
 print(json.dumps(out))
 """
-
-
-def _world(home: Path) -> None:
-    """The day's lake views and decision log (tests/evaluation/test_double_review.py's)."""
-    rows = [
-        {"action": "view", "post_id": p, "event_ts": pd.Timestamp(f"{DAY}T{h:02d}:30", tz="UTC")}
-        for p, n in VIEWS.items()
-        for h in range(n)
-    ]
-    lake = home / "lake" / "events" / f"dt={DAY}"
-    lake.mkdir(parents=True)
-    pd.DataFrame(rows).to_parquet(lake / "events.parquet")
-    log = home / "decisions" / f"dt={DAY}"
-    log.mkdir(parents=True)
-    decisions = [(3, "m-control", 0.95, "remove"), (1, "m-cand", 0.9, "remove")]
-    decisions += [(p, "m-control", 0.05, "allow") for p in (1, 2, 4, 5, 6)]
-    (log / "decisions-1.jsonl").write_text(
-        "".join(
-            json.dumps(
-                {
-                    "post_id": p,
-                    "decided_at": f"{DAY}T01:00:00+00:00",
-                    "model_id": m,
-                    "probability": prob,
-                    "decision": d,
-                    "trigger": "request",
-                }
-            )
-            + "\n"
-            for p, m, prob, d in decisions
-        )
-    )
 
 
 @pytest.mark.slow
