@@ -137,7 +137,7 @@ class _World(WorldActivity, WorldOutput):
         n_heavy = round(p.users * p.heavy_share)
         n_abusive = round(p.users * p.abusive_share)
         n_human = p.users - n_bots - n_news - n_heavy - n_abusive
-        for o in range(p.operators):
+        for o in range(p.n_operators):
             self.operators.append(
                 {
                     "devices": [_fp(r, "d") for _ in range(p.operator_devices)],
@@ -183,7 +183,7 @@ class _World(WorldActivity, WorldOutput):
                 a.targets = [f.uid for f in r.sample(humans, 3)]
         for _ in range(n_bots):
             mimic = r.random() < p.mimic_share
-            o = r.randrange(p.operators)
+            o = r.randrange(p.n_operators)
             op = self.operators[o]
             new = r.random() < p.bot_new_share
             created = (
@@ -228,7 +228,7 @@ class _World(WorldActivity, WorldOutput):
         p, r = self.p, self.r
         humans = [a for a in self.accounts if a.kind == "human" and a.created < self.t0]
         for c in range(p.campaigns):
-            o = c % p.operators
+            o = c % p.n_operators
             start = self.t0 + r.randrange(2 * DAY, (p.days - 3) * DAY)
             members = []
             for _ in range(r.randint(*p.campaign_bots)):

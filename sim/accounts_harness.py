@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -112,7 +113,10 @@ def _build_world(params: AccountsParams, raw: Path, home: Path) -> None:
     from vigil.lake.ingest import ingest
 
     marker = home / "harness_world.json"
-    want = json.dumps(dataclasses.asdict(params), default=str, sort_keys=True)
+    fields = dataclasses.asdict(params)
+    if fields.get("accounts_per_operator") is None:  # the marker of a world from before the field
+        fields.pop("accounts_per_operator", None)
+    want = json.dumps(fields, default=str, sort_keys=True)
     if marker.exists() and marker.read_text() == want:
         return
     for d in (raw, home):
@@ -123,12 +127,29 @@ def _build_world(params: AccountsParams, raw: Path, home: Path) -> None:
     marker.write_text(want)
 
 
-def run_seed(seed: int, users: int, days: int, work: Path, overrides: dict | None = None) -> dict:
+def world_params(seed: int, users: int, days: int, world: dict | None = None) -> AccountsParams:
+    """The harness world of one seed: the defaults, ``users`` and ``days``, then ``world``
+    (AccountsParams fields, e.g. ``{"accounts_per_operator": 300}``; JSON lists become tuples)."""
+    extra = {k: tuple(v) if isinstance(v, list) else v for k, v in (world or {}).items()}
+    for k in ("seed", "users", "days"):
+        if k in extra:
+            raise ValueError(f"world parameter {k!r}: use the harness's own --{k} option")
+    return replace(AccountsParams(), seed=seed, users=users, days=days, **extra)
+
+
+def run_seed(
+    seed: int,
+    users: int,
+    days: int,
+    work: Path,
+    overrides: dict | None = None,
+    world: dict | None = None,
+) -> dict:
     from vigil.accounts import bots
 
     raw, home = work / f"raw{seed}", work / f"home{seed}"
     os.environ["VIGIL_HOME"] = str(home)
-    params = replace(AccountsParams(), seed=seed, users=users, days=days)
+    params = world_params(seed, users, days, world)
     _build_world(params, raw, home)
     truth = _truth(raw)
     ids = truth["user_id"].to_numpy()
@@ -224,14 +245,37 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="BotConfig fields for both models as JSON, e.g. '{\"young_days\": 3}'",
     )
+    ap.add_argument(
+        "--accounts-per-operator",
+        type=int,
+        default=None,
+        help="scale the number of bot farms with the population: round(users / this) farms "
+        "(default: the world's fixed `operators`, 10; 300 keeps the default world's farm size)",
+    )
+    ap.add_argument(
+        "--world-params",
+        type=json.loads,
+        default=None,
+        help="AccountsParams fields of the world as JSON, e.g. '{\"bot_share\": 0.1}'",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    world = dict(args.world_params or {})
+    if args.accounts_per_operator is not None:
+        world["accounts_per_operator"] = args.accounts_per_operator
     results = []
     with tempfile.TemporaryDirectory(prefix="accounts-harness-") as tmp:
         work = args.work or Path(tmp)
         for seed in args.seeds:
-            r = run_seed(seed, args.users, args.days, work, args.bot_config)
+            started = time.perf_counter()
+            r = run_seed(seed, args.users, args.days, work, args.bot_config, world or None)
             results.append(r)
+            print(
+                f"seed {seed}: {args.users} accounts, "
+                f"{world_params(seed, args.users, args.days, world).n_operators} farms, "
+                f"{time.perf_counter() - started:.0f} s (world build included unless kept)",
+                flush=True,
+            )
             for pop in POPULATIONS:
                 b, p = r["behavior"][pop], r["profile"][pop]
                 print(
@@ -251,7 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"{key:32s} mean {v['mean']:.3f}  spread {v['min']:.3f}..{v['max']:.3f}")
     if args.out:
-        args.out.write_text(json.dumps({"seeds": results, "summary": summary}, indent=1))
+        doc = {"seeds": results, "summary": summary}
+        if world:  # only then, so a default run writes the same JSON as before the option
+            doc["world"] = world
+        args.out.write_text(json.dumps(doc, indent=1))
     return 0
 
 

@@ -21,6 +21,9 @@ class AccountsParams:
     mimic_share: float = 0.25  # of bots: imitate human session rhythms
     bot_new_share: float = 0.7  # of bots: created during the window (the rest before it)
     operators: int = 10  # bot farms: each shares devices, networks, link and text pools
+    # when set, the number of farms follows the population instead: round(users / this), at
+    # least 1 (a larger platform has more farms, not bigger ones; `operators` is then unused)
+    accounts_per_operator: int | None = None
     operator_devices: int = 4  # devices per farm
     operator_networks: int = 3  # networks per farm
     news_share: float = 0.01  # scheduled news accounts (legitimate)
@@ -90,5 +93,25 @@ class AccountsParams:
     p_report_harassment: float = 0.5  # harassing posts reported and labeled (queue reported)
     p_corrupt: float = 0.002  # corrupt lines in enforcement.jsonl and devices.jsonl
 
+    @property
+    def n_operators(self) -> int:
+        """The number of bot farms: ``operators``, or ``round(users / accounts_per_operator)``
+        (at least 1) when that is set."""
+        if self.accounts_per_operator is None:
+            return self.operators
+        if self.accounts_per_operator <= 0:
+            raise ValueError(
+                f"accounts_per_operator must be positive: {self.accounts_per_operator}"
+            )
+        return max(1, round(self.users / self.accounts_per_operator))
+
     def resolved(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Every field as used: ``operators`` is the farm count in effect, and
+        ``accounts_per_operator`` is listed only when set (so a world without it writes the
+        same record as before the field existed)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.accounts_per_operator is None:
+            del out["accounts_per_operator"]
+        else:
+            out["operators"] = self.n_operators
+        return out
