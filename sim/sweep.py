@@ -304,7 +304,15 @@ def table(results: list[dict]) -> str:
         for r in ok
         if (lab := r.get("audit_labels"))
     )
+    timings = ", ".join(
+        f"seed {r['params']['seed']}: "
+        + " / ".join(f"{k} {v:.0f}" for k, v in r["timings"].items())
+        + (f" (wall {r['wall_seconds']:.0f})" if r.get("wall_seconds") is not None else "")
+        for r in ok
+        if r.get("timings")
+    )
     text = "\n".join(lines) + f"\n\nTest days: {counts}.\n\nThe net's blend weight: {blends}.\n"
+    text += f"\nTimings in seconds: {timings}.\n" if timings else ""
     return text + (f"\nScore-audit reviews (labels paid for): {reviews}.\n" if reviews else "")
 
 
