@@ -66,6 +66,19 @@ def _slice_recall(posts, keys, column: str, values: tuple[str, ...]) -> dict:
     return {"recall": recall, "harmful_posts": n}
 
 
+def _slices(posts, keys) -> dict:
+    """Recall per harm type and per account-age bucket of the author (issue 26: no slice below
+    0.85 that has >= 30 harmful posts); benign / unknown keys are left out."""
+    return {
+        col: {
+            str(v): _slice_recall(posts, keys, col, (str(v),))
+            for v in sorted(keys[col].astype(str).unique())
+            if str(v) not in ("benign", "unknown")
+        }
+        for col in ("harm_type", "account_age_bucket")
+    }
+
+
 def grade(guardrail: bool = True) -> dict:
     """The champion of this data root graded on the truth, per model (see the module doc)."""
     from sim import harness
@@ -104,6 +117,7 @@ def grade(guardrail: bool = True) -> dict:
         summary = evaluate.replay_summary(posts)
         harass = _slice_recall(posts, keys, "harm_type", ("harassment",))
         young = _slice_recall(posts, keys, "account_age_bucket", YOUNG)
+        slices = _slices(posts, keys)
         ranking = metrics["models"].get(name) or evaluate.ranking_metrics(
             test, col, cfg.target_precision
         )
@@ -116,6 +130,7 @@ def grade(guardrail: bool = True) -> dict:
             "harassment_posts": harass["harmful_posts"],
             "young_recall": young["recall"],
             "young_posts": young["harmful_posts"],
+            "slices": slices,
         }
     out["test_posts"] = int(test["post_id"].nunique())
     out["test_harmful_posts"] = int(sample["is_harmful"].sum())
@@ -343,6 +358,45 @@ def targets(results: list[dict]) -> list[str]:
     return out
 
 
+SLICE_MIN = 30  # issue 26: no slice below 0.85 "that has >= 30 harmful posts"
+YOUNG_MIN = 100  # issue 26: the world must hold >= 100 young-author harmful test posts
+
+
+def slice_targets(
+    results: list[dict], models: tuple[str, ...] = ("multitask", "cascade")
+) -> list[str]:
+    """Issue 26's slice targets per seed and model: harassment recall >= 0.90, young-author
+    recall >= 0.90 (judged only with >= 100 such posts), no harm-type or account-age slice with
+    >= 30 harmful posts below 0.85 (results graded before the slices were kept: not judged)."""
+    out = []
+    for r in results:
+        if r.get("failed"):
+            continue
+        parts = []
+        for name in models:
+            m = r["models"][name]
+            fails = []
+            if not (m["harassment_recall"] >= 0.90):
+                fails.append(f"harassment {m['harassment_recall']:.3f}")
+            if m["young_posts"] < YOUNG_MIN:
+                fails.append(f"young-author not judged ({m['young_posts']} posts)")
+            elif not (m["young_recall"] >= 0.90):
+                fails.append(f"young-author {m['young_recall']:.3f}")
+            if "slices" in m:
+                low = sorted(
+                    (v["recall"], f"{col}={k}")
+                    for col, vals in m["slices"].items()
+                    for k, v in vals.items()
+                    if v["harmful_posts"] >= SLICE_MIN and v["recall"] < 0.85
+                )
+                fails += [f"{k} {rec:.3f}" for rec, k in low]
+            else:
+                fails.append("slices not kept")
+            parts.append(f"{name}: " + ("all hold" if not fails else "NOT: " + ", ".join(fails)))
+        out.append(f"seed {r['params']['seed']} slices: " + "; ".join(parts))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.sweep", description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
@@ -408,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(results)
     print(text)
     print("\n".join(targets(results)))
+    print("\n".join(slice_targets(results)))
     if args.write:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         cmd = "python -m sim.sweep --seeds " + " ".join(map(str, args.seeds))
@@ -416,7 +471,11 @@ def main(argv: list[str] | None = None) -> int:
         cmd += " --graph" if args.graph else ""
         cmd += f" --world {args.world}" if args.world != "default" else ""
         cmd += f" --retrain {args.retrain}" if args.retrain else ""
-        args.write.write_text(f"{stamp}, `{cmd}`\n\n{text}\n" + "\n".join(targets(results)) + "\n")
+        args.write.write_text(
+            f"{stamp}, `{cmd}`\n\n{text}\n"
+            + "\n".join(targets(results) + slice_targets(results))
+            + "\n"
+        )
     return 0 if all(not r.get("failed") for r in results) else 1
 
 
