@@ -76,31 +76,32 @@ class TrainConfig:
     view_weight_cap: float = 5.0
     view_weight_floor: float = 0.5
     # The net's harmful output blended with the baseline's: logit = (1 - net_blend) x the net's
-    # + net_blend x the baseline's (0 = the net alone). 0.3 on the five sweep worlds: the net beats
-    # the baseline's recall@95%P on every seed (alone: 1 of 5), but on the drift world
-    # (tests/monitor/test_drift_e2e.py) the retrained challenger then removes 9 posts and loses
-    # views prevented (0.21 vs 0.93), so it is off by default (docs/sweep.md, issue 26).
-    # "auto": the weight is chosen after training from net_blend_grid, per world, on the
-    # validation days' labels (the score audit's, else the labeling queues'): the weight whose
-    # removal threshold (the threshold rule at target_precision) removes the most harmful
-    # validation posts (Horvitz-Thompson estimate); ties -> the smaller weight
-    # (training.train.choose_blend). Off: on six sweep worlds it beats the baseline's recall@95%P
-    # on each and passes test_drift_e2e (picks 0 there), but on seed 1 its removals are 0.924
-    # harmful, below the guardrail (docs/sweep.md, issue 26).
-    net_blend: float | str = 0.0
+    # + net_blend x the baseline's (0 = the net alone). "auto" (the default since 2026-12-08): the
+    # weight is chosen after training from net_blend_grid, per world, on the validation days'
+    # labels (the score audit's, else the labeling queues'): the weight whose removal threshold
+    # (the threshold rule at target_precision) removes the most harmful validation posts
+    # (Horvitz-Thompson estimate), compared as net_blend_rule says; ties -> the smaller weight
+    # (training.train.choose_blend). Why the default: on five 20,000-user graph worlds (the
+    # default size; choice seeds 1-3, held out 4-5) the net then beats the baseline on
+    # recall@95%P (0.899-0.915 vs 0.809-0.844) and harmful views prevented (0.796-0.900 vs
+    # 0.629-0.784) on every seed with every model's removals >= 0.950 harmful; the net alone
+    # holds those targets on 1 of 5 (docs/sweep.md "At the default world size", issue 26).
+    # 0 = the net alone, as before.
+    net_blend: float | str = "auto"
     net_blend_grid: tuple[float, ...] = (0.0, 0.15, 0.3, 0.5, 0.7)
     # How "auto" compares the weights. "most": each weight's threshold at the platform's own
     # confidence (threshold_level / confidence_z); the most harmful validation posts removed wins.
-    # "strict": the same comparison with every weight's threshold at the Bonferroni level over the
-    # grid (one-sided 1 - (1 - threshold_level) / len(grid); Wilson: the z of that level), so the
-    # winner's precision bound holds jointly over the weights it beat (a weight that wins only
-    # because its threshold sits low by chance no longer wins); the chosen weight keeps the
-    # platform's threshold; "joint": as "strict", and the chosen weight keeps the stricter
-    # threshold too (the joint bound then holds for the removals). Not defined for
-    # threshold_method "isotonic" (no confidence level). "most" stays the default: "strict" fixes
-    # seed 1's guardrail (removals 0.924 -> 0.983 harmful) and keeps seeds 4, 5, 8's weights, but
-    # auto still loses views prevented on seeds 4 and 8 (docs/sweep.md, issue 26).
-    net_blend_rule: str = "most"
+    # "strict" (the default): the same comparison with every weight's threshold at the Bonferroni
+    # level over the grid (one-sided 1 - (1 - threshold_level) / len(grid); Wilson: the z of that
+    # level), so the winner's precision bound holds jointly over the weights it beat (a weight
+    # that wins only because its threshold sits low by chance no longer wins); the chosen weight
+    # keeps the platform's threshold; "joint": as "strict", and the chosen weight keeps the
+    # stricter threshold too (the joint bound then holds for the removals). "strict" and "joint"
+    # are not defined for threshold_method "isotonic" (no confidence level): with isotonic and no
+    # rule given, the rule is "most"; asking for strict / joint with isotonic is an error. On the
+    # 6,000-user sweep worlds "most" let seed 1 pick 0.15 on one validation post (removals 0.924
+    # harmful); "strict" picks 0.3 there (0.983) (docs/sweep.md, issue 26).
+    net_blend_rule: str = "strict"
     # Which epoch's weights the net keeps: "val_loss" (lowest validation loss of the training
     # objective, alpha * primary + beta * reports + gamma * types, on every validation label) or
     # "pr_auc" (highest validation PR-AUC at the true prevalence: it rests on the few heavy-weight
@@ -227,6 +228,12 @@ def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainC
                 "in [0, 1]."
             )
         clean["net_blend_grid"] = grid
+    if (
+        "net_blend_rule" not in clean
+        and clean.get("threshold_method", base.threshold_method) == "isotonic"
+        and base.net_blend_rule in ("strict", "joint")
+    ):
+        clean["net_blend_rule"] = "most"  # isotonic has no confidence level to be strict at
     if clean.get("net_blend_rule", base.net_blend_rule) not in ("most", "strict", "joint"):
         raise UserError(
             f"net_blend_rule={clean['net_blend_rule']!r}: use 'most', 'strict' or 'joint'."

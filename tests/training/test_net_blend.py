@@ -288,7 +288,13 @@ def test_joint_keeps_the_strict_threshold_strict_the_platforms():
 
 
 def test_config_net_blend_rule():
-    assert from_dict({}).net_blend_rule == "most"
+    assert from_dict({}).net_blend_rule == "strict" and from_dict({}).net_blend == "auto"
+    # isotonic has no confidence level: without a rule given it compares as "most"
+    assert from_dict({"threshold_method": "isotonic"}).net_blend_rule == "most"
+    assert (
+        from_dict({"threshold_method": "isotonic", "net_blend_rule": "most"}).net_blend_rule
+        == "most"
+    )
     for bad in (
         {"net_blend_rule": "best"},
         {"net_blend_rule": "strict", "threshold_method": "isotonic"},
