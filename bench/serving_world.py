@@ -33,13 +33,14 @@ def training_set(n_posts: int = 300, seed: int = 3):
     return ts
 
 
-def train_champion(n_posts: int = 300, seed: int = 3) -> str:
-    """fit_models on the synthetic set, registered and promoted: the champion's model id."""
+def train_champion(n_posts: int = 300, seed: int = 3, overrides: dict | None = None) -> str:
+    """fit_models on the synthetic set, registered and promoted: the champion's model id.
+    ``overrides``: TrainConfig fields over the dry-run settings."""
     from training import registry
     from training.config import DRY_RUN_OVERRIDES, from_dict
     from training.train import fit_models
 
-    cfg = from_dict({**DRY_RUN_OVERRIDES, "seed": seed})
+    cfg = from_dict({**DRY_RUN_OVERRIDES, "seed": seed, **(overrides or {})})
     objects = fit_models(training_set(n_posts, seed), cfg)
     model_id = f"serve-{uuid.uuid4().hex[:8]}"
     registry.save(
